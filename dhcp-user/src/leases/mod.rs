@@ -1,0 +1,1 @@
+//! The lease store: Kea-compatible memfile CSV, crash-safe with group commit.
