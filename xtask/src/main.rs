@@ -1,1 +1,77 @@
-fn main(){}
+//! # Layout
+//!
+//! `cargo xtask <command>`: the project's own commands, one module each.
+//!
+//! - [`setup`]: idempotent install of everything a fresh machine lacks.
+//! - [`build`]: the eBPF object and `xdhcpd` (one binary).
+//! - `run`: build, then run `xdhcpd` on this server.
+//! - [`test`]: the whole test suite (what CI runs).
+//! - [`demo`]: the `venus` lab end to end.
+mod build;
+mod demo;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "xdhcp project commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what this project needs (Debian packages, nightly rust-src,
+    /// bpf-linker, bpffs). A second run does nothing and says so.
+    Setup,
+    /// Build the eBPF program and `xdhcpd` (release).
+    Build,
+    /// Build, then run `xdhcpd` with the given arguments (as operators do on each server).
+    Run {
+        /// Arguments passed to xdhcpd, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run every test (unit, integration and lab tests).
+    Test {
+        /// Extra arguments passed to the test runner.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build and run the venus demo in network namespaces.
+    Demo,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup => setup::run().map(|_| ()),
+        Command::Build => build::release().map(|_| ()),
+        Command::Run { args } => build::run(&args),
+        Command::Test { args } => test::run(&args),
+        Command::Demo => demo::run(),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The workspace root, so commands work from any directory.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Runs a command, inheriting stdio, and fails with the command line on a
+/// non-zero exit so the error says what broke.
+pub fn run_cmd(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    anyhow::ensure!(status.success(), "{cmd:?} failed: {status}");
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! `cargo xtask test`: the one command that runs the whole suite — unit
+//! tests, integration tests and the namespace lab tests with real Kea,
+//! dhclient and XDP. It runs `setup` first so a fresh machine needs nothing
+//! else.
+
+use std::process::Command;
+
+use crate::{run_cmd, setup, workspace_root};
+
+/// Sets up, builds, then runs every test of the workspace.
+pub fn run(extra: &[String]) -> anyhow::Result<()> {
+    setup::run()?;
+    let root = workspace_root();
+    let nextest = Command::new(env!("CARGO")).args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(&root);
+    if nextest {
+        // nextest prints one summary line for the whole run.
+        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    }
+    cmd.args(extra);
+    run_cmd(&mut cmd)
+}
