@@ -5,7 +5,11 @@
 //!
 //! - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
 //! - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
+//! - [`dhcp`]: the protocol core (pure): classify, decide, build replies.
+//! - [`net`]: sockets in and out (UDP per interface, AF_PACKET for raw replies).
 //! - [`xdp`]: loads the embedded eBPF object, attaches it, reads its maps.
 pub mod config;
+pub mod dhcp;
 pub mod leases;
+pub mod net;
 pub mod xdp;

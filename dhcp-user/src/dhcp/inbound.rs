@@ -1,0 +1,252 @@
+//! From received bytes to a request the engine can decide on — or to a
+//! named reason for dropping it. Every rejected packet gets exactly one
+//! [`DropReason`], which the server counts, so an operator can tell "clients
+//! sending garbage" from "relay misconfigured" from "not for us".
+
+use std::net::Ipv4Addr;
+
+use dhcproto::{
+    Decodable as _,
+    v4::{DhcpOption, Message, MessageType, Opcode, OptionCode},
+};
+
+/// Smallest BOOTP message: fixed header (236) + magic cookie (4).
+pub const MIN_LEN: usize = 240;
+const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
+
+/// Why a packet was dropped before any decision. The label is used in
+/// logs and as the `reason` label of the drop counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// Shorter than a BOOTP header plus magic cookie.
+    Truncated,
+    /// `op` is not BOOTREQUEST (a server or relay reply reached port 67).
+    NotRequest,
+    /// `hlen` larger than the 16-byte chaddr field, or zero for Ethernet.
+    BadHardwareLength,
+    /// No DHCP magic cookie: plain BOOTP, which we do not serve.
+    NoMagicCookie,
+    /// An option's length runs past the packet or its value is invalid.
+    BadOption,
+    /// No option 53: not a DHCP message.
+    NoMessageType,
+    /// A message type a server never receives (OFFER, ACK, NAK, …).
+    UnexpectedMessageType,
+}
+
+impl DropReason {
+    /// Every reason, for exporting zero counters.
+    pub const ALL: [DropReason; 7] = [
+        DropReason::Truncated,
+        DropReason::NotRequest,
+        DropReason::BadHardwareLength,
+        DropReason::NoMagicCookie,
+        DropReason::BadOption,
+        DropReason::NoMessageType,
+        DropReason::UnexpectedMessageType,
+    ];
+
+    /// Stable snake_case label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            DropReason::Truncated => "truncated",
+            DropReason::NotRequest => "not_request",
+            DropReason::BadHardwareLength => "bad_hardware_length",
+            DropReason::NoMagicCookie => "no_magic_cookie",
+            DropReason::BadOption => "bad_option",
+            DropReason::NoMessageType => "no_message_type",
+            DropReason::UnexpectedMessageType => "unexpected_message_type",
+        }
+    }
+}
+
+/// The client-to-server message types we act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// DHCPDISCOVER.
+    Discover,
+    /// DHCPREQUEST.
+    Request,
+    /// DHCPDECLINE.
+    Decline,
+    /// DHCPRELEASE.
+    Release,
+    /// DHCPINFORM.
+    Inform,
+}
+
+/// A well-formed client request with the fields the engine looks at
+/// already extracted.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    /// The decoded message (kept to echo fields such as xid and flags).
+    pub msg: Message,
+    /// What the client asks for.
+    pub kind: Kind,
+    /// Hardware type from `htype`.
+    pub htype: u8,
+    /// Client hardware address: the first `hlen` bytes of chaddr.
+    pub hwaddr: Vec<u8>,
+    /// Option 61, if sent.
+    pub client_id: Option<Vec<u8>>,
+    /// Option 50, if sent.
+    pub requested_ip: Option<Ipv4Addr>,
+    /// Option 54, if sent.
+    pub server_id: Option<Ipv4Addr>,
+    /// Option 55, in the client's order.
+    pub parameter_request_list: Vec<u8>,
+    /// Option 12, if sent.
+    pub hostname: Option<String>,
+}
+
+/// Validates and decodes one UDP payload received on port 67.
+pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
+    if bytes.len() < MIN_LEN {
+        return Err(DropReason::Truncated);
+    }
+    if bytes[0] != 1 {
+        return Err(DropReason::NotRequest);
+    }
+    let (htype, hlen) = (bytes[1], bytes[2] as usize);
+    if hlen > 16 || (htype == 1 && hlen != 6) {
+        return Err(DropReason::BadHardwareLength);
+    }
+    if bytes[236..240] != MAGIC_COOKIE {
+        return Err(DropReason::NoMagicCookie);
+    }
+    check_option_framing(&bytes[MIN_LEN..])?;
+    let msg = Message::from_bytes(bytes).map_err(|_| DropReason::BadOption)?;
+    if msg.opcode() != Opcode::BootRequest {
+        return Err(DropReason::NotRequest);
+    }
+    let kind = match msg.opts().msg_type() {
+        None => return Err(DropReason::NoMessageType),
+        Some(MessageType::Discover) => Kind::Discover,
+        Some(MessageType::Request) => Kind::Request,
+        Some(MessageType::Decline) => Kind::Decline,
+        Some(MessageType::Release) => Kind::Release,
+        Some(MessageType::Inform) => Kind::Inform,
+        Some(_) => return Err(DropReason::UnexpectedMessageType),
+    };
+    let hwaddr = bytes[28..28 + hlen].to_vec();
+    let opts = msg.opts();
+    let client_id = match opts.get(OptionCode::ClientIdentifier) {
+        Some(DhcpOption::ClientIdentifier(id)) if !id.is_empty() => Some(id.clone()),
+        Some(DhcpOption::ClientIdentifier(_)) => return Err(DropReason::BadOption),
+        _ => None,
+    };
+    let requested_ip = match opts.get(OptionCode::RequestedIpAddress) {
+        Some(DhcpOption::RequestedIpAddress(ip)) => Some(*ip),
+        _ => None,
+    };
+    let server_id = match opts.get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
+        _ => None,
+    };
+    let parameter_request_list = match opts.get(OptionCode::ParameterRequestList) {
+        Some(DhcpOption::ParameterRequestList(codes)) => codes.iter().map(|c| u8::from(*c)).collect(),
+        _ => Vec::new(),
+    };
+    let hostname = match opts.get(OptionCode::Hostname) {
+        Some(DhcpOption::Hostname(h)) => Some(h.clone()),
+        _ => None,
+    };
+    Ok(Inbound { msg, kind, htype, hwaddr, client_id, requested_ip, server_id, parameter_request_list, hostname })
+}
+
+/// Walks the TLV options after the magic cookie: every option's length must
+/// stay inside the packet. dhcproto stops quietly at a cut-off option, which
+/// would hide truncation; we count it instead.
+fn check_option_framing(mut opts: &[u8]) -> Result<(), DropReason> {
+    while let [code, rest @ ..] = opts {
+        match code {
+            0 => opts = rest,
+            255 => return Ok(()),
+            _ => {
+                let [len, rest @ ..] = rest else { return Err(DropReason::BadOption) };
+                let len = *len as usize;
+                if rest.len() < len {
+                    return Err(DropReason::BadOption);
+                }
+                opts = &rest[len..];
+            }
+        }
+    }
+    // No END option: tolerated (many embedded clients omit it).
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dhcproto::{Encodable as _, v4};
+    use proptest::prelude::*;
+
+    pub(crate) fn discover(mac: [u8; 6]) -> Vec<u8> {
+        let mut m = Message::new(
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &mac,
+        );
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Discover));
+        m.opts_mut().insert(DhcpOption::ClientIdentifier(vec![1, 2, 0, 0, 0, 0, 3]));
+        m.opts_mut()
+            .insert(DhcpOption::ParameterRequestList(vec![OptionCode::SubnetMask, OptionCode::Router]));
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn accepts_a_discover() {
+        let b = discover([2, 0, 0, 0, 0, 3]);
+        let i = classify(&b).unwrap();
+        assert_eq!(i.kind, Kind::Discover);
+        assert_eq!(i.hwaddr, vec![2, 0, 0, 0, 0, 3]);
+        assert_eq!(i.client_id.as_deref(), Some(&[1, 2, 0, 0, 0, 0, 3][..]));
+        assert_eq!(i.parameter_request_list, vec![1, 3]);
+    }
+
+    #[test]
+    fn names_each_reason() {
+        let good = discover([2, 0, 0, 0, 0, 3]);
+        assert_eq!(classify(&good[..239]).unwrap_err(), DropReason::Truncated);
+        let mut b = good.clone();
+        b[0] = 2;
+        assert_eq!(classify(&b).unwrap_err(), DropReason::NotRequest);
+        let mut b = good.clone();
+        b[2] = 17;
+        assert_eq!(classify(&b).unwrap_err(), DropReason::BadHardwareLength);
+        let mut b = good.clone();
+        b[236] = 0;
+        assert_eq!(classify(&b).unwrap_err(), DropReason::NoMagicCookie);
+        // An option whose length runs past the end of the packet.
+        let mut b = good[..240].to_vec();
+        b.extend_from_slice(&[53, 200, 1]);
+        assert_eq!(classify(&b).unwrap_err(), DropReason::BadOption);
+        let mut b = good[..240].to_vec();
+        b.extend_from_slice(&[255]);
+        assert_eq!(classify(&b).unwrap_err(), DropReason::NoMessageType);
+        let mut b = good[..240].to_vec();
+        b.extend_from_slice(&[53, 1, 2, 255]);
+        assert_eq!(classify(&b).unwrap_err(), DropReason::UnexpectedMessageType);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Random bytes never panic: they are accepted or get a reason.
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = classify(&bytes);
+        }
+
+        /// A valid packet with random bytes overwritten never panics.
+        #[test]
+        fn mutated_packets_never_panic(pos in 0usize..400, val in any::<u8>(), cut in 0usize..400) {
+            let mut b = discover([2, 0, 0, 0, 0, 9]);
+            if pos < b.len() { b[pos] = val; }
+            b.truncate(cut.max(1).min(b.len()));
+            let _ = classify(&b);
+        }
+    }
+}
