@@ -2,6 +2,10 @@
 //! state to a decision. No sockets, no files: everything here is unit-tested.
 //!
 //! - [`inbound`]: bytes → validated request, or a counted drop reason.
+//! - [`policy`]: the config compiled for the per-packet path.
+//! - [`engine`]: `decide` — request + leases + policy → reply and lease write.
 //! - [`frame`]: Ethernet/IPv4/UDP framing and checksums for raw replies.
+pub mod engine;
 pub mod frame;
 pub mod inbound;
+pub mod policy;

@@ -1,0 +1,1050 @@
+//! `decide`: one request + the lease view + the policy → one [`Decision`].
+//!
+//! Pure: the caller applies the decision (durable lease write first, then
+//! the reply), so every protocol rule is unit-tested here without sockets.
+//! Rules follow RFC 2131 and, where the RFC leaves room, what Kea 2.2 does
+//! (e.g. an authoritative server grants an INIT-REBOOT request for a free
+//! address it has no record of, which is what lets a standby keep clients
+//! on their addresses after a failover).
+
+use std::{collections::HashMap, net::Ipv4Addr};
+
+use dhcproto::v4::{DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption};
+
+use super::{
+    inbound::{Inbound, Kind},
+    policy::{OptionBytes, Policy, Reservation, SubnetPolicy},
+};
+
+/// Who a client is, per the subnet's `match-client-id`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    /// Hardware address bytes.
+    pub hwaddr: Vec<u8>,
+    /// Client identifier, when the client sent one.
+    pub client_id: Option<Vec<u8>>,
+}
+
+/// Lease states the engine distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldState {
+    /// Assigned to a client (maybe expired).
+    Active,
+    /// Declined: held for the probation period, owned by nobody.
+    Declined,
+    /// Expired and reclaimed: free.
+    Reclaimed,
+}
+
+/// The engine's view of a stored lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// Leased address.
+    pub address: Ipv4Addr,
+    /// Subnet id.
+    pub subnet_id: u32,
+    /// Owner's hardware address (empty when none, e.g. declined).
+    pub hwaddr: Vec<u8>,
+    /// Owner's client-id.
+    pub client_id: Option<Vec<u8>>,
+    /// Unix time the lease ends.
+    pub expire: u64,
+    /// State.
+    pub state: HeldState,
+}
+
+/// Read access to the lease store, as the engine needs it.
+pub trait LeaseView {
+    /// The lease of an address.
+    fn by_address(&self, address: Ipv4Addr) -> Option<Held>;
+    /// A lease in `subnet_id` whose hardware address is `hwaddr`.
+    fn by_hwaddr(&self, subnet_id: u32, hwaddr: &[u8]) -> Option<Held>;
+    /// A lease in `subnet_id` whose client-id is `client_id`.
+    fn by_client_id(&self, subnet_id: u32, client_id: &[u8]) -> Option<Held>;
+}
+
+/// A lease to make durable before the reply leaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLease {
+    /// Address.
+    pub address: Ipv4Addr,
+    /// Subnet id.
+    pub subnet_id: u32,
+    /// Hardware type (1 = Ethernet).
+    pub htype: u8,
+    /// Hardware address (empty for declined).
+    pub hwaddr: Vec<u8>,
+    /// Client-id, if any.
+    pub client_id: Option<Vec<u8>>,
+    /// Valid lifetime granted.
+    pub valid_lifetime: u32,
+    /// Unix time it ends.
+    pub expire: u64,
+    /// Hostname (reservation's or the client's option 12).
+    pub hostname: String,
+    /// Active or declined.
+    pub state: HeldState,
+}
+
+/// Store change implied by a decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseWrite {
+    /// Create or replace the lease of an address.
+    Upsert(NewLease),
+    /// Delete the lease of an address (RELEASE).
+    Remove(Ipv4Addr),
+}
+
+/// Where a reply goes (RFC 2131 §4.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// To the relay agent at `giaddr`, port 67.
+    Relay(Ipv4Addr),
+    /// IP unicast to the client's configured address (`ciaddr`), port 68.
+    Ciaddr(Ipv4Addr),
+    /// Limited broadcast on the receiving link, port 68.
+    Broadcast,
+    /// Link-layer unicast to `chaddr` with IP destination `yiaddr`.
+    Chaddr {
+        /// Client MAC.
+        mac: [u8; 6],
+        /// Address being offered/acknowledged.
+        ip: Ipv4Addr,
+    },
+}
+
+/// Why no reply was sent; counted per reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Silence {
+    /// No subnet for the receiving interface or relay.
+    NoSubnet,
+    /// No free address in any pool.
+    PoolExhausted,
+    /// REQUEST carries another server's identifier: the client chose it.
+    OtherServerSelected,
+    /// Not authoritative and no record of the client.
+    NotAuthoritative,
+    /// RELEASE / DECLINE: the protocol has no reply.
+    NoReplyExpected,
+    /// RELEASE / DECLINE for a lease the client does not hold.
+    NotOwner,
+    /// REQUEST in SELECTING without a requested address, or similar.
+    Incomplete,
+}
+
+impl Silence {
+    /// Stable snake_case label for counters.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Silence::NoSubnet => "no_subnet",
+            Silence::PoolExhausted => "pool_exhausted",
+            Silence::OtherServerSelected => "other_server_selected",
+            Silence::NotAuthoritative => "not_authoritative",
+            Silence::NoReplyExpected => "no_reply_expected",
+            Silence::NotOwner => "not_owner",
+            Silence::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// What to do with one request.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// Reply message and where it goes, if any.
+    pub reply: Option<(Message, Destination)>,
+    /// Store change to make durable first, if any.
+    pub write: Option<LeaseWrite>,
+    /// Why there is no reply (when `reply` is `None`).
+    pub silence: Option<Silence>,
+}
+
+impl Decision {
+    fn silent(why: Silence) -> Self {
+        Self { reply: None, write: None, silence: Some(why) }
+    }
+    fn write_only(write: LeaseWrite) -> Self {
+        Self { reply: None, write: Some(write), silence: Some(Silence::NoReplyExpected) }
+    }
+}
+
+/// Per-packet context: the time and the server identifier on this link.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    /// Unix seconds.
+    pub now: u64,
+    /// Our address on the receiving interface (option 54).
+    pub server_id: Ipv4Addr,
+}
+
+/// How long an OFFERed address is held for its client, so concurrent
+/// DISCOVERs get different addresses (Kea keeps none and NAKs the loser).
+pub const OFFER_HOLD_SECS: u64 = 30;
+
+/// Mutable allocation state kept between packets (not persisted: losing it
+/// only costs a re-scan or a NAK).
+#[derive(Debug, Default)]
+pub struct Allocator {
+    /// Next address to try per (subnet id, pool index).
+    cursors: HashMap<(u32, usize), u32>,
+    /// Outstanding offers: address → (client, hold until).
+    offers: HashMap<Ipv4Addr, (ClientKey, u64)>,
+}
+
+impl Allocator {
+    /// Forgets offers older than their hold time; call now and then.
+    pub fn expire_offers(&mut self, now: u64) {
+        self.offers.retain(|_, (_, until)| *until > now);
+    }
+
+    /// Number of outstanding offers (for the status page).
+    pub fn outstanding_offers(&self) -> usize {
+        self.offers.len()
+    }
+}
+
+fn client_key(req: &Inbound) -> ClientKey {
+    ClientKey { hwaddr: req.hwaddr.clone(), client_id: req.client_id.clone() }
+}
+
+/// Whether `held` belongs to `client` under the subnet's matching rule.
+fn owns(subnet: &SubnetPolicy, held: &Held, client: &ClientKey) -> bool {
+    if held.state == HeldState::Declined {
+        return false;
+    }
+    match (&held.client_id, &client.client_id) {
+        (Some(a), Some(b)) if subnet.match_client_id => a == b,
+        _ => !held.hwaddr.is_empty() && held.hwaddr == client.hwaddr,
+    }
+}
+
+fn same_client(subnet: &SubnetPolicy, a: &ClientKey, b: &ClientKey) -> bool {
+    match (&a.client_id, &b.client_id) {
+        (Some(x), Some(y)) if subnet.match_client_id => x == y,
+        _ => a.hwaddr == b.hwaddr,
+    }
+}
+
+fn reservation_of<'a>(subnet: &'a SubnetPolicy, client: &ClientKey) -> Option<&'a Reservation> {
+    client
+        .client_id
+        .as_ref()
+        .and_then(|id| subnet.by_client_id.get(id))
+        .or_else(|| subnet.by_hwaddr.get(&client.hwaddr))
+}
+
+fn client_lease(view: &impl LeaseView, subnet: &SubnetPolicy, client: &ClientKey) -> Option<Held> {
+    if subnet.match_client_id
+        && let Some(id) = &client.client_id
+        && let Some(h) = view.by_client_id(subnet.id, id)
+    {
+        return Some(h);
+    }
+    view.by_hwaddr(subnet.id, &client.hwaddr).filter(|h| owns(subnet, h, client))
+}
+
+/// Whether `client` may be given `a` now.
+fn available(
+    view: &impl LeaseView,
+    alloc: &Allocator,
+    subnet: &SubnetPolicy,
+    client: &ClientKey,
+    a: Ipv4Addr,
+    now: u64,
+) -> bool {
+    if !subnet.contains(a) || a == subnet.network || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask()) {
+        return false;
+    }
+    let reserved_for_client = reservation_of(subnet, client).is_some_and(|r| r.address == a);
+    if subnet.reserved.contains_key(&a) && !reserved_for_client {
+        return false;
+    }
+    if !reserved_for_client && subnet.pool_of(a).is_none() {
+        return false;
+    }
+    if let Some(h) = view.by_address(a) {
+        let free = match h.state {
+            HeldState::Reclaimed => true,
+            HeldState::Declined => h.expire <= now,
+            HeldState::Active => h.expire <= now || owns(subnet, &h, client),
+        };
+        if !free {
+            return false;
+        }
+    }
+    if let Some((other, until)) = alloc.offers.get(&a)
+        && *until > now
+        && !same_client(subnet, other, client)
+    {
+        return false;
+    }
+    true
+}
+
+/// Picks an address for a DISCOVER or an allocating REQUEST.
+fn choose(
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    subnet: &SubnetPolicy,
+    client: &ClientKey,
+    requested: Option<Ipv4Addr>,
+    now: u64,
+) -> Option<Ipv4Addr> {
+    if let Some(r) = reservation_of(subnet, client)
+        && available(view, alloc, subnet, client, r.address, now)
+    {
+        return Some(r.address);
+    }
+    if let Some(h) = client_lease(view, subnet, client)
+        && available(view, alloc, subnet, client, h.address, now)
+    {
+        return Some(h.address);
+    }
+    let outstanding = alloc
+        .offers
+        .iter()
+        .find(|(_, (c, until))| *until > now && same_client(subnet, c, client))
+        .map(|(a, _)| *a);
+    if let Some(a) = outstanding
+        && available(view, alloc, subnet, client, a, now)
+    {
+        return Some(a);
+    }
+    if let Some(a) = requested
+        && available(view, alloc, subnet, client, a, now)
+    {
+        return Some(a);
+    }
+    for (i, pool) in subnet.pools.iter().enumerate() {
+        let start = u32::from(pool.start);
+        let size = pool.size();
+        let mut cursor = alloc.cursors.get(&(subnet.id, i)).copied().unwrap_or(start);
+        for _ in 0..size {
+            let a = Ipv4Addr::from(cursor);
+            cursor = if cursor >= u32::from(pool.end) { start } else { cursor + 1 };
+            if available(view, alloc, subnet, client, a, now) {
+                alloc.cursors.insert((subnet.id, i), cursor);
+                return Some(a);
+            }
+        }
+        alloc.cursors.insert((subnet.id, i), cursor);
+    }
+    None
+}
+
+/// Decides what to do with `req`, received on a link whose subnet is
+/// `subnet` (already selected by interface or relay).
+pub fn decide(
+    req: &Inbound,
+    subnet: Option<&SubnetPolicy>,
+    policy: &Policy,
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    ctx: Ctx,
+) -> Decision {
+    let Some(subnet) = subnet else { return Decision::silent(Silence::NoSubnet) };
+    let client = client_key(req);
+    let now = ctx.now;
+    match req.kind {
+        Kind::Discover => {
+            let Some(a) = choose(view, alloc, subnet, &client, req.requested_ip, now) else {
+                return Decision::silent(Silence::PoolExhausted);
+            };
+            alloc.offers.insert(a, (client, now + OFFER_HOLD_SECS));
+            let msg = grant(req, subnet, ctx, a, MessageType::Offer);
+            let dest = destination(req, &msg, false);
+            Decision { reply: Some((msg, dest)), write: None, silence: None }
+        }
+        Kind::Request => request(req, subnet, view, alloc, ctx, client),
+        Kind::Release => {
+            let a = req.msg.ciaddr();
+            match view.by_address(a) {
+                Some(h) if h.subnet_id == subnet.id && owns(subnet, &h, &client) => {
+                    Decision::write_only(LeaseWrite::Remove(a))
+                }
+                _ => Decision::silent(Silence::NotOwner),
+            }
+        }
+        Kind::Decline => {
+            let a = req.requested_ip.unwrap_or(req.msg.ciaddr());
+            match view.by_address(a) {
+                Some(h) if h.subnet_id == subnet.id && owns(subnet, &h, &client) => {
+                    let probation = policy.decline_probation_period;
+                    Decision::write_only(LeaseWrite::Upsert(NewLease {
+                        address: a,
+                        subnet_id: subnet.id,
+                        htype: req.htype,
+                        hwaddr: Vec::new(),
+                        client_id: None,
+                        valid_lifetime: probation,
+                        expire: now + u64::from(probation),
+                        hostname: String::new(),
+                        state: HeldState::Declined,
+                    }))
+                }
+                _ => Decision::silent(Silence::NotOwner),
+            }
+        }
+        Kind::Inform => {
+            let mut msg = reply_header(req, subnet, MessageType::Ack);
+            msg.set_ciaddr(req.msg.ciaddr());
+            add_options(&mut msg, req, subnet, ctx, None, None);
+            let dest = destination(req, &msg, false);
+            Decision { reply: Some((msg, dest)), write: None, silence: None }
+        }
+    }
+}
+
+fn request(
+    req: &Inbound,
+    subnet: &SubnetPolicy,
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    ctx: Ctx,
+    client: ClientKey,
+) -> Decision {
+    let now = ctx.now;
+    let ciaddr = req.msg.ciaddr();
+    let nak = |why: &str| {
+        if subnet.authoritative {
+            let msg = nak(req, subnet, ctx, why);
+            let dest = destination(req, &msg, true);
+            Decision { reply: Some((msg, dest)), write: None, silence: None }
+        } else {
+            Decision::silent(Silence::NotAuthoritative)
+        }
+    };
+    let target = if let Some(sid) = req.server_id {
+        // SELECTING: the client picked an OFFER.
+        if sid != ctx.server_id {
+            alloc.offers.retain(|_, (c, _)| !same_client(subnet, c, &client));
+            return Decision::silent(Silence::OtherServerSelected);
+        }
+        match req.requested_ip.or((ciaddr != Ipv4Addr::UNSPECIFIED).then_some(ciaddr)) {
+            Some(a) => a,
+            None => return Decision::silent(Silence::Incomplete),
+        }
+    } else if ciaddr != Ipv4Addr::UNSPECIFIED {
+        // RENEWING / REBINDING.
+        ciaddr
+    } else if let Some(a) = req.requested_ip {
+        // INIT-REBOOT.
+        if !subnet.contains(a) {
+            return nak("requested address is not on this network");
+        }
+        if let Some(h) = client_lease(view, subnet, &client)
+            && h.address != a
+            && h.expire > now
+        {
+            return nak("client holds another address");
+        }
+        a
+    } else {
+        return Decision::silent(Silence::Incomplete);
+    };
+    if !subnet.contains(target) {
+        return nak("address is not on this network");
+    }
+    let known = view.by_address(target).is_some_and(|h| owns(subnet, &h, &client));
+    if !known && req.server_id.is_none() && !subnet.authoritative {
+        return Decision::silent(Silence::NotAuthoritative);
+    }
+    // A reserved client is moved to its reservation (Kea does the same).
+    if let Some(r) = reservation_of(subnet, &client)
+        && r.address != target
+        && available(view, alloc, subnet, &client, r.address, now)
+    {
+        return nak("client has a reservation for another address");
+    }
+    if !available(view, alloc, subnet, &client, target, now) {
+        return nak("address not available");
+    }
+    alloc.offers.remove(&target);
+    let msg = grant(req, subnet, ctx, target, MessageType::Ack);
+    let timers = subnet.lifetimes.timers(requested_lease_time(req));
+    let hostname = reservation_of(subnet, &client)
+        .and_then(|r| r.hostname.clone())
+        .or_else(|| req.hostname.clone())
+        .unwrap_or_default();
+    let write = LeaseWrite::Upsert(NewLease {
+        address: target,
+        subnet_id: subnet.id,
+        htype: req.htype,
+        hwaddr: req.hwaddr.clone(),
+        client_id: req.client_id.clone(),
+        valid_lifetime: timers.lease,
+        expire: now + u64::from(timers.lease),
+        hostname,
+        state: HeldState::Active,
+    });
+    let dest = destination(req, &msg, false);
+    Decision { reply: Some((msg, dest)), write: Some(write), silence: None }
+}
+
+fn requested_lease_time(req: &Inbound) -> Option<u32> {
+    match req.msg.opts().get(OptionCode::AddressLeaseTime) {
+        Some(DhcpOption::AddressLeaseTime(t)) => Some(*t),
+        _ => None,
+    }
+}
+
+/// The fixed part of any reply: BOOTREPLY echoing the request's identity.
+fn reply_header(req: &Inbound, subnet: &SubnetPolicy, kind: MessageType) -> Message {
+    let m = &req.msg;
+    let mut r = Message::new_with_id(
+        m.xid(),
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        subnet.next_server,
+        m.giaddr(),
+        m.chaddr(),
+    );
+    r.set_opcode(Opcode::BootReply);
+    r.set_htype(HType::from(req.htype));
+    r.set_flags(m.flags());
+    if let Some(name) = &subnet.server_hostname {
+        r.set_sname_str(name);
+    }
+    if let Some(file) = &subnet.boot_file_name {
+        r.set_fname_str(file);
+    }
+    r.opts_mut().insert(DhcpOption::MessageType(kind));
+    r
+}
+
+/// OFFER or ACK of `a`.
+fn grant(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, a: Ipv4Addr, kind: MessageType) -> Message {
+    let mut msg = reply_header(req, subnet, kind);
+    msg.set_yiaddr(a);
+    if kind == MessageType::Ack {
+        msg.set_ciaddr(req.msg.ciaddr());
+    }
+    let timers = subnet.lifetimes.timers(requested_lease_time(req));
+    let client = client_key(req);
+    let reservation = reservation_of(subnet, &client).filter(|r| r.address == a);
+    add_options(&mut msg, req, subnet, ctx, Some(timers), reservation);
+    msg
+}
+
+fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
+    let mut msg = reply_header(req, subnet, MessageType::Nak);
+    // A NAK carries no boot parameters and must reach a client that may
+    // have no address: RFC 2131 §4.1 (broadcast, or via the relay with the
+    // broadcast bit set).
+    msg.set_siaddr(Ipv4Addr::UNSPECIFIED);
+    msg.clear_sname();
+    msg.clear_fname();
+    if msg.giaddr() != Ipv4Addr::UNSPECIFIED {
+        msg.set_flags(Flags::default().set_broadcast());
+    }
+    msg.opts_mut().insert(DhcpOption::ServerIdentifier(ctx.server_id));
+    msg.opts_mut().insert(DhcpOption::Message(why.to_string()));
+    if subnet.echo_client_id
+        && let Some(id) = &req.client_id
+    {
+        msg.opts_mut().insert(DhcpOption::ClientIdentifier(id.clone()));
+    }
+    msg
+}
+
+/// Options Kea always sends when configured, besides those requested.
+const BASIC_OPTIONS: [u8; 3] = [3, 6, 15];
+
+/// Server-managed codes that configuration may never override.
+const SERVER_MANAGED: [u8; 6] = [51, 53, 54, 58, 59, 61];
+
+fn add_options(
+    msg: &mut Message,
+    req: &Inbound,
+    subnet: &SubnetPolicy,
+    ctx: Ctx,
+    timers: Option<super::policy::Timers>,
+    reservation: Option<&Reservation>,
+) {
+    let opts = msg.opts_mut();
+    opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
+    if let Some(t) = timers {
+        opts.insert(DhcpOption::AddressLeaseTime(t.lease));
+        if let Some(t1) = t.t1 {
+            opts.insert(DhcpOption::Renewal(t1));
+        }
+        if let Some(t2) = t.t2 {
+            opts.insert(DhcpOption::Rebinding(t2));
+        }
+    }
+    if subnet.echo_client_id
+        && let Some(id) = &req.client_id
+    {
+        opts.insert(DhcpOption::ClientIdentifier(id.clone()));
+    }
+    // Merge: subnet (already over global) < pool < reservation.
+    let yiaddr = msg.yiaddr();
+    let mut merged: OptionBytes = subnet.options.clone();
+    if let Some(pool) = subnet.pool_of(yiaddr) {
+        merged.extend(pool.options.iter().map(|(k, v)| (*k, v.clone())));
+    }
+    if let Some(r) = reservation {
+        merged.extend(r.options.iter().map(|(k, v)| (*k, v.clone())));
+    }
+    let opts = msg.opts_mut();
+    // Kea always includes the subnet mask with an address.
+    if timers.is_some() && !merged.contains_key(&1) {
+        opts.insert(DhcpOption::SubnetMask(subnet.mask()));
+    }
+    if let Some(name) = reservation.and_then(|r| r.hostname.as_ref()) {
+        opts.insert(DhcpOption::Hostname(name.clone()));
+    }
+    for (code, value) in &merged {
+        if SERVER_MANAGED.contains(code) {
+            continue;
+        }
+        let wanted = value.always_send
+            || BASIC_OPTIONS.contains(code)
+            || (*code == 1 && timers.is_some())
+            || req.parameter_request_list.contains(code);
+        if wanted {
+            opts.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone())));
+        }
+    }
+}
+
+/// RFC 2131 §4.1 destination of a reply.
+fn destination(req: &Inbound, reply: &Message, is_nak: bool) -> Destination {
+    let m = &req.msg;
+    if m.giaddr() != Ipv4Addr::UNSPECIFIED {
+        return Destination::Relay(m.giaddr());
+    }
+    if is_nak {
+        return Destination::Broadcast;
+    }
+    if m.ciaddr() != Ipv4Addr::UNSPECIFIED {
+        return Destination::Ciaddr(m.ciaddr());
+    }
+    if m.flags().broadcast() || req.htype != 1 || req.hwaddr.len() != 6 || reply.yiaddr() == Ipv4Addr::UNSPECIFIED {
+        return Destination::Broadcast;
+    }
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&req.hwaddr);
+    Destination::Chaddr { mac, ip: reply.yiaddr() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dhcp::{
+        inbound::classify,
+        policy::{Lifetimes, OptionValue, Pool},
+    };
+    use dhcproto::{Encodable as _, v4};
+    use std::collections::BTreeMap;
+
+    const NOW: u64 = 1_800_000_000;
+    const SID: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 2);
+    const M3: [u8; 6] = [2, 0, 0, 0, 0, 3];
+    const M1: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const M2: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+    #[derive(Default)]
+    struct Store(BTreeMap<Ipv4Addr, Held>);
+
+    impl LeaseView for Store {
+        fn by_address(&self, a: Ipv4Addr) -> Option<Held> {
+            self.0.get(&a).cloned()
+        }
+        fn by_hwaddr(&self, s: u32, hw: &[u8]) -> Option<Held> {
+            self.0.values().find(|h| h.subnet_id == s && h.hwaddr == hw).cloned()
+        }
+        fn by_client_id(&self, s: u32, id: &[u8]) -> Option<Held> {
+            self.0.values().find(|h| h.subnet_id == s && h.client_id.as_deref() == Some(id)).cloned()
+        }
+    }
+
+    impl Store {
+        fn apply(&mut self, w: &LeaseWrite) {
+            match w {
+                LeaseWrite::Upsert(l) => {
+                    let state = l.state;
+                    self.0.insert(
+                        l.address,
+                        Held {
+                            address: l.address,
+                            subnet_id: l.subnet_id,
+                            hwaddr: l.hwaddr.clone(),
+                            client_id: l.client_id.clone(),
+                            expire: l.expire,
+                            state,
+                        },
+                    );
+                }
+                LeaseWrite::Remove(a) => {
+                    self.0.remove(a);
+                }
+            }
+        }
+    }
+
+    fn opt(data: &[u8]) -> OptionValue {
+        OptionValue { data: data.to_vec(), always_send: false }
+    }
+
+    fn venus(pool_end: u8, authoritative: bool) -> Policy {
+        let mut options = BTreeMap::new();
+        options.insert(3, opt(&[192, 168, 50, 1]));
+        options.insert(6, opt(&[192, 168, 50, 2, 192, 168, 50, 3]));
+        options.insert(15, opt(b"venus.test"));
+        options.insert(42, opt(&[192, 168, 50, 9])); // ntp: only when asked
+        let r = Reservation {
+            address: Ipv4Addr::new(192, 168, 50, 33),
+            hostname: Some("mutante3".into()),
+            options: BTreeMap::new(),
+        };
+        let reserved_in_pool = Reservation {
+            address: Ipv4Addr::new(192, 168, 50, 100),
+            hostname: None,
+            options: BTreeMap::new(),
+        };
+        let mut by_hwaddr = HashMap::new();
+        by_hwaddr.insert(M3.to_vec(), r);
+        by_hwaddr.insert(vec![2, 0, 0, 0, 0, 0x99], reserved_in_pool);
+        let reserved = by_hwaddr.values().map(|r| (r.address, ())).collect();
+        Policy {
+            subnets: vec![SubnetPolicy {
+                id: 1,
+                network: Ipv4Addr::new(192, 168, 50, 0),
+                prefix_len: 24,
+                pools: vec![Pool {
+                    start: Ipv4Addr::new(192, 168, 50, 100),
+                    end: Ipv4Addr::new(192, 168, 50, pool_end),
+                    options: BTreeMap::new(),
+                }],
+                options,
+                by_hwaddr,
+                by_client_id: HashMap::new(),
+                reserved,
+                lifetimes: Lifetimes {
+                    valid: 60,
+                    min_valid: 60,
+                    max_valid: 60,
+                    renew: Some(30),
+                    rebind: Some(45),
+                    calculate_tee_times: false,
+                    t1_percent: 0.5,
+                    t2_percent: 0.875,
+                },
+                authoritative,
+                match_client_id: true,
+                echo_client_id: true,
+                next_server: Ipv4Addr::UNSPECIFIED,
+                server_hostname: None,
+                boot_file_name: None,
+                relay_addresses: vec![],
+                interface: None,
+                ha_server_name: None,
+            }],
+            decline_probation_period: 86400,
+        }
+    }
+
+    struct Pkt {
+        kind: v4::MessageType,
+        mac: [u8; 6],
+        ciaddr: Ipv4Addr,
+        giaddr: Ipv4Addr,
+        requested: Option<Ipv4Addr>,
+        server_id: Option<Ipv4Addr>,
+        prl: Vec<u8>,
+        broadcast: bool,
+    }
+
+    fn pkt(kind: v4::MessageType, mac: [u8; 6]) -> Pkt {
+        Pkt {
+            kind,
+            mac,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            giaddr: Ipv4Addr::UNSPECIFIED,
+            requested: None,
+            server_id: None,
+            prl: vec![1, 3, 6, 15],
+            broadcast: false,
+        }
+    }
+
+    impl Pkt {
+        fn build(&self) -> Inbound {
+            let mut m = Message::new(self.ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &self.mac);
+            if self.broadcast {
+                m.set_flags(Flags::default().set_broadcast());
+            }
+            m.opts_mut().insert(DhcpOption::MessageType(self.kind));
+            if let Some(a) = self.requested {
+                m.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
+            }
+            if let Some(a) = self.server_id {
+                m.opts_mut().insert(DhcpOption::ServerIdentifier(a));
+            }
+            m.opts_mut().insert(DhcpOption::ParameterRequestList(
+                self.prl.iter().map(|c| OptionCode::from(*c)).collect(),
+            ));
+            classify(&m.to_vec().unwrap()).unwrap()
+        }
+    }
+
+    struct World {
+        policy: Policy,
+        store: Store,
+        alloc: Allocator,
+        now: u64,
+    }
+
+    impl World {
+        fn new(pool_end: u8, authoritative: bool) -> Self {
+            Self { policy: venus(pool_end, authoritative), store: Store::default(), alloc: Allocator::default(), now: NOW }
+        }
+        fn send(&mut self, p: &Pkt) -> Decision {
+            let req = p.build();
+            let subnet = if p.giaddr != Ipv4Addr::UNSPECIFIED {
+                self.policy.subnet_for_relay(p.giaddr)
+            } else {
+                self.policy.subnet(1)
+            };
+            let d = decide(&req, subnet, &self.policy, &self.store, &mut self.alloc, Ctx { now: self.now, server_id: SID });
+            if let Some(w) = &d.write {
+                self.store.apply(w);
+            }
+            d
+        }
+        /// Full DORA; returns the ACKed address.
+        fn dora(&mut self, mac: [u8; 6]) -> Ipv4Addr {
+            let offer = self.send(&pkt(v4::MessageType::Discover, mac));
+            let a = offer.reply.expect("offer").0.yiaddr();
+            let mut req = pkt(v4::MessageType::Request, mac);
+            req.requested = Some(a);
+            req.server_id = Some(SID);
+            let ack = self.send(&req);
+            let (m, _) = ack.reply.expect("ack");
+            assert_eq!(m.opts().msg_type(), Some(v4::MessageType::Ack));
+            m.yiaddr()
+        }
+    }
+
+    fn kind(d: &Decision) -> Option<v4::MessageType> {
+        d.reply.as_ref().and_then(|(m, _)| m.opts().msg_type())
+    }
+
+    #[test]
+    fn discover_offers_first_free_pool_address_unicast_to_chaddr() {
+        let mut w = World::new(199, true);
+        let d = w.send(&pkt(v4::MessageType::Discover, M1));
+        let (m, dest) = d.reply.unwrap();
+        // .100 is reserved for another host, so the first free one is .101.
+        assert_eq!(m.yiaddr(), Ipv4Addr::new(192, 168, 50, 101));
+        assert_eq!(dest, Destination::Chaddr { mac: M1, ip: m.yiaddr() });
+        assert_eq!(m.opcode(), Opcode::BootReply);
+        let o = m.opts();
+        assert_eq!(o.get(OptionCode::ServerIdentifier), Some(&DhcpOption::ServerIdentifier(SID)));
+        assert_eq!(o.get(OptionCode::AddressLeaseTime), Some(&DhcpOption::AddressLeaseTime(60)));
+        assert_eq!(o.get(OptionCode::Renewal), Some(&DhcpOption::Renewal(30)));
+        assert_eq!(o.get(OptionCode::Rebinding), Some(&DhcpOption::Rebinding(45)));
+        assert_eq!(o.get(OptionCode::SubnetMask), Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0))));
+        assert!(o.contains(OptionCode::Router));
+        assert!(!o.contains(OptionCode::NtpServers), "not requested, not basic");
+        assert!(d.write.is_none(), "an OFFER writes nothing");
+    }
+
+    #[test]
+    fn requested_options_are_sent() {
+        let mut w = World::new(199, true);
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.prl = vec![42];
+        let (m, _) = w.send(&p).reply.unwrap();
+        assert!(m.opts().contains(OptionCode::NtpServers));
+    }
+
+    #[test]
+    fn broadcast_flag_means_broadcast() {
+        let mut w = World::new(199, true);
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.broadcast = true;
+        assert_eq!(w.send(&p).reply.unwrap().1, Destination::Broadcast);
+    }
+
+    #[test]
+    fn reservation_wins_and_sends_hostname() {
+        let mut w = World::new(199, true);
+        let a = w.dora(M3);
+        assert_eq!(a, Ipv4Addr::new(192, 168, 50, 33));
+        let (m, _) = w.send(&pkt(v4::MessageType::Discover, M3)).reply.unwrap();
+        assert_eq!(m.opts().get(OptionCode::Hostname), Some(&DhcpOption::Hostname("mutante3".into())));
+    }
+
+    #[test]
+    fn reserved_address_is_never_given_to_another_client() {
+        let mut w = World::new(199, true);
+        // Asking for it by REQUEST (INIT-REBOOT) and by DISCOVER.
+        let mut p = pkt(v4::MessageType::Request, M1);
+        p.requested = Some(Ipv4Addr::new(192, 168, 50, 33));
+        assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.requested = Some(Ipv4Addr::new(192, 168, 50, 100));
+        assert_ne!(w.send(&p).reply.unwrap().0.yiaddr(), Ipv4Addr::new(192, 168, 50, 100));
+    }
+
+    #[test]
+    fn concurrent_discovers_get_distinct_offers() {
+        let mut w = World::new(199, true);
+        let a = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
+        let b = w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap().0.yiaddr();
+        assert_ne!(a, b);
+        // The same client asking again gets the same offer.
+        let a2 = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
+        assert_eq!(a, a2);
+    }
+
+    #[test]
+    fn dora_writes_a_lease_and_renewal_extends_it() {
+        let mut w = World::new(199, true);
+        let a = w.dora(M1);
+        assert_eq!(w.store.by_address(a).unwrap().expire, NOW + 60);
+        w.now += 30;
+        let mut p = pkt(v4::MessageType::Request, M1);
+        p.ciaddr = a;
+        let d = w.send(&p);
+        let (m, dest) = d.reply.unwrap();
+        assert_eq!(m.opts().msg_type(), Some(v4::MessageType::Ack));
+        assert_eq!(dest, Destination::Ciaddr(a));
+        assert_eq!(m.ciaddr(), a);
+        assert_eq!(w.store.by_address(a).unwrap().expire, NOW + 90);
+    }
+
+    #[test]
+    fn renewing_someone_elses_address_is_nakked_by_broadcast() {
+        let mut w = World::new(199, true);
+        let a = w.dora(M1);
+        let mut p = pkt(v4::MessageType::Request, M2);
+        p.ciaddr = a;
+        let d = w.send(&p);
+        assert_eq!(kind(&d), Some(v4::MessageType::Nak));
+        assert_eq!(d.reply.unwrap().1, Destination::Broadcast);
+        assert!(d.write.is_none());
+    }
+
+    #[test]
+    fn selecting_another_server_is_silent() {
+        let mut w = World::new(199, true);
+        w.send(&pkt(v4::MessageType::Discover, M1));
+        let mut p = pkt(v4::MessageType::Request, M1);
+        p.requested = Some(Ipv4Addr::new(192, 168, 50, 101));
+        p.server_id = Some(Ipv4Addr::new(192, 168, 50, 3));
+        let d = w.send(&p);
+        assert_eq!(d.silence, Some(Silence::OtherServerSelected));
+        assert_eq!(w.alloc.outstanding_offers(), 0, "our offer is withdrawn");
+    }
+
+    #[test]
+    fn init_reboot_rules() {
+        let mut w = World::new(199, true);
+        // Wrong network → NAK.
+        let mut p = pkt(v4::MessageType::Request, M1);
+        p.requested = Some(Ipv4Addr::new(10, 0, 0, 5));
+        assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
+        // Unknown client, free in-pool address, authoritative → ACK.
+        p.requested = Some(Ipv4Addr::new(192, 168, 50, 150));
+        assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Ack));
+        // Holding .150, asking for another → NAK.
+        p.requested = Some(Ipv4Addr::new(192, 168, 50, 151));
+        assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
+        // Non-authoritative server with no record stays silent.
+        let mut w = World::new(199, false);
+        let mut p = pkt(v4::MessageType::Request, M2);
+        p.requested = Some(Ipv4Addr::new(192, 168, 50, 150));
+        assert_eq!(w.send(&p).silence, Some(Silence::NotAuthoritative));
+    }
+
+    #[test]
+    fn exhaustion_is_silent_and_expired_leases_are_reused() {
+        // Pool .100-.102 with .100 reserved: two dynamic addresses.
+        let mut w = World::new(102, true);
+        let a = w.dora(M1);
+        let b = w.dora(M2);
+        assert_ne!(a, b);
+        let d = w.send(&pkt(v4::MessageType::Discover, [2, 0, 0, 0, 0, 7]));
+        assert_eq!(d.silence, Some(Silence::PoolExhausted));
+        w.now += 61 + OFFER_HOLD_SECS;
+        let c = w.dora([2, 0, 0, 0, 0, 7]);
+        assert!(c == a || c == b);
+    }
+
+    #[test]
+    fn release_frees_and_decline_quarantines() {
+        let mut w = World::new(102, true);
+        let a = w.dora(M1);
+        // A stranger cannot release it.
+        let mut p = pkt(v4::MessageType::Release, M2);
+        p.ciaddr = a;
+        assert_eq!(w.send(&p).silence, Some(Silence::NotOwner));
+        p.mac = M1;
+        let d = w.send(&p);
+        assert_eq!(d.write, Some(LeaseWrite::Remove(a)));
+        assert!(d.reply.is_none());
+
+        let b = w.dora(M2);
+        let mut p = pkt(v4::MessageType::Decline, M2);
+        p.requested = Some(b);
+        let d = w.send(&p);
+        match d.write {
+            Some(LeaseWrite::Upsert(l)) => {
+                assert_eq!(l.state, HeldState::Declined);
+                assert_eq!(l.expire, NOW + 86400);
+                assert!(l.hwaddr.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        // The declined address is not offered during probation…
+        w.now += OFFER_HOLD_SECS + 1;
+        for mac in [[2, 0, 0, 0, 0, 8], [2, 0, 0, 0, 0, 9]] {
+            if let Some((m, _)) = w.send(&pkt(v4::MessageType::Discover, mac)).reply {
+                assert_ne!(m.yiaddr(), b);
+            }
+        }
+        // …and is after it.
+        w.now += 86400;
+        w.alloc.expire_offers(w.now);
+        let mut p = pkt(v4::MessageType::Discover, [2, 0, 0, 0, 0, 10]);
+        p.requested = Some(b);
+        assert_eq!(w.send(&p).reply.unwrap().0.yiaddr(), b);
+    }
+
+    #[test]
+    fn relayed_requests_go_back_to_the_relay() {
+        let mut w = World::new(199, true);
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.giaddr = Ipv4Addr::new(192, 168, 50, 1);
+        let (m, dest) = w.send(&p).reply.unwrap();
+        assert_eq!(dest, Destination::Relay(p.giaddr));
+        assert_eq!(m.giaddr(), p.giaddr);
+        // A NAK through a relay asks it to broadcast.
+        let mut p = pkt(v4::MessageType::Request, M1);
+        p.giaddr = Ipv4Addr::new(192, 168, 50, 1);
+        p.requested = Some(Ipv4Addr::new(10, 1, 1, 1));
+        let (m, dest) = w.send(&p).reply.unwrap();
+        assert_eq!(m.opts().msg_type(), Some(v4::MessageType::Nak));
+        assert_eq!(dest, Destination::Relay(p.giaddr));
+        assert!(m.flags().broadcast());
+        // No subnet for an unknown relay.
+        p.giaddr = Ipv4Addr::new(172, 16, 0, 1);
+        assert_eq!(w.send(&p).silence, Some(Silence::NoSubnet));
+    }
+
+    #[test]
+    fn inform_gets_options_without_a_lease() {
+        let mut w = World::new(199, true);
+        let mut p = pkt(v4::MessageType::Inform, M1);
+        p.ciaddr = Ipv4Addr::new(192, 168, 50, 7);
+        let d = w.send(&p);
+        let (m, dest) = d.reply.unwrap();
+        assert_eq!(dest, Destination::Ciaddr(p.ciaddr));
+        assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
+        assert!(!m.opts().contains(OptionCode::AddressLeaseTime));
+        assert!(m.opts().contains(OptionCode::Router));
+        assert!(d.write.is_none());
+    }
+}
