@@ -1,1 +1,54 @@
+//! # Layout
+//!
+//! The lab: real network tests on one machine. Hosts are network
+//! namespaces, L2 segments are bridges in their own "switch" namespaces,
+//! and tests drive real programs (Kea, dhclient, tcpdump, xdhcpd) in them.
+//! Everything the lab creates lives inside namespaces it made, under names
+//! unique to the process, and is torn down on drop, panic or signal.
+//!
+//! - [`topology`]: declarative hosts, segments, addresses, roles.
+//! - [`lab`]: [`Lab`] builds a topology, runs commands in hosts, cuts links,
+//!   tears down.
+//! - [`netns`]: `ip netns` plumbing: create, exec, empty, delete.
+//! - [`cleanup`]: the registry of live labs, the signal handler, the sweep
+//!   of leftovers from killed runs ([`cleanup_stale`]).
+//! - [`process`]: long-running servers: stop, kill, pause, resume, logs.
+//! - [`dhclient`]: real ISC dhclient per client and its parsed [`Lease`].
+//! - [`capture`]: tcpdump to a pcap, and its decoded text.
+//! - [`kea`]: Kea config patching, `kea-dhcp4 -t`, running Kea.
+//! - [`venus`]: the mission's topology and its Kea HA pair.
+//! - [`names`]: every name the lab uses and how to read its owner back.
+//! - [`addr`]: MAC and IPv4/prefix types.
+//! - [`cmd`], [`wait`]: bounded command runs and bounded waits.
+//!
+//! The binary `lab-hold` brings a topology up and holds it until a signal,
+//! for poking at a lab by hand.
+//!
+//! Everything here needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and the
+//! Debian tools iproute2, ethtool, tcpdump, isc-dhcp-client and
+//! kea-dhcp4-server.
 
+pub mod addr;
+pub mod capture;
+pub mod cleanup;
+pub mod cmd;
+pub mod dhclient;
+pub mod kea;
+pub mod lab;
+pub mod names;
+pub mod netns;
+pub mod process;
+pub mod topology;
+pub mod venus;
+pub mod wait;
+
+pub use addr::{Ipv4Cidr, Mac};
+pub use capture::{Capture, Pcap};
+pub use cleanup::{cleanup_stale, teardown_all};
+pub use cmd::Output;
+pub use dhclient::{Dhclient, Lease};
+pub use kea::{Kea, KeaConfig};
+pub use lab::{HostCommand, Lab};
+pub use process::Process;
+pub use topology::{Host, Port, Role, Segment, Topology};
+pub use wait::wait_until;
