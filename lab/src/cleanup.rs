@@ -12,12 +12,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use anyhow::Context;
+use std::process::{Child, Command};
+
+use anyhow::{Context, bail};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::names;
 use crate::netns;
+use crate::wait::wait_until;
 
 /// Everything one lab owns on the machine, by name.
 #[derive(Debug)]
@@ -37,6 +40,35 @@ impl Resources {
     /// must still run after a panic).
     pub fn lock(&self) -> MutexGuard<'_, bool> {
         self.up.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts `cmd`, which enters namespace `ns` (`ip netns exec`), and
+    /// returns once the child is inside it (or already gone). Holding the
+    /// lab lock until then closes a race: a teardown scanning for processes
+    /// while `ip` is still between opening the namespace and entering it
+    /// would miss it, and the program would then run on in a deleted,
+    /// invisible namespace.
+    pub fn start_in(&self, ns: &str, cmd: &mut Command) -> anyhow::Result<Child> {
+        let up = self.lock();
+        if !*up {
+            bail!("lab {} is down", self.id);
+        }
+        let target = netns::id(ns)?;
+        let mut child = cmd.spawn()?;
+        let pid = child.id();
+        let joined = wait_until("a new process to enter its namespace", Duration::from_secs(5), || {
+            Ok(match netns::of_pid(pid) {
+                Some(id) if id != target => None,
+                _ => Some(()),
+            })
+        });
+        if let Err(e) = joined {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        drop(up);
+        Ok(child)
     }
 
     /// Kills and deletes every namespace, removes the temp dir unless kept.
@@ -143,7 +175,7 @@ fn install_signal_handler() {
 pub fn cleanup_stale() -> anyhow::Result<Vec<String>> {
     let stale: Vec<String> = netns::list()?
         .into_iter()
-        .filter(|ns| names::owner_pid(ns).is_some_and(|pid| !names::pid_alive(pid)))
+        .filter(|ns| names::lab_id_of(ns).is_some_and(|id| !owner_alive(id)))
         .collect();
     remove_namespaces(&stale).context("removing stale lab namespaces")?;
     for dir in stale_dirs() {
@@ -160,9 +192,85 @@ fn stale_dirs() -> Vec<PathBuf> {
             let name = e.file_name();
             let name = name.to_string_lossy();
             names::lab_id_of(&name) == Some(&*name)
-                && names::owner_pid(&name).is_some_and(|p| !names::pid_alive(p))
+                && !owner_alive(&name)
                 && !e.path().join(KEEP_MARKER).exists()
         })
         .map(|e| e.path())
         .collect()
+}
+
+/// File in a lab's temp dir holding its owner's start time, so a recycled
+/// pid is not mistaken for the owner (pid_max can be as low as 32768).
+pub(crate) const OWNER_FILE: &str = "owner";
+
+/// The fields of `/proc/<pid>/stat` the sweep needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    pub state: char,
+    pub ppid: u32,
+    /// Clock ticks after boot: with the pid, identifies a process for life.
+    pub start: u64,
+}
+
+/// Parses `/proc/<pid>/stat` (the command name may contain spaces and
+/// parentheses, so fields are counted after its last `)`).
+pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
+    let (_, rest) = text.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is stat field 3 (state); starttime is field 22.
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// This process's start time, recorded in each lab's [`OWNER_FILE`].
+pub(crate) fn own_start_time() -> Option<u64> {
+    proc_stat(std::process::id()).map(|s| s.start)
+}
+
+/// Whether the process that made lab `id` may still be using it. Dead
+/// means: no such pid; a zombie orphaned to pid 1 (an init that does not
+/// reap, as in some containers, would keep it forever); or a pid now held
+/// by a process that started at another time than the recorded owner. A
+/// zombie whose parent lives (a test that has not reaped it yet) counts as
+/// alive. Names that are not lab names count as alive: never touched.
+pub(crate) fn owner_alive(id: &str) -> bool {
+    let Some(pid) = names::owner_pid(id) else { return true };
+    let Some(stat) = proc_stat(pid) else { return false };
+    if stat.state == 'Z' && stat.ppid == 1 {
+        return false;
+    }
+    let owner_file = std::env::temp_dir().join(id).join(OWNER_FILE);
+    match std::fs::read_to_string(owner_file).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
+        Some(recorded) => recorded == stat.start,
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let line = "4242 (we ird) (name)) S 77 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_stat(line), Some(ProcStat { state: 'S', ppid: 77, start: 987_654 }));
+        assert_eq!(parse_stat("1 (x) Z 1"), None);
+    }
+
+    #[test]
+    fn this_process_owns_its_labs() {
+        let id = names::next_lab_id();
+        assert!(owner_alive(&id));
+        assert!(own_start_time().is_some());
+        assert!(owner_alive("not-a-lab"), "foreign names must never be swept");
+        // No such pid can exist above pid_max's hard limit (2^22).
+        assert!(!owner_alive(&names::lab_id(4_194_305, 0)));
+    }
 }

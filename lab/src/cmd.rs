@@ -66,13 +66,23 @@ pub fn describe(cmd: &Command) -> String {
 /// is not an error here (see [`Output::check`]); failing to start or timing
 /// out is.
 pub fn run(cmd: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
+    run_with(cmd, timeout, |c| Ok(c.spawn()?))
+}
+
+/// [`run`], with the spawn step supplied by the caller (the lab uses it to
+/// start commands under its lock, see `Resources::start_in`).
+pub fn run_with(
+    cmd: &mut Command,
+    timeout: Duration,
+    start: impl FnOnce(&mut Command) -> anyhow::Result<Child>,
+) -> anyhow::Result<Output> {
     let command = describe(cmd);
     let mut out = tempfile::tempfile().context("temp file for stdout")?;
     let mut err = tempfile::tempfile().context("temp file for stderr")?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(out.try_clone().context("dup stdout file")?))
         .stderr(Stdio::from(err.try_clone().context("dup stderr file")?));
-    let mut child = cmd.spawn().with_context(|| format!("could not start `{command}`"))?;
+    let mut child = start(cmd).with_context(|| format!("could not start `{command}`"))?;
     let status = match wait_child(&mut child, timeout)? {
         Some(status) => status,
         None => {

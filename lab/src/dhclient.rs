@@ -15,11 +15,13 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
 use crate::addr::Mac;
+use crate::cleanup::Resources;
 use crate::cmd::{self, Output};
 use crate::netns;
 use crate::wait::wait_until;
@@ -206,6 +208,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// daemon (without a release); lab teardown would too.
 #[derive(Debug)]
 pub struct Dhclient {
+    res: Arc<Resources>,
     host: String,
     netns: String,
     iface: String,
@@ -214,9 +217,17 @@ pub struct Dhclient {
 
 impl Dhclient {
     /// Prepares the client's directory and script; starts nothing.
-    pub(crate) fn new(host: &str, netns: &str, iface: &str, dir: PathBuf) -> anyhow::Result<Dhclient> {
+    pub(crate) fn new(
+        res: Arc<Resources>,
+        host: &str,
+        netns: &str,
+        iface: &str,
+        dir: PathBuf,
+    ) -> anyhow::Result<Dhclient> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let client = Dhclient { host: host.to_owned(), netns: netns.to_owned(), iface: iface.to_owned(), dir };
+        let client = Dhclient {
+            res,
+            host: host.to_owned(), netns: netns.to_owned(), iface: iface.to_owned(), dir };
         let script = client.script_path();
         std::fs::write(&script, SCRIPT).with_context(|| format!("writing {}", script.display()))?;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
@@ -371,7 +382,8 @@ impl Dhclient {
             .arg(self.script_path())
             .arg(&self.iface)
             .current_dir(&self.dir);
-        let out = cmd::run(&mut cmd, timeout).with_context(|| format!("{}: dhclient {mode}", self.host))?;
+        let out = cmd::run_with(&mut cmd, timeout, |c| self.res.start_in(&self.netns, c))
+            .with_context(|| format!("{}: dhclient {mode}", self.host))?;
         let log = format!("$ {}\n{}{}\n", out.command, out.stdout, out.stderr);
         let _ = std::fs::OpenOptions::new()
             .create(true)

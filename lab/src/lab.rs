@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::addr::Ipv4Cidr;
 use crate::capture::Capture;
@@ -106,6 +106,9 @@ impl Lab {
             netns::remove(ns)?;
         }
         std::fs::create_dir_all(&self.res.dir).with_context(|| format!("creating {}", self.res.dir.display()))?;
+        if let Some(start) = cleanup::own_start_time() {
+            std::fs::write(self.res.dir.join(cleanup::OWNER_FILE), start.to_string()).context("writing owner file")?;
+        }
         let no_ipv6 = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
         for seg in &self.topology.segments {
             let sw = names::switch_netns(id, &seg.name);
@@ -257,7 +260,7 @@ impl Lab {
     /// the host's dir.
     pub fn dhclient_on(&self, host: &str, iface: &str) -> anyhow::Result<Dhclient> {
         let dir = self.host_dir(host)?.join(format!("dhclient-{iface}"));
-        Dhclient::new(host, &self.netns(host)?, iface, dir)
+        Dhclient::new(Arc::clone(&self.res), host, &self.netns(host)?, iface, dir)
     }
 
     /// Starts tcpdump on `iface` in `host` with an optional filter
@@ -343,20 +346,18 @@ impl HostCommand<'_> {
         self
     }
 
-    fn command(&self) -> anyhow::Result<Command> {
+    fn command(&self) -> anyhow::Result<(String, Command)> {
         let ns = self.lab.netns(&self.host)?;
-        if !self.lab.is_up() {
-            bail!("lab {} is down", self.lab.id());
-        }
         let mut c = netns::command(&ns, &self.program);
         c.args(&self.args).envs(self.envs.iter().map(|(k, v)| (k, v))).current_dir(self.lab.host_dir(&self.host)?);
-        Ok(c)
+        Ok((ns, c))
     }
 
     /// Runs to completion; any exit status is returned, not an error.
     pub fn output(self) -> anyhow::Result<Output> {
-        let mut c = self.command()?;
-        cmd::run(&mut c, self.timeout).with_context(|| format!("in host {}", self.host))
+        let (ns, mut c) = self.command()?;
+        cmd::run_with(&mut c, self.timeout, |c| self.lab.res.start_in(&ns, c))
+            .with_context(|| format!("in host {}", self.host))
     }
 
     /// Runs to completion, failing on a non-zero exit.
@@ -368,8 +369,8 @@ impl HostCommand<'_> {
     /// Starts it as a long-running [`Process`] logging to
     /// `<host dir>/<name>.log`.
     pub fn spawn(self, name: &str) -> anyhow::Result<Process> {
-        let c = self.command()?;
+        let (ns, c) = self.command()?;
         let log = self.lab.host_dir(&self.host)?.join(format!("{name}.log"));
-        Process::spawn(name, &self.host, c, log)
+        Process::spawn(name, &self.host, c, log, |c| self.lab.res.start_in(&ns, c))
     }
 }

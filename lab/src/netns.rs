@@ -61,6 +61,19 @@ pub fn exec(ns: &str, argv: &[&str]) -> anyhow::Result<Output> {
     cmd::run_ok(command(ns, program).args(args), SHORT)
 }
 
+/// Identity (device, inode) of namespace `name`.
+pub fn id(name: &str) -> anyhow::Result<(u64, u64)> {
+    let m = std::fs::metadata(path(name)).with_context(|| format!("no namespace {name}"))?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Identity of process `pid`'s network namespace; `None` once it has
+/// exited (zombies have none).
+pub fn of_pid(pid: u32) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
 /// Ids of every process whose network namespace is `name`.
 pub fn pids(name: &str) -> anyhow::Result<Vec<u32>> {
     let target = match std::fs::metadata(path(name)) {

@@ -31,9 +31,15 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts `cmd` (already set up to run in the host's namespace) with
-    /// stdout and stderr appended to `log`.
-    pub(crate) fn spawn(name: &str, host: &str, mut cmd: Command, log: PathBuf) -> anyhow::Result<Process> {
+    /// Starts `cmd` (already set up to run in the host's namespace) through
+    /// `start`, with stdout and stderr appended to `log`.
+    pub(crate) fn spawn(
+        name: &str,
+        host: &str,
+        mut cmd: Command,
+        log: PathBuf,
+        start: impl FnOnce(&mut Command) -> anyhow::Result<Child>,
+    ) -> anyhow::Result<Process> {
         let file = File::options()
             .create(true)
             .append(true)
@@ -42,7 +48,7 @@ impl Process {
         let log_start = file.metadata().map(|m| m.len()).unwrap_or(0);
         let err = file.try_clone().context("dup log file")?;
         cmd.stdin(Stdio::null()).stdout(file).stderr(err);
-        let child = cmd.spawn().with_context(|| format!("{host}: could not start `{}`", describe(&cmd)))?;
+        let child = start(&mut cmd).with_context(|| format!("{host}: could not start `{}`", describe(&cmd)))?;
         Ok(Process { name: name.to_owned(), host: host.to_owned(), child, log, log_start, status: None })
     }
 
