@@ -1,0 +1,1 @@
+//! Tests against the real Kea 2.2 binaries.
