@@ -1,1 +1,673 @@
 //! Kea `Dhcp4` configuration: parsing, validation and the runtime types the server uses.
+//!
+//! xdhcp replaces or pairs with ISC Kea, so operators hand it their existing
+//! `kea-dhcp4.conf` unchanged. This module reads that file and either returns
+//! a [`Config`] in which every value has been checked and pre-computed
+//! (option data already encoded to bytes, pools known to lie inside their
+//! subnet, HA peers known to be consistent), or refuses it — before anything
+//! starts — with an error naming the file, `line:column` and JSON path:
+//!
+//! ```text
+//! /etc/kea/kea-dhcp4.conf:41:9: Dhcp4.subnet4[2].pools[0].pool: "10.0.0.5-10.0.0.1": start is after end
+//! ```
+//!
+//! # Layout
+//!
+//! - `comments.rs`: Kea's `#`, `//`, `/* */` comments and `<?include "file"?>`
+//!   (relative to the including file, then the working directory), with a
+//!   map from the resulting JSON back to every file, line and column.
+//! - `spans.rs`: positions of keys and values by JSON path.
+//! - `wire.rs`: stage 1, serde structs mirroring Kea's keys, denying unknown
+//!   ones (`serde_path_to_error` supplies the path of whatever fails).
+//! - `validate.rs`: stage 2, wire structs → the validated types below,
+//!   including Kea's global → subnet → pool inheritance.
+//! - `options.rs`: Kea's DHCPv4 option definitions and `data` encoding.
+//! - `ha.rs`: `libdhcp_ha.so` parameters and their validation.
+//! - `lifetimes.rs`: lease time and T1/T2 exactly as Kea 2.2 computes them.
+//!
+//! # Unknown and ignored keys
+//!
+//! A key xdhcp does not support is an error naming its path: ignoring it
+//! would silently change behaviour the operator configured. Only these
+//! harmless keys are accepted and ignored, each producing a [`Warning`] in
+//! [`Config::warnings`]:
+//!
+//! - `Dhcp4.control-socket` (xdhcp has its own control interface),
+//! - `Dhcp4.loggers` (xdhcp logs through `tracing`),
+//! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
+//!   processing tuning),
+//! - `Dhcp4.sanity-checks`, `Dhcp4.expired-leases-processing` (xdhcp's lease
+//!   store applies its own fixed policies),
+//! - `Dhcp4.dhcp-ddns` unless it enables updates (DNS updates are not
+//!   supported, so `"enable-updates": true` is an error),
+//! - `user-context` wherever it is not used (it is kept on subnets, whose
+//!   `ha-server-name` ties them to an HA relationship).
+//!
+//! `comment` is accepted anywhere without a warning: it is documentation by
+//! definition. The HA hook's own keys follow the same rule.
+//!
+//! # Deliberate differences from Kea
+//!
+//! Kea-valid files that xdhcp still refuses, because the alternative would be
+//! silently wrong: lease backends other than memfile; hook libraries other
+//! than `libdhcp_lease_cmds.so` and `libdhcp_ha.so`; options the server
+//! computes itself (lease time, T1/T2, message type, …); sub-option spaces;
+//! several comma-separated values for a single-valued option; overlapping
+//! subnets; peer URLs without an explicit port. Kea reads these leniently;
+//! xdhcp names the exact key instead.
+
+mod comments;
+mod error;
+pub mod ha;
+mod lifetimes;
+pub mod options;
+mod spans;
+mod validate;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+pub use comments::MAX_INCLUDE_DEPTH;
+pub use error::{ConfigError, Location, Warning};
+pub use ha::{HaConfig, HaMode, HaRelationship, Peer, PeerUrl, Role, Secret};
+pub use lifetimes::{LeaseTimes, Lifetimes};
+pub use options::{DhcpOption, OptionSet};
+
+use error::Invalid;
+use spans::SpanIndex;
+
+/// Reads and validates the Kea configuration file at `path`.
+pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { file: name.clone(), source })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+        let line = prefix.matches('\n').count() as u32 + 1;
+        let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+        ConfigError::Syntax {
+            at: Location { file: name.clone(), line: Some(line), column: Some(column) },
+            message: "file is not valid UTF-8".into(),
+        }
+    })?;
+    parse(&text, &name)
+}
+
+/// Validates configuration `text`. `source_name` is used in messages and, if
+/// it is a path, as the base for relative includes.
+pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+    let ex = comments::expand(text, source_name)?;
+    let mut de = serde_json::Deserializer::from_str(&ex.text);
+    let root: wire::Root = match serde_path_to_error::deserialize(&mut de) {
+        Ok(r) => r,
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            return Err(serde_failure(&ex, &path, inner));
+        }
+    };
+    if let Err(e) = de.end() {
+        return Err(serde_failure(&ex, ".", e));
+    }
+    let spans = SpanIndex::build(&ex.text);
+    if let Some((path, offset)) = spans.duplicate() {
+        let key = path.rsplit(['.', ']']).next().unwrap_or(path).to_owned();
+        return Err(ConfigError::Invalid {
+            at: ex.location(offset),
+            path: path.to_owned(),
+            message: format!("duplicate key \"{key}\""),
+        });
+    }
+    let validate::Validated(mut config, warnings) =
+        validate::Validated::try_from(root).map_err(|inv| invalid_to_error(&ex, &spans, inv))?;
+    config.warnings = warnings
+        .into_iter()
+        .map(|(path, message)| {
+            let at = spans.key(&path).map_or_else(|| Location::file_only(ex.main_file()), |o| ex.location(o));
+            Warning { at, path, message }
+        })
+        .collect();
+    config.source = source_name.to_owned();
+    Ok(config)
+}
+
+/// Turns a serde_json error at JSON `path` into a located `ConfigError`.
+fn serde_failure(ex: &comments::Expanded, path: &str, e: serde_json::Error) -> ConfigError {
+    let at_line_col = ex.location(ex.offset_of_line_col(e.line(), e.column()));
+    let mut message = e.to_string();
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+            ConfigError::Syntax { at: at_line_col, message }
+        }
+        serde_json::error::Category::Data => {
+            // Prefer the start of the value (or key) that failed over where
+            // serde_json noticed; the index needs valid JSON, which a data
+            // error implies.
+            let spans = SpanIndex::build(&ex.text);
+            let path = if path == "." { String::new() } else { path.to_owned() };
+            let inv = Invalid::new(path, message);
+            match invalid_to_error(ex, &spans, inv) {
+                ConfigError::Invalid { at, path, message } if at.line.is_none() => {
+                    ConfigError::Invalid { at: at_line_col, path, message }
+                }
+                other => other,
+            }
+        }
+    }
+}
+
+/// Locates a stage-2 error; serde's "unknown field" becomes `UnknownKey`.
+fn invalid_to_error(ex: &comments::Expanded, spans: &SpanIndex, inv: Invalid) -> ConfigError {
+    let locate = |o: Option<usize>| o.map_or_else(|| Location::file_only(ex.main_file()), |o| ex.location(o));
+    if let Some(rest) = inv.message.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or_default().to_owned();
+        return ConfigError::UnknownKey { at: locate(spans.key(&inv.path)), path: inv.path, key };
+    }
+    let path = if inv.path.is_empty() { "(top level)".to_owned() } else { inv.path };
+    ConfigError::Invalid { at: locate(spans.value(&path)), path, message: inv.message }
+}
+
+/// A validated server configuration. Built only by [`load`] and [`parse`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    source: String,
+    interfaces: InterfacesConfig,
+    lease_database: LeaseDatabase,
+    global_lifetimes: Lifetimes,
+    global_boot: BootParams,
+    authoritative: bool,
+    match_client_id: bool,
+    echo_client_id: bool,
+    decline_probation_period: u32,
+    host_reservation_identifiers: Vec<HostIdentifierType>,
+    options: OptionSet,
+    subnets: Vec<Subnet>,
+    lease_cmds: bool,
+    ha: Option<HaConfig>,
+    warnings: Vec<Warning>,
+}
+
+impl Config {
+    /// The file (or source name) this was loaded from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    /// `interfaces-config`.
+    pub fn interfaces(&self) -> &InterfacesConfig {
+        &self.interfaces
+    }
+    /// `lease-database` (always memfile).
+    pub fn lease_database(&self) -> &LeaseDatabase {
+        &self.lease_database
+    }
+    /// Global lifetime settings (subnets already inherit them).
+    pub fn global_lifetimes(&self) -> &Lifetimes {
+        &self.global_lifetimes
+    }
+    /// Global `next-server`, `server-hostname`, `boot-file-name`.
+    pub fn global_boot(&self) -> &BootParams {
+        &self.global_boot
+    }
+    /// Global `authoritative` (default false).
+    pub fn authoritative(&self) -> bool {
+        self.authoritative
+    }
+    /// Global `match-client-id` (default true).
+    pub fn match_client_id(&self) -> bool {
+        self.match_client_id
+    }
+    /// `echo-client-id` (default true).
+    pub fn echo_client_id(&self) -> bool {
+        self.echo_client_id
+    }
+    /// `decline-probation-period` in seconds (default 86400).
+    pub fn decline_probation_period(&self) -> u32 {
+        self.decline_probation_period
+    }
+    /// `host-reservation-identifiers`, in lookup order.
+    pub fn host_reservation_identifiers(&self) -> &[HostIdentifierType] {
+        &self.host_reservation_identifiers
+    }
+    /// Global `option-data`.
+    pub fn options(&self) -> &OptionSet {
+        &self.options
+    }
+    /// All subnets in configuration order.
+    pub fn subnets(&self) -> &[Subnet] {
+        &self.subnets
+    }
+    /// Whether `libdhcp_lease_cmds.so` is loaded (lease commands served).
+    pub fn lease_cmds(&self) -> bool {
+        self.lease_cmds
+    }
+    /// HA settings, when `libdhcp_ha.so` is loaded.
+    pub fn ha(&self) -> Option<&HaConfig> {
+        self.ha.as_ref()
+    }
+    /// Accepted-but-ignored keys and reproduced Kea quirks, to log at start.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// The subnet with `id`.
+    pub fn subnet(&self, id: SubnetId) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.id == id)
+    }
+
+    /// The subnet whose prefix contains `addr` (subnets never overlap).
+    pub fn subnet_containing(&self, addr: Ipv4Addr) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.prefix.contains(addr))
+    }
+
+    /// The subnet explicitly bound to interface `name` by its `interface`
+    /// key (the first, if several are).
+    pub fn subnet_for_interface(&self, name: &str) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.interface.as_deref() == Some(name))
+    }
+
+    /// For a directly connected client: the subnet containing the address of
+    /// the interface the packet arrived on. Use after
+    /// [`Config::subnet_for_interface`] found no explicit binding.
+    pub fn subnet_for_interface_address(&self, iface_addr: Ipv4Addr) -> Option<&Subnet> {
+        self.subnet_containing(iface_addr)
+    }
+
+    /// For a relayed packet: the subnet listing `giaddr` in its relay
+    /// `ip-addresses`, else the subnet containing `giaddr` (Kea's order).
+    pub fn subnet_for_relay(&self, giaddr: Ipv4Addr) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.relay_addresses.contains(&giaddr)).or_else(|| self.subnet_containing(giaddr))
+    }
+}
+
+/// A subnet identifier (Kea's `id`), the same on all HA peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubnetId(pub u32);
+
+impl fmt::Display for SubnetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An IPv4 prefix with no host bits set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    network: Ipv4Addr,
+    len: u8,
+}
+
+impl Cidr {
+    /// The prefix of `addr`/`len` (host bits cleared); `len` ≤ 32.
+    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Self> {
+        (len <= 32).then(|| Cidr { network: Ipv4Addr::from(u32::from(addr) & mask(len)), len })
+    }
+    /// Network address.
+    pub fn network(&self) -> Ipv4Addr {
+        self.network
+    }
+    /// Prefix length.
+    pub fn prefix_len(&self) -> u8 {
+        self.len
+    }
+    /// Netmask, e.g. 255.255.254.0 for /23.
+    pub fn netmask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(mask(self.len))
+    }
+    /// Last address (the broadcast address for prefixes shorter than /31).
+    pub fn last(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) | !mask(self.len))
+    }
+    /// Whether `addr` is inside.
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        u32::from(addr) & mask(self.len) == u32::from(self.network)
+    }
+    /// Whether the two prefixes share any address.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.contains(other.network) || other.contains(self.network)
+    }
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.len)
+    }
+}
+
+/// A dynamic address range: `start ≤ end`, both inside the owning subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    start: Ipv4Addr,
+    end: Ipv4Addr,
+    options: OptionSet,
+}
+
+impl Pool {
+    /// A pool of `start..=end` inside `subnet`, with its effective options.
+    pub fn new(start: Ipv4Addr, end: Ipv4Addr, subnet: &Cidr, options: OptionSet) -> Result<Self, String> {
+        if start > end {
+            return Err("start is after end".into());
+        }
+        if !subnet.contains(start) || !subnet.contains(end) {
+            return Err(format!("is not inside subnet {subnet}"));
+        }
+        Ok(Pool { start, end, options })
+    }
+    /// First address.
+    pub fn start(&self) -> Ipv4Addr {
+        self.start
+    }
+    /// Last address.
+    pub fn end(&self) -> Ipv4Addr {
+        self.end
+    }
+    /// Whether `addr` is in the pool.
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        self.start <= addr && addr <= self.end
+    }
+    /// Number of addresses.
+    pub fn size(&self) -> u64 {
+        u64::from(u32::from(self.end)) - u64::from(u32::from(self.start)) + 1
+    }
+    /// Effective options for addresses in this pool (global, subnet, pool).
+    pub fn options(&self) -> &OptionSet {
+        &self.options
+    }
+}
+
+/// How a reservation identifies its client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostId {
+    /// `hw-address`: the client's hardware address (1–20 bytes).
+    HwAddress(Vec<u8>),
+    /// `client-id`: the client identifier option's contents (2–128 bytes).
+    ClientId(Vec<u8>),
+}
+
+/// A host reservation inside a subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    id: HostId,
+    ip_address: Option<Ipv4Addr>,
+    hostname: Option<String>,
+    options: OptionSet,
+    next_server: Option<Ipv4Addr>,
+    server_hostname: Option<String>,
+    boot_file_name: Option<String>,
+}
+
+impl Reservation {
+    /// The client identifier.
+    pub fn id(&self) -> &HostId {
+        &self.id
+    }
+    /// Reserved address (inside the subnet), if any.
+    pub fn ip_address(&self) -> Option<Ipv4Addr> {
+        self.ip_address
+    }
+    /// Reserved host name, if any.
+    pub fn hostname(&self) -> Option<&str> {
+        self.hostname.as_deref()
+    }
+    /// The reservation's own options (most specific level).
+    pub fn options(&self) -> &OptionSet {
+        &self.options
+    }
+    /// Reservation-specific `next-server`.
+    pub fn next_server(&self) -> Option<Ipv4Addr> {
+        self.next_server
+    }
+    /// Reservation-specific `server-hostname`.
+    pub fn server_hostname(&self) -> Option<&str> {
+        self.server_hostname.as_deref()
+    }
+    /// Reservation-specific `boot-file-name`.
+    pub fn boot_file_name(&self) -> Option<&str> {
+        self.boot_file_name.as_deref()
+    }
+}
+
+/// `next-server` (siaddr), `server-hostname` (sname), `boot-file-name` (file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootParams {
+    /// siaddr; 0.0.0.0 when unset.
+    pub next_server: Ipv4Addr,
+    /// sname (≤ 63 bytes); empty when unset.
+    pub server_hostname: String,
+    /// file (≤ 127 bytes); empty when unset.
+    pub boot_file_name: String,
+}
+
+/// Where reservations are looked up (Kea's `reservations-*` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservationFlags {
+    /// `reservations-global` (default false).
+    pub global: bool,
+    /// `reservations-in-subnet` (default true).
+    pub in_subnet: bool,
+    /// `reservations-out-of-pool` (default false).
+    pub out_of_pool: bool,
+}
+
+/// The subnet's `user-context`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubnetContext {
+    /// `ha-server-name`: ties the subnet to an HA relationship.
+    pub ha_server_name: Option<String>,
+    /// Everything else, as written.
+    pub other: Map<String, Value>,
+}
+
+/// A validated `subnet4` entry, with global settings already inherited.
+#[derive(Debug, Clone)]
+pub struct Subnet {
+    id: SubnetId,
+    prefix: Cidr,
+    pools: Vec<Pool>,
+    reservations: Vec<Reservation>,
+    options: OptionSet,
+    relay_addresses: Vec<Ipv4Addr>,
+    interface: Option<String>,
+    lifetimes: Lifetimes,
+    authoritative: bool,
+    match_client_id: bool,
+    boot: BootParams,
+    reservation_flags: ReservationFlags,
+    context: SubnetContext,
+    ha_relationship: Option<usize>,
+}
+
+impl Subnet {
+    /// Subnet id.
+    pub fn id(&self) -> SubnetId {
+        self.id
+    }
+    /// The prefix.
+    pub fn prefix(&self) -> Cidr {
+        self.prefix
+    }
+    /// Pools, sorted by start address, never overlapping.
+    pub fn pools(&self) -> &[Pool] {
+        &self.pools
+    }
+    /// Reservations (unique identifiers and addresses).
+    pub fn reservations(&self) -> &[Reservation] {
+        &self.reservations
+    }
+    /// Effective subnet-level options (global merged with subnet).
+    pub fn options(&self) -> &OptionSet {
+        &self.options
+    }
+    /// Relay agent addresses (`relay.ip-addresses`).
+    pub fn relay_addresses(&self) -> &[Ipv4Addr] {
+        &self.relay_addresses
+    }
+    /// The `interface` this subnet is bound to, if set.
+    pub fn interface(&self) -> Option<&str> {
+        self.interface.as_deref()
+    }
+    /// Effective lifetimes.
+    pub fn lifetimes(&self) -> &Lifetimes {
+        &self.lifetimes
+    }
+    /// Effective `authoritative`.
+    pub fn authoritative(&self) -> bool {
+        self.authoritative
+    }
+    /// Effective `match-client-id`.
+    pub fn match_client_id(&self) -> bool {
+        self.match_client_id
+    }
+    /// Effective boot parameters.
+    pub fn boot(&self) -> &BootParams {
+        &self.boot
+    }
+    /// Effective reservation lookup flags.
+    pub fn reservation_flags(&self) -> ReservationFlags {
+        self.reservation_flags
+    }
+    /// `user-context` (with `ha-server-name` pulled out).
+    pub fn context(&self) -> &SubnetContext {
+        &self.context
+    }
+    /// `user-context.ha-server-name`, if set.
+    pub fn ha_server_name(&self) -> Option<&str> {
+        self.context.ha_server_name.as_deref()
+    }
+    /// Index into [`HaConfig::relationships`] of the relationship serving
+    /// this subnet. With one relationship every subnet maps to it; with
+    /// several (hub-and-spoke), only subnets naming one do — Kea drops
+    /// packets for the others.
+    pub fn ha_relationship(&self) -> Option<usize> {
+        self.ha_relationship
+    }
+    /// Whether `addr` is in this subnet.
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        self.prefix.contains(addr)
+    }
+    /// The pool containing `addr`.
+    pub fn pool_containing(&self, addr: Ipv4Addr) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.contains(addr))
+    }
+    /// The reservation for hardware address `hw`.
+    pub fn reservation_for_hw(&self, hw: &[u8]) -> Option<&Reservation> {
+        self.reservations.iter().find(|r| matches!(&r.id, HostId::HwAddress(h) if h == hw))
+    }
+    /// The reservation for client identifier `cid`.
+    pub fn reservation_for_client_id(&self, cid: &[u8]) -> Option<&Reservation> {
+        self.reservations.iter().find(|r| matches!(&r.id, HostId::ClientId(c) if c == cid))
+    }
+    /// The reservation of address `addr`.
+    pub fn reservation_for_address(&self, addr: Ipv4Addr) -> Option<&Reservation> {
+        self.reservations.iter().find(|r| r.ip_address == Some(addr))
+    }
+    /// Options for a client given `addr`: reservation beats pool beats
+    /// subnet beats global, per option code (Kea's precedence).
+    pub fn options_for(&self, addr: Option<Ipv4Addr>, reservation: Option<&Reservation>) -> OptionSet {
+        let base = addr.and_then(|a| self.pool_containing(a)).map_or(&self.options, |p| &p.options);
+        match reservation {
+            Some(r) => base.merged_with(&r.options),
+            None => base.clone(),
+        }
+    }
+}
+
+/// One entry of `interfaces-config.interfaces`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterfaceSpec {
+    /// `"*"`: every interface.
+    All,
+    /// `"eth0"` or `"eth0/192.0.2.1"` (listen on that address only).
+    Named {
+        /// Interface name.
+        name: String,
+        /// The one address to use on it, if given.
+        address: Option<Ipv4Addr>,
+    },
+}
+
+/// `dhcp-socket-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketType {
+    /// `raw` (Kea's default): serves clients without an address.
+    Raw,
+    /// `udp`: ordinary UDP sockets (relayed traffic only).
+    Udp,
+}
+
+/// `outbound-interface`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundInterface {
+    /// `same-as-inbound` (default).
+    SameAsInbound,
+    /// `use-routing`.
+    UseRouting,
+}
+
+/// `interfaces-config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfacesConfig {
+    /// Interfaces to serve (empty: none, as in Kea).
+    pub interfaces: Vec<InterfaceSpec>,
+    /// Socket type (default raw).
+    pub socket_type: SocketType,
+    /// Outbound interface selection (default same-as-inbound).
+    pub outbound_interface: OutboundInterface,
+    /// `re-detect` (default true).
+    pub re_detect: bool,
+}
+
+impl InterfacesConfig {
+    /// Whether `name` is to be served.
+    pub fn serves(&self, name: &str) -> bool {
+        self.interfaces.iter().any(|i| match i {
+            InterfaceSpec::All => true,
+            InterfaceSpec::Named { name: n, .. } => n == name,
+        })
+    }
+}
+
+/// Kea's default lease file for DHCPv4 (Debian's build).
+pub const DEFAULT_LEASE_FILE: &str = "/var/lib/kea/kea-leases4.csv";
+
+/// `lease-database` (type memfile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseDatabase {
+    /// `name`: the CSV file (default [`DEFAULT_LEASE_FILE`]).
+    pub name: PathBuf,
+    /// `persist` (default true): false keeps leases in memory only.
+    pub persist: bool,
+    /// `lfc-interval` in seconds (default 3600; 0 disables cleanup).
+    pub lfc_interval: u32,
+    /// `max-row-errors` (default 0: unlimited).
+    pub max_row_errors: u32,
+}
+
+/// Names allowed in `host-reservation-identifiers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostIdentifierType {
+    /// `hw-address`.
+    HwAddress,
+    /// `duid`.
+    Duid,
+    /// `circuit-id`.
+    CircuitId,
+    /// `client-id`.
+    ClientId,
+    /// `flex-id`.
+    FlexId,
+}

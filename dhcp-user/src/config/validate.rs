@@ -1,0 +1,721 @@
+//! Stage 2: wire structs → validated runtime types.
+//!
+//! Every check names the JSON path of what it refuses; `mod.rs` turns the
+//! path into `file:line:column`. Inheritance follows Kea 2.2: each lifetime
+//! key a subnet lacks is copied from the global level before the subnet is
+//! interpreted; `authoritative`, `match-client-id` and the boot fields fall
+//! back to the global value; option data is merged per code, most specific
+//! level (reservation, pool, subnet, global) winning.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::error::Invalid;
+use super::ha::{self, HaConfig};
+use super::lifetimes::LifetimeKeys;
+use super::options::{self, DhcpOption, OptionSet};
+use super::wire;
+use super::{
+    BootParams, Cidr, Config, HostId, HostIdentifierType, InterfaceSpec, InterfacesConfig, LeaseDatabase,
+    OutboundInterface, Pool, Reservation, ReservationFlags, SocketType, Subnet, SubnetContext, SubnetId,
+    DEFAULT_LEASE_FILE,
+};
+
+type Warnings = Vec<(String, String)>;
+
+const P: &str = "Dhcp4";
+
+/// The `TryFrom` of the design: a whole `wire::Root` into a `Config` plus
+/// warnings (path, message).
+pub(crate) struct Validated(pub Config, pub Warnings);
+
+impl TryFrom<wire::Root> for Validated {
+    type Error = Invalid;
+
+    fn try_from(root: wire::Root) -> Result<Self, Invalid> {
+        let (c, w) = build(root)?;
+        Ok(Validated(c, w))
+    }
+}
+
+pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
+    let d = root.dhcp4;
+    let mut w: Warnings = Vec::new();
+    let at = |k: &str| format!("{P}.{k}");
+
+    ignored(&mut w, &at("control-socket"), &d.control_socket, "xdhcp has its own control interface");
+    ignored(&mut w, &at("loggers"), &d.loggers, "xdhcp logs through tracing (RUST_LOG)");
+    ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
+    ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
+    ignored(&mut w, &at("sanity-checks"), &d.sanity_checks, "xdhcp's lease store applies its own checks");
+    ignored(&mut w, &at("expired-leases-processing"), &d.expired_leases_processing, "xdhcp's lease store reclaims on its own schedule");
+    if let Some(ddns) = &d.dhcp_ddns {
+        if ddns.get("enable-updates").and_then(Value::as_bool) == Some(true) {
+            return Err(Invalid::new(at("dhcp-ddns.enable-updates"), "DNS updates are not supported by xdhcp"));
+        }
+        ignored(&mut w, &at("dhcp-ddns"), &d.dhcp_ddns, "DNS updates are disabled");
+    }
+    if d.user_context.is_some() {
+        w.push((at("user-context"), "ignored".into()));
+    }
+
+    let interfaces = interfaces(d.interfaces_config.as_ref(), &at("interfaces-config"), &mut w)?;
+    let lease_database = lease_database(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
+
+    let global_keys = LifetimeKeys {
+        valid: d.valid_lifetime,
+        min_valid: d.min_valid_lifetime,
+        max_valid: d.max_valid_lifetime,
+        renew: d.renew_timer,
+        rebind: d.rebind_timer,
+        calculate_tee_times: d.calculate_tee_times,
+        t1_percent: d.t1_percent,
+        t2_percent: d.t2_percent,
+    };
+    let global_lifetimes = global_keys.resolve(P)?;
+    let global_boot = boot_params(
+        &BootParams { next_server: Ipv4Addr::UNSPECIFIED, server_hostname: String::new(), boot_file_name: String::new() },
+        &d.next_server,
+        &d.server_hostname,
+        &d.boot_file_name,
+        P,
+    )?;
+    let authoritative = d.authoritative.unwrap_or(false);
+    let match_client_id = d.match_client_id.unwrap_or(true);
+    let global_flags = reservation_flags(
+        ReservationFlags { global: false, in_subnet: true, out_of_pool: false },
+        &d.reservation_mode,
+        d.reservations_global,
+        d.reservations_in_subnet,
+        d.reservations_out_of_pool,
+        P,
+        &mut w,
+    )?;
+    let host_reservation_identifiers = host_ids(&d.host_reservation_identifiers, &at("host-reservation-identifiers"))?;
+    let options = option_list(&d.option_data, &at("option-data"), &mut w)?;
+
+    let (lease_cmds, ha) = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
+
+    let globals = Globals {
+        keys: global_keys,
+        boot: global_boot.clone(),
+        authoritative,
+        match_client_id,
+        flags: global_flags,
+        options: options.clone(),
+        interfaces: &interfaces,
+        ha: ha.as_ref(),
+    };
+    let mut subnets: Vec<Subnet> = Vec::new();
+    let mut next_auto_id = 1u32;
+    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
+        let sp = format!("{P}.subnet4[{i}]");
+        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
+        if let Some(other) = subnets.iter().find(|o| o.id == subnet.id) {
+            return Err(Invalid::new(format!("{sp}.id"), format!("subnet id {} is already used by subnet {}", subnet.id, other.prefix)));
+        }
+        if let Some(other) = subnets.iter().find(|o| o.prefix.overlaps(&subnet.prefix)) {
+            return Err(Invalid::new(
+                format!("{sp}.subnet"),
+                format!("{} overlaps subnet {} (id {})", subnet.prefix, other.prefix, other.id),
+            ));
+        }
+        subnets.push(subnet);
+    }
+
+    let config = Config {
+        source: String::new(),
+        interfaces,
+        lease_database,
+        global_lifetimes,
+        global_boot,
+        authoritative,
+        match_client_id,
+        echo_client_id: d.echo_client_id.unwrap_or(true),
+        decline_probation_period: d.decline_probation_period.unwrap_or(86_400),
+        host_reservation_identifiers,
+        options,
+        subnets,
+        lease_cmds,
+        ha,
+        warnings: Vec::new(),
+    };
+    Ok((config, w))
+}
+
+fn ignored(w: &mut Warnings, path: &str, v: &Option<Value>, why: &str) {
+    if v.is_some() {
+        w.push((path.to_owned(), format!("ignored: {why}")));
+    }
+}
+
+struct Globals<'a> {
+    keys: LifetimeKeys,
+    boot: BootParams,
+    authoritative: bool,
+    match_client_id: bool,
+    flags: ReservationFlags,
+    options: OptionSet,
+    interfaces: &'a InterfacesConfig,
+    ha: Option<&'a HaConfig>,
+}
+
+fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings) -> Result<InterfacesConfig, Invalid> {
+    let mut out = InterfacesConfig {
+        interfaces: Vec::new(),
+        socket_type: SocketType::Raw,
+        outbound_interface: OutboundInterface::SameAsInbound,
+        re_detect: true,
+    };
+    let Some(ic) = ic else { return Ok(out) };
+    if ic.user_context.is_some() {
+        w.push((format!("{path}.user-context"), "ignored".into()));
+    }
+    for (i, spec) in ic.interfaces.iter().flatten().enumerate() {
+        let ip = format!("{path}.interfaces[{i}]");
+        let parsed = if spec == "*" {
+            InterfaceSpec::All
+        } else {
+            let (name, addr) = match spec.split_once('/') {
+                Some((n, a)) => {
+                    let a = a.parse::<Ipv4Addr>().map_err(|_| Invalid::new(&ip, format!("{spec:?}: {a:?} is not an IPv4 address")))?;
+                    (n, Some(a))
+                }
+                None => (spec.as_str(), None),
+            };
+            if name.is_empty() || name.len() > 15 || name.contains(|c: char| c.is_whitespace() || c == '/') {
+                return Err(Invalid::new(&ip, format!("{spec:?} is not a valid interface name")));
+            }
+            InterfaceSpec::Named { name: name.to_owned(), address: addr }
+        };
+        if out.interfaces.contains(&parsed) {
+            return Err(Invalid::new(&ip, format!("{spec:?} is listed twice")));
+        }
+        out.interfaces.push(parsed);
+    }
+    if let Some(t) = &ic.dhcp_socket_type {
+        out.socket_type = match t.as_str() {
+            "raw" => SocketType::Raw,
+            "udp" => SocketType::Udp,
+            _ => return Err(Invalid::new(format!("{path}.dhcp-socket-type"), format!("{t:?}: expected \"raw\" or \"udp\""))),
+        };
+    }
+    if let Some(o) = &ic.outbound_interface {
+        out.outbound_interface = match o.as_str() {
+            "same-as-inbound" => OutboundInterface::SameAsInbound,
+            "use-routing" => OutboundInterface::UseRouting,
+            _ => {
+                return Err(Invalid::new(
+                    format!("{path}.outbound-interface"),
+                    format!("{o:?}: expected \"same-as-inbound\" or \"use-routing\""),
+                ));
+            }
+        };
+    }
+    out.re_detect = ic.re_detect.unwrap_or(true);
+    Ok(out)
+}
+
+fn lease_database(db: Option<&wire::LeaseDatabase>, path: &str, w: &mut Warnings) -> Result<LeaseDatabase, Invalid> {
+    let mut out = LeaseDatabase { name: PathBuf::from(DEFAULT_LEASE_FILE), persist: true, lfc_interval: 3600, max_row_errors: 0 };
+    let Some(db) = db else { return Ok(out) };
+    if db.user_context.is_some() {
+        w.push((format!("{path}.user-context"), "ignored".into()));
+    }
+    if db.kind != "memfile" {
+        return Err(Invalid::new(format!("{path}.type"), format!("{:?}: only \"memfile\" is supported", db.kind)));
+    }
+    if let Some(n) = &db.name {
+        if n.is_empty() {
+            return Err(Invalid::new(format!("{path}.name"), "must not be empty"));
+        }
+        out.name = PathBuf::from(n);
+    }
+    out.persist = db.persist.unwrap_or(true);
+    out.lfc_interval = db.lfc_interval.unwrap_or(3600);
+    out.max_row_errors = db.max_row_errors.unwrap_or(0);
+    Ok(out)
+}
+
+fn boot_params(
+    parent: &BootParams,
+    next_server: &Option<String>,
+    server_hostname: &Option<String>,
+    boot_file_name: &Option<String>,
+    path: &str,
+) -> Result<BootParams, Invalid> {
+    let next_server = match next_server {
+        Some(s) => parse_ipv4(s, &format!("{path}.next-server"))?,
+        None => parent.next_server,
+    };
+    let server_hostname = match server_hostname {
+        Some(s) => bounded(s, 63, &format!("{path}.server-hostname"))?,
+        None => parent.server_hostname.clone(),
+    };
+    let boot_file_name = match boot_file_name {
+        Some(s) => bounded(s, 127, &format!("{path}.boot-file-name"))?,
+        None => parent.boot_file_name.clone(),
+    };
+    Ok(BootParams { next_server, server_hostname, boot_file_name })
+}
+
+/// The BOOTP header's sname and file fields have 64 and 128 bytes, NUL included.
+fn bounded(s: &str, max: usize, path: &str) -> Result<String, Invalid> {
+    if s.len() > max {
+        return Err(Invalid::new(path, format!("must be at most {max} bytes long, it is {}", s.len())));
+    }
+    Ok(s.to_owned())
+}
+
+fn parse_ipv4(s: &str, path: &str) -> Result<Ipv4Addr, Invalid> {
+    s.trim().parse::<Ipv4Addr>().map_err(|_| Invalid::new(path, format!("{s:?} is not an IPv4 address")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reservation_flags(
+    parent: ReservationFlags,
+    mode: &Option<String>,
+    global: Option<bool>,
+    in_subnet: Option<bool>,
+    out_of_pool: Option<bool>,
+    path: &str,
+    w: &mut Warnings,
+) -> Result<ReservationFlags, Invalid> {
+    if let Some(m) = mode {
+        let mp = format!("{path}.reservation-mode");
+        if global.is_some() || in_subnet.is_some() || out_of_pool.is_some() {
+            return Err(Invalid::new(mp, "cannot be used together with reservations-global, reservations-in-subnet or reservations-out-of-pool"));
+        }
+        let (g, s, o) = match m.as_str() {
+            "disabled" => (false, false, false),
+            "out-of-pool" => (false, true, true),
+            "global" => (true, false, false),
+            "all" => (false, true, false),
+            _ => return Err(Invalid::new(mp, format!("{m:?}: expected \"disabled\", \"out-of-pool\", \"global\" or \"all\""))),
+        };
+        w.push((mp, "deprecated in Kea; read as the equivalent reservations-* flags".into()));
+        return Ok(ReservationFlags { global: g, in_subnet: s, out_of_pool: o });
+    }
+    Ok(ReservationFlags {
+        global: global.unwrap_or(parent.global),
+        in_subnet: in_subnet.unwrap_or(parent.in_subnet),
+        out_of_pool: out_of_pool.unwrap_or(parent.out_of_pool),
+    })
+}
+
+fn host_ids(list: &Option<Vec<String>>, path: &str) -> Result<Vec<HostIdentifierType>, Invalid> {
+    let Some(list) = list else {
+        // Kea's DHCPv4 default order.
+        return Ok(vec![HostIdentifierType::HwAddress, HostIdentifierType::Duid, HostIdentifierType::CircuitId, HostIdentifierType::ClientId]);
+    };
+    if list.is_empty() {
+        return Err(Invalid::new(path, "must name at least one identifier type"));
+    }
+    let mut out = Vec::new();
+    for (i, n) in list.iter().enumerate() {
+        let t = match n.as_str() {
+            "hw-address" => HostIdentifierType::HwAddress,
+            "duid" => HostIdentifierType::Duid,
+            "circuit-id" => HostIdentifierType::CircuitId,
+            "client-id" => HostIdentifierType::ClientId,
+            "flex-id" => HostIdentifierType::FlexId,
+            _ => {
+                return Err(Invalid::new(
+                    format!("{path}[{i}]"),
+                    format!("{n:?}: expected one of hw-address, duid, circuit-id, client-id, flex-id"),
+                ));
+            }
+        };
+        if out.contains(&t) {
+            return Err(Invalid::new(format!("{path}[{i}]"), format!("{n:?} is listed twice")));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+fn option_list(list: &Option<Vec<wire::OptionData>>, path: &str, w: &mut Warnings) -> Result<OptionSet, Invalid> {
+    let mut set = OptionSet::new();
+    for (i, o) in list.iter().flatten().enumerate() {
+        let op = format!("{path}[{i}]");
+        let opt = option_entry(o, &op, w)?;
+        if set.get(opt.code()).is_some() {
+            return Err(Invalid::new(op, format!("option {} is already set in this list", opt.code())));
+        }
+        set.insert(opt);
+    }
+    Ok(set)
+}
+
+fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<DhcpOption, Invalid> {
+    let at = |k: &str| format!("{path}.{k}");
+    if let Some(space) = &o.space {
+        if space != "dhcp4" {
+            return Err(Invalid::new(at("space"), format!("{space:?}: only the \"dhcp4\" option space is supported")));
+        }
+    }
+    if o.user_context.is_some() {
+        w.push((at("user-context"), "ignored".into()));
+    }
+    let (code, def, key) = match (&o.name, o.code) {
+        (Some(name), code) => {
+            if name.contains(' ') {
+                return Err(Invalid::new(at("name"), format!("{name:?}: option names contain no spaces")));
+            }
+            let Some(def) = options::option_def_by_name(name) else {
+                return Err(Invalid::new(
+                    at("name"),
+                    format!("{name:?} is not a standard DHCPv4 option name; for another option give its \"code\" and hex \"data\" with \"csv-format\": false"),
+                ));
+            };
+            if let Some(c) = code {
+                if c != u32::from(def.code) {
+                    return Err(Invalid::new(at("code"), format!("{c} does not match option {name:?}, which is code {}", def.code)));
+                }
+            }
+            (def.code, Some(def), "name")
+        }
+        (None, Some(c)) => {
+            let code = u8::try_from(c).map_err(|_| Invalid::new(at("code"), format!("{c}: DHCPv4 option codes go up to 255")))?;
+            (code, options::option_def(code), "code")
+        }
+        (None, None) => return Err(Invalid::new(path, "an option needs a \"name\" or a \"code\"")),
+    };
+    if let Some(why) = options::server_managed(code) {
+        return Err(Invalid::new(at(key), format!("option {code}: {why}")));
+    }
+    let data = o.data.as_deref().unwrap_or("");
+    let bytes = match (def, o.csv_format) {
+        (Some(def), None | Some(true)) => options::encode_csv(def, data).map_err(|m| Invalid::new(at("data"), m))?,
+        (None, Some(true)) => {
+            return Err(Invalid::new(
+                at("csv-format"),
+                format!("option {code} has no standard definition, so its data must be hex with \"csv-format\": false"),
+            ));
+        }
+        (def, csv) => {
+            let bytes = options::quoted_literal(data)
+                .or_else(|| options::decode_formatted_hex(data))
+                .ok_or_else(|| Invalid::new(at("data"), format!("{data:?} is not hexadecimal bytes or a 'quoted string'")))?;
+            if let Some(def) = def {
+                options::check_binary(def, &bytes).map_err(|m| Invalid::new(at("data"), m))?;
+            } else if csv.is_none() {
+                w.push((at("data"), format!("option {code} has no standard definition; data read as hex (as Kea does); add \"csv-format\": false to say so")));
+            }
+            bytes
+        }
+    };
+    DhcpOption::new(code, bytes, o.always_send.unwrap_or(false)).map_err(|m| Invalid::new(at("data"), m))
+}
+
+type Hooks = (bool, Option<HaConfig>);
+
+fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> Result<Hooks, Invalid> {
+    let mut lease_cmds = false;
+    let mut ha: Option<HaConfig> = None;
+    for (i, h) in list.unwrap_or_default().into_iter().enumerate() {
+        let hp = format!("{path}[{i}]");
+        if h.user_context.is_some() {
+            w.push((format!("{hp}.user-context"), "ignored".into()));
+        }
+        let file = Path::new(&h.library).file_name().and_then(|f| f.to_str()).unwrap_or("");
+        match file {
+            "libdhcp_lease_cmds.so" => {
+                if lease_cmds {
+                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_lease_cmds.so is loaded twice"));
+                }
+                match &h.parameters {
+                    None => {}
+                    Some(Value::Object(m)) if m.is_empty() => {}
+                    Some(_) => return Err(Invalid::new(format!("{hp}.parameters"), "libdhcp_lease_cmds.so takes no parameters")),
+                }
+                lease_cmds = true;
+            }
+            "libdhcp_ha.so" => {
+                if ha.is_some() {
+                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_ha.so is loaded twice"));
+                }
+                let pp = format!("{hp}.parameters");
+                let Some(params) = h.parameters else {
+                    return Err(Invalid::new(&hp, "libdhcp_ha.so needs \"parameters\" with \"high-availability\""));
+                };
+                let wire: ha::WireParameters = serde_path_to_error::deserialize(params).map_err(|e| {
+                    let inner = e.path().to_string();
+                    let full = if inner == "." {
+                        pp.clone()
+                    } else if inner.starts_with('[') {
+                        format!("{pp}{inner}")
+                    } else {
+                        format!("{pp}.{inner}")
+                    };
+                    Invalid::new(full, e.into_inner().to_string())
+                })?;
+                ha = Some(ha::build(wire, &pp, &mut |p, m| w.push((p, m)))?);
+            }
+            _ => {
+                return Err(Invalid::new(
+                    format!("{hp}.library"),
+                    format!("{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so and libdhcp_ha.so only)", h.library),
+                ));
+            }
+        }
+    }
+    Ok((lease_cmds, ha))
+}
+
+fn subnet(s: wire::Subnet4, path: &str, g: &Globals<'_>, next_auto_id: &mut u32, w: &mut Warnings) -> Result<Subnet, Invalid> {
+    let at = |k: &str| format!("{path}.{k}");
+    let prefix = parse_cidr(&s.subnet, &at("subnet"), w)?;
+    let id = match s.id {
+        Some(0) | None => {
+            let id = *next_auto_id;
+            *next_auto_id += 1;
+            w.push((path.to_owned(), format!("no subnet id; assigned {id} as Kea 2.2 would — set ids explicitly so HA peers agree")));
+            SubnetId(id)
+        }
+        Some(id) => SubnetId(id),
+    };
+    let keys = LifetimeKeys {
+        valid: s.valid_lifetime,
+        min_valid: s.min_valid_lifetime,
+        max_valid: s.max_valid_lifetime,
+        renew: s.renew_timer,
+        rebind: s.rebind_timer,
+        calculate_tee_times: s.calculate_tee_times,
+        t1_percent: s.t1_percent,
+        t2_percent: s.t2_percent,
+    };
+    let lifetimes = keys.inherit(&g.keys).resolve(path)?;
+    let boot = boot_params(&g.boot, &s.next_server, &s.server_hostname, &s.boot_file_name, path)?;
+    let reservation_flags = reservation_flags(
+        g.flags,
+        &s.reservation_mode,
+        s.reservations_global,
+        s.reservations_in_subnet,
+        s.reservations_out_of_pool,
+        path,
+        w,
+    )?;
+
+    let relay_addresses = match s.relay {
+        None => Vec::new(),
+        Some(r) => {
+            let rp = at("relay");
+            let mut out = Vec::new();
+            match (r.ip_addresses, r.ip_address) {
+                (Some(_), Some(_)) => return Err(Invalid::new(&rp, "use ip-addresses or ip-address, not both")),
+                (Some(list), None) => {
+                    for (i, a) in list.iter().enumerate() {
+                        out.push(parse_ipv4(a, &format!("{rp}.ip-addresses[{i}]"))?);
+                    }
+                }
+                (None, Some(a)) => {
+                    let a = parse_ipv4(&a, &format!("{rp}.ip-address"))?;
+                    // Kea's old "0.0.0.0 means no relay" spelling.
+                    if !a.is_unspecified() {
+                        out.push(a);
+                    }
+                }
+                (None, None) => return Err(Invalid::new(&rp, "needs ip-addresses")),
+            }
+            out
+        }
+    };
+
+    let interface = match s.interface {
+        Some(i) if i.is_empty() => None,
+        Some(i) => {
+            if !g.interfaces.serves(&i) {
+                w.push((at("interface"), format!("{i:?} is not in interfaces-config.interfaces; the subnet is not served there")));
+            }
+            Some(i)
+        }
+        None => None,
+    };
+
+    let own_options = option_list(&s.option_data, &at("option-data"), w)?;
+    let options = g.options.merged_with(&own_options);
+
+    let mut pools: Vec<(usize, Pool)> = Vec::new();
+    for (j, p) in s.pools.into_iter().flatten().enumerate() {
+        let pp = format!("{path}.pools[{j}]");
+        if p.user_context.is_some() {
+            w.push((format!("{pp}.user-context"), "ignored".into()));
+        }
+        let (start, end) = parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
+        let pool_options = options.merged_with(&option_list(&p.option_data, &format!("{pp}.option-data"), w)?);
+        let pool = Pool::new(start, end, &prefix, pool_options).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
+        if let Some((k, other)) = pools.iter().find(|(_, o)| o.start <= pool.end && pool.start <= o.end) {
+            return Err(Invalid::new(
+                format!("{pp}.pool"),
+                format!("{:?} overlaps pool {}-{} (pools[{k}])", p.pool, other.start, other.end),
+            ));
+        }
+        pools.push((j, pool));
+    }
+    let mut pools: Vec<Pool> = pools.into_iter().map(|(_, p)| p).collect();
+    pools.sort_by_key(|p| p.start);
+
+    let mut reservations: Vec<Reservation> = Vec::new();
+    for (j, r) in s.reservations.into_iter().flatten().enumerate() {
+        let rp = format!("{path}.reservations[{j}]");
+        let res = reservation(r, &rp, &prefix, w)?;
+        if reservations.iter().any(|o| o.id == res.id) {
+            let key = match res.id {
+                HostId::HwAddress(_) => "hw-address",
+                HostId::ClientId(_) => "client-id",
+            };
+            return Err(Invalid::new(format!("{rp}.{key}"), "another reservation in this subnet has the same identifier"));
+        }
+        if let Some(a) = res.ip_address {
+            if reservations.iter().any(|o| o.ip_address == Some(a)) {
+                return Err(Invalid::new(format!("{rp}.ip-address"), format!("{a} is already reserved for another host in this subnet")));
+            }
+        }
+        reservations.push(res);
+    }
+
+    let mut context = SubnetContext::default();
+    if let Some(mut uc) = s.user_context {
+        match uc.remove("ha-server-name") {
+            None => {}
+            Some(Value::String(n)) if !n.is_empty() => context.ha_server_name = Some(n),
+            Some(_) => return Err(Invalid::new(at("user-context.ha-server-name"), "must be a non-empty string")),
+        }
+        context.other = uc;
+    }
+    let ha_relationship = match g.ha {
+        None => {
+            if context.ha_server_name.is_some() {
+                w.push((at("user-context.ha-server-name"), "ignored: libdhcp_ha.so is not loaded".into()));
+            }
+            None
+        }
+        Some(ha) if !ha.is_hub() => {
+            if let Some(n) = &context.ha_server_name {
+                if ha.relationship_of_peer(n).is_none() {
+                    w.push((at("user-context.ha-server-name"), format!("{n:?} is not an HA peer; with one relationship it is not needed and is ignored")));
+                }
+            }
+            Some(0)
+        }
+        Some(ha) => match &context.ha_server_name {
+            Some(n) => Some(ha.relationship_of_peer(n).ok_or_else(|| {
+                Invalid::new(at("user-context.ha-server-name"), format!("{n:?} is not a peer of any of this server's HA relationships"))
+            })?),
+            None => {
+                w.push((
+                    path.to_owned(),
+                    "no user-context.ha-server-name: with several HA relationships this subnet belongs to none and its packets are dropped (as in Kea)".into(),
+                ));
+                None
+            }
+        },
+    };
+
+    Ok(Subnet {
+        id,
+        prefix,
+        pools,
+        reservations,
+        options,
+        relay_addresses,
+        interface,
+        lifetimes,
+        authoritative: s.authoritative.unwrap_or(g.authoritative),
+        match_client_id: s.match_client_id.unwrap_or(g.match_client_id),
+        boot,
+        reservation_flags,
+        context,
+        ha_relationship,
+    })
+}
+
+/// `a.b.c.d/len`; host bits are cleared with a warning (Kea masks them too).
+fn parse_cidr(s: &str, path: &str, w: &mut Warnings) -> Result<Cidr, Invalid> {
+    let bad = |why: &str| Invalid::new(path, format!("{s:?}: {why}"));
+    let (a, l) = s.trim().split_once('/').ok_or_else(|| bad("expected a prefix like 192.0.2.0/24"))?;
+    let addr: Ipv4Addr = a.trim().parse().map_err(|_| bad("not an IPv4 address"))?;
+    let len: u8 = l.trim().parse().ok().filter(|l| (1..=32).contains(l)).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
+    let cidr = Cidr::new(addr, len).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
+    if cidr.network != addr {
+        w.push((path.to_owned(), format!("{s:?} has host bits set; using {cidr}")));
+    }
+    Ok(cidr)
+}
+
+/// `a - b` or `a/len`.
+fn parse_pool(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+    let ip = |t: &str| t.trim().parse::<Ipv4Addr>().map_err(|_| format!("{:?} is not an IPv4 address", t.trim()));
+    if let Some((a, l)) = s.split_once('/') {
+        let addr = ip(a)?;
+        let len: u8 = l.trim().parse().ok().filter(|l| (1..=32).contains(l)).ok_or("prefix length must be 1 to 32")?;
+        let c = Cidr::new(addr, len).ok_or("prefix length must be 1 to 32")?;
+        Ok((c.network(), c.last()))
+    } else if let Some((a, b)) = s.split_once('-') {
+        Ok((ip(a)?, ip(b)?))
+    } else {
+        Err("expected \"first-last\" or \"prefix/len\"".into())
+    }
+}
+
+fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings) -> Result<Reservation, Invalid> {
+    let at = |k: &str| format!("{path}.{k}");
+    if r.user_context.is_some() {
+        w.push((at("user-context"), "ignored".into()));
+    }
+    let decode = |s: &str, key: &str| {
+        options::quoted_literal(s)
+            .or_else(|| options::decode_formatted_hex(s))
+            .ok_or_else(|| Invalid::new(at(key), format!("{s:?} is not hexadecimal bytes (colons optional) or a 'quoted string'")))
+    };
+    let id = match (&r.hw_address, &r.client_id) {
+        (Some(_), Some(_)) => return Err(Invalid::new(path, "give hw-address or client-id, not both")),
+        (None, None) => return Err(Invalid::new(path, "a reservation needs hw-address or client-id")),
+        (Some(h), None) => {
+            let b = decode(h, "hw-address")?;
+            if b.is_empty() || b.len() > 20 {
+                return Err(Invalid::new(at("hw-address"), format!("{h:?}: a hardware address has 1 to 20 bytes")));
+            }
+            HostId::HwAddress(b)
+        }
+        (None, Some(c)) => {
+            let b = decode(c, "client-id")?;
+            if b.len() < 2 || b.len() > 128 {
+                return Err(Invalid::new(at("client-id"), format!("{c:?}: a client identifier has 2 to 128 bytes")));
+            }
+            HostId::ClientId(b)
+        }
+    };
+    let ip_address = match &r.ip_address {
+        None => None,
+        Some(a) => {
+            let addr = parse_ipv4(a, &at("ip-address"))?;
+            if addr.is_unspecified() {
+                None
+            } else {
+                if !prefix.contains(addr) {
+                    return Err(Invalid::new(at("ip-address"), format!("{addr} is not inside subnet {prefix}")));
+                }
+                Some(addr)
+            }
+        }
+    };
+    let hostname = match r.hostname {
+        Some(h) if h.is_empty() => None,
+        Some(h) => {
+            if h.len() > 255 {
+                return Err(Invalid::new(at("hostname"), "must be at most 255 bytes long"));
+            }
+            Some(h)
+        }
+        None => None,
+    };
+    let options = option_list(&r.option_data, &at("option-data"), w)?;
+    let next_server = r.next_server.as_deref().map(|s| parse_ipv4(s, &at("next-server"))).transpose()?;
+    let server_hostname = r.server_hostname.as_deref().map(|s| bounded(s, 63, &at("server-hostname"))).transpose()?;
+    let boot_file_name = r.boot_file_name.as_deref().map(|s| bounded(s, 127, &at("boot-file-name"))).transpose()?;
+    Ok(Reservation { id, ip_address, hostname, options, next_server, server_hostname, boot_file_name })
+}

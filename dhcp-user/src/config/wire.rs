@@ -1,0 +1,186 @@
+//! Stage 1: the `Dhcp4` JSON exactly as Kea spells it, as serde structs.
+//!
+//! Field names are Kea's (kebab-case) and every struct denies unknown
+//! fields, so a key xdhcp does not model fails with its JSON path instead of
+//! being dropped. Keys xdhcp accepts but ignores are typed as raw JSON here
+//! and reported as warnings by stage 2 (`validate.rs`). Nothing here checks
+//! values beyond their JSON type; that is stage 2's job.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The whole file: `{ "Dhcp4": { ... } }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Root {
+    /// The DHCPv4 server section.
+    #[serde(rename = "Dhcp4")]
+    pub dhcp4: Dhcp4,
+}
+
+/// Kea's `Dhcp4` map.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Dhcp4 {
+    pub interfaces_config: Option<InterfacesConfig>,
+    pub lease_database: Option<LeaseDatabase>,
+    pub valid_lifetime: Option<u32>,
+    pub min_valid_lifetime: Option<u32>,
+    pub max_valid_lifetime: Option<u32>,
+    pub renew_timer: Option<u32>,
+    pub rebind_timer: Option<u32>,
+    pub calculate_tee_times: Option<bool>,
+    pub t1_percent: Option<f64>,
+    pub t2_percent: Option<f64>,
+    pub authoritative: Option<bool>,
+    pub match_client_id: Option<bool>,
+    pub decline_probation_period: Option<u32>,
+    pub echo_client_id: Option<bool>,
+    pub next_server: Option<String>,
+    pub boot_file_name: Option<String>,
+    pub server_hostname: Option<String>,
+    pub option_data: Option<Vec<OptionData>>,
+    pub subnet4: Option<Vec<Subnet4>>,
+    pub reservation_mode: Option<String>,
+    pub reservations_global: Option<bool>,
+    pub reservations_in_subnet: Option<bool>,
+    pub reservations_out_of_pool: Option<bool>,
+    pub host_reservation_identifiers: Option<Vec<String>>,
+    pub hooks_libraries: Option<Vec<HookLibrary>>,
+
+    // Accepted and ignored with a warning (see the module docs of `config`).
+    pub control_socket: Option<Value>,
+    pub loggers: Option<Value>,
+    pub multi_threading: Option<Value>,
+    pub sanity_checks: Option<Value>,
+    pub expired_leases_processing: Option<Value>,
+    pub dhcp_ddns: Option<Value>,
+    pub dhcp_queue_control: Option<Value>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// `interfaces-config`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InterfacesConfig {
+    pub interfaces: Option<Vec<String>>,
+    pub dhcp_socket_type: Option<String>,
+    pub outbound_interface: Option<String>,
+    pub re_detect: Option<bool>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// `lease-database`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LeaseDatabase {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: Option<String>,
+    pub persist: Option<bool>,
+    pub lfc_interval: Option<u32>,
+    pub max_row_errors: Option<u32>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// One `option-data` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OptionData {
+    pub name: Option<String>,
+    pub code: Option<u32>,
+    pub space: Option<String>,
+    pub csv_format: Option<bool>,
+    pub always_send: Option<bool>,
+    pub data: Option<String>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// One `subnet4` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Subnet4 {
+    pub id: Option<u32>,
+    pub subnet: String,
+    pub pools: Option<Vec<Pool>>,
+    pub option_data: Option<Vec<OptionData>>,
+    pub reservations: Option<Vec<Reservation>>,
+    pub relay: Option<Relay>,
+    pub interface: Option<String>,
+    pub valid_lifetime: Option<u32>,
+    pub min_valid_lifetime: Option<u32>,
+    pub max_valid_lifetime: Option<u32>,
+    pub renew_timer: Option<u32>,
+    pub rebind_timer: Option<u32>,
+    pub calculate_tee_times: Option<bool>,
+    pub t1_percent: Option<f64>,
+    pub t2_percent: Option<f64>,
+    pub authoritative: Option<bool>,
+    pub match_client_id: Option<bool>,
+    pub next_server: Option<String>,
+    pub boot_file_name: Option<String>,
+    pub server_hostname: Option<String>,
+    pub reservation_mode: Option<String>,
+    pub reservations_global: Option<bool>,
+    pub reservations_in_subnet: Option<bool>,
+    pub reservations_out_of_pool: Option<bool>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// One `pools` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Pool {
+    pub pool: String,
+    pub option_data: Option<Vec<OptionData>>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// One `reservations` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Reservation {
+    pub hw_address: Option<String>,
+    pub client_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub hostname: Option<String>,
+    pub option_data: Option<Vec<OptionData>>,
+    pub next_server: Option<String>,
+    pub server_hostname: Option<String>,
+    pub boot_file_name: Option<String>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// A subnet's `relay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Relay {
+    pub ip_addresses: Option<Vec<String>>,
+    /// Kea's older single-address form.
+    pub ip_address: Option<String>,
+}
+
+/// One `hooks-libraries` entry; `parameters` is interpreted per library.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HookLibrary {
+    pub library: String,
+    pub parameters: Option<Value>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
