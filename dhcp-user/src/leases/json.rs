@@ -5,8 +5,9 @@
 //! printable ASCII that way. A UTF-8 "é" in a user context therefore appears
 //! in a Kea lease file as `\u00c3\u00a9`. To round-trip such files without
 //! mojibake we write the same way (UTF-8 bytes, each escaped) and, when
-//! reading, turn strings made only of `U+0000..=U+00FF` characters back into
-//! the UTF-8 text they spell. We also copy Kea's layout (`{ "a": 1 }`, keys
+//! reading, turn string values made only of `U+0000..=U+00FF` characters
+//! back into the UTF-8 text they spell. Map keys Kea writes raw, unescaped;
+//! so do we, escaping only what JSON requires. We also copy Kea's layout (`{ "a": 1 }`, keys
 //! sorted) so a file we compact is byte-identical to what `kea-lfc` writes.
 
 use std::fmt::Write;
@@ -91,7 +92,7 @@ fn write_value(out: &mut String, value: &Value) -> Result<(), JsonError> {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_string(out, key);
+                write_key(out, key);
                 out.push_str(": ");
                 write_value(out, item)?;
             }
@@ -121,6 +122,23 @@ fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Kea writes map keys without escaping. We escape only what JSON needs
+/// (where Kea's output would be broken anyway) and keep non-ASCII as raw
+/// UTF-8, so keys come out byte-identical to Kea's.
+fn write_key(out: &mut String, key: &str) {
+    out.push('"');
+    for c in key.chars() {
+        if c.is_ascii() && !(0x20..0x7f).contains(&(c as u8)) || c == '"' || c == '\\' {
+            let mut escaped = String::new();
+            write_string(&mut escaped, c.encode_utf8(&mut [0; 4]));
+            out.push_str(&escaped[1..escaped.len() - 1]);
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+}
+
 /// Reinterprets a string of `U+0000..=U+00FF` characters as the bytes Kea
 /// meant, when those bytes are valid UTF-8.
 fn fix_string(s: &mut String) {
@@ -137,18 +155,8 @@ fn fix_strings(value: &mut Value) {
     match value {
         Value::String(s) => fix_string(s),
         Value::Array(items) => items.iter_mut().for_each(fix_strings),
-        Value::Object(map) => {
-            if map.keys().any(|k| !k.is_ascii()) {
-                let old = std::mem::take(map);
-                for (mut key, mut item) in old {
-                    fix_string(&mut key);
-                    fix_strings(&mut item);
-                    map.insert(key, item);
-                }
-            } else {
-                map.values_mut().for_each(fix_strings);
-            }
-        }
+        // Keys need no fixing: Kea writes them as raw bytes, never escaped.
+        Value::Object(map) => map.values_mut().for_each(fix_strings),
         _ => {}
     }
 }
@@ -169,9 +177,9 @@ mod tests {
 
     #[test]
     fn non_ascii_is_escaped_per_byte_and_read_back() {
-        let v = json!({"u": "é€\n\"\\\u{1}"});
+        let v = json!({"u": "é€\n\"\\\u{1}", "ké\"\n": 1});
         let text = to_kea_json(&v).unwrap();
-        assert_eq!(text, r#"{ "u": "\u00c3\u00a9\u00e2\u0082\u00ac\n\"\\\u0001" }"#);
+        assert_eq!(text, r#"{ "ké\"\n": 1, "u": "\u00c3\u00a9\u00e2\u0082\u00ac\n\"\\\u0001" }"#);
         assert_eq!(from_kea_json(&text).unwrap(), v);
         // What Kea writes when it read a raw UTF-8 "é" is read back as "é".
         assert_eq!(from_kea_json(r#"{"u":"\u00c3\u00a9"}"#).unwrap(), json!({"u": "é"}));

@@ -143,6 +143,10 @@ pub enum LeaseState {
     Declined,
     /// Expired and reclaimed: kept for lease affinity, no longer assigned.
     ExpiredReclaimed,
+    /// A state Kea 2.2 does not define for v4 (newer Kea has "released" = 3).
+    /// Kea 2.2 reads any number and writes it back unchanged; so do we,
+    /// rather than drop the lease when taking over a newer Kea's files.
+    Other(u32),
 }
 
 impl LeaseState {
@@ -152,16 +156,17 @@ impl LeaseState {
             LeaseState::Default => 0,
             LeaseState::Declined => 1,
             LeaseState::ExpiredReclaimed => 2,
+            LeaseState::Other(code) => code,
         }
     }
 
-    /// The state for a `state` column value, if it is one Kea 2.2 defines for v4.
-    pub fn from_code(code: u32) -> Option<Self> {
+    /// The state for a `state` column value.
+    pub fn from_code(code: u32) -> Self {
         match code {
-            0 => Some(LeaseState::Default),
-            1 => Some(LeaseState::Declined),
-            2 => Some(LeaseState::ExpiredReclaimed),
-            _ => None,
+            0 => LeaseState::Default,
+            1 => LeaseState::Declined,
+            2 => LeaseState::ExpiredReclaimed,
+            other => LeaseState::Other(other),
         }
     }
 }
@@ -381,6 +386,10 @@ mod tests {
         assert_eq!(l.validate(), Err(InvalidLease::NoIdentifier));
         let d = Lease::declined(Ipv4Addr::new(192, 0, 2, 2), 1, 86400, 5);
         assert_eq!((d.state, d.expire), (LeaseState::Declined, 86405));
+        for code in [0, 1, 2, 3, 9] {
+            assert_eq!(LeaseState::from_code(code).code(), code);
+        }
+        assert_eq!(LeaseState::from_code(3), LeaseState::Other(3));
         assert_eq!(d.validate(), Ok(()));
         l.hwaddr = Some(HwAddr::ethernet([1; 6]));
         l.valid_lifetime = INFINITE_LIFETIME;
