@@ -188,10 +188,10 @@ impl Expander {
         }
         let written = Path::new(&d.target);
         let mut candidates = Vec::new();
-        if written.is_relative() {
-            if let Some(b) = base {
-                candidates.push(b.join(written));
-            }
+        if written.is_relative()
+            && let Some(b) = base
+        {
+            candidates.push(b.join(written));
         }
         candidates.push(written.to_path_buf());
         candidates.dedup();

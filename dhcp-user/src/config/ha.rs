@@ -90,20 +90,32 @@ pub enum Role {
 /// HA states whose pausing can be configured (`state-machine.states`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[allow(missing_docs)]
 pub enum HaState {
+    /// `backup`: a backup server's only state.
     Backup,
+    /// `communication-recovery`: load balancing without a partner, queueing updates.
     CommunicationRecovery,
+    /// `hot-standby`: normal hot-standby operation.
     HotStandby,
+    /// `load-balancing`: normal load-balancing operation.
     LoadBalancing,
+    /// `in-maintenance`: this server is being maintained.
     InMaintenance,
+    /// `partner-down`: serving alone after the partner failed.
     PartnerDown,
+    /// `partner-in-maintenance`: serving alone while the partner is maintained.
     PartnerInMaintenance,
+    /// `passive-backup`: the primary in passive-backup mode.
     PassiveBackup,
+    /// `ready`: synchronised, waiting for the partner.
     Ready,
+    /// `syncing`: fetching leases from the partner.
     Syncing,
+    /// `terminated`: HA stopped after clock skew or rejected updates.
     Terminated,
+    /// `waiting`: starting up, waiting to learn the partner's state.
     Waiting,
+    /// `unavailable`: the partner could not be reached.
     Unavailable,
 }
 
@@ -211,7 +223,8 @@ pub struct PeerUrl {
 impl PeerUrl {
     /// Parses and checks a URL.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (scheme, rest) = text.split_once("://").ok_or_else(|| format!("{text:?} lacks an http:// or https:// scheme"))?;
+        let (scheme, rest) =
+            text.split_once("://").ok_or_else(|| format!("{text:?} lacks an http:// or https:// scheme"))?;
         let https = match scheme {
             "http" => false,
             "https" => true,
@@ -477,7 +490,11 @@ const KEA22_U16_LIMIT: u32 = u16::MAX as u32;
 
 /// Stage 2 for HA parameters. `path` is the `parameters` value's JSON path;
 /// `warn` receives (path, message) warnings.
-pub(crate) fn build(wire: WireParameters, path: &str, warn: &mut dyn FnMut(String, String)) -> Result<HaConfig, Invalid> {
+pub(crate) fn build(
+    wire: WireParameters,
+    path: &str,
+    warn: &mut dyn FnMut(String, String),
+) -> Result<HaConfig, Invalid> {
     let list_path = format!("{path}.high-availability");
     if wire.high_availability.is_empty() {
         return Err(Invalid::new(list_path, "needs at least one relationship"));
@@ -492,28 +509,51 @@ pub(crate) fn build(wire: WireParameters, path: &str, warn: &mut dyn FnMut(Strin
         for (i, r) in relationships.iter().enumerate() {
             let rp = format!("{list_path}[{i}]");
             if r.mode != HaMode::HotStandby {
-                return Err(Invalid::new(format!("{rp}.mode"), "several HA relationships (hub-and-spoke) are only supported in hot-standby mode"));
+                return Err(Invalid::new(
+                    format!("{rp}.mode"),
+                    "several HA relationships (hub-and-spoke) are only supported in hot-standby mode",
+                ));
             }
             for (j, p) in r.peers.iter().enumerate() {
                 if !names.insert(p.name.clone()) {
-                    return Err(Invalid::new(format!("{rp}.peers[{j}].name"), format!("peer name {:?} is used in another relationship; names must be unique across relationships", p.name)));
+                    return Err(Invalid::new(
+                        format!("{rp}.peers[{j}].name"),
+                        format!(
+                            "peer name {:?} is used in another relationship; names must be unique across relationships",
+                            p.name
+                        ),
+                    ));
                 }
             }
             if !listeners.insert(r.this_server().url.addr) {
-                return Err(Invalid::new(format!("{rp}.this-server-name"), format!("this server's URL {} is also its URL in another relationship; each relationship needs its own address and port", r.this_server().url)));
+                return Err(Invalid::new(
+                    format!("{rp}.this-server-name"),
+                    format!(
+                        "this server's URL {} is also its URL in another relationship; each relationship needs its own address and port",
+                        r.this_server().url
+                    ),
+                ));
             }
         }
     }
     Ok(HaConfig { relationships })
 }
 
-fn relationship(w: WireRelationship, path: &str, warn: &mut dyn FnMut(String, String)) -> Result<HaRelationship, Invalid> {
+fn relationship(
+    w: WireRelationship,
+    path: &str,
+    warn: &mut dyn FnMut(String, String),
+) -> Result<HaRelationship, Invalid> {
     let at = |k: &str| format!("{path}.{k}");
     if w.user_context.is_some() {
         warn(at("user-context"), "ignored".into());
     }
     let _ = w.comment;
-    for (key, v) in [("heartbeat-delay", w.heartbeat_delay), ("max-response-delay", w.max_response_delay), ("max-ack-delay", w.max_ack_delay)] {
+    for (key, v) in [
+        ("heartbeat-delay", w.heartbeat_delay),
+        ("max-response-delay", w.max_response_delay),
+        ("max-ack-delay", w.max_ack_delay),
+    ] {
         if let Some(v) = v.filter(|v| *v > KEA22_U16_LIMIT) {
             warn(at(key), format!("{v} ms is accepted here but Kea 2.2 refuses values above {KEA22_U16_LIMIT}"));
         }
@@ -601,7 +641,10 @@ fn relationship(w: WireRelationship, path: &str, warn: &mut dyn FnMut(String, St
     if let Some(states) = w.state_machine.and_then(|s| s.states) {
         for (k, s) in states.into_iter().enumerate() {
             if pauses.iter().any(|(st, _)| *st == s.state) {
-                return Err(Invalid::new(format!("{path}.state-machine.states[{k}].state"), "this state is configured twice"));
+                return Err(Invalid::new(
+                    format!("{path}.state-machine.states[{k}].state"),
+                    "this state is configured twice",
+                ));
             }
             pauses.push((s.state, s.pause.unwrap_or_default()));
         }
@@ -637,7 +680,12 @@ fn relationship(w: WireRelationship, path: &str, warn: &mut dyn FnMut(String, St
 
 type TlsTriple = (Option<String>, Option<String>, Option<String>);
 
-fn build_peer(p: WirePeer, path: &str, rel_tls: &TlsTriple, warn: &mut dyn FnMut(String, String)) -> Result<Peer, Invalid> {
+fn build_peer(
+    p: WirePeer,
+    path: &str,
+    rel_tls: &TlsTriple,
+    warn: &mut dyn FnMut(String, String),
+) -> Result<Peer, Invalid> {
     let at = |k: &str| format!("{path}.{k}");
     if p.user_context.is_some() {
         warn(at("user-context"), "ignored".into());
@@ -650,7 +698,8 @@ fn build_peer(p: WirePeer, path: &str, rel_tls: &TlsTriple, warn: &mut dyn FnMut
     let url = PeerUrl::parse(&p.url).map_err(|m| Invalid::new(at("url"), m))?;
 
     // TLS: the peer's own value, else the relationship's; empty means unset.
-    let pick = |own: &Option<String>, rel: &Option<String>| own.clone().or_else(|| rel.clone()).filter(|s| !s.is_empty());
+    let pick =
+        |own: &Option<String>, rel: &Option<String>| own.clone().or_else(|| rel.clone()).filter(|s| !s.is_empty());
     let ca = pick(&p.trust_anchor, &rel_tls.0);
     let cert = pick(&p.cert_file, &rel_tls.1);
     let key = pick(&p.key_file, &rel_tls.2);
@@ -665,8 +714,17 @@ fn build_peer(p: WirePeer, path: &str, rel_tls: &TlsTriple, warn: &mut dyn FnMut
             Some(TlsFiles { trust_anchor: ca.into(), cert_file: cert.into(), key_file: key.into() })
         }
         (ca, cert, _) => {
-            let missing = if ca.is_none() { "trust-anchor" } else if cert.is_none() { "cert-file" } else { "key-file" };
-            return Err(Invalid::new(path, format!("TLS needs trust-anchor, cert-file and key-file together; {missing} is missing or empty")));
+            let missing = if ca.is_none() {
+                "trust-anchor"
+            } else if cert.is_none() {
+                "cert-file"
+            } else {
+                "key-file"
+            };
+            return Err(Invalid::new(
+                path,
+                format!("TLS needs trust-anchor, cert-file and key-file together; {missing} is missing or empty"),
+            ));
         }
     };
     if url.is_https() && tls.is_none() {
@@ -675,17 +733,25 @@ fn build_peer(p: WirePeer, path: &str, rel_tls: &TlsTriple, warn: &mut dyn FnMut
 
     let password = match (p.basic_auth_password, p.basic_auth_password_file) {
         (Some(_), Some(_)) => {
-            return Err(Invalid::new(at("basic-auth-password-file"), "only one of basic-auth-password and basic-auth-password-file may be set"));
+            return Err(Invalid::new(
+                at("basic-auth-password-file"),
+                "only one of basic-auth-password and basic-auth-password-file may be set",
+            ));
         }
         (Some(pw), None) => Some(pw),
         (None, Some(file)) => {
-            let meta = std::fs::metadata(&file).map_err(|e| Invalid::new(at("basic-auth-password-file"), format!("{file:?}: {e}")))?;
+            let meta = std::fs::metadata(&file)
+                .map_err(|e| Invalid::new(at("basic-auth-password-file"), format!("{file:?}: {e}")))?;
             if !meta.is_file() {
                 return Err(Invalid::new(at("basic-auth-password-file"), format!("{file:?} is not a regular file")));
             }
-            let content = std::fs::read_to_string(&file).map_err(|e| Invalid::new(at("basic-auth-password-file"), format!("{file:?}: {e}")))?;
+            let content = std::fs::read_to_string(&file)
+                .map_err(|e| Invalid::new(at("basic-auth-password-file"), format!("{file:?}: {e}")))?;
             if content.ends_with('\n') {
-                warn(at("basic-auth-password-file"), "the file ends with a newline, which is part of the password (as in Kea)".into());
+                warn(
+                    at("basic-auth-password-file"),
+                    "the file ends with a newline, which is part of the password (as in Kea)".into(),
+                );
             }
             Some(Secret(content))
         }
@@ -719,7 +785,9 @@ mod tests {
     }
 
     fn hs(extra: &str, peers: &str) -> String {
-        format!(r#"{{"high-availability": [{{"this-server-name": "a", "mode": "hot-standby" {extra}, "peers": [{peers}]}}]}}"#)
+        format!(
+            r#"{{"high-availability": [{{"this-server-name": "a", "mode": "hot-standby" {extra}, "peers": [{peers}]}}]}}"#
+        )
     }
 
     const AB: &str = r#"{"name": "a", "url": "http://10.0.0.1:8000/", "role": "primary"},
@@ -764,9 +832,27 @@ mod tests {
         let cases: Vec<(String, &str)> = vec![
             (hs("", primary2), "only one primary"),
             (hs("", r#"{"name": "a", "url": "http://10.0.0.1:8000/", "role": "primary"}"#), "needs a standby"),
-            (hs("", r#"{"name": "b", "url": "http://10.0.0.1:8000/", "role": "primary"}, {"name": "c", "url": "http://10.0.0.2:8000/", "role": "standby"}"#), "not one of the peers"),
-            (hs("", r#"{"name": "a", "url": "http://10.0.0.1:8000/", "role": "primary"}, {"name": "a", "url": "http://10.0.0.2:8000/", "role": "standby"}"#), "listed twice"),
-            (hs("", r#"{"name": "a", "url": "http://10.0.0.1:8000/", "role": "primary"}, {"name": "b", "url": "http://10.0.0.2:8000/", "role": "secondary"}"#), "secondary servers are not allowed"),
+            (
+                hs(
+                    "",
+                    r#"{"name": "b", "url": "http://10.0.0.1:8000/", "role": "primary"}, {"name": "c", "url": "http://10.0.0.2:8000/", "role": "standby"}"#,
+                ),
+                "not one of the peers",
+            ),
+            (
+                hs(
+                    "",
+                    r#"{"name": "a", "url": "http://10.0.0.1:8000/", "role": "primary"}, {"name": "a", "url": "http://10.0.0.2:8000/", "role": "standby"}"#,
+                ),
+                "listed twice",
+            ),
+            (
+                hs(
+                    "",
+                    r#"{"name": "a", "url": "http://10.0.0.1:8000/", "role": "primary"}, {"name": "b", "url": "http://10.0.0.2:8000/", "role": "secondary"}"#,
+                ),
+                "secondary servers are not allowed",
+            ),
             (hs(r#", "delayed-updates-limit": 5"#, AB), "must be 0 in hot-standby"),
             (hs(r#", "wait-backup-ack": true"#, AB), "must be false in hot-standby"),
             (hs("", &AB.replace("http://10.0.0.2:8000/", "http://peer.example:8000/")), "must be an IP address"),
@@ -774,17 +860,47 @@ mod tests {
             (hs("", &AB.replace("http://10.0.0.2:8000/", "ftp://10.0.0.2:8000/")), "http or https"),
             (hs("", &AB.replace("http://10.0.0.2:8000/", "https://10.0.0.2:8000/")), "https needs TLS"),
             (hs(r#", "trust-anchor": "/etc/ca.pem""#, AB), "TLS needs"),
-            (hs(r#", "state-machine": {"states": [{"state": "waiting", "pause": "once"}, {"state": "waiting"}]}"#, AB), "twice"),
-            (hs("", &AB.replace(r#""role": "standby""#, r#""role": "standby", "basic-auth-user": "x:y""#)), "must not contain"),
-            (hs("", &AB.replace(r#""role": "standby""#, r#""role": "standby", "basic-auth-password": "p", "basic-auth-password-file": "/f""#)), "only one of"),
-            (hs("", &AB.replace(r#""role": "standby""#, r#""role": "standby", "basic-auth-password-file": "/nonexistent/pw""#)), "basic-auth-password-file"),
+            (
+                hs(
+                    r#", "state-machine": {"states": [{"state": "waiting", "pause": "once"}, {"state": "waiting"}]}"#,
+                    AB,
+                ),
+                "twice",
+            ),
+            (
+                hs("", &AB.replace(r#""role": "standby""#, r#""role": "standby", "basic-auth-user": "x:y""#)),
+                "must not contain",
+            ),
+            (
+                hs(
+                    "",
+                    &AB.replace(
+                        r#""role": "standby""#,
+                        r#""role": "standby", "basic-auth-password": "p", "basic-auth-password-file": "/f""#,
+                    ),
+                ),
+                "only one of",
+            ),
+            (
+                hs(
+                    "",
+                    &AB.replace(
+                        r#""role": "standby""#,
+                        r#""role": "standby", "basic-auth-password-file": "/nonexistent/pw""#,
+                    ),
+                ),
+                "basic-auth-password-file",
+            ),
             (r#"{"high-availability": []}"#.into(), "at least one"),
         ];
         for (json, want) in cases {
             let e = parse(&json).unwrap_err();
             assert!(e.to_string().contains(want), "{json}\n=> {e}");
         }
-        assert!(parse(r#"{"high-availability": {"this-server-name": "a"}}"#).is_err(), "Kea only accepts the list form");
+        assert!(
+            parse(r#"{"high-availability": {"this-server-name": "a"}}"#).is_err(),
+            "Kea only accepts the list form"
+        );
         assert!(parse(&hs(r#", "mode2": 1"#, AB)).is_err());
     }
 
@@ -816,8 +932,17 @@ mod tests {
         let pwf = dir.path().join("pw");
         std::fs::write(&pwf, "hunter2-from-file\n").unwrap();
         let peers = AB
-            .replace(r#""role": "primary""#, r#""role": "primary", "basic-auth-user": "u", "basic-auth-password": "hunter2-inline""#)
-            .replace(r#""role": "standby""#, &format!(r#""role": "standby", "basic-auth-user": "v", "basic-auth-password-file": {:?}"#, pwf.to_str().unwrap()));
+            .replace(
+                r#""role": "primary""#,
+                r#""role": "primary", "basic-auth-user": "u", "basic-auth-password": "hunter2-inline""#,
+            )
+            .replace(
+                r#""role": "standby""#,
+                &format!(
+                    r#""role": "standby", "basic-auth-user": "v", "basic-auth-password-file": {:?}"#,
+                    pwf.to_str().unwrap()
+                ),
+            );
         let mut warnings = Vec::new();
         let v: Value = serde_json::from_str(&hs("", &peers)).unwrap();
         let c = build(serde_json::from_value(v).unwrap(), "P", &mut |p, m| warnings.push(format!("{p}: {m}"))).unwrap();

@@ -92,7 +92,13 @@ impl Lifetimes {
         };
         let scaled = |p: f64| -> u32 {
             let v = (p * valid as f64).round();
-            if v.is_nan() || v <= 0.0 { 0 } else if v >= u32::MAX as f64 { u32::MAX } else { v as u32 }
+            if v.is_nan() || v <= 0.0 {
+                0
+            } else if v >= u32::MAX as f64 {
+                u32::MAX
+            } else {
+                v as u32
+            }
         };
 
         let t2 = self.rebind.unwrap_or(if self.calculate_tee_times { scaled(self.t2_percent) } else { 0 });
@@ -140,10 +146,13 @@ impl LifetimeKeys {
     /// JSON path (errors name the offending key under it).
     pub fn resolve(&self, path: &str) -> Result<Lifetimes, Invalid> {
         let at = |key: &str| format!("{path}.{key}");
-        if let (Some(r), Some(b)) = (self.renew, self.rebind) {
-            if r > b {
-                return Err(Invalid::new(at("renew-timer"), format!("renew-timer ({r}) is greater than rebind-timer ({b})")));
-            }
+        if let (Some(r), Some(b)) = (self.renew, self.rebind)
+            && r > b
+        {
+            return Err(Invalid::new(
+                at("renew-timer"),
+                format!("renew-timer ({r}) is greater than rebind-timer ({b})"),
+            ));
         }
         let (min, valid, max) = match (self.min_valid, self.valid, self.max_valid) {
             (None, None, None) => (DEFAULT_VALID_LIFETIME, DEFAULT_VALID_LIFETIME, DEFAULT_VALID_LIFETIME),
@@ -177,22 +186,27 @@ impl LifetimeKeys {
         if valid < min || valid > max {
             return Err(Invalid::new(
                 at("valid-lifetime"),
-                format!("valid-lifetime ({valid}) is not between min-valid-lifetime ({min}) and max-valid-lifetime ({max})"),
+                format!(
+                    "valid-lifetime ({valid}) is not between min-valid-lifetime ({min}) and max-valid-lifetime ({max})"
+                ),
             ));
         }
         let calculate = self.calculate_tee_times.unwrap_or(false);
         if calculate {
             for (key, p) in [("t1-percent", self.t1_percent), ("t2-percent", self.t2_percent)] {
-                if let Some(p) = p {
-                    if !(p > 0.0 && p < 1.0) {
-                        return Err(Invalid::new(at(key), format!("{p} must be greater than 0 and less than 1")));
-                    }
+                if let Some(p) = p
+                    && !(p > 0.0 && p < 1.0)
+                {
+                    return Err(Invalid::new(at(key), format!("{p} must be greater than 0 and less than 1")));
                 }
             }
-            if let (Some(t1), Some(t2)) = (self.t1_percent, self.t2_percent) {
-                if t1 >= t2 {
-                    return Err(Invalid::new(at("t1-percent"), format!("t1-percent ({t1}) must be less than t2-percent ({t2})")));
-                }
+            if let (Some(t1), Some(t2)) = (self.t1_percent, self.t2_percent)
+                && t1 >= t2
+            {
+                return Err(Invalid::new(
+                    at("t1-percent"),
+                    format!("t1-percent ({t1}) must be less than t2-percent ({t2})"),
+                ));
             }
         }
         Ok(Lifetimes {
@@ -229,7 +243,8 @@ mod tests {
     fn lease_times_table() {
         // (lifetimes, requested) → (valid, t1, t2)
         let seed = lt(60, 60, 720, Some(30), Some(45), false);
-        let cases: &[(Lifetimes, Option<u32>, (u32, Option<u32>, Option<u32>))] = &[
+        type Case = (Lifetimes, Option<u32>, (u32, Option<u32>, Option<u32>));
+        let cases: &[Case] = &[
             // The seed deployment: valid 60, max 720, T1 30, T2 45.
             (seed, None, (60, Some(30), Some(45))),
             (seed, Some(0), (60, Some(30), Some(45))),
@@ -280,7 +295,13 @@ mod tests {
 
     #[test]
     fn subnet_inherits_key_by_key() {
-        let global = LifetimeKeys { valid: Some(60), max_valid: Some(720), renew: Some(30), rebind: Some(45), ..Default::default() };
+        let global = LifetimeKeys {
+            valid: Some(60),
+            max_valid: Some(720),
+            renew: Some(30),
+            rebind: Some(45),
+            ..Default::default()
+        };
         let subnet = LifetimeKeys { valid: Some(100), ..Default::default() };
         let l = subnet.inherit(&global).resolve("s").unwrap();
         assert_eq!((l.min_valid, l.valid, l.max_valid, l.renew, l.rebind), (100, 100, 720, Some(30), Some(45)));

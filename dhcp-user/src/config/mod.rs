@@ -56,6 +56,8 @@
 //! subnets; peer URLs without an explicit port. Kea reads these leniently;
 //! xdhcp names the exact key instead.
 
+#![warn(missing_docs)]
+
 mod comments;
 mod error;
 pub mod ha;
@@ -195,7 +197,9 @@ pub struct Config {
     subnets: Vec<Subnet>,
     lease_cmds: bool,
     ha: Option<HaConfig>,
-    warnings: Vec<Warning>,
+    /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
+    /// file, position and JSON path, for the daemon to log at start-up.
+    pub warnings: Vec<Warning>,
 }
 
 impl Config {
@@ -255,11 +259,6 @@ impl Config {
     pub fn ha(&self) -> Option<&HaConfig> {
         self.ha.as_ref()
     }
-    /// Accepted-but-ignored keys and reproduced Kea quirks, to log at start.
-    pub fn warnings(&self) -> &[Warning] {
-        &self.warnings
-    }
-
     /// The subnet with `id`.
     pub fn subnet(&self, id: SubnetId) -> Option<&Subnet> {
         self.subnets.iter().find(|s| s.id == id)

@@ -347,7 +347,12 @@ pub fn encode_csv(def: &OptionDef, data: &str) -> Result<Vec<u8>, std::string::S
     let mut out = Vec::new();
     if def.is_record() {
         if values.len() < def.fields.len() {
-            return Err(format!("option {} needs {} comma-separated values, got {}", def.name, def.fields.len(), values.len()));
+            return Err(format!(
+                "option {} needs {} comma-separated values, got {}",
+                def.name,
+                def.fields.len(),
+                values.len()
+            ));
         }
         if !def.array && values.len() > def.fields.len() {
             return Err(format!("option {} takes {} values, got {}", def.name, def.fields.len(), values.len()));
@@ -397,8 +402,10 @@ pub fn check_binary(def: &OptionDef, data: &[u8]) -> Result<(), std::string::Str
     }
     let ty = def.fields[0];
     match (fixed(ty), def.array) {
-        (Some(n), false) if data.len() != n => Err(format!("option {} needs exactly {n} bytes, got {}", def.name, data.len())),
-        (Some(n), true) if data.len() % n != 0 => {
+        (Some(n), false) if data.len() != n => {
+            Err(format!("option {} needs exactly {n} bytes, got {}", def.name, data.len()))
+        }
+        (Some(n), true) if !data.len().is_multiple_of(n) => {
             Err(format!("option {} needs a multiple of {n} bytes, got {}", def.name, data.len()))
         }
         (None, _) if matches!(ty, String) && data.is_empty() => Err(format!("option {} must not be empty", def.name)),
@@ -447,9 +454,7 @@ fn write_value(ty: DataType, v: &str, out: &mut Vec<u8>) -> Result<(), std::stri
         Uint32 => out.extend((parse_int(v, 0, u32::MAX as i64)? as u32).to_be_bytes()),
         Int32 => out.extend((parse_int(v, i32::MIN as i64, i32::MAX as i64)? as i32).to_be_bytes()),
         Ipv4Address => out.extend(parse_ipv4(v)?.octets()),
-        Ipv6Address => {
-            out.extend(v.parse::<Ipv6Addr>().map_err(|_| format!("{v:?} is not an IPv6 address"))?.octets())
-        }
+        Ipv6Address => out.extend(v.parse::<Ipv6Addr>().map_err(|_| format!("{v:?} is not an IPv6 address"))?.octets()),
         String => {
             if v.is_empty() {
                 return Err("empty string value".into());
@@ -562,7 +567,7 @@ fn encode_routes(data: &str) -> Result<Vec<u8>, std::string::String> {
 
 /// Plain even-length hex, as Kea's binary fields in CSV data.
 fn decode_plain_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
@@ -599,7 +604,7 @@ pub fn decode_formatted_hex(s: &str) -> Option<Vec<u8>> {
         }
         None => {
             let digits = if s.len() > 2 && s.starts_with("0x") { &s[2..] } else { s };
-            let padded = if s.len() % 2 != 0 { format!("0{digits}") } else { digits.to_owned() };
+            let padded = if !s.len().is_multiple_of(2) { format!("0{digits}") } else { digits.to_owned() };
             decode_plain_hex(&padded)
         }
     }
@@ -655,7 +660,10 @@ mod tests {
     #[test]
     fn encodes_each_type() {
         assert_eq!(csv("routers", "10.0.0.1").unwrap(), [10, 0, 0, 1]);
-        assert_eq!(csv("domain-name-servers", "192.168.42.4, 192.168.42.5").unwrap(), [192, 168, 42, 4, 192, 168, 42, 5]);
+        assert_eq!(
+            csv("domain-name-servers", "192.168.42.4, 192.168.42.5").unwrap(),
+            [192, 168, 42, 4, 192, 168, 42, 5]
+        );
         assert_eq!(csv("subnet-mask", "255.255.255.0").unwrap(), [255, 255, 255, 0]);
         assert_eq!(csv("time-offset", "-3600").unwrap(), (-3600i32).to_be_bytes());
         assert_eq!(csv("interface-mtu", "1500").unwrap(), [0x05, 0xdc]);

@@ -71,10 +71,10 @@ impl SpanIndex {
 
 /// `a.b[3].c` → `a.b[3]` → `a.b` → `a` → ``.
 fn parent(p: &str) -> &str {
-    if p.ends_with(']') {
-        if let Some(i) = p.rfind('[') {
-            return &p[..i];
-        }
+    if p.ends_with(']')
+        && let Some(i) = p.rfind('[')
+    {
+        return &p[..i];
     }
     match p.rfind(['.', '[']) {
         Some(i) => &p[..i],
@@ -108,7 +108,9 @@ impl Scanner<'_> {
             b'[' => self.array(path, depth),
             b'"' => self.string().map(|_| ()),
             _ => {
-                while self.i < self.b.len() && !matches!(self.b[self.i], b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n') {
+                while self.i < self.b.len()
+                    && !matches!(self.b[self.i], b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n')
+                {
                     self.i += 1;
                 }
                 (self.i > start).then_some(())

@@ -58,17 +58,22 @@ const BASE: &str = r#"{
 #[test]
 fn seed_zaldua1zerb1_hub_with_two_relationships() {
     let c = load(data("seed004/zaldua1zerb1.json")).unwrap();
-    let names: Vec<_> = c.interfaces().interfaces.iter().map(|i| match i {
-        InterfaceSpec::Named { name, address: None } => name.as_str(),
-        other => panic!("{other:?}"),
-    }).collect();
+    let names: Vec<_> = c
+        .interfaces()
+        .interfaces
+        .iter()
+        .map(|i| match i {
+            InterfaceSpec::Named { name, address: None } => name.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
     assert_eq!(names, ["enp0s17", "enp0s18", "enp0s19"]);
     assert_eq!(c.interfaces().socket_type, SocketType::Raw);
     assert_eq!(c.lease_database().name, PathBuf::from("/var/lib/kea/kea-leases4.csv"));
     assert!(c.lease_database().persist);
     assert!(c.authoritative());
     assert!(c.lease_cmds());
-    assert!(c.warnings().iter().any(|w| w.path == "Dhcp4.control-socket" && w.at.line == Some(7)), "{:?}", c.warnings());
+    assert!(c.warnings.iter().any(|w| w.path == "Dhcp4.control-socket" && w.at.line == Some(7)), "{:?}", c.warnings);
 
     let ha = c.ha().unwrap();
     assert!(ha.is_hub());
@@ -154,7 +159,7 @@ fn seed_zaldua2zerb1_primary() {
 #[test]
 fn kea22_ha_example_from_notes() {
     let c = load(data("kea22-ha-example.json")).unwrap();
-    let paths: Vec<&str> = c.warnings().iter().map(|w| w.path.as_str()).collect();
+    let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
     assert!(paths.contains(&"Dhcp4.multi-threading") && paths.contains(&"Dhcp4.loggers"), "{paths:?}");
     let r = &c.ha().unwrap().relationships()[0];
     assert_eq!(r.this_server_name(), "lobezno");
@@ -249,7 +254,10 @@ fn comments_includes_and_inheritance() {
     assert_eq!(c.subnet_for_relay(ip("198.51.100.1")).unwrap().id(), SubnetId(7));
     assert_eq!(c.subnet_for_interface("eth1").unwrap().id(), SubnetId(7));
     assert_eq!(c.interfaces().socket_type, SocketType::Udp);
-    assert_eq!(c.interfaces().interfaces[1], InterfaceSpec::Named { name: "eth2".into(), address: Some(ip("10.9.9.9")) });
+    assert_eq!(
+        c.interfaces().interfaces[1],
+        InterfaceSpec::Named { name: "eth2".into(), address: Some(ip("10.9.9.9")) }
+    );
     assert!(c.interfaces().serves("anything"));
     assert!(c.ha().is_none());
 }
@@ -259,7 +267,8 @@ fn error_inside_an_included_file_names_that_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pools.json"), "{ \"pool\": \"10.0.0.50-10.0.0.5\" }").unwrap();
     let main = dir.path().join("main.json");
-    std::fs::write(&main, BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, r#"<?include "pools.json"?>"#)).unwrap();
+    std::fs::write(&main, BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, r#"<?include "pools.json"?>"#))
+        .unwrap();
     let msg = load(&main).unwrap_err().to_string();
     let inc = dir.path().join("pools.json").display().to_string();
     assert_eq!(msg, format!("{inc}:1:11: Dhcp4.subnet4[0].pools[0].pool: \"10.0.0.50-10.0.0.5\": start is after end"));
@@ -277,10 +286,17 @@ fn exact_location_of_a_bad_pool() {
 
 #[test]
 fn unknown_keys_are_refused_with_their_path() {
-    let msg = refused(&BASE.replace(r#""id": 1,"#, r#""id": 1, "client-class": "x","#), "Dhcp4.subnet4[0].client-class");
+    let msg =
+        refused(&BASE.replace(r#""id": 1,"#, r#""id": 1, "client-class": "x","#), "Dhcp4.subnet4[0].client-class");
     assert!(msg.contains("unknown or unsupported key \"client-class\""), "{msg}");
-    refused(&BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, "shared-networks": [],"#), "Dhcp4.shared-networks");
-    refused(&BASE.replace(r#""pool": "10.0.0.10-10.0.0.100""#, r#""pool": "10.0.0.10-10.0.0.100", "frob": 1"#), "Dhcp4.subnet4[0].pools[0].frob");
+    refused(
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, "shared-networks": [],"#),
+        "Dhcp4.shared-networks",
+    );
+    refused(
+        &BASE.replace(r#""pool": "10.0.0.10-10.0.0.100""#, r#""pool": "10.0.0.10-10.0.0.100", "frob": 1"#),
+        "Dhcp4.subnet4[0].pools[0].frob",
+    );
     refused(&BASE.replace(r#""Dhcp4": {"#, r#""Dhcp6": {}, "Dhcp4": {"#), "Dhcp6");
     let (_d, _f, r) = load_text(&BASE.replace(r#""id": 1,"#, r#""id": 1, "client-class": "x","#));
     assert!(matches!(r, Err(ConfigError::UnknownKey { ref key, .. }) if key == "client-class"));
@@ -299,7 +315,9 @@ fn wrong_types_are_refused_with_their_path() {
 
 #[test]
 fn bad_pools_subnets_and_reservations() {
-    let two_pools = |a: &str, b: &str| BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, &format!(r#"{{ "pool": "{a}" }}, {{ "pool": "{b}" }}"#));
+    let two_pools = |a: &str, b: &str| {
+        BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, &format!(r#"{{ "pool": "{a}" }}, {{ "pool": "{b}" }}"#))
+    };
     let m = refused(&two_pools("10.0.0.10-10.0.0.100", "10.0.0.100-10.0.0.120"), "Dhcp4.subnet4[0].pools[1].pool");
     assert!(m.contains("overlaps"), "{m}");
     let m = refused(&two_pools("10.0.0.10-10.0.0.20", "10.0.0.250-10.0.1.5"), "Dhcp4.subnet4[0].pools[1].pool");
@@ -326,24 +344,35 @@ fn bad_pools_subnets_and_reservations() {
 
     let with_res = |r: &str| BASE.replace(r#""pools": ["#, &format!(r#""reservations": [ {r} ], "pools": ["#));
     let m = refused(
-        &with_res(r#"{ "hw-address": "aa:bb:cc:dd:ee:ff", "ip-address": "10.0.0.5" }, { "hw-address": "AABBCCDDEEFF", "ip-address": "10.0.0.6" }"#),
+        &with_res(
+            r#"{ "hw-address": "aa:bb:cc:dd:ee:ff", "ip-address": "10.0.0.5" }, { "hw-address": "AABBCCDDEEFF", "ip-address": "10.0.0.6" }"#,
+        ),
         "Dhcp4.subnet4[0].reservations[1].hw-address",
     );
     assert!(m.contains("same identifier"), "{m}");
     let m = refused(
-        &with_res(r#"{ "hw-address": "aa:bb:cc:dd:ee:01", "ip-address": "10.0.0.5" }, { "client-id": "0102", "ip-address": "10.0.0.5" }"#),
+        &with_res(
+            r#"{ "hw-address": "aa:bb:cc:dd:ee:01", "ip-address": "10.0.0.5" }, { "client-id": "0102", "ip-address": "10.0.0.5" }"#,
+        ),
         "Dhcp4.subnet4[0].reservations[1].ip-address",
     );
     assert!(m.contains("already reserved"), "{m}");
-    refused(&with_res(r#"{ "hw-address": "aa:bb:cc:dd:ee:01", "ip-address": "10.0.1.5" }"#), "Dhcp4.subnet4[0].reservations[0].ip-address");
-    refused(&with_res(r#"{ "hw-address": "zz", "ip-address": "10.0.0.5" }"#), "Dhcp4.subnet4[0].reservations[0].hw-address");
+    refused(
+        &with_res(r#"{ "hw-address": "aa:bb:cc:dd:ee:01", "ip-address": "10.0.1.5" }"#),
+        "Dhcp4.subnet4[0].reservations[0].ip-address",
+    );
+    refused(
+        &with_res(r#"{ "hw-address": "zz", "ip-address": "10.0.0.5" }"#),
+        "Dhcp4.subnet4[0].reservations[0].hw-address",
+    );
     refused(&with_res(r#"{ "ip-address": "10.0.0.5" }"#), "Dhcp4.subnet4[0].reservations[0]");
     refused(&with_res(r#"{ "duid": "01:02", "ip-address": "10.0.0.5" }"#), "Dhcp4.subnet4[0].reservations[0].duid");
 }
 
 #[test]
 fn syntax_comment_and_include_errors() {
-    let (_d, file, r) = load_text(&BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, /* never closed"#));
+    let (_d, file, r) =
+        load_text(&BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, /* never closed"#));
     let m = r.unwrap_err().to_string();
     assert!(m.starts_with(&format!("{file}:4:28: comment not closed")), "{m}");
 
@@ -351,7 +380,8 @@ fn syntax_comment_and_include_errors() {
     let m = r.unwrap_err().to_string();
     assert!(m.starts_with(&format!("{file}:5:")), "{m}");
 
-    let (_d, file, r) = load_text(&BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, r#"<?include "no-such-file.json"?>"#));
+    let (_d, file, r) =
+        load_text(&BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, r#"<?include "no-such-file.json"?>"#));
     let e = r.unwrap_err();
     assert!(matches!(e, ConfigError::Include { .. }));
     let m = e.to_string();
@@ -384,29 +414,52 @@ fn option_data_errors() {
         "Dhcp4.subnet4[0].option-data[1]",
     );
     // Accepted: binary by code (with and without explicit csv-format false).
-    let (_d, _f, r) = load_text(&with_opts(r#"{ "code": 150, "csv-format": false, "data": "0A:00:00:01" }, { "code": 160, "data": "0x0102" }"#));
+    let (_d, _f, r) = load_text(&with_opts(
+        r#"{ "code": 150, "csv-format": false, "data": "0A:00:00:01" }, { "code": 160, "data": "0x0102" }"#,
+    ));
     let c = r.unwrap();
     let s = &c.subnets()[0];
     assert_eq!(s.options().get(150).unwrap().data(), [10, 0, 0, 1]);
     assert_eq!(s.options().get(160).unwrap().data(), [1, 2]);
-    assert!(c.warnings().iter().any(|w| w.path == "Dhcp4.subnet4[0].option-data[1].data"));
+    assert!(c.warnings.iter().any(|w| w.path == "Dhcp4.subnet4[0].option-data[1].data"));
 }
 
 #[test]
 fn lifetime_and_global_errors() {
-    refused(&BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, "max-valid-lifetime": 100,"#), "Dhcp4.valid-lifetime");
-    refused(&BASE.replace(r#""valid-lifetime": 600,"#, r#""renew-timer": 50, "rebind-timer": 40,"#), "Dhcp4.renew-timer");
-    refused(&BASE.replace(r#""id": 1,"#, r#""id": 1, "calculate-tee-times": true, "t1-percent": 0.9, "t2-percent": 0.5,"#), "Dhcp4.subnet4[0].t1-percent");
-    refused(&BASE.replace(r#""valid-lifetime": 600,"#, r#""lease-database": { "type": "mysql", "name": "kea" },"#), "Dhcp4.lease-database.type");
+    refused(
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, "max-valid-lifetime": 100,"#),
+        "Dhcp4.valid-lifetime",
+    );
+    refused(
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""renew-timer": 50, "rebind-timer": 40,"#),
+        "Dhcp4.renew-timer",
+    );
+    refused(
+        &BASE.replace(r#""id": 1,"#, r#""id": 1, "calculate-tee-times": true, "t1-percent": 0.9, "t2-percent": 0.5,"#),
+        "Dhcp4.subnet4[0].t1-percent",
+    );
+    refused(
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""lease-database": { "type": "mysql", "name": "kea" },"#),
+        "Dhcp4.lease-database.type",
+    );
     refused(&BASE.replace(r#""valid-lifetime": 600,"#, r#""next-server": "boot.example","#), "Dhcp4.next-server");
-    refused(&BASE.replace(r#""valid-lifetime": 600,"#, r#""host-reservation-identifiers": [ "hw-address", "mac" ],"#), "Dhcp4.host-reservation-identifiers[1]");
-    refused(&BASE.replace(r#""valid-lifetime": 600,"#, r#""dhcp-ddns": { "enable-updates": true },"#), "Dhcp4.dhcp-ddns.enable-updates");
+    refused(
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""host-reservation-identifiers": [ "hw-address", "mac" ],"#),
+        "Dhcp4.host-reservation-identifiers[1]",
+    );
+    refused(
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""dhcp-ddns": { "enable-updates": true },"#),
+        "Dhcp4.dhcp-ddns.enable-updates",
+    );
     refused(
         &BASE.replace(r#""valid-lifetime": 600,"#, r#""reservation-mode": "all", "reservations-global": true,"#),
         "Dhcp4.reservation-mode",
     );
     refused(
-        &BASE.replace(r#""valid-lifetime": 600,"#, r#""hooks-libraries": [ { "library": "/usr/lib/kea/hooks/libdhcp_flex_id.so" } ],"#),
+        &BASE.replace(
+            r#""valid-lifetime": 600,"#,
+            r#""hooks-libraries": [ { "library": "/usr/lib/kea/hooks/libdhcp_flex_id.so" } ],"#,
+        ),
         "Dhcp4.hooks-libraries[0].library",
     );
 }
@@ -426,16 +479,44 @@ fn ha_errors_carry_full_paths_and_no_secrets() {
     assert_eq!(c.ha().unwrap().relationships()[0].this_server().basic_auth().unwrap().password.expose(), "s3cr3t-pw");
 
     let base = "Dhcp4.hooks-libraries[0].parameters.high-availability[0]";
-    let m = refused(&with_ha(&HA_HOOK.replace(r#""role": "standby""#, r#""role": "standby", "colour": "red""#)), &format!("{base}.peers[1].colour"));
+    let m = refused(
+        &with_ha(&HA_HOOK.replace(r#""role": "standby""#, r#""role": "standby", "colour": "red""#)),
+        &format!("{base}.peers[1].colour"),
+    );
     assert!(!m.contains("s3cr3t"), "{m}");
-    let m = refused(&with_ha(&HA_HOOK.replace(r#""role": "standby""#, r#""role": "stanby""#)), &format!("{base}.peers[1].role"));
+    let m = refused(
+        &with_ha(&HA_HOOK.replace(r#""role": "standby""#, r#""role": "stanby""#)),
+        &format!("{base}.peers[1].role"),
+    );
     assert!(!m.contains("s3cr3t"), "{m}");
-    refused(&with_ha(&HA_HOOK.replace(r#""this-server-name": "a""#, r#""this-server-name": "c""#)), &format!("{base}.this-server-name"));
-    refused(&with_ha(&HA_HOOK.replace(r#""http://10.0.0.3:8000/""#, r#""http://10.0.0.3/""#)), &format!("{base}.peers[1].url"));
-    let m = refused(&with_ha(&HA_HOOK.replace(r#""basic-auth-password": "s3cr3t-pw" },"#, r#""basic-auth-password": "s3cr3t-pw", "basic-auth-user": "x" },"#)), &format!("{base}.peers[0].basic-auth-user"));
+    refused(
+        &with_ha(&HA_HOOK.replace(r#""this-server-name": "a""#, r#""this-server-name": "c""#)),
+        &format!("{base}.this-server-name"),
+    );
+    refused(
+        &with_ha(&HA_HOOK.replace(r#""http://10.0.0.3:8000/""#, r#""http://10.0.0.3/""#)),
+        &format!("{base}.peers[1].url"),
+    );
+    let m = refused(
+        &with_ha(&HA_HOOK.replace(
+            r#""basic-auth-password": "s3cr3t-pw" },"#,
+            r#""basic-auth-password": "s3cr3t-pw", "basic-auth-user": "x" },"#,
+        )),
+        &format!("{base}.peers[0].basic-auth-user"),
+    );
     assert!(m.contains("duplicate"), "{m}");
     assert!(!m.contains("s3cr3t"), "{m}");
-    refused(&with_ha(&HA_HOOK.replace("libdhcp_ha.so\", \"parameters\": { \"high-availability\": [ {", "libdhcp_ha.so\", \"parameters\": { \"high-availability\": {").replace("} ] } } ],", "} } } ],")), "Dhcp4.hooks-libraries[0].parameters.high-availability");
+    refused(
+        &with_ha(
+            &HA_HOOK
+                .replace(
+                    "libdhcp_ha.so\", \"parameters\": { \"high-availability\": [ {",
+                    "libdhcp_ha.so\", \"parameters\": { \"high-availability\": {",
+                )
+                .replace("} ] } } ],", "} } } ],"),
+        ),
+        "Dhcp4.hooks-libraries[0].parameters.high-availability",
+    );
 }
 
 #[test]
@@ -449,7 +530,7 @@ fn hub_subnet_must_name_a_known_relationship() {
     let (_d, _f, r) = load_text(&unnamed);
     let c = r.unwrap();
     assert_eq!(c.subnet(SubnetId(2)).unwrap().ha_relationship(), None);
-    assert!(c.warnings().iter().any(|w| w.path == "Dhcp4.subnet4[1]" && w.message.contains("dropped")));
+    assert!(c.warnings.iter().any(|w| w.path == "Dhcp4.subnet4[1]" && w.message.contains("dropped")));
 }
 
 #[test]
@@ -461,12 +542,14 @@ fn harmless_keys_warn_and_keep_user_context() {
     .replace(r#""id": 1,"#, r#""id": 1, "user-context": { "site": "venus", "ha-server-name": "x" }, "comment": "c","#);
     let (_d, file, r) = load_text(&text);
     let c = r.unwrap();
-    let paths: Vec<&str> = c.warnings().iter().map(|w| w.path.as_str()).collect();
-    for p in ["Dhcp4.loggers", "Dhcp4.sanity-checks", "Dhcp4.user-context", "Dhcp4.subnet4[0].user-context.ha-server-name"] {
+    let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
+    for p in
+        ["Dhcp4.loggers", "Dhcp4.sanity-checks", "Dhcp4.user-context", "Dhcp4.subnet4[0].user-context.ha-server-name"]
+    {
         assert!(paths.contains(&p), "{p} not in {paths:?}");
     }
     assert!(!paths.iter().any(|p| p.contains("comment")));
-    let w = c.warnings().iter().find(|w| w.path == "Dhcp4.loggers").unwrap();
+    let w = c.warnings.iter().find(|w| w.path == "Dhcp4.loggers").unwrap();
     assert!(w.to_string().starts_with(&format!("{file}:4:")), "{w}");
     let s = &c.subnets()[0];
     assert_eq!(s.context().other.get("site").unwrap(), "venus");
@@ -475,12 +558,16 @@ fn harmless_keys_warn_and_keep_user_context() {
 
 #[test]
 fn kea_defaults_apply() {
-    let (_d, _f, r) = load_text(r#"{ "Dhcp4": { "subnet4": [ { "subnet": "10.0.0.0/8" }, { "subnet": "11.0.0.0/8", "id": 0 } ] } }"#);
+    let (_d, _f, r) =
+        load_text(r#"{ "Dhcp4": { "subnet4": [ { "subnet": "10.0.0.0/8" }, { "subnet": "11.0.0.0/8", "id": 0 } ] } }"#);
     let c = r.unwrap();
     assert_eq!(c.subnets()[0].id(), SubnetId(1));
     assert_eq!(c.subnets()[1].id(), SubnetId(2));
     let l = c.subnets()[0].lifetimes();
-    assert_eq!((l.valid, l.min_valid, l.max_valid, l.renew, l.rebind, l.calculate_tee_times), (7200, 7200, 7200, None, None, false));
+    assert_eq!(
+        (l.valid, l.min_valid, l.max_valid, l.renew, l.rebind, l.calculate_tee_times),
+        (7200, 7200, 7200, None, None, false)
+    );
     assert!(!c.authoritative() && c.match_client_id() && c.echo_client_id());
     assert_eq!(c.decline_probation_period(), 86_400);
     assert_eq!(c.lease_database().lfc_interval, 3600);

@@ -18,9 +18,8 @@ use super::lifetimes::LifetimeKeys;
 use super::options::{self, DhcpOption, OptionSet};
 use super::wire;
 use super::{
-    BootParams, Cidr, Config, HostId, HostIdentifierType, InterfaceSpec, InterfacesConfig, LeaseDatabase,
-    OutboundInterface, Pool, Reservation, ReservationFlags, SocketType, Subnet, SubnetContext, SubnetId,
-    DEFAULT_LEASE_FILE,
+    BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec, InterfacesConfig,
+    LeaseDatabase, OutboundInterface, Pool, Reservation, ReservationFlags, SocketType, Subnet, SubnetContext, SubnetId,
 };
 
 type Warnings = Vec<(String, String)>;
@@ -50,7 +49,12 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
     ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
     ignored(&mut w, &at("sanity-checks"), &d.sanity_checks, "xdhcp's lease store applies its own checks");
-    ignored(&mut w, &at("expired-leases-processing"), &d.expired_leases_processing, "xdhcp's lease store reclaims on its own schedule");
+    ignored(
+        &mut w,
+        &at("expired-leases-processing"),
+        &d.expired_leases_processing,
+        "xdhcp's lease store reclaims on its own schedule",
+    );
     if let Some(ddns) = &d.dhcp_ddns {
         if ddns.get("enable-updates").and_then(Value::as_bool) == Some(true) {
             return Err(Invalid::new(at("dhcp-ddns.enable-updates"), "DNS updates are not supported by xdhcp"));
@@ -76,7 +80,11 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     };
     let global_lifetimes = global_keys.resolve(P)?;
     let global_boot = boot_params(
-        &BootParams { next_server: Ipv4Addr::UNSPECIFIED, server_hostname: String::new(), boot_file_name: String::new() },
+        &BootParams {
+            next_server: Ipv4Addr::UNSPECIFIED,
+            server_hostname: String::new(),
+            boot_file_name: String::new(),
+        },
         &d.next_server,
         &d.server_hostname,
         &d.boot_file_name,
@@ -114,7 +122,10 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         let sp = format!("{P}.subnet4[{i}]");
         let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
         if let Some(other) = subnets.iter().find(|o| o.id == subnet.id) {
-            return Err(Invalid::new(format!("{sp}.id"), format!("subnet id {} is already used by subnet {}", subnet.id, other.prefix)));
+            return Err(Invalid::new(
+                format!("{sp}.id"),
+                format!("subnet id {} is already used by subnet {}", subnet.id, other.prefix),
+            ));
         }
         if let Some(other) = subnets.iter().find(|o| o.prefix.overlaps(&subnet.prefix)) {
             return Err(Invalid::new(
@@ -180,7 +191,9 @@ fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings)
         } else {
             let (name, addr) = match spec.split_once('/') {
                 Some((n, a)) => {
-                    let a = a.parse::<Ipv4Addr>().map_err(|_| Invalid::new(&ip, format!("{spec:?}: {a:?} is not an IPv4 address")))?;
+                    let a = a
+                        .parse::<Ipv4Addr>()
+                        .map_err(|_| Invalid::new(&ip, format!("{spec:?}: {a:?} is not an IPv4 address")))?;
                     (n, Some(a))
                 }
                 None => (spec.as_str(), None),
@@ -199,7 +212,12 @@ fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings)
         out.socket_type = match t.as_str() {
             "raw" => SocketType::Raw,
             "udp" => SocketType::Udp,
-            _ => return Err(Invalid::new(format!("{path}.dhcp-socket-type"), format!("{t:?}: expected \"raw\" or \"udp\""))),
+            _ => {
+                return Err(Invalid::new(
+                    format!("{path}.dhcp-socket-type"),
+                    format!("{t:?}: expected \"raw\" or \"udp\""),
+                ));
+            }
         };
     }
     if let Some(o) = &ic.outbound_interface {
@@ -219,7 +237,8 @@ fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings)
 }
 
 fn lease_database(db: Option<&wire::LeaseDatabase>, path: &str, w: &mut Warnings) -> Result<LeaseDatabase, Invalid> {
-    let mut out = LeaseDatabase { name: PathBuf::from(DEFAULT_LEASE_FILE), persist: true, lfc_interval: 3600, max_row_errors: 0 };
+    let mut out =
+        LeaseDatabase { name: PathBuf::from(DEFAULT_LEASE_FILE), persist: true, lfc_interval: 3600, max_row_errors: 0 };
     let Some(db) = db else { return Ok(out) };
     if db.user_context.is_some() {
         w.push((format!("{path}.user-context"), "ignored".into()));
@@ -246,7 +265,8 @@ fn boot_params(
     boot_file_name: &Option<String>,
     path: &str,
 ) -> Result<BootParams, Invalid> {
-    let next_server = match next_server {
+    // Kea treats an empty next-server as not set.
+    let next_server = match next_server.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => parse_ipv4(s, &format!("{path}.next-server"))?,
         None => parent.next_server,
     };
@@ -286,14 +306,22 @@ fn reservation_flags(
     if let Some(m) = mode {
         let mp = format!("{path}.reservation-mode");
         if global.is_some() || in_subnet.is_some() || out_of_pool.is_some() {
-            return Err(Invalid::new(mp, "cannot be used together with reservations-global, reservations-in-subnet or reservations-out-of-pool"));
+            return Err(Invalid::new(
+                mp,
+                "cannot be used together with reservations-global, reservations-in-subnet or reservations-out-of-pool",
+            ));
         }
         let (g, s, o) = match m.as_str() {
             "disabled" => (false, false, false),
             "out-of-pool" => (false, true, true),
             "global" => (true, false, false),
             "all" => (false, true, false),
-            _ => return Err(Invalid::new(mp, format!("{m:?}: expected \"disabled\", \"out-of-pool\", \"global\" or \"all\""))),
+            _ => {
+                return Err(Invalid::new(
+                    mp,
+                    format!("{m:?}: expected \"disabled\", \"out-of-pool\", \"global\" or \"all\""),
+                ));
+            }
         };
         w.push((mp, "deprecated in Kea; read as the equivalent reservations-* flags".into()));
         return Ok(ReservationFlags { global: g, in_subnet: s, out_of_pool: o });
@@ -308,7 +336,12 @@ fn reservation_flags(
 fn host_ids(list: &Option<Vec<String>>, path: &str) -> Result<Vec<HostIdentifierType>, Invalid> {
     let Some(list) = list else {
         // Kea's DHCPv4 default order.
-        return Ok(vec![HostIdentifierType::HwAddress, HostIdentifierType::Duid, HostIdentifierType::CircuitId, HostIdentifierType::ClientId]);
+        return Ok(vec![
+            HostIdentifierType::HwAddress,
+            HostIdentifierType::Duid,
+            HostIdentifierType::CircuitId,
+            HostIdentifierType::ClientId,
+        ]);
     };
     if list.is_empty() {
         return Err(Invalid::new(path, "must name at least one identifier type"));
@@ -351,10 +384,10 @@ fn option_list(list: &Option<Vec<wire::OptionData>>, path: &str, w: &mut Warning
 
 fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<DhcpOption, Invalid> {
     let at = |k: &str| format!("{path}.{k}");
-    if let Some(space) = &o.space {
-        if space != "dhcp4" {
-            return Err(Invalid::new(at("space"), format!("{space:?}: only the \"dhcp4\" option space is supported")));
-        }
+    if let Some(space) = &o.space
+        && space != "dhcp4"
+    {
+        return Err(Invalid::new(at("space"), format!("{space:?}: only the \"dhcp4\" option space is supported")));
     }
     if o.user_context.is_some() {
         w.push((at("user-context"), "ignored".into()));
@@ -367,18 +400,24 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
             let Some(def) = options::option_def_by_name(name) else {
                 return Err(Invalid::new(
                     at("name"),
-                    format!("{name:?} is not a standard DHCPv4 option name; for another option give its \"code\" and hex \"data\" with \"csv-format\": false"),
+                    format!(
+                        "{name:?} is not a standard DHCPv4 option name; for another option give its \"code\" and hex \"data\" with \"csv-format\": false"
+                    ),
                 ));
             };
-            if let Some(c) = code {
-                if c != u32::from(def.code) {
-                    return Err(Invalid::new(at("code"), format!("{c} does not match option {name:?}, which is code {}", def.code)));
-                }
+            if let Some(c) = code
+                && c != u32::from(def.code)
+            {
+                return Err(Invalid::new(
+                    at("code"),
+                    format!("{c} does not match option {name:?}, which is code {}", def.code),
+                ));
             }
             (def.code, Some(def), "name")
         }
         (None, Some(c)) => {
-            let code = u8::try_from(c).map_err(|_| Invalid::new(at("code"), format!("{c}: DHCPv4 option codes go up to 255")))?;
+            let code = u8::try_from(c)
+                .map_err(|_| Invalid::new(at("code"), format!("{c}: DHCPv4 option codes go up to 255")))?;
             (code, options::option_def(code), "code")
         }
         (None, None) => return Err(Invalid::new(path, "an option needs a \"name\" or a \"code\"")),
@@ -396,9 +435,10 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
             ));
         }
         (def, csv) => {
-            let bytes = options::quoted_literal(data)
-                .or_else(|| options::decode_formatted_hex(data))
-                .ok_or_else(|| Invalid::new(at("data"), format!("{data:?} is not hexadecimal bytes or a 'quoted string'")))?;
+            let bytes =
+                options::quoted_literal(data).or_else(|| options::decode_formatted_hex(data)).ok_or_else(|| {
+                    Invalid::new(at("data"), format!("{data:?} is not hexadecimal bytes or a 'quoted string'"))
+                })?;
             if let Some(def) = def {
                 options::check_binary(def, &bytes).map_err(|m| Invalid::new(at("data"), m))?;
             } else if csv.is_none() {
@@ -429,7 +469,12 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
                 match &h.parameters {
                     None => {}
                     Some(Value::Object(m)) if m.is_empty() => {}
-                    Some(_) => return Err(Invalid::new(format!("{hp}.parameters"), "libdhcp_lease_cmds.so takes no parameters")),
+                    Some(_) => {
+                        return Err(Invalid::new(
+                            format!("{hp}.parameters"),
+                            "libdhcp_lease_cmds.so takes no parameters",
+                        ));
+                    }
                 }
                 lease_cmds = true;
             }
@@ -457,7 +502,10 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
             _ => {
                 return Err(Invalid::new(
                     format!("{hp}.library"),
-                    format!("{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so and libdhcp_ha.so only)", h.library),
+                    format!(
+                        "{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so and libdhcp_ha.so only)",
+                        h.library
+                    ),
                 ));
             }
         }
@@ -465,14 +513,23 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
     Ok((lease_cmds, ha))
 }
 
-fn subnet(s: wire::Subnet4, path: &str, g: &Globals<'_>, next_auto_id: &mut u32, w: &mut Warnings) -> Result<Subnet, Invalid> {
+fn subnet(
+    s: wire::Subnet4,
+    path: &str,
+    g: &Globals<'_>,
+    next_auto_id: &mut u32,
+    w: &mut Warnings,
+) -> Result<Subnet, Invalid> {
     let at = |k: &str| format!("{path}.{k}");
     let prefix = parse_cidr(&s.subnet, &at("subnet"), w)?;
     let id = match s.id {
         Some(0) | None => {
             let id = *next_auto_id;
             *next_auto_id += 1;
-            w.push((path.to_owned(), format!("no subnet id; assigned {id} as Kea 2.2 would — set ids explicitly so HA peers agree")));
+            w.push((
+                path.to_owned(),
+                format!("no subnet id; assigned {id} as Kea 2.2 would — set ids explicitly so HA peers agree"),
+            ));
             SubnetId(id)
         }
         Some(id) => SubnetId(id),
@@ -528,7 +585,10 @@ fn subnet(s: wire::Subnet4, path: &str, g: &Globals<'_>, next_auto_id: &mut u32,
         Some(i) if i.is_empty() => None,
         Some(i) => {
             if !g.interfaces.serves(&i) {
-                w.push((at("interface"), format!("{i:?} is not in interfaces-config.interfaces; the subnet is not served there")));
+                w.push((
+                    at("interface"),
+                    format!("{i:?} is not in interfaces-config.interfaces; the subnet is not served there"),
+                ));
             }
             Some(i)
         }
@@ -544,9 +604,11 @@ fn subnet(s: wire::Subnet4, path: &str, g: &Globals<'_>, next_auto_id: &mut u32,
         if p.user_context.is_some() {
             w.push((format!("{pp}.user-context"), "ignored".into()));
         }
-        let (start, end) = parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
+        let (start, end) =
+            parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
         let pool_options = options.merged_with(&option_list(&p.option_data, &format!("{pp}.option-data"), w)?);
-        let pool = Pool::new(start, end, &prefix, pool_options).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
+        let pool = Pool::new(start, end, &prefix, pool_options)
+            .map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
         if let Some((k, other)) = pools.iter().find(|(_, o)| o.start <= pool.end && pool.start <= o.end) {
             return Err(Invalid::new(
                 format!("{pp}.pool"),
@@ -567,12 +629,18 @@ fn subnet(s: wire::Subnet4, path: &str, g: &Globals<'_>, next_auto_id: &mut u32,
                 HostId::HwAddress(_) => "hw-address",
                 HostId::ClientId(_) => "client-id",
             };
-            return Err(Invalid::new(format!("{rp}.{key}"), "another reservation in this subnet has the same identifier"));
+            return Err(Invalid::new(
+                format!("{rp}.{key}"),
+                "another reservation in this subnet has the same identifier",
+            ));
         }
-        if let Some(a) = res.ip_address {
-            if reservations.iter().any(|o| o.ip_address == Some(a)) {
-                return Err(Invalid::new(format!("{rp}.ip-address"), format!("{a} is already reserved for another host in this subnet")));
-            }
+        if let Some(a) = res.ip_address
+            && reservations.iter().any(|o| o.ip_address == Some(a))
+        {
+            return Err(Invalid::new(
+                format!("{rp}.ip-address"),
+                format!("{a} is already reserved for another host in this subnet"),
+            ));
         }
         reservations.push(res);
     }
@@ -594,16 +662,22 @@ fn subnet(s: wire::Subnet4, path: &str, g: &Globals<'_>, next_auto_id: &mut u32,
             None
         }
         Some(ha) if !ha.is_hub() => {
-            if let Some(n) = &context.ha_server_name {
-                if ha.relationship_of_peer(n).is_none() {
-                    w.push((at("user-context.ha-server-name"), format!("{n:?} is not an HA peer; with one relationship it is not needed and is ignored")));
-                }
+            if let Some(n) = &context.ha_server_name
+                && ha.relationship_of_peer(n).is_none()
+            {
+                w.push((
+                    at("user-context.ha-server-name"),
+                    format!("{n:?} is not an HA peer; with one relationship it is not needed and is ignored"),
+                ));
             }
             Some(0)
         }
         Some(ha) => match &context.ha_server_name {
             Some(n) => Some(ha.relationship_of_peer(n).ok_or_else(|| {
-                Invalid::new(at("user-context.ha-server-name"), format!("{n:?} is not a peer of any of this server's HA relationships"))
+                Invalid::new(
+                    at("user-context.ha-server-name"),
+                    format!("{n:?} is not a peer of any of this server's HA relationships"),
+                )
             })?),
             None => {
                 w.push((
@@ -638,7 +712,8 @@ fn parse_cidr(s: &str, path: &str, w: &mut Warnings) -> Result<Cidr, Invalid> {
     let bad = |why: &str| Invalid::new(path, format!("{s:?}: {why}"));
     let (a, l) = s.trim().split_once('/').ok_or_else(|| bad("expected a prefix like 192.0.2.0/24"))?;
     let addr: Ipv4Addr = a.trim().parse().map_err(|_| bad("not an IPv4 address"))?;
-    let len: u8 = l.trim().parse().ok().filter(|l| (1..=32).contains(l)).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
+    let len: u8 =
+        l.trim().parse().ok().filter(|l| (1..=32).contains(l)).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
     let cidr = Cidr::new(addr, len).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
     if cidr.network != addr {
         w.push((path.to_owned(), format!("{s:?} has host bits set; using {cidr}")));
@@ -667,9 +742,9 @@ fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings
         w.push((at("user-context"), "ignored".into()));
     }
     let decode = |s: &str, key: &str| {
-        options::quoted_literal(s)
-            .or_else(|| options::decode_formatted_hex(s))
-            .ok_or_else(|| Invalid::new(at(key), format!("{s:?} is not hexadecimal bytes (colons optional) or a 'quoted string'")))
+        options::quoted_literal(s).or_else(|| options::decode_formatted_hex(s)).ok_or_else(|| {
+            Invalid::new(at(key), format!("{s:?} is not hexadecimal bytes (colons optional) or a 'quoted string'"))
+        })
     };
     let id = match (&r.hw_address, &r.client_id) {
         (Some(_), Some(_)) => return Err(Invalid::new(path, "give hw-address or client-id, not both")),
@@ -714,7 +789,8 @@ fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings
         None => None,
     };
     let options = option_list(&r.option_data, &at("option-data"), w)?;
-    let next_server = r.next_server.as_deref().map(|s| parse_ipv4(s, &at("next-server"))).transpose()?;
+    let next_server =
+        r.next_server.as_deref().filter(|s| !s.is_empty()).map(|s| parse_ipv4(s, &at("next-server"))).transpose()?;
     let server_hostname = r.server_hostname.as_deref().map(|s| bounded(s, 63, &at("server-hostname"))).transpose()?;
     let boot_file_name = r.boot_file_name.as_deref().map(|s| bounded(s, 127, &at("boot-file-name"))).transpose()?;
     Ok(Reservation { id, ip_address, hostname, options, next_server, server_hostname, boot_file_name })
