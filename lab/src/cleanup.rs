@@ -173,10 +173,8 @@ fn install_signal_handler() {
 /// runs, are left alone. Returns the namespaces removed. [`crate::Lab::up`]
 /// calls it first, so leftovers never pile up.
 pub fn cleanup_stale() -> anyhow::Result<Vec<String>> {
-    let stale: Vec<String> = netns::list()?
-        .into_iter()
-        .filter(|ns| names::lab_id_of(ns).is_some_and(|id| !owner_alive(id)))
-        .collect();
+    let stale: Vec<String> =
+        netns::list()?.into_iter().filter(|ns| names::lab_id_of(ns).is_some_and(|id| !owner_alive(id))).collect();
     remove_namespaces(&stale).context("removing stale lab namespaces")?;
     for dir in stale_dirs() {
         let _ = std::fs::remove_dir_all(dir);
@@ -191,9 +189,7 @@ fn stale_dirs() -> Vec<PathBuf> {
         .filter(|e| {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            names::lab_id_of(&name) == Some(&*name)
-                && !owner_alive(&name)
-                && !e.path().join(KEEP_MARKER).exists()
+            names::lab_id_of(&name) == Some(&*name) && !owner_alive(&name) && !e.path().join(KEEP_MARKER).exists()
         })
         .map(|e| e.path())
         .collect()

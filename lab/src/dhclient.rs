@@ -5,7 +5,9 @@
 //! state and nothing under /var/lib/dhcp is touched. The lab's script only
 //! adds and removes the leased address on the interface: no routes, no
 //! resolv.conf, nothing outside the namespace. Keeping the address is what
-//! lets the background daemon renew by unicast at T1 later.
+//! lets the background daemon renew by unicast at T1 later. The script also
+//! logs every event with its variables ([`Dhclient::events`]), which is how
+//! renewals are seen: dhclient rewrites its lease file at most every 15 s.
 //!
 //! `dhclient -1` forks a daemon once bound; the helpers stop that daemon
 //! (by pid file) before starting another, since a second `dhclient` on the
@@ -31,7 +33,18 @@ use crate::wait::wait_until;
 /// (a test must only see leases a server really granted).
 const SCRIPT: &str = r#"#!/bin/sh
 # xdhcp lab dhclient script: manages only the leased address on $interface.
-echo "$reason new=$new_ip_address old=$old_ip_address" >> "$(dirname "$0")/script.log"
+# Record every event with the lease it carries: dhclient itself writes
+# renewals to its lease file at most every 15 s, this log has them all.
+{
+    echo "event $reason"
+    echo "interface=$interface"
+    for v in ip_address subnet_mask routers domain_name_servers domain_name host_name \
+             dhcp_server_identifier dhcp_lease_time dhcp_renewal_time dhcp_rebinding_time expiry; do
+        eval "echo \"new_$v=\$new_$v\""
+    done
+    echo "old_ip_address=$old_ip_address"
+    echo "end"
+} >> "$(dirname "$0")/events"
 case "$reason" in
 PREINIT)
     ip link set dev "$interface" up
@@ -91,6 +104,94 @@ pub struct Lease {
     pub options: BTreeMap<String, String>,
 }
 
+/// One run of the lab's dhclient script: why dhclient called it and what
+/// it passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// dhclient's `$reason`: PREINIT, BOUND, RENEW, REBIND, REBOOT,
+    /// EXPIRE, FAIL, RELEASE, STOP, TIMEOUT.
+    pub reason: String,
+    /// The script's variables (`interface`, `new_*`, `old_ip_address`).
+    pub vars: BTreeMap<String, String>,
+    /// The lease it carries (bound/renewed events), with `expire` from
+    /// `new_expiry`; renew/rebind times are only in the lease file.
+    pub lease: Option<Lease>,
+}
+
+/// Parses the lab script's event log (`event REASON`, `key=value` lines,
+/// `end`).
+pub fn parse_events(text: &str) -> anyhow::Result<Vec<Event>> {
+    let mut events = Vec::new();
+    let mut current: Option<(String, BTreeMap<String, String>)> = None;
+    for line in text.lines() {
+        if let Some(reason) = line.strip_prefix("event ") {
+            current = Some((reason.trim().to_owned(), BTreeMap::new()));
+        } else if line == "end" {
+            let (reason, vars) = current.take().context("`end` without `event`")?;
+            let lease = event_lease(&vars).with_context(|| format!("{reason} event"))?;
+            events.push(Event { reason, vars, lease });
+        } else if let (Some((_, vars)), Some((k, v))) = (&mut current, line.split_once('=')) {
+            vars.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    Ok(events)
+}
+
+fn event_lease(vars: &BTreeMap<String, String>) -> anyhow::Result<Option<Lease>> {
+    let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let Some(address) = get("new_ip_address") else { return Ok(None) };
+    let ip = |k: &str| -> anyhow::Result<Option<Ipv4Addr>> {
+        get(k).map(|v| v.parse().with_context(|| format!("{k}={v:?}"))).transpose()
+    };
+    let ips = |k: &str| -> anyhow::Result<Vec<Ipv4Addr>> {
+        get(k)
+            .map(|v| {
+                v.split([' ', ','])
+                    .filter(|a| !a.is_empty())
+                    .map(|a| a.parse().with_context(|| format!("{k}={v:?}")))
+                    .collect()
+            })
+            .unwrap_or(Ok(Vec::new()))
+    };
+    let num = |k: &str| -> anyhow::Result<Option<u64>> {
+        get(k).map(|v| v.parse().with_context(|| format!("{k}={v:?}"))).transpose()
+    };
+    let secs =
+        |k: &str| -> anyhow::Result<Option<u32>> { num(k)?.map(u32::try_from).transpose().context(k.to_owned()) };
+    // Option names as dhclient spells them in lease files.
+    let options = [
+        ("subnet-mask", "new_subnet_mask"),
+        ("routers", "new_routers"),
+        ("domain-name-servers", "new_domain_name_servers"),
+        ("domain-name", "new_domain_name"),
+        ("host-name", "new_host_name"),
+        ("dhcp-server-identifier", "new_dhcp_server_identifier"),
+        ("dhcp-lease-time", "new_dhcp_lease_time"),
+        ("dhcp-renewal-time", "new_dhcp_renewal_time"),
+        ("dhcp-rebinding-time", "new_dhcp_rebinding_time"),
+    ]
+    .into_iter()
+    .filter_map(|(name, var)| get(var).map(|v| (name.to_owned(), v.to_owned())))
+    .collect();
+    Ok(Some(Lease {
+        interface: get("interface").context("no interface")?.to_owned(),
+        address: address.parse().with_context(|| format!("new_ip_address={address:?}"))?,
+        server_id: ip("new_dhcp_server_identifier")?.context("no server identifier")?,
+        lease_time: secs("new_dhcp_lease_time")?.context("no lease time")?,
+        subnet_mask: ip("new_subnet_mask")?,
+        routers: ips("new_routers")?,
+        dns_servers: ips("new_domain_name_servers")?,
+        domain_name: get("new_domain_name").map(str::to_owned),
+        host_name: get("new_host_name").map(str::to_owned),
+        renewal_time: secs("new_dhcp_renewal_time")?,
+        rebinding_time: secs("new_dhcp_rebinding_time")?,
+        renew: None,
+        rebind: None,
+        expire: num("new_expiry")?.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        options,
+    }))
+}
+
 /// Parses a dhclient lease file (`dhclient.leases(5)`): every `lease { }`
 /// block in file order, the newest last.
 pub fn parse_leases(text: &str) -> anyhow::Result<Vec<Lease>> {
@@ -124,7 +225,9 @@ fn parse_block(lines: &[&str]) -> anyhow::Result<Lease> {
         let (key, value) = stmt.split_once(' ').unwrap_or((stmt, ""));
         match key {
             "interface" => interface = Some(unquote(value).to_owned()),
-            "fixed-address" => address = Some(value.parse::<Ipv4Addr>().with_context(|| format!("fixed-address {value:?}"))?),
+            "fixed-address" => {
+                address = Some(value.parse::<Ipv4Addr>().with_context(|| format!("fixed-address {value:?}"))?)
+            }
             "option" => {
                 let (name, v) = value.split_once(' ').unwrap_or((value, ""));
                 options.insert(name.to_owned(), unquote(v).to_owned());
@@ -225,9 +328,7 @@ impl Dhclient {
         dir: PathBuf,
     ) -> anyhow::Result<Dhclient> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let client = Dhclient {
-            res,
-            host: host.to_owned(), netns: netns.to_owned(), iface: iface.to_owned(), dir };
+        let client = Dhclient { res, host: host.to_owned(), netns: netns.to_owned(), iface: iface.to_owned(), dir };
         let script = client.script_path();
         std::fs::write(&script, SCRIPT).with_context(|| format!("writing {}", script.display()))?;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
@@ -262,11 +363,25 @@ impl Dhclient {
         self.dir.join("dhclient-script")
     }
 
-    /// Every dhclient run's output so far, and the script's reason log:
-    /// the first thing to read when a lease did not come.
+    /// Every dhclient run's output so far, and the script's events: the
+    /// first thing to read when a lease did not come.
     pub fn log(&self) -> String {
         let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
-        format!("{}\n-- script --\n{}", read(self.dir.join("dhclient.log")), read(self.dir.join("script.log")))
+        format!("{}\n-- script events --\n{}", read(self.dir.join("dhclient.log")), read(self.events_file()))
+    }
+
+    fn events_file(&self) -> PathBuf {
+        self.dir.join("events")
+    }
+
+    /// Every script event so far, oldest first: each bind, renewal,
+    /// rebind, release, stop, with the lease it carried.
+    pub fn events(&self) -> anyhow::Result<Vec<Event>> {
+        match std::fs::read_to_string(self.events_file()) {
+            Ok(text) => parse_events(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).context("reading dhclient events"),
+        }
     }
 
     /// Gives the interface this MAC (link briefly down), e.g. to play a
@@ -303,15 +418,23 @@ impl Dhclient {
     }
 
     /// Waits for the running daemon's own renewal at T1 (unicast to the
-    /// server) or rebinding at T2, returning the new lease.
+    /// server) or rebinding at T2, returning the lease it renewed to (from
+    /// the script's event: dhclient writes its lease file at most every
+    /// 15 s).
     pub fn wait_renewal(&self, timeout: Duration) -> anyhow::Result<Lease> {
-        let before = self.lease()?.with_context(|| format!("{}: no lease to renew", self.host))?;
         if self.pid().is_none() {
             bail!("{}: no dhclient daemon running to renew", self.host);
         }
+        let seen = self.events()?.len();
         wait_until(&format!("{} to renew its lease", self.host), timeout, || {
-            Ok(self.lease()?.filter(|l| *l != before))
+            let events = self.events()?;
+            Ok(events
+                .into_iter()
+                .skip(seen)
+                .find(|e| matches!(e.reason.as_str(), "RENEW" | "REBIND"))
+                .and_then(|e| e.lease))
         })
+        .with_context(|| self.log())
     }
 
     /// Sends DHCPRELEASE for the recorded lease (`dhclient -r`) and removes
@@ -458,6 +581,29 @@ mod tests {
         let lead = expire.duration_since(renew).unwrap().as_secs();
         assert!((30..=40).contains(&lead), "renew {lead}s before expiry");
         assert_eq!(l.options["dhcp-message-type"], "5");
+    }
+
+    /// Written by the lab's script in the same run: BOUND, a unicast RENEW
+    /// at T1, then RELEASE.
+    const EVENTS: &str = include_str!("../testdata/dhclient.events");
+
+    #[test]
+    fn parses_real_script_events() {
+        let events = parse_events(EVENTS).unwrap();
+        let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(reasons, ["PREINIT", "BOUND", "RENEW", "RELEASE"]);
+        assert!(events[0].lease.is_none() && events[3].lease.is_none());
+        assert_eq!(events[3].vars["old_ip_address"], "192.168.50.100");
+        let (bound, renew) = (events[1].lease.as_ref().unwrap(), events[2].lease.as_ref().unwrap());
+        assert_eq!(bound.address, Ipv4Addr::new(192, 168, 50, 100));
+        assert_eq!(bound.server_id, Ipv4Addr::new(192, 168, 50, 2));
+        assert_eq!((bound.lease_time, bound.renewal_time, bound.rebinding_time), (8, Some(2), Some(4)));
+        assert_eq!(bound.dns_servers, [Ipv4Addr::new(192, 168, 50, 2), Ipv4Addr::new(192, 168, 50, 3)]);
+        assert_eq!(bound.routers, [Ipv4Addr::new(192, 168, 50, 1)]);
+        assert_eq!(bound.domain_name.as_deref(), Some("venus.test"));
+        assert_eq!(renew.address, bound.address);
+        assert!(renew.expire.unwrap() > bound.expire.unwrap());
+        assert_eq!(renew.options["dhcp-server-identifier"], "192.168.50.2");
     }
 
     #[test]

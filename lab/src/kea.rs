@@ -112,6 +112,22 @@ impl KeaConfig {
         Ok(self)
     }
 
+    /// Drops the HA hook: a lone server that serves at once instead of
+    /// waiting for a partner.
+    pub fn without_ha(&mut self) -> anyhow::Result<&mut Self> {
+        let hooks = self
+            .value
+            .pointer_mut("/Dhcp4/hooks-libraries")
+            .and_then(Value::as_array_mut)
+            .context("config has no hooks-libraries")?;
+        let before = hooks.len();
+        hooks.retain(|h| !h.get("library").and_then(Value::as_str).is_some_and(|l| l.ends_with("libdhcp_ha.so")));
+        if hooks.len() == before {
+            bail!("config has no HA hook to remove");
+        }
+        Ok(self)
+    }
+
     /// Every HA peer as (name, url).
     pub fn peer_urls(&self) -> anyhow::Result<Vec<(String, String)>> {
         let peers = self.ha()?.get("peers").and_then(Value::as_array).context("HA entry has no peers")?;
@@ -244,5 +260,9 @@ mod tests {
         );
         assert_eq!(c.this_server().unwrap(), "a");
         assert!(c.peer_url("zz", "http://x/").is_err());
+        c.without_ha().unwrap();
+        assert!(c.peer_urls().is_err());
+        assert_eq!(c.value()["Dhcp4"]["hooks-libraries"].as_array().unwrap().len(), 1);
+        assert!(c.without_ha().is_err());
     }
 }

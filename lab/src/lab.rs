@@ -270,11 +270,13 @@ impl Lab {
         let n = self.captures.fetch_add(1, Ordering::Relaxed);
         let name = format!("capture-{iface}-{n}");
         let pcap = self.host_dir(host)?.join(format!("{name}.pcap"));
-        // -U: write each packet at once; -Z root: Debian's tcpdump would
+        // --immediate-mode: hand each packet over at once (TPACKET_V3 would
+        // hold it up to a block timeout, and a stop right after would lose
+        // it); -U: write it at once; -Z root: Debian's tcpdump would
         // otherwise drop to a user that cannot write the lab dir.
         let process = self
             .cmd(host, "tcpdump")
-            .args(["-i", iface, "-n", "-U", "-Z", "root", "-w"])
+            .args(["-i", iface, "-n", "--immediate-mode", "-U", "-Z", "root", "-w"])
             .arg(&pcap)
             .args(filter)
             .spawn(&name)?;

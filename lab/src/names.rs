@@ -130,7 +130,9 @@ mod tests {
 
     #[test]
     fn foreign_names_are_not_ours() {
-        for name in ["", "xlab", "xlab-", "xlab-12", "xlab-12-", "xlab-a-1-h", "xlab-1-b-h", "xlabs-1-2-h", "blue", "cni-1234"] {
+        for name in
+            ["", "xlab", "xlab-", "xlab-12", "xlab-12-", "xlab-a-1-h", "xlab-1-b-h", "xlabs-1-2-h", "blue", "cni-1234"]
+        {
             assert_eq!(lab_id_of(name), None, "{name:?}");
             assert_eq!(owner_pid(name), None, "{name:?}");
         }

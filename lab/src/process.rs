@@ -88,7 +88,12 @@ impl Process {
                 return Ok(Some(()));
             }
             if let Some(status) = self.try_status()? {
-                bail!("{} in {} exited ({status}) before printing {needle:?}; log:\n{}", self.name, self.host, self.log());
+                bail!(
+                    "{} in {} exited ({status}) before printing {needle:?}; log:\n{}",
+                    self.name,
+                    self.host,
+                    self.log()
+                );
             }
             Ok(None)
         })

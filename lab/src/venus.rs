@@ -83,9 +83,11 @@ pub fn topology(clients: usize) -> anyhow::Result<Topology> {
         bail!("venus needs {MIN_CLIENTS}..={MAX_CLIENTS} clients, got {clients}");
     }
     let server = |name: &str, lan: Ipv4Addr, ha: Ipv4Addr, last: u8| {
-        Host::new(name, Role::Server)
-            .port(LAN, Some(Ipv4Cidr::new(lan, 24)), Some(Mac::local(0x50, last)))
-            .port(HA, Some(Ipv4Cidr::new(ha, 24)), Some(Mac::local(0x51, last)))
+        Host::new(name, Role::Server).port(LAN, Some(Ipv4Cidr::new(lan, 24)), Some(Mac::local(0x50, last))).port(
+            HA,
+            Some(Ipv4Cidr::new(ha, 24)),
+            Some(Mac::local(0x51, last)),
+        )
     };
     let mut t = Topology::new()
         .segment(LAN, LAN_SUBNET)

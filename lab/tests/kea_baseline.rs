@@ -31,12 +31,22 @@ fn kea_pair_leases_reservation_and_pool_addresses() {
     let routes = lab.run(&venus::client(3), &["ip", "-4", "route", "show"]).unwrap().stdout;
     assert!(!routes.contains("default") && routes.lines().count() == 1, "routes:\n{routes}");
 
-    // A dynamic client gets a pool address, from the primary.
+    // A dynamic client gets a pool address, from the primary; on the wire
+    // only the primary answers (hot-standby).
+    let cap = lab.capture(&venus::client(1), "eth0", &["udp", "port", "67", "or", "port", "68"]).unwrap();
     let m1 = lab.dhclient(&venus::client(1)).unwrap();
     let lease1 = m1.obtain(Duration::from_secs(10)).unwrap();
     assert!(venus::in_pool(lease1.address), "{lease1:?}");
     assert_eq!(lease1.server_id, venus::PRIMARY_LAN);
     assert_eq!(lease1.lease_time, venus::LEASE_TIME);
+    let packets = cap.stop().unwrap().packets().unwrap();
+    let from = |mac: &str| {
+        let sent_by = format!(" {mac} > ");
+        packets.iter().filter(|p| p.lines().next().is_some_and(|l| l.contains(&sent_by))).count()
+    };
+    assert_eq!(from("02:00:00:00:50:02"), 2, "OFFER and ACK from lobezno:\n{}", packets.join("\n"));
+    assert_eq!(from("02:00:00:00:50:03"), 0, "tormenta answered:\n{}", packets.join("\n"));
+    assert!(packets.iter().any(|p| p.contains("Server-ID (54), length 4: 192.168.50.2")));
 
     // Renewing (INIT-REBOOT) keeps the address; a release frees it.
     let again = m1.renew(Duration::from_secs(10)).unwrap();

@@ -142,8 +142,10 @@ fn sigkilled_lab_owner_is_swept_by_cleanup_stale() {
     signal(h.child.id(), libc::SIGKILL);
     // Until we reap it the owner is a zombie with a live parent, which the
     // sweep treats as alive: its leftovers must still all be there.
-    lab::wait_until("holder to die", Duration::from_secs(10), || Ok((proc_state(h.child.id()) == Some('Z')).then_some(())))
-        .unwrap();
+    lab::wait_until("holder to die", Duration::from_secs(10), || {
+        Ok((proc_state(h.child.id()) == Some('Z')).then_some(()))
+    })
+    .unwrap();
     let left = leftovers(&h.id, &h.links);
     assert_eq!(left.iter().filter(|l| l.starts_with("netns ")).count(), 7, "{left:?}");
     assert!(!dead(h.sleeper), "the sleeper should outlive its SIGKILLed owner");
