@@ -52,9 +52,17 @@
 //! silently wrong: lease backends other than memfile; hook libraries other
 //! than `libdhcp_lease_cmds.so` and `libdhcp_ha.so`; options the server
 //! computes itself (lease time, T1/T2, message type, …); sub-option spaces;
-//! several comma-separated values for a single-valued option; overlapping
-//! subnets; peer URLs without an explicit port. Kea reads these leniently;
-//! xdhcp names the exact key instead.
+//! several comma-separated values for a single-valued option; the same
+//! option twice in one `option-data` list; a key written twice in one JSON
+//! object (Kea keeps the last one in free-form maps); overlapping subnets;
+//! peer URLs without an explicit port. Kea reads these leniently; xdhcp
+//! names the exact key instead.
+//!
+//! Kea quirks kept for compatibility, each with a warning: an option given
+//! by `code` without a standard definition and without `csv-format` has its
+//! `data` read as hex; a subnet without `id` is numbered 1, 2, … in file
+//! order like Kea 2.2 does; `reservation-mode` is read as the equivalent
+//! `reservations-*` flags; a subnet prefix with host bits set is masked.
 
 #![warn(missing_docs)]
 
