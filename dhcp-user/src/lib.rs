@@ -6,10 +6,16 @@
 //! - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
 //! - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
 //! - [`dhcp`]: the protocol core (pure): classify, decide, build replies.
+//! - [`glue`]: config → policy, store ↔ engine adapters.
+//! - [`server`]: the per-interface packet loop.
+//! - [`daemon`]: assembles everything for `xdhcpd run`.
 //! - [`net`]: sockets in and out (UDP per interface, AF_PACKET for raw replies).
 //! - [`xdp`]: loads the embedded eBPF object, attaches it, reads its maps.
 pub mod config;
+pub mod daemon;
 pub mod dhcp;
+pub mod glue;
 pub mod leases;
 pub mod net;
+pub mod server;
 pub mod xdp;

@@ -1,3 +1,50 @@
+//! `xdhcpd`: argument parsing and logging set-up only; everything else is
+//! in the library so it is testable.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xdhcpd", version, about = "High-availability DHCPv4 server with an XDP fast path; reads Kea Dhcp4 configs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve DHCP with the given Kea-format configuration.
+    Run {
+        /// Kea `Dhcp4` JSON configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Do not load the XDP program: answer everything in userspace.
+        #[arg(long)]
+        no_xdp: bool,
+    },
+    /// Check a configuration and exit (like `kea-dhcp4 -t`).
+    Test {
+        /// Kea `Dhcp4` JSON configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+    },
+}
+
 fn main() {
-    println!("xdhcpd: embedded eBPF object of {} bytes", dhcp_user::xdp::EBPF_OBJECT.len());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, no_xdp } => dhcp_user::daemon::run(dhcp_user::daemon::Options { config, no_xdp }),
+        Command::Test { config } => dhcp_user::daemon::check_config(&config),
+    };
+    if let Err(e) = result {
+        eprintln!("xdhcpd: error: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -460,7 +460,7 @@ fn request(
     }
     alloc.offers.remove(&target);
     let msg = grant(req, subnet, ctx, target, MessageType::Ack);
-    let timers = subnet.lifetimes.timers(requested_lease_time(req));
+    let timers = subnet.lifetimes.lease_times(requested_lease_time(req));
     let hostname = reservation_of(subnet, &client)
         .and_then(|r| r.hostname.clone())
         .or_else(|| req.hostname.clone())
@@ -471,8 +471,8 @@ fn request(
         htype: req.htype,
         hwaddr: req.hwaddr.clone(),
         client_id: req.client_id.clone(),
-        valid_lifetime: timers.lease,
-        expire: now + u64::from(timers.lease),
+        valid_lifetime: timers.valid,
+        expire: now + u64::from(timers.valid),
         hostname,
         state: HeldState::Active,
     });
@@ -518,7 +518,7 @@ fn grant(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, a: Ipv4Addr, kind: Mess
     if kind == MessageType::Ack {
         msg.set_ciaddr(req.msg.ciaddr());
     }
-    let timers = subnet.lifetimes.timers(requested_lease_time(req));
+    let timers = subnet.lifetimes.lease_times(requested_lease_time(req));
     let client = client_key(req);
     let reservation = reservation_of(subnet, &client).filter(|r| r.address == a);
     add_options(&mut msg, req, subnet, ctx, Some(timers), reservation);
@@ -563,7 +563,7 @@ fn add_options(
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
     if let Some(t) = timers {
-        opts.insert(DhcpOption::AddressLeaseTime(t.lease));
+        opts.insert(DhcpOption::AddressLeaseTime(t.valid));
         if let Some(t1) = t.t1 {
             opts.insert(DhcpOption::Renewal(t1));
         }

@@ -154,9 +154,25 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
     Ok(Inbound { msg, kind, htype, hwaddr, client_id, requested_ip, server_id, parameter_request_list, hostname })
 }
 
+/// The length an option must have for the decoder to read it correctly:
+/// dhcproto reads these codes as fixed-size integers or flags and, given
+/// another length, misreads the rest of the packet (and asserts in debug
+/// builds). Found by the proptest below.
+fn required_len(code: u8) -> Option<core::ops::RangeInclusive<usize>> {
+    Some(match code {
+        19 | 20 | 23 | 27 | 29 | 30 | 31 | 34 | 36 | 37 | 39 | 46 | 52 | 53 | 108 | 156 | 157 => 1..=1,
+        13 | 22 | 26 | 57 | 93 => 2..=2,
+        94 => 3..=3,
+        2 | 24 | 35 | 38 | 51 | 58 | 59 | 91 | 152..=155 => 4..=4,
+        80 => 0..=0,
+        81 => 3..=255,
+        _ => return None,
+    })
+}
+
 /// Walks the TLV options after the magic cookie: every option's length must
-/// stay inside the packet. dhcproto stops quietly at a cut-off option, which
-/// would hide truncation; we count it instead.
+/// stay inside the packet and fit its type. dhcproto stops quietly at a
+/// cut-off option, which would hide truncation; we count it instead.
 fn check_option_framing(mut opts: &[u8]) -> Result<(), DropReason> {
     while let [code, rest @ ..] = opts {
         match code {
@@ -165,7 +181,7 @@ fn check_option_framing(mut opts: &[u8]) -> Result<(), DropReason> {
             _ => {
                 let [len, rest @ ..] = rest else { return Err(DropReason::BadOption) };
                 let len = *len as usize;
-                if rest.len() < len {
+                if rest.len() < len || required_len(*code).is_some_and(|r| !r.contains(&len)) {
                     return Err(DropReason::BadOption);
                 }
                 opts = &rest[len..];
@@ -233,7 +249,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(5000))]
         /// Random bytes never panic: they are accepted or get a reason.
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

@@ -20,64 +20,9 @@ pub struct OptionValue {
     pub always_send: bool,
 }
 
-/// Lease time and renewal timers of one subnet, with Kea's semantics.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Lifetimes {
-    /// Default valid lifetime (seconds).
-    pub valid: u32,
-    /// Lower bound for a client-requested lifetime.
-    pub min_valid: u32,
-    /// Upper bound for a client-requested lifetime.
-    pub max_valid: u32,
-    /// Explicit `renew-timer` (T1).
-    pub renew: Option<u32>,
-    /// Explicit `rebind-timer` (T2).
-    pub rebind: Option<u32>,
-    /// Kea's `calculate-tee-times`.
-    pub calculate_tee_times: bool,
-    /// Kea's `t1-percent`.
-    pub t1_percent: f64,
-    /// Kea's `t2-percent`.
-    pub t2_percent: f64,
-}
-
-/// Timers to put in a reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timers {
-    /// Option 51.
-    pub lease: u32,
-    /// Option 58, when sent.
-    pub t1: Option<u32>,
-    /// Option 59, when sent.
-    pub t2: Option<u32>,
-}
-
-impl Lifetimes {
-    /// Lease time and T1/T2 for a client that asked for `requested` (option
-    /// 51), as Kea 2.2 computes them: the request is clamped to
-    /// [min, max]; T2 is the explicit rebind-timer or, when calculating,
-    /// `t2-percent` of the lease; it is only sent when below the lease time.
-    /// T1 likewise, only sent when below T2 (or below the lease if no T2).
-    pub fn timers(&self, requested: Option<u32>) -> Timers {
-        let lease = match requested {
-            Some(r) => r.clamp(self.min_valid, self.max_valid.max(self.min_valid)),
-            None => self.valid,
-        };
-        let t2 = match self.rebind {
-            Some(t) => t,
-            None if self.calculate_tee_times => (self.t2_percent * f64::from(lease)).round() as u32,
-            None => 0,
-        };
-        let t2 = (t2 > 0 && t2 < lease).then_some(t2);
-        let t1 = match self.renew {
-            Some(t) => t,
-            None if self.calculate_tee_times => (self.t1_percent * f64::from(lease)).round() as u32,
-            None => 0,
-        };
-        let t1 = (t1 > 0 && t1 < t2.unwrap_or(lease)).then_some(t1);
-        Timers { lease, t1, t2 }
-    }
-}
+/// Lease time and timers: the config's type, whose `lease_times` follows
+/// Kea 2.2 exactly (one implementation, unit-tested in `config`).
+pub use crate::config::{LeaseTimes as Timers, Lifetimes};
 
 /// A host reservation (Kea `reservations` entry).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,51 +148,5 @@ impl Policy {
     /// Subnet by id.
     pub fn subnet(&self, id: u32) -> Option<&SubnetPolicy> {
         self.subnets.iter().find(|s| s.id == id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lt(valid: u32, renew: Option<u32>, rebind: Option<u32>, calc: bool) -> Lifetimes {
-        Lifetimes {
-            valid,
-            min_valid: valid,
-            max_valid: valid,
-            renew,
-            rebind,
-            calculate_tee_times: calc,
-            t1_percent: 0.5,
-            t2_percent: 0.875,
-        }
-    }
-
-    #[test]
-    fn kea_tee_times_table() {
-        // (lifetimes, requested) → (lease, t1, t2)
-        let cases = [
-            (lt(60, Some(30), Some(45), false), None, (60, Some(30), Some(45))),
-            (lt(3600, None, None, false), None, (3600, None, None)),
-            (lt(3600, None, None, true), None, (3600, Some(1800), Some(3150))),
-            // T2 not below the lease: neither T2 nor (since T1 compares to lease) a T1 ≥ lease.
-            (lt(60, Some(30), Some(60), false), None, (60, Some(30), None)),
-            // T1 not below T2: T1 dropped.
-            (lt(60, Some(50), Some(45), false), None, (60, None, Some(45))),
-            // Explicit timers win over calculation.
-            (lt(100, Some(10), None, true), None, (100, Some(10), Some(88))),
-        ];
-        for (l, req, (lease, t1, t2)) in cases {
-            assert_eq!(l.timers(req), Timers { lease, t1, t2 }, "{l:?}");
-        }
-    }
-
-    #[test]
-    fn requested_lifetime_is_clamped() {
-        let l = Lifetimes { min_valid: 100, max_valid: 720, ..lt(300, None, None, true) };
-        assert_eq!(l.timers(Some(5)).lease, 100);
-        assert_eq!(l.timers(Some(10_000)).lease, 720);
-        assert_eq!(l.timers(Some(400)).lease, 400);
-        assert_eq!(l.timers(None).lease, 300);
     }
 }

@@ -1,0 +1,173 @@
+//! Adapters between the parts: the validated [`Config`] compiled into the
+//! engine's [`Policy`], the lease store seen through the engine's
+//! [`LeaseView`], and engine writes turned into stored leases. Kept in one
+//! place so `config`, `leases` and `dhcp` need not know each other.
+
+use std::{collections::HashMap, net::Ipv4Addr, time::Duration};
+
+use crate::{
+    config::{Config, HostId, InterfaceSpec, OptionSet},
+    dhcp::{
+        engine::{Held, HeldState, LeaseView, NewLease},
+        policy::{OptionBytes, OptionValue, Policy, Pool, Reservation, SubnetPolicy},
+    },
+    leases::{ClientId, HwAddr, Lease, LeaseState, LeaseStore, StoreConfig},
+};
+
+fn option_bytes(set: &OptionSet) -> OptionBytes {
+    set.iter()
+        .map(|o| (o.code(), OptionValue { data: o.data().to_vec(), always_send: o.always_send() }))
+        .collect()
+}
+
+/// Compiles the config for the per-packet path.
+pub fn compile(cfg: &Config) -> Policy {
+    let subnets = cfg
+        .subnets()
+        .iter()
+        .map(|s| {
+            let mut by_hwaddr = HashMap::new();
+            let mut by_client_id = HashMap::new();
+            let mut reserved = HashMap::new();
+            for r in s.reservations() {
+                let Some(address) = r.ip_address() else { continue };
+                let res = Reservation {
+                    address,
+                    hostname: r.hostname().map(str::to_owned),
+                    options: option_bytes(r.options()),
+                };
+                reserved.insert(address, ());
+                match r.id() {
+                    HostId::HwAddress(hw) => by_hwaddr.insert(hw.clone(), res),
+                    HostId::ClientId(id) => by_client_id.insert(id.clone(), res),
+                };
+            }
+            let boot = s.boot();
+            SubnetPolicy {
+                id: s.id().0,
+                network: s.prefix().network(),
+                prefix_len: s.prefix().prefix_len(),
+                pools: s
+                    .pools()
+                    .iter()
+                    .map(|p| Pool { start: p.start(), end: p.end(), options: option_bytes(p.options()) })
+                    .collect(),
+                options: option_bytes(s.options()),
+                by_hwaddr,
+                by_client_id,
+                reserved,
+                lifetimes: *s.lifetimes(),
+                authoritative: s.authoritative(),
+                match_client_id: s.match_client_id(),
+                echo_client_id: cfg.echo_client_id(),
+                next_server: boot.next_server,
+                server_hostname: (!boot.server_hostname.is_empty()).then(|| boot.server_hostname.clone()),
+                boot_file_name: (!boot.boot_file_name.is_empty()).then(|| boot.boot_file_name.clone()),
+                relay_addresses: s.relay_addresses().to_vec(),
+                interface: s.interface().map(str::to_owned),
+                ha_server_name: s.ha_server_name().map(str::to_owned),
+            }
+        })
+        .collect();
+    Policy { subnets, decline_probation_period: cfg.decline_probation_period() }
+}
+
+/// Interfaces to serve: the named ones, or every non-loopback interface
+/// with an IPv4 address for `"*"`.
+pub fn interface_names(cfg: &Config) -> Vec<String> {
+    let mut names = Vec::new();
+    for spec in &cfg.interfaces().interfaces {
+        match spec {
+            InterfaceSpec::Named { name, .. } => names.push(name.clone()),
+            InterfaceSpec::All => {
+                if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+                    for ifa in addrs {
+                        let is_v4 = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()).is_some();
+                        let loopback = ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK);
+                        if is_v4 && !loopback {
+                            names.push(ifa.interface_name.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The store settings from `lease-database`.
+pub fn store_config(cfg: &Config) -> StoreConfig {
+    let db = cfg.lease_database();
+    StoreConfig {
+        path: db.persist.then(|| db.name.clone()),
+        persist: db.persist,
+        lfc_interval: Duration::from_secs(u64::from(db.lfc_interval)),
+    }
+}
+
+fn held(l: &Lease) -> Held {
+    Held {
+        address: l.address,
+        subnet_id: l.subnet_id,
+        hwaddr: l.hwaddr.as_ref().map(|h| h.bytes().to_vec()).unwrap_or_default(),
+        client_id: l.client_id.as_ref().map(|c| c.bytes().to_vec()),
+        expire: l.expire,
+        state: match l.state {
+            LeaseState::Default => HeldState::Active,
+            LeaseState::Declined => HeldState::Declined,
+            // Reclaimed, and states newer Kea versions define, are free.
+            LeaseState::ExpiredReclaimed | LeaseState::Other(_) => HeldState::Reclaimed,
+        },
+    }
+}
+
+/// The store as the engine reads it.
+pub struct StoreView<'a>(pub &'a LeaseStore);
+
+impl LeaseView for StoreView<'_> {
+    fn by_address(&self, address: Ipv4Addr) -> Option<Held> {
+        self.0.get(address).map(|l| held(&l))
+    }
+
+    fn by_hwaddr(&self, subnet_id: u32, hwaddr: &[u8]) -> Option<Held> {
+        let hw = HwAddr::new(1, hwaddr.to_vec()).ok()?;
+        let leases = self.0.by_hwaddr(subnet_id, &hw);
+        // Prefer an assigned lease over reclaimed leftovers.
+        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(held)
+    }
+
+    fn by_client_id(&self, subnet_id: u32, client_id: &[u8]) -> Option<Held> {
+        let id = ClientId::new(client_id.to_vec()).ok()?;
+        let leases = self.0.by_client_id(subnet_id, &id);
+        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(held)
+    }
+}
+
+/// The stored form of an engine write.
+pub fn to_lease(n: &NewLease) -> Lease {
+    if n.state == HeldState::Declined {
+        let now = n.expire.saturating_sub(u64::from(n.valid_lifetime));
+        return Lease::declined(n.address, n.subnet_id, n.valid_lifetime, now);
+    }
+    let hwaddr = HwAddr::new(n.htype, n.hwaddr.clone()).ok();
+    let client_id = n.client_id.as_ref().and_then(|c| ClientId::new(c.clone()).ok());
+    let cltt = n.expire.saturating_sub(u64::from(n.valid_lifetime));
+    let mut lease = Lease::new(n.address, hwaddr, client_id, n.subnet_id, cltt, n.valid_lifetime);
+    lease.hostname = n.hostname.clone();
+    lease
+}
+
+/// Reclaims every lease that expired before `now` (Kea's
+/// expired-leases-processing): the address becomes free for others.
+pub fn reclaim_expired(store: &mut LeaseStore, now: u64) {
+    for lease in store.expired(now) {
+        let durable = store.reclaim(lease.address);
+        tokio::spawn(async move {
+            if let Err(e) = durable.await {
+                tracing::error!(error = %e, "reclaiming an expired lease failed");
+            }
+        });
+    }
+}
