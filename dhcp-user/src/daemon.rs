@@ -99,6 +99,12 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
+    if let Some(f) = &fastpath {
+        match f.counters() {
+            Ok(c) => tracing::info!(counters = ?c, "XDP counters"),
+            Err(e) => tracing::warn!(error = %e, "reading XDP counters"),
+        }
+    }
     drop(fastpath); // detaches the XDP links
     let stats = shared.lock().unwrap_or_else(|p| p.into_inner()).stats.clone();
     tracing::info!(?stats, "stopped");
