@@ -65,7 +65,7 @@ fn child_writer() {
                         println!("ACK {} {}", address(round, i), client(round, i));
                         // Every 5th lease is released again: "RM" before the
                         // request, "DEL" once the deletion is durable.
-                        if i % 5 == 0 {
+                        if i.is_multiple_of(5) {
                             println!("RM {}", address(round, i));
                             store.remove(address(round, i)).await.unwrap();
                             println!("DEL {}", address(round, i));

@@ -323,9 +323,14 @@ impl LiveFile {
     }
 }
 
-/// Reads a pid file the way Kea's `PIDFile::check` does; returns the pid if
-/// that process is alive. Unreadable content counts as stale (Kea would
-/// refuse to start instead, which a crash mid-write would make permanent).
+/// Reads a pid file the way Kea's `PIDFile::check` does and returns the pid
+/// if a lease file cleanup still runs under it.
+///
+/// Two deliberate differences from Kea: unreadable content counts as stale
+/// (a crash while writing it would otherwise block startup forever), and a
+/// live pid only counts if that process is `kea-lfc` or another instance of
+/// this program. The pid file lives next to the leases and survives reboots,
+/// so after one its pid often belongs to some unrelated daemon.
 pub(crate) fn running_pid(pid_file: &Path) -> Option<i32> {
     let text = fs::read_to_string(pid_file).ok()?;
     let pid: i32 = text.trim().parse().ok()?;
@@ -335,7 +340,16 @@ pub(crate) fn running_pid(pid_file: &Path) -> Option<i32> {
     // SAFETY: kill with signal 0 only checks that the process exists.
     let alive = unsafe { libc::kill(pid, 0) } == 0
         || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    alive.then_some(pid)
+    (alive && is_cleanup_process(pid)).then_some(pid)
+}
+
+fn is_cleanup_process(pid: i32) -> bool {
+    let comm = |p: &str| fs::read_to_string(format!("/proc/{p}/comm")).ok().map(|s| s.trim_end().to_owned());
+    match (comm(&pid.to_string()), comm("self")) {
+        (Some(theirs), Some(ours)) => theirs == "kea-lfc" || theirs == ours,
+        // Without /proc, trust the pid as Kea does.
+        _ => true,
+    }
 }
 
 #[cfg(test)]

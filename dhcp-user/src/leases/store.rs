@@ -644,7 +644,7 @@ mod tests {
                         let i = (n * 7 + u32::from(t) * 13) % 400;
                         let pending: Vec<Durable> = (0..8)
                             .map(|k| {
-                                if (n + k) % 11 == 0 {
+                                if (n + k).is_multiple_of(11) {
                                     store.remove(ip(i + k))
                                 } else {
                                     store.upsert(lease(i + k, t))
@@ -700,7 +700,7 @@ mod tests {
         csv::format_deletion(&b, &mut input).unwrap();
         fs::write(files.input(), input).unwrap();
         fs::write(files.output(), "address,hwaddr,cli").unwrap();
-        fs::write(files.current(), rows(&[c2.clone()])).unwrap();
+        fs::write(files.current(), rows(std::slice::from_ref(&c2))).unwrap();
         let (store, report) = open(files.current());
         assert_eq!(all(&store), vec![a2.clone(), c2.clone()]);
         assert_eq!(report.files, vec![files.previous(), files.input(), files.current().to_path_buf()]);
@@ -720,13 +720,13 @@ mod tests {
         // Crash after the merge was completed and `.1` (deleting d) removed,
         // but before `.2` went: replaying `.2` would resurrect d.
         fs::write(files.previous(), rows(&[a.clone(), d])).unwrap();
-        fs::write(files.finish(), rows(&[a.clone()])).unwrap();
-        fs::write(files.current(), rows(&[e.clone()])).unwrap();
+        fs::write(files.finish(), rows(std::slice::from_ref(&a))).unwrap();
+        fs::write(files.current(), rows(std::slice::from_ref(&e))).unwrap();
         let (store, _) = open(files.current());
         assert_eq!(all(&store), vec![a.clone(), e.clone()]);
         let lfc = store.compact_now().unwrap();
         assert_eq!((lfc.outcome, lfc.rotated), (LfcOutcome::Resumed, false));
-        assert_eq!(fs::read_to_string(files.previous()).unwrap(), rows(&[a.clone()]));
+        assert_eq!(fs::read_to_string(files.previous()).unwrap(), rows(std::slice::from_ref(&a)));
         assert!(!files.finish().exists());
         // The live file was not rotated this time; the next cleanup does it.
         let lfc = store.compact_now().unwrap();
@@ -735,18 +735,47 @@ mod tests {
         assert_eq!(all(&open(files.current()).0), vec![a, e]);
     }
 
+    /// Helper process for the next test: a process with our name, as another
+    /// xdhcp instance cleaning up would be.
+    #[test]
+    fn pid_holder_child() {
+        if std::env::var_os("XDHCP_PID_HOLDER").is_some() {
+            std::thread::sleep(Duration::from_secs(10));
+        }
+    }
+
     #[test]
     fn running_cleanup_process_blocks_open() {
         let dir = tempfile::tempdir().unwrap();
         let files = LeaseFiles::new(dir.path().join("leases4.csv"));
-        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
-        fs::write(files.pid(), format!("{}\n", child.id())).unwrap();
+        let mut holder = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "leases::store::tests::pid_holder_child", "--test-threads=1"])
+            .env("XDHCP_PID_HOLDER", "1")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it is our image (not the fork before exec).
+        let started = Instant::now();
+        let ours = fs::read_to_string("/proc/self/comm").unwrap();
+        while fs::read_to_string(format!("/proc/{}/comm", holder.id())).unwrap_or_default() != ours {
+            assert!(started.elapsed() < Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        fs::write(files.pid(), format!("{}\n", holder.id())).unwrap();
         let err = LeaseStore::open(config(files.current())).unwrap_err();
         assert!(matches!(err, LeaseError::LfcRunning { .. }), "{err}");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
         // Stale pid file (process gone): Kea and we both go ahead.
-        LeaseStore::open(config(files.current())).unwrap();
+        drop(LeaseStore::open(config(files.current())).unwrap());
+        // A pid reused by an unrelated process (typical after a reboot) does
+        // not block us either.
+        let mut other = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        fs::write(files.pid(), format!("{}\n", other.id())).unwrap();
+        let opened = LeaseStore::open(config(files.current()));
+        other.kill().unwrap();
+        other.wait().unwrap();
+        opened.unwrap();
     }
 
     #[test]
