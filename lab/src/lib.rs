@@ -28,6 +28,8 @@
 //! Debian tools iproute2, ethtool, tcpdump, isc-dhcp-client and
 //! kea-dhcp4-server.
 
+#![warn(missing_docs)]
+
 pub mod addr;
 pub mod capture;
 pub mod cleanup;
