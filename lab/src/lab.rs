@@ -267,19 +267,36 @@ impl Lab {
     /// expression (e.g. `["udp", "port", "67", "or", "port", "68"]`);
     /// returns once it is capturing.
     pub fn capture(&self, host: &str, iface: &str, filter: &[&str]) -> anyhow::Result<Capture> {
+        let ns = self.netns(host)?;
+        self.start_capture(&ns, self.host_dir(host)?, iface, filter)
+    }
+
+    /// Starts tcpdump on a segment's bridge, inside its switch namespace:
+    /// every frame between any hosts of the segment, from one place (who
+    /// answered a broadcast DISCOVER, both servers' replies side by side).
+    pub fn capture_segment(&self, segment: &str, filter: &[&str]) -> anyhow::Result<Capture> {
+        if !self.topology.segments.iter().any(|s| s.name == segment) {
+            anyhow::bail!("no segment {segment:?} in this topology");
+        }
+        let dir = self.res.dir.join(format!("sw-{segment}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let ns = names::switch_netns(&self.res.id, segment);
+        self.start_capture(&ns, dir, &names::bridge(segment), filter)
+    }
+
+    fn start_capture(&self, ns: &str, dir: PathBuf, iface: &str, filter: &[&str]) -> anyhow::Result<Capture> {
         let n = self.captures.fetch_add(1, Ordering::Relaxed);
         let name = format!("capture-{iface}-{n}");
-        let pcap = self.host_dir(host)?.join(format!("{name}.pcap"));
+        let pcap = dir.join(format!("{name}.pcap"));
+        let mut cmd = netns::command(ns, "tcpdump");
         // --immediate-mode: hand each packet over at once (TPACKET_V3 would
         // hold it up to a block timeout, and a stop right after would lose
         // it); -U: write it at once; -Z root: Debian's tcpdump would
         // otherwise drop to a user that cannot write the lab dir.
-        let process = self
-            .cmd(host, "tcpdump")
-            .args(["-i", iface, "-n", "--immediate-mode", "-U", "-Z", "root", "-w"])
-            .arg(&pcap)
-            .args(filter)
-            .spawn(&name)?;
+        cmd.args(["-i", iface, "-n", "--immediate-mode", "-U", "-Z", "root", "-w"]).arg(&pcap).args(filter);
+        cmd.current_dir(&dir);
+        let log = dir.join(format!("{name}.log"));
+        let process = Process::spawn(&name, ns, cmd, log, |c| self.res.start_in(ns, c))?;
         Capture::start(process, pcap, Duration::from_secs(10))
     }
 

@@ -110,6 +110,14 @@ fn capture_sees_traffic_and_a_cut_link_stops_it() {
     assert!(text.contains("02:00:00:00:51:02 > 02:00:00:00:51:03"), "{text}");
     assert!(text.contains("192.168.51.2.") && text.contains("> 192.168.51.3.9:"), "{text}");
 
+    // A capture on the bridge sees every port's frames.
+    let seg = lab.capture_segment(venus::LAN, &["arp"]).unwrap();
+    assert!(reaches(&lab, "tormenta", "192.168.50.2", Duration::from_secs(2)));
+    let text = seg.stop().unwrap().text().unwrap();
+    assert!(text.contains("Request who-has 192.168.50.2 tell 192.168.50.3"), "{text}");
+    assert!(text.contains("Reply 192.168.50.2 is-at 02:00:00:00:50:02"), "{text}");
+    assert!(lab.capture_segment("nowhere", &[]).is_err());
+
     // Cutting lobezno's HA link parts the servers there, not on the LAN.
     lab.cut_link("lobezno", venus::HA).unwrap();
     assert!(!reaches(&lab, "lobezno", "192.168.51.3", Duration::from_millis(800)));
