@@ -159,6 +159,25 @@ impl LoadReport {
     }
 }
 
+impl fmt::Display for LoadReport {
+    /// One summary line for logs; the skipped rows are listed separately.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files: Vec<String> = self.files.iter().map(|p| p.display().to_string()).collect();
+        write!(
+            f,
+            "{} leases from [{}]: {} loaded, {} replaced, {} deleted, {} skipped ({} torn, {} invalid)",
+            self.leases,
+            files.join(", "),
+            self.loaded,
+            self.replaced,
+            self.deleted,
+            self.skipped.len(),
+            self.torn(),
+            self.invalid()
+        )
+    }
+}
+
 /// Leases keyed by address, the replay target.
 pub(crate) type LeaseMap = BTreeMap<Ipv4Addr, Lease>;
 
@@ -216,6 +235,18 @@ pub(crate) fn load_file(path: &Path, leases: &mut LeaseMap, report: &mut LoadRep
         let text = String::from_utf8_lossy(content);
         let text = text.strip_suffix('\r').unwrap_or(&text);
         if text.is_empty() {
+            continue;
+        }
+        // A header line again (files concatenated by hand): Kea would report
+        // it as a bad row; we take it as the schema of the rows below.
+        if scan.schema.is_some()
+            && text.starts_with("address,")
+            && let Ok(schema) = Schema::parse_header(text)
+        {
+            if !schema.is_current() {
+                report.converted.push(path.to_path_buf());
+            }
+            scan.schema = Some(schema);
             continue;
         }
         let Some(schema) = scan.schema else {
@@ -317,6 +348,13 @@ impl LiveFile {
         }
     }
 
+    /// Wraps any writable file, for fault-injection tests (`/dev/full`).
+    #[cfg(test)]
+    pub fn from_path_for_test(path: &Path) -> LiveFile {
+        let file = OpenOptions::new().append(true).open(path).unwrap();
+        LiveFile { file, path: path.to_path_buf(), len: 0 }
+    }
+
     /// `fdatasync`: after this the appended rows survive a crash.
     pub fn sync(&mut self) -> Result<()> {
         self.file.sync_data().map_err(|e| LeaseError::io(&self.path, "fdatasync", e))
@@ -381,19 +419,27 @@ mod tests {
              192.0.2.2,aa:bb:cc:dd:ee:02,,0,1000,1,0,0,b,0,\n\
              192.0.2.3,aa:bb:cc:dd:ee:03,,0,1000,1,0,0,c,0,\n\
              garbage\n\
+             address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname\n\
+             192.0.2.5,aa:bb:cc:dd:ee:05,,60,1060,1,0,0,e\n\
              192.0.2.4,aa:bb:cc:dd:ee:04,,60,1060,1,0,0,d,0,"
         );
         fs::write(&path, body).unwrap();
         let (mut map, mut report) = (LeaseMap::new(), LoadReport::default());
         let scan = load_file(&path, &mut map, &mut report).unwrap().unwrap();
-        assert_eq!(map.len(), 1);
+        assert_eq!(map.len(), 2);
         assert_eq!(map[&Ipv4Addr::new(192, 0, 2, 1)].hostname, "a2");
-        assert_eq!((report.loaded, report.replaced, report.deleted, report.deletions_ignored), (2, 1, 1, 1));
+        assert_eq!(map[&Ipv4Addr::new(192, 0, 2, 5)].hostname, "e", "read with the repeated (older) header");
+        assert_eq!((report.loaded, report.replaced, report.deleted, report.deletions_ignored), (3, 1, 1, 1));
         assert_eq!(report.skipped.len(), 2);
         let shown: Vec<String> = report.skipped.iter().map(|s| s.to_string()).collect();
         assert!(shown[0].ends_with("l.csv:9: 1 columns, the header allows 11 to 11"), "{}", shown[0]);
-        assert!(shown[1].ends_with("l.csv:10: torn last line (no newline), ignored"), "{}", shown[1]);
+        assert!(shown[1].ends_with("l.csv:12: torn last line (no newline), ignored"), "{}", shown[1]);
         assert!(scan.complete_len < scan.len);
+        report.leases = map.len();
+        assert!(
+            report.to_string().ends_with("l.csv]: 3 loaded, 1 replaced, 1 deleted, 2 skipped (1 torn, 1 invalid)"),
+            "{report}"
+        );
         assert!(load_file(&dir.path().join("none"), &mut map, &mut report).unwrap().is_none());
     }
 

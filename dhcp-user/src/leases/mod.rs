@@ -20,6 +20,7 @@
 //! - `writer`: the group-commit thread.
 //! - [`lfc`]: lease file cleanup (compaction) with Kea's files and steps.
 //! - [`store`]: [`LeaseStore`], its indexes and the [`Durable`] handle.
+#![warn(missing_docs)]
 pub mod csv;
 mod error;
 pub mod file;

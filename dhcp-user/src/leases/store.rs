@@ -251,9 +251,11 @@ impl LeaseStore {
             }
         }
         report.leases = leases.len();
-        for skipped in &report.skipped {
+        // Enough to find the problem without flooding the log.
+        for skipped in report.skipped.iter().take(20) {
             tracing::warn!("lease file: {skipped}");
         }
+        tracing::info!("lease store: {report}");
         let live = LiveFile::open(files.current(), live_scan)?;
         let writer = Writer::spawn(live, files.clone())?;
         let store = LeaseStore::assemble(Index::from_map(leases), Some(files), Some(writer), config.lfc_interval);
@@ -294,6 +296,11 @@ impl LeaseStore {
     /// Inserts or replaces the lease for `lease.address`. Memory changes at
     /// once; the handle resolves when the row is fsynced. Leases Kea could
     /// not store (see [`Lease::validate`]) are refused and change nothing.
+    ///
+    /// If the handle resolves to an I/O error the change stays in memory but
+    /// is not durable: do not ACK. After a failed fsync every later change
+    /// fails too ([`LeaseError::Poisoned`]) until the daemon restarts and
+    /// replays the file.
     pub fn upsert(&self, lease: Lease) -> Durable {
         if let Err(source) = lease.validate() {
             return Durable::failed(LeaseError::InvalidLease { address: lease.address, source });

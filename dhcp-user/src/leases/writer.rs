@@ -195,3 +195,34 @@ impl WriterThread {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::path::Path;
+
+    use super::*;
+    use crate::leases::model::HwAddr;
+
+    fn lease() -> Lease {
+        Lease::new(Ipv4Addr::new(192, 0, 2, 1), Some(HwAddr::ethernet([1; 6])), None, 1, 100, 60)
+    }
+
+    /// A full disk must never be acknowledged, and a file we could not cut
+    /// back must not be written to again.
+    #[test]
+    fn write_failures_are_reported_not_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = LeaseFiles::new(dir.path().join("l.csv"));
+        let writer = Writer::spawn(LiveFile::from_path_for_test(Path::new("/dev/full")), files).unwrap();
+        let first = writer.submit(Record::Upsert(lease())).blocking_recv().unwrap();
+        match first {
+            Err(LeaseError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(libc::ENOSPC)),
+            other => panic!("expected ENOSPC, got {other:?}"),
+        }
+        // /dev/full cannot be truncated back, so the writer gives up for good.
+        let second = writer.submit(Record::Delete(lease())).blocking_recv().unwrap();
+        assert!(matches!(second, Err(LeaseError::Poisoned(_))), "{second:?}");
+        assert!(matches!(writer.rotate(), Err(LeaseError::Poisoned(_))));
+    }
+}
