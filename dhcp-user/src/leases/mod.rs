@@ -16,10 +16,12 @@
 //! - [`model`]: [`Lease`], [`HwAddr`], [`ClientId`], [`LeaseState`].
 //! - [`csv`]: pure parsing and formatting of rows and headers.
 //! - [`json`]: Kea's JSON dialect for the `user_context` column.
-//! - [`file`]: file names, replaying files, the append-only live file.
+//! - [`file`](mod@file): file names, replaying files, the append-only live file.
 //! - `writer`: the group-commit thread.
 //! - [`lfc`]: lease file cleanup (compaction) with Kea's files and steps.
 //! - [`store`]: [`LeaseStore`], its indexes and the [`Durable`] handle.
+//! - `kea_tests`: interop tests against the installed `kea-lfc` and
+//!   `kea-dhcp4`; `tests/lease_store_kill.rs` SIGKILLs a writer process.
 #![warn(missing_docs)]
 pub mod csv;
 mod error;

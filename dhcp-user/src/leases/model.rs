@@ -189,7 +189,7 @@ pub enum InvalidLease {
 }
 
 /// One DHCPv4 lease: the columns of Kea's v4 memfile, typed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// The leased address (primary key).
     pub address: Ipv4Addr,

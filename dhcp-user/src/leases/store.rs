@@ -405,6 +405,12 @@ impl LeaseStore {
         self.index().by_addr.range((lower, Unbounded)).take(limit).map(|(_, l)| l.clone()).collect()
     }
 
+    /// All leases in address order (a copy; prefer [`Self::page_after`] for
+    /// large stores).
+    pub fn snapshot(&self) -> Vec<Lease> {
+        self.index().by_addr.values().cloned().collect()
+    }
+
     /// Number of leases.
     pub fn len(&self) -> usize {
         self.index().by_addr.len()
@@ -508,7 +514,9 @@ mod tests {
     }
 
     fn all(store: &LeaseStore) -> Vec<Lease> {
-        store.page_after(None, usize::MAX)
+        let all = store.snapshot();
+        assert_eq!(store.page_after(None, usize::MAX), all);
+        all
     }
 
     fn rows(leases: &[Lease]) -> String {
