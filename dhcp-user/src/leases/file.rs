@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -84,11 +84,42 @@ impl LeaseFiles {
     /// `loadLeasesFromFiles`): `NAME.completed` if it exists (it already
     /// merges `.2` and `.1`), else `NAME.2` then `NAME.1`; then `NAME`.
     pub fn load_order(&self) -> Vec<PathBuf> {
-        let finish = self.finish();
-        let mut order = if finish.exists() { vec![finish] } else { vec![self.previous(), self.input()] };
+        let mut order =
+            if self.use_finish() { vec![self.finish()] } else { vec![self.previous(), self.input()] };
         order.push(self.current.clone());
         order
     }
+
+    /// Whether `NAME.completed` stands for `.2` + `.1`. Kea does not fsync
+    /// it before the rename, so after a power loss it can be empty or cut
+    /// short; then, while `.2` or `.1` still exist, they are the truth.
+    /// (Ours is fsynced first and always passes.)
+    pub(crate) fn use_finish(&self) -> bool {
+        let finish = self.finish();
+        if !finish.exists() {
+            return false;
+        }
+        if self.previous().exists() || self.input().exists() {
+            let sound = is_complete_lease_file(&finish);
+            if !sound {
+                tracing::warn!("{}: incomplete cleanup output, using .2 and .1 instead", finish.display());
+            }
+            return sound;
+        }
+        true
+    }
+}
+
+/// A header line and a newline at the end: nothing was cut off.
+fn is_complete_lease_file(path: &Path) -> bool {
+    let Ok(mut file) = File::open(path) else { return false };
+    let mut first = String::new();
+    let header_ok = BufReader::new(&file).read_line(&mut first).is_ok()
+        && first.ends_with('\n')
+        && Schema::parse_header(first.trim_end_matches(['\n', '\r'])).is_ok();
+    let mut last = [0u8; 1];
+    let ends_ok = file.seek(io::SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] == b'\n';
+    header_ok && ends_ok
 }
 
 /// Why a row was not applied.

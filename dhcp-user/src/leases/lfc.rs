@@ -17,6 +17,10 @@
 //!    `.1` (it is their merge), so a crash between the removals loses nothing
 //!    and a half-removed `.1` cannot resurrect an old lease.
 //!
+//! `kea-lfc` does not fsync, so after a power loss its `.completed` may be
+//! empty or cut short; while `.2` or `.1` still exist such a file is ignored
+//! (startup) or redone (cleanup) instead of trusted.
+//!
 //! Startup replays `.completed` or (`.2`, `.1`), then `NAME`; each file only
 //! holds rows newer than the one before, so replay order equals write order.
 //! Writes racing a cleanup go to the new `NAME`, which cleanup never reads.
@@ -96,9 +100,11 @@ pub(crate) fn run(files: &LeaseFiles, rotate: impl FnOnce() -> Result<bool>) -> 
     let _pid = PidGuard::take(files.pid())?;
     let dir = files.dir();
     let mut report = LfcReport::default();
-    if files.finish().exists() {
+    if files.use_finish() {
         report.outcome = LfcOutcome::Resumed;
     } else {
+        // Cut short by a power loss (only possible for Kea's unsynced one).
+        remove_if_exists(&files.finish())?;
         report.rotated = rotate()?;
         let mut leases = LeaseMap::new();
         for path in [files.previous(), files.input()] {

@@ -759,6 +759,28 @@ mod tests {
         }
     }
 
+    /// Kea's kea-lfc renames an unsynced `.completed`; after a power loss it
+    /// may be cut short, and then `.2` + `.1` must win over it.
+    #[test]
+    fn cut_short_completed_file_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = LeaseFiles::new(dir.path().join("leases4.csv"));
+        let (a, b) = (lease(1, 1), lease(2, 1));
+        fs::write(files.previous(), rows(&[a.clone(), b.clone()])).unwrap();
+        let full = rows(std::slice::from_ref(&a));
+        fs::write(files.finish(), &full[..full.len() - 5]).unwrap();
+        let (store, _) = open(files.current());
+        assert_eq!(all(&store), vec![a.clone(), b.clone()]);
+        let lfc = store.compact_now().unwrap();
+        assert_eq!((lfc.outcome, lfc.leases), (LfcOutcome::Compacted, 2));
+        assert_eq!(fs::read_to_string(files.previous()).unwrap(), rows(&[a.clone(), b.clone()]));
+        drop(store);
+        // With .2 and .1 already gone, the completed file is all there is.
+        fs::remove_file(files.previous()).unwrap();
+        fs::write(files.finish(), rows(std::slice::from_ref(&b))).unwrap();
+        assert_eq!(all(&open(files.current()).0), vec![b]);
+    }
+
     #[test]
     fn running_cleanup_process_blocks_open() {
         let dir = tempfile::tempdir().unwrap();
