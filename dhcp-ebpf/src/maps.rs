@@ -2,18 +2,18 @@
 //! `dhcp-common` so the daemon opens exactly these.
 
 use aya_ebpf::{btf_maps::PerCpuArray, macros::btf_map};
-use dhcp_common::counters::{self, Outcome};
+use dhcp_common::counters::{Counters, Outcome};
 
-/// Per-CPU count of each [`Outcome`]; read (summed) by the daemon for the
-/// status page and metrics.
+/// This CPU's [`Counters`] (one slot); read and summed by the daemon for
+/// the status page and metrics.
 #[btf_map]
-static XDHCP_COUNTERS: PerCpuArray<u64, { counters::COUNT }> = PerCpuArray::new();
+static XDHCP_COUNTERS: PerCpuArray<Counters, 1> = PerCpuArray::new();
 
-/// Adds one to this CPU's slot for `outcome`.
+/// Adds one to this CPU's counter of `outcome`.
 #[inline(always)]
 pub fn count(outcome: Outcome) {
-    if let Some(slot) = XDHCP_COUNTERS.get_ptr_mut(outcome as u32) {
+    if let Some(c) = XDHCP_COUNTERS.get_ptr_mut(0) {
         // Per-CPU slot: no other writer while this program runs on this CPU.
-        unsafe { *slot += 1 };
+        unsafe { (*c).bump(outcome) };
     }
 }

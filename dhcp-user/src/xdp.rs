@@ -11,7 +11,7 @@ use aya::{
     maps::PerCpuArray,
     programs::{Xdp, XdpMode},
 };
-use dhcp_common::counters::{self, Outcome};
+use dhcp_common::counters::{self, Counters, Outcome};
 use thiserror::Error;
 
 /// The eBPF object built by `build.rs`, embedded so `xdhcpd` is one binary.
@@ -123,16 +123,10 @@ impl Fastpath {
             name: counters::MAP_NAME,
             source: aya::maps::MapError::InvalidName { name: counters::MAP_NAME.into() },
         })?;
-        let array = PerCpuArray::<_, u64>::try_from(map)
+        let array = PerCpuArray::<_, Counters>::try_from(map)
             .map_err(|source| XdpError::Map { name: counters::MAP_NAME, source })?;
-        Outcome::ALL
-            .iter()
-            .map(|&o| {
-                let per_cpu = array
-                    .get(&(o as u32), 0)
-                    .map_err(|source| XdpError::Map { name: counters::MAP_NAME, source })?;
-                Ok((o, per_cpu.iter().sum()))
-            })
-            .collect()
+        let per_cpu = array.get(&0, 0).map_err(|source| XdpError::Map { name: counters::MAP_NAME, source })?;
+        let total = per_cpu.iter().fold(Counters::default(), |acc, c| acc.add(c));
+        Ok(Outcome::ALL.iter().map(|&o| (o, total.get(o))).collect())
     }
 }
