@@ -2,7 +2,10 @@
 //!
 //! - One UDP socket per serving interface, bound to `0.0.0.0:67` with
 //!   `SO_BINDTODEVICE`, so we know the receiving interface without control
-//!   messages and broadcasts leave through the right port.
+//!   messages and broadcasts leave through the right port. `IP_PKTINFO`
+//!   gives each datagram's destination address: a unicast from a routed
+//!   client selects its subnet by address, not by interface (see
+//!   [`crate::server::select_subnet`]).
 //! - One `AF_PACKET` socket per interface for replies that must reach a
 //!   client's MAC before it has an address (RFC 2131 §4.1 unicast to
 //!   chaddr); the frame comes from [`crate::dhcp::frame`].
@@ -77,11 +80,45 @@ pub fn server_socket(iface: &Interface) -> anyhow::Result<tokio::net::UdpSocket>
     s.set_broadcast(true)?;
     s.bind_device(Some(iface.name.as_bytes()))
         .with_context(|| format!("SO_BINDTODEVICE {}", iface.name))?;
+    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true).context("IP_PKTINFO")?;
     s.set_nonblocking(true)?;
     let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT);
     s.bind(&addr.into())
         .with_context(|| format!("binding UDP {addr} on {} (another DHCP server running?)", iface.name))?;
     tokio::net::UdpSocket::from_std(s.into()).context("registering the socket with tokio")
+}
+
+/// One datagram received on a server socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// Payload length.
+    pub len: usize,
+    /// Source address and port.
+    pub from: SocketAddrV4,
+    /// Destination address of its IP header (`IP_PKTINFO`), e.g.
+    /// 255.255.255.255 for a broadcast; `None` if the kernel gave none.
+    pub to: Option<Ipv4Addr>,
+}
+
+/// Receives one datagram from a socket made by [`server_socket`].
+pub async fn recv(sock: &tokio::net::UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
+    sock.async_io(tokio::io::Interest::READABLE, || recv_now(sock.as_raw_fd(), buf)).await
+}
+
+fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<Datagram> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg};
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let msg = recvmsg::<SockaddrIn>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)?;
+    let to = msg.cmsgs()?.find_map(|c| match c {
+        ControlMessageOwned::Ipv4PacketInfo(pi) => Some(Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr))),
+        _ => None,
+    });
+    let from = msg
+        .address
+        .map(|a| SocketAddrV4::new(a.ip(), a.port()))
+        .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+    Ok(Datagram { len: msg.bytes, from, to })
 }
 
 /// Sends whole Ethernet frames on one interface.

@@ -19,7 +19,7 @@ use crate::{
         engine::{self, Allocator, Ctx, Destination, LeaseWrite},
         frame::{self, FrameAddrs},
         inbound::{self, DropReason},
-        policy::Policy,
+        policy::{Policy, SubnetPolicy},
     },
     leases::LeaseStore,
     net::{self, CLIENT_PORT, Interface, RawSender, SERVER_PORT},
@@ -102,9 +102,9 @@ impl Link {
 pub async fn serve(link: Arc<Link>, shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
     let mut buf = vec![0u8; 2048];
     loop {
-        let (n, from) = tokio::select! {
+        let d = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = link.udp.recv_from(&mut buf) => match r {
+            r = net::recv(&link.udp, &mut buf) => match r {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(interface = %link.iface.name, error = %e, "receive failed");
@@ -112,14 +112,13 @@ pub async fn serve(link: Arc<Link>, shared: Arc<Mutex<Shared>>, shutdown: Cancel
                 }
             },
         };
-        let std::net::SocketAddr::V4(from) = from else { continue };
-        handle(&link, &shared, &buf[..n], from);
+        handle(&link, &shared, &buf[..d.len], d.from, d.to);
     }
 }
 
 /// Handles one datagram: decides under the lock, then hands the durable
 /// wait and the send to a task so the loop keeps receiving.
-fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: SocketAddrV4) {
+fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: SocketAddrV4, to: Option<Ipv4Addr>) {
     let Some(server_id) = link.iface.primary_ipv4() else {
         tracing::warn!(interface = %link.iface.name, "no IPv4 address: cannot serve");
         return;
@@ -135,12 +134,7 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
         }
     };
     *st.stats.received.entry(kind_label(req.kind)).or_default() += 1;
-    let giaddr = req.msg.giaddr();
-    let subnet = if giaddr != Ipv4Addr::UNSPECIFIED {
-        st.policy.subnet_for_relay(giaddr)
-    } else {
-        st.policy.subnet_for_interface(&link.iface.name, &link.iface.addrs)
-    };
+    let subnet = select_subnet(&st.policy, &link.iface, &req.msg, *from.ip(), to);
     let now = unix_now();
     let view = crate::glue::StoreView(&st.store);
     let decision = engine::decide(&req, subnet, &st.policy, &view, &mut st.alloc, Ctx { now, server_id });
@@ -185,6 +179,32 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
     });
 }
 
+/// The subnet of a request, chosen the way Kea 2.2 does
+/// (`CfgSubnets4::selectSubnet`): by giaddr when relayed; for a packet
+/// unicast to us, by ciaddr, else by its source address; only for a
+/// broadcast by the receiving interface. A client of a relayed subnet
+/// renews and releases by unicast through routers, without giaddr: taken
+/// by interface, its renewal would be NAKed as "not on this network".
+/// `to` is the IP destination (`None` when unknown: treated as broadcast).
+pub fn select_subnet<'a>(
+    policy: &'a Policy,
+    iface: &Interface,
+    msg: &Message,
+    from: Ipv4Addr,
+    to: Option<Ipv4Addr>,
+) -> Option<&'a SubnetPolicy> {
+    let giaddr = msg.giaddr();
+    if giaddr != Ipv4Addr::UNSPECIFIED {
+        return policy.subnet_for_relay(giaddr);
+    }
+    let unicast = to.is_some_and(|a| a != Ipv4Addr::BROADCAST);
+    let by = [msg.ciaddr(), from].into_iter().find(|a| unicast && *a != Ipv4Addr::UNSPECIFIED);
+    match by {
+        Some(a) => policy.subnets.iter().find(|s| s.contains(a)),
+        None => policy.subnet_for_interface(&iface.name, &iface.addrs),
+    }
+}
+
 /// Sends `reply` per RFC 2131 §4.1.
 pub async fn send(link: &Link, server_id: Ipv4Addr, reply: &Message, dest: &Destination) -> anyhow::Result<()> {
     let bytes = reply.to_vec()?;
@@ -214,4 +234,77 @@ pub async fn send(link: &Link, server_id: Ipv4Addr, reply: &Message, dest: &Dest
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use dhcproto::v4::{DhcpOption, MessageType};
+
+    use super::*;
+
+    /// Two subnets: lobezno's LAN and one behind a relay at 192.168.60.1.
+    fn policy() -> Policy {
+        let cfg = crate::config::parse(
+            r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] }, "subnet4": [
+                { "id": 1, "subnet": "192.168.50.0/24", "pools": [ { "pool": "192.168.50.100-192.168.50.199" } ] },
+                { "id": 2, "subnet": "192.168.60.0/24", "pools": [ { "pool": "192.168.60.100-192.168.60.149" } ] } ] } }"#,
+            "test",
+        )
+        .unwrap();
+        crate::glue::compile(&cfg)
+    }
+
+    fn eth0() -> Interface {
+        Interface {
+            name: "eth0".into(),
+            index: 2,
+            mac: [2, 0, 0, 0, 0x50, 2],
+            addrs: vec![(Ipv4Addr::new(192, 168, 50, 2), 24)],
+        }
+    }
+
+    fn msg(ciaddr: [u8; 4], giaddr: [u8; 4]) -> Message {
+        let mut m = Message::new(
+            ciaddr.into(),
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            giaddr.into(),
+            &[2, 0, 0, 0, 0x60, 0x11],
+        );
+        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+        m
+    }
+
+    fn id(s: Option<&SubnetPolicy>) -> Option<u32> {
+        s.map(|s| s.id)
+    }
+
+    const SERVER: Option<Ipv4Addr> = Some(Ipv4Addr::new(192, 168, 50, 2));
+    const BCAST: Option<Ipv4Addr> = Some(Ipv4Addr::BROADCAST);
+    const ZERO: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+
+    #[test]
+    fn subnet_selection_follows_kea() {
+        let (p, i) = (policy(), eth0());
+        let remote = Ipv4Addr::new(192, 168, 60, 100);
+        // Relayed: giaddr decides, whatever else the packet says.
+        assert_eq!(
+            id(select_subnet(&p, &i, &msg([0; 4], [192, 168, 60, 1]), Ipv4Addr::new(192, 168, 50, 1), SERVER)),
+            Some(2)
+        );
+        // A routed client's unicast renewal: ciaddr decides.
+        assert_eq!(id(select_subnet(&p, &i, &msg([192, 168, 60, 100], [0; 4]), remote, SERVER)), Some(2));
+        // Unicast without ciaddr: the source address decides.
+        assert_eq!(id(select_subnet(&p, &i, &msg([0; 4], [0; 4]), remote, SERVER)), Some(2));
+        // Unicast from an address no subnet holds: none (Kea drops it).
+        assert_eq!(id(select_subnet(&p, &i, &msg([10, 0, 0, 1], [0; 4]), Ipv4Addr::new(10, 0, 0, 1), SERVER)), None);
+        // Broadcasts, and packets whose destination is unknown, belong to
+        // the link they arrived on, even with a foreign ciaddr.
+        assert_eq!(id(select_subnet(&p, &i, &msg([192, 168, 60, 100], [0; 4]), remote, BCAST)), Some(1));
+        assert_eq!(id(select_subnet(&p, &i, &msg([0; 4], [0; 4]), ZERO, BCAST)), Some(1));
+        assert_eq!(id(select_subnet(&p, &i, &msg([192, 168, 60, 100], [0; 4]), remote, None)), Some(1));
+        // An on-link unicast renewal stays on its link's subnet.
+        let local = Ipv4Addr::new(192, 168, 50, 120);
+        assert_eq!(id(select_subnet(&p, &i, &msg([192, 168, 50, 120], [0; 4]), local, SERVER)), Some(1));
+    }
 }
