@@ -168,6 +168,11 @@ impl RawClient {
         self.sock.send_to(bytes, to).unwrap();
     }
 
+    /// Broadcasts raw bytes to `255.255.255.255:67`.
+    pub fn broadcast_bytes(&self, bytes: &[u8]) {
+        self.send_bytes(bytes, SocketAddrV4::new(Ipv4Addr::BROADCAST, 67));
+    }
+
     /// Sends `msg` to `to`.
     pub fn send(&self, msg: &Message, to: SocketAddrV4) {
         self.send_bytes(&msg.to_vec().unwrap(), to);
