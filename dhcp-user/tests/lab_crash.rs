@@ -5,13 +5,18 @@
 //!
 //! # Layout
 //!
-//! - Clients. Two relay hosts (`relay1`, `relay2`, static addresses on the
-//!   LAN) each run this test binary again as a scripted DHCP client
-//!   ([`client_role`]): it acts as a relay agent for 30 MACs of its own
-//!   (giaddr = its address, so the server answers by UDP to giaddr:67),
-//!   does DISCOVER→OFFER→REQUEST→ACK once per MAC and then renews MACs it
-//!   holds, printing one `ACK …` line per ACK it received. Real dhclient
-//!   clients (mutante1..3) run alongside, `dhclient -1` over and over.
+//! - Clients. Four relay hosts (`relay1..4`, static addresses on the LAN)
+//!   each run this test binary again as a scripted DHCP client
+//!   ([`client_role`]): a relay agent for 15 MACs of its own (giaddr = its
+//!   address, so the server answers by UDP to giaddr:67). It does
+//!   DISCOVER→OFFER→REQUEST→ACK for one new MAC every 200 ms and renews
+//!   the MACs it holds back to back in between, printing one `ACK …` line
+//!   per ACK it received. Real dhclient clients (mutante1..3) run
+//!   alongside, `dhclient -1` over and over.
+//! - Every REQUEST of a relay client asks for a lease time one second
+//!   longer than the previous REQUEST for that MAC, and the server grants
+//!   it: the stored `valid_lifetime` says which REQUEST the row is from, so
+//!   losing even the last of several writes in one second shows.
 //! - Kill loop ([`kill_9_loses_no_acked_lease`]): start xdhcpd, wait a
 //!   random 50–1500 ms, SIGKILL it; with the daemon dead (so nothing more
 //!   can be ACKed) load a copy of the lease files with the project's own
@@ -21,7 +26,7 @@
 //!   offered its address back; a graceful stop, and the final checks on the
 //!   real files.
 //!
-//! The lease lifetime is raised to an hour so nothing expires during the
+//! Lease lifetimes are an hour or more, so nothing expires during the
 //! drill: any address that changes hands is then a bug, not policy.
 //! `LAB_CRASH_SEED=<n>` replays a run's random kill delays.
 
@@ -48,16 +53,28 @@ const T: Duration = Duration::from_secs(15);
 const ROUNDS: usize = 8;
 /// How long xdhcpd serves before each SIGKILL, ms.
 const KILL_DELAY_MS: (u64, u64) = (50, 1500);
-/// Relay hosts and their LAN addresses (outside the pool).
-const RELAYS: [(&str, Ipv4Addr); 2] =
-    [("relay1", Ipv4Addr::new(192, 168, 50, 10)), ("relay2", Ipv4Addr::new(192, 168, 50, 11))];
-/// MACs each relay client allocates for (2×30 + 3 dhclients fit the
+/// Relay hosts and their LAN addresses (outside the pool). Each client is
+/// one exchange at a time, so several keep the group commit batching.
+const RELAYS: [(&str, Ipv4Addr); 4] = [
+    ("relay1", Ipv4Addr::new(192, 168, 50, 10)),
+    ("relay2", Ipv4Addr::new(192, 168, 50, 11)),
+    ("relay3", Ipv4Addr::new(192, 168, 50, 12)),
+    ("relay4", Ipv4Addr::new(192, 168, 50, 13)),
+];
+/// MACs each relay client allocates for (4×15 + 3 dhclients fit the
 /// 100-address pool with room to spare, so exhaustion is never the cause).
-const MACS_PER_RELAY: usize = 30;
+const MACS_PER_RELAY: usize = 15;
+/// A relay client starts a new allocation this often (renewing in between),
+/// so allocations spread over several daemon lifetimes.
+const ALLOC_EVERY: Duration = Duration::from_millis(200);
 /// Real dhclient hosts (venus minimum; mutante3 has a reservation).
 const DHCLIENTS: usize = 3;
-/// Valid lifetime for the drill: nothing may expire while it runs.
+/// Valid lifetime for the drill (dhclient asks for none): nothing may
+/// expire while it runs.
 const VALID: u32 = 3600;
+/// Relay clients ask for `LEASE_BASE + n` seconds in their n-th REQUEST for
+/// a MAC; the config's max-valid-lifetime is above any such value.
+const LEASE_BASE: u32 = 1_000_000;
 
 // ---------------------------------------------------------------------------
 // The scripted client (runs in a relay host, as this same test binary).
@@ -120,6 +137,8 @@ struct RelayClient {
     server: SocketAddrV4,
     giaddr: Ipv4Addr,
     rng: Rng,
+    /// REQUESTs sent per MAC: the next one asks for `LEASE_BASE + this`.
+    requests: BTreeMap<Mac, u32>,
 }
 
 impl RelayClient {
@@ -128,7 +147,7 @@ impl RelayClient {
         let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67)).expect("binding 0.0.0.0:67");
         sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let server = SocketAddrV4::new(venus::PRIMARY_LAN, 67);
-        Self { sock, server, giaddr, rng: Rng::seeded() }
+        Self { sock, server, giaddr, rng: Rng::seeded(), requests: BTreeMap::new() }
     }
 
     fn message(&self, mac: Mac, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
@@ -192,10 +211,20 @@ impl RelayClient {
         Some(reply.yiaddr())
     }
 
+    /// A REQUEST for `mac` asking for the next lease time in its sequence.
+    fn request(&mut self, mac: Mac, ciaddr: Ipv4Addr) -> Message {
+        let n = self.requests.entry(mac).or_default();
+        *n += 1;
+        let lease = LEASE_BASE + *n;
+        let mut req = self.message(mac, MessageType::Request, ciaddr);
+        req.opts_mut().insert(DhcpOption::AddressLeaseTime(lease));
+        req
+    }
+
     /// A full DORA for `mac`; the ACKed address.
-    fn dora(&self, mac: Mac) -> Option<Ipv4Addr> {
+    fn dora(&mut self, mac: Mac) -> Option<Ipv4Addr> {
         let (offer, sid) = self.discover(mac)?;
-        let mut req = self.message(mac, MessageType::Request, Ipv4Addr::UNSPECIFIED);
+        let mut req = self.request(mac, Ipv4Addr::UNSPECIFIED);
         req.set_xid(offer.xid());
         req.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
         req.opts_mut().insert(DhcpOption::ServerIdentifier(sid));
@@ -207,7 +236,7 @@ impl RelayClient {
     /// A relayed renewal (REBINDING through a relay: ciaddr set, no server
     /// identifier) of `ip` for `mac`.
     fn renew(&mut self, mac: Mac, ip: Ipv4Addr) {
-        let mut req = self.message(mac, MessageType::Request, ip);
+        let mut req = self.request(mac, ip);
         req.set_xid(self.rng.next() as u32);
         let t_send = unix_now();
         if let Some(reply) = self.exchange(&req, &[MessageType::Ack, MessageType::Nak], 4) {
@@ -215,17 +244,19 @@ impl RelayClient {
         }
     }
 
-    /// Allocates for every MAC in turn, mixed with renewals of held ones,
+    /// Allocates for every MAC in turn, renewing held ones in between,
     /// until `stop` exists (or two minutes pass, so a lost test cannot leave
-    /// it running). A MAC is only asked for again once its DORA got an ACK:
-    /// an unanswered one is retried from DISCOVER.
+    /// it running). A DORA left unanswered (daemon dead) is retried from
+    /// DISCOVER for the same MAC; an ACKed MAC is only ever renewed.
     fn run(&mut self, macs: Vec<Mac>, stop: &Path) {
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut held: Vec<(Mac, Ipv4Addr)> = Vec::new();
         let mut next = 0;
+        let mut last_alloc: Option<Instant> = None;
         while !stop.exists() && Instant::now() < deadline {
-            let allocate = next < macs.len() && (held.is_empty() || self.rng.below(3) != 0);
-            if allocate {
+            let due = last_alloc.is_none_or(|t| t.elapsed() >= ALLOC_EVERY);
+            if next < macs.len() && (due || held.is_empty()) {
+                last_alloc = Some(Instant::now());
                 if let Some(ip) = self.dora(macs[next]) {
                     held.push((macs[next], ip));
                     next += 1;
@@ -233,9 +264,9 @@ impl RelayClient {
             } else if !held.is_empty() {
                 let (mac, ip) = held[self.rng.below(held.len() as u64) as usize];
                 self.renew(mac, ip);
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
             }
-            // Paced so allocations spread over several daemon lifetimes.
-            std::thread::sleep(Duration::from_millis(15));
         }
     }
 }
@@ -277,6 +308,8 @@ struct Ack {
     /// Unix seconds before the REQUEST was first sent: the lease the server
     /// stored for it expires no earlier than this plus `lease_secs`.
     t_send: u64,
+    /// Granted lifetime; for relay clients also the REQUEST's place in its
+    /// MAC's sequence.
     lease_secs: u32,
     /// `new`, `renew` (relay clients) or `dhclient`.
     kind: String,
@@ -371,21 +404,22 @@ fn load(path: &Path) -> (Vec<Lease>, LoadReport) {
 }
 
 /// The checks that hold at any moment the daemon is dead: every ACK the
-/// clients saw is in the store, with that client's MAC and at least the
-/// lifetime it was ACKed with; no client saw two addresses and no address
-/// went to two clients; the store holds nothing for unknown clients and
-/// at most one lease per client. Returns the number of stored leases no
-/// client has seen ACKed (REQUESTs in flight at a kill).
+/// clients saw is in the store, with that client's MAC and the row of that
+/// REQUEST or a later one; no client saw two addresses and no address went
+/// to two clients; the store holds nothing for unknown clients and at most
+/// one lease per client. Returns the number of clients whose stored row is
+/// newer than the last ACK they saw (REQUESTs in flight at a kill).
 fn check(when: &str, acks: &[Ack], leases: &[Lease], report: &LoadReport, known: &BTreeSet<Mac>) -> usize {
     assert_eq!(report.invalid(), 0, "{when}: rows that do not parse: {:?}", report.skipped);
-    // Latest ACK per client; a client never changes address here.
+    // Latest ACK per client (relay clients: highest lease time; dhclient:
+    // last sent); a client never changes address here.
     let mut latest: BTreeMap<Mac, &Ack> = BTreeMap::new();
     for a in acks {
         assert!(a.lease_secs > 0, "{when}: ACK without lease time: {a:?}");
         if let Some(prev) = latest.get(&a.mac) {
             assert_eq!(prev.ip, a.ip, "{when}: {} was ACKed two addresses: {prev:?} then {a:?}", a.mac);
         }
-        if latest.get(&a.mac).is_none_or(|p| p.t_send <= a.t_send) {
+        if latest.get(&a.mac).is_none_or(|p| (p.lease_secs, p.t_send) <= (a.lease_secs, a.t_send)) {
             latest.insert(a.mac, a);
         }
     }
@@ -402,6 +436,10 @@ fn check(when: &str, acks: &[Ack], leases: &[Lease], report: &LoadReport, known:
         assert_eq!(mac.as_deref(), Some(&a.mac.0[..]), "{when}: {} stored for another client: {l:?}, ACK {a:?}", a.ip);
         assert_eq!(l.state, LeaseState::Default, "{when}: ACKed lease not active: {l:?}");
         assert!(
+            l.valid_lifetime >= a.lease_secs,
+            "{when}: stored row is older than the last ACK (a durable write lost): {l:?}, ACK {a:?}"
+        );
+        assert!(
             l.expire >= a.t_send + u64::from(a.lease_secs),
             "{when}: stored lease older than its last ACK (renewal lost): {l:?}, ACK {a:?}"
         );
@@ -416,7 +454,8 @@ fn check(when: &str, acks: &[Ack], leases: &[Lease], report: &LoadReport, known:
     for (mac, addrs) in &per_mac {
         assert_eq!(addrs.len(), 1, "{when}: {mac} holds several addresses: {addrs:?}");
     }
-    per_mac.keys().filter(|m| !latest.contains_key(m)).count()
+    latest.values().filter(|a| by_addr[&a.ip].valid_lifetime > a.lease_secs).count()
+        + per_mac.keys().filter(|m| !latest.contains_key(m)).count()
 }
 
 #[test]
@@ -437,6 +476,8 @@ fn kill_9_loses_no_acked_lease() {
     let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
     cfg.without_ha().unwrap().lease_file(&leases).unwrap();
     cfg.set("/Dhcp4/valid-lifetime", VALID.into()).unwrap();
+    cfg.set("/Dhcp4/min-valid-lifetime", VALID.into()).unwrap();
+    cfg.set("/Dhcp4/max-valid-lifetime", (LEASE_BASE * 10).into()).unwrap();
     cfg.set("/Dhcp4/renew-timer", (VALID / 2).into()).unwrap();
     cfg.set("/Dhcp4/rebind-timer", (VALID * 7 / 8).into()).unwrap();
     // Cleanup every second: kills also land mid-cleanup.
@@ -517,8 +558,8 @@ fn kill_9_loses_no_acked_lease() {
                 rounds_with_acks += 1;
             }
             eprintln!(
-                "lab_crash: kill {kills} after {delay} ms: {} ACKs so far (+{}), {} leases stored, {unacked} stored but \
-                 not (yet) seen ACKed, {} torn rows, files {:?}",
+                "lab_crash: kill {kills} after {delay} ms: {} ACKs so far (+{}), {} leases stored, {unacked} clients' rows \
+                 newer than their last seen ACK, {} torn rows, files {:?}",
                 acks.len(),
                 acks.len() - seen,
                 stored.len(),
@@ -591,8 +632,8 @@ fn kill_9_loses_no_acked_lease() {
         let dhclients = acks.iter().filter(|a| a.kind == "dhclient").count();
         eprintln!(
             "lab_crash: {} rounds, {kills} kills ({rounds_with_acks} with new ACKs since the previous), {} ACKs seen \
-             ({} new, {renewals} relayed renewals, {dhclients} dhclient), {naks} NAKs, {in_flight} leases stored \
-             without a seen ACK at a kill, {} dhclient runs timed out, {} leases at the end, {:.1} s",
+             ({} new, {renewals} relayed renewals, {dhclients} dhclient), {naks} NAKs, {in_flight} rows newer than \
+             the last seen ACK at kills, {} dhclient runs timed out, {} leases at the end, {:.1} s",
             ROUNDS + 1,
             acks.len(),
             acks.iter().filter(|a| a.kind == "new").count(),
