@@ -168,15 +168,21 @@ fn relayed_scenario(lab: &Lab, relay: &mut Process, leases: &Path, log: &dyn Fn(
         assert!(eth.contains(&format!(" {SERVER_MAC} > {RELAY_LAN_MAC},")), "{p}");
         assert!(ip.contains(&to_relay), "{p}");
     }
-    // ACKs: two DORAs and the INIT-REBOOT via the relay; the T1 renewal
-    // (one or more) by unicast to the client's address, routed back.
+    // ACKs: each relayed REQUEST (two DORAs and the INIT-REBOOT; more if
+    // a T1 renewal came before the agent stopped and was relayed too) is
+    // answered via the relay, each direct renewal by unicast to the
+    // client's address, routed back.
     let acks = dhcp_packets(&lan, "ACK");
     let relayed = acks.iter().filter(|p| route_of(p).1.contains(&to_relay)).count();
     let renewal_to = format!("{SERVER_ADDR}.67 > {}.68:", l1.address);
     let unicast = acks.iter().filter(|p| route_of(p).1.contains(&renewal_to)).count();
-    assert_eq!(relayed, 3, "{acks:#?}");
+    let requests = dhcp_packets(&lan, "Request");
+    let from_relay = format!("{RELAY_LAN}.67 > {SERVER_ADDR}.67:");
+    let relayed_requests = requests.iter().filter(|p| route_of(p).1.contains(&from_relay)).count();
+    assert!(relayed_requests >= 3, "{lan:#?}");
+    assert_eq!(relayed, relayed_requests, "every relayed REQUEST is ACKed via the relay: {lan:#?}");
     let direct = format!("{}.68 > {SERVER_ADDR}.67:", l1.address);
-    let renewals = dhcp_packets(&lan, "Request").iter().filter(|p| route_of(p).1.contains(&direct)).count();
+    let renewals = requests.iter().filter(|p| route_of(p).1.contains(&direct)).count();
     assert!(renewals >= 1, "{lan:#?}");
     assert_eq!(unicast, renewals, "every unicast renewal gets its ACK: {lan:#?}");
     assert_eq!(relayed + unicast, acks.len(), "{acks:#?}");
