@@ -4,6 +4,7 @@
 //! `main.rs` only parses arguments and starts the daemon.
 //!
 //! - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
+//! - [`check`]: `xdhcpd check`, one server's and HA peers' configs checked together.
 //! - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
 //! - [`dhcp`]: the protocol core (pure): classify, decide, build replies.
 //! - [`glue`]: config → policy, store ↔ engine adapters.
@@ -11,6 +12,7 @@
 //! - [`daemon`]: assembles everything for `xdhcpd run`.
 //! - [`net`]: sockets in and out (UDP per interface, AF_PACKET for raw replies).
 //! - [`xdp`]: loads the embedded eBPF object, attaches it, reads its maps.
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod dhcp;

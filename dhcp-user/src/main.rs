@@ -28,6 +28,19 @@ enum Command {
         #[arg(short = 'c', long = "config")]
         config: PathBuf,
     },
+    /// Check configurations, and the servers of each HA relationship
+    /// together: peers, roles, timers, and that every subnet served by a
+    /// relationship is identical on each peer that may serve it. Prints one
+    /// finding per line (severity, file:line:col, JSON path, message, fix);
+    /// exits 1 when any finding is an error.
+    Check {
+        /// Kea `Dhcp4` JSON files, typically one per HA peer.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the findings as a JSON array of objects instead.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -44,6 +57,7 @@ fn main() {
     let result = match cli.command {
         Command::Run { config, no_xdp } => dhcp_user::daemon::run(dhcp_user::daemon::Options { config, no_xdp }),
         Command::Test { config } => dhcp_user::daemon::check_config(&config),
+        Command::Check { files, json } => dhcp_user::check::cli(&files, json),
     };
     if let Err(e) = result {
         eprintln!("xdhcpd: error: {e:#}");
