@@ -32,7 +32,11 @@ fn groups(inputs: &[Input<'_>]) -> Vec<Vec<Member>> {
         }
     }
     let names = |m: &Member| -> HashSet<String> {
-        relationship(inputs, *m).peers().iter().map(|p| p.name().to_owned()).collect()
+        relationship(inputs, *m)
+            .peers()
+            .iter()
+            .map(|p| p.name().to_owned())
+            .collect()
     };
     let mut parent: Vec<usize> = (0..members.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -51,15 +55,19 @@ fn groups(inputs: &[Input<'_>]) -> Vec<Vec<Member>> {
         }
     }
     let mut by_root: BTreeMap<usize, Vec<Member>> = BTreeMap::new();
-    for i in 0..members.len() {
+    for (i, m) in members.iter().enumerate() {
         let r = root(&mut parent, i);
-        by_root.entry(r).or_default().push(members[i]);
+        by_root.entry(r).or_default().push(*m);
     }
     by_root.into_values().collect()
 }
 
 fn relationship<'a>(inputs: &[Input<'a>], m: Member) -> &'a HaRelationship {
-    &inputs[m.input].config.ha().expect("member of an HA config").relationships()[m.rel]
+    &inputs[m.input]
+        .config
+        .ha()
+        .expect("member of an HA config")
+        .relationships()[m.rel]
 }
 
 fn role_name(r: Role) -> &'static str {
@@ -73,7 +81,10 @@ fn role_name(r: Role) -> &'static str {
 
 /// The peers list as a comparable value: name → (address, role).
 fn peer_map(rel: &HaRelationship) -> BTreeMap<String, (SocketAddr, Role)> {
-    rel.peers().iter().map(|p| (p.name().to_owned(), (p.url().socket_addr(), p.role()))).collect()
+    rel.peers()
+        .iter()
+        .map(|p| (p.name().to_owned(), (p.url().socket_addr(), p.role())))
+        .collect()
 }
 
 /// How two peers lists differ, in words; empty when they agree.
@@ -86,10 +97,14 @@ pub fn peers_difference(
     let mut out = Vec::new();
     for (n, (addr, role)) in a {
         match b.get(n) {
-            None => out.push(format!("peer {n} is listed in {a_name} but not in {b_name}")),
+            None => out.push(format!(
+                "peer {n} is listed in {a_name} but not in {b_name}"
+            )),
             Some((addr2, role2)) => {
                 if addr != addr2 {
-                    out.push(format!("peer {n} is at {addr} in {a_name} but at {addr2} in {b_name}"));
+                    out.push(format!(
+                        "peer {n} is at {addr} in {a_name} but at {addr2} in {b_name}"
+                    ));
                 }
                 if role != role2 {
                     out.push(format!(
@@ -102,7 +117,9 @@ pub fn peers_difference(
         }
     }
     for n in b.keys().filter(|n| !a.contains_key(*n)) {
-        out.push(format!("peer {n} is listed in {b_name} but not in {a_name}"));
+        out.push(format!(
+            "peer {n} is listed in {b_name} but not in {a_name}"
+        ));
     }
     out
 }
@@ -165,7 +182,11 @@ fn group_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Finding>) 
             ));
         }
         let primaries = |r: &HaRelationship| -> BTreeSet<String> {
-            r.peers().iter().filter(|p| p.role() == Role::Primary).map(|p| p.name().to_owned()).collect()
+            r.peers()
+                .iter()
+                .filter(|p| p.role() == Role::Primary)
+                .map(|p| p.name().to_owned())
+                .collect()
         };
         let (p1, p2) = (primaries(reference), primaries(rel));
         if !p1.is_empty() && !p2.is_empty() && p1 != p2 {
@@ -187,16 +208,36 @@ fn group_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Finding>) 
                 Severity::Error,
                 input.file,
                 format!("{rpath}.mode"),
-                format!("mode {:?} differs from {:?} in {ref_name}", rel.mode(), reference.mode()),
+                format!(
+                    "mode {:?} differs from {:?} in {ref_name}",
+                    rel.mode(),
+                    reference.mode()
+                ),
                 "use the same mode on every peer",
             ));
         }
         let ms = |d: std::time::Duration| d.as_millis() as u64;
         let timers: [(&str, u64, u64); 4] = [
-            ("heartbeat-delay", ms(rel.heartbeat_delay()), ms(reference.heartbeat_delay())),
-            ("max-response-delay", ms(rel.max_response_delay()), ms(reference.max_response_delay())),
-            ("max-ack-delay", ms(rel.max_ack_delay()), ms(reference.max_ack_delay())),
-            ("max-unacked-clients", u64::from(rel.max_unacked_clients()), u64::from(reference.max_unacked_clients())),
+            (
+                "heartbeat-delay",
+                ms(rel.heartbeat_delay()),
+                ms(reference.heartbeat_delay()),
+            ),
+            (
+                "max-response-delay",
+                ms(rel.max_response_delay()),
+                ms(reference.max_response_delay()),
+            ),
+            (
+                "max-ack-delay",
+                ms(rel.max_ack_delay()),
+                ms(reference.max_ack_delay()),
+            ),
+            (
+                "max-unacked-clients",
+                u64::from(rel.max_unacked_clients()),
+                u64::from(reference.max_unacked_clients()),
+            ),
         ];
         for (key, mine, theirs) in timers {
             if mine != theirs {
@@ -214,7 +255,10 @@ fn group_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Finding>) 
     }
 
     // Peers whose configuration was not given.
-    let present: HashSet<&str> = group.iter().map(|m| relationship(inputs, *m).this_server_name()).collect();
+    let present: HashSet<&str> = group
+        .iter()
+        .map(|m| relationship(inputs, *m).this_server_name())
+        .collect();
     for name in ref_peers.keys().filter(|n| !present.contains(n.as_str())) {
         out.push(Finding::new(
             Severity::Info,
@@ -231,15 +275,32 @@ fn group_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Finding>) 
 
 /// Subnets this member serves through its relationship, with their index.
 fn served<'a>(inputs: &[Input<'a>], m: Member) -> Vec<(usize, &'a Subnet)> {
-    inputs[m.input].config.subnets().iter().enumerate().filter(|(_, s)| s.ha_relationship() == Some(m.rel)).collect()
+    inputs[m.input]
+        .config
+        .subnets()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.ha_relationship() == Some(m.rel))
+        .collect()
 }
 
 fn pool_list(s: &Subnet) -> String {
-    s.pools().iter().map(|p| format!("{}-{}", p.start(), p.end())).collect::<Vec<_>>().join(", ")
+    s.pools()
+        .iter()
+        .map(|p| format!("{}-{}", p.start(), p.end()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn option_names(s: &Subnet) -> String {
-    s.options().iter().map(|o| o.name().map_or_else(|| format!("option {}", o.code()), str::to_owned)).collect::<Vec<_>>().join(", ")
+    s.options()
+        .iter()
+        .map(|o| {
+            o.name()
+                .map_or_else(|| format!("option {}", o.code()), str::to_owned)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What differs in what clients see between the same subnet on two peers,
@@ -248,32 +309,65 @@ fn option_names(s: &Subnet) -> String {
 pub fn subnet_difference(a_name: &str, a: &Subnet, b_name: &str, b: &Subnet) -> Vec<String> {
     let mut out = Vec::new();
     if a.prefix() != b.prefix() {
-        out.push(format!("prefix {} in {a_name} but {} in {b_name}", a.prefix(), b.prefix()));
+        out.push(format!(
+            "prefix {} in {a_name} but {} in {b_name}",
+            a.prefix(),
+            b.prefix()
+        ));
     }
     if a.pools() != b.pools() {
         match (a.pools().is_empty(), b.pools().is_empty()) {
-            (false, true) => out.push(format!("no pool in {b_name} ({a_name} has {})", pool_list(a))),
-            (true, false) => out.push(format!("no pool in {a_name} ({b_name} has {})", pool_list(b))),
+            (false, true) => out.push(format!(
+                "no pool in {b_name} ({a_name} has {})",
+                pool_list(a)
+            )),
+            (true, false) => out.push(format!(
+                "no pool in {a_name} ({b_name} has {})",
+                pool_list(b)
+            )),
             _ if pool_list(a) == pool_list(b) => out.push("pool options differ".into()),
-            _ => out.push(format!("pools {} in {a_name} but {} in {b_name}", pool_list(a), pool_list(b))),
+            _ => out.push(format!(
+                "pools {} in {a_name} but {} in {b_name}",
+                pool_list(a),
+                pool_list(b)
+            )),
         }
     }
     if a.options() != b.options() {
         match (a.options().is_empty(), b.options().is_empty()) {
-            (false, true) => out.push(format!("no options in {b_name} ({a_name} has {})", option_names(a))),
-            (true, false) => out.push(format!("no options in {a_name} ({b_name} has {})", option_names(b))),
+            (false, true) => out.push(format!(
+                "no options in {b_name} ({a_name} has {})",
+                option_names(a)
+            )),
+            (true, false) => out.push(format!(
+                "no options in {a_name} ({b_name} has {})",
+                option_names(b)
+            )),
             _ => {
-                let codes: BTreeSet<u8> = a.options().iter().chain(b.options().iter()).map(|o| o.code()).collect();
+                let codes: BTreeSet<u8> = a
+                    .options()
+                    .iter()
+                    .chain(b.options().iter())
+                    .map(|o| o.code())
+                    .collect();
                 let differing: Vec<String> = codes
                     .into_iter()
                     .filter(|c| a.options().get(*c) != b.options().get(*c))
-                    .map(|c| crate::config::options::option_def(c).map_or_else(|| format!("option {c}"), |d| d.name.to_owned()))
+                    .map(|c| {
+                        crate::config::options::option_def(c)
+                            .map_or_else(|| format!("option {c}"), |d| d.name.to_owned())
+                    })
                     .collect();
                 out.push(format!("options differ: {}", differing.join(", ")));
             }
         }
     }
-    let only_in = |x: &Subnet, y: &Subnet| x.reservations().iter().filter(|r| !y.reservations().contains(r)).count();
+    let only_in = |x: &Subnet, y: &Subnet| {
+        x.reservations()
+            .iter()
+            .filter(|r| !y.reservations().contains(r))
+            .count()
+    };
     let (ra, rb) = (only_in(a, b), only_in(b, a));
     if ra > 0 || rb > 0 {
         out.push(format!(
@@ -286,7 +380,10 @@ pub fn subnet_difference(a_name: &str, a: &Subnet, b_name: &str, b: &Subnet) -> 
 }
 
 fn subnet_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Finding>) {
-    let by_name: HashMap<&str, Member> = group.iter().map(|m| (relationship(inputs, *m).this_server_name(), *m)).collect();
+    let by_name: HashMap<&str, Member> = group
+        .iter()
+        .map(|m| (relationship(inputs, *m).this_server_name(), *m))
+        .collect();
     let mut compared: HashSet<(usize, usize, u32)> = HashSet::new();
     for &m in group {
         let rel = relationship(inputs, m);
@@ -295,8 +392,14 @@ fn subnet_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Finding>)
             continue;
         }
         for (ai, s) in served(inputs, m) {
-            for peer in rel.peers().iter().filter(|p| p.name() != rel.this_server_name() && p.role() != Role::Backup) {
-                let Some(&n) = by_name.get(peer.name()) else { continue };
+            for peer in rel
+                .peers()
+                .iter()
+                .filter(|p| p.name() != rel.this_server_name() && p.role() != Role::Backup)
+            {
+                let Some(&n) = by_name.get(peer.name()) else {
+                    continue;
+                };
                 let b_in = &inputs[n.input];
                 let b_subnets = b_in.config.subnets();
                 let found = b_subnets.iter().position(|t| t.id() == s.id());
@@ -383,7 +486,8 @@ fn subnet_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Finding>)
                             s.id()
                         )
                     } else {
-                        ": clients see different pools, options or reservations after failover".to_owned()
+                        ": clients see different pools, options or reservations after failover"
+                            .to_owned()
                     };
                     let self_role = |r: &HaRelationship| role_name(r.this_server().role());
                     out.push(Finding::new(
@@ -455,11 +559,21 @@ fn interface_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Findin
                 continue;
             }
             let (a, b) = (&inputs[m.input], &inputs[n.input]);
-            let (Some(ai), Some(bi)) = (interface_names(a), interface_names(b)) else { continue };
+            let (Some(ai), Some(bi)) = (interface_names(a), interface_names(b)) else {
+                continue;
+            };
             let a_served: BTreeSet<u32> = served(inputs, m).iter().map(|(_, s)| s.id().0).collect();
-            let shared: Vec<u32> =
-                served(inputs, n).iter().map(|(_, s)| s.id().0).filter(|id| a_served.contains(id)).collect();
-            let relayed = |id: u32| b.config.subnets().iter().any(|s| s.id().0 == id && !s.relay_addresses().is_empty());
+            let shared: Vec<u32> = served(inputs, n)
+                .iter()
+                .map(|(_, s)| s.id().0)
+                .filter(|id| a_served.contains(id))
+                .collect();
+            let relayed = |id: u32| {
+                b.config
+                    .subnets()
+                    .iter()
+                    .any(|s| s.id().0 == id && !s.relay_addresses().is_empty())
+            };
             let direct: Vec<u32> = shared.iter().copied().filter(|id| !relayed(*id)).collect();
             if direct.len() > bi.len() && ai.len() > bi.len() {
                 out.push(Finding::new(
@@ -486,12 +600,19 @@ fn interface_checks(inputs: &[Input<'_>], group: &[Member], out: &mut Vec<Findin
 
 /// URLs must be distinct: two peers at one address and port cannot both listen.
 fn url_checks(inputs: &[Input<'_>], out: &mut Vec<Finding>) {
-    let mut by_addr: BTreeMap<SocketAddr, BTreeMap<String, (usize, usize, usize)>> = BTreeMap::new();
+    let mut by_addr: BTreeMap<SocketAddr, BTreeMap<String, (usize, usize, usize)>> =
+        BTreeMap::new();
     for (i, input) in inputs.iter().enumerate() {
-        let Some(ha) = input.config.ha() else { continue };
+        let Some(ha) = input.config.ha() else {
+            continue;
+        };
         for (r, rel) in ha.relationships().iter().enumerate() {
             for (p, peer) in rel.peers().iter().enumerate() {
-                by_addr.entry(peer.url().socket_addr()).or_default().entry(peer.name().to_owned()).or_insert((i, r, p));
+                by_addr
+                    .entry(peer.url().socket_addr())
+                    .or_default()
+                    .entry(peer.name().to_owned())
+                    .or_insert((i, r, p));
             }
         }
     }
@@ -538,63 +659,143 @@ mod tests {
     const EMPTY: &str = r#"{"id": 1, "subnet": "10.0.0.0/24"}"#;
 
     fn inputs<'a>(cs: &'a [(&'a str, config::Config)]) -> Vec<Input<'a>> {
-        cs.iter().map(|(f, c)| Input { file: f, config: c, ha_hook: Some(1) }).collect()
+        cs.iter()
+            .map(|(f, c)| Input {
+                file: f,
+                config: c,
+                ha_hook: Some(1),
+            })
+            .collect()
     }
 
     #[test]
     fn matching_pair_is_clean() {
-        let peers = [("a", "10.0.0.2:8000", "primary"), ("b", "10.0.0.3:8000", "standby")];
-        let cs = [("a.json", server("a", &peers, FULL)), ("b.json", server("b", &peers, FULL))];
+        let peers = [
+            ("a", "10.0.0.2:8000", "primary"),
+            ("b", "10.0.0.3:8000", "standby"),
+        ];
+        let cs = [
+            ("a.json", server("a", &peers, FULL)),
+            ("b.json", server("b", &peers, FULL)),
+        ];
         let f = check_peers(&inputs(&cs));
         assert!(f.is_empty(), "{f:#?}");
     }
 
     #[test]
     fn empty_standby_subnet_means_no_failover() {
-        let peers = [("a", "10.0.0.2:8000", "primary"), ("b", "10.0.0.3:8000", "standby")];
-        let cs = [("a.json", server("a", &peers, FULL)), ("b.json", server("b", &peers, EMPTY))];
+        let peers = [
+            ("a", "10.0.0.2:8000", "primary"),
+            ("b", "10.0.0.3:8000", "standby"),
+        ];
+        let cs = [
+            ("a.json", server("a", &peers, FULL)),
+            ("b.json", server("b", &peers, EMPTY)),
+        ];
         let f = check_peers(&inputs(&cs));
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].file, "b.json");
         assert_eq!(f[0].path, "Dhcp4.subnet4[0]");
         assert!(f[0].message.contains("no pool in b.json"), "{}", f[0]);
         assert!(f[0].message.contains("no options in b.json"), "{}", f[0]);
-        assert!(f[0].message.contains("subnet 1 has no failover"), "{}", f[0]);
+        assert!(
+            f[0].message.contains("subnet 1 has no failover"),
+            "{}",
+            f[0]
+        );
     }
 
     #[test]
     fn disagreements_on_peers() {
-        let pa = [("a", "10.0.0.2:8000", "primary"), ("b", "10.0.0.3:8000", "standby")];
-        let pb = [("a", "10.0.0.2:8000", "standby"), ("b", "10.0.0.3:8000", "primary")];
-        let cs = [("a.json", server("a", &pa, FULL)), ("b.json", server("b", &pb, FULL))];
+        let pa = [
+            ("a", "10.0.0.2:8000", "primary"),
+            ("b", "10.0.0.3:8000", "standby"),
+        ];
+        let pb = [
+            ("a", "10.0.0.2:8000", "standby"),
+            ("b", "10.0.0.3:8000", "primary"),
+        ];
+        let cs = [
+            ("a.json", server("a", &pa, FULL)),
+            ("b.json", server("b", &pb, FULL)),
+        ];
         let f = check_peers(&inputs(&cs));
         let text: Vec<String> = f.iter().map(|f| f.to_string()).collect();
-        assert!(text.iter().any(|t| t.contains("peer a is primary in a.json but standby in b.json")), "{text:#?}");
-        assert!(text.iter().any(|t| t.contains("two primaries")), "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|t| t.contains("peer a is primary in a.json but standby in b.json")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("two primaries")),
+            "{text:#?}"
+        );
 
-        let same_name = [("a.json", server("a", &pa, FULL)), ("a2.json", server("a", &pa, FULL))];
+        let same_name = [
+            ("a.json", server("a", &pa, FULL)),
+            ("a2.json", server("a", &pa, FULL)),
+        ];
         let f = check_peers(&inputs(&same_name));
-        assert!(f.iter().any(|f| f.message.contains("also this-server-name")), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|f| f.message.contains("also this-server-name")),
+            "{f:#?}"
+        );
 
-        let pc = [("a", "10.0.0.2:8000", "primary"), ("c", "10.0.0.3:8000", "standby")];
-        let cs = [("a.json", server("a", &pa, FULL)), ("c.json", server("c", &pc, FULL))];
+        let pc = [
+            ("a", "10.0.0.2:8000", "primary"),
+            ("c", "10.0.0.3:8000", "standby"),
+        ];
+        let cs = [
+            ("a.json", server("a", &pa, FULL)),
+            ("c.json", server("c", &pc, FULL)),
+        ];
         let f = check_peers(&inputs(&cs));
-        assert!(f.iter().any(|f| f.message.contains("peers b, c all use 10.0.0.3:8000")), "{f:#?}");
-        assert!(f.iter().any(|f| f.message.contains("peer b is listed in a.json but not in c.json")), "{f:#?}");
+        assert!(
+            f.iter()
+                .any(|f| f.message.contains("peers b, c all use 10.0.0.3:8000")),
+            "{f:#?}"
+        );
+        assert!(
+            f.iter().any(|f| f
+                .message
+                .contains("peer b is listed in a.json but not in c.json")),
+            "{f:#?}"
+        );
     }
 
     #[test]
     fn missing_subnet_and_other_id() {
-        let peers = [("a", "10.0.0.2:8000", "primary"), ("b", "10.0.0.3:8000", "standby")];
+        let peers = [
+            ("a", "10.0.0.2:8000", "primary"),
+            ("b", "10.0.0.3:8000", "standby"),
+        ];
         let other = r#"{"id": 1, "subnet": "10.9.0.0/24"}"#;
-        let cs = [("a.json", server("a", &peers, FULL)), ("b.json", server("b", &peers, other))];
+        let cs = [
+            ("a.json", server("a", &peers, FULL)),
+            ("b.json", server("b", &peers, other)),
+        ];
         let f = check_peers(&inputs(&cs));
-        assert!(f.iter().any(|f| f.message.contains("no pool in b.json")), "{f:#?}");
-        assert!(f.iter().any(|f| f.message.contains("prefix 10.0.0.0/24 in a.json but 10.9.0.0/24")), "{f:#?}");
+        assert!(
+            f.iter().any(|f| f.message.contains("no pool in b.json")),
+            "{f:#?}"
+        );
+        assert!(
+            f.iter().any(|f| f
+                .message
+                .contains("prefix 10.0.0.0/24 in a.json but 10.9.0.0/24")),
+            "{f:#?}"
+        );
 
         let renumbered = FULL.replace(r#""id": 1"#, r#""id": 7"#);
-        let cs = [("a.json", server("a", &peers, FULL)), ("b.json", server("b", &peers, &renumbered))];
+        let cs = [
+            ("a.json", server("a", &peers, FULL)),
+            ("b.json", server("b", &peers, &renumbered)),
+        ];
         let f = check_peers(&inputs(&cs));
-        assert!(f.iter().any(|f| f.message.contains("has id 7 in b.json")), "{f:#?}");
+        assert!(
+            f.iter().any(|f| f.message.contains("has id 7 in b.json")),
+            "{f:#?}"
+        );
     }
 }

@@ -182,7 +182,10 @@ impl Scanner<'_> {
 /// Byte offset where the value at `path` starts, if it can be found.
 pub fn offset(text: &str, path: &str) -> Option<usize> {
     let steps = steps(path)?;
-    let mut s = Scanner { b: text.as_bytes(), i: 0 };
+    let mut s = Scanner {
+        b: text.as_bytes(),
+        i: 0,
+    };
     s.descend(&steps)?;
     (s.i < text.len()).then_some(s.i)
 }
@@ -206,7 +209,10 @@ pub fn line_col(text: &str, path: &str) -> Option<(u32, u32)> {
 /// The string value at `path`, if it is one.
 pub fn string_at(text: &str, path: &str) -> Option<String> {
     let steps = steps(path)?;
-    let mut s = Scanner { b: text.as_bytes(), i: 0 };
+    let mut s = Scanner {
+        b: text.as_bytes(),
+        i: 0,
+    };
     s.descend(&steps)?;
     s.string().map(str::to_owned)
 }
@@ -215,7 +221,8 @@ pub fn string_at(text: &str, path: &str) -> Option<String> {
 /// HA parameters can carry their full path.
 pub fn ha_hook_index(text: &str) -> Option<usize> {
     (0..64).find(|i| {
-        string_at(text, &format!("Dhcp4.hooks-libraries[{i}].library")).is_some_and(|l| l.ends_with("libdhcp_ha.so"))
+        string_at(text, &format!("Dhcp4.hooks-libraries[{i}].library"))
+            .is_some_and(|l| l.ends_with("libdhcp_ha.so"))
     })
 }
 
@@ -231,13 +238,25 @@ mod tests {
         assert_eq!(line_col(TEXT, "Dhcp4.subnet4[1].id"), Some((5, 36)));
         assert_eq!(string_at(TEXT, "Dhcp4.a[1].b").as_deref(), Some("c"));
         // Missing leaf: falls back to the parent.
-        assert_eq!(line_col(TEXT, "Dhcp4.subnet4[1].pools"), line_col(TEXT, "Dhcp4.subnet4[1]"));
+        assert_eq!(
+            line_col(TEXT, "Dhcp4.subnet4[1].pools"),
+            line_col(TEXT, "Dhcp4.subnet4[1]")
+        );
         assert_eq!(offset(TEXT, "Dhcp4.subnet4[7]"), None);
     }
 
     #[test]
     fn never_panics_on_garbage() {
-        for t in ["", "{", "[[[[", "{\"Dhcp4\":", "\"", "{\"a\" 1}", "/*", "{\"é\":[}"] {
+        for t in [
+            "",
+            "{",
+            "[[[[",
+            "{\"Dhcp4\":",
+            "\"",
+            "{\"a\" 1}",
+            "/*",
+            "{\"é\":[}",
+        ] {
             let _ = line_col(t, "Dhcp4.subnet4[0].x");
             let _ = ha_hook_index(t);
         }

@@ -143,7 +143,10 @@ impl Input<'_> {
 
     /// A short name for messages: the file name without directories.
     fn short(&self) -> &str {
-        Path::new(self.file).file_name().and_then(|n| n.to_str()).unwrap_or(self.file)
+        Path::new(self.file)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(self.file)
     }
 }
 
@@ -155,8 +158,12 @@ pub fn load_error_finding(file: &str, e: &ConfigError) -> Finding {
     };
     let message = match e {
         ConfigError::Read { source, .. } => format!("cannot read: {source}"),
-        ConfigError::Syntax { message, .. } | ConfigError::Invalid { message, .. } => message.clone(),
-        ConfigError::Include { target, message, .. } => format!("cannot include \"{target}\": {message}"),
+        ConfigError::Syntax { message, .. } | ConfigError::Invalid { message, .. } => {
+            message.clone()
+        }
+        ConfigError::Include {
+            target, message, ..
+        } => format!("cannot include \"{target}\": {message}"),
         ConfigError::UnknownKey { key, .. } => format!("unknown or unsupported key \"{key}\""),
     };
     Finding {
@@ -166,7 +173,8 @@ pub fn load_error_finding(file: &str, e: &ConfigError) -> Finding {
         column,
         path: e.path().unwrap_or("").to_owned(),
         message: format!("refused at load: {message}"),
-        fix: "correct this value; xdhcpd will not start with this file (cross-peer checks skip it)".into(),
+        fix: "correct this value; xdhcpd will not start with this file (cross-peer checks skip it)"
+            .into(),
     }
 }
 
@@ -210,7 +218,11 @@ pub fn check_paths<P: AsRef<Path>>(paths: &[P]) -> Vec<Finding> {
     }
     let inputs: Vec<Input<'_>> = loaded
         .iter()
-        .map(|(file, config, text)| Input { file, config, ha_hook: locate::ha_hook_index(text) })
+        .map(|(file, config, text)| Input {
+            file,
+            config,
+            ha_hook: locate::ha_hook_index(text),
+        })
         .collect();
     let mut checked = check(&inputs);
     for f in checked.iter_mut().filter(|f| f.line.is_none()) {
@@ -261,7 +273,10 @@ pub fn cli<P: AsRef<Path>>(paths: &[P], json: bool) -> anyhow::Result<()> {
     } else {
         print!("{}", render_text(&findings));
     }
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
     anyhow::ensure!(errors == 0, "{errors} error(s) found");
     Ok(())
 }

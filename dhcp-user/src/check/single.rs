@@ -34,11 +34,20 @@ pub fn check_server(input: &Input<'_>) -> Vec<Finding> {
     }
     if let Some(ha) = c.ha() {
         for (r, rel) in ha.relationships().iter().enumerate() {
-            let served: Vec<&Subnet> = c.subnets().iter().filter(|s| s.ha_relationship() == Some(r)).collect();
+            let served: Vec<&Subnet> = c
+                .subnets()
+                .iter()
+                .filter(|s| s.ha_relationship() == Some(r))
+                .collect();
             timer_checks(input, r, rel, &served, &mut out);
         }
         if ha.is_hub() {
-            for (i, s) in c.subnets().iter().enumerate().filter(|(_, s)| s.ha_relationship().is_none()) {
+            for (i, s) in c
+                .subnets()
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.ha_relationship().is_none())
+            {
                 out.push(Finding::new(
                     Severity::Warning,
                     input.file,
@@ -71,7 +80,9 @@ fn ha_addresses(c: &Config) -> Vec<(Ipv4Addr, String)> {
 
 /// Decodes an option made of IPv4 addresses (routers, broadcast, mask).
 pub(crate) fn addresses(data: &[u8]) -> Vec<Ipv4Addr> {
-    data.chunks_exact(4).map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3])).collect()
+    data.chunks_exact(4)
+        .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+        .collect()
 }
 
 /// Pairs of pool indexes (into `pools`, as `(start, end)`) that share addresses.
@@ -89,13 +100,25 @@ pub fn overlapping_pools(pools: &[(Ipv4Addr, Ipv4Addr)]) -> Vec<(usize, usize)> 
 
 /// Indexes of pools (as `(start, end)`) not entirely inside `prefix`.
 pub fn pools_outside(prefix: &Cidr, pools: &[(Ipv4Addr, Ipv4Addr)]) -> Vec<usize> {
-    pools.iter().enumerate().filter(|(_, p)| !prefix.contains(p.0) || !prefix.contains(p.1)).map(|(i, _)| i).collect()
+    pools
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !prefix.contains(p.0) || !prefix.contains(p.1))
+        .map(|(i, _)| i)
+        .collect()
 }
 
-fn subnet_checks(file: &str, path: &str, s: &Subnet, ha_addrs: &[(Ipv4Addr, String)], out: &mut Vec<Finding>) {
+fn subnet_checks(
+    file: &str,
+    path: &str,
+    s: &Subnet,
+    ha_addrs: &[(Ipv4Addr, String)],
+    out: &mut Vec<Finding>,
+) {
     let id = s.id();
     let prefix = s.prefix();
-    let ranges: Vec<(Ipv4Addr, Ipv4Addr)> = s.pools().iter().map(|p| (p.start(), p.end())).collect();
+    let ranges: Vec<(Ipv4Addr, Ipv4Addr)> =
+        s.pools().iter().map(|p| (p.start(), p.end())).collect();
     let range = |i: usize| format!("{}-{}", ranges[i].0, ranges[i].1);
     for i in pools_outside(&prefix, &ranges) {
         out.push(Finding::new(
@@ -146,7 +169,11 @@ fn subnet_checks(file: &str, path: &str, s: &Subnet, ha_addrs: &[(Ipv4Addr, Stri
                 Severity::Warning,
                 file,
                 format!("{path}.pools"),
-                format!("subnet {id}: pool {}-{} contains {addr}, {what}; it can be leased to a client", p.start(), p.end()),
+                format!(
+                    "subnet {id}: pool {}-{} contains {addr}, {what}; it can be leased to a client",
+                    p.start(),
+                    p.end()
+                ),
                 format!("start or end the pool so that it excludes {addr}"),
             ));
         }
@@ -155,7 +182,10 @@ fn subnet_checks(file: &str, path: &str, s: &Subnet, ha_addrs: &[(Ipv4Addr, Stri
                 Severity::Warning,
                 file,
                 format!("{path}.reservations"),
-                format!("subnet {id}: reservation {} is {addr}, {what}", host_id(r.id())),
+                format!(
+                    "subnet {id}: reservation {} is {addr}, {what}",
+                    host_id(r.id())
+                ),
                 "reserve another address",
             ));
         }
@@ -168,8 +198,14 @@ fn subnet_checks(file: &str, path: &str, s: &Subnet, ha_addrs: &[(Ipv4Addr, Stri
             Severity::Warning,
             file,
             format!("{path}.option-data"),
-            format!("subnet {id}: broadcast-address {a} is not {prefix}'s broadcast address {}", prefix.last()),
-            format!("set it to {} or remove it (clients derive it from the mask)", prefix.last()),
+            format!(
+                "subnet {id}: broadcast-address {a} is not {prefix}'s broadcast address {}",
+                prefix.last()
+            ),
+            format!(
+                "set it to {} or remove it (clients derive it from the mask)",
+                prefix.last()
+            ),
         ));
     }
     if let Some(m) = s.options().get(1)
@@ -180,7 +216,10 @@ fn subnet_checks(file: &str, path: &str, s: &Subnet, ha_addrs: &[(Ipv4Addr, Stri
             Severity::Warning,
             file,
             format!("{path}.option-data"),
-            format!("subnet {id}: subnet-mask {a} contradicts the prefix {prefix} (mask {})", prefix.netmask()),
+            format!(
+                "subnet {id}: subnet-mask {a} contradicts the prefix {prefix} (mask {})",
+                prefix.netmask()
+            ),
             "remove the subnet-mask option; the server sends the prefix's mask",
         ));
     }
@@ -189,7 +228,12 @@ fn subnet_checks(file: &str, path: &str, s: &Subnet, ha_addrs: &[(Ipv4Addr, Stri
 }
 
 fn host_id(id: &HostId) -> String {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":");
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
     match id {
         HostId::HwAddress(b) => format!("hw-address {}", hex(b)),
         HostId::ClientId(b) => format!("client-id {}", hex(b)),
@@ -230,7 +274,9 @@ fn reservation_checks(file: &str, path: &str, s: &Subnet, out: &mut Vec<Finding>
                         p.start(),
                         p.end()
                     ),
-                    format!("set reservations-out-of-pool to false, or move {addr} out of the pool"),
+                    format!(
+                        "set reservations-out-of-pool to false, or move {addr} out of the pool"
+                    ),
                 )
             } else {
                 (
@@ -241,10 +287,20 @@ fn reservation_checks(file: &str, path: &str, s: &Subnet, out: &mut Vec<Finding>
                         p.start(),
                         p.end()
                     ),
-                    format!("for a predictable address, reserve one outside {}-{} or shrink the pool", p.start(), p.end()),
+                    format!(
+                        "for a predictable address, reserve one outside {}-{} or shrink the pool",
+                        p.start(),
+                        p.end()
+                    ),
                 )
             };
-            out.push(Finding::new(severity, file, format!("{rpath}.ip-address"), message, fix));
+            out.push(Finding::new(
+                severity,
+                file,
+                format!("{rpath}.ip-address"),
+                message,
+                fix,
+            ));
         }
     }
 }
@@ -288,7 +344,13 @@ fn secs(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
-fn timer_checks(input: &Input<'_>, r: usize, rel: &HaRelationship, served: &[&Subnet], out: &mut Vec<Finding>) {
+fn timer_checks(
+    input: &Input<'_>,
+    r: usize,
+    rel: &HaRelationship,
+    served: &[&Subnet],
+    out: &mut Vec<Finding>,
+) {
     let rpath = input.relationship_path(r);
     let name = rel.this_server_name();
     if rel.mode() == HaMode::PassiveBackup {
@@ -337,7 +399,9 @@ fn timer_checks(input: &Input<'_>, r: usize, rel: &HaRelationship, served: &[&Su
             "set max-unacked-clients to 0 to fail over as soon as max-response-delay passes",
         ));
     }
-    let Some(failover) = failover_time(rel) else { return };
+    let Some(failover) = failover_time(rel) else {
+        return;
+    };
     // Per subnet: the shortest lease it can hand out and its T1/T2.
     let mut expire_first = Vec::new();
     let mut rebind_first = Vec::new();
@@ -348,10 +412,24 @@ fn timer_checks(input: &Input<'_>, r: usize, rel: &HaRelationship, served: &[&Su
         let times = lt.lease_times(None);
         if failover >= shortest {
             expire_first.push((s.id(), shortest));
-        } else if times.t2.is_some_and(|t2| failover >= Duration::from_secs(u64::from(t2))) {
-            rebind_first.push((s.id(), Duration::from_secs(u64::from(times.valid)), times.t2.unwrap_or(0)));
-        } else if times.t1.is_some_and(|t1| failover >= Duration::from_secs(u64::from(t1))) {
-            renew_first.push((s.id(), Duration::from_secs(u64::from(times.valid)), times.t1.unwrap_or(0)));
+        } else if times
+            .t2
+            .is_some_and(|t2| failover >= Duration::from_secs(u64::from(t2)))
+        {
+            rebind_first.push((
+                s.id(),
+                Duration::from_secs(u64::from(times.valid)),
+                times.t2.unwrap_or(0),
+            ));
+        } else if times
+            .t1
+            .is_some_and(|t1| failover >= Duration::from_secs(u64::from(t1)))
+        {
+            renew_first.push((
+                s.id(),
+                Duration::from_secs(u64::from(times.valid)),
+                times.t1.unwrap_or(0),
+            ));
         }
     }
     fn ids(len: usize, f: &dyn Fn(usize) -> String) -> String {
@@ -422,7 +500,11 @@ mod tests {
 
     #[test]
     fn pool_geometry() {
-        let pools = [(ip("10.0.0.10"), ip("10.0.0.20")), (ip("10.0.0.20"), ip("10.0.0.30")), (ip("10.0.0.40"), ip("10.0.1.5"))];
+        let pools = [
+            (ip("10.0.0.10"), ip("10.0.0.20")),
+            (ip("10.0.0.20"), ip("10.0.0.30")),
+            (ip("10.0.0.40"), ip("10.0.1.5")),
+        ];
         assert_eq!(overlapping_pools(&pools), vec![(0, 1)]);
         let prefix = Cidr::new(ip("10.0.0.0"), 24).unwrap();
         assert_eq!(pools_outside(&prefix, &pools), vec![2]);
@@ -448,26 +530,49 @@ mod tests {
     }
 
     fn run(c: &config::Config) -> Vec<Finding> {
-        check_server(&Input { file: "t.json", config: c, ha_hook: Some(1) })
+        check_server(&Input {
+            file: "t.json",
+            config: c,
+            ha_hook: Some(1),
+        })
     }
 
     #[test]
     fn failover_slower_than_leases_is_an_error() {
-        let c = ha_config(r#", "heartbeat-delay": 10000, "max-response-delay": 60000"#, 60);
+        let c = ha_config(
+            r#", "heartbeat-delay": 10000, "max-response-delay": 60000"#,
+            60,
+        );
         let rel = &c.ha().unwrap().relationships()[0];
         assert_eq!(failover_time(rel), Some(Duration::from_secs(80)));
         let f = run(&c);
-        let e = f.iter().find(|f| f.severity == Severity::Error).expect("an error");
+        let e = f
+            .iter()
+            .find(|f| f.severity == Severity::Error)
+            .expect("an error");
         assert!(e.message.contains("expire before failover"), "{e}");
-        assert_eq!(e.path, "Dhcp4.hooks-libraries[1].parameters.high-availability[0].max-response-delay");
+        assert_eq!(
+            e.path,
+            "Dhcp4.hooks-libraries[1].parameters.high-availability[0].max-response-delay"
+        );
     }
 
     #[test]
     fn equal_heartbeat_and_response_delay_warns() {
-        let c = ha_config(r#", "heartbeat-delay": 10000, "max-response-delay": 10000"#, 3600);
+        let c = ha_config(
+            r#", "heartbeat-delay": 10000, "max-response-delay": 10000"#,
+            3600,
+        );
         let f = run(&c);
-        assert!(f.iter().any(|f| f.severity == Severity::Warning && f.message.contains("one late heartbeat")));
-        assert!(f.iter().any(|f| f.severity == Severity::Info && f.path.ends_with("max-unacked-clients")));
+        assert!(
+            f.iter().any(
+                |f| f.severity == Severity::Warning && f.message.contains("one late heartbeat")
+            )
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.severity == Severity::Info && f.path.ends_with("max-unacked-clients"))
+        );
         assert!(!f.iter().any(|f| f.severity == Severity::Error), "{f:#?}");
     }
 
@@ -476,9 +581,24 @@ mod tests {
         let c = ha_config(r#", "max-unacked-clients": 0"#, 3600);
         let f = run(&c);
         let text: Vec<String> = f.iter().map(|f| f.to_string()).collect();
-        assert!(text.iter().any(|t| t.contains("contains 10.0.0.1, the HA address of peer a")), "{text:#?}");
-        assert!(text.iter().any(|t| t.starts_with("info") && t.contains("reserved 10.0.0.20")), "{text:#?}");
-        assert!(text.iter().any(|t| t.contains("broadcast-address 10.0.0.127")), "{text:#?}");
-        assert!(!text.iter().any(|t| t.contains("max-unacked-clients")), "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|t| t.contains("contains 10.0.0.1, the HA address of peer a")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("info") && t.contains("reserved 10.0.0.20")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("broadcast-address 10.0.0.127")),
+            "{text:#?}"
+        );
+        assert!(
+            !text.iter().any(|t| t.contains("max-unacked-clients")),
+            "{text:#?}"
+        );
     }
 }
