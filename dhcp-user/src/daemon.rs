@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config,
+    api, config,
     dhcp::engine::Allocator,
     glue,
     leases::LeaseStore,
@@ -28,6 +28,12 @@ pub struct Options {
     pub config: PathBuf,
     /// Userspace only.
     pub no_xdp: bool,
+    /// Control API listener (`--control-addr`).
+    pub control_addr: std::net::SocketAddr,
+    /// Basic-auth user for the control API (`--control-user`).
+    pub control_user: Option<String>,
+    /// File holding that user's password (`--control-password-file`).
+    pub control_password_file: Option<PathBuf>,
 }
 
 /// `xdhcpd test -c FILE`: load and validate, print warnings, exit.
@@ -83,9 +89,21 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
     };
 
-    let shared = Arc::new(Mutex::new(Shared { policy, store, alloc: Allocator::default(), stats: Stats::default() }));
+    let shared = Arc::new(Mutex::new(Shared { policy, store, alloc: Allocator::default(), stats: Stats::default(), dhcp_disabled_until: None }));
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
+    // Control API: bound before serving so a busy port fails start-up.
+    let fastpath = fastpath.map(Arc::new);
+    let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.mode().to_string());
+    let creds = api::credentials(opts.control_user.as_deref(), opts.control_password_file.as_deref(), &cfg)?;
+    let api_state = api::ApiState::new(Arc::clone(&shared), &cfg, Some(opts.config.clone()), shutdown.clone())
+        .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
+        .with_auth(creds);
+    let (control_addr, api_task) = api::bind(Arc::new(api_state), opts.control_addr)
+        .await
+        .with_context(|| format!("control API on {}", opts.control_addr))?;
+    tracing::info!(%control_addr, "control API listening");
+    tasks.spawn(api_task);
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
         tasks.spawn(server::serve(Arc::clone(link), Arc::clone(&shared), shutdown.clone()));
@@ -96,6 +114,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = shutdown.cancelled() => tracing::info!("shutdown command: shutting down"),
     }
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}

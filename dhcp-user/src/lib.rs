@@ -5,7 +5,6 @@
 //!
 //! - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
 //! - [`check`]: `xdhcpd check`, one server's and HA peers' configs checked together.
-//! - [`import`]: `xdhcpd import-dhcpd`, ISC dhcpd.conf/dhcpd.leases to Kea format.
 //! - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
 //! - [`dhcp`]: the protocol core (pure): classify, decide, build replies.
 //! - [`glue`]: config → policy, store ↔ engine adapters.
@@ -13,12 +12,13 @@
 //! - [`daemon`]: assembles everything for `xdhcpd run`.
 //! - [`net`]: sockets in and out (UDP per interface, AF_PACKET for raw replies).
 //! - [`xdp`]: loads the embedded eBPF object, attaches it, reads its maps.
+//! - [`api`]: Kea-compatible control commands over HTTP, metrics, status page.
+pub mod api;
 pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod dhcp;
 pub mod glue;
-pub mod import;
 pub mod leases;
 pub mod net;
 pub mod server;

@@ -21,6 +21,17 @@ enum Command {
         /// Do not load the XDP program: answer everything in userspace.
         #[arg(long)]
         no_xdp: bool,
+        /// Control API listener (Kea commands, /metrics, status page).
+        /// Loopback by default; with HA, this server's peer URL address.
+        #[arg(long, default_value = dhcp_user::api::DEFAULT_CONTROL_ADDR)]
+        control_addr: std::net::SocketAddr,
+        /// Require HTTP basic auth with this user (default: the
+        /// basic-auth-user of this server's HA peer entry, if any).
+        #[arg(long, requires = "control_password_file")]
+        control_user: Option<String>,
+        /// File holding the --control-user password.
+        #[arg(long, requires = "control_user")]
+        control_password_file: Option<PathBuf>,
     },
     /// Check a configuration and exit (like `kea-dhcp4 -t`).
     Test {
@@ -41,16 +52,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Convert an ISC dhcpd configuration (and optionally its leases) to a
-    /// Kea-format config for xdhcpd/Kea, with a report of every construct
-    /// mapped, approximated or refused.
-    ///
-    /// Writes DIR/<name>.json, DIR/<name>-import-report.txt (also printed)
-    /// and, with --leases, DIR/<name>-leases4.csv (Kea memfile CSV with the
-    /// active leases). <name> is --server-name, else this server's name in
-    /// the failover peer, else the config file's stem. A failover peer
-    /// becomes an HA relationship whose URLs are http://<address>:<ha-port>/.
-    ImportDhcpd(dhcp_user::import::cli::Args),
 }
 
 fn main() {
@@ -65,10 +66,17 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, no_xdp } => dhcp_user::daemon::run(dhcp_user::daemon::Options { config, no_xdp }),
+        Command::Run { config, no_xdp, control_addr, control_user, control_password_file } => {
+            dhcp_user::daemon::run(dhcp_user::daemon::Options {
+                config,
+                no_xdp,
+                control_addr,
+                control_user,
+                control_password_file,
+            })
+        }
         Command::Test { config } => dhcp_user::daemon::check_config(&config),
         Command::Check { files, json } => dhcp_user::check::cli(&files, json),
-        Command::ImportDhcpd(args) => dhcp_user::import::cli::run(&args),
     };
     if let Err(e) = result {
         eprintln!("xdhcpd: error: {e:#}");

@@ -52,6 +52,9 @@ pub struct Shared {
     pub alloc: Allocator,
     /// Counters.
     pub stats: Stats,
+    /// Set by the API's `dhcp-disable`: unix time until which requests are
+    /// dropped unanswered (`u64::MAX`: until `dhcp-enable`). `None`: serving.
+    pub dhcp_disabled_until: Option<u64>,
 }
 
 /// Current Unix time in seconds.
@@ -125,6 +128,9 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
     };
     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
     let st = &mut *guard;
+    if st.dhcp_disabled_until.is_some_and(|t| unix_now() < t) {
+        return; // dhcp-disable in force (Kea drops silently too)
+    }
     let req = match inbound::classify(bytes) {
         Ok(r) => r,
         Err(reason) => {

@@ -1,0 +1,555 @@
+//! Kea's command channel, without HTTP: a [`Request`] and the daemon's
+//! [`ApiState`] in, an [`Answer`] out. The texts and result codes are the
+//! ones a real Kea 2.2 `kea-dhcp4` (with `libdhcp_lease_cmds.so`) returns,
+//! because scripts match on them.
+
+use std::{path::Path, time::Instant};
+
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+
+use super::{ApiState, RestartKeys, leases, stats};
+use crate::{config, glue, server::unix_now};
+
+/// Kea's `result` values (`CONTROL_RESULT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultCode {
+    /// The command did what was asked.
+    Success = 0,
+    /// It failed; `text` says why. Nothing was changed.
+    Error = 1,
+    /// The command is not supported (unknown, or not built yet).
+    Unsupported = 2,
+    /// It worked but found nothing (no lease, no lease deleted).
+    Empty = 3,
+}
+
+/// One command's answer, as Kea shapes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// What happened.
+    pub result: ResultCode,
+    /// Human-readable summary; Kea omits it for some successes.
+    pub text: Option<String>,
+    /// The payload (`null` when absent).
+    pub arguments: Option<Value>,
+}
+
+impl Answer {
+    /// A result with a text and no arguments.
+    pub fn new(result: ResultCode, text: impl Into<String>) -> Self {
+        Answer {
+            result,
+            text: Some(text.into()),
+            arguments: None,
+        }
+    }
+
+    /// Success with a text.
+    pub fn ok(text: impl Into<String>) -> Self {
+        Answer::new(ResultCode::Success, text)
+    }
+
+    /// Failure (result 1).
+    pub fn error(text: impl Into<String>) -> Self {
+        Answer::new(ResultCode::Error, text)
+    }
+
+    /// Drops the text (Kea sends none for some successes).
+    pub fn without_text(mut self) -> Self {
+        self.text = None;
+        self
+    }
+
+    /// Adds arguments.
+    pub fn with_args(mut self, arguments: Value) -> Self {
+        self.arguments = Some(arguments);
+        self
+    }
+
+    /// The JSON object Kea sends (keys sorted, as Kea prints them).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("result".into(), json!(self.result as i32));
+        if let Some(t) = &self.text {
+            m.insert("text".into(), json!(t));
+        }
+        if let Some(a) = &self.arguments {
+            m.insert("arguments".into(), a.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+/// A parsed command: what Kea's control agent accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Command name, e.g. `lease4-get`.
+    pub command: String,
+    /// `arguments`, any JSON (each command checks its own shape).
+    pub arguments: Option<Value>,
+    /// `service` (`["dhcp4"]`): present means control-agent framing.
+    pub service: Option<Vec<String>>,
+}
+
+/// Why a body is not a command at all (HTTP 400, nothing runs).
+#[derive(Debug, Error, PartialEq)]
+pub enum RequestError {
+    /// Not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// JSON, but not an object.
+    #[error("command must be a JSON map")]
+    NotMap,
+    /// No `command` key.
+    #[error("missing mandatory 'command' parameter")]
+    NoCommand,
+    /// `command` is not a string.
+    #[error("'command' element in command message is not a string")]
+    CommandNotString,
+    /// `service` is not a list of strings.
+    #[error("'service' must be a list of strings")]
+    BadService,
+}
+
+impl Request {
+    /// Parses a request body. Unknown top-level keys are ignored, as Kea does.
+    pub fn parse(body: &[u8]) -> Result<Request, RequestError> {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| RequestError::Json(e.to_string()))?;
+        let Value::Object(mut m) = v else {
+            return Err(RequestError::NotMap);
+        };
+        let command = match m.remove("command") {
+            None => return Err(RequestError::NoCommand),
+            Some(Value::String(s)) => s,
+            Some(_) => return Err(RequestError::CommandNotString),
+        };
+        let service = match m.remove("service") {
+            None => None,
+            Some(Value::Array(a)) => Some(
+                a.into_iter()
+                    .map(|s| match s {
+                        Value::String(s) => Ok(s),
+                        _ => Err(RequestError::BadService),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(_) => return Err(RequestError::BadService),
+        };
+        Ok(Request {
+            command,
+            arguments: m.remove("arguments"),
+            service,
+        })
+    }
+
+    /// A request without service framing (tests, internal callers).
+    pub fn new(command: &str, arguments: Option<Value>) -> Request {
+        Request {
+            command: command.into(),
+            arguments,
+            service: None,
+        }
+    }
+}
+
+/// An argument problem; its text names the argument, as Kea's do.
+#[derive(Debug, Error, PartialEq)]
+pub enum ArgError {
+    /// A mandatory argument is absent.
+    #[error("missing parameter '{0}'")]
+    Missing(&'static str),
+    /// Present with the wrong JSON type.
+    #[error("invalid type specified for parameter '{0}'")]
+    Type(&'static str),
+    /// Any other refusal, with Kea's wording.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<ArgError> for Answer {
+    fn from(e: ArgError) -> Answer {
+        Answer::error(e.to_string())
+    }
+}
+
+/// What command handlers return: `Err` is a result-1 answer.
+pub(crate) type Handled = Result<Answer, ArgError>;
+
+/// Typed access to an `arguments` map.
+pub(crate) struct Args<'a>(pub &'a Map<String, Value>);
+
+impl<'a> Args<'a> {
+    pub fn get(&self, k: &str) -> Option<&'a Value> {
+        self.0.get(k)
+    }
+    pub fn str(&self, k: &'static str) -> Result<Option<&'a str>, ArgError> {
+        match self.0.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ArgError::Type(k)),
+        }
+    }
+    pub fn req_str(&self, k: &'static str) -> Result<&'a str, ArgError> {
+        self.str(k)?.ok_or(ArgError::Missing(k))
+    }
+    pub fn int(&self, k: &'static str) -> Result<Option<i64>, ArgError> {
+        match self.0.get(k) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(ArgError::Type(k)),
+            Some(_) => Err(ArgError::Type(k)),
+        }
+    }
+    /// An integer in `u32` range (subnet ids, lifetimes).
+    pub fn u32(&self, k: &'static str) -> Result<Option<u32>, ArgError> {
+        match self.int(k)? {
+            None => Ok(None),
+            Some(v) => u32::try_from(v)
+                .map(Some)
+                .map_err(|_| ArgError::Other(format!("'{k}' is out of range: {v}"))),
+        }
+    }
+    pub fn bool(&self, k: &'static str) -> Result<Option<bool>, ArgError> {
+        match self.0.get(k) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ArgError::Type(k)),
+        }
+    }
+}
+
+/// The `arguments` map, or `Err(text)` with the command's own wording.
+pub(crate) fn map_args<'a>(req: &'a Request, missing: &str) -> Result<Args<'a>, ArgError> {
+    match &req.arguments {
+        Some(Value::Object(m)) => Ok(Args(m)),
+        _ => Err(ArgError::Other(missing.to_owned())),
+    }
+}
+
+/// Commands served (what `list-commands` reports). `ha-*` commands are
+/// answered with result 2 until HA exists, and so are not listed.
+pub const COMMANDS: &[&str] = &[
+    "config-get",
+    "config-reload",
+    "config-set",
+    "config-test",
+    "config-write",
+    "dhcp-disable",
+    "dhcp-enable",
+    "lease4-add",
+    "lease4-del",
+    "lease4-get",
+    "lease4-get-all",
+    "lease4-get-by-client-id",
+    "lease4-get-by-hostname",
+    "lease4-get-by-hw-address",
+    "lease4-get-page",
+    "lease4-update",
+    "lease4-wipe",
+    "list-commands",
+    "shutdown",
+    "statistic-get",
+    "statistic-get-all",
+    "status-get",
+    "version-get",
+];
+
+/// Runs one command. Never panics on input; an invalid request changes
+/// nothing. Lease changes are on disk before this returns success.
+pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
+    let handled = match req.command.as_str() {
+        "version-get" => Ok(version()),
+        "list-commands" => Ok(Answer {
+            result: ResultCode::Success,
+            text: None,
+            arguments: Some(json!(COMMANDS)),
+        }),
+        "status-get" => Ok(status_get(state)),
+        "shutdown" => Ok(shutdown(state)),
+        "dhcp-disable" => dhcp_disable(state, req),
+        "dhcp-enable" => Ok(dhcp_enable(state)),
+        "config-get" => Ok(config_get(state)),
+        "config-test" => config_test(req),
+        "config-set" => config_set(state, req),
+        "config-reload" => Ok(config_reload(state)),
+        "config-write" => config_write(state, req),
+        "statistic-get-all" => Ok(stats::get_all(state)),
+        "statistic-get" => stats::get_one(state, req),
+        c if c.starts_with("lease4-") => leases::dispatch(state, req).await,
+        c if c.starts_with("ha-") => Ok(Answer::new(
+            ResultCode::Unsupported,
+            format!("'{c}' command not supported: HA is not built yet."),
+        )),
+        c => Ok(Answer::new(
+            ResultCode::Unsupported,
+            format!("'{c}' command not supported."),
+        )),
+    };
+    handled.unwrap_or_else(Answer::from)
+}
+
+fn version() -> Answer {
+    let v = env!("CARGO_PKG_VERSION");
+    Answer::ok(v).with_args(
+        json!({ "extended": format!("xdhcpd {v}\nKea 2.2 Dhcp4 configuration and control API") }),
+    )
+}
+
+/// Whether DHCP is being served at `now` (unix seconds), per `dhcp-disable`.
+pub fn dhcp_enabled(until: Option<u64>, now: u64) -> bool {
+    until.is_none_or(|t| now >= t)
+}
+
+fn status_get(state: &ApiState) -> Answer {
+    let until = state.lock().dhcp_disabled_until;
+    let reload = state
+        .applied
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .reloaded_at
+        .elapsed()
+        .as_secs();
+    Answer {
+        result: ResultCode::Success,
+        text: None,
+        arguments: None,
+    }
+    .with_args(json!({
+        "pid": std::process::id(),
+        "uptime": state.started.elapsed().as_secs(),
+        "reload": reload,
+        "multi-threading-enabled": false,
+        "sockets": { "status": "ready" },
+        "xdhcp": {
+            "attach-mode": state.attach_mode,
+            "dhcp-enabled": dhcp_enabled(until, unix_now()),
+        },
+    }))
+}
+
+fn shutdown(state: &ApiState) -> Answer {
+    state.event("shutdown requested");
+    state.shutdown.cancel();
+    Answer::ok("Shutting down.")
+}
+
+fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
+    let args = match &req.arguments {
+        None => None,
+        Some(Value::Object(m)) => Some(Args(m)),
+        Some(_) => {
+            return Err(ArgError::Other(
+                "arguments for the 'dhcp-disable' command must be a map".into(),
+            ));
+        }
+    };
+    let mut period = None;
+    if let Some(a) = &args {
+        match a.get("max-period") {
+            None => {}
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(p) if p > 0 => period = Some(p as u64),
+                _ => {
+                    return Err(ArgError::Other(
+                        "'max-period' must be positive integer".into(),
+                    ));
+                }
+            },
+            Some(_) => {
+                return Err(ArgError::Other(
+                    "'max-period' argument must be a number".into(),
+                ));
+            }
+        }
+        match a.get("origin") {
+            None => {}
+            Some(Value::String(o)) if o == "user" || o == "ha-partner" => {}
+            Some(Value::String(o)) => {
+                return Err(ArgError::Other(format!(
+                    "invalid value used for 'origin' parameter: {o}"
+                )));
+            }
+            Some(_) => return Err(ArgError::Other("'origin' argument must be a string".into())),
+        }
+    }
+    let until = period.map_or(u64::MAX, |p| unix_now().saturating_add(p));
+    state.lock().dhcp_disabled_until = Some(until);
+    Ok(match period {
+        Some(p) => {
+            state.event(format!("DHCP disabled for {p} s"));
+            Answer::ok(format!("DHCPv4 service disabled for {p} seconds"))
+        }
+        None => {
+            state.event("DHCP disabled");
+            Answer::ok("DHCPv4 service disabled")
+        }
+    })
+}
+
+fn dhcp_enable(state: &ApiState) -> Answer {
+    state.lock().dhcp_disabled_until = None;
+    state.event("DHCP enabled");
+    Answer::ok("DHCP service successfully enabled")
+}
+
+fn config_get(state: &ApiState) -> Answer {
+    match &state.applied.lock().unwrap_or_else(|p| p.into_inner()).json {
+        Some(v) => Answer {
+            result: ResultCode::Success,
+            text: None,
+            arguments: Some(v.clone()),
+        },
+        None => Answer::error(
+            "the running configuration cannot be shown as plain JSON (it uses <?include?>)",
+        ),
+    }
+}
+
+/// The `arguments` of config-set/config-test: `{"Dhcp4": {...}}`.
+fn config_args(req: &Request) -> Result<&Value, ArgError> {
+    let Some(args) = &req.arguments else {
+        return Err(ArgError::Other(
+            "Missing mandatory 'arguments' parameter.".into(),
+        ));
+    };
+    match args {
+        Value::Object(m) if m.contains_key("Dhcp4") => Ok(args),
+        Value::Object(_) => Err(ArgError::Other(
+            "Missing mandatory 'Dhcp4' parameter.".into(),
+        )),
+        _ => Err(ArgError::Other(
+            "'arguments' parameter expected to be a map.".into(),
+        )),
+    }
+}
+
+fn parse_config(v: &Value, name: &str) -> Result<config::Config, ArgError> {
+    config::parse(&v.to_string(), name).map_err(|e| ArgError::Other(e.to_string()))
+}
+
+fn config_test(req: &Request) -> Handled {
+    let cfg = parse_config(config_args(req)?, "config-test")?;
+    let _ = glue::compile(&cfg);
+    Ok(Answer::ok(
+        "Configuration seems sane. Checked, but not applied.",
+    ))
+}
+
+/// Validates, then swaps the policy the packet loop uses. Settings fixed at
+/// start-up (sockets, lease file) must not change: such a config is refused
+/// whole rather than half-applied.
+fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Handled {
+    let keys = RestartKeys::of(cfg);
+    let mut applied = state.applied.lock().unwrap_or_else(|p| p.into_inner());
+    if keys.interfaces != applied.restart.interfaces {
+        return Err(ArgError::Other(format!(
+            "{how}: interfaces-config changed; that needs a restart of xdhcpd. Nothing was changed."
+        )));
+    }
+    if keys.store != applied.restart.store {
+        return Err(ArgError::Other(format!(
+            "{how}: lease-database changed; that needs a restart of xdhcpd. Nothing was changed."
+        )));
+    }
+    for w in &cfg.warnings {
+        tracing::warn!("{how}: {w}");
+    }
+    let policy = glue::compile(cfg);
+    let subnets = policy.subnets.len();
+    state.lock().policy = policy;
+    applied.json = json;
+    applied.reloaded_at = Instant::now();
+    drop(applied);
+    state.event(format!(
+        "{how}: new configuration applied ({subnets} subnets)"
+    ));
+    Ok(Answer::ok("Configuration successful."))
+}
+
+fn config_set(state: &ApiState, req: &Request) -> Handled {
+    let args = config_args(req)?;
+    let cfg = parse_config(args, "config-set")?;
+    apply(state, &cfg, Some(args.clone()), "config-set")
+}
+
+fn config_reload(state: &ApiState) -> Answer {
+    let Some(path) = &state.config_path else {
+        return Answer::error("Config reload failed: no configuration file");
+    };
+    let cfg = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return Answer::error(format!("Config reload failed: {e}")),
+    };
+    let json = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| super::plain_json(&t));
+    apply(state, &cfg, json, "config-reload")
+        .unwrap_or_else(|e| Answer::error(format!("Config reload failed: {e}")))
+}
+
+/// Writes the running config. Only inside the config file's directory:
+/// Kea 2.2 wrote anywhere, which made the API a root file writer (fixed in
+/// later Kea versions the same way).
+fn config_write(state: &ApiState, req: &Request) -> Handled {
+    let name = match &req.arguments {
+        None => None,
+        Some(Value::Object(m)) => Args(m).str("filename")?,
+        Some(_) => return Err(ArgError::Other("Argument must be a map".into())),
+    };
+    let Some(default) = &state.config_path else {
+        return Err(ArgError::Other(
+            "no configuration file to write next to".into(),
+        ));
+    };
+    let dir = default
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let target = match name {
+        None => default.clone(),
+        Some(n) if Path::new(n).is_absolute() => Path::new(n).to_path_buf(),
+        Some(n) => dir.join(n),
+    };
+    let allowed = target.parent().is_some_and(|p| same_dir(p, dir)) && target.file_name().is_some();
+    if !allowed {
+        return Err(ArgError::Other(format!(
+            "not allowed to write config into {}: must be in {}",
+            target.display(),
+            dir.display()
+        )));
+    }
+    let Some(json) = state
+        .applied
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .json
+        .clone()
+    else {
+        return Err(ArgError::Other(
+            "the running configuration cannot be shown as plain JSON".into(),
+        ));
+    };
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+    let tmp = target.with_extension("xdhcp-tmp");
+    std::fs::write(&tmp, &text)
+        .and_then(|()| std::fs::rename(&tmp, &target))
+        .map_err(|e| {
+            ArgError::Other(format!(
+                "Unable to open file {} for writing: {e}",
+                target.display()
+            ))
+        })?;
+    let shown = target.display().to_string();
+    Ok(
+        Answer::ok(format!("Configuration written to {shown} successful"))
+            .with_args(json!({ "filename": shown, "size": text.len() })),
+    )
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

@@ -1,0 +1,497 @@
+//! The `lease4-*` commands of Kea's `libdhcp_lease_cmds.so`: Kea's lease
+//! JSON both ways, lookups, and changes that go through the store's durable
+//! path (the answer waits for the fsync, so "added" means "on disk").
+
+use std::net::Ipv4Addr;
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    ApiState,
+    command::{Answer, ArgError, Args, Handled, Request, ResultCode, map_args},
+};
+use crate::{
+    dhcp::policy::Policy,
+    leases::{ClientId, Durable, HwAddr, Lease, LeaseState},
+    server::unix_now,
+};
+
+/// A lease as Kea's `Lease4::toElement` prints it: `client-id` and
+/// `user-context` only when set, `hw-address` empty for declined leases.
+pub fn lease_json(l: &Lease) -> Value {
+    let mut m = Map::new();
+    m.insert("ip-address".into(), json!(l.address.to_string()));
+    m.insert(
+        "hw-address".into(),
+        json!(l.hwaddr.as_ref().map(|h| h.to_string()).unwrap_or_default()),
+    );
+    if let Some(c) = &l.client_id {
+        m.insert("client-id".into(), json!(c.to_string()));
+    }
+    m.insert("valid-lft".into(), json!(l.valid_lifetime));
+    m.insert("cltt".into(), json!(l.cltt()));
+    m.insert("subnet-id".into(), json!(l.subnet_id));
+    m.insert("fqdn-fwd".into(), json!(l.fqdn_fwd));
+    m.insert("fqdn-rev".into(), json!(l.fqdn_rev));
+    m.insert("hostname".into(), json!(l.hostname));
+    m.insert("state".into(), json!(l.state.code()));
+    if let Some(ctx) = &l.user_context {
+        m.insert("user-context".into(), ctx.clone());
+    }
+    Value::Object(m)
+}
+
+fn parse_addr(text: &str) -> Result<Ipv4Addr, ArgError> {
+    text.parse()
+        .map_err(|_| ArgError::Other(format!("Failed to convert '{text}' to address")))
+}
+
+/// Kea's `Lease4Parser`: a lease from `lease4-add`/`lease4-update`
+/// arguments, checked against the configured subnets. Unknown keys are
+/// ignored, as Kea does.
+pub fn parse_lease(a: &Args, policy: &Policy, now: u64) -> Result<Lease, ArgError> {
+    let address = parse_addr(a.req_str("ip-address")?)?;
+    let subnet = match a.u32("subnet-id")? {
+        None | Some(0) => policy
+            .subnets
+            .iter()
+            .find(|s| s.contains(address))
+            .ok_or_else(|| {
+                ArgError::Other(format!(
+                    "subnet-id not specified and failed to find a subnet for address {address}"
+                ))
+            })?,
+        Some(id) => {
+            let s = policy.subnet(id).ok_or_else(|| {
+                ArgError::Other(format!(
+                    "Invalid subnet-id: No IPv4 subnet with subnet-id={id} currently configured."
+                ))
+            })?;
+            if !s.contains(address) {
+                return Err(ArgError::Other(format!(
+                    "The address {address} does not belong to subnet {}/{}, subnet-id={id}",
+                    s.network, s.prefix_len
+                )));
+            }
+            s
+        }
+    };
+    let hw_text = a.req_str("hw-address")?;
+    let hwaddr = if hw_text.is_empty() {
+        None
+    } else {
+        Some(
+            hw_text
+                .parse::<HwAddr>()
+                .map_err(|e| ArgError::Other(format!("invalid 'hw-address' {hw_text}: {e}")))?,
+        )
+    };
+    let client_id = match a.str("client-id")? {
+        None | Some("") => None,
+        Some(t) => Some(
+            t.parse::<ClientId>()
+                .map_err(|e| ArgError::Other(format!("invalid 'client-id' {t}: {e}")))?,
+        ),
+    };
+    let valid = a.u32("valid-lft")?.unwrap_or(subnet.lifetimes.valid);
+    let cltt = match a.int("expire")? {
+        None => now,
+        Some(e) if e <= 0 => {
+            return Err(ArgError::Other(format!(
+                "expiration time must be positive for address {address}"
+            )));
+        }
+        Some(e) if (e as u64) < u64::from(valid) => {
+            return Err(ArgError::Other(format!(
+                "expiration time must be greater than valid lifetime for address {address}"
+            )));
+        }
+        Some(e) => e as u64 - u64::from(valid),
+    };
+    let mut lease = Lease::new(address, hwaddr, client_id, subnet.id, cltt, valid);
+    lease.fqdn_fwd = a.bool("fqdn-fwd")?.unwrap_or(false);
+    lease.fqdn_rev = a.bool("fqdn-rev")?.unwrap_or(false);
+    lease.hostname = a.str("hostname")?.unwrap_or("").to_owned();
+    if (lease.fqdn_fwd || lease.fqdn_rev) && lease.hostname.trim().is_empty() {
+        return Err(ArgError::Other(
+            "No hostname specified and either forward or reverse fqdn was set to true.".into(),
+        ));
+    }
+    lease.state = match a.int("state")? {
+        None => LeaseState::Default,
+        Some(s @ 0..=2) => LeaseState::from_code(s as u32),
+        Some(s) => {
+            return Err(ArgError::Other(format!(
+                "Invalid state value: {s}, supported values are: 0 (default), 1 (declined) and 2 (expired-reclaimed)"
+            )));
+        }
+    };
+    lease.user_context = match a.get("user-context") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(v) => {
+            return Err(ArgError::Other(format!(
+                "Invalid user context '{v}' is not a JSON map."
+            )));
+        }
+    };
+    lease
+        .validate()
+        .map_err(|e| ArgError::Other(format!("invalid lease {address}: {e}")))?;
+    Ok(lease)
+}
+
+/// How `lease4-get`/`lease4-del` name a lease.
+enum Selector {
+    Address(Ipv4Addr),
+    HwAddr(u32, HwAddr),
+    ClientId(u32, ClientId),
+}
+
+/// Kea's `getParameters`: `ip-address`, or `identifier-type` +
+/// `identifier` + `subnet-id`, checked in Kea's order with Kea's texts.
+fn selector(req: &Request) -> Result<Selector, ArgError> {
+    let a = map_args(req, "Parameters missing or are not a map.")?;
+    if let Some(v) = a.get("ip-address") {
+        let Value::String(s) = v else {
+            return Err(ArgError::Other("'ip-address' is not a string.".into()));
+        };
+        return Ok(Selector::Address(parse_addr(s)?));
+    }
+    let subnet_id = match a.get("subnet-id") {
+        None => {
+            return Err(ArgError::Other(
+                "Mandatory 'subnet-id' parameter missing.".into(),
+            ));
+        }
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| ArgError::Other("'subnet-id' parameter is not integer.".into()))?,
+    };
+    let Some(Value::String(kind)) = a.get("identifier-type") else {
+        return Err(ArgError::Other(
+            "No 'ip-address' provided and 'identifier-type' is either missing or not a string."
+                .into(),
+        ));
+    };
+    let Some(Value::String(id)) = a.get("identifier") else {
+        return Err(ArgError::Other(
+            "No 'ip-address' provided and 'identifier' is either missing or not a string.".into(),
+        ));
+    };
+    match kind.as_str() {
+        "hw-address" => Ok(Selector::HwAddr(
+            subnet_id,
+            id.parse()
+                .map_err(|e| ArgError::Other(format!("invalid 'identifier' {id}: {e}")))?,
+        )),
+        "client-id" => Ok(Selector::ClientId(
+            subnet_id,
+            id.parse()
+                .map_err(|e| ArgError::Other(format!("invalid 'identifier' {id}: {e}")))?,
+        )),
+        other => Err(ArgError::Other(format!(
+            "Incorrect identifier type: {other}, the only supported values are: address, hw-address, client-id"
+        ))),
+    }
+}
+
+fn select(state: &ApiState, s: &Selector) -> Option<Lease> {
+    let st = state.lock();
+    match s {
+        Selector::Address(a) => st.store.get(*a),
+        Selector::HwAddr(subnet, hw) => st.store.by_hwaddr(*subnet, hw).into_iter().next(),
+        Selector::ClientId(subnet, id) => st.store.by_client_id(*subnet, id).into_iter().next(),
+    }
+}
+
+/// `N IPv4 lease(s) found.`, result 3 when N is 0.
+fn found(leases: &[Lease], extra: Option<(&str, Value)>) -> Answer {
+    let n = leases.len();
+    let mut args = Map::new();
+    args.insert(
+        "leases".into(),
+        Value::Array(leases.iter().map(lease_json).collect()),
+    );
+    if let Some((k, v)) = extra {
+        args.insert(k.into(), v);
+    }
+    let result = if n == 0 {
+        ResultCode::Empty
+    } else {
+        ResultCode::Success
+    };
+    Answer::new(result, format!("{n} IPv4 lease(s) found.")).with_args(Value::Object(args))
+}
+
+/// Waits until the store's writes are on disk; the change is in memory
+/// already, so a failure here must be reported, not hidden.
+async fn durable(writes: Vec<Durable>) -> Result<(), ArgError> {
+    for d in writes {
+        d.await
+            .map_err(|e| ArgError::Other(format!("lease change not written to disk: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Runs a `lease4-*` command.
+pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
+    match req.command.as_str() {
+        "lease4-get" => {
+            let s = selector(req)?;
+            Ok(match select(state, &s) {
+                Some(l) => Answer::ok("IPv4 lease found.").with_args(lease_json(&l)),
+                None => Answer::new(ResultCode::Empty, "Lease not found."),
+            })
+        }
+        "lease4-get-all" => get_all(state, req),
+        "lease4-get-page" => get_page(state, req),
+        "lease4-get-by-hw-address" => {
+            let a = map_args(req, "no parameters specified for the command")?;
+            let text = by_key(&a, "hw-address")?;
+            let hw: HwAddr = text
+                .parse()
+                .map_err(|e| ArgError::Other(format!("invalid 'hw-address' {text}: {e}")))?;
+            let leases: Vec<Lease> = state
+                .lock()
+                .store
+                .snapshot()
+                .into_iter()
+                .filter(|l| l.hwaddr.as_ref().is_some_and(|h| h.bytes() == hw.bytes()))
+                .collect();
+            Ok(found(&leases, None))
+        }
+        "lease4-get-by-client-id" => {
+            let a = map_args(req, "no parameters specified for the command")?;
+            let text = by_key(&a, "client-id")?;
+            let id: ClientId = text
+                .parse()
+                .map_err(|e| ArgError::Other(format!("invalid 'client-id' {text}: {e}")))?;
+            let leases: Vec<Lease> = state
+                .lock()
+                .store
+                .snapshot()
+                .into_iter()
+                .filter(|l| l.client_id.as_ref() == Some(&id))
+                .collect();
+            Ok(found(&leases, None))
+        }
+        "lease4-get-by-hostname" => {
+            let a = map_args(req, "no parameters specified for the command")?;
+            let name = by_key(&a, "hostname")?;
+            if name.is_empty() {
+                return Err(ArgError::Other("'hostname' parameter is empty".into()));
+            }
+            // Kea compares hostnames case-insensitively.
+            let leases: Vec<Lease> = state
+                .lock()
+                .store
+                .snapshot()
+                .into_iter()
+                .filter(|l| l.hostname.eq_ignore_ascii_case(name))
+                .collect();
+            Ok(found(&leases, None))
+        }
+        "lease4-add" => add_or_update(state, req, false).await,
+        "lease4-update" => add_or_update(state, req, true).await,
+        "lease4-del" => {
+            let s = selector(req)?;
+            let write = {
+                let mut st = state.lock();
+                let lease = match &s {
+                    Selector::Address(a) => st.store.get(*a),
+                    Selector::HwAddr(subnet, hw) => {
+                        st.store.by_hwaddr(*subnet, hw).into_iter().next()
+                    }
+                    Selector::ClientId(subnet, id) => {
+                        st.store.by_client_id(*subnet, id).into_iter().next()
+                    }
+                };
+                lease.map(|l| {
+                    let write = st.store.remove(l.address);
+                    super::lease_changed(&mut st, l.address);
+                    (l.address, write)
+                })
+            };
+            let Some((addr, write)) = write else {
+                return Ok(Answer::new(ResultCode::Empty, "IPv4 lease not found."));
+            };
+            durable(vec![write]).await?;
+            state.event(format!("lease4-del {addr}"));
+            Ok(Answer::ok("IPv4 lease deleted."))
+        }
+        "lease4-wipe" => wipe(state, req).await,
+        c => Ok(Answer::new(
+            ResultCode::Unsupported,
+            format!("'{c}' command not supported."),
+        )),
+    }
+}
+
+/// A mandatory string argument with the `lease4-get-by-*` wording.
+fn by_key<'a>(a: &Args<'a>, key: &'static str) -> Result<&'a str, ArgError> {
+    match a.get(key) {
+        None => Err(ArgError::Other(format!("'{key}' parameter not specified"))),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ArgError::Other(format!(
+            "'{key}' parameter must be a string"
+        ))),
+    }
+}
+
+fn get_all(state: &ApiState, req: &Request) -> Handled {
+    let subnets: Option<Vec<u32>> = match &req.arguments {
+        None => None,
+        Some(Value::Object(m)) => match m.get("subnets") {
+            None => None,
+            Some(Value::Array(ids)) => Some(
+                ids.iter()
+                    .map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        ArgError::Other("listed subnet identifiers must be numbers".into())
+                    })?,
+            ),
+            Some(_) => return Err(ArgError::Other("'subnets' parameter must be a list".into())),
+        },
+        Some(_) => {
+            return Err(ArgError::Other(
+                "Parameters missing or are not a map.".into(),
+            ));
+        }
+    };
+    let mut leases = state.lock().store.snapshot();
+    if let Some(ids) = subnets {
+        leases.retain(|l| ids.contains(&l.subnet_id));
+    }
+    Ok(found(&leases, None))
+}
+
+/// Kea's paging: `from` is `"start"` or the last address of the previous
+/// page; answers include `count`.
+fn get_page(state: &ApiState, req: &Request) -> Handled {
+    let a = map_args(
+        req,
+        "no parameters specified for the lease4-get-page command",
+    )?;
+    let after = match a.get("from") {
+        None => return Err(ArgError::Other("'from' parameter not specified".into())),
+        Some(Value::String(s)) if s == "start" => None,
+        Some(Value::String(s)) => Some(s.parse::<Ipv4Addr>().map_err(|_| {
+            ArgError::Other(
+                "'from' parameter value is neither 'start' keyword nor a valid IPv4 address".into(),
+            )
+        })?),
+        Some(_) => return Err(ArgError::Other("'from' parameter must be a string".into())),
+    };
+    let limit = match a.get("limit") {
+        None => return Err(ArgError::Other("'limit' parameter not specified".into())),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| ArgError::Other("'limit' parameter must be a number".into()))?,
+        Some(_) => return Err(ArgError::Other("'limit' parameter must be a number".into())),
+    };
+    if limit == 0 {
+        return Err(ArgError::Other(
+            "page size of retrieved leases must not be 0".into(),
+        ));
+    }
+    let limit = usize::try_from(limit.min(u64::from(u32::MAX))).unwrap_or(usize::MAX);
+    let leases = state.lock().store.page_after(after, limit);
+    let count = leases.len();
+    Ok(found(&leases, Some(("count", json!(count)))))
+}
+
+async fn add_or_update(state: &ApiState, req: &Request, update: bool) -> Handled {
+    let a = map_args(
+        req,
+        if update {
+            "no parameters specified for lease4-update command"
+        } else {
+            "no parameters specified for the command"
+        },
+    )?;
+    let force = if update {
+        a.bool("force-create")?.unwrap_or(false)
+    } else {
+        false
+    };
+    // Check and write under one lock so a DHCP exchange cannot slip between.
+    let (lease, existed, write) = {
+        let mut st = state.lock();
+        let lease = parse_lease(&a, &st.policy, unix_now())?;
+        let existed = st.store.get(lease.address).is_some();
+        if !update && existed {
+            return Err(ArgError::Other("IPv4 lease already exists.".into()));
+        }
+        if update && !existed && !force {
+            return Err(ArgError::Other(format!(
+                "failed to update the lease with address {} either because the lease has been deleted or it has changed in the database, in both cases a retry might succeed",
+                lease.address
+            )));
+        }
+        let write = st.store.upsert(lease.clone());
+        super::lease_changed(&mut st, lease.address);
+        (lease, existed, write)
+    };
+    durable(vec![write]).await?;
+    state.event(format!("{} {}", req.command, lease.address));
+    Ok(if !update {
+        Answer::ok(format!(
+            "Lease for address {}, subnet-id {} added.",
+            lease.address, lease.subnet_id
+        ))
+    } else if existed {
+        Answer::ok("IPv4 lease updated.")
+    } else {
+        Answer::ok("IPv4 lease added.")
+    })
+}
+
+async fn wipe(state: &ApiState, req: &Request) -> Handled {
+    let subnet = match &req.arguments {
+        None => None,
+        Some(Value::Object(m)) => Args(m).u32("subnet-id")?,
+        Some(_) => {
+            return Err(ArgError::Other(
+                "Parameters missing or are not a map.".into(),
+            ));
+        }
+    };
+    let (ids, writes) = {
+        let mut st = state.lock();
+        let ids: Vec<u32> = match subnet {
+            Some(id) => vec![id],
+            None => st.policy.subnets.iter().map(|s| s.id).collect(),
+        };
+        let doomed: Vec<Ipv4Addr> = st
+            .store
+            .snapshot()
+            .into_iter()
+            .filter(|l| ids.contains(&l.subnet_id))
+            .map(|l| l.address)
+            .collect();
+        let mut writes = Vec::with_capacity(doomed.len());
+        for addr in doomed {
+            writes.push(st.store.remove(addr));
+            super::lease_changed(&mut st, addr);
+        }
+        (ids, writes)
+    };
+    let n = writes.len();
+    durable(writes).await?;
+    let list: String = ids.iter().map(|i| format!(" {i}")).collect();
+    if n > 0 {
+        state.event(format!("lease4-wipe: {n} lease(s) from subnet(s){list}"));
+    }
+    let result = if n == 0 {
+        ResultCode::Empty
+    } else {
+        ResultCode::Success
+    };
+    Ok(Answer::new(
+        result,
+        format!("Deleted {n} IPv4 lease(s) from subnet(s){list}"),
+    ))
+}

@@ -1,0 +1,322 @@
+//! # Control API
+//!
+//! Existing Kea tooling (keactrl scripts, Stork-style pollers, an HA partner)
+//! talks to Kea by POSTing `{"command", "arguments", "service"}` to the
+//! control agent. xdhcpd answers the same commands, with Kea 2.2's argument
+//! shapes, texts and result codes (recorded from a real `kea-dhcp4` with
+//! `libdhcp_lease_cmds.so`), on its own HTTP listener, so those scripts work
+//! unchanged. The same listener serves Prometheus metrics and a status page.
+//!
+//! # Layout
+//!
+//! - [`command`]: the pure part: a parsed [`Request`] plus [`ApiState`] in,
+//!   an [`Answer`] out; every command family in its own function. No HTTP.
+//! - `leases`: Kea's lease JSON both ways, and the `lease4-*` commands.
+//! - `stats`: Kea statistic names (`pkt4-received`, `subnet[1].…`) and the
+//!   pool accounting shared with metrics and the status page.
+//! - [`http`]: axum: routing, body limit, basic auth, Kea's `service`
+//!   framing (a JSON array of one answer), status codes.
+//! - [`metrics`]: `GET /metrics` in Prometheus text format.
+//! - `status`: `GET /` (HTML) and `GET /status.json` it polls.
+//!
+//! All handlers take the same [`ApiState`], which holds the daemon's
+//! `Arc<Mutex<Shared>>` rather than copies, so the API always shows (and
+//! changes) what the packet loop uses.
+
+pub mod command;
+pub mod http;
+mod leases;
+pub mod metrics;
+mod stats;
+mod status;
+mod time;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{Config, Secret},
+    glue,
+    leases::StoreConfig,
+    server::Shared,
+    xdp::Fastpath,
+};
+
+pub use command::{Answer, Request, ResultCode, dispatch};
+pub use http::{router, serve};
+
+/// Default control listener: loopback only, so a fresh install exposes
+/// nothing (Kea's control agent defaults to 127.0.0.1:8000 the same way).
+pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:8000";
+
+/// Where XDP counters come from; a trait so tests (and `--no-xdp`) need no
+/// BPF.
+pub trait XdpSource: Send + Sync {
+    /// Totals per outcome label, summed over CPUs.
+    fn counters(&self) -> Result<Vec<(&'static str, u64)>, String>;
+}
+
+impl XdpSource for Fastpath {
+    fn counters(&self) -> Result<Vec<(&'static str, u64)>, String> {
+        Fastpath::counters(self)
+            .map(|v| v.into_iter().map(|(o, n)| (o.label(), n)).collect())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// HTTP basic-auth credentials the listener requires.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// User name.
+    pub user: String,
+    /// Password; its `Debug` is redacted, so it cannot reach a log line.
+    pub password: Secret,
+}
+
+/// Settings of a running configuration that cannot change without a
+/// restart: sockets are opened and the lease file is loaded once.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RestartKeys {
+    interfaces: Vec<String>,
+    store: StoreConfig,
+}
+
+impl RestartKeys {
+    fn of(cfg: &Config) -> Self {
+        let mut interfaces: Vec<String> = cfg
+            .interfaces()
+            .interfaces
+            .iter()
+            .map(|i| format!("{i:?}"))
+            .collect();
+        interfaces.sort();
+        RestartKeys {
+            interfaces,
+            store: glue::store_config(cfg),
+        }
+    }
+}
+
+/// The configuration currently applied, as `config-get` shows it.
+pub(crate) struct Applied {
+    /// The JSON accepted (comments removed); `None` if the file could not be
+    /// shown as plain JSON (it uses `<?include?>`).
+    json: Option<serde_json::Value>,
+    restart: RestartKeys,
+    /// `config-reload`/`config-set` successes since start, for `status-get`.
+    reloaded_at: Instant,
+}
+
+/// Everything the API needs; one per daemon, shared by all connections.
+pub struct ApiState {
+    /// The state the packet loop uses.
+    pub shared: Arc<Mutex<Shared>>,
+    /// The config file (`config-reload`, default of `config-write`).
+    pub config_path: Option<PathBuf>,
+    pub(crate) applied: Mutex<Applied>,
+    /// Cancelled by `shutdown`; the listener stops on it too.
+    pub shutdown: CancellationToken,
+    started: Instant,
+    /// How DHCP traffic reaches us (shown by `status-get` and the page).
+    pub attach_mode: String,
+    /// XDP counters, when the program is attached.
+    pub xdp: Option<Arc<dyn XdpSource>>,
+    /// Required credentials; `None` accepts anyone who can connect.
+    pub auth: Option<Credentials>,
+    /// Recent notable events (config changes, dhcp-disable, …) for the page.
+    pub(crate) events: Mutex<std::collections::VecDeque<(u64, String)>>,
+}
+
+/// How many events the status page keeps.
+const MAX_EVENTS: usize = 50;
+
+impl ApiState {
+    /// State for a daemon started from `cfg` (read from `config_path`).
+    pub fn new(
+        shared: Arc<Mutex<Shared>>,
+        cfg: &Config,
+        config_path: Option<PathBuf>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let json = config_path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| plain_json(&t));
+        ApiState {
+            shared,
+            config_path,
+            applied: Mutex::new(Applied {
+                json,
+                restart: RestartKeys::of(cfg),
+                reloaded_at: Instant::now(),
+            }),
+            shutdown,
+            started: Instant::now(),
+            attach_mode: "userspace-only".into(),
+            xdp: None,
+            auth: None,
+            events: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Adds the XDP attach mode and counter source.
+    pub fn with_xdp(
+        mut self,
+        attach_mode: impl Into<String>,
+        xdp: Option<Arc<dyn XdpSource>>,
+    ) -> Self {
+        self.attach_mode = attach_mode.into();
+        self.xdp = xdp;
+        self
+    }
+
+    /// Requires these credentials on every request.
+    pub fn with_auth(mut self, auth: Option<Credentials>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Credentials of this server's own HA peer entry, which Kea's partner
+    /// sends with every request (`basic-auth-user`/`-password`); `None`
+    /// without HA or without auth there.
+    pub fn ha_credentials(cfg: &Config) -> Option<Credentials> {
+        let rel = cfg.ha()?.relationships().first()?;
+        let auth = rel.this_server().basic_auth()?;
+        Some(Credentials {
+            user: auth.user.clone(),
+            password: auth.password.clone(),
+        })
+    }
+
+    /// Records an event for the status page (and the log).
+    pub(crate) fn event(&self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::info!("api: {text}");
+        let mut ev = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if ev.len() == MAX_EVENTS {
+            ev.pop_front();
+        }
+        ev.push_back((crate::server::unix_now(), text));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Called under the lock after every lease the API changed, so that the
+/// kernel's lease map (when XDP answers renewals) never disagrees with the
+/// store.
+fn lease_changed(_st: &mut Shared, _addr: std::net::Ipv4Addr) {
+    // No kernel lease map yet: the store is the only copy.
+}
+
+/// The listener's credentials: `--control-user` with the password read
+/// from `--control-password-file` (so it shows in no process list), else
+/// those of this server's HA peer entry, else none.
+pub fn credentials(
+    user: Option<&str>,
+    password_file: Option<&std::path::Path>,
+    cfg: &Config,
+) -> anyhow::Result<Option<Credentials>> {
+    use anyhow::Context as _;
+    match (user, password_file) {
+        (Some(user), Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the control password file {}", file.display()))?;
+            let password = text.trim_end_matches(['\r', '\n']).to_owned();
+            anyhow::ensure!(!user.contains(':'), "--control-user must not contain ':'");
+            Ok(Some(Credentials {
+                user: user.to_owned(),
+                password: Secret::new(password),
+            }))
+        }
+        (None, None) => Ok(ApiState::ha_credentials(cfg)),
+        _ => anyhow::bail!("--control-user and --control-password-file go together"),
+    }
+}
+
+/// Kea accepts `#`, `//` and `/* */` comments in its files; `config-get`
+/// must answer plain JSON, so strip them (outside strings). Returns `None`
+/// for anything still not JSON (for example `<?include?>` lines).
+fn plain_json(text: &str) -> Option<serde_json::Value> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_str = false;
+    while let Some(c) = chars.next() {
+        if in_str {
+            out.push(c);
+            if c == '\\' {
+                out.extend(chars.next());
+            } else if c == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                out.push(c);
+            }
+            '#' => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for d in chars.by_ref() {
+                    if prev == '*' && d == '/' {
+                        break;
+                    }
+                    prev = d;
+                }
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    serde_json::from_str(&out).ok()
+}
+
+/// Starts the listener: binds `addr` (port 0 picks one), then serves until
+/// `state.shutdown` fires. Returns the bound address and the serving future,
+/// so callers (and tests) learn the port before anything waits on it.
+pub async fn bind(
+    state: Arc<ApiState>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((local, http::serve_on(listener, state)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_are_stripped_outside_strings() {
+        let v = plain_json("{ # c\n \"a\": \"x#y//z\", // c\n /* b */ \"b\": 1 }").unwrap();
+        assert_eq!(v, serde_json::json!({"a": "x#y//z", "b": 1}));
+        assert!(plain_json("<?include \"x\"?>").is_none());
+    }
+}

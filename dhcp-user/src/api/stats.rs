@@ -1,0 +1,143 @@
+//! Counters under Kea's statistic names, and pool accounting computed from
+//! the lease store (one definition for `statistic-get-all`, `/metrics` and
+//! the status page, so they never disagree).
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    ApiState,
+    command::{Answer, ArgError, Handled, Request, map_args},
+    time::now_stamp,
+};
+use crate::{
+    leases::LeaseState,
+    server::{Shared, Stats, unix_now},
+};
+
+/// Lease counts of one subnet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolCounts {
+    /// Kea subnet id.
+    pub subnet_id: u32,
+    /// `network/len`.
+    pub prefix: String,
+    /// Addresses in the subnet's pools (Kea's `total-addresses`).
+    pub total: u64,
+    /// Assigned, not expired.
+    pub active: u64,
+    /// Assigned, expired, not reclaimed yet (still held).
+    pub expired: u64,
+    /// Declined, in probation.
+    pub declined: u64,
+    /// Expired and reclaimed (kept for affinity; free).
+    pub reclaimed: u64,
+}
+
+impl PoolCounts {
+    /// Kea's `assigned-addresses`: every lease not reclaimed, declined ones
+    /// included (Kea counts a declined address as assigned and declined).
+    pub fn kea_assigned(&self) -> u64 {
+        self.active + self.expired + self.declined
+    }
+}
+
+/// Per configured subnet, in config order.
+pub fn pool_counts(st: &Shared, now: u64) -> Vec<PoolCounts> {
+    let mut out: Vec<PoolCounts> = st
+        .policy
+        .subnets
+        .iter()
+        .map(|s| PoolCounts {
+            subnet_id: s.id,
+            prefix: format!("{}/{}", s.network, s.prefix_len),
+            total: s.pools.iter().map(|p| p.size()).sum(),
+            ..Default::default()
+        })
+        .collect();
+    for l in st.store.snapshot() {
+        let Some(c) = out.iter_mut().find(|c| c.subnet_id == l.subnet_id) else {
+            continue;
+        };
+        match l.state {
+            LeaseState::Default if l.is_expired(now) => c.expired += 1,
+            LeaseState::Default => c.active += 1,
+            LeaseState::Declined => c.declined += 1,
+            LeaseState::ExpiredReclaimed | LeaseState::Other(_) => c.reclaimed += 1,
+        }
+    }
+    out
+}
+
+/// Packet counters under Kea's names. Kea counts a packet that failed to
+/// parse as received and as dropped, so we do too.
+pub fn packet_stats(s: &Stats) -> Vec<(&'static str, u64)> {
+    let rx = |k: &str| s.received.get(k).copied().unwrap_or(0);
+    let tx = |k: &str| s.sent.get(k).copied().unwrap_or(0);
+    let dropped: u64 = s.dropped.values().sum();
+    let received: u64 = s.received.values().sum::<u64>() + dropped;
+    vec![
+        ("pkt4-received", received),
+        ("pkt4-discover-received", rx("discover")),
+        ("pkt4-request-received", rx("request")),
+        ("pkt4-decline-received", rx("decline")),
+        ("pkt4-release-received", rx("release")),
+        ("pkt4-inform-received", rx("inform")),
+        ("pkt4-unknown-received", 0),
+        ("pkt4-parse-failed", dropped),
+        ("pkt4-receive-drop", dropped),
+        ("pkt4-sent", s.sent.values().sum()),
+        ("pkt4-offer-sent", tx("offer")),
+        ("pkt4-ack-sent", tx("ack")),
+        ("pkt4-nak-sent", tx("nak")),
+    ]
+}
+
+/// Every statistic as `name → [[value, "timestamp"]]`. We keep no sample
+/// history, so the one sample carries the time of the query.
+fn all(state: &ApiState) -> Map<String, Value> {
+    let (packets, pools) = {
+        let st = state.lock();
+        (packet_stats(&st.stats), pool_counts(&st, unix_now()))
+    };
+    let stamp = now_stamp();
+    let mut m = Map::new();
+    let mut put = |k: String, v: u64| {
+        m.insert(k, json!([[v, stamp]]));
+    };
+    for (k, v) in packets {
+        put(k.to_owned(), v);
+    }
+    put(
+        "declined-addresses".into(),
+        pools.iter().map(|p| p.declined).sum(),
+    );
+    for p in &pools {
+        let id = p.subnet_id;
+        put(format!("subnet[{id}].total-addresses"), p.total);
+        put(format!("subnet[{id}].assigned-addresses"), p.kea_assigned());
+        put(format!("subnet[{id}].declined-addresses"), p.declined);
+    }
+    m
+}
+
+/// `statistic-get-all`.
+pub fn get_all(state: &ApiState) -> Answer {
+    Answer::ok("")
+        .with_args(Value::Object(all(state)))
+        .without_text()
+}
+
+/// `statistic-get` `{"name": ...}`; an unknown name is an empty map, as
+/// in Kea.
+pub fn get_one(state: &ApiState, req: &Request) -> Handled {
+    let a = map_args(req, "Missing mandatory 'name' parameter.")?;
+    let name = a
+        .str("name")
+        .map_err(|_| ArgError::Other("'name' parameter expected to be a string.".into()))?;
+    let name = name.ok_or_else(|| ArgError::Other("Missing mandatory 'name' parameter.".into()))?;
+    let mut out = Map::new();
+    if let Some(v) = all(state).remove(name) {
+        out.insert(name.to_owned(), v);
+    }
+    Ok(Answer::ok("").with_args(Value::Object(out)).without_text())
+}

@@ -1,0 +1,97 @@
+//! `/metrics` parsed by a real Prometheus text-format parser.
+
+mod api_support;
+
+use api_support::Api;
+use serde_json::json;
+
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let s = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .unwrap_or_else(|| panic!("{name}{labels:?} not found"));
+    match s.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        ref other => panic!("{name}: unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn metrics_after_lease_adds() {
+    let api = Api::new();
+    for (i, ip) in ["192.0.2.10", "192.0.2.11", "192.0.2.12", "198.51.100.100"]
+        .iter()
+        .enumerate()
+    {
+        let mut a = json!({"ip-address": ip, "hw-address": format!("02:00:00:00:00:{i:02x}")});
+        if i == 2 {
+            a["state"] = json!(1);
+        }
+        assert_eq!(api.cmd("lease4-add", Some(a)).await["result"], 0);
+    }
+    {
+        let mut st = api.state.shared.lock().unwrap();
+        *st.stats.received.entry("discover").or_default() += 7;
+        *st.stats.sent.entry("offer").or_default() += 6;
+        *st.stats
+            .dropped
+            .entry(dhcp_user::dhcp::inbound::DropReason::BadOption)
+            .or_default() += 2;
+    }
+    let (status, text) = api.get("/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let v = |n: &str, l: &[(&str, &str)]| value(&scrape, n, l);
+    assert_eq!(
+        v(
+            "xdhcp_packets_total",
+            &[("path", "user"), ("type", "discover")]
+        ),
+        7.0
+    );
+    assert_eq!(v("xdhcp_replies_total", &[("type", "offer")]), 6.0);
+    assert_eq!(v("xdhcp_dropped_total", &[("reason", "bad_option")]), 2.0);
+    assert_eq!(
+        v("xdhcp_dropped_total", &[("reason", "truncated")]),
+        0.0,
+        "zeros exported"
+    );
+    assert_eq!(
+        v(
+            "xdhcp_pool_addresses",
+            &[("subnet", "1"), ("state", "total")]
+        ),
+        11.0
+    );
+    assert_eq!(
+        v(
+            "xdhcp_pool_addresses",
+            &[("subnet", "1"), ("state", "assigned")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        v(
+            "xdhcp_pool_addresses",
+            &[("subnet", "1"), ("state", "declined")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "xdhcp_pool_addresses",
+            &[("subnet", "2"), ("state", "assigned")]
+        ),
+        1.0
+    );
+    assert_eq!(v("xdhcp_leases", &[("state", "active")]), 3.0);
+    assert_eq!(v("xdhcp_leases", &[("state", "declined")]), 1.0);
+    assert_eq!(v("xdhcp_dhcp_enabled", &[]), 1.0);
+    api.cmd("dhcp-disable", None).await;
+    let (_, text) = api.get("/metrics").await;
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    assert_eq!(value(&scrape, "xdhcp_dhcp_enabled", &[]), 0.0);
+}

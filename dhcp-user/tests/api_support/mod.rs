@@ -1,0 +1,192 @@
+//! Shared by the `api_*` tests: a daemon's API state over a real lease
+//! store in a temporary directory, driven through the axum router with
+//! `oneshot` (no sockets, no root).
+#![allow(dead_code)]
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use dhcp_user::{
+    api::{ApiState, Credentials},
+    config,
+    dhcp::engine::Allocator,
+    glue,
+    leases::{Lease, LeaseStore},
+    server::{Shared, Stats},
+};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+/// Two subnets: 192.0.2.0/24 (id 1, pool .10–.20, 11 addresses) and
+/// 198.51.100.0/24 (id 2, pool .100–.149).
+pub fn config_text(lease_file: &std::path::Path, persist: bool) -> String {
+    json!({ "Dhcp4": {
+        "interfaces-config": { "interfaces": ["eth0"] },
+        "lease-database": { "type": "memfile", "persist": persist, "name": lease_file, "lfc-interval": 0 },
+        "valid-lifetime": 3600,
+        "subnet4": [
+            { "id": 1, "subnet": "192.0.2.0/24", "pools": [ { "pool": "192.0.2.10-192.0.2.20" } ] },
+            { "id": 2, "subnet": "198.51.100.0/24", "pools": [ { "pool": "198.51.100.100-198.51.100.149" } ] }
+        ]
+    }})
+    .to_string()
+}
+
+/// A test daemon's API.
+pub struct Api {
+    pub state: Arc<ApiState>,
+    pub router: Router,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub lease_file: PathBuf,
+    pub shutdown: CancellationToken,
+}
+
+impl Api {
+    /// With a lease file on disk (every change fsynced before answering).
+    pub fn new() -> Api {
+        Api::build(true, None)
+    }
+
+    /// In-memory store: fast, for fuzzing.
+    pub fn in_memory() -> Api {
+        Api::build(false, None)
+    }
+
+    /// Requiring basic auth.
+    pub fn with_auth(user: &str, password: &str) -> Api {
+        Api::build(
+            true,
+            Some(Credentials {
+                user: user.into(),
+                password: config::Secret::new(password),
+            }),
+        )
+    }
+
+    fn build(persist: bool, auth: Option<Credentials>) -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let lease_file = dir.path().join("leases4.csv");
+        let config_path = dir.path().join("kea-dhcp4.conf");
+        std::fs::write(&config_path, config_text(&lease_file, persist)).unwrap();
+        let cfg = config::load(&config_path).unwrap();
+        let (store, _) = LeaseStore::open(glue::store_config(&cfg)).unwrap();
+        let shared = Arc::new(Mutex::new(Shared {
+            policy: glue::compile(&cfg),
+            store,
+            alloc: Allocator::default(),
+            stats: Stats::default(),
+            dhcp_disabled_until: None,
+        }));
+        let shutdown = CancellationToken::new();
+        let state = Arc::new(
+            ApiState::new(shared, &cfg, Some(config_path.clone()), shutdown.clone())
+                .with_xdp("userspace-only (test)", None)
+                .with_auth(auth),
+        );
+        let router = dhcp_user::api::router(Arc::clone(&state));
+        Api {
+            state,
+            router,
+            dir,
+            config_path,
+            lease_file,
+            shutdown,
+        }
+    }
+
+    /// POSTs `body` to `/` (with an optional Authorization header value).
+    pub async fn post_raw(
+        &self,
+        body: impl Into<Body>,
+        authorization: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut req = Request::post("/").header(header::CONTENT_TYPE, "application/json");
+        if let Some(a) = authorization {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// POSTs and parses the JSON answer.
+    pub async fn post(&self, body: &Value) -> (StatusCode, Value) {
+        let (s, text) = self.post_raw(body.to_string(), None).await;
+        (
+            s,
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        )
+    }
+
+    /// Runs a command without service framing; asserts HTTP 200.
+    pub async fn cmd(&self, command: &str, arguments: Option<Value>) -> Value {
+        let mut body = json!({ "command": command });
+        if let Some(a) = arguments {
+            body["arguments"] = a;
+        }
+        let (status, v) = self.post(&body).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let resp = self
+            .router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// The store's leases.
+    pub fn leases(&self) -> Vec<Lease> {
+        self.state.shared.lock().unwrap().store.snapshot()
+    }
+
+    /// Everything a command could change, for "nothing changed" checks.
+    pub fn fingerprint(&self) -> String {
+        let st = self.state.shared.lock().unwrap();
+        let subnets: Vec<_> = st
+            .policy
+            .subnets
+            .iter()
+            .map(|s| (s.id, s.pools.clone(), s.lifetimes.valid))
+            .collect();
+        format!(
+            "{:?}|{:?}|{:?}|{}|{}",
+            st.store.snapshot(),
+            subnets,
+            st.dhcp_disabled_until,
+            self.shutdown.is_cancelled(),
+            std::fs::read_to_string(&self.config_path).unwrap_or_default()
+        )
+    }
+}
+
+/// `(result, text)` of an answer object.
+pub fn rt(v: &Value) -> (i64, String) {
+    (
+        v["result"].as_i64().unwrap(),
+        v["text"].as_str().unwrap_or_default().to_owned(),
+    )
+}
