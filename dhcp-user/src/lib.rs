@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
 //! - [`check`]: `xdhcpd check`, one server's and HA peers' configs checked together.
+//! - [`import`]: `xdhcpd import-dhcpd`, ISC dhcpd.conf/dhcpd.leases to Kea format.
 //! - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
 //! - [`dhcp`]: the protocol core (pure): classify, decide, build replies.
 //! - [`glue`]: config → policy, store ↔ engine adapters.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod daemon;
 pub mod dhcp;
 pub mod glue;
+pub mod import;
 pub mod leases;
 pub mod net;
 pub mod server;

@@ -52,6 +52,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert an ISC dhcpd configuration (and optionally its leases) to a
+    /// Kea-format config for xdhcpd/Kea, with a report of every construct
+    /// mapped, approximated or refused.
+    ///
+    /// Writes DIR/<name>.json, DIR/<name>-import-report.txt (also printed)
+    /// and, with --leases, DIR/<name>-leases4.csv (Kea memfile CSV with the
+    /// active leases). <name> is --server-name, else this server's name in
+    /// the failover peer, else the config file's stem. A failover peer
+    /// becomes an HA relationship whose URLs are http://<address>:<ha-port>/.
+    ImportDhcpd(dhcp_user::import::cli::Args),
 }
 
 fn main() {
@@ -77,6 +87,7 @@ fn main() {
         }
         Command::Test { config } => dhcp_user::daemon::check_config(&config),
         Command::Check { files, json } => dhcp_user::check::cli(&files, json),
+        Command::ImportDhcpd(args) => dhcp_user::import::cli::run(&args),
     };
     if let Err(e) = result {
         eprintln!("xdhcpd: error: {e:#}");
