@@ -18,11 +18,34 @@ pub enum Outcome {
     /// Looked like DHCP but was cut short or inconsistent; passed so the
     /// daemon counts and drops it with a precise reason.
     Malformed,
+    /// A renewal answered in the kernel with an ACK (XDP_TX).
+    AnsweredAck,
+    /// Passed: a REQUEST the kernel does not answer (not RENEWING/REBINDING,
+    /// relayed, options it cannot mirror, IP options).
+    PassedNotRenewal,
+    /// Passed: no lease for that address in the map.
+    PassedNoLease,
+    /// Passed: the lease belongs to another client.
+    PassedNotOwner,
+    /// Passed: the lease has expired.
+    PassedExpired,
+    /// Passed: this server does not serve the lease's subnet right now.
+    PassedNotServing,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 3] = [Outcome::NotDhcp, Outcome::PassedToDaemon, Outcome::Malformed];
+    pub const ALL: [Outcome; 9] = [
+        Outcome::NotDhcp,
+        Outcome::PassedToDaemon,
+        Outcome::Malformed,
+        Outcome::AnsweredAck,
+        Outcome::PassedNotRenewal,
+        Outcome::PassedNoLease,
+        Outcome::PassedNotOwner,
+        Outcome::PassedExpired,
+        Outcome::PassedNotServing,
+    ];
 
     /// Stable label used in logs, the status page and metrics.
     pub const fn label(self) -> &'static str {
@@ -30,6 +53,12 @@ impl Outcome {
             Outcome::NotDhcp => "not_dhcp",
             Outcome::PassedToDaemon => "passed_to_daemon",
             Outcome::Malformed => "malformed",
+            Outcome::AnsweredAck => "answered_ack",
+            Outcome::PassedNotRenewal => "passed_not_renewal",
+            Outcome::PassedNoLease => "passed_no_lease",
+            Outcome::PassedNotOwner => "passed_not_owner",
+            Outcome::PassedExpired => "passed_expired",
+            Outcome::PassedNotServing => "passed_not_serving",
         }
     }
 }
@@ -46,9 +75,21 @@ pub struct Counters {
     pub passed_to_daemon: u64,
     /// Malformed DHCP frames (passed, counted by the daemon per reason).
     pub malformed: u64,
+    /// Renewals answered in the kernel.
+    pub answered_ack: u64,
+    /// REQUESTs passed: not a renewal the kernel can mirror.
+    pub passed_not_renewal: u64,
+    /// Renewals passed: no lease in the map.
+    pub passed_no_lease: u64,
+    /// Renewals passed: lease owned by another client.
+    pub passed_not_owner: u64,
+    /// Renewals passed: lease expired.
+    pub passed_expired: u64,
+    /// Renewals passed: subnet not served by this server now.
+    pub passed_not_serving: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Counters>() == 24);
+const _: () = assert!(core::mem::size_of::<Counters>() == 72);
 
 impl Counters {
     /// The counter of `outcome`.
@@ -57,6 +98,12 @@ impl Counters {
             Outcome::NotDhcp => self.not_dhcp,
             Outcome::PassedToDaemon => self.passed_to_daemon,
             Outcome::Malformed => self.malformed,
+            Outcome::AnsweredAck => self.answered_ack,
+            Outcome::PassedNotRenewal => self.passed_not_renewal,
+            Outcome::PassedNoLease => self.passed_no_lease,
+            Outcome::PassedNotOwner => self.passed_not_owner,
+            Outcome::PassedExpired => self.passed_expired,
+            Outcome::PassedNotServing => self.passed_not_serving,
         }
     }
 
@@ -67,16 +114,38 @@ impl Counters {
             Outcome::NotDhcp => self.not_dhcp += 1,
             Outcome::PassedToDaemon => self.passed_to_daemon += 1,
             Outcome::Malformed => self.malformed += 1,
+            Outcome::AnsweredAck => self.answered_ack += 1,
+            Outcome::PassedNotRenewal => self.passed_not_renewal += 1,
+            Outcome::PassedNoLease => self.passed_no_lease += 1,
+            Outcome::PassedNotOwner => self.passed_not_owner += 1,
+            Outcome::PassedExpired => self.passed_expired += 1,
+            Outcome::PassedNotServing => self.passed_not_serving += 1,
         }
+    }
+
+    fn add_n(&mut self, outcome: Outcome, n: u64) {
+        let field = match outcome {
+            Outcome::NotDhcp => &mut self.not_dhcp,
+            Outcome::PassedToDaemon => &mut self.passed_to_daemon,
+            Outcome::Malformed => &mut self.malformed,
+            Outcome::AnsweredAck => &mut self.answered_ack,
+            Outcome::PassedNotRenewal => &mut self.passed_not_renewal,
+            Outcome::PassedNoLease => &mut self.passed_no_lease,
+            Outcome::PassedNotOwner => &mut self.passed_not_owner,
+            Outcome::PassedExpired => &mut self.passed_expired,
+            Outcome::PassedNotServing => &mut self.passed_not_serving,
+        };
+        *field += n;
     }
 
     /// Field-wise sum (of the per-CPU copies).
     pub fn add(&self, other: &Counters) -> Counters {
-        Counters {
-            not_dhcp: self.not_dhcp + other.not_dhcp,
-            passed_to_daemon: self.passed_to_daemon + other.passed_to_daemon,
-            malformed: self.malformed + other.malformed,
+        let mut sum = *self;
+        for o in Outcome::ALL {
+            let add = other.get(o);
+            sum.add_n(o, add);
         }
+        sum
     }
 }
 
@@ -97,6 +166,6 @@ mod tests {
         a.bump(Outcome::Malformed);
         let b = Counters { not_dhcp: 5, ..Counters::default() };
         let s = a.add(&b);
-        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1]);
+        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0]);
     }
 }

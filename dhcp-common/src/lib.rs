@@ -8,6 +8,7 @@
 //! bytes.
 //!
 //! - [`counters`]: per-CPU outcome counters of the XDP program.
+//! - [`fastpath`]: leases, per-subnet replies, settings and renewal events.
 //!
 //! With the `user` feature the types implement `aya::Pod` so the daemon can
 //! use them with aya's map wrappers.
@@ -15,3 +16,4 @@
 #![warn(missing_docs)]
 
 pub mod counters;
+pub mod fastpath;

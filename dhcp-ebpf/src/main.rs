@@ -9,23 +9,44 @@
 #![no_std]
 #![no_main]
 
+mod answer;
 mod maps;
 mod parse;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use dhcp_common::counters::Outcome;
 
-/// Entry point. Frames that are not DHCP requests, and every DHCP request
-/// for now, go up the stack to the daemon; the counters show how many.
+/// Entry point: renewals the maps let us answer exactly as the daemon
+/// would leave as XDP_TX; everything else goes up the stack to the daemon,
+/// with the reason counted.
 #[xdp]
 pub fn xdhcp(ctx: XdpContext) -> u32 {
-    let outcome = match parse::dhcp_request(&ctx) {
-        Ok(Some(_)) => Outcome::PassedToDaemon,
-        Ok(None) => Outcome::NotDhcp,
-        Err(parse::Malformed) => Outcome::Malformed,
+    let req = match parse::dhcp_request(&ctx) {
+        Ok(Some(req)) => req,
+        Ok(None) => {
+            maps::count(Outcome::NotDhcp);
+            return xdp_action::XDP_PASS;
+        }
+        Err(parse::Malformed) => {
+            maps::count(Outcome::Malformed);
+            return xdp_action::XDP_PASS;
+        }
     };
-    maps::count(outcome);
-    xdp_action::XDP_PASS
+    match answer::try_answer(&ctx, &req) {
+        Ok(action) => {
+            if action == xdp_action::XDP_TX {
+                maps::count(Outcome::AnsweredAck);
+            }
+            action
+        }
+        Err(reason) => {
+            maps::count(reason);
+            if reason != Outcome::PassedToDaemon {
+                maps::count(Outcome::PassedToDaemon);
+            }
+            xdp_action::XDP_PASS
+        }
+    }
 }
 
 #[cfg(not(test))]

@@ -1,13 +1,72 @@
 //! Every map of the program. Names, sizes and layouts come from
 //! `dhcp-common` so the daemon opens exactly these.
 
-use aya_ebpf::{btf_maps::PerCpuArray, macros::btf_map};
-use dhcp_common::counters::{Counters, Outcome};
+use aya_ebpf::{
+    btf_maps::{Array, HashMap, PerCpuArray, RingBuf},
+    macros::btf_map,
+};
+use dhcp_common::{
+    counters::{Counters, Outcome},
+    fastpath::{
+        EVENTS_BYTES, LEASES_CAPACITY, LeaseEntry, LeaseKey, RenewEvent, SUBNETS_CAPACITY, Settings, SubnetReply,
+    },
+};
 
 /// This CPU's [`Counters`] (one slot); read and summed by the daemon for
 /// the status page and metrics.
 #[btf_map]
 static XDHCP_COUNTERS: PerCpuArray<Counters, 1> = PerCpuArray::new();
+
+/// The daemon's leases (copy): address → owner, expiry, subnet. The kernel
+/// extends `expire` when it answers a renewal.
+#[btf_map]
+pub static XDHCP_LEASES: HashMap<LeaseKey, LeaseEntry, { LEASES_CAPACITY as usize }> = HashMap::new();
+
+/// Subnet id → the precomputed ACK and whether we serve the subnet now.
+#[btf_map]
+pub static XDHCP_SUBNETS: HashMap<u32, SubnetReply, { SUBNETS_CAPACITY as usize }> = HashMap::new();
+
+/// Clock offset written by the daemon.
+#[btf_map]
+pub static XDHCP_SETTINGS: Array<Settings, 1> = Array::new();
+
+/// One event per renewal answered here; the daemon makes each durable.
+#[btf_map]
+pub static XDHCP_EVENTS: RingBuf<RenewEvent, { EVENTS_BYTES as usize }> = RingBuf::new();
+
+/// Scratch space: the request's options are copied here to be scanned, so
+/// no variable-offset access touches packet memory (the verifier loses
+/// track of those).
+#[repr(C)]
+pub struct Scratch {
+    /// The request's options.
+    pub req: [u8; SCRATCH],
+    /// Bytes of `req` holding options.
+    pub n: u32,
+    /// Scan position in `req`.
+    pub pos: u32,
+    /// Scan result: 0 running, 1 reached END, 2 gave up.
+    pub state: u32,
+    /// Option 53 value.
+    pub msg_type: u32,
+    /// 1 when an option the daemon must handle was seen (50, 51, 52, 54).
+    pub needs_daemon: u32,
+    /// Offset and length of option 61 in `req`.
+    pub cid_off: u32,
+    /// Length of option 61.
+    pub cid_len: u32,
+    /// Offset of option 55 in `req`.
+    pub prl_off: u32,
+    /// Length of option 55.
+    pub prl_len: u32,
+}
+
+/// Bytes of options we copy or build (a power of two: indexes are masked).
+pub const SCRATCH: usize = 512;
+
+/// Per-CPU [`Scratch`].
+#[btf_map]
+pub static XDHCP_SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
 
 /// Adds one to this CPU's counter of `outcome`.
 #[inline(always)]

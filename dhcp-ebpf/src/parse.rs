@@ -19,17 +19,17 @@ pub const BOOTP_FIXED_LEN: usize = 240;
 
 /// Offsets of a DHCP request inside the frame.
 pub struct DhcpRequest {
-    /// Offset of the IPv4 header.
-    #[allow(dead_code)]
+    /// Offset of the IPv4 header (14, or 18 behind one 802.1Q tag).
     pub ip_off: usize,
+    /// IPv4 header length in bytes.
+    pub ihl: usize,
     /// Offset of the BOOTP header (op field).
-    #[allow(dead_code)]
     pub bootp_off: usize,
 }
 
 /// Returns a pointer to `T` at `offset` if the whole `T` is inside the frame.
 #[inline(always)]
-fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*const T> {
+pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*const T> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + offset + core::mem::size_of::<T>() > end {
@@ -39,13 +39,13 @@ fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*const T> {
 }
 
 #[inline(always)]
-fn be16(ctx: &XdpContext, offset: usize) -> Option<u16> {
+pub fn be16(ctx: &XdpContext, offset: usize) -> Option<u16> {
     let p = ptr_at::<[u8; 2]>(ctx, offset)?;
     Some(u16::from_be_bytes(unsafe { *p }))
 }
 
 #[inline(always)]
-fn byte(ctx: &XdpContext, offset: usize) -> Option<u8> {
+pub fn byte(ctx: &XdpContext, offset: usize) -> Option<u8> {
     let p = ptr_at::<u8>(ctx, offset)?;
     Some(unsafe { *p })
 }
@@ -87,5 +87,5 @@ pub fn dhcp_request(ctx: &XdpContext) -> Result<Option<DhcpRequest>, Malformed> 
     if unsafe { *cookie } != [99, 130, 83, 99] {
         return Err(Malformed);
     }
-    Ok(Some(DhcpRequest { ip_off, bootp_off }))
+    Ok(Some(DhcpRequest { ip_off, ihl, bootp_off }))
 }

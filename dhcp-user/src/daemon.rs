@@ -73,7 +73,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let (store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
     tracing::info!(?report, "lease store loaded");
 
-    let fastpath = if opts.no_xdp {
+    let mut fastpath = if opts.no_xdp {
         tracing::info!("attach mode: {}", AttachMode::UserspaceOnly("--no-xdp".into()));
         None
     } else {
@@ -89,7 +89,37 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
     };
 
-    let shared = Arc::new(Mutex::new(Shared { policy, store, alloc: Allocator::default(), stats: Stats::default(), dhcp_disabled_until: None }));
+    // The kernel's copy: templates, leases, clock; then the renewal drain.
+    let ifaces: Vec<net::Interface> = links.iter().map(|l| l.iface.clone()).collect();
+    let mut events = None;
+    let sync = match fastpath.as_mut().map(|f| crate::fastpath::MapSync::take(f.ebpf_mut())) {
+        None => None,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "fast-path maps unavailable; the kernel passes every request");
+            None
+        }
+        Some(Ok((mut sync, ring))) => {
+            sync.set_clock()?;
+            // Without HA this server serves every subnet it has.
+            for (id, why) in sync.install_subnets(&policy, &ifaces, |_| true)? {
+                tracing::info!(subnet = id, reason = ?why, "subnet answered by the daemon only");
+            }
+            sync.load_all(&policy, &store.snapshot());
+            tracing::info!(leases = sync.lease_entries().len(), "kernel lease map loaded");
+            events = Some(ring);
+            Some(sync)
+        }
+    };
+
+    let shared =
+        Arc::new(Mutex::new(Shared {
+        policy,
+        store,
+        alloc: Allocator::default(),
+        stats: Stats::default(),
+        sync,
+        dhcp_disabled_until: None,
+    }));
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     // Control API: bound before serving so a busy port fails start-up.
@@ -109,6 +139,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         tasks.spawn(server::serve(Arc::clone(link), Arc::clone(&shared), shutdown.clone()));
     }
     tasks.spawn(housekeeping(Arc::clone(&shared), shutdown.clone()));
+    if let Some(ring) = events {
+        tasks.spawn(drain_renewals(ring, Arc::clone(&shared), shutdown.clone()));
+    }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -141,6 +174,71 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
         let now = server::unix_now();
         let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
         st.alloc.expire_offers(now);
-        glue::reclaim_expired(&mut st.store, now);
+        for addr in glue::reclaim_expired(&mut st.store, now) {
+            st.sync_lease(addr);
+        }
+        if let Some(sync) = &mut st.sync
+            && let Err(e) = sync.set_clock()
+        {
+            tracing::warn!(error = %e, "updating the kernel's clock offset");
+        }
+    }
+}
+
+/// Makes every renewal the kernel answered durable in the store (the
+/// kernel already extended its own copy).
+async fn drain_renewals(
+    ring: aya::maps::RingBuf<aya::maps::MapData>,
+    shared: Arc<Mutex<Shared>>,
+    shutdown: CancellationToken,
+) {
+    // SAFETY: the ring buffer owns its descriptor and outlives the AsyncFd,
+    // which deregisters before the ring buffer is dropped.
+    let mut fd = match unsafe { tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) } {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::error!(error = %e.into_parts().1, "cannot poll the renewal ring buffer; kernel renewals will not be stored");
+            return;
+        }
+    };
+    loop {
+        let mut guard = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            g = fd.readable_mut() => match g {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::error!(error = %e, "polling the renewal ring buffer");
+                    return;
+                }
+            },
+        };
+        let ring = guard.get_inner_mut();
+        let mut batch = Vec::new();
+        while let Some(item) = ring.next() {
+            if let Some(ev) = crate::fastpath::parse_event(&item) {
+                batch.push(ev);
+            }
+        }
+        guard.clear_ready();
+        if batch.is_empty() {
+            continue;
+        }
+        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+        for ev in batch {
+            let addr = std::net::Ipv4Addr::from(ev.addr);
+            let Some(mut lease) = st.store.get(addr) else { continue };
+            if lease.subnet_id != ev.subnet_id || ev.expire <= lease.expire {
+                continue;
+            }
+            lease.expire = ev.expire;
+            lease.valid_lifetime = ev.valid_lifetime;
+            let durable = st.store.upsert(lease);
+            *st.stats.sent.entry("xdp_ack").or_default() += 1;
+            tokio::spawn(async move {
+                if let Err(e) = durable.await {
+                    tracing::error!(error = %e, "storing a kernel renewal failed");
+                }
+            });
+        }
     }
 }

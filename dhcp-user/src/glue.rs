@@ -161,8 +161,11 @@ pub fn to_lease(n: &NewLease) -> Lease {
 
 /// Reclaims every lease that expired before `now` (Kea's
 /// expired-leases-processing): the address becomes free for others.
-pub fn reclaim_expired(store: &mut LeaseStore, now: u64) {
+/// Returns the addresses reclaimed.
+pub fn reclaim_expired(store: &mut LeaseStore, now: u64) -> Vec<Ipv4Addr> {
+    let mut done = Vec::new();
     for lease in store.expired(now) {
+        done.push(lease.address);
         let durable = store.reclaim(lease.address);
         tokio::spawn(async move {
             if let Err(e) = durable.await {
@@ -170,4 +173,5 @@ pub fn reclaim_expired(store: &mut LeaseStore, now: u64) {
             }
         });
     }
+    done
 }

@@ -8,6 +8,7 @@
 //! - [`import`]: `xdhcpd import-dhcpd`, ISC dhcpd.conf/dhcpd.leases to Kea format.
 //! - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
 //! - [`dhcp`]: the protocol core (pure): classify, decide, build replies.
+//! - [`fastpath`]: keeps the kernel's lease map and reply templates in step.
 //! - [`glue`]: config → policy, store ↔ engine adapters.
 //! - [`server`]: the per-interface packet loop.
 //! - [`daemon`]: assembles everything for `xdhcpd run`.
@@ -19,6 +20,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod dhcp;
+pub mod fastpath;
 pub mod glue;
 pub mod import;
 pub mod leases;

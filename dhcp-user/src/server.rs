@@ -52,9 +52,21 @@ pub struct Shared {
     pub alloc: Allocator,
     /// Counters.
     pub stats: Stats,
+    /// The kernel's copy (None when running userspace-only).
+    pub sync: Option<crate::fastpath::MapSync>,
     /// Set by the API's `dhcp-disable`: unix time until which requests are
     /// dropped unanswered (`u64::MAX`: until `dhcp-enable`). `None`: serving.
     pub dhcp_disabled_until: Option<u64>,
+}
+
+impl Shared {
+    /// Brings the kernel's entry for `addr` in line with the store; call
+    /// after every store change.
+    pub fn sync_lease(&mut self, addr: Ipv4Addr) {
+        if let Some(sync) = &mut self.sync {
+            sync.sync_lease(&self.policy, addr, self.store.get(addr).as_ref());
+        }
+    }
 }
 
 /// Current Unix time in seconds.
@@ -152,6 +164,13 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
         Some(LeaseWrite::Upsert(l)) => Some(st.store.upsert(crate::glue::to_lease(l))),
         Some(LeaseWrite::Remove(a)) => Some(st.store.remove(*a)),
     };
+    if let Some(w) = &decision.write {
+        let addr = match w {
+            LeaseWrite::Upsert(l) => l.address,
+            LeaseWrite::Remove(a) => *a,
+        };
+        st.sync_lease(addr);
+    }
     drop(guard);
     let Some((reply, dest)) = decision.reply else {
         if let Some(d) = durable {

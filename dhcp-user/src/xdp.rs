@@ -112,6 +112,11 @@ impl Fastpath {
         Ok(Self { ebpf, mode })
     }
 
+    /// The loaded object, to take the fast-path maps out of it.
+    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+
     /// Which mode the program runs in.
     pub fn mode(&self) -> &AttachMode {
         &self.mode

@@ -213,8 +213,8 @@ impl ApiState {
 /// Called under the lock after every lease the API changed, so that the
 /// kernel's lease map (when XDP answers renewals) never disagrees with the
 /// store.
-fn lease_changed(_st: &mut Shared, _addr: std::net::Ipv4Addr) {
-    // No kernel lease map yet: the store is the only copy.
+fn lease_changed(st: &mut Shared, addr: std::net::Ipv4Addr) {
+    st.sync_lease(addr);
 }
 
 /// The listener's credentials: `--control-user` with the password read

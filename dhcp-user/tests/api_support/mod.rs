@@ -85,6 +85,7 @@ impl Api {
             store,
             alloc: Allocator::default(),
             stats: Stats::default(),
+            sync: None,
             dhcp_disabled_until: None,
         }));
         let shutdown = CancellationToken::new();
