@@ -7,6 +7,7 @@
 //! - `run`: build, then run `xdhcpd` on this server.
 //! - [`test`]: the whole test suite (what CI runs).
 //! - [`demo`]: the `venus` lab end to end.
+mod bench;
 mod build;
 mod demo;
 mod setup;
@@ -42,6 +43,8 @@ enum Command {
     },
     /// Set up, build and run the venus demo in network namespaces.
     Demo,
+    /// Benchmarks in the venus lab (`bench alloc`: DORA/s, xdhcpd vs Kea).
+    Bench(bench::Args),
 }
 
 fn main() {
@@ -52,6 +55,7 @@ fn main() {
         Command::Run { args } => build::run(&args),
         Command::Test { args } => test::run(&args),
         Command::Demo => demo::run(),
+        Command::Bench(args) => bench::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
