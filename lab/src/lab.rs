@@ -123,6 +123,11 @@ impl Lab {
             )?;
             netns::ip(&sw, &["link", "set", &br, "up"])?;
         }
+        let pass = crate::xdp_pass::PassProgram::load()?;
+        self.add_hosts(id, &no_ipv6, &pass)
+    }
+
+    fn add_hosts(&self, id: &str, no_ipv6: &[&str], pass: &crate::xdp_pass::PassProgram) -> anyhow::Result<()> {
         for host in &self.topology.hosts {
             let ns = names::host_netns(id, &host.name);
             netns::add(&ns)?;
@@ -140,9 +145,12 @@ impl Lab {
                 add.extend(["netns", &ns]);
                 netns::ip(&sw, &add)?;
                 netns::ip(&sw, &["link", "set", &side, "master", &names::bridge(&port.segment), "up"])?;
-                // GRO gives the bridge-side veth NAPI, without which frames
-                // a server sends back with XDP_TX are silently dropped.
+                // The bridge-side veth needs NAPI, without which frames a
+                // server sends back with XDP_TX are silently dropped: GRO
+                // alone does not provide it on kernel 6.18, an XDP program
+                // does (see xdp_pass.rs).
                 netns::exec(&sw, &["ethtool", "-K", &side, "gro", "on"])?;
+                pass.attach(&sw, &side)?;
                 if let Some(addr) = port.address {
                     netns::ip(&ns, &["addr", "add", &addr.to_string(), "dev", &eth])?;
                 }

@@ -20,6 +20,7 @@
 //! - [`names`]: every name the lab uses and how to read its owner back.
 //! - [`addr`]: MAC and IPv4/prefix types.
 //! - [`cmd`], [`wait`]: bounded command runs and bounded waits.
+//! - [`xdp_pass`]: the XDP_PASS program on bridge ports that lets XDP_TX replies through.
 //!
 //! The binary `lab-hold` brings a topology up and holds it until a signal,
 //! for poking at a lab by hand.
@@ -43,6 +44,7 @@ pub mod process;
 pub mod topology;
 pub mod venus;
 pub mod wait;
+pub mod xdp_pass;
 
 pub use addr::{Ipv4Cidr, Mac};
 pub use capture::{Capture, Pcap};
