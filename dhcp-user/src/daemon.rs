@@ -119,6 +119,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         stats: Stats::default(),
         sync,
         dhcp_disabled_until: None,
+        ifaces,
+        kernel_serving: true,
     }));
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -176,6 +178,10 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
         st.alloc.expire_offers(now);
         for addr in glue::reclaim_expired(&mut st.store, now) {
             st.sync_lease(addr);
+        }
+        // A dhcp-disable period ran out: the kernel resumes too.
+        if st.dhcp_enabled(now) != st.kernel_serving {
+            st.resync_kernel();
         }
         if let Some(sync) = &mut st.sync
             && let Err(e) = sync.set_clock()

@@ -57,9 +57,36 @@ pub struct Shared {
     /// Set by the API's `dhcp-disable`: unix time until which requests are
     /// dropped unanswered (`u64::MAX`: until `dhcp-enable`). `None`: serving.
     pub dhcp_disabled_until: Option<u64>,
+    /// The serving interfaces (the kernel's reply templates name them).
+    pub ifaces: Vec<crate::net::Interface>,
+    /// Whether the kernel was last told to answer (see [`Shared::resync_kernel`]).
+    pub kernel_serving: bool,
 }
 
 impl Shared {
+    /// Whether this server answers DHCP right now (not `dhcp-disable`d).
+    pub fn dhcp_enabled(&self, now: u64) -> bool {
+        !self.dhcp_disabled_until.is_some_and(|t| now < t)
+    }
+
+    /// Rewrites every kernel template and lease entry from the current
+    /// policy and store, serving only when the daemon serves: after a
+    /// config change, `dhcp-disable`/`-enable`, or a disable period ending.
+    pub fn resync_kernel(&mut self) {
+        let serving = self.dhcp_enabled(unix_now());
+        self.kernel_serving = serving;
+        let Some(sync) = &mut self.sync else { return };
+        match sync.install_subnets(&self.policy, &self.ifaces, |_| serving) {
+            Ok(left) => {
+                for (id, why) in left {
+                    tracing::info!(subnet = id, reason = ?why, "subnet answered by the daemon only");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "updating the kernel's reply templates"),
+        }
+        sync.load_all(&self.policy, &self.store.snapshot());
+    }
+
     /// Brings the kernel's entry for `addr` in line with the store; call
     /// after every store change.
     pub fn sync_lease(&mut self, addr: Ipv4Addr) {
@@ -140,7 +167,7 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
     };
     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
     let st = &mut *guard;
-    if st.dhcp_disabled_until.is_some_and(|t| unix_now() < t) {
+    if !st.dhcp_enabled(unix_now()) {
         return; // dhcp-disable in force (Kea drops silently too)
     }
     let req = match inbound::classify(bytes) {

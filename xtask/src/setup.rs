@@ -16,6 +16,7 @@ pub const PACKAGES: &[&str] = &[
     "tcpdump",
     "isc-dhcp-client",
     "isc-dhcp-relay",
+    "curl",
     "kea-dhcp4-server",
     "kea-ctrl-agent",
     "kea-admin",

@@ -374,7 +374,11 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
         }
     }
     let until = period.map_or(u64::MAX, |p| unix_now().saturating_add(p));
-    state.lock().dhcp_disabled_until = Some(until);
+    {
+        let mut st = state.lock();
+        st.dhcp_disabled_until = Some(until);
+        st.resync_kernel(); // the kernel must stop answering too
+    }
     Ok(match period {
         Some(p) => {
             state.event(format!("DHCP disabled for {p} s"));
@@ -388,7 +392,11 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
 }
 
 fn dhcp_enable(state: &ApiState) -> Answer {
-    state.lock().dhcp_disabled_until = None;
+    {
+        let mut st = state.lock();
+        st.dhcp_disabled_until = None;
+        st.resync_kernel();
+    }
     state.event("DHCP enabled");
     Answer::ok("DHCP service successfully enabled")
 }
@@ -457,7 +465,11 @@ fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str)
     }
     let policy = glue::compile(cfg);
     let subnets = policy.subnets.len();
-    state.lock().policy = policy;
+    {
+        let mut st = state.lock();
+        st.policy = policy;
+        st.resync_kernel(); // templates and lease entries follow the new config
+    }
     applied.json = json;
     applied.reloaded_at = Instant::now();
     drop(applied);

@@ -87,6 +87,8 @@ impl Api {
             stats: Stats::default(),
             sync: None,
             dhcp_disabled_until: None,
+            ifaces: Vec::new(),
+            kernel_serving: true,
         }));
         let shutdown = CancellationToken::new();
         let state = Arc::new(
