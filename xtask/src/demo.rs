@@ -1,8 +1,8 @@
 //! `cargo xtask demo`: the first thing a newcomer runs. Sets the machine
 //! up, builds, and walks through the mission in the `venus` lab, step by
 //! step: lobezno serves the LAN with xdhcpd, mutante3 gets its reserved
-//! address, other machines get pool addresses (the kernel program counts
-//! every DHCP packet), lobezno is killed with SIGKILL and restarted from its
+//! address, other machines get pool addresses, their renewals are answered
+//! by the XDP program in the kernel, lobezno is killed with SIGKILL and restarted from its
 //! lease file, and every client keeps its address. The lab is torn down at
 //! the end, also on error or Ctrl-C.
 
@@ -39,7 +39,9 @@ pub fn run() -> anyhow::Result<()> {
     let dir = lab.host_dir(venus::PRIMARY)?;
     let leases = dir.join("leases4.csv");
     let mut cfg = venus::kea_config(venus::PRIMARY)?;
-    cfg.without_ha()?.lease_file(&leases)?;
+    // Renewal timer of 2 s so the demo shows renewals (answered by the
+    // kernel) within seconds.
+    cfg.without_ha()?.lease_file(&leases)?.set("/Dhcp4/renew-timer", 2.into())?.set("/Dhcp4/rebind-timer", 4.into())?;
     let cfg_path = dir.join("xdhcpd.json");
     cfg.write(&cfg_path)?;
     let argv = [xdhcpd.to_str().context("non-UTF-8 path")?, "run", "-c", cfg_path.to_str().context("non-UTF-8 path")?];
@@ -70,7 +72,15 @@ pub fn run() -> anyhow::Result<()> {
     }
     println!("    lease file {} now holds {} rows", leases.display(), rows(&leases));
 
-    step(6, "disaster: SIGKILL xdhcpd on lobezno, then restart it from its lease file");
+    step(6, "clients renew by unicast at T1 (2 s): the XDP program answers from its lease map");
+    for (name, dh, addr) in &clients {
+        let t0 = Instant::now();
+        let lease = dh.wait_renewal(T).with_context(|| format!("{name} renewal\n{}", server.log()))?;
+        anyhow::ensure!(lease.address == *addr, "{name} renewed to {} instead of {addr}", lease.address);
+        println!("    {name:<9} renewed {addr} after {:>4} ms", t0.elapsed().as_millis());
+    }
+
+    step(7, "disaster: SIGKILL xdhcpd on lobezno, then restart it from its lease file");
     server.kill()?;
     let t0 = Instant::now();
     let mut server = lab.spawn(venus::PRIMARY, "xdhcpd", &argv)?;
@@ -78,16 +88,23 @@ pub fn run() -> anyhow::Result<()> {
     println!("    back and serving {} ms after the kill", t0.elapsed().as_millis());
     print_matching(&server.log(), "lease store loaded");
 
-    step(7, "every client renews and keeps its address");
+    step(8, "every client renews and keeps its address");
     for (name, dh, addr) in &clients {
         let lease = dh.renew(T).with_context(|| format!("{name} renewal\n{}", server.log()))?;
         anyhow::ensure!(lease.address == *addr, "{name} lost {addr}: now {}", lease.address);
         println!("    {name:<9} kept {addr}");
     }
 
-    step(8, "stopping xdhcpd (its counters) and tearing the lab down");
+    step(9, "stopping xdhcpd (its counters) and tearing the lab down");
     server.stop(T)?;
     print_matching(&server.log(), "XDP counters");
+    let answered = server
+        .log()
+        .lines()
+        .rev()
+        .find_map(|l| l.split("(AnsweredAck, ").nth(1).and_then(|r| r.split(')').next()).map(str::to_owned))
+        .unwrap_or_default();
+    println!("    renewals answered in the kernel (XDP_TX) since the restart: {answered}");
     print_matching(&server.log(), "stopped");
     lab.down()?;
     println!(
