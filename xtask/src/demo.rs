@@ -88,10 +88,13 @@ pub fn run() -> anyhow::Result<()> {
     println!("    back and serving {} ms after the kill", t0.elapsed().as_millis());
     print_matching(&server.log(), "lease store loaded");
 
-    step(8, "every client renews and keeps its address");
+    step(8, "every client reboots (INIT-REBOOT), renews, and keeps its address");
     for (name, dh, addr) in &clients {
         let lease = dh.renew(T).with_context(|| format!("{name} renewal\n{}", server.log()))?;
         anyhow::ensure!(lease.address == *addr, "{name} lost {addr}: now {}", lease.address);
+        // …and its next unicast renewal is the restarted kernel program's.
+        let again = dh.wait_renewal(T).with_context(|| format!("{name} renewal\n{}", server.log()))?;
+        anyhow::ensure!(again.address == *addr, "{name} renewed to {}", again.address);
         println!("    {name:<9} kept {addr}");
     }
 
