@@ -15,12 +15,12 @@
 //! config for xdhcpd and Kea.
 //!
 //! The lease file is on tmpfs. The daemon still fdatasyncs every batch
-//! before its ACKs, but on a shared machine ext4 `fdatasync` stalls for
-//! seconds whenever others write (a data=ordered journal commit waits for
-//! their dirty data): measured up to 10.8 s here, while builds ran. A real
-//! client rides that out by retransmitting; perfdhcp does not retransmit
-//! and would count the late ACKs as drops. This test is about allocation
-//! under load; surviving a crash is `lease_store_kill`'s.
+//! before its ACKs, but on a shared machine `fdatasync` on the disk stalls
+//! for seconds whenever others write heavily (its few KB queue behind their
+//! writeback on the one virtual disk): measured up to 10.8 s here while
+//! builds ran. A real client rides that out by retransmitting; perfdhcp
+//! does not retransmit and would count the late ACKs as drops. This test
+//! is about allocation under load; surviving a crash is `lease_store_kill`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;

@@ -9,14 +9,18 @@
 //!   relay in mutante1 (192.168.50.250, its giaddr), the server lobezno;
 //!   the venus subnet widened to 192.168.0.0/16 with a ~49,000-address pool
 //!   and a one-hour lifetime; HA hook removed, everything else as checked in.
-//! - A sweep of offered rates (`-r`, 2,000 DORA/s upwards in steps of
-//!   2,000), each point `seconds` long (`-n` = rate × seconds, every
+//! - A sweep of offered rates (`-r`, 4,000 DORA/s upwards in steps of
+//!   1,000), each point `seconds` long (`-n` = rate × seconds, every
 //!   exchange a new client, `-p` bound) against a freshly started server
 //!   with an empty lease file. perfdhcp's `Rate` is REQUEST-ACKs received
 //!   per second of its test period. A sweep stops after two points in a row
 //!   below 85 % of the offered rate: past its knee a server only sheds more.
 //! - A run's result is its best point; every server is run `reps` times,
 //!   servers interleaved so that background load hits all of them alike.
+//! - perfdhcp shares the two cores with the server and near the knee drops
+//!   replies itself (its socket's `RcvbufErrors` are recorded per point), so
+//!   rates up there are lower bounds. The server's CPU time per ACK at
+//!   [`REFERENCE_RATE`], which every server sustains, does not depend on it.
 //!
 //! All load is bounded (`-n` and `-p`, and a timeout per perfdhcp) and
 //! stays inside the lab's namespaces.
@@ -40,8 +44,11 @@ const RELAY: &str = "192.168.50.250/24";
 const RELAY_HOST: usize = 1;
 const SUBNET: &str = "192.168.0.0/16";
 const POOL: &str = "192.168.64.0-192.168.255.254";
-const FIRST_RATE: u32 = 2_000;
-const RATE_STEP: u32 = 2_000;
+const FIRST_RATE: u32 = 4_000;
+const RATE_STEP: u32 = 1_000;
+/// Offered rate at which the servers' CPU per ACK is compared: below every
+/// knee seen here, so all of them answer (nearly) everything.
+const REFERENCE_RATE: u32 = 6_000;
 const MAX_RATE: u32 = 40_000;
 /// A point below this fraction of the offered rate is past the knee.
 const SATURATED: f64 = 0.85;
@@ -80,19 +87,32 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 enum Server {
     /// xdhcpd, lease file on the lab's disk; `xdp` attaches the program.
     Xdhcpd { xdp: bool, tmpfs: bool },
-    /// kea-dhcp4; `quiet` turns off its per-lease INFO lines.
-    Kea { quiet: bool },
+    /// kea-dhcp4.
+    Kea(KeaVariant),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeaVariant {
+    /// The config as checked in (HA hook aside).
+    AsConfigured,
+    /// Per-lease INFO lines (`kea-dhcp4.leases`) off.
+    LeaseLogOff,
+    /// `enable-multi-threading: false`.
+    SingleThreaded,
 }
 
 /// The compared servers first, then the diagnostic variants (each changes
 /// one thing, to show where the time goes; not part of the comparison).
-const SERVERS: [Server; 5] = [
+const SERVERS: [Server; 6] = [
     Server::Xdhcpd { xdp: false, tmpfs: false },
     Server::Xdhcpd { xdp: true, tmpfs: false },
-    Server::Kea { quiet: false },
+    KEA,
     Server::Xdhcpd { xdp: false, tmpfs: true },
-    Server::Kea { quiet: true },
+    Server::Kea(KeaVariant::LeaseLogOff),
+    Server::Kea(KeaVariant::SingleThreaded),
 ];
+/// The reference the ratios divide by.
+const KEA: Server = Server::Kea(KeaVariant::AsConfigured);
 
 impl Server {
     fn key(self) -> &'static str {
@@ -101,8 +121,9 @@ impl Server {
             Server::Xdhcpd { xdp: true, tmpfs: false } => "xdhcpd-xdp",
             Server::Xdhcpd { xdp: false, tmpfs: true } => "xdhcpd-no-xdp-tmpfs",
             Server::Xdhcpd { xdp: true, tmpfs: true } => "xdhcpd-xdp-tmpfs",
-            Server::Kea { quiet: false } => "kea",
-            Server::Kea { quiet: true } => "kea-leases-log-warn",
+            Server::Kea(KeaVariant::AsConfigured) => "kea",
+            Server::Kea(KeaVariant::LeaseLogOff) => "kea-lease-log-off",
+            Server::Kea(KeaVariant::SingleThreaded) => "kea-single-threaded",
         }
     }
 
@@ -112,13 +133,14 @@ impl Server {
             Server::Xdhcpd { xdp: true, tmpfs: false } => "xdhcpd (XDP attached)",
             Server::Xdhcpd { xdp: false, tmpfs: true } => "xdhcpd --no-xdp, lease file on tmpfs",
             Server::Xdhcpd { xdp: true, tmpfs: true } => "xdhcpd (XDP), lease file on tmpfs",
-            Server::Kea { quiet: false } => "Kea 2.2 (kea-dhcp4)",
-            Server::Kea { quiet: true } => "Kea 2.2, per-lease INFO lines off (kea-dhcp4.leases WARN)",
+            Server::Kea(KeaVariant::AsConfigured) => "Kea 2.2 (kea-dhcp4)",
+            Server::Kea(KeaVariant::LeaseLogOff) => "Kea 2.2, per-lease INFO log lines off",
+            Server::Kea(KeaVariant::SingleThreaded) => "Kea 2.2, multi-threading off",
         }
     }
 
     fn diagnostic(self) -> bool {
-        matches!(self, Server::Xdhcpd { tmpfs: true, .. } | Server::Kea { quiet: true })
+        self != KEA && matches!(self, Server::Xdhcpd { tmpfs: true, .. } | Server::Kea(_))
     }
 }
 
@@ -181,6 +203,8 @@ struct Point {
     /// buffer (`RcvbufErrors` in the host's /proc/net/snmp).
     server_rcvbuf_errors: u64,
     client_rcvbuf_errors: u64,
+    /// CPU time (user + system, all threads) the server used meanwhile.
+    server_cpu_s: f64,
 }
 
 /// One sweep: the result of a run is its best point.
@@ -200,6 +224,7 @@ struct Bench {
     tmpfs: TmpDir,
     seconds: u32,
     attach_modes: Vec<String>,
+    clock_ticks: f64,
 }
 
 /// A directory removed on drop (xtask has no tempfile dependency).
@@ -217,6 +242,13 @@ enum Running {
 }
 
 impl Running {
+    fn pid(&mut self) -> u32 {
+        match self {
+            Running::Xdhcpd(p) => p.pid(),
+            Running::Kea(k) => k.process().pid(),
+        }
+    }
+
     fn stop(self) -> anyhow::Result<()> {
         match self {
             Running::Xdhcpd(mut p) => p.stop(T).map(|_| ()),
@@ -242,7 +274,8 @@ fn alloc(reps: u32, seconds: u32) -> anyhow::Result<()> {
     config.set("/Dhcp4/subnet4/0/subnet", SUBNET.into())?;
     config.set("/Dhcp4/subnet4/0/pools/0/pool", POOL.into())?;
     let lease_fs = findmnt(&lab.host_dir(venus::PRIMARY)?);
-    let mut bench = Bench { lab, xdhcpd, config, tmpfs, seconds, attach_modes: Vec::new() };
+    let clock_ticks = command_line("getconf", &["CLK_TCK"]).parse().unwrap_or(100.0);
+    let mut bench = Bench { lab, xdhcpd, config, tmpfs, seconds, attach_modes: Vec::new(), clock_ticks };
 
     let mut sweeps: Vec<(Server, Vec<Sweep>)> = SERVERS.iter().map(|s| (*s, Vec::new())).collect();
     for rep in 1..=reps {
@@ -311,7 +344,9 @@ impl Bench {
 
     fn point(&mut self, server: Server, offered: u32) -> anyhow::Result<Point> {
         let relay = venus::client(RELAY_HOST);
-        let running = self.start(server)?;
+        let mut running = self.start(server)?;
+        let pid = running.pid();
+        let cpu_before = cpu_seconds(pid, self.clock_ticks)?;
         let (server_before, client_before) =
             (rcvbuf_errors(&self.lab, venus::PRIMARY)?, rcvbuf_errors(&self.lab, &relay)?);
         let n = (offered * self.seconds).to_string();
@@ -329,6 +364,7 @@ impl Bench {
             .output();
         let server_after = rcvbuf_errors(&self.lab, venus::PRIMARY)?;
         let client_after = rcvbuf_errors(&self.lab, &relay)?;
+        let cpu_after = cpu_seconds(pid, self.clock_ticks)?;
         running.stop()?;
         let out = out?;
         let report = parse_report(&out.stdout)
@@ -338,6 +374,7 @@ impl Bench {
             report,
             server_rcvbuf_errors: server_after.saturating_sub(server_before),
             client_rcvbuf_errors: client_after.saturating_sub(client_before),
+            server_cpu_s: cpu_after - cpu_before,
         })
     }
 
@@ -367,11 +404,14 @@ impl Bench {
                 }
                 Ok(Running::Xdhcpd(p))
             }
-            Server::Kea { quiet } => {
+            Server::Kea(variant) => {
                 // Kea::start puts the lease file at <host dir>/kea-leases4.csv.
                 remove_lease_files(&dir, "kea-leases4.csv")?;
                 let mut cfg = self.config.clone();
-                if quiet {
+                if variant == KeaVariant::SingleThreaded {
+                    cfg.set("/Dhcp4/multi-threading/enable-multi-threading", false.into())?;
+                }
+                if variant == KeaVariant::LeaseLogOff {
                     // Only the per-lease lines (DHCP4_LEASE_ADVERT, _ALLOC)
                     // go: Kea::start waits for an INFO line of kea-dhcp4.
                     let loggers = cfg.value().pointer("/Dhcp4/loggers").context("config has no loggers")?;
@@ -411,6 +451,18 @@ fn rcvbuf_errors(lab: &Lab, host: &str) -> anyhow::Result<u64> {
     let (names, values) = (udp.next().context("no Udp: header")?, udp.next().context("no Udp: values")?);
     let column = names.split_whitespace().position(|n| n == "RcvbufErrors").context("no RcvbufErrors")?;
     values.split_whitespace().nth(column).context("short Udp: line")?.parse().context("RcvbufErrors")
+}
+
+/// CPU time (user + system) of process `pid` and all its threads so far.
+fn cpu_seconds(pid: u32, clock_ticks: f64) -> anyhow::Result<f64> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name: state is the 3rd field
+    // of the line, utime the 14th and stime the 15th.
+    let rest = stat.rsplit_once(')').context("odd /proc/PID/stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).context("odd /proc/PID/stat");
+    Ok((ticks(11)? + ticks(12)?) / clock_ticks)
 }
 
 /// The machine as the report describes it.
@@ -457,7 +509,8 @@ fn command_line(program: &str, args: &[&str]) -> String {
 
 /// Filesystem, device and options under `dir` (where fsync goes).
 fn findmnt(dir: &Path) -> String {
-    command_line("findmnt", &["-n", "-o", "FSTYPE,SOURCE,OPTIONS", "-T", &dir.to_string_lossy()])
+    let line = command_line("findmnt", &["-n", "-o", "FSTYPE,SOURCE,OPTIONS", "-T", &dir.to_string_lossy()]);
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The commit xdhcpd was built from, flagged when the daemon's sources had
@@ -522,14 +575,30 @@ impl Results {
         spread(&self.bests(server)).1
     }
 
+    /// Median over runs of the server's CPU time per ACK at the reference
+    /// rate, in microseconds.
+    fn cpu_per_ack_us(&self, server: Server) -> Option<f64> {
+        let per_run: Vec<f64> = self
+            .sweeps
+            .iter()
+            .filter(|(s, _)| *s == server)
+            .flat_map(|(_, runs)| runs.iter())
+            .filter_map(|run| run.points.iter().find(|p| p.offered == REFERENCE_RATE))
+            .filter(|p| p.report.request_ack.received > 0)
+            .map(|p| p.server_cpu_s / p.report.request_ack.received as f64 * 1e6)
+            .collect();
+        (!per_run.is_empty()).then(|| spread(&per_run).1)
+    }
+
     fn kea(&self) -> f64 {
-        self.median(Server::Kea { quiet: false })
+        self.median(KEA)
     }
 
     fn table(&self) -> String {
         let mut t = String::new();
-        t.push_str("| server | min | median | max | ÷ Kea (medians) | best at `-r` (median) | REQUEST-ACK drops at best (median) | ACK delay avg / max at best (median) |\n");
-        t.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        t.push_str("| server | min | median | max | ÷ Kea (medians) | best at `-r` (median) | REQUEST-ACK drops at best (median) | ACK delay avg / max at best (median) | server CPU per ACK at ");
+        let _ = writeln!(t, "{REFERENCE_RATE}/s (median) |");
+        t.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (server, runs) in &self.sweeps {
             let (min, median, max) = spread(&self.bests(*server));
             let offered: Vec<f64> = runs.iter().map(|r| f64::from(r.best.offered)).collect();
@@ -537,6 +606,10 @@ impl Results {
             let avg: Vec<f64> = runs.iter().map(|r| r.best.report.request_ack.avg_ms).collect();
             let max_delay: Vec<f64> = runs.iter().map(|r| r.best.report.request_ack.max_ms).collect();
             let ratio = if self.kea() > 0.0 { median / self.kea() } else { 0.0 };
+            let cpu = match self.cpu_per_ack_us(*server) {
+                Some(us) => format!("{us:.0} µs"),
+                None => "–".into(),
+            };
             let name = if server.diagnostic() {
                 format!("*{}* (diagnostic)", server.label())
             } else {
@@ -544,7 +617,7 @@ impl Results {
             };
             let _ = writeln!(
                 t,
-                "| {name} | {min:.0} | **{median:.0}** | {max:.0} | {ratio:.2}× | {:.0} | {:.1} % | {:.1} / {:.0} ms |",
+                "| {name} | {min:.0} | **{median:.0}** | {max:.0} | {ratio:.2}× | {:.0} | {:.1} % | {:.1} / {:.0} ms | {cpu} |",
                 spread(&offered).1,
                 spread(&drops).1,
                 spread(&avg).1,
@@ -561,9 +634,14 @@ impl Results {
         let _ = writeln!(
             m,
             "\nOne value per run: the best REQUEST-ACK rate perfdhcp measured in that run's sweep of offered \
-             rates; {} runs per server, {} s of load per offered rate, servers interleaved, fresh server and lease \
-             file for every point. Diagnostic rows change one thing each and are not part of the comparison.\n",
-            self.reps, self.seconds
+             rates (`-r` {FIRST_RATE}, +{RATE_STEP}, … until two points in a row fall below {:.0} % of the \
+             offered rate); {} runs per server, {} s of load per point, servers interleaved, fresh server and \
+             lease file for every point. Server CPU per ACK: user + system time of the server process (all \
+             threads, kernel work on its behalf included) during the {REFERENCE_RATE}/s point, divided by the \
+             ACKs perfdhcp received. Diagnostic rows change one thing each and are not part of the comparison.\n",
+            SATURATED * 100.0,
+            self.reps,
+            self.seconds
         );
         let _ = writeln!(
             m,
@@ -617,7 +695,7 @@ impl Results {
             writeln!(j, "  \"kea_multi_threading\": {},", if self.kea_mt.is_empty() { "null" } else { &self.kea_mt });
         let _ = writeln!(
             j,
-            "  \"method\": {{\"reps\": {}, \"seconds_per_point\": {}, \"first_rate\": {FIRST_RATE}, \"rate_step\": {RATE_STEP}, \"saturated_below\": {SATURATED}, \"subnet\": {}, \"pool\": {}, \"valid_lifetime\": 3600, \"perfdhcp\": {}}},",
+            "  \"method\": {{\"reps\": {}, \"seconds_per_point\": {}, \"first_rate\": {FIRST_RATE}, \"rate_step\": {RATE_STEP}, \"reference_rate\": {REFERENCE_RATE}, \"saturated_below\": {SATURATED}, \"subnet\": {}, \"pool\": {}, \"valid_lifetime\": 3600, \"perfdhcp\": {}}},",
             self.reps,
             self.seconds,
             js(SUBNET),
@@ -630,11 +708,12 @@ impl Results {
             let (min, median, max) = spread(&self.bests(*server));
             let _ = writeln!(
                 j,
-                "    {{\"key\": {}, \"label\": {}, \"diagnostic\": {}, \"min\": {min:.1}, \"median\": {median:.1}, \"max\": {max:.1}, \"ratio_to_kea_median\": {:.3}, \"runs\": [",
+                "    {{\"key\": {}, \"label\": {}, \"diagnostic\": {}, \"min\": {min:.1}, \"median\": {median:.1}, \"max\": {max:.1}, \"ratio_to_kea_median\": {:.3}, \"cpu_us_per_ack_at_reference_rate\": {}, \"runs\": [",
                 js(server.key()),
                 js(server.label()),
                 server.diagnostic(),
-                if self.kea() > 0.0 { median / self.kea() } else { 0.0 }
+                if self.kea() > 0.0 { median / self.kea() } else { 0.0 },
+                self.cpu_per_ack_us(*server).map_or("null".into(), |us| format!("{us:.1}"))
             );
             for (k, run) in runs.iter().enumerate() {
                 let points: Vec<String> = run.points.iter().map(point_json).collect();
@@ -664,13 +743,14 @@ fn point_json(p: &Point) -> String {
         )
     };
     format!(
-        "{{\"offered\": {}, \"acks_per_s\": {:.1}, \"discover_offer\": {}, \"request_ack\": {}, \"server_rcvbuf_errors\": {}, \"perfdhcp_rcvbuf_errors\": {}}}",
+        "{{\"offered\": {}, \"acks_per_s\": {:.1}, \"discover_offer\": {}, \"request_ack\": {}, \"server_rcvbuf_errors\": {}, \"perfdhcp_rcvbuf_errors\": {}, \"server_cpu_s\": {:.2}}}",
         p.offered,
         p.report.rate,
         x(&p.report.discover_offer),
         x(&p.report.request_ack),
         p.server_rcvbuf_errors,
-        p.client_rcvbuf_errors
+        p.client_rcvbuf_errors,
+        p.server_cpu_s
     )
 }
 
