@@ -31,11 +31,22 @@ pub enum Outcome {
     PassedExpired,
     /// Passed: this server does not serve the lease's subnet right now.
     PassedNotServing,
+    /// A reserved client's DISCOVER answered in the kernel with an OFFER.
+    AnsweredOffer,
+    /// A reserved client's REQUEST (SELECTING, INIT-REBOOT, RENEWING or
+    /// REBINDING) answered in the kernel with an ACK.
+    AnsweredReservedAck,
+    /// Passed: a reserved client's request the kernel cannot mirror (relayed,
+    /// options 51/52, another server or address, options the template lacks).
+    PassedReservation,
+    /// Passed: the reserved address is held by another client in the store,
+    /// or the client holds another address (the daemon decides).
+    PassedReservedHeld,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::NotDhcp,
         Outcome::PassedToDaemon,
         Outcome::Malformed,
@@ -45,6 +56,10 @@ impl Outcome {
         Outcome::PassedNotOwner,
         Outcome::PassedExpired,
         Outcome::PassedNotServing,
+        Outcome::AnsweredOffer,
+        Outcome::AnsweredReservedAck,
+        Outcome::PassedReservation,
+        Outcome::PassedReservedHeld,
     ];
 
     /// Stable label used in logs, the status page and metrics.
@@ -59,6 +74,10 @@ impl Outcome {
             Outcome::PassedNotOwner => "passed_not_owner",
             Outcome::PassedExpired => "passed_expired",
             Outcome::PassedNotServing => "passed_not_serving",
+            Outcome::AnsweredOffer => "answered_offer",
+            Outcome::AnsweredReservedAck => "answered_reserved_ack",
+            Outcome::PassedReservation => "passed_reservation",
+            Outcome::PassedReservedHeld => "passed_reserved_held",
         }
     }
 }
@@ -87,9 +106,17 @@ pub struct Counters {
     pub passed_expired: u64,
     /// Renewals passed: subnet not served by this server now.
     pub passed_not_serving: u64,
+    /// Reserved clients' DISCOVERs answered with an OFFER.
+    pub answered_offer: u64,
+    /// Reserved clients' REQUESTs answered with an ACK.
+    pub answered_reserved_ack: u64,
+    /// Reserved clients' requests passed: not mirrorable.
+    pub passed_reservation: u64,
+    /// Reserved clients' requests passed: address held by someone else.
+    pub passed_reserved_held: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Counters>() == 72);
+const _: () = assert!(core::mem::size_of::<Counters>() == 104);
 
 impl Counters {
     /// The counter of `outcome`.
@@ -104,6 +131,10 @@ impl Counters {
             Outcome::PassedNotOwner => self.passed_not_owner,
             Outcome::PassedExpired => self.passed_expired,
             Outcome::PassedNotServing => self.passed_not_serving,
+            Outcome::AnsweredOffer => self.answered_offer,
+            Outcome::AnsweredReservedAck => self.answered_reserved_ack,
+            Outcome::PassedReservation => self.passed_reservation,
+            Outcome::PassedReservedHeld => self.passed_reserved_held,
         }
     }
 
@@ -120,6 +151,10 @@ impl Counters {
             Outcome::PassedNotOwner => self.passed_not_owner += 1,
             Outcome::PassedExpired => self.passed_expired += 1,
             Outcome::PassedNotServing => self.passed_not_serving += 1,
+            Outcome::AnsweredOffer => self.answered_offer += 1,
+            Outcome::AnsweredReservedAck => self.answered_reserved_ack += 1,
+            Outcome::PassedReservation => self.passed_reservation += 1,
+            Outcome::PassedReservedHeld => self.passed_reserved_held += 1,
         }
     }
 
@@ -134,6 +169,10 @@ impl Counters {
             Outcome::PassedNotOwner => &mut self.passed_not_owner,
             Outcome::PassedExpired => &mut self.passed_expired,
             Outcome::PassedNotServing => &mut self.passed_not_serving,
+            Outcome::AnsweredOffer => &mut self.answered_offer,
+            Outcome::AnsweredReservedAck => &mut self.answered_reserved_ack,
+            Outcome::PassedReservation => &mut self.passed_reservation,
+            Outcome::PassedReservedHeld => &mut self.passed_reserved_held,
         };
         *field += n;
     }
@@ -166,6 +205,6 @@ mod tests {
         a.bump(Outcome::Malformed);
         let b = Counters { not_dhcp: 5, ..Counters::default() };
         let s = a.add(&b);
-        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 }

@@ -1,7 +1,8 @@
 //! Maps of the renewal fast path: the daemon writes a copy of its leases
 //! and a precomputed reply per subnet; the kernel answers a renewal only
 //! when that copy lets it build exactly the reply the daemon would send,
-//! and tells the daemon about every renewal it answered.
+//! and tells the daemon about every renewal it answered. Reserved clients
+//! get a reply template of their own, keyed by MAC.
 
 /// Name of the lease map.
 pub const LEASES_MAP: &str = "XDHCP_LEASES";
@@ -12,6 +13,11 @@ pub const LEASES_CAPACITY: u32 = 1 << 20;
 pub const SUBNETS_MAP: &str = "XDHCP_SUBNETS";
 /// Capacity of the subnet map.
 pub const SUBNETS_CAPACITY: u32 = 4096;
+/// Name of the reservation map.
+pub const RESERVATIONS_MAP: &str = "XDHCP_RESERVATIONS";
+/// Capacity of the reservation map; reservations beyond it are served by
+/// the daemon.
+pub const RESERVATIONS_CAPACITY: u32 = 16384;
 /// Name of the one-slot settings array.
 pub const SETTINGS_MAP: &str = "XDHCP_SETTINGS";
 /// Name of the renewal event ring buffer.
@@ -118,6 +124,63 @@ pub fn word_sum(bytes: &[u8]) -> u32 {
     sum
 }
 
+/// Reservation map key: the reserved client's MAC on the interface its
+/// requests arrive on (a MAC may be reserved in subnets on two links).
+/// Client-id reservations stay with the daemon: the kernel passes requests
+/// carrying option 61 in subnets that have any.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ReservationKey {
+    /// Client hardware address (Ethernet).
+    pub mac: [u8; 6],
+    /// Explicit padding.
+    pub _pad: [u8; 2],
+    /// Receiving interface index.
+    pub ifindex: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<ReservationKey>() == 12);
+
+/// Everything the kernel needs to answer a reserved client's DISCOVER or
+/// REQUEST exactly as the daemon would.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReservationEntry {
+    /// The reserved address, network order.
+    pub addr: [u8; 4],
+    /// Subnet id of the reservation.
+    pub subnet_id: u32,
+    /// Offset in `reply.head` of option 53's value byte: the template is an
+    /// OFFER (2); the kernel writes 5 there for an ACK and adjusts the sum.
+    pub type_off: u32,
+    /// 1: the store holds nothing that makes the daemon answer differently
+    /// (the reserved address is free or this client's, and the client holds
+    /// no other address). 0: the kernel passes.
+    pub clean: u32,
+    /// 1: the store's lease of `addr` is this client's (by MAC); its
+    /// client-id is `held_cid` (ownership then follows the client-id rule).
+    pub held: u32,
+    /// 1: the subnet is authoritative (an unknown INIT-REBOOT or renewal is
+    /// answered; else the daemon stays silent, so the kernel passes).
+    pub authoritative: u32,
+    /// 1: the reservation has no hostname, so the daemon stores the
+    /// client's option 12: the kernel passes requests carrying one.
+    pub client_hostname: u32,
+    /// 1: the subnet has client-id reservations: requests with option 61
+    /// could match one, so the kernel passes them.
+    pub cid_reservations: u32,
+    /// Bytes of `held_cid` in use (0: the lease has no client-id).
+    pub held_cid_len: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// Client-id of the held lease.
+    pub held_cid: [u8; MAX_CLIENT_ID],
+    /// The reply template (an OFFER), as for dynamic renewals.
+    pub reply: SubnetReply,
+}
+
+const _: () = assert!(core::mem::size_of::<ReservationEntry>() == 40 + MAX_CLIENT_ID + core::mem::size_of::<SubnetReply>());
+
 /// Settings shared by all packets.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -127,7 +190,13 @@ pub struct Settings {
     pub unix_minus_boot: i64,
 }
 
-/// One renewal answered in the kernel, for the daemon to store.
+/// [`RenewEvent::kind`]: a lease in the lease map was renewed (extend it).
+pub const EVENT_RENEWED: u8 = 0;
+/// [`RenewEvent::kind`]: a reserved client was ACKed: the daemon writes the
+/// lease as its engine's ACK would (created when absent).
+pub const EVENT_RESERVED_ACK: u8 = 1;
+
+/// One ACK sent by the kernel, for the daemon to store.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RenewEvent {
@@ -139,13 +208,23 @@ pub struct RenewEvent {
     pub subnet_id: u32,
     /// Lease time granted.
     pub valid_lifetime: u32,
+    /// [`EVENT_RENEWED`] or [`EVENT_RESERVED_ACK`].
+    pub kind: u8,
+    /// Bytes of `client_id` in use (reserved ACKs; 0: none).
+    pub client_id_len: u8,
     /// Explicit padding.
-    pub _pad: u32,
+    pub _pad: [u8; 2],
+    /// Client MAC (reserved ACKs).
+    pub mac: [u8; 6],
+    /// Explicit padding.
+    pub _pad_mac: [u8; 2],
+    /// Client identifier the client sent (reserved ACKs).
+    pub client_id: [u8; MAX_CLIENT_ID],
 }
 
-const _: () = assert!(core::mem::size_of::<RenewEvent>() == 24);
+const _: () = assert!(core::mem::size_of::<RenewEvent>() == 32 + MAX_CLIENT_ID);
 
-// SAFETY: all four are repr(C) with explicit padding fields and only
+// SAFETY: all of them are repr(C) with explicit padding fields and only
 // integer/byte-array members (sizes asserted above): any bytes are valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for LeaseKey {}
@@ -155,5 +234,9 @@ unsafe impl aya::Pod for LeaseEntry {}
 unsafe impl aya::Pod for SubnetReply {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for Settings {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for ReservationKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for ReservationEntry {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for RenewEvent {}

@@ -1,8 +1,15 @@
-//! The renewal fast path: a REQUEST from a client in RENEWING or
-//! REBINDING whose lease is in the map, unexpired, owned by it, in a subnet
-//! we serve now, and asking for nothing the precomputed reply lacks, is
-//! answered here with the ACK the daemon would send (XDP_TX). Anything
-//! else is passed with the reason counted.
+//! The fast path. Two kinds of requests are answered here (XDP_TX) with
+//! exactly the reply the daemon would send; anything else is passed with
+//! the reason counted:
+//!
+//! - a REQUEST from a client in RENEWING or REBINDING whose lease is in the
+//!   lease map, unexpired, owned by it, in a subnet we serve now, and asking
+//!   for nothing the precomputed reply lacks → ACK;
+//! - a DISCOVER or REQUEST from a client with a reservation (by MAC) in the
+//!   reservation map, for its reserved address, while the store holds
+//!   nothing that would change the daemon's answer → OFFER / ACK, sent per
+//!   RFC 2131 §4.1 (ciaddr, broadcast flag, else chaddr/yiaddr). Relayed
+//!   requests stay with the daemon.
 //!
 //! Variable-offset work happens in a per-CPU scratch buffer: the request's
 //! options are copied in with `bpf_xdp_load_bytes`, the reply's options are
@@ -10,29 +17,34 @@
 //! only touched at offsets fixed relative to the IP header.
 
 use aya_ebpf::{
-    bindings::xdp_action,
     helpers::{bpf_ktime_get_boot_ns, bpf_loop, bpf_xdp_adjust_tail, bpf_xdp_load_bytes, bpf_xdp_store_bytes},
     programs::XdpContext,
 };
 use dhcp_common::{
     counters::Outcome,
-    fastpath::{LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, RenewEvent},
+    fastpath::{
+        EVENT_RENEWED, EVENT_RESERVED_ACK, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, ReservationEntry,
+        ReservationKey, SubnetReply,
+    },
 };
 
 use crate::{
-    maps::{SCRATCH, XDHCP_EVENTS, XDHCP_LEASES, XDHCP_SCRATCH, XDHCP_SETTINGS, XDHCP_SUBNETS},
+    maps::{
+        ECHO_BUF, SCRATCH, Scratch, XDHCP_EVENTS, XDHCP_LEASES, XDHCP_RESERVATIONS, XDHCP_SCRATCH, XDHCP_SETTINGS,
+        XDHCP_SUBNETS,
+    },
     parse::{BOOTP_FIXED_LEN, DhcpRequest, ptr_at},
 };
 
+const DHCPDISCOVER: u8 = 1;
 const DHCPREQUEST: u8 = 3;
+const DHCPOFFER: u8 = 2;
+const DHCPACK: u8 = 5;
 /// Options we look at before giving up (a REQUEST carries about ten).
 const MAX_SCANNED_OPTIONS: usize = 48;
 /// Longest parameter request list we check.
 const MAX_PRL: usize = 64;
 const MASK: usize = SCRATCH - 1;
-/// Buffer of the client-id echo (option 61 header + up to 32 bytes), a
-/// power of two so its size can be masked for the verifier.
-const ECHO_BUF: usize = 64;
 
 /// `buf[i & MASK]` as a BPF subprogram: inlined, LLVM turns the masked
 /// index into a pointer increment whose bound the verifier cannot see.
@@ -77,7 +89,17 @@ extern "C" fn scan_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     }
     match code {
         53 => s.msg_type = at(&s.req, i + 2) as u32,
-        50 | 51 | 52 | 54 => s.needs_daemon = 1,
+        50 | 54 if len != 4 => s.needs_daemon = 1,
+        50 => {
+            s.has_req_ip = 1;
+            s.req_ip = [at(&s.req, i + 2), at(&s.req, i + 3), at(&s.req, i + 4), at(&s.req, i + 5)];
+        }
+        54 => {
+            s.has_server_id = 1;
+            s.server_id = [at(&s.req, i + 2), at(&s.req, i + 3), at(&s.req, i + 4), at(&s.req, i + 5)];
+        }
+        51 | 52 => s.needs_daemon = 1,
+        12 => s.has_hostname = 1,
         61 => {
             s.cid_off = (i + 2) as u32;
             s.cid_len = len as u32;
@@ -92,9 +114,41 @@ extern "C" fn scan_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     0
 }
 
-/// Handles a DHCP request frame; returns the XDP action.
+/// What `try_answer` did with a frame it kept.
+pub enum Verdict {
+    /// Answered (XDP_TX); the outcome to count.
+    Tx(Outcome),
+    /// Half-built when a write failed: dropped (counted as malformed).
+    Drop,
+}
+
+/// Everything the one reply writer needs, decided by either path.
+struct Plan<'a> {
+    /// Template: addresses of this server, option bytes and their sums.
+    tmpl: &'a SubnetReply,
+    /// Ethernet and IP destination (RFC 2131 §4.1).
+    dst_mac: [u8; 6],
+    dst_ip: [u8; 4],
+    /// `ciaddr` of the reply (kept from the request) and `yiaddr`.
+    ciaddr: [u8; 4],
+    yiaddr: [u8; 4],
+    /// Sum of the head as written (the template's, adjusted for a patch).
+    head_sum: u32,
+    /// 1: write `DHCPACK` at head offset `type_off` (template is an OFFER).
+    patch: u32,
+    type_off: usize,
+    /// The lease map entry to extend (renewals), or null (reservations).
+    lease: *mut LeaseEntry,
+    /// What to count.
+    answered: Outcome,
+}
+
+/// Handles a DHCP request frame.
 #[inline(always)]
-pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<u32, Outcome> {
+pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcome> {
+    // Read first, at a fixed offset from the frame start: read later, LLVM
+    // derives its bound from the BOOTP checks and the verifier cannot.
+    let src_mac = unsafe { *ptr_at::<[u8; 6]>(ctx, 6).ok_or(Outcome::Malformed)? };
     let b = req.bootp_off;
     if req.ihl != 20 || b > 64 {
         return Err(Outcome::PassedNotRenewal);
@@ -121,38 +175,130 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<u32, Outcome> {
     scratch.state = SCAN_RUNNING;
     scratch.msg_type = 0;
     scratch.needs_daemon = 0;
+    scratch.has_req_ip = 0;
+    scratch.has_server_id = 0;
+    scratch.has_hostname = 0;
     scratch.cid_len = 0;
     scratch.cid_off = 0;
     scratch.prl_len = 0;
     scratch.prl_off = 0;
     unsafe { bpf_loop(MAX_SCANNED_OPTIONS as u32, scan_step as *mut _, core::ptr::null_mut(), 0) };
     // Not ended within the scanned options: not sure, let the daemon decide.
-    if scratch.state != SCAN_END || scratch.msg_type != DHCPREQUEST as u32 || scratch.needs_daemon != 0 {
+    if scratch.state != SCAN_END {
         return Err(Outcome::PassedNotRenewal);
     }
-    let opts = Opts {
-        cid_off: scratch.cid_off as usize,
-        cid_len: scratch.cid_len as usize,
-        prl_off: scratch.prl_off as usize,
-        prl_len: scratch.prl_len as usize,
-    };
     let fixed = unsafe { *ptr_at::<[u8; 28]>(ctx, b).ok_or(Outcome::Malformed)? };
     let (htype, hlen) = (fixed[1], fixed[2]);
     let ciaddr = [fixed[12], fixed[13], fixed[14], fixed[15]];
     let giaddr = [fixed[24], fixed[25], fixed[26], fixed[27]];
-    if ciaddr == [0; 4] || giaddr != [0; 4] || htype != 1 || hlen != 6 {
+    if htype != 1 || hlen != 6 {
         return Err(Outcome::PassedNotRenewal);
     }
     let chaddr = unsafe { *ptr_at::<[u8; 6]>(ctx, b + 28).ok_or(Outcome::Malformed)? };
+    let settings = XDHCP_SETTINGS.get(0).ok_or(Outcome::PassedNotServing)?;
+    let now = ((unsafe { bpf_ktime_get_boot_ns() } / 1_000_000_000) as i64 + settings.unix_minus_boot) as u64;
 
+    let key = ReservationKey { mac: chaddr, _pad: [0; 2], ifindex: ctx.ingress_ifindex() as u32 };
+    let plan = match unsafe { XDHCP_RESERVATIONS.get(key) } {
+        Some(res) => {
+            let src_ip = unsafe { *ptr_at::<[u8; 4]>(ctx, req.ip_off + 12).ok_or(Outcome::Malformed)? };
+            reserved(scratch, res, &fixed, &chaddr, &src_mac, src_ip)?
+        }
+        None => renewal(ctx, scratch, ciaddr, giaddr, &chaddr, &src_mac, now)?,
+    };
+    let tmpl = plan.tmpl;
+
+    // The reply's options: head (codes < 61), client-id echo, tail.
+    let cid_len = scratch.cid_len as usize;
+    let head = tmpl.head_len as usize;
+    let tail = tmpl.tail_len as usize;
+    if head == 0 || head > MAX_HEAD || tail == 0 || tail > MAX_TAIL || cid_len > MAX_CLIENT_ID {
+        return Err(Outcome::PassedNotServing);
+    }
+    let echo = if tmpl.echo_client_id == 1 && cid_len > 0 { 2 + cid_len } else { 0 };
+    scratch.echo[0] = 61;
+    scratch.echo[1] = cid_len as u8;
+    let cid_off = scratch.cid_off as usize;
+    for i in 0..MAX_CLIENT_ID {
+        if i >= cid_len {
+            break;
+        }
+        scratch.echo[2 + i] = at(&scratch.req, cid_off + i);
+    }
+
+    let new_len = opt_off + head + echo + tail;
+    let delta = new_len as i32 - frame_len as i32;
+    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+        return Err(Outcome::PassedNotRenewal);
+    }
+    // From here on the frame is ours: a failure leaves it half-built, so it
+    // is dropped (the client retransmits) and counted as malformed.
+    let xid_flags = [fixed[4], fixed[5], fixed[6], fixed[7], fixed[10], fixed[11]];
+    let parts = Parts { head, echo, tail, echo_bytes: &scratch.echo };
+    if write_reply(ctx, req, &plan, &xid_flags, &chaddr, &parts, new_len).is_none() {
+        crate::maps::count(Outcome::Malformed);
+        return Ok(Verdict::Drop);
+    }
+
+    let valid = tmpl.lease_time;
+    let expire = now + valid as u64;
+    let ev = &mut scratch.event;
+    ev.expire = expire;
+    ev.addr = plan.yiaddr;
+    ev.valid_lifetime = valid;
+    ev._pad = [0; 2];
+    ev._pad_mac = [0; 2];
+    if plan.lease.is_null() {
+        if plan.answered == Outcome::AnsweredOffer {
+            return Ok(Verdict::Tx(plan.answered));
+        }
+        ev.kind = EVENT_RESERVED_ACK;
+        ev.mac = chaddr;
+        ev.client_id_len = cid_len as u8;
+        for i in 0..MAX_CLIENT_ID {
+            ev.client_id[i] = if i < cid_len { scratch.echo[2 + i] } else { 0 };
+        }
+    } else {
+        unsafe { (*plan.lease).expire = expire };
+        ev.kind = EVENT_RENEWED;
+        ev.mac = [0; 6];
+        ev.client_id_len = 0;
+        ev.client_id = [0; MAX_CLIENT_ID];
+    }
+    // subnet_id was set by the path that chose the template.
+    let _ = XDHCP_EVENTS.output(&scratch.event, 0);
+    Ok(Verdict::Tx(plan.answered))
+}
+
+/// The renewal path: a lease map entry for `ciaddr`.
+#[inline(always)]
+fn renewal<'a>(
+    ctx: &XdpContext,
+    scratch: &mut Scratch,
+    ciaddr: [u8; 4],
+    giaddr: [u8; 4],
+    chaddr: &[u8; 6],
+    src_mac: &[u8; 6],
+    now: u64,
+) -> Result<Plan<'a>, Outcome> {
+    if scratch.msg_type != DHCPREQUEST as u32
+        || scratch.needs_daemon != 0
+        || scratch.has_req_ip != 0
+        || scratch.has_server_id != 0
+    {
+        return Err(Outcome::PassedNotRenewal);
+    }
+    if ciaddr == [0; 4] || giaddr != [0; 4] {
+        return Err(Outcome::PassedNotRenewal);
+    }
     let lease = XDHCP_LEASES.get_ptr_mut(LeaseKey { addr: ciaddr }).ok_or(Outcome::PassedNoLease)?;
     let lease_ref = unsafe { &*lease };
-    let subnet = unsafe { XDHCP_SUBNETS.get(lease_ref.subnet_id) }.ok_or(Outcome::PassedNotServing)?;
+    let subnet: &'a SubnetReply = unsafe { XDHCP_SUBNETS.get(lease_ref.subnet_id) }.ok_or(Outcome::PassedNotServing)?;
     if subnet.serving != 1 || subnet.ifindex as usize != ctx.ingress_ifindex() {
         return Err(Outcome::PassedNotServing);
     }
 
-    let cid_len = opts.cid_len;
+    let cid_len = scratch.cid_len as usize;
     if cid_len > MAX_CLIENT_ID {
         return Err(Outcome::PassedNotRenewal);
     }
@@ -162,78 +308,181 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<u32, Outcome> {
         if lease_ref.client_id_len as usize != cid_len {
             return Err(Outcome::PassedNotOwner);
         }
-        for i in 0..MAX_CLIENT_ID {
-            if i >= cid_len {
-                break;
-            }
-            if lease_ref.client_id[i] != at(&scratch.req, opts.cid_off + i) {
-                return Err(Outcome::PassedNotOwner);
-            }
+        if !same_cid(scratch, &lease_ref.client_id, cid_len) {
+            return Err(Outcome::PassedNotOwner);
         }
-    } else if lease_ref.hlen != 6 || lease_ref.hwaddr[..6] != chaddr {
+    } else if lease_ref.hlen != 6 || lease_ref.hwaddr[..6] != *chaddr {
         return Err(Outcome::PassedNotOwner);
     }
-
-    let settings = XDHCP_SETTINGS.get(0).ok_or(Outcome::PassedNotServing)?;
-    let now = ((unsafe { bpf_ktime_get_boot_ns() } / 1_000_000_000) as i64 + settings.unix_minus_boot) as u64;
     if lease_ref.expire <= now {
         return Err(Outcome::PassedExpired);
     }
-
-    // Asking for an option the daemon would add: not ours to answer.
-    if opts.prl_len > MAX_PRL {
+    if asks_for_more(scratch, subnet) {
         return Err(Outcome::PassedNotRenewal);
     }
-    for i in 0..MAX_PRL {
-        if i >= opts.prl_len {
-            break;
-        }
-        let code = at(&scratch.req, opts.prl_off + i);
-        if subnet.prl_pass[(code >> 3) as usize] & (1 << (code & 7)) != 0 {
-            return Err(Outcome::PassedNotRenewal);
-        }
-    }
+    scratch.event.subnet_id = lease_ref.subnet_id;
+    Ok(Plan {
+        tmpl: subnet,
+        dst_mac: *src_mac,
+        dst_ip: ciaddr,
+        ciaddr,
+        yiaddr: ciaddr,
+        head_sum: subnet.head_sum,
+        patch: 0,
+        type_off: 0,
+        lease,
+        answered: Outcome::AnsweredAck,
+    })
+}
 
-    // The reply's options: head (codes < 61), client-id echo, tail.
-    let head = subnet.head_len as usize;
-    let tail = subnet.tail_len as usize;
-    if head == 0 || head > MAX_HEAD || tail == 0 || tail > MAX_TAIL {
+/// The reservation path: the client's MAC has an entry on this interface.
+/// Mirrors the engine's `decide` for a reserved client whose address is
+/// free or its own; every other case is passed.
+#[inline(always)]
+fn reserved<'a>(
+    scratch: &mut Scratch,
+    res: &'a ReservationEntry,
+    fixed: &[u8; 28],
+    chaddr: &[u8; 6],
+    src_mac: &[u8; 6],
+    src_ip: [u8; 4],
+) -> Result<Plan<'a>, Outcome> {
+    let t = &res.reply;
+    let ciaddr = [fixed[12], fixed[13], fixed[14], fixed[15]];
+    let giaddr = [fixed[24], fixed[25], fixed[26], fixed[27]];
+    if t.serving != 1 {
         return Err(Outcome::PassedNotServing);
     }
-    let echo = if subnet.echo_client_id == 1 && cid_len > 0 { 2 + cid_len } else { 0 };
-    let mut echo_bytes = [0u8; ECHO_BUF];
-    echo_bytes[0] = 61;
-    echo_bytes[1] = cid_len as u8;
+    // Relayed: the daemon (its subnet is chosen by giaddr). Options 51/52,
+    // a client host name the daemon would store, a client-id that could
+    // select a client-id reservation: the daemon.
+    let cid_len = scratch.cid_len as usize;
+    if giaddr != [0; 4]
+        || scratch.needs_daemon != 0
+        || (res.client_hostname == 1 && scratch.has_hostname != 0)
+        || cid_len > MAX_CLIENT_ID
+        || (cid_len > 0 && res.cid_reservations == 1)
+    {
+        return Err(Outcome::PassedReservation);
+    }
+    // A request without ciaddr from a configured source address selects
+    // its subnet by that address in the daemon.
+    if ciaddr == [0; 4] && src_ip != [0; 4] {
+        return Err(Outcome::PassedReservation);
+    }
+    let addr = res.addr;
+    let ack = match scratch.msg_type as u8 {
+        DHCPDISCOVER => {
+            if ciaddr != [0; 4] {
+                return Err(Outcome::PassedReservation);
+            }
+            false
+        }
+        DHCPREQUEST => {
+            if scratch.has_server_id != 0 {
+                // SELECTING: our OFFER, for the reserved address.
+                if scratch.server_id != t.server_ip
+                    || ciaddr != [0; 4]
+                    || scratch.has_req_ip == 0
+                    || scratch.req_ip != addr
+                {
+                    return Err(Outcome::PassedReservation);
+                }
+            } else if ciaddr != [0; 4] {
+                // RENEWING / REBINDING the reserved address.
+                if ciaddr != addr {
+                    return Err(Outcome::PassedReservation);
+                }
+            } else {
+                // INIT-REBOOT: the daemon looks the client up by client-id
+                // too, which the kernel cannot.
+                if scratch.has_req_ip == 0 || scratch.req_ip != addr || (cid_len > 0 && t.match_client_id == 1) {
+                    return Err(Outcome::PassedReservation);
+                }
+            }
+            true
+        }
+        _ => return Err(Outcome::PassedReservation),
+    };
+    if res.clean != 1 {
+        return Err(Outcome::PassedReservedHeld);
+    }
+    // The stored lease of the address is this MAC's; under the client-id
+    // rule it is another client's when the client-ids differ.
+    let cid_rule = t.match_client_id == 1 && cid_len > 0 && res.held_cid_len > 0;
+    if res.held == 1 && cid_rule && (res.held_cid_len as usize != cid_len || !same_cid(scratch, &res.held_cid, cid_len)) {
+        return Err(Outcome::PassedReservedHeld);
+    }
+    // Not authoritative and no record of the client: the daemon is silent.
+    if ack && scratch.has_server_id == 0 && res.held != 1 && res.authoritative != 1 {
+        return Err(Outcome::PassedReservation);
+    }
+    if asks_for_more(scratch, t) {
+        return Err(Outcome::PassedReservation);
+    }
+    let type_off = res.type_off as usize;
+    if type_off >= MAX_HEAD || type_off >= t.head_len as usize {
+        return Err(Outcome::PassedNotServing);
+    }
+    // RFC 2131 §4.1, as the engine's `destination`.
+    let broadcast = fixed[10] & 0x80 != 0;
+    let (dst_mac, dst_ip) = if ciaddr != [0; 4] {
+        (*src_mac, ciaddr)
+    } else if broadcast {
+        ([0xff; 6], [0xff; 4])
+    } else {
+        (*chaddr, addr)
+    };
+    // OFFER (2) → ACK (5): +3 in the high or low half of its word.
+    let bump = if type_off & 1 == 0 { ((DHCPACK - DHCPOFFER) as u32) << 8 } else { (DHCPACK - DHCPOFFER) as u32 };
+    scratch.event.subnet_id = res.subnet_id;
+    Ok(Plan {
+        tmpl: t,
+        dst_mac,
+        dst_ip,
+        ciaddr,
+        yiaddr: addr,
+        head_sum: if ack { t.head_sum + bump } else { t.head_sum },
+        patch: ack as u32,
+        type_off,
+        lease: core::ptr::null_mut(),
+        answered: if ack { Outcome::AnsweredReservedAck } else { Outcome::AnsweredOffer },
+    })
+}
+
+/// Whether the request's client-id (in scratch) equals `id[..len]`.
+#[inline(always)]
+fn same_cid(scratch: &Scratch, id: &[u8; MAX_CLIENT_ID], len: usize) -> bool {
+    let off = scratch.cid_off as usize;
     for i in 0..MAX_CLIENT_ID {
-        if i >= cid_len {
+        if i >= len {
             break;
         }
-        echo_bytes[2 + i] = at(&scratch.req, opts.cid_off + i);
+        if id[i] != at(&scratch.req, off + i) {
+            return false;
+        }
     }
+    true
+}
 
-    let src_mac = unsafe { *ptr_at::<[u8; 6]>(ctx, 6).ok_or(Outcome::Malformed)? };
-    let new_len = opt_off + head + echo + tail;
-    let delta = new_len as i32 - frame_len as i32;
-    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
-        return Err(Outcome::PassedNotRenewal);
+/// Whether the parameter request list asks for an option the daemon would
+/// add to the template.
+#[inline(always)]
+fn asks_for_more(scratch: &Scratch, t: &SubnetReply) -> bool {
+    let (off, len) = (scratch.prl_off as usize, scratch.prl_len as usize);
+    if len > MAX_PRL {
+        return true;
     }
-    // From here on the frame is ours: a failure leaves it half-built, so it
-    // is dropped (the client retransmits) and counted as malformed.
-    let xid_flags = [fixed[4], fixed[5], fixed[6], fixed[7], fixed[10], fixed[11]];
-    let parts = Parts { head, echo, tail, echo_bytes: &echo_bytes };
-    if write_reply(ctx, req, subnet, &src_mac, &ciaddr, &xid_flags, &chaddr, &parts, new_len).is_none() {
-        crate::maps::count(Outcome::Malformed);
-        return Ok(xdp_action::XDP_DROP);
+    for i in 0..MAX_PRL {
+        if i >= len {
+            break;
+        }
+        let code = at(&scratch.req, off + i);
+        if t.prl_pass[(code >> 3) as usize] & (1 << (code & 7)) != 0 {
+            return true;
+        }
     }
-
-    let valid = subnet.lease_time;
-    let expire = now + valid as u64;
-    unsafe { (*lease).expire = expire };
-    let _ = XDHCP_EVENTS.output(
-        RenewEvent { expire, addr: ciaddr, subnet_id: lease_ref.subnet_id, valid_lifetime: valid, _pad: 0 },
-        0,
-    );
-    Ok(xdp_action::XDP_TX)
+    false
 }
 
 #[inline(always)]
@@ -243,42 +492,40 @@ fn put<T: Copy>(ctx: &XdpContext, off: usize, v: T) -> Option<()> {
     Some(())
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn write_reply(
     ctx: &XdpContext,
     req: &DhcpRequest,
-    subnet: &dhcp_common::fastpath::SubnetReply,
-    src_mac: &[u8; 6],
-    ciaddr: &[u8; 4],
+    plan: &Plan,
     xid_flags: &[u8; 6],
     src_chaddr: &[u8; 6],
     parts: &Parts,
     new_len: usize,
 ) -> Option<()> {
+    let subnet = plan.tmpl;
     let ip = req.ip_off;
     let udp = ip + 20;
     let b = req.bootp_off;
     if b != udp + 8 || ip > 18 {
         return None;
     }
-    // Ethernet: back to the client, from us (a VLAN tag stays as it was).
-    put(ctx, 0, *src_mac)?;
+    // Ethernet: to the destination, from us (a VLAN tag stays as it was).
+    put(ctx, 0, plan.dst_mac)?;
     put(ctx, 6, subnet.server_mac)?;
     // IPv4, as `frame::build` writes it.
     let ip_len = ((new_len - ip) as u16).to_be_bytes();
     put(ctx, ip, [0x45u8, 0x10, ip_len[0], ip_len[1], 0, 0, 0, 0, 64, 17, 0, 0])?;
     put(ctx, ip + 12, subnet.server_ip)?;
-    put(ctx, ip + 16, *ciaddr)?;
+    put(ctx, ip + 16, plan.dst_ip)?;
     // UDP 67 → 68, checksum filled below.
     let udp_len = (new_len - udp) as u16;
     let ul = udp_len.to_be_bytes();
     put(ctx, udp, [0u8, 67, 0, 68, ul[0], ul[1], 0, 0])?;
     // BOOTP: reply, Ethernet, 6, no hops; xid kept; no secs, flags kept;
-    // ciaddr kept; yiaddr = ciaddr; siaddr from config; giaddr 0.
+    // ciaddr kept; yiaddr; siaddr from config; giaddr kept (0).
     put(ctx, b, [2u8, 1, 6, 0])?;
     put(ctx, b + 8, [0u8, 0])?;
-    put(ctx, b + 16, *ciaddr)?;
+    put(ctx, b + 16, plan.yiaddr)?;
     put(ctx, b + 20, subnet.next_server)?;
     // chaddr past the 6 MAC bytes, sname and file: zeros, as dhcproto writes.
     put(ctx, b + 34, [0u8; 10])?;
@@ -295,6 +542,12 @@ fn write_reply(
     if store(opt_off, subnet.head.as_ptr(), sized(head, MAX_HEAD)) != 0 {
         return None;
     }
+    if plan.patch == 1 {
+        let ack = [DHCPACK];
+        if store(opt_off + (plan.type_off & (MAX_HEAD - 1)) as u32, ack.as_ptr(), 1) != 0 {
+            return None;
+        }
+    }
     if echo > 0 && store(opt_off + head as u32, parts.echo_bytes.as_ptr(), sized(echo, ECHO_BUF)) != 0 {
         return None;
     }
@@ -305,24 +558,23 @@ fn write_reply(
     // Checksums from the values just written (re-reading packet memory at
     // these variable offsets is what the verifier cannot follow).
     let w = |a: u8, b: u8| u16::from_be_bytes([a, b]) as u32;
-    let (sip, cip) = (subnet.server_ip, *ciaddr);
+    let w4 = |a: [u8; 4]| w(a[0], a[1]) + w(a[2], a[3]);
+    let sip = subnet.server_ip;
     let mut sum = w(0x45, 0x10) + w(ip_len[0], ip_len[1]) + w(64, 17);
-    sum += w(sip[0], sip[1]) + w(sip[2], sip[3]) + w(cip[0], cip[1]) + w(cip[2], cip[3]);
+    sum += w4(sip) + w4(plan.dst_ip);
     put(ctx, ip + 10, fold(sum).to_be_bytes())?;
     // UDP: pseudo-header, header, fixed BOOTP part, options.
     let mut sum = 17 + 2 * udp_len as u32;
-    sum += w(sip[0], sip[1]) + w(sip[2], sip[3]) + 2 * (w(cip[0], cip[1]) + w(cip[2], cip[3]));
+    sum += w4(sip) + w4(plan.dst_ip);
     sum += 67 + 68;
     sum += w(2, 1) + w(6, 0);
     sum += w(xid_flags[0], xid_flags[1]) + w(xid_flags[2], xid_flags[3]) + w(xid_flags[4], xid_flags[5]);
-    sum += w(cip[0], cip[1]) + w(cip[2], cip[3]); // yiaddr
-    let ns = subnet.next_server;
-    sum += w(ns[0], ns[1]) + w(ns[2], ns[3]);
+    sum += w4(plan.ciaddr) + w4(plan.yiaddr) + w4(subnet.next_server);
     sum += w(src_chaddr[0], src_chaddr[1]) + w(src_chaddr[2], src_chaddr[3]) + w(src_chaddr[4], src_chaddr[5]);
     sum += w(99, 130) + w(83, 99);
     // Options: the template's sums; a part starting at an odd offset
     // contributes its byte-swapped sum.
-    sum = fold_only(sum) + subnet.head_sum;
+    sum = fold_only(sum) + fold_only(plan.head_sum);
     let mut echo_sum = 0u32;
     for i in 0..(2 + MAX_CLIENT_ID) / 2 {
         if 2 * i >= echo {
@@ -346,14 +598,6 @@ fn write_reply(
 #[inline(never)]
 fn sized(n: usize, cap: usize) -> u32 {
     ((n.wrapping_sub(1) & (cap - 1)) + 1) as u32
-}
-
-/// Where the scan found options 61 and 55.
-struct Opts {
-    cid_off: usize,
-    cid_len: usize,
-    prl_off: usize,
-    prl_len: usize,
 }
 
 /// The parts of the reply's options.

@@ -16,8 +16,8 @@ mod parse;
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use dhcp_common::counters::Outcome;
 
-/// Entry point: renewals the maps let us answer exactly as the daemon
-/// would leave as XDP_TX; everything else goes up the stack to the daemon,
+/// Entry point: renewals and reserved clients' DISCOVERs/REQUESTs the maps
+/// let us answer exactly as the daemon would leave as XDP_TX; everything else goes up the stack to the daemon,
 /// with the reason counted.
 #[xdp]
 pub fn xdhcp(ctx: XdpContext) -> u32 {
@@ -33,12 +33,11 @@ pub fn xdhcp(ctx: XdpContext) -> u32 {
         }
     };
     match answer::try_answer(&ctx, &req) {
-        Ok(action) => {
-            if action == xdp_action::XDP_TX {
-                maps::count(Outcome::AnsweredAck);
-            }
-            action
+        Ok(answer::Verdict::Tx(answered)) => {
+            maps::count(answered);
+            xdp_action::XDP_TX
         }
+        Ok(answer::Verdict::Drop) => xdp_action::XDP_DROP,
         Err(reason) => {
             maps::count(reason);
             if reason != Outcome::PassedToDaemon {

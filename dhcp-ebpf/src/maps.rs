@@ -8,7 +8,8 @@ use aya_ebpf::{
 use dhcp_common::{
     counters::{Counters, Outcome},
     fastpath::{
-        EVENTS_BYTES, LEASES_CAPACITY, LeaseEntry, LeaseKey, RenewEvent, SUBNETS_CAPACITY, Settings, SubnetReply,
+        EVENTS_BYTES, LEASES_CAPACITY, LeaseEntry, LeaseKey, RESERVATIONS_CAPACITY, RenewEvent, ReservationEntry,
+        ReservationKey, SUBNETS_CAPACITY, Settings, SubnetReply,
     },
 };
 
@@ -26,11 +27,18 @@ pub static XDHCP_LEASES: HashMap<LeaseKey, LeaseEntry, { LEASES_CAPACITY as usiz
 #[btf_map]
 pub static XDHCP_SUBNETS: HashMap<u32, SubnetReply, { SUBNETS_CAPACITY as usize }> = HashMap::new();
 
+/// Reserved clients (MAC, interface) → their reply template and what the
+/// store says about their address; written by the daemon on start-up,
+/// config reload and every store change touching them.
+#[btf_map]
+pub static XDHCP_RESERVATIONS: HashMap<ReservationKey, ReservationEntry, { RESERVATIONS_CAPACITY as usize }> =
+    HashMap::new();
+
 /// Clock offset written by the daemon.
 #[btf_map]
 pub static XDHCP_SETTINGS: Array<Settings, 1> = Array::new();
 
-/// One event per renewal answered here; the daemon makes each durable.
+/// One event per ACK sent here; the daemon makes each durable.
 #[btf_map]
 pub static XDHCP_EVENTS: RingBuf<RenewEvent, { EVENTS_BYTES as usize }> = RingBuf::new();
 
@@ -49,8 +57,19 @@ pub struct Scratch {
     pub state: u32,
     /// Option 53 value.
     pub msg_type: u32,
-    /// 1 when an option the daemon must handle was seen (50, 51, 52, 54).
+    /// 1 when an option only the daemon handles was seen (51, 52, or a
+    /// malformed 50/54).
     pub needs_daemon: u32,
+    /// 1 when option 50 (requested address) was seen; its value.
+    pub has_req_ip: u32,
+    /// Option 50 value.
+    pub req_ip: [u8; 4],
+    /// 1 when option 54 (server identifier) was seen.
+    pub has_server_id: u32,
+    /// Option 54 value.
+    pub server_id: [u8; 4],
+    /// 1 when option 12 (host name) was seen.
+    pub has_hostname: u32,
     /// Offset and length of option 61 in `req`.
     pub cid_off: u32,
     /// Length of option 61.
@@ -59,7 +78,15 @@ pub struct Scratch {
     pub prl_off: u32,
     /// Length of option 55.
     pub prl_len: u32,
+    /// The client-id echo (option 61 header and value) of the reply.
+    pub echo: [u8; ECHO_BUF],
+    /// The event of an ACK, built here to keep it off the 512-byte stack.
+    pub event: RenewEvent,
 }
+
+/// Buffer of the client-id echo (option 61 header + up to 32 bytes), a
+/// power of two so its size can be masked for the verifier.
+pub const ECHO_BUF: usize = 64;
 
 /// Bytes of options we copy or build (a power of two: indexes are masked).
 pub const SCRATCH: usize = 512;

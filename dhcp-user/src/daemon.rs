@@ -232,6 +232,24 @@ async fn drain_renewals(
         let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
         for ev in batch {
             let addr = std::net::Ipv4Addr::from(ev.addr);
+            if ev.kind == dhcp_common::fastpath::EVENT_RESERVED_ACK {
+                // A reserved client ACKed in the kernel: write the lease the
+                // engine's ACK would have written (created when absent).
+                let current = st.store.get(addr);
+                let Some(lease) = crate::fastpath::reserved_lease(&st.policy, &ev, current.as_ref(), server::unix_now())
+                else {
+                    continue;
+                };
+                let durable = st.store.upsert(lease);
+                st.sync_lease(addr);
+                *st.stats.sent.entry("xdp_reserved_ack").or_default() += 1;
+                tokio::spawn(async move {
+                    if let Err(e) = durable.await {
+                        tracing::error!(error = %e, "storing a kernel ACK of a reserved client failed");
+                    }
+                });
+                continue;
+            }
             let Some(mut lease) = st.store.get(addr) else { continue };
             if lease.subnet_id != ev.subnet_id || ev.expire <= lease.expire {
                 continue;

@@ -6,6 +6,11 @@
 //! sends through a UDP socket, and the kernel's stack then picks the IP id,
 //! DF and TOS; the DHCP payload and addresses are the same.) Requests the
 //! kernel must not answer are checked to be passed, with the reason.
+//!
+//! The same for reserved clients (mutante3 in venus): DISCOVER → OFFER and
+//! SELECTING / INIT-REBOOT / RENEWING REQUEST → ACK, sent where RFC 2131
+//! §4.1 says, equal to the daemon's frame, with the ACK reported on the
+//! ring buffer; and the requests the kernel must leave to the daemon.
 
 use std::net::Ipv4Addr;
 
@@ -23,7 +28,7 @@ use dhcp_user::{
         inbound,
         policy::{OptionValue, Policy},
     },
-    fastpath::{MapSync, parse_event},
+    fastpath::{MapSync, parse_event, reserved_lease},
     glue,
     leases::{ClientId, HwAddr, Lease},
     net::Interface,
@@ -32,7 +37,7 @@ use dhcp_user::{
 };
 use dhcproto::{
     Encodable as _,
-    v4::{DhcpOption, Message, MessageType, OptionCode},
+    v4::{DhcpOption, Flags, Message, MessageType, OptionCode},
 };
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 2);
@@ -90,29 +95,54 @@ fn lease(mac: [u8; 6], cid: Option<&[u8]>, expire: u64) -> Lease {
 
 #[derive(Clone)]
 struct Req {
+    kind: MessageType,
     mac: [u8; 6],
     cid: Option<Vec<u8>>,
     prl: Vec<u8>,
     server_id: bool,
+    /// Option 54's value when `server_id` is set.
+    server_ip: Ipv4Addr,
+    requested: Option<Ipv4Addr>,
+    flag_broadcast: bool,
+    giaddr: Ipv4Addr,
     vlan: Option<u16>,
     broadcast_dst: bool,
     ciaddr: Ipv4Addr,
 }
 
 fn renewal() -> Req {
-    Req { mac: MAC, cid: None, prl: vec![1, 3, 6, 15, 119], server_id: false, vlan: None, broadcast_dst: false, ciaddr: CLIENT }
+    Req {
+        kind: MessageType::Request,
+        mac: MAC,
+        cid: None,
+        prl: vec![1, 3, 6, 15, 119],
+        server_id: false,
+        server_ip: SERVER,
+        requested: None,
+        flag_broadcast: false,
+        giaddr: Ipv4Addr::UNSPECIFIED,
+        vlan: None,
+        broadcast_dst: false,
+        ciaddr: CLIENT,
+    }
 }
 
 impl Req {
     fn payload(&self) -> Vec<u8> {
-        let mut m = Message::new(self.ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &self.mac);
+        let mut m = Message::new(self.ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &self.mac);
         m.set_xid(0x1234_5678).set_secs(3);
-        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+        if self.flag_broadcast {
+            m.set_flags(Flags::default().set_broadcast());
+        }
+        m.opts_mut().insert(DhcpOption::MessageType(self.kind));
         if let Some(c) = &self.cid {
             m.opts_mut().insert(DhcpOption::ClientIdentifier(c.clone()));
         }
+        if let Some(a) = self.requested {
+            m.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
+        }
         if self.server_id {
-            m.opts_mut().insert(DhcpOption::ServerIdentifier(SERVER));
+            m.opts_mut().insert(DhcpOption::ServerIdentifier(self.server_ip));
         }
         m.opts_mut().insert(DhcpOption::ParameterRequestList(self.prl.iter().map(|c| OptionCode::from(*c)).collect()));
         m.opts_mut().insert(DhcpOption::Hostname("mutante1".into()));
@@ -281,3 +311,256 @@ fn kernel_passes_what_it_must_not_answer() {
     assert!(rig.events.next().is_none(), "no event for passed requests");
 }
 
+
+// ---- Reserved clients -------------------------------------------------
+
+const M3: [u8; 6] = [2, 0, 0, 0, 0, 3];
+const RESERVED: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 33);
+const BROADCAST_MAC: [u8; 6] = [0xff; 6];
+
+/// A reserved client's request: broadcast from 0.0.0.0 unless `ciaddr`.
+fn m3(kind: MessageType) -> Req {
+    Req {
+        kind,
+        mac: M3,
+        prl: vec![1, 3, 6, 12, 15, 28, 58, 59],
+        ciaddr: Ipv4Addr::UNSPECIFIED,
+        broadcast_dst: true,
+        ..renewal()
+    }
+}
+
+fn selecting() -> Req {
+    Req { server_id: true, requested: Some(RESERVED), ..m3(MessageType::Request) }
+}
+
+fn init_reboot() -> Req {
+    Req { requested: Some(RESERVED), ..m3(MessageType::Request) }
+}
+
+fn renewing() -> Req {
+    Req { ciaddr: RESERVED, broadcast_dst: false, ..m3(MessageType::Request) }
+}
+
+fn held_lease(addr: Ipv4Addr, mac: [u8; 6], expire: u64) -> Lease {
+    let mut l = Lease::new(addr, Some(HwAddr::ethernet(mac)), None, 1, expire - 60, 60);
+    l.expire = expire;
+    l
+}
+
+/// The store as the engine sees it (same choice among several leases of
+/// one MAC as the daemon's `StoreView`).
+struct Store(Vec<Lease>);
+
+impl LeaseView for Store {
+    fn by_address(&self, a: Ipv4Addr) -> Option<Held> {
+        self.0.iter().find(|l| l.address == a).map(held)
+    }
+    fn by_hwaddr(&self, s: u32, hw: &[u8]) -> Option<Held> {
+        self.0
+            .iter()
+            .filter(|l| l.subnet_id == s && l.hwaddr.as_ref().map(|h| h.bytes()) == Some(hw))
+            .max_by_key(|l| l.expire)
+            .map(held)
+    }
+    fn by_client_id(&self, s: u32, id: &[u8]) -> Option<Held> {
+        self.0
+            .iter()
+            .filter(|l| l.subnet_id == s && l.client_id.as_ref().map(|c| c.bytes()) == Some(id))
+            .max_by_key(|l| l.expire)
+            .map(held)
+    }
+}
+
+/// The daemon's frame for `req` with `store`, sent per its destination.
+fn daemon_frame(rig: &Rig, req: &Req, store: &[Lease], want: MessageType) -> (Vec<u8>, Destination) {
+    let inb = inbound::classify(&req.payload()).unwrap();
+    let d = engine::decide(
+        &inb,
+        rig.policy.subnet(1),
+        &rig.policy,
+        &Store(store.to_vec()),
+        &mut Allocator::default(),
+        Ctx { now: unix_now(), server_id: SERVER },
+    );
+    let (msg, dest) = d.reply.expect("the daemon answers");
+    assert_eq!(msg.opts().msg_type(), Some(want));
+    let (dst_mac, dst_ip) = match dest {
+        Destination::Ciaddr(ip) => (req.mac, ip),
+        Destination::Broadcast => (BROADCAST_MAC, Ipv4Addr::BROADCAST),
+        Destination::Chaddr { mac, ip } => (mac, ip),
+        Destination::Relay(_) => panic!("not relayed"),
+    };
+    let f = frame::build(
+        &FrameAddrs { dst_mac, src_mac: SERVER_MAC, src_ip: SERVER, dst_ip, src_port: 67, dst_port: 68 },
+        &msg.to_vec().unwrap(),
+    );
+    (with_vlan(f, req.vlan), dest)
+}
+
+#[test]
+fn reserved_client_offer_and_ack_equal_the_daemons_byte_for_byte() {
+    let mut rig = rig();
+    assert_eq!(rig.sync.reservation_entries().len(), 1, "mutante3's reservation is installed");
+    let cid: Vec<u8> = vec![1, 2, 0, 0, 0, 0, 3];
+    let mine = held_lease(RESERVED, M3, unix_now() + 30);
+    let chaddr = Destination::Chaddr { mac: M3, ip: RESERVED };
+    let cases: Vec<(&str, Req, Vec<Lease>, MessageType, Destination)> = vec![
+        ("DISCOVER", m3(MessageType::Discover), vec![], MessageType::Offer, chaddr.clone()),
+        (
+            "DISCOVER, broadcast flag",
+            Req { flag_broadcast: true, ..m3(MessageType::Discover) },
+            vec![],
+            MessageType::Offer,
+            Destination::Broadcast,
+        ),
+        (
+            "DISCOVER with client-id (echoed)",
+            Req { cid: Some(cid.clone()), ..m3(MessageType::Discover) },
+            vec![],
+            MessageType::Offer,
+            chaddr.clone(),
+        ),
+        (
+            "DISCOVER, 802.1Q tagged, empty PRL",
+            Req { vlan: Some(42), prl: vec![], ..m3(MessageType::Discover) },
+            vec![],
+            MessageType::Offer,
+            chaddr.clone(),
+        ),
+        ("DISCOVER, address already its own", m3(MessageType::Discover), vec![mine.clone()], MessageType::Offer, chaddr.clone()),
+        ("SELECTING", selecting(), vec![], MessageType::Ack, chaddr.clone()),
+        (
+            "SELECTING with client-id, broadcast flag",
+            Req { cid: Some(cid.clone()), flag_broadcast: true, ..selecting() },
+            vec![],
+            MessageType::Ack,
+            Destination::Broadcast,
+        ),
+        ("INIT-REBOOT, no lease yet", init_reboot(), vec![], MessageType::Ack, chaddr.clone()),
+        ("INIT-REBOOT, its lease", init_reboot(), vec![mine.clone()], MessageType::Ack, chaddr.clone()),
+        (
+            "INIT-REBOOT, broadcast flag",
+            Req { flag_broadcast: true, ..init_reboot() },
+            vec![mine.clone()],
+            MessageType::Ack,
+            Destination::Broadcast,
+        ),
+        ("RENEWING", renewing(), vec![mine.clone()], MessageType::Ack, Destination::Ciaddr(RESERVED)),
+        (
+            "REBINDING (broadcast)",
+            Req { broadcast_dst: true, ..renewing() },
+            vec![mine.clone()],
+            MessageType::Ack,
+            Destination::Ciaddr(RESERVED),
+        ),
+    ];
+    for (name, req, store, kind, dest) in cases {
+        rig.sync.load_all(&rig.policy, &store);
+        let before = counters(&rig);
+        let (action, out) = run(&mut rig, &req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", counters(&rig));
+        let answered = if kind == MessageType::Offer { Outcome::AnsweredOffer } else { Outcome::AnsweredReservedAck };
+        assert_eq!(delta(&rig, &before, answered), 1, "{name}");
+        let (want, want_dest) = daemon_frame(&rig, &req, &store, kind);
+        assert_eq!(want_dest, dest, "{name}: the daemon's destination");
+        assert_eq!(out.len(), want.len(), "{name}: length");
+        for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+            assert_eq!(a, b, "{name}: byte {i} differs (kernel {a:#04x}, daemon {b:#04x})");
+        }
+        let ev = rig.events.next().map(|item| parse_event(&item).unwrap());
+        if kind == MessageType::Offer {
+            assert!(ev.is_none(), "{name}: an OFFER writes nothing");
+            continue;
+        }
+        // The ACK reaches the daemon as the lease its engine would write.
+        let ev = ev.expect("an ACK event");
+        let now = unix_now();
+        let lease = reserved_lease(&rig.policy, &ev, store.first(), now).expect("a lease to store");
+        assert_eq!((lease.address, lease.subnet_id, lease.valid_lifetime), (RESERVED, 1, 60), "{name}");
+        assert_eq!(lease.hwaddr, Some(HwAddr::ethernet(M3)), "{name}");
+        assert_eq!(lease.client_id.as_ref().map(|c| c.bytes().to_vec()), req.cid, "{name}");
+        assert_eq!(lease.hostname, "mutante3", "{name}");
+        assert!((now + 59..=now + 61).contains(&lease.expire), "{name}: expire {} now {now}", lease.expire);
+    }
+}
+
+#[test]
+fn kernel_passes_reserved_requests_it_must_not_answer() {
+    let mut rig = rig();
+    let now = unix_now();
+    let stranger = held_lease(RESERVED, [2, 0, 0, 0, 0, 9], now + 30);
+    let elsewhere = held_lease(Ipv4Addr::new(192, 168, 50, 150), M3, now + 30);
+    let cases: Vec<(&str, Req, Vec<Lease>, Outcome)> = vec![
+        ("reserved address held by another client", m3(MessageType::Discover), vec![stranger.clone()], Outcome::PassedReservedHeld),
+        ("… and its INIT-REBOOT", init_reboot(), vec![stranger], Outcome::PassedReservedHeld),
+        ("client holds another address", init_reboot(), vec![elsewhere], Outcome::PassedReservedHeld),
+        (
+            "SELECTING another server",
+            Req { server_ip: Ipv4Addr::new(192, 168, 50, 3), ..selecting() },
+            vec![],
+            Outcome::PassedReservation,
+        ),
+        (
+            "INIT-REBOOT for another address",
+            Req { requested: Some(Ipv4Addr::new(192, 168, 50, 120)), ..init_reboot() },
+            vec![],
+            Outcome::PassedReservation,
+        ),
+        (
+            "SELECTING another address",
+            Req { requested: Some(Ipv4Addr::new(192, 168, 50, 120)), ..selecting() },
+            vec![],
+            Outcome::PassedReservation,
+        ),
+        (
+            "relayed",
+            Req { giaddr: Ipv4Addr::new(192, 168, 50, 1), ..m3(MessageType::Discover) },
+            vec![],
+            Outcome::PassedReservation,
+        ),
+        ("asks for an option the template lacks", Req { prl: vec![1, 42], ..selecting() }, vec![], Outcome::PassedReservation),
+        (
+            "INIT-REBOOT with a client-id (the daemon looks it up)",
+            Req { cid: Some(vec![1, 2, 0, 0, 0, 0, 3]), ..init_reboot() },
+            vec![],
+            Outcome::PassedReservation,
+        ),
+        (
+            "renewing another address",
+            Req { ciaddr: Ipv4Addr::new(192, 168, 50, 120), ..renewing() },
+            vec![],
+            Outcome::PassedReservation,
+        ),
+    ];
+    for (name, req, store, why) in cases {
+        rig.sync.load_all(&rig.policy, &store);
+        let before = counters(&rig);
+        let frame = req.frame();
+        let (action, out) = run(&mut rig, &frame);
+        assert_eq!(action, XDP_PASS, "{name}");
+        assert_eq!(out, frame, "{name}: a passed frame is untouched");
+        assert_eq!(delta(&rig, &before, why), 1, "{name}: reason; counters {:?}", counters(&rig));
+        assert_eq!(delta(&rig, &before, Outcome::PassedToDaemon), 1, "{name}");
+    }
+    // Store changes reach the entry: the stranger's lease goes, the kernel
+    // answers again; it comes back, the kernel passes.
+    let stranger = held_lease(RESERVED, [2, 0, 0, 0, 0, 9], now + 30);
+    rig.sync.load_all(&rig.policy, &[]);
+    rig.sync.sync_lease(&rig.policy, RESERVED, Some(&stranger));
+    assert_eq!(run(&mut rig, &m3(MessageType::Discover).frame()).0, XDP_PASS);
+    rig.sync.sync_lease(&rig.policy, RESERVED, None);
+    assert_eq!(run(&mut rig, &m3(MessageType::Discover).frame()).0, XDP_TX);
+    // The client's other address is released: INIT-REBOOT answered again.
+    let elsewhere = Ipv4Addr::new(192, 168, 50, 150);
+    rig.sync.sync_lease(&rig.policy, elsewhere, Some(&held_lease(elsewhere, M3, now + 30)));
+    assert_eq!(run(&mut rig, &init_reboot().frame()).0, XDP_PASS);
+    rig.sync.sync_lease(&rig.policy, elsewhere, None);
+    assert_eq!(run(&mut rig, &init_reboot().frame()).0, XDP_TX);
+    // HA scope off.
+    let lo = rig.lo.clone();
+    rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| false).unwrap();
+    let before = counters(&rig);
+    assert_eq!(run(&mut rig, &m3(MessageType::Discover).frame()).0, XDP_PASS);
+    assert_eq!(delta(&rig, &before, Outcome::PassedNotServing), 1);
+}
