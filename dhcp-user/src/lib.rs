@@ -10,6 +10,7 @@
 //! - [`dhcp`]: the protocol core (pure): classify, decide, build replies.
 //! - [`fastpath`]: keeps the kernel's lease map and reply templates in step.
 //! - [`glue`]: config → policy, store ↔ engine adapters.
+//! - [`ha`]: Kea's HA state machine (pure), load-balancing hash and scopes.
 //! - [`server`]: the per-interface packet loop.
 //! - [`daemon`]: assembles everything for `xdhcpd run`.
 //! - [`net`]: sockets in and out (UDP per interface, AF_PACKET for raw replies).
@@ -22,6 +23,7 @@ pub mod daemon;
 pub mod dhcp;
 pub mod fastpath;
 pub mod glue;
+pub mod ha;
 pub mod import;
 pub mod leases;
 pub mod net;
