@@ -191,8 +191,9 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
     }
 }
 
-/// Makes every renewal the kernel answered durable in the store (the
-/// kernel already extended its own copy).
+/// Makes every ACK the kernel sent durable in the store: renewals extend
+/// the lease (the kernel already extended its own copy), reserved clients'
+/// ACKs write the lease the engine would have written.
 async fn drain_renewals(
     ring: aya::maps::RingBuf<aya::maps::MapData>,
     shared: Arc<Mutex<Shared>>,

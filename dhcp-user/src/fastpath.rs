@@ -351,7 +351,7 @@ pub fn reserved_lease(policy: &Policy, ev: &RenewEvent, current: Option<&Lease>,
         if theirs && c.state == LeaseState::Default && !c.is_expired(now) {
             return None;
         }
-        if !theirs && c.expire >= ev.expire {
+        if !theirs && c.expire > ev.expire {
             return None;
         }
     }
