@@ -524,7 +524,9 @@ fn commit() -> String {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
     };
-    let head = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_default();
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]).ok().filter(|h| !h.is_empty()) else {
+        return "unknown commit (not a git checkout)".into();
+    };
     let dirty = git(&["status", "--porcelain", "--", "dhcp-user/src", "dhcp-common", "dhcp-ebpf", "Cargo.lock"])
         .is_ok_and(|s| !s.is_empty());
     if dirty { format!("{head} + uncommitted daemon changes") } else { head }
