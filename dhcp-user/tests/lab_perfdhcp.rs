@@ -127,6 +127,22 @@ fn lease_dir() -> PathBuf {
     if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() }
 }
 
+/// Lease dirs are `<prefix><pid>-<random>`: the lab's signal handler ends
+/// the process without unwinding, so a killed run cannot remove its own.
+const LEASE_DIR_PREFIX: &str = "xdhcp-perfdhcp-";
+
+/// Removes lease dirs of runs whose process is gone.
+fn sweep_stale_lease_dirs(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(LEASE_DIR_PREFIX)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn start_xdhcpd(lab: &Lab, config: &Path) -> Process {
     let argv = [env!("CARGO_BIN_EXE_xdhcpd"), "run", "-c", config.to_str().unwrap()];
     let mut p = lab.spawn(venus::PRIMARY, "xdhcpd", &argv).unwrap();
@@ -139,7 +155,9 @@ fn ten_thousand_dora_no_drops_distinct_addresses() {
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
     let relay = venus::client(1);
     lab.run(&relay, &["ip", "addr", "add", RELAY, "dev", "eth0"]).unwrap();
-    let tmpfs = tempfile::Builder::new().prefix("xdhcp-perfdhcp-").tempdir_in(lease_dir()).unwrap();
+    sweep_stale_lease_dirs(&lease_dir());
+    let prefix = format!("{LEASE_DIR_PREFIX}{}-", std::process::id());
+    let tmpfs = tempfile::Builder::new().prefix(&prefix).tempdir_in(lease_dir()).unwrap();
     let leases = tmpfs.path().join("leases4.csv");
     let config = write_config(&lab, &leases);
     let mut server = start_xdhcpd(&lab, &config);

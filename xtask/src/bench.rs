@@ -230,6 +230,24 @@ struct Bench {
 /// A directory removed on drop (xtask has no tempfile dependency).
 struct TmpDir(PathBuf);
 
+/// Tmpfs lease dirs are `<prefix><pid>`: the lab's signal handler ends the
+/// process without unwinding, so a killed run cannot remove its own.
+const TMP_PREFIX: &str = "xdhcp-bench-";
+
+/// Removes tmpfs lease dirs of runs whose process is gone.
+fn sweep_stale_tmp_dirs(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(TMP_PREFIX)).and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Drop for TmpDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -266,7 +284,9 @@ fn alloc(reps: u32, seconds: u32) -> anyhow::Result<()> {
     let lab = Lab::up(venus::topology(venus::MIN_CLIENTS)?).context("bringing up the venus lab")?;
     lab.run(&venus::client(RELAY_HOST), &["ip", "addr", "add", RELAY, "dev", "eth0"])?;
     let shm = Path::new("/dev/shm");
-    let tmpfs = TmpDir(if shm.is_dir() { shm } else { lab.dir() }.join(format!("xdhcp-bench-{}", std::process::id())));
+    let tmpfs_parent = if shm.is_dir() { shm } else { lab.dir() };
+    sweep_stale_tmp_dirs(tmpfs_parent);
+    let tmpfs = TmpDir(tmpfs_parent.join(format!("{TMP_PREFIX}{}", std::process::id())));
     std::fs::create_dir_all(&tmpfs.0).with_context(|| format!("creating {}", tmpfs.0.display()))?;
     let mut config = venus::kea_config(venus::PRIMARY)?;
     config.without_ha()?;
