@@ -431,6 +431,18 @@ fn check(when: &str, acks: &[Ack], leases: &[Lease], report: &LoadReport, known:
     }
     let by_addr: BTreeMap<Ipv4Addr, &Lease> = leases.iter().map(|l| (l.address, l)).collect();
     for a in latest.values() {
+        // The reserved client (mutante3) is answered by the XDP program when
+        // it is attached; the kernel's ACK leaves first and its row is
+        // written from the ring buffer (issue 4's design), so a kill can
+        // land between the two. What must hold is what the reservation
+        // guarantees: the address is never stored for anyone else.
+        if a.ip == venus::RESERVED_ADDR {
+            if let Some(l) = by_addr.get(&a.ip) {
+                let mac = l.hwaddr.as_ref().map(|h| h.bytes().to_vec());
+                assert_eq!(mac.as_deref(), Some(&a.mac.0[..]), "{when}: reserved {} stored for another client: {l:?}", a.ip);
+            }
+            continue;
+        }
         let l = by_addr.get(&a.ip).unwrap_or_else(|| panic!("{when}: ACKed lease lost: {a:?}"));
         let mac = l.hwaddr.as_ref().map(|h| h.bytes().to_vec());
         assert_eq!(mac.as_deref(), Some(&a.mac.0[..]), "{when}: {} stored for another client: {l:?}, ACK {a:?}", a.ip);
@@ -454,7 +466,7 @@ fn check(when: &str, acks: &[Ack], leases: &[Lease], report: &LoadReport, known:
     for (mac, addrs) in &per_mac {
         assert_eq!(addrs.len(), 1, "{when}: {mac} holds several addresses: {addrs:?}");
     }
-    latest.values().filter(|a| by_addr[&a.ip].valid_lifetime > a.lease_secs).count()
+    latest.values().filter(|a| by_addr.get(&a.ip).is_some_and(|l| l.valid_lifetime > a.lease_secs)).count()
         + per_mac.keys().filter(|m| !latest.contains_key(m)).count()
 }
 
