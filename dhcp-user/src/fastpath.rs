@@ -163,19 +163,32 @@ pub fn subnet_reply(
         return Err(NotEligible::BootFields);
     }
     let ack = probe_ack(policy, subnet, iface, now).ok_or(NotEligible::NoProbe)?;
-    let bytes = ack.to_vec().map_err(|_| NotEligible::NoProbe)?;
+    // Option 12 is only sent to reserved clients, who are not in the map.
+    let may_add = subnet.options.keys().chain(subnet.by_hwaddr.values().flat_map(|r| r.options.keys()));
+    reply_template(&ack, subnet, iface, serving, may_add.copied())
+}
+
+/// The kernel template of the engine's reply `msg`: its options split at
+/// code 61 (where the client-id echo goes) with their checksum sums, and a
+/// pass bit for every code in `may_add` the reply lacks (a client asking
+/// for one of those gets a different reply from the daemon).
+fn reply_template(
+    msg: &Message,
+    subnet: &SubnetPolicy,
+    iface: &Interface,
+    serving: bool,
+    may_add: impl Iterator<Item = u8>,
+) -> Result<SubnetReply, NotEligible> {
+    let bytes = msg.to_vec().map_err(|_| NotEligible::NoProbe)?;
     let (head, tail) = split_options(&bytes[inbound::MIN_LEN..]).ok_or(NotEligible::NoProbe)?;
     if head.is_empty() || head.len() > MAX_HEAD || tail.len() > MAX_TAIL {
         return Err(NotEligible::TooLarge);
     }
-    let sent: BTreeSet<u8> = ack.opts().iter().map(|(c, _)| u8::from(*c)).collect();
+    let sent: BTreeSet<u8> = msg.opts().iter().map(|(c, _)| u8::from(*c)).collect();
     let mut prl_pass = [0u8; 32];
-    for code in subnet.options.keys().chain(subnet.by_hwaddr.values().flat_map(|r| r.options.keys())) {
-        if !sent.contains(code) {
-            prl_pass[usize::from(code >> 3)] |= 1 << (code & 7);
-        }
+    for code in may_add.filter(|c| !sent.contains(c)) {
+        prl_pass[usize::from(code >> 3)] |= 1 << (code & 7);
     }
-    // Option 12 is only sent to reserved clients, who are not in the map.
     let mut head_bytes = [0u8; MAX_HEAD];
     head_bytes[..head.len()].copy_from_slice(&head);
     let mut tail_bytes = [0u8; MAX_TAIL];
@@ -251,43 +264,11 @@ pub fn reservation_entry(
     if offer.yiaddr() != r.address {
         return Err(NotEligible::NoProbe);
     }
-    let bytes = offer.to_vec().map_err(|_| NotEligible::NoProbe)?;
-    let (head, tail) = split_options(&bytes[inbound::MIN_LEN..]).ok_or(NotEligible::NoProbe)?;
-    if head.is_empty() || head.len() > MAX_HEAD || tail.len() > MAX_TAIL {
-        return Err(NotEligible::TooLarge);
-    }
-    let type_off = type_offset(&head).ok_or(NotEligible::NoProbe)?;
-    let sent: BTreeSet<u8> = offer.opts().iter().map(|(c, _)| u8::from(*c)).collect();
-    let mut prl_pass = [0u8; 32];
     let pool = subnet.pool_of(r.address).map(|p| &p.options);
-    for code in subnet.options.keys().chain(pool.into_iter().flat_map(|o| o.keys())).chain(r.options.keys()) {
-        if !sent.contains(code) && !SERVER_MANAGED.contains(code) {
-            prl_pass[usize::from(code >> 3)] |= 1 << (code & 7);
-        }
-    }
-    let mut head_bytes = [0u8; MAX_HEAD];
-    head_bytes[..head.len()].copy_from_slice(&head);
-    let mut tail_bytes = [0u8; MAX_TAIL];
-    tail_bytes[..tail.len()].copy_from_slice(&tail);
-    let reply = SubnetReply {
-        ifindex: iface.index,
-        serving: u32::from(serving),
-        server_ip: iface.primary_ipv4().map(|a| a.octets()).unwrap_or_default(),
-        server_mac: iface.mac,
-        _pad_mac: [0; 2],
-        next_server: subnet.next_server.octets(),
-        lease_time: subnet.lifetimes.lease_times(None).valid,
-        match_client_id: u32::from(subnet.match_client_id),
-        echo_client_id: u32::from(subnet.echo_client_id),
-        head_len: head.len() as u32,
-        tail_len: tail.len() as u32,
-        head_sum: word_sum(&head),
-        tail_sum: word_sum(&tail),
-        _pad: 0,
-        prl_pass,
-        head: head_bytes,
-        tail: tail_bytes,
-    };
+    let may_add = subnet.options.keys().chain(pool.into_iter().flat_map(|o| o.keys())).chain(r.options.keys());
+    let reply =
+        reply_template(&offer, subnet, iface, serving, may_add.copied().filter(|c| !SERVER_MANAGED.contains(c)))?;
+    let type_off = type_offset(&reply.head[..reply.head_len as usize]).ok_or(NotEligible::NoProbe)?;
     let key = ReservationKey { mac, _pad: [0; 2], ifindex: iface.index };
     let entry = ReservationEntry {
         addr: r.address.octets(),

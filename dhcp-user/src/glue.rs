@@ -107,7 +107,8 @@ pub fn store_config(cfg: &Config) -> StoreConfig {
     }
 }
 
-fn held(l: &Lease) -> Held {
+/// The engine's view of a stored lease.
+pub fn held(l: &Lease) -> Held {
     Held {
         address: l.address,
         subnet_id: l.subnet_id,

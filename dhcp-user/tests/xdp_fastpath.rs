@@ -23,13 +23,13 @@ use dhcp_common::counters::{Counters, MAP_NAME, Outcome};
 use dhcp_user::{
     config,
     dhcp::{
-        engine::{self, Allocator, Ctx, Destination, Held, HeldState, LeaseView},
+        engine::{self, Allocator, Ctx, Destination, Held, LeaseView},
         frame::{self, FrameAddrs},
         inbound,
         policy::{OptionValue, Policy},
     },
     fastpath::{MapSync, parse_event, reserved_lease},
-    glue,
+    glue::{self, held},
     leases::{ClientId, HwAddr, Lease},
     net::Interface,
     server::unix_now,
@@ -184,17 +184,6 @@ impl LeaseView for View {
     }
     fn by_client_id(&self, _: u32, id: &[u8]) -> Option<Held> {
         (self.0.client_id.as_ref().map(|c| c.bytes()) == Some(id)).then(|| held(&self.0))
-    }
-}
-
-fn held(l: &Lease) -> Held {
-    Held {
-        address: l.address,
-        subnet_id: l.subnet_id,
-        hwaddr: l.hwaddr.as_ref().map(|h| h.bytes().to_vec()).unwrap_or_default(),
-        client_id: l.client_id.as_ref().map(|c| c.bytes().to_vec()),
-        expire: l.expire,
-        state: HeldState::Active,
     }
 }
 
