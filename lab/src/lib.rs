@@ -21,6 +21,9 @@
 //! - [`addr`]: MAC and IPv4/prefix types.
 //! - [`cmd`], [`wait`]: bounded command runs and bounded waits.
 //! - [`xdp_pass`]: the XDP_PASS program on bridge ports that lets XDP_TX replies through.
+//! - [`loadgen`]: renewal load generator (AF_PACKET, prebuilt frames) counting valid ACKs.
+//! - [`xdp_echo`]: a bare XDP_TX echo, the ceiling the fast path is measured against.
+//! - [`perfdhcp`]: perfdhcp's final report, parsed.
 //!
 //! The binary `lab-hold` brings a topology up and holds it until a signal,
 //! for poking at a lab by hand.
@@ -38,12 +41,15 @@ pub mod cmd;
 pub mod dhclient;
 pub mod kea;
 pub mod lab;
+pub mod loadgen;
 pub mod names;
 pub mod netns;
+pub mod perfdhcp;
 pub mod process;
 pub mod topology;
 pub mod venus;
 pub mod wait;
+pub mod xdp_echo;
 pub mod xdp_pass;
 
 pub use addr::{Ipv4Cidr, Mac};
