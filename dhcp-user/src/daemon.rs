@@ -100,15 +100,17 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
         Some(Ok((mut sync, ring))) => {
             sync.set_clock()?;
-            // Without HA this server serves every subnet it has.
-            for (id, why) in sync.install_subnets(&policy, &ifaces, |_| true)? {
-                tracing::info!(subnet = id, reason = ?why, "subnet answered by the daemon only");
-            }
-            sync.load_all(&policy, &store.snapshot());
-            tracing::info!(leases = sync.lease_entries().len(), "kernel lease map loaded");
             events = Some(ring);
             Some(sync)
         }
+    };
+
+    // HA: one machine per relationship, all in waiting until started.
+    let ha = match cfg.ha() {
+        None => None,
+        Some(h) => Some(Arc::new(
+            crate::peer::HaRuntime::new(h, |_| Ok(None)).context("setting up the HA peers")?,
+        )),
     };
 
     let shared =
@@ -121,7 +123,18 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         dhcp_disabled_until: None,
         ifaces,
         kernel_serving: true,
+        ha: ha.clone(),
+        reuse_grace: None,
     }));
+    {
+        // The kernel's copy: templates (serving only what HA allows, so
+        // nothing before the HA machine says so), then every lease.
+        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+        st.resync_kernel();
+        if let Some(sync) = &st.sync {
+            tracing::info!(leases = sync.lease_entries().len(), "kernel lease map loaded");
+        }
+    }
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     // Control API: bound before serving so a busy port fails start-up.
@@ -131,11 +144,30 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let api_state = api::ApiState::new(Arc::clone(&shared), &cfg, Some(opts.config.clone()), shutdown.clone())
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
         .with_auth(creds);
-    let (control_addr, api_task) = api::bind(Arc::new(api_state), opts.control_addr)
+    let api_state = Arc::new(api_state);
+    let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr)
         .await
         .with_context(|| format!("control API on {}", opts.control_addr))?;
     tracing::info!(%control_addr, "control API listening");
     tasks.spawn(api_task);
+    if let Some(ha) = &ha {
+        // Kea's dedicated HA listener: the partner posts to the URL of our
+        // own peer entry (one per relationship; a hub has several).
+        let mut bound = vec![control_addr];
+        for rel in &ha.rels {
+            let addr = rel.config.this_server().url().socket_addr();
+            if bound.contains(&addr) {
+                continue;
+            }
+            let (peer_addr, task) = api::bind(Arc::clone(&api_state), addr)
+                .await
+                .with_context(|| format!("HA listener of {} on {addr}", rel.this_server()))?;
+            tracing::info!(%peer_addr, relationship = rel.this_server(), "HA peer listener");
+            bound.push(addr);
+            tasks.spawn(task);
+        }
+        ha.spawn(Arc::clone(&api_state), &mut tasks, shutdown.clone());
+    }
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
         tasks.spawn(server::serve(Arc::clone(link), Arc::clone(&shared), shutdown.clone()));
@@ -241,6 +273,7 @@ async fn drain_renewals(
                 else {
                     continue;
                 };
+                replicate_kernel_ack(&st, &lease);
                 let durable = st.store.upsert(lease);
                 st.sync_lease(addr);
                 *st.stats.sent.entry("xdp_reserved_ack").or_default() += 1;
@@ -257,6 +290,7 @@ async fn drain_renewals(
             }
             lease.expire = ev.expire;
             lease.valid_lifetime = ev.valid_lifetime;
+            replicate_kernel_ack(&st, &lease);
             let durable = st.store.upsert(lease);
             *st.stats.sent.entry("xdp_ack").or_default() += 1;
             tokio::spawn(async move {
@@ -265,5 +299,15 @@ async fn drain_renewals(
                 }
             });
         }
+    }
+}
+
+/// Queues a lease the kernel ACKed for the HA partner (asynchronously:
+/// the client already has its answer; see [`crate::ha::grace`] for why
+/// that cannot cause a duplicate address).
+fn replicate_kernel_ack(st: &Shared, lease: &crate::leases::Lease) {
+    let Some(ha) = &st.ha else { return };
+    if let Some(rel) = st.policy.subnet(lease.subnet_id).and_then(|s| ha.rel_for(s)) {
+        rel.replicate_async(lease.clone());
     }
 }

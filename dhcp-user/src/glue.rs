@@ -124,25 +124,35 @@ pub fn held(l: &Lease) -> Held {
     }
 }
 
-/// The store as the engine reads it.
-pub struct StoreView<'a>(pub &'a LeaseStore);
+/// The store as the engine reads it, under the HA reuse grace rule while
+/// one runs (`(grace, now)`, see [`crate::ha::grace`]).
+pub struct StoreView<'a>(pub &'a LeaseStore, pub Option<(crate::ha::ReuseGrace, u64)>);
+
+impl StoreView<'_> {
+    fn held(&self, l: &Lease) -> Held {
+        match self.1 {
+            Some((g, now)) => g.apply(now, held(l)),
+            None => held(l),
+        }
+    }
+}
 
 impl LeaseView for StoreView<'_> {
     fn by_address(&self, address: Ipv4Addr) -> Option<Held> {
-        self.0.get(address).map(|l| held(&l))
+        self.0.get(address).map(|l| self.held(&l))
     }
 
     fn by_hwaddr(&self, subnet_id: u32, hwaddr: &[u8]) -> Option<Held> {
         let hw = HwAddr::new(1, hwaddr.to_vec()).ok()?;
         let leases = self.0.by_hwaddr(subnet_id, &hw);
         // Prefer an assigned lease over reclaimed leftovers.
-        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(held)
+        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(|l| self.held(l))
     }
 
     fn by_client_id(&self, subnet_id: u32, client_id: &[u8]) -> Option<Held> {
         let id = ClientId::new(client_id.to_vec()).ok()?;
         let leases = self.0.by_client_id(subnet_id, &id);
-        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(held)
+        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(|l| self.held(l))
     }
 }
 

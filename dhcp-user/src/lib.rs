@@ -11,6 +11,7 @@
 //! - [`fastpath`]: keeps the kernel's lease map and reply templates in step.
 //! - [`glue`]: config → policy, store ↔ engine adapters.
 //! - [`ha`]: Kea's HA state machine (pure), load-balancing hash and scopes.
+//! - [`peer`]: HA at run time: heartbeats, replication, sync, the driver.
 //! - [`server`]: the per-interface packet loop.
 //! - [`daemon`]: assembles everything for `xdhcpd run`.
 //! - [`net`]: sockets in and out (UDP per interface, AF_PACKET for raw replies).
@@ -27,5 +28,6 @@ pub mod ha;
 pub mod import;
 pub mod leases;
 pub mod net;
+pub mod peer;
 pub mod server;
 pub mod xdp;

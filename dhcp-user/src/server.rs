@@ -40,6 +40,10 @@ pub struct Stats {
     pub store_failures: u64,
     /// Replies whose send failed.
     pub send_failures: u64,
+    /// Requests HA kept from an answer, by reason (out of scope or HA's
+    /// DHCP switch off, no relationship for the subnet, partner update
+    /// failed).
+    pub ha_dropped: BTreeMap<&'static str, u64>,
 }
 
 /// State shared by every interface task.
@@ -61,6 +65,11 @@ pub struct Shared {
     pub ifaces: Vec<crate::net::Interface>,
     /// Whether the kernel was last told to answer (see [`Shared::resync_kernel`]).
     pub kernel_serving: bool,
+    /// HA relationships, when the config loads `libdhcp_ha`.
+    pub ha: Option<Arc<crate::peer::HaRuntime>>,
+    /// The reuse grace period started by the last partner-down
+    /// ([`crate::ha::grace`]).
+    pub reuse_grace: Option<crate::ha::ReuseGrace>,
 }
 
 impl Shared {
@@ -76,7 +85,12 @@ impl Shared {
         let serving = self.dhcp_enabled(unix_now());
         self.kernel_serving = serving;
         let Some(sync) = &mut self.sync else { return };
-        match sync.install_subnets(&self.policy, &self.ifaces, |_| serving) {
+        let ha = self.ha.clone();
+        // With HA, a subnet is answered in the kernel only while its
+        // relationship serves it. (A reuse grace period needs nothing
+        // here: the kernel only renews a client's own lease.)
+        let per_subnet = |s: &SubnetPolicy| serving && ha.as_ref().is_none_or(|h| h.kernel_serves(s));
+        match sync.install_subnets(&self.policy, &self.ifaces, per_subnet) {
             Ok(left) => {
                 for (id, why) in left {
                     tracing::info!(subnet = id, reason = ?why, "subnet answered by the daemon only");
@@ -108,6 +122,17 @@ fn kind_label(k: inbound::Kind) -> &'static str {
         inbound::Kind::Decline => "decline",
         inbound::Kind::Release => "release",
         inbound::Kind::Inform => "inform",
+    }
+}
+
+/// Option 53's value for a kind (the HA filter works on message types).
+fn kind_code(k: inbound::Kind) -> u8 {
+    match k {
+        inbound::Kind::Discover => 1,
+        inbound::Kind::Request => 3,
+        inbound::Kind::Decline => 4,
+        inbound::Kind::Release => 7,
+        inbound::Kind::Inform => 8,
     }
 }
 
@@ -181,11 +206,61 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
     *st.stats.received.entry(kind_label(req.kind)).or_default() += 1;
     let subnet = select_subnet(&st.policy, &link.iface, &req.msg, *from.ip(), to);
     let now = unix_now();
-    let view = crate::glue::StoreView(&st.store);
+    // HA: Kea's query filter and DHCP switch, per the subnet's relationship.
+    let rel = match (&st.ha, subnet) {
+        (None, _) => None,
+        (Some(ha), Some(s)) => match ha.rel_for(s) {
+            Some(r) => Some(Arc::clone(r)),
+            None => {
+                *st.stats.ha_dropped.entry("no-relationship").or_default() += 1;
+                return;
+            }
+        },
+        (Some(ha), None) => ha.rels.first().cloned(),
+    };
+    if let Some(r) = &rel {
+        let cid = req.msg.opts().get(dhcproto::v4::OptionCode::ClientIdentifier).and_then(|o| match o {
+            dhcproto::v4::DhcpOption::ClientIdentifier(c) => Some(c.as_slice()),
+            _ => None,
+        });
+        let hlen = usize::from(req.msg.hlen()).min(req.msg.chaddr().len());
+        let q = crate::ha::Query {
+            msg_type: kind_code(req.kind),
+            chaddr: &req.msg.chaddr()[..hlen],
+            client_id: cid.filter(|c| !c.is_empty()),
+            secs: req.msg.secs(),
+        };
+        if !r.admit(&q) {
+            *st.stats.ha_dropped.entry("not-in-scope-or-disabled").or_default() += 1;
+            return;
+        }
+    }
+    let grace = st.reuse_grace.filter(|g| g.active(now)).map(|g| (g, now));
+    let view = crate::glue::StoreView(&st.store, grace);
     let decision = engine::decide(&req, subnet, &st.policy, &view, &mut st.alloc, Ctx { now, server_id });
     if let Some(why) = decision.silence {
         *st.stats.silent.entry(why).or_default() += 1;
     }
+    // The partner's copy: what Kea's leases4_committed would send.
+    let updates = match (&rel, &decision.write) {
+        (Some(_), Some(LeaseWrite::Upsert(l))) => {
+            let new = crate::glue::to_lease(l);
+            let mut u = Vec::new();
+            // The client moved to another address: its old lease goes.
+            if let Some(hw) = &new.hwaddr {
+                for old in st.store.by_hwaddr(new.subnet_id, hw) {
+                    if old.address != new.address && old.state == crate::leases::LeaseState::Default && !old.is_expired(now) {
+                        u.push(crate::peer::Update::Del(old));
+                    }
+                }
+            }
+            u.push(crate::peer::Update::Put(new));
+            u
+        }
+        (Some(_), Some(LeaseWrite::Remove(a))) => st.store.get(*a).map(crate::peer::Update::Del).into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let plan = rel.as_ref().filter(|_| !updates.is_empty()).map(|r| r.plan(updates.len()));
     let durable = match &decision.write {
         None => None,
         Some(LeaseWrite::Upsert(l)) => Some(st.store.upsert(crate::glue::to_lease(l))),
@@ -199,11 +274,18 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
         st.sync_lease(addr);
     }
     drop(guard);
+    let replication = rel.zip(plan).map(|(r, p)| (r, p, updates));
     let Some((reply, dest)) = decision.reply else {
-        if let Some(d) = durable {
+        if durable.is_some() || replication.is_some() {
             tokio::spawn(async move {
-                if let Err(e) = d.wait().await {
+                if let Some(d) = durable
+                    && let Err(e) = d.wait().await
+                {
                     tracing::error!(error = %e, "lease write failed");
+                    return;
+                }
+                if let Some((r, p, u)) = replication {
+                    r.replicate(p, u).await;
                 }
             });
         }
@@ -218,6 +300,13 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
         {
             tracing::error!(error = %e, "lease not durable; reply withheld");
             shared.lock().unwrap_or_else(|p| p.into_inner()).stats.store_failures += 1;
+            return;
+        }
+        // Kea's HA: nor before the partner has it; dropped if it failed.
+        if let Some((r, p, u)) = replication
+            && !r.replicate(p, u).await
+        {
+            *shared.lock().unwrap_or_else(|p| p.into_inner()).stats.ha_dropped.entry("partner-update-failed").or_default() += 1;
             return;
         }
         let label = reply_label(&reply);

@@ -22,6 +22,8 @@ pub enum ResultCode {
     Unsupported = 2,
     /// It worked but found nothing (no lease, no lease deleted).
     Empty = 3,
+    /// `ha-maintenance-notify` refused in this HA state (HA-private code).
+    MaintenanceNotAllowed = 1001,
 }
 
 /// One command's answer, as Kea shapes it.
@@ -58,6 +60,14 @@ impl Answer {
     /// Drops the text (Kea sends none for some successes).
     pub fn without_text(mut self) -> Self {
         self.text = None;
+        self
+    }
+
+    /// Adds `high-availability` to `status-get`'s arguments when present.
+    fn with_ha(mut self, ha: Option<Value>) -> Self {
+        if let (Some(v), Some(Value::Object(m))) = (ha, self.arguments.as_mut()) {
+            m.insert("high-availability".into(), v);
+        }
         self
     }
 
@@ -227,8 +237,8 @@ pub(crate) fn map_args<'a>(req: &'a Request, missing: &str) -> Result<Args<'a>, 
     }
 }
 
-/// Commands served (what `list-commands` reports). `ha-*` commands are
-/// answered with result 2 until HA exists, and so are not listed.
+/// Commands served (what `list-commands` reports); the `ha-*` ones are
+/// answered with result 2 on a server without HA.
 pub const COMMANDS: &[&str] = &[
     "config-get",
     "config-reload",
@@ -237,6 +247,15 @@ pub const COMMANDS: &[&str] = &[
     "config-write",
     "dhcp-disable",
     "dhcp-enable",
+    "ha-continue",
+    "ha-heartbeat",
+    "ha-maintenance-cancel",
+    "ha-maintenance-notify",
+    "ha-maintenance-start",
+    "ha-reset",
+    "ha-scopes",
+    "ha-sync",
+    "ha-sync-complete-notify",
     "lease4-add",
     "lease4-del",
     "lease4-get",
@@ -268,7 +287,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
         "status-get" => Ok(status_get(state)),
         "shutdown" => Ok(shutdown(state)),
         "dhcp-disable" => dhcp_disable(state, req),
-        "dhcp-enable" => Ok(dhcp_enable(state)),
+        "dhcp-enable" => Ok(dhcp_enable(state, req)),
         "config-get" => Ok(config_get(state)),
         "config-test" => config_test(req),
         "config-set" => config_set(state, req),
@@ -277,10 +296,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
         "statistic-get-all" => Ok(stats::get_all(state)),
         "statistic-get" => stats::get_one(state, req),
         c if c.starts_with("lease4-") => leases::dispatch(state, req).await,
-        c if c.starts_with("ha-") => Ok(Answer::new(
-            ResultCode::Unsupported,
-            format!("'{c}' command not supported: HA is not built yet."),
-        )),
+        c if c.starts_with("ha-") => super::ha::dispatch(state, req).await,
         c => Ok(Answer::new(
             ResultCode::Unsupported,
             format!("'{c}' command not supported."),
@@ -326,6 +342,7 @@ fn status_get(state: &ApiState) -> Answer {
             "dhcp-enabled": dhcp_enabled(until, unix_now()),
         },
     }))
+    .with_ha(super::ha::status(state))
 }
 
 fn shutdown(state: &ApiState) -> Answer {
@@ -364,7 +381,12 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
         }
         match a.get("origin") {
             None => {}
-            Some(Value::String(o)) if o == "user" || o == "ha-partner" => {}
+            Some(Value::String(o)) if o == "ha-partner" => {
+                if let Some(a) = super::ha::partner_dhcp(state, false, period) {
+                    return Ok(a);
+                }
+            }
+            Some(Value::String(o)) if o == "user" => {}
             Some(Value::String(o)) => {
                 return Err(ArgError::Other(format!(
                     "invalid value used for 'origin' parameter: {o}"
@@ -391,7 +413,13 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
     })
 }
 
-fn dhcp_enable(state: &ApiState) -> Answer {
+fn dhcp_enable(state: &ApiState, req: &Request) -> Answer {
+    let origin = req.arguments.as_ref().and_then(|a| a.get("origin")).and_then(Value::as_str);
+    if origin == Some("ha-partner")
+        && let Some(a) = super::ha::partner_dhcp(state, true, None)
+    {
+        return a;
+    }
     {
         let mut st = state.lock();
         st.dhcp_disabled_until = None;

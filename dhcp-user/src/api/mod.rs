@@ -24,6 +24,7 @@
 //! changes) what the packet loop uses.
 
 pub mod command;
+mod ha;
 pub mod http;
 mod leases;
 pub mod metrics;
@@ -50,6 +51,8 @@ use crate::{
 
 pub use command::{Answer, Request, ResultCode, dispatch};
 pub use http::{router, serve};
+pub(crate) use leases::{lease_json, parse_lease};
+pub(crate) use time::civil as civil_from_days;
 
 /// Default control listener: loopback only, so a fresh install exposes
 /// nothing (Kea's control agent defaults to 127.0.0.1:8000 the same way).

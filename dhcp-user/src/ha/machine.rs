@@ -644,6 +644,14 @@ impl HaMachine {
         UpdatePlan { partner, backups }
     }
 
+    /// Counts one committed packet whose updates never reached the partner
+    /// although they were due (an asynchronous kernel-renewal update that
+    /// failed), so the partner sees `unsent-update-count` change and
+    /// resyncs before trusting its copy.
+    pub fn count_unsent(&mut self) {
+        self.unsent = self.unsent.checked_add(1).unwrap_or(1);
+    }
+
     // ---- commands from the partner -------------------------------------
 
     /// `ha-reset`: back to `waiting` from any state.

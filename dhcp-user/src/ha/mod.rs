@@ -17,6 +17,12 @@
 //! - [`detect`]: failure detection bookkeeping (unacked clients, rejected
 //!   updates, clock skew).
 //! - `machine`: [`HaMachine`], its [`Event`]s, [`Action`]s and commands.
+//! - [`wire`]: Kea's HA messages (bodies, answers, lease JSON, dates).
+//! - [`grace`]: the reuse grace rule that keeps unreplicated kernel
+//!   renewals from turning into duplicate addresses after a failover.
+//!
+//! The I/O around this (HTTP to the partner, timers, the sync) is in
+//! [`crate::peer`].
 //!
 //! # The model
 //!
@@ -108,8 +114,10 @@
 
 pub mod detect;
 pub mod filter;
+pub mod grace;
 mod machine;
 pub mod state;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -122,4 +130,5 @@ pub use machine::{
     Action, Event, HaMachine, HeartbeatReply, Notice, PartnerStatus, PartnerUpdates, PeerAnswer,
     RemoteStatus, Reply, ReplyCode, SyncRequest, UpdateOutcome, UpdatePlan,
 };
+pub use grace::ReuseGrace;
 pub use state::{PartnerState, State};

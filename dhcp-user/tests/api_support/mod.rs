@@ -89,6 +89,8 @@ impl Api {
             dhcp_disabled_until: None,
             ifaces: Vec::new(),
             kernel_serving: true,
+            ha: None,
+            reuse_grace: None,
         }));
         let shutdown = CancellationToken::new();
         let state = Arc::new(

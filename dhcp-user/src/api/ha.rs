@@ -1,0 +1,197 @@
+//! The HA commands: what a Kea partner sends us (`ha-heartbeat`,
+//! `ha-reset`, `ha-sync-complete-notify`, `ha-maintenance-notify`, and
+//! `dhcp-disable`/`-enable` with origin `ha-partner`), and the operator's
+//! (`ha-continue`, `ha-scopes`, `ha-sync`, `ha-maintenance-start`/`-cancel`).
+//! Texts and result codes are Kea 2.2's.
+
+use std::{sync::Arc, time::Instant};
+
+use serde_json::Value;
+
+use super::{
+    ApiState,
+    command::{Answer, ArgError, Handled, Request, ResultCode},
+};
+use crate::{
+    ha::{Reply, ReplyCode, wire},
+    peer::{self, HaRuntime, Rel},
+};
+
+fn answer(r: Reply) -> Answer {
+    let code = match r.code {
+        ReplyCode::Success => ResultCode::Success,
+        ReplyCode::Error => ResultCode::Error,
+        ReplyCode::MaintenanceNotAllowed => ResultCode::MaintenanceNotAllowed,
+    };
+    Answer::new(code, r.text)
+}
+
+fn runtime(state: &ApiState) -> Option<Arc<HaRuntime>> {
+    state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.clone()
+}
+
+/// `server-name` from the arguments, when given as a string.
+fn server_name(req: &Request) -> Result<Option<&str>, ArgError> {
+    match req.arguments.as_ref().and_then(|a| a.get("server-name")) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ArgError::Other("'server-name' must be a string".into())),
+    }
+}
+
+fn rel<'a>(ha: &'a HaRuntime, req: &Request) -> Result<&'a Arc<Rel>, ArgError> {
+    let name = server_name(req)?;
+    ha.rel_by_sender(name)
+        .ok_or_else(|| ArgError::Other(format!("server name {} not found in the HA configuration", name.unwrap_or(""))))
+}
+
+/// Handles an `ha-*` command.
+pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
+    let Some(ha) = runtime(state) else {
+        return Ok(Answer::new(
+            ResultCode::Unsupported,
+            format!("'{}' command not supported.", req.command),
+        ));
+    };
+    let now = Instant::now();
+    match req.command.as_str() {
+        "ha-heartbeat" => {
+            let r = rel(&ha, req)?;
+            let hb = r.machine().heartbeat_reply();
+            Ok(Answer::ok("HA peer status returned.").with_args(wire::heartbeat_args(&hb, std::time::SystemTime::now())))
+        }
+        "ha-reset" => {
+            let r = rel(&ha, req)?;
+            let (reply, actions) = r.machine().ha_reset(now);
+            r.dispatch(actions);
+            Ok(answer(reply))
+        }
+        "ha-sync-complete-notify" => {
+            let r = rel(&ha, req)?;
+            let (reply, actions) = r.machine().sync_complete_notify(now);
+            r.dispatch(actions);
+            Ok(answer(reply))
+        }
+        "ha-maintenance-notify" => {
+            let cancel = match req.arguments.as_ref().and_then(|a| a.get("cancel")) {
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(ArgError::Other("'cancel' must be a boolean".into())),
+                None => return Err(ArgError::Other("'cancel' is mandatory for the 'ha-maintenance-notify' command".into())),
+            };
+            let r = rel(&ha, req)?;
+            let (reply, actions) = r.machine().maintenance_notify(now, cancel);
+            r.dispatch(actions);
+            Ok(answer(reply))
+        }
+        "ha-continue" => {
+            let r = rel(&ha, req)?;
+            let (reply, actions) = r.machine().resume(now);
+            r.dispatch(actions);
+            Ok(answer(reply))
+        }
+        "ha-scopes" => {
+            let scopes = match req.arguments.as_ref().and_then(|a| a.get("scopes")) {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|s| s.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| ArgError::Other("'scopes' must be a list of strings".into()))?,
+                _ => return Err(ArgError::Other("'scopes' is mandatory for the 'ha-scopes' command".into())),
+            };
+            let r = rel(&ha, req)?;
+            let (reply, actions) = r.machine().set_scopes(now, &scopes);
+            r.dispatch(actions);
+            Ok(answer(reply))
+        }
+        "ha-sync" => {
+            let r = rel(&ha, req)?;
+            let max_period = match req.arguments.as_ref().and_then(|a| a.get("max-period")) {
+                None => None,
+                Some(v) => Some(v.as_u64().filter(|p| *p > 0).ok_or_else(|| ArgError::Other("'max-period' must be a positive integer".into()))?),
+            };
+            let sync = crate::ha::SyncRequest {
+                peer: r.partner_name().unwrap_or_default().to_owned(),
+                dhcp_disable_max_period: max_period.map_or_else(
+                    || (r.config.sync_timeout().as_secs() as u32).max(1),
+                    |p| p as u32,
+                ),
+                page_limit: r.config.sync_page_limit(),
+                page_timeout: r.config.sync_timeout(),
+            };
+            if peer::sync_leases(r, state, &sync).await {
+                Ok(Answer::ok("Lease database synchronization complete."))
+            } else {
+                Err(ArgError::Other("Lease database synchronization failed.".into()))
+            }
+        }
+        "ha-maintenance-start" => {
+            let mut text = String::new();
+            for r in &ha.rels {
+                let actions = match r.machine().maintenance_start() {
+                    Ok(a) => a,
+                    Err(reply) => return Ok(answer(reply)),
+                };
+                r.dispatch(actions.into_iter().filter(|a| !matches!(a, crate::ha::Action::SendMaintenanceNotify { .. })).collect());
+                let peer_answer = peer::notify_maintenance(r, false).await;
+                let (reply, actions) = r.machine().maintenance_start_answered(Instant::now(), peer_answer);
+                r.dispatch(actions);
+                if reply.code != ReplyCode::Success {
+                    return Ok(answer(reply));
+                }
+                text = reply.text;
+            }
+            Ok(Answer::ok(text))
+        }
+        "ha-maintenance-cancel" => {
+            let mut text = String::new();
+            for r in &ha.rels {
+                if r.machine().maintenance_cancel().is_err() {
+                    continue;
+                }
+                let peer_answer = peer::notify_maintenance(r, true).await;
+                let (reply, actions) = r.machine().maintenance_cancel_answered(Instant::now(), peer_answer);
+                r.dispatch(actions);
+                if reply.code != ReplyCode::Success {
+                    return Ok(answer(reply));
+                }
+                text = reply.text;
+            }
+            if text.is_empty() {
+                return Err(ArgError::Other(
+                    "Unable to cancel maintenance request because the server is not in the partner-in-maintenance state.".into(),
+                ));
+            }
+            Ok(Answer::ok(text))
+        }
+        c => Ok(Answer::new(ResultCode::Unsupported, format!("'{c}' command not supported."))),
+    }
+}
+
+/// `dhcp-disable`/`dhcp-enable` with origin `ha-partner`: the partner's
+/// switch over our service while it pulls our leases (one service, so
+/// every relationship). `None` without HA: handled as a user command.
+pub fn partner_dhcp(state: &ApiState, enable: bool, max_period: Option<u64>) -> Option<Answer> {
+    let ha = runtime(state)?;
+    let now = Instant::now();
+    for r in &ha.rels {
+        let actions = if enable {
+            r.machine().partner_dhcp_enable(now)
+        } else {
+            r.machine().partner_dhcp_disable(now, max_period.map(std::time::Duration::from_secs))
+        };
+        r.dispatch(actions);
+    }
+    Some(if enable {
+        Answer::ok("DHCP service successfully enabled")
+    } else {
+        match max_period {
+            Some(p) => Answer::ok(format!("DHCPv4 service disabled for {p} seconds")),
+            None => Answer::ok("DHCPv4 service disabled"),
+        }
+    })
+}
+
+/// `status-get`'s `high-availability` list, when HA is configured.
+pub fn status(state: &ApiState) -> Option<Value> {
+    runtime(state).map(|h| h.status())
+}

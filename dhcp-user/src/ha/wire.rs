@@ -1,0 +1,322 @@
+//! Kea's HA messages as bytes and JSON, both ways, without I/O: request
+//! bodies, the one-element answer array, heartbeat answers with their
+//! RFC 1123 `date-time`, and the lease JSON of `lease4-update`/`-del`
+//! (with `expire`) and of `lease4-get-page` answers (with `cltt`).
+//!
+//! Shapes follow `shared/notes/kea-ha-protocol.md` §1–§3 and the Kea 2.2
+//! capture; a real Kea peer is the test (see the lab's Kea interop drills).
+
+use std::{
+    collections::BTreeSet,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    machine::{HeartbeatReply, PartnerStatus},
+    state::PartnerState,
+};
+use crate::leases::Lease;
+
+/// Why a peer's answer could not be used (Kea counts each of these as a
+/// failed exchange).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The body is not JSON.
+    #[error("answer is not JSON: {0}")]
+    NotJson(String),
+    /// Kea reads only a JSON array's first element; an object is a failure.
+    #[error("answer is not a non-empty JSON array")]
+    NotArray,
+    /// `result` missing or not an integer.
+    #[error("answer has no integer 'result'")]
+    NoResult,
+    /// A heartbeat answer without a valid `state`.
+    #[error("heartbeat answer has no valid 'state'")]
+    BadState,
+    /// A heartbeat answer without a valid RFC 1123 `date-time`.
+    #[error("heartbeat answer has no valid 'date-time'")]
+    BadDateTime,
+    /// `unsent-update-count` present but not an unsigned integer.
+    #[error("heartbeat 'unsent-update-count' is not an integer")]
+    BadUnsentCount,
+}
+
+/// One decoded answer (`result`, `text`, `arguments`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerReply {
+    /// Kea result code (0 success, 3 empty: both fine for HA).
+    pub result: i64,
+    /// `text`, empty when absent.
+    pub text: String,
+    /// `arguments`, when present.
+    pub arguments: Option<Value>,
+}
+
+impl PeerReply {
+    /// Kea's HA reading: 0 and 3 are success.
+    pub fn is_success(&self) -> bool {
+        matches!(self.result, 0 | 3)
+    }
+}
+
+/// The body of a command to a peer: exactly `command`, `service` and,
+/// when there are any, `arguments` (Kea's parser refuses other keys).
+pub fn command_body(command: &str, arguments: Option<Value>) -> Vec<u8> {
+    let mut m = Map::new();
+    m.insert("command".into(), json!(command));
+    m.insert("service".into(), json!(["dhcp4"]));
+    if let Some(a) = arguments {
+        m.insert("arguments".into(), a);
+    }
+    serde_json::to_vec(&Value::Object(m)).unwrap_or_default()
+}
+
+/// Decodes a peer's answer body: a JSON array whose first element holds
+/// the result.
+pub fn parse_reply(body: &[u8]) -> Result<PeerReply, WireError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
+    let first = v.as_array().and_then(|a| a.first()).ok_or(WireError::NotArray)?;
+    let result = first.get("result").and_then(Value::as_i64).ok_or(WireError::NoResult)?;
+    Ok(PeerReply {
+        result,
+        text: first.get("text").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        arguments: first.get("arguments").cloned(),
+    })
+}
+
+/// Reads a heartbeat answer the way Kea's `asyncSendHeartbeat` does: a
+/// non-zero result, a missing or unknown `state`, or a `date-time` that is
+/// not strict RFC 1123 make the heartbeat a failure; malformed `scopes`
+/// are ignored.
+pub fn parse_heartbeat(reply: &PeerReply) -> Result<PartnerStatus, WireError> {
+    if reply.result != 0 {
+        return Err(WireError::NoResult);
+    }
+    let args = reply.arguments.as_ref().and_then(Value::as_object).ok_or(WireError::BadState)?;
+    let state = args
+        .get("state")
+        .and_then(Value::as_str)
+        .and_then(PartnerState::from_name)
+        .ok_or(WireError::BadState)?;
+    let date_time = args
+        .get("date-time")
+        .and_then(Value::as_str)
+        .and_then(parse_http_date)
+        .ok_or(WireError::BadDateTime)?;
+    let scopes = args.get("scopes").and_then(Value::as_array).and_then(|a| {
+        a.iter().map(|s| s.as_str().map(str::to_owned)).collect::<Option<BTreeSet<String>>>()
+    });
+    let unsent_update_count = match args.get("unsent-update-count") {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or(WireError::BadUnsentCount)?),
+    };
+    Ok(PartnerStatus { state, date_time, scopes, unsent_update_count })
+}
+
+/// The arguments of our `ha-heartbeat` answer.
+pub fn heartbeat_args(r: &HeartbeatReply, now: SystemTime) -> Value {
+    json!({
+        "state": r.state.name(),
+        "date-time": http_date(now),
+        "scopes": r.scopes,
+        "unsent-update-count": r.unsent_update_count,
+    })
+}
+
+/// `lease4-update` arguments for a committed lease, as Kea's
+/// `CommandCreator::createLease4Update`: the lease JSON with `expire`
+/// instead of `cltt`, and `force-create`.
+pub fn lease_update_args(lease: &Lease) -> Value {
+    let mut v = lease_expire_json(lease);
+    if let Some(m) = v.as_object_mut() {
+        m.insert("force-create".into(), json!(true));
+    }
+    v
+}
+
+/// `lease4-del` arguments: the same lease JSON, without `force-create`.
+pub fn lease_del_args(lease: &Lease) -> Value {
+    lease_expire_json(lease)
+}
+
+fn lease_expire_json(lease: &Lease) -> Value {
+    let mut v = crate::api::lease_json(lease);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("cltt");
+        m.insert("expire".into(), json!(lease.expire));
+    }
+    v
+}
+
+/// A `lease4-get-page` lease (which carries `cltt`) rewritten with
+/// `expire`, the form `lease4-update`'s parser reads; `None` when `cltt`
+/// or `valid-lft` is missing (Kea's `fromElement` requires both).
+pub fn page_lease_as_update(lease: &Value) -> Option<Value> {
+    let mut m = lease.as_object()?.clone();
+    let cltt = m.remove("cltt")?.as_u64().filter(|c| *c > 0)?;
+    let valid = m.get("valid-lft")?.as_u64()?;
+    m.insert("expire".into(), json!(cltt + valid));
+    Some(Value::Object(m))
+}
+
+/// Kea's sync rule: take the partner's lease when we have none at that
+/// address or ours is older (smaller `cltt`); leases only we have are kept.
+pub fn sync_takes(local: Option<&Lease>, remote: &Lease) -> bool {
+    local.is_none_or(|l| l.cltt() < remote.cltt())
+}
+
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// `Mon, 23 Nov 2026 07:18:12 GMT` (RFC 1123, as Kea's heartbeat sends).
+pub fn http_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = crate::api::civil_from_days(days);
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[m as usize - 1],
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Parses [`http_date`]'s format strictly (Kea uses `%a, %d %b %Y %H:%M:%S
+/// GMT`); the weekday must be a weekday name but is not cross-checked.
+pub fn parse_http_date(text: &str) -> Option<SystemTime> {
+    let (wd, rest) = text.split_once(", ")?;
+    if !DAYS.contains(&wd) {
+        return None;
+    }
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [d, mon, y, hms, "GMT"] = parts.as_slice() else { return None };
+    let num = |s: &str, len: usize| (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok()).flatten();
+    let d = num(d, 2)?;
+    let y = num(y, 4)?;
+    let m = MONTHS.iter().position(|x| x == mon)? as u32 + 1;
+    let t: Vec<&str> = hms.split(':').collect();
+    let [h, mi, s] = t.as_slice() else { return None };
+    let (h, mi, s) = (num(h, 2)?, num(mi, 2)?, num(s, 2)?);
+    if !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, m, d as u32);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::{
+        ha::State,
+        leases::{HwAddr, Lease},
+    };
+
+    #[test]
+    fn http_dates_round_trip_and_match_kea() {
+        // From the Kea 2.2 capture.
+        let t = parse_http_date("Mon, 23 Nov 2026 07:18:12 GMT").unwrap();
+        assert_eq!(http_date(t), "Mon, 23 Nov 2026 07:18:12 GMT");
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
+        for bad in ["Mon, 23 Nov 2026 07:18:12", "Mon 23 Nov 2026 07:18:12 GMT", "Xyz, 23 Nov 2026 07:18:12 GMT", "Mon, 3 Nov 2026 07:18:12 GMT", "Mon, 23 Now 2026 07:18:12 GMT", "Mon, 23 Nov 2026 25:18:12 GMT"] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bodies_have_only_keas_keys() {
+        let b: Value = serde_json::from_slice(&command_body("ha-heartbeat", None)).unwrap();
+        assert_eq!(b, json!({"command": "ha-heartbeat", "service": ["dhcp4"]}));
+        let b: Value = serde_json::from_slice(&command_body("dhcp-disable", Some(json!({"max-period": 60, "origin": "ha-partner"})))).unwrap();
+        assert_eq!(b["arguments"]["origin"], "ha-partner");
+    }
+
+    #[test]
+    fn replies_are_arrays() {
+        let r = parse_reply(br#"[ { "result": 3, "text": "0 IPv4 lease(s) found.", "arguments": {"count": 0, "leases": []} } ]"#).unwrap();
+        assert!(r.is_success());
+        assert_eq!(r.arguments.unwrap()["count"], 0);
+        assert_eq!(parse_reply(br#"{ "result": 0 }"#), Err(WireError::NotArray));
+        assert_eq!(parse_reply(br#"[ { "text": "x" } ]"#), Err(WireError::NoResult));
+        assert!(matches!(parse_reply(b"<html>"), Err(WireError::NotJson(_))));
+        assert!(!parse_reply(br#"[{"result": 1}]"#).unwrap().is_success());
+    }
+
+    #[test]
+    fn heartbeat_answers_from_the_capture() {
+        let r = parse_reply(br#"[ { "arguments": { "date-time": "Mon, 23 Nov 2026 07:18:12 GMT", "scopes": [ "lobezno" ], "state": "hot-standby", "unsent-update-count": 0 }, "result": 0, "text": "HA peer status returned." } ]"#).unwrap();
+        let s = parse_heartbeat(&r).unwrap();
+        assert_eq!(s.state, PartnerState::In(State::HotStandby));
+        assert_eq!(s.scopes.unwrap().into_iter().collect::<Vec<_>>(), vec!["lobezno".to_owned()]);
+        assert_eq!(s.unsent_update_count, Some(0));
+        let bad_state = parse_reply(br#"[{"result":0,"arguments":{"state":"sleeping","date-time":"Mon, 23 Nov 2026 07:18:12 GMT"}}]"#).unwrap();
+        assert_eq!(parse_heartbeat(&bad_state), Err(WireError::BadState));
+        let bad_date = parse_reply(br#"[{"result":0,"arguments":{"state":"ready","date-time":"yesterday"}}]"#).unwrap();
+        assert_eq!(parse_heartbeat(&bad_date), Err(WireError::BadDateTime));
+        // Malformed scopes are ignored, as Kea does.
+        let odd = parse_reply(br#"[{"result":0,"arguments":{"state":"ready","date-time":"Mon, 23 Nov 2026 07:18:12 GMT","scopes":[1]}}]"#).unwrap();
+        assert_eq!(parse_heartbeat(&odd).unwrap().scopes, None);
+        // Our own answer parses back.
+        let ours = heartbeat_args(&HeartbeatReply { state: State::Ready, scopes: vec![], unsent_update_count: 7 }, SystemTime::now());
+        let back = parse_heartbeat(&PeerReply { result: 0, text: String::new(), arguments: Some(ours) }).unwrap();
+        assert_eq!((back.state, back.unsent_update_count), (PartnerState::In(State::Ready), Some(7)));
+    }
+
+    fn lease(cltt: u64) -> Lease {
+        let mut l = Lease::new(
+            Ipv4Addr::new(192, 168, 50, 33),
+            Some(HwAddr::new(1, vec![2, 0, 0, 0, 0, 3]).unwrap()),
+            None,
+            1,
+            cltt,
+            60,
+        );
+        l.hostname = "mutante3".into();
+        l
+    }
+
+    #[test]
+    fn lease_update_matches_the_capture() {
+        // The capture's lease4-update for mutante3 (expire 1795418357).
+        let v = lease_update_args(&lease(1_795_418_357 - 60));
+        assert_eq!(
+            v,
+            json!({"expire": 1795418357u64, "force-create": true, "fqdn-fwd": false, "fqdn-rev": false,
+                   "hostname": "mutante3", "hw-address": "02:00:00:00:00:03", "ip-address": "192.168.50.33",
+                   "state": 0, "subnet-id": 1, "valid-lft": 60})
+        );
+        assert!(lease_del_args(&lease(5)).get("force-create").is_none());
+        let page = crate::api::lease_json(&lease(1000));
+        let upd = page_lease_as_update(&page).unwrap();
+        assert_eq!(upd["expire"], 1060);
+        assert!(upd.get("cltt").is_none());
+    }
+
+    #[test]
+    fn sync_keeps_the_newer_lease() {
+        assert!(sync_takes(None, &lease(10)));
+        assert!(sync_takes(Some(&lease(9)), &lease(10)));
+        assert!(!sync_takes(Some(&lease(10)), &lease(10)));
+        assert!(!sync_takes(Some(&lease(11)), &lease(10)));
+    }
+}

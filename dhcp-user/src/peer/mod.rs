@@ -1,0 +1,693 @@
+//! # HA at run time
+//!
+//! The I/O around the pure [`crate::ha`] machine: one [`Rel`] per HA
+//! relationship in the config, each with its [`HaMachine`] behind a
+//! mutex, HTTP clients for the partner and backups, and a driver task
+//! ([`drive`]) that sends heartbeats, runs lease syncs, flushes backlogs
+//! and carries out every [`Action`] the machine returns.
+//!
+//! # Layout
+//!
+//! - [`client`]: HTTP to one peer in Kea's framing.
+//! - this file: [`HaRuntime`] (what the packet path and the API call) and
+//!   the driver.
+//!
+//! # Where HA touches the rest
+//!
+//! - Packet path ([`crate::server`]): [`Rel::admit`] before deciding (the
+//!   scope filter and the DHCP switch), [`Rel::plan`] after a lease write,
+//!   then [`Rel::replicate`] before the reply leaves: the ACK waits for
+//!   the partner as in Kea, and is dropped if the partner failed.
+//! - Kernel renewals ([`crate::daemon`]'s ring-buffer drain):
+//!   [`Rel::replicate_async`]; the queue length is the replication
+//!   backlog shown on the status page; failures count as unsent updates.
+//! - Kernel maps: every change of the DHCP switch or scopes re-runs
+//!   [`crate::server::Shared::resync_kernel`], which asks
+//!   [`HaRuntime::kernel_serves`] per subnet.
+//! - Entering `partner-down` starts the reuse grace period
+//!   ([`crate::ha::grace`]).
+//!
+//! Lock order: `Shared` before a machine, never the reverse; the driver
+//! takes a machine, collects its actions, lets go, then acts.
+
+pub mod client;
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use client::{PeerClient, PeerError};
+
+use crate::{
+    api::ApiState,
+    config::ha::{HaConfig, HaMode, HaRelationship, Role},
+    dhcp::policy::SubnetPolicy,
+    ha::{
+        Action, ClientKey, Event, HaMachine, PartnerUpdates, PeerAnswer, Query, State, SyncRequest,
+        UpdateOutcome, UpdatePlan,
+        wire::{self, PeerReply},
+    },
+    leases::Lease,
+    server::unix_now,
+};
+
+/// A lease change to replicate.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// `lease4-update` (new, renewed or declined lease).
+    Put(Lease),
+    /// `lease4-del` (released lease, or the old lease of a changed address).
+    Del(Lease),
+}
+
+impl Update {
+    fn command(&self) -> (&'static str, Value) {
+        match self {
+            Update::Put(l) => ("lease4-update", wire::lease_update_args(l)),
+            Update::Del(l) => ("lease4-del", wire::lease_del_args(l)),
+        }
+    }
+
+    fn client(&self) -> ClientKey {
+        let l = match self {
+            Update::Put(l) | Update::Del(l) => l,
+        };
+        ClientKey::new(
+            l.hwaddr.as_ref().map(|h| h.bytes()).unwrap_or_default(),
+            l.client_id.as_ref().map(|c| c.bytes()),
+        )
+    }
+}
+
+/// How a Kea peer answers an update, as HA reads it.
+fn update_outcome(r: &Result<PeerReply, PeerError>, client: ClientKey) -> UpdateOutcome {
+    match r {
+        Ok(r) if r.is_success() => UpdateOutcome::Acked(client),
+        Ok(r) if r.result == 4 => UpdateOutcome::Rejected(client),
+        _ => UpdateOutcome::Failed,
+    }
+}
+
+/// One HA relationship at run time.
+pub struct Rel {
+    /// Position in the config's `high-availability` list.
+    pub index: usize,
+    /// Its configuration.
+    pub config: HaRelationship,
+    machine: Mutex<HaMachine>,
+    partner: Option<PeerClient>,
+    backups: Vec<PeerClient>,
+    actions: mpsc::UnboundedSender<Action>,
+    inbox: Mutex<Option<mpsc::UnboundedReceiver<Action>>>,
+    /// Kernel renewals waiting to go to the partner.
+    async_tx: mpsc::UnboundedSender<Lease>,
+    async_rx: Mutex<Option<mpsc::UnboundedReceiver<Lease>>>,
+    async_pending: AtomicUsize,
+    /// communication-recovery backlog.
+    backlog: Mutex<VecDeque<Update>>,
+    last_heartbeat: Mutex<Option<Instant>>,
+}
+
+impl Rel {
+    /// The machine (short critical sections only; see the lock order).
+    pub fn machine(&self) -> MutexGuard<'_, HaMachine> {
+        self.machine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This server's name in the relationship.
+    pub fn this_server(&self) -> &str {
+        self.config.this_server_name()
+    }
+
+    /// The partner's name, if there is an active partner.
+    pub fn partner_name(&self) -> Option<&str> {
+        self.partner.as_ref().map(PeerClient::name)
+    }
+
+    /// Hands actions to the driver.
+    pub fn dispatch(&self, actions: Vec<Action>) {
+        for a in actions {
+            let _ = self.actions.send(a);
+        }
+    }
+
+    /// Kea's query filter and DHCP switch for one query; logs and counts
+    /// what Kea's failure detection needs.
+    pub fn admit(&self, q: &Query<'_>) -> bool {
+        let (ok, actions) = self.machine().admit(Instant::now(), q);
+        self.dispatch(actions);
+        ok
+    }
+
+    /// What to do with one committed packet's updates.
+    pub fn plan(&self, changes: usize) -> UpdatePlan {
+        self.machine().plan_lease_updates(changes)
+    }
+
+    /// Carries out `plan` for `updates`: sends them to the partner and
+    /// waits (true when the DHCP reply may go), queues them, or skips;
+    /// backups get theirs without waiting.
+    pub async fn replicate(&self, plan: UpdatePlan, updates: Vec<Update>) -> bool {
+        if plan.backups {
+            spawn_backup_updates(&self.backups, updates.clone());
+        }
+        match plan.partner {
+            PartnerUpdates::Send => self.send_updates(updates).await,
+            PartnerUpdates::Queue => {
+                self.backlog.lock().unwrap_or_else(|p| p.into_inner()).extend(updates);
+                true
+            }
+            PartnerUpdates::Overflowed | PartnerUpdates::Skip | PartnerUpdates::NoPartner => true,
+        }
+    }
+
+    /// Sends updates one by one, stopping at the first failure; feeds the
+    /// outcome to the machine. True when all were accepted.
+    async fn send_updates(&self, updates: Vec<Update>) -> bool {
+        let Some(partner) = &self.partner else { return true };
+        let mut outcome = UpdateOutcome::Acked(updates.first().map_or_else(|| ClientKey::new(&[], None), Update::client));
+        for u in updates {
+            let (cmd, args) = u.command();
+            let r = partner.send(cmd, Some(args), client::REQUEST_TIMEOUT).await;
+            if let Err(e) = &r {
+                tracing::warn!(error = %e, "lease update to partner failed");
+            }
+            outcome = update_outcome(&r, u.client());
+            if !matches!(outcome, UpdateOutcome::Acked(_)) {
+                break;
+            }
+        }
+        let ok = matches!(outcome, UpdateOutcome::Acked(_));
+        let actions = self.machine().handle(Instant::now(), Event::LeaseUpdates(outcome));
+        self.dispatch(actions);
+        ok
+    }
+
+    /// Queues a lease the kernel renewed for the partner (no reply waits
+    /// for it: the kernel already answered).
+    pub fn replicate_async(&self, lease: Lease) {
+        let plan = self.plan(1);
+        match plan.partner {
+            PartnerUpdates::Send => {
+                self.async_pending.fetch_add(1, Ordering::Relaxed);
+                let _ = self.async_tx.send(lease.clone());
+            }
+            PartnerUpdates::Queue => {
+                self.backlog.lock().unwrap_or_else(|p| p.into_inner()).push_back(Update::Put(lease.clone()));
+            }
+            _ => {}
+        }
+        if plan.backups {
+            spawn_backup_updates(&self.backups, vec![Update::Put(lease)]);
+        }
+    }
+
+    /// Kernel renewals not yet acknowledged by the partner.
+    pub fn replication_backlog(&self) -> usize {
+        self.async_pending.load(Ordering::Relaxed)
+            + self.backlog.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// What the kernel may answer in `subnet` (of this relationship) now:
+    /// everything when HA serves the primary's scope in hot-standby (or
+    /// both scopes in load balancing), nothing otherwise.
+    pub fn kernel_serves(&self) -> bool {
+        let m = self.machine();
+        let f = m.filter();
+        m.dhcp_enabled()
+            && match f.mode {
+                HaMode::LoadBalancing => f.primary && f.secondary,
+                _ => f.primary,
+            }
+    }
+
+    /// This relationship's `status-get` entry (Kea's shape, plus ours).
+    pub fn status(&self) -> Value {
+        let now = Instant::now();
+        let m = self.machine();
+        let me = self.config.this_server();
+        let mut local = json!({
+            "role": role_name(me.role()),
+            "state": m.state().name(),
+            "scopes": m.serving_scopes().iter().collect::<Vec<_>>(),
+            "server-name": me.name(),
+        });
+        let mut entry = json!({
+            "ha-mode": mode_name(self.config.mode()),
+            "ha-servers": { "local": local.take() },
+            "unsent-update-count": m.unsent_update_count(),
+            "replication-backlog": self.replication_backlog(),
+            "last-heartbeat-age": self.last_heartbeat.lock().unwrap_or_else(|p| p.into_inner()).map(|t| now.duration_since(t).as_secs()),
+            "paused": m.is_paused(),
+            "clock-skew": m.clock_skew_secs(),
+        });
+        if let Some(p) = self.config.partner() {
+            let r = m.remote_status(now);
+            entry["ha-servers"]["remote"] = json!({
+                "age": r.age,
+                "in-touch": r.in_touch,
+                "last-state": r.last_state,
+                "last-scopes": r.last_scopes,
+                "communication-interrupted": r.communication_interrupted,
+                "connecting-clients": r.connecting_clients,
+                "unacked-clients": r.unacked_clients,
+                "unacked-clients-left": r.unacked_clients_left,
+                "analyzed-packets": r.analyzed_packets,
+                "role": role_name(p.role()),
+                "server-name": p.name(),
+                "url": p.url().as_str(),
+            });
+        }
+        entry
+    }
+}
+
+/// Sends updates to the backups without waiting: Kea's backups never hold
+/// a reply (`wait-backup-ack` is false in hot-standby and load balancing).
+fn spawn_backup_updates(backups: &[PeerClient], ups: Vec<Update>) {
+    if backups.is_empty() {
+        return;
+    }
+    let backups = backups.to_vec();
+    tokio::spawn(async move {
+        for b in backups {
+            for u in &ups {
+                let (cmd, args) = u.command();
+                if let Err(e) = b.send(cmd, Some(args), client::REQUEST_TIMEOUT).await {
+                    tracing::warn!(error = %e, "lease update to backup failed");
+                }
+            }
+        }
+    });
+}
+
+/// Kea's role names.
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Primary => "primary",
+        Role::Secondary => "secondary",
+        Role::Standby => "standby",
+        Role::Backup => "backup",
+    }
+}
+
+/// Kea's mode names.
+pub fn mode_name(m: HaMode) -> &'static str {
+    match m {
+        HaMode::LoadBalancing => "load-balancing",
+        HaMode::HotStandby => "hot-standby",
+        HaMode::PassiveBackup => "passive-backup",
+    }
+}
+
+/// Every relationship of this server.
+pub struct HaRuntime {
+    /// In config order.
+    pub rels: Vec<Arc<Rel>>,
+}
+
+impl HaRuntime {
+    /// Builds the relationships (machines in `waiting`, not started) and
+    /// their peer clients. `tls` builds the client side of HTTPS for a
+    /// peer entry that has TLS files.
+    pub fn new(
+        cfg: &HaConfig,
+        tls: impl Fn(&crate::config::ha::Peer) -> Result<Option<rustls::ClientConfig>, PeerError>,
+    ) -> Result<Self, PeerError> {
+        let now = Instant::now();
+        let mut rels = Vec::new();
+        for (index, rc) in cfg.relationships().iter().enumerate() {
+            let partner = rc.partner().map(|p| PeerClient::new(p, tls(p)?)).transpose()?;
+            let backups = rc
+                .backups()
+                .filter(|p| p.name() != rc.this_server_name())
+                .map(|p| PeerClient::new(p, tls(p)?))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (atx, arx) = mpsc::unbounded_channel();
+            let (qtx, qrx) = mpsc::unbounded_channel();
+            rels.push(Arc::new(Rel {
+                index,
+                config: rc.clone(),
+                machine: Mutex::new(HaMachine::new(rc, now)),
+                partner,
+                backups,
+                actions: atx,
+                inbox: Mutex::new(Some(arx)),
+                async_tx: qtx,
+                async_rx: Mutex::new(Some(qrx)),
+                async_pending: AtomicUsize::new(0),
+                backlog: Mutex::new(VecDeque::new()),
+                last_heartbeat: Mutex::new(None),
+            }));
+        }
+        Ok(HaRuntime { rels })
+    }
+
+    /// The relationship serving `subnet`, as Kea maps them: with one
+    /// relationship, every subnet; with several, the one naming a peer in
+    /// `user-context.ha-server-name`. `None`: Kea drops the packet.
+    pub fn rel_for(&self, subnet: &SubnetPolicy) -> Option<&Arc<Rel>> {
+        if self.rels.len() == 1 {
+            return self.rels.first();
+        }
+        let name = subnet.ha_server_name.as_deref()?;
+        self.rels.iter().find(|r| r.config.peer(name).is_some())
+    }
+
+    /// The relationship a partner's command is for: the one whose partner
+    /// is `server-name`, else the first (Kea's rule).
+    pub fn rel_by_sender(&self, server_name: Option<&str>) -> Option<&Arc<Rel>> {
+        server_name
+            .and_then(|n| self.rels.iter().find(|r| r.partner_name() == Some(n) || r.this_server() == n))
+            .or_else(|| self.rels.first())
+    }
+
+    /// Whether the kernel may answer in `subnet` now.
+    pub fn kernel_serves(&self, subnet: &SubnetPolicy) -> bool {
+        self.rel_for(subnet).is_some_and(|r| r.kernel_serves())
+    }
+
+    /// `status-get`'s `high-availability` list.
+    pub fn status(&self) -> Value {
+        Value::Array(self.rels.iter().map(|r| r.status()).collect())
+    }
+
+    /// Starts every relationship: its driver and its kernel-renewal
+    /// replicator. `api` gives the driver the shared state and the event
+    /// log.
+    pub fn spawn(&self, api: Arc<ApiState>, tasks: &mut tokio::task::JoinSet<()>, shutdown: CancellationToken) {
+        for rel in &self.rels {
+            tasks.spawn(drive(Arc::clone(rel), Arc::clone(&api), shutdown.clone()));
+            tasks.spawn(replicate_renewals(Arc::clone(rel), shutdown.clone()));
+        }
+    }
+}
+
+/// Sends kernel renewals to the partner in order, one at a time.
+async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
+    let Some(mut rx) = rel.async_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let Some(partner) = rel.partner.clone() else { return };
+    loop {
+        let lease = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            l = rx.recv() => match l { Some(l) => l, None => return },
+        };
+        let u = Update::Put(lease);
+        let (cmd, args) = u.command();
+        let r = partner.send(cmd, Some(args), client::REQUEST_TIMEOUT).await;
+        rel.async_pending.fetch_sub(1, Ordering::Relaxed);
+        let outcome = update_outcome(&r, u.client());
+        if let Err(e) = &r {
+            tracing::warn!(error = %e, "replicating a kernel renewal failed");
+        }
+        let actions = {
+            let mut m = rel.machine();
+            if !matches!(outcome, UpdateOutcome::Acked(_)) {
+                m.count_unsent();
+            }
+            m.handle(Instant::now(), Event::LeaseUpdates(outcome))
+        };
+        rel.dispatch(actions);
+    }
+}
+
+/// The relationship's driver: starts the machine, then heartbeats and
+/// actions until shutdown.
+async fn drive(rel: Arc<Rel>, api: Arc<ApiState>, shutdown: CancellationToken) {
+    let Some(mut inbox) = rel.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let start = rel.machine().start(Instant::now());
+    let mut d = Driver { rel: Arc::clone(&rel), api, heartbeat: false, next_heartbeat: tokio::time::Instant::now() };
+    d.run_all(start).await;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let hb_at = d.next_heartbeat;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            Some(a) = inbox.recv() => d.run_all(vec![a]).await,
+            _ = tokio::time::sleep_until(hb_at), if d.heartbeat => {
+                let ev = d.heartbeat_once().await;
+                d.next_heartbeat = tokio::time::Instant::now() + rel.machine().heartbeat_delay();
+                let actions = rel.machine().handle(Instant::now(), ev);
+                d.run_all(actions).await;
+            }
+            _ = tick.tick() => {
+                let actions = rel.machine().handle(Instant::now(), Event::Tick);
+                d.run_all(actions).await;
+            }
+        }
+    }
+}
+
+struct Driver {
+    rel: Arc<Rel>,
+    api: Arc<ApiState>,
+    heartbeat: bool,
+    next_heartbeat: tokio::time::Instant,
+}
+
+impl Driver {
+    /// Runs actions, and the actions their results cause, until none is left.
+    async fn run_all(&mut self, actions: Vec<Action>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(a) = queue.pop_front() {
+            let more = self.run(a).await;
+            queue.extend(more);
+        }
+    }
+
+    async fn run(&mut self, a: Action) -> Vec<Action> {
+        let rel = Arc::clone(&self.rel);
+        let now = Instant::now;
+        match a {
+            Action::StateChanged { from, to, partner } => {
+                self.api.event(format!(
+                    "HA {}: {} → {} (partner {})",
+                    rel.this_server(),
+                    from.name(),
+                    to.name(),
+                    partner.name()
+                ));
+                let mut st = self.api.shared.lock().unwrap_or_else(|p| p.into_inner());
+                if to == State::PartnerDown {
+                    let max_valid = st.policy.subnets.iter().map(|s| s.lifetimes.max_valid).max().unwrap_or(0);
+                    st.reuse_grace = Some(crate::ha::ReuseGrace::new(unix_now(), max_valid));
+                }
+                st.resync_kernel();
+                Vec::new()
+            }
+            Action::Paused(s) => {
+                self.api.event(format!("HA {}: paused in {}", rel.this_server(), s.name()));
+                Vec::new()
+            }
+            Action::DhcpService(_) | Action::ScopesChanged(_) => {
+                self.api.shared.lock().unwrap_or_else(|p| p.into_inner()).resync_kernel();
+                Vec::new()
+            }
+            Action::Heartbeat(on) => {
+                self.heartbeat = on && rel.partner.is_some();
+                self.next_heartbeat = tokio::time::Instant::now();
+                Vec::new()
+            }
+            Action::SyncLeases(req) => {
+                let ok = sync_leases(&rel, &self.api, &req).await;
+                rel.machine().handle(now(), if ok { Event::SyncSucceeded } else { Event::SyncFailed })
+            }
+            Action::FlushBacklog => {
+                let ok = flush_backlog(&rel).await;
+                rel.machine().handle(now(), Event::BacklogFlushed(ok))
+            }
+            Action::ClearBacklog => {
+                rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                Vec::new()
+            }
+            Action::SendHaReset => {
+                let ok = match &rel.partner {
+                    Some(p) => p
+                        .send("ha-reset", Some(json!({"server-name": rel.this_server()})), client::REQUEST_TIMEOUT)
+                        .await
+                        .is_ok_and(|r| r.result == 0),
+                    None => false,
+                };
+                rel.machine().handle(now(), Event::HaResetSent(ok))
+            }
+            Action::SendMaintenanceNotify { .. } => Vec::new(), // the API command sends it itself
+            Action::Notice(n) => {
+                tracing::warn!(relationship = rel.this_server(), notice = ?n, "HA");
+                Vec::new()
+            }
+        }
+    }
+
+    /// One heartbeat to the partner, as an event for the machine.
+    async fn heartbeat_once(&self) -> Event {
+        let Some(p) = &self.rel.partner else { return Event::HeartbeatFailed };
+        let args = json!({"server-name": self.rel.this_server()});
+        match p.send("ha-heartbeat", Some(args), client::REQUEST_TIMEOUT).await {
+            Ok(r) => match wire::parse_heartbeat(&r) {
+                Ok(status) => {
+                    *self.rel.last_heartbeat.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                    Event::HeartbeatOk { status, received_at: SystemTime::now() }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "heartbeat answer unusable");
+                    Event::HeartbeatFailed
+                }
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "heartbeat failed");
+                Event::HeartbeatFailed
+            }
+        }
+    }
+}
+
+/// Sends the communication-recovery backlog in order, stopping at the
+/// first failure (Kea sends it synchronously too).
+async fn flush_backlog(rel: &Rel) -> bool {
+    let Some(p) = &rel.partner else { return false };
+    loop {
+        let next = rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).front().cloned();
+        let Some(u) = next else { return true };
+        let (cmd, args) = u.command();
+        match p.send(cmd, Some(args), client::REQUEST_TIMEOUT).await {
+            Ok(r) if r.is_success() => {
+                rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Pulls the partner's leases (Kea's `synchronize`): per page
+/// `dhcp-disable` then `lease4-get-page`; take each lease we lack or hold
+/// an older copy of; then `ha-sync-complete-notify` (or `dhcp-enable` for
+/// a peer that does not know it). On failure the partner's service is
+/// re-enabled and false returned.
+pub async fn sync_leases(rel: &Rel, api: &ApiState, req: &SyncRequest) -> bool {
+    let Some(p) = &rel.partner else { return false };
+    match pull_pages(rel, p, api, req).await {
+        Ok(n) => {
+            api.event(format!("HA {}: synced {n} leases from {}", rel.this_server(), p.name()));
+            let notify = p
+                .send(
+                    "ha-sync-complete-notify",
+                    Some(json!({"server-name": rel.this_server()})),
+                    client::REQUEST_TIMEOUT,
+                )
+                .await;
+            match notify {
+                Ok(r) if r.result == 2 => {
+                    let _ = p.send("dhcp-enable", Some(json!({"origin": "ha-partner"})), client::REQUEST_TIMEOUT).await;
+                    true
+                }
+                Ok(r) if r.result == 0 => true,
+                Ok(r) => {
+                    tracing::warn!(result = r.result, text = %r.text, "ha-sync-complete-notify refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ha-sync-complete-notify failed");
+                    false
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, peer = p.name(), "lease sync failed");
+            let _ = p.send("dhcp-enable", Some(json!({"origin": "ha-partner"})), client::REQUEST_TIMEOUT).await;
+            false
+        }
+    }
+}
+
+async fn pull_pages(rel: &Rel, p: &PeerClient, api: &ApiState, req: &SyncRequest) -> anyhow::Result<usize> {
+    let mut from = "start".to_owned();
+    let mut writes = Vec::new();
+    let mut taken = 0;
+    let several = api.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.as_ref().is_some_and(|h| h.rels.len() > 1);
+    loop {
+        let r = p
+            .send(
+                "dhcp-disable",
+                Some(json!({"max-period": req.dhcp_disable_max_period, "origin": "ha-partner"})),
+                client::REQUEST_TIMEOUT,
+            )
+            .await?;
+        anyhow::ensure!(r.result == 0, "dhcp-disable answered {}: {}", r.result, r.text);
+        let r = p
+            .send("lease4-get-page", Some(json!({"from": from, "limit": req.page_limit})), req.page_timeout)
+            .await?;
+        anyhow::ensure!(r.is_success(), "lease4-get-page answered {}: {}", r.result, r.text);
+        let leases = r
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("leases"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        {
+            let mut st = api.shared.lock().unwrap_or_else(|p| p.into_inner());
+            for v in &leases {
+                let Some(upd) = wire::page_lease_as_update(v) else {
+                    tracing::warn!(lease = %v, "sync: lease without cltt/valid-lft skipped");
+                    continue;
+                };
+                let Some(map) = upd.as_object() else { continue };
+                let lease = match crate::api::parse_lease(&crate::api::command::Args(map), &st.policy, unix_now()) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(lease = %v, error = %e, "sync: lease refused");
+                        continue;
+                    }
+                };
+                if several {
+                    let mine = st.policy.subnet(lease.subnet_id).is_some_and(|s| {
+                        st.ha.as_ref().and_then(|h| h.rel_for(s)).is_some_and(|r| r.index == rel.index)
+                    });
+                    if !mine {
+                        continue;
+                    }
+                }
+                if wire::sync_takes(st.store.get(lease.address).as_ref(), &lease) {
+                    let addr = lease.address;
+                    writes.push(st.store.upsert(lease));
+                    st.sync_lease(addr);
+                    taken += 1;
+                }
+            }
+        }
+        let last = leases.last().and_then(|l| l.get("ip-address")).and_then(Value::as_str).map(str::to_owned);
+        match last {
+            Some(a) if leases.len() >= req.page_limit as usize => from = a,
+            _ => break,
+        }
+    }
+    for w in writes {
+        w.await?;
+    }
+    Ok(taken)
+}
+
+/// Sends `ha-maintenance-notify` for an operator's maintenance command.
+pub async fn notify_maintenance(rel: &Rel, cancel: bool) -> PeerAnswer {
+    let Some(p) = &rel.partner else { return PeerAnswer::Unreachable };
+    match p
+        .send(
+            "ha-maintenance-notify",
+            Some(json!({"cancel": cancel, "server-name": rel.this_server()})),
+            client::REQUEST_TIMEOUT,
+        )
+        .await
+    {
+        Ok(r) => PeerAnswer::Result(r.result),
+        Err(_) => PeerAnswer::Unreachable,
+    }
+}
