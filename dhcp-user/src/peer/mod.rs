@@ -424,8 +424,12 @@ async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
 /// actions until shutdown.
 async fn drive(rel: Arc<Rel>, api: Arc<ApiState>, shutdown: CancellationToken) {
     let Some(mut inbox) = rel.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-    let start = rel.machine().start(Instant::now());
-    let mut d = Driver { rel: Arc::clone(&rel), api, heartbeat: false, next_heartbeat: tokio::time::Instant::now() };
+    let (start, heartbeat) = {
+        let mut m = rel.machine();
+        let actions = m.start(Instant::now());
+        (actions, m.heartbeat_enabled() && rel.partner.is_some())
+    };
+    let mut d = Driver { rel: Arc::clone(&rel), api, heartbeat, next_heartbeat: tokio::time::Instant::now() };
     d.run_all(start).await;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
