@@ -98,6 +98,13 @@ pub const SERVE_SECONDARY: u32 = 2;
 /// client's key picks the scope (even: primary, odd: secondary).
 pub const SERVE_LOAD_BALANCING: u32 = 4;
 
+/// [`SubnetReply::cid_pass`] bit: some client-id reservations of the
+/// subnet are not in the reservation map for this interface.
+pub const CID_PASS_MISSING: u32 = 1;
+/// [`SubnetReply::cid_pass`] bit: the subnet has client-id reservations
+/// (a unicast renewal off the subnet's link has no reservation entries).
+pub const CID_PASS_ANY: u32 = 2;
+
 /// A subnet's precomputed ACK, as the daemon would build it for a renewing
 /// client of that subnet that asks for nothing extra.
 #[repr(C)]
@@ -135,8 +142,8 @@ pub struct SubnetReply {
     /// without giaddr, broadcast, selects this subnet in the daemon. 0: the
     /// template only serves relayed requests and unicast renewals.
     pub link: u32,
-    /// 1: the subnet has client-id reservations the kernel map lacks: a
-    /// request carrying option 61 could match one, so the kernel passes it.
+    /// `CID_PASS_*` bits: a request carrying option 61 could match a
+    /// client-id reservation the kernel would not find, so it is passed.
     pub cid_pass: u32,
     /// Bit `c` set: a client listing option `c` in its parameter request
     /// list gets a different reply from the daemon, so the kernel passes.

@@ -30,7 +30,7 @@ use aya_ebpf::{
 use dhcp_common::{
     counters::Outcome,
     fastpath::{
-        EVENT_RENEWED, EVENT_RESERVED_ACK, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, RES_BY_CLIENT_ID,
+        CID_PASS_ANY, CID_PASS_MISSING, EVENT_RENEWED, EVENT_RESERVED_ACK, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, RES_BY_CLIENT_ID,
         RES_BY_MAC, ReservationEntry, SubnetKey, SubnetReply,
     },
     ha::{mix, serves},
@@ -417,7 +417,10 @@ fn renewal<'a>(
     }
 
     let cid_len = scratch.cid_len as usize;
-    if cid_len > MAX_CLIENT_ID || (cid_len > 0 && subnet.cid_pass == 1) {
+    // A client-id reservation the reservation map would have found first
+    // is not this client's; one it lacks could be.
+    let cid_pass = subnet.cid_pass & CID_PASS_MISSING != 0 || (!relayed && !by_link && subnet.cid_pass & CID_PASS_ANY != 0);
+    if cid_len > MAX_CLIENT_ID || (cid_len > 0 && cid_pass) {
         return Err(Outcome::PassedNotRenewal);
     }
     // Ownership, as the daemon's `owns`: by client-id when both have one
@@ -505,7 +508,7 @@ fn reserved<'a>(
     if scratch.needs_daemon != 0
         || (res.client_hostname == 1 && scratch.has_hostname != 0)
         || cid_len > MAX_CLIENT_ID
-        || (cid_len > 0 && res.by_client_id == 0 && t.cid_pass == 1)
+        || (cid_len > 0 && res.by_client_id == 0 && t.cid_pass & CID_PASS_MISSING != 0)
     {
         return Err(Outcome::PassedReservation);
     }

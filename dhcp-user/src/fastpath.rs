@@ -40,7 +40,7 @@ use aya::maps::{
     lpm_trie::{Key as LpmKey, LpmTrie},
 };
 use dhcp_common::fastpath::{
-    EVENT_RESERVED_ACK, EVENTS_MAP, LEASES_MAP, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL,
+    CID_PASS_ANY, CID_PASS_MISSING, EVENT_RESERVED_ACK, EVENTS_MAP, LEASES_MAP, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL,
     RELAYS_MAP, RES_BY_CLIENT_ID, RES_BY_MAC, RESERVATIONS_MAP, RenewEvent, ReservationEntry, ReservationKey,
     SERVE_LOAD_BALANCING, SERVE_PRIMARY, SERVE_SECONDARY, SETTINGS_MAP, SUBNETS_MAP, Settings, SubnetKey,
     SubnetReply, word_sum,
@@ -232,8 +232,10 @@ pub fn subnet_reply(
     let mut r = reply_template(&ack, subnet, iface, serving, may_add.copied())?;
     r.link = u32::from(is_link(policy, subnet, iface));
     // A client-id reservation's client renewing a dynamic lease is moved
-    // by the daemon; on this path the kernel cannot tell.
-    r.cid_pass = u32::from(!subnet.by_client_id.is_empty());
+    // by the daemon; the kernel finds it in the reservation map first,
+    // except off the link without a relay. [`MapSync`] adds
+    // CID_PASS_MISSING when some are not in the map.
+    r.cid_pass = if subnet.by_client_id.is_empty() { 0 } else { CID_PASS_ANY };
     Ok(r)
 }
 
@@ -713,6 +715,7 @@ impl MapSync {
         serving: impl Fn(&SubnetPolicy) -> SubnetServing,
     ) -> Result<Vec<(u32, NotEligible)>, SyncError> {
         let now = crate::server::unix_now();
+        let missing = self.install_reservations(policy, ifaces, &|s: &SubnetPolicy| serving(s).bits());
         let mut left = Vec::new();
         let mut keep = HashSet::new();
         for s in &policy.subnets {
@@ -721,7 +724,10 @@ impl MapSync {
             for iface in ifaces {
                 let key = SubnetKey { subnet_id: s.id, ifindex: iface.index };
                 match subnet_reply(policy, s, iface, bits, now) {
-                    Ok(r) => {
+                    Ok(mut r) => {
+                        if missing.contains(&key) {
+                            r.cid_pass |= CID_PASS_MISSING;
+                        }
                         self.subnets.insert(key, r, 0).map_err(map_err(SUBNETS_MAP))?;
                         keep.insert(key);
                     }
@@ -737,7 +743,6 @@ impl MapSync {
             let _ = self.subnets.remove(&k);
         }
         self.install_relays(policy)?;
-        self.install_reservations(policy, ifaces, &|s: &SubnetPolicy| serving(s).bits());
         Ok(left)
     }
 
@@ -758,8 +763,15 @@ impl MapSync {
     /// Replaces every reservation template (with the subnets': same
     /// moments, same scope), keeping the store's state already known: one
     /// entry per reservation, serving interface and way of arriving
-    /// (directly on the subnet's link, or relayed).
-    fn install_reservations(&mut self, policy: &Policy, ifaces: &[Interface], serving: &impl Fn(&SubnetPolicy) -> u32) {
+    /// (directly on the subnet's link, or relayed). Returns the (subnet,
+    /// interface) pairs where some client-id reservation has no entry.
+    fn install_reservations(
+        &mut self,
+        policy: &Policy,
+        ifaces: &[Interface],
+        serving: &impl Fn(&SubnetPolicy) -> u32,
+    ) -> HashSet<SubnetKey> {
+        let mut missing = HashSet::new();
         let now = crate::server::unix_now();
         self.res_base.clear();
         self.res_by_addr.clear();
@@ -771,7 +783,9 @@ impl MapSync {
             let by_cid = s.by_client_id.iter().map(|(c, r)| (ResId::ClientId(c.clone()), r));
             let all: Vec<(ResId, &Reservation)> = by_cid.chain(by_mac).collect();
             for iface in ifaces {
-                for relay_subnet in [0, s.id] {
+                // Received directly, only the subnet's link selects it.
+                let ways = if is_link(policy, s, iface) { &[0, s.id][..] } else { &[s.id][..] };
+                for &relay_subnet in ways {
                     let mut group = Vec::new();
                     let mut cid_missing = false;
                     for (who, r) in &all {
@@ -783,10 +797,13 @@ impl MapSync {
                             }
                         }
                     }
+                    if cid_missing {
+                        missing.insert(SubnetKey { subnet_id: s.id, ifindex: iface.index });
+                    }
                     for (who, addr, (k, mut e)) in group {
                         // A client-id the kernel lacks could be any
                         // requester's: MAC entries then pass option 61.
-                        e.reply.cid_pass = u32::from(cid_missing);
+                        e.reply.cid_pass = if cid_missing { CID_PASS_MISSING } else { 0 };
                         self.res_by_addr.entry(addr).or_default().push(k);
                         self.res_by_who.entry(who).or_default().push(k);
                         self.res_base.insert(k, (e, s.match_client_id));
@@ -803,6 +820,7 @@ impl MapSync {
         for k in keys {
             self.refresh_reservation(k);
         }
+        missing
     }
 
     /// Writes the entry of reservation `k`: template plus the store's state.
