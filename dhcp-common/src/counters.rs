@@ -42,11 +42,15 @@ pub enum Outcome {
     /// Passed: the reserved address is held by another client in the store,
     /// or the client holds another address (the daemon decides).
     PassedReservedHeld,
+    /// Passed: the query is in an HA scope this server does not serve now
+    /// (Kea's load-balancing split, or the standby's share); the daemon
+    /// drops it as Kea's query filter does.
+    PassedOutOfScope,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 13] = [
+    pub const ALL: [Outcome; 14] = [
         Outcome::NotDhcp,
         Outcome::PassedToDaemon,
         Outcome::Malformed,
@@ -60,6 +64,7 @@ impl Outcome {
         Outcome::AnsweredReservedAck,
         Outcome::PassedReservation,
         Outcome::PassedReservedHeld,
+        Outcome::PassedOutOfScope,
     ];
 
     /// Stable label used in logs, the status page and metrics.
@@ -78,6 +83,7 @@ impl Outcome {
             Outcome::AnsweredReservedAck => "answered_reserved_ack",
             Outcome::PassedReservation => "passed_reservation",
             Outcome::PassedReservedHeld => "passed_reserved_held",
+            Outcome::PassedOutOfScope => "passed_out_of_scope",
         }
     }
 }
@@ -114,9 +120,11 @@ pub struct Counters {
     pub passed_reservation: u64,
     /// Reserved clients' requests passed: address held by someone else.
     pub passed_reserved_held: u64,
+    /// Requests passed: outside this server's HA scopes.
+    pub passed_out_of_scope: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Counters>() == 104);
+const _: () = assert!(core::mem::size_of::<Counters>() == 112);
 
 impl Counters {
     /// The counter of `outcome`.
@@ -135,6 +143,7 @@ impl Counters {
             Outcome::AnsweredReservedAck => self.answered_reserved_ack,
             Outcome::PassedReservation => self.passed_reservation,
             Outcome::PassedReservedHeld => self.passed_reserved_held,
+            Outcome::PassedOutOfScope => self.passed_out_of_scope,
         }
     }
 
@@ -155,6 +164,7 @@ impl Counters {
             Outcome::AnsweredReservedAck => self.answered_reserved_ack += 1,
             Outcome::PassedReservation => self.passed_reservation += 1,
             Outcome::PassedReservedHeld => self.passed_reserved_held += 1,
+            Outcome::PassedOutOfScope => self.passed_out_of_scope += 1,
         }
     }
 
@@ -173,6 +183,7 @@ impl Counters {
             Outcome::AnsweredReservedAck => &mut self.answered_reserved_ack,
             Outcome::PassedReservation => &mut self.passed_reservation,
             Outcome::PassedReservedHeld => &mut self.passed_reserved_held,
+            Outcome::PassedOutOfScope => &mut self.passed_out_of_scope,
         };
         *field += n;
     }
@@ -205,6 +216,6 @@ mod tests {
         a.bump(Outcome::Malformed);
         let b = Counters { not_dhcp: 5, ..Counters::default() };
         let s = a.add(&b);
-        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 }

@@ -1,8 +1,10 @@
 //! Maps of the renewal fast path: the daemon writes a copy of its leases
-//! and a precomputed reply per subnet; the kernel answers a renewal only
-//! when that copy lets it build exactly the reply the daemon would send,
-//! and tells the daemon about every renewal it answered. Reserved clients
-//! get a reply template of their own, keyed by MAC.
+//! and a precomputed reply per subnet and receiving interface; the kernel
+//! answers a renewal only when that copy lets it build exactly the reply
+//! the daemon would send, and tells the daemon about every ACK it sent.
+//! Reserved clients get a reply template of their own, keyed by MAC or
+//! client-id. Relayed requests find their subnet by giaddr in an LPM trie
+//! that reproduces the daemon's subnet selection.
 
 /// Name of the lease map.
 pub const LEASES_MAP: &str = "XDHCP_LEASES";
@@ -18,6 +20,11 @@ pub const RESERVATIONS_MAP: &str = "XDHCP_RESERVATIONS";
 /// Capacity of the reservation map; reservations beyond it are served by
 /// the daemon.
 pub const RESERVATIONS_CAPACITY: u32 = 16384;
+/// Name of the relay map (LPM trie: giaddr → subnet id).
+pub const RELAYS_MAP: &str = "XDHCP_RELAYS";
+/// Capacity of the relay map (one entry per subnet prefix and per
+/// configured relay address).
+pub const RELAYS_CAPACITY: u32 = 8192;
 /// Name of the one-slot settings array.
 pub const SETTINGS_MAP: &str = "XDHCP_SETTINGS";
 /// Name of the renewal event ring buffer.
@@ -53,8 +60,13 @@ pub struct LeaseEntry {
     pub hlen: u8,
     /// Client identifier length (0: none).
     pub client_id_len: u8,
+    /// 1: no other lease of the subnet has this hardware address or this
+    /// client-id, so an INIT-REBOOT for this address finds no other lease
+    /// of its client (the daemon NAKs when it does). 0: the kernel passes
+    /// INIT-REBOOTs for it.
+    pub sole: u8,
     /// Explicit padding.
-    pub _pad: [u8; 2],
+    pub _pad: u8,
     /// Owner's hardware address.
     pub hwaddr: [u8; 16],
     /// Owner's client identifier.
@@ -63,15 +75,45 @@ pub struct LeaseEntry {
 
 const _: () = assert!(core::mem::size_of::<LeaseEntry>() == 64);
 
+/// Subnet map key: one template per subnet and receiving interface, since
+/// the reply carries the receiving interface's address (option 54) and
+/// leaves from its MAC.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SubnetKey {
+    /// Subnet id.
+    pub subnet_id: u32,
+    /// Receiving interface index.
+    pub ifindex: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<SubnetKey>() == 8);
+
+/// [`SubnetReply::serving`] bit: the primary's HA scope is served (the only
+/// scope outside load balancing; without HA, "serve everything").
+pub const SERVE_PRIMARY: u32 = 1;
+/// [`SubnetReply::serving`] bit: the secondary's HA scope is served.
+pub const SERVE_SECONDARY: u32 = 2;
+/// [`SubnetReply::serving`] bit: load balancing: the RFC 3074 hash of the
+/// client's key picks the scope (even: primary, odd: secondary).
+pub const SERVE_LOAD_BALANCING: u32 = 4;
+
+/// [`SubnetReply::cid_pass`] bit: some client-id reservations of the
+/// subnet are not in the reservation map for this interface.
+pub const CID_PASS_MISSING: u32 = 1;
+/// [`SubnetReply::cid_pass`] bit: the subnet has client-id reservations
+/// (a unicast renewal off the subnet's link has no reservation entries).
+pub const CID_PASS_ANY: u32 = 2;
+
 /// A subnet's precomputed ACK, as the daemon would build it for a renewing
 /// client of that subnet that asks for nothing extra.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubnetReply {
-    /// Interface the subnet is served on (replies leave where requests came).
+    /// Interface the template is for (requests received there).
     pub ifindex: u32,
-    /// 1 when this server answers this subnet right now (written on every
-    /// HA state change); 0 makes the kernel pass every request.
+    /// This server's HA scope for the subnet, `SERVE_*` bits, rewritten on
+    /// every HA transition; 0 makes the kernel pass every request.
     pub serving: u32,
     /// Our address on that interface: IP source and option 54.
     pub server_ip: [u8; 4],
@@ -96,8 +138,13 @@ pub struct SubnetReply {
     pub head_sum: u32,
     /// The same for `tail`.
     pub tail_sum: u32,
-    /// Explicit padding.
-    pub _pad: u32,
+    /// 1: the interface is the subnet's own link: a request received there
+    /// without giaddr, broadcast, selects this subnet in the daemon. 0: the
+    /// template only serves relayed requests and unicast renewals.
+    pub link: u32,
+    /// `CID_PASS_*` bits: a request carrying option 61 could match a
+    /// client-id reservation the kernel would not find, so it is passed.
+    pub cid_pass: u32,
     /// Bit `c` set: a client listing option `c` in its parameter request
     /// list gets a different reply from the daemon, so the kernel passes.
     pub prl_pass: [u8; 32],
@@ -107,7 +154,7 @@ pub struct SubnetReply {
     pub tail: [u8; MAX_TAIL],
 }
 
-const _: () = assert!(core::mem::size_of::<SubnetReply>() == 56 + 32 + MAX_HEAD + MAX_TAIL);
+const _: () = assert!(core::mem::size_of::<SubnetReply>() == 60 + 32 + MAX_HEAD + MAX_TAIL);
 
 /// Sum of `bytes` as big-endian 16-bit words from an even offset (a last
 /// odd byte is the high half of a word), not folded: what
@@ -124,22 +171,33 @@ pub fn word_sum(bytes: &[u8]) -> u32 {
     sum
 }
 
-/// Reservation map key: the reserved client's MAC on the interface its
-/// requests arrive on (a MAC may be reserved in subnets on two links).
-/// Client-id reservations stay with the daemon: the kernel passes requests
-/// carrying option 61 in subnets that have any.
+/// [`ReservationKey::kind`]: reserved by hardware address (6 bytes).
+pub const RES_BY_MAC: u32 = 0;
+/// [`ReservationKey::kind`]: reserved by client identifier (option 61).
+pub const RES_BY_CLIENT_ID: u32 = 1;
+
+/// Reservation map key: the reserved client's identifier, the interface
+/// its requests arrive on, and how that request selects its subnet (a
+/// client may be reserved in subnets on two links, or behind relays).
+/// The kernel looks a request up by client-id first, then by MAC, as the
+/// daemon's engine does.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ReservationKey {
-    /// Client hardware address (Ethernet).
-    pub mac: [u8; 6],
-    /// Explicit padding.
-    pub _pad: [u8; 2],
     /// Receiving interface index.
     pub ifindex: u32,
+    /// 0: received directly (the subnet is the interface's); else the id of
+    /// the subnet a relayed request's giaddr selects.
+    pub relay_subnet: u32,
+    /// [`RES_BY_MAC`] or [`RES_BY_CLIENT_ID`].
+    pub kind: u32,
+    /// Bytes of `id` in use.
+    pub len: u32,
+    /// The MAC or client-id, zero-padded.
+    pub id: [u8; MAX_CLIENT_ID],
 }
 
-const _: () = assert!(core::mem::size_of::<ReservationKey>() == 12);
+const _: () = assert!(core::mem::size_of::<ReservationKey>() == 16 + MAX_CLIENT_ID);
 
 /// Everything the kernel needs to answer a reserved client's DISCOVER or
 /// REQUEST exactly as the daemon would.
@@ -157,7 +215,8 @@ pub struct ReservationEntry {
     /// (the reserved address is free or this client's, and the client holds
     /// no other address). 0: the kernel passes.
     pub clean: u32,
-    /// 1: the store's lease of `addr` is this client's (by MAC); its
+    /// 1: the store's lease of `addr` is this client's (by MAC; for a
+    /// client-id reservation, by client-id under match-client-id); its
     /// client-id is `held_cid` (ownership then follows the client-id rule).
     pub held: u32,
     /// 1: the subnet is authoritative (an unknown INIT-REBOOT or renewal is
@@ -166,9 +225,9 @@ pub struct ReservationEntry {
     /// 1: the reservation has no hostname, so the daemon stores the
     /// client's option 12: the kernel passes requests carrying one.
     pub client_hostname: u32,
-    /// 1: the subnet has client-id reservations: requests with option 61
-    /// could match one, so the kernel passes them.
-    pub cid_reservations: u32,
+    /// 1: a client-id reservation (the key's kind): an INIT-REBOOT is only
+    /// answered when `held` (the daemon looks the client up by MAC too).
+    pub by_client_id: u32,
     /// Bytes of `held_cid` in use (0: the lease has no client-id).
     pub held_cid_len: u32,
     /// Explicit padding.
@@ -232,6 +291,8 @@ unsafe impl aya::Pod for LeaseKey {}
 unsafe impl aya::Pod for LeaseEntry {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for SubnetReply {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SubnetKey {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for Settings {}
 #[cfg(feature = "user")]

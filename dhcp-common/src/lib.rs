@@ -8,7 +8,9 @@
 //! bytes.
 //!
 //! - [`counters`]: per-CPU outcome counters of the XDP program.
-//! - [`fastpath`]: leases, per-subnet replies, settings and renewal events.
+//! - [`fastpath`]: leases, per-subnet replies, reservations, relays,
+//!   settings and ACK events.
+//! - [`ha`]: Kea's load-balancing hash (RFC 3074) and the scope test.
 //!
 //! With the `user` feature the types implement `aya::Pod` so the daemon can
 //! use them with aya's map wrappers.
@@ -17,3 +19,4 @@
 
 pub mod counters;
 pub mod fastpath;
+pub mod ha;

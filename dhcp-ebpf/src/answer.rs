@@ -2,14 +2,20 @@
 //! exactly the reply the daemon would send; anything else is passed with
 //! the reason counted:
 //!
-//! - a REQUEST from a client in RENEWING or REBINDING whose lease is in the
-//!   lease map, unexpired, owned by it, in a subnet we serve now, and asking
-//!   for nothing the precomputed reply lacks → ACK;
-//! - a DISCOVER or REQUEST from a client with a reservation (by MAC) in the
-//!   reservation map, for its reserved address, while the store holds
-//!   nothing that would change the daemon's answer → OFFER / ACK, sent per
-//!   RFC 2131 §4.1 (ciaddr, broadcast flag, else chaddr/yiaddr). Relayed
-//!   requests stay with the daemon.
+//! - a REQUEST from a client in RENEWING or REBINDING (ciaddr) or
+//!   INIT-REBOOT (option 50) whose lease is in the lease map, unexpired,
+//!   owned by it, in a subnet we serve now, and asking for nothing the
+//!   precomputed reply lacks → ACK;
+//! - a DISCOVER or REQUEST from a client with a reservation (by client-id
+//!   or MAC) in the reservation map, for its reserved address, while the
+//!   store holds nothing that would change the daemon's answer → OFFER /
+//!   ACK.
+//!
+//! Both may arrive relayed (giaddr): the subnet is then the one the relay
+//! map gives for giaddr, as the daemon selects it, and the reply goes to
+//! giaddr:67 via the frame's sender. Otherwise replies go per RFC 2131 §4.1
+//! (ciaddr, broadcast flag, else chaddr/yiaddr). Every answer is subject
+//! to the subnet's HA scope (Kea's load-balancing hash).
 //!
 //! Variable-offset work happens in a per-CPU scratch buffer: the request's
 //! options are copied in with `bpf_xdp_load_bytes`, the reply's options are
@@ -17,21 +23,23 @@
 //! only touched at offsets fixed relative to the IP header.
 
 use aya_ebpf::{
+    btf_maps::lpm_trie::Key,
     helpers::{bpf_ktime_get_boot_ns, bpf_loop, bpf_xdp_adjust_tail, bpf_xdp_load_bytes, bpf_xdp_store_bytes},
     programs::XdpContext,
 };
 use dhcp_common::{
     counters::Outcome,
     fastpath::{
-        EVENT_RENEWED, EVENT_RESERVED_ACK, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, ReservationEntry,
-        ReservationKey, SubnetReply,
+        CID_PASS_ANY, CID_PASS_MISSING, EVENT_RENEWED, EVENT_RESERVED_ACK, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, RES_BY_CLIENT_ID,
+        RES_BY_MAC, ReservationEntry, SubnetKey, SubnetReply,
     },
+    ha::{mix, serves},
 };
 
 use crate::{
     maps::{
-        ECHO_BUF, SCRATCH, Scratch, XDHCP_EVENTS, XDHCP_LEASES, XDHCP_RESERVATIONS, XDHCP_SCRATCH, XDHCP_SETTINGS,
-        XDHCP_SUBNETS,
+        ECHO_BUF, SCRATCH, Scratch, XDHCP_EVENTS, XDHCP_LEASES, XDHCP_RELAYS, XDHCP_RESERVATIONS, XDHCP_SCRATCH,
+        XDHCP_SETTINGS, XDHCP_SUBNETS,
     },
     parse::{BOOTP_FIXED_LEN, DhcpRequest, ptr_at},
 };
@@ -126,11 +134,13 @@ pub enum Verdict {
 struct Plan<'a> {
     /// Template: addresses of this server, option bytes and their sums.
     tmpl: &'a SubnetReply,
-    /// Ethernet and IP destination (RFC 2131 §4.1).
+    /// Ethernet and IP destination and UDP port (RFC 2131 §4.1).
     dst_mac: [u8; 6],
     dst_ip: [u8; 4],
-    /// `ciaddr` of the reply (kept from the request) and `yiaddr`.
+    dst_port: u8,
+    /// `ciaddr` and `giaddr` of the reply (kept from the request) and `yiaddr`.
     ciaddr: [u8; 4],
+    giaddr: [u8; 4],
     yiaddr: [u8; 4],
     /// Sum of the head as written (the template's, adjusted for a patch).
     head_sum: u32,
@@ -142,6 +152,24 @@ struct Plan<'a> {
     /// What to count.
     answered: Outcome,
 }
+
+/// What the request says about how it reached us, which is how the daemon
+/// selects its subnet (`server::select_subnet`).
+struct Arrival {
+    /// Receiving interface.
+    ifindex: u32,
+    /// Subnet giaddr selects (0: not relayed).
+    relay_subnet: u32,
+    /// IP destination is not the limited broadcast.
+    unicast: bool,
+    /// IP source.
+    src_ip: [u8; 4],
+    /// Ethernet source: the client, or the relay / router that forwarded.
+    src_mac: [u8; 6],
+}
+
+const CLIENT_PORT: u8 = 68;
+const SERVER_PORT: u8 = 67;
 
 /// Handles a DHCP request frame.
 #[inline(always)]
@@ -170,6 +198,14 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     {
         return Err(Outcome::PassedNotRenewal);
     }
+    // IP source and destination, copied too: read through a packet pointer
+    // at the IP header's variable offset, LLVM merges the bound checks into
+    // one the verifier does not accept.
+    if unsafe { bpf_xdp_load_bytes(ctx.ctx, (req.ip_off + 12) as u32, scratch.ips.as_mut_ptr().cast(), 8) } != 0 {
+        return Err(Outcome::Malformed);
+    }
+    let src_ip = [scratch.ips[0], scratch.ips[1], scratch.ips[2], scratch.ips[3]];
+    let dst_ip = [scratch.ips[4], scratch.ips[5], scratch.ips[6], scratch.ips[7]];
     scratch.n = n as u32;
     scratch.pos = 0;
     scratch.state = SCAN_RUNNING;
@@ -188,25 +224,42 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
         return Err(Outcome::PassedNotRenewal);
     }
     let fixed = unsafe { *ptr_at::<[u8; 28]>(ctx, b).ok_or(Outcome::Malformed)? };
-    let (htype, hlen) = (fixed[1], fixed[2]);
-    let ciaddr = [fixed[12], fixed[13], fixed[14], fixed[15]];
+    let (op, htype, hlen) = (fixed[0], fixed[1], fixed[2]);
     let giaddr = [fixed[24], fixed[25], fixed[26], fixed[27]];
-    if htype != 1 || hlen != 6 {
+    // A BOOTREPLY to port 67 is dropped by the daemon; only Ethernet
+    // clients have templates.
+    if op != 1 || htype != 1 || hlen != 6 || scratch.cid_len as usize > MAX_CLIENT_ID {
         return Err(Outcome::PassedNotRenewal);
     }
     let chaddr = unsafe { *ptr_at::<[u8; 6]>(ctx, b + 28).ok_or(Outcome::Malformed)? };
     let settings = XDHCP_SETTINGS.get(0).ok_or(Outcome::PassedNotServing)?;
     let now = ((unsafe { bpf_ktime_get_boot_ns() } / 1_000_000_000) as i64 + settings.unix_minus_boot) as u64;
+    // Relayed: the subnet is giaddr's (none: the daemon is silent).
+    let relay_subnet = if giaddr != [0; 4] {
+        *XDHCP_RELAYS.get(&Key::new(32, giaddr)).ok_or(Outcome::PassedNotServing)?
+    } else {
+        0
+    };
+    if giaddr != [0; 4] && relay_subnet == 0 {
+        return Err(Outcome::PassedNotServing);
+    }
+    let arrival = Arrival {
+        ifindex: ctx.ingress_ifindex() as u32,
+        relay_subnet,
+        unicast: dst_ip != [0xff; 4],
+        src_ip,
+        src_mac,
+    };
 
-    let key = ReservationKey { mac: chaddr, _pad: [0; 2], ifindex: ctx.ingress_ifindex() as u32 };
-    let plan = match unsafe { XDHCP_RESERVATIONS.get(key) } {
-        Some(res) => {
-            let src_ip = unsafe { *ptr_at::<[u8; 4]>(ctx, req.ip_off + 12).ok_or(Outcome::Malformed)? };
-            reserved(scratch, res, &fixed, &chaddr, &src_mac, src_ip)?
-        }
-        None => renewal(ctx, scratch, ciaddr, giaddr, &chaddr, &src_mac, now)?,
+    let plan = match reservation(scratch, &arrival, &chaddr) {
+        Some(res) => reserved(scratch, res, &fixed, &chaddr, &arrival)?,
+        None => renewal(scratch, &fixed, &chaddr, &arrival, now)?,
     };
     let tmpl = plan.tmpl;
+    // Kea's HA query filter: DISCOVER and REQUEST are load balanced.
+    if !serves(tmpl.serving, lb_hash(scratch, &chaddr)) {
+        return Err(Outcome::PassedOutOfScope);
+    }
 
     // The reply's options: head (codes < 61), client-id echo, tail.
     let cid_len = scratch.cid_len as usize;
@@ -272,41 +325,108 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     Ok(Verdict::Tx(plan.answered))
 }
 
-/// The renewal path: a lease map entry for `ciaddr`.
+/// Kea's load-balancing hash of the request: over option 61's payload when
+/// present and non-empty, else over chaddr (the shared `mix` step, walked
+/// from the last byte).
+#[inline(always)]
+fn lb_hash(scratch: &Scratch, chaddr: &[u8; 6]) -> u8 {
+    let len = scratch.cid_len as usize;
+    if len == 0 || len > MAX_CLIENT_ID {
+        let mut h = 6u8;
+        for i in 0..6 {
+            h = mix(h, chaddr[5 - i]);
+        }
+        return h;
+    }
+    let off = scratch.cid_off as usize;
+    let mut h = len as u8;
+    for i in 0..MAX_CLIENT_ID {
+        if i >= len {
+            break;
+        }
+        h = mix(h, at(&scratch.req, off + len - 1 - i));
+    }
+    h
+}
+
+/// The reservation the daemon's engine would apply: by client-id first,
+/// then by MAC, for this interface and (relayed) subnet.
+#[inline(always)]
+fn reservation<'a>(scratch: &mut Scratch, arrival: &Arrival, chaddr: &[u8; 6]) -> Option<&'a ReservationEntry> {
+    let cid_len = scratch.cid_len as usize;
+    let off = scratch.cid_off as usize;
+    scratch.rkey.ifindex = arrival.ifindex;
+    scratch.rkey.relay_subnet = arrival.relay_subnet;
+    if cid_len > 0 && cid_len <= MAX_CLIENT_ID {
+        scratch.rkey.kind = RES_BY_CLIENT_ID;
+        scratch.rkey.len = cid_len as u32;
+        for i in 0..MAX_CLIENT_ID {
+            scratch.rkey.id[i] = if i < cid_len { at(&scratch.req, off + i) } else { 0 };
+        }
+        if let Some(r) = unsafe { XDHCP_RESERVATIONS.get(&scratch.rkey) } {
+            return Some(r);
+        }
+    }
+    scratch.rkey.kind = RES_BY_MAC;
+    scratch.rkey.len = 6;
+    scratch.rkey.id = [0; MAX_CLIENT_ID];
+    for i in 0..6 {
+        scratch.rkey.id[i] = chaddr[i];
+    }
+    unsafe { XDHCP_RESERVATIONS.get(&scratch.rkey) }
+}
+
+/// The lease path: RENEWING / REBINDING (ciaddr) or INIT-REBOOT (option
+/// 50) of an address in the lease map.
 #[inline(always)]
 fn renewal<'a>(
-    ctx: &XdpContext,
     scratch: &mut Scratch,
-    ciaddr: [u8; 4],
-    giaddr: [u8; 4],
+    fixed: &[u8; 28],
     chaddr: &[u8; 6],
-    src_mac: &[u8; 6],
+    arrival: &Arrival,
     now: u64,
 ) -> Result<Plan<'a>, Outcome> {
-    if scratch.msg_type != DHCPREQUEST as u32
-        || scratch.needs_daemon != 0
-        || scratch.has_req_ip != 0
-        || scratch.has_server_id != 0
-    {
+    let ciaddr = [fixed[12], fixed[13], fixed[14], fixed[15]];
+    let giaddr = [fixed[24], fixed[25], fixed[26], fixed[27]];
+    if scratch.msg_type != DHCPREQUEST as u32 || scratch.needs_daemon != 0 || scratch.has_server_id != 0 {
         return Err(Outcome::PassedNotRenewal);
     }
-    if ciaddr == [0; 4] || giaddr != [0; 4] {
+    let reboot = ciaddr == [0; 4];
+    if (reboot && scratch.has_req_ip == 0) || (!reboot && scratch.has_req_ip != 0) {
         return Err(Outcome::PassedNotRenewal);
     }
-    let lease = XDHCP_LEASES.get_ptr_mut(LeaseKey { addr: ciaddr }).ok_or(Outcome::PassedNoLease)?;
+    let addr = if reboot { scratch.req_ip } else { ciaddr };
+    let relayed = arrival.relay_subnet != 0;
+    // Unrelayed, the daemon selects by ciaddr for a unicast renewal (the
+    // map only holds leases whose address's first subnet is theirs), by
+    // the source address for other unicasts (not mirrored), else by the
+    // receiving interface.
+    if !relayed && reboot && arrival.unicast && arrival.src_ip != [0; 4] {
+        return Err(Outcome::PassedNotRenewal);
+    }
+    let by_link = !relayed && (reboot || !arrival.unicast);
+    let lease = XDHCP_LEASES.get_ptr_mut(LeaseKey { addr }).ok_or(Outcome::PassedNoLease)?;
     let lease_ref = unsafe { &*lease };
-    let subnet: &'a SubnetReply = unsafe { XDHCP_SUBNETS.get(lease_ref.subnet_id) }.ok_or(Outcome::PassedNotServing)?;
-    if subnet.serving != 1 || subnet.ifindex as usize != ctx.ingress_ifindex() {
+    if relayed && arrival.relay_subnet != lease_ref.subnet_id {
+        return Err(Outcome::PassedNotRenewal);
+    }
+    let key = SubnetKey { subnet_id: lease_ref.subnet_id, ifindex: arrival.ifindex };
+    let subnet: &'a SubnetReply = unsafe { XDHCP_SUBNETS.get(key) }.ok_or(Outcome::PassedNotServing)?;
+    if subnet.serving == 0 || (by_link && subnet.link != 1) {
         return Err(Outcome::PassedNotServing);
     }
 
     let cid_len = scratch.cid_len as usize;
-    if cid_len > MAX_CLIENT_ID {
+    // A client-id reservation the reservation map would have found first
+    // is not this client's; one it lacks could be.
+    let cid_pass = subnet.cid_pass & CID_PASS_MISSING != 0 || (!relayed && !by_link && subnet.cid_pass & CID_PASS_ANY != 0);
+    if cid_len > MAX_CLIENT_ID || (cid_len > 0 && cid_pass) {
         return Err(Outcome::PassedNotRenewal);
     }
     // Ownership, as the daemon's `owns`: by client-id when both have one
     // and match-client-id is on, else by hardware address.
-    if subnet.match_client_id == 1 && cid_len > 0 && lease_ref.client_id_len > 0 {
+    let cid_rule = subnet.match_client_id == 1 && cid_len > 0;
+    if cid_rule && lease_ref.client_id_len > 0 {
         if lease_ref.client_id_len as usize != cid_len {
             return Err(Outcome::PassedNotOwner);
         }
@@ -316,6 +436,12 @@ fn renewal<'a>(
     } else if lease_ref.hlen != 6 || lease_ref.hwaddr[..6] != *chaddr {
         return Err(Outcome::PassedNotOwner);
     }
+    // INIT-REBOOT: the daemon NAKs a client holding another address; it
+    // finds the client's lease by client-id (which must then be this one's)
+    // or by MAC, and `sole` says no other lease shares either.
+    if reboot && (lease_ref.sole != 1 || (cid_rule && lease_ref.client_id_len == 0)) {
+        return Err(Outcome::PassedNotRenewal);
+    }
     if lease_ref.expire <= now {
         return Err(Outcome::PassedExpired);
     }
@@ -323,12 +449,15 @@ fn renewal<'a>(
         return Err(Outcome::PassedNotRenewal);
     }
     scratch.event.subnet_id = lease_ref.subnet_id;
+    let (dst_mac, dst_ip, dst_port) = destination(fixed, chaddr, arrival, addr);
     Ok(Plan {
         tmpl: subnet,
-        dst_mac: *src_mac,
-        dst_ip: ciaddr,
+        dst_mac,
+        dst_ip,
+        dst_port,
         ciaddr,
-        yiaddr: ciaddr,
+        giaddr,
+        yiaddr: addr,
         head_sum: subnet.head_sum,
         patch: 0,
         type_off: 0,
@@ -337,39 +466,55 @@ fn renewal<'a>(
     })
 }
 
-/// The reservation path: the client's MAC has an entry on this interface.
-/// Mirrors the engine's `decide` for a reserved client whose address is
-/// free or its own; every other case is passed.
+/// RFC 2131 §4.1, as the engine's `destination` for an OFFER or ACK of
+/// `yiaddr`: the relay (its port 67, via the frame's sender), ciaddr (via
+/// the frame's sender), broadcast when asked, else chaddr.
+#[inline(always)]
+fn destination(fixed: &[u8; 28], chaddr: &[u8; 6], arrival: &Arrival, yiaddr: [u8; 4]) -> ([u8; 6], [u8; 4], u8) {
+    let ciaddr = [fixed[12], fixed[13], fixed[14], fixed[15]];
+    let giaddr = [fixed[24], fixed[25], fixed[26], fixed[27]];
+    if arrival.relay_subnet != 0 {
+        (arrival.src_mac, giaddr, SERVER_PORT)
+    } else if ciaddr != [0; 4] {
+        (arrival.src_mac, ciaddr, CLIENT_PORT)
+    } else if fixed[10] & 0x80 != 0 {
+        ([0xff; 6], [0xff; 4], CLIENT_PORT)
+    } else {
+        (*chaddr, yiaddr, CLIENT_PORT)
+    }
+}
+
+/// The reservation path: the client's client-id or MAC has an entry for
+/// this interface and subnet. Mirrors the engine's `decide` for a reserved
+/// client whose address is free or its own; every other case is passed.
 #[inline(always)]
 fn reserved<'a>(
     scratch: &mut Scratch,
     res: &'a ReservationEntry,
     fixed: &[u8; 28],
     chaddr: &[u8; 6],
-    src_mac: &[u8; 6],
-    src_ip: [u8; 4],
+    arrival: &Arrival,
 ) -> Result<Plan<'a>, Outcome> {
     let t = &res.reply;
     let ciaddr = [fixed[12], fixed[13], fixed[14], fixed[15]];
     let giaddr = [fixed[24], fixed[25], fixed[26], fixed[27]];
-    if t.serving != 1 {
+    if t.serving == 0 {
         return Err(Outcome::PassedNotServing);
     }
-    // Relayed: the daemon (its subnet is chosen by giaddr). Options 51/52,
-    // a client host name the daemon would store, a client-id that could
-    // select a client-id reservation: the daemon.
+    // Options 51/52, a client host name the daemon would store, a
+    // client-id that could select a client-id reservation the kernel
+    // lacks: the daemon.
     let cid_len = scratch.cid_len as usize;
-    if giaddr != [0; 4]
-        || scratch.needs_daemon != 0
+    if scratch.needs_daemon != 0
         || (res.client_hostname == 1 && scratch.has_hostname != 0)
         || cid_len > MAX_CLIENT_ID
-        || (cid_len > 0 && res.cid_reservations == 1)
+        || (cid_len > 0 && res.by_client_id == 0 && t.cid_pass & CID_PASS_MISSING != 0)
     {
         return Err(Outcome::PassedReservation);
     }
-    // A request without ciaddr from a configured source address selects
-    // its subnet by that address in the daemon.
-    if ciaddr == [0; 4] && src_ip != [0; 4] {
+    // An unrelayed request without ciaddr from a configured source address
+    // selects its subnet by that address in the daemon.
+    if arrival.relay_subnet == 0 && ciaddr == [0; 4] && arrival.src_ip != [0; 4] {
         return Err(Outcome::PassedReservation);
     }
     let addr = res.addr;
@@ -397,8 +542,13 @@ fn reserved<'a>(
                 }
             } else {
                 // INIT-REBOOT: the daemon looks the client up by client-id
-                // too, which the kernel cannot.
-                if scratch.has_req_ip == 0 || scratch.req_ip != addr || (cid_len > 0 && t.match_client_id == 1) {
+                // (MAC reservation) or by MAC (client-id reservation) too;
+                // the kernel knows only the reserved address's lease.
+                if scratch.has_req_ip == 0
+                    || scratch.req_ip != addr
+                    || (res.by_client_id == 0 && cid_len > 0 && t.match_client_id == 1)
+                    || (res.by_client_id == 1 && res.held != 1)
+                {
                     return Err(Outcome::PassedReservation);
                 }
             }
@@ -409,8 +559,8 @@ fn reserved<'a>(
     if res.clean != 1 {
         return Err(Outcome::PassedReservedHeld);
     }
-    // The stored lease of the address is this MAC's; under the client-id
-    // rule it is another client's when the client-ids differ.
+    // The stored lease of the address is this client's; under the
+    // client-id rule it is another client's when the client-ids differ.
     let cid_rule = t.match_client_id == 1 && cid_len > 0 && res.held_cid_len > 0;
     if res.held == 1 && cid_rule && (res.held_cid_len as usize != cid_len || !same_cid(scratch, &res.held_cid, cid_len)) {
         return Err(Outcome::PassedReservedHeld);
@@ -426,15 +576,7 @@ fn reserved<'a>(
     if type_off >= MAX_HEAD || type_off >= t.head_len as usize {
         return Err(Outcome::PassedNotServing);
     }
-    // RFC 2131 §4.1, as the engine's `destination`.
-    let broadcast = fixed[10] & 0x80 != 0;
-    let (dst_mac, dst_ip) = if ciaddr != [0; 4] {
-        (*src_mac, ciaddr)
-    } else if broadcast {
-        ([0xff; 6], [0xff; 4])
-    } else {
-        (*chaddr, addr)
-    };
+    let (dst_mac, dst_ip, dst_port) = destination(fixed, chaddr, arrival, addr);
     // OFFER (2) → ACK (5): +3 in the high or low half of its word.
     let bump = if type_off & 1 == 0 { ((DHCPACK - DHCPOFFER) as u32) << 8 } else { (DHCPACK - DHCPOFFER) as u32 };
     scratch.event.subnet_id = res.subnet_id;
@@ -442,7 +584,9 @@ fn reserved<'a>(
         tmpl: t,
         dst_mac,
         dst_ip,
+        dst_port,
         ciaddr,
+        giaddr,
         yiaddr: addr,
         head_sum: if ack { t.head_sum + bump } else { t.head_sum },
         patch: ack as u32,
@@ -520,12 +664,12 @@ fn write_reply(
     put(ctx, ip, [0x45u8, 0x10, ip_len[0], ip_len[1], 0, 0, 0, 0, 64, 17, 0, 0])?;
     put(ctx, ip + 12, subnet.server_ip)?;
     put(ctx, ip + 16, plan.dst_ip)?;
-    // UDP 67 → 68, checksum filled below.
+    // UDP 67 → 68 (67 to a relay), checksum filled below.
     let udp_len = (new_len - udp) as u16;
     let ul = udp_len.to_be_bytes();
-    put(ctx, udp, [0u8, 67, 0, 68, ul[0], ul[1], 0, 0])?;
+    put(ctx, udp, [0u8, SERVER_PORT, 0, plan.dst_port, ul[0], ul[1], 0, 0])?;
     // BOOTP: reply, Ethernet, 6, no hops; xid kept; no secs, flags kept;
-    // ciaddr kept; yiaddr; siaddr from config; giaddr kept (0).
+    // ciaddr kept; yiaddr; siaddr from config; giaddr kept.
     put(ctx, b, [2u8, 1, 6, 0])?;
     put(ctx, b + 8, [0u8, 0])?;
     put(ctx, b + 16, plan.yiaddr)?;
@@ -569,10 +713,10 @@ fn write_reply(
     // UDP: pseudo-header, header, fixed BOOTP part, options.
     let mut sum = 17 + 2 * udp_len as u32;
     sum += w4(sip) + w4(plan.dst_ip);
-    sum += 67 + 68;
+    sum += SERVER_PORT as u32 + plan.dst_port as u32;
     sum += w(2, 1) + w(6, 0);
     sum += w(xid_flags[0], xid_flags[1]) + w(xid_flags[2], xid_flags[3]) + w(xid_flags[4], xid_flags[5]);
-    sum += w4(plan.ciaddr) + w4(plan.yiaddr) + w4(subnet.next_server);
+    sum += w4(plan.ciaddr) + w4(plan.yiaddr) + w4(subnet.next_server) + w4(plan.giaddr);
     sum += w(src_chaddr[0], src_chaddr[1]) + w(src_chaddr[2], src_chaddr[3]) + w(src_chaddr[4], src_chaddr[5]);
     sum += w(99, 130) + w(83, 99);
     // Options: the template's sums; a part starting at an odd offset

@@ -2,14 +2,14 @@
 //! `dhcp-common` so the daemon opens exactly these.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, PerCpuArray, RingBuf},
+    btf_maps::{Array, HashMap, LpmTrie, PerCpuArray, RingBuf},
     macros::btf_map,
 };
 use dhcp_common::{
     counters::{Counters, Outcome},
     fastpath::{
-        EVENTS_BYTES, LEASES_CAPACITY, LeaseEntry, LeaseKey, RESERVATIONS_CAPACITY, RenewEvent, ReservationEntry,
-        ReservationKey, SUBNETS_CAPACITY, Settings, SubnetReply,
+        EVENTS_BYTES, LEASES_CAPACITY, LeaseEntry, LeaseKey, RELAYS_CAPACITY, RESERVATIONS_CAPACITY, RenewEvent,
+        ReservationEntry, ReservationKey, SUBNETS_CAPACITY, Settings, SubnetKey, SubnetReply,
     },
 };
 
@@ -23,13 +23,21 @@ static XDHCP_COUNTERS: PerCpuArray<Counters, 1> = PerCpuArray::new();
 #[btf_map]
 pub static XDHCP_LEASES: HashMap<LeaseKey, LeaseEntry, { LEASES_CAPACITY as usize }> = HashMap::new();
 
-/// Subnet id → the precomputed ACK and whether we serve the subnet now.
+/// (Subnet id, receiving interface) → the precomputed ACK and the HA scope
+/// we serve in that subnet now.
 #[btf_map]
-pub static XDHCP_SUBNETS: HashMap<u32, SubnetReply, { SUBNETS_CAPACITY as usize }> = HashMap::new();
+pub static XDHCP_SUBNETS: HashMap<SubnetKey, SubnetReply, { SUBNETS_CAPACITY as usize }> = HashMap::new();
 
-/// Reserved clients (MAC, interface) → their reply template and what the
-/// store says about their address; written by the daemon on start-up,
-/// config reload and every store change touching them.
+/// giaddr → the subnet the daemon selects for a request relayed from it
+/// (longest prefix; entries written so that it equals the daemon's
+/// first-match rule).
+#[btf_map]
+pub static XDHCP_RELAYS: LpmTrie<[u8; 4], u32, { RELAYS_CAPACITY as usize }> = LpmTrie::new();
+
+/// Reserved clients (MAC or client-id, interface, relayed subnet) → their
+/// reply template and what the store says about their address; written by
+/// the daemon on start-up, config reload and every store change touching
+/// them.
 #[btf_map]
 pub static XDHCP_RESERVATIONS: HashMap<ReservationKey, ReservationEntry, { RESERVATIONS_CAPACITY as usize }> =
     HashMap::new();
@@ -82,6 +90,10 @@ pub struct Scratch {
     pub echo: [u8; ECHO_BUF],
     /// The event of an ACK, built here to keep it off the 512-byte stack.
     pub event: RenewEvent,
+    /// Reservation lookup key, built here for the same reason.
+    pub rkey: ReservationKey,
+    /// The request's IP source and destination addresses.
+    pub ips: [u8; 8],
 }
 
 /// Buffer of the client-id echo (option 61 header + up to 32 bytes), a

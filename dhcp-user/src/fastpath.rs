@@ -1,35 +1,49 @@
 //! Keeping the kernel's copy in step with the daemon: the lease map, the
-//! per-subnet reply templates, the reservation map, the clock offset, and
-//! the ring buffer of ACKs the kernel sent.
+//! reply templates, the reservation map, the relay map, the clock offset,
+//! and the ring buffer of ACKs the kernel sent.
 //!
 //! The reply template of a subnet is produced by the engine itself — a
 //! synthetic renewal is decided and encoded exactly as a real one would be
 //! — so the kernel's ACK equals the daemon's byte for byte by construction,
-//! and the unit tests check the split and the pass rules. Leases the kernel
-//! could not answer identically (reserved clients, addresses reserved for
-//! someone else, long client-ids, subnets with pool-level options or boot
-//! fields) are left out of the lease map: those clients are served by the
-//! daemon.
+//! and the unit tests check the split and the pass rules. There is one
+//! template per subnet and serving interface (the reply names the
+//! receiving interface's address): on the subnet's own link it answers
+//! every renewal; elsewhere only relayed requests and unicast renewals,
+//! which the daemon also takes on any interface. Leases the kernel could
+//! not answer identically (reserved clients, addresses reserved for
+//! someone else or outside the pools, long client-ids, subnets with
+//! pool-level options or boot fields) are left out of the lease map: those
+//! clients are served by the daemon.
 //!
-//! Reserved clients (by MAC) get a template of their own, probed the same
-//! way (a DISCOVER from the reserved MAC: the engine's OFFER of the
-//! reserved address, with its hostname and reservation options); the
-//! kernel turns it into the ACK. Each entry also says whether the store
-//! holds anything that would change the daemon's answer (the reserved
-//! address held by someone else, the client holding another address), kept
-//! in step by [`MapSync::sync_lease`], which sees every store change.
-//! Client-id reservations stay with the daemon.
+//! Reserved clients (by MAC or client-id) get a template of their own,
+//! probed the same way (a DISCOVER from the reserved client: the engine's
+//! OFFER of the reserved address, with its hostname and reservation
+//! options); the kernel turns it into the ACK. Each entry also says whether
+//! the store holds anything that would change the daemon's answer (the
+//! reserved address held by someone else, the client holding another
+//! address), kept in step by [`MapSync::sync_lease`], which sees every
+//! store change. Relayed requests select their subnet by giaddr; the relay
+//! map is an LPM trie written so that its longest match is the daemon's
+//! first match ([`relay_entries`]).
+//!
+//! The HA scope of each subnet ([`SubnetServing`]) is written into every
+//! template on each HA transition; the kernel applies Kea's load-balancing
+//! hash from `dhcp_common::ha` itself.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     net::Ipv4Addr,
 };
 
-use aya::maps::{Array, HashMap as BpfHashMap, MapData, RingBuf};
+use aya::maps::{
+    Array, HashMap as BpfHashMap, MapData, RingBuf,
+    lpm_trie::{Key as LpmKey, LpmTrie},
+};
 use dhcp_common::fastpath::{
-    EVENT_RESERVED_ACK, EVENTS_MAP, LEASES_MAP, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL,
-    RESERVATIONS_MAP, RenewEvent, ReservationEntry, ReservationKey, SETTINGS_MAP, SUBNETS_MAP, Settings, SubnetReply,
-    word_sum,
+    CID_PASS_ANY, CID_PASS_MISSING, EVENT_RESERVED_ACK, EVENTS_MAP, LEASES_MAP, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL,
+    RELAYS_MAP, RES_BY_CLIENT_ID, RES_BY_MAC, RESERVATIONS_MAP, RenewEvent, ReservationEntry, ReservationKey,
+    SERVE_LOAD_BALANCING, SERVE_PRIMARY, SERVE_SECONDARY, SETTINGS_MAP, SUBNETS_MAP, Settings, SubnetKey,
+    SubnetReply, word_sum,
 };
 use dhcproto::{
     Encodable as _,
@@ -37,14 +51,46 @@ use dhcproto::{
 };
 
 use crate::{
+    config::ha::HaMode,
     dhcp::{
         engine::{self, Allocator, Ctx, Held, HeldState, LeaseView, NewLease},
         inbound,
         policy::{Policy, Reservation, SubnetPolicy},
     },
+    ha::ScopeFilter,
     leases::{Lease, LeaseState},
     net::Interface,
 };
+
+/// What the kernel may answer for one subnet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubnetServing {
+    /// Nothing: every request goes to the daemon (DHCP disabled, or HA
+    /// serves no scope of the subnet).
+    Off,
+    /// Every client (no HA relationship for the subnet).
+    All,
+    /// The scopes of an HA relationship: the kernel answers a client only
+    /// when Kea's query filter puts it in a served scope.
+    Scopes(ScopeFilter),
+}
+
+impl SubnetServing {
+    /// The kernel's `SERVE_*` bits ([`SubnetReply::serving`]); 0 when no
+    /// client can be in scope.
+    pub fn bits(self) -> u32 {
+        match self {
+            SubnetServing::Off => 0,
+            SubnetServing::All => SERVE_PRIMARY,
+            SubnetServing::Scopes(f) if f.mode == HaMode::LoadBalancing => {
+                let bits = u32::from(f.primary) * SERVE_PRIMARY | u32::from(f.secondary) * SERVE_SECONDARY;
+                if bits == 0 { 0 } else { bits | SERVE_LOAD_BALANCING }
+            }
+            // Outside load balancing every query is the primary's scope.
+            SubnetServing::Scopes(f) => u32::from(f.primary) * SERVE_PRIMARY,
+        }
+    }
+}
 
 /// A hardware address no real client has (locally administered, all
 /// bits set): the synthetic client of a template.
@@ -111,19 +157,23 @@ pub fn probe_ack(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface, now:
 }
 
 /// Splits encoded options at code 61: (codes below, codes above + END).
+/// A client-id echo (the probe's own, when probed with one) is dropped:
+/// the kernel inserts the requester's there.
 fn split_options(opts: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut head = Vec::new();
     let mut i = 0;
     while i < opts.len() {
         match opts[i] {
             0 => i += 1,
-            255 => return Some((opts[..i].to_vec(), opts[i..].to_vec())),
+            255 => return Some((head, opts[i..].to_vec())),
             code => {
                 let len = *opts.get(i + 1)? as usize;
+                let option = opts.get(i..i + 2 + len)?;
                 if code > 61 {
-                    return Some((opts[..i].to_vec(), opts[i..].to_vec()));
+                    return Some((head, opts[i..].to_vec()));
                 }
-                if code == 61 {
-                    return None; // the probe sends no client-id: cannot happen
+                if code != 61 {
+                    head.extend_from_slice(option);
                 }
                 i += 2 + len;
             }
@@ -132,10 +182,12 @@ fn split_options(opts: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     None
 }
 
-/// Why a subnet gets no template (served by the daemon only).
+/// Why a subnet (or a reservation) gets no template (served by the daemon
+/// only).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NotEligible {
-    /// No interface of ours is on the subnet.
+    /// No interface of ours is on the subnet (for requests received
+    /// directly) or no serving interface at all.
     NoInterface,
     /// Pools override options: the reply depends on the address.
     PoolOptions,
@@ -147,15 +199,27 @@ pub enum NotEligible {
     TooLarge,
 }
 
-/// The kernel template of `subnet`, or why it has none.
+/// Whether a broadcast received on `iface` without giaddr selects
+/// `subnet` in the daemon (`server::select_subnet`).
+fn is_link(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface) -> bool {
+    policy.subnet_for_interface(&iface.name, &iface.addrs).map(|s| s.id) == Some(subnet.id)
+}
+
+/// The subnet a unicast from (or for) `a` selects in the daemon: the first
+/// containing it.
+fn subnet_of_address(policy: &Policy, a: Ipv4Addr) -> Option<u32> {
+    policy.subnets.iter().find(|s| s.contains(a)).map(|s| s.id)
+}
+
+/// The kernel template of `subnet` for requests received on `iface`, with
+/// HA scope bits `serving` ([`SubnetServing::bits`]), or why it has none.
 pub fn subnet_reply(
     policy: &Policy,
     subnet: &SubnetPolicy,
-    ifaces: &[Interface],
-    serving: bool,
+    iface: &Interface,
+    serving: u32,
     now: u64,
 ) -> Result<SubnetReply, NotEligible> {
-    let iface = serving_interface(subnet, ifaces).ok_or(NotEligible::NoInterface)?;
     if subnet.pools.iter().any(|p| !p.options.is_empty() && p.options != subnet.options) {
         return Err(NotEligible::PoolOptions);
     }
@@ -165,7 +229,14 @@ pub fn subnet_reply(
     let ack = probe_ack(policy, subnet, iface, now).ok_or(NotEligible::NoProbe)?;
     // Option 12 is only sent to reserved clients, who are not in the map.
     let may_add = subnet.options.keys().chain(subnet.by_hwaddr.values().flat_map(|r| r.options.keys()));
-    reply_template(&ack, subnet, iface, serving, may_add.copied())
+    let mut r = reply_template(&ack, subnet, iface, serving, may_add.copied())?;
+    r.link = u32::from(is_link(policy, subnet, iface));
+    // A client-id reservation's client renewing a dynamic lease is moved
+    // by the daemon; the kernel finds it in the reservation map first,
+    // except off the link without a relay. [`MapSync`] adds
+    // CID_PASS_MISSING when some are not in the map.
+    r.cid_pass = if subnet.by_client_id.is_empty() { 0 } else { CID_PASS_ANY };
+    Ok(r)
 }
 
 /// The kernel template of the engine's reply `msg`: its options split at
@@ -176,7 +247,7 @@ fn reply_template(
     msg: &Message,
     subnet: &SubnetPolicy,
     iface: &Interface,
-    serving: bool,
+    serving: u32,
     may_add: impl Iterator<Item = u8>,
 ) -> Result<SubnetReply, NotEligible> {
     let bytes = msg.to_vec().map_err(|_| NotEligible::NoProbe)?;
@@ -195,7 +266,7 @@ fn reply_template(
     tail_bytes[..tail.len()].copy_from_slice(&tail);
     Ok(SubnetReply {
         ifindex: iface.index,
-        serving: u32::from(serving),
+        serving,
         server_ip: iface.primary_ipv4().map(|a| a.octets()).unwrap_or_default(),
         server_mac: iface.mac,
         _pad_mac: [0; 2],
@@ -207,20 +278,64 @@ fn reply_template(
         tail_len: tail.len() as u32,
         head_sum: word_sum(&head),
         tail_sum: word_sum(&tail),
-        _pad: 0,
+        link: 0,
+        cid_pass: 0,
         prl_pass,
         head: head_bytes,
         tail: tail_bytes,
     })
 }
 
-/// The OFFER the engine sends to the reserved client `mac` of `subnet` on
-/// `iface` (DISCOVER without options, nothing in the store).
-pub fn probe_offer(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface, mac: [u8; 6], now: u64) -> Option<Message> {
+/// How a reservation names its client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResId {
+    /// By hardware address (Ethernet).
+    Mac([u8; 6]),
+    /// By client identifier (option 61 payload).
+    ClientId(Vec<u8>),
+}
+
+impl ResId {
+    fn key(&self, ifindex: u32, relay_subnet: u32) -> Option<ReservationKey> {
+        let (kind, bytes) = match self {
+            ResId::Mac(m) => (RES_BY_MAC, &m[..]),
+            ResId::ClientId(c) => (RES_BY_CLIENT_ID, &c[..]),
+        };
+        if bytes.is_empty() || bytes.len() > MAX_CLIENT_ID {
+            return None;
+        }
+        let mut id = [0; MAX_CLIENT_ID];
+        id[..bytes.len()].copy_from_slice(bytes);
+        Some(ReservationKey { ifindex, relay_subnet, kind, len: bytes.len() as u32, id })
+    }
+
+    fn of_key(k: &ReservationKey) -> ResId {
+        let bytes = &k.id[..(k.len as usize).min(MAX_CLIENT_ID)];
+        if k.kind == RES_BY_MAC {
+            let mut m = [0; 6];
+            m.copy_from_slice(&bytes[..6.min(bytes.len())]);
+            ResId::Mac(m)
+        } else {
+            ResId::ClientId(bytes.to_vec())
+        }
+    }
+}
+
+/// The OFFER the engine sends to the reserved client `who` of `subnet` on
+/// `iface` (DISCOVER with no other option, nothing in the store; a
+/// client-id reservation's probe comes from a MAC no client has).
+pub fn probe_offer(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface, who: &ResId, now: u64) -> Option<Message> {
     let server_id = iface.primary_ipv4()?;
     let u = Ipv4Addr::UNSPECIFIED;
+    let mac = match who {
+        ResId::Mac(m) => *m,
+        ResId::ClientId(_) => PROBE_MAC,
+    };
     let mut m = Message::new(u, u, u, u, &mac);
     m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+    if let ResId::ClientId(c) = who {
+        m.opts_mut().insert(DhcpOption::ClientIdentifier(c.clone()));
+    }
     let req = inbound::classify(&m.to_vec().ok()?).ok()?;
     let d = engine::decide(&req, Some(subnet), policy, &NoLeases, &mut Allocator::default(), Ctx { now, server_id });
     let (msg, _) = d.reply?;
@@ -240,27 +355,34 @@ fn type_offset(head: &[u8]) -> Option<usize> {
     None
 }
 
-/// The kernel entry of the reservation of `mac` in `subnet` (with `clean`
-/// and `held` still to be filled from the store), or why it has none.
+/// The kernel entry of reservation `r` of `who` in `subnet` for requests
+/// received on `iface` — directly (`relay_subnet` 0: only on the subnet's
+/// link) or relayed with a giaddr selecting the subnet (`relay_subnet` =
+/// its id) — with `clean` and `held` still to be filled from the store, or
+/// why it has none.
+#[allow(clippy::too_many_arguments)]
 pub fn reservation_entry(
     policy: &Policy,
     subnet: &SubnetPolicy,
-    mac: &[u8],
+    who: &ResId,
     r: &Reservation,
-    ifaces: &[Interface],
-    serving: bool,
+    iface: &Interface,
+    relay_subnet: u32,
+    serving: u32,
     now: u64,
 ) -> Result<(ReservationKey, ReservationEntry), NotEligible> {
-    let mac: [u8; 6] = mac.try_into().map_err(|_| NotEligible::NoProbe)?;
-    let iface = serving_interface(subnet, ifaces).ok_or(NotEligible::NoInterface)?;
-    // Broadcast requests on the interface select their subnet by it.
-    if policy.subnet_for_interface(&iface.name, &iface.addrs).map(|s| s.id) != Some(subnet.id) {
+    let key = who.key(iface.index, relay_subnet).ok_or(NotEligible::NoProbe)?;
+    // Broadcast requests on the interface select their subnet by it, a
+    // unicast renewal by its address.
+    if relay_subnet == 0
+        && (!is_link(policy, subnet, iface) || subnet_of_address(policy, r.address) != Some(subnet.id))
+    {
         return Err(NotEligible::NoInterface);
     }
     if subnet.server_hostname.is_some() || subnet.boot_file_name.is_some() {
         return Err(NotEligible::BootFields);
     }
-    let offer = probe_offer(policy, subnet, iface, mac, now).ok_or(NotEligible::NoProbe)?;
+    let offer = probe_offer(policy, subnet, iface, who, now).ok_or(NotEligible::NoProbe)?;
     if offer.yiaddr() != r.address {
         return Err(NotEligible::NoProbe);
     }
@@ -269,7 +391,6 @@ pub fn reservation_entry(
     let reply =
         reply_template(&offer, subnet, iface, serving, may_add.copied().filter(|c| !SERVER_MANAGED.contains(c)))?;
     let type_off = type_offset(&reply.head[..reply.head_len as usize]).ok_or(NotEligible::NoProbe)?;
-    let key = ReservationKey { mac, _pad: [0; 2], ifindex: iface.index };
     let entry = ReservationEntry {
         addr: r.address.octets(),
         subnet_id: subnet.id,
@@ -278,7 +399,7 @@ pub fn reservation_entry(
         held: 0,
         authoritative: u32::from(subnet.authoritative),
         client_hostname: u32::from(r.hostname.is_none()),
-        cid_reservations: u32::from(!subnet.by_client_id.is_empty()),
+        by_client_id: u32::from(matches!(who, ResId::ClientId(_))),
         held_cid_len: 0,
         _pad: 0,
         held_cid: [0; MAX_CLIENT_ID],
@@ -288,12 +409,14 @@ pub fn reservation_entry(
 }
 
 /// Fills `clean`, `held` and `held_cid` of a reservation entry from the
-/// store's lease of its address and the leases its MAC holds in its subnet.
+/// store's lease of its address and the leases its client holds in its
+/// subnet (by MAC, or by client-id for a client-id reservation).
 fn with_store_state<'a>(
     mut e: ReservationEntry,
-    mac: &[u8; 6],
+    who: &ResId,
+    match_client_id: bool,
     at_addr: Option<&Lease>,
-    mac_leases: impl Iterator<Item = &'a Lease>,
+    client_leases: impl Iterator<Item = &'a Lease>,
 ) -> ReservationEntry {
     let addr = Ipv4Addr::from(e.addr);
     let mut clean = true;
@@ -301,8 +424,14 @@ fn with_store_state<'a>(
     e.held_cid_len = 0;
     e.held_cid = [0; MAX_CLIENT_ID];
     if let Some(l) = at_addr {
-        let mine = l.state != LeaseState::Declined && l.hwaddr.as_ref().is_some_and(|h| h.bytes() == mac);
         let cid = l.client_id.as_ref().map(|c| c.bytes()).unwrap_or_default();
+        // A client-id reservation's client may come with any MAC: only a
+        // lease it owns by client-id is known to be its own.
+        let mine = l.state != LeaseState::Declined
+            && match who {
+                ResId::Mac(mac) => l.hwaddr.as_ref().is_some_and(|h| h.bytes() == mac),
+                ResId::ClientId(id) => match_client_id && cid == &id[..],
+            };
         if mine && cid.len() <= MAX_CLIENT_ID {
             e.held = 1;
             e.held_cid_len = cid.len() as u32;
@@ -312,7 +441,8 @@ fn with_store_state<'a>(
         }
     }
     // The client holding another address: the daemon NAKs an INIT-REBOOT.
-    if mac_leases.into_iter().any(|l| l.address != addr && l.subnet_id == e.subnet_id && l.state == LeaseState::Default) {
+    if client_leases.into_iter().any(|l| l.address != addr && l.subnet_id == e.subnet_id && l.state == LeaseState::Default)
+    {
         clean = false;
     }
     e.clean = u32::from(clean);
@@ -327,8 +457,17 @@ pub fn reserved_lease(policy: &Policy, ev: &RenewEvent, current: Option<&Lease>,
     if ev.kind != EVENT_RESERVED_ACK {
         return None;
     }
+    let subnet = policy.subnet(ev.subnet_id)?;
+    let cid_len = usize::from(ev.client_id_len).min(MAX_CLIENT_ID);
+    let cid = (cid_len > 0).then(|| ev.client_id[..cid_len].to_vec());
     if let Some(c) = current {
-        let theirs = c.hwaddr.as_ref().is_none_or(|h| h.bytes() != ev.mac);
+        // The engine's `owns`: by client-id when both have one and
+        // match-client-id is on, else by MAC.
+        let held_cid = c.client_id.as_ref().map(|x| x.bytes().to_vec());
+        let theirs = match (&held_cid, &cid) {
+            (Some(a), Some(b)) if subnet.match_client_id => a != b,
+            _ => c.hwaddr.as_ref().is_none_or(|h| h.bytes() != ev.mac),
+        };
         if theirs && c.state == LeaseState::Default && !c.is_expired(now) {
             return None;
         }
@@ -336,15 +475,17 @@ pub fn reserved_lease(policy: &Policy, ev: &RenewEvent, current: Option<&Lease>,
             return None;
         }
     }
-    let subnet = policy.subnet(ev.subnet_id)?;
-    let r = subnet.by_hwaddr.get(&ev.mac[..])?;
-    let cid_len = usize::from(ev.client_id_len).min(MAX_CLIENT_ID);
+    // The engine's `reservation_of`: client-id first, then MAC.
+    let r = cid.as_ref().and_then(|c| subnet.by_client_id.get(c)).or_else(|| subnet.by_hwaddr.get(&ev.mac[..]))?;
+    if r.address != Ipv4Addr::from(ev.addr) {
+        return None;
+    }
     let n = NewLease {
         address: Ipv4Addr::from(ev.addr),
         subnet_id: ev.subnet_id,
         htype: 1,
         hwaddr: ev.mac.to_vec(),
-        client_id: (cid_len > 0).then(|| ev.client_id[..cid_len].to_vec()),
+        client_id: cid,
         valid_lifetime: ev.valid_lifetime,
         expire: ev.expire,
         hostname: r.hostname.clone().unwrap_or_default(),
@@ -354,7 +495,8 @@ pub fn reserved_lease(policy: &Policy, ev: &RenewEvent, current: Option<&Lease>,
 }
 
 /// The map entry of `lease`, or `None` when the kernel must not answer its
-/// client (see the module docs).
+/// client (see the module docs). `sole` is left 0: [`MapSync`] knows the
+/// other leases.
 pub fn lease_entry(policy: &Policy, lease: &Lease) -> Option<LeaseEntry> {
     if lease.state != LeaseState::Default {
         return None;
@@ -373,18 +515,55 @@ pub fn lease_entry(policy: &Policy, lease: &Lease) -> Option<LeaseEntry> {
     {
         return None;
     }
+    // The daemon NAKs an address outside the pools (a config change) and
+    // selects a unicast renewal's subnet by its address.
+    let a = u32::from(lease.address);
+    let broadcast = u32::from(subnet.network) | !u32::from(subnet.mask());
+    if subnet.pool_of(lease.address).is_none()
+        || a == u32::from(subnet.network)
+        || a == broadcast
+        || subnet_of_address(policy, lease.address) != Some(subnet.id)
+    {
+        return None;
+    }
     let mut e = LeaseEntry {
         expire: lease.expire,
         subnet_id: lease.subnet_id,
         hlen: hw.len() as u8,
         client_id_len: cid.len() as u8,
-        _pad: [0; 2],
+        sole: 0,
+        _pad: 0,
         hwaddr: [0; 16],
         client_id: [0; MAX_CLIENT_ID],
     };
     e.hwaddr[..hw.len()].copy_from_slice(hw);
     e.client_id[..cid.len()].copy_from_slice(cid);
     Some(e)
+}
+
+/// The relay map's entries (prefix length, address, subnet id) such that
+/// the longest match for any giaddr is the subnet the daemon's
+/// `Policy::subnet_for_relay` picks: a /32 per configured relay address,
+/// and per subnet prefix the first subnet (config order) containing that
+/// whole prefix. (CIDR prefixes nest or are disjoint, so the subnets
+/// containing an address are exactly those containing its longest
+/// matching prefix.)
+pub fn relay_entries(policy: &Policy) -> BTreeMap<(u32, [u8; 4]), u32> {
+    let mut out = BTreeMap::new();
+    for s in &policy.subnets {
+        let first = policy.subnets.iter().find(|o| o.prefix_len <= s.prefix_len && o.contains(s.network));
+        if let Some(f) = first {
+            out.entry((u32::from(s.prefix_len), s.network.octets())).or_insert(f.id);
+        }
+    }
+    for s in &policy.subnets {
+        for g in &s.relay_addresses {
+            if let Some(f) = policy.subnet_for_relay(*g) {
+                out.insert((32, g.octets()), f.id);
+            }
+        }
+    }
+    out
 }
 
 /// Unix time minus `CLOCK_BOOTTIME`, in seconds.
@@ -413,35 +592,55 @@ fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> SyncError {
     move |source| SyncError::Map { name, source }
 }
 
+/// A client identity in a subnet: (subnet id, MAC or client-id).
+type ClientIn = (u32, ResId);
+
+/// The identities of a lease that the daemon looks its client up by.
+fn identities(l: &Lease) -> Vec<ResId> {
+    let mut out = Vec::new();
+    if let Some(m) = l.hwaddr.as_ref().and_then(|h| <[u8; 6]>::try_from(h.bytes()).ok()) {
+        out.push(ResId::Mac(m));
+    }
+    if let Some(c) = l.client_id.as_ref().filter(|c| !c.bytes().is_empty()) {
+        out.push(ResId::ClientId(c.bytes().to_vec()));
+    }
+    out
+}
+
 /// The one owner of the fast-path map handles.
 pub struct MapSync {
     leases: BpfHashMap<MapData, LeaseKey, LeaseEntry>,
-    subnets: BpfHashMap<MapData, u32, SubnetReply>,
+    subnets: BpfHashMap<MapData, SubnetKey, SubnetReply>,
     reservations: BpfHashMap<MapData, ReservationKey, ReservationEntry>,
+    relays: LpmTrie<MapData, [u8; 4], u32>,
     settings: Array<MapData, Settings>,
     /// Leases the map could not take (full); served by the daemon.
     pub skipped_full: u64,
     /// Reservations left to the daemon at the last install, and why
-    /// (subnet id, MAC).
-    pub reservations_left: Vec<(u32, Vec<u8>, NotEligible)>,
-    /// Installed reservation templates, before the store's state is added.
-    res_base: HashMap<ReservationKey, ReservationEntry>,
+    /// (subnet id, client, interface index, relayed subnet or 0).
+    pub reservations_left: Vec<(u32, ResId, u32, u32, NotEligible)>,
+    /// Installed reservation templates, before the store's state is added,
+    /// with the subnet's match-client-id.
+    res_base: HashMap<ReservationKey, (ReservationEntry, bool)>,
     res_by_addr: HashMap<Ipv4Addr, Vec<ReservationKey>>,
-    res_by_mac: HashMap<[u8; 6], Vec<ReservationKey>>,
+    res_by_who: HashMap<ResId, Vec<ReservationKey>>,
     /// The store's leases that matter to reservations (at a reserved
-    /// address, or held by a reserved MAC), and those by MAC.
+    /// address, or held by a reserved client), and those by client.
     relevant: HashMap<Ipv4Addr, Lease>,
-    mac_leases: HashMap<[u8; 6], BTreeSet<Ipv4Addr>>,
-}
-
-fn mac6(l: &Lease) -> Option<[u8; 6]> {
-    l.hwaddr.as_ref()?.bytes().try_into().ok()
+    who_leases: HashMap<ResId, BTreeSet<Ipv4Addr>>,
+    /// Every stored lease's identities, for [`LeaseEntry::sole`].
+    clients: HashMap<ClientIn, BTreeSet<Ipv4Addr>>,
+    lease_ids: HashMap<Ipv4Addr, Vec<ClientIn>>,
+    /// Relay map keys written at the last install.
+    relay_keys: BTreeSet<(u32, [u8; 4])>,
 }
 
 /// Whether `l` can change what the daemon answers a reserved client.
 fn matters_to_reservations(policy: &Policy, l: &Lease) -> bool {
     policy.subnet(l.subnet_id).is_some_and(|s| {
-        s.reserved.contains_key(&l.address) || l.hwaddr.as_ref().is_some_and(|h| s.by_hwaddr.contains_key(h.bytes()))
+        s.reserved.contains_key(&l.address)
+            || l.hwaddr.as_ref().is_some_and(|h| s.by_hwaddr.contains_key(h.bytes()))
+            || l.client_id.as_ref().is_some_and(|c| s.by_client_id.contains_key(c.bytes()))
     })
 }
 
@@ -460,6 +659,8 @@ impl MapSync {
         let reservations =
             BpfHashMap::try_from(ebpf.take_map(RESERVATIONS_MAP).ok_or_else(|| missing(RESERVATIONS_MAP))?)
                 .map_err(map_err(RESERVATIONS_MAP))?;
+        let relays = LpmTrie::try_from(ebpf.take_map(RELAYS_MAP).ok_or_else(|| missing(RELAYS_MAP))?)
+            .map_err(map_err(RELAYS_MAP))?;
         let settings = Array::try_from(ebpf.take_map(SETTINGS_MAP).ok_or_else(|| missing(SETTINGS_MAP))?)
             .map_err(map_err(SETTINGS_MAP))?;
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or_else(|| missing(EVENTS_MAP))?)
@@ -468,14 +669,18 @@ impl MapSync {
             leases,
             subnets,
             reservations,
+            relays,
             settings,
             skipped_full: 0,
             reservations_left: Vec::new(),
             res_base: HashMap::new(),
             res_by_addr: HashMap::new(),
-            res_by_mac: HashMap::new(),
+            res_by_who: HashMap::new(),
             relevant: HashMap::new(),
-            mac_leases: HashMap::new(),
+            who_leases: HashMap::new(),
+            clients: HashMap::new(),
+            lease_ids: HashMap::new(),
+            relay_keys: BTreeSet::new(),
         };
         Ok((sync, events))
     }
@@ -486,51 +691,123 @@ impl MapSync {
         self.settings.set(0, Settings { unix_minus_boot: unix_minus_boot() }, 0).map_err(map_err(SETTINGS_MAP))
     }
 
-    /// Replaces every subnet template (start-up, config reload, HA state
-    /// change). Returns the subnets left to the daemon and why.
+    /// [`MapSync::install_subnets_scoped`] with every subnet either fully
+    /// served or not at all.
     pub fn install_subnets(
         &mut self,
         policy: &Policy,
         ifaces: &[Interface],
         serving: impl Fn(&SubnetPolicy) -> bool,
     ) -> Result<Vec<(u32, NotEligible)>, SyncError> {
+        self.install_subnets_scoped(policy, ifaces, |s| {
+            if serving(s) { SubnetServing::All } else { SubnetServing::Off }
+        })
+    }
+
+    /// Replaces every subnet template, the relay map and every reservation
+    /// template (start-up, config reload, every HA transition), each with
+    /// its subnet's HA scope. Returns the subnets without any template (the
+    /// daemon answers all their clients) and why.
+    pub fn install_subnets_scoped(
+        &mut self,
+        policy: &Policy,
+        ifaces: &[Interface],
+        serving: impl Fn(&SubnetPolicy) -> SubnetServing,
+    ) -> Result<Vec<(u32, NotEligible)>, SyncError> {
         let now = crate::server::unix_now();
+        let missing = self.install_reservations(policy, ifaces, &|s: &SubnetPolicy| serving(s).bits());
         let mut left = Vec::new();
-        let keep: BTreeSet<u32> = policy.subnets.iter().map(|s| s.id).collect();
-        let stale: Vec<u32> = self.subnets.keys().filter_map(Result::ok).filter(|k| !keep.contains(k)).collect();
+        let mut keep = HashSet::new();
+        for s in &policy.subnets {
+            let bits = serving(s).bits();
+            let mut why = None;
+            for iface in ifaces {
+                let key = SubnetKey { subnet_id: s.id, ifindex: iface.index };
+                match subnet_reply(policy, s, iface, bits, now) {
+                    Ok(mut r) => {
+                        if missing.contains(&key) {
+                            r.cid_pass |= CID_PASS_MISSING;
+                        }
+                        self.subnets.insert(key, r, 0).map_err(map_err(SUBNETS_MAP))?;
+                        keep.insert(key);
+                    }
+                    Err(e) => why = why.or(Some(e)),
+                }
+            }
+            if !keep.iter().any(|k| k.subnet_id == s.id) {
+                left.push((s.id, why.unwrap_or(NotEligible::NoInterface)));
+            }
+        }
+        let stale: Vec<SubnetKey> = self.subnets.keys().filter_map(Result::ok).filter(|k| !keep.contains(k)).collect();
         for k in stale {
             let _ = self.subnets.remove(&k);
         }
-        for s in &policy.subnets {
-            match subnet_reply(policy, s, ifaces, serving(s), now) {
-                Ok(r) => self.subnets.insert(s.id, r, 0).map_err(map_err(SUBNETS_MAP))?,
-                Err(why) => {
-                    let _ = self.subnets.remove(&s.id);
-                    left.push((s.id, why));
-                }
-            }
-        }
-        self.install_reservations(policy, ifaces, &serving);
+        self.install_relays(policy)?;
         Ok(left)
     }
 
+    /// Rewrites the relay map from the policy.
+    fn install_relays(&mut self, policy: &Policy) -> Result<(), SyncError> {
+        let want = relay_entries(policy);
+        for k in self.relay_keys.iter().filter(|k| !want.contains_key(k)) {
+            let _ = self.relays.remove(&LpmKey::new(k.0, k.1));
+        }
+        self.relay_keys.clear();
+        for (&(len, addr), &id) in &want {
+            self.relays.insert(&LpmKey::new(len, addr), id, 0).map_err(map_err(RELAYS_MAP))?;
+            self.relay_keys.insert((len, addr));
+        }
+        Ok(())
+    }
+
     /// Replaces every reservation template (with the subnets': same
-    /// moments, same `serving`), keeping the store's state already known.
-    fn install_reservations(&mut self, policy: &Policy, ifaces: &[Interface], serving: &impl Fn(&SubnetPolicy) -> bool) {
+    /// moments, same scope), keeping the store's state already known: one
+    /// entry per reservation, serving interface and way of arriving
+    /// (directly on the subnet's link, or relayed). Returns the (subnet,
+    /// interface) pairs where some client-id reservation has no entry.
+    fn install_reservations(
+        &mut self,
+        policy: &Policy,
+        ifaces: &[Interface],
+        serving: &impl Fn(&SubnetPolicy) -> u32,
+    ) -> HashSet<SubnetKey> {
+        let mut missing = HashSet::new();
         let now = crate::server::unix_now();
         self.res_base.clear();
         self.res_by_addr.clear();
-        self.res_by_mac.clear();
+        self.res_by_who.clear();
         self.reservations_left.clear();
         for s in &policy.subnets {
-            for (mac, r) in &s.by_hwaddr {
-                match reservation_entry(policy, s, mac, r, ifaces, serving(s), now) {
-                    Ok((k, e)) => {
-                        self.res_by_addr.entry(r.address).or_default().push(k);
-                        self.res_by_mac.entry(k.mac).or_default().push(k);
-                        self.res_base.insert(k, e);
+            let bits = serving(s);
+            let by_mac = s.by_hwaddr.iter().filter_map(|(m, r)| Some((ResId::Mac(m.as_slice().try_into().ok()?), r)));
+            let by_cid = s.by_client_id.iter().map(|(c, r)| (ResId::ClientId(c.clone()), r));
+            let all: Vec<(ResId, &Reservation)> = by_cid.chain(by_mac).collect();
+            for iface in ifaces {
+                // Received directly, only the subnet's link selects it.
+                let ways = if is_link(policy, s, iface) { &[0, s.id][..] } else { &[s.id][..] };
+                for &relay_subnet in ways {
+                    let mut group = Vec::new();
+                    let mut cid_missing = false;
+                    for (who, r) in &all {
+                        match reservation_entry(policy, s, who, r, iface, relay_subnet, bits, now) {
+                            Ok(ke) => group.push((who.clone(), r.address, ke)),
+                            Err(why) => {
+                                cid_missing |= matches!(who, ResId::ClientId(_));
+                                self.reservations_left.push((s.id, who.clone(), iface.index, relay_subnet, why));
+                            }
+                        }
                     }
-                    Err(why) => self.reservations_left.push((s.id, mac.clone(), why)),
+                    if cid_missing {
+                        missing.insert(SubnetKey { subnet_id: s.id, ifindex: iface.index });
+                    }
+                    for (who, addr, (k, mut e)) in group {
+                        // A client-id the kernel lacks could be any
+                        // requester's: MAC entries then pass option 61.
+                        e.reply.cid_pass = if cid_missing { CID_PASS_MISSING } else { 0 };
+                        self.res_by_addr.entry(addr).or_default().push(k);
+                        self.res_by_who.entry(who).or_default().push(k);
+                        self.res_base.insert(k, (e, s.match_client_id));
+                    }
                 }
             }
         }
@@ -543,14 +820,16 @@ impl MapSync {
         for k in keys {
             self.refresh_reservation(k);
         }
+        missing
     }
 
     /// Writes the entry of reservation `k`: template plus the store's state.
     fn refresh_reservation(&mut self, k: ReservationKey) {
-        let Some(base) = self.res_base.get(&k) else { return };
+        let Some((base, match_cid)) = self.res_base.get(&k) else { return };
+        let who = ResId::of_key(&k);
         let at = self.relevant.get(&Ipv4Addr::from(base.addr));
-        let held = self.mac_leases.get(&k.mac).into_iter().flatten().filter_map(|a| self.relevant.get(a));
-        let e = with_store_state(*base, &k.mac, at, held);
+        let held = self.who_leases.get(&who).into_iter().flatten().filter_map(|a| self.relevant.get(a));
+        let e = with_store_state(*base, &who, *match_cid, at, held);
         if self.reservations.insert(k, e, 0).is_err() {
             // Full: the daemon serves this client.
             self.skipped_full += 1;
@@ -561,25 +840,25 @@ impl MapSync {
     /// Records the store's lease of `addr` if it matters to a reservation,
     /// and rewrites the reservations it (or the lease it replaced) touches.
     fn track(&mut self, policy: &Policy, addr: Ipv4Addr, lease: Option<&Lease>) {
-        let mut macs = Vec::new();
-        if let Some(old) = self.relevant.remove(&addr)
-            && let Some(m) = mac6(&old)
-        {
-            if let Some(set) = self.mac_leases.get_mut(&m) {
-                set.remove(&addr);
+        let mut whos = Vec::new();
+        if let Some(old) = self.relevant.remove(&addr) {
+            for w in identities(&old) {
+                if let Some(set) = self.who_leases.get_mut(&w) {
+                    set.remove(&addr);
+                }
+                whos.push(w);
             }
-            macs.push(m);
         }
         if let Some(l) = lease.filter(|l| matters_to_reservations(policy, l)) {
-            if let Some(m) = mac6(l) {
-                self.mac_leases.entry(m).or_default().insert(addr);
-                macs.push(m);
+            for w in identities(l) {
+                self.who_leases.entry(w.clone()).or_default().insert(addr);
+                whos.push(w);
             }
             self.relevant.insert(addr, l.clone());
         }
         let mut keys: HashSet<ReservationKey> = self.res_by_addr.get(&addr).into_iter().flatten().copied().collect();
-        for m in macs {
-            keys.extend(self.res_by_mac.get(&m).into_iter().flatten().copied());
+        for w in whos {
+            keys.extend(self.res_by_who.get(&w).into_iter().flatten().copied());
         }
         for k in keys {
             self.refresh_reservation(k);
@@ -591,13 +870,63 @@ impl MapSync {
         self.reservations.iter().filter_map(Result::ok).collect()
     }
 
+    /// Whether the lease at `addr` is its client's only one in its subnet
+    /// (no other lease shares its MAC or client-id).
+    fn is_sole(&self, addr: Ipv4Addr) -> bool {
+        self.lease_ids.get(&addr).into_iter().flatten().all(|c| self.clients.get(c).is_none_or(|set| set.len() == 1))
+    }
+
+    /// Updates the identity index for the lease at `addr`; returns the
+    /// other addresses whose `sole` may have changed.
+    fn index_client(&mut self, addr: Ipv4Addr, lease: Option<&Lease>) -> BTreeSet<Ipv4Addr> {
+        let mut touched = BTreeSet::new();
+        for c in self.lease_ids.remove(&addr).unwrap_or_default() {
+            if let Some(set) = self.clients.get_mut(&c) {
+                set.remove(&addr);
+                touched.extend(set.iter().copied());
+                if set.is_empty() {
+                    self.clients.remove(&c);
+                }
+            }
+        }
+        if let Some(l) = lease {
+            let ids: Vec<ClientIn> = identities(l).into_iter().map(|w| (l.subnet_id, w)).collect();
+            for c in &ids {
+                let set = self.clients.entry(c.clone()).or_default();
+                touched.extend(set.iter().copied());
+                set.insert(addr);
+            }
+            self.lease_ids.insert(addr, ids);
+        }
+        touched.remove(&addr);
+        touched
+    }
+
     /// Makes the map entry of `addr` match `lease` (present or gone), and
-    /// the reservation entries that lease concerns.
+    /// the reservation entries and other leases' `sole` that lease concerns.
     pub fn sync_lease(&mut self, policy: &Policy, addr: Ipv4Addr, lease: Option<&Lease>) {
         self.track(policy, addr, lease);
+        let touched = self.index_client(addr, lease);
+        self.write_lease(addr, lease.and_then(|l| lease_entry(policy, l)));
+        // Read-modify-write of `sole` only: the kernel may have extended
+        // `expire` meanwhile, and its event will reach the store.
+        for other in touched {
+            let key = LeaseKey { addr: other.octets() };
+            if let Ok(mut e) = self.leases.get(&key, 0) {
+                let sole = u8::from(self.is_sole(other));
+                if e.sole != sole {
+                    e.sole = sole;
+                    let _ = self.leases.insert(key, e, 0);
+                }
+            }
+        }
+    }
+
+    fn write_lease(&mut self, addr: Ipv4Addr, entry: Option<LeaseEntry>) {
         let key = LeaseKey { addr: addr.octets() };
-        match lease.and_then(|l| lease_entry(policy, l)) {
-            Some(e) => {
+        match entry {
+            Some(mut e) => {
+                e.sole = u8::from(self.is_sole(addr));
                 if self.leases.insert(key, e, 0).is_err() {
                     self.skipped_full += 1;
                     let _ = self.leases.remove(&key);
@@ -619,11 +948,17 @@ impl MapSync {
             let _ = self.leases.remove(&k);
         }
         self.relevant.clear();
-        self.mac_leases.clear();
+        self.who_leases.clear();
+        self.clients.clear();
+        self.lease_ids.clear();
         for l in leases {
-            self.sync_lease(policy, l.address, Some(l));
+            self.track(policy, l.address, Some(l));
+            self.index_client(l.address, Some(l));
         }
-        // Reservations whose address and MAC have no lease at all.
+        for l in leases {
+            self.write_lease(l.address, lease_entry(policy, l));
+        }
+        // Reservations whose address and client have no lease at all.
         let keys: Vec<ReservationKey> = self.res_base.keys().copied().collect();
         for k in keys {
             self.refresh_reservation(k);
@@ -664,8 +999,8 @@ mod tests {
     fn template_is_the_engines_ack_split_at_61() {
         let p = venus_policy();
         let s = &p.subnets[0];
-        let r = subnet_reply(&p, s, &[eth0()], true, 1_800_000_000).unwrap();
-        assert_eq!((r.ifindex, r.serving, r.server_ip), (7, 1, [192, 168, 50, 2]));
+        let r = subnet_reply(&p, s, &eth0(), SERVE_PRIMARY, 1_800_000_000).unwrap();
+        assert_eq!((r.ifindex, r.serving, r.server_ip, r.link), (7, 1, [192, 168, 50, 2], 1));
         assert_eq!(r.lease_time, 60);
         let head = &r.head[..r.head_len as usize];
         let tail = &r.tail[..r.tail_len as usize];
@@ -685,14 +1020,104 @@ mod tests {
     }
 
     #[test]
-    fn no_interface_or_boot_fields_means_no_template() {
+    fn other_interfaces_get_relay_only_templates_and_boot_fields_none() {
         let p = venus_policy();
         let s = &p.subnets[0];
-        let other = Interface { addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 8)], ..eth0() };
-        assert_eq!(subnet_reply(&p, s, &[other], true, 0).unwrap_err(), NotEligible::NoInterface);
+        let other = Interface { index: 9, addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 8)], ..eth0() };
+        let r = subnet_reply(&p, s, &other, SERVE_PRIMARY, 0).unwrap();
+        assert_eq!((r.ifindex, r.link, r.server_ip), (9, 0, [10, 0, 0, 1]), "option 54 is the receiving interface's");
+        let head = &r.head[..r.head_len as usize];
+        assert!(head.windows(6).any(|w| w == [54, 4, 10, 0, 0, 1]), "{head:?}");
         let mut s2 = s.clone();
         s2.boot_file_name = Some("pxelinux.0".into());
-        assert_eq!(subnet_reply(&p, &s2, &[eth0()], true, 0).unwrap_err(), NotEligible::BootFields);
+        assert_eq!(subnet_reply(&p, &s2, &eth0(), SERVE_PRIMARY, 0).unwrap_err(), NotEligible::BootFields);
+    }
+
+    #[test]
+    fn split_drops_the_probes_client_id_echo() {
+        let opts = [1, 4, 255, 255, 255, 0, 53, 1, 2, 61, 3, 1, 2, 3, 119, 2, 0, 0, 255];
+        let (head, tail) = split_options(&opts).unwrap();
+        assert_eq!(head, [1, 4, 255, 255, 255, 0, 53, 1, 2]);
+        assert_eq!(tail, [119, 2, 0, 0, 255]);
+    }
+
+    /// Three subnets, one nested in another and listed after it (the
+    /// config refuses overlaps; the map must not depend on that), one with
+    /// relay addresses (one inside another subnet).
+    fn relay_policy() -> Policy {
+        let cfg = crate::config::parse(
+            r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] }, "subnet4": [
+                { "id": 1, "subnet": "10.0.0.0/16", "pools": [ { "pool": "10.0.1.10-10.0.1.20" } ] },
+                { "id": 3, "subnet": "192.168.60.0/24", "pools": [ { "pool": "192.168.60.100-192.168.60.149" } ],
+                  "relay": { "ip-addresses": [ "10.0.5.1", "172.16.0.1" ] } } ] } }"#,
+            "test",
+        )
+        .unwrap();
+        let mut p = crate::glue::compile(&cfg);
+        let mut nested = p.subnets[0].clone();
+        (nested.id, nested.network, nested.prefix_len) = (2, Ipv4Addr::new(10, 0, 5, 0), 24);
+        p.subnets.insert(1, nested);
+        p
+    }
+
+    /// The LPM trie's answer for `g`, computed as the kernel does.
+    fn longest_match(entries: &BTreeMap<(u32, [u8; 4]), u32>, g: Ipv4Addr) -> Option<u32> {
+        entries
+            .iter()
+            .filter(|((len, net), _)| {
+                let mask = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
+                u32::from(g) & mask == u32::from(Ipv4Addr::from(*net))
+            })
+            .max_by_key(|((len, _), _)| *len)
+            .map(|(_, id)| *id)
+    }
+
+    #[test]
+    fn relay_map_longest_match_is_the_daemons_first_match() {
+        let p = relay_policy();
+        let entries = relay_entries(&p);
+        // The nested /24 is the /16's (config order), the relay address wins.
+        assert_eq!(longest_match(&entries, Ipv4Addr::new(10, 0, 5, 7)), Some(1));
+        assert_eq!(longest_match(&entries, Ipv4Addr::new(10, 0, 5, 1)), Some(3));
+        assert_eq!(longest_match(&entries, Ipv4Addr::new(172, 16, 0, 1)), Some(3));
+        assert_eq!(longest_match(&entries, Ipv4Addr::new(172, 16, 0, 2)), None);
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        let mut probes: Vec<Ipv4Addr> = (0..20_000)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                // Mostly near the configured prefixes, some anywhere.
+                let base = [0x0a00_0000u32, 0x0a00_0500, 0xc0a8_3c00, 0xac10_0000, rng as u32][(rng >> 40) as usize % 5];
+                Ipv4Addr::from(base ^ ((rng >> 8) as u32 & 0x0000_07ff))
+            })
+            .collect();
+        probes.extend(p.subnets.iter().flat_map(|s| s.relay_addresses.clone()));
+        for g in probes {
+            assert_eq!(longest_match(&entries, g), p.subnet_for_relay(g).map(|s| s.id), "{g}");
+        }
+    }
+
+    #[test]
+    fn serving_bits_follow_the_scope_filter() {
+        use crate::ha::{Query, ScopeFilter};
+        let filters = [HaMode::LoadBalancing, HaMode::HotStandby].into_iter().flat_map(|mode| {
+            [(false, false), (true, false), (false, true), (true, true)]
+                .map(|(primary, secondary)| ScopeFilter { mode, primary, secondary })
+        });
+        for f in filters {
+            let bits = SubnetServing::Scopes(f).bits();
+            for i in 0u32..2000 {
+                let mac = [2, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8, 0x5a];
+                for kind in [1u8, 3] {
+                    let q = Query { msg_type: kind, chaddr: &mac, client_id: None, secs: 0 };
+                    let kernel = bits != 0 && dhcp_common::ha::serves(bits, dhcp_common::ha::rfc3074_hash(&mac));
+                    assert_eq!(kernel, f.in_scope(&q), "{f:?} {mac:02x?}");
+                }
+            }
+        }
+        assert_eq!(SubnetServing::All.bits(), SERVE_PRIMARY);
+        assert_eq!(SubnetServing::Off.bits(), 0);
     }
 
     #[test]
@@ -726,17 +1151,30 @@ mod tests {
         let p = venus_policy();
         let s = &p.subnets[0];
         let (mac, r) = s.by_hwaddr.iter().next().unwrap();
-        let (k, e) = reservation_entry(&p, s, mac, r, &[eth0()], true, 1_800_000_000).unwrap();
-        assert_eq!((k.mac, k.ifindex), ([2, 0, 0, 0, 0, 3], 7));
+        let who = ResId::Mac(mac.as_slice().try_into().unwrap());
+        let (k, e) = reservation_entry(&p, s, &who, r, &eth0(), 0, SERVE_PRIMARY, 1_800_000_000).unwrap();
+        assert_eq!((&k.id[..6], k.kind, k.len, k.ifindex, k.relay_subnet), (&[2, 0, 0, 0, 0, 3][..], RES_BY_MAC, 6, 7, 0));
         assert_eq!((Ipv4Addr::from(e.addr), e.subnet_id, e.authoritative, e.client_hostname), (r.address, 1, 1, 0));
         let head = &e.reply.head[..e.reply.head_len as usize];
         assert_eq!(head[e.type_off as usize], 2, "an OFFER; the kernel writes 5 for an ACK");
         assert_eq!(head[e.type_off as usize - 2], 53);
         assert!(head.windows(10).any(|w| w == b"\x0c\x08mutante3"), "hostname option 12");
         assert_eq!(e.reply.head_sum, word_sum(head));
-        // A client on another interface's subnet: no entry.
+        // Received directly on another link: no entry; relayed there: one.
         let other = Interface { addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 8)], ..eth0() };
-        assert_eq!(reservation_entry(&p, s, mac, r, &[other], true, 0).unwrap_err(), NotEligible::NoInterface);
+        assert_eq!(reservation_entry(&p, s, &who, r, &other, 0, 1, 0).unwrap_err(), NotEligible::NoInterface);
+        let (k, e) = reservation_entry(&p, s, &who, r, &other, 1, 1, 0).unwrap();
+        assert_eq!((k.relay_subnet, e.reply.server_ip), (1, [10, 0, 0, 1]));
+        // By client-id: probed with option 61, whose echo the kernel writes.
+        let mut p = p.clone();
+        let by_cid = Reservation { address: Ipv4Addr::new(192, 168, 50, 44), hostname: None, options: Default::default() };
+        p.subnets[0].by_client_id.insert(vec![1, 2, 3, 4], by_cid.clone());
+        p.subnets[0].reserved.insert(by_cid.address, ());
+        let cid = ResId::ClientId(vec![1, 2, 3, 4]);
+        let (k, e) = reservation_entry(&p, &p.subnets[0], &cid, &by_cid, &eth0(), 0, 1, 0).unwrap();
+        assert_eq!((k.kind, k.len, &k.id[..4], e.by_client_id), (RES_BY_CLIENT_ID, 4, &[1, 2, 3, 4][..], 1));
+        let head = &e.reply.head[..e.reply.head_len as usize];
+        assert!(!head.windows(3).any(|w| w == [61, 4, 1]), "no probe echo in the template");
     }
 
     #[test]
@@ -745,17 +1183,28 @@ mod tests {
         let p = venus_policy();
         let s = &p.subnets[0];
         let (mac, r) = s.by_hwaddr.iter().next().unwrap();
-        let (k, e) = reservation_entry(&p, s, mac, r, &[eth0()], true, 0).unwrap();
+        let mac: [u8; 6] = mac.as_slice().try_into().unwrap();
+        let who = ResId::Mac(mac);
+        let (_, e) = reservation_entry(&p, s, &who, r, &eth0(), 0, 1, 0).unwrap();
         let mk = |addr: Ipv4Addr, mac: [u8; 6]| Lease::new(addr, Some(HwAddr::ethernet(mac)), None, 1, 1_800_000_000, 60);
-        let free = with_store_state(e, &k.mac, None, std::iter::empty());
+        let free = with_store_state(e, &who, true, None, std::iter::empty());
         assert_eq!((free.clean, free.held), (1, 0));
-        let own = mk(r.address, k.mac);
-        let held = with_store_state(e, &k.mac, Some(&own), [&own].into_iter());
+        let own = mk(r.address, mac);
+        let held = with_store_state(e, &who, true, Some(&own), [&own].into_iter());
         assert_eq!((held.clean, held.held), (1, 1));
         let theirs = mk(r.address, [2, 0, 0, 0, 0, 9]);
-        assert_eq!(with_store_state(e, &k.mac, Some(&theirs), std::iter::empty()).clean, 0);
-        let other = mk(Ipv4Addr::new(192, 168, 50, 150), k.mac);
-        assert_eq!(with_store_state(e, &k.mac, None, [&other].into_iter()).clean, 0);
+        assert_eq!(with_store_state(e, &who, true, Some(&theirs), std::iter::empty()).clean, 0);
+        let other = mk(Ipv4Addr::new(192, 168, 50, 150), mac);
+        assert_eq!(with_store_state(e, &who, true, None, [&other].into_iter()).clean, 0);
+        // A client-id reservation holds its address only by client-id, and
+        // only under match-client-id.
+        let cid = ResId::ClientId(vec![1, 2, 3, 4]);
+        let mut by_cid = mk(r.address, [2, 0, 0, 0, 0, 9]);
+        by_cid.client_id = Some(crate::leases::ClientId::new(vec![1, 2, 3, 4]).unwrap());
+        let h = with_store_state(e, &cid, true, Some(&by_cid), [&by_cid].into_iter());
+        assert_eq!((h.clean, h.held, h.held_cid_len), (1, 1, 4));
+        assert_eq!(with_store_state(e, &cid, false, Some(&by_cid), std::iter::empty()).clean, 0);
+        assert_eq!(with_store_state(e, &cid, true, Some(&theirs), std::iter::empty()).clean, 0);
     }
 
     #[test]
@@ -765,7 +1214,7 @@ mod tests {
         p.subnets[0].options.insert(42, ntp.clone());
         // Pools carry effective options: a subnet-level change shows there too.
         p.subnets[0].pools[0].options.insert(42, ntp);
-        let r = subnet_reply(&p, &p.subnets[0], &[eth0()], true, 0).unwrap();
+        let r = subnet_reply(&p, &p.subnets[0], &eth0(), SERVE_PRIMARY, 0).unwrap();
         let bit = |c: u8| r.prl_pass[usize::from(c >> 3)] & (1 << (c & 7)) != 0;
         assert!(bit(42), "NTP is only sent when requested: the kernel must pass such clients");
         assert!(!bit(3) && !bit(6) && !bit(15) && !bit(1), "basic options are always in the template");

@@ -43,7 +43,8 @@ enum Command {
     },
     /// Set up, build and run the venus demo in network namespaces.
     Demo,
-    /// Benchmarks in the venus lab (`bench alloc`: DORA/s, xdhcpd vs Kea).
+    /// Benchmarks in the venus lab (`bench alloc`: DORA/s; `bench renew`:
+    /// renewals/s, XDP vs --no-xdp vs Kea vs a bare XDP_TX echo).
     Bench(bench::Args),
 }
 

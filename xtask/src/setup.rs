@@ -8,7 +8,8 @@ use std::process::Command;
 use crate::run_cmd;
 
 /// Debian packages: network tooling for the lab, real DHCP peers and clients
-/// for tests (Kea 2.2, dhclient, perfdhcp from kea-admin, a relay).
+/// for tests (Kea 2.2, dhclient, perfdhcp from kea-admin, a relay), and
+/// Chromium to render the status page headless in `lab_status_page`.
 pub const PACKAGES: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -20,6 +21,7 @@ pub const PACKAGES: &[&str] = &[
     "kea-dhcp4-server",
     "kea-ctrl-agent",
     "kea-admin",
+    "chromium",
 ];
 
 /// What one step found or did.

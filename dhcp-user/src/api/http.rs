@@ -7,6 +7,9 @@
 //! - `POST /`: a Kea command.
 //! - `GET /metrics`: Prometheus text format.
 //! - `GET /`: status page; `GET /status.json`: what it polls.
+//!
+//! With TLS configured ([`super::tls`]) the same router is served over
+//! HTTPS; basic auth still applies on top, as in Kea.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -53,14 +56,40 @@ pub async fn serve(state: Arc<ApiState>, addr: SocketAddr) {
     }
 }
 
-/// Serves an already bound listener until `state.shutdown` fires.
+/// Serves an already bound listener until `state.shutdown` fires: HTTPS
+/// when `state.tls` is set (every connection must complete the handshake,
+/// with a client certificate if required, before any route or the basic
+/// auth check sees a byte), plain HTTP otherwise.
 pub(crate) async fn serve_on(listener: tokio::net::TcpListener, state: Arc<ApiState>) {
     let token = state.shutdown.clone();
+    let tls = state.tls.clone();
     let app = router(state);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-    {
+    let stopped = {
+        let token = token.clone();
+        async move { token.cancelled().await }
+    };
+    let result = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
+        Some(tls) => {
+            let s = &tls.settings;
+            tracing::info!(
+                source = %s.source,
+                trust_anchor = %s.files.trust_anchor.display(),
+                cert_file = %s.files.cert_file.display(),
+                client_certs = if s.require_client_certs { "required" } else { "optional" },
+                "control API: HTTPS"
+            );
+            match super::tls::TlsListener::new(listener, tls.config, token) {
+                Ok(l) => axum::serve(l, app).with_graceful_shutdown(stopped).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    if let Err(e) = result {
         tracing::error!(error = %e, "control API stopped");
     }
 }

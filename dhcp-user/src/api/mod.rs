@@ -31,6 +31,7 @@ pub mod metrics;
 mod stats;
 mod status;
 mod time;
+pub mod tls;
 
 use std::{
     net::SocketAddr,
@@ -132,6 +133,9 @@ pub struct ApiState {
     pub xdp: Option<Arc<dyn XdpSource>>,
     /// Required credentials; `None` accepts anyone who can connect.
     pub auth: Option<Credentials>,
+    /// HTTPS (and client certificates) on the listener; `None` is plain
+    /// HTTP. See [`tls::listener_config`].
+    pub tls: Option<tls::ServerTls>,
     /// Recent notable events (config changes, dhcp-disable, …) for the page.
     pub(crate) events: Mutex<std::collections::VecDeque<(u64, String)>>,
 }
@@ -164,6 +168,7 @@ impl ApiState {
             attach_mode: "userspace-only".into(),
             xdp: None,
             auth: None,
+            tls: None,
             events: Mutex::new(Default::default()),
         }
     }
@@ -182,6 +187,12 @@ impl ApiState {
     /// Requires these credentials on every request.
     pub fn with_auth(mut self, auth: Option<Credentials>) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// Serves HTTPS with these settings instead of plain HTTP.
+    pub fn with_tls(mut self, tls: Option<tls::ServerTls>) -> Self {
+        self.tls = tls;
         self
     }
 

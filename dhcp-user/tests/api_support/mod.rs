@@ -14,7 +14,7 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use dhcp_user::{
-    api::{ApiState, Credentials},
+    api::{ApiState, Credentials, tls::ServerTls},
     config,
     dhcp::engine::Allocator,
     glue,
@@ -73,7 +73,21 @@ impl Api {
         )
     }
 
+    /// Serving HTTPS with `tls` (and basic auth when `auth` is set);
+    /// start a real listener with [`Api::listen`].
+    pub fn with_tls(auth: Option<(&str, &str)>, tls: ServerTls) -> Api {
+        let auth = auth.map(|(user, password)| Credentials {
+            user: user.into(),
+            password: config::Secret::new(password),
+        });
+        Api::build_with(true, auth, Some(tls))
+    }
+
     fn build(persist: bool, auth: Option<Credentials>) -> Api {
+        Api::build_with(persist, auth, None)
+    }
+
+    fn build_with(persist: bool, auth: Option<Credentials>, tls: Option<ServerTls>) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let lease_file = dir.path().join("leases4.csv");
         let config_path = dir.path().join("kea-dhcp4.conf");
@@ -96,7 +110,8 @@ impl Api {
         let state = Arc::new(
             ApiState::new(shared, &cfg, Some(config_path.clone()), shutdown.clone())
                 .with_xdp("userspace-only (test)", None)
-                .with_auth(auth),
+                .with_auth(auth)
+                .with_tls(tls),
         );
         let router = dhcp_user::api::router(Arc::clone(&state));
         Api {
@@ -107,6 +122,17 @@ impl Api {
             lease_file,
             shutdown,
         }
+    }
+
+    /// Binds the real listener on 127.0.0.1:0 (TLS if configured) and
+    /// serves it in the background until `shutdown`; returns its address.
+    pub async fn listen(&self) -> std::net::SocketAddr {
+        let (addr, serving) =
+            dhcp_user::api::bind(Arc::clone(&self.state), "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+        tokio::spawn(serving);
+        addr
     }
 
     /// POSTs `body` to `/` (with an optional Authorization header value).
