@@ -34,6 +34,8 @@ pub struct Options {
     pub control_user: Option<String>,
     /// File holding that user's password (`--control-password-file`).
     pub control_password_file: Option<PathBuf>,
+    /// HTTPS for the control listener of a server without HA.
+    pub control_tls: api::tls::ControlTls,
 }
 
 /// `xdhcpd test -c FILE`: load and validate, print warnings, exit.
@@ -109,7 +111,13 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let ha = match cfg.ha() {
         None => None,
         Some(h) => Some(Arc::new(
-            crate::peer::HaRuntime::new(h, |_| Ok(None)).context("setting up the HA peers")?,
+            crate::peer::HaRuntime::new(h, |peer| {
+                peer.tls()
+                    .map(api::tls::client_config)
+                    .transpose()
+                    .map_err(|e| crate::peer::PeerError::Setup { peer: peer.name().to_owned(), reason: e.to_string() })
+            })
+            .context("setting up the HA peers")?,
         )),
     };
 
@@ -143,7 +151,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let creds = api::credentials(opts.control_user.as_deref(), opts.control_password_file.as_deref(), &cfg)?;
     let api_state = api::ApiState::new(Arc::clone(&shared), &cfg, Some(opts.config.clone()), shutdown.clone())
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
-        .with_auth(creds);
+        .with_auth(creds)
+        .with_tls(api::tls::listener_config(&opts.control_tls, &cfg).context("control API TLS")?);
     let api_state = Arc::new(api_state);
     let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr)
         .await

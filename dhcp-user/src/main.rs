@@ -32,6 +32,20 @@ enum Command {
         /// File holding the --control-user password.
         #[arg(long, requires = "control_user")]
         control_password_file: Option<PathBuf>,
+        /// HTTPS for the control listener without HA (with HA, this
+        /// server's peer entry sets it): CA file or directory client
+        /// certificates must chain to (Kea: trust-anchor).
+        #[arg(long)]
+        trust_anchor: Option<PathBuf>,
+        /// This server's certificate, PEM (Kea: cert-file).
+        #[arg(long)]
+        cert_file: Option<PathBuf>,
+        /// Its private key, PEM, unencrypted (Kea: key-file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Require a client certificate; default true (Kea: cert-required).
+        #[arg(long)]
+        cert_required: Option<bool>,
     },
     /// Check a configuration and exit (like `kea-dhcp4 -t`).
     Test {
@@ -76,15 +90,24 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, no_xdp, control_addr, control_user, control_password_file } => {
-            dhcp_user::daemon::run(dhcp_user::daemon::Options {
-                config,
-                no_xdp,
-                control_addr,
-                control_user,
-                control_password_file,
-            })
-        }
+        Command::Run {
+            config,
+            no_xdp,
+            control_addr,
+            control_user,
+            control_password_file,
+            trust_anchor,
+            cert_file,
+            key_file,
+            cert_required,
+        } => dhcp_user::daemon::run(dhcp_user::daemon::Options {
+            config,
+            no_xdp,
+            control_addr,
+            control_user,
+            control_password_file,
+            control_tls: dhcp_user::api::tls::ControlTls { trust_anchor, cert_file, key_file, cert_required },
+        }),
         Command::Test { config } => dhcp_user::daemon::check_config(&config),
         Command::Check { files, json } => dhcp_user::check::cli(&files, json),
         Command::ImportDhcpd(args) => dhcp_user::import::cli::run(&args),

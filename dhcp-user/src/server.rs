@@ -89,8 +89,12 @@ impl Shared {
         // With HA, a subnet is answered in the kernel only while its
         // relationship serves it. (A reuse grace period needs nothing
         // here: the kernel only renews a client's own lease.)
-        let per_subnet = |s: &SubnetPolicy| serving && ha.as_ref().is_none_or(|h| h.kernel_serves(s));
-        match sync.install_subnets(&self.policy, &self.ifaces, per_subnet) {
+        let per_subnet = |s: &SubnetPolicy| match &ha {
+            _ if !serving => crate::fastpath::SubnetServing::Off,
+            None => crate::fastpath::SubnetServing::All,
+            Some(h) => h.kernel_serving(s),
+        };
+        match sync.install_subnets_scoped(&self.policy, &self.ifaces, per_subnet) {
             Ok(left) => {
                 for (id, why) in left {
                     tracing::info!(subnet = id, reason = ?why, "subnet answered by the daemon only");

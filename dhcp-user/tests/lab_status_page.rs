@@ -258,8 +258,6 @@ fn subnet_row_parser() {
 /// must show the relationship, this server's state as `status-get` says
 /// it, and the partner as unreachable (red), and `/metrics` the same state.
 #[test]
-#[ignore = "needs status-get's high-availability list from the HA integration in daemon.rs; \
-            remove this line when it lands"]
 fn ha_section_renders_in_chromium() {
     require_chromium();
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();

@@ -223,7 +223,7 @@ fn daemon(rig: &Rig, req: &Req, leases: &[Lease]) -> Option<(MessageType, Destin
         &inb,
         subnet,
         &rig.policy,
-        &StoreView(&store),
+        &StoreView(&store, None),
         &mut Allocator::default(),
         Ctx { now: unix_now(), server_id: SERVER },
     );

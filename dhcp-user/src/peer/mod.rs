@@ -23,7 +23,7 @@
 //!   backlog shown on the status page; failures count as unsent updates.
 //! - Kernel maps: every change of the DHCP switch or scopes re-runs
 //!   [`crate::server::Shared::resync_kernel`], which asks
-//!   [`HaRuntime::kernel_serves`] per subnet.
+//!   [`HaRuntime::kernel_serving`] per subnet.
 //! - Entering `partner-down` starts the reuse grace period
 //!   ([`crate::ha::grace`]).
 //!
@@ -217,17 +217,16 @@ impl Rel {
             + self.backlog.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// What the kernel may answer in `subnet` (of this relationship) now:
-    /// everything when HA serves the primary's scope in hot-standby (or
-    /// both scopes in load balancing), nothing otherwise.
-    pub fn kernel_serves(&self) -> bool {
+    /// What the kernel may answer for this relationship's subnets now:
+    /// nothing while HA's DHCP switch is off, else the served scopes (the
+    /// kernel applies Kea's load-balancing hash itself).
+    pub fn kernel_serving(&self) -> crate::fastpath::SubnetServing {
         let m = self.machine();
         let f = m.filter();
-        m.dhcp_enabled()
-            && match f.mode {
-                HaMode::LoadBalancing => f.primary && f.secondary,
-                _ => f.primary,
-            }
+        if !m.dhcp_enabled() || !(f.primary || f.secondary) {
+            return crate::fastpath::SubnetServing::Off;
+        }
+        crate::fastpath::SubnetServing::Scopes(f)
     }
 
     /// This relationship's `status-get` entry (Kea's shape, plus ours).
@@ -371,9 +370,10 @@ impl HaRuntime {
             .or_else(|| self.rels.first())
     }
 
-    /// Whether the kernel may answer in `subnet` now.
-    pub fn kernel_serves(&self, subnet: &SubnetPolicy) -> bool {
-        self.rel_for(subnet).is_some_and(|r| r.kernel_serves())
+    /// What the kernel may answer in `subnet` now (nothing for a subnet
+    /// no relationship serves: Kea drops its packets).
+    pub fn kernel_serving(&self, subnet: &SubnetPolicy) -> crate::fastpath::SubnetServing {
+        self.rel_for(subnet).map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
     }
 
     /// `status-get`'s `high-availability` list.
