@@ -299,7 +299,7 @@ fn ha_section_renders_in_chromium() {
         .unwrap_or_else(|| panic!("{status}"));
     let remote = &rel["ha-servers"]["remote"];
     assert_eq!(
-        remote["in-touch"], false,
+        remote["communication-interrupted"], true,
         "tormenta is not running: {status}"
     );
 
