@@ -18,6 +18,7 @@ mod common;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use common::{T, Xdhcpd, dhcp_packets, lease_rows, route_of};
@@ -65,6 +66,23 @@ fn up() -> (Lab, Process) {
     (lab, relay)
 }
 
+/// `bpftool -j map dump` of the map `name` held open by process `pid`
+/// (its fdinfo lists the map ids), so parallel tests never mix maps.
+fn bpftool_dump(pid: u32, name: &str) -> serde_json::Value {
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().flatten() {
+        let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
+        let Some(id) = info.lines().find_map(|l| l.strip_prefix("map_id:")) else { continue };
+        let id = id.trim();
+        let show = Command::new("bpftool").args(["-j", "map", "show", "id", id]).output().expect("bpftool");
+        let m: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap_or_default();
+        if m["name"] == name {
+            let out = Command::new("bpftool").args(["-j", "map", "dump", "id", id]).output().unwrap();
+            return serde_json::from_slice(&out.stdout).unwrap();
+        }
+    }
+    panic!("pid {pid} holds no map {name}")
+}
+
 /// A counter from the daemon's final `XDP counters` line.
 fn counter(log: &str, name: &str) -> u64 {
     let line = log.lines().rev().find(|l| l.contains("XDP counters")).unwrap_or_else(|| panic!("no counters in\n{log}"));
@@ -100,6 +118,18 @@ fn relayed_reboot_and_routed_renewal_are_answered_by_xdp() {
     assert_eq!(renewed.address, first.address, "the routed renewal was ACKed");
     std::thread::sleep(Duration::from_millis(500)); // ring buffer → store
     let lan = on_lan.stop().unwrap().packets().unwrap();
+    // What an operator sees with bpftool: fields by name (BTF).
+    let pid = server.process.pid();
+    let relays = bpftool_dump(pid, "XDHCP_RELAYS");
+    let subnets = bpftool_dump(pid, "XDHCP_SUBNETS");
+    let formatted: Vec<&serde_json::Value> = subnets.as_array().unwrap().iter().map(|e| &e["formatted"]).collect();
+    let remote = formatted.iter().find(|e| e["key"]["subnet_id"] == 2).unwrap_or_else(|| panic!("{subnets:#}"));
+    assert_eq!((&remote["value"]["serving"], &remote["value"]["link"]), (&1.into(), &0.into()), "{remote:#}");
+    let relay_entries = relays.as_array().unwrap();
+    assert!(
+        relay_entries.iter().any(|e| e["formatted"]["value"] == 2 && e["formatted"]["key"]["prefix_len"] == 24),
+        "{relays:#}"
+    );
     let stats = server.stop();
     let log = server.process.log();
     eprintln!("{}", log.lines().filter(|l| l.contains("counters") || l.contains("stopped")).collect::<Vec<_>>().join("\n"));
