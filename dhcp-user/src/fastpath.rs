@@ -83,7 +83,7 @@ impl SubnetServing {
             SubnetServing::Off => 0,
             SubnetServing::All => SERVE_PRIMARY,
             SubnetServing::Scopes(f) if f.mode == HaMode::LoadBalancing => {
-                let bits = u32::from(f.primary) * SERVE_PRIMARY | u32::from(f.secondary) * SERVE_SECONDARY;
+                let bits = (u32::from(f.primary) * SERVE_PRIMARY) | (u32::from(f.secondary) * SERVE_SECONDARY);
                 if bits == 0 { 0 } else { bits | SERVE_LOAD_BALANCING }
             }
             // Outside load balancing every query is the primary's scope.

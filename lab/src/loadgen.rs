@@ -133,7 +133,20 @@ pub fn renew_frame(client: &Client, server: &Server, xid: u32) -> Vec<u8> {
     f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
     let (src, dst) = (client.addr.octets(), server.ip.octets());
     let ip_len = (FRAME_LEN - IP) as u16;
-    f[IP..IP + 12].copy_from_slice(&[0x45, 0, ip_len.to_be_bytes()[0], ip_len.to_be_bytes()[1], 0, 0, 0, 0, 64, 17, 0, 0]);
+    f[IP..IP + 12].copy_from_slice(&[
+        0x45,
+        0,
+        ip_len.to_be_bytes()[0],
+        ip_len.to_be_bytes()[1],
+        0,
+        0,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     f[IP + 12..IP + 16].copy_from_slice(&src);
     f[IP + 16..IP + 20].copy_from_slice(&dst);
     let sum = checksum(&f[IP..UDP], 0);
@@ -491,7 +504,8 @@ fn open_sockets(netns: &str, iface: &str) -> anyhow::Result<(OwnedFd, OwnedFd, i
             // SAFETY: a NUL-terminated name.
             let ifindex = unsafe { libc::if_nametoindex(iface.as_ptr()) } as i32;
             if ifindex == 0 {
-                return Err(std::io::Error::last_os_error()).with_context(|| format!("no interface {iface:?} in {netns}"));
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("no interface {iface:?} in {netns}"));
             }
             // Protocol 0: the send socket receives nothing.
             let tx = packet_socket(0, ifindex)?;
@@ -525,7 +539,8 @@ fn open_sockets(netns: &str, iface: &str) -> anyhow::Result<(OwnedFd, OwnedFd, i
 
 fn packet_socket(protocol: u16, ifindex: i32) -> anyhow::Result<OwnedFd> {
     // SAFETY: plain socket(2).
-    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(protocol.to_be())) };
+    let raw =
+        unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(protocol.to_be())) };
     if raw < 0 {
         return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
     }
@@ -554,7 +569,13 @@ fn sockaddr_ll(protocol: u16, ifindex: i32) -> libc::sockaddr_ll {
 fn setsockopt(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> std::io::Result<()> {
     // SAFETY: an int option of the size passed.
     let r = unsafe {
-        libc::setsockopt(fd.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), size_of::<libc::c_int>() as u32)
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        )
     };
     if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
@@ -622,11 +643,11 @@ fn send(
             std::thread::yield_now();
             continue;
         }
-        for i in 0..n {
+        for (i, v) in iov.iter().take(n).enumerate() {
             let seq = sent + i as u64;
             // Through the iovec: `frames` itself is borrowed by `iov`.
             // SAFETY: iov[i] points at frames[i], FRAME_LEN bytes.
-            let frame = unsafe { std::slice::from_raw_parts_mut(iov[i].iov_base.cast::<u8>(), FRAME_LEN) };
+            let frame = unsafe { std::slice::from_raw_parts_mut(v.iov_base.cast::<u8>(), FRAME_LEN) };
             frame.copy_from_slice(&templates[(seq % templates.len() as u64) as usize]);
             set_xid(frame, base.wrapping_add(seq as u32));
         }
@@ -735,7 +756,9 @@ fn socket_drops(fd: &OwnedFd) -> anyhow::Result<u64> {
     let mut st = [0u32; 2];
     let mut len = size_of::<[u32; 2]>() as u32;
     // SAFETY: a buffer of the length passed.
-    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::SOL_PACKET, PACKET_STATISTICS, st.as_mut_ptr().cast(), &mut len) };
+    let r = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_PACKET, PACKET_STATISTICS, st.as_mut_ptr().cast(), &mut len)
+    };
     if r != 0 {
         return Err(std::io::Error::last_os_error()).context("PACKET_STATISTICS");
     }
@@ -924,7 +947,14 @@ mod tests {
 
     #[test]
     fn stats_rates() {
-        let s = Stats { sent: 1000, acked: 900, naks: 10, echoed: 0, sending: Duration::from_millis(500), ..Stats::default() };
+        let s = Stats {
+            sent: 1000,
+            acked: 900,
+            naks: 10,
+            echoed: 0,
+            sending: Duration::from_millis(500),
+            ..Stats::default()
+        };
         assert_eq!((s.acks_per_s(), s.sent_per_s(), s.unanswered()), (1800.0, 2000.0, 90));
         assert_eq!(Stats::default().acks_per_s(), 0.0);
     }

@@ -93,7 +93,8 @@ fn echo_on_the_server_veth_returns_every_request() {
 
 /// `(AnsweredAck, N)` in xdhcpd's shutdown line of XDP counters.
 fn answered_acks(log: &str) -> u64 {
-    let line = log.lines().rev().find(|l| l.contains("XDP counters")).unwrap_or_else(|| panic!("no counters in\n{log}"));
+    let line =
+        log.lines().rev().find(|l| l.contains("XDP counters")).unwrap_or_else(|| panic!("no counters in\n{log}"));
     let at = line.find("(AnsweredAck, ").unwrap_or_else(|| panic!("no AnsweredAck in {line}"));
     line[at + "(AnsweredAck, ".len()..].split(')').next().unwrap().parse().unwrap()
 }
@@ -114,7 +115,8 @@ fn xdhcpd_answers_renewals_in_the_kernel_and_loadgen_counts_them() {
     let cfg_path = dir.join("xdhcpd.json");
     cfg.write(&cfg_path).unwrap();
     let bin = xdhcpd();
-    let mut server = lab.spawn(venus::PRIMARY, "xdhcpd", &[bin.to_str().unwrap(), "run", "-c", cfg_path.to_str().unwrap()]).unwrap();
+    let mut server =
+        lab.spawn(venus::PRIMARY, "xdhcpd", &[bin.to_str().unwrap(), "run", "-c", cfg_path.to_str().unwrap()]).unwrap();
     server.wait_for_log("serving", T).unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
     assert!(server.log().contains("attach mode: native XDP on eth0"), "{}", server.log());
 

@@ -115,7 +115,6 @@ impl Server {
     }
 }
 
-
 /// One offered rate against one fresh server.
 #[derive(Debug, Clone, Copy)]
 struct Point {
@@ -175,7 +174,6 @@ impl Drop for TmpDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
-
 
 /// Runs the whole benchmark: `reps` sweeps per server, `seconds` of load
 /// per point.
@@ -347,7 +345,6 @@ impl Bench {
     }
 }
 
-
 /// `RcvbufErrors` of the UDP MIB in `host`'s namespace.
 fn rcvbuf_errors(lab: &Lab, host: &str) -> anyhow::Result<u64> {
     let out = lab.run(host, &["cat", "/proc/net/snmp"])?;
@@ -356,8 +353,6 @@ fn rcvbuf_errors(lab: &Lab, host: &str) -> anyhow::Result<u64> {
     let column = names.split_whitespace().position(|n| n == "RcvbufErrors").context("no RcvbufErrors")?;
     values.split_whitespace().nth(column).context("short Udp: line")?.parse().context("RcvbufErrors")
 }
-
-
 
 /// Everything measured, ready to write out.
 pub struct Results {
@@ -375,7 +370,6 @@ pub struct Results {
     minutes: f64,
     sweeps: Vec<(Server, Vec<Sweep>)>,
 }
-
 
 fn drop_pct(x: &Exchange) -> f64 {
     if x.sent == 0 { 0.0 } else { 100.0 * x.drops as f64 / x.sent as f64 }

@@ -14,12 +14,7 @@
 pub mod alloc;
 pub mod renew;
 
-use std::{
-    fmt::Write as _,
-    path::Path,
-    process::Command,
-    time::Duration,
-};
+use std::{fmt::Write as _, path::Path, process::Command, time::Duration};
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
@@ -221,7 +216,12 @@ pub fn commit() -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
     };
     let Some(head) = git(&["rev-parse", "--short", "HEAD"]).ok().filter(|h| !h.is_empty()) else {
-        return "unknown commit (not a git checkout)".into();
+        // A clean `git archive` export (others' uncommitted work left out)
+        // has no .git: whoever exported it says what it is.
+        return match std::env::var("XDHCP_BENCH_COMMIT") {
+            Ok(c) if !c.is_empty() => c,
+            _ => "unknown commit (not a git checkout; set XDHCP_BENCH_COMMIT)".into(),
+        };
     };
     let dirty = git(&["status", "--porcelain", "--", "dhcp-user/src", "dhcp-common", "dhcp-ebpf", "Cargo.lock"])
         .is_ok_and(|s| !s.is_empty());

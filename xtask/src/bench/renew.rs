@@ -39,8 +39,7 @@ use lab::xdp_echo::EchoProgram;
 use lab::{Ipv4Cidr, Kea, KeaConfig, Lab, venus};
 
 use super::{
-    Machine, Running, Section, T, command_line, commit, cpu_seconds, js, load_average, remove_lease_files, spread,
-    utf8,
+    Machine, Running, Section, T, command_line, commit, cpu_seconds, js, load_average, remove_lease_files, spread, utf8,
 };
 use crate::{build, workspace_root};
 
@@ -147,8 +146,14 @@ pub fn reexec_optimised() -> anyhow::Result<bool> {
     }
     let root = workspace_root();
     println!("bench renew: building an optimised xtask for the load generator");
-    crate::run_cmd(Command::new(env!("CARGO")).current_dir(&root).args(["build", "--quiet", "--release", "-p", "xtask"]))
-        .context("building the release xtask")?;
+    crate::run_cmd(Command::new(env!("CARGO")).current_dir(&root).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "xtask",
+    ]))
+    .context("building the release xtask")?;
     let status = Command::new(root.join("target/release/xtask"))
         .args(std::env::args_os().skip(1))
         .env(OPTIMISED_ENV, "1")
@@ -265,7 +270,14 @@ impl Bench {
             _ => (Some(self.start(target)?), None),
         };
         let ns = self.lab.netns(&venus::client(LOADGEN_HOST))?;
-        let mut warm = Options::window(&ns, "eth0", self.server, self.opts.window, self.clients.len() as u64, Duration::from_secs(1));
+        let mut warm = Options::window(
+            &ns,
+            "eth0",
+            self.server,
+            self.opts.window,
+            self.clients.len() as u64,
+            Duration::from_secs(1),
+        );
         warm.drain = Duration::from_millis(100);
         loadgen::run(&self.clients, &warm).context("warm-up")?;
 
@@ -328,7 +340,10 @@ impl Bench {
                 let mut p = self.lab.spawn(venus::PRIMARY, "xdhcpd", &argv)?;
                 p.wait_for_log("serving", T).with_context(|| p.log())?;
                 let log = p.log();
-                let mode = log.lines().find_map(|l| l.split_once("attach mode")).map(|(_, m)| m.trim_start_matches(':').trim());
+                let mode = log
+                    .lines()
+                    .find_map(|l| l.split_once("attach mode"))
+                    .map(|(_, m)| m.trim_start_matches(':').trim());
                 let entry = format!("{}: {}", target.label(), mode.unwrap_or("(not logged)"));
                 if target == Target::Xdp && !log.contains("native XDP") {
                     bail!("xdhcpd did not attach natively: {entry}");
@@ -426,7 +441,8 @@ impl Results {
 
     /// Median over runs of `f(run)`, skipping runs where it is undefined.
     fn median_of(&self, target: Target, f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
-        let v: Vec<f64> = self.runs.iter().filter(|(t, _)| *t == target).flat_map(|(_, r)| r.iter().filter_map(&f)).collect();
+        let v: Vec<f64> =
+            self.runs.iter().filter(|(t, _)| *t == target).flat_map(|(_, r)| r.iter().filter_map(&f)).collect();
         (!v.is_empty()).then(|| spread(&v).1)
     }
 
@@ -491,7 +507,11 @@ impl Results {
              softirq, so much of the path's kernel work is billed here); machine busy: all cores, from /proc/stat.\n",
             o.clients, o.window, o.seconds, o.repeats
         );
-        let _ = writeln!(m, "- Machine: {} cores ({}), kernel {}", self.machine.cores, self.machine.cpu, self.machine.kernel);
+        let _ = writeln!(
+            m,
+            "- Machine: {} cores ({}), kernel {}",
+            self.machine.cores, self.machine.cpu, self.machine.kernel
+        );
         let _ = writeln!(
             m,
             "- Load average (1/5/15 min) before: {}, after: {} — a shared machine; other people's builds run meanwhile",
@@ -507,12 +527,13 @@ impl Results {
             .iter()
             .filter(|(t, _)| *t == Target::Xdp)
             .flat_map(|(_, r)| r.iter())
-            .filter_map(|r| r.kernel_acks.map(|k| format!("{k} of {} counted", r.stats.acked)))
+            .filter_map(|r| r.kernel_acks.map(|k| format!("{k} / {}", r.stats.acked)))
             .collect();
         if !kernel.is_empty() {
             let _ = writeln!(
                 m,
-                "- XDP runs, ACKs the kernel counted as answered (`AnsweredAck`, warm-up included) vs valid ACKs the load generator counted: {}",
+                "- XDP runs, ACKs the kernel counted (`AnsweredAck`, its warm-up pass of {} included) / valid ACKs the load generator counted in the measured run: {}",
+                self.opts.clients,
                 kernel.join("; ")
             );
         }
@@ -533,7 +554,8 @@ impl Results {
             js(&self.machine.load),
             js(&self.load_after)
         );
-        let _ = writeln!(j, "  \"versions\": {{\"xdhcpd\": {}, \"kea\": {}}},", js(&self.commit), js(&self.kea_version));
+        let _ =
+            writeln!(j, "  \"versions\": {{\"xdhcpd\": {}, \"kea\": {}}},", js(&self.commit), js(&self.kea_version));
         let modes: Vec<String> = self.attach_modes.iter().map(|m| js(m)).collect();
         let _ = writeln!(j, "  \"attach_modes\": [{}],", modes.join(", "));
         let o = &self.opts;
@@ -608,7 +630,8 @@ mod tests {
 
     #[test]
     fn reads_answered_acks_from_the_shutdown_line() {
-        let log = "INFO serving\nINFO XDP counters counters=[(NotDhcp, 4), (AnsweredAck, 123456), (PassedNoLease, 0)]\n";
+        let log =
+            "INFO serving\nINFO XDP counters counters=[(NotDhcp, 4), (AnsweredAck, 123456), (PassedNoLease, 0)]\n";
         assert_eq!(answered_acks(log), Some(123_456));
         assert_eq!(answered_acks("INFO serving\n"), None);
     }
