@@ -237,8 +237,8 @@ pub(crate) fn map_args<'a>(req: &'a Request, missing: &str) -> Result<Args<'a>, 
     }
 }
 
-/// Commands served (what `list-commands` reports); the `ha-*` ones are
-/// answered with result 2 on a server without HA.
+/// Commands served (what `list-commands` reports); the `ha-*` ones only
+/// with HA configured (otherwise they are answered with result 2).
 pub const COMMANDS: &[&str] = &[
     "config-get",
     "config-reload",
@@ -279,11 +279,12 @@ pub const COMMANDS: &[&str] = &[
 pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
     let handled = match req.command.as_str() {
         "version-get" => Ok(version()),
-        "list-commands" => Ok(Answer {
-            result: ResultCode::Success,
-            text: None,
-            arguments: Some(json!(COMMANDS)),
-        }),
+        "list-commands" => {
+            // Like Kea, the ha-* commands exist only with the HA hook loaded.
+            let ha = state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.is_some();
+            let list: Vec<&str> = COMMANDS.iter().copied().filter(|c| ha || !c.starts_with("ha-")).collect();
+            Ok(Answer { result: ResultCode::Success, text: None, arguments: Some(json!(list)) })
+        }
         "status-get" => Ok(status_get(state)),
         "shutdown" => Ok(shutdown(state)),
         "dhcp-disable" => dhcp_disable(state, req),
