@@ -1,0 +1,127 @@
+//! Interop drills: xdhcpd paired with a real Kea 2.2 (Debian's kea-dhcp4
+//! with libdhcp_ha and libdhcp_lease_cmds, its dedicated HA listener) in
+//! the venus lab, both ways round. Leases must replicate both ways, a
+//! SIGKILL of either side must fail over, and the side that comes back
+//! must resync from the survivor.
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use common::{T, Xdhcpd};
+use lab::{Kea, Lab, venus};
+
+const HA_UP: Duration = Duration::from_secs(40);
+
+fn wait_nth(x: &mut Xdhcpd, host: &str, state: &str, n: usize, timeout: Duration) {
+    let needle = format!("→ {state}");
+    let until = Instant::now() + timeout;
+    while x.process.log().matches(&needle).count() < n {
+        assert!(Instant::now() < until, "{host} never entered {state} {n} times:\n{}", x.process.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Current row per address of a Kea-format lease file.
+fn rows(path: &std::path::Path) -> BTreeMap<String, Vec<String>> {
+    common::lease_rows(path).into_iter().map(|r| (r[0].clone(), r)).collect()
+}
+
+fn obtain(lab: &Lab, n: usize, log: &dyn Fn() -> String) -> (Ipv4Addr, Ipv4Addr) {
+    let l = lab.dhclient(&venus::client(n)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", log()));
+    (l.address, l.server_id)
+}
+
+fn kea_log(k: &mut Kea) -> String {
+    k.process().log()
+}
+
+/// A Kea log reader that needs no `&mut` (for closures).
+fn log_of(k: &mut Kea) -> impl Fn() -> String + use<> {
+    let path = k.process().log_path().to_owned();
+    move || std::fs::read_to_string(&path).unwrap_or_default()
+}
+
+#[test]
+fn xdhcpd_primary_with_kea_standby() {
+    let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
+    let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap(), &[]);
+    let mut kea = Kea::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap()).unwrap();
+    wait_nth(&mut primary, "lobezno", "hot-standby", 1, HA_UP);
+    kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
+
+    // xdhcpd → Kea: every ACKed lease is in Kea's lease file.
+    let (a1, s1) = obtain(&lab, 1, &|| primary.process.log());
+    let (a3, _) = obtain(&lab, 3, &|| primary.process.log());
+    assert_eq!((s1, a3), (venus::PRIMARY_LAN, venus::RESERVED_ADDR));
+    let on_kea = rows(kea.lease_file());
+    for a in [a1, a3] {
+        assert!(on_kea.contains_key(&a.to_string()), "{a} not replicated to Kea: {on_kea:?}\n{}", kea_log(&mut kea));
+    }
+
+    // SIGKILL xdhcpd: Kea takes over and serves new and old clients.
+    primary.process.kill().unwrap();
+    let t0 = Instant::now();
+    kea.wait_ha_state("PARTNER-DOWN", Duration::from_secs(20)).unwrap();
+    let (a2, s2) = obtain(&lab, 2, &log_of(&mut kea));
+    assert_eq!(s2, venus::STANDBY_LAN);
+    eprintln!("drill kea-interop (xdhcpd primary killed): Kea serving after {:?}", t0.elapsed());
+    let again = lab.dhclient(&venus::client(1)).unwrap().renew(T).unwrap();
+    assert_eq!(again.address, a1);
+
+    // xdhcpd comes back, pulls Kea's leases (lease4-get-page from Kea),
+    // both return to hot-standby with xdhcpd serving.
+    let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap(), &[]);
+    wait_nth(&mut primary, "lobezno", "hot-standby", 1, HA_UP);
+    let synced = rows(&primary.leases);
+    assert!(synced.contains_key(&a2.to_string()), "Kea's lease {a2} not synced: {synced:?}\n{}", primary.process.log());
+    let (a4, s4) = obtain(&lab, 4, &|| primary.process.log());
+    assert_eq!(s4, venus::PRIMARY_LAN);
+    let all = [a1, a2, a3, a4];
+    let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "duplicate address: {all:?}");
+}
+
+#[test]
+fn kea_primary_with_xdhcpd_standby() {
+    let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
+    let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
+    let mut standby = Xdhcpd::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap(), &[]);
+    kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
+    wait_nth(&mut standby, "tormenta", "hot-standby", 1, HA_UP);
+
+    // Kea → xdhcpd: Kea's lease4-update lands in xdhcpd's store.
+    let (a1, s1) = obtain(&lab, 1, &log_of(&mut kea));
+    let (a3, _) = obtain(&lab, 3, &log_of(&mut kea));
+    assert_eq!((s1, a3), (venus::PRIMARY_LAN, venus::RESERVED_ADDR));
+    let on_x = rows(&standby.leases);
+    for a in [a1, a3] {
+        assert!(on_x.contains_key(&a.to_string()), "{a} not replicated to xdhcpd: {on_x:?}\n{}", standby.process.log());
+    }
+
+    // SIGKILL Kea: xdhcpd takes over.
+    kea.process().kill().unwrap();
+    let t0 = Instant::now();
+    wait_nth(&mut standby, "tormenta", "partner-down", 1, Duration::from_secs(20));
+    let (a2, s2) = obtain(&lab, 2, &|| standby.process.log());
+    assert_eq!(s2, venus::STANDBY_LAN);
+    eprintln!("drill kea-interop (Kea primary killed): xdhcpd serving after {:?}", t0.elapsed());
+    let again = lab.dhclient(&venus::client(3)).unwrap().renew(T).unwrap();
+    assert_eq!(again.address, venus::RESERVED_ADDR);
+
+    // Kea restarts, syncs from xdhcpd (our lease4-get-page), pair normal.
+    let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
+    kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
+    wait_nth(&mut standby, "tormenta", "hot-standby", 2, HA_UP);
+    let synced = rows(kea.lease_file());
+    assert!(synced.contains_key(&a2.to_string()), "xdhcpd's lease {a2} not synced to Kea: {synced:?}");
+    let (a4, s4) = obtain(&lab, 4, &log_of(&mut kea));
+    assert_eq!(s4, venus::PRIMARY_LAN);
+    let all = [a1, a2, a3, a4];
+    let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "duplicate address: {all:?}");
+}
