@@ -70,6 +70,12 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             let r = rel(&ha, req)?;
             let (reply, actions) = r.machine().sync_complete_notify(now);
             r.dispatch(actions);
+            // The partner's dhcp-disable stopped every relationship (one
+            // service); release the others it stopped.
+            for other in ha.rels.iter().filter(|o| o.index != r.index) {
+                let actions = other.machine().release_partner_disable(now);
+                other.dispatch(actions);
+            }
             Ok(answer(reply))
         }
         "ha-maintenance-notify" => {

@@ -366,6 +366,8 @@ pub struct HaMachine {
     /// partner's dhcp-disable/enable.
     dhcp: bool,
     remote_disable_until: Option<Instant>,
+    /// The DHCP switch is off because of a partner's `dhcp-disable`.
+    remote_disabled: bool,
     sync_complete_notified: bool,
     backlog_len: u32,
     backlog_overflowed: bool,
@@ -431,6 +433,7 @@ impl HaMachine {
             // Kea starts with DHCP on; waiting's entry turns it off.
             dhcp: true,
             remote_disable_until: None,
+            remote_disabled: false,
             sync_complete_notified: false,
             backlog_len: 0,
             backlog_overflowed: false,
@@ -744,6 +747,20 @@ impl HaMachine {
         self.step(now, |m, now, _| {
             m.dhcp = false;
             m.remote_disable_until = max_period.map(|p| now + p);
+            m.remote_disabled = true;
+        })
+    }
+
+    /// Turns the service back on if a partner's `dhcp-disable` turned it
+    /// off, and changes nothing otherwise. A hub has one DHCP service for
+    /// all its relationships (as Kea's network state is server-wide): a
+    /// spoke's `dhcp-disable` stops all of them, so its
+    /// `ha-sync-complete-notify` must release the others too.
+    pub fn release_partner_disable(&mut self, now: Instant) -> Vec<Action> {
+        self.step(now, |m, _, _| {
+            if m.remote_disabled {
+                m.set_dhcp(true);
+            }
         })
     }
 
@@ -933,6 +950,7 @@ impl HaMachine {
     fn set_dhcp(&mut self, on: bool) {
         self.dhcp = on;
         self.remote_disable_until = None;
+        self.remote_disabled = false;
     }
 
     /// Kea's `adjustNetworkState`: the service as the state wants it.

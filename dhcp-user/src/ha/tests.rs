@@ -1098,3 +1098,19 @@ fn scope_names_for_classes() {
 }
 
 use crate::config::ha::{HaMode, Role};
+
+#[test]
+fn release_partner_disable_only_undoes_a_partner_disable() {
+    // Disabled by a partner (another relationship's, on a hub): released.
+    let mut t = T::new(&rel(HS, "p", ""));
+    t.m.put(HotStandby);
+    t.m.partner_dhcp_disable(t.at(0), None);
+    assert_eq!(t.m.release_partner_disable(t.at(10)), vec![Action::DhcpService(true)]);
+    assert!(t.m.dhcp_enabled());
+    // Off because of its own state (waiting): left off.
+    let mut t = T::new(&rel(HS, "p", ""));
+    t.m.start(t.at(0));
+    assert!(!t.m.dhcp_enabled());
+    assert!(t.m.release_partner_disable(t.at(10)).is_empty());
+    assert!(!t.m.dhcp_enabled());
+}
