@@ -883,6 +883,51 @@ mod tests {
         assert!(d.write.is_none(), "an OFFER writes nothing");
     }
 
+    /// The store as seen under an HA reuse grace period.
+    struct Graced<'a>(&'a Store, crate::ha::ReuseGrace, u64);
+
+    impl LeaseView for Graced<'_> {
+        fn by_address(&self, a: Ipv4Addr) -> Option<Held> {
+            self.0.by_address(a).map(|h| self.1.apply(self.2, h))
+        }
+        fn by_hwaddr(&self, s: u32, hw: &[u8]) -> Option<Held> {
+            self.0.by_hwaddr(s, hw).map(|h| self.1.apply(self.2, h))
+        }
+        fn by_client_id(&self, s: u32, id: &[u8]) -> Option<Held> {
+            self.0.by_client_id(s, id).map(|h| self.1.apply(self.2, h))
+        }
+    }
+
+    #[test]
+    fn reuse_grace_keeps_a_recently_expired_address_for_its_holder() {
+        // mutante1 held .101 until NOW-10 in our copy; the dead partner may
+        // have renewed it unseen. Partner-down began at NOW-5.
+        let mut w = World::new(199, true);
+        let first = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
+        let mut r = pkt(v4::MessageType::Request, M1);
+        (r.requested, r.server_id) = (Some(first), Some(SID));
+        w.send(&r);
+        w.store.0.get_mut(&first).unwrap().expire = NOW - 10;
+        w.alloc = Allocator::default();
+        let grace = crate::ha::ReuseGrace::new(NOW - 5, 60);
+        let ctx = Ctx { now: NOW, server_id: SID };
+        // Without the rule the expired address goes to the next client…
+        let other = pkt(v4::MessageType::Discover, M2).build();
+        let plain = decide(&other, w.policy.subnet(1), &w.policy, &w.store, &mut Allocator::default(), ctx);
+        assert_eq!(plain.reply.unwrap().0.yiaddr(), first);
+        // …with it, another address; the holder still gets its own back.
+        let view = Graced(&w.store, grace, NOW);
+        let held = decide(&other, w.policy.subnet(1), &w.policy, &view, &mut Allocator::default(), ctx);
+        assert_ne!(held.reply.unwrap().0.yiaddr(), first);
+        let own = pkt(v4::MessageType::Discover, M1).build();
+        let back = decide(&own, w.policy.subnet(1), &w.policy, &view, &mut Allocator::default(), ctx);
+        assert_eq!(back.reply.unwrap().0.yiaddr(), first);
+        // Once the grace period is over, the address is free again.
+        let after = Graced(&w.store, grace, grace.until());
+        let later = decide(&other, w.policy.subnet(1), &w.policy, &after, &mut Allocator::default(), Ctx { now: grace.until(), server_id: SID });
+        assert_eq!(later.reply.unwrap().0.yiaddr(), first);
+    }
+
     #[test]
     fn offer_index_stays_in_step_with_offers() {
         let mut w = World::new(199, true);
