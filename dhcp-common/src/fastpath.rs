@@ -31,6 +31,12 @@ pub const SETTINGS_MAP: &str = "XDHCP_SETTINGS";
 pub const EVENTS_MAP: &str = "XDHCP_EVENTS";
 /// Ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 20;
+/// The kernel wakes the daemon once per this many pending events (not per
+/// event); the daemon also drains on a timer of [`EVENTS_POLL_MS`], so a
+/// renewal waits at most that long for its row to be queued.
+pub const EVENTS_WAKE_EVERY: u64 = 256;
+/// Period of the daemon's ring-buffer poll, in milliseconds.
+pub const EVENTS_POLL_MS: u64 = 5;
 
 /// Longest client identifier the kernel compares and echoes; leases with a
 /// longer one stay out of the map (the daemon answers those clients).

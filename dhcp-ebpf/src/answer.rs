@@ -23,14 +23,17 @@
 //! only touched at offsets fixed relative to the IP header.
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     btf_maps::lpm_trie::Key,
-    helpers::{bpf_ktime_get_boot_ns, bpf_loop, bpf_xdp_adjust_tail, bpf_xdp_load_bytes, bpf_xdp_store_bytes},
+    helpers::{
+        bpf_ktime_get_boot_ns, bpf_loop, bpf_ringbuf_query, bpf_xdp_adjust_tail, bpf_xdp_load_bytes, bpf_xdp_store_bytes,
+    },
     programs::XdpContext,
 };
 use dhcp_common::{
     counters::Outcome,
     fastpath::{
-        CID_PASS_ANY, CID_PASS_MISSING, EVENT_RENEWED, EVENT_RESERVED_ACK, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, RES_BY_CLIENT_ID,
+        CID_PASS_ANY, CID_PASS_MISSING, EVENT_RENEWED, EVENTS_WAKE_EVERY as WAKE_EVERY, EVENT_RESERVED_ACK, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, RES_BY_CLIENT_ID,
         RES_BY_MAC, ReservationEntry, SubnetKey, SubnetReply,
     },
     ha::{mix, serves},
@@ -321,8 +324,25 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     // subnet_id was set by the path that chose the template. Borrowed: by
     // value it would be copied onto the 512-byte stack.
     #[allow(clippy::needless_borrows_for_generic_args)]
-    let _ = XDHCP_EVENTS.output(&scratch.event, 0);
+    let _ = XDHCP_EVENTS.output(&scratch.event, wakeup_flag());
     Ok(Verdict::Tx(plan.answered))
+}
+
+/// Bytes one event takes in the ring (its 8-byte record header included).
+const EVENT_RECORD: u64 = (core::mem::size_of::<dhcp_common::fastpath::RenewEvent>() as u64 + 8 + 7) & !7;
+
+/// The ring's wakeup for the event about to be written. With flags 0 the
+/// kernel wakes the daemon whenever it has caught up, which at high rates
+/// is once per ACK: an irq_work (a self-IPI, a VM exit here) plus a
+/// cross-CPU wakeup per packet. Instead the daemon is woken once per
+/// [`WAKE_EVERY`] pending events and otherwise polls on a short timer
+/// (`daemon::drain_renewals`), which bounds how long a renewal waits.
+/// Concurrent CPUs may both skip a multiple; the timer covers that.
+#[inline(always)]
+fn wakeup_flag() -> u64 {
+    let ring = core::ptr::from_ref(&XDHCP_EVENTS).cast_mut().cast();
+    let pending = unsafe { bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA as u64) } / EVENT_RECORD;
+    if (pending + 1) % WAKE_EVERY == 0 { BPF_RB_FORCE_WAKEUP as u64 } else { BPF_RB_NO_WAKEUP as u64 }
 }
 
 /// Kea's load-balancing hash of the request: over option 61's payload when

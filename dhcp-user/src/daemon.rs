@@ -235,6 +235,14 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
 /// Makes every ACK the kernel sent durable in the store: renewals extend
 /// the lease (the kernel already extended its own copy), reserved clients'
 /// ACKs write the lease the engine would have written.
+///
+/// The kernel wakes this task only once per
+/// [`EVENTS_WAKE_EVERY`](dhcp_common::fastpath::EVENTS_WAKE_EVERY) pending
+/// events (a wakeup per ACK cost more than answering it), so it also drains
+/// every [`EVENTS_POLL_MS`](dhcp_common::fastpath::EVENTS_POLL_MS) ms: a
+/// kernel ACK's row is queued for the writer within that bound (plus the
+/// time to take the store lock), then fsynced with the next group commit.
+/// A last drain on shutdown leaves nothing behind.
 async fn drain_renewals(
     ring: aya::maps::RingBuf<aya::maps::MapData>,
     shared: Arc<Mutex<Shared>>,
@@ -249,65 +257,92 @@ async fn drain_renewals(
             return;
         }
     };
+    let mut tick = tokio::time::interval(Duration::from_millis(dhcp_common::fastpath::EVENTS_POLL_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch = Vec::new();
     loop {
-        let mut guard = tokio::select! {
-            _ = shutdown.cancelled() => return,
+        let stop = tokio::select! {
+            _ = shutdown.cancelled() => true,
             g = fd.readable_mut() => match g {
-                Ok(g) => g,
+                // Cleared before draining: an event written meanwhile wakes us again.
+                Ok(mut g) => { g.clear_ready(); false }
                 Err(e) => {
                     tracing::error!(error = %e, "polling the renewal ring buffer");
-                    return;
+                    true
                 }
             },
+            _ = tick.tick() => false,
         };
-        let ring = guard.get_inner_mut();
-        let mut batch = Vec::new();
+        let ring = fd.get_mut();
         while let Some(item) = ring.next() {
             if let Some(ev) = crate::fastpath::parse_event(&item) {
                 batch.push(ev);
             }
         }
-        guard.clear_ready();
-        if batch.is_empty() {
-            continue;
+        if !batch.is_empty() {
+            store_kernel_acks(&shared, &mut batch);
         }
-        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
-        for ev in batch {
-            let addr = std::net::Ipv4Addr::from(ev.addr);
-            if ev.kind == dhcp_common::fastpath::EVENT_RESERVED_ACK {
-                // A reserved client ACKed in the kernel: write the lease the
-                // engine's ACK would have written (created when absent).
-                let current = st.store.get(addr);
-                let Some(lease) = crate::fastpath::reserved_lease(&st.policy, &ev, current.as_ref(), server::unix_now())
-                else {
-                    continue;
-                };
-                replicate_kernel_ack(&st, &lease);
-                let durable = st.store.upsert(lease);
-                st.sync_lease(addr);
-                *st.stats.sent.entry("xdp_reserved_ack").or_default() += 1;
-                tokio::spawn(async move {
-                    if let Err(e) = durable.await {
-                        tracing::error!(error = %e, "storing a kernel ACK of a reserved client failed");
-                    }
-                });
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Writes the leases of a drained batch of kernel ACKs under one lock, all
+/// their rows as one writer job awaited by one task.
+fn store_kernel_acks(shared: &Mutex<Shared>, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) {
+    let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+    let mut leases = Vec::with_capacity(batch.len());
+    let (mut renewed, mut reserved) = (0, 0);
+    for ev in batch.drain(..) {
+        let addr = std::net::Ipv4Addr::from(ev.addr);
+        if ev.kind == dhcp_common::fastpath::EVENT_RESERVED_ACK {
+            // A reserved client ACKed in the kernel: write the lease the
+            // engine's ACK would have written (created when absent). Its
+            // kernel entry follows the store, so it is written at once.
+            let current = st.store.get(addr);
+            let Some(lease) = crate::fastpath::reserved_lease(&st.policy, &ev, current.as_ref(), server::unix_now())
+            else {
                 continue;
-            }
-            let Some(mut lease) = st.store.get(addr) else { continue };
-            if lease.subnet_id != ev.subnet_id || ev.expire <= lease.expire {
-                continue;
-            }
-            lease.expire = ev.expire;
-            lease.valid_lifetime = ev.valid_lifetime;
+            };
             replicate_kernel_ack(&st, &lease);
             let durable = st.store.upsert(lease);
-            *st.stats.sent.entry("xdp_ack").or_default() += 1;
+            st.sync_lease(addr);
+            reserved += 1;
             tokio::spawn(async move {
                 if let Err(e) = durable.await {
-                    tracing::error!(error = %e, "storing a kernel renewal failed");
+                    tracing::error!(error = %e, "storing a kernel ACK of a reserved client failed");
                 }
             });
+            continue;
         }
+        let Some(mut lease) = st.store.get(addr) else { continue };
+        if lease.subnet_id != ev.subnet_id || ev.expire <= lease.expire {
+            continue;
+        }
+        lease.expire = ev.expire;
+        lease.valid_lifetime = ev.valid_lifetime;
+        replicate_kernel_ack(&st, &lease);
+        leases.push(lease);
+        renewed += 1;
+    }
+    let (durable, refused) = st.store.upsert_many(leases);
+    if renewed > 0 {
+        *st.stats.sent.entry("xdp_ack").or_default() += renewed;
+    }
+    if reserved > 0 {
+        *st.stats.sent.entry("xdp_reserved_ack").or_default() += reserved;
+    }
+    drop(st);
+    for (lease, e) in refused {
+        tracing::error!(error = %e, address = %lease.address, "storing a kernel renewal failed");
+    }
+    if renewed > 0 {
+        tokio::spawn(async move {
+            if let Err(e) = durable.await {
+                tracing::error!(error = %e, "storing kernel renewals failed");
+            }
+        });
     }
 }
 

@@ -155,8 +155,24 @@ impl Index {
     }
 
     fn insert(&mut self, lease: Lease) -> Option<Lease> {
-        let old = self.remove(lease.address);
         let addr = lease.address;
+        // A renewal changes only times: the secondary keys stay, so only
+        // the expiration index moves (no key allocations, no relinking).
+        if let Some(old) = self.by_addr.get_mut(&addr)
+            && old.subnet_id == lease.subnet_id
+            && old.hwaddr == lease.hwaddr
+            && old.client_id == lease.client_id
+            && old.hostname == lease.hostname
+        {
+            if old.state != LeaseState::ExpiredReclaimed {
+                self.by_expiry.remove(&(old.expire, addr));
+            }
+            if lease.state != LeaseState::ExpiredReclaimed {
+                self.by_expiry.insert((lease.expire, addr));
+            }
+            return Some(std::mem::replace(old, lease));
+        }
+        let old = self.remove(addr);
         if let Some(hw) = &lease.hwaddr {
             link(&mut self.by_hwaddr, (lease.subnet_id, hw.bytes().to_vec()), addr);
         }
@@ -310,6 +326,32 @@ impl LeaseStore {
         index.insert(lease);
         let rx = record.and_then(|r| self.log(&index, r));
         Durable::pending((), rx)
+    }
+
+    /// [`Self::upsert`] for many leases under one lock, with one handle
+    /// for all their rows (one queue entry and one completion instead of
+    /// one per row). Invalid leases are skipped and returned.
+    pub fn upsert_many(&self, leases: Vec<Lease>) -> (Durable, Vec<(Lease, LeaseError)>) {
+        let mut refused = Vec::new();
+        let mut records = Vec::with_capacity(leases.len());
+        let mut index = self.index();
+        for lease in leases {
+            if let Err(source) = lease.validate() {
+                let address = lease.address;
+                refused.push((lease, LeaseError::InvalidLease { address, source }));
+                continue;
+            }
+            if self.shared.writer.is_some() {
+                records.push(Record::Upsert(lease.clone()));
+            }
+            index.insert(lease);
+        }
+        let rx = match &self.shared.writer {
+            Some(w) if !records.is_empty() => Some(w.submit_many(records)),
+            _ => None,
+        };
+        drop(index);
+        (Durable::pending((), rx), refused)
     }
 
     /// Deletes the lease for `addr` (a row with valid lifetime 0, as Kea

@@ -42,6 +42,8 @@ pub(crate) type Done = oneshot::Sender<Result<()>>;
 
 enum Job {
     Write(Record, Done),
+    /// Rows queued together, completed together (see [`Writer::submit_many`]).
+    WriteMany(Vec<Record>, Done),
     /// Move `NAME` to `NAME.1` and start a new `NAME`; replies whether it
     /// rotated (it does not when an earlier cleanup left `.1` or `.completed`).
     Rotate(mpsc::Sender<Result<bool>>),
@@ -70,6 +72,19 @@ impl Writer {
         let (done, rx) = oneshot::channel();
         if let Some(tx) = &self.tx
             && let Err(mpsc::SendError(Job::Write(_, done))) = tx.send(Job::Write(record, done))
+        {
+            let _ = done.send(Err(LeaseError::WriterStopped));
+        }
+        rx
+    }
+
+    /// Queues rows that complete together: one channel message and one
+    /// wakeup for all of them. They land in one commit; if any row cannot
+    /// be formatted, none is written and the handle reports it.
+    pub fn submit_many(&self, records: Vec<Record>) -> oneshot::Receiver<Result<()>> {
+        let (done, rx) = oneshot::channel();
+        if let Some(tx) = &self.tx
+            && let Err(mpsc::SendError(Job::WriteMany(_, done))) = tx.send(Job::WriteMany(records, done))
         {
             let _ = done.send(Err(LeaseError::WriterStopped));
         }
@@ -121,6 +136,30 @@ impl WriterThread {
                                     Record::Upsert(l) | Record::Delete(l) => l.address,
                                 };
                                 let _ = done.send(Err(LeaseError::InvalidLease { address, source }));
+                            }
+                        }
+                    }
+                    Job::WriteMany(records, done) => {
+                        let start = buf.len();
+                        let mut failed = None;
+                        for record in &records {
+                            let formatted = match record {
+                                Record::Upsert(l) => csv::format_row(l, &mut buf),
+                                Record::Delete(l) => csv::format_deletion(l, &mut buf),
+                            };
+                            if let Err(source) = formatted {
+                                let address = match record {
+                                    Record::Upsert(l) | Record::Delete(l) => l.address,
+                                };
+                                failed = Some(LeaseError::InvalidLease { address, source });
+                                break;
+                            }
+                        }
+                        match failed {
+                            None => batch.push(done),
+                            Some(e) => {
+                                buf.truncate(start);
+                                let _ = done.send(Err(e));
                             }
                         }
                     }

@@ -6,6 +6,8 @@
 //! Each test binary uses a different subset, hence the `dead_code` allow.
 #![allow(dead_code)]
 
+pub mod drill;
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
