@@ -51,7 +51,8 @@ enum Command {
     /// write DRILLS.md.
     Drill(drill::Args),
     /// Benchmarks in the venus lab (`bench alloc`: DORA/s; `bench renew`:
-    /// renewals/s, XDP vs --no-xdp vs Kea vs a bare XDP_TX echo).
+    /// renewals/s, XDP vs --no-xdp vs Kea vs a bare XDP_TX echo; plain
+    /// `bench`: every section).
     Bench(bench::Args),
 }
 
