@@ -32,9 +32,10 @@ pub const EVENTS_MAP: &str = "XDHCP_EVENTS";
 /// Ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 20;
 /// The kernel wakes the daemon once per this many pending events (not per
-/// event); the daemon also drains on a timer of [`EVENTS_POLL_MS`], so a
+/// event; ~290 KB of the 1 MB ring: a backstop, each wakeup costs a VM
+/// exit here); the daemon drains on a timer of [`EVENTS_POLL_MS`], so a
 /// renewal waits at most that long for its row to be queued.
-pub const EVENTS_WAKE_EVERY: u64 = 256;
+pub const EVENTS_WAKE_EVERY: u64 = 4096;
 /// Period of the daemon's ring-buffer poll, in milliseconds.
 pub const EVENTS_POLL_MS: u64 = 5;
 

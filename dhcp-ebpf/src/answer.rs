@@ -41,7 +41,7 @@ use dhcp_common::{
 
 use crate::{
     maps::{
-        ECHO_BUF, SCRATCH, Scratch, XDHCP_EVENTS, XDHCP_LEASES, XDHCP_RELAYS, XDHCP_RESERVATIONS, XDHCP_SCRATCH,
+        ECHO_BUF, SCRATCH, Scratch, XDHCP_EVENTS, ZEROS, XDHCP_LEASES, XDHCP_RELAYS, XDHCP_RESERVATIONS, XDHCP_SCRATCH,
         XDHCP_SETTINGS, XDHCP_SUBNETS,
     },
     parse::{BOOTP_FIXED_LEN, DhcpRequest, ptr_at},
@@ -209,18 +209,23 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     }
     let src_ip = [scratch.ips[0], scratch.ips[1], scratch.ips[2], scratch.ips[3]];
     let dst_ip = [scratch.ips[4], scratch.ips[5], scratch.ips[6], scratch.ips[7]];
-    scratch.n = n as u32;
-    scratch.pos = 0;
-    scratch.state = SCAN_RUNNING;
-    scratch.msg_type = 0;
-    scratch.needs_daemon = 0;
-    scratch.has_req_ip = 0;
-    scratch.has_server_id = 0;
-    scratch.has_hostname = 0;
-    scratch.cid_len = 0;
-    scratch.cid_off = 0;
-    scratch.prl_len = 0;
-    scratch.prl_off = 0;
+    // Volatile: merged, these stores become a byte-at-a-time memset call.
+    for (field, value) in [
+        (&mut scratch.n, n as u32),
+        (&mut scratch.pos, 0),
+        (&mut scratch.state, SCAN_RUNNING),
+        (&mut scratch.msg_type, 0),
+        (&mut scratch.needs_daemon, 0),
+        (&mut scratch.has_req_ip, 0),
+        (&mut scratch.has_server_id, 0),
+        (&mut scratch.has_hostname, 0),
+        (&mut scratch.cid_len, 0),
+        (&mut scratch.cid_off, 0),
+        (&mut scratch.prl_len, 0),
+        (&mut scratch.prl_off, 0),
+    ] {
+        unsafe { core::ptr::write_volatile(field, value) };
+    }
     unsafe { bpf_loop(MAX_SCANNED_OPTIONS as u32, scan_step as *mut _, core::ptr::null_mut(), 0) };
     // Not ended within the scanned options: not sure, let the daemon decide.
     if scratch.state != SCAN_END {
@@ -290,14 +295,22 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     // From here on the frame is ours: a failure leaves it half-built, so it
     // is dropped (the client retransmits) and counted as malformed.
     let xid_flags = [fixed[4], fixed[5], fixed[6], fixed[7], fixed[10], fixed[11]];
-    let parts = Parts { head, echo, tail, echo_bytes: &scratch.echo };
+    let parts = Parts { head, echo, tail, echo_bytes: &scratch.echo, zeros: &scratch.zeros };
     if write_reply(ctx, req, &plan, &xid_flags, &chaddr, &parts, new_len).is_none() {
         crate::maps::count(Outcome::Malformed);
         return Ok(Verdict::Drop);
     }
 
     let valid = tmpl.lease_time;
-    let expire = now + valid as u64;
+    let mut expire = now + valid as u64;
+    // Never move an expiry back: `now` comes from an offset the daemon
+    // rewrites every second, which can step back by one.
+    if !plan.lease.is_null() {
+        let held = unsafe { (*plan.lease).expire };
+        if held > expire {
+            expire = held;
+        }
+    }
     let ev = &mut scratch.event;
     ev.expire = expire;
     ev.addr = plan.yiaddr;
@@ -317,9 +330,9 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     } else {
         unsafe { (*plan.lease).expire = expire };
         ev.kind = EVENT_RENEWED;
-        ev.mac = [0; 6];
         ev.client_id_len = 0;
-        ev.client_id = [0; MAX_CLIENT_ID];
+        // mac, _pad_mac and client_id: 40 bytes from a 4-aligned offset.
+        unsafe { zero_words(ev.mac.as_mut_ptr(), (6 + 2 + MAX_CLIENT_ID) / 4) };
     }
     // subnet_id was set by the path that chose the template. Borrowed: by
     // value it would be copied onto the 512-byte stack.
@@ -389,7 +402,7 @@ fn reservation<'a>(scratch: &mut Scratch, arrival: &Arrival, chaddr: &[u8; 6]) -
     }
     scratch.rkey.kind = RES_BY_MAC;
     scratch.rkey.len = 6;
-    scratch.rkey.id = [0; MAX_CLIENT_ID];
+    unsafe { zero_words(scratch.rkey.id.as_mut_ptr(), MAX_CLIENT_ID / 4) };
     for i in 0..6 {
         scratch.rkey.id[i] = chaddr[i];
     }
@@ -694,10 +707,12 @@ fn write_reply(
     put(ctx, b + 8, [0u8, 0])?;
     put(ctx, b + 16, plan.yiaddr)?;
     put(ctx, b + 20, subnet.next_server)?;
-    // chaddr past the 6 MAC bytes, sname and file: zeros, as dhcproto writes.
-    put(ctx, b + 34, [0u8; 10])?;
-    for i in 0..24 {
-        put(ctx, b + 44 + i * 8, [0u8; 8])?;
+    let store = |off: u32, from: *const u8, len: u32| unsafe { bpf_xdp_store_bytes(ctx.ctx, off, from as *mut _, len) };
+    // chaddr past the 6 MAC bytes, sname and file: zeros, as dhcproto
+    // writes; one copy from never-written scratch instead of ~200 bounds
+    // checked byte stores.
+    if store((b + 34) as u32, parts.zeros.as_ptr(), CHADDR_PAD_SNAME_FILE as u32) != 0 {
+        return None;
     }
     // Options straight from the template (and the echo), no byte loops.
     let opt_off = (b + BOOTP_FIXED_LEN) as u32;
@@ -705,7 +720,6 @@ fn write_reply(
     if head == 0 || head > MAX_HEAD || tail == 0 || tail > MAX_TAIL || echo > 2 + MAX_CLIENT_ID {
         return None;
     }
-    let store = |off: u32, from: *const u8, len: u32| unsafe { bpf_xdp_store_bytes(ctx.ctx, off, from as *mut _, len) };
     if store(opt_off, subnet.head.as_ptr(), sized(head, MAX_HEAD)) != 0 {
         return None;
     }
@@ -773,7 +787,34 @@ struct Parts<'a> {
     echo: usize,
     tail: usize,
     echo_bytes: &'a [u8; ECHO_BUF],
+    zeros: &'a [u8; ZEROS],
 }
+
+/// BOOTP bytes after chaddr's 6 MAC bytes up to the cookie: 10 + 64 + 128.
+const CHADDR_PAD_SNAME_FILE: usize = 10 + 64 + 128;
+const _: () = assert!(CHADDR_PAD_SNAME_FILE <= ZEROS);
+
+/// Zeroes `words` 4-byte words from `p` with volatile stores: a zero-array
+/// assignment compiles to a call of a byte-at-a-time memset subprogram.
+///
+/// # Safety
+/// `p` is 4-aligned and valid for `4 * words` bytes (callers pass fields
+/// at 4-aligned offsets of 4-aligned structs, asserted below).
+#[inline(always)]
+unsafe fn zero_words(p: *mut u8, words: usize) {
+    let p = p.cast::<u32>();
+    for i in 0..words {
+        unsafe { p.add(i).write_volatile(0) };
+    }
+}
+
+const _: () = {
+    use core::mem::{align_of, offset_of};
+    use dhcp_common::fastpath::{RenewEvent, ReservationKey};
+    assert!(align_of::<RenewEvent>() % 4 == 0 && offset_of!(RenewEvent, mac) % 4 == 0);
+    assert!(offset_of!(RenewEvent, client_id) == offset_of!(RenewEvent, mac) + 8);
+    assert!(align_of::<ReservationKey>() % 4 == 0 && offset_of!(ReservationKey, id) % 4 == 0);
+};
 
 /// Folds to 16 bits without complementing.
 #[inline(always)]

@@ -2,6 +2,7 @@
 //! `dhcp-common` so the daemon opens exactly these.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     btf_maps::{Array, HashMap, LpmTrie, PerCpuArray, RingBuf},
     macros::btf_map,
 };
@@ -20,8 +21,14 @@ static XDHCP_COUNTERS: PerCpuArray<Counters, 1> = PerCpuArray::new();
 
 /// The daemon's leases (copy): address → owner, expiry, subnet. The kernel
 /// extends `expire` when it answers a renewal.
+///
+/// Not preallocated: preallocation reserves every one of the million
+/// elements (~100 MB) in one virtually mapped area, where each lookup of a
+/// scattered element also misses the TLB; allocated on insert, elements
+/// come from the slab (direct map) and only as many as there are leases.
 #[btf_map]
-pub static XDHCP_LEASES: HashMap<LeaseKey, LeaseEntry, { LEASES_CAPACITY as usize }> = HashMap::new();
+pub static XDHCP_LEASES: HashMap<LeaseKey, LeaseEntry, { LEASES_CAPACITY as usize }, { BPF_F_NO_PREALLOC as usize }> =
+    HashMap::new();
 
 /// (Subnet id, receiving interface) → the precomputed ACK and the HA scope
 /// we serve in that subnet now.
@@ -94,7 +101,13 @@ pub struct Scratch {
     pub rkey: ReservationKey,
     /// The request's IP source and destination addresses.
     pub ips: [u8; 8],
+    /// Never written, so zero (map values start zeroed): the source of the
+    /// reply's zeroed BOOTP fields.
+    pub zeros: [u8; ZEROS],
 }
+
+/// Bytes of [`Scratch::zeros`].
+pub const ZEROS: usize = 256;
 
 /// Buffer of the client-id echo (option 61 header + up to 32 bytes), a
 /// power of two so its size can be masked for the verifier.

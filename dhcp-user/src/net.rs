@@ -105,6 +105,11 @@ pub async fn recv(sock: &tokio::net::UdpSocket, buf: &mut [u8]) -> io::Result<Da
     sock.async_io(tokio::io::Interest::READABLE, || recv_now(sock.as_raw_fd(), buf)).await
 }
 
+/// Receives one datagram if one is queued (`WouldBlock` otherwise).
+pub fn try_recv(sock: &tokio::net::UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
+    sock.try_io(tokio::io::Interest::READABLE, || recv_now(sock.as_raw_fd(), buf))
+}
+
 fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<Datagram> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg};
     let mut iov = [io::IoSliceMut::new(buf)];

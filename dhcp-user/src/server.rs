@@ -169,9 +169,19 @@ impl Link {
     }
 }
 
+/// Most datagrams decided per wakeup before their replies go out.
+const MAX_BURST: usize = 64;
+
 /// Serves one interface until `shutdown` fires.
+///
+/// Each wakeup takes every datagram already queued (up to [`MAX_BURST`]),
+/// decides them one by one, then sends the replies that wait for nothing
+/// and hands those waiting for their lease rows to one task for the whole
+/// burst: under load, one task and one wakeup per group commit instead of
+/// one per packet.
 pub async fn serve(link: Arc<Link>, shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
     let mut buf = vec![0u8; 2048];
+    let mut burst = Burst::default();
     loop {
         let d = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -183,13 +193,122 @@ pub async fn serve(link: Arc<Link>, shared: Arc<Mutex<Shared>>, shutdown: Cancel
                 }
             },
         };
-        handle(&link, &shared, &buf[..d.len], d.from, d.to);
+        handle(&link, &shared, &buf[..d.len], d.from, d.to, &mut burst);
+        for _ in 1..MAX_BURST {
+            match net::try_recv(&link.udp, &mut buf) {
+                Ok(d) => handle(&link, &shared, &buf[..d.len], d.from, d.to, &mut burst),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::warn!(interface = %link.iface.name, error = %e, "receive failed");
+                    break;
+                }
+            }
+        }
+        burst.flush(&link, &shared).await;
     }
 }
 
-/// Handles one datagram: decides under the lock, then hands the durable
-/// wait and the send to a task so the loop keeps receiving.
-fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: SocketAddrV4, to: Option<Ipv4Addr>) {
+/// A reply decided in this burst, without HA replication (those keep a
+/// task each: their partner round trips run concurrently).
+struct Pending {
+    /// The lease write the reply waits for.
+    durable: Option<crate::leases::Durable>,
+    reply: Message,
+    dest: Destination,
+    server_id: Ipv4Addr,
+}
+
+/// Replies decided since the last flush.
+#[derive(Default)]
+struct Burst {
+    /// Nothing to wait for (OFFERs, NAKs): sent at the end of the burst.
+    ready: Vec<Pending>,
+    /// Waiting for their rows to be fsynced.
+    durable: Vec<Pending>,
+}
+
+impl Burst {
+    /// Sends what is ready, then hands the rest to one task.
+    async fn flush(&mut self, link: &Arc<Link>, shared: &Arc<Mutex<Shared>>) {
+        if !self.ready.is_empty() {
+            let ready = std::mem::take(&mut self.ready);
+            let tally = send_all(link, ready).await;
+            tally.record(shared);
+        }
+        if !self.durable.is_empty() {
+            let waiting = std::mem::take(&mut self.durable);
+            let (link, shared) = (Arc::clone(link), Arc::clone(shared));
+            tokio::spawn(async move {
+                // RFC 2131 and our promise: no ACK before the lease is on
+                // disk. Rows of one burst complete together (group commit),
+                // so awaiting them in order costs about one wakeup.
+                let mut out = Vec::with_capacity(waiting.len());
+                let mut failed = 0;
+                for mut p in waiting {
+                    if let Some(d) = p.durable.take()
+                        && let Err(e) = d.wait().await
+                    {
+                        tracing::error!(error = %e, "lease not durable; reply withheld");
+                        failed += 1;
+                        continue;
+                    }
+                    out.push(p);
+                }
+                let mut tally = send_all(&link, out).await;
+                tally.store_failures = failed;
+                tally.record(&shared);
+            });
+        }
+    }
+}
+
+/// Outcome counts of a group of sends, added to [`Stats`] under one lock.
+#[derive(Default)]
+struct Tally {
+    sent: BTreeMap<&'static str, u64>,
+    send_failures: u64,
+    store_failures: u64,
+}
+
+impl Tally {
+    fn record(self, shared: &Mutex<Shared>) {
+        if self.sent.is_empty() && self.send_failures == 0 && self.store_failures == 0 {
+            return;
+        }
+        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+        for (label, n) in self.sent {
+            *st.stats.sent.entry(label).or_default() += n;
+        }
+        st.stats.send_failures += self.send_failures;
+        st.stats.store_failures += self.store_failures;
+    }
+}
+
+async fn send_all(link: &Link, replies: Vec<Pending>) -> Tally {
+    let mut tally = Tally::default();
+    for p in replies {
+        match send(link, p.server_id, &p.reply, &p.dest).await {
+            Ok(()) => *tally.sent.entry(reply_label(&p.reply)).or_default() += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, dest = ?p.dest, "sending reply failed");
+                tally.send_failures += 1;
+            }
+        }
+    }
+    tally
+}
+
+/// Handles one datagram: decides under the lock; a reply goes into
+/// `burst` (or, with HA replication, to a task of its own) so the loop
+/// keeps receiving while rows are made durable.
+fn handle(
+    link: &Arc<Link>,
+    shared: &Arc<Mutex<Shared>>,
+    bytes: &[u8],
+    from: SocketAddrV4,
+    to: Option<Ipv4Addr>,
+    burst: &mut Burst,
+) {
     let Some(server_id) = link.iface.primary_ipv4() else {
         tracing::warn!(interface = %link.iface.name, "no IPv4 address: cannot serve");
         return;
@@ -295,6 +414,12 @@ fn handle(link: &Arc<Link>, shared: &Arc<Mutex<Shared>>, bytes: &[u8], from: Soc
         }
         return;
     };
+    if replication.is_none() {
+        let waits = durable.is_some();
+        let pending = Pending { durable, reply, dest, server_id };
+        if waits { burst.durable.push(pending) } else { burst.ready.push(pending) }
+        return;
+    }
     let link = Arc::clone(link);
     let shared = Arc::clone(shared);
     tokio::spawn(async move {

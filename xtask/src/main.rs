@@ -6,10 +6,13 @@
 //! - [`build`]: the eBPF object and `xdhcpd` (one binary).
 //! - `run`: build, then run `xdhcpd` on this server.
 //! - [`test`]: the whole test suite (what CI runs).
-//! - [`demo`]: the `venus` lab end to end.
+//! - [`demo`]: the `venus` lab end to end, HA failover included.
+//! - [`drill`]: the HA drills, repeated, into DRILLS.md.
+//! - [`bench`]: measurements into BENCHMARKS.md.
 mod bench;
 mod build;
 mod demo;
+mod drill;
 mod setup;
 mod test;
 
@@ -41,10 +44,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build and run the venus demo in network namespaces.
+    /// Set up, build and run the venus demo in network namespaces: XDP
+    /// renewals, then lobezno killed, tormenta taking over, lobezno back.
     Demo,
+    /// Run the HA drills (dhcp-user/tests/lab_ha*.rs) N times each and
+    /// write DRILLS.md.
+    Drill(drill::Args),
     /// Benchmarks in the venus lab (`bench alloc`: DORA/s; `bench renew`:
-    /// renewals/s, XDP vs --no-xdp vs Kea vs a bare XDP_TX echo).
+    /// renewals/s, XDP vs --no-xdp vs Kea vs a bare XDP_TX echo; plain
+    /// `bench`: every section).
     Bench(bench::Args),
 }
 
@@ -56,6 +64,7 @@ fn main() {
         Command::Run { args } => build::run(&args),
         Command::Test { args } => test::run(&args),
         Command::Demo => demo::run(),
+        Command::Drill(args) => drill::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
     if let Err(e) = result {

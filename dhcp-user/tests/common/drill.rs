@@ -440,6 +440,8 @@ impl Report {
             .collect();
         serde_json::json!({
             "drill": self.drill,
+            // libtest names each test's thread after the test.
+            "test": std::thread::current().name().unwrap_or(""),
             "run": self.run,
             "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             "seconds": round(self.seconds),

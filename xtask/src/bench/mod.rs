@@ -1,4 +1,5 @@
-//! `cargo xtask bench <section>`: measurements in the venus lab, each
+//! `cargo xtask bench [<section>]`: measurements in the venus lab (every
+//! section when none is named, with its default options), each
 //! written as a section of `BENCHMARKS.md` (between markers, the rest of
 //! the file is kept) and as `bench/<section>.json`.
 //!
@@ -28,8 +29,16 @@ pub const T: Duration = Duration::from_secs(15);
 /// `cargo xtask bench …`
 #[derive(clap::Args)]
 pub struct Args {
+    /// One section; every section (default options) when left out.
     #[command(subcommand)]
-    what: What,
+    what: Option<What>,
+}
+
+/// Default options of `bench renew`, for the run of every section.
+#[derive(clap::Parser)]
+struct RenewDefaults {
+    #[command(flatten)]
+    opts: renew::Opts,
 }
 
 #[derive(Subcommand)]
@@ -50,9 +59,21 @@ enum What {
     Renew(renew::Opts),
 }
 
-/// Runs the benchmark named on the command line.
+/// Runs the benchmark named on the command line, or all of them.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let section = match &args.what {
+    let Some(what) = &args.what else {
+        // The renewal load generator wants an optimised build; the whole
+        // run moves there.
+        if renew::reexec_optimised()? {
+            return Ok(());
+        }
+        println!("[bench] section alloc");
+        publish(&alloc::measure(3, 2)?.section())?;
+        println!("[bench] section renew");
+        let renew = <RenewDefaults as clap::Parser>::parse_from(["renew"]).opts;
+        return publish(&renew::measure(&renew)?.section());
+    };
+    let section = match what {
         What::Alloc { reps, seconds } => alloc::measure((*reps).max(1), (*seconds).max(1))?.section(),
         What::Renew(opts) => {
             if renew::reexec_optimised()? {
@@ -261,6 +282,11 @@ pub fn js(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renew_defaults_parse() {
+        let _ = <RenewDefaults as clap::Parser>::try_parse_from(["renew"]).unwrap();
+    }
 
     #[test]
     fn spread_and_json_strings() {
