@@ -333,7 +333,7 @@ impl HaRuntime {
                 .collect::<Result<Vec<_>, _>>()?;
             let (atx, arx) = mpsc::unbounded_channel();
             let (qtx, qrx) = mpsc::unbounded_channel();
-            rels.push(Arc::new(Rel {
+            let rel = Arc::new(Rel {
                 index,
                 config: rc.clone(),
                 machine: Mutex::new(HaMachine::new(rc, now)),
@@ -346,7 +346,12 @@ impl HaRuntime {
                 async_pending: AtomicUsize::new(0),
                 backlog: Mutex::new(VecDeque::new()),
                 last_heartbeat: Mutex::new(None),
-            }));
+            });
+            // Started here, before any packet or kernel map sees it: a
+            // machine not yet in waiting would let both paths serve.
+            let actions = rel.machine().start(now);
+            rel.dispatch(actions);
+            rels.push(rel);
         }
         Ok(HaRuntime { rels })
     }
@@ -424,13 +429,10 @@ async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
 /// actions until shutdown.
 async fn drive(rel: Arc<Rel>, api: Arc<ApiState>, shutdown: CancellationToken) {
     let Some(mut inbox) = rel.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-    let (start, heartbeat) = {
-        let mut m = rel.machine();
-        let actions = m.start(Instant::now());
-        (actions, m.heartbeat_enabled() && rel.partner.is_some())
-    };
+    // The machine was started in `HaRuntime::new`; its first actions
+    // wait in the inbox.
+    let heartbeat = rel.machine().heartbeat_enabled() && rel.partner.is_some();
     let mut d = Driver { rel: Arc::clone(&rel), api, heartbeat, next_heartbeat: tokio::time::Instant::now() };
-    d.run_all(start).await;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let hb_at = d.next_heartbeat;
@@ -535,7 +537,12 @@ impl Driver {
     async fn heartbeat_once(&self) -> Event {
         let Some(p) = &self.rel.partner else { return Event::HeartbeatFailed };
         let args = json!({"server-name": self.rel.this_server()});
-        match p.send("ha-heartbeat", Some(args), client::REQUEST_TIMEOUT).await {
+        // Kea waits its 10 s request timeout for a heartbeat; a frozen
+        // partner (SIGSTOP, hung host) keeps the TCP connection open, so
+        // that would delay failover by 10 s. Waiting longer than
+        // max-response-delay cannot change the verdict, so stop there.
+        let timeout = client::REQUEST_TIMEOUT.min(self.rel.config.max_response_delay().max(Duration::from_secs(1)));
+        match p.send("ha-heartbeat", Some(args), timeout).await {
             Ok(r) => match wire::parse_heartbeat(&r) {
                 Ok(status) => {
                     *self.rel.last_heartbeat.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
