@@ -30,30 +30,12 @@ fn start(lab: &Lab, host: &str) -> Xdhcpd {
     Xdhcpd::start(lab, host, &cfg, &[])
 }
 
-fn wait_state(x: &mut Xdhcpd, host: &str, state: &str, timeout: Duration) {
-    let needle = format!("→ {state}");
-    x.process
-        .wait_for_log(&needle, timeout)
-        .unwrap_or_else(|e| panic!("{host} never reached {state}: {e:#}\n{}", x.process.log()));
-}
-
-/// Waits until `host` entered `state` for the `n`-th time (logs keep
-/// earlier transitions).
-fn wait_nth(x: &mut Xdhcpd, host: &str, state: &str, n: usize, timeout: Duration) {
-    let needle = format!("→ {state}");
-    let until = Instant::now() + timeout;
-    while x.process.log().matches(&needle).count() < n {
-        assert!(Instant::now() < until, "{host} never entered {state} {n} times:\n{}", x.process.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Both servers up and in hot-standby.
 fn pair(lab: &Lab) -> (Xdhcpd, Xdhcpd) {
     let mut p = start(lab, venus::PRIMARY);
     let mut s = start(lab, venus::STANDBY);
-    wait_state(&mut p, "lobezno", "hot-standby", HA_UP);
-    wait_state(&mut s, "tormenta", "hot-standby", HA_UP);
+    p.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    s.wait_ha("tormenta", "hot-standby", 1, HA_UP);
     (p, s)
 }
 
@@ -118,7 +100,7 @@ fn kill_primary_standby_takes_over_primary_rejoins() {
     // SIGKILL the primary: the standby must serve on its own.
     primary.process.kill().unwrap();
     drill.fault("primary SIGKILL", venus::STANDBY_LAN);
-    wait_state(&mut standby, "tormenta", "partner-down", TAKEOVER);
+    standby.wait_ha("tormenta", "partner-down", 1, TAKEOVER);
     drill.wait_served_by(venus::STANDBY_LAN, TAKEOVER).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&standby])));
     let l4 = drill.obtain(&venus::client(4), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&standby])));
     assert_eq!(l4.server_id, venus::STANDBY_LAN);
@@ -132,9 +114,9 @@ fn kill_primary_standby_takes_over_primary_rejoins() {
     // returns to hot-standby with the primary serving.
     let mut primary = start(&lab, venus::PRIMARY);
     drill.recovery("primary restarted", venus::PRIMARY_LAN);
-    wait_state(&mut primary, "lobezno", "syncing", HA_UP);
-    wait_state(&mut primary, "lobezno", "hot-standby", HA_UP);
-    wait_state(&mut standby, "tormenta", "hot-standby", HA_UP);
+    primary.wait_ha("lobezno", "syncing", 1, HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
     let synced = current(&primary);
     assert!(synced.contains_key(&l4.address.to_string()), "mutante4's lease from the standby not synced: {synced:?}");
     let l5 = drill.obtain(&venus::client(5), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
@@ -171,7 +153,7 @@ fn freeze_primary_longer_than_max_response_delay() {
     // allocate (a frozen primary's kernel program still renews known
     // leases, never allocates).
     drill.probe(&venus::client(2));
-    wait_state(&mut standby, "tormenta", "partner-down", TAKEOVER);
+    standby.wait_ha("tormenta", "partner-down", 1, TAKEOVER);
     drill.wait_answer(&venus::client(2), venus::STANDBY_LAN, T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&standby])));
     first_from(&drill, &venus::client(2), venus::STANDBY_LAN);
     std::thread::sleep(Duration::from_secs(1));
@@ -179,8 +161,8 @@ fn freeze_primary_longer_than_max_response_delay() {
     drill.recovery("primary SIGCONT", venus::PRIMARY_LAN);
     // The thawed primary finds its partner in partner-down, goes back to
     // waiting and resyncs; then both return to normal.
-    wait_nth(&mut primary, "lobezno", "hot-standby", 2, HA_UP);
-    wait_nth(&mut standby, "tormenta", "hot-standby", 2, HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 2, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 2, HA_UP);
     let synced = current(&primary);
     let during = address_of(&drill, &venus::client(2));
     assert!(synced.contains_key(&during.to_string()), "lease made while frozen not synced: {synced:?}");
@@ -201,14 +183,14 @@ fn standby_loss_then_graceful_primary_stop() {
     standby.process.kill().unwrap();
     let lost_standby = Instant::now();
     drill.fault("standby SIGKILL", venus::PRIMARY_LAN);
-    wait_state(&mut primary, "lobezno", "partner-down", TAKEOVER);
+    primary.wait_ha("lobezno", "partner-down", 1, TAKEOVER);
     let alone = drill.obtain(&m1, T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
     assert_eq!(alone.server_id, venus::PRIMARY_LAN);
     all_from(&drill, &m3, lost_standby, venus::PRIMARY_LAN);
     // It comes back, pulls the primary's leases, both normal again.
     let mut standby = start(&lab, venus::STANDBY);
-    wait_state(&mut standby, "tormenta", "hot-standby", HA_UP);
-    wait_state(&mut primary, "lobezno", "hot-standby", HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
     let synced = current(&standby);
     for c in [&m1, &m3] {
         let a = address_of(&drill, c);
@@ -217,7 +199,7 @@ fn standby_loss_then_graceful_primary_stop() {
     // Graceful stop of the primary: the standby takes over.
     drill.fault("primary SIGTERM", venus::STANDBY_LAN);
     primary.process.stop(T).unwrap();
-    wait_state(&mut standby, "tormenta", "partner-down", TAKEOVER);
+    standby.wait_ha("tormenta", "partner-down", 1, TAKEOVER);
     drill.wait_served_by(venus::STANDBY_LAN, TAKEOVER).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&standby])));
     let after = drill.obtain(&venus::client(2), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&standby])));
     assert_eq!(after.server_id, venus::STANDBY_LAN);
@@ -240,8 +222,8 @@ fn both_servers_restarted_from_disk() {
     standby.process.kill().unwrap();
     drill.fault("both SIGKILL, both restarted", venus::PRIMARY_LAN);
     let (mut primary, mut standby) = (start(&lab, venus::PRIMARY), start(&lab, venus::STANDBY));
-    wait_state(&mut primary, "lobezno", "hot-standby", HA_UP);
-    wait_state(&mut standby, "tormenta", "hot-standby", HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
     for (c, a) in &before[..2] {
         let again = drill.renew(c, T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
         assert_eq!(again.address, *a, "{c} lost its address across the double restart");
@@ -260,15 +242,15 @@ fn ha_link_cut_gives_no_split_brain() {
     let params = [("max-unacked-clients", serde_json::json!(2)), ("max-ack-delay", serde_json::json!(1000))];
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &config(venus::PRIMARY, &params, false), &[]);
     let mut standby = Xdhcpd::start(&lab, venus::STANDBY, &config(venus::STANDBY, &params, false), &[]);
-    wait_state(&mut primary, "lobezno", "hot-standby", HA_UP);
-    wait_state(&mut standby, "tormenta", "hot-standby", HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
     let mut drill = Drill::new(&lab, "ha-link-cut");
     drill.probe(&venus::client(3));
     drill.wait_answer(&venus::client(3), venus::PRIMARY_LAN, T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
     lab.cut_link(venus::PRIMARY, venus::HA).unwrap();
     let cut = Instant::now();
     drill.fault("HA link cut", venus::PRIMARY_LAN);
-    wait_state(&mut primary, "lobezno", "partner-down", TAKEOVER);
+    primary.wait_ha("lobezno", "partner-down", 1, TAKEOVER);
     for n in [1, 2] {
         let l = drill.obtain(&venus::client(n), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
         assert_eq!(l.server_id, venus::PRIMARY_LAN, "mutante{n} answered by the standby during the cut");
@@ -277,7 +259,7 @@ fn ha_link_cut_gives_no_split_brain() {
     assert!(!standby.process.log().contains("→ partner-down"), "standby took over although clients were served:\n{}", standby.process.log());
     lab.restore_link(venus::PRIMARY, venus::HA).unwrap();
     // The standby sees the primary in partner-down, resyncs, pair normal.
-    wait_nth(&mut standby, "tormenta", "hot-standby", 2, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 2, HA_UP);
     let synced = current(&standby);
     for c in (1..=3).map(venus::client) {
         let a = address_of(&drill, &c);
@@ -291,8 +273,8 @@ fn load_balancing_splits_clients_and_survives_a_death() {
     let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &config(venus::PRIMARY, &[], true), &[]);
     let mut secondary = Xdhcpd::start(&lab, venus::STANDBY, &config(venus::STANDBY, &[], true), &[]);
-    wait_state(&mut primary, "lobezno", "load-balancing", HA_UP);
-    wait_state(&mut secondary, "tormenta", "load-balancing", HA_UP);
+    primary.wait_ha("lobezno", "load-balancing", 1, HA_UP);
+    secondary.wait_ha("tormenta", "load-balancing", 1, HA_UP);
     let mut drill = Drill::new(&lab, "load-balancing-death");
     let (m1, m3) = (venus::client(1), venus::client(3));
     // RFC 3074 buckets of the chaddrs (Kea's table): mutante1 → 133 (odd,
@@ -310,7 +292,7 @@ fn load_balancing_splits_clients_and_survives_a_death() {
     // The secondary dies: the primary serves everyone.
     secondary.process.kill().unwrap();
     drill.fault("secondary SIGKILL", venus::PRIMARY_LAN);
-    wait_state(&mut primary, "lobezno", "partner-down", TAKEOVER);
+    primary.wait_ha("lobezno", "partner-down", 1, TAKEOVER);
     let again = drill.wait_answer(&m1, venus::PRIMARY_LAN, TAKEOVER).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
     assert_eq!(again.address, a1, "mutante1 kept its address");
     for n in [2, 4] {

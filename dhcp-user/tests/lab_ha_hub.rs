@@ -9,7 +9,7 @@ mod common;
 
 use std::{
     net::Ipv4Addr,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use common::{T, Xdhcpd};
@@ -101,23 +101,6 @@ fn start(lab: &Lab, host: &str) -> Xdhcpd {
     Xdhcpd::start(lab, host, &cfg, &[])
 }
 
-/// Waits for `server` (a relationship peer name) to enter `state` for
-/// the `n`-th time in `x`'s log.
-fn wait_nth(x: &mut Xdhcpd, server: &str, state: &str, n: usize, timeout: Duration) {
-    let needle = format!("HA {server}: ");
-    let to = format!("→ {state} ");
-    let until = Instant::now() + timeout;
-    loop {
-        let log = x.process.log();
-        let hits = log.lines().filter(|l| l.contains(&needle) && l.contains(&to)).count();
-        if hits >= n {
-            return;
-        }
-        assert!(Instant::now() < until, "{server} never entered {state} {n} times:\n{log}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn obtain(lab: &Lab, client: &str, log: &dyn Fn() -> String) -> (Ipv4Addr, Ipv4Addr) {
     let l = lab.dhclient(client).unwrap().obtain(T).unwrap_or_else(|e| panic!("{client}: {e:#}\n{}", log()));
     (l.address, l.server_id)
@@ -129,10 +112,10 @@ fn hub_and_spoke_each_server_fails_in_turn() {
     let mut hub = start(&lab, HUB);
     let mut s1 = start(&lab, SPOKE1);
     let mut s2 = start(&lab, SPOKE2);
-    wait_nth(&mut hub, HUB_R1, "hot-standby", 1, HA_UP);
-    wait_nth(&mut hub, HUB_R2, "hot-standby", 1, HA_UP);
-    wait_nth(&mut s1, SPOKE1_R1, "hot-standby", 1, HA_UP);
-    wait_nth(&mut s2, SPOKE2_R2, "hot-standby", 1, HA_UP);
+    hub.wait_ha(HUB_R1, "hot-standby", 1, HA_UP);
+    hub.wait_ha(HUB_R2, "hot-standby", 1, HA_UP);
+    s1.wait_ha(SPOKE1_R1, "hot-standby", 1, HA_UP);
+    s2.wait_ha(SPOKE2_R2, "hot-standby", 1, HA_UP);
 
     // Normal: the hub serves net1 (its primary role), spoke 2 serves net2.
     let hub_log = || hub.process.log();
@@ -149,7 +132,7 @@ fn hub_and_spoke_each_server_fails_in_turn() {
 
     // 1. Spoke 2 dies: the hub takes over net2 and still serves net1.
     s2.process.kill().unwrap();
-    wait_nth(&mut hub, HUB_R2, "partner-down", 1, Duration::from_secs(20));
+    hub.wait_ha(HUB_R2, "partner-down", 1, Duration::from_secs(20));
     let (a, sid) = obtain(&lab, "net2c2", &|| hub.process.log());
     assert_eq!(sid, ip("192.168.4.4"), "the hub serves net2 for the dead spoke");
     held.push(a);
@@ -157,13 +140,13 @@ fn hub_and_spoke_each_server_fails_in_turn() {
     assert_eq!(sid, ip("192.168.42.4"));
     held.push(a);
     let mut s2 = start(&lab, SPOKE2);
-    wait_nth(&mut s2, SPOKE2_R2, "hot-standby", 1, HA_UP);
-    wait_nth(&mut hub, HUB_R2, "hot-standby", 2, HA_UP);
+    s2.wait_ha(SPOKE2_R2, "hot-standby", 1, HA_UP);
+    hub.wait_ha(HUB_R2, "hot-standby", 2, HA_UP);
     assert!(common::lease_rows(&s2.leases).iter().any(|r| r[0] == held[2].to_string()), "spoke 2 did not resync");
 
     // 2. The hub dies: spoke 1 takes over net1; spoke 2 goes on with net2.
     hub.process.kill().unwrap();
-    wait_nth(&mut s1, SPOKE1_R1, "partner-down", 1, Duration::from_secs(20));
+    s1.wait_ha(SPOKE1_R1, "partner-down", 1, Duration::from_secs(20));
     let (a, sid) = obtain(&lab, "net1c3", &|| s1.process.log());
     assert_eq!(sid, ip("192.168.42.5"));
     held.push(a);
@@ -173,8 +156,8 @@ fn hub_and_spoke_each_server_fails_in_turn() {
     assert_eq!(sid, ip("192.168.4.5"));
     held.push(a);
     let mut hub = start(&lab, HUB);
-    wait_nth(&mut hub, HUB_R1, "hot-standby", 1, HA_UP);
-    wait_nth(&mut hub, HUB_R2, "hot-standby", 1, HA_UP);
+    hub.wait_ha(HUB_R1, "hot-standby", 1, HA_UP);
+    hub.wait_ha(HUB_R2, "hot-standby", 1, HA_UP);
     let rows = common::lease_rows(&hub.leases);
     for a in [held[4], held[5]] {
         assert!(rows.iter().any(|r| r[0] == a.to_string()), "hub did not resync {a}");
@@ -182,7 +165,7 @@ fn hub_and_spoke_each_server_fails_in_turn() {
 
     // 3. Spoke 1 dies: the hub serves net1 alone.
     s1.process.kill().unwrap();
-    wait_nth(&mut hub, HUB_R1, "partner-down", 1, Duration::from_secs(20));
+    hub.wait_ha(HUB_R1, "partner-down", 1, Duration::from_secs(20));
     let again = lab.dhclient("net1c3").unwrap().renew(T).unwrap_or_else(|e| panic!("{e:#}\n{}", hub.process.log()));
     assert_eq!((again.address, again.server_id), (held[4], ip("192.168.42.4")));
 

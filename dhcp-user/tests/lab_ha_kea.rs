@@ -17,15 +17,6 @@ use lab::{Kea, Lab, venus};
 
 const HA_UP: Duration = Duration::from_secs(40);
 
-fn wait_nth(x: &mut Xdhcpd, host: &str, state: &str, n: usize, timeout: Duration) {
-    let needle = format!("→ {state}");
-    let until = Instant::now() + timeout;
-    while x.process.log().matches(&needle).count() < n {
-        assert!(Instant::now() < until, "{host} never entered {state} {n} times:\n{}", x.process.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Current row per address of a Kea-format lease file.
 fn rows(path: &std::path::Path) -> BTreeMap<String, Vec<String>> {
     common::lease_rows(path).into_iter().map(|r| (r[0].clone(), r)).collect()
@@ -51,7 +42,7 @@ fn xdhcpd_primary_with_kea_standby() {
     let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap(), &[]);
     let mut kea = Kea::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap()).unwrap();
-    wait_nth(&mut primary, "lobezno", "hot-standby", 1, HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
     kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
 
     // xdhcpd → Kea: every ACKed lease is in Kea's lease file.
@@ -76,7 +67,7 @@ fn xdhcpd_primary_with_kea_standby() {
     // xdhcpd comes back, pulls Kea's leases (lease4-get-page from Kea),
     // both return to hot-standby with xdhcpd serving.
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap(), &[]);
-    wait_nth(&mut primary, "lobezno", "hot-standby", 1, HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
     let synced = rows(&primary.leases);
     assert!(synced.contains_key(&a2.to_string()), "Kea's lease {a2} not synced: {synced:?}\n{}", primary.process.log());
     let (a4, s4) = obtain(&lab, 4, &|| primary.process.log());
@@ -92,7 +83,7 @@ fn kea_primary_with_xdhcpd_standby() {
     let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
     let mut standby = Xdhcpd::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap(), &[]);
     kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
-    wait_nth(&mut standby, "tormenta", "hot-standby", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
 
     // Kea → xdhcpd: Kea's lease4-update lands in xdhcpd's store.
     let (a1, s1) = obtain(&lab, 1, &log_of(&mut kea));
@@ -106,7 +97,7 @@ fn kea_primary_with_xdhcpd_standby() {
     // SIGKILL Kea: xdhcpd takes over.
     kea.process().kill().unwrap();
     let t0 = Instant::now();
-    wait_nth(&mut standby, "tormenta", "partner-down", 1, Duration::from_secs(20));
+    standby.wait_ha("tormenta", "partner-down", 1, Duration::from_secs(20));
     let (a2, s2) = obtain(&lab, 2, &|| standby.process.log());
     assert_eq!(s2, venus::STANDBY_LAN);
     eprintln!("drill kea-interop (Kea primary killed): xdhcpd serving after {:?}", t0.elapsed());
@@ -116,7 +107,7 @@ fn kea_primary_with_xdhcpd_standby() {
     // Kea restarts, syncs from xdhcpd (our lease4-get-page), pair normal.
     let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
     kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
-    wait_nth(&mut standby, "tormenta", "hot-standby", 2, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 2, HA_UP);
     let synced = rows(kea.lease_file());
     assert!(synced.contains_key(&a2.to_string()), "xdhcpd's lease {a2} not synced to Kea: {synced:?}");
     let (a4, s4) = obtain(&lab, 4, &log_of(&mut kea));

@@ -8,7 +8,7 @@ mod common;
 
 use std::{
     path::Path,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use common::{T, Xdhcpd};
@@ -57,22 +57,14 @@ fn config(host: &str, files: &(String, String, String)) -> lab::KeaConfig {
     cfg
 }
 
-fn wait(x: &mut Xdhcpd, host: &str, state: &str) {
-    let until = Instant::now() + HA_UP;
-    while !x.process.log().contains(&format!("→ {state}")) {
-        assert!(Instant::now() < until, "{host} never reached {state}:\n{}", x.process.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn ha_over_https_with_client_certificates_and_basic_auth() {
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
     let files = pki(lab.dir());
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &config(venus::PRIMARY, &files[0]), &[]);
     let mut standby = Xdhcpd::start(&lab, venus::STANDBY, &config(venus::STANDBY, &files[1]), &[]);
-    wait(&mut primary, "lobezno", "hot-standby");
-    wait(&mut standby, "tormenta", "hot-standby");
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
     let l = lab.dhclient(&venus::client(1)).unwrap().obtain(T).unwrap();
     assert!(standby.last_row(l.address).is_some(), "lease not replicated over HTTPS");
 

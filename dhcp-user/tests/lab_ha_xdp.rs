@@ -17,15 +17,6 @@ use serde_json::Value;
 
 const HA_UP: Duration = Duration::from_secs(30);
 
-fn wait_nth(x: &mut Xdhcpd, host: &str, state: &str, n: usize, timeout: Duration) {
-    let needle = format!("→ {state}");
-    let until = Instant::now() + timeout;
-    while x.process.log().matches(&needle).count() < n {
-        assert!(Instant::now() < until, "{host} never entered {state} {n} times:\n{}", x.process.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A venus config with short timers so dhclient renews within the test.
 fn fast(host: &str) -> lab::KeaConfig {
     let mut cfg = venus::kea_config(host).unwrap();
@@ -60,8 +51,8 @@ fn kernel_renewals_reach_the_standby() {
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &fast(venus::PRIMARY), &[]);
     let mut standby = Xdhcpd::start(&lab, venus::STANDBY, &fast(venus::STANDBY), &[]);
-    wait_nth(&mut primary, "lobezno", "hot-standby", 1, HA_UP);
-    wait_nth(&mut standby, "tormenta", "hot-standby", 1, HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
 
     let m1 = lab.dhclient(&venus::client(1)).unwrap();
     let l1 = m1.obtain(T).unwrap();
@@ -93,15 +84,15 @@ fn maintenance_hands_over_and_back_without_loss() {
     let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap(), &[]);
     let mut standby = Xdhcpd::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap(), &[]);
-    wait_nth(&mut primary, "lobezno", "hot-standby", 1, HA_UP);
-    wait_nth(&mut standby, "tormenta", "hot-standby", 1, HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
     let m1 = lab.dhclient(&venus::client(1)).unwrap().obtain(T).unwrap();
 
     // The operator takes lobezno out: tormenta serves everything.
     let r = command(&lab, venus::STANDBY, "ha-maintenance-start");
     assert_eq!(r["result"], 0, "{r}");
-    wait_nth(&mut standby, "tormenta", "partner-in-maintenance", 1, T);
-    wait_nth(&mut primary, "lobezno", "in-maintenance", 1, T);
+    standby.wait_ha("tormenta", "partner-in-maintenance", 1, T);
+    primary.wait_ha("lobezno", "in-maintenance", 1, T);
     let m2 = lab.dhclient(&venus::client(2)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", standby.process.log()));
     assert_eq!(m2.server_id, venus::STANDBY_LAN);
     let again = lab.dhclient(&venus::client(1)).unwrap().renew(T).unwrap();
@@ -112,8 +103,8 @@ fn maintenance_hands_over_and_back_without_loss() {
     // Cancel: both return to hot-standby, lobezno serves again.
     let r = command(&lab, venus::STANDBY, "ha-maintenance-cancel");
     assert_eq!(r["result"], 0, "{r}");
-    wait_nth(&mut primary, "lobezno", "hot-standby", 2, T);
-    wait_nth(&mut standby, "tormenta", "hot-standby", 2, T);
+    primary.wait_ha("lobezno", "hot-standby", 2, T);
+    standby.wait_ha("tormenta", "hot-standby", 2, T);
     let m3 = lab.dhclient(&venus::client(3)).unwrap().obtain(T).unwrap();
     assert_eq!((m3.address, m3.server_id), (venus::RESERVED_ADDR, venus::PRIMARY_LAN));
     assert!(m1.address != m2.address);

@@ -29,6 +29,23 @@ pub struct Xdhcpd {
 }
 
 impl Xdhcpd {
+    /// Waits until HA relationship member `server` (its this-server-name)
+    /// has entered `state` for the `n`-th time, per the daemon's
+    /// `HA <server>: <from> → <to> (partner …)` log lines (the log keeps
+    /// earlier transitions, hence the count).
+    pub fn wait_ha(&mut self, server: &str, state: &str, n: usize, timeout: Duration) {
+        let (who, to) = (format!("HA {server}: "), format!("→ {state} ("));
+        let until = Instant::now() + timeout;
+        loop {
+            let log = self.process.log();
+            if log.lines().filter(|l| l.contains(&who) && l.contains(&to)).count() >= n {
+                return;
+            }
+            assert!(Instant::now() < until, "{server} never entered {state} {n} time(s):\n{log}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Renders `cfg` into `host`'s dir with a per-lab lease file, starts
     /// `xdhcpd run -c` (XDP attached unless `extra` says `--no-xdp`) and
     /// waits until it serves.
