@@ -9,10 +9,10 @@ mod common;
 use std::{
     collections::BTreeMap,
     net::Ipv4Addr,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use common::{T, Xdhcpd};
+use common::{T, Xdhcpd, drill::Drill};
 use lab::{Kea, Lab, venus};
 
 const HA_UP: Duration = Duration::from_secs(40);
@@ -22,8 +22,8 @@ fn rows(path: &std::path::Path) -> BTreeMap<String, Vec<String>> {
     common::lease_rows(path).into_iter().map(|r| (r[0].clone(), r)).collect()
 }
 
-fn obtain(lab: &Lab, n: usize, log: &dyn Fn() -> String) -> (Ipv4Addr, Ipv4Addr) {
-    let l = lab.dhclient(&venus::client(n)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", log()));
+fn obtain(drill: &mut Drill, n: usize, log: &dyn Fn() -> String) -> (Ipv4Addr, Ipv4Addr) {
+    let l = drill.obtain(&venus::client(n), T).unwrap_or_else(|e| panic!("{e:#}\n{}", log()));
     (l.address, l.server_id)
 }
 
@@ -44,10 +44,13 @@ fn xdhcpd_primary_with_kea_standby() {
     let mut kea = Kea::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap()).unwrap();
     primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
     kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
+    let mut drill = Drill::new(&lab, "kea-standby-takes-over");
 
     // xdhcpd → Kea: every ACKed lease is in Kea's lease file.
-    let (a1, s1) = obtain(&lab, 1, &|| primary.process.log());
-    let (a3, _) = obtain(&lab, 3, &|| primary.process.log());
+    let (a1, s1) = obtain(&mut drill, 1, &|| primary.process.log());
+    // mutante3 keeps re-obtaining its reservation in the background.
+    drill.probe(&venus::client(3));
+    let a3 = drill.wait_answer(&venus::client(3), venus::PRIMARY_LAN, T).unwrap().address;
     assert_eq!((s1, a3), (venus::PRIMARY_LAN, venus::RESERVED_ADDR));
     let on_kea = rows(kea.lease_file());
     for a in [a1, a3] {
@@ -56,25 +59,23 @@ fn xdhcpd_primary_with_kea_standby() {
 
     // SIGKILL xdhcpd: Kea takes over and serves new and old clients.
     primary.process.kill().unwrap();
-    let t0 = Instant::now();
+    drill.fault("xdhcpd primary SIGKILL", venus::STANDBY_LAN);
     kea.wait_ha_state("PARTNER-DOWN", Duration::from_secs(20)).unwrap();
-    let (a2, s2) = obtain(&lab, 2, &log_of(&mut kea));
+    let (a2, s2) = obtain(&mut drill, 2, &log_of(&mut kea));
     assert_eq!(s2, venus::STANDBY_LAN);
-    eprintln!("drill kea-interop (xdhcpd primary killed): Kea serving after {:?}", t0.elapsed());
-    let again = lab.dhclient(&venus::client(1)).unwrap().renew(T).unwrap();
+    let again = drill.renew(&venus::client(1), T).unwrap();
     assert_eq!(again.address, a1);
 
     // xdhcpd comes back, pulls Kea's leases (lease4-get-page from Kea),
     // both return to hot-standby with xdhcpd serving.
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap(), &[]);
     primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    drill.recovery("xdhcpd primary restarted", venus::PRIMARY_LAN);
     let synced = rows(&primary.leases);
     assert!(synced.contains_key(&a2.to_string()), "Kea's lease {a2} not synced: {synced:?}\n{}", primary.process.log());
-    let (a4, s4) = obtain(&lab, 4, &|| primary.process.log());
+    let (_, s4) = obtain(&mut drill, 4, &|| primary.process.log());
     assert_eq!(s4, venus::PRIMARY_LAN);
-    let all = [a1, a2, a3, a4];
-    let distinct: std::collections::BTreeSet<_> = all.iter().collect();
-    assert_eq!(distinct.len(), all.len(), "duplicate address: {all:?}");
+    drill.finish(&[("lobezno", &primary.leases), ("tormenta (Kea)", kea.lease_file())]).assert_ok();
 }
 
 #[test]
@@ -84,10 +85,12 @@ fn kea_primary_with_xdhcpd_standby() {
     let mut standby = Xdhcpd::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap(), &[]);
     kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
     standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
+    let mut drill = Drill::new(&lab, "xdhcpd-standby-takes-over-from-kea");
 
     // Kea → xdhcpd: Kea's lease4-update lands in xdhcpd's store.
-    let (a1, s1) = obtain(&lab, 1, &log_of(&mut kea));
-    let (a3, _) = obtain(&lab, 3, &log_of(&mut kea));
+    let (a1, s1) = obtain(&mut drill, 1, &log_of(&mut kea));
+    drill.probe(&venus::client(3));
+    let a3 = drill.wait_answer(&venus::client(3), venus::PRIMARY_LAN, T).unwrap().address;
     assert_eq!((s1, a3), (venus::PRIMARY_LAN, venus::RESERVED_ADDR));
     let on_x = rows(&standby.leases);
     for a in [a1, a3] {
@@ -96,23 +99,21 @@ fn kea_primary_with_xdhcpd_standby() {
 
     // SIGKILL Kea: xdhcpd takes over.
     kea.process().kill().unwrap();
-    let t0 = Instant::now();
+    drill.fault("Kea primary SIGKILL", venus::STANDBY_LAN);
     standby.wait_ha("tormenta", "partner-down", 1, Duration::from_secs(20));
-    let (a2, s2) = obtain(&lab, 2, &|| standby.process.log());
+    let (a2, s2) = obtain(&mut drill, 2, &|| standby.process.log());
     assert_eq!(s2, venus::STANDBY_LAN);
-    eprintln!("drill kea-interop (Kea primary killed): xdhcpd serving after {:?}", t0.elapsed());
-    let again = lab.dhclient(&venus::client(3)).unwrap().renew(T).unwrap();
-    assert_eq!(again.address, venus::RESERVED_ADDR);
+    assert_eq!(drill.renew(&venus::client(1), T).unwrap().address, a1);
 
     // Kea restarts, syncs from xdhcpd (our lease4-get-page), pair normal.
     let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
     kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
     standby.wait_ha("tormenta", "hot-standby", 2, HA_UP);
+    drill.recovery("Kea primary restarted", venus::PRIMARY_LAN);
     let synced = rows(kea.lease_file());
     assert!(synced.contains_key(&a2.to_string()), "xdhcpd's lease {a2} not synced to Kea: {synced:?}");
-    let (a4, s4) = obtain(&lab, 4, &log_of(&mut kea));
+    let (_, s4) = obtain(&mut drill, 4, &log_of(&mut kea));
     assert_eq!(s4, venus::PRIMARY_LAN);
-    let all = [a1, a2, a3, a4];
-    let distinct: std::collections::BTreeSet<_> = all.iter().collect();
-    assert_eq!(distinct.len(), all.len(), "duplicate address: {all:?}");
+    let kea_file = kea.lease_file().to_owned();
+    drill.finish(&[("lobezno (Kea)", &kea_file), ("tormenta", &standby.leases)]).assert_ok();
 }
