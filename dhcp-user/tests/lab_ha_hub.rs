@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use common::{T, Xdhcpd};
+use common::{T, Xdhcpd, drill::Drill};
 use lab::{Host, Ipv4Cidr, KeaConfig, Lab, Mac, Role, Topology};
 use serde_json::{Value, json};
 
@@ -101,8 +101,8 @@ fn start(lab: &Lab, host: &str) -> Xdhcpd {
     Xdhcpd::start(lab, host, &cfg, &[])
 }
 
-fn obtain(lab: &Lab, client: &str, log: &dyn Fn() -> String) -> (Ipv4Addr, Ipv4Addr) {
-    let l = lab.dhclient(client).unwrap().obtain(T).unwrap_or_else(|e| panic!("{client}: {e:#}\n{}", log()));
+fn obtain(drill: &mut Drill, client: &str, log: &dyn Fn() -> String) -> (Ipv4Addr, Ipv4Addr) {
+    let l = drill.obtain(client, T).unwrap_or_else(|e| panic!("{client}: {e:#}\n{}", log()));
     (l.address, l.server_id)
 }
 
@@ -117,12 +117,13 @@ fn hub_and_spoke_each_server_fails_in_turn() {
     s1.wait_ha(SPOKE1_R1, "hot-standby", 1, HA_UP);
     s2.wait_ha(SPOKE2_R2, "hot-standby", 1, HA_UP);
 
+    let mut drill = Drill::new(&lab, "hub-and-spoke");
     // Normal: the hub serves net1 (its primary role), spoke 2 serves net2.
     let hub_log = || hub.process.log();
-    let (a, sid) = obtain(&lab, "net1c1", &hub_log);
+    let (a, sid) = obtain(&mut drill, "net1c1", &hub_log);
     assert_eq!(sid, ip("192.168.42.4"));
     let mut held = vec![a];
-    let (a, sid) = obtain(&lab, "net2c1", &|| s2.process.log());
+    let (a, sid) = obtain(&mut drill, "net2c1", &|| s2.process.log());
     assert_eq!(sid, ip("192.168.4.5"));
     held.push(a);
     // Each lease went to its relationship's partner only.
@@ -132,11 +133,12 @@ fn hub_and_spoke_each_server_fails_in_turn() {
 
     // 1. Spoke 2 dies: the hub takes over net2 and still serves net1.
     s2.process.kill().unwrap();
+    drill.fault("spoke 2 SIGKILL", ip("192.168.4.4"));
     hub.wait_ha(HUB_R2, "partner-down", 1, Duration::from_secs(20));
-    let (a, sid) = obtain(&lab, "net2c2", &|| hub.process.log());
+    let (a, sid) = obtain(&mut drill, "net2c2", &|| hub.process.log());
     assert_eq!(sid, ip("192.168.4.4"), "the hub serves net2 for the dead spoke");
     held.push(a);
-    let (a, sid) = obtain(&lab, "net1c2", &|| hub.process.log());
+    let (a, sid) = obtain(&mut drill, "net1c2", &|| hub.process.log());
     assert_eq!(sid, ip("192.168.42.4"));
     held.push(a);
     let mut s2 = start(&lab, SPOKE2);
@@ -146,13 +148,14 @@ fn hub_and_spoke_each_server_fails_in_turn() {
 
     // 2. The hub dies: spoke 1 takes over net1; spoke 2 goes on with net2.
     hub.process.kill().unwrap();
+    drill.fault("hub SIGKILL", ip("192.168.42.5"));
     s1.wait_ha(SPOKE1_R1, "partner-down", 1, Duration::from_secs(20));
-    let (a, sid) = obtain(&lab, "net1c3", &|| s1.process.log());
+    let (a, sid) = obtain(&mut drill, "net1c3", &|| s1.process.log());
     assert_eq!(sid, ip("192.168.42.5"));
     held.push(a);
-    let again = lab.dhclient("net1c1").unwrap().renew(T).unwrap_or_else(|e| panic!("{e:#}\n{}", s1.process.log()));
+    let again = drill.renew("net1c1", T).unwrap_or_else(|e| panic!("{e:#}\n{}", s1.process.log()));
     assert_eq!(again.address, held[0], "net1c1 kept its address through the hub's death");
-    let (a, sid) = obtain(&lab, "net2c3", &|| s2.process.log());
+    let (a, sid) = obtain(&mut drill, "net2c3", &|| s2.process.log());
     assert_eq!(sid, ip("192.168.4.5"));
     held.push(a);
     let mut hub = start(&lab, HUB);
@@ -165,10 +168,14 @@ fn hub_and_spoke_each_server_fails_in_turn() {
 
     // 3. Spoke 1 dies: the hub serves net1 alone.
     s1.process.kill().unwrap();
+    drill.fault("spoke 1 SIGKILL", ip("192.168.42.4"));
     hub.wait_ha(HUB_R1, "partner-down", 1, Duration::from_secs(20));
-    let again = lab.dhclient("net1c3").unwrap().renew(T).unwrap_or_else(|e| panic!("{e:#}\n{}", hub.process.log()));
+    let again = drill.renew("net1c3", T).unwrap_or_else(|e| panic!("{e:#}\n{}", hub.process.log()));
     assert_eq!((again.address, again.server_id), (held[4], ip("192.168.42.4")));
 
     let distinct: std::collections::BTreeSet<_> = held.iter().collect();
     assert_eq!(distinct.len(), held.len(), "duplicate address: {held:?}");
+    // The hub is in both relationships: after its resyncs it holds every
+    // lease any client was ACKed.
+    drill.finish(&[("hub", &hub.leases)]).assert_ok();
 }
