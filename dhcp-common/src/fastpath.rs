@@ -251,9 +251,11 @@ const _: () = assert!(core::mem::size_of::<ReservationEntry>() == 40 + MAX_CLIEN
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
-    /// Unix time minus `CLOCK_BOOTTIME`, seconds: the kernel has only the
-    /// boot clock, leases carry Unix time.
-    pub unix_minus_boot: i64,
+    /// Unix time minus `CLOCK_BOOTTIME`, nanoseconds: the kernel has only
+    /// the boot clock, leases carry Unix time. Nanoseconds, so that the
+    /// kernel's whole second is the wall clock's (an offset in whole
+    /// seconds made it up to one second early).
+    pub unix_minus_boot_ns: i64,
 }
 
 /// [`RenewEvent::kind`]: a lease in the lease map was renewed (extend it).

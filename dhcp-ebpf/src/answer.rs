@@ -241,7 +241,8 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     }
     let chaddr = unsafe { *ptr_at::<[u8; 6]>(ctx, b + 28).ok_or(Outcome::Malformed)? };
     let settings = XDHCP_SETTINGS.get(0).ok_or(Outcome::PassedNotServing)?;
-    let now = ((unsafe { bpf_ktime_get_boot_ns() } / 1_000_000_000) as i64 + settings.unix_minus_boot) as u64;
+    // Unsigned division only (BPF has no signed one); Unix time is positive.
+    let now = (unsafe { bpf_ktime_get_boot_ns() }).wrapping_add(settings.unix_minus_boot_ns as u64) / 1_000_000_000;
     // Relayed: the subnet is giaddr's (none: the daemon is silent).
     let relay_subnet = if giaddr != [0; 4] {
         *XDHCP_RELAYS.get(&Key::new(32, giaddr)).ok_or(Outcome::PassedNotServing)?

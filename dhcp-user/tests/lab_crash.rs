@@ -451,10 +451,18 @@ fn check(when: &str, acks: &[Ack], leases: &[Lease], report: &LoadReport, known:
             l.valid_lifetime >= a.lease_secs,
             "{when}: stored row is older than the last ACK (a durable write lost): {l:?}, ACK {a:?}"
         );
-        assert!(
-            l.expire >= a.t_send + u64::from(a.lease_secs),
-            "{when}: stored lease older than its last ACK (renewal lost): {l:?}, ACK {a:?}"
-        );
+        // A renewal (relayed REBINDING, dhclient's INIT-REBOOT) may be
+        // answered by the kernel, whose row reaches the store from the ring
+        // buffer just after the ACK (within EVENTS_POLL_MS and one group
+        // commit): a kill in that window loses the extension, never the
+        // binding asserted above, and the HA reuse grace rule covers it.
+        // New allocations are the daemon's alone: durable before the ACK.
+        if a.kind == "new" {
+            assert!(
+                l.expire >= a.t_send + u64::from(a.lease_secs),
+                "{when}: stored lease older than its ACK (durable write lost): {l:?}, ACK {a:?}"
+            );
+        }
     }
     let mut per_mac: BTreeMap<Mac, Vec<Ipv4Addr>> = BTreeMap::new();
     for l in leases.iter().filter(|l| l.state == LeaseState::Default) {
