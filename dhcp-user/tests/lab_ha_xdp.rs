@@ -109,3 +109,29 @@ fn maintenance_hands_over_and_back_without_loss() {
     assert_eq!((m3.address, m3.server_id), (venus::RESERVED_ADDR, venus::PRIMARY_LAN));
     assert!(m1.address != m2.address);
 }
+
+#[test]
+fn passive_backup_waits_for_the_backup_when_asked() {
+    let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
+    let cfg = |host: &str| {
+        let mut c = venus::kea_config(host).unwrap();
+        let base = "/Dhcp4/hooks-libraries/1/parameters/high-availability/0";
+        c.set(&format!("{base}/mode"), "passive-backup".into()).unwrap();
+        c.set(&format!("{base}/peers/1/role"), "backup".into()).unwrap();
+        c.set(&format!("{base}/wait-backup-ack"), true.into()).unwrap();
+        c
+    };
+    let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &cfg(venus::PRIMARY), &[]);
+    let mut backup = Xdhcpd::start(&lab, venus::STANDBY, &cfg(venus::STANDBY), &[]);
+    primary.wait_ha("lobezno", "passive-backup", 1, T);
+    backup.wait_ha("tormenta", "backup", 1, T);
+    // Every lease reaches the backup before its ACK.
+    let l1 = lab.dhclient(&venus::client(1)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", primary.process.log()));
+    assert_eq!(l1.server_id, venus::PRIMARY_LAN);
+    assert!(backup.last_row(l1.address).is_some(), "lease not on the backup before the ACK");
+    // With wait-backup-ack, no ACK goes out while the backup cannot take it.
+    backup.process.kill().unwrap();
+    let m2 = lab.dhclient(&venus::client(2)).unwrap();
+    assert!(m2.obtain(Duration::from_secs(6)).is_err(), "ACKed although the backup is gone");
+    assert!(primary.process.log().contains("lease update to backup failed"), "{}", primary.process.log());
+}

@@ -157,7 +157,13 @@ impl Rel {
     /// waits (true when the DHCP reply may go), queues them, or skips;
     /// backups get theirs without waiting.
     pub async fn replicate(&self, plan: UpdatePlan, updates: Vec<Update>) -> bool {
-        if plan.backups {
+        if plan.backups && self.config.wait_backup_ack() {
+            // passive-backup with wait-backup-ack: the reply waits for every
+            // backup and is dropped if one failed, as in Kea.
+            if !send_to_backups(&self.backups, &updates).await {
+                return false;
+            }
+        } else if plan.backups {
             spawn_backup_updates(&self.backups, updates.clone());
         }
         match plan.partner {
@@ -268,6 +274,28 @@ impl Rel {
         }
         entry
     }
+}
+
+/// Sends updates to every backup and waits; true when all accepted them.
+async fn send_to_backups(backups: &[PeerClient], ups: &[Update]) -> bool {
+    let mut ok = true;
+    for b in backups {
+        for u in ups {
+            let (cmd, args) = u.command();
+            match b.send(cmd, Some(args), client::REQUEST_TIMEOUT).await {
+                Ok(r) if r.is_success() => {}
+                Ok(r) => {
+                    tracing::warn!(backup = b.name(), result = r.result, text = %r.text, "backup refused a lease update");
+                    ok = false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lease update to backup failed");
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok
 }
 
 /// Sends updates to the backups without waiting: Kea's backups never hold
