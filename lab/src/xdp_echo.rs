@@ -112,12 +112,7 @@ fn program() -> Vec<Insn> {
     p
 }
 
-fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> std::io::Result<i32> {
-    // SAFETY: `attr` is a zero-initialised bpf_attr-sized buffer whose
-    // pointers (set by the callers) outlive the call.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len() as u32) };
-    if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(r as i32) }
-}
+use crate::xdp_pass::bpf;
 
 /// The loaded echo program.
 pub struct EchoProgram {

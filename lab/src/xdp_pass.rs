@@ -24,7 +24,8 @@ fn instructions() -> [u8; 16] {
     [0xb7, 0, 0, 0, XDP_PASS, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]
 }
 
-fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> std::io::Result<i32> {
+/// bpf(2) with a 128-byte `bpf_attr` (the lab's raw programs use it).
+pub(crate) fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> std::io::Result<i32> {
     // SAFETY: `attr` is a zero-initialised bpf_attr-sized buffer whose
     // pointers (set by the callers) outlive the call.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len() as u32) };
