@@ -12,14 +12,12 @@
 //! §4.1 says, equal to the daemon's frame, with the ACK reported on the
 //! ring buffer; and the requests the kernel must leave to the daemon.
 
+mod xdp_rig;
+
 use std::net::Ipv4Addr;
 
-use aya::{
-    Ebpf,
-    maps::{MapData, PerCpuArray, RingBuf},
-    programs::{TestRun, TestRunOptions, Xdp},
-};
-use dhcp_common::counters::{Counters, MAP_NAME, Outcome};
+use xdp_rig::{Rig, XDP_PASS, XDP_TX};
+use dhcp_common::counters::Outcome;
 use dhcp_user::{
     config,
     dhcp::{
@@ -28,12 +26,11 @@ use dhcp_user::{
         inbound,
         policy::{OptionValue, Policy},
     },
-    fastpath::{MapSync, parse_event, reserved_lease},
+    fastpath::{parse_event, reserved_lease},
     glue::{self, held},
     leases::{ClientId, HwAddr, Lease},
     net::Interface,
     server::unix_now,
-    xdp::EBPF_OBJECT,
 };
 use dhcproto::{
     Encodable as _,
@@ -44,16 +41,6 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 2);
 const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0x50, 2];
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 120);
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-
-struct Rig {
-    ebpf: Ebpf,
-    sync: MapSync,
-    events: RingBuf<MapData>,
-    policy: Policy,
-    lo: Interface,
-}
 
 fn policy() -> Policy {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
@@ -74,17 +61,8 @@ fn policy() -> Policy {
 }
 
 fn rig() -> Rig {
-    let mut ebpf = Ebpf::load(EBPF_OBJECT).expect("load (needs root and a built eBPF object)");
-    let prog: &mut Xdp = ebpf.program_mut("xdhcp").unwrap().try_into().unwrap();
-    prog.load().unwrap();
-    let (mut sync, events) = MapSync::take(&mut ebpf).unwrap();
-    sync.set_clock().unwrap();
-    let policy = policy();
     // The test run's ingress device is lo (index 1) with venus's addresses.
-    let lo = Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] };
-    let left = sync.install_subnets(&policy, std::slice::from_ref(&lo), |_| true).unwrap();
-    assert!(left.is_empty(), "{left:?}");
-    Rig { ebpf, sync, events, policy, lo }
+    Rig::new(policy(), Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] })
 }
 
 fn lease(mac: [u8; 6], cid: Option<&[u8]>, expire: u64) -> Lease {
@@ -208,29 +186,6 @@ fn daemon_reply(rig: &Rig, req: &Req, lease: &Lease) -> Vec<u8> {
     with_vlan(f, req.vlan)
 }
 
-fn run(rig: &mut Rig, frame: &[u8]) -> (u32, Vec<u8>) {
-    let prog: &mut Xdp = rig.ebpf.program_mut("xdhcp").unwrap().try_into().unwrap();
-    let mut out = vec![0u8; 4096];
-    // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
-    let mut md = [0u8; 24];
-    md[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-    md[12..16].copy_from_slice(&rig.lo.index.to_ne_bytes());
-    let r = prog
-        .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&md), ..TestRunOptions::new() })
-        .unwrap();
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
-}
-
-fn counters(rig: &Rig) -> Counters {
-    let a = PerCpuArray::<_, Counters>::try_from(rig.ebpf.map(MAP_NAME).unwrap()).unwrap();
-    a.get(&0, 0).unwrap().iter().fold(Counters::default(), |acc, c| acc.add(c))
-}
-
-fn delta(rig: &Rig, before: &Counters, o: Outcome) -> u64 {
-    counters(rig).get(o) - before.get(o)
-}
-
 #[test]
 fn kernel_ack_equals_daemon_ack_byte_for_byte() {
     let mut rig = rig();
@@ -249,10 +204,10 @@ fn kernel_ack_equals_daemon_ack_byte_for_byte() {
     ];
     for (name, req, l) in cases {
         rig.sync.sync_lease(&rig.policy, CLIENT, Some(&l));
-        let before = counters(&rig);
-        let (action, out) = run(&mut rig, &req.frame());
-        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", counters(&rig));
-        assert_eq!(delta(&rig, &before, Outcome::AnsweredAck), 1, "{name}");
+        let before = rig.counters();
+        let (action, out) = rig.run(&req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", rig.counters());
+        assert_eq!(rig.delta(&before, Outcome::AnsweredAck), 1, "{name}");
         let want = daemon_reply(&rig, &req, &l);
         assert_eq!(out.len(), want.len(), "{name}: length");
         for (i, (a, b)) in out.iter().zip(&want).enumerate() {
@@ -281,22 +236,22 @@ fn kernel_passes_what_it_must_not_answer() {
     ];
     for (name, req, l, why) in cases {
         rig.sync.sync_lease(&rig.policy, CLIENT, l.as_ref());
-        let before = counters(&rig);
+        let before = rig.counters();
         let frame = req.frame();
-        let (action, out) = run(&mut rig, &frame);
+        let (action, out) = rig.run(&frame);
         assert_eq!(action, XDP_PASS, "{name}");
         assert_eq!(out, frame, "{name}: a passed frame is untouched");
-        assert_eq!(delta(&rig, &before, why), 1, "{name}: reason");
-        assert_eq!(delta(&rig, &before, Outcome::PassedToDaemon), 1, "{name}");
+        assert_eq!(rig.delta(&before, why), 1, "{name}: reason");
+        assert_eq!(rig.delta(&before, Outcome::PassedToDaemon), 1, "{name}");
     }
     // A subnet this server does not serve right now (HA scope off).
     rig.sync.sync_lease(&rig.policy, CLIENT, Some(&good));
     let lo = rig.lo.clone();
     rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| false).unwrap();
-    let before = counters(&rig);
-    let (action, _) = run(&mut rig, &renewal().frame());
+    let before = rig.counters();
+    let (action, _) = rig.run(&renewal().frame());
     assert_eq!(action, XDP_PASS);
-    assert_eq!(delta(&rig, &before, Outcome::PassedNotServing), 1);
+    assert_eq!(rig.delta(&before, Outcome::PassedNotServing), 1);
     assert!(rig.events.next().is_none(), "no event for passed requests");
 }
 
@@ -447,11 +402,11 @@ fn reserved_client_offer_and_ack_equal_the_daemons_byte_for_byte() {
     ];
     for (name, req, store, kind, dest) in cases {
         rig.sync.load_all(&rig.policy, &store);
-        let before = counters(&rig);
-        let (action, out) = run(&mut rig, &req.frame());
-        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", counters(&rig));
+        let before = rig.counters();
+        let (action, out) = rig.run(&req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", rig.counters());
         let answered = if kind == MessageType::Offer { Outcome::AnsweredOffer } else { Outcome::AnsweredReservedAck };
-        assert_eq!(delta(&rig, &before, answered), 1, "{name}");
+        assert_eq!(rig.delta(&before, answered), 1, "{name}");
         let (want, want_dest) = daemon_frame(&rig, &req, &store, kind);
         assert_eq!(want_dest, dest, "{name}: the daemon's destination");
         assert_eq!(out.len(), want.len(), "{name}: length");
@@ -519,32 +474,32 @@ fn kernel_passes_reserved_requests_it_must_not_answer() {
     ];
     for (name, req, store, why) in cases {
         rig.sync.load_all(&rig.policy, &store);
-        let before = counters(&rig);
+        let before = rig.counters();
         let frame = req.frame();
-        let (action, out) = run(&mut rig, &frame);
+        let (action, out) = rig.run(&frame);
         assert_eq!(action, XDP_PASS, "{name}");
         assert_eq!(out, frame, "{name}: a passed frame is untouched");
-        assert_eq!(delta(&rig, &before, why), 1, "{name}: reason; counters {:?}", counters(&rig));
-        assert_eq!(delta(&rig, &before, Outcome::PassedToDaemon), 1, "{name}");
+        assert_eq!(rig.delta(&before, why), 1, "{name}: reason; counters {:?}", rig.counters());
+        assert_eq!(rig.delta(&before, Outcome::PassedToDaemon), 1, "{name}");
     }
     // Store changes reach the entry: the stranger's lease goes, the kernel
     // answers again; it comes back, the kernel passes.
     let stranger = held_lease(RESERVED, [2, 0, 0, 0, 0, 9], now + 30);
     rig.sync.load_all(&rig.policy, &[]);
     rig.sync.sync_lease(&rig.policy, RESERVED, Some(&stranger));
-    assert_eq!(run(&mut rig, &m3(MessageType::Discover).frame()).0, XDP_PASS);
+    assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_PASS);
     rig.sync.sync_lease(&rig.policy, RESERVED, None);
-    assert_eq!(run(&mut rig, &m3(MessageType::Discover).frame()).0, XDP_TX);
+    assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_TX);
     // The client's other address is released: INIT-REBOOT answered again.
     let elsewhere = Ipv4Addr::new(192, 168, 50, 150);
     rig.sync.sync_lease(&rig.policy, elsewhere, Some(&held_lease(elsewhere, M3, now + 30)));
-    assert_eq!(run(&mut rig, &init_reboot().frame()).0, XDP_PASS);
+    assert_eq!(rig.run(&init_reboot().frame()).0, XDP_PASS);
     rig.sync.sync_lease(&rig.policy, elsewhere, None);
-    assert_eq!(run(&mut rig, &init_reboot().frame()).0, XDP_TX);
+    assert_eq!(rig.run(&init_reboot().frame()).0, XDP_TX);
     // HA scope off.
     let lo = rig.lo.clone();
     rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| false).unwrap();
-    let before = counters(&rig);
-    assert_eq!(run(&mut rig, &m3(MessageType::Discover).frame()).0, XDP_PASS);
-    assert_eq!(delta(&rig, &before, Outcome::PassedNotServing), 1);
+    let before = rig.counters();
+    assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_PASS);
+    assert_eq!(rig.delta(&before, Outcome::PassedNotServing), 1);
 }

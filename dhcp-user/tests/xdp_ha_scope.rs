@@ -7,27 +7,22 @@
 //! the published owner of the key's hash. Reserved clients obey the same
 //! scope.
 
+mod xdp_rig;
+
 use std::net::Ipv4Addr;
 
-use aya::{
-    Ebpf,
-    maps::{MapData, PerCpuArray, RingBuf},
-    programs::{TestRun, TestRunOptions, Xdp},
-};
+use aya::maps::PerCpuArray;
+use xdp_rig::{Rig, XDP_PASS, XDP_TX};
 use dhcp_common::counters::{Counters, MAP_NAME, Outcome};
 use dhcp_user::{
     config::{self, ha::HaMode},
-    dhcp::{
-        frame::{self, FrameAddrs},
-        policy::Policy,
-    },
-    fastpath::{MapSync, SubnetServing},
+    dhcp::frame::{self, FrameAddrs},
+    fastpath::SubnetServing,
     glue,
     ha::{Query, ScopeFilter, rfc3074_bucket},
     leases::{ClientId, HwAddr, Lease},
     net::Interface,
     server::unix_now,
-    xdp::EBPF_OBJECT,
 };
 use dhcproto::{
     Encodable as _,
@@ -38,27 +33,11 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 2);
 const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0x50, 2];
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 120);
 const M3: [u8; 6] = [2, 0, 0, 0, 0, 3];
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-
-struct Rig {
-    ebpf: Ebpf,
-    sync: MapSync,
-    events: RingBuf<MapData>,
-    policy: Policy,
-    lo: Interface,
-}
 
 fn rig() -> Rig {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
     let policy = glue::compile(&config::parse(&text, "lobezno.json").unwrap());
-    let mut ebpf = Ebpf::load(EBPF_OBJECT).expect("load (needs root and a built eBPF object)");
-    let prog: &mut Xdp = ebpf.program_mut("xdhcp").unwrap().try_into().unwrap();
-    prog.load().unwrap();
-    let (mut sync, events) = MapSync::take(&mut ebpf).unwrap();
-    sync.set_clock().unwrap();
-    let lo = Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] };
-    Rig { ebpf, sync, events, policy, lo }
+    Rig::bare(policy, Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] })
 }
 
 /// A client's key: its MAC, and its client-id when it sends one.
@@ -85,18 +64,6 @@ fn frame_of(c: &Client, kind: MessageType) -> Vec<u8> {
     )
 }
 
-fn run(rig: &mut Rig, frame: &[u8]) -> u32 {
-    let prog: &mut Xdp = rig.ebpf.program_mut("xdhcp").unwrap().try_into().unwrap();
-    let mut out = vec![0u8; 4096];
-    let mut md = [0u8; 24];
-    md[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-    md[12..16].copy_from_slice(&rig.lo.index.to_ne_bytes());
-    let r = prog
-        .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&md), ..TestRunOptions::new() })
-        .unwrap();
-    r.return_value
-}
-
 fn per_cpu(rig: &Rig) -> Vec<Counters> {
     let a = PerCpuArray::<_, Counters>::try_from(rig.ebpf.map(MAP_NAME).unwrap()).unwrap();
     a.get(&0, 0).unwrap().iter().copied().collect()
@@ -106,7 +73,7 @@ fn per_cpu(rig: &Rig) -> Vec<Counters> {
 /// be counted once, on one CPU, under `why`.
 fn answered(rig: &mut Rig, frame: &[u8], why: Outcome, ctx: &str) -> bool {
     let before = per_cpu(rig);
-    let action = run(rig, frame);
+    let action = rig.run(frame).0;
     while rig.events.next().is_some() {}
     let after = per_cpu(rig);
     let moved: Vec<u64> = before.iter().zip(&after).map(|(b, a)| a.get(why) - b.get(why)).collect();

@@ -12,15 +12,13 @@
 //! server's LAN 192.168.50.0/24, a remote 192.168.60.0/24 behind a relay
 //! at 192.168.60.1) plus reservations by MAC and by client-id.
 
+mod xdp_rig;
+
 use std::net::Ipv4Addr;
 
-use aya::{
-    Ebpf,
-    maps::{MapData, PerCpuArray, RingBuf},
-    programs::{TestRun, TestRunOptions, Xdp},
-};
+use xdp_rig::{Rig, XDP_PASS, XDP_TX};
 use dhcp_common::{
-    counters::{Counters, MAP_NAME, Outcome},
+    counters::Outcome,
     fastpath::{EVENT_RENEWED, EVENT_RESERVED_ACK},
 };
 use dhcp_user::{
@@ -31,12 +29,11 @@ use dhcp_user::{
         inbound,
         policy::Policy,
     },
-    fastpath::{MapSync, parse_event, reserved_lease},
+    fastpath::{parse_event, reserved_lease},
     glue::{self, StoreView},
     leases::{ClientId, HwAddr, Lease, LeaseStore, StoreConfig},
     net::Interface,
     server::{select_subnet, unix_now},
-    xdp::EBPF_OBJECT,
 };
 use dhcproto::{
     Encodable as _,
@@ -60,8 +57,6 @@ const R_CID: [u8; 7] = [1, 2, 0, 0, 0, 0x60, 0x44];
 const R_CID_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 60, 44);
 const L_CID: [u8; 7] = [1, 2, 0, 0, 0, 0x50, 0x44];
 const L_CID_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 44);
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
 
 fn policy() -> Policy {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/relay/lobezno.json");
@@ -77,28 +72,12 @@ fn policy() -> Policy {
     glue::compile(&config::parse(&cfg.to_string(), "relay.json").unwrap())
 }
 
-struct Rig {
-    ebpf: Ebpf,
-    sync: MapSync,
-    events: RingBuf<MapData>,
-    policy: Policy,
-    lo: Interface,
-}
-
 fn rig() -> Rig {
-    let mut ebpf = Ebpf::load(EBPF_OBJECT).expect("load (needs root and a built eBPF object)");
-    let prog: &mut Xdp = ebpf.program_mut("xdhcp").unwrap().try_into().unwrap();
-    prog.load().unwrap();
-    let (mut sync, events) = MapSync::take(&mut ebpf).unwrap();
-    sync.set_clock().unwrap();
-    let policy = policy();
     // The test run's ingress device is lo (index 1), with the server's LAN
     // address: subnet 1 is its link, subnet 2 is reached through the relay.
-    let lo = Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] };
-    let left = sync.install_subnets(&policy, std::slice::from_ref(&lo), |_| true).unwrap();
-    assert!(left.is_empty(), "{left:?}");
-    assert!(sync.reservations_left.is_empty(), "{:?}", sync.reservations_left);
-    Rig { ebpf, sync, events, policy, lo }
+    let rig = Rig::new(policy(), Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] });
+    assert!(rig.sync.reservations_left.is_empty(), "{:?}", rig.sync.reservations_left);
+    rig
 }
 
 /// A request as it reaches the server: the DHCP message and the headers
@@ -243,29 +222,6 @@ fn daemon(rig: &Rig, req: &Req, leases: &[Lease]) -> Option<(MessageType, Destin
     Some((msg.opts().msg_type().unwrap(), dest, f))
 }
 
-fn run(rig: &mut Rig, frame: &[u8]) -> (u32, Vec<u8>) {
-    let prog: &mut Xdp = rig.ebpf.program_mut("xdhcp").unwrap().try_into().unwrap();
-    let mut out = vec![0u8; 4096];
-    // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
-    let mut md = [0u8; 24];
-    md[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-    md[12..16].copy_from_slice(&rig.lo.index.to_ne_bytes());
-    let r = prog
-        .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&md), ..TestRunOptions::new() })
-        .unwrap();
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
-}
-
-fn counters(rig: &Rig) -> Counters {
-    let a = PerCpuArray::<_, Counters>::try_from(rig.ebpf.map(MAP_NAME).unwrap()).unwrap();
-    a.get(&0, 0).unwrap().iter().fold(Counters::default(), |acc, c| acc.add(c))
-}
-
-fn delta(rig: &Rig, before: &Counters, o: Outcome) -> u64 {
-    counters(rig).get(o) - before.get(o)
-}
-
 fn with<F: FnOnce(&mut Req)>(mut r: Req, f: F) -> Req {
     f(&mut r);
     r
@@ -408,9 +364,9 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
     ];
     for (name, req, leases, kind, dest) in cases {
         rig.sync.load_all(&rig.policy, &leases);
-        let before = counters(&rig);
-        let (action, out) = run(&mut rig, &req.frame());
-        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", counters(&rig));
+        let before = rig.counters();
+        let (action, out) = rig.run(&req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", rig.counters());
         let (want_kind, want_dest, want) = daemon(&rig, &req, &leases).expect("the daemon answers");
         assert_eq!((want_kind, &want_dest), (kind, &dest), "{name}: the daemon's answer");
         assert_eq!(out.len(), want.len(), "{name}: length");
@@ -423,7 +379,7 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
             (_, true) => Outcome::AnsweredReservedAck,
             (_, false) => Outcome::AnsweredAck,
         };
-        assert_eq!(delta(&rig, &before, answered), 1, "{name}: counted as {answered:?}");
+        assert_eq!(rig.delta(&before, answered), 1, "{name}: counted as {answered:?}");
         let ev = rig.events.next().map(|item| parse_event(&item).unwrap());
         match answered {
             Outcome::AnsweredOffer => assert!(ev.is_none(), "{name}: an OFFER writes nothing"),
@@ -540,13 +496,13 @@ fn kernel_passes_what_the_daemon_decides_otherwise() {
     ];
     for (name, req, leases, why, daemon_does) in cases {
         rig.sync.load_all(&rig.policy, &leases);
-        let before = counters(&rig);
+        let before = rig.counters();
         let frame = req.frame();
-        let (action, out) = run(&mut rig, &frame);
+        let (action, out) = rig.run(&frame);
         assert_eq!(action, XDP_PASS, "{name}");
         assert_eq!(out, frame, "{name}: a passed frame is untouched");
-        assert_eq!(delta(&rig, &before, why), 1, "{name}: reason; counters {:?}", counters(&rig));
-        assert_eq!(delta(&rig, &before, Outcome::PassedToDaemon), 1, "{name}");
+        assert_eq!(rig.delta(&before, why), 1, "{name}: reason; counters {:?}", rig.counters());
+        assert_eq!(rig.delta(&before, Outcome::PassedToDaemon), 1, "{name}");
         if let Some(want) = daemon_does {
             assert_eq!(daemon(&rig, &req, &leases).map(|(k, _, _)| k), want, "{name}: the daemon's answer");
         }
@@ -568,11 +524,11 @@ fn sole_follows_the_store() {
     let other = Ipv4Addr::new(192, 168, 60, 121);
     let reboot = with(relayed(MessageType::Request, MAC), |r| r.requested = Some(REMOTE)).frame();
     rig.sync.load_all(&rig.policy, std::slice::from_ref(&remote));
-    assert_eq!(run(&mut rig, &reboot).0, XDP_TX);
+    assert_eq!(rig.run(&reboot).0, XDP_TX);
     rig.sync.sync_lease(&rig.policy, other, Some(&lease(other, 2, MAC, None, now + 10)));
-    assert_eq!(run(&mut rig, &reboot).0, XDP_PASS);
+    assert_eq!(rig.run(&reboot).0, XDP_PASS);
     rig.sync.sync_lease(&rig.policy, other, None);
-    assert_eq!(run(&mut rig, &reboot).0, XDP_TX);
+    assert_eq!(rig.run(&reboot).0, XDP_TX);
     // The same for a lease sharing only the client-id.
     let cid = [1u8, 7, 7];
     let with_cid = lease(REMOTE, 2, MAC, Some(&cid), now + 5);
@@ -580,8 +536,8 @@ fn sole_follows_the_store() {
     rig.sync.load_all(&rig.policy, std::slice::from_ref(&with_cid));
     // (A request with a client-id in a subnet with client-id reservations
     // is passed anyway; without one, the MAC decides.)
-    assert_eq!(run(&mut rig, &reboot_cid.frame()).0, XDP_TX);
+    assert_eq!(rig.run(&reboot_cid.frame()).0, XDP_TX);
     rig.sync.sync_lease(&rig.policy, other, Some(&lease(other, 2, [2, 0, 0, 0, 0x60, 0x12], Some(&cid), now + 10)));
-    assert_eq!(run(&mut rig, &reboot_cid.frame()).0, XDP_PASS);
+    assert_eq!(rig.run(&reboot_cid.frame()).0, XDP_PASS);
     while rig.events.next().is_some() {}
 }
