@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::Xdhcpd;
 use lab::{Lab, venus};
 use serde_json::Value;
 
@@ -25,27 +28,11 @@ fn curl(lab: &Lab, host: &str, url: &str, body: Option<&str>) -> String {
 #[test]
 fn lease_seen_through_the_control_api() {
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
-    let dir = lab.host_dir(venus::PRIMARY).unwrap();
-    let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
-    cfg.without_ha()
-        .unwrap()
-        .lease_file(&dir.join("leases4.csv"))
-        .unwrap();
-    let path = dir.join("xdhcpd.json");
-    cfg.write(&path).unwrap();
     let control = format!("{}:8000", venus::PRIMARY_LAN);
-    let argv = [
-        env!("CARGO_BIN_EXE_xdhcpd"),
-        "run",
-        "-c",
-        path.to_str().unwrap(),
-        "--control-addr",
-        &control,
-    ];
-    let mut server = lab.spawn(venus::PRIMARY, "xdhcpd", &argv).unwrap();
-    server
-        .wait_for_log("serving", T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
+    let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
+    cfg.without_ha().unwrap();
+    let mut xdhcpd = Xdhcpd::start(&lab, venus::PRIMARY, &cfg, &["--control-addr", &control]);
+    let server = &mut xdhcpd.process;
     assert!(
         server.log().contains("control API listening"),
         "{}",

@@ -12,6 +12,9 @@ use std::{
     time::Duration,
 };
 
+mod common;
+
+use common::Xdhcpd;
 use lab::{Lab, venus};
 use serde_json::Value;
 
@@ -119,27 +122,11 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 fn status_page_renders_in_chromium() {
     require_chromium();
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
-    let dir = lab.host_dir(venus::PRIMARY).unwrap();
-    let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
-    cfg.without_ha()
-        .unwrap()
-        .lease_file(&dir.join("leases4.csv"))
-        .unwrap();
-    let path = dir.join("xdhcpd.json");
-    cfg.write(&path).unwrap();
     let control = format!("{}:8000", venus::PRIMARY_LAN);
-    let argv = [
-        env!("CARGO_BIN_EXE_xdhcpd"),
-        "run",
-        "-c",
-        path.to_str().unwrap(),
-        "--control-addr",
-        &control,
-    ];
-    let mut server = lab.spawn(venus::PRIMARY, "xdhcpd", &argv).unwrap();
-    server
-        .wait_for_log("serving", T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
+    let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
+    cfg.without_ha().unwrap();
+    let mut xdhcpd = Xdhcpd::start(&lab, venus::PRIMARY, &cfg, &["--control-addr", &control]);
+    let server = &mut xdhcpd.process;
 
     // A real lease, so the page has something to count (and the client
     // an address to browse from).
@@ -262,24 +249,11 @@ fn ha_section_renders_in_chromium() {
     require_chromium();
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
     let dir = lab.host_dir(venus::PRIMARY).unwrap();
-    let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
-    cfg.lease_file(&dir.join("leases4.csv")).unwrap();
+    let cfg = venus::kea_config(venus::PRIMARY).unwrap();
     let me = cfg.this_server().unwrap();
-    let path = dir.join("xdhcpd.json");
-    cfg.write(&path).unwrap();
     let control = format!("{}:8000", venus::PRIMARY_LAN);
-    let argv = [
-        env!("CARGO_BIN_EXE_xdhcpd"),
-        "run",
-        "-c",
-        path.to_str().unwrap(),
-        "--control-addr",
-        &control,
-    ];
-    let mut server = lab.spawn(venus::PRIMARY, "xdhcpd", &argv).unwrap();
-    server
-        .wait_for_log("control API listening", T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
+    let mut xdhcpd = Xdhcpd::start(&lab, venus::PRIMARY, &cfg, &["--control-addr", &control]);
+    let server = &mut xdhcpd.process;
     // Past max-response-delay (3 s in venus), so the partner is known to
     // be out of touch rather than not yet asked.
     std::thread::sleep(Duration::from_secs(5));
