@@ -26,6 +26,14 @@ fn answer(r: Reply) -> Answer {
     Answer::new(code, r.text)
 }
 
+/// Runs one machine command on `r`: its actions go to the driver, its
+/// reply becomes the answer.
+fn on_machine(r: &Rel, f: impl FnOnce(&mut crate::ha::HaMachine) -> (Reply, Vec<crate::ha::Action>)) -> Answer {
+    let (reply, actions) = f(&mut r.machine());
+    r.dispatch(actions);
+    answer(reply)
+}
+
 fn runtime(state: &ApiState) -> Option<Arc<HaRuntime>> {
     state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.clone()
 }
@@ -61,22 +69,18 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             Ok(Answer::ok("HA peer status returned.").with_args(wire::heartbeat_args(&hb, std::time::SystemTime::now())))
         }
         "ha-reset" => {
-            let r = rel(&ha, req)?;
-            let (reply, actions) = r.machine().ha_reset(now);
-            r.dispatch(actions);
-            Ok(answer(reply))
+            Ok(on_machine(rel(&ha, req)?, |m| m.ha_reset(now)))
         }
         "ha-sync-complete-notify" => {
             let r = rel(&ha, req)?;
-            let (reply, actions) = r.machine().sync_complete_notify(now);
-            r.dispatch(actions);
+            let done = on_machine(r, |m| m.sync_complete_notify(now));
             // The partner's dhcp-disable stopped every relationship (one
             // service); release the others it stopped.
             for other in ha.rels.iter().filter(|o| o.index != r.index) {
                 let actions = other.machine().release_partner_disable(now);
                 other.dispatch(actions);
             }
-            Ok(answer(reply))
+            Ok(done)
         }
         "ha-maintenance-notify" => {
             let cancel = match req.arguments.as_ref().and_then(|a| a.get("cancel")) {
@@ -84,16 +88,10 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                 Some(_) => return Err(ArgError::Other("'cancel' must be a boolean".into())),
                 None => return Err(ArgError::Other("'cancel' is mandatory for the 'ha-maintenance-notify' command".into())),
             };
-            let r = rel(&ha, req)?;
-            let (reply, actions) = r.machine().maintenance_notify(now, cancel);
-            r.dispatch(actions);
-            Ok(answer(reply))
+            Ok(on_machine(rel(&ha, req)?, |m| m.maintenance_notify(now, cancel)))
         }
         "ha-continue" => {
-            let r = rel(&ha, req)?;
-            let (reply, actions) = r.machine().resume(now);
-            r.dispatch(actions);
-            Ok(answer(reply))
+            Ok(on_machine(rel(&ha, req)?, |m| m.resume(now)))
         }
         "ha-scopes" => {
             let scopes = match req.arguments.as_ref().and_then(|a| a.get("scopes")) {
@@ -104,10 +102,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                     .ok_or_else(|| ArgError::Other("'scopes' must be a list of strings".into()))?,
                 _ => return Err(ArgError::Other("'scopes' is mandatory for the 'ha-scopes' command".into())),
             };
-            let r = rel(&ha, req)?;
-            let (reply, actions) = r.machine().set_scopes(now, &scopes);
-            r.dispatch(actions);
-            Ok(answer(reply))
+            Ok(on_machine(rel(&ha, req)?, |m| m.set_scopes(now, &scopes)))
         }
         "ha-sync" => {
             let r = rel(&ha, req)?;

@@ -305,16 +305,7 @@ fn spawn_backup_updates(backups: &[PeerClient], ups: Vec<Update>) {
         return;
     }
     let backups = backups.to_vec();
-    tokio::spawn(async move {
-        for b in backups {
-            for u in &ups {
-                let (cmd, args) = u.command();
-                if let Err(e) = b.send(cmd, Some(args), client::REQUEST_TIMEOUT).await {
-                    tracing::warn!(error = %e, "lease update to backup failed");
-                }
-            }
-        }
-    });
+    tokio::spawn(async move { send_to_backups(&backups, &ups).await });
 }
 
 /// Kea's role names.
