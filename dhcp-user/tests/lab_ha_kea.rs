@@ -16,6 +16,8 @@ use common::{T, Xdhcpd, drill::Drill};
 use lab::{Kea, Lab, venus};
 
 const HA_UP: Duration = Duration::from_secs(40);
+/// Bound on a takeover (max-response-delay is 3 s).
+const TAKEOVER: Duration = Duration::from_secs(20);
 
 /// Current row per address of a Kea-format lease file.
 fn rows(path: &std::path::Path) -> BTreeMap<String, Vec<String>> {
@@ -60,7 +62,7 @@ fn xdhcpd_primary_with_kea_standby() {
     // SIGKILL xdhcpd: Kea takes over and serves new and old clients.
     primary.process.kill().unwrap();
     drill.fault("xdhcpd primary SIGKILL", venus::STANDBY_LAN);
-    kea.wait_ha_state("PARTNER-DOWN", Duration::from_secs(20)).unwrap();
+    kea.wait_ha_state("PARTNER-DOWN", TAKEOVER).unwrap();
     let (a2, s2) = obtain(&mut drill, 2, &log_of(&mut kea));
     assert_eq!(s2, venus::STANDBY_LAN);
     let again = drill.renew(&venus::client(1), T).unwrap();
@@ -100,7 +102,7 @@ fn kea_primary_with_xdhcpd_standby() {
     // SIGKILL Kea: xdhcpd takes over.
     kea.process().kill().unwrap();
     drill.fault("Kea primary SIGKILL", venus::STANDBY_LAN);
-    standby.wait_ha("tormenta", "partner-down", 1, Duration::from_secs(20));
+    standby.wait_ha("tormenta", "partner-down", 1, TAKEOVER);
     let (a2, s2) = obtain(&mut drill, 2, &|| standby.process.log());
     assert_eq!(s2, venus::STANDBY_LAN);
     assert_eq!(drill.renew(&venus::client(1), T).unwrap().address, a1);
@@ -116,4 +118,38 @@ fn kea_primary_with_xdhcpd_standby() {
     assert_eq!(s4, venus::PRIMARY_LAN);
     let kea_file = kea.lease_file().to_owned();
     drill.finish(&[("lobezno (Kea)", &kea_file), ("tormenta", &standby.leases)]).assert_ok();
+}
+
+/// The reference for the failover figures: a Kea 2.2 pair with the same
+/// checked-in HA config, the same clients and the same SIGKILL as
+/// `lab_ha::kill_primary_standby_takes_over_primary_rejoins`, so
+/// DRILLS.md and `cargo xtask bench failover` can set xdhcpd's time to
+/// serve and outage against Kea's own under identical timers.
+#[test]
+fn kea_pair_kill_primary_reference() {
+    let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
+    let (mut primary, mut standby) = venus::start_kea_pair(&lab, HA_UP).unwrap();
+    let mut drill = Drill::new(&lab, "kea-pair-kill-primary");
+
+    let (a1, s1) = obtain(&mut drill, 1, &log_of(&mut primary));
+    assert_eq!(s1, venus::PRIMARY_LAN, "hot-standby: the primary answers");
+    drill.probe(&venus::client(3));
+    let a3 = drill.wait_answer(&venus::client(3), venus::PRIMARY_LAN, T).unwrap().address;
+    assert_eq!(a3, venus::RESERVED_ADDR, "mutante3 gets its reservation");
+    let on_standby = rows(standby.lease_file());
+    for a in [a1, a3] {
+        assert!(on_standby.contains_key(&a.to_string()), "{a} not replicated: {on_standby:?}");
+    }
+
+    primary.process().kill().unwrap();
+    drill.fault("Kea primary SIGKILL", venus::STANDBY_LAN);
+    let standby_log = log_of(&mut standby);
+    standby.wait_ha_state("PARTNER-DOWN", TAKEOVER).unwrap_or_else(|e| panic!("{e:#}\n{}", standby_log()));
+    drill.wait_served_by(venus::STANDBY_LAN, TAKEOVER).unwrap_or_else(|e| panic!("{e:#}\n{}", standby_log()));
+    let (_, s2) = obtain(&mut drill, 2, &standby_log);
+    assert_eq!(s2, venus::STANDBY_LAN);
+    assert_eq!(drill.renew(&venus::client(1), T).unwrap().address, a1, "mutante1 lost its address");
+    // The survivor holds every lease any client was ACKed.
+    let standby_file = standby.lease_file().to_owned();
+    drill.finish(&[("tormenta (Kea)", &standby_file)]).assert_ok();
 }
