@@ -38,6 +38,35 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
     setup::run()?;
+    let filters: Vec<String> = args.filter.iter().cloned().collect();
+    let Collected { reports, verdicts, lines } = collect(&filters, args.runs)?;
+    let root = workspace_root();
+    let md = markdown(&reports, &verdicts, args, started.elapsed().as_secs_f64());
+    std::fs::write(root.join("DRILLS.md"), md).context("writing DRILLS.md")?;
+    std::fs::create_dir_all(root.join("bench")).context("creating bench/")?;
+    std::fs::write(root.join("bench/drills.json"), format!("[\n{}\n]\n", lines.join(",\n")))
+        .context("writing bench/drills.json")?;
+    let failed: usize = verdicts.values().flatten().filter(|p| !**p).count();
+    println!("[drill] wrote DRILLS.md and bench/drills.json ({} reports, {failed} failed runs)", reports.len());
+    anyhow::ensure!(failed == 0, "{failed} drill runs failed (see DRILLS.md)");
+    Ok(())
+}
+
+/// What the drill runs left: every report, and nextest's verdicts.
+pub struct Collected {
+    /// The drills' report lines, parsed.
+    pub reports: Vec<Json>,
+    /// `<suite> <test>` → pass/fail per run.
+    pub verdicts: BTreeMap<String, Vec<bool>>,
+    /// The report lines as written (for the JSON files).
+    pub lines: Vec<String>,
+}
+
+/// Builds the drill suites once, then runs the tests matching `filters`
+/// (every drill when empty) `runs` times, one test at a time, and
+/// collects their reports. Failing runs are recorded, not fatal: the
+/// caller decides.
+pub fn collect(filters: &[String], runs: u32) -> anyhow::Result<Collected> {
     let root = workspace_root();
     let suites: Vec<&str> =
         SUITES.iter().copied().filter(|s| root.join("dhcp-user/tests").join(format!("{s}.rs")).exists()).collect();
@@ -54,19 +83,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&report);
     // test → verdict per run.
     let mut verdicts: BTreeMap<String, Vec<bool>> = BTreeMap::new();
-    for run in 1..=args.runs.max(1) {
-        println!("[drill] run {run}/{}", args.runs.max(1));
+    for run in 1..=runs.max(1) {
+        println!("[drill] run {run}/{}", runs.max(1));
         let mut cmd = Command::new(env!("CARGO"));
         cmd.current_dir(&root)
             .args(&base)
             .args(["--no-fail-fast", "--test-threads", "1", "--cargo-quiet"])
             .env("XDHCP_DRILL_REPORT", &report)
             .env("XDHCP_DRILL_RUN", run.to_string())
+            .args(filters)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(f) = &args.filter {
-            cmd.arg(f);
-        }
         let mut child = cmd.spawn().context("starting cargo nextest")?;
         // nextest writes its status lines to stderr; keep stdout drained.
         let out = child.stdout.take().context("no stdout")?;
@@ -90,18 +117,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     if verdicts.is_empty() {
-        bail!("no test ran (filter {:?})", args.filter);
+        bail!("no test ran (filters {filters:?})");
     }
     let text = std::fs::read_to_string(&report).unwrap_or_default();
-    let reports: Vec<Json> = text.lines().filter(|l| !l.trim().is_empty()).map(Json::parse).collect::<Result<_, _>>()?;
-    let md = markdown(&reports, &verdicts, args, started.elapsed().as_secs_f64());
-    std::fs::write(root.join("DRILLS.md"), md).context("writing DRILLS.md")?;
-    std::fs::write(root.join("bench/drills.json"), format!("[\n{}\n]\n", text.trim_end().replace('\n', ",\n")))
-        .context("writing bench/drills.json")?;
-    let failed: usize = verdicts.values().flatten().filter(|p| !**p).count();
-    println!("[drill] wrote DRILLS.md and bench/drills.json ({} reports, {failed} failed runs)", reports.len());
-    anyhow::ensure!(failed == 0, "{failed} drill runs failed (see DRILLS.md)");
-    Ok(())
+    let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+    let reports = lines.iter().map(|l| Json::parse(l)).collect::<Result<_, _>>()?;
+    Ok(Collected { reports, verdicts, lines })
 }
 
 /// `PASS [  9.7s] (1/6) dhcp-user::lab_ha name` → (`lab_ha name`, true);
@@ -218,7 +239,7 @@ fn markdown(reports: &[Json], verdicts: &BTreeMap<String, Vec<bool>>, args: &Arg
 
 /// Just enough JSON for the drill reports.
 #[derive(Debug, Clone, PartialEq)]
-enum Json {
+pub enum Json {
     Null,
     Bool(bool),
     Num(f64),
@@ -236,28 +257,28 @@ impl Json {
         Ok(v)
     }
 
-    fn get(&self, key: &str) -> Option<&Json> {
+    pub fn get(&self, key: &str) -> Option<&Json> {
         match self {
             Json::Obj(m) => m.get(key),
             _ => None,
         }
     }
 
-    fn num(&self, key: &str) -> Option<f64> {
+    pub fn num(&self, key: &str) -> Option<f64> {
         match self.get(key)? {
             Json::Num(n) => Some(*n),
             _ => None,
         }
     }
 
-    fn str(&self, key: &str) -> &str {
+    pub fn str(&self, key: &str) -> &str {
         match self.get(key) {
             Some(Json::Str(s)) => s,
             _ => "",
         }
     }
 
-    fn array(&self) -> Option<&[Json]> {
+    pub fn array(&self) -> Option<&[Json]> {
         match self {
             Json::Arr(a) => Some(a),
             _ => None,

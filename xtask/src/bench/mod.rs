@@ -6,6 +6,8 @@
 //! - [`alloc`]: completed DORA/s, xdhcpd vs Kea 2.2, perfdhcp.
 //! - [`renew`]: renewals/s answered, XDP vs `--no-xdp` vs Kea 2.2 vs a
 //!   bare XDP_TX echo, `lab::loadgen`.
+//! - [`failover`]: client-visible outage when the serving server of a
+//!   pair fails, xdhcpd vs a Kea 2.2 pair, from the HA drills.
 //!
 //! Each section is a `measure` function returning its results and a
 //! `section()` rendering them, so a run of every section is a loop over
@@ -13,6 +15,7 @@
 //! the markdown and JSON writers.
 
 pub mod alloc;
+pub mod failover;
 pub mod renew;
 
 use std::{fmt::Write as _, path::Path, process::Command, time::Duration};
@@ -57,6 +60,14 @@ enum What {
     /// XDP_TX echo, same leases, lab::loadgen in the venus lab; writes
     /// BENCHMARKS.md and bench/renew.json.
     Renew(renew::Opts),
+    /// Client-visible outage when the serving server fails: the xdhcpd
+    /// pair's kill and freeze drills and a Kea 2.2 pair's kill drill;
+    /// writes BENCHMARKS.md and bench/failover.json.
+    Failover {
+        /// Runs of every drill.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
 }
 
 /// Runs the benchmark named on the command line, or all of them.
@@ -71,7 +82,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         publish(&alloc::measure(3, 2)?.section())?;
         println!("[bench] section renew");
         let renew = <RenewDefaults as clap::Parser>::parse_from(["renew"]).opts;
-        return publish(&renew::measure(&renew)?.section());
+        publish(&renew::measure(&renew)?.section())?;
+        println!("[bench] section failover");
+        return publish(&failover::measure(3)?.section());
     };
     let section = match what {
         What::Alloc { reps, seconds } => alloc::measure((*reps).max(1), (*seconds).max(1))?.section(),
@@ -81,6 +94,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
             renew::measure(opts)?.section()
         }
+        What::Failover { runs } => failover::measure((*runs).max(1))?.section(),
     };
     publish(&section)
 }
