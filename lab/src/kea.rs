@@ -178,20 +178,27 @@ impl Kea {
     /// leases again), starts `kea-dhcp4 -c` with pid and lock files in the
     /// host dir too, and waits until Kea reports it has started.
     pub fn start(lab: &Lab, host: &str, config: &KeaConfig) -> anyhow::Result<Kea> {
+        let mut kea = Kea::spawn(lab, host, config)?;
+        kea.process.wait_for_log("DHCP4_STARTED", Duration::from_secs(15))?;
+        Ok(kea)
+    }
+
+    /// [`Kea::start`] without the wait: returns as soon as the process is
+    /// in its namespace (for callers that time the start-up themselves).
+    pub fn spawn(lab: &Lab, host: &str, config: &KeaConfig) -> anyhow::Result<Kea> {
         let dir = lab.host_dir(host)?;
         let lease_file = dir.join("kea-leases4.csv");
         let config_path = dir.join("kea-dhcp4.json");
         let mut rendered = config.clone();
         rendered.lease_file(&lease_file)?;
         rendered.write(&config_path)?;
-        let mut process = lab
+        let process = lab
             .cmd(host, "kea-dhcp4")
             .arg("-c")
             .arg(&config_path)
             .env("KEA_PIDFILE_DIR", &dir)
             .env("KEA_LOCKFILE_DIR", &dir)
             .spawn("kea-dhcp4")?;
-        process.wait_for_log("DHCP4_STARTED", Duration::from_secs(15))?;
         Ok(Kea { process, config_path, lease_file })
     }
 

@@ -6,6 +6,8 @@
 //! - [`alloc`]: completed DORA/s, xdhcpd vs Kea 2.2, perfdhcp.
 //! - [`renew`]: renewals/s answered, XDP vs `--no-xdp` vs Kea 2.2 vs a
 //!   bare XDP_TX echo, `lab::loadgen`.
+//! - [`startup`]: start-up with 1,000,000 leases and memory per lease,
+//!   xdhcpd (XDP, `--no-xdp`) vs Kea 2.2.
 //! - [`failover`]: client-visible outage when the serving server of a
 //!   pair fails, xdhcpd vs a Kea 2.2 pair, from the HA drills.
 //!
@@ -17,6 +19,7 @@
 pub mod alloc;
 pub mod failover;
 pub mod renew;
+pub mod startup;
 
 use std::{fmt::Write as _, path::Path, process::Command, time::Duration};
 
@@ -60,6 +63,17 @@ enum What {
     /// XDP_TX echo, same leases, lab::loadgen in the venus lab; writes
     /// BENCHMARKS.md and bench/renew.json.
     Renew(renew::Opts),
+    /// Start-up with 1,000,000 leases in the lease file, and memory per
+    /// lease: xdhcpd (XDP, --no-xdp) and Kea 2.2, same config and file, in
+    /// the venus lab; writes BENCHMARKS.md and bench/startup.json.
+    Startup {
+        /// Leases in the lease file.
+        #[arg(long, default_value_t = 1_000_000)]
+        leases: usize,
+        /// Repeats per server (each an empty and a full start).
+        #[arg(long, default_value_t = 3)]
+        reps: u32,
+    },
     /// Client-visible outage when the serving server fails: the xdhcpd
     /// pair's kill and freeze drills and a Kea 2.2 pair's kill drill;
     /// writes BENCHMARKS.md and bench/failover.json.
@@ -83,6 +97,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         println!("[bench] section renew");
         let renew = <RenewDefaults as clap::Parser>::parse_from(["renew"]).opts;
         publish(&renew::measure(&renew)?.section())?;
+        println!("[bench] section startup");
+        publish(&startup::measure(1_000_000, 3)?.section())?;
         println!("[bench] section failover");
         return publish(&failover::measure(3)?.section());
     };
@@ -94,6 +110,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
             renew::measure(opts)?.section()
         }
+        What::Startup { leases, reps } => startup::measure(*leases, (*reps).max(1))?.section(),
         What::Failover { runs } => failover::measure((*runs).max(1))?.section(),
     };
     publish(&section)
@@ -214,6 +231,29 @@ impl Machine {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
             load: load_average(),
         }
+    }
+
+    /// The report's lines on the machine: cores, CPU, kernel, and the load
+    /// before (at the probe) and `load_after`.
+    pub fn markdown(&self, load_after: &str) -> String {
+        format!(
+            "- Machine: {} cores ({}), kernel {}\n- Load average (1/5/15 min) before: {}, after: {load_after} — a \
+             shared machine; other people's builds run meanwhile\n",
+            self.cores, self.cpu, self.kernel, self.load
+        )
+    }
+
+    /// The JSON `"machine"` object, with the lease files' filesystem.
+    pub fn json(&self, load_after: &str, lease_fs: &str) -> String {
+        format!(
+            "{{\"cores\": {}, \"cpu\": {}, \"kernel\": {}, \"load_before\": {}, \"load_after\": {}, \"lease_fs\": {}}}",
+            self.cores,
+            js(&self.cpu),
+            js(&self.kernel),
+            js(&self.load),
+            js(load_after),
+            js(lease_fs)
+        )
     }
 }
 
