@@ -33,7 +33,7 @@ use std::{
 
 use anyhow::Context as _;
 use lab::perfdhcp::{Exchange, Report, parse_report};
-use lab::{Kea, KeaConfig, Lab, venus};
+use lab::{Kea, KeaConfig, Lab, Process, venus};
 
 use super::{
     Machine, Running, Section, T, command_line, commit, cpu_seconds, findmnt, js, load_average, remove_lease_files,
@@ -117,24 +117,31 @@ impl Server {
 
 /// One offered rate against one fresh server.
 #[derive(Debug, Clone, Copy)]
-struct Point {
-    offered: u32,
-    report: Report,
+pub(super) struct Point {
+    pub(super) offered: u32,
+    pub(super) report: Report,
     /// Datagrams the server's / perfdhcp's UDP sockets dropped for lack of
     /// buffer (`RcvbufErrors` in the host's /proc/net/snmp).
-    server_rcvbuf_errors: u64,
-    client_rcvbuf_errors: u64,
+    pub(super) server_rcvbuf_errors: u64,
+    pub(super) client_rcvbuf_errors: u64,
     /// CPU time (user + system, all threads) the server used meanwhile.
-    server_cpu_s: f64,
+    pub(super) server_cpu_s: f64,
+}
+
+/// A sweep's points carry a [`Point`] (`bench ha` adds replication).
+impl AsRef<Point> for Point {
+    fn as_ref(&self) -> &Point {
+        self
+    }
 }
 
 /// One sweep: the result of a run is its best point.
 #[derive(Debug)]
-struct Sweep {
-    rep: u32,
-    points: Vec<Point>,
-    best: Point,
-    load_before: String,
+pub(super) struct Sweep<P = Point> {
+    pub(super) rep: u32,
+    pub(super) points: Vec<P>,
+    pub(super) best: P,
+    pub(super) load_before: String,
 }
 
 /// Everything a run needs.
@@ -179,47 +186,25 @@ impl Drop for TmpDir {
 /// per point.
 pub fn measure(reps: u32, seconds: u32) -> anyhow::Result<Results> {
     let started = Instant::now();
-    let xdhcpd = build::release()?;
-    let machine = Machine::probe();
-    println!("machine: {} cores, {}, kernel {}, load {}", machine.cores, machine.cpu, machine.kernel, machine.load);
-
-    let lab = Lab::up(venus::topology(venus::MIN_CLIENTS)?).context("bringing up the venus lab")?;
-    lab.run(&venus::client(RELAY_HOST), &["ip", "addr", "add", RELAY, "dev", "eth0"])?;
+    let (xdhcpd, machine, lab) = prepare()?;
     let shm = Path::new("/dev/shm");
     let tmpfs_parent = if shm.is_dir() { shm } else { lab.dir() };
     sweep_stale_tmp_dirs(tmpfs_parent);
     let tmpfs = TmpDir(tmpfs_parent.join(format!("{TMP_PREFIX}{}", std::process::id())));
     std::fs::create_dir_all(&tmpfs.0).with_context(|| format!("creating {}", tmpfs.0.display()))?;
-    let mut config = venus::kea_config(venus::PRIMARY)?;
+    let mut config = config(venus::PRIMARY)?;
     config.without_ha()?;
-    config.set("/Dhcp4/valid-lifetime", 3600.into())?;
-    config.set("/Dhcp4/subnet4/0/subnet", SUBNET.into())?;
-    config.set("/Dhcp4/subnet4/0/pools/0/pool", POOL.into())?;
     let lease_fs = findmnt(&lab.host_dir(venus::PRIMARY)?);
-    let clock_ticks = command_line("getconf", &["CLK_TCK"]).parse().unwrap_or(100.0);
+    let clock_ticks = clock_ticks();
     let mut bench = Bench { lab, xdhcpd, config, tmpfs, seconds, attach_modes: Vec::new(), clock_ticks };
 
-    let mut sweeps: Vec<(Server, Vec<Sweep>)> = SERVERS.iter().map(|s| (*s, Vec::new())).collect();
-    for rep in 1..=reps {
-        for (server, runs) in &mut sweeps {
-            println!("\n[{rep}/{reps}] {}", server.label());
-            runs.push(bench.sweep(*server, rep)?);
-        }
-    }
+    let sweeps = interleaved(reps, &SERVERS, Server::label, |server, rep| bench.sweep(server, rep))?;
     let kea_mt = bench.config.value().pointer("/Dhcp4/multi-threading").map(|v| v.to_string()).unwrap_or_default();
     let results = Results {
-        date: command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        machine,
-        load_after: load_average(),
-        lease_fs,
-        kea_version: command_line("kea-dhcp4", &["-v"]),
-        perfdhcp_version: command_line("perfdhcp", &["-v"]).trim_start_matches("VERSION: ").to_owned(),
-        commit: commit(),
+        setup: Setup::now("alloc", started, machine, lease_fs, bench.attach_modes.clone()),
         kea_mt,
-        attach_modes: bench.attach_modes.clone(),
         reps,
         seconds,
-        minutes: started.elapsed().as_secs_f64() / 60.0,
         sweeps,
     };
     drop(bench);
@@ -227,72 +212,135 @@ pub fn measure(reps: u32, seconds: u32) -> anyhow::Result<Results> {
     Ok(results)
 }
 
+/// The start of a run: the release xdhcpd, the machine as it was before
+/// the run, and the venus lab with perfdhcp's relay address (its giaddr)
+/// in mutante1.
+pub(super) fn prepare() -> anyhow::Result<(PathBuf, Machine, Lab)> {
+    let xdhcpd = build::release()?;
+    let machine = Machine::probe();
+    println!("machine: {} cores, {}, kernel {}, load {}", machine.cores, machine.cpu, machine.kernel, machine.load);
+    let lab = Lab::up(venus::topology(venus::MIN_CLIENTS)?).context("bringing up the venus lab")?;
+    lab.run(&venus::client(RELAY_HOST), &["ip", "addr", "add", RELAY, "dev", "eth0"])?;
+    Ok((xdhcpd, machine, lab))
+}
+
+/// `reps` runs (`run(server, rep)`) of every server, servers interleaved
+/// so that background load hits all of them alike.
+pub(super) fn interleaved<S: Copy, P>(
+    reps: u32,
+    servers: &[S],
+    label: impl Fn(S) -> &'static str,
+    mut run: impl FnMut(S, u32) -> anyhow::Result<Sweep<P>>,
+) -> anyhow::Result<Vec<(S, Vec<Sweep<P>>)>> {
+    let mut sweeps: Vec<(S, Vec<Sweep<P>>)> = servers.iter().map(|s| (*s, Vec::new())).collect();
+    for rep in 1..=reps {
+        for (server, runs) in &mut sweeps {
+            println!("\n[{rep}/{reps}] {}", label(*server));
+            runs.push(run(*server, rep)?);
+        }
+    }
+    Ok(sweeps)
+}
+
+/// `server`'s checked-in venus config with the benchmark's changes: the
+/// subnet widened to [`SUBNET`] with [`POOL`], a one-hour lifetime.
+pub(super) fn config(server: &str) -> anyhow::Result<KeaConfig> {
+    let mut config = venus::kea_config(server)?;
+    config.set("/Dhcp4/valid-lifetime", 3600.into())?;
+    config.set("/Dhcp4/subnet4/0/subnet", SUBNET.into())?;
+    config.set("/Dhcp4/subnet4/0/pools/0/pool", POOL.into())?;
+    Ok(config)
+}
+
+/// Clock ticks per second, the unit of /proc/PID/stat's CPU times.
+pub(super) fn clock_ticks() -> f64 {
+    command_line("getconf", &["CLK_TCK"]).parse().unwrap_or(100.0)
+}
+
+/// One run: `point(offered)` for offered rates from `first` upwards by
+/// `step`, until two points in a row fall below [`SATURATED`] of the offered
+/// rate (past its knee a server only sheds more) or [`MAX_RATE`].
+pub(super) fn sweep<P: AsRef<Point> + Clone>(
+    rep: u32,
+    first: u32,
+    step: u32,
+    mut point: impl FnMut(u32) -> anyhow::Result<P>,
+) -> anyhow::Result<Sweep<P>> {
+    let load_before = load_average();
+    let mut points: Vec<P> = Vec::new();
+    let mut below = 0;
+    let mut offered = first;
+    while offered <= MAX_RATE {
+        let measured = point(offered)?;
+        let p = measured.as_ref();
+        let (d, r) = (p.report.discover_offer, p.report.request_ack);
+        println!(
+            "  -r {offered:>6}: {:>8.0} ACK/s  DO {}/{} RA {}/{}  ACK delay avg {:.1} max {:.0} ms  rcvbuf drops server {} perfdhcp {}",
+            p.report.rate,
+            d.received,
+            d.sent,
+            r.received,
+            r.sent,
+            r.avg_ms,
+            r.max_ms,
+            p.server_rcvbuf_errors,
+            p.client_rcvbuf_errors
+        );
+        below = if p.report.rate < SATURATED * f64::from(offered) { below + 1 } else { 0 };
+        points.push(measured);
+        if below >= 2 {
+            break;
+        }
+        offered += step;
+    }
+    let best =
+        points.iter().max_by(|a, b| a.as_ref().report.rate.total_cmp(&b.as_ref().report.rate)).context("no points")?;
+    Ok(Sweep { rep, best: best.clone(), points, load_before })
+}
+
+/// Offers `offered` DORA/s from perfdhcp (relaying in mutante1) to the
+/// server in lobezno for `seconds`, with the CPU time of the server
+/// processes `pids` meanwhile.
+pub(super) fn drive(lab: &Lab, offered: u32, seconds: u32, pids: &[u32], clock_ticks: f64) -> anyhow::Result<Point> {
+    let relay = venus::client(RELAY_HOST);
+    let cpu = || pids.iter().map(|pid| cpu_seconds(*pid, clock_ticks)).sum::<anyhow::Result<f64>>();
+    let cpu_before = cpu()?;
+    let (server_before, client_before) = (rcvbuf_errors(lab, venus::PRIMARY)?, rcvbuf_errors(lab, &relay)?);
+    let n = (offered * seconds).to_string();
+    let period = (seconds * 3).to_string();
+    let (rate, target) = (offered.to_string(), venus::PRIMARY_LAN.to_string());
+    // -d 2 -d 2: an OFFER or ACK later than 2 s counts as dropped (the
+    // second -d is REQUEST-ACK's). No -W: the test period ends with the
+    // last DISCOVER, so the rate is not diluted by a tail wait.
+    let argv = ["-4", "-l", "eth0", "-r", &rate, "-n", &n, "-R", &n, "-p", &period, "-d", "2", "-d", "2", &target];
+    let out =
+        lab.cmd(&relay, "perfdhcp").args(argv).timeout(Duration::from_secs(u64::from(seconds) * 3 + 30)).output()?;
+    let server_after = rcvbuf_errors(lab, venus::PRIMARY)?;
+    let client_after = rcvbuf_errors(lab, &relay)?;
+    let cpu_after = cpu()?;
+    let report =
+        parse_report(&out.stdout).with_context(|| format!("perfdhcp {} printed no report:\n{out}", argv.join(" ")))?;
+    Ok(Point {
+        offered,
+        report,
+        server_rcvbuf_errors: server_after.saturating_sub(server_before),
+        client_rcvbuf_errors: client_after.saturating_sub(client_before),
+        server_cpu_s: cpu_after - cpu_before,
+    })
+}
+
 impl Bench {
     fn sweep(&mut self, server: Server, rep: u32) -> anyhow::Result<Sweep> {
-        let load_before = load_average();
-        let mut points: Vec<Point> = Vec::new();
-        let mut below = 0;
-        let mut offered = FIRST_RATE;
-        while offered <= MAX_RATE {
-            let p = self.point(server, offered).with_context(|| format!("{} at {offered}/s", server.label()))?;
-            let (d, r) = (p.report.discover_offer, p.report.request_ack);
-            println!(
-                "  -r {offered:>6}: {:>8.0} ACK/s  DO {}/{} RA {}/{}  ACK delay avg {:.1} max {:.0} ms  rcvbuf drops server {} perfdhcp {}",
-                p.report.rate,
-                d.received,
-                d.sent,
-                r.received,
-                r.sent,
-                r.avg_ms,
-                r.max_ms,
-                p.server_rcvbuf_errors,
-                p.client_rcvbuf_errors
-            );
-            below = if p.report.rate < SATURATED * f64::from(offered) { below + 1 } else { 0 };
-            points.push(p);
-            if below >= 2 {
-                break;
-            }
-            offered += RATE_STEP;
-        }
-        let best = *points.iter().max_by(|a, b| a.report.rate.total_cmp(&b.report.rate)).context("no points")?;
-        Ok(Sweep { rep, points, best, load_before })
+        sweep(rep, FIRST_RATE, RATE_STEP, |offered| {
+            self.point(server, offered).with_context(|| format!("{} at {offered}/s", server.label()))
+        })
     }
 
     fn point(&mut self, server: Server, offered: u32) -> anyhow::Result<Point> {
-        let relay = venus::client(RELAY_HOST);
         let mut running = self.start(server)?;
-        let pid = running.pid();
-        let cpu_before = cpu_seconds(pid, self.clock_ticks)?;
-        let (server_before, client_before) =
-            (rcvbuf_errors(&self.lab, venus::PRIMARY)?, rcvbuf_errors(&self.lab, &relay)?);
-        let n = (offered * self.seconds).to_string();
-        let period = (self.seconds * 3).to_string();
-        let (rate, target) = (offered.to_string(), venus::PRIMARY_LAN.to_string());
-        // -d 2 -d 2: an OFFER or ACK later than 2 s counts as dropped (the
-        // second -d is REQUEST-ACK's). No -W: the test period ends with the
-        // last DISCOVER, so the rate is not diluted by a tail wait.
-        let argv = ["-4", "-l", "eth0", "-r", &rate, "-n", &n, "-R", &n, "-p", &period, "-d", "2", "-d", "2", &target];
-        let out = self
-            .lab
-            .cmd(&relay, "perfdhcp")
-            .args(argv)
-            .timeout(Duration::from_secs(u64::from(self.seconds) * 3 + 30))
-            .output();
-        let server_after = rcvbuf_errors(&self.lab, venus::PRIMARY)?;
-        let client_after = rcvbuf_errors(&self.lab, &relay)?;
-        let cpu_after = cpu_seconds(pid, self.clock_ticks)?;
+        let point = drive(&self.lab, offered, self.seconds, &[running.pid()], self.clock_ticks);
         running.stop()?;
-        let out = out?;
-        let report = parse_report(&out.stdout)
-            .with_context(|| format!("perfdhcp {} printed no report:\n{out}", argv.join(" ")))?;
-        Ok(Point {
-            offered,
-            report,
-            server_rcvbuf_errors: server_after.saturating_sub(server_before),
-            client_rcvbuf_errors: client_after.saturating_sub(client_before),
-            server_cpu_s: cpu_after - cpu_before,
-        })
+        point
     }
 
     /// Starts `server` in lobezno with an empty lease file.
@@ -301,24 +349,8 @@ impl Bench {
         match server {
             Server::Xdhcpd { xdp, tmpfs } => {
                 let lease_dir = if tmpfs { self.tmpfs.0.clone() } else { dir.clone() };
-                remove_lease_files(&lease_dir, "leases4.csv")?;
-                let mut cfg = self.config.clone();
-                cfg.lease_file(&lease_dir.join("leases4.csv"))?;
-                let path = dir.join("xdhcpd-bench.json");
-                cfg.write(&path)?;
-                let mut argv = vec![utf8(&self.xdhcpd)?, "run", "-c", utf8(&path)?];
-                if !xdp {
-                    argv.push("--no-xdp");
-                }
-                let mut p = self.lab.spawn(venus::PRIMARY, "xdhcpd", &argv)?;
-                p.wait_for_log("serving", T)?;
-                if let Some(mode) = p.log().lines().find(|l| l.contains("attach mode")) {
-                    let mode = mode.split_once("attach mode").map_or(mode, |(_, m)| m).trim_start_matches(':').trim();
-                    let entry = format!("{}: {mode}", server.label());
-                    if !self.attach_modes.contains(&entry) {
-                        self.attach_modes.push(entry);
-                    }
-                }
+                let p = start_xdhcpd(&self.lab, &self.xdhcpd, venus::PRIMARY, &self.config, &lease_dir, xdp)?;
+                note_attach_mode(&p, server.label(), &mut self.attach_modes);
                 Ok(Running::Xdhcpd(p))
             }
             Server::Kea(variant) => {
@@ -345,6 +377,42 @@ impl Bench {
     }
 }
 
+/// Starts xdhcpd (`bin`) in `host` with `config`, its lease file
+/// `<lease_dir>/leases4.csv` emptied first, XDP attached unless `xdp` is
+/// false, and waits until it serves.
+pub(super) fn start_xdhcpd(
+    lab: &Lab,
+    bin: &Path,
+    host: &str,
+    config: &KeaConfig,
+    lease_dir: &Path,
+    xdp: bool,
+) -> anyhow::Result<Process> {
+    remove_lease_files(lease_dir, "leases4.csv")?;
+    let mut cfg = config.clone();
+    cfg.lease_file(&lease_dir.join("leases4.csv"))?;
+    let path = lab.host_dir(host)?.join("xdhcpd-bench.json");
+    cfg.write(&path)?;
+    let mut argv = vec![utf8(bin)?, "run", "-c", utf8(&path)?];
+    if !xdp {
+        argv.push("--no-xdp");
+    }
+    let mut p = lab.spawn(host, "xdhcpd", &argv)?;
+    p.wait_for_log("serving", T)?;
+    Ok(p)
+}
+
+/// Adds "`label`: <attach mode>" from xdhcpd's log to `modes` (once).
+pub(super) fn note_attach_mode(p: &Process, label: &str, modes: &mut Vec<String>) {
+    if let Some(mode) = p.log().lines().find(|l| l.contains("attach mode")) {
+        let mode = mode.split_once("attach mode").map_or(mode, |(_, m)| m).trim_start_matches(':').trim();
+        let entry = format!("{label}: {mode}");
+        if !modes.contains(&entry) {
+            modes.push(entry);
+        }
+    }
+}
+
 /// `RcvbufErrors` of the UDP MIB in `host`'s namespace.
 fn rcvbuf_errors(lab: &Lab, host: &str) -> anyhow::Result<u64> {
     let out = lab.run(host, &["cat", "/proc/net/snmp"])?;
@@ -354,24 +422,163 @@ fn rcvbuf_errors(lab: &Lab, host: &str) -> anyhow::Result<u64> {
     values.split_whitespace().nth(column).context("short Udp: line")?.parse().context("RcvbufErrors")
 }
 
+/// Where and with what a perfdhcp benchmark ran: the head of its report
+/// (`bench alloc`'s and `bench ha`'s).
+pub(super) struct Setup {
+    /// The section: `bench/<key>.json`.
+    pub(super) key: &'static str,
+    pub(super) date: String,
+    pub(super) machine: Machine,
+    pub(super) load_after: String,
+    pub(super) lease_fs: String,
+    pub(super) kea_version: String,
+    pub(super) perfdhcp_version: String,
+    pub(super) commit: String,
+    pub(super) attach_modes: Vec<String>,
+    /// Minutes the whole run took.
+    pub(super) minutes: f64,
+}
+
+impl Setup {
+    /// Completes what run `key` noted (`machine` probed before it) at its end.
+    pub(super) fn now(
+        key: &'static str,
+        started: Instant,
+        machine: Machine,
+        lease_fs: String,
+        attach_modes: Vec<String>,
+    ) -> Setup {
+        Setup {
+            key,
+            date: command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            machine,
+            load_after: load_average(),
+            lease_fs,
+            kea_version: command_line("kea-dhcp4", &["-v"]),
+            perfdhcp_version: command_line("perfdhcp", &["-v"]).trim_start_matches("VERSION: ").to_owned(),
+            commit: commit(),
+            attach_modes,
+            minutes: started.elapsed().as_secs_f64() / 60.0,
+        }
+    }
+
+    /// The report's list: machine, load, lease files (`lease_note` after
+    /// them), xdhcpd, `kea_line`, perfdhcp, the run's duration.
+    pub(super) fn markdown(&self, m: &mut String, lease_note: &str, kea_line: &str) {
+        let _ = writeln!(
+            m,
+            "- Machine: {} cores ({}), kernel {}",
+            self.machine.cores, self.machine.cpu, self.machine.kernel
+        );
+        let _ = writeln!(
+            m,
+            "- Load average (1/5/15 min) before: {}, after: {} — a shared machine; other people's builds run meanwhile",
+            self.machine.load, self.load_after
+        );
+        let _ = writeln!(m, "- Lease files: {} (lab dir){lease_note}", self.lease_fs);
+        let _ = writeln!(m, "- xdhcpd: release build of {}", self.commit);
+        for mode in &self.attach_modes {
+            let _ = writeln!(m, "  - {mode}");
+        }
+        let _ = writeln!(m, "{kea_line}");
+        let _ = writeln!(m, "- perfdhcp {}, in mutante1, relaying (giaddr 192.168.50.250)", self.perfdhcp_version);
+        let _ = writeln!(m, "- Whole benchmark: {:.1} min; every point in `bench/{}.json`", self.minutes, self.key);
+    }
+
+    /// The JSON members `benchmark`, `date`, `machine`, `versions` and
+    /// `xdhcpd_attach_modes`, each on a line ending in a comma.
+    pub(super) fn json(&self, j: &mut String) {
+        let _ = writeln!(j, "  \"benchmark\": {},", js(self.key));
+        let _ = writeln!(j, "  \"date\": {},", js(&self.date));
+        let _ = writeln!(
+            j,
+            "  \"machine\": {{\"cores\": {}, \"cpu\": {}, \"kernel\": {}, \"load_before\": {}, \"load_after\": {}, \"lease_fs\": {}}},",
+            self.machine.cores,
+            js(&self.machine.cpu),
+            js(&self.machine.kernel),
+            js(&self.machine.load),
+            js(&self.load_after),
+            js(&self.lease_fs)
+        );
+        let _ = writeln!(
+            j,
+            "  \"versions\": {{\"xdhcpd\": {}, \"kea\": {}, \"perfdhcp\": {}}},",
+            js(&self.commit),
+            js(&self.kea_version),
+            js(&self.perfdhcp_version)
+        );
+        let modes: Vec<String> = self.attach_modes.iter().map(|m| js(m)).collect();
+        let _ = writeln!(j, "  \"xdhcpd_attach_modes\": [{}],", modes.join(", "));
+    }
+}
+
+/// Median over `runs` of `f` of their best point.
+pub(super) fn at_best<P: AsRef<Point>>(runs: &[Sweep<P>], f: impl Fn(&Point) -> f64) -> f64 {
+    spread(&runs.iter().map(|r| f(r.best.as_ref())).collect::<Vec<_>>()).1
+}
+
+/// Median over `runs` of the servers' CPU time per ACK at offered rate
+/// `rate`, in microseconds.
+pub(super) fn cpu_per_ack_us<'a, P: AsRef<Point> + 'a>(
+    runs: impl IntoIterator<Item = &'a Sweep<P>>,
+    rate: u32,
+) -> Option<f64> {
+    let per_run: Vec<f64> = runs
+        .into_iter()
+        .filter_map(|run| run.points.iter().map(AsRef::as_ref).find(|p: &&Point| p.offered == rate))
+        .filter(|p| p.report.request_ack.received > 0)
+        .map(|p| p.server_cpu_s / p.report.request_ack.received as f64 * 1e6)
+        .collect();
+    (!per_run.is_empty()).then(|| spread(&per_run).1)
+}
+
+/// The JSON member `"<name>": [...]`, an object per server: `head`'s
+/// members (key, label, statistics), then its `runs`, each with its points
+/// (`point`).
+pub(super) fn sweeps_json<S: Copy, P: AsRef<Point>>(
+    j: &mut String,
+    name: &str,
+    sweeps: &[(S, Vec<Sweep<P>>)],
+    head: impl Fn(S) -> String,
+    point: impl Fn(&P) -> String,
+) {
+    let _ = writeln!(j, "  \"{name}\": [");
+    for (i, (server, runs)) in sweeps.iter().enumerate() {
+        let _ = writeln!(j, "    {{{}, \"runs\": [", head(*server));
+        runs_json(j, runs, &point);
+        j.push_str(if i + 1 < sweeps.len() { "    ]},\n" } else { "    ]}\n" });
+    }
+    j.push_str("  ]\n");
+}
+
+/// `runs` as the items of a JSON array, each with its points (`point`).
+fn runs_json<P: AsRef<Point>>(j: &mut String, runs: &[Sweep<P>], point: impl Fn(&P) -> String) {
+    for (k, run) in runs.iter().enumerate() {
+        let points: Vec<String> = run.points.iter().map(&point).collect();
+        let best = run.best.as_ref();
+        let _ = write!(
+            j,
+            "      {{\"rep\": {}, \"load_before\": {}, \"best_acks_per_s\": {:.1}, \"best_offered\": {}, \"points\": [\n        {}\n      ]}}",
+            run.rep,
+            js(&run.load_before),
+            best.report.rate,
+            best.offered,
+            points.join(",\n        ")
+        );
+        j.push_str(if k + 1 < runs.len() { ",\n" } else { "\n" });
+    }
+}
+
 /// Everything measured, ready to write out.
 pub struct Results {
-    date: String,
-    machine: Machine,
-    load_after: String,
-    lease_fs: String,
-    kea_version: String,
-    perfdhcp_version: String,
-    commit: String,
+    setup: Setup,
     kea_mt: String,
-    attach_modes: Vec<String>,
     reps: u32,
     seconds: u32,
-    minutes: f64,
     sweeps: Vec<(Server, Vec<Sweep>)>,
 }
 
-fn drop_pct(x: &Exchange) -> f64 {
+pub(super) fn drop_pct(x: &Exchange) -> f64 {
     if x.sent == 0 { 0.0 } else { 100.0 * x.drops as f64 / x.sent as f64 }
 }
 
@@ -396,16 +603,7 @@ impl Results {
     /// Median over runs of the server's CPU time per ACK at the reference
     /// rate, in microseconds.
     fn cpu_per_ack_us(&self, server: Server) -> Option<f64> {
-        let per_run: Vec<f64> = self
-            .sweeps
-            .iter()
-            .filter(|(s, _)| *s == server)
-            .flat_map(|(_, runs)| runs.iter())
-            .filter_map(|run| run.points.iter().find(|p| p.offered == REFERENCE_RATE))
-            .filter(|p| p.report.request_ack.received > 0)
-            .map(|p| p.server_cpu_s / p.report.request_ack.received as f64 * 1e6)
-            .collect();
-        (!per_run.is_empty()).then(|| spread(&per_run).1)
+        cpu_per_ack_us(self.sweeps.iter().filter(|(s, _)| *s == server).flat_map(|(_, runs)| runs), REFERENCE_RATE)
     }
 
     fn kea(&self) -> f64 {
@@ -419,10 +617,6 @@ impl Results {
         t.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (server, runs) in &self.sweeps {
             let (min, median, max) = spread(&self.bests(*server));
-            let offered: Vec<f64> = runs.iter().map(|r| f64::from(r.best.offered)).collect();
-            let drops: Vec<f64> = runs.iter().map(|r| drop_pct(&r.best.report.request_ack)).collect();
-            let avg: Vec<f64> = runs.iter().map(|r| r.best.report.request_ack.avg_ms).collect();
-            let max_delay: Vec<f64> = runs.iter().map(|r| r.best.report.request_ack.max_ms).collect();
             let ratio = if self.kea() > 0.0 { median / self.kea() } else { 0.0 };
             let cpu = match self.cpu_per_ack_us(*server) {
                 Some(us) => format!("{us:.0} µs"),
@@ -436,10 +630,10 @@ impl Results {
             let _ = writeln!(
                 t,
                 "| {name} | {min:.0} | **{median:.0}** | {max:.0} | {ratio:.2}× | {:.0} | {:.1} % | {:.1} / {:.0} ms | {cpu} |",
-                spread(&offered).1,
-                spread(&drops).1,
-                spread(&avg).1,
-                spread(&max_delay).1
+                at_best(runs, |p| f64::from(p.offered)),
+                at_best(runs, |p| drop_pct(&p.report.request_ack)),
+                at_best(runs, |p| p.report.request_ack.avg_ms),
+                at_best(runs, |p| p.report.request_ack.max_ms)
             );
         }
         t
@@ -447,7 +641,7 @@ impl Results {
 
     fn markdown(&self) -> String {
         let mut m = String::new();
-        let _ = writeln!(m, "### Allocations per second (completed DORA/s), {}\n", self.date);
+        let _ = writeln!(m, "### Allocations per second (completed DORA/s), {}\n", self.setup.date);
         m.push_str(&self.table());
         let _ = writeln!(
             m,
@@ -461,54 +655,17 @@ impl Results {
             self.reps,
             self.seconds
         );
-        let _ = writeln!(
-            m,
-            "- Machine: {} cores ({}), kernel {}",
-            self.machine.cores, self.machine.cpu, self.machine.kernel
-        );
-        let _ = writeln!(
-            m,
-            "- Load average (1/5/15 min) before: {}, after: {} — a shared machine; other people's builds run meanwhile",
-            self.machine.load, self.load_after
-        );
-        let _ = writeln!(m, "- Lease files: {} (lab dir); tmpfs for the diagnostic row", self.lease_fs);
-        let _ = writeln!(m, "- xdhcpd: release build of {}", self.commit);
-        for mode in &self.attach_modes {
-            let _ = writeln!(m, "  - {mode}");
-        }
-        let _ = writeln!(
-            m,
+        let kea = format!(
             "- Kea {} with `\"multi-threading\": {}` from `lab/venus/lobezno.json`",
-            self.kea_version, self.kea_mt
+            self.setup.kea_version, self.kea_mt
         );
-        let _ = writeln!(m, "- perfdhcp {}, in mutante1, relaying (giaddr 192.168.50.250)", self.perfdhcp_version);
-        let _ = writeln!(m, "- Whole benchmark: {:.1} min; every point in `bench/alloc.json`", self.minutes);
+        self.setup.markdown(&mut m, "; tmpfs for the diagnostic row", &kea);
         m
     }
 
     fn json(&self) -> String {
         let mut j = String::from("{\n");
-        let _ = writeln!(j, "  \"benchmark\": \"alloc\",");
-        let _ = writeln!(j, "  \"date\": {},", js(&self.date));
-        let _ = writeln!(
-            j,
-            "  \"machine\": {{\"cores\": {}, \"cpu\": {}, \"kernel\": {}, \"load_before\": {}, \"load_after\": {}, \"lease_fs\": {}}},",
-            self.machine.cores,
-            js(&self.machine.cpu),
-            js(&self.machine.kernel),
-            js(&self.machine.load),
-            js(&self.load_after),
-            js(&self.lease_fs)
-        );
-        let _ = writeln!(
-            j,
-            "  \"versions\": {{\"xdhcpd\": {}, \"kea\": {}, \"perfdhcp\": {}}},",
-            js(&self.commit),
-            js(&self.kea_version),
-            js(&self.perfdhcp_version)
-        );
-        let modes: Vec<String> = self.attach_modes.iter().map(|m| js(m)).collect();
-        let _ = writeln!(j, "  \"xdhcpd_attach_modes\": [{}],", modes.join(", "));
+        self.setup.json(&mut j);
         let _ =
             writeln!(j, "  \"kea_multi_threading\": {},", if self.kea_mt.is_empty() { "null" } else { &self.kea_mt });
         let _ = writeln!(
@@ -521,39 +678,24 @@ impl Results {
             js("perfdhcp -4 -l eth0 -r RATE -n RATE*SECONDS -R RATE*SECONDS -p SECONDS*3 -d 2 -d 2 192.168.50.2")
         );
         let _ = writeln!(j, "  \"kea_median_acks_per_s\": {:.1},", self.kea());
-        j.push_str("  \"servers\": [\n");
-        for (i, (server, runs)) in self.sweeps.iter().enumerate() {
-            let (min, median, max) = spread(&self.bests(*server));
-            let _ = writeln!(
-                j,
-                "    {{\"key\": {}, \"label\": {}, \"diagnostic\": {}, \"min\": {min:.1}, \"median\": {median:.1}, \"max\": {max:.1}, \"ratio_to_kea_median\": {:.3}, \"cpu_us_per_ack_at_reference_rate\": {}, \"runs\": [",
+        let head = |server: Server| {
+            let (min, median, max) = spread(&self.bests(server));
+            format!(
+                "\"key\": {}, \"label\": {}, \"diagnostic\": {}, \"min\": {min:.1}, \"median\": {median:.1}, \"max\": {max:.1}, \"ratio_to_kea_median\": {:.3}, \"cpu_us_per_ack_at_reference_rate\": {}",
                 js(server.key()),
                 js(server.label()),
                 server.diagnostic(),
                 if self.kea() > 0.0 { median / self.kea() } else { 0.0 },
-                self.cpu_per_ack_us(*server).map_or("null".into(), |us| format!("{us:.1}"))
-            );
-            for (k, run) in runs.iter().enumerate() {
-                let points: Vec<String> = run.points.iter().map(point_json).collect();
-                let _ = write!(
-                    j,
-                    "      {{\"rep\": {}, \"load_before\": {}, \"best_acks_per_s\": {:.1}, \"best_offered\": {}, \"points\": [\n        {}\n      ]}}",
-                    run.rep,
-                    js(&run.load_before),
-                    run.best.report.rate,
-                    run.best.offered,
-                    points.join(",\n        ")
-                );
-                j.push_str(if k + 1 < runs.len() { ",\n" } else { "\n" });
-            }
-            j.push_str(if i + 1 < self.sweeps.len() { "    ]},\n" } else { "    ]}\n" });
-        }
-        j.push_str("  ]\n}\n");
+                self.cpu_per_ack_us(server).map_or("null".into(), |us| format!("{us:.1}"))
+            )
+        };
+        sweeps_json(&mut j, "servers", &self.sweeps, head, point_json);
+        j.push_str("}\n");
         j
     }
 }
 
-fn point_json(p: &Point) -> String {
+pub(super) fn point_json(p: &Point) -> String {
     let x = |e: &Exchange| {
         format!(
             "{{\"sent\": {}, \"received\": {}, \"drops\": {}, \"orphans\": {}, \"avg_ms\": {:.3}, \"max_ms\": {:.3}}}",

@@ -4,6 +4,8 @@
 //! the file is kept) and as `bench/<section>.json`.
 //!
 //! - [`alloc`]: completed DORA/s, xdhcpd vs Kea 2.2, perfdhcp.
+//! - [`ha`]: completed DORA/s through a hot-standby pair, xdhcpd pair vs
+//!   Kea 2.2 pair, perfdhcp, replication checked per point.
 //! - [`renew`]: renewals/s answered, XDP vs `--no-xdp` vs Kea 2.2 vs a
 //!   bare XDP_TX echo, `lab::loadgen`.
 //! - [`startup`]: start-up with 1,000,000 leases and memory per lease,
@@ -18,6 +20,7 @@
 
 pub mod alloc;
 pub mod failover;
+pub mod ha;
 pub mod renew;
 pub mod startup;
 
@@ -59,6 +62,10 @@ enum What {
         #[arg(long, default_value_t = 2)]
         seconds: u32,
     },
+    /// Completed DORA/s through a hot-standby pair (lobezno primary,
+    /// tormenta standby): xdhcpd pair (XDP) vs Kea 2.2 pair with libdhcp_ha,
+    /// same configs, perfdhcp; writes BENCHMARKS.md and bench/ha.json.
+    Ha(ha::Opts),
     /// Renewals/s answered: xdhcpd with XDP, --no-xdp, Kea 2.2 and a bare
     /// XDP_TX echo, same leases, lab::loadgen in the venus lab; writes
     /// BENCHMARKS.md and bench/renew.json.
@@ -94,6 +101,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         println!("[bench] section alloc");
         publish(&alloc::measure(3, 2)?.section())?;
+        println!("[bench] section ha");
+        publish(&ha::measure(&ha::Opts::defaults())?.section())?;
         println!("[bench] section renew");
         let renew = <RenewDefaults as clap::Parser>::parse_from(["renew"]).opts;
         publish(&renew::measure(&renew)?.section())?;
@@ -104,6 +113,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let section = match what {
         What::Alloc { reps, seconds } => alloc::measure((*reps).max(1), (*seconds).max(1))?.section(),
+        What::Ha(opts) => ha::measure(opts)?.section(),
         What::Renew(opts) => {
             if renew::reexec_optimised()? {
                 return Ok(());
