@@ -522,6 +522,14 @@ impl HaMachine {
         now.saturating_duration_since(self.last_contact) > self.max_response_delay
     }
 
+    /// When communication will count as interrupted if nothing succeeds
+    /// before then: the driver tries the partner again right after it,
+    /// so a dead partner is declared down at the deadline rather than up
+    /// to one `heartbeat-delay` later.
+    pub fn interruption_deadline(&self) -> Instant {
+        self.last_contact + self.max_response_delay
+    }
+
     /// Partner's clock minus ours at the last heartbeat, in seconds.
     pub fn clock_skew_secs(&self) -> i64 {
         self.clock_skew

@@ -1114,3 +1114,18 @@ fn release_partner_disable_only_undoes_a_partner_disable() {
     assert!(t.m.release_partner_disable(t.at(10)).is_empty());
     assert!(!t.m.dhcp_enabled());
 }
+
+#[test]
+fn interruption_deadline_moves_with_each_good_heartbeat() {
+    let mut t = T::new(&rel(HS, "s", r#", "max-unacked-clients": 0"#));
+    t.m.put(HotStandby);
+    t.ev(500, hb(HotStandby));
+    // max-response-delay is 3 s: the deadline is 3 s after the last contact.
+    assert_eq!(t.m.interruption_deadline(), t.at(3_500));
+    t.ev(1_500, Event::HeartbeatFailed);
+    assert_eq!(t.m.interruption_deadline(), t.at(3_500), "a failure does not move it");
+    t.ev(3_500, Event::HeartbeatFailed);
+    assert_eq!(t.state(), HotStandby, "exactly max-response-delay is not yet interrupted");
+    t.ev(3_520, Event::HeartbeatFailed);
+    assert_eq!(t.state(), PartnerDown, "just past the deadline it is");
+}

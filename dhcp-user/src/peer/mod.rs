@@ -460,8 +460,9 @@ async fn drive(rel: Arc<Rel>, api: Arc<ApiState>, shutdown: CancellationToken) {
             Some(a) = inbox.recv() => d.run_all(vec![a]).await,
             _ = tokio::time::sleep_until(hb_at), if d.heartbeat => {
                 let ev = d.heartbeat_once().await;
-                d.next_heartbeat = tokio::time::Instant::now() + rel.machine().heartbeat_delay();
+                let failed = matches!(ev, Event::HeartbeatFailed);
                 let actions = rel.machine().handle(Instant::now(), ev);
+                d.next_heartbeat = next_heartbeat(&rel.machine(), failed, Instant::now());
                 d.run_all(actions).await;
             }
             _ = tick.tick() => {
@@ -471,6 +472,26 @@ async fn drive(rel: Arc<Rel>, api: Arc<ApiState>, shutdown: CancellationToken) {
         }
     }
 }
+
+/// When to send the next heartbeat: one `heartbeat-delay` on, except
+/// that after a failure the partner is tried again just past the moment
+/// communication counts as interrupted (Kea's rule, `max-response-delay`),
+/// so partner-down comes when the timers say and not up to a
+/// `heartbeat-delay` later.
+fn next_heartbeat(m: &HaMachine, failed: bool, now: Instant) -> tokio::time::Instant {
+    let mut wait = m.heartbeat_delay();
+    if failed {
+        let deadline = m.interruption_deadline() + INTERRUPTION_MARGIN;
+        if deadline > now {
+            wait = wait.min(deadline - now);
+        }
+    }
+    tokio::time::Instant::now() + wait
+}
+
+/// How far past the interruption deadline the retry is sent (the machine
+/// counts strictly longer than `max-response-delay`).
+const INTERRUPTION_MARGIN: Duration = Duration::from_millis(20);
 
 struct Driver {
     rel: Arc<Rel>,
