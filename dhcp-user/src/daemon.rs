@@ -140,7 +140,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
         st.resync_kernel();
         if let Some(sync) = &st.sync {
-            tracing::info!(leases = sync.lease_entries().len(), "kernel lease map loaded");
+            tracing::info!(leases = sync.loaded(), skipped_full = sync.skipped_full, "kernel lease map loaded");
         }
     }
     let shutdown = CancellationToken::new();

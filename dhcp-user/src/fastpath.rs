@@ -637,6 +637,8 @@ pub struct MapSync {
     lease_ids: HashMap<Ipv4Addr, Vec<ClientIn>>,
     /// Relay map keys written at the last install.
     relay_keys: BTreeSet<(u32, [u8; 4])>,
+    /// Lease entries the last [`MapSync::load_all`] left in the map.
+    loaded: usize,
 }
 
 /// Whether `l` can change what the daemon answers a reserved client.
@@ -685,6 +687,7 @@ impl MapSync {
             clients: HashMap::new(),
             lease_ids: HashMap::new(),
             relay_keys: BTreeSet::new(),
+            loaded: 0,
         };
         Ok((sync, events))
     }
@@ -945,28 +948,44 @@ impl MapSync {
     /// Loads every lease (start-up, config reload): entries not in `leases`
     /// are removed.
     pub fn load_all(&mut self, policy: &Policy, leases: &[Lease]) {
-        let want: BTreeSet<[u8; 4]> = leases.iter().map(|l| l.address.octets()).collect();
-        let stale: Vec<LeaseKey> =
-            self.leases.keys().filter_map(Result::ok).filter(|k| !want.contains(&k.addr)).collect();
-        for k in stale {
-            let _ = self.leases.remove(&k);
+        // At start-up the map is empty: no set of a million addresses to
+        // compare it with.
+        let present: Vec<LeaseKey> = self.leases.keys().filter_map(Result::ok).collect();
+        if !present.is_empty() {
+            let want: HashSet<Ipv4Addr> = leases.iter().map(|l| l.address).collect();
+            for k in present.iter().filter(|k| !want.contains(&Ipv4Addr::from(k.addr))) {
+                let _ = self.leases.remove(k);
+            }
         }
         self.relevant.clear();
         self.who_leases.clear();
         self.clients.clear();
         self.lease_ids.clear();
+        self.clients.reserve(leases.len());
+        self.lease_ids.reserve(leases.len());
         for l in leases {
             self.track(policy, l.address, Some(l));
             self.index_client(l.address, Some(l));
         }
+        self.loaded = 0;
         for l in leases {
-            self.write_lease(l.address, lease_entry(policy, l));
+            let full = self.skipped_full;
+            let entry = lease_entry(policy, l);
+            let written = entry.is_some();
+            self.write_lease(l.address, entry);
+            self.loaded += usize::from(written && self.skipped_full == full);
         }
         // Reservations whose address and client have no lease at all.
         let keys: Vec<ReservationKey> = self.res_base.keys().copied().collect();
         for k in keys {
             self.refresh_reservation(k);
         }
+    }
+
+    /// Lease entries the last [`MapSync::load_all`] left in the map (the
+    /// start-up log; counting the map itself costs two syscalls an entry).
+    pub fn loaded(&self) -> usize {
+        self.loaded
     }
 
     /// Every lease entry (for the consistency test and the status page).
