@@ -52,7 +52,7 @@ const RATE_STEP: u32 = 1_000;
 const REFERENCE_RATE: u32 = 6_000;
 const MAX_RATE: u32 = 40_000;
 /// A point below this fraction of the offered rate is past the knee.
-const SATURATED: f64 = 0.85;
+pub(super) const SATURATED: f64 = 0.85;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
@@ -517,17 +517,18 @@ pub(super) fn at_best<P: AsRef<Point>>(runs: &[Sweep<P>], f: impl Fn(&Point) -> 
     spread(&runs.iter().map(|r| f(r.best.as_ref())).collect::<Vec<_>>()).1
 }
 
-/// Median over `runs` of the servers' CPU time per ACK at offered rate
-/// `rate`, in microseconds.
+/// Median over `runs` of CPU time (`cpu_s` of a point, seconds) per ACK
+/// at offered rate `rate`, in microseconds.
 pub(super) fn cpu_per_ack_us<'a, P: AsRef<Point> + 'a>(
     runs: impl IntoIterator<Item = &'a Sweep<P>>,
     rate: u32,
+    cpu_s: impl Fn(&P) -> f64,
 ) -> Option<f64> {
     let per_run: Vec<f64> = runs
         .into_iter()
-        .filter_map(|run| run.points.iter().map(AsRef::as_ref).find(|p: &&Point| p.offered == rate))
-        .filter(|p| p.report.request_ack.received > 0)
-        .map(|p| p.server_cpu_s / p.report.request_ack.received as f64 * 1e6)
+        .filter_map(|run| run.points.iter().find(|p| p.as_ref().offered == rate))
+        .filter(|p| p.as_ref().report.request_ack.received > 0)
+        .map(|p| cpu_s(p) / p.as_ref().report.request_ack.received as f64 * 1e6)
         .collect();
     (!per_run.is_empty()).then(|| spread(&per_run).1)
 }
@@ -603,7 +604,8 @@ impl Results {
     /// Median over runs of the server's CPU time per ACK at the reference
     /// rate, in microseconds.
     fn cpu_per_ack_us(&self, server: Server) -> Option<f64> {
-        cpu_per_ack_us(self.sweeps.iter().filter(|(s, _)| *s == server).flat_map(|(_, runs)| runs), REFERENCE_RATE)
+        let runs = self.sweeps.iter().filter(|(s, _)| *s == server).flat_map(|(_, runs)| runs);
+        cpu_per_ack_us(runs, REFERENCE_RATE, |p| p.server_cpu_s)
     }
 
     fn kea(&self) -> f64 {

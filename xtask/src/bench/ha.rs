@@ -41,13 +41,15 @@ use anyhow::{Context as _, bail};
 use lab::{Kea, KeaConfig, Lab, Process, venus};
 
 use super::alloc::{self, Point, Setup, Sweep};
-use super::{Running, Section, findmnt, js, remove_lease_files, spread};
+use super::{Running, Section, cpu_seconds, findmnt, js, remove_lease_files, spread};
 
 /// Offered rates of a sweep: an HA pair's knee is below a lone server's.
 const FIRST_RATE: u32 = 1_500;
 const RATE_STEP: u32 = 500;
-/// Offered rate at which the pairs' CPU per ACK is compared.
-const REFERENCE_RATE: u32 = 1_500;
+/// Offered rate at which the pairs' CPU per ACK is compared: about the
+/// Kea pair's knee here. Lower, both pairs' fixed costs (heartbeats, idle
+/// threads, perfdhcp's tail) weigh more per ACK.
+const REFERENCE_RATE: u32 = 2_000;
 /// Bound on waiting → syncing → ready → hot-standby of a fresh pair.
 const HA_UP: Duration = Duration::from_secs(40);
 /// Least fraction of perfdhcp's ACKs the standby must hold for a point to
@@ -122,6 +124,9 @@ impl Pair {
 struct HaPoint {
     /// perfdhcp's report; CPU time of both servers.
     load: Point,
+    /// CPU time of the standby alone (the primary's is `load`'s total
+    /// minus this).
+    standby_cpu_s: f64,
     /// Seconds from starting the primary until both were in hot-standby.
     ready_s: f64,
     /// Live leases in the primary's / the standby's lease file.
@@ -202,7 +207,9 @@ impl Bench {
         let mut servers = self.start(pair)?;
         let ready_s = started.elapsed().as_secs_f64();
         let pids = [servers[0].pid(), servers[1].pid()];
+        let standby_before = cpu_seconds(pids[1], self.clock_ticks)?;
         let load = alloc::drive(&self.lab, offered, self.seconds, &pids, self.clock_ticks);
+        let standby_cpu_s = cpu_seconds(pids[1], self.clock_ticks).map(|s| s - standby_before);
         let states_after = [
             heartbeat(&self.lab, venus::PRIMARY).unwrap_or_else(|e| format!("no answer ({e:#})")),
             heartbeat(&self.lab, venus::STANDBY).unwrap_or_else(|e| format!("no answer ({e:#})")),
@@ -210,7 +217,7 @@ impl Bench {
         let [primary, standby] = servers;
         primary.stop()?;
         standby.stop()?;
-        let load = load?;
+        let (load, standby_cpu_s) = (load?, standby_cpu_s?);
 
         // Both stopped: everything either wrote is in its file.
         let file = |host: &str| anyhow::Ok(self.lab.host_dir(host)?.join(pair.lease_file()));
@@ -218,6 +225,7 @@ impl Bench {
         let on_standby = live_leases(&file(venus::STANDBY)?)?;
         let point = HaPoint {
             load,
+            standby_cpu_s,
             ready_s,
             primary_leases: on_primary.len(),
             standby_leases: on_standby.len(),
@@ -370,7 +378,12 @@ impl Results {
     /// Median over runs of both servers' CPU time per ACK at the reference
     /// rate, in microseconds.
     fn cpu_per_ack_us(&self, pair: Pair) -> Option<f64> {
-        alloc::cpu_per_ack_us(self.runs(pair), REFERENCE_RATE)
+        alloc::cpu_per_ack_us(self.runs(pair), REFERENCE_RATE, |p| p.load.server_cpu_s)
+    }
+
+    /// The same for the standby alone.
+    fn standby_cpu_per_ack_us(&self, pair: Pair) -> Option<f64> {
+        alloc::cpu_per_ack_us(self.runs(pair), REFERENCE_RATE, |p| p.standby_cpu_s)
     }
 
     /// The point of `pair` whose standby held the fewest leases per ACK.
@@ -395,7 +408,10 @@ impl Results {
                 }
                 None => "–".into(),
             };
-            let cpu = self.cpu_per_ack_us(*pair).map_or("–".into(), |us| format!("{us:.0} µs"));
+            let cpu = match (self.cpu_per_ack_us(*pair), self.standby_cpu_per_ack_us(*pair)) {
+                (Some(both), Some(standby)) => format!("{both:.0} µs (standby {standby:.0})"),
+                _ => "–".into(),
+            };
             let _ = writeln!(
                 t,
                 "| {} | {min:.0} | **{median:.0}** | {max:.0} | {:.2}× | {:.0} | {:.1} % | {:.1} / {:.0} ms | {replicated} | {cpu} |",
@@ -427,13 +443,15 @@ impl Results {
         let _ = writeln!(
             m,
             "One value per run: the best REQUEST-ACK rate perfdhcp measured in that run's sweep of offered rates \
-             (`-r` {FIRST_RATE}, +{RATE_STEP}, … until two points in a row fall below 85 % of the offered rate), \
+             (`-r` {FIRST_RATE}, +{RATE_STEP}, … until two points in a row fall below {:.0} % of the offered rate), \
              offered to the primary; {} runs per pair, {} s of load per point, pairs interleaved, both servers \
              started fresh with empty lease files for every point and loaded only once both were in hot-standby \
              (their log and their `ha-heartbeat` answer to the partner). After every point both are stopped and \
              the standby's lease file must hold at least {:.0} % as many live leases as perfdhcp received ACKs, or \
              the benchmark fails. CPU per ACK: user + system time of both server processes during the \
-             {REFERENCE_RATE}/s point, divided by the ACKs perfdhcp received.\n",
+             {REFERENCE_RATE}/s point, divided by the ACKs perfdhcp received; the standby's own share in \
+             brackets.\n",
+            alloc::SATURATED * 100.0,
             self.reps,
             self.seconds,
             REPLICATED * 100.0
@@ -453,17 +471,20 @@ impl Results {
         let _ = writeln!(j, "  \"ha\": {{{}}},", self.ha_params);
         let _ = writeln!(
             j,
-            "  \"method\": {{\"reps\": {}, \"seconds_per_point\": {}, \"first_rate\": {FIRST_RATE}, \"rate_step\": {RATE_STEP}, \"reference_rate\": {REFERENCE_RATE}, \"replicated_at_least\": {REPLICATED}}},",
-            self.reps, self.seconds
+            "  \"method\": {{\"reps\": {}, \"seconds_per_point\": {}, \"first_rate\": {FIRST_RATE}, \"rate_step\": {RATE_STEP}, \"reference_rate\": {REFERENCE_RATE}, \"saturated_below\": {}, \"replicated_at_least\": {REPLICATED}}},",
+            self.reps,
+            self.seconds,
+            alloc::SATURATED
         );
         let head = |pair: Pair| {
             let (min, median, max) = spread(&self.bests(pair));
             format!(
-                "\"key\": {}, \"label\": {}, \"min\": {min:.1}, \"median\": {median:.1}, \"max\": {max:.1}, \"ratio_to_kea_median\": {:.3}, \"cpu_us_per_ack_at_reference_rate\": {}",
+                "\"key\": {}, \"label\": {}, \"min\": {min:.1}, \"median\": {median:.1}, \"max\": {max:.1}, \"ratio_to_kea_median\": {:.3}, \"cpu_us_per_ack_at_reference_rate\": {}, \"standby_cpu_us_per_ack_at_reference_rate\": {}",
                 js(pair.key()),
                 js(pair.label()),
                 self.ratio(pair),
-                self.cpu_per_ack_us(pair).map_or("null".into(), |us| format!("{us:.1}"))
+                self.cpu_per_ack_us(pair).map_or("null".into(), |us| format!("{us:.1}")),
+                self.standby_cpu_per_ack_us(pair).map_or("null".into(), |us| format!("{us:.1}"))
             )
         };
         alloc::sweeps_json(&mut j, "pairs", &self.sweeps, head, point_json);
@@ -477,7 +498,8 @@ fn point_json(p: &HaPoint) -> String {
     let load = alloc::point_json(&p.load);
     let load = load.strip_suffix('}').unwrap_or(&load);
     format!(
-        "{load}, \"ready_s\": {:.2}, \"acks\": {}, \"primary_leases\": {}, \"standby_leases\": {}, \"missing_on_standby\": {}, \"states_after\": [{}, {}]}}",
+        "{load}, \"standby_cpu_s\": {:.2}, \"ready_s\": {:.2}, \"acks\": {}, \"primary_leases\": {}, \"standby_leases\": {}, \"missing_on_standby\": {}, \"states_after\": [{}, {}]}}",
+        p.standby_cpu_s,
         p.ready_s,
         p.load.report.request_ack.received,
         p.primary_leases,
