@@ -25,9 +25,9 @@
 //! - A run's value is its sweep's best point; pairs interleaved per rep.
 //!   CPU per ACK counts both processes of a pair at [`REFERENCE_RATE`].
 //!
-//! Defaults (about 6 minutes): 3 reps, 2 s per point, sweeps from
-//! [`FIRST_RATE`] by [`RATE_STEP`]. `--no-xdp` adds an xdhcpd `--no-xdp`
-//! pair (about 2 more minutes). All load is bounded (`-n`, `-p`, a timeout
+//! Defaults (about 5 minutes with the build): 3 reps, 2 s per point,
+//! sweeps from [`FIRST_RATE`] by [`RATE_STEP`]. `--no-xdp` adds an xdhcpd
+//! `--no-xdp` pair (about 3 more minutes). All load is bounded (`-n`, `-p`, a timeout
 //! per perfdhcp) and stays inside the lab's namespaces.
 
 use std::{
