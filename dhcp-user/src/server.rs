@@ -75,7 +75,7 @@ pub struct Shared {
 impl Shared {
     /// Whether this server answers DHCP right now (not `dhcp-disable`d).
     pub fn dhcp_enabled(&self, now: u64) -> bool {
-        !self.dhcp_disabled_until.is_some_and(|t| now < t)
+        self.dhcp_disabled_until.is_none_or(|t| now >= t)
     }
 
     /// Rewrites every kernel template and lease entry from the current
@@ -355,6 +355,10 @@ fn handle(
         };
         if !r.admit(&q) {
             *st.stats.ha_dropped.entry("not-in-scope-or-disabled").or_default() += 1;
+            return;
+        }
+        if r.overloaded(q.msg_type) {
+            *st.stats.ha_dropped.entry("partner-updates-backed-up").or_default() += 1;
             return;
         }
     }

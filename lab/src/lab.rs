@@ -131,7 +131,7 @@ impl Lab {
         for host in &self.topology.hosts {
             let ns = names::host_netns(id, &host.name);
             netns::add(&ns)?;
-            netns::sysctl(&ns, &no_ipv6)?;
+            netns::sysctl(&ns, no_ipv6)?;
             netns::ip(&ns, &["link", "set", "lo", "up"])?;
             for (i, port) in host.ports.iter().enumerate() {
                 let sw = names::switch_netns(id, &port.segment);

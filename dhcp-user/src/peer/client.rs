@@ -15,6 +15,12 @@ use crate::{
 /// Kea's timeout for every HA request but `lease4-get-page`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Persistent connections kept to a peer, and at most this many lease
+/// updates in flight to it (`Rel` holds the matching permits): more
+/// concurrency than that only opened and closed a TCP connection per
+/// update under load, which fed on itself until the pair collapsed.
+pub const CONNECTIONS: usize = 64;
+
 /// Why an exchange with a peer failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -64,7 +70,7 @@ impl PeerClient {
         let setup = |reason: String| PeerError::Setup { peer: peer.name().to_owned(), reason };
         let mut b = reqwest::Client::builder()
             .no_proxy() // peers are IP literals on our own networks
-            .pool_max_idle_per_host(4)
+            .pool_max_idle_per_host(CONNECTIONS)
             .connect_timeout(Duration::from_secs(5));
         match tls {
             Some(cfg) => b = b.use_preconfigured_tls(cfg),

@@ -115,7 +115,21 @@ pub struct Rel {
     /// communication-recovery backlog.
     backlog: Mutex<VecDeque<Update>>,
     last_heartbeat: Mutex<Option<Instant>>,
+    /// One permit per update in flight to the partner
+    /// ([`client::CONNECTIONS`]).
+    slots: tokio::sync::Semaphore,
+    /// Replies waiting for the partner (in flight or for a permit): the
+    /// measure of overload [`Rel::overloaded`] sheds on.
+    waiting: AtomicUsize,
 }
+
+/// Replies waiting for the partner beyond which new exchanges
+/// (DISCOVERs) are dropped, so that the exchanges already under way
+/// complete instead of every one of them timing out (Kea bounds its
+/// packet queue for the same reason).
+pub const SHED_NEW: usize = 4 * client::CONNECTIONS;
+/// … and beyond which every query is dropped until the partner catches up.
+pub const SHED_ALL: usize = 16 * client::CONNECTIONS;
 
 impl Rel {
     /// The machine (short critical sections only; see the lock order).
@@ -146,6 +160,13 @@ impl Rel {
         let (ok, actions) = self.machine().admit(Instant::now(), q);
         self.dispatch(actions);
         ok
+    }
+
+    /// Whether a query of DHCP message type `msg_type` should be dropped
+    /// because too many replies already wait for the partner: DISCOVERs
+    /// past [`SHED_NEW`], everything past [`SHED_ALL`].
+    pub fn overloaded(&self, msg_type: u8) -> bool {
+        shed(self.waiting.load(Ordering::Relaxed), msg_type)
     }
 
     /// What to do with one committed packet's updates.
@@ -180,6 +201,12 @@ impl Rel {
     /// outcome to the machine. True when all were accepted.
     async fn send_updates(&self, updates: Vec<Update>) -> bool {
         let Some(partner) = &self.partner else { return true };
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = scopeguard(|| {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        });
+        // Never closed, so acquiring only waits.
+        let _slot = self.slots.acquire().await;
         let mut outcome = UpdateOutcome::Acked(updates.first().map_or_else(|| ClientKey::new(&[], None), Update::client));
         for u in updates {
             let (cmd, args) = u.command();
@@ -365,6 +392,8 @@ impl HaRuntime {
                 async_pending: AtomicUsize::new(0),
                 backlog: Mutex::new(VecDeque::new()),
                 last_heartbeat: Mutex::new(None),
+                slots: tokio::sync::Semaphore::new(client::CONNECTIONS),
+                waiting: AtomicUsize::new(0),
             });
             // Started here, before any packet or kernel map sees it: a
             // machine not yet in waiting would let both paths serve.
@@ -442,6 +471,25 @@ async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
         };
         rel.dispatch(actions);
     }
+}
+
+/// [`Rel::overloaded`]'s rule, given the replies waiting for the partner.
+fn shed(waiting: usize, msg_type: u8) -> bool {
+    const DISCOVER: u8 = 1;
+    waiting >= SHED_ALL || (msg_type == DISCOVER && waiting >= SHED_NEW)
+}
+
+/// Runs `f` when dropped (also when the future holding it is dropped).
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 /// The relationship's driver: starts the machine, then heartbeats and
@@ -740,5 +788,29 @@ pub async fn notify_maintenance(rel: &Rel, cancel: bool) -> PeerAnswer {
     {
         Ok(r) => PeerAnswer::Result(r.result),
         Err(_) => PeerAnswer::Unreachable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overload_sheds_new_exchanges_first_then_everything() {
+        let (discover, request) = (1, 3);
+        assert!(!shed(0, discover) && !shed(SHED_NEW - 1, discover));
+        assert!(shed(SHED_NEW, discover), "new exchanges go first");
+        assert!(!shed(SHED_NEW, request) && !shed(SHED_ALL - 1, request), "exchanges under way complete");
+        assert!(shed(SHED_ALL, request) && shed(SHED_ALL, discover));
+    }
+
+    #[test]
+    fn the_guard_runs_once_when_dropped() {
+        let n = std::cell::Cell::new(0);
+        {
+            let _g = scopeguard(|| n.set(n.get() + 1));
+            assert_eq!(n.get(), 0);
+        }
+        assert_eq!(n.get(), 1);
     }
 }
