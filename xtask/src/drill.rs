@@ -249,7 +249,7 @@ pub enum Json {
 }
 
 impl Json {
-    fn parse(text: &str) -> anyhow::Result<Json> {
+    pub fn parse(text: &str) -> anyhow::Result<Json> {
         let mut p = Parser { s: text.as_bytes(), i: 0 };
         let v = p.value().with_context(|| format!("parsing {text:?}"))?;
         p.ws();
