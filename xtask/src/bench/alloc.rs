@@ -465,16 +465,7 @@ impl Setup {
     /// The report's list: machine, load, lease files (`lease_note` after
     /// them), xdhcpd, `kea_line`, perfdhcp, the run's duration.
     pub(super) fn markdown(&self, m: &mut String, lease_note: &str, kea_line: &str) {
-        let _ = writeln!(
-            m,
-            "- Machine: {} cores ({}), kernel {}",
-            self.machine.cores, self.machine.cpu, self.machine.kernel
-        );
-        let _ = writeln!(
-            m,
-            "- Load average (1/5/15 min) before: {}, after: {} — a shared machine; other people's builds run meanwhile",
-            self.machine.load, self.load_after
-        );
+        m.push_str(&self.machine.markdown(&self.load_after));
         let _ = writeln!(m, "- Lease files: {} (lab dir){lease_note}", self.lease_fs);
         let _ = writeln!(m, "- xdhcpd: release build of {}", self.commit);
         for mode in &self.attach_modes {

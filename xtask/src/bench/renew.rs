@@ -507,16 +507,7 @@ impl Results {
              softirq, so much of the path's kernel work is billed here); machine busy: all cores, from /proc/stat.\n",
             o.clients, o.window, o.seconds, o.repeats
         );
-        let _ = writeln!(
-            m,
-            "- Machine: {} cores ({}), kernel {}",
-            self.machine.cores, self.machine.cpu, self.machine.kernel
-        );
-        let _ = writeln!(
-            m,
-            "- Load average (1/5/15 min) before: {}, after: {} — a shared machine; other people's builds run meanwhile",
-            self.machine.load, self.load_after
-        );
+        m.push_str(&self.machine.markdown(&self.load_after));
         let _ = writeln!(m, "- xdhcpd: release build of {}", self.commit);
         for mode in &self.attach_modes {
             let _ = writeln!(m, "  - {mode}");
