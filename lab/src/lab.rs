@@ -17,8 +17,9 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -43,6 +44,8 @@ pub struct Lab {
     res: Arc<Resources>,
     topology: Topology,
     captures: AtomicU32,
+    /// CPUs that programs started in a host may run on ([`Lab::pin`]).
+    pinned: Mutex<BTreeMap<String, String>>,
 }
 
 impl Lab {
@@ -66,7 +69,7 @@ impl Lab {
         let res = Arc::new(Resources { id, namespaces, dir, keep_dir, up: std::sync::Mutex::new(false) });
         // Registered before anything exists, so a signal mid-build cleans up.
         cleanup::register(Arc::clone(&res));
-        let lab = Lab { res, topology, captures: AtomicU32::new(0) };
+        let lab = Lab { res, topology, captures: AtomicU32::new(0), pinned: Mutex::new(BTreeMap::new()) };
         lab.ensure_up()?;
         Ok(lab)
     }
@@ -212,6 +215,26 @@ impl Lab {
         let bridges = self.topology.segments.iter().map(|s| names::bridge(&s.name));
         let ports = self.topology.hosts.iter().filter(|h| !h.ports.is_empty()).map(|h| names::port(&h.name));
         bridges.chain(ports).collect()
+    }
+
+    /// Confines every program started in `host` from now on to `cpus`
+    /// (`taskset -c` around `ip netns exec`; threads inherit it), or lifts
+    /// that with `None`. Benchmarks use it to give a load generator and a
+    /// server a core each instead of letting them fight over the same ones.
+    pub fn pin(&self, host: &str, cpus: Option<&[usize]>) -> anyhow::Result<()> {
+        self.topology.get_host(host)?;
+        let mut pinned = self.pinned.lock().unwrap_or_else(PoisonError::into_inner);
+        match cpus {
+            Some([]) => anyhow::bail!("pinning host {host:?} to no CPU at all"),
+            Some(cpus) => {
+                let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+                pinned.insert(host.to_owned(), list.join(","));
+            }
+            None => {
+                pinned.remove(host);
+            }
+        }
+        Ok(())
     }
 
     /// A command to run in `host`; finish it with `.run()`, `.output()` or
@@ -375,7 +398,17 @@ impl HostCommand<'_> {
 
     fn command(&self) -> anyhow::Result<(String, Command)> {
         let ns = self.lab.netns(&self.host)?;
-        let mut c = netns::command(&ns, &self.program);
+        let cpus = self.lab.pinned.lock().unwrap_or_else(PoisonError::into_inner).get(&self.host).cloned();
+        let mut c = match cpus {
+            // taskset execs `ip`, which execs the program: one pid throughout.
+            Some(cpus) => {
+                let inner = netns::command(&ns, &self.program);
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpus]).arg(inner.get_program()).args(inner.get_args());
+                c
+            }
+            None => netns::command(&ns, &self.program),
+        };
         c.args(&self.args).envs(self.envs.iter().map(|(k, v)| (k, v))).current_dir(self.lab.host_dir(&self.host)?);
         Ok((ns, c))
     }

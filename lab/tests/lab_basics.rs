@@ -164,6 +164,30 @@ fn commands_are_bounded_and_processes_controllable() {
     let mut quitter = lab.spawn("lobezno", "quitter", &["sh", "-c", "exit 7"]).unwrap();
     let err = quitter.wait_for_log("never", Duration::from_secs(5)).unwrap_err();
     assert!(format!("{err:#}").contains("exited"), "{err:#}");
+
+    // Pinning: what starts in the host runs on the CPUs given, in its own
+    // namespace still, and the pid a spawn reports is the program's.
+    let allowed = |host: &str| {
+        let status = lab.run(host, &["cat", "/proc/self/status"]).unwrap().stdout;
+        status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_owned()
+    };
+    let everything = allowed("mutante1");
+    lab.pin("mutante1", Some(&[0])).unwrap();
+    assert_eq!(allowed("mutante1"), "0");
+    assert_eq!(allowed("mutante2"), everything, "only the pinned host");
+    let ns_inode = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let mut pinned = lab.spawn("mutante1", "pinned", &["sh", "-c", "echo up; exec sleep 60"]).unwrap();
+    pinned.wait_for_log("up", Duration::from_secs(5)).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pinned.pid())).unwrap();
+    assert!(status.lines().any(|l| l == "Cpus_allowed_list:\t0"), "{status}");
+    assert!(status.lines().any(|l| l == "Name:\tsleep"), "the spawned pid is the program's: {status}");
+    let own = lab.run("mutante1", &["readlink", "/proc/self/ns/net"]).unwrap().stdout;
+    assert_eq!(ns_inode(&pinned.pid().to_string()).to_string_lossy(), own.trim());
+    pinned.stop(Duration::from_secs(2)).unwrap();
+    assert!(lab.pin("mutante1", Some(&[])).is_err());
+    assert!(lab.pin("nobody", Some(&[0])).is_err());
+    lab.pin("mutante1", None).unwrap();
+    assert_eq!(allowed("mutante1"), everything);
 }
 
 #[test]
