@@ -73,6 +73,10 @@ pub fn interface(name: &str) -> anyhow::Result<Interface> {
     Ok(Interface { name: name.to_string(), index, mac, addrs })
 }
 
+/// Receive buffer asked for on each server socket: about 2,000 queued
+/// requests, a few hundred milliseconds of work at full load.
+pub const RECV_BUFFER: usize = 4 << 20;
+
 /// Binds the per-interface server socket.
 pub fn server_socket(iface: &Interface) -> anyhow::Result<tokio::net::UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).context("socket(AF_INET, UDP)")?;
@@ -81,6 +85,19 @@ pub fn server_socket(iface: &Interface) -> anyhow::Result<tokio::net::UdpSocket>
     s.bind_device(Some(iface.name.as_bytes()))
         .with_context(|| format!("SO_BINDTODEVICE {}", iface.name))?;
     nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true).context("IP_PKTINFO")?;
+    // A burst (a switch stack rebooting, a building coming back after a
+    // power cut) must queue, not be dropped: ask for RECV_BUFFER (the
+    // kernel caps it at net.core.rmem_max); too small a grant is logged.
+    s.set_recv_buffer_size(RECV_BUFFER).context("SO_RCVBUF")?;
+    let granted = s.recv_buffer_size().context("SO_RCVBUF")?;
+    if granted < RECV_BUFFER {
+        tracing::info!(
+            interface = %iface.name,
+            granted,
+            wanted = RECV_BUFFER,
+            "receive buffer capped by net.core.rmem_max; raise it to absorb larger bursts"
+        );
+    }
     s.set_nonblocking(true)?;
     let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT);
     s.bind(&addr.into())
