@@ -13,14 +13,21 @@
 //!   1,000), each point `seconds` long (`-n` = rate × seconds, every
 //!   exchange a new client, `-p` bound) against a freshly started server
 //!   with an empty lease file. perfdhcp's `Rate` is REQUEST-ACKs received
-//!   per second of its test period. A sweep stops after two points in a row
-//!   below 85 % of the offered rate: past its knee a server only sheds more.
+//!   per second of its test period. A sweep stops after [`PATIENCE`] points
+//!   in a row below 85 % of the offered rate: past its knee a server only
+//!   sheds more (Kea dips and recovers once, hence more than two).
 //! - A run's result is its best point; every server is run `reps` times,
 //!   servers interleaved so that background load hits all of them alike.
-//! - perfdhcp shares the two cores with the server and near the knee drops
-//!   replies itself (its socket's `RcvbufErrors` are recorded per point), so
-//!   rates up there are lower bounds. The server's CPU time per ACK at
-//!   [`REFERENCE_RATE`], which every server sustains, does not depend on it.
+//! - Cores: perfdhcp needs more CPU per exchange than any server here, so
+//!   on a small machine sharing the cores measures perfdhcp as much as the
+//!   server. The compared rows therefore give each its own: perfdhcp
+//!   (`-g single`) on CPU 0, the server and all its threads on the other
+//!   CPUs ([`Lab::pin`]). Diagnostic rows repeat xdhcpd and Kea on shared
+//!   cores (perfdhcp's default threads, nothing pinned) and Kea
+//!   single-threaded. Ratios divide by Kea as configured with the same
+//!   cores. The server's CPU time per ACK at [`REFERENCE_RATE`], which every
+//!   server sustains, and its CPU use at the best point (how close to its
+//!   own core's limit it was, against perfdhcp's) are recorded.
 //!
 //! All load is bounded (`-n` and `-p`, and a timeout per perfdhcp) and
 //! stays inside the lab's namespaces.
@@ -53,65 +60,79 @@ const REFERENCE_RATE: u32 = 6_000;
 const MAX_RATE: u32 = 40_000;
 /// A point below this fraction of the offered rate is past the knee.
 pub(super) const SATURATED: f64 = 0.85;
+/// Points in a row below [`SATURATED`] that end a sweep.
+pub(super) const PATIENCE: u32 = 3;
+
+/// Where a point's processes run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cores {
+    /// perfdhcp (`-g single`) on CPU 0, the server on the others.
+    Own,
+    /// Nothing pinned; perfdhcp with its default threads.
+    Shared,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
     /// xdhcpd, lease file on the lab's disk; `xdp` attaches the program.
-    Xdhcpd { xdp: bool, tmpfs: bool },
-    /// kea-dhcp4.
-    Kea(KeaVariant),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeaVariant {
-    /// The config as checked in (HA hook aside).
-    AsConfigured,
-    /// Per-lease INFO lines (`kea-dhcp4.leases`) off.
-    LeaseLogOff,
-    /// `enable-multi-threading: false`.
-    SingleThreaded,
+    Xdhcpd { xdp: bool, cores: Cores },
+    /// kea-dhcp4; `mt: false` turns its multi-threading off.
+    Kea { mt: bool, cores: Cores },
 }
 
 /// The compared servers first, then the diagnostic variants (each changes
 /// one thing, to show where the time goes; not part of the comparison).
 const SERVERS: [Server; 6] = [
-    Server::Xdhcpd { xdp: false, tmpfs: false },
-    Server::Xdhcpd { xdp: true, tmpfs: false },
+    Server::Xdhcpd { xdp: false, cores: Cores::Own },
+    Server::Xdhcpd { xdp: true, cores: Cores::Own },
     KEA,
-    Server::Xdhcpd { xdp: false, tmpfs: true },
-    Server::Kea(KeaVariant::LeaseLogOff),
-    Server::Kea(KeaVariant::SingleThreaded),
+    Server::Kea { mt: false, cores: Cores::Own },
+    Server::Xdhcpd { xdp: false, cores: Cores::Shared },
+    Server::Kea { mt: true, cores: Cores::Shared },
 ];
-/// The reference the ratios divide by.
-const KEA: Server = Server::Kea(KeaVariant::AsConfigured);
+/// The reference the compared rows' ratios divide by.
+const KEA: Server = Server::Kea { mt: true, cores: Cores::Own };
 
 impl Server {
     fn key(self) -> &'static str {
         match self {
-            Server::Xdhcpd { xdp: false, tmpfs: false } => "xdhcpd-no-xdp",
-            Server::Xdhcpd { xdp: true, tmpfs: false } => "xdhcpd-xdp",
-            Server::Xdhcpd { xdp: false, tmpfs: true } => "xdhcpd-no-xdp-tmpfs",
-            Server::Xdhcpd { xdp: true, tmpfs: true } => "xdhcpd-xdp-tmpfs",
-            Server::Kea(KeaVariant::AsConfigured) => "kea",
-            Server::Kea(KeaVariant::LeaseLogOff) => "kea-lease-log-off",
-            Server::Kea(KeaVariant::SingleThreaded) => "kea-single-threaded",
+            Server::Xdhcpd { xdp: false, cores: Cores::Own } => "xdhcpd-no-xdp",
+            Server::Xdhcpd { xdp: true, cores: Cores::Own } => "xdhcpd-xdp",
+            Server::Xdhcpd { xdp: false, cores: Cores::Shared } => "xdhcpd-no-xdp-shared-cores",
+            Server::Xdhcpd { xdp: true, cores: Cores::Shared } => "xdhcpd-xdp-shared-cores",
+            Server::Kea { mt: true, cores: Cores::Own } => "kea",
+            Server::Kea { mt: false, cores: Cores::Own } => "kea-single-threaded",
+            Server::Kea { mt: true, cores: Cores::Shared } => "kea-shared-cores",
+            Server::Kea { mt: false, cores: Cores::Shared } => "kea-single-threaded-shared-cores",
         }
     }
 
     fn label(self) -> &'static str {
         match self {
-            Server::Xdhcpd { xdp: false, tmpfs: false } => "xdhcpd --no-xdp",
-            Server::Xdhcpd { xdp: true, tmpfs: false } => "xdhcpd (XDP attached)",
-            Server::Xdhcpd { xdp: false, tmpfs: true } => "xdhcpd --no-xdp, lease file on tmpfs",
-            Server::Xdhcpd { xdp: true, tmpfs: true } => "xdhcpd (XDP), lease file on tmpfs",
-            Server::Kea(KeaVariant::AsConfigured) => "Kea 2.2 (kea-dhcp4)",
-            Server::Kea(KeaVariant::LeaseLogOff) => "Kea 2.2, per-lease INFO log lines off",
-            Server::Kea(KeaVariant::SingleThreaded) => "Kea 2.2, multi-threading off",
+            Server::Xdhcpd { xdp: false, cores: Cores::Own } => "xdhcpd --no-xdp",
+            Server::Xdhcpd { xdp: true, cores: Cores::Own } => "xdhcpd (XDP attached)",
+            Server::Xdhcpd { xdp: false, cores: Cores::Shared } => "xdhcpd --no-xdp, cores shared with perfdhcp",
+            Server::Xdhcpd { xdp: true, cores: Cores::Shared } => "xdhcpd (XDP), cores shared with perfdhcp",
+            Server::Kea { mt: true, cores: Cores::Own } => "Kea 2.2 (kea-dhcp4)",
+            Server::Kea { mt: false, cores: Cores::Own } => "Kea 2.2, multi-threading off",
+            Server::Kea { mt: true, cores: Cores::Shared } => "Kea 2.2, cores shared with perfdhcp",
+            Server::Kea { mt: false, cores: Cores::Shared } => "Kea 2.2, multi-threading off, cores shared",
         }
     }
 
+    fn cores(self) -> Cores {
+        match self {
+            Server::Xdhcpd { cores, .. } | Server::Kea { cores, .. } => cores,
+        }
+    }
+
+    /// Kea as configured on the same cores: what this row's ratio divides by.
+    fn reference(self) -> Server {
+        Server::Kea { mt: true, cores: self.cores() }
+    }
+
     fn diagnostic(self) -> bool {
-        self != KEA && matches!(self, Server::Xdhcpd { tmpfs: true, .. } | Server::Kea(_))
+        self.cores() == Cores::Shared || self == (Server::Kea { mt: false, cores: Cores::Own })
     }
 }
 
@@ -149,37 +170,9 @@ struct Bench {
     lab: Lab,
     xdhcpd: PathBuf,
     config: KeaConfig,
-    tmpfs: TmpDir,
     seconds: u32,
     attach_modes: Vec<String>,
     clock_ticks: f64,
-}
-
-/// A directory removed on drop (xtask has no tempfile dependency).
-struct TmpDir(PathBuf);
-
-/// Tmpfs lease dirs are `<prefix><pid>`: the lab's signal handler ends the
-/// process without unwinding, so a killed run cannot remove its own.
-const TMP_PREFIX: &str = "xdhcp-bench-";
-
-/// Removes tmpfs lease dirs of runs whose process is gone.
-fn sweep_stale_tmp_dirs(dir: &Path) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(TMP_PREFIX)).and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs the whole benchmark: `reps` sweeps per server, `seconds` of load
@@ -187,16 +180,11 @@ impl Drop for TmpDir {
 pub fn measure(reps: u32, seconds: u32) -> anyhow::Result<Results> {
     let started = Instant::now();
     let (xdhcpd, machine, lab) = prepare()?;
-    let shm = Path::new("/dev/shm");
-    let tmpfs_parent = if shm.is_dir() { shm } else { lab.dir() };
-    sweep_stale_tmp_dirs(tmpfs_parent);
-    let tmpfs = TmpDir(tmpfs_parent.join(format!("{TMP_PREFIX}{}", std::process::id())));
-    std::fs::create_dir_all(&tmpfs.0).with_context(|| format!("creating {}", tmpfs.0.display()))?;
     let mut config = config(venus::PRIMARY)?;
     config.without_ha()?;
     let lease_fs = findmnt(&lab.host_dir(venus::PRIMARY)?);
     let clock_ticks = clock_ticks();
-    let mut bench = Bench { lab, xdhcpd, config, tmpfs, seconds, attach_modes: Vec::new(), clock_ticks };
+    let mut bench = Bench { lab, xdhcpd, config, seconds, attach_modes: Vec::new(), clock_ticks };
 
     let sweeps = interleaved(reps, &SERVERS, Server::label, |server, rep| bench.sweep(server, rep))?;
     let kea_mt = bench.config.value().pointer("/Dhcp4/multi-threading").map(|v| v.to_string()).unwrap_or_default();
@@ -258,7 +246,7 @@ pub(super) fn clock_ticks() -> f64 {
 }
 
 /// One run: `point(offered)` for offered rates from `first` upwards by
-/// `step`, until two points in a row fall below [`SATURATED`] of the offered
+/// `step`, until [`PATIENCE`] points in a row fall below [`SATURATED`] of the offered
 /// rate (past its knee a server only sheds more) or [`MAX_RATE`].
 pub(super) fn sweep<P: AsRef<Point> + Clone>(
     rep: u32,
@@ -288,7 +276,7 @@ pub(super) fn sweep<P: AsRef<Point> + Clone>(
         );
         below = if p.report.rate < SATURATED * f64::from(offered) { below + 1 } else { 0 };
         points.push(measured);
-        if below >= 2 {
+        if below >= PATIENCE {
             break;
         }
         offered += step;
@@ -301,7 +289,17 @@ pub(super) fn sweep<P: AsRef<Point> + Clone>(
 /// Offers `offered` DORA/s from perfdhcp (relaying in mutante1) to the
 /// server in lobezno for `seconds`, with the CPU time of the server
 /// processes `pids` meanwhile.
-pub(super) fn drive(lab: &Lab, offered: u32, seconds: u32, pids: &[u32], clock_ticks: f64) -> anyhow::Result<Point> {
+///
+/// `single_thread` runs perfdhcp with `-g single` (for when it is pinned to
+/// one CPU, where its receiver thread would only compete with its sender).
+pub(super) fn drive(
+    lab: &Lab,
+    offered: u32,
+    seconds: u32,
+    pids: &[u32],
+    clock_ticks: f64,
+    single_thread: bool,
+) -> anyhow::Result<Point> {
     let relay = venus::client(RELAY_HOST);
     let cpu = || pids.iter().map(|pid| cpu_seconds(*pid, clock_ticks)).sum::<anyhow::Result<f64>>();
     let cpu_before = cpu()?;
@@ -312,9 +310,13 @@ pub(super) fn drive(lab: &Lab, offered: u32, seconds: u32, pids: &[u32], clock_t
     // -d 2 -d 2: an OFFER or ACK later than 2 s counts as dropped (the
     // second -d is REQUEST-ACK's). No -W: the test period ends with the
     // last DISCOVER, so the rate is not diluted by a tail wait.
-    let argv = ["-4", "-l", "eth0", "-r", &rate, "-n", &n, "-R", &n, "-p", &period, "-d", "2", "-d", "2", &target];
+    let mut argv = vec!["-4", "-l", "eth0", "-r", &rate, "-n", &n, "-R", &n, "-p", &period, "-d", "2", "-d", "2"];
+    if single_thread {
+        argv.extend(["-g", "single"]);
+    }
+    argv.push(&target);
     let out =
-        lab.cmd(&relay, "perfdhcp").args(argv).timeout(Duration::from_secs(u64::from(seconds) * 3 + 30)).output()?;
+        lab.cmd(&relay, "perfdhcp").args(&argv).timeout(Duration::from_secs(u64::from(seconds) * 3 + 30)).output()?;
     let server_after = rcvbuf_errors(lab, venus::PRIMARY)?;
     let client_after = rcvbuf_errors(lab, &relay)?;
     let cpu_after = cpu()?;
@@ -337,44 +339,59 @@ impl Bench {
     }
 
     fn point(&mut self, server: Server, offered: u32) -> anyhow::Result<Point> {
+        self.place(server.cores())?;
         let mut running = self.start(server)?;
-        let point = drive(&self.lab, offered, self.seconds, &[running.pid()], self.clock_ticks);
+        let own = server.cores() == Cores::Own;
+        let point = drive(&self.lab, offered, self.seconds, &[running.pid()], self.clock_ticks, own);
         running.stop()?;
         point
+    }
+
+    /// Pins perfdhcp's host and the server's (or unpins both) before the
+    /// server starts, so that its threads start confined too.
+    fn place(&self, cores: Cores) -> anyhow::Result<()> {
+        let relay = venus::client(RELAY_HOST);
+        match cores {
+            Cores::Own => {
+                let (client, server) = own_cores()?;
+                self.lab.pin(&relay, Some(&client))?;
+                self.lab.pin(venus::PRIMARY, Some(&server))
+            }
+            Cores::Shared => {
+                self.lab.pin(&relay, None)?;
+                self.lab.pin(venus::PRIMARY, None)
+            }
+        }
     }
 
     /// Starts `server` in lobezno with an empty lease file.
     fn start(&mut self, server: Server) -> anyhow::Result<Running> {
         let dir = self.lab.host_dir(venus::PRIMARY)?;
         match server {
-            Server::Xdhcpd { xdp, tmpfs } => {
-                let lease_dir = if tmpfs { self.tmpfs.0.clone() } else { dir.clone() };
-                let p = start_xdhcpd(&self.lab, &self.xdhcpd, venus::PRIMARY, &self.config, &lease_dir, xdp)?;
+            Server::Xdhcpd { xdp, .. } => {
+                let p = start_xdhcpd(&self.lab, &self.xdhcpd, venus::PRIMARY, &self.config, &dir, xdp)?;
                 note_attach_mode(&p, server.label(), &mut self.attach_modes);
                 Ok(Running::Xdhcpd(p))
             }
-            Server::Kea(variant) => {
+            Server::Kea { mt, .. } => {
                 // Kea::start puts the lease file at <host dir>/kea-leases4.csv.
                 remove_lease_files(&dir, "kea-leases4.csv")?;
                 let mut cfg = self.config.clone();
-                if variant == KeaVariant::SingleThreaded {
+                if !mt {
                     cfg.set("/Dhcp4/multi-threading/enable-multi-threading", false.into())?;
-                }
-                if variant == KeaVariant::LeaseLogOff {
-                    // Only the per-lease lines (DHCP4_LEASE_ADVERT, _ALLOC)
-                    // go: Kea::start waits for an INFO line of kea-dhcp4.
-                    let loggers = cfg.value().pointer("/Dhcp4/loggers").context("config has no loggers")?;
-                    let mut leases = loggers.get(0).context("config has no logger")?.clone();
-                    leases["name"] = "kea-dhcp4.leases".into();
-                    leases["severity"] = "WARN".into();
-                    let mut loggers = loggers.clone();
-                    loggers.as_array_mut().context("loggers is not a list")?.push(leases);
-                    cfg.set("/Dhcp4/loggers", loggers)?;
                 }
                 Ok(Running::Kea(Box::new(Kea::start(&self.lab, venus::PRIMARY, &cfg)?)))
             }
         }
     }
+}
+
+/// CPU 0 for perfdhcp, CPUs 1 to n-1 for the server (n: the CPUs this
+/// process may use).
+fn own_cores() -> anyhow::Result<(Vec<usize>, Vec<usize>)> {
+    let n = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    anyhow::ensure!(n >= 2, "giving perfdhcp and the server a core each needs 2 CPUs; this machine has {n}");
+    Ok((vec![0], (1..n).collect()))
 }
 
 /// Starts xdhcpd (`bin`) in `host` with `config`, its lease file
@@ -603,14 +620,29 @@ impl Results {
         self.median(KEA)
     }
 
+    /// This row's median ÷ Kea's (as configured, same cores).
+    fn ratio(&self, server: Server) -> f64 {
+        let kea = self.median(server.reference());
+        if kea > 0.0 { self.median(server) / kea } else { 0.0 }
+    }
+
+    /// Server CPU seconds per second of load at the best point (median
+    /// over runs): near the CPUs it was given, the server was the limit;
+    /// well below, perfdhcp was.
+    fn cpu_use_at_best(&self, server: Server) -> f64 {
+        let runs: Vec<&Sweep> = self.sweeps.iter().filter(|(s, _)| *s == server).flat_map(|(_, r)| r).collect();
+        let uses: Vec<f64> = runs.iter().map(|r| r.best.server_cpu_s / f64::from(self.seconds)).collect();
+        spread(&uses).1
+    }
+
     fn table(&self) -> String {
         let mut t = String::new();
-        t.push_str("| server | min | median | max | ÷ Kea (medians) | best at `-r` (median) | REQUEST-ACK drops at best (median) | ACK delay avg / max at best (median) | server CPU per ACK at ");
-        let _ = writeln!(t, "{REFERENCE_RATE}/s (median) |");
-        t.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        t.push_str("| server | min | median | max | ÷ Kea, same cores (medians) | best at `-r` (median) | REQUEST-ACK drops at best (median) | ACK delay avg / max at best (median) | server CPU per ACK at ");
+        let _ = writeln!(t, "{REFERENCE_RATE}/s (median) | server CPU use at best (median) |");
+        t.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (server, runs) in &self.sweeps {
             let (min, median, max) = spread(&self.bests(*server));
-            let ratio = if self.kea() > 0.0 { median / self.kea() } else { 0.0 };
+            let ratio = self.ratio(*server);
             let cpu = match self.cpu_per_ack_us(*server) {
                 Some(us) => format!("{us:.0} µs"),
                 None => "–".into(),
@@ -622,11 +654,12 @@ impl Results {
             };
             let _ = writeln!(
                 t,
-                "| {name} | {min:.0} | **{median:.0}** | {max:.0} | {ratio:.2}× | {:.0} | {:.1} % | {:.1} / {:.0} ms | {cpu} |",
+                "| {name} | {min:.0} | **{median:.0}** | {max:.0} | {ratio:.2}× | {:.0} | {:.1} % | {:.1} / {:.0} ms | {cpu} | {:.2} CPU |",
                 at_best(runs, |p| f64::from(p.offered)),
                 at_best(runs, |p| drop_pct(&p.report.request_ack)),
                 at_best(runs, |p| p.report.request_ack.avg_ms),
-                at_best(runs, |p| p.report.request_ack.max_ms)
+                at_best(runs, |p| p.report.request_ack.max_ms),
+                self.cpu_use_at_best(*server)
             );
         }
         t
@@ -639,20 +672,37 @@ impl Results {
         let _ = writeln!(
             m,
             "\nOne value per run: the best REQUEST-ACK rate perfdhcp measured in that run's sweep of offered \
-             rates (`-r` {FIRST_RATE}, +{RATE_STEP}, … until two points in a row fall below {:.0} % of the \
+             rates (`-r` {FIRST_RATE}, +{RATE_STEP}, … until {PATIENCE} points in a row fall below {:.0} % of the \
              offered rate); {} runs per server, {} s of load per point, servers interleaved, fresh server and \
              lease file for every point. Server CPU per ACK: user + system time of the server process (all \
              threads, kernel work on its behalf included) during the {REFERENCE_RATE}/s point, divided by the \
-             ACKs perfdhcp received. Diagnostic rows change one thing each and are not part of the comparison.\n",
+             ACKs perfdhcp received. Server CPU use at best: that CPU time at the best point divided by its \
+             seconds of load (the server had {} CPU(s) to itself; perfdhcp, pinned to the other, was the limit \
+             when this stays well below). Compared rows: perfdhcp `-g single` on CPU 0, the server and every \
+             thread of it on the other CPUs; ratios divide by Kea as configured on the same cores. Diagnostic \
+             rows change one thing each and are not part of the comparison.\n",
             SATURATED * 100.0,
             self.reps,
-            self.seconds
+            self.seconds,
+            own_cores().map_or(0, |(_, server)| server.len())
+        );
+        let st = Server::Kea { mt: false, cores: Cores::Own };
+        let vs_st = |server: Server| {
+            let k = self.median(st);
+            if k > 0.0 { self.median(server) / k } else { 0.0 }
+        };
+        let _ = writeln!(
+            m,
+            "Against Kea single-threaded on the same core (its faster setting there): {:.2}× `--no-xdp`, {:.2}× \
+             with XDP attached.\n",
+            vs_st(Server::Xdhcpd { xdp: false, cores: Cores::Own }),
+            vs_st(Server::Xdhcpd { xdp: true, cores: Cores::Own })
         );
         let kea = format!(
             "- Kea {} with `\"multi-threading\": {}` from `lab/venus/lobezno.json`",
             self.setup.kea_version, self.kea_mt
         );
-        self.setup.markdown(&mut m, "; tmpfs for the diagnostic row", &kea);
+        self.setup.markdown(&mut m, "", &kea);
         m
     }
 
@@ -663,23 +713,28 @@ impl Results {
             writeln!(j, "  \"kea_multi_threading\": {},", if self.kea_mt.is_empty() { "null" } else { &self.kea_mt });
         let _ = writeln!(
             j,
-            "  \"method\": {{\"reps\": {}, \"seconds_per_point\": {}, \"first_rate\": {FIRST_RATE}, \"rate_step\": {RATE_STEP}, \"reference_rate\": {REFERENCE_RATE}, \"saturated_below\": {SATURATED}, \"subnet\": {}, \"pool\": {}, \"valid_lifetime\": 3600, \"perfdhcp\": {}}},",
+            "  \"method\": {{\"reps\": {}, \"seconds_per_point\": {}, \"first_rate\": {FIRST_RATE}, \"rate_step\": {RATE_STEP}, \"reference_rate\": {REFERENCE_RATE}, \"saturated_below\": {SATURATED}, \"patience\": {PATIENCE}, \"subnet\": {}, \"pool\": {}, \"valid_lifetime\": 3600, \"perfdhcp\": {}}},",
             self.reps,
             self.seconds,
             js(SUBNET),
             js(POOL),
-            js("perfdhcp -4 -l eth0 -r RATE -n RATE*SECONDS -R RATE*SECONDS -p SECONDS*3 -d 2 -d 2 192.168.50.2")
+            js("perfdhcp -4 -l eth0 -r RATE -n RATE*SECONDS -R RATE*SECONDS -p SECONDS*3 -d 2 -d 2 [-g single] 192.168.50.2")
         );
         let _ = writeln!(j, "  \"kea_median_acks_per_s\": {:.1},", self.kea());
         let head = |server: Server| {
             let (min, median, max) = spread(&self.bests(server));
             format!(
-                "\"key\": {}, \"label\": {}, \"diagnostic\": {}, \"min\": {min:.1}, \"median\": {median:.1}, \"max\": {max:.1}, \"ratio_to_kea_median\": {:.3}, \"cpu_us_per_ack_at_reference_rate\": {}",
+                "\"key\": {}, \"label\": {}, \"diagnostic\": {}, \"min\": {min:.1}, \"median\": {median:.1}, \"max\": {max:.1}, \"ratio_to_kea_median\": {:.3}, \"cpu_us_per_ack_at_reference_rate\": {}, \"server_cpu_use_at_best\": {:.3}, \"cores\": {}",
                 js(server.key()),
                 js(server.label()),
                 server.diagnostic(),
-                if self.kea() > 0.0 { median / self.kea() } else { 0.0 },
-                self.cpu_per_ack_us(server).map_or("null".into(), |us| format!("{us:.1}"))
+                self.ratio(server),
+                self.cpu_per_ack_us(server).map_or("null".into(), |us| format!("{us:.1}")),
+                self.cpu_use_at_best(server),
+                js(match server.cores() {
+                    Cores::Own => "perfdhcp -g single on CPU 0, the server on the others",
+                    Cores::Shared => "shared, nothing pinned",
+                })
             )
         };
         sweeps_json(&mut j, "servers", &self.sweeps, head, point_json);

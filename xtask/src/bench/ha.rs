@@ -208,7 +208,7 @@ impl Bench {
         let ready_s = started.elapsed().as_secs_f64();
         let pids = [servers[0].pid(), servers[1].pid()];
         let standby_before = cpu_seconds(pids[1], self.clock_ticks)?;
-        let load = alloc::drive(&self.lab, offered, self.seconds, &pids, self.clock_ticks);
+        let load = alloc::drive(&self.lab, offered, self.seconds, &pids, self.clock_ticks, false);
         let standby_cpu_s = cpu_seconds(pids[1], self.clock_ticks).map(|s| s - standby_before);
         let states_after = [
             heartbeat(&self.lab, venus::PRIMARY).unwrap_or_else(|e| format!("no answer ({e:#})")),
@@ -443,7 +443,7 @@ impl Results {
         let _ = writeln!(
             m,
             "One value per run: the best REQUEST-ACK rate perfdhcp measured in that run's sweep of offered rates \
-             (`-r` {FIRST_RATE}, +{RATE_STEP}, … until two points in a row fall below {:.0} % of the offered rate), \
+             (`-r` {FIRST_RATE}, +{RATE_STEP}, … until {} points in a row fall below {:.0} % of the offered rate), \
              offered to the primary; {} runs per pair, {} s of load per point, pairs interleaved, both servers \
              started fresh with empty lease files for every point and loaded only once both were in hot-standby \
              (their log and their `ha-heartbeat` answer to the partner). After every point both are stopped and \
@@ -451,6 +451,7 @@ impl Results {
              the benchmark fails. CPU per ACK: user + system time of both server processes during the \
              {REFERENCE_RATE}/s point, divided by the ACKs perfdhcp received; the standby's own share in \
              brackets.\n",
+            alloc::PATIENCE,
             alloc::SATURATED * 100.0,
             self.reps,
             self.seconds,
