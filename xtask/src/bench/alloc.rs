@@ -597,12 +597,13 @@ impl Results {
         Section { key: "alloc", markdown: self.markdown(), json: self.json() }
     }
 
+    /// Every run of `server`.
+    fn runs(&self, server: Server) -> impl Iterator<Item = &Sweep> {
+        self.sweeps.iter().filter(move |(s, _)| *s == server).flat_map(|(_, runs)| runs)
+    }
+
     fn bests(&self, server: Server) -> Vec<f64> {
-        self.sweeps
-            .iter()
-            .filter(|(s, _)| *s == server)
-            .flat_map(|(_, runs)| runs.iter().map(|r| r.best.report.rate))
-            .collect()
+        self.runs(server).map(|r| r.best.report.rate).collect()
     }
 
     fn median(&self, server: Server) -> f64 {
@@ -612,8 +613,7 @@ impl Results {
     /// Median over runs of the server's CPU time per ACK at the reference
     /// rate, in microseconds.
     fn cpu_per_ack_us(&self, server: Server) -> Option<f64> {
-        let runs = self.sweeps.iter().filter(|(s, _)| *s == server).flat_map(|(_, runs)| runs);
-        cpu_per_ack_us(runs, REFERENCE_RATE, |p| p.server_cpu_s)
+        cpu_per_ack_us(self.runs(server), REFERENCE_RATE, |p| p.server_cpu_s)
     }
 
     fn kea(&self) -> f64 {
@@ -622,16 +622,20 @@ impl Results {
 
     /// This row's median ÷ Kea's (as configured, same cores).
     fn ratio(&self, server: Server) -> f64 {
-        let kea = self.median(server.reference());
-        if kea > 0.0 { self.median(server) / kea } else { 0.0 }
+        self.ratio_to(server, server.reference())
+    }
+
+    /// `server`'s median ÷ `reference`'s (0 without a reference).
+    fn ratio_to(&self, server: Server, reference: Server) -> f64 {
+        let r = self.median(reference);
+        if r > 0.0 { self.median(server) / r } else { 0.0 }
     }
 
     /// Server CPU seconds per second of load at the best point (median
     /// over runs): near the CPUs it was given, the server was the limit;
     /// well below, perfdhcp was.
     fn cpu_use_at_best(&self, server: Server) -> f64 {
-        let runs: Vec<&Sweep> = self.sweeps.iter().filter(|(s, _)| *s == server).flat_map(|(_, r)| r).collect();
-        let uses: Vec<f64> = runs.iter().map(|r| r.best.server_cpu_s / f64::from(self.seconds)).collect();
+        let uses: Vec<f64> = self.runs(server).map(|r| r.best.server_cpu_s / f64::from(self.seconds)).collect();
         spread(&uses).1
     }
 
@@ -687,10 +691,7 @@ impl Results {
             own_cores().map_or(0, |(_, server)| server.len())
         );
         let st = Server::Kea { mt: false, cores: Cores::Own };
-        let vs_st = |server: Server| {
-            let k = self.median(st);
-            if k > 0.0 { self.median(server) / k } else { 0.0 }
-        };
+        let vs_st = |server: Server| self.ratio_to(server, st);
         let _ = writeln!(
             m,
             "Against Kea single-threaded on the same core (its faster setting there): {:.2}× `--no-xdp`, {:.2}× \
