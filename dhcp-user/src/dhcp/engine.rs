@@ -9,9 +9,7 @@
 
 use std::{collections::HashMap, net::Ipv4Addr};
 
-use dhcproto::v4::{
-    DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption,
-};
+use dhcproto::v4::{DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption};
 
 use super::{
     inbound::{Inbound, Kind},
@@ -167,18 +165,10 @@ pub struct Decision {
 
 impl Decision {
     fn silent(why: Silence) -> Self {
-        Self {
-            reply: None,
-            write: None,
-            silence: Some(why),
-        }
+        Self { reply: None, write: None, silence: Some(why) }
     }
     fn write_only(write: LeaseWrite) -> Self {
-        Self {
-            reply: None,
-            write: Some(write),
-            silence: Some(Silence::NoReplyExpected),
-        }
+        Self { reply: None, write: Some(write), silence: Some(Silence::NoReplyExpected) }
     }
 }
 
@@ -253,10 +243,7 @@ impl Allocator {
 }
 
 fn client_key(req: &Inbound) -> ClientKey {
-    ClientKey {
-        hwaddr: req.hwaddr.clone(),
-        client_id: req.client_id.clone(),
-    }
+    ClientKey { hwaddr: req.hwaddr.clone(), client_id: req.client_id.clone() }
 }
 
 /// Whether `held` belongs to `client` under the subnet's matching rule.
@@ -292,8 +279,7 @@ fn client_lease(view: &impl LeaseView, subnet: &SubnetPolicy, client: &ClientKey
     {
         return Some(h);
     }
-    view.by_hwaddr(subnet.id, &client.hwaddr)
-        .filter(|h| owns(subnet, h, client))
+    view.by_hwaddr(subnet.id, &client.hwaddr).filter(|h| owns(subnet, h, client))
 }
 
 /// Whether `client` may be given `a` now.
@@ -305,10 +291,7 @@ fn available(
     a: Ipv4Addr,
     now: u64,
 ) -> bool {
-    if !subnet.contains(a)
-        || a == subnet.network
-        || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask())
-    {
+    if !subnet.contains(a) || a == subnet.network || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask()) {
         return false;
     }
     let reserved_for_client = reservation_of(subnet, client).is_some_and(|r| r.address == a);
@@ -477,9 +460,7 @@ pub fn decide(
     alloc: &mut Allocator,
     ctx: Ctx,
 ) -> Decision {
-    let Some(subnet) = subnet else {
-        return Decision::silent(Silence::NoSubnet);
-    };
+    let Some(subnet) = subnet else { return Decision::silent(Silence::NoSubnet) };
     let client = client_key(req);
     let now = ctx.now;
     // The link subnet whose lease at `a` belongs to this client.
@@ -498,11 +479,7 @@ pub fn decide(
             let timers = lease_times(req, s, &client, view.by_address(a).as_ref(), now);
             let msg = grant(req, s, ctx, a, MessageType::Offer, timers.timers);
             let dest = destination(req, &msg, false);
-            Decision {
-                reply: Some((msg, dest)),
-                write: None,
-                silence: None,
-            }
+            Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
         Kind::Request => request(req, policy, subnet, view, alloc, ctx, client),
         Kind::Release => match owned(req.msg.ciaddr()) {
@@ -534,11 +511,7 @@ pub fn decide(
             msg.set_ciaddr(req.msg.ciaddr());
             add_options(&mut msg, req, subnet, ctx, None, None);
             let dest = destination(req, &msg, false);
-            Decision {
-                reply: Some((msg, dest)),
-                write: None,
-                silence: None,
-            }
+            Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
     }
 }
@@ -598,11 +571,7 @@ fn request(
         if subnet.authoritative {
             let msg = nak(req, subnet, ctx, why);
             let dest = destination(req, &msg, true);
-            Decision {
-                reply: Some((msg, dest)),
-                write: None,
-                silence: None,
-            }
+            Decision { reply: Some((msg, dest)), write: None, silence: None }
         } else {
             Decision::silent(Silence::NotAuthoritative)
         }
@@ -615,10 +584,7 @@ fn request(
             }
             return Decision::silent(Silence::OtherServerSelected);
         }
-        match req
-            .requested_ip
-            .or((ciaddr != Ipv4Addr::UNSPECIFIED).then_some(ciaddr))
-        {
+        match req.requested_ip.or((ciaddr != Ipv4Addr::UNSPECIFIED).then_some(ciaddr)) {
             Some(a) => a,
             None => return Decision::silent(Silence::Incomplete),
         }
@@ -776,14 +742,12 @@ fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
     if msg.giaddr() != Ipv4Addr::UNSPECIFIED {
         msg.set_flags(Flags::default().set_broadcast());
     }
-    msg.opts_mut()
-        .insert(DhcpOption::ServerIdentifier(ctx.server_id));
+    msg.opts_mut().insert(DhcpOption::ServerIdentifier(ctx.server_id));
     msg.opts_mut().insert(DhcpOption::Message(why.to_string()));
     if subnet.echo_client_id
         && let Some(id) = &req.client_id
     {
-        msg.opts_mut()
-            .insert(DhcpOption::ClientIdentifier(id.clone()));
+        msg.opts_mut().insert(DhcpOption::ClientIdentifier(id.clone()));
     }
     msg
 }
@@ -844,10 +808,7 @@ fn add_options(
             || (*code == 1 && timers.is_some())
             || req.parameter_request_list.contains(code);
         if wanted {
-            opts.insert(DhcpOption::Unknown(UnknownOption::new(
-                OptionCode::from(*code),
-                value.data.clone(),
-            )));
+            opts.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone())));
         }
     }
 }
@@ -864,19 +825,12 @@ fn destination(req: &Inbound, reply: &Message, is_nak: bool) -> Destination {
     if m.ciaddr() != Ipv4Addr::UNSPECIFIED {
         return Destination::Ciaddr(m.ciaddr());
     }
-    if m.flags().broadcast()
-        || req.htype != 1
-        || req.hwaddr.len() != 6
-        || reply.yiaddr() == Ipv4Addr::UNSPECIFIED
-    {
+    if m.flags().broadcast() || req.htype != 1 || req.hwaddr.len() != 6 || reply.yiaddr() == Ipv4Addr::UNSPECIFIED {
         return Destination::Broadcast;
     }
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&req.hwaddr);
-    Destination::Chaddr {
-        mac,
-        ip: reply.yiaddr(),
-    }
+    Destination::Chaddr { mac, ip: reply.yiaddr() }
 }
 
 #[cfg(test)]
@@ -903,16 +857,10 @@ mod tests {
             self.0.get(&a).cloned()
         }
         fn by_hwaddr(&self, s: u32, hw: &[u8]) -> Option<Held> {
-            self.0
-                .values()
-                .find(|h| h.subnet_id == s && h.hwaddr == hw)
-                .cloned()
+            self.0.values().find(|h| h.subnet_id == s && h.hwaddr == hw).cloned()
         }
         fn by_client_id(&self, s: u32, id: &[u8]) -> Option<Held> {
-            self.0
-                .values()
-                .find(|h| h.subnet_id == s && h.client_id.as_deref() == Some(id))
-                .cloned()
+            self.0.values().find(|h| h.subnet_id == s && h.client_id.as_deref() == Some(id)).cloned()
         }
     }
 
@@ -943,10 +891,7 @@ mod tests {
     }
 
     fn opt(data: &[u8]) -> OptionValue {
-        OptionValue {
-            data: data.to_vec(),
-            always_send: false,
-        }
+        OptionValue { data: data.to_vec(), always_send: false }
     }
 
     fn venus(pool_end: u8, authoritative: bool) -> Policy {
@@ -1036,13 +981,7 @@ mod tests {
 
     impl Pkt {
         fn build(&self) -> Inbound {
-            let mut m = Message::new(
-                self.ciaddr,
-                Ipv4Addr::UNSPECIFIED,
-                Ipv4Addr::UNSPECIFIED,
-                self.giaddr,
-                &self.mac,
-            );
+            let mut m = Message::new(self.ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &self.mac);
             if self.broadcast {
                 m.set_flags(Flags::default().set_broadcast());
             }
@@ -1069,12 +1008,7 @@ mod tests {
 
     impl World {
         fn new(pool_end: u8, authoritative: bool) -> Self {
-            Self {
-                policy: venus(pool_end, authoritative),
-                store: Store::default(),
-                alloc: Allocator::default(),
-                now: NOW,
-            }
+            Self { policy: venus(pool_end, authoritative), store: Store::default(), alloc: Allocator::default(), now: NOW }
         }
         fn send(&mut self, p: &Pkt) -> Decision {
             let req = p.build();
@@ -1083,17 +1017,7 @@ mod tests {
             } else {
                 self.policy.subnet(1)
             };
-            let d = decide(
-                &req,
-                subnet,
-                &self.policy,
-                &self.store,
-                &mut self.alloc,
-                Ctx {
-                    now: self.now,
-                    server_id: SID,
-                },
-            );
+            let d = decide(&req, subnet, &self.policy, &self.store, &mut self.alloc, Ctx { now: self.now, server_id: SID });
             if let Some(w) = &d.write {
                 self.store.apply(w);
             }
@@ -1269,37 +1193,16 @@ mod tests {
         let (m, dest) = d.reply.unwrap();
         // .100 is reserved for another host, so the first free one is .101.
         assert_eq!(m.yiaddr(), Ipv4Addr::new(192, 168, 50, 101));
-        assert_eq!(
-            dest,
-            Destination::Chaddr {
-                mac: M1,
-                ip: m.yiaddr()
-            }
-        );
+        assert_eq!(dest, Destination::Chaddr { mac: M1, ip: m.yiaddr() });
         assert_eq!(m.opcode(), Opcode::BootReply);
         let o = m.opts();
-        assert_eq!(
-            o.get(OptionCode::ServerIdentifier),
-            Some(&DhcpOption::ServerIdentifier(SID))
-        );
-        assert_eq!(
-            o.get(OptionCode::AddressLeaseTime),
-            Some(&DhcpOption::AddressLeaseTime(60))
-        );
+        assert_eq!(o.get(OptionCode::ServerIdentifier), Some(&DhcpOption::ServerIdentifier(SID)));
+        assert_eq!(o.get(OptionCode::AddressLeaseTime), Some(&DhcpOption::AddressLeaseTime(60)));
         assert_eq!(o.get(OptionCode::Renewal), Some(&DhcpOption::Renewal(30)));
-        assert_eq!(
-            o.get(OptionCode::Rebinding),
-            Some(&DhcpOption::Rebinding(45))
-        );
-        assert_eq!(
-            o.get(OptionCode::SubnetMask),
-            Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)))
-        );
+        assert_eq!(o.get(OptionCode::Rebinding), Some(&DhcpOption::Rebinding(45)));
+        assert_eq!(o.get(OptionCode::SubnetMask), Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0))));
         assert!(o.contains(OptionCode::Router));
-        assert!(
-            !o.contains(OptionCode::NtpServers),
-            "not requested, not basic"
-        );
+        assert!(!o.contains(OptionCode::NtpServers), "not requested, not basic");
         assert!(d.write.is_none(), "an OFFER writes nothing");
     }
 
@@ -1323,67 +1226,28 @@ mod tests {
         // mutante1 held .101 until NOW-10 in our copy; the dead partner may
         // have renewed it unseen. Partner-down began at NOW-5.
         let mut w = World::new(199, true);
-        let first = w
-            .send(&pkt(v4::MessageType::Discover, M1))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
+        let first = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
         let mut r = pkt(v4::MessageType::Request, M1);
         (r.requested, r.server_id) = (Some(first), Some(SID));
         w.send(&r);
         w.store.0.get_mut(&first).unwrap().expire = NOW - 10;
         w.alloc = Allocator::default();
         let grace = crate::ha::ReuseGrace::new(NOW - 5, 60);
-        let ctx = Ctx {
-            now: NOW,
-            server_id: SID,
-        };
+        let ctx = Ctx { now: NOW, server_id: SID };
         // Without the rule the expired address goes to the next client…
         let other = pkt(v4::MessageType::Discover, M2).build();
-        let plain = decide(
-            &other,
-            w.policy.subnet(1),
-            &w.policy,
-            &w.store,
-            &mut Allocator::default(),
-            ctx,
-        );
+        let plain = decide(&other, w.policy.subnet(1), &w.policy, &w.store, &mut Allocator::default(), ctx);
         assert_eq!(plain.reply.unwrap().0.yiaddr(), first);
         // …with it, another address; the holder still gets its own back.
         let view = Graced(&w.store, grace, NOW);
-        let held = decide(
-            &other,
-            w.policy.subnet(1),
-            &w.policy,
-            &view,
-            &mut Allocator::default(),
-            ctx,
-        );
+        let held = decide(&other, w.policy.subnet(1), &w.policy, &view, &mut Allocator::default(), ctx);
         assert_ne!(held.reply.unwrap().0.yiaddr(), first);
         let own = pkt(v4::MessageType::Discover, M1).build();
-        let back = decide(
-            &own,
-            w.policy.subnet(1),
-            &w.policy,
-            &view,
-            &mut Allocator::default(),
-            ctx,
-        );
+        let back = decide(&own, w.policy.subnet(1), &w.policy, &view, &mut Allocator::default(), ctx);
         assert_eq!(back.reply.unwrap().0.yiaddr(), first);
         // Once the grace period is over, the address is free again.
         let after = Graced(&w.store, grace, grace.until());
-        let later = decide(
-            &other,
-            w.policy.subnet(1),
-            &w.policy,
-            &after,
-            &mut Allocator::default(),
-            Ctx {
-                now: grace.until(),
-                server_id: SID,
-            },
-        );
+        let later = decide(&other, w.policy.subnet(1), &w.policy, &after, &mut Allocator::default(), Ctx { now: grace.until(), server_id: SID });
         assert_eq!(later.reply.unwrap().0.yiaddr(), first);
     }
 
@@ -1395,12 +1259,7 @@ mod tests {
         }
         assert_eq!((w.alloc.offers.len(), w.alloc.by_client.len()), (50, 50));
         // A client asking again finds its own offer through the index.
-        let first = w
-            .send(&pkt(v4::MessageType::Discover, [2, 0, 0, 1, 0, 7]))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
+        let first = w.send(&pkt(v4::MessageType::Discover, [2, 0, 0, 1, 0, 7])).reply.unwrap().0.yiaddr();
         assert_eq!(w.alloc.offers[&first].0.hwaddr, vec![2, 0, 0, 1, 0, 7]);
         // Accepting one removes it from both maps; expiry clears the rest.
         let mut req = pkt(v4::MessageType::Request, [2, 0, 0, 1, 0, 7]);
@@ -1435,10 +1294,7 @@ mod tests {
         let a = w.dora(M3);
         assert_eq!(a, Ipv4Addr::new(192, 168, 50, 33));
         let (m, _) = w.send(&pkt(v4::MessageType::Discover, M3)).reply.unwrap();
-        assert_eq!(
-            m.opts().get(OptionCode::Hostname),
-            Some(&DhcpOption::Hostname("mutante3".into()))
-        );
+        assert_eq!(m.opts().get(OptionCode::Hostname), Some(&DhcpOption::Hostname("mutante3".into())));
     }
 
     #[test]
@@ -1450,35 +1306,17 @@ mod tests {
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
         let mut p = pkt(v4::MessageType::Discover, M1);
         p.requested = Some(Ipv4Addr::new(192, 168, 50, 100));
-        assert_ne!(
-            w.send(&p).reply.unwrap().0.yiaddr(),
-            Ipv4Addr::new(192, 168, 50, 100)
-        );
+        assert_ne!(w.send(&p).reply.unwrap().0.yiaddr(), Ipv4Addr::new(192, 168, 50, 100));
     }
 
     #[test]
     fn concurrent_discovers_get_distinct_offers() {
         let mut w = World::new(199, true);
-        let a = w
-            .send(&pkt(v4::MessageType::Discover, M1))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
-        let b = w
-            .send(&pkt(v4::MessageType::Discover, M2))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
+        let a = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
+        let b = w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap().0.yiaddr();
         assert_ne!(a, b);
         // The same client asking again gets the same offer.
-        let a2 = w
-            .send(&pkt(v4::MessageType::Discover, M1))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
+        let a2 = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
         assert_eq!(a, a2);
     }
 

@@ -107,11 +107,7 @@ pub struct SubnetPolicy {
 impl SubnetPolicy {
     /// Subnet mask as an address.
     pub fn mask(&self) -> Ipv4Addr {
-        Ipv4Addr::from(if self.prefix_len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix_len))
-        })
+        Ipv4Addr::from(if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix_len)) })
     }
 
     /// Whether `a` is inside the subnet.
