@@ -248,7 +248,7 @@ pub fn subnet_reply(
     // by the daemon; the kernel finds it in the reservation map first,
     // except off the link without a relay. [`MapSync`] adds
     // CID_PASS_MISSING when some are not in the map.
-    r.cid_pass = if subnet.by_client_id.is_empty() { 0 } else { CID_PASS_ANY };
+    r.cid_pass = if subnet.client_id_selects_hosts() { CID_PASS_ANY } else { 0 };
     Ok(r)
 }
 
@@ -522,10 +522,7 @@ pub fn lease_entry(policy: &Policy, lease: &Lease) -> Option<LeaseEntry> {
     }
     // A reserved client is steered by the daemon; a reserved address held
     // by someone else is NAKed by it.
-    if subnet.reserved.contains_key(&lease.address)
-        || subnet.by_hwaddr.contains_key(hw)
-        || (!cid.is_empty() && subnet.by_client_id.contains_key(cid))
-    {
+    if subnet.reserved.contains_key(&lease.address) || subnet.may_have_host(hw, cid) {
         return None;
     }
     // The daemon NAKs an address outside the pools (a config change) and
@@ -658,8 +655,10 @@ pub struct MapSync {
 fn matters_to_reservations(policy: &Policy, l: &Lease) -> bool {
     policy.subnet(l.subnet_id).is_some_and(|s| {
         s.reserved.contains_key(&l.address)
-            || l.hwaddr.as_ref().is_some_and(|h| s.by_hwaddr.contains_key(h.bytes()))
-            || l.client_id.as_ref().is_some_and(|c| s.by_client_id.contains_key(c.bytes()))
+            || s.may_have_host(
+                l.hwaddr.as_ref().map(|h| h.bytes()).unwrap_or_default(),
+                l.client_id.as_ref().map(|c| c.bytes()).unwrap_or_default(),
+            )
     })
 }
 
@@ -1205,6 +1204,8 @@ mod tests {
         let mut p = p.clone();
         let by_cid = Reservation { address: Ipv4Addr::new(192, 168, 50, 44), hostname: None, options: Default::default() };
         p.subnets[0].by_client_id.insert(vec![1, 2, 3, 4], by_cid.clone());
+        let host = crate::dhcp::policy::Host { address: Some(by_cid.address), hostname: None, options: Default::default() };
+        p.subnets[0].hosts.by_client_id.insert(vec![1, 2, 3, 4], host);
         p.subnets[0].reserved.insert(by_cid.address, ());
         let cid = ResId::ClientId(vec![1, 2, 3, 4]);
         let (k, e) = reservation_entry(&p, &p.subnets[0], &cid, &by_cid, &eth0(), 0, 1, 0).unwrap();

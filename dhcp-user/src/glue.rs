@@ -3,13 +3,13 @@
 //! [`LeaseView`], and engine writes turned into stored leases. Kept in one
 //! place so `config`, `leases` and `dhcp` need not know each other.
 
-use std::{collections::HashMap, net::Ipv4Addr, time::Duration};
+use std::{collections::HashMap, net::Ipv4Addr, sync::Arc, time::Duration};
 
 use crate::{
-    config::{Config, HostId, InterfaceSpec, OptionSet},
+    config::{Config, HostId, HostIdentifierType, InterfaceSpec, OptionSet, Reservation as ConfigReservation},
     dhcp::{
         engine::{Held, HeldState, LeaseView, NewLease},
-        policy::{OptionBytes, OptionValue, Policy, Pool, Reservation, SubnetPolicy},
+        policy::{Host, HostTable, OptionBytes, OptionValue, Policy, Pool, Reservation, SubnetPolicy},
     },
     leases::{ClientId, HwAddr, Lease, LeaseState, LeaseStore, StoreConfig},
 };
@@ -20,28 +20,57 @@ fn option_bytes(set: &OptionSet) -> OptionBytes {
         .collect()
 }
 
+/// The hosts of one scope whose identifier type is enabled.
+fn host_table(reservations: &[ConfigReservation], enabled: &[HostIdentifierType]) -> HostTable {
+    let mut t = HostTable::default();
+    for r in reservations.iter().filter(|r| enabled.contains(&r.id().kind())) {
+        let host = Host {
+            address: r.ip_address(),
+            hostname: r.hostname().map(str::to_owned),
+            options: option_bytes(r.options()),
+        };
+        let table = match r.id() {
+            HostId::HwAddress(_) => &mut t.by_hwaddr,
+            HostId::ClientId(_) => &mut t.by_client_id,
+            HostId::Duid(_) => &mut t.by_duid,
+            HostId::CircuitId(_) => &mut t.by_circuit_id,
+        };
+        table.insert(r.id().bytes().to_vec(), host);
+    }
+    t
+}
+
 /// Compiles the config for the per-packet path.
 pub fn compile(cfg: &Config) -> Policy {
+    let identifiers = cfg.host_reservation_identifiers().to_vec();
+    let global_hosts = Arc::new(host_table(cfg.global_reservations(), &identifiers));
     let subnets = cfg
         .subnets()
         .iter()
         .map(|s| {
-            let mut by_hwaddr = HashMap::new();
-            let mut by_client_id = HashMap::new();
-            let mut reserved = HashMap::new();
-            for r in s.reservations() {
-                let Some(address) = r.ip_address() else { continue };
-                let res = Reservation {
-                    address,
-                    hostname: r.hostname().map(str::to_owned),
-                    options: option_bytes(r.options()),
-                };
-                reserved.insert(address, ());
-                match r.id() {
-                    HostId::HwAddress(hw) => by_hwaddr.insert(hw.clone(), res),
-                    HostId::ClientId(id) => by_client_id.insert(id.clone(), res),
-                };
-            }
+            let flags = s.reservation_flags();
+            let in_subnet: &[ConfigReservation] = if flags.in_subnet { s.reservations() } else { &[] };
+            let hosts = host_table(in_subnet, &identifiers);
+            // The kernel's reservation map: address reservations by MAC or
+            // client-id (the two identifiers it reads).
+            let kernel = |t: &HashMap<Vec<u8>, Host>| -> HashMap<Vec<u8>, Reservation> {
+                t.iter()
+                    .filter_map(|(id, h)| {
+                        let r = Reservation { address: h.address?, hostname: h.hostname.clone(), options: h.options.clone() };
+                        Some((id.clone(), r))
+                    })
+                    .collect()
+            };
+            let (by_hwaddr, by_client_id) = (kernel(&hosts.by_hwaddr), kernel(&hosts.by_client_id));
+            // Kea's addressReserved: any in-subnet reservation keeps its
+            // address from others (identifier enabled or not), except an
+            // in-pool one when reservations are declared out of pool.
+            let reserved = in_subnet
+                .iter()
+                .filter_map(|r| r.ip_address())
+                .filter(|a| !flags.out_of_pool || s.pool_containing(*a).is_none())
+                .map(|a| (a, ()))
+                .collect();
             let boot = s.boot();
             SubnetPolicy {
                 id: s.id().0,
@@ -55,6 +84,9 @@ pub fn compile(cfg: &Config) -> Policy {
                 options: option_bytes(s.options()),
                 by_hwaddr,
                 by_client_id,
+                hosts,
+                global_hosts: flags.global.then(|| Arc::clone(&global_hosts)),
+                identifiers: identifiers.clone(),
                 reserved,
                 lifetimes: *s.lifetimes(),
                 authoritative: s.authoritative(),

@@ -369,7 +369,43 @@ fn bad_pools_subnets_and_reservations() {
         "Dhcp4.subnet4[0].reservations[0].hw-address",
     );
     refused(&with_res(r#"{ "ip-address": "10.0.0.5" }"#), "Dhcp4.subnet4[0].reservations[0]");
-    refused(&with_res(r#"{ "duid": "01:02", "ip-address": "10.0.0.5" }"#), "Dhcp4.subnet4[0].reservations[0].duid");
+    let m = refused(&with_res(r#"{ "flex-id": "'x'", "ip-address": "10.0.0.5" }"#), "Dhcp4.subnet4[0].reservations[0].flex-id");
+    assert!(m.contains("libdhcp_flex_id.so"), "{m}");
+    let m = refused(
+        &with_res(r#"{ "duid": "01:02", "hw-address": "00:01:02:03:04:05", "ip-address": "10.0.0.5" }"#),
+        "Dhcp4.subnet4[0].reservations[0]",
+    );
+    assert!(m.contains("one identifier"), "{m}");
+}
+
+#[test]
+fn every_host_identifier_and_global_reservations_load() {
+    let c = parse(
+        &BASE.replace(
+            r#""valid-lifetime": 600,"#,
+            r#""valid-lifetime": 600, "host-reservation-identifiers": [ "circuit-id", "duid" ],
+               "reservations": [ { "hw-address": "02:00:00:00:00:07", "ip-address": "172.16.0.7", "hostname": "far" } ],"#,
+        )
+        .replace(
+            r#""pools": [ { "pool": "10.0.0.10-10.0.0.100" } ]"#,
+            r#""pools": [ { "pool": "10.0.0.10-10.0.0.100" } ], "reservations": [
+                { "duid": "04:33:44", "ip-address": "10.0.0.4" },
+                { "circuit-id": "060106020603", "ip-address": "10.0.0.6" },
+                { "client-id": "01:02:00:00:00:00:09", "hostname": "no-address" } ]"#,
+        ),
+        "t",
+    )
+    .unwrap();
+    let ids: Vec<_> = c.subnets()[0].reservations().iter().map(|r| r.id().kind()).collect();
+    assert_eq!(ids, [HostIdentifierType::Duid, HostIdentifierType::CircuitId, HostIdentifierType::ClientId]);
+    assert_eq!(c.host_reservation_identifiers(), [HostIdentifierType::CircuitId, HostIdentifierType::Duid]);
+    // A global reservation may name any address.
+    assert_eq!(c.global_reservations()[0].ip_address(), Some(ip("172.16.0.7")));
+    let m = refused(
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, "host-reservation-identifiers": [ "hw-address", "flex-id" ],"#),
+        "Dhcp4.host-reservation-identifiers[1]",
+    );
+    assert!(m.contains("libdhcp_flex_id.so"), "{m}");
 }
 
 #[test]

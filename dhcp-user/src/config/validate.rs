@@ -111,6 +111,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     )?;
     let host_reservation_identifiers = host_ids(&d.host_reservation_identifiers, &at("host-reservation-identifiers"))?;
     let options = option_list(&d.option_data, &at("option-data"), &mut w)?;
+    let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &mut w)?;
 
     let (lease_cmds, ha) = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
 
@@ -176,6 +177,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         options,
         subnets,
         shared_networks,
+        global_reservations,
         lease_cmds,
         ha,
         warnings: Vec::new(),
@@ -611,7 +613,7 @@ fn host_ids(list: &Option<Vec<String>>, path: &str) -> Result<Vec<HostIdentifier
             "duid" => HostIdentifierType::Duid,
             "circuit-id" => HostIdentifierType::CircuitId,
             "client-id" => HostIdentifierType::ClientId,
-            "flex-id" => HostIdentifierType::FlexId,
+            "flex-id" => return Err(Invalid::new(format!("{path}[{i}]"), FLEX_ID_UNSUPPORTED)),
             _ => {
                 return Err(Invalid::new(
                     format!("{path}[{i}]"),
@@ -625,6 +627,52 @@ fn host_ids(list: &Option<Vec<String>>, path: &str) -> Result<Vec<HostIdentifier
         out.push(t);
     }
     Ok(out)
+}
+
+/// Why `flex-id` is refused wherever it appears.
+const FLEX_ID_UNSUPPORTED: &str =
+    "flex-id identifies hosts through Kea's libdhcp_flex_id.so hook, which xdhcp does not provide";
+
+/// Reservations of one scope (a subnet, or the global level when `prefix`
+/// is `None`), with Kea's uniqueness rules: one reservation per identifier
+/// and one per address in the scope.
+fn reservation_list(
+    list: Option<Vec<wire::Reservation>>,
+    path: &str,
+    prefix: Option<&Cidr>,
+    w: &mut Warnings,
+) -> Result<Vec<Reservation>, Invalid> {
+    let mut reservations: Vec<Reservation> = Vec::new();
+    for (j, r) in list.into_iter().flatten().enumerate() {
+        let rp = format!("{path}[{j}]");
+        let res = reservation(r, &rp, prefix, w)?;
+        if reservations.iter().any(|o| o.id == res.id) {
+            return Err(Invalid::new(
+                format!("{rp}.{}", id_key(res.id.kind())),
+                "another reservation in this scope has the same identifier",
+            ));
+        }
+        if let Some(a) = res.ip_address
+            && reservations.iter().any(|o| o.ip_address == Some(a))
+        {
+            return Err(Invalid::new(
+                format!("{rp}.ip-address"),
+                format!("{a} is already reserved for another host in this scope"),
+            ));
+        }
+        reservations.push(res);
+    }
+    Ok(reservations)
+}
+
+/// The JSON key of an identifier type.
+fn id_key(t: HostIdentifierType) -> &'static str {
+    match t {
+        HostIdentifierType::HwAddress => "hw-address",
+        HostIdentifierType::ClientId => "client-id",
+        HostIdentifierType::Duid => "duid",
+        HostIdentifierType::CircuitId => "circuit-id",
+    }
 }
 
 fn option_list(list: &Option<Vec<wire::OptionData>>, path: &str, w: &mut Warnings) -> Result<OptionSet, Invalid> {
@@ -865,30 +913,7 @@ fn subnet(
     let mut pools: Vec<Pool> = pools.into_iter().map(|(_, p)| p).collect();
     pools.sort_by_key(|p| p.start);
 
-    let mut reservations: Vec<Reservation> = Vec::new();
-    for (j, r) in s.reservations.into_iter().flatten().enumerate() {
-        let rp = format!("{path}.reservations[{j}]");
-        let res = reservation(r, &rp, &prefix, w)?;
-        if reservations.iter().any(|o| o.id == res.id) {
-            let key = match res.id {
-                HostId::HwAddress(_) => "hw-address",
-                HostId::ClientId(_) => "client-id",
-            };
-            return Err(Invalid::new(
-                format!("{rp}.{key}"),
-                "another reservation in this subnet has the same identifier",
-            ));
-        }
-        if let Some(a) = res.ip_address
-            && reservations.iter().any(|o| o.ip_address == Some(a))
-        {
-            return Err(Invalid::new(
-                format!("{rp}.ip-address"),
-                format!("{a} is already reserved for another host in this subnet"),
-            ));
-        }
-        reservations.push(res);
-    }
+    let reservations = reservation_list(s.reservations, &at("reservations"), Some(&prefix), w)?;
 
     let mut context = SubnetContext::default();
     context.ha_server_name = g.network.as_ref().and_then(|n| n.ha_server_name.clone());
@@ -984,7 +1009,12 @@ fn parse_pool(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
     }
 }
 
-fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings) -> Result<Reservation, Invalid> {
+fn reservation(
+    r: wire::Reservation,
+    path: &str,
+    prefix: Option<&Cidr>,
+    w: &mut Warnings,
+) -> Result<Reservation, Invalid> {
     let at = |k: &str| format!("{path}.{k}");
     if r.user_context.is_some() {
         w.push((at("user-context"), "ignored".into()));
@@ -994,23 +1024,39 @@ fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings
             Invalid::new(at(key), format!("{s:?} is not hexadecimal bytes (colons optional) or a 'quoted string'"))
         })
     };
-    let id = match (&r.hw_address, &r.client_id) {
-        (Some(_), Some(_)) => return Err(Invalid::new(path, "give hw-address or client-id, not both")),
-        (None, None) => return Err(Invalid::new(path, "a reservation needs hw-address or client-id")),
-        (Some(h), None) => {
-            let b = decode(h, "hw-address")?;
-            if b.is_empty() || b.len() > 20 {
-                return Err(Invalid::new(at("hw-address"), format!("{h:?}: a hardware address has 1 to 20 bytes")));
+    if r.flex_id.is_some() {
+        return Err(Invalid::new(at("flex-id"), FLEX_ID_UNSUPPORTED));
+    }
+    let given: Vec<(&str, &String)> = [
+        ("hw-address", &r.hw_address),
+        ("duid", &r.duid),
+        ("circuit-id", &r.circuit_id),
+        ("client-id", &r.client_id),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+    .collect();
+    let id = match given[..] {
+        [] => return Err(Invalid::new(path, "a reservation needs one of hw-address, duid, circuit-id, client-id")),
+        [(key, v)] => {
+            let b = decode(v, key)?;
+            // Kea's limits per identifier type.
+            let (min, max, what) = match key {
+                "hw-address" => (1, 20, "a hardware address"),
+                "client-id" => (2, 128, "a client identifier"),
+                _ => (1, 128, key),
+            };
+            if b.len() < min || b.len() > max {
+                return Err(Invalid::new(at(key), format!("{v:?}: {what} has {min} to {max} bytes")));
             }
-            HostId::HwAddress(b)
-        }
-        (None, Some(c)) => {
-            let b = decode(c, "client-id")?;
-            if b.len() < 2 || b.len() > 128 {
-                return Err(Invalid::new(at("client-id"), format!("{c:?}: a client identifier has 2 to 128 bytes")));
+            match key {
+                "hw-address" => HostId::HwAddress(b),
+                "client-id" => HostId::ClientId(b),
+                "duid" => HostId::Duid(b),
+                _ => HostId::CircuitId(b),
             }
-            HostId::ClientId(b)
         }
+        [(a, _), (b, _), ..] => return Err(Invalid::new(path, format!("give one identifier, not both {a} and {b}"))),
     };
     let ip_address = match &r.ip_address {
         None => None,
@@ -1019,7 +1065,9 @@ fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings
             if addr.is_unspecified() {
                 None
             } else {
-                if !prefix.contains(addr) {
+                if let Some(prefix) = prefix
+                    && !prefix.contains(addr)
+                {
                     return Err(Invalid::new(at("ip-address"), format!("{addr} is not inside subnet {prefix}")));
                 }
                 Some(addr)

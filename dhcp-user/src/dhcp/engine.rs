@@ -13,7 +13,7 @@ use dhcproto::v4::{DhcpOption, Flags, HType, Message, MessageType, Opcode, Optio
 
 use super::{
     inbound::{Inbound, Kind},
-    policy::{OptionBytes, Policy, Reservation, SubnetPolicy},
+    policy::{ClientIds, Host, OptionBytes, Policy, SubnetPolicy},
 };
 
 /// Who a client is, per the subnet's `match-client-id`.
@@ -23,6 +23,20 @@ pub struct ClientKey {
     pub hwaddr: Vec<u8>,
     /// Client identifier, when the client sent one.
     pub client_id: Option<Vec<u8>>,
+    /// Circuit-id of the relay agent that forwarded the request, if any
+    /// (a host identifier, not part of lease ownership).
+    pub circuit_id: Option<Vec<u8>>,
+}
+
+impl ClientKey {
+    /// The identifiers host reservations are looked up by.
+    fn ids(&self) -> ClientIds<'_> {
+        ClientIds {
+            hwaddr: &self.hwaddr,
+            client_id: self.client_id.as_deref(),
+            circuit_id: self.circuit_id.as_deref(),
+        }
+    }
 }
 
 /// Lease states the engine distinguishes.
@@ -243,7 +257,11 @@ impl Allocator {
 }
 
 fn client_key(req: &Inbound) -> ClientKey {
-    ClientKey { hwaddr: req.hwaddr.clone(), client_id: req.client_id.clone() }
+    ClientKey {
+        hwaddr: req.hwaddr.clone(),
+        client_id: req.client_id.clone(),
+        circuit_id: req.circuit_id().map(<[u8]>::to_vec),
+    }
 }
 
 /// Whether `held` belongs to `client` under the subnet's matching rule.
@@ -264,12 +282,10 @@ fn same_client(subnet: &SubnetPolicy, a: &ClientKey, b: &ClientKey) -> bool {
     }
 }
 
-fn reservation_of<'a>(subnet: &'a SubnetPolicy, client: &ClientKey) -> Option<&'a Reservation> {
-    client
-        .client_id
-        .as_ref()
-        .and_then(|id| subnet.by_client_id.get(id))
-        .or_else(|| subnet.by_hwaddr.get(&client.hwaddr))
+/// The client's host reservation in `subnet` (its own, else global), in
+/// the order of `host-reservation-identifiers`.
+fn reservation_of<'a>(subnet: &'a SubnetPolicy, client: &ClientKey) -> Option<&'a Host> {
+    subnet.host_of(&client.ids())
 }
 
 fn client_lease(view: &impl LeaseView, subnet: &SubnetPolicy, client: &ClientKey) -> Option<Held> {
@@ -294,7 +310,7 @@ fn available(
     if !subnet.contains(a) || a == subnet.network || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask()) {
         return false;
     }
-    let reserved_for_client = reservation_of(subnet, client).is_some_and(|r| r.address == a);
+    let reserved_for_client = reservation_of(subnet, client).is_some_and(|r| r.address == Some(a));
     if subnet.reserved.contains_key(&a) && !reserved_for_client {
         return false;
     }
@@ -327,7 +343,7 @@ fn link_reservation<'a>(
     policy: &'a Policy,
     subnet: &'a SubnetPolicy,
     client: &ClientKey,
-) -> Option<(&'a SubnetPolicy, &'a Reservation)> {
+) -> Option<(&'a SubnetPolicy, &'a Host)> {
     policy
         .link_subnets(subnet)
         .find_map(|s| reservation_of(s, client).map(|r| (s, r)))
@@ -360,9 +376,10 @@ fn choose<'a>(
     now: u64,
 ) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
     if let Some((s, r)) = link_reservation(policy, subnet, client)
-        && available(view, alloc, s, client, r.address, now)
+        && let Some(a) = r.address
+        && available(view, alloc, s, client, a, now)
     {
-        return Some((s, r.address));
+        return Some((s, a));
     }
     if let Some((s, h)) = link_client_lease(view, policy, subnet, client)
         && available(view, alloc, s, client, h.address, now)
@@ -509,7 +526,7 @@ pub fn decide(
         Kind::Inform => {
             let mut msg = reply_header(req, subnet, MessageType::Ack);
             msg.set_ciaddr(req.msg.ciaddr());
-            add_options(&mut msg, req, subnet, ctx, None, None);
+            add_options(&mut msg, req, subnet, ctx, None, reservation_of(subnet, &client));
             let dest = destination(req, &msg, false);
             Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
@@ -618,8 +635,9 @@ fn request(
     }
     // A reserved client is moved to its reservation (Kea does the same).
     if let Some((s, r)) = link_reservation(policy, subnet, &client)
-        && r.address != target
-        && available(view, alloc, s, &client, r.address, now)
+        && let Some(a) = r.address
+        && a != target
+        && available(view, alloc, s, &client, a, now)
     {
         return nak("client has a reservation for another address");
     }
@@ -726,7 +744,8 @@ fn grant(
         msg.set_ciaddr(req.msg.ciaddr());
     }
     let client = client_key(req);
-    let reservation = reservation_of(subnet, &client).filter(|r| r.address == a);
+    // Kea sends the host's options and hostname whatever address it got.
+    let reservation = reservation_of(subnet, &client);
     add_options(&mut msg, req, subnet, ctx, Some(timers), reservation);
     msg
 }
@@ -764,7 +783,7 @@ fn add_options(
     subnet: &SubnetPolicy,
     ctx: Ctx,
     timers: Option<super::policy::Timers>,
-    reservation: Option<&Reservation>,
+    reservation: Option<&Host>,
 ) {
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
@@ -900,20 +919,17 @@ mod tests {
         options.insert(6, opt(&[192, 168, 50, 2, 192, 168, 50, 3]));
         options.insert(15, opt(b"venus.test"));
         options.insert(42, opt(&[192, 168, 50, 9])); // ntp: only when asked
-        let r = Reservation {
-            address: Ipv4Addr::new(192, 168, 50, 33),
+        let r = Host {
+            address: Some(Ipv4Addr::new(192, 168, 50, 33)),
             hostname: Some("mutante3".into()),
             options: BTreeMap::new(),
         };
-        let reserved_in_pool = Reservation {
-            address: Ipv4Addr::new(192, 168, 50, 100),
-            hostname: None,
-            options: BTreeMap::new(),
-        };
-        let mut by_hwaddr = HashMap::new();
-        by_hwaddr.insert(M3.to_vec(), r);
-        by_hwaddr.insert(vec![2, 0, 0, 0, 0, 0x99], reserved_in_pool);
-        let reserved = by_hwaddr.values().map(|r| (r.address, ())).collect();
+        let reserved_in_pool =
+            Host { address: Some(Ipv4Addr::new(192, 168, 50, 100)), hostname: None, options: BTreeMap::new() };
+        let mut hosts = crate::dhcp::policy::HostTable::default();
+        hosts.by_hwaddr.insert(M3.to_vec(), r);
+        hosts.by_hwaddr.insert(vec![2, 0, 0, 0, 0, 0x99], reserved_in_pool);
+        let reserved = hosts.by_hwaddr.values().filter_map(|r| Some((r.address?, ()))).collect();
         Policy {
             subnets: vec![SubnetPolicy {
                 id: 1,
@@ -925,8 +941,11 @@ mod tests {
                     options: BTreeMap::new(),
                 }],
                 options,
-                by_hwaddr,
+                by_hwaddr: HashMap::new(),
                 by_client_id: HashMap::new(),
+                hosts,
+                global_hosts: None,
+                identifiers: vec![crate::dhcp::policy::HostIdentifierType::HwAddress],
                 reserved,
                 lifetimes: Lifetimes {
                     valid: 60,
@@ -1180,6 +1199,81 @@ mod tests {
             },
         );
         assert!(d.write.is_some());
+    }
+
+    fn yiaddr(d: &Decision) -> Ipv4Addr {
+        d.reply.as_ref().expect("a reply").0.yiaddr()
+    }
+
+    /// A DISCOVER from `mac` with option 61 and option 82 as given.
+    fn discover_with(w: &mut World, mac: [u8; 6], cid: Option<&[u8]>, rai: Option<&[u8]>) -> Decision {
+        let mut m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &mac);
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Discover));
+        if let Some(c) = cid {
+            m.opts_mut().insert(DhcpOption::ClientIdentifier(c.to_vec()));
+        }
+        if let Some(r) = rai {
+            m.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::RelayAgentInformation, r.to_vec())));
+        }
+        let req = classify(&m.to_vec().unwrap()).unwrap();
+        let subnet = w.policy.subnet(1);
+        decide(&req, subnet, &w.policy, &w.store, &mut w.alloc, Ctx { now: w.now, server_id: SID })
+    }
+
+    #[test]
+    fn host_identifiers_follow_kea_order_and_types() {
+        let cfg = |ids: &str| {
+            format!(
+                r#"{{ "Dhcp4": {{ "host-reservation-identifiers": {ids}, "subnet4": [ {{ "id": 1, "subnet": "192.168.50.0/24",
+                "pools": [ {{ "pool": "192.168.50.1-192.168.50.1" }} ], "reservations": [
+                {{ "circuit-id": "060106020603", "ip-address": "192.168.50.10" }},
+                {{ "duid": "04:33:44", "ip-address": "192.168.50.11" }},
+                {{ "hw-address": "02:00:00:00:00:01", "ip-address": "192.168.50.12" }},
+                {{ "client-id": "01:02:00:00:00:00:01", "ip-address": "192.168.50.13" }} ] }} ] }} }}"#
+            )
+        };
+        let rai: &[u8] = &[1, 6, 6, 1, 6, 2, 6, 3];
+        let duid_cid: &[u8] = &[0xff, 1, 2, 3, 0xff, 4, 0x33, 0x44];
+        let mut w = World::from_config(&cfg(r#"["circuit-id"]"#));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, Some(rai))), Ipv4Addr::new(192, 168, 50, 10));
+        let mut w = World::from_config(&cfg(r#"["duid"]"#));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, Some(duid_cid), None)), Ipv4Addr::new(192, 168, 50, 11));
+        // Not enabled: the circuit-id reservation does not apply.
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, Some(rai))), Ipv4Addr::new(192, 168, 50, 1));
+        // Kea's default order: hw-address before client-id.
+        let mut w = World::from_config(&cfg(r#"["hw-address", "duid", "circuit-id", "client-id"]"#));
+        let both = discover_with(&mut w, M1, Some(&[1, 2, 0, 0, 0, 0, 1]), None);
+        assert_eq!(yiaddr(&both), Ipv4Addr::new(192, 168, 50, 12));
+        let mut w = World::from_config(&cfg(r#"["client-id", "hw-address"]"#));
+        let both = discover_with(&mut w, M1, Some(&[1, 2, 0, 0, 0, 0, 1]), None);
+        assert_eq!(yiaddr(&both), Ipv4Addr::new(192, 168, 50, 13));
+    }
+
+    #[test]
+    fn reservation_flags_decide_which_reservations_count() {
+        let cfg = |flags: &str| {
+            format!(
+                r#"{{ "Dhcp4": {{ {flags} "reservations": [ {{ "hw-address": "02:00:00:00:00:02", "ip-address": "192.168.50.20", "hostname": "global" }} ],
+                "subnet4": [ {{ "id": 1, "subnet": "192.168.50.0/24", "pools": [ {{ "pool": "192.168.50.1-192.168.50.5" }} ],
+                "reservations": [ {{ "hw-address": "02:00:00:00:00:01", "ip-address": "192.168.50.1" }} ] }} ] }} }}"#
+            )
+        };
+        // Defaults: in-subnet only; the reserved pool address is kept from others.
+        let mut w = World::from_config(&cfg(""));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 2));
+        assert_eq!(yiaddr(&discover_with(&mut w, M1, None, None)), Ipv4Addr::new(192, 168, 50, 1));
+        // Global on: the global reservation's address, and its hostname.
+        let mut w = World::from_config(&cfg(r#""reservations-global": true,"#));
+        let d = discover_with(&mut w, M2, None, None);
+        assert_eq!(yiaddr(&d), Ipv4Addr::new(192, 168, 50, 20));
+        assert_eq!(d.reply.unwrap().0.opts().get(OptionCode::Hostname), Some(&DhcpOption::Hostname("global".into())));
+        // In-subnet off: the subnet's reservation is ignored, its address free.
+        let mut w = World::from_config(&cfg(r#""reservations-in-subnet": false,"#));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
+        // Out of pool declared: in-pool reserved addresses are not checked.
+        let mut w = World::from_config(&cfg(r#""reservations-out-of-pool": true,"#));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
     }
 
     fn kind(d: &Decision) -> Option<v4::MessageType> {

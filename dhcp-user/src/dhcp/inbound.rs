@@ -171,6 +171,13 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
     })
 }
 
+impl Inbound {
+    /// The circuit-id sub-option (82.1) of the relay agent information.
+    pub fn circuit_id(&self) -> Option<&[u8]> {
+        raw_option(self.relay_agent_info.as_deref()?, 1)
+    }
+}
+
 /// The payload of the first option `code` in an options field whose
 /// framing [`check_option_framing`] accepted.
 fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
