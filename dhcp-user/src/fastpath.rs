@@ -155,7 +155,7 @@ pub fn probe_ack(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface, now:
         hostname: String::new(),
         state: HeldState::Active,
     };
-    let d = engine::decide(&req, Some(subnet), policy, &OneLease(held), &mut Allocator::default(), Ctx { now, server_id });
+    let d = engine::decide(&req, Some(subnet), policy, &OneLease(held), &mut Allocator::default(), Ctx { now, server_id, on_link: true });
     let (msg, _) = d.reply?;
     (msg.opts().msg_type() == Some(MessageType::Ack)).then_some(msg)
 }
@@ -210,9 +210,7 @@ pub enum NotEligible {
 /// `subnet` in the daemon (`dhcp::select`), or a subnet of its shared
 /// network (whose leases the daemon then serves from their own subnet).
 fn is_link(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface) -> bool {
-    policy
-        .subnet_for_interface(&iface.name, &iface.addrs)
-        .is_some_and(|selected| policy.link_subnets(selected).any(|s| s.id == subnet.id))
+    policy.on_link(subnet, &iface.name, &iface.addrs)
 }
 
 /// The subnet a unicast from (or for) `a` selects in the daemon: the first
@@ -350,7 +348,7 @@ pub fn probe_offer(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface, wh
         m.opts_mut().insert(DhcpOption::ClientIdentifier(c.clone()));
     }
     let req = inbound::classify(&m.to_vec().ok()?).ok()?;
-    let d = engine::decide(&req, Some(subnet), policy, &NoLeases, &mut Allocator::default(), Ctx { now, server_id });
+    let d = engine::decide(&req, Some(subnet), policy, &NoLeases, &mut Allocator::default(), Ctx { now, server_id, on_link: true });
     let (msg, _) = d.reply?;
     (msg.opts().msg_type() == Some(MessageType::Offer)).then_some(msg)
 }

@@ -89,6 +89,7 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Run { .. });
     let result = match cli.command {
         Command::Run {
             config,
@@ -113,6 +114,11 @@ fn main() {
         Command::ImportDhcpd(args) => dhcp_user::import::cli::run(&args),
     };
     if let Err(e) = result {
+        if serving {
+            // Kea's message id and text, which scripts and test suites
+            // (ISC Forge) look for when a start must fail.
+            eprintln!("DHCP4_INIT_FAIL failed to initialize Kea server: {e:#}");
+        }
         eprintln!("xdhcpd: error: {e:#}");
         std::process::exit(1);
     }

@@ -364,7 +364,8 @@ fn handle(
     }
     let grace = st.reuse_grace.filter(|g| g.active(now)).map(|g| (g, now));
     let view = crate::glue::StoreView(&st.store, grace);
-    let decision = engine::decide(&req, subnet, &st.policy, &view, &mut st.alloc, Ctx { now, server_id });
+    let on_link = subnet.is_some_and(|s| st.policy.on_link(s, &link.iface.name, &link.iface.addrs));
+    let decision = engine::decide(&req, subnet, &st.policy, &view, &mut st.alloc, Ctx { now, server_id, on_link });
     if let Some(why) = decision.silence {
         *st.stats.silent.entry(why).or_default() += 1;
     }

@@ -174,11 +174,12 @@ fn daemon_reply(rig: &Rig, req: &Req, lease: &Lease) -> Vec<u8> {
         &rig.policy,
         &View(lease.clone()),
         &mut Allocator::default(),
-        Ctx { now: unix_now(), server_id: SERVER },
+        Ctx { now: unix_now(), server_id: SERVER, on_link: true },
     );
     let (msg, dest) = d.reply.expect("the daemon answers this renewal");
     assert_eq!(msg.opts().msg_type(), Some(MessageType::Ack));
-    assert_eq!(dest, Destination::Ciaddr(req.ciaddr));
+    // On the link: a frame to chaddr at ciaddr, as Kea sends it.
+    assert_eq!(dest, Destination::Chaddr { mac: req.mac, ip: req.ciaddr });
     let f = frame::build(
         &FrameAddrs { dst_mac: req.mac, src_mac: SERVER_MAC, src_ip: SERVER, dst_ip: req.ciaddr, src_port: 67, dst_port: 68 },
         &msg.to_vec().unwrap(),
@@ -234,10 +235,18 @@ fn kernel_passes_what_it_must_not_answer() {
         ("SELECTING (server id)", Req { server_id: true, ..renewal() }, Some(good.clone()), Outcome::PassedNotRenewal),
         ("no lease in the map at all", renewal(), None, Outcome::PassedNoLease),
     ];
-    for (name, req, l, why) in cases {
+    // The daemon answers an on-link ciaddr with a frame to chaddr; a frame
+    // sent from another MAC is its to answer.
+    let mut spoofed = renewal().frame();
+    spoofed[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x77]);
+    let cases: Vec<(&str, Vec<u8>, Option<Lease>, Outcome)> = cases
+        .into_iter()
+        .map(|(n, r, l, o)| (n, r.frame(), l, o))
+        .chain([("sent from a MAC other than chaddr", spoofed, Some(good.clone()), Outcome::PassedNotRenewal)])
+        .collect();
+    for (name, frame, l, why) in cases {
         rig.sync.sync_lease(&rig.policy, CLIENT, l.as_ref());
         let before = rig.counters();
-        let frame = req.frame();
         let (action, out) = rig.run(&frame);
         assert_eq!(action, XDP_PASS, "{name}");
         assert_eq!(out, frame, "{name}: a passed frame is untouched");
@@ -325,7 +334,7 @@ fn daemon_frame(rig: &Rig, req: &Req, store: &[Lease], want: MessageType) -> (Ve
         &rig.policy,
         &Store(store.to_vec()),
         &mut Allocator::default(),
-        Ctx { now: unix_now(), server_id: SERVER },
+        Ctx { now: unix_now(), server_id: SERVER, on_link: true },
     );
     let (msg, dest) = d.reply.expect("the daemon answers");
     assert_eq!(msg.opts().msg_type(), Some(want));
@@ -382,7 +391,6 @@ fn reserved_client_offer_and_ack_equal_the_daemons_byte_for_byte() {
             MessageType::Ack,
             Destination::Broadcast,
         ),
-        ("INIT-REBOOT, no lease yet", init_reboot(), vec![], MessageType::Ack, chaddr.clone()),
         ("INIT-REBOOT, its lease", init_reboot(), vec![mine.clone()], MessageType::Ack, chaddr.clone()),
         (
             "INIT-REBOOT, broadcast flag",
@@ -391,13 +399,13 @@ fn reserved_client_offer_and_ack_equal_the_daemons_byte_for_byte() {
             MessageType::Ack,
             Destination::Broadcast,
         ),
-        ("RENEWING", renewing(), vec![mine.clone()], MessageType::Ack, Destination::Ciaddr(RESERVED)),
+        ("RENEWING", renewing(), vec![mine.clone()], MessageType::Ack, Destination::Chaddr { mac: M3, ip: RESERVED }),
         (
             "REBINDING (broadcast)",
             Req { broadcast_dst: true, ..renewing() },
             vec![mine.clone()],
             MessageType::Ack,
-            Destination::Ciaddr(RESERVED),
+            Destination::Chaddr { mac: M3, ip: RESERVED },
         ),
     ];
     for (name, req, store, kind, dest) in cases {
@@ -440,6 +448,8 @@ fn kernel_passes_reserved_requests_it_must_not_answer() {
         ("reserved address held by another client", m3(MessageType::Discover), vec![stranger.clone()], Outcome::PassedReservedHeld),
         ("… and its INIT-REBOOT", init_reboot(), vec![stranger], Outcome::PassedReservedHeld),
         ("client holds another address", init_reboot(), vec![elsewhere], Outcome::PassedReservedHeld),
+        // Kea NAKs an INIT-REBOOT from a client it has no lease for.
+        ("INIT-REBOOT, no lease yet", init_reboot(), vec![], Outcome::PassedReservation),
         (
             "SELECTING another server",
             Req { server_ip: Ipv4Addr::new(192, 168, 50, 3), ..selecting() },
@@ -490,12 +500,12 @@ fn kernel_passes_reserved_requests_it_must_not_answer() {
     assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_PASS);
     rig.sync.sync_lease(&rig.policy, RESERVED, None);
     assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_TX);
-    // The client's other address is released: INIT-REBOOT answered again.
+    // The client's other address is released: SELECTING answered again.
     let elsewhere = Ipv4Addr::new(192, 168, 50, 150);
     rig.sync.sync_lease(&rig.policy, elsewhere, Some(&held_lease(elsewhere, M3, now + 30)));
-    assert_eq!(rig.run(&init_reboot().frame()).0, XDP_PASS);
+    assert_eq!(rig.run(&selecting().frame()).0, XDP_PASS);
     rig.sync.sync_lease(&rig.policy, elsewhere, None);
-    assert_eq!(rig.run(&init_reboot().frame()).0, XDP_TX);
+    assert_eq!(rig.run(&selecting().frame()).0, XDP_TX);
     // HA scope off.
     let lo = rig.lo.clone();
     rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| false).unwrap();

@@ -198,13 +198,14 @@ fn daemon(rig: &Rig, req: &Req, leases: &[Lease]) -> Option<(MessageType, Destin
     let inb = inbound::classify(&req.payload()).unwrap();
     let subnet = select_subnet(&rig.policy, &rig.lo, &inb.msg, req.ip_src, Some(req.ip_dst));
     let store = store(leases);
+    let on_link = subnet.is_some_and(|s| rig.policy.on_link(s, &rig.lo.name, &rig.lo.addrs));
     let d = engine::decide(
         &inb,
         subnet,
         &rig.policy,
         &StoreView(&store, None),
         &mut Allocator::default(),
-        Ctx { now: unix_now(), server_id: SERVER },
+        Ctx { now: unix_now(), server_id: SERVER, on_link },
     );
     let (msg, dest) = d.reply?;
     // Sent by the UDP socket (relay, ciaddr: the kernel's route leads back
@@ -359,7 +360,7 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
             }),
             vec![l_cid_held],
             ack,
-            Destination::Ciaddr(L_CID_ADDR),
+            Destination::Chaddr { mac: MAC, ip: L_CID_ADDR },
         ),
     ];
     for (name, req, leases, kind, dest) in cases {

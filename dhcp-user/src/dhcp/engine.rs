@@ -3,9 +3,11 @@
 //! Pure: the caller applies the decision (durable lease write first, then
 //! the reply), so every protocol rule is unit-tested here without sockets.
 //! Rules follow RFC 2131 and, where the RFC leaves room, what Kea 2.2 does
-//! (e.g. an authoritative server grants an INIT-REBOOT request for a free
-//! address it has no record of, which is what lets a standby keep clients
-//! on their addresses after a failover).
+//! (`Dhcpv4Srv::assignLease`, `AllocEngine::requestLease4`,
+//! `adjustRemoteAddr`): e.g. an authoritative server NAKs an INIT-REBOOT
+//! from a client it has no lease for, and any server NAKs a renewal of an
+//! address leased to someone else but silently ignores one for an address
+//! outside its pools.
 
 use std::{collections::HashMap, net::Ipv4Addr};
 
@@ -149,6 +151,9 @@ pub enum Silence {
     NotOwner,
     /// REQUEST in SELECTING without a requested address, or similar.
     Incomplete,
+    /// REQUEST for an address outside every pool of the link and not
+    /// reserved for the client (Kea drops it rather than NAK).
+    UnknownAddress,
 }
 
 impl Silence {
@@ -162,6 +167,7 @@ impl Silence {
             Silence::NoReplyExpected => "no_reply_expected",
             Silence::NotOwner => "not_owner",
             Silence::Incomplete => "incomplete",
+            Silence::UnknownAddress => "unknown_address",
         }
     }
 }
@@ -186,13 +192,18 @@ impl Decision {
     }
 }
 
-/// Per-packet context: the time and the server identifier on this link.
+/// Per-packet context: the time, the server identifier on this link, and
+/// whether the selected subnet is on the receiving link.
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx {
     /// Unix seconds.
     pub now: u64,
     /// Our address on the receiving interface (option 54).
     pub server_id: Ipv4Addr,
+    /// The selected subnet is the receiving interface's link
+    /// ([`Policy::on_link`]): a client with a ciaddr there is reached by a
+    /// frame to its chaddr, as Kea's raw sockets do, without waiting on ARP.
+    pub on_link: bool,
 }
 
 /// How long an OFFERed address is held for its client, so concurrent
@@ -495,7 +506,7 @@ pub fn decide(
             alloc.add_offer(a, client.clone(), now + OFFER_HOLD_SECS);
             let timers = lease_times(req, s, &client, view.by_address(a).as_ref(), now);
             let msg = grant(req, s, ctx, a, MessageType::Offer, timers.timers);
-            let dest = destination(req, &msg, false);
+            let dest = destination(req, &msg, ctx);
             Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
         Kind::Request => request(req, policy, subnet, view, alloc, ctx, client),
@@ -526,8 +537,13 @@ pub fn decide(
         Kind::Inform => {
             let mut msg = reply_header(req, subnet, MessageType::Ack);
             msg.set_ciaddr(req.msg.ciaddr());
+            // Kea: a relayed INFORM without ciaddr goes back through the
+            // relay with the broadcast flag, so the relay can deliver it.
+            if req.msg.ciaddr().is_unspecified() && !req.msg.giaddr().is_unspecified() {
+                msg.set_flags(Flags::default().set_broadcast());
+            }
             add_options(&mut msg, req, subnet, ctx, None, reservation_of(subnet, &client));
-            let dest = destination(req, &msg, false);
+            let dest = destination(req, &msg, ctx);
             Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
     }
@@ -573,6 +589,14 @@ struct Grant {
     hostname: String,
 }
 
+/// A REQUEST, decided as Kea 2.2 does (`Dhcpv4Srv::assignLease`, then
+/// `AllocEngine::requestLease4`): INIT-REBOOT first checks that the client
+/// is known and right about its address (an unknown client is NAKed only
+/// by an authoritative server, ignored otherwise); then, whatever the
+/// state, the address asked for (option 50, else ciaddr) is refused with a
+/// NAK when reserved for another client, leased to another, or not the
+/// client's free reservation; an address outside every pool of the link
+/// and not reserved for the client is ignored; otherwise it is granted.
 fn request(
     req: &Inbound,
     policy: &Policy,
@@ -585,105 +609,99 @@ fn request(
     let now = ctx.now;
     let ciaddr = req.msg.ciaddr();
     let nak = |why: &str| {
-        if subnet.authoritative {
-            let msg = nak(req, subnet, ctx, why);
-            let dest = destination(req, &msg, true);
-            Decision { reply: Some((msg, dest)), write: None, silence: None }
-        } else {
-            Decision::silent(Silence::NotAuthoritative)
-        }
+        let msg = nak(req, subnet, ctx, why);
+        let dest = destination(req, &msg, ctx);
+        Decision { reply: Some((msg, dest)), write: None, silence: None }
     };
-    let target = if let Some(sid) = req.server_id {
-        // SELECTING: the client picked an OFFER.
-        if sid != ctx.server_id {
-            if let Some(a) = alloc.offer_of(subnet, &client, ctx.now) {
-                alloc.drop_offer(a);
-            }
-            return Decision::silent(Silence::OtherServerSelected);
+    if let Some(sid) = req.server_id
+        && sid != ctx.server_id
+    {
+        // SELECTING another server's offer.
+        if let Some(a) = alloc.offer_of(subnet, &client, ctx.now) {
+            alloc.drop_offer(a);
         }
-        match req.requested_ip.or((ciaddr != Ipv4Addr::UNSPECIFIED).then_some(ciaddr)) {
-            Some(a) => a,
-            None => return Decision::silent(Silence::Incomplete),
-        }
-    } else if ciaddr != Ipv4Addr::UNSPECIFIED {
-        // RENEWING / REBINDING.
-        ciaddr
-    } else if let Some(a) = req.requested_ip {
-        // INIT-REBOOT.
-        if policy.link_subnet_of(subnet, a).is_none() {
-            return nak("requested address is not on this network");
-        }
-        if let Some((_, h)) = link_client_lease(view, policy, subnet, &client)
-            && h.address != a
-            && h.expire > now
-        {
-            return nak("client holds another address");
-        }
-        a
-    } else {
-        return Decision::silent(Silence::Incomplete);
-    };
-    let Some(target_subnet) = policy.link_subnet_of(subnet, target) else {
-        return nak("address is not on this network");
-    };
-    let current = view.by_address(target);
-    let known = current
-        .as_ref()
-        .is_some_and(|h| owns(target_subnet, h, &client));
-    if !known && req.server_id.is_none() && !subnet.authoritative {
-        return Decision::silent(Silence::NotAuthoritative);
+        return Decision::silent(Silence::OtherServerSelected);
     }
-    // A reserved client is moved to its reservation (Kea does the same).
-    if let Some((s, r)) = link_reservation(policy, subnet, &client)
-        && let Some(a) = r.address
+    if req.server_id.is_none()
+        && let Some(a) = req.requested_ip
+    {
+        // INIT-REBOOT.
+        match link_client_lease(view, policy, subnet, &client) {
+            None if !subnet.authoritative => return Decision::silent(Silence::NotAuthoritative),
+            None => return nak("unknown client"),
+            Some((_, h)) if h.address != a => return nak("client holds another address"),
+            Some(_) => {}
+        }
+    }
+    let reservation = link_reservation(policy, subnet, &client).and_then(|(s, r)| Some((s, r.address?)));
+    let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
+    let Some(target) = hint.or(reservation.map(|(_, a)| a)) else {
+        // A REQUEST naming no address: Kea picks one from the pools.
+        return match choose(view, alloc, policy, subnet, &client, None, now) {
+            Some((s, a)) => ack(req, s, view, alloc, ctx, &client, a),
+            None => nak("no address available"),
+        };
+    };
+    let target_subnet = policy.link_subnet_of(subnet, target);
+    let reserved_for_client = reservation.is_some_and(|(_, a)| a == target);
+    // Kea's addressReserved: another client's reservation in the subnet.
+    if !reserved_for_client && target_subnet.is_some_and(|s| s.reserved.contains_key(&target)) {
+        return nak("address is reserved for another client");
+    }
+    if let Some(h) = view.by_address(target)
+        && h.state != HeldState::Reclaimed
+        && h.expire > now
+        && !target_subnet.is_some_and(|s| owns(s, &h, &client))
+    {
+        return nak("address is leased to another client");
+    }
+    // The client should come back for its reservation, which is free.
+    if let Some((_, a)) = reservation
         && a != target
-        && available(view, alloc, s, &client, a, now)
+        && view.by_address(a).is_none_or(|h| h.state == HeldState::Reclaimed || h.expire <= now)
     {
         return nak("client has a reservation for another address");
     }
+    let Some(target_subnet) = target_subnet.filter(|s| reserved_for_client || s.pool_of(target).is_some()) else {
+        return Decision::silent(Silence::UnknownAddress);
+    };
     if !available(view, alloc, target_subnet, &client, target, now) {
         return nak("address not available");
     }
+    ack(req, target_subnet, view, alloc, ctx, &client, target)
+}
+
+/// The ACK granting `target` in `subnet`, with the lease write unless
+/// lease caching reuses the client's lease as it stands.
+fn ack(
+    req: &Inbound,
+    subnet: &SubnetPolicy,
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    ctx: Ctx,
+    client: &ClientKey,
+    target: Ipv4Addr,
+) -> Decision {
     alloc.drop_offer(target);
-    let grant_of = lease_times(
-        req,
-        target_subnet,
-        &client,
-        current.as_ref().filter(|_| known),
-        now,
-    );
-    let msg = grant(
-        req,
-        target_subnet,
-        ctx,
-        target,
-        MessageType::Ack,
-        grant_of.timers,
-    );
-    let dest = destination(req, &msg, false);
+    let current = view.by_address(target).filter(|h| owns(subnet, h, client));
+    let grant_of = lease_times(req, subnet, client, current.as_ref(), ctx.now);
+    let msg = grant(req, subnet, ctx, target, MessageType::Ack, grant_of.timers);
+    let dest = destination(req, &msg, ctx);
     if grant_of.reused {
-        return Decision {
-            reply: Some((msg, dest)),
-            write: None,
-            silence: None,
-        };
+        return Decision { reply: Some((msg, dest)), write: None, silence: None };
     }
     let write = LeaseWrite::Upsert(NewLease {
         address: target,
-        subnet_id: target_subnet.id,
+        subnet_id: subnet.id,
         htype: req.htype,
         hwaddr: req.hwaddr.clone(),
         client_id: req.client_id.clone(),
         valid_lifetime: grant_of.timers.valid,
-        expire: now + u64::from(grant_of.timers.valid),
+        expire: ctx.now + u64::from(grant_of.timers.valid),
         hostname: grant_of.hostname,
         state: HeldState::Active,
     });
-    Decision {
-        reply: Some((msg, dest)),
-        write: Some(write),
-        silence: None,
-    }
+    Decision { reply: Some((msg, dest)), write: Some(write), silence: None }
 }
 
 fn requested_lease_time(req: &Inbound) -> Option<u32> {
@@ -752,15 +770,11 @@ fn grant(
 
 fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
     let mut msg = reply_header(req, subnet, MessageType::Nak);
-    // A NAK carries no boot parameters and must reach a client that may
-    // have no address: RFC 2131 §4.1 (broadcast, or via the relay with the
-    // broadcast bit set).
+    // A NAK carries no boot parameters; it goes where Kea sends it (see
+    // `destination`), with the request's flags as Kea copies them.
     msg.set_siaddr(Ipv4Addr::UNSPECIFIED);
     msg.clear_sname();
     msg.clear_fname();
-    if msg.giaddr() != Ipv4Addr::UNSPECIFIED {
-        msg.set_flags(Flags::default().set_broadcast());
-    }
     msg.opts_mut().insert(DhcpOption::ServerIdentifier(ctx.server_id));
     msg.opts_mut().insert(DhcpOption::Message(why.to_string()));
     if subnet.echo_client_id
@@ -833,23 +847,34 @@ fn add_options(
 }
 
 /// RFC 2131 §4.1 destination of a reply.
-fn destination(req: &Inbound, reply: &Message, is_nak: bool) -> Destination {
+/// Where a reply goes, in Kea 2.2's order (`adjustRemoteAddr`): an INFORM
+/// to its ciaddr, else through its relay; anything relayed to the relay;
+/// a client with a ciaddr to that address (a NAK too); a NAK otherwise by
+/// broadcast; an OFFER/ACK by broadcast when the client asks, else to
+/// chaddr at yiaddr.
+fn destination(req: &Inbound, reply: &Message, ctx: Ctx) -> Destination {
     let m = &req.msg;
-    if m.giaddr() != Ipv4Addr::UNSPECIFIED {
+    let chaddr = <[u8; 6]>::try_from(req.hwaddr.as_slice()).ok().filter(|_| req.htype == 1);
+    let to_ciaddr = |ip: Ipv4Addr| match chaddr {
+        Some(mac) if ctx.on_link => Destination::Chaddr { mac, ip },
+        _ => Destination::Ciaddr(ip),
+    };
+    if req.kind == Kind::Inform && !m.ciaddr().is_unspecified() {
+        return to_ciaddr(m.ciaddr());
+    }
+    if !m.giaddr().is_unspecified() {
         return Destination::Relay(m.giaddr());
     }
-    if is_nak {
-        return Destination::Broadcast;
+    if !m.ciaddr().is_unspecified() {
+        return to_ciaddr(m.ciaddr());
     }
-    if m.ciaddr() != Ipv4Addr::UNSPECIFIED {
-        return Destination::Ciaddr(m.ciaddr());
+    let is_nak = reply.opts().msg_type() == Some(MessageType::Nak);
+    match chaddr {
+        Some(mac) if !is_nak && !m.flags().broadcast() && !reply.yiaddr().is_unspecified() => {
+            Destination::Chaddr { mac, ip: reply.yiaddr() }
+        }
+        _ => Destination::Broadcast,
     }
-    if m.flags().broadcast() || req.htype != 1 || req.hwaddr.len() != 6 || reply.yiaddr() == Ipv4Addr::UNSPECIFIED {
-        return Destination::Broadcast;
-    }
-    let mut mac = [0u8; 6];
-    mac.copy_from_slice(&req.hwaddr);
-    Destination::Chaddr { mac, ip: reply.yiaddr() }
 }
 
 #[cfg(test)]
@@ -1036,7 +1061,7 @@ mod tests {
             } else {
                 self.policy.subnet(1)
             };
-            let d = decide(&req, subnet, &self.policy, &self.store, &mut self.alloc, Ctx { now: self.now, server_id: SID });
+            let d = decide(&req, subnet, &self.policy, &self.store, &mut self.alloc, Ctx { now: self.now, server_id: SID, on_link: true });
             if let Some(w) = &d.write {
                 self.store.apply(w);
             }
@@ -1193,10 +1218,7 @@ mod tests {
             &w.policy,
             &w.store,
             &mut w.alloc,
-            Ctx {
-                now: w.now,
-                server_id: SID,
-            },
+            Ctx { now: w.now, server_id: SID, on_link: true },
         );
         assert!(d.write.is_some());
     }
@@ -1217,7 +1239,7 @@ mod tests {
         }
         let req = classify(&m.to_vec().unwrap()).unwrap();
         let subnet = w.policy.subnet(1);
-        decide(&req, subnet, &w.policy, &w.store, &mut w.alloc, Ctx { now: w.now, server_id: SID })
+        decide(&req, subnet, &w.policy, &w.store, &mut w.alloc, Ctx { now: w.now, server_id: SID, on_link: true })
     }
 
     #[test]
@@ -1327,7 +1349,7 @@ mod tests {
         w.store.0.get_mut(&first).unwrap().expire = NOW - 10;
         w.alloc = Allocator::default();
         let grace = crate::ha::ReuseGrace::new(NOW - 5, 60);
-        let ctx = Ctx { now: NOW, server_id: SID };
+        let ctx = Ctx { now: NOW, server_id: SID, on_link: true };
         // Without the rule the expired address goes to the next client…
         let other = pkt(v4::MessageType::Discover, M2).build();
         let plain = decide(&other, w.policy.subnet(1), &w.policy, &w.store, &mut Allocator::default(), ctx);
@@ -1341,7 +1363,7 @@ mod tests {
         assert_eq!(back.reply.unwrap().0.yiaddr(), first);
         // Once the grace period is over, the address is free again.
         let after = Graced(&w.store, grace, grace.until());
-        let later = decide(&other, w.policy.subnet(1), &w.policy, &after, &mut Allocator::default(), Ctx { now: grace.until(), server_id: SID });
+        let later = decide(&other, w.policy.subnet(1), &w.policy, &after, &mut Allocator::default(), Ctx { now: grace.until(), server_id: SID, on_link: true });
         assert_eq!(later.reply.unwrap().0.yiaddr(), first);
     }
 
@@ -1425,20 +1447,27 @@ mod tests {
         let d = w.send(&p);
         let (m, dest) = d.reply.unwrap();
         assert_eq!(m.opts().msg_type(), Some(v4::MessageType::Ack));
-        assert_eq!(dest, Destination::Ciaddr(a));
+        // On the link, a frame to chaddr at ciaddr (no ARP needed); routed,
+        // an IP unicast to ciaddr.
+        assert_eq!(dest, Destination::Chaddr { mac: M1, ip: a });
         assert_eq!(m.ciaddr(), a);
+        let subnet = w.policy.subnet(1);
+        let off_link = Ctx { now: w.now, server_id: SID, on_link: false };
+        let d = decide(&p.build(), subnet, &w.policy, &w.store, &mut w.alloc, off_link);
+        assert_eq!(d.reply.unwrap().1, Destination::Ciaddr(a));
         assert_eq!(w.store.by_address(a).unwrap().expire, NOW + 90);
     }
 
     #[test]
-    fn renewing_someone_elses_address_is_nakked_by_broadcast() {
+    fn renewing_someone_elses_address_is_nakked_to_ciaddr() {
         let mut w = World::new(199, true);
         let a = w.dora(M1);
         let mut p = pkt(v4::MessageType::Request, M2);
         p.ciaddr = a;
         let d = w.send(&p);
         assert_eq!(kind(&d), Some(v4::MessageType::Nak));
-        assert_eq!(d.reply.unwrap().1, Destination::Broadcast);
+        // Kea's adjustRemoteAddr: ciaddr comes before the NAK broadcast.
+        assert_eq!(d.reply.unwrap().1, Destination::Chaddr { mac: M2, ip: a });
         assert!(d.write.is_none());
     }
 
@@ -1461,10 +1490,16 @@ mod tests {
         let mut p = pkt(v4::MessageType::Request, M1);
         p.requested = Some(Ipv4Addr::new(10, 0, 0, 5));
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
-        // Unknown client, free in-pool address, authoritative → ACK.
+        // Unknown client, free in-pool address, authoritative → NAK (Kea
+        // 2.2: it must come back through DISCOVER).
         p.requested = Some(Ipv4Addr::new(192, 168, 50, 150));
+        assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
+        // Known and right about its address → ACK, even expired.
+        let a = w.dora(M1);
+        p.requested = Some(a);
+        w.now += 3600;
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Ack));
-        // Holding .150, asking for another → NAK.
+        // Holding one, asking for another → NAK.
         p.requested = Some(Ipv4Addr::new(192, 168, 50, 151));
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
         // Non-authoritative server with no record stays silent.
@@ -1536,14 +1571,14 @@ mod tests {
         let (m, dest) = w.send(&p).reply.unwrap();
         assert_eq!(dest, Destination::Relay(p.giaddr));
         assert_eq!(m.giaddr(), p.giaddr);
-        // A NAK through a relay asks it to broadcast.
+        // A NAK through a relay keeps the request's flags (Kea sets none).
         let mut p = pkt(v4::MessageType::Request, M1);
         p.giaddr = Ipv4Addr::new(192, 168, 50, 1);
         p.requested = Some(Ipv4Addr::new(10, 1, 1, 1));
         let (m, dest) = w.send(&p).reply.unwrap();
         assert_eq!(m.opts().msg_type(), Some(v4::MessageType::Nak));
         assert_eq!(dest, Destination::Relay(p.giaddr));
-        assert!(m.flags().broadcast());
+        assert!(!m.flags().broadcast());
         // No subnet for an unknown relay.
         p.giaddr = Ipv4Addr::new(172, 16, 0, 1);
         assert_eq!(w.send(&p).silence, Some(Silence::NoSubnet));
@@ -1556,7 +1591,7 @@ mod tests {
         p.ciaddr = Ipv4Addr::new(192, 168, 50, 7);
         let d = w.send(&p);
         let (m, dest) = d.reply.unwrap();
-        assert_eq!(dest, Destination::Ciaddr(p.ciaddr));
+        assert_eq!(dest, Destination::Chaddr { mac: M1, ip: p.ciaddr });
         assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
         assert!(!m.opts().contains(OptionCode::AddressLeaseTime));
         assert!(m.opts().contains(OptionCode::Router));

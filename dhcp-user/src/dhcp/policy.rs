@@ -270,6 +270,13 @@ impl Policy {
         self.subnets.iter().find(|s| s.id == id)
     }
 
+    /// Whether `subnet` is the link of interface `iface` (with addresses
+    /// `addrs`): a broadcast received there selects it or a subnet of its
+    /// shared network.
+    pub fn on_link(&self, subnet: &SubnetPolicy, iface: &str, addrs: &[(Ipv4Addr, u8)]) -> bool {
+        self.subnet_for_interface(iface, addrs).is_some_and(|selected| self.link_subnets(selected).any(|s| s.id == subnet.id))
+    }
+
     /// The subnets a client selected into `subnet` may be served from:
     /// `subnet` first, then the other subnets of its shared network in
     /// configuration order after it, wrapping around (Kea's
