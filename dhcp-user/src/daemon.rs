@@ -209,6 +209,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
 /// Once a second: forget stale offers, reclaim expired leases.
 async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut reclamation = crate::reclaim::Reclamation::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -217,7 +218,8 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
         let now = server::unix_now();
         let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
         st.alloc.expire_offers(now);
-        for addr in glue::reclaim_expired(&mut st.store, now) {
+        let expired = st.policy.expired_leases;
+        for addr in reclamation.tick(&st.store, &expired, now) {
             st.sync_lease(addr);
         }
         // A dhcp-disable period ran out: the kernel resumes too.

@@ -36,8 +36,7 @@
 //! - `Dhcp4.loggers` (xdhcp logs through `tracing`),
 //! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
 //!   processing tuning),
-//! - `Dhcp4.sanity-checks`, `Dhcp4.expired-leases-processing` (xdhcp's lease
-//!   store applies its own fixed policies),
+//! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
 //! - `Dhcp4.dhcp-ddns` unless it enables updates (DNS updates are not
 //!   supported, so `"enable-updates": true` is an error),
 //! - `user-context` wherever it is not used (it is kept on subnets, whose
@@ -234,6 +233,7 @@ pub struct Config {
     match_client_id: bool,
     echo_client_id: bool,
     decline_probation_period: u32,
+    expired_leases: ExpiredLeases,
     host_reservation_identifiers: Vec<HostIdentifierType>,
     options: OptionSet,
     subnets: Vec<Subnet>,
@@ -282,6 +282,10 @@ impl Config {
     /// `decline-probation-period` in seconds (default 86400).
     pub fn decline_probation_period(&self) -> u32 {
         self.decline_probation_period
+    }
+    /// `expired-leases-processing`, Kea's defaults filled in.
+    pub fn expired_leases(&self) -> ExpiredLeases {
+        self.expired_leases
     }
     /// `host-reservation-identifiers`, in lookup order.
     pub fn host_reservation_identifiers(&self) -> &[HostIdentifierType] {
@@ -557,6 +561,39 @@ pub struct ReservationFlags {
     pub in_subnet: bool,
     /// `reservations-out-of-pool` (default false).
     pub out_of_pool: bool,
+}
+
+/// `expired-leases-processing`: when expired leases are reclaimed and
+/// reclaimed ones removed. Seconds unless named otherwise; 0 turns the
+/// matching timer off (Kea's rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiredLeases {
+    /// Between two reclamation runs.
+    pub reclaim_timer_wait_time: u32,
+    /// Between two removals of reclaimed leases.
+    pub flush_reclaimed_timer_wait_time: u32,
+    /// How long a reclaimed lease is kept (0: removed when reclaimed).
+    pub hold_reclaimed_time: u32,
+    /// Most leases reclaimed in one run (0: no limit).
+    pub max_reclaim_leases: u32,
+    /// Longest run, milliseconds (0: no limit).
+    pub max_reclaim_time: u32,
+    /// Runs that may leave leases behind before a warning (0: never warn).
+    pub unwarned_reclaim_cycles: u32,
+}
+
+impl Default for ExpiredLeases {
+    /// Kea 2.2's defaults.
+    fn default() -> Self {
+        ExpiredLeases {
+            reclaim_timer_wait_time: 10,
+            flush_reclaimed_timer_wait_time: 25,
+            hold_reclaimed_time: 3600,
+            max_reclaim_leases: 100,
+            max_reclaim_time: 250,
+            unwarned_reclaim_cycles: 5,
+        }
+    }
 }
 
 /// Kea's lease caching (`cache-threshold`, `cache-max-age`): a renewal

@@ -1009,6 +1009,7 @@ mod tests {
                 cache: Default::default(),
             }],
             decline_probation_period: 86400,
+            expired_leases: Default::default(),
             networks: Vec::new(),
         }
     }
