@@ -93,7 +93,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     } else {
         match Fastpath::attach(&interfaces) {
             Ok(f) => {
-                tracing::info!("attach mode: {} on {}", f.mode(), interfaces.join(", "));
+                tracing::info!("attach mode: {}", f.summary());
                 Some(f)
             }
             Err(e) => {
@@ -170,7 +170,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let fastpath = fastpath.map(Arc::new);
     let mode = fastpath
         .as_ref()
-        .map_or_else(|| "userspace-only".to_owned(), |f| f.mode().to_string());
+        .map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
     let creds = api::credentials(
         opts.control_user.as_deref(),
         opts.control_password_file.as_deref(),
@@ -218,6 +218,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         ));
     }
     tasks.spawn(housekeeping(Arc::clone(&shared), shutdown.clone()));
+    if let Some(f) = &fastpath {
+        tasks.spawn(crate::xdp::watch::run(Arc::clone(f), shutdown.clone()));
+    }
     if let Some(ring) = events {
         tasks.spawn(drain_renewals(ring, Arc::clone(&shared), shutdown.clone()));
     }
