@@ -4,6 +4,10 @@
 //! keeps answering from stale maps; and `dhcp-disable` stops the kernel
 //! from answering just as it stops the daemon.
 
+mod common;
+
+use common::xdp_counter as counter;
+
 use std::time::Duration;
 
 use lab::{Lab, venus};
@@ -66,23 +70,6 @@ fn command(lab: &Lab, json: &str) -> String {
     )
     .unwrap()
     .stdout
-}
-
-fn counter(log: &str, name: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("XDP counters"))
-        .unwrap_or_else(|| panic!("no counters in\n{log}"));
-    let at = line
-        .find(&format!("({name}, "))
-        .unwrap_or_else(|| panic!("{name} not in {line}"));
-    line[at + name.len() + 3..]
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[test]

@@ -4,6 +4,10 @@
 //! and after a seeded random workload every entry of the kernel's lease map
 //! matches the store.
 
+mod common;
+
+use common::xdp_counter as counter;
+
 use std::{collections::BTreeMap, net::Ipv4Addr, process::Command, time::Duration};
 
 use dhcp_user::{
@@ -78,23 +82,6 @@ fn dump(map_id: u64) -> BTreeMap<Ipv4Addr, Value> {
             (Ipv4Addr::new(a[0], a[1], a[2], a[3]), f["value"].clone())
         })
         .collect()
-}
-
-fn counter(log: &str, name: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("XDP counters"))
-        .unwrap_or_else(|| panic!("no counters in\n{log}"));
-    let at = line
-        .find(&format!("({name}, "))
-        .unwrap_or_else(|| panic!("{name} not in {line}"));
-    line[at + name.len() + 3..]
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[test]

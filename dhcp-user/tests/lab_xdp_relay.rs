@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::xdp_counter as counter;
+
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
@@ -117,22 +119,6 @@ fn bpftool_dump(pid: u32, name: &str) -> serde_json::Value {
 }
 
 /// A counter from the daemon's final `XDP counters` line.
-fn counter(log: &str, name: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("XDP counters"))
-        .unwrap_or_else(|| panic!("no counters in\n{log}"));
-    let at = line
-        .find(&format!("({name}, "))
-        .unwrap_or_else(|| panic!("{name} not in {line}"));
-    line[at + name.len() + 3..]
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn relayed_reboot_and_routed_renewal_are_answered_by_xdp() {

@@ -5,28 +5,15 @@
 //! never sees those requests, and the lease file gets the reserved lease
 //! from the ring buffer.
 
+mod common;
+
+use common::xdp_counter as counter;
+
 use std::time::Duration;
 
 use lab::{Lab, venus};
 
 const T: Duration = Duration::from_secs(15);
-
-fn counter(log: &str, name: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("XDP counters"))
-        .unwrap_or_else(|| panic!("no counters in\n{log}"));
-    let at = line
-        .find(&format!("({name}, "))
-        .unwrap_or_else(|| panic!("{name} not in {line}"));
-    line[at + name.len() + 3..]
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn mutante3_reboot_is_answered_by_xdp_from_the_reservation_map() {

@@ -64,7 +64,11 @@ pub mod act {
             .filter(|(b, _)| bits & b != 0)
             .map(|(_, n)| *n)
             .collect();
-        if v.is_empty() { "none".into() } else { v.join(",") }
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(",")
+        }
     }
 }
 
@@ -265,15 +269,24 @@ mod tests {
 
     #[test]
     fn veth_with_a_native_program_on_the_peer_is_native() {
-        assert_eq!(decide(&veth(VETH_PEER_NAPI, PeerXdp::Native)), Verdict::Native);
+        assert_eq!(
+            decide(&veth(VETH_PEER_NAPI, PeerXdp::Native)),
+            Verdict::Native
+        );
     }
 
     #[test]
     fn veth_with_nothing_on_the_peer_is_generic() {
         let v = decide(&veth(VETH_ALONE, PeerXdp::NotNative));
-        let Verdict::Generic(why) = v else { panic!("{v:?}") };
+        let Verdict::Generic(why) = v else {
+            panic!("{v:?}")
+        };
         assert_eq!(why.code(), "veth-peer-without-xdp");
-        assert!(why.to_string().contains("veth peer xp-lobezno has no XDP program"), "{why}");
+        assert!(
+            why.to_string()
+                .contains("veth peer xp-lobezno has no XDP program"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -292,18 +305,26 @@ mod tests {
     #[test]
     fn veth_peer_program_without_ndo_xmit_is_not_trusted() {
         let v = decide(&veth(VETH_ALONE, PeerXdp::Native));
-        assert!(matches!(v, Verdict::Generic(Why::VethPeerWithoutNapi { .. })), "{v:?}");
+        assert!(
+            matches!(v, Verdict::Generic(Why::VethPeerWithoutNapi { .. })),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn unreadable_peer_is_generic() {
         let v = decide(&veth(VETH_PEER_NAPI, PeerXdp::Unknown("EPERM".into())));
-        let Verdict::Generic(why) = v else { panic!("{v:?}") };
+        let Verdict::Generic(why) = v else {
+            panic!("{v:?}")
+        };
         assert_eq!(why.code(), "veth-peer-unknown");
         assert!(why.to_string().contains("EPERM"));
         let mut f = veth(VETH_PEER_NAPI, PeerXdp::Native);
         f.peer = None;
-        assert!(matches!(decide(&f), Verdict::Generic(Why::VethPeerUnknown(_))));
+        assert!(matches!(
+            decide(&f),
+            Verdict::Generic(Why::VethPeerUnknown(_))
+        ));
     }
 
     #[test]
@@ -313,7 +334,9 @@ mod tests {
             xdp_features: Err("no generic netlink family netdev".into()),
             peer: None,
         };
-        let Verdict::Generic(why) = decide(&f) else { panic!() };
+        let Verdict::Generic(why) = decide(&f) else {
+            panic!()
+        };
         assert_eq!(why.code(), "xdp-features-unknown");
         assert!(why.to_string().contains("Linux 6.3"), "{why}");
     }
@@ -328,7 +351,9 @@ mod tests {
                 xdp_features: Ok(features),
                 peer: None,
             };
-            let Verdict::Generic(why) = decide(&f) else { panic!("{driver}") };
+            let Verdict::Generic(why) = decide(&f) else {
+                panic!("{driver}")
+            };
             assert_eq!(why.code(), "driver-without-xdp-tx");
             assert!(why.to_string().contains(driver), "{why}");
         }
@@ -349,7 +374,10 @@ mod tests {
 
     #[test]
     fn feature_names_follow_the_kernel_spec() {
-        assert_eq!(act::names(VETH_PEER_NAPI), "basic,redirect,ndo-xmit,rx-sg,ndo-xmit-sg");
+        assert_eq!(
+            act::names(VETH_PEER_NAPI),
+            "basic,redirect,ndo-xmit,rx-sg,ndo-xmit-sg"
+        );
         assert_eq!(act::names(0), "none");
     }
 
@@ -357,15 +385,24 @@ mod tests {
     fn every_reason_has_a_distinct_code() {
         let all = [
             Why::FeaturesUnknown(String::new()),
-            Why::NoBasic { driver: String::new(), features: 0 },
+            Why::NoBasic {
+                driver: String::new(),
+                features: 0,
+            },
             Why::VethPeerWithoutNapi { peer: None },
             Why::VethPeerGroOnly { peer: None },
             Why::VethPeerUnknown(String::new()),
             Why::NativeRefused(String::new()),
-            Why::TxErrors { counters: String::new() },
+            Why::TxErrors {
+                counters: String::new(),
+            },
         ];
         let codes: std::collections::BTreeSet<_> = all.iter().map(Why::code).collect();
         assert_eq!(codes.len(), all.len());
-        assert!(Why::VethPeerGroOnly { peer: None }.to_string().starts_with("the veth peer"));
+        assert!(
+            Why::VethPeerGroOnly { peer: None }
+                .to_string()
+                .starts_with("the veth peer")
+        );
     }
 }

@@ -168,7 +168,10 @@ fn attach_generic(program: &mut Xdp, iface: &str, why: Why) -> Attachment {
                 reason = why.code(),
                 "{iface}: {why}; generic (skb) XDP refused too ({e}): every request there goes to the daemon"
             );
-            (AttachMode::UserspaceOnly(format!("generic XDP refused: {e}")), None)
+            (
+                AttachMode::UserspaceOnly(format!("generic XDP refused: {e}")),
+                None,
+            )
         }
     };
     Attachment {
@@ -268,8 +271,14 @@ impl Fastpath {
     /// counters) and moves those whose replies are not delivered to
     /// generic mode, warning once each. [`watch::run`] calls it.
     pub fn check_delivery(&self) {
-        let mut attachments = self.attachments.lock().unwrap_or_else(PoisonError::into_inner);
-        for a in attachments.iter_mut().filter(|a| a.mode == AttachMode::Native) {
+        let mut attachments = self
+            .attachments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for a in attachments
+            .iter_mut()
+            .filter(|a| a.mode == AttachMode::Native)
+        {
             let why = match delivery::decide(&probe::facts(&a.interface)) {
                 Verdict::Generic(why) => Some(why),
                 Verdict::Native => {
@@ -369,7 +378,10 @@ mod tests {
     #[test]
     fn summary_groups_interfaces_by_mode() {
         // The start-up line the lab tests and benchmarks read.
-        assert_eq!(summary(&[m("eth0", AttachMode::Native)]), "native XDP on eth0");
+        assert_eq!(
+            summary(&[m("eth0", AttachMode::Native)]),
+            "native XDP on eth0"
+        );
         assert_eq!(
             summary(&[
                 m("eth0", AttachMode::Native),
@@ -379,7 +391,10 @@ mod tests {
             "native XDP on eth0, eth2; generic (skb) XDP on eth1"
         );
         assert_eq!(
-            summary(&[m("eth0", AttachMode::UserspaceOnly("generic XDP refused: EPERM".into()))]),
+            summary(&[m(
+                "eth0",
+                AttachMode::UserspaceOnly("generic XDP refused: EPERM".into())
+            )]),
             "userspace-only (generic XDP refused: EPERM) on eth0"
         );
     }
@@ -388,6 +403,9 @@ mod tests {
     fn mode_labels() {
         assert_eq!(AttachMode::Native.label(), "native");
         assert_eq!(AttachMode::Generic.label(), "generic");
-        assert_eq!(AttachMode::UserspaceOnly(String::new()).label(), "userspace-only");
+        assert_eq!(
+            AttachMode::UserspaceOnly(String::new()).label(),
+            "userspace-only"
+        );
     }
 }

@@ -12,9 +12,8 @@ use std::{
 };
 
 use netlink_packet_core::{
-    DecodeError, Emitable, NLA_TYPE_MASK, NLM_F_REQUEST, Nla, NetlinkDeserializable,
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable, NlasIterator,
-    ParseableParametrized,
+    DecodeError, Emitable, NLA_TYPE_MASK, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload, NetlinkSerializable, Nla, NlasIterator, ParseableParametrized,
 };
 use netlink_packet_generic::{
     GenlFamily, GenlHeader, GenlMessage,
@@ -100,13 +99,19 @@ pub fn ifindex(iface: &str) -> Result<u32, ProbeError> {
 /// Sends `msg` on a fresh socket of `protocol` and returns the replies up
 /// to the first that is neither multipart nor ours (a `do` request gets one
 /// message; an error is returned as [`ProbeError::Io`]).
-fn request<T>(protocol: isize, mut msg: NetlinkMessage<T>, what: &'static str) -> Result<Vec<T>, ProbeError>
+fn request<T>(
+    protocol: isize,
+    mut msg: NetlinkMessage<T>,
+    what: &'static str,
+) -> Result<Vec<T>, ProbeError>
 where
     T: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
 {
     let mut socket = Socket::new(protocol).map_err(io_err(what))?;
     socket.bind_auto().map_err(io_err(what))?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(io_err(what))?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(io_err(what))?;
     msg.header.flags = NLM_F_REQUEST;
     msg.header.sequence_number = 1;
     msg.finalize();
@@ -222,16 +227,20 @@ fn genl_family_id(name: &str) -> Result<u16, ProbeError> {
         cmd: GenlCtrlCmd::GetFamily,
         nlas: vec![GenlCtrlAttrs::FamilyName(name.to_owned())],
     }));
-    let replies = request(protocols::NETLINK_GENERIC, msg, "resolving a generic netlink family")
-        .map_err(|e| match e {
-            ProbeError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOENT) => {
-                ProbeError::Reply {
-                    what: "generic netlink",
-                    detail: format!("no family {name:?} (kernel before 6.3)"),
-                }
+    let replies = request(
+        protocols::NETLINK_GENERIC,
+        msg,
+        "resolving a generic netlink family",
+    )
+    .map_err(|e| match e {
+        ProbeError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOENT) => {
+            ProbeError::Reply {
+                what: "generic netlink",
+                detail: format!("no family {name:?} (kernel before 6.3)"),
             }
-            e => e,
-        })?;
+        }
+        e => e,
+    })?;
     replies
         .iter()
         .flat_map(|m| m.payload.nlas.iter())
@@ -258,7 +267,11 @@ pub fn xdp_features(ifindex: u32) -> Result<u64, ProbeError> {
     });
     genl.set_resolved_family_id(family);
     genl.finalize();
-    let replies = request(protocols::NETLINK_GENERIC, NetlinkMessage::from(genl), "netdev dev-get")?;
+    let replies = request(
+        protocols::NETLINK_GENERIC,
+        NetlinkMessage::from(genl),
+        "netdev dev-get",
+    )?;
     replies
         .iter()
         .flat_map(|m| m.payload.attrs.iter())
@@ -320,10 +333,12 @@ fn read_peer(ifindex: u32) -> Result<Peer, ProbeError> {
             _ => {}
         }
     }
-    let peer_index = peer_index.filter(|i| *i != 0).ok_or_else(|| ProbeError::Reply {
-        what: "veth peer",
-        detail: "the veth has no peer".into(),
-    })?;
+    let peer_index = peer_index
+        .filter(|i| *i != 0)
+        .ok_or_else(|| ProbeError::Reply {
+            what: "veth peer",
+            detail: "the veth has no peer".into(),
+        })?;
     let peer = get_link(peer_index, netnsid)?;
     Ok(peer_of(&peer.attributes))
 }
@@ -340,7 +355,9 @@ fn peer_of(attributes: &[LinkAttribute]) -> Peer {
                     LinkXdp::Attached(a) => Some(a),
                     _ => None,
                 });
-                let drv_prog = list.iter().any(|x| matches!(x, LinkXdp::DrvProgId(id) if *id != 0));
+                let drv_prog = list
+                    .iter()
+                    .any(|x| matches!(x, LinkXdp::DrvProgId(id) if *id != 0));
                 if matches!(attached, Some(XdpAttached::Driver)) || drv_prog {
                     xdp = PeerXdp::Native;
                 }
@@ -473,7 +490,9 @@ pub fn stats(iface: &str) -> Result<Vec<(String, u64)>, ProbeError> {
     if n_strings != n_values || n_strings > room {
         return Err(ProbeError::Reply {
             what: "ethtool stats",
-            detail: format!("{n_strings} names for {n_values} values (the driver's queues changed?)"),
+            detail: format!(
+                "{n_strings} names for {n_values} values (the driver's queues changed?)"
+            ),
         });
     }
     Ok((0..n_strings)
@@ -492,7 +511,10 @@ mod tests {
     fn peer_state_from_link_attributes() {
         let native = peer_of(&[
             LinkAttribute::IfName("xp-lobezno".into()),
-            LinkAttribute::Xdp(vec![LinkXdp::Attached(XdpAttached::Driver), LinkXdp::ProgId(7)]),
+            LinkAttribute::Xdp(vec![
+                LinkXdp::Attached(XdpAttached::Driver),
+                LinkXdp::ProgId(7),
+            ]),
         ]);
         assert_eq!(native.name.as_deref(), Some("xp-lobezno"));
         assert_eq!(native.xdp, PeerXdp::Native);
@@ -508,7 +530,9 @@ mod tests {
             LinkXdp::ProgId(8),
         ])]);
         assert_eq!(generic.xdp, PeerXdp::NotNative);
-        let none = peer_of(&[LinkAttribute::Xdp(vec![LinkXdp::Attached(XdpAttached::None)])]);
+        let none = peer_of(&[LinkAttribute::Xdp(vec![LinkXdp::Attached(
+            XdpAttached::None,
+        )])]);
         assert_eq!(none.xdp, PeerXdp::NotNative);
         assert_eq!(peer_of(&[]).xdp, PeerXdp::NotNative);
     }

@@ -49,7 +49,11 @@ pub fn grown(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> O
             (*a > b).then(|| format!("{n} +{}", a - b))
         })
         .collect();
-    if v.is_empty() { None } else { Some(v.join(", ")) }
+    if v.is_empty() {
+        None
+    } else {
+        Some(v.join(", "))
+    }
 }
 
 /// Checks the native interfaces every [`WATCH_EVERY`] until `shutdown`.
@@ -108,7 +112,10 @@ mod tests {
             ("rx_queue_0_xdp_tx_errors", 2),
         ]));
         assert_eq!(before.len(), 1);
-        let same = tx_errors(&stats(&[("rx_queue_0_xdp_tx", 50), ("rx_queue_0_xdp_tx_errors", 2)]));
+        let same = tx_errors(&stats(&[
+            ("rx_queue_0_xdp_tx", 50),
+            ("rx_queue_0_xdp_tx_errors", 2),
+        ]));
         assert_eq!(grown(&before, &same), None);
         let more = tx_errors(&stats(&[
             ("rx_queue_0_xdp_tx_errors", 5),

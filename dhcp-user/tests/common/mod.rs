@@ -379,7 +379,13 @@ pub fn xdp_counter(log: &str, name: &str) -> u64 {
 pub fn control_get(lab: &Lab, host: &str, path: &str) -> String {
     lab.run(
         host,
-        &["curl", "-sS", "--max-time", "5", &format!("http://127.0.0.1:8000/{path}")],
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:8000/{path}"),
+        ],
     )
     .unwrap()
     .stdout
