@@ -43,8 +43,7 @@ fn lab(ports: BridgePorts) -> Lab {
     .unwrap_or_else(|e| panic!("{e:#}"));
     // Checksums in software: the echo copies the UDP checksum, and a veth
     // would leave it to "hardware" that never computes it.
-    lab.run("cli", &["ethtool", "-K", "eth0", "tx", "off"])
-        .unwrap();
+    lab.run("cli", &["ethtool", "-K", "eth0", "tx", "off"]).unwrap();
     lab
 }
 
@@ -69,12 +68,8 @@ fn counter(stats: &[(String, u64)], name: &str) -> u64 {
 /// Sends five datagrams from cli to srv:67 and counts what comes back
 /// within a second of the last.
 fn echoes(lab: &Lab) -> usize {
-    let sock = common::in_netns(lab, "cli", || {
-        Ok(UdpSocket::bind(SocketAddrV4::new(CLI, 0))?)
-    })
-    .unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
+    let sock = common::in_netns(lab, "cli", || Ok(UdpSocket::bind(SocketAddrV4::new(CLI, 0))?)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let to = SocketAddrV4::new(SRV, 67);
     let mut got = 0;
     let mut buf = [0u8; 512];
@@ -106,11 +101,7 @@ fn peer_with_an_xdp_program_delivers_and_is_trusted() {
     assert_eq!(peer.name.as_deref(), Some("xp-srv"));
     assert_eq!(peer.xdp, PeerXdp::Native);
     let bits = f.xdp_features.clone().unwrap();
-    assert!(
-        bits & act::BASIC != 0 && bits & act::NDO_XMIT != 0,
-        "{}",
-        act::names(bits)
-    );
+    assert!(bits & act::BASIC != 0 && bits & act::NDO_XMIT != 0, "{}", act::names(bits));
     assert_eq!(delivery::decide(&f), Verdict::Native);
 
     let echo = EchoProgram::load().unwrap();
@@ -125,19 +116,9 @@ fn plain_peer_drops_native_xdp_tx_counts_errors_and_is_not_trusted() {
     let f = facts(&lab);
     let bits = f.xdp_features.clone().unwrap();
     assert!(bits & act::BASIC != 0, "{}", act::names(bits));
-    assert_eq!(
-        bits & act::NDO_XMIT,
-        0,
-        "no NAPI on the peer: {}",
-        act::names(bits)
-    );
+    assert_eq!(bits & act::NDO_XMIT, 0, "no NAPI on the peer: {}", act::names(bits));
     assert_eq!(f.peer.as_ref().unwrap().xdp, PeerXdp::NotNative);
-    assert_eq!(
-        delivery::decide(&f),
-        Verdict::Generic(Why::VethPeerWithoutNapi {
-            peer: Some("xp-srv".into())
-        })
-    );
+    assert_eq!(delivery::decide(&f), Verdict::Generic(Why::VethPeerWithoutNapi { peer: Some("xp-srv".into()) }));
 
     let echo = EchoProgram::load().unwrap();
     {
@@ -151,26 +132,9 @@ fn plain_peer_drops_native_xdp_tx_counts_errors_and_is_not_trusted() {
     }
     // Generic mode's XDP_TX takes the normal transmit path: delivered.
     let id = echo.id().to_string();
-    netns::exec(
-        &srv_ns(&lab),
-        &[
-            "bpftool",
-            "net",
-            "attach",
-            "xdpgeneric",
-            "id",
-            &id,
-            "dev",
-            "eth0",
-        ],
-    )
-    .unwrap();
+    netns::exec(&srv_ns(&lab), &["bpftool", "net", "attach", "xdpgeneric", "id", &id, "dev", "eth0"]).unwrap();
     assert_eq!(echoes(&lab), 5, "generic XDP_TX to a plain veth peer");
-    netns::exec(
-        &srv_ns(&lab),
-        &["bpftool", "net", "detach", "xdpgeneric", "dev", "eth0"],
-    )
-    .unwrap();
+    netns::exec(&srv_ns(&lab), &["bpftool", "net", "detach", "xdpgeneric", "dev", "eth0"]).unwrap();
 }
 
 #[test]
@@ -184,12 +148,7 @@ fn gro_only_peer_reports_ndo_xmit_but_does_not_deliver_and_is_not_trusted() {
         act::names(bits)
     );
     assert_eq!(f.peer.as_ref().unwrap().xdp, PeerXdp::NotNative);
-    assert_eq!(
-        delivery::decide(&f),
-        Verdict::Generic(Why::VethPeerGroOnly {
-            peer: Some("xp-srv".into())
-        })
-    );
+    assert_eq!(delivery::decide(&f), Verdict::Generic(Why::VethPeerGroOnly { peer: Some("xp-srv".into()) }));
 
     let echo = EchoProgram::load().unwrap();
     let _on = echo.attach(&srv_ns(&lab), "eth0").unwrap();
@@ -197,8 +156,7 @@ fn gro_only_peer_reports_ndo_xmit_but_does_not_deliver_and_is_not_trusted() {
     let after = tx_counters(&lab);
     assert_eq!(got, 0, "GRO-only peer delivered native XDP_TX: {after:?}");
     assert!(
-        counter(&after, "rx_queue_0_xdp_tx") >= 5
-            && counter(&after, "rx_queue_0_xdp_tx_errors") == 0,
+        counter(&after, "rx_queue_0_xdp_tx") >= 5 && counter(&after, "rx_queue_0_xdp_tx_errors") == 0,
         "queued as sent, no error counted: {after:?}"
     );
 }

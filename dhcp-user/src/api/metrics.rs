@@ -305,15 +305,8 @@ pub fn xdp_mode_metrics(reg: &mut Registry, interfaces: &[crate::xdp::InterfaceM
     );
     for i in interfaces {
         let reason = i.why.as_ref().map_or("", |w| w.code());
-        mode.get_or_create(&labels(&[
-            ("interface", &i.interface),
-            ("mode", i.mode.label()),
-            ("reason", reason),
-        ]))
-        .set(1);
-        fallbacks
-            .get_or_create(&labels(&[("interface", &i.interface)]))
-            .inc_by(i.fallbacks);
+        mode.get_or_create(&labels(&[("interface", &i.interface), ("mode", i.mode.label()), ("reason", reason)])).set(1);
+        fallbacks.get_or_create(&labels(&[("interface", &i.interface)])).inc_by(i.fallbacks);
     }
 }
 

@@ -77,16 +77,9 @@ pub fn snapshot(state: &ApiState, ha: Option<Value>) -> Value {
         Err(e) => json!({ "error": e }),
     });
     // Live: the run-time watch may have moved an interface since start.
-    let interfaces = state
-        .xdp
-        .as_ref()
-        .map(|x| x.interfaces())
-        .unwrap_or_default();
-    let attach_mode = if interfaces.is_empty() {
-        state.attach_mode.clone()
-    } else {
-        crate::xdp::summary(&interfaces)
-    };
+    let interfaces = state.xdp.as_ref().map(|x| x.interfaces()).unwrap_or_default();
+    let attach_mode =
+        if interfaces.is_empty() { state.attach_mode.clone() } else { crate::xdp::summary(&interfaces) };
     let events: Vec<Value> = state
         .events
         .lock()

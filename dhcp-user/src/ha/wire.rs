@@ -77,21 +77,11 @@ pub fn command_body(command: &str, arguments: Option<Value>) -> Vec<u8> {
 /// the result.
 pub fn parse_reply(body: &[u8]) -> Result<PeerReply, WireError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
-    let first = v
-        .as_array()
-        .and_then(|a| a.first())
-        .ok_or(WireError::NotArray)?;
-    let result = first
-        .get("result")
-        .and_then(Value::as_i64)
-        .ok_or(WireError::NoResult)?;
+    let first = v.as_array().and_then(|a| a.first()).ok_or(WireError::NotArray)?;
+    let result = first.get("result").and_then(Value::as_i64).ok_or(WireError::NoResult)?;
     Ok(PeerReply {
         result,
-        text: first
-            .get("text")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        text: first.get("text").and_then(Value::as_str).unwrap_or_default().to_owned(),
         arguments: first.get("arguments").cloned(),
     })
 }
@@ -104,11 +94,7 @@ pub fn parse_heartbeat(reply: &PeerReply) -> Result<PartnerStatus, WireError> {
     if reply.result != 0 {
         return Err(WireError::NoResult);
     }
-    let args = reply
-        .arguments
-        .as_ref()
-        .and_then(Value::as_object)
-        .ok_or(WireError::BadState)?;
+    let args = reply.arguments.as_ref().and_then(Value::as_object).ok_or(WireError::BadState)?;
     let state = args
         .get("state")
         .and_then(Value::as_str)
@@ -120,20 +106,13 @@ pub fn parse_heartbeat(reply: &PeerReply) -> Result<PartnerStatus, WireError> {
         .and_then(parse_http_date)
         .ok_or(WireError::BadDateTime)?;
     let scopes = args.get("scopes").and_then(Value::as_array).and_then(|a| {
-        a.iter()
-            .map(|s| s.as_str().map(str::to_owned))
-            .collect::<Option<BTreeSet<String>>>()
+        a.iter().map(|s| s.as_str().map(str::to_owned)).collect::<Option<BTreeSet<String>>>()
     });
     let unsent_update_count = match args.get("unsent-update-count") {
         None => None,
         Some(v) => Some(v.as_u64().ok_or(WireError::BadUnsentCount)?),
     };
-    Ok(PartnerStatus {
-        state,
-        date_time,
-        scopes,
-        unsent_update_count,
-    })
+    Ok(PartnerStatus { state, date_time, scopes, unsent_update_count })
 }
 
 /// The arguments of our `ha-heartbeat` answer.
@@ -189,9 +168,7 @@ pub fn sync_takes(local: Option<&Lease>, remote: &Lease) -> bool {
 }
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `Mon, 23 Nov 2026 07:18:12 GMT` (RFC 1123, as Kea's heartbeat sends).
 pub fn http_date(t: SystemTime) -> String {
@@ -217,21 +194,13 @@ pub fn parse_http_date(text: &str) -> Option<SystemTime> {
         return None;
     }
     let parts: Vec<&str> = rest.split(' ').collect();
-    let [d, mon, y, hms, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let num = |s: &str, len: usize| {
-        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse::<i64>().ok())
-            .flatten()
-    };
+    let [d, mon, y, hms, "GMT"] = parts.as_slice() else { return None };
+    let num = |s: &str, len: usize| (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok()).flatten();
     let d = num(d, 2)?;
     let y = num(y, 4)?;
     let m = MONTHS.iter().position(|x| x == mon)? as u32 + 1;
     let t: Vec<&str> = hms.split(':').collect();
-    let [h, mi, s] = t.as_slice() else {
-        return None;
-    };
+    let [h, mi, s] = t.as_slice() else { return None };
     let (h, mi, s) = (num(h, 2)?, num(mi, 2)?, num(s, 2)?);
     if !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
@@ -268,18 +237,8 @@ mod tests {
         let t = parse_http_date("Mon, 23 Nov 2026 07:18:12 GMT").unwrap();
         assert_eq!(http_date(t), "Mon, 23 Nov 2026 07:18:12 GMT");
         assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "Tue, 29 Feb 2000 00:00:00 GMT"
-        );
-        for bad in [
-            "Mon, 23 Nov 2026 07:18:12",
-            "Mon 23 Nov 2026 07:18:12 GMT",
-            "Xyz, 23 Nov 2026 07:18:12 GMT",
-            "Mon, 3 Nov 2026 07:18:12 GMT",
-            "Mon, 23 Now 2026 07:18:12 GMT",
-            "Mon, 23 Nov 2026 25:18:12 GMT",
-        ] {
+        assert_eq!(http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
+        for bad in ["Mon, 23 Nov 2026 07:18:12", "Mon 23 Nov 2026 07:18:12 GMT", "Xyz, 23 Nov 2026 07:18:12 GMT", "Mon, 3 Nov 2026 07:18:12 GMT", "Mon, 23 Now 2026 07:18:12 GMT", "Mon, 23 Nov 2026 25:18:12 GMT"] {
             assert_eq!(parse_http_date(bad), None, "{bad}");
         }
     }
@@ -288,11 +247,7 @@ mod tests {
     fn bodies_have_only_keas_keys() {
         let b: Value = serde_json::from_slice(&command_body("ha-heartbeat", None)).unwrap();
         assert_eq!(b, json!({"command": "ha-heartbeat", "service": ["dhcp4"]}));
-        let b: Value = serde_json::from_slice(&command_body(
-            "dhcp-disable",
-            Some(json!({"max-period": 60, "origin": "ha-partner"})),
-        ))
-        .unwrap();
+        let b: Value = serde_json::from_slice(&command_body("dhcp-disable", Some(json!({"max-period": 60, "origin": "ha-partner"})))).unwrap();
         assert_eq!(b["arguments"]["origin"], "ha-partner");
     }
 
@@ -302,10 +257,7 @@ mod tests {
         assert!(r.is_success());
         assert_eq!(r.arguments.unwrap()["count"], 0);
         assert_eq!(parse_reply(br#"{ "result": 0 }"#), Err(WireError::NotArray));
-        assert_eq!(
-            parse_reply(br#"[ { "text": "x" } ]"#),
-            Err(WireError::NoResult)
-        );
+        assert_eq!(parse_reply(br#"[ { "text": "x" } ]"#), Err(WireError::NoResult));
         assert!(matches!(parse_reply(b"<html>"), Err(WireError::NotJson(_))));
         assert!(!parse_reply(br#"[{"result": 1}]"#).unwrap().is_success());
     }
@@ -315,39 +267,19 @@ mod tests {
         let r = parse_reply(br#"[ { "arguments": { "date-time": "Mon, 23 Nov 2026 07:18:12 GMT", "scopes": [ "lobezno" ], "state": "hot-standby", "unsent-update-count": 0 }, "result": 0, "text": "HA peer status returned." } ]"#).unwrap();
         let s = parse_heartbeat(&r).unwrap();
         assert_eq!(s.state, PartnerState::In(State::HotStandby));
-        assert_eq!(
-            s.scopes.unwrap().into_iter().collect::<Vec<_>>(),
-            vec!["lobezno".to_owned()]
-        );
+        assert_eq!(s.scopes.unwrap().into_iter().collect::<Vec<_>>(), vec!["lobezno".to_owned()]);
         assert_eq!(s.unsent_update_count, Some(0));
         let bad_state = parse_reply(br#"[{"result":0,"arguments":{"state":"sleeping","date-time":"Mon, 23 Nov 2026 07:18:12 GMT"}}]"#).unwrap();
         assert_eq!(parse_heartbeat(&bad_state), Err(WireError::BadState));
-        let bad_date =
-            parse_reply(br#"[{"result":0,"arguments":{"state":"ready","date-time":"yesterday"}}]"#)
-                .unwrap();
+        let bad_date = parse_reply(br#"[{"result":0,"arguments":{"state":"ready","date-time":"yesterday"}}]"#).unwrap();
         assert_eq!(parse_heartbeat(&bad_date), Err(WireError::BadDateTime));
         // Malformed scopes are ignored, as Kea does.
         let odd = parse_reply(br#"[{"result":0,"arguments":{"state":"ready","date-time":"Mon, 23 Nov 2026 07:18:12 GMT","scopes":[1]}}]"#).unwrap();
         assert_eq!(parse_heartbeat(&odd).unwrap().scopes, None);
         // Our own answer parses back.
-        let ours = heartbeat_args(
-            &HeartbeatReply {
-                state: State::Ready,
-                scopes: vec![],
-                unsent_update_count: 7,
-            },
-            SystemTime::now(),
-        );
-        let back = parse_heartbeat(&PeerReply {
-            result: 0,
-            text: String::new(),
-            arguments: Some(ours),
-        })
-        .unwrap();
-        assert_eq!(
-            (back.state, back.unsent_update_count),
-            (PartnerState::In(State::Ready), Some(7))
-        );
+        let ours = heartbeat_args(&HeartbeatReply { state: State::Ready, scopes: vec![], unsent_update_count: 7 }, SystemTime::now());
+        let back = parse_heartbeat(&PeerReply { result: 0, text: String::new(), arguments: Some(ours) }).unwrap();
+        assert_eq!((back.state, back.unsent_update_count), (PartnerState::In(State::Ready), Some(7)));
     }
 
     fn lease(cltt: u64) -> Lease {

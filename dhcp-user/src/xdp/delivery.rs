@@ -59,16 +59,8 @@ pub mod act {
             (RX_SG, "rx-sg"),
             (NDO_XMIT_SG, "ndo-xmit-sg"),
         ];
-        let v: Vec<&str> = ALL
-            .iter()
-            .filter(|(b, _)| bits & b != 0)
-            .map(|(_, n)| *n)
-            .collect();
-        if v.is_empty() {
-            "none".into()
-        } else {
-            v.join(",")
-        }
+        let v: Vec<&str> = ALL.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect();
+        if v.is_empty() { "none".into() } else { v.join(",") }
     }
 }
 
@@ -163,8 +155,7 @@ impl Why {
 }
 
 fn peer_name(peer: &Option<String>) -> String {
-    peer.as_deref()
-        .map_or_else(|| "the veth peer".to_owned(), |p| format!("veth peer {p}"))
+    peer.as_deref().map_or_else(|| "the veth peer".to_owned(), |p| format!("veth peer {p}"))
 }
 
 impl fmt::Display for Why {
@@ -174,11 +165,9 @@ impl fmt::Display for Why {
                 f,
                 "the kernel does not report the driver's xdp_features ({e}; Linux 6.3 or later has them), so native XDP_TX delivery cannot be checked"
             ),
-            Why::NoBasic { driver, features } => write!(
-                f,
-                "driver {driver} does not support native XDP_TX (xdp_features: {})",
-                act::names(*features)
-            ),
+            Why::NoBasic { driver, features } => {
+                write!(f, "driver {driver} does not support native XDP_TX (xdp_features: {})", act::names(*features))
+            }
             Why::VethPeerWithoutNapi { peer } => write!(
                 f,
                 "{} has no XDP program (and no GRO), so the kernel would drop every native XDP_TX reply",
@@ -189,15 +178,13 @@ impl fmt::Display for Why {
                 "{} has GRO but no native XDP program, so native XDP_TX replies would wait in its queue undelivered",
                 peer_name(peer)
             ),
-            Why::VethPeerUnknown(e) => write!(
-                f,
-                "the veth peer's XDP state could not be read ({e}), so native XDP_TX delivery is not assured"
-            ),
+            Why::VethPeerUnknown(e) => {
+                write!(f, "the veth peer's XDP state could not be read ({e}), so native XDP_TX delivery is not assured")
+            }
             Why::NativeRefused(e) => write!(f, "the kernel refused native XDP ({e})"),
-            Why::TxErrors { counters } => write!(
-                f,
-                "the driver counted XDP_TX transmit errors ({counters}): native replies were not delivered"
-            ),
+            Why::TxErrors { counters } => {
+                write!(f, "the driver counted XDP_TX transmit errors ({counters}): native replies were not delivered")
+            }
         }
     }
 }
@@ -222,10 +209,7 @@ pub fn decide(facts: &LinkFacts) -> Verdict {
     };
     let driver = facts.driver.as_deref().unwrap_or("?");
     if features & act::BASIC == 0 {
-        return Verdict::Generic(Why::NoBasic {
-            driver: driver.to_owned(),
-            features,
-        });
+        return Verdict::Generic(Why::NoBasic { driver: driver.to_owned(), features });
     }
     if driver != VETH {
         return Verdict::Native;
@@ -238,12 +222,8 @@ pub fn decide(facts: &LinkFacts) -> Verdict {
         (PeerXdp::Unknown(e), _) => Verdict::Generic(Why::VethPeerUnknown(e.clone())),
         // The kernel clears NDO_XMIT while the peer's program is being
         // replaced; trust the absence.
-        (_, false) => Verdict::Generic(Why::VethPeerWithoutNapi {
-            peer: peer.name.clone(),
-        }),
-        (PeerXdp::NotNative, true) => Verdict::Generic(Why::VethPeerGroOnly {
-            peer: peer.name.clone(),
-        }),
+        (_, false) => Verdict::Generic(Why::VethPeerWithoutNapi { peer: peer.name.clone() }),
+        (PeerXdp::NotNative, true) => Verdict::Generic(Why::VethPeerGroOnly { peer: peer.name.clone() }),
     }
 }
 
@@ -260,33 +240,21 @@ mod tests {
         LinkFacts {
             driver: Some(VETH.into()),
             xdp_features: Ok(features),
-            peer: Some(Peer {
-                name: Some("xp-lobezno".into()),
-                xdp,
-            }),
+            peer: Some(Peer { name: Some("xp-lobezno".into()), xdp }),
         }
     }
 
     #[test]
     fn veth_with_a_native_program_on_the_peer_is_native() {
-        assert_eq!(
-            decide(&veth(VETH_PEER_NAPI, PeerXdp::Native)),
-            Verdict::Native
-        );
+        assert_eq!(decide(&veth(VETH_PEER_NAPI, PeerXdp::Native)), Verdict::Native);
     }
 
     #[test]
     fn veth_with_nothing_on_the_peer_is_generic() {
         let v = decide(&veth(VETH_ALONE, PeerXdp::NotNative));
-        let Verdict::Generic(why) = v else {
-            panic!("{v:?}")
-        };
+        let Verdict::Generic(why) = v else { panic!("{v:?}") };
         assert_eq!(why.code(), "veth-peer-without-xdp");
-        assert!(
-            why.to_string()
-                .contains("veth peer xp-lobezno has no XDP program"),
-            "{why}"
-        );
+        assert!(why.to_string().contains("veth peer xp-lobezno has no XDP program"), "{why}");
     }
 
     #[test]
@@ -294,37 +262,24 @@ mod tests {
         // NDO_XMIT says the peer has NAPI, yet veth_xdp_flush never
         // schedules it without a program: frames would wait forever.
         let v = decide(&veth(VETH_PEER_NAPI, PeerXdp::NotNative));
-        assert_eq!(
-            v,
-            Verdict::Generic(Why::VethPeerGroOnly {
-                peer: Some("xp-lobezno".into())
-            })
-        );
+        assert_eq!(v, Verdict::Generic(Why::VethPeerGroOnly { peer: Some("xp-lobezno".into()) }));
     }
 
     #[test]
     fn veth_peer_program_without_ndo_xmit_is_not_trusted() {
         let v = decide(&veth(VETH_ALONE, PeerXdp::Native));
-        assert!(
-            matches!(v, Verdict::Generic(Why::VethPeerWithoutNapi { .. })),
-            "{v:?}"
-        );
+        assert!(matches!(v, Verdict::Generic(Why::VethPeerWithoutNapi { .. })), "{v:?}");
     }
 
     #[test]
     fn unreadable_peer_is_generic() {
         let v = decide(&veth(VETH_PEER_NAPI, PeerXdp::Unknown("EPERM".into())));
-        let Verdict::Generic(why) = v else {
-            panic!("{v:?}")
-        };
+        let Verdict::Generic(why) = v else { panic!("{v:?}") };
         assert_eq!(why.code(), "veth-peer-unknown");
         assert!(why.to_string().contains("EPERM"));
         let mut f = veth(VETH_PEER_NAPI, PeerXdp::Native);
         f.peer = None;
-        assert!(matches!(
-            decide(&f),
-            Verdict::Generic(Why::VethPeerUnknown(_))
-        ));
+        assert!(matches!(decide(&f), Verdict::Generic(Why::VethPeerUnknown(_))));
     }
 
     #[test]
@@ -334,9 +289,7 @@ mod tests {
             xdp_features: Err("no generic netlink family netdev".into()),
             peer: None,
         };
-        let Verdict::Generic(why) = decide(&f) else {
-            panic!()
-        };
+        let Verdict::Generic(why) = decide(&f) else { panic!() };
         assert_eq!(why.code(), "xdp-features-unknown");
         assert!(why.to_string().contains("Linux 6.3"), "{why}");
     }
@@ -346,14 +299,8 @@ mod tests {
         // virtio_net without enough queues, or a driver with redirect-target
         // support only: no native XDP_TX.
         for (driver, features) in [("tun", 0), ("bond", act::NDO_XMIT)] {
-            let f = LinkFacts {
-                driver: Some(driver.into()),
-                xdp_features: Ok(features),
-                peer: None,
-            };
-            let Verdict::Generic(why) = decide(&f) else {
-                panic!("{driver}")
-            };
+            let f = LinkFacts { driver: Some(driver.into()), xdp_features: Ok(features), peer: None };
+            let Verdict::Generic(why) = decide(&f) else { panic!("{driver}") };
             assert_eq!(why.code(), "driver-without-xdp-tx");
             assert!(why.to_string().contains(driver), "{why}");
         }
@@ -374,10 +321,7 @@ mod tests {
 
     #[test]
     fn feature_names_follow_the_kernel_spec() {
-        assert_eq!(
-            act::names(VETH_PEER_NAPI),
-            "basic,redirect,ndo-xmit,rx-sg,ndo-xmit-sg"
-        );
+        assert_eq!(act::names(VETH_PEER_NAPI), "basic,redirect,ndo-xmit,rx-sg,ndo-xmit-sg");
         assert_eq!(act::names(0), "none");
     }
 
@@ -385,24 +329,15 @@ mod tests {
     fn every_reason_has_a_distinct_code() {
         let all = [
             Why::FeaturesUnknown(String::new()),
-            Why::NoBasic {
-                driver: String::new(),
-                features: 0,
-            },
+            Why::NoBasic { driver: String::new(), features: 0 },
             Why::VethPeerWithoutNapi { peer: None },
             Why::VethPeerGroOnly { peer: None },
             Why::VethPeerUnknown(String::new()),
             Why::NativeRefused(String::new()),
-            Why::TxErrors {
-                counters: String::new(),
-            },
+            Why::TxErrors { counters: String::new() },
         ];
         let codes: std::collections::BTreeSet<_> = all.iter().map(Why::code).collect();
         assert_eq!(codes.len(), all.len());
-        assert!(
-            Why::VethPeerGroOnly { peer: None }
-                .to_string()
-                .starts_with("the veth peer")
-        );
+        assert!(Why::VethPeerGroOnly { peer: None }.to_string().starts_with("the veth peer"));
     }
 }

@@ -144,10 +144,7 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
             source: aya::programs::ProgramError::NotLoaded,
         })?
         .try_into()
-        .map_err(|source| XdpError::Program {
-            what: "program type".into(),
-            source,
-        })
+        .map_err(|source| XdpError::Program { what: "program type".into(), source })
 }
 
 /// Attaches `program` to `iface` in generic mode, or records why not;
@@ -168,27 +165,15 @@ fn attach_generic(program: &mut Xdp, iface: &str, why: Why) -> Attachment {
                 reason = why.code(),
                 "{iface}: {why}; generic (skb) XDP refused too ({e}): every request there goes to the daemon"
             );
-            (
-                AttachMode::UserspaceOnly(format!("generic XDP refused: {e}")),
-                None,
-            )
+            (AttachMode::UserspaceOnly(format!("generic XDP refused: {e}")), None)
         }
     };
-    Attachment {
-        interface: iface.to_owned(),
-        mode,
-        why: Some(why),
-        link,
-        tx_errors: BTreeMap::new(),
-        fallbacks: 0,
-    }
+    Attachment { interface: iface.to_owned(), mode, why: Some(why), link, tx_errors: BTreeMap::new(), fallbacks: 0 }
 }
 
 /// The `XDP_TX` error counters of `iface` now (empty if unreadable).
 fn sample_tx_errors(iface: &str) -> BTreeMap<String, u64> {
-    probe::stats(iface)
-        .map(|s| watch::tx_errors(&s))
-        .unwrap_or_default()
+    probe::stats(iface).map(|s| watch::tx_errors(&s)).unwrap_or_default()
 }
 
 impl Fastpath {
@@ -201,10 +186,7 @@ impl Fastpath {
         }
         let mut ebpf = Ebpf::load(EBPF_OBJECT)?;
         let program = program(&mut ebpf)?;
-        program.load().map_err(|source| XdpError::Program {
-            what: "verifier".into(),
-            source,
-        })?;
+        program.load().map_err(|source| XdpError::Program { what: "verifier".into(), source })?;
         let mut attachments = Vec::new();
         let mut last_error = None;
         for iface in interfaces {
@@ -230,14 +212,9 @@ impl Fastpath {
             attachments.push(a);
         }
         if attachments.iter().all(|a| a.link.is_none()) {
-            return Err(XdpError::NothingAttached(
-                last_error.unwrap_or_else(|| "no interface".into()),
-            ));
+            return Err(XdpError::NothingAttached(last_error.unwrap_or_else(|| "no interface".into())));
         }
-        Ok(Self {
-            ebpf: Mutex::new(ebpf),
-            attachments: Mutex::new(attachments),
-        })
+        Ok(Self { ebpf: Mutex::new(ebpf), attachments: Mutex::new(attachments) })
     }
 
     /// The loaded object, to take the fast-path maps out of it.
@@ -271,14 +248,8 @@ impl Fastpath {
     /// counters) and moves those whose replies are not delivered to
     /// generic mode, warning once each. [`watch::run`] calls it.
     pub fn check_delivery(&self) {
-        let mut attachments = self
-            .attachments
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for a in attachments
-            .iter_mut()
-            .filter(|a| a.mode == AttachMode::Native)
-        {
+        let mut attachments = self.attachments.lock().unwrap_or_else(PoisonError::into_inner);
+        for a in attachments.iter_mut().filter(|a| a.mode == AttachMode::Native) {
             let why = match delivery::decide(&probe::facts(&a.interface)) {
                 Verdict::Generic(why) => Some(why),
                 Verdict::Native => {
@@ -325,21 +296,12 @@ impl Fastpath {
         let ebpf = self.ebpf.lock().unwrap_or_else(PoisonError::into_inner);
         let map = ebpf.map(counters::MAP_NAME).ok_or(XdpError::Map {
             name: counters::MAP_NAME,
-            source: aya::maps::MapError::InvalidName {
-                name: counters::MAP_NAME.into(),
-            },
+            source: aya::maps::MapError::InvalidName { name: counters::MAP_NAME.into() },
         })?;
-        let array = PerCpuArray::<_, Counters>::try_from(map).map_err(|source| XdpError::Map {
-            name: counters::MAP_NAME,
-            source,
-        })?;
-        let per_cpu = array.get(&0, 0).map_err(|source| XdpError::Map {
-            name: counters::MAP_NAME,
-            source,
-        })?;
-        let total = per_cpu
-            .iter()
-            .fold(Counters::default(), |acc, c| acc.add(c));
+        let array = PerCpuArray::<_, Counters>::try_from(map)
+            .map_err(|source| XdpError::Map { name: counters::MAP_NAME, source })?;
+        let per_cpu = array.get(&0, 0).map_err(|source| XdpError::Map { name: counters::MAP_NAME, source })?;
+        let total = per_cpu.iter().fold(Counters::default(), |acc, c| acc.add(c));
         Ok(Outcome::ALL.iter().map(|&o| (o, total.get(o))).collect())
     }
 }
@@ -355,11 +317,7 @@ pub fn summary(modes: &[InterfaceMode]) -> String {
             None => groups.push((mode, vec![&m.interface])),
         }
     }
-    groups
-        .iter()
-        .map(|(mode, names)| format!("{mode} on {}", names.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ")
+    groups.iter().map(|(mode, names)| format!("{mode} on {}", names.join(", "))).collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]
@@ -367,34 +325,19 @@ mod tests {
     use super::*;
 
     fn m(interface: &str, mode: AttachMode) -> InterfaceMode {
-        InterfaceMode {
-            interface: interface.into(),
-            mode,
-            why: None,
-            fallbacks: 0,
-        }
+        InterfaceMode { interface: interface.into(), mode, why: None, fallbacks: 0 }
     }
 
     #[test]
     fn summary_groups_interfaces_by_mode() {
         // The start-up line the lab tests and benchmarks read.
+        assert_eq!(summary(&[m("eth0", AttachMode::Native)]), "native XDP on eth0");
         assert_eq!(
-            summary(&[m("eth0", AttachMode::Native)]),
-            "native XDP on eth0"
-        );
-        assert_eq!(
-            summary(&[
-                m("eth0", AttachMode::Native),
-                m("eth1", AttachMode::Generic),
-                m("eth2", AttachMode::Native),
-            ]),
+            summary(&[m("eth0", AttachMode::Native), m("eth1", AttachMode::Generic), m("eth2", AttachMode::Native),]),
             "native XDP on eth0, eth2; generic (skb) XDP on eth1"
         );
         assert_eq!(
-            summary(&[m(
-                "eth0",
-                AttachMode::UserspaceOnly("generic XDP refused: EPERM".into())
-            )]),
+            summary(&[m("eth0", AttachMode::UserspaceOnly("generic XDP refused: EPERM".into()))]),
             "userspace-only (generic XDP refused: EPERM) on eth0"
         );
     }
@@ -403,9 +346,6 @@ mod tests {
     fn mode_labels() {
         assert_eq!(AttachMode::Native.label(), "native");
         assert_eq!(AttachMode::Generic.label(), "generic");
-        assert_eq!(
-            AttachMode::UserspaceOnly(String::new()).label(),
-            "userspace-only"
-        );
+        assert_eq!(AttachMode::UserspaceOnly(String::new()).label(), "userspace-only");
     }
 }

@@ -12,8 +12,8 @@ use std::{
 };
 
 use netlink_packet_core::{
-    DecodeError, Emitable, NLA_TYPE_MASK, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader,
-    NetlinkMessage, NetlinkPayload, NetlinkSerializable, Nla, NlasIterator, ParseableParametrized,
+    DecodeError, Emitable, NLA_TYPE_MASK, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload, NetlinkSerializable, Nla, NlasIterator, ParseableParametrized,
 };
 use netlink_packet_generic::{
     GenlFamily, GenlHeader, GenlMessage,
@@ -64,32 +64,20 @@ pub fn facts(iface: &str) -> LinkFacts {
     };
     let peer = match (driver.as_deref(), &index) {
         (Some(VETH), Ok(i)) => Some(veth_peer(*i)),
-        (Some(VETH), Err(e)) => Some(Peer {
-            name: None,
-            xdp: PeerXdp::Unknown(e.to_string()),
-        }),
+        (Some(VETH), Err(e)) => Some(Peer { name: None, xdp: PeerXdp::Unknown(e.to_string()) }),
         _ => None,
     };
-    LinkFacts {
-        driver,
-        xdp_features,
-        peer,
-    }
+    LinkFacts { driver, xdp_features, peer }
 }
 
 /// The kernel's index of `iface` in this namespace.
 pub fn ifindex(iface: &str) -> Result<u32, ProbeError> {
-    let name = CString::new(iface).map_err(|_| ProbeError::Reply {
-        what: "interface name",
-        detail: format!("{iface:?} contains NUL"),
-    })?;
+    let name = CString::new(iface)
+        .map_err(|_| ProbeError::Reply { what: "interface name", detail: format!("{iface:?} contains NUL") })?;
     // SAFETY: a valid NUL-terminated string.
     let i = unsafe { libc::if_nametoindex(name.as_ptr()) };
     if i == 0 {
-        return Err(ProbeError::Io {
-            what: "if_nametoindex",
-            source: io::Error::last_os_error(),
-        });
+        return Err(ProbeError::Io { what: "if_nametoindex", source: io::Error::last_os_error() });
     }
     Ok(i)
 }
@@ -99,19 +87,13 @@ pub fn ifindex(iface: &str) -> Result<u32, ProbeError> {
 /// Sends `msg` on a fresh socket of `protocol` and returns the replies up
 /// to the first that is neither multipart nor ours (a `do` request gets one
 /// message; an error is returned as [`ProbeError::Io`]).
-fn request<T>(
-    protocol: isize,
-    mut msg: NetlinkMessage<T>,
-    what: &'static str,
-) -> Result<Vec<T>, ProbeError>
+fn request<T>(protocol: isize, mut msg: NetlinkMessage<T>, what: &'static str) -> Result<Vec<T>, ProbeError>
 where
     T: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
 {
     let mut socket = Socket::new(protocol).map_err(io_err(what))?;
     socket.bind_auto().map_err(io_err(what))?;
-    socket
-        .connect(&SocketAddr::new(0, 0))
-        .map_err(io_err(what))?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(io_err(what))?;
     msg.header.flags = NLM_F_REQUEST;
     msg.header.sequence_number = 1;
     msg.finalize();
@@ -124,18 +106,13 @@ where
     let (data, _) = socket.recv_from_full().map_err(io_err(what))?;
     let mut at = 0;
     while at < data.len() {
-        let m = NetlinkMessage::<T>::deserialize(&data[at..]).map_err(|e| ProbeError::Reply {
-            what,
-            detail: e.to_string(),
-        })?;
+        let m = NetlinkMessage::<T>::deserialize(&data[at..])
+            .map_err(|e| ProbeError::Reply { what, detail: e.to_string() })?;
         let len = m.header.length as usize;
         match m.payload {
             NetlinkPayload::InnerMessage(inner) => out.push(inner),
             NetlinkPayload::Error(e) if e.code.is_some() => {
-                return Err(ProbeError::Io {
-                    what,
-                    source: e.to_io(),
-                });
+                return Err(ProbeError::Io { what, source: e.to_io() });
             }
             NetlinkPayload::Done(_) => break,
             _ => {}
@@ -214,10 +191,7 @@ impl ParseableParametrized<[u8], GenlHeader> for Netdev {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            cmd: header.cmd,
-            attrs,
-        })
+        Ok(Self { cmd: header.cmd, attrs })
     }
 }
 
@@ -227,20 +201,13 @@ fn genl_family_id(name: &str) -> Result<u16, ProbeError> {
         cmd: GenlCtrlCmd::GetFamily,
         nlas: vec![GenlCtrlAttrs::FamilyName(name.to_owned())],
     }));
-    let replies = request(
-        protocols::NETLINK_GENERIC,
-        msg,
-        "resolving a generic netlink family",
-    )
-    .map_err(|e| match e {
-        ProbeError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOENT) => {
-            ProbeError::Reply {
-                what: "generic netlink",
-                detail: format!("no family {name:?} (kernel before 6.3)"),
+    let replies =
+        request(protocols::NETLINK_GENERIC, msg, "resolving a generic netlink family").map_err(|e| match e {
+            ProbeError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOENT) => {
+                ProbeError::Reply { what: "generic netlink", detail: format!("no family {name:?} (kernel before 6.3)") }
             }
-        }
-        e => e,
-    })?;
+            e => e,
+        })?;
     replies
         .iter()
         .flat_map(|m| m.payload.nlas.iter())
@@ -248,10 +215,7 @@ fn genl_family_id(name: &str) -> Result<u16, ProbeError> {
             GenlCtrlAttrs::FamilyId(id) => Some(*id),
             _ => None,
         })
-        .ok_or_else(|| ProbeError::Reply {
-            what: "generic netlink",
-            detail: format!("no id for family {name:?}"),
-        })
+        .ok_or_else(|| ProbeError::Reply { what: "generic netlink", detail: format!("no id for family {name:?}") })
 }
 
 /// `NETDEV_A_DEV_XDP_FEATURES` of interface `ifindex` (bits in
@@ -260,28 +224,18 @@ pub fn xdp_features(ifindex: u32) -> Result<u64, ProbeError> {
     let family = genl_family_id("netdev")?;
     let mut genl = GenlMessage::from_payload(Netdev {
         cmd: NETDEV_CMD_DEV_GET,
-        attrs: vec![Attr {
-            kind: NETDEV_A_DEV_IFINDEX,
-            value: ifindex.to_ne_bytes().to_vec(),
-        }],
+        attrs: vec![Attr { kind: NETDEV_A_DEV_IFINDEX, value: ifindex.to_ne_bytes().to_vec() }],
     });
     genl.set_resolved_family_id(family);
     genl.finalize();
-    let replies = request(
-        protocols::NETLINK_GENERIC,
-        NetlinkMessage::from(genl),
-        "netdev dev-get",
-    )?;
+    let replies = request(protocols::NETLINK_GENERIC, NetlinkMessage::from(genl), "netdev dev-get")?;
     replies
         .iter()
         .flat_map(|m| m.payload.attrs.iter())
         .find(|a| a.kind == NETDEV_A_DEV_XDP_FEATURES)
         .and_then(|a| <[u8; 8]>::try_from(a.value.as_slice()).ok())
         .map(u64::from_ne_bytes)
-        .ok_or_else(|| ProbeError::Reply {
-            what: "netdev dev-get",
-            detail: "no xdp-features attribute".into(),
-        })
+        .ok_or_else(|| ProbeError::Reply { what: "netdev dev-get", detail: "no xdp-features attribute".into() })
 }
 
 /// `RTM_GETLINK` for `index`, in the namespace with id `netnsid` as seen
@@ -292,20 +246,14 @@ fn get_link(index: u32, netnsid: Option<i32>) -> Result<LinkMessage, ProbeError>
     if let Some(id) = netnsid {
         link.attributes.push(LinkAttribute::IfNetnsId(id));
     }
-    let msg = NetlinkMessage::new(
-        NetlinkHeader::default(),
-        NetlinkPayload::from(RouteNetlinkMessage::GetLink(link)),
-    );
+    let msg = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(RouteNetlinkMessage::GetLink(link)));
     request(protocols::NETLINK_ROUTE, msg, "rtnetlink getlink")?
         .into_iter()
         .find_map(|m| match m {
             RouteNetlinkMessage::NewLink(l) => Some(l),
             _ => None,
         })
-        .ok_or_else(|| ProbeError::Reply {
-            what: "rtnetlink getlink",
-            detail: format!("no link {index}"),
-        })
+        .ok_or_else(|| ProbeError::Reply { what: "rtnetlink getlink", detail: format!("no link {index}") })
 }
 
 /// The peer of veth `ifindex`: its name and whether a native XDP program
@@ -315,10 +263,7 @@ fn get_link(index: u32, netnsid: Option<i32>) -> Result<LinkMessage, ProbeError>
 pub fn veth_peer(ifindex: u32) -> Peer {
     match read_peer(ifindex) {
         Ok(p) => p,
-        Err(e) => Peer {
-            name: None,
-            xdp: PeerXdp::Unknown(e.to_string()),
-        },
+        Err(e) => Peer { name: None, xdp: PeerXdp::Unknown(e.to_string()) },
     }
 }
 
@@ -335,10 +280,7 @@ fn read_peer(ifindex: u32) -> Result<Peer, ProbeError> {
     }
     let peer_index = peer_index
         .filter(|i| *i != 0)
-        .ok_or_else(|| ProbeError::Reply {
-            what: "veth peer",
-            detail: "the veth has no peer".into(),
-        })?;
+        .ok_or_else(|| ProbeError::Reply { what: "veth peer", detail: "the veth has no peer".into() })?;
     let peer = get_link(peer_index, netnsid)?;
     Ok(peer_of(&peer.attributes))
 }
@@ -355,9 +297,7 @@ fn peer_of(attributes: &[LinkAttribute]) -> Peer {
                     LinkXdp::Attached(a) => Some(a),
                     _ => None,
                 });
-                let drv_prog = list
-                    .iter()
-                    .any(|x| matches!(x, LinkXdp::DrvProgId(id) if *id != 0));
+                let drv_prog = list.iter().any(|x| matches!(x, LinkXdp::DrvProgId(id) if *id != 0));
                 if matches!(attached, Some(XdpAttached::Driver)) || drv_prog {
                     xdp = PeerXdp::Native;
                 }
@@ -414,24 +354,14 @@ pub struct DrvInfo {
 fn ethtool(iface: &str, data: *mut libc::c_void, what: &'static str) -> Result<(), ProbeError> {
     let bytes = iface.as_bytes();
     if bytes.len() >= libc::IFNAMSIZ {
-        return Err(ProbeError::Reply {
-            what,
-            detail: format!("interface name {iface:?} too long"),
-        });
+        return Err(ProbeError::Reply { what, detail: format!("interface name {iface:?} too long") });
     }
-    let mut req = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        data,
-        _pad: [0; 16],
-    };
+    let mut req = IfReq { name: [0; libc::IFNAMSIZ], data, _pad: [0; 16] };
     req.name[..bytes.len()].copy_from_slice(bytes);
     // SAFETY: plain socket(2); the descriptor is owned at once.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
-        return Err(ProbeError::Io {
-            what,
-            source: io::Error::last_os_error(),
-        });
+        return Err(ProbeError::Io { what, source: io::Error::last_os_error() });
     }
     // SAFETY: a fresh descriptor nobody else owns.
     let sock = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -439,10 +369,7 @@ fn ethtool(iface: &str, data: *mut libc::c_void, what: &'static str) -> Result<(
     // caller sized for the command (checked against the kernel's counts).
     let r = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL as _, &mut req) };
     if r < 0 {
-        return Err(ProbeError::Io {
-            what,
-            source: io::Error::last_os_error(),
-        });
+        return Err(ProbeError::Io { what, source: io::Error::last_os_error() });
     }
     Ok(())
 }
@@ -458,10 +385,7 @@ pub fn driver_info(iface: &str) -> Result<DrvInfo, ProbeError> {
     let mut info: DrvInfoRaw = unsafe { std::mem::zeroed() };
     info.cmd = ETHTOOL_GDRVINFO;
     ethtool(iface, (&raw mut info).cast(), "ethtool drvinfo")?;
-    Ok(DrvInfo {
-        driver: c_str(&info.driver),
-        n_stats: info.n_stats,
-    })
+    Ok(DrvInfo { driver: c_str(&info.driver), n_stats: info.n_stats })
 }
 
 /// `ethtool -S iface`: every private statistic with its name.
@@ -490,9 +414,7 @@ pub fn stats(iface: &str) -> Result<Vec<(String, u64)>, ProbeError> {
     if n_strings != n_values || n_strings > room {
         return Err(ProbeError::Reply {
             what: "ethtool stats",
-            detail: format!(
-                "{n_strings} names for {n_values} values (the driver's queues changed?)"
-            ),
+            detail: format!("{n_strings} names for {n_values} values (the driver's queues changed?)"),
         });
     }
     Ok((0..n_strings)
@@ -511,10 +433,7 @@ mod tests {
     fn peer_state_from_link_attributes() {
         let native = peer_of(&[
             LinkAttribute::IfName("xp-lobezno".into()),
-            LinkAttribute::Xdp(vec![
-                LinkXdp::Attached(XdpAttached::Driver),
-                LinkXdp::ProgId(7),
-            ]),
+            LinkAttribute::Xdp(vec![LinkXdp::Attached(XdpAttached::Driver), LinkXdp::ProgId(7)]),
         ]);
         assert_eq!(native.name.as_deref(), Some("xp-lobezno"));
         assert_eq!(native.xdp, PeerXdp::Native);
@@ -525,14 +444,10 @@ mod tests {
         ])]);
         assert_eq!(multi.xdp, PeerXdp::Native);
         // Generic only, or nothing: no NAPI on the peer.
-        let generic = peer_of(&[LinkAttribute::Xdp(vec![
-            LinkXdp::Attached(XdpAttached::SocketBuffer),
-            LinkXdp::ProgId(8),
-        ])]);
+        let generic =
+            peer_of(&[LinkAttribute::Xdp(vec![LinkXdp::Attached(XdpAttached::SocketBuffer), LinkXdp::ProgId(8)])]);
         assert_eq!(generic.xdp, PeerXdp::NotNative);
-        let none = peer_of(&[LinkAttribute::Xdp(vec![LinkXdp::Attached(
-            XdpAttached::None,
-        )])]);
+        let none = peer_of(&[LinkAttribute::Xdp(vec![LinkXdp::Attached(XdpAttached::None)])]);
         assert_eq!(none.xdp, PeerXdp::NotNative);
         assert_eq!(peer_of(&[]).xdp, PeerXdp::NotNative);
     }
@@ -542,28 +457,15 @@ mod tests {
         let m = Netdev {
             cmd: NETDEV_CMD_DEV_GET,
             attrs: vec![
-                Attr {
-                    kind: NETDEV_A_DEV_IFINDEX,
-                    value: 4u32.to_ne_bytes().to_vec(),
-                },
-                Attr {
-                    kind: NETDEV_A_DEV_XDP_FEATURES,
-                    value: 0x67u64.to_ne_bytes().to_vec(),
-                },
+                Attr { kind: NETDEV_A_DEV_IFINDEX, value: 4u32.to_ne_bytes().to_vec() },
+                Attr { kind: NETDEV_A_DEV_XDP_FEATURES, value: 0x67u64.to_ne_bytes().to_vec() },
             ],
         };
         let mut buf = vec![0u8; m.buffer_len()];
         m.emit(&mut buf);
         // Two attributes: 4-byte header + 4 (ifindex), 4 + 8 (features).
         assert_eq!(buf.len(), 8 + 12);
-        let back = Netdev::parse_with_param(
-            &buf,
-            GenlHeader {
-                cmd: NETDEV_CMD_DEV_GET,
-                version: 1,
-            },
-        )
-        .unwrap();
+        let back = Netdev::parse_with_param(&buf, GenlHeader { cmd: NETDEV_CMD_DEV_GET, version: 1 }).unwrap();
         assert_eq!(back, m);
     }
 

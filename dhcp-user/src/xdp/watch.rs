@@ -30,11 +30,7 @@ pub fn is_xdp_tx_error(name: &str) -> bool {
 
 /// The `XDP_TX` error counters among `stats`.
 pub fn tx_errors(stats: &[(String, u64)]) -> BTreeMap<String, u64> {
-    stats
-        .iter()
-        .filter(|(n, _)| is_xdp_tx_error(n))
-        .map(|(n, v)| (n.clone(), *v))
-        .collect()
+    stats.iter().filter(|(n, _)| is_xdp_tx_error(n)).map(|(n, v)| (n.clone(), *v)).collect()
 }
 
 /// Which counters grew from `before` to `after`, as
@@ -49,11 +45,7 @@ pub fn grown(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> O
             (*a > b).then(|| format!("{n} +{}", a - b))
         })
         .collect();
-    if v.is_empty() {
-        None
-    } else {
-        Some(v.join(", "))
-    }
+    if v.is_empty() { None } else { Some(v.join(", ")) }
 }
 
 /// Checks the native interfaces every [`WATCH_EVERY`] until `shutdown`.
@@ -103,28 +95,15 @@ mod tests {
 
     #[test]
     fn growth_is_reported_by_counter() {
-        let stats = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
-            v.iter().map(|(n, x)| ((*n).to_owned(), *x)).collect()
-        };
-        let before = tx_errors(&stats(&[
-            ("peer_ifindex", 7),
-            ("rx_queue_0_xdp_tx", 10),
-            ("rx_queue_0_xdp_tx_errors", 2),
-        ]));
+        let stats =
+            |v: &[(&str, u64)]| -> Vec<(String, u64)> { v.iter().map(|(n, x)| ((*n).to_owned(), *x)).collect() };
+        let before =
+            tx_errors(&stats(&[("peer_ifindex", 7), ("rx_queue_0_xdp_tx", 10), ("rx_queue_0_xdp_tx_errors", 2)]));
         assert_eq!(before.len(), 1);
-        let same = tx_errors(&stats(&[
-            ("rx_queue_0_xdp_tx", 50),
-            ("rx_queue_0_xdp_tx_errors", 2),
-        ]));
+        let same = tx_errors(&stats(&[("rx_queue_0_xdp_tx", 50), ("rx_queue_0_xdp_tx_errors", 2)]));
         assert_eq!(grown(&before, &same), None);
-        let more = tx_errors(&stats(&[
-            ("rx_queue_0_xdp_tx_errors", 5),
-            ("rx_queue_1_xdp_tx_errors", 1),
-        ]));
-        assert_eq!(
-            grown(&before, &more).as_deref(),
-            Some("rx_queue_0_xdp_tx_errors +3, rx_queue_1_xdp_tx_errors +1")
-        );
+        let more = tx_errors(&stats(&[("rx_queue_0_xdp_tx_errors", 5), ("rx_queue_1_xdp_tx_errors", 1)]));
+        assert_eq!(grown(&before, &more).as_deref(), Some("rx_queue_0_xdp_tx_errors +3, rx_queue_1_xdp_tx_errors +1"));
         // Reset counters (queues reconfigured) are not errors.
         let reset = tx_errors(&stats(&[("rx_queue_0_xdp_tx_errors", 0)]));
         assert_eq!(grown(&before, &reset), None);
