@@ -1,6 +1,6 @@
 //! xdhcpd on a bridge whose veth ports run nothing — the way Docker, LXC
 //! and most VM hosts wire a server — where the kernel silently drops every
-//! native XDP_TX reply (`tests/xdp_delivery.rs` measures it). xdhcpd sees
+//! native XDP_TX reply (`tests/lab_xdp_delivery.rs` measures it). xdhcpd sees
 //! it before attaching, runs its program in generic (skb) mode there, says
 //! why once at warn level and on the status page and `/metrics`, and
 //! clients are served by the kernel path all the same: the reserved

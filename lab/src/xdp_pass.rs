@@ -4,7 +4,7 @@
 //! in the server veth's `rx_queue_N_xdp_tx_errors`). GRO on the peer sets
 //! NAPI up, yet is not enough: `veth_xdp_flush` schedules the peer's NAPI
 //! only when the peer has an XDP program, so with GRO alone the frames wait
-//! in its ring (kernel 6.18; `dhcp-user/tests/xdp_delivery.rs` measures
+//! in its ring (kernel 6.18; `dhcp-user/tests/lab_xdp_delivery.rs` measures
 //! both). [`crate::BridgePorts`] leaves it off for tests of such ports.
 //!
 //! The program is two instructions, loaded with the bpf(2) syscall, so the
