@@ -129,11 +129,18 @@ fn native_mode_moves_to_generic_when_the_peer_loses_its_program() {
     let t0 = Instant::now();
     server
         .process
-        .wait_for_log("moving to generic (skb) mode", T)
+        .wait_for_log("native replies are not being delivered", T)
         .unwrap_or_else(|e| panic!("{e:#}\n{}", server.process.log()));
     eprintln!("fell back after {:?}", t0.elapsed());
     let log = server.process.log();
-    assert_eq!(warnings(&log, "moving to generic (skb) mode").len(), 1, "{log}");
+    let moved = warnings(&log, "native replies are not being delivered");
+    assert_eq!(moved.len(), 1, "one warning:\n{log}");
+    assert!(
+        moved[0].contains("veth peer xp-lobezno has GRO but no native XDP program")
+            && moved[0].contains("now runs in generic (skb) mode"),
+        "{}",
+        moved[0]
+    );
     let metrics = control_get(&lab, venus::PRIMARY, "metrics");
     assert!(metrics.contains(r#"xdhcp_xdp_fallbacks_total{interface="eth0"} 1"#), "{metrics}");
     assert!(

@@ -147,15 +147,17 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
         .map_err(|source| XdpError::Program { what: "program type".into(), source })
 }
 
-/// Attaches `program` to `iface` in generic mode, or records why not;
-/// warns once either way.
-fn attach_generic(program: &mut Xdp, iface: &str, why: Why) -> Attachment {
+/// Attaches `program` to `iface` in generic mode (at start-up, or
+/// `at_run_time` from native), or records why not; warns once either way.
+fn attach_generic(program: &mut Xdp, iface: &str, why: Why, at_run_time: bool) -> Attachment {
+    let (now, was) =
+        if at_run_time { ("now runs in", "native replies are not being delivered: ") } else { ("runs in", "") };
     let (mode, link) = match program.attach(iface, XdpMode::Skb) {
         Ok(link) => {
             tracing::warn!(
                 interface = %iface,
                 reason = why.code(),
-                "{iface}: {why}; the XDP program runs in generic (skb) mode there, whose replies take the normal transmit path"
+                "{iface}: {was}{why}; the XDP program {now} generic (skb) mode there, whose replies take the normal transmit path"
             );
             (AttachMode::Generic, Some(link))
         }
@@ -163,7 +165,7 @@ fn attach_generic(program: &mut Xdp, iface: &str, why: Why) -> Attachment {
             tracing::warn!(
                 interface = %iface,
                 reason = why.code(),
-                "{iface}: {why}; generic (skb) XDP refused too ({e}): every request there goes to the daemon"
+                "{iface}: {was}{why}; generic (skb) XDP refused too ({e}): every request there goes to the daemon"
             );
             (AttachMode::UserspaceOnly(format!("generic XDP refused: {e}")), None)
         }
@@ -202,9 +204,9 @@ impl Fastpath {
                         tx_errors: sample_tx_errors(iface),
                         fallbacks: 0,
                     },
-                    Err(e) => attach_generic(program, iface, Why::NativeRefused(e.to_string())),
+                    Err(e) => attach_generic(program, iface, Why::NativeRefused(e.to_string()), false),
                 },
-                Verdict::Generic(why) => attach_generic(program, iface, why),
+                Verdict::Generic(why) => attach_generic(program, iface, why, false),
             };
             if let AttachMode::UserspaceOnly(e) = &a.mode {
                 last_error = Some(e.clone());
@@ -280,14 +282,8 @@ impl Fastpath {
         {
             tracing::error!(interface = %a.interface, error = %e, "detaching native XDP");
         }
-        tracing::warn!(
-            interface = %a.interface,
-            reason = why.code(),
-            "{}: native XDP replies are not being delivered: {why}; moving to generic (skb) mode",
-            a.interface
-        );
         let fallbacks = a.fallbacks + 1;
-        *a = attach_generic(program, &a.interface.clone(), why);
+        *a = attach_generic(program, &a.interface.clone(), why, true);
         a.fallbacks = fallbacks;
     }
 
