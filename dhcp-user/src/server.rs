@@ -319,7 +319,7 @@ fn handle(
         return; // dhcp-disable in force (Kea drops silently too)
     }
     let req = match inbound::classify(bytes) {
-        Ok(r) => r,
+        Ok(r) => r.from_source(*from.ip()),
         Err(reason) => {
             *st.stats.dropped.entry(reason).or_default() += 1;
             tracing::debug!(%from, interface = %link.iface.name, reason = reason.label(), len = bytes.len(), "dropped malformed packet");

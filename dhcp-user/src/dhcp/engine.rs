@@ -491,11 +491,16 @@ pub fn decide(
     let Some(subnet) = subnet else { return Decision::silent(Silence::NoSubnet) };
     let client = client_key(req);
     let now = ctx.now;
-    // The link subnet whose lease at `a` belongs to this client.
+    // The lease at `a`, if it belongs to this client as Kea's RELEASE and
+    // DECLINE judge it (`Lease4::belongsToClient`: client-ids when both
+    // have one, else hardware addresses; whatever the subnet).
     let owned = |a: Ipv4Addr| {
-        let h = view.by_address(a)?;
-        let s = policy.link_subnets(subnet).find(|s| s.id == h.subnet_id)?;
-        owns(s, &h, &client).then_some((s, h))
+        let h = view.by_address(a).filter(|h| h.state != HeldState::Declined)?;
+        let mine = match (&h.client_id, &client.client_id) {
+            (Some(x), Some(y)) => x == y,
+            _ => !h.hwaddr.is_empty() && h.hwaddr == client.hwaddr,
+        };
+        mine.then_some(h)
     };
     match req.kind {
         Kind::Discover => {
@@ -515,13 +520,14 @@ pub fn decide(
             None => Decision::silent(Silence::NotOwner),
         },
         Kind::Decline => {
-            let a = req.requested_ip.unwrap_or(req.msg.ciaddr());
+            // Kea: option 50 is mandatory in a DECLINE.
+            let Some(a) = req.requested_ip else { return Decision::silent(Silence::Incomplete) };
             match owned(a) {
-                Some((s, _)) => {
+                Some(h) => {
                     let probation = policy.decline_probation_period;
                     Decision::write_only(LeaseWrite::Upsert(NewLease {
                         address: a,
-                        subnet_id: s.id,
+                        subnet_id: h.subnet_id,
                         htype: req.htype,
                         hwaddr: Vec::new(),
                         client_id: None,
@@ -535,6 +541,11 @@ pub fn decide(
             }
         }
         Kind::Inform => {
+            // Kea's acceptDirectRequest: an unrelayed INFORM from 0.0.0.0
+            // without ciaddr has nowhere to go back to.
+            if req.msg.ciaddr().is_unspecified() && req.msg.giaddr().is_unspecified() && req.source.is_unspecified() {
+                return Decision::silent(Silence::Incomplete);
+            }
             let mut msg = reply_header(req, subnet, MessageType::Ack);
             msg.set_ciaddr(req.msg.ciaddr());
             // Kea: a relayed INFORM without ciaddr goes back through the
@@ -861,6 +872,9 @@ fn destination(req: &Inbound, reply: &Message, ctx: Ctx) -> Destination {
     };
     if req.kind == Kind::Inform && !m.ciaddr().is_unspecified() {
         return to_ciaddr(m.ciaddr());
+    }
+    if req.kind == Kind::Inform && m.giaddr().is_unspecified() && !req.source.is_unspecified() {
+        return to_ciaddr(req.source);
     }
     if !m.giaddr().is_unspecified() {
         return Destination::Relay(m.giaddr());
@@ -1596,5 +1610,14 @@ mod tests {
         assert!(!m.opts().contains(OptionCode::AddressLeaseTime));
         assert!(m.opts().contains(OptionCode::Router));
         assert!(d.write.is_none());
+        // Without ciaddr: back to the source address, or (from 0.0.0.0,
+        // unrelayed) dropped as Kea does.
+        p.ciaddr = Ipv4Addr::UNSPECIFIED;
+        let subnet = w.policy.subnet(1);
+        let from = Ipv4Addr::new(192, 168, 50, 8);
+        let ctx = Ctx { now: w.now, server_id: SID, on_link: true };
+        let d = decide(&p.build().from_source(from), subnet, &w.policy, &w.store, &mut w.alloc, ctx);
+        assert_eq!(d.reply.unwrap().1, Destination::Chaddr { mac: M1, ip: from });
+        assert_eq!(w.send(&p).silence, Some(Silence::Incomplete));
     }
 }

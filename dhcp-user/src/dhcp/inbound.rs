@@ -97,6 +97,10 @@ pub struct Inbound {
     pub parameter_request_list: Vec<u8>,
     /// Option 12, if sent.
     pub hostname: Option<String>,
+    /// IP source address of the datagram (0.0.0.0 until the receiving
+    /// socket says otherwise, see [`Inbound::from_source`]): where Kea
+    /// answers an INFORM that carries no ciaddr.
+    pub source: Ipv4Addr,
     /// Option 82 as received (code and length stripped), when non-empty:
     /// replies echo it byte for byte (RFC 3046 §2.2, as Kea does).
     pub relay_agent_info: Option<Vec<u8>>,
@@ -167,11 +171,18 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
         server_id,
         parameter_request_list,
         hostname,
+        source: Ipv4Addr::UNSPECIFIED,
         relay_agent_info,
     })
 }
 
 impl Inbound {
+    /// The request as received from IP source `source`.
+    pub fn from_source(mut self, source: Ipv4Addr) -> Self {
+        self.source = source;
+        self
+    }
+
     /// The circuit-id sub-option (82.1) of the relay agent information.
     pub fn circuit_id(&self) -> Option<&[u8]> {
         raw_option(self.relay_agent_info.as_deref()?, 1)
