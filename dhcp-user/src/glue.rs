@@ -117,6 +117,7 @@ pub fn compile(cfg: &Config) -> Policy {
         subnets,
         decline_probation_period: cfg.decline_probation_period(),
         expired_leases: cfg.expired_leases(),
+        bootp: cfg.bootp(),
         networks,
     }
 }

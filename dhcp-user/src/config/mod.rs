@@ -49,7 +49,7 @@
 //!
 //! Kea-valid files that xdhcp still refuses, because the alternative would be
 //! silently wrong: lease backends other than memfile; hook libraries other
-//! than `libdhcp_lease_cmds.so` and `libdhcp_ha.so`; options the server
+//! than `libdhcp_lease_cmds.so`, `libdhcp_ha.so` and `libdhcp_bootp.so`; options the server
 //! computes itself (lease time, T1/T2, message type, …); sub-option spaces;
 //! several comma-separated values for a single-valued option; the same
 //! option twice in one `option-data` list; a key written twice in one JSON
@@ -240,6 +240,7 @@ pub struct Config {
     shared_networks: Vec<SharedNetwork>,
     global_reservations: Vec<Reservation>,
     lease_cmds: bool,
+    bootp: bool,
     ha: Option<HaConfig>,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
@@ -307,6 +308,10 @@ impl Config {
     /// `shared-networks`, in configuration order.
     pub fn shared_networks(&self) -> &[SharedNetwork] {
         &self.shared_networks
+    }
+    /// Whether `libdhcp_bootp.so` is loaded: BOOTP clients are answered.
+    pub fn bootp(&self) -> bool {
+        self.bootp
     }
     /// Whether `libdhcp_lease_cmds.so` is loaded (lease commands served).
     pub fn lease_cmds(&self) -> bool {

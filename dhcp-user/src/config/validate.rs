@@ -107,7 +107,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let options = option_list(&d.option_data, &at("option-data"), &mut w)?;
     let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &mut w)?;
 
-    let (lease_cmds, ha) = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
+    let Hooks { lease_cmds, ha, bootp } = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
 
     let global_cache = lease_cache(LeaseCache::default(), d.cache_threshold, d.cache_max_age, P)?;
     let globals = Globals {
@@ -174,6 +174,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         shared_networks,
         global_reservations,
         lease_cmds,
+        bootp,
         ha,
         warnings: Vec::new(),
     };
@@ -793,10 +794,16 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
     DhcpOption::new(code, bytes, o.always_send.unwrap_or(false)).map_err(|m| Invalid::new(at("data"), m))
 }
 
-type Hooks = (bool, Option<HaConfig>);
+/// The hook libraries xdhcp provides: lease commands, HA, BOOTP.
+struct Hooks {
+    lease_cmds: bool,
+    ha: Option<HaConfig>,
+    bootp: bool,
+}
 
 fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> Result<Hooks, Invalid> {
     let mut lease_cmds = false;
+    let mut bootp = false;
     let mut ha: Option<HaConfig> = None;
     for (i, h) in list.unwrap_or_default().into_iter().enumerate() {
         let hp = format!("{path}[{i}]");
@@ -820,6 +827,15 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
                     }
                 }
                 lease_cmds = true;
+            }
+            "libdhcp_bootp.so" => {
+                if bootp {
+                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_bootp.so is loaded twice"));
+                }
+                if !matches!(&h.parameters, None | Some(Value::Object(_))) {
+                    return Err(Invalid::new(format!("{hp}.parameters"), "libdhcp_bootp.so takes no parameters"));
+                }
+                bootp = true;
             }
             "libdhcp_ha.so" => {
                 if ha.is_some() {
@@ -846,14 +862,14 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
                 return Err(Invalid::new(
                     format!("{hp}.library"),
                     format!(
-                        "{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so and libdhcp_ha.so only)",
+                        "{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so, libdhcp_ha.so and libdhcp_bootp.so)",
                         h.library
                     ),
                 ));
             }
         }
     }
-    Ok((lease_cmds, ha))
+    Ok(Hooks { lease_cmds, ha, bootp })
 }
 
 fn subnet(

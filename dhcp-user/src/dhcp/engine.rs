@@ -488,6 +488,49 @@ pub fn decide(
     alloc: &mut Allocator,
     ctx: Ctx,
 ) -> Decision {
+    let d = decide_dhcp(req, subnet, policy, view, alloc, ctx);
+    if req.bootp { bootp_reply(d) } else { d }
+}
+
+/// DHCP-only options Kea's `libdhcp_bootp.so` removes from a BOOTP reply.
+const DHCP_SPECIFIC_OPTIONS: [u8; 11] = [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 61];
+
+/// The BOOTP form of a decision: the ACK without its DHCP-only options;
+/// no reply where DHCP would NAK.
+fn bootp_reply(mut d: Decision) -> Decision {
+    if let Some((msg, _)) = &mut d.reply {
+        if msg.opts().msg_type() == Some(MessageType::Nak) {
+            return Decision { reply: None, write: d.write, silence: Some(Silence::NotAuthoritative) };
+        }
+        for code in DHCP_SPECIFIC_OPTIONS {
+            msg.opts_mut().remove(OptionCode::from(code));
+        }
+    }
+    d
+}
+
+/// The bytes of a reply as sent: a BOOTP reply (no message type) is padded
+/// to the 300 bytes of RFC 951's fixed format, as Kea pads it.
+pub fn reply_bytes(reply: &Message) -> Result<Vec<u8>, dhcproto::error::EncodeError> {
+    use dhcproto::Encodable as _;
+    let mut bytes = reply.to_vec()?;
+    if reply.opts().msg_type().is_none() && bytes.len() < BOOTP_MIN_LEN {
+        bytes.resize(BOOTP_MIN_LEN, 0);
+    }
+    Ok(bytes)
+}
+
+/// RFC 951: 236 fixed bytes and 64 of vendor extensions.
+const BOOTP_MIN_LEN: usize = 300;
+
+fn decide_dhcp(
+    req: &Inbound,
+    subnet: Option<&SubnetPolicy>,
+    policy: &Policy,
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    ctx: Ctx,
+) -> Decision {
     let Some(subnet) = subnet else { return Decision::silent(Silence::NoSubnet) };
     let client = client_key(req);
     let now = ctx.now;
@@ -577,8 +620,13 @@ fn lease_times(
     current: Option<&Held>,
     now: u64,
 ) -> Grant {
-    let full = subnet.lifetimes.lease_times(requested_lease_time(req));
     let hostname = granted_hostname(req, subnet, client);
+    // Kea's BOOTP clients get an infinite lease, never reused.
+    if req.bootp {
+        let timers = super::policy::Timers { valid: u32::MAX, t1: None, t2: None };
+        return Grant { timers, reused: false, hostname };
+    }
+    let full = subnet.lifetimes.lease_times(requested_lease_time(req));
     match current.and_then(|h| reusable(subnet, h, client, full.valid, &hostname, now)) {
         Some(left) => Grant {
             timers: subnet.lifetimes.timers_for(left),
@@ -1010,6 +1058,7 @@ mod tests {
             }],
             decline_probation_period: 86400,
             expired_leases: Default::default(),
+            bootp: false,
             networks: Vec::new(),
         }
     }
@@ -1311,6 +1360,39 @@ mod tests {
         // Out of pool declared: in-pool reserved addresses are not checked.
         let mut w = World::from_config(&cfg(r#""reservations-out-of-pool": true,"#));
         assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
+    }
+
+    #[test]
+    fn bootp_requests_get_an_infinite_lease_and_a_plain_bootreply() {
+        let cfg = r#"{ "Dhcp4": { "valid-lifetime": 600, "hooks-libraries": [ { "library": "/usr/lib/kea/hooks/libdhcp_bootp.so" } ],
+            "option-data": [ { "name": "routers", "data": "192.168.50.1" } ],
+            "subnet4": [ { "id": 1, "subnet": "192.168.50.0/24", "pools": [ { "pool": "192.168.50.1-192.168.50.10" } ] } ] } }"#;
+        let mut w = World::from_config(cfg);
+        assert!(w.policy.bootp);
+        let m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &M1);
+        let mut bytes = m.to_vec().unwrap();
+        // A BOOTP request: cookie and END, no option 53.
+        bytes.truncate(240);
+        bytes.push(255);
+        assert_eq!(classify(&bytes).unwrap_err(), crate::dhcp::inbound::DropReason::NoMessageType);
+        let req = crate::dhcp::inbound::classify_bootp(&bytes).unwrap();
+        let ctx = Ctx { now: w.now, server_id: SID, on_link: true };
+        let d = decide(&req, w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+        let (reply, _) = d.reply.clone().unwrap();
+        assert_eq!(reply.yiaddr(), Ipv4Addr::new(192, 168, 50, 1));
+        assert_eq!(reply.opts().msg_type(), None, "no DHCP message type");
+        for code in DHCP_SPECIFIC_OPTIONS {
+            assert!(!reply.opts().contains(OptionCode::from(code)), "option {code} left in");
+        }
+        assert!(reply.opts().contains(OptionCode::Router));
+        assert_eq!(reply_bytes(&reply).unwrap().len(), 300);
+        match &d.write {
+            Some(LeaseWrite::Upsert(l)) => assert_eq!(l.valid_lifetime, u32::MAX),
+            other => panic!("{other:?}"),
+        }
+        // The same client later through DHCP keeps its address.
+        w.store.apply(d.write.as_ref().unwrap());
+        assert_eq!(w.dora(M1), Ipv4Addr::new(192, 168, 50, 1));
     }
 
     fn kind(d: &Decision) -> Option<v4::MessageType> {

@@ -97,6 +97,9 @@ pub struct Inbound {
     pub parameter_request_list: Vec<u8>,
     /// Option 12, if sent.
     pub hostname: Option<String>,
+    /// A BOOTP request (no option 53), taken as a DHCPREQUEST the way Kea's
+    /// `libdhcp_bootp.so` does.
+    pub bootp: bool,
     /// IP source address of the datagram (0.0.0.0 until the receiving
     /// socket says otherwise, see [`Inbound::from_source`]): where Kea
     /// answers an INFORM that carries no ciaddr.
@@ -108,6 +111,17 @@ pub struct Inbound {
 
 /// Validates and decodes one UDP payload received on port 67.
 pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
+    classify_as(bytes, false)
+}
+
+/// [`classify`] for a server that answers BOOTP (`libdhcp_bootp.so`): a
+/// BOOTREQUEST without a message type is a BOOTP request, handled as a
+/// DHCPREQUEST.
+pub fn classify_bootp(bytes: &[u8]) -> Result<Inbound, DropReason> {
+    classify_as(bytes, true)
+}
+
+fn classify_as(bytes: &[u8], bootp: bool) -> Result<Inbound, DropReason> {
     if bytes.len() < MIN_LEN {
         return Err(DropReason::Truncated);
     }
@@ -126,7 +140,9 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
     if msg.opcode() != Opcode::BootRequest {
         return Err(DropReason::NotRequest);
     }
+    let is_bootp = bootp && msg.opts().msg_type().is_none();
     let kind = match msg.opts().msg_type() {
+        None if bootp => Kind::Request,
         None => return Err(DropReason::NoMessageType),
         Some(MessageType::Discover) => Kind::Discover,
         Some(MessageType::Request) => Kind::Request,
@@ -171,6 +187,7 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
         server_id,
         parameter_request_list,
         hostname,
+        bootp: is_bootp,
         source: Ipv4Addr::UNSPECIFIED,
         relay_agent_info,
     })
