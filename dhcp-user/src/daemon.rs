@@ -81,7 +81,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     } else {
         match Fastpath::attach(&interfaces) {
             Ok(f) => {
-                tracing::info!("attach mode: {} on {}", f.mode(), interfaces.join(", "));
+                tracing::info!("attach mode: {}", f.summary());
                 Some(f)
             }
             Err(e) => {
@@ -147,7 +147,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     // Control API: bound before serving so a busy port fails start-up.
     let fastpath = fastpath.map(Arc::new);
-    let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.mode().to_string());
+    let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
     let creds = api::credentials(opts.control_user.as_deref(), opts.control_password_file.as_deref(), &cfg)?;
     let api_state = api::ApiState::new(Arc::clone(&shared), &cfg, Some(opts.config.clone()), shutdown.clone())
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
@@ -182,6 +182,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         tasks.spawn(server::serve(Arc::clone(link), Arc::clone(&shared), shutdown.clone()));
     }
     tasks.spawn(housekeeping(Arc::clone(&shared), shutdown.clone()));
+    if let Some(f) = &fastpath {
+        tasks.spawn(crate::xdp::watch::run(Arc::clone(f), shutdown.clone()));
+    }
     if let Some(ring) = events {
         tasks.spawn(drain_renewals(ring, Arc::clone(&shared), shutdown.clone()));
     }
@@ -209,6 +212,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
 /// Once a second: forget stale offers, reclaim expired leases.
 async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut reclamation = crate::reclaim::Reclamation::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -217,7 +221,8 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
         let now = server::unix_now();
         let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
         st.alloc.expire_offers(now);
-        for addr in glue::reclaim_expired(&mut st.store, now) {
+        let expired = st.policy.expired_leases;
+        for addr in reclamation.tick(&st.store, &expired, now) {
             st.sync_lease(addr);
         }
         // A dhcp-disable period ran out: the kernel resumes too.

@@ -12,6 +12,7 @@
 //! - [`glue`]: config → policy, store ↔ engine adapters.
 //! - [`ha`]: Kea's HA state machine (pure), load-balancing hash and scopes.
 //! - [`peer`]: HA at run time: heartbeats, replication, sync, the driver.
+//! - [`reclaim`]: Kea's expired-lease processing (reclaim, flush).
 //! - [`server`]: the per-interface packet loop.
 //! - [`daemon`]: assembles everything for `xdhcpd run`.
 //! - [`net`]: sockets in and out (UDP per interface, AF_PACKET for raw replies).
@@ -29,5 +30,6 @@ pub mod import;
 pub mod leases;
 pub mod net;
 pub mod peer;
+pub mod reclaim;
 pub mod server;
 pub mod xdp;

@@ -10,7 +10,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use dhcproto::{Encodable as _, v4::Message};
+use dhcproto::v4::Message;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -318,8 +318,9 @@ fn handle(
     if !st.dhcp_enabled(unix_now()) {
         return; // dhcp-disable in force (Kea drops silently too)
     }
-    let req = match inbound::classify(bytes) {
-        Ok(r) => r,
+    let classify = if st.policy.bootp { inbound::classify_bootp } else { inbound::classify };
+    let req = match classify(bytes) {
+        Ok(r) => r.from_source(*from.ip()),
         Err(reason) => {
             *st.stats.dropped.entry(reason).or_default() += 1;
             tracing::debug!(%from, interface = %link.iface.name, reason = reason.label(), len = bytes.len(), "dropped malformed packet");
@@ -476,7 +477,7 @@ pub fn select_subnet<'a>(
 
 /// Sends `reply` per RFC 2131 §4.1.
 pub async fn send(link: &Link, server_id: Ipv4Addr, reply: &Message, dest: &Destination) -> anyhow::Result<()> {
-    let bytes = reply.to_vec()?;
+    let bytes = engine::reply_bytes(reply)?;
     match *dest {
         Destination::Relay(giaddr) => {
             link.udp.send_to(&bytes, SocketAddrV4::new(giaddr, SERVER_PORT)).await?;
