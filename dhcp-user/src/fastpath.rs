@@ -149,6 +149,10 @@ pub fn probe_ack(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface, now:
         hwaddr: PROBE_MAC.to_vec(),
         client_id: None,
         expire: now + 3600,
+        // Never reusable under lease caching: a template must grant a
+        // full lease (subnets with caching are answered by the daemon).
+        valid_lifetime: 0,
+        hostname: String::new(),
         state: HeldState::Active,
     };
     let d = engine::decide(&req, Some(subnet), policy, &OneLease(held), &mut Allocator::default(), Ctx { now, server_id });
@@ -197,12 +201,18 @@ pub enum NotEligible {
     NoProbe,
     /// The options do not fit the kernel's buffer.
     TooLarge,
+    /// Lease caching (`cache-threshold`/`cache-max-age`): a renewal may be
+    /// answered with the lease as it stands, which the kernel cannot judge.
+    LeaseCaching,
 }
 
 /// Whether a broadcast received on `iface` without giaddr selects
-/// `subnet` in the daemon (`server::select_subnet`).
+/// `subnet` in the daemon (`dhcp::select`), or a subnet of its shared
+/// network (whose leases the daemon then serves from their own subnet).
 fn is_link(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface) -> bool {
-    policy.subnet_for_interface(&iface.name, &iface.addrs).map(|s| s.id) == Some(subnet.id)
+    policy
+        .subnet_for_interface(&iface.name, &iface.addrs)
+        .is_some_and(|selected| policy.link_subnets(selected).any(|s| s.id == subnet.id))
 }
 
 /// The subnet a unicast from (or for) `a` selects in the daemon: the first
@@ -225,6 +235,9 @@ pub fn subnet_reply(
     }
     if subnet.server_hostname.is_some() || subnet.boot_file_name.is_some() {
         return Err(NotEligible::BootFields);
+    }
+    if subnet.cache.threshold.is_some() || subnet.cache.max_age.is_some() {
+        return Err(NotEligible::LeaseCaching);
     }
     let ack = probe_ack(policy, subnet, iface, now).ok_or(NotEligible::NoProbe)?;
     // Option 12 is only sent to reserved clients, who are not in the map.

@@ -66,10 +66,26 @@ pub fn compile(cfg: &Config) -> Policy {
                 relay_addresses: s.relay_addresses().to_vec(),
                 interface: s.interface().map(str::to_owned),
                 ha_server_name: s.ha_server_name().map(str::to_owned),
+                shared_network: s.shared_network(),
+                cache: s.lease_cache(),
             }
         })
+        .collect::<Vec<_>>();
+    let networks = cfg
+        .shared_networks()
+        .iter()
+        .map(|n| {
+            n.subnets
+                .iter()
+                .filter_map(|id| subnets.iter().position(|s| s.id == id.0))
+                .collect()
+        })
         .collect();
-    Policy { subnets, decline_probation_period: cfg.decline_probation_period() }
+    Policy {
+        subnets,
+        decline_probation_period: cfg.decline_probation_period(),
+        networks,
+    }
 }
 
 /// Interfaces to serve: the named ones, or every non-loopback interface
@@ -115,6 +131,8 @@ pub fn held(l: &Lease) -> Held {
         hwaddr: l.hwaddr.as_ref().map(|h| h.bytes().to_vec()).unwrap_or_default(),
         client_id: l.client_id.as_ref().map(|c| c.bytes().to_vec()),
         expire: l.expire,
+        valid_lifetime: l.valid_lifetime,
+        hostname: l.hostname.clone(),
         state: match l.state {
             LeaseState::Default => HeldState::Active,
             LeaseState::Declined => HeldState::Declined,

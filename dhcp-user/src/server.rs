@@ -454,12 +454,8 @@ fn handle(
 }
 
 /// The subnet of a request, chosen the way Kea 2.2 does
-/// (`CfgSubnets4::selectSubnet`): by giaddr when relayed; for a packet
-/// unicast to us, by ciaddr, else by its source address; only for a
-/// broadcast by the receiving interface. A client of a relayed subnet
-/// renews and releases by unicast through routers, without giaddr: taken
-/// by interface, its renewal would be NAKed as "not on this network".
-/// `to` is the IP destination (`None` when unknown: treated as broadcast).
+/// ([`crate::dhcp::select`]). `to` is the IP destination (`None` when
+/// unknown: treated as broadcast).
 pub fn select_subnet<'a>(
     policy: &'a Policy,
     iface: &Interface,
@@ -467,16 +463,14 @@ pub fn select_subnet<'a>(
     from: Ipv4Addr,
     to: Option<Ipv4Addr>,
 ) -> Option<&'a SubnetPolicy> {
-    let giaddr = msg.giaddr();
-    if giaddr != Ipv4Addr::UNSPECIFIED {
-        return policy.subnet_for_relay(giaddr);
-    }
-    let unicast = to.is_some_and(|a| a != Ipv4Addr::BROADCAST);
-    let by = [msg.ciaddr(), from].into_iter().find(|a| unicast && *a != Ipv4Addr::UNSPECIFIED);
-    match by {
-        Some(a) => policy.subnets.iter().find(|s| s.contains(a)),
-        None => policy.subnet_for_interface(&iface.name, &iface.addrs),
-    }
+    let sel = crate::dhcp::select::Selector {
+        msg,
+        from,
+        to,
+        iface: &iface.name,
+        iface_addrs: &iface.addrs,
+    };
+    crate::dhcp::select::select(policy, &sel)
 }
 
 /// Sends `reply` per RFC 2131 §4.1.

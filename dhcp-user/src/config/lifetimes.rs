@@ -90,6 +90,13 @@ impl Lifetimes {
             }
             _ => self.valid,
         };
+        self.timers_for(valid)
+    }
+
+    /// T1 and T2 for a lease of `valid` seconds, each sent only when
+    /// below the one after it (Kea's `setTeeTimes`). Also used for a reused
+    /// lease (lease caching), whose lifetime is what remains of it.
+    pub fn timers_for(&self, valid: u32) -> LeaseTimes {
         let scaled = |p: f64| -> u32 {
             let v = (p * valid as f64).round();
             if v.is_nan() || v <= 0.0 {

@@ -290,8 +290,11 @@ fn unknown_keys_are_refused_with_their_path() {
         refused(&BASE.replace(r#""id": 1,"#, r#""id": 1, "client-class": "x","#), "Dhcp4.subnet4[0].client-class");
     assert!(msg.contains("unknown or unsupported key \"client-class\""), "{msg}");
     refused(
-        &BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, "shared-networks": [],"#),
-        "Dhcp4.shared-networks",
+        &BASE.replace(
+            r#""valid-lifetime": 600,"#,
+            r#""valid-lifetime": 600, "shared-networks": [ { "name": "a", "frob": 1 } ],"#,
+        ),
+        "Dhcp4.shared-networks[0].frob",
     );
     refused(
         &BASE.replace(r#""pool": "10.0.0.10-10.0.0.100""#, r#""pool": "10.0.0.10-10.0.0.100", "frob": 1"#),
@@ -865,5 +868,170 @@ proptest! {
                 prop_assert!(msg.starts_with("mutated.json"), "{}", msg);
             }
         }
+    }
+}
+
+/// Two subnets on one link as Kea writes them, the network carrying
+/// parameters its subnets inherit unless they set their own.
+const SHARED: &str = r#"{ "Dhcp4": {
+    "interfaces-config": { "interfaces": [ "eth0" ] },
+    "valid-lifetime": 600, "next-server": "10.9.9.9",
+    "option-data": [ { "name": "domain-name", "data": "global.example" } ],
+    "subnet4": [ { "subnet": "192.0.2.0/24" } ],
+    "shared-networks": [ {
+        "name": "lan", "interface": "eth0", "valid-lifetime": 900, "authoritative": true,
+        "relay": { "ip-addresses": [ "10.0.0.1" ] },
+        "user-context": { "note": 1 },
+        "option-data": [ { "name": "routers", "data": "10.1.0.1" } ],
+        "subnet4": [
+            { "subnet": "10.1.0.0/24", "pools": [ { "pool": "10.1.0.10-10.1.0.10" } ] },
+            { "subnet": "10.2.0.0/24", "valid-lifetime": 1200, "relay": { "ip-addresses": [ "10.0.0.2" ] },
+              "option-data": [ { "name": "routers", "data": "10.2.0.1" } ] } ] } ] } }"#;
+
+#[test]
+fn shared_networks_inherit_global_then_network_then_subnet() {
+    let c = parse(SHARED, "test").unwrap();
+    assert_eq!(c.shared_networks().len(), 1);
+    let n = &c.shared_networks()[0];
+    assert_eq!(
+        (n.name.as_str(), n.interface.as_deref()),
+        ("lan", Some("eth0"))
+    );
+    // Kea numbers the top-level subnets first, then each network's.
+    let ids: Vec<u32> = c.subnets().iter().map(|s| s.id().0).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(n.subnets, [SubnetId(2), SubnetId(3)]);
+    let (plain, first, second) = (&c.subnets()[0], &c.subnets()[1], &c.subnets()[2]);
+    assert_eq!(plain.shared_network(), None);
+    assert_eq!(
+        (first.shared_network(), second.shared_network()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        (
+            plain.lifetimes().valid,
+            first.lifetimes().valid,
+            second.lifetimes().valid
+        ),
+        (600, 900, 1200)
+    );
+    assert!(!plain.authoritative() && first.authoritative() && second.authoritative());
+    assert_eq!(first.boot().next_server, ip("10.9.9.9"));
+    // Interface and relays: the subnet's own, else the network's.
+    assert_eq!(first.interface(), Some("eth0"));
+    assert_eq!(first.relay_addresses(), [ip("10.0.0.1")]);
+    assert_eq!(second.relay_addresses(), [ip("10.0.0.2")]);
+    assert_eq!(opt(first.options(), "routers"), [10, 1, 0, 1]);
+    assert_eq!(opt(second.options(), "routers"), [10, 2, 0, 1]);
+    assert_eq!(opt(second.options(), "domain-name"), b"global.example");
+    assert!(plain.options().get(3).is_none());
+}
+
+#[test]
+fn shared_network_sanity_checks_follow_kea() {
+    let m = refused(
+        &SHARED.replace(r#""name": "lan", "#, ""),
+        "Dhcp4.shared-networks[0]",
+    );
+    assert!(m.contains("name"), "{m}");
+    refused(
+        &SHARED.replace(r#""name": "lan""#, r#""name": """#),
+        "Dhcp4.shared-networks[0].name",
+    );
+    let twice = SHARED.replace(
+        r#""shared-networks": [ {"#,
+        r#""shared-networks": [ { "name": "lan", "subnet4": [ { "id": 9, "subnet": "10.9.0.0/24" } ] }, {"#,
+    );
+    let m = refused(&twice, "Dhcp4.shared-networks[1].name");
+    assert!(m.contains("defined twice"), "{m}");
+    let m = refused(
+        &SHARED.replace(
+            r#""subnet": "10.2.0.0/24","#,
+            r#""subnet": "10.2.0.0/24", "authoritative": false,"#,
+        ),
+        "Dhcp4.shared-networks[0].subnet4[1].authoritative",
+    );
+    assert!(m.contains("authoritative"), "{m}");
+    let m = refused(
+        &SHARED.replace(
+            r#""subnet": "10.2.0.0/24","#,
+            r#""subnet": "10.2.0.0/24", "interface": "eth1","#,
+        ),
+        "Dhcp4.shared-networks[0].subnet4[1].interface",
+    );
+    assert!(m.contains("eth0"), "{m}");
+    // A subnet id or prefix used twice, across the top level and networks.
+    refused(
+        &SHARED.replace(
+            r#"{ "subnet": "10.2.0.0/24""#,
+            r#"{ "subnet": "192.0.2.0/24""#,
+        ),
+        "Dhcp4.shared-networks[0].subnet4[1].subnet",
+    );
+    let m = refused(
+        &SHARED.replace(
+            r#"{ "subnet": "10.1.0.0/24""#,
+            r#"{ "id": 1, "subnet": "10.1.0.0/24""#,
+        ),
+        "Dhcp4.shared-networks[0].subnet4[0].id",
+    );
+    assert!(m.contains("already used"), "{m}");
+    // An empty list, and a network without subnets, are fine (Kea too).
+    parse(
+        &BASE.replace(
+            r#""valid-lifetime": 600,"#,
+            r#""valid-lifetime": 600, "shared-networks": [],"#,
+        ),
+        "t",
+    )
+    .unwrap();
+    parse(
+        &BASE.replace(
+            r#""valid-lifetime": 600,"#,
+            r#""valid-lifetime": 600, "shared-networks": [ { "name": "x" } ],"#,
+        ),
+        "t",
+    )
+    .unwrap();
+}
+
+#[test]
+fn lease_cache_parameters_inherit_and_are_checked() {
+    let c = parse(
+        &SHARED
+            .replace(
+                r#""valid-lifetime": 600,"#,
+                r#""valid-lifetime": 600, "cache-threshold": 0.25,"#,
+            )
+            .replace(
+                r#""valid-lifetime": 1200,"#,
+                r#""valid-lifetime": 1200, "cache-threshold": 0.5, "cache-max-age": 100,"#,
+            ),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(
+        c.subnets()[1].lease_cache(),
+        LeaseCache {
+            threshold: Some(0.25),
+            max_age: None
+        }
+    );
+    assert_eq!(
+        c.subnets()[2].lease_cache(),
+        LeaseCache {
+            threshold: Some(0.5),
+            max_age: Some(100)
+        }
+    );
+    for bad in ["0", "1", "1.5", "-0.1"] {
+        let m = refused(
+            &BASE.replace(
+                r#""valid-lifetime": 600,"#,
+                &format!(r#""valid-lifetime": 600, "cache-threshold": {bad},"#),
+            ),
+            "Dhcp4.cache-threshold",
+        );
+        assert!(m.contains("greater than 0.0 and less than 1.0"), "{m}");
     }
 }

@@ -20,8 +20,9 @@ use super::option_space;
 use super::options::{self, OptionSet};
 use super::wire;
 use super::{
-    BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec, InterfacesConfig,
-    LeaseDatabase, OutboundInterface, Pool, Reservation, ReservationFlags, SocketType, Subnet, SubnetContext, SubnetId,
+    BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
+    InterfacesConfig, LeaseCache, LeaseDatabase, OutboundInterface, Pool, Reservation,
+    ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetContext, SubnetId,
 };
 
 type Warnings = Vec<(String, String)>;
@@ -66,6 +67,13 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     if d.user_context.is_some() {
         w.push((at("user-context"), "ignored".into()));
     }
+    if let Some(port) = d.dhcp4o6_port.filter(|p| *p != 0) {
+        w.push((
+            at("dhcp4o6-port"),
+            format!("ignored: DHCPv4-over-DHCPv6 (port {port}) is not supported"),
+        ));
+    }
+    extended_info(&mut w, P, d.store_extended_info);
 
     let interfaces = interfaces(d.interfaces_config.as_ref(), &at("interfaces-config"), &mut w)?;
     let lease_database = lease_database(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
@@ -109,6 +117,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
 
     let (lease_cmds, ha) = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
 
+    let global_cache = lease_cache(LeaseCache::default(), d.cache_threshold, d.cache_max_age, P)?;
     let globals = Globals {
         keys: global_keys,
         boot: global_boot.clone(),
@@ -117,27 +126,44 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         flags: global_flags,
         options: options.clone(),
         option_defs: &option_defs,
+        cache: global_cache,
         interfaces: &interfaces,
         ha: ha.as_ref(),
+        network: None,
     };
     let mut subnets: Vec<Subnet> = Vec::new();
     let mut next_auto_id = 1u32;
+    // Kea numbers subnets without an id in the order it parses them: the
+    // top-level subnet4 list first, then each shared network's.
     for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
         let sp = format!("{P}.subnet4[{i}]");
         let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
-        if let Some(other) = subnets.iter().find(|o| o.id == subnet.id) {
+        add_subnet(&mut subnets, subnet, &sp)?;
+    }
+    let mut shared_networks: Vec<SharedNetwork> = Vec::new();
+    for (i, n) in d
+        .shared_networks
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let np = format!("{P}.shared-networks[{i}]");
+        let index = shared_networks.len();
+        let (network, members) =
+            shared_network(n, &np, index, &globals, &mut next_auto_id, &mut w)?;
+        if shared_networks.iter().any(|o| o.name == network.name) {
             return Err(Invalid::new(
-                format!("{sp}.id"),
-                format!("subnet id {} is already used by subnet {}", subnet.id, other.prefix),
+                format!("{np}.name"),
+                format!(
+                    "a shared-network with name {:?} is defined twice",
+                    network.name
+                ),
             ));
         }
-        if let Some(other) = subnets.iter().find(|o| o.prefix.overlaps(&subnet.prefix)) {
-            return Err(Invalid::new(
-                format!("{sp}.subnet"),
-                format!("{} overlaps subnet {} (id {})", subnet.prefix, other.prefix, other.id),
-            ));
+        for (j, subnet) in members.into_iter().enumerate() {
+            add_subnet(&mut subnets, subnet, &format!("{np}.subnet4[{j}]"))?;
         }
-        subnets.push(subnet);
+        shared_networks.push(network);
     }
 
     let config = Config {
@@ -153,11 +179,23 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         host_reservation_identifiers,
         options,
         subnets,
+        shared_networks,
         lease_cmds,
         ha,
         warnings: Vec::new(),
     };
     Ok((config, w))
+}
+
+/// `store-extended-info`: Kea keeps relay data in each lease's user
+/// context for lease queries; xdhcp stores none, and says so.
+fn extended_info(w: &mut Warnings, path: &str, v: Option<bool>) {
+    if v == Some(true) {
+        w.push((
+            format!("{path}.store-extended-info"),
+            "ignored: relay data is not stored in leases".into(),
+        ));
+    }
 }
 
 fn ignored(w: &mut Warnings, path: &str, v: &Option<Value>, why: &str) {
@@ -166,6 +204,9 @@ fn ignored(w: &mut Warnings, path: &str, v: &Option<Value>, why: &str) {
     }
 }
 
+/// What a subnet inherits from the level above it: the global level, or a
+/// shared network (itself already over the global level).
+#[derive(Clone)]
 struct Globals<'a> {
     keys: LifetimeKeys,
     boot: BootParams,
@@ -174,8 +215,226 @@ struct Globals<'a> {
     flags: ReservationFlags,
     options: OptionSet,
     option_defs: &'a OptionDefs,
+    cache: LeaseCache,
     interfaces: &'a InterfacesConfig,
     ha: Option<&'a HaConfig>,
+    /// Set for the subnets of a shared network.
+    network: Option<NetworkScope>,
+}
+
+/// The shared network a subnet belongs to, as its subnets see it.
+#[derive(Clone)]
+struct NetworkScope {
+    index: usize,
+    interface: Option<String>,
+    relay_addresses: Vec<Ipv4Addr>,
+    ha_server_name: Option<String>,
+}
+
+/// Adds a subnet to the flat list, refusing what Kea refuses: an id or a
+/// prefix used twice (xdhcp also refuses overlapping prefixes, see the
+/// module docs of `config`).
+fn add_subnet(subnets: &mut Vec<Subnet>, subnet: Subnet, sp: &str) -> Result<(), Invalid> {
+    if let Some(other) = subnets.iter().find(|o| o.id == subnet.id) {
+        return Err(Invalid::new(
+            format!("{sp}.id"),
+            format!(
+                "subnet id {} is already used by subnet {}",
+                subnet.id, other.prefix
+            ),
+        ));
+    }
+    if let Some(other) = subnets.iter().find(|o| o.prefix.overlaps(&subnet.prefix)) {
+        return Err(Invalid::new(
+            format!("{sp}.subnet"),
+            format!(
+                "{} overlaps subnet {} (id {})",
+                subnet.prefix, other.prefix, other.id
+            ),
+        ));
+    }
+    subnets.push(subnet);
+    Ok(())
+}
+
+/// `cache-threshold` and `cache-max-age` over the parent's (Kea's
+/// `parseCacheParams`: the threshold is a fraction strictly between 0 and 1).
+fn lease_cache(
+    parent: LeaseCache,
+    threshold: Option<f64>,
+    max_age: Option<u32>,
+    path: &str,
+) -> Result<LeaseCache, Invalid> {
+    if let Some(t) = threshold
+        && !(t > 0.0 && t < 1.0)
+    {
+        return Err(Invalid::new(
+            format!("{path}.cache-threshold"),
+            format!("{t} is invalid, it must be greater than 0.0 and less than 1.0"),
+        ));
+    }
+    Ok(LeaseCache {
+        threshold: threshold.or(parent.threshold),
+        max_age: max_age.or(parent.max_age),
+    })
+}
+
+/// One `shared-networks` entry: the network, and its subnets with the
+/// network's parameters inherited (global → shared network → subnet → pool).
+fn shared_network(
+    n: wire::SharedNetwork4,
+    path: &str,
+    index: usize,
+    g: &Globals<'_>,
+    next_auto_id: &mut u32,
+    w: &mut Warnings,
+) -> Result<(SharedNetwork, Vec<Subnet>), Invalid> {
+    let at = |k: &str| format!("{path}.{k}");
+    let name = match n.name {
+        None => return Err(Invalid::new(path, "a shared-network needs a \"name\"")),
+        Some(s) if s.is_empty() => return Err(Invalid::new(at("name"), "must not be empty")),
+        Some(s) => s,
+    };
+    let keys = LifetimeKeys {
+        valid: n.valid_lifetime,
+        min_valid: n.min_valid_lifetime,
+        max_valid: n.max_valid_lifetime,
+        renew: n.renew_timer,
+        rebind: n.rebind_timer,
+        calculate_tee_times: n.calculate_tee_times,
+        t1_percent: n.t1_percent,
+        t2_percent: n.t2_percent,
+    }
+    .inherit(&g.keys);
+    // Checked at the network's own level too, so an error names its key.
+    keys.resolve(path)?;
+    let interface = match n.interface {
+        Some(i) if i.is_empty() => None,
+        Some(i) => {
+            if !g.interfaces.serves(&i) {
+                w.push((
+                    at("interface"),
+                    format!("{i:?} is not in interfaces-config.interfaces; the network is not served there"),
+                ));
+            }
+            Some(i)
+        }
+        None => None,
+    };
+    let mut ha_server_name = None;
+    if let Some(mut uc) = n.user_context {
+        match uc.remove("ha-server-name") {
+            None => {}
+            Some(Value::String(s)) if !s.is_empty() => ha_server_name = Some(s),
+            Some(_) => {
+                return Err(Invalid::new(
+                    at("user-context.ha-server-name"),
+                    "must be a non-empty string",
+                ));
+            }
+        }
+    }
+    extended_info(w, path, n.store_extended_info);
+    let own_options = option_list(g.option_defs, &n.option_data, &at("option-data"), w)?;
+    let scope = Globals {
+        keys,
+        boot: boot_params(
+            &g.boot,
+            &n.next_server,
+            &n.server_hostname,
+            &n.boot_file_name,
+            path,
+        )?,
+        authoritative: n.authoritative.unwrap_or(g.authoritative),
+        match_client_id: n.match_client_id.unwrap_or(g.match_client_id),
+        flags: reservation_flags(
+            g.flags,
+            &n.reservation_mode,
+            n.reservations_global,
+            n.reservations_in_subnet,
+            n.reservations_out_of_pool,
+            path,
+            w,
+        )?,
+        options: g.options.merged_with(&own_options),
+        option_defs: g.option_defs,
+        cache: lease_cache(g.cache, n.cache_threshold, n.cache_max_age, path)?,
+        interfaces: g.interfaces,
+        ha: g.ha,
+        network: Some(NetworkScope {
+            index,
+            interface: interface.clone(),
+            relay_addresses: relay_list(n.relay, &at("relay"))?,
+            ha_server_name,
+        }),
+    };
+    let mut members = Vec::new();
+    // Kea's sharedNetworksSanityChecks: one authoritative setting and at
+    // most one interface per network.
+    let mut link = interface.clone();
+    for (j, s) in n.subnet4.unwrap_or_default().into_iter().enumerate() {
+        let sp = format!("{path}.subnet4[{j}]");
+        let subnet = subnet(s, &sp, &scope, next_auto_id, w)?;
+        if subnet.authoritative != scope.authoritative {
+            return Err(Invalid::new(
+                format!("{sp}.authoritative"),
+                format!(
+                    "subnet {} has authoritative {} but its shared-network {name:?} has {}",
+                    subnet.prefix, subnet.authoritative, scope.authoritative
+                ),
+            ));
+        }
+        match (&link, &subnet.interface) {
+            (Some(l), Some(i)) if l != i => {
+                return Err(Invalid::new(
+                    format!("{sp}.interface"),
+                    format!(
+                        "subnet {} has interface {i:?}, but the shared-network {name:?} or an earlier subnet in it uses {l:?}",
+                        subnet.prefix
+                    ),
+                ));
+            }
+            (None, Some(i)) => link = Some(i.clone()),
+            _ => {}
+        }
+        members.push(subnet);
+    }
+    let subnet_ids = members.iter().map(|s| s.id).collect();
+    Ok((
+        SharedNetwork {
+            name,
+            interface,
+            subnets: subnet_ids,
+        },
+        members,
+    ))
+}
+
+/// A `relay` map: `ip-addresses`, or Kea's older single `ip-address`.
+fn relay_list(relay: Option<wire::Relay>, rp: &str) -> Result<Vec<Ipv4Addr>, Invalid> {
+    let Some(r) = relay else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    match (r.ip_addresses, r.ip_address) {
+        (Some(_), Some(_)) => {
+            return Err(Invalid::new(rp, "use ip-addresses or ip-address, not both"));
+        }
+        (Some(list), None) => {
+            for (i, a) in list.iter().enumerate() {
+                out.push(parse_ipv4(a, &format!("{rp}.ip-addresses[{i}]"))?);
+            }
+        }
+        (None, Some(a)) => {
+            let a = parse_ipv4(&a, &format!("{rp}.ip-address"))?;
+            // Kea's old "0.0.0.0 means no relay" spelling.
+            if !a.is_unspecified() {
+                out.push(a);
+            }
+        }
+        (None, None) => return Err(Invalid::new(rp, "needs ip-addresses")),
+    }
+    Ok(out)
 }
 
 fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings) -> Result<InterfacesConfig, Invalid> {
@@ -490,30 +749,16 @@ fn subnet(
         w,
     )?;
 
-    let relay_addresses = match s.relay {
-        None => Vec::new(),
-        Some(r) => {
-            let rp = at("relay");
-            let mut out = Vec::new();
-            match (r.ip_addresses, r.ip_address) {
-                (Some(_), Some(_)) => return Err(Invalid::new(&rp, "use ip-addresses or ip-address, not both")),
-                (Some(list), None) => {
-                    for (i, a) in list.iter().enumerate() {
-                        out.push(parse_ipv4(a, &format!("{rp}.ip-addresses[{i}]"))?);
-                    }
-                }
-                (None, Some(a)) => {
-                    let a = parse_ipv4(&a, &format!("{rp}.ip-address"))?;
-                    // Kea's old "0.0.0.0 means no relay" spelling.
-                    if !a.is_unspecified() {
-                        out.push(a);
-                    }
-                }
-                (None, None) => return Err(Invalid::new(&rp, "needs ip-addresses")),
-            }
-            out
-        }
-    };
+    // A subnet's own relay addresses, else its shared network's (Kea's
+    // selectSubnet: a subnet with relays must match them).
+    let mut relay_addresses = relay_list(s.relay, &at("relay"))?;
+    if relay_addresses.is_empty()
+        && let Some(n) = &g.network
+    {
+        relay_addresses = n.relay_addresses.clone();
+    }
+    let cache = lease_cache(g.cache, s.cache_threshold, s.cache_max_age, path)?;
+    extended_info(w, path, s.store_extended_info);
 
     let interface = match s.interface {
         Some(i) if i.is_empty() => None,
@@ -528,6 +773,7 @@ fn subnet(
         }
         None => None,
     };
+    let interface_inherited = g.network.as_ref().and_then(|n| n.interface.clone());
 
     let own_options = option_list(g.option_defs, &s.option_data, &at("option-data"), w)?;
     let options = g.options.merged_with(&own_options);
@@ -583,6 +829,7 @@ fn subnet(
     }
 
     let mut context = SubnetContext::default();
+    context.ha_server_name = g.network.as_ref().and_then(|n| n.ha_server_name.clone());
     if let Some(mut uc) = s.user_context {
         match uc.remove("ha-server-name") {
             None => {}
@@ -633,14 +880,16 @@ fn subnet(
         reservations,
         options,
         relay_addresses,
-        interface,
+        interface: interface.or(interface_inherited),
         lifetimes,
         authoritative: s.authoritative.unwrap_or(g.authoritative),
         match_client_id: s.match_client_id.unwrap_or(g.match_client_id),
         boot,
         reservation_flags,
+        cache,
         context,
         ha_relationship,
+        shared_network: g.network.as_ref().map(|n| n.index),
     })
 }
 

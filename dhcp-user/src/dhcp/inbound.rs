@@ -97,6 +97,9 @@ pub struct Inbound {
     pub parameter_request_list: Vec<u8>,
     /// Option 12, if sent.
     pub hostname: Option<String>,
+    /// Option 82 as received (code and length stripped), when non-empty:
+    /// replies echo it byte for byte (RFC 3046 §2.2, as Kea does).
+    pub relay_agent_info: Option<Vec<u8>>,
 }
 
 /// Validates and decodes one UDP payload received on port 67.
@@ -151,7 +154,41 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
         Some(DhcpOption::Hostname(h)) => Some(h.clone()),
         _ => None,
     };
-    Ok(Inbound { msg, kind, htype, hwaddr, client_id, requested_ip, server_id, parameter_request_list, hostname })
+    let relay_agent_info = raw_option(&bytes[MIN_LEN..], 82)
+        .filter(|v| !v.is_empty())
+        .map(<[u8]>::to_vec);
+    Ok(Inbound {
+        msg,
+        kind,
+        htype,
+        hwaddr,
+        client_id,
+        requested_ip,
+        server_id,
+        parameter_request_list,
+        hostname,
+        relay_agent_info,
+    })
+}
+
+/// The payload of the first option `code` in an options field whose
+/// framing [`check_option_framing`] accepted.
+fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
+    while let [c, rest @ ..] = opts {
+        match *c {
+            0 => opts = rest,
+            255 => return None,
+            _ => {
+                let (&len, rest) = rest.split_first()?;
+                let (value, rest) = rest.split_at_checked(usize::from(len))?;
+                if *c == code {
+                    return Some(value);
+                }
+                opts = rest;
+            }
+        }
+    }
+    None
 }
 
 /// The length an option must have for the decoder to read it correctly:

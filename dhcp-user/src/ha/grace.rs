@@ -88,6 +88,8 @@ mod tests {
             hwaddr: vec![2, 0, 0, 0, 0, 1],
             client_id: None,
             expire,
+            valid_lifetime: 3600,
+            hostname: String::new(),
             state,
         }
     }
