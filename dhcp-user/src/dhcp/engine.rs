@@ -752,11 +752,9 @@ fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
     msg
 }
 
-/// Options Kea always sends when configured, besides those requested.
+/// Options Kea always sends when configured, besides those requested
+/// (its `appendBasicOptions`; the server identifier is always there).
 const BASIC_OPTIONS: [u8; 3] = [3, 6, 15];
-
-/// Server-managed codes that configuration may never override.
-const SERVER_MANAGED: [u8; 6] = [51, 53, 54, 58, 59, 61];
 
 fn add_options(
     msg: &mut Message,
@@ -792,22 +790,22 @@ fn add_options(
         merged.extend(r.options.iter().map(|(k, v)| (*k, v.clone())));
     }
     let opts = msg.opts_mut();
-    // Kea always includes the subnet mask with an address.
-    if timers.is_some() && !merged.contains_key(&1) {
+    // Kea gives every lease the subnet's own mask (a configured
+    // subnet-mask only goes where there is no lease, e.g. DHCPINFORM).
+    if timers.is_some() {
         opts.insert(DhcpOption::SubnetMask(subnet.mask()));
     }
     if let Some(name) = reservation.and_then(|r| r.hostname.as_ref()) {
         opts.insert(DhcpOption::Hostname(name.clone()));
     }
+    // Kea's appendRequestedOptions: a configured option is added when the
+    // client asks for it, it is always-send or basic, and the reply does
+    // not carry that code yet (lease time, T1/T2, mask, server identifier,
+    // message type and the echoes of 61, 82 and 118 are the server's).
     for (code, value) in &merged {
-        if SERVER_MANAGED.contains(code) {
-            continue;
-        }
-        let wanted = value.always_send
-            || BASIC_OPTIONS.contains(code)
-            || (*code == 1 && timers.is_some())
-            || req.parameter_request_list.contains(code);
-        if wanted {
+        let wanted =
+            value.always_send || BASIC_OPTIONS.contains(code) || req.parameter_request_list.contains(code);
+        if wanted && !opts.contains(OptionCode::from(*code)) {
             opts.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone())));
         }
     }
@@ -1278,6 +1276,47 @@ mod tests {
         p.prl = vec![42];
         let (m, _) = w.send(&p).reply.unwrap();
         assert!(m.opts().contains(OptionCode::NtpServers));
+    }
+
+    #[test]
+    fn configured_options_follow_keas_append_rules() {
+        let mut w = World::new(199, true);
+        let s = &mut w.policy.subnets[0];
+        for (code, data) in [
+            (50, &[188u8, 188, 188, 2][..]),
+            (57, &[0x09, 0x2d]),
+            (1, &[255, 255, 0, 0]),
+            (51, &[0, 0, 0, 9]),
+            (61, &[9, 9]),
+        ] {
+            s.options.insert(code, opt(data));
+        }
+        let raw = |m: &Message, c: u8| match m.opts().get(OptionCode::from(c)) {
+            Some(DhcpOption::Unknown(u)) => Some(u.data().to_vec()),
+            Some(o) => Some(o.to_vec().unwrap()[2..].to_vec()),
+            None => None,
+        };
+        // Asked for and not set by the server: the configured value.
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.prl = vec![50, 57, 1, 51, 61];
+        let (m, _) = w.send(&p).reply.unwrap();
+        assert_eq!(raw(&m, 50).unwrap(), [188, 188, 188, 2]);
+        assert_eq!(raw(&m, 57).unwrap(), [0x09, 0x2d]);
+        // Set by the server with a lease: its own mask and lease time.
+        assert_eq!(raw(&m, 1).unwrap(), [255, 255, 255, 0]);
+        assert_eq!(raw(&m, 51).unwrap(), [0, 0, 0, 60]);
+        // No client identifier to echo: the configured one, when asked.
+        assert_eq!(raw(&m, 61).unwrap(), [9, 9]);
+        // Without a lease (INFORM) the configured mask and lease time go.
+        let mut p = pkt(v4::MessageType::Inform, M1);
+        p.ciaddr = Ipv4Addr::new(192, 168, 50, 7);
+        p.prl = vec![1, 51];
+        let (m, _) = w.send(&p).reply.unwrap();
+        assert_eq!(raw(&m, 1).unwrap(), [255, 255, 0, 0]);
+        assert_eq!(raw(&m, 51).unwrap(), [0, 0, 0, 9]);
+        // Not asked for, not basic, not always-send: not sent.
+        let (m, _) = w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap();
+        assert!(raw(&m, 50).is_none() && raw(&m, 57).is_none());
     }
 
     #[test]
