@@ -55,18 +55,19 @@
 //!
 //! Kea-valid files that xdhcp still refuses, because the alternative would be
 //! silently wrong: lease backends other than memfile; hook libraries other
-//! than `libdhcp_lease_cmds.so` and `libdhcp_ha.so`; options longer than
-//! 255 bytes (Kea 2.2 splits them); an IPv6 address where an IPv4 one is
-//! expected; a key written twice in one JSON object (Kea keeps the last one
-//! in free-form maps); overlapping subnets; peer URLs without an explicit
-//! port. Kea reads these leniently; xdhcp names the exact key instead.
+//! than `libdhcp_lease_cmds.so` and `libdhcp_ha.so`; an IPv6 address where
+//! an IPv4 one is expected, or an IPv6 prefix longer than 128 bits, in
+//! option data; a key written twice in one JSON object (Kea keeps the last
+//! one in free-form maps); overlapping subnets; peer URLs without an
+//! explicit port. Kea reads these leniently; xdhcp names the exact key
+//! instead. `dhcp-user/tests/kea_option_configs.rs` holds option
+//! configurations to `kea-dhcp4 -t`'s verdict.
 //!
-//! Kea quirks kept for compatibility, each with a warning: an option given
-//! by `code` without a definition and without `csv-format` has its `data`
-//! read as hex; the same option twice in one `option-data` list (the first
-//! is used); several values for a single-valued option (the first is
-//! sent); options the server sets itself (sent only where it sets none);
-//! sub-options no option of their scope carries (never sent); a subnet
+//! Kea quirks kept for compatibility, each with a warning: the same option
+//! twice in one `option-data` list (the first is used); several values for
+//! a single-valued option (the first is sent); options the server sets
+//! itself (sent only where it sets none); sub-options no option of their
+//! scope carries (never sent); a subnet
 //! without `id` is numbered 1, 2, … in file order like Kea 2.2 does;
 //! `reservation-mode` is read as the equivalent `reservations-*` flags; a
 //! subnet prefix with host bits set is masked.

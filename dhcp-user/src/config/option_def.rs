@@ -62,9 +62,6 @@ pub enum DataType {
     Fqdn,
     /// `record`: the fields listed in `record-types`.
     Record,
-    /// The RFC 3442 route list of option 121 (`a.b.c.d/len - router, …`).
-    /// Not a Kea type name: xdhcp's format for `classless-static-route`.
-    ClasslessRoutes,
 }
 
 impl DataType {
@@ -95,7 +92,7 @@ impl DataType {
 
     /// Kea's name for the type (for messages).
     pub fn kea_name(self) -> &'static str {
-        Self::NAMES.iter().find(|(_, t)| *t == self).map_or("classless-static-route", |(n, _)| n)
+        Self::NAMES.iter().find(|(_, t)| *t == self).map_or("record", |(n, _)| n)
     }
 
     /// Size on the wire when it is fixed (Kea's `getDataTypeLen`).
@@ -181,9 +178,7 @@ struct Std {
     encapsulate: Option<&'static str>,
 }
 
-use DataType::{
-    Binary, Boolean, ClasslessRoutes, Empty, Fqdn, Int32, Ipv4Address, Ipv6Address, Psid, Record, Uint8, Uint16, Uint32,
-};
+use DataType::{Binary, Boolean, Empty, Fqdn, Int32, Ipv4Address, Ipv6Address, Psid, Record, Uint8, Uint16, Uint32};
 
 const IP: &[DataType] = &[Ipv4Address];
 const STR: &[DataType] = &[DataType::String];
@@ -202,9 +197,9 @@ const fn many(code: u8, name: &'static str, layout: &'static [DataType]) -> Std 
     Std { code, name, layout, array: true, encapsulate: None }
 }
 
-/// Kea 2.2's standard `dhcp4` definitions, plus `classless-static-route`
-/// (121), which Kea defines from 2.5 on: xdhcp accepts it by name only, so
-/// an entry or definition by code 121 still means what it means to Kea 2.2.
+/// Kea 2.2's standard `dhcp4` definitions (43 is a last resort, below;
+/// 121 `classless-static-route` came in later Kea versions: with 2.2 it
+/// takes an `option-def` or hex data).
 static STANDARD_DHCP4: &[Std] = &[
     one(1, "subnet-mask", IP),
     one(2, "time-offset", &[Int32]),
@@ -309,7 +304,6 @@ static STANDARD_DHCP4: &[Std] = &[
     many(117, "name-service-search", U16),
     one(118, "subnet-selection", IP),
     many(119, "domain-search", FQDN),
-    one(121, "classless-static-route", &[ClasslessRoutes]),
     one(124, "vivco-suboptions", &[Uint32, Binary]),
     one(125, "vivso-suboptions", U32),
     many(136, "pana-agent", IP),
@@ -321,9 +315,6 @@ static STANDARD_DHCP4: &[Std] = &[
     many(212, "option-6rd", &[Uint8, Uint8, Ipv6Address, Ipv4Address]),
     one(213, "v4-access-domain", FQDN),
 ];
-
-/// The code Kea 2.2 does not define, kept for its name only.
-const NAME_ONLY_CODE: u8 = 121;
 
 /// Kea's last-resort `dhcp4` definitions (option 43).
 static LAST_RESORT_DHCP4: &[Std] = &[Std {
@@ -359,7 +350,7 @@ static STANDARD: LazyLock<Vec<OptionDef>> = LazyLock::new(|| materialize(STANDAR
 static LAST_RESORT: LazyLock<Vec<OptionDef>> = LazyLock::new(|| materialize(LAST_RESORT_DHCP4, DHCP4));
 static DOCSIS3: LazyLock<Vec<OptionDef>> = LazyLock::new(|| materialize(DOCSIS3_V4, "vendor-4491"));
 
-/// Kea's standard `dhcp4` definitions (with the name-only 121), by code.
+/// Kea's standard `dhcp4` definitions, by code.
 pub fn standard_dhcp4() -> &'static [OptionDef] {
     &STANDARD
 }
@@ -383,12 +374,12 @@ impl Key<'_> {
 }
 
 /// The standard definition of `key` in `space` (Kea's
-/// `LibDHCP::getOptionDef`), with 121 found by name only.
+/// `LibDHCP::getOptionDef`).
 fn standard(space: &str, key: Key<'_>) -> Option<&'static OptionDef> {
     if space != DHCP4 {
         return None;
     }
-    STANDARD.iter().find(|d| key.matches(d) && !(matches!(key, Key::Code(_)) && d.code == NAME_ONLY_CODE))
+    STANDARD.iter().find(|d| key.matches(d))
 }
 
 /// The definitions in force for one scope: the global `option-def` list
@@ -652,9 +643,9 @@ mod tests {
         let shadowed = parsed(r#"{"name": "tftp", "code": 2, "type": "string", "space": "vendor-4491"}"#).unwrap();
         defs.add(shadowed).unwrap();
         assert_eq!(defs.find("vendor-4491", Key::Code(2)).unwrap().name, "tftp-servers");
-        // 121 is xdhcp's by name only.
+        // Kea 2.2 has no 121.
         assert!(defs.find(DHCP4, Key::Code(121)).is_none());
-        assert_eq!(defs.find(DHCP4, Key::Name("classless-static-route")).unwrap().code, 121);
+        assert!(defs.find(DHCP4, Key::Name("classless-static-route")).is_none());
         assert!(defs.find("isc", Key::Code(1)).is_none());
     }
 

@@ -234,31 +234,28 @@ fn entry(defs: &OptionDefs, o: &wire::OptionData, path: &str, w: &mut Warnings) 
     let mut notes = Vec::new();
     let (code, value, encapsulate) = match def {
         None => {
-            if csv == Some(true) {
+            // Kea defaults csv-format to true, and CSV needs a definition.
+            let what = match (&o.name, code) {
+                (Some(n), Some(c)) => format!("'{space}.{n}' (code {c})"),
+                (Some(n), None) => format!("'{space}.{n}'"),
+                (None, c) => format!("of code {} in space '{space}'", c.unwrap_or_default()),
+            };
+            let Some(code) = code.filter(|_| csv == Some(false)) else {
+                let key = if csv == Some(true) {
+                    "csv-format"
+                } else if code.is_none() {
+                    "name"
+                } else {
+                    "code"
+                };
                 return Err(Invalid::new(
-                    at("csv-format"),
+                    at(key),
                     format!(
-                        "option {space}.{} has no definition, so its data cannot be comma-separated values; give hex with \"csv-format\": false, or an \"option-def\"",
-                        o.name.as_deref().map_or_else(|| format!("{}", code.unwrap_or_default()), str::to_owned)
-                    ),
-                ));
-            }
-            let Some(code) = code else {
-                return Err(Invalid::new(
-                    at("name"),
-                    format!(
-                        "definition for the option '{space}.{}' does not exist; give its \"code\" and hex \"data\", or an \"option-def\"",
-                        o.name.as_deref().unwrap_or_default()
+                        "no definition for the option {what}: give hex \"data\" with \"code\" and \"csv-format\": false, or an \"option-def\""
                     ),
                 ));
             };
             let bytes = binary(data).ok_or_else(|| hex_error(&at("data"), data))?;
-            if csv.is_none() {
-                w.push((
-                    at("data"),
-                    format!("option {space}.{code} has no definition; data read as hex (as Kea does); add \"csv-format\": false to say so"),
-                ));
-            }
             (code, Value { data: bytes, subs: Vec::new() }, None)
         }
         Some(def) => {

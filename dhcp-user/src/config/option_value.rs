@@ -27,8 +27,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::option_def::{DHCP4, DataType, OptionDef, OptionDefs};
 use DataType::{
-    Binary, Boolean, ClasslessRoutes, Empty, Fqdn, Int8, Int16, Int32, Ipv4Address, Ipv6Address, Ipv6Prefix, Psid,
-    Record, Tuple, Uint8, Uint16, Uint32,
+    Binary, Boolean, Empty, Fqdn, Int8, Int16, Int32, Ipv4Address, Ipv6Address, Ipv6Prefix, Psid, Record, Tuple, Uint8,
+    Uint16, Uint32,
 };
 
 /// An option's content as Kea holds it: its own data fields and the
@@ -50,9 +50,6 @@ impl Value {
 /// Encodes Kea CSV `text` for `def`; `notes` receives what Kea would
 /// silently ignore.
 pub fn from_text(def: &OptionDef, defs: &OptionDefs, text: &str, notes: &mut Vec<String>) -> Result<Value, String> {
-    if def.kind == ClasslessRoutes {
-        return Ok(Value::plain(&encode_routes(text)?));
-    }
     let values: Vec<String> = kea_tokens(text).iter().map(|t| kea_trim(t).to_owned()).collect();
     let mut buf = Vec::new();
     if def.kind == Record {
@@ -468,7 +465,7 @@ fn write_value(ty: DataType, v: &str, out: &mut Vec<u8>) -> Result<(), String> {
             out.extend(v.as_bytes());
         }
         Fqdn => write_fqdn(v, out)?,
-        Empty | Record | ClasslessRoutes => {
+        Empty | Record => {
             return Err(format!("a {} value cannot be written as a field", ty.kea_name()));
         }
     }
@@ -574,27 +571,6 @@ fn write_prefix(v: &str, out: &mut Vec<u8>) -> Result<(), String> {
         *last &= 0xffu8 << (8 - len % 8);
     }
     Ok(())
-}
-
-/// RFC 3442: `a.b.c.d/len - router` list → width, significant octets, router.
-fn encode_routes(data: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for route in data.split(',').map(kea_trim).filter(|r| !r.is_empty()) {
-        let parts: Vec<&str> = route.split('-').map(kea_trim).filter(|p| !p.is_empty()).collect();
-        let [dest, router] = parts.as_slice() else {
-            return Err(format!("{route:?}: expected \"a.b.c.d/len - router\""));
-        };
-        let (addr, len) = dest.split_once('/').ok_or_else(|| format!("{dest:?}: expected a prefix a.b.c.d/len"))?;
-        let addr = parse_ipv4(addr)?;
-        let len: u8 = len.parse().ok().filter(|l| *l <= 32).ok_or_else(|| format!("{dest:?}: bad prefix length"))?;
-        out.push(len);
-        out.extend(&addr.octets()[..usize::from(len).div_ceil(8)]);
-        out.extend(parse_ipv4(router)?.octets());
-    }
-    if out.is_empty() {
-        return Err("classless-static-route needs at least one route".into());
-    }
-    Ok(out)
 }
 
 /// Splits like Kea: on commas, `\,` keeps a comma, `\\` a backslash, and
@@ -731,10 +707,6 @@ mod tests {
         assert_eq!(csv("vivso-suboptions", "4491").unwrap(), [0, 0, 0x11, 0x8b]);
         assert_eq!(csv("vivco-suboptions", "4491, 03616263").unwrap(), [0, 0, 0x11, 0x8b, 3, b'a', b'b', b'c']);
         assert_eq!(csv("option-6rd", "0, 32, 2001:db8::, 192.0.2.1").unwrap().len(), 22);
-        assert_eq!(
-            csv("classless-static-route", "10.229.0.128/25 - 10.229.0.1, 0.0.0.0/0 - 10.0.0.1").unwrap(),
-            [25, 10, 229, 0, 128, 10, 229, 0, 1, 0, 10, 0, 0, 1]
-        );
         // An address list may be empty; Kea sends the option with no data.
         assert_eq!(csv("domain-name-servers", "").unwrap(), Vec::<u8>::new());
     }
@@ -764,7 +736,6 @@ mod tests {
             ("client-ndi", "1, 2"),
             ("user-class", "abc"),
             ("v4-portparams", "1, 17/4"),
-            ("classless-static-route", "10.0.0.0 - 10.0.0.1"),
             // vivco: the class must be a length-prefixed tuple.
             ("vivco-suboptions", "4491, 0a0b"),
             ("vivco-suboptions", "4491"),

@@ -21,8 +21,9 @@
 //!   found along the scopes (Kea's `appendRequestedVendorOptions` for a
 //!   configured vivso).
 //!
-//! Deliberate differences from Kea: an option longer than 255 bytes is
-//! refused (Kea 2.2 splits it in 253-byte pieces, RFC 3396); Kea's answer to
+//! Options longer than 255 bytes are split over several options (RFC 3396)
+//! when sent, as Kea 2.2 does; a sub-option longer than 255 bytes is
+//! refused (Kea splits those too). Deliberate difference: Kea's answer to
 //! a client that sends its own vivso option with an enterprise number no
 //! configured `vivso-suboptions` names depends on the packet and is not
 //! produced here (see [`OptionSet::vendor_options`]).
@@ -36,11 +37,10 @@ pub use super::option_value::{decode_formatted_hex, kea_tokens, parse_int, quote
 
 /// The standard `dhcp4` definition for `code`, if Kea 2.2 has one.
 pub fn option_def(code: u8) -> Option<&'static OptionDef> {
-    option_def::standard_dhcp4().iter().find(|d| d.code == code && d.code != 121)
+    option_def::standard_dhcp4().iter().find(|d| d.code == code)
 }
 
-/// The standard `dhcp4` definition named `name` (including xdhcp's
-/// `classless-static-route`).
+/// The standard `dhcp4` definition named `name`.
 pub fn option_def_by_name(name: &str) -> Option<&'static OptionDef> {
     option_def::standard_dhcp4().iter().find(|d| d.name == name)
 }
@@ -75,15 +75,11 @@ pub struct DhcpOption {
 }
 
 impl DhcpOption {
-    /// Builds an option; `data` must fit one option (≤ 255 bytes) and the
-    /// code must not be PAD (0) or END (255).
+    /// Builds an option; the code must not be PAD (0) or END (255). Data
+    /// longer than 255 bytes is sent split over several options of the
+    /// code (RFC 3396), as Kea 2.2 does (Kea cuts 253-byte pieces, the
+    /// encoder 255-byte ones: the client joins the same bytes).
     pub fn new(code: u8, data: Vec<u8>, always_send: bool) -> Result<Self, String> {
-        if data.len() > 255 {
-            return Err(format!(
-                "option {code} would be {} bytes long; at most 255 fit (xdhcp does not split long options)",
-                data.len()
-            ));
-        }
         if code == 0 || code == 255 {
             return Err(format!("option code {code} is reserved for {}", if code == 0 { "PAD" } else { "END" }));
         }
@@ -303,10 +299,9 @@ mod tests {
     }
 
     #[test]
-    fn reserved_codes_and_long_options_are_refused() {
+    fn reserved_codes_are_refused_long_options_are_not() {
         assert!(DhcpOption::new(0, vec![], false).is_err());
         assert!(DhcpOption::new(255, vec![], false).is_err());
-        assert!(DhcpOption::new(200, vec![0; 256], false).unwrap_err().contains("255"));
-        assert!(DhcpOption::new(200, vec![0; 255], false).is_ok());
+        assert!(DhcpOption::new(200, vec![0; 300], false).is_ok(), "long options are split when sent");
     }
 }
