@@ -64,10 +64,10 @@
 //! configurations to `kea-dhcp4 -t`'s verdict.
 //!
 //! Kea quirks kept for compatibility, each with a warning: the same option
-//! twice in one `option-data` list (the first is used); several values for
-//! a single-valued option (the first is sent); options the server sets
-//! itself (sent only where it sets none); sub-options no option of their
-//! scope carries (never sent); a subnet
+//! twice in one `option-data` list (the last is sent, as Kea does);
+//! several values for a single-valued option (the first is sent); options
+//! the server sets itself (sent only where it sets none); sub-options no
+//! option of their scope carries (never sent); a subnet
 //! without `id` is numbered 1, 2, … in file order like Kea 2.2 does;
 //! `reservation-mode` is read as the equivalent `reservations-*` flags; a
 //! subnet prefix with host bits set is masked.

@@ -17,7 +17,8 @@
 //! [`super::options`]).
 //!
 //! Kea accepts, and xdhcp accepts with a warning: the same option twice in
-//! one list (the first is used), options the server sets itself (the
+//! one list (Kea sends the last of a top-level or vendor option, always-send
+//! if any is, and carries the first as a sub-option), options the server sets itself (the
 //! configured value is sent only where the server sets none), sub-options
 //! that no option of the scope carries (never sent).
 
@@ -54,19 +55,23 @@ pub fn scope_options(
         let op = format!("{path}[{i}]");
         let e = entry(defs, o, &op, w)?;
         if let Some(first) = entries.iter().find(|f| f.space == e.space && f.code == e.code) {
+            let which = if e.space == DHCP4 || option_def::vendor_id(&e.space).is_some() {
+                "Kea sends this later one (always-send if either is)"
+            } else {
+                "Kea carries the first as a sub-option and ignores this one"
+            };
             w.push((
                 op,
-                format!(
-                    "option {}.{} is already set in this list at {}; Kea sends the first and ignores this one",
-                    e.space, e.code, first.path
-                ),
+                format!("option {}.{} is already set in this list at {}; {which}", e.space, e.code, first.path),
             ));
-            continue;
         }
         entries.push(e);
     }
     let mut set = OptionSet::new();
     for e in &entries {
+        // Kea looks a top-level or vendor option up by code and gets the
+        // last one set, and sends it if any of them is always-send.
+        let always_send = entries.iter().any(|f| f.space == e.space && f.code == e.code && f.always_send);
         let payload = || -> Result<Vec<u8>, String> {
             let mut subs = e.value.subs.clone();
             encapsulate(&entries, e, &mut subs, &mut Vec::new())?;
@@ -77,16 +82,17 @@ pub fn scope_options(
         let bad = |m: String| Invalid::new(&e.path, m);
         if e.space == DHCP4 && e.code == 125 {
             let enterprise = e.value.data.get(..4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes);
-            set.set_vivso(Vivso { enterprise, subs: e.value.subs.clone(), always_send: e.always_send });
+            set.set_vivso(Vivso { enterprise, subs: e.value.subs.clone(), always_send });
         } else if e.space == DHCP4 {
-            set.insert(DhcpOption::new(e.code, payload().map_err(bad)?, e.always_send).map_err(bad)?);
+            set.insert(DhcpOption::new(e.code, payload().map_err(bad)?, always_send).map_err(bad)?);
         } else if let Some(id) = option_def::vendor_id(&e.space) {
             let data = option_value::pack_value(&e.value).map_err(bad)?;
             check_len(e, &data)?;
-            set.insert_vendor(id, DhcpOption::sub(e.code, data, e.always_send));
-        } else {
-            // Kept as set: what it carries is assembled only where an
-            // option of dhcp4 reaches it.
+            set.insert_vendor(id, DhcpOption::sub(e.code, data, always_send));
+        } else if set.space_options(&e.space).is_none_or(|m| !m.contains_key(&e.code)) {
+            // Kept as set (the first of a code, as encapsulation takes it):
+            // what it carries is assembled only where a dhcp4 option
+            // reaches it.
             let data = option_value::pack_value(&e.value).map_err(bad)?;
             check_len(e, &data)?;
             set.insert_in_space(&e.space, DhcpOption::sub(e.code, data, e.always_send));

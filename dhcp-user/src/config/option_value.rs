@@ -401,7 +401,7 @@ fn read_name(buf: &[u8], at: usize) -> Result<(Vec<u8>, usize), String> {
         match len {
             0 => {
                 out.push(0);
-                let used = consumed.unwrap_or(pos + 1 - at);
+                let used = consumed.unwrap_or_else(|| pos + 1 - at);
                 if out.len() > 255 {
                     return Err("a domain name is longer than 255 bytes".into());
                 }
@@ -818,6 +818,9 @@ mod tests {
         let compressed = b"\x01a\x03com\x00\x01b\xc0\x02";
         assert_eq!(hex(list, compressed).unwrap(), b"\x01a\x03com\x00\x01b\x03com\x00");
         assert!(hex(list, b"\x01a\xc0\x05").is_err(), "forward pointer");
+        // A pointer back to the first name from a later one.
+        let back = b"\x01a\x03com\x00\x01b\x00\x01c\xc0\x00";
+        assert_eq!(hex(list, back).unwrap(), b"\x01a\x03com\x00\x01b\x00\x01c\x01a\x03com\x00");
         // A record whose last field repeats drops a partial value.
         let rec = d(r#"{"name": "x", "code": 200, "type": "record", "array": true, "record-types": "uint8, uint16"}"#);
         assert_eq!(hex(&rec, &[1, 0, 2, 0, 3, 9]).unwrap(), [1, 0, 2, 0, 3]);
@@ -842,6 +845,22 @@ mod tests {
         assert_eq!(v.subs, [(1, vec![0xbb]), (2, vec![0xaa])]);
         let v = from_buffer(d43, &defs, &[2, 1, 0xaa, 3, 5, 1]).unwrap();
         assert_eq!(v.subs, [(2, vec![0xaa])]);
+    }
+
+    proptest::proptest! {
+        /// Hex data of any shape, for every standard definition, option
+        /// 43's and a record with every variable field: refused or read,
+        /// never a panic.
+        #[test]
+        fn binary_data_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let defs = OptionDefs::new();
+            let rec = def(r#"{"name": "x", "code": 200, "type": "record", "array": true,
+                "record-types": "fqdn, ipv6-prefix, tuple, psid, uint8"}"#);
+            let d43 = defs.find(option_def::DHCP4, option_def::Key::Code(43)).unwrap();
+            for d in option_def::standard_dhcp4().iter().chain([&rec, d43]) {
+                let _ = from_buffer(d, &defs, &bytes).and_then(|v| pack_value(&v));
+            }
+        }
     }
 
     #[test]

@@ -692,11 +692,8 @@ fn reply_header(req: &Inbound, subnet: &SubnetPolicy, kind: MessageType) -> Mess
     r.set_flags(m.flags());
     // Kea's copyDefaultOptions: the relay agent information and the subnet
     // selection option go back unchanged, asked for or not.
-    if let Some(rai) = &req.relay_agent_info {
-        r.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(
-            OptionCode::RelayAgentInformation,
-            rai.clone(),
-        )));
+    if let Some(rai) = req.relay_agent_info.as_deref().and_then(relay_agent_option) {
+        r.opts_mut().insert(rai);
     }
     if let Some(sel) = m.opts().get(OptionCode::SubnetSelection) {
         r.opts_mut().insert(sel.clone());
@@ -709,6 +706,15 @@ fn reply_header(req: &Inbound, subnet: &SubnetPolicy, kind: MessageType) -> Mess
     }
     r.opts_mut().insert(DhcpOption::MessageType(kind));
     r
+}
+
+/// Option 82 from its payload, as the typed option: the encoder writes an
+/// untyped 82 twice (once in code order, once last). Sub-options come out
+/// in code order, as Kea packs the option it parsed.
+fn relay_agent_option(payload: &[u8]) -> Option<DhcpOption> {
+    use dhcproto::Decodable as _;
+    let info = dhcproto::v4::relay::RelayAgentInformation::decode(&mut dhcproto::Decoder::new(payload)).ok()?;
+    Some(DhcpOption::RelayAgentInformation(info))
 }
 
 /// OFFER or ACK of `a`, with `timers`.
@@ -806,7 +812,13 @@ fn add_options(
         let wanted =
             value.always_send || BASIC_OPTIONS.contains(code) || req.parameter_request_list.contains(code);
         if wanted && !opts.contains(OptionCode::from(*code)) {
-            opts.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone())));
+            let opt = match code {
+                82 => relay_agent_option(&value.data),
+                _ => Some(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone()))),
+            };
+            if let Some(opt) = opt {
+                opts.insert(opt);
+            }
         }
     }
 }
@@ -1471,6 +1483,24 @@ mod tests {
         let mut p = pkt(v4::MessageType::Discover, [2, 0, 0, 0, 0, 10]);
         p.requested = Some(b);
         assert_eq!(w.send(&p).reply.unwrap().0.yiaddr(), b);
+    }
+
+    #[test]
+    fn relay_agent_information_is_echoed_once() {
+        let mut w = World::new(199, true);
+        let relay = Ipv4Addr::new(192, 168, 50, 1);
+        let mut m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, relay, &M1);
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Discover));
+        let rai = vec![1, 3, b'a', b'b', b'c'];
+        m.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(82u8), rai)));
+        let req = classify(&m.to_vec().unwrap()).unwrap();
+        let ctx = Ctx { now: w.now, server_id: SID };
+        let d = decide(&req, w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+        let bytes = d.reply.unwrap().0.to_vec().unwrap();
+        let opts = &bytes[240..];
+        let n = opts.windows(7).filter(|x| *x == [82, 5, 1, 3, b'a', b'b', b'c']).count();
+        assert_eq!(n, 1, "{opts:?}");
+        assert_eq!(opts[opts.len() - 8..], [82, 5, 1, 3, b'a', b'b', b'c', 255], "82 goes last");
     }
 
     #[test]
