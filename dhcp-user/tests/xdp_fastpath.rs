@@ -223,6 +223,51 @@ fn kernel_ack_equals_daemon_ack_byte_for_byte() {
     }
 }
 
+/// Venus with options from `option-def`: 43 carrying a sub-option of
+/// `vendor-encapsulated-options-space` (always sent), a custom record
+/// (sent when asked for) and 125 assembled from an always-send option of
+/// `vendor-41112`.
+fn option_def_policy() -> Policy {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let d = &mut v["Dhcp4"];
+    d["option-def"] = serde_json::json!([
+        { "name": "vlanid", "code": 2, "space": "vendor-encapsulated-options-space", "type": "uint32" },
+        { "name": "foo", "code": 222, "type": "record", "record-types": "ipv4-address, uint16" },
+        { "name": "unifi-address", "code": 1, "space": "vendor-41112", "type": "ipv4-address" }
+    ]);
+    d["option-data"] = serde_json::json!([
+        { "name": "vendor-encapsulated-options", "always-send": true },
+        { "name": "vlanid", "space": "vendor-encapsulated-options-space", "data": "123" },
+        { "name": "foo", "data": "192.0.2.1, 7" },
+        { "name": "vivso-suboptions", "data": "41112", "always-send": true },
+        { "name": "unifi-address", "space": "vendor-41112", "data": "192.0.2.11", "always-send": true }
+    ]);
+    glue::compile(&config::parse(&v.to_string(), "lobezno-option-def.json").unwrap())
+}
+
+#[test]
+fn kernel_ack_with_option_def_options_equals_the_daemons() {
+    let lo = Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] };
+    let mut rig = Rig::new(option_def_policy(), lo);
+    let l = lease(MAC, None, unix_now() + 30);
+    // The custom record is sent only when asked for, so such a renewal is
+    // the daemon's (its reply is not the template's).
+    rig.sync.sync_lease(&rig.policy, CLIENT, Some(&l));
+    let (action, _) = rig.run(&Req { prl: vec![1, 3, 6, 15, 222], ..renewal() }.frame());
+    assert_eq!(action, XDP_PASS, "a renewal asking for the custom record is passed");
+    let asking = Req { prl: vec![43, 125], ..renewal() };
+    for (name, req) in [("default PRL", renewal()), ("asking for 43 and 125", asking)] {
+        rig.sync.sync_lease(&rig.policy, CLIENT, Some(&l));
+        let (action, out) = rig.run(&req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", rig.counters());
+        let want = daemon_reply(&rig, &req, &l);
+        assert!(want.windows(8).any(|w| w == [43, 6, 2, 4, 0, 0, 0, 123]), "{name}: 43 in the daemon's reply");
+        assert!(want.windows(13).any(|w| w == [125, 11, 0, 0, 0xa0, 0x98, 6, 1, 4, 192, 0, 2, 11]), "{name}: 125");
+        assert_eq!(out, want, "{name}: the kernel's ACK differs from the daemon's");
+    }
+}
+
 #[test]
 fn kernel_passes_what_it_must_not_answer() {
     let mut rig = rig();

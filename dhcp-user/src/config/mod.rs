@@ -21,7 +21,12 @@
 //!   ones (`serde_path_to_error` supplies the path of whatever fails).
 //! - `validate.rs`: stage 2, wire structs → the validated types below,
 //!   including Kea's global → subnet → pool inheritance.
-//! - `options.rs`: Kea's DHCPv4 option definitions and `data` encoding.
+//! - `option_def.rs`: option definitions, Kea's tables and `option-def`.
+//! - `option_value.rs`: an option's `data` (text or hex) → bytes, Kea's checks.
+//! - `option_space.rs`: one scope's `option-data` → its options, sub-option
+//!   spaces encapsulated as Kea does per scope.
+//! - `options.rs`: the encoded options of a scope ([`OptionSet`]), merging
+//!   across scopes and the vendor option (125).
 //! - `ha.rs`: `libdhcp_ha.so` parameters and their validation.
 //! - `lifetimes.rs`: lease time and T1/T2 exactly as Kea 2.2 computes them.
 //!
@@ -49,19 +54,22 @@
 //!
 //! Kea-valid files that xdhcp still refuses, because the alternative would be
 //! silently wrong: lease backends other than memfile; hook libraries other
-//! than `libdhcp_lease_cmds.so`, `libdhcp_ha.so` and `libdhcp_bootp.so`; options the server
-//! computes itself (lease time, T1/T2, message type, …); sub-option spaces;
-//! several comma-separated values for a single-valued option; the same
-//! option twice in one `option-data` list; a key written twice in one JSON
-//! object (Kea keeps the last one in free-form maps); overlapping subnets;
-//! peer URLs without an explicit port. Kea reads these leniently; xdhcp
-//! names the exact key instead.
+//! than `libdhcp_lease_cmds.so`, `libdhcp_ha.so` and `libdhcp_bootp.so`; an IPv6 address where
+//! an IPv4 one is expected, or an IPv6 prefix longer than 128 bits, in
+//! option data; a key written twice in one JSON object (Kea keeps the last
+//! one in free-form maps); overlapping subnets; peer URLs without an
+//! explicit port. Kea reads these leniently; xdhcp names the exact key
+//! instead. `dhcp-user/tests/kea_option_configs.rs` holds option
+//! configurations to `kea-dhcp4 -t`'s verdict.
 //!
-//! Kea quirks kept for compatibility, each with a warning: an option given
-//! by `code` without a standard definition and without `csv-format` has its
-//! `data` read as hex; a subnet without `id` is numbered 1, 2, … in file
-//! order like Kea 2.2 does; `reservation-mode` is read as the equivalent
-//! `reservations-*` flags; a subnet prefix with host bits set is masked.
+//! Kea quirks kept for compatibility, each with a warning: the same option
+//! twice in one `option-data` list (the last is sent, as Kea does);
+//! several values for a single-valued option (the first is sent); options
+//! the server sets itself (sent only where it sets none); sub-options no
+//! option of their scope carries (never sent); a subnet
+//! without `id` is numbered 1, 2, … in file order like Kea 2.2 does;
+//! `reservation-mode` is read as the equivalent `reservations-*` flags; a
+//! subnet prefix with host bits set is masked.
 
 #![warn(missing_docs)]
 
@@ -69,6 +77,9 @@ mod comments;
 mod error;
 pub mod ha;
 mod lifetimes;
+pub mod option_def;
+mod option_space;
+mod option_value;
 pub mod options;
 mod spans;
 mod validate;

@@ -40,6 +40,7 @@ pub struct Dhcp4 {
     pub boot_file_name: Option<String>,
     pub server_hostname: Option<String>,
     pub option_data: Option<Vec<OptionData>>,
+    pub option_def: Option<Vec<OptionDef>>,
     pub subnet4: Option<Vec<Subnet4>>,
     pub shared_networks: Option<Vec<SharedNetwork4>>,
     /// Global host reservations (used where `reservations-global` is on).
@@ -107,6 +108,24 @@ pub struct OptionData {
     pub csv_format: Option<bool>,
     pub always_send: Option<bool>,
     pub data: Option<String>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// One `option-def` entry (`Dhcp4.option-def`). Required keys are
+/// optional here so that stage 2 names the entry that lacks one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OptionDef {
+    pub name: Option<String>,
+    pub code: Option<i64>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub array: Option<bool>,
+    pub record_types: Option<String>,
+    pub space: Option<String>,
+    pub encapsulate: Option<String>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,
