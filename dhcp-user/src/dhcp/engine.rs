@@ -673,7 +673,7 @@ fn request(
         Decision { reply: Some((msg, dest)), write: None, silence: None }
     };
     if let Some(sid) = req.server_id
-        && sid != ctx.server_id
+        && !is_our_server_id(req, subnet, sid, ctx)
     {
         // SELECTING another server's offer.
         if let Some(a) = alloc.offer_of(subnet, &client, ctx.now) {
@@ -728,6 +728,15 @@ fn request(
         return nak("address not available");
     }
     ack(req, target_subnet, view, alloc, ctx, &client, target)
+}
+
+/// Kea's `acceptServerId`: our address on this link, the relay's server
+/// identifier override (RFC 5107), or an option 54 configured for the
+/// subnet (or above it).
+fn is_our_server_id(req: &Inbound, subnet: &SubnetPolicy, sid: Ipv4Addr, ctx: Ctx) -> bool {
+    sid == ctx.server_id
+        || req.server_id_override() == Some(sid)
+        || subnet.options.get(&54).is_some_and(|o| o.data == sid.octets())
 }
 
 /// The ACK granting `target` in `subnet`, with the lease write unless
@@ -1370,6 +1379,27 @@ mod tests {
         // Out of pool declared: in-pool reserved addresses are not checked.
         let mut w = World::from_config(&cfg(r#""reservations-out-of-pool": true,"#));
         assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
+    }
+
+    #[test]
+    fn relay_server_identifier_override_is_accepted() {
+        let mut w = World::new(199, true);
+        let other = Ipv4Addr::new(192, 168, 50, 253);
+        let build = |rai: Option<&[u8]>| {
+            let mut m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &M1);
+            m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Request));
+            m.opts_mut().insert(DhcpOption::ServerIdentifier(other));
+            if let Some(r) = rai {
+                m.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::RelayAgentInformation, r.to_vec())));
+            }
+            classify(&m.to_vec().unwrap()).unwrap()
+        };
+        let ctx = Ctx { now: w.now, server_id: SID, on_link: true };
+        let d = decide(&build(None), w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+        assert_eq!(d.silence, Some(Silence::OtherServerSelected));
+        let rai = [11, 4, 192, 168, 50, 253];
+        let d = decide(&build(Some(&rai)), w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+        assert_eq!(kind(&d), Some(v4::MessageType::Ack));
     }
 
     #[test]
