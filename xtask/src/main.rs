@@ -9,10 +9,12 @@
 //! - [`demo`]: the `venus` lab end to end, HA failover included.
 //! - [`drill`]: the HA drills, repeated, into DRILLS.md.
 //! - [`bench`]: measurements into BENCHMARKS.md.
+//! - [`forge`]: ISC Forge against xdhcpd, test by test beside Kea 2.2, into CONFORMANCE.md.
 mod bench;
 mod build;
 mod demo;
 mod drill;
+mod forge;
 mod setup;
 mod test;
 
@@ -54,6 +56,10 @@ enum Command {
     /// renewals/s, XDP vs --no-xdp vs Kea vs a bare XDP_TX echo; plain
     /// `bench`: every section).
     Bench(bench::Args),
+    /// ISC Forge (Kea's conformance suite) against xdhcpd through the
+    /// harness in ../shared/forge; writes CONFORMANCE.md and
+    /// bench/forge.json, test by test beside Kea 2.2.
+    Forge(forge::Args),
 }
 
 fn main() {
@@ -66,6 +72,7 @@ fn main() {
         Command::Demo => demo::run(),
         Command::Drill(args) => drill::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Forge(args) => forge::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
