@@ -558,3 +558,56 @@ fn kernel_passes_reserved_requests_it_must_not_answer() {
     assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_PASS);
     assert_eq!(rig.delta(&before, Outcome::PassedNotServing), 1);
 }
+
+/// Venus's LAN subnet and 10.77.0.0/24 (id 77) as one shared network,
+/// each with `extra` merged into its JSON.
+fn shared_policy(extra: serde_json::Value) -> Policy {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let d = &mut v["Dhcp4"];
+    let mut lan = d["subnet4"][0].clone();
+    let mut second = serde_json::json!({ "id": 77, "subnet": "10.77.0.0/24", "pools": [ { "pool": "10.77.0.10-10.77.0.20" } ],
+        "option-data": [ { "name": "routers", "data": "10.77.0.1" } ] });
+    for s in [&mut lan, &mut second] {
+        for (k, x) in extra.as_object().unwrap() {
+            s[k] = x.clone();
+        }
+    }
+    d["subnet4"] = serde_json::json!([]);
+    d["shared-networks"] = serde_json::json!([{ "name": "lan", "subnet4": [lan, second] }]);
+    glue::compile(&config::parse(&v.to_string(), "shared.json").unwrap())
+}
+
+#[test]
+fn shared_network_sibling_renewal_equals_the_daemons_and_lease_caching_stays_with_the_daemon() {
+    let lo = Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] };
+    let addr = Ipv4Addr::new(10, 77, 0, 10);
+    let mk = |expire: u64| {
+        let mut l = Lease::new(addr, Some(HwAddr::ethernet(MAC)), None, 77, expire - 60, 60);
+        l.expire = expire;
+        l
+    };
+    // A lease of the second subnet, renewed on the first subnet's link:
+    // the kernel answers from subnet 77's template, as the daemon would.
+    let mut rig = Rig::new(shared_policy(serde_json::json!({})), lo.clone());
+    for (name, req) in [
+        ("renewal", Req { ciaddr: addr, ..renewal() }),
+        ("rebinding (broadcast)", Req { ciaddr: addr, broadcast_dst: true, ..renewal() }),
+    ] {
+        let l = mk(unix_now() + 30);
+        rig.sync.sync_lease(&rig.policy, addr, Some(&l));
+        let before = rig.counters();
+        let (action, out) = rig.run(&req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered; counters {:?}", rig.counters());
+        assert_eq!(rig.delta(&before, Outcome::AnsweredAck), 1, "{name}");
+        assert_eq!(out, daemon_reply(&rig, &req, &l), "{name}: kernel and daemon frames differ");
+        let _ = rig.events.next();
+    }
+    // Lease caching: the kernel cannot tell a reusable lease, so it passes.
+    let mut rig = Rig::bare(shared_policy(serde_json::json!({ "cache-threshold": 0.5 })), lo.clone());
+    let left = rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| true).unwrap();
+    assert_eq!(left.len(), 2, "both caching subnets stay with the daemon: {left:?}");
+    rig.sync.sync_lease(&rig.policy, addr, Some(&mk(unix_now() + 30)));
+    let (action, _) = rig.run(&Req { ciaddr: addr, ..renewal() }.frame());
+    assert_eq!(action, XDP_PASS, "a caching subnet's renewal is the daemon's");
+}
