@@ -17,7 +17,8 @@ use crate::{
     glue,
     leases::LeaseStore,
     net,
-    server::{self, Link, Shared, Stats},
+    core::{Counter, Sent, Shared, Stats},
+    server::{self, Link},
     xdp::{AttachMode, Fastpath},
 };
 
@@ -175,7 +176,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             bound.push(addr);
             tasks.spawn(task);
         }
-        ha.spawn(Arc::clone(&api_state), &mut tasks, shutdown.clone());
+        ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
     }
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
@@ -214,7 +215,7 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = server::unix_now();
+        let now = crate::clock::unix_now();
         let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
         st.alloc.expire_offers(now);
         for addr in glue::reclaim_expired(&mut st.store, now) {
@@ -301,7 +302,7 @@ fn store_kernel_acks(shared: &Mutex<Shared>, batch: &mut Vec<dhcp_common::fastpa
             // engine's ACK would have written (created when absent). Its
             // kernel entry follows the store, so it is written at once.
             let current = st.store.get(addr);
-            let Some(lease) = crate::fastpath::reserved_lease(&st.policy, &ev, current.as_ref(), server::unix_now())
+            let Some(lease) = crate::fastpath::reserved_lease(&st.policy, &ev, current.as_ref(), crate::clock::unix_now())
             else {
                 continue;
             };
@@ -327,12 +328,8 @@ fn store_kernel_acks(shared: &Mutex<Shared>, batch: &mut Vec<dhcp_common::fastpa
         renewed += 1;
     }
     let (durable, refused) = st.store.upsert_many(leases);
-    if renewed > 0 {
-        *st.stats.sent.entry("xdp_ack").or_default() += renewed;
-    }
-    if reserved > 0 {
-        *st.stats.sent.entry("xdp_reserved_ack").or_default() += reserved;
-    }
+    st.stats.add(Counter::Sent(Sent::XdpAck), renewed);
+    st.stats.add(Counter::Sent(Sent::XdpReservedAck), reserved);
     drop(st);
     for (lease, e) in refused {
         tracing::error!(error = %e, address = %lease.address, "storing a kernel renewal failed");

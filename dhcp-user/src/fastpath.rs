@@ -133,7 +133,7 @@ impl LeaseView for NoLeases {
 }
 
 /// Option codes the engine never adds because a client asked for them.
-const SERVER_MANAGED: [u8; 6] = [51, 53, 54, 58, 59, 61];
+use dhcp_common::dhcp::SERVER_MANAGED;
 
 /// The ACK the engine sends to a renewing client of `subnet` (no client-id,
 /// no parameter request list), received on `iface`.
@@ -721,7 +721,7 @@ impl MapSync {
         ifaces: &[Interface],
         serving: impl Fn(&SubnetPolicy) -> SubnetServing,
     ) -> Result<Vec<(u32, NotEligible)>, SyncError> {
-        let now = crate::server::unix_now();
+        let now = crate::clock::unix_now();
         let missing = self.install_reservations(policy, ifaces, &|s: &SubnetPolicy| serving(s).bits());
         let mut left = Vec::new();
         let mut keep = HashSet::new();
@@ -779,7 +779,7 @@ impl MapSync {
         serving: &impl Fn(&SubnetPolicy) -> u32,
     ) -> HashSet<SubnetKey> {
         let mut missing = HashSet::new();
-        let now = crate::server::unix_now();
+        let now = crate::clock::unix_now();
         self.res_base.clear();
         self.res_by_addr.clear();
         self.res_by_who.clear();

@@ -4,10 +4,8 @@
 //! update, never across an fsync or a send.
 
 use std::{
-    collections::BTreeMap,
     net::{Ipv4Addr, SocketAddrV4},
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use dhcproto::{Encodable as _, v4::Message};
@@ -15,139 +13,31 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    clock::unix_now,
+    core::{Counter, HaDrop, Sent, Shared, Stats},
     dhcp::{
-        engine::{self, Allocator, Ctx, Destination, LeaseWrite},
+        engine::{self, Ctx, Destination, LeaseWrite},
         frame::{self, FrameAddrs},
-        inbound::{self, DropReason},
+        inbound,
         policy::{Policy, SubnetPolicy},
     },
-    leases::LeaseStore,
     net::{self, CLIENT_PORT, Interface, RawSender, SERVER_PORT},
 };
 
-/// Counters the status page and metrics report.
-#[derive(Debug, Default, Clone)]
-pub struct Stats {
-    /// Packets received, by message kind label.
-    pub received: BTreeMap<&'static str, u64>,
-    /// Packets dropped before a decision, by reason.
-    pub dropped: BTreeMap<DropReason, u64>,
-    /// Requests answered with silence, by reason.
-    pub silent: BTreeMap<engine::Silence, u64>,
-    /// Replies sent, by message type label.
-    pub sent: BTreeMap<&'static str, u64>,
-    /// Replies not sent because the lease write failed.
-    pub store_failures: u64,
-    /// Replies whose send failed.
-    pub send_failures: u64,
-    /// Requests HA kept from an answer, by reason (out of scope or HA's
-    /// DHCP switch off, no relationship for the subnet, partner update
-    /// failed).
-    pub ha_dropped: BTreeMap<&'static str, u64>,
-}
-
-/// State shared by every interface task.
-pub struct Shared {
-    /// The compiled configuration.
-    pub policy: Policy,
-    /// The lease store (authoritative copy of all leases).
-    pub store: LeaseStore,
-    /// Offers and pool cursors.
-    pub alloc: Allocator,
-    /// Counters.
-    pub stats: Stats,
-    /// The kernel's copy (None when running userspace-only).
-    pub sync: Option<crate::fastpath::MapSync>,
-    /// Set by the API's `dhcp-disable`: unix time until which requests are
-    /// dropped unanswered (`u64::MAX`: until `dhcp-enable`). `None`: serving.
-    pub dhcp_disabled_until: Option<u64>,
-    /// The serving interfaces (the kernel's reply templates name them).
-    pub ifaces: Vec<crate::net::Interface>,
-    /// Whether the kernel was last told to answer (see [`Shared::resync_kernel`]).
-    pub kernel_serving: bool,
-    /// HA relationships, when the config loads `libdhcp_ha`.
-    pub ha: Option<Arc<crate::peer::HaRuntime>>,
-    /// The reuse grace period started by the last partner-down
-    /// ([`crate::ha::grace`]).
-    pub reuse_grace: Option<crate::ha::ReuseGrace>,
-}
-
-impl Shared {
-    /// Whether this server answers DHCP right now (not `dhcp-disable`d).
-    pub fn dhcp_enabled(&self, now: u64) -> bool {
-        self.dhcp_disabled_until.is_none_or(|t| now >= t)
-    }
-
-    /// Rewrites every kernel template and lease entry from the current
-    /// policy and store, serving only when the daemon serves: after a
-    /// config change, `dhcp-disable`/`-enable`, or a disable period ending.
-    pub fn resync_kernel(&mut self) {
-        let serving = self.dhcp_enabled(unix_now());
-        self.kernel_serving = serving;
-        let Some(sync) = &mut self.sync else { return };
-        let ha = self.ha.clone();
-        // With HA, a subnet is answered in the kernel only while its
-        // relationship serves it. (A reuse grace period needs nothing
-        // here: the kernel only renews a client's own lease.)
-        let per_subnet = |s: &SubnetPolicy| match &ha {
-            _ if !serving => crate::fastpath::SubnetServing::Off,
-            None => crate::fastpath::SubnetServing::All,
-            Some(h) => h.kernel_serving(s),
-        };
-        match sync.install_subnets_scoped(&self.policy, &self.ifaces, per_subnet) {
-            Ok(left) => {
-                for (id, why) in left {
-                    tracing::info!(subnet = id, reason = ?why, "subnet answered by the daemon only");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "updating the kernel's reply templates"),
-        }
-        sync.load_all(&self.policy, &self.store.snapshot());
-    }
-
-    /// Brings the kernel's entry for `addr` in line with the store; call
-    /// after every store change.
-    pub fn sync_lease(&mut self, addr: Ipv4Addr) {
-        if let Some(sync) = &mut self.sync {
-            sync.sync_lease(&self.policy, addr, self.store.get(addr).as_ref());
-        }
-    }
-}
-
-/// Current Unix time in seconds.
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn kind_label(k: inbound::Kind) -> &'static str {
-    match k {
-        inbound::Kind::Discover => "discover",
-        inbound::Kind::Request => "request",
-        inbound::Kind::Decline => "decline",
-        inbound::Kind::Release => "release",
-        inbound::Kind::Inform => "inform",
-    }
-}
-
 /// Option 53's value for a kind (the HA filter works on message types).
 fn kind_code(k: inbound::Kind) -> u8 {
+    use dhcp_common::dhcp::msg_type;
     match k {
-        inbound::Kind::Discover => 1,
-        inbound::Kind::Request => 3,
-        inbound::Kind::Decline => 4,
-        inbound::Kind::Release => 7,
-        inbound::Kind::Inform => 8,
+        inbound::Kind::Discover => msg_type::DISCOVER,
+        inbound::Kind::Request => msg_type::REQUEST,
+        inbound::Kind::Decline => msg_type::DECLINE,
+        inbound::Kind::Release => msg_type::RELEASE,
+        inbound::Kind::Inform => msg_type::INFORM,
     }
 }
 
-fn reply_label(m: &Message) -> &'static str {
-    use dhcproto::v4::MessageType as T;
-    match m.opts().msg_type() {
-        Some(T::Offer) => "offer",
-        Some(T::Ack) => "ack",
-        Some(T::Nak) => "nak",
-        _ => "other",
-    }
+fn reply_counter(m: &Message) -> Counter {
+    Counter::Sent(Sent::of_msg_type(m.opts().msg_type().map(u8::from)))
 }
 
 /// Sockets of one serving interface.
@@ -255,7 +145,7 @@ impl Burst {
                     out.push(p);
                 }
                 let mut tally = send_all(&link, out).await;
-                tally.store_failures = failed;
+                tally.0.add(Counter::StoreFailure, failed);
                 tally.record(&shared);
             });
         }
@@ -264,23 +154,14 @@ impl Burst {
 
 /// Outcome counts of a group of sends, added to [`Stats`] under one lock.
 #[derive(Default)]
-struct Tally {
-    sent: BTreeMap<&'static str, u64>,
-    send_failures: u64,
-    store_failures: u64,
-}
+struct Tally(Stats);
 
 impl Tally {
     fn record(self, shared: &Mutex<Shared>) {
-        if self.sent.is_empty() && self.send_failures == 0 && self.store_failures == 0 {
+        if self.0.iter().next().is_none() {
             return;
         }
-        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
-        for (label, n) in self.sent {
-            *st.stats.sent.entry(label).or_default() += n;
-        }
-        st.stats.send_failures += self.send_failures;
-        st.stats.store_failures += self.store_failures;
+        shared.lock().unwrap_or_else(|p| p.into_inner()).stats.merge(&self.0);
     }
 }
 
@@ -288,10 +169,10 @@ async fn send_all(link: &Link, replies: Vec<Pending>) -> Tally {
     let mut tally = Tally::default();
     for p in replies {
         match send(link, p.server_id, &p.reply, &p.dest).await {
-            Ok(()) => *tally.sent.entry(reply_label(&p.reply)).or_default() += 1,
+            Ok(()) => tally.0.add(reply_counter(&p.reply), 1),
             Err(e) => {
                 tracing::warn!(error = %e, dest = ?p.dest, "sending reply failed");
-                tally.send_failures += 1;
+                tally.0.add(Counter::SendFailure, 1);
             }
         }
     }
@@ -321,12 +202,12 @@ fn handle(
     let req = match inbound::classify(bytes) {
         Ok(r) => r,
         Err(reason) => {
-            *st.stats.dropped.entry(reason).or_default() += 1;
+            st.stats.add(Counter::Dropped(reason), 1);
             tracing::debug!(%from, interface = %link.iface.name, reason = reason.label(), len = bytes.len(), "dropped malformed packet");
             return;
         }
     };
-    *st.stats.received.entry(kind_label(req.kind)).or_default() += 1;
+    st.stats.add(Counter::Received(req.kind), 1);
     let subnet = select_subnet(&st.policy, &link.iface, &req.msg, *from.ip(), to);
     let now = unix_now();
     // HA: Kea's query filter and DHCP switch, per the subnet's relationship.
@@ -335,7 +216,7 @@ fn handle(
         (Some(ha), Some(s)) => match ha.rel_for(s) {
             Some(r) => Some(Arc::clone(r)),
             None => {
-                *st.stats.ha_dropped.entry("no-relationship").or_default() += 1;
+                st.stats.add(Counter::HaDropped(HaDrop::NoRelationship), 1);
                 return;
             }
         },
@@ -354,11 +235,11 @@ fn handle(
             secs: req.msg.secs(),
         };
         if !r.admit(&q) {
-            *st.stats.ha_dropped.entry("not-in-scope-or-disabled").or_default() += 1;
+            st.stats.add(Counter::HaDropped(HaDrop::NotInScopeOrDisabled), 1);
             return;
         }
         if r.overloaded(q.msg_type) {
-            *st.stats.ha_dropped.entry("partner-updates-backed-up").or_default() += 1;
+            st.stats.add(Counter::HaDropped(HaDrop::PartnerUpdatesBackedUp), 1);
             return;
         }
     }
@@ -366,7 +247,7 @@ fn handle(
     let view = crate::glue::StoreView(&st.store, grace);
     let decision = engine::decide(&req, subnet, &st.policy, &view, &mut st.alloc, Ctx { now, server_id });
     if let Some(why) = decision.silence {
-        *st.stats.silent.entry(why).or_default() += 1;
+        st.stats.add(Counter::Silent(why), 1);
     }
     // The partner's copy: what Kea's leases4_committed would send.
     let updates = match (&rel, &decision.write) {
@@ -432,24 +313,24 @@ fn handle(
             && let Err(e) = d.wait().await
         {
             tracing::error!(error = %e, "lease not durable; reply withheld");
-            shared.lock().unwrap_or_else(|p| p.into_inner()).stats.store_failures += 1;
+            shared.lock().unwrap_or_else(|p| p.into_inner()).stats.add(Counter::StoreFailure, 1);
             return;
         }
         // Kea's HA: nor before the partner has it; dropped if it failed.
         if let Some((r, p, u)) = replication
             && !r.replicate(p, u).await
         {
-            *shared.lock().unwrap_or_else(|p| p.into_inner()).stats.ha_dropped.entry("partner-update-failed").or_default() += 1;
+            shared.lock().unwrap_or_else(|p| p.into_inner()).stats.add(Counter::HaDropped(HaDrop::PartnerUpdateFailed), 1);
             return;
         }
-        let label = reply_label(&reply);
-        match send(&link, server_id, &reply, &dest).await {
-            Ok(()) => *shared.lock().unwrap_or_else(|p| p.into_inner()).stats.sent.entry(label).or_default() += 1,
+        let counter = match send(&link, server_id, &reply, &dest).await {
+            Ok(()) => reply_counter(&reply),
             Err(e) => {
                 tracing::warn!(error = %e, ?dest, "sending reply failed");
-                shared.lock().unwrap_or_else(|p| p.into_inner()).stats.send_failures += 1;
+                Counter::SendFailure
             }
-        }
+        };
+        shared.lock().unwrap_or_else(|p| p.into_inner()).stats.add(counter, 1);
     });
 }
 

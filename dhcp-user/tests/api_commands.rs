@@ -399,7 +399,7 @@ async fn dhcp_disable_and_enable() {
             .await),
         (0, "DHCPv4 service disabled for 5 seconds".into())
     );
-    let now = dhcp_user::server::unix_now();
+    let now = dhcp_user::clock::unix_now();
     let t = until().unwrap();
     assert!((now + 4..=now + 6).contains(&t), "{t} vs {now}");
     assert!(!dhcp_user::api::command::dhcp_enabled(Some(t), now));
@@ -517,13 +517,11 @@ async fn statistics_use_kea_names() {
         assert_eq!(api.cmd("lease4-add", Some(a)).await["result"], 0);
     }
     {
+        use dhcp_user::core::{Counter, Sent};
         let mut st = api.state.shared.lock().unwrap();
-        *st.stats.received.entry("discover").or_default() += 4;
-        *st.stats.sent.entry("ack").or_default() += 2;
-        *st.stats
-            .dropped
-            .entry(dhcp_user::dhcp::inbound::DropReason::Truncated)
-            .or_default() += 1;
+        st.stats.add(Counter::Received(dhcp_user::dhcp::inbound::Kind::Discover), 4);
+        st.stats.add(Counter::Sent(Sent::Ack), 2);
+        st.stats.add(Counter::Dropped(dhcp_user::dhcp::inbound::DropReason::Truncated), 1);
     }
     let v = api.cmd("statistic-get-all", None).await;
     assert_eq!(v["result"], 0);

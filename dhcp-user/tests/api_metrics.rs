@@ -33,13 +33,11 @@ async fn metrics_after_lease_adds() {
         assert_eq!(api.cmd("lease4-add", Some(a)).await["result"], 0);
     }
     {
+        use dhcp_user::core::{Counter, Sent};
         let mut st = api.state.shared.lock().unwrap();
-        *st.stats.received.entry("discover").or_default() += 7;
-        *st.stats.sent.entry("offer").or_default() += 6;
-        *st.stats
-            .dropped
-            .entry(dhcp_user::dhcp::inbound::DropReason::BadOption)
-            .or_default() += 2;
+        st.stats.add(Counter::Received(dhcp_user::dhcp::inbound::Kind::Discover), 7);
+        st.stats.add(Counter::Sent(Sent::Offer), 6);
+        st.stats.add(Counter::Dropped(dhcp_user::dhcp::inbound::DropReason::BadOption), 2);
     }
     let (status, text) = api.get("/metrics").await;
     assert_eq!(status, 200);

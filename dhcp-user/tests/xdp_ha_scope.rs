@@ -22,7 +22,7 @@ use dhcp_user::{
     ha::{Query, ScopeFilter, rfc3074_bucket},
     leases::{ClientId, HwAddr, Lease},
     net::Interface,
-    server::unix_now,
+    clock::unix_now,
 };
 use dhcproto::{
     Encodable as _,

@@ -2,9 +2,9 @@
 //! every two seconds (no build step, no external assets, so it works on an
 //! isolated management network).
 //!
-//! The HA section comes from `status-get`'s `high-availability` list
-//! ([`ha_status`]), the same answer a Kea partner or Stork reads, so the
-//! page, `/metrics` and the command API never disagree about the pair.
+//! The HA section is `status-get`'s `high-availability` list, rendered by
+//! [`crate::kea::status`] from the same typed [`crate::ha::RelStatus`]
+//! `status-get` and `/metrics` read, so they never disagree about the pair.
 
 use std::sync::Arc;
 
@@ -17,28 +17,10 @@ use serde_json::{Value, json};
 
 use super::{
     ApiState,
-    command::{self, dhcp_enabled},
+    command::dhcp_enabled,
     stats::{packet_stats, pool_counts},
 };
-use crate::server::unix_now;
-
-/// `status-get`'s `high-availability` list (Kea's shape: per relationship
-/// `ha-mode` and `ha-servers.local/remote`, plus our `unsent-update-count`,
-/// `replication-backlog` and `last-heartbeat-age`); `None` without HA.
-/// Read through the command itself so nothing here can drift from it.
-pub(crate) async fn ha_status(state: &ApiState) -> Option<Value> {
-    let req = command::Request {
-        command: "status-get".into(),
-        arguments: None,
-        service: None,
-    };
-    let answer = command::dispatch(state, &req).await;
-    answer
-        .arguments?
-        .get_mut("high-availability")
-        .filter(|v| v.is_array())
-        .map(Value::take)
-}
+use crate::{clock::unix_now, kea};
 
 /// This machine's host name, so a page left open in a browser tab says
 /// which server it is.
@@ -54,9 +36,9 @@ fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// What the page shows, as JSON (also handy for scripts). `ha` is
-/// [`ha_status`]'s answer.
-pub fn snapshot(state: &ApiState, ha: Option<Value>) -> Value {
+/// What the page shows, as JSON (also handy for scripts).
+pub fn snapshot(state: &ApiState) -> Value {
+    let ha = state.ha_status().map(|l| kea::status::ha_json(&l));
     let now = unix_now();
     let (subnets, packets, enabled, until) = {
         let st = state.lock();
@@ -78,11 +60,9 @@ pub fn snapshot(state: &ApiState, ha: Option<Value>) -> Value {
     });
     let events: Vec<Value> = state
         .events
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .rev()
-        .map(|(t, text)| json!({ "time": super::time::kea_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(*t)), "text": text }))
+        .newest_first()
+        .into_iter()
+        .map(|(t, text)| json!({ "time": kea::time::kea_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)), "text": text }))
         .collect();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -107,8 +87,7 @@ pub fn snapshot(state: &ApiState, ha: Option<Value>) -> Value {
 
 /// `GET /status.json`.
 pub async fn json(State(state): State<Arc<ApiState>>) -> Response {
-    let ha = ha_status(&state).await;
-    Json(snapshot(&state, ha)).into_response()
+    Json(snapshot(&state)).into_response()
 }
 
 /// `GET /`.

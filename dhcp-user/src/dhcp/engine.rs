@@ -583,7 +583,7 @@ fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
 const BASIC_OPTIONS: [u8; 3] = [3, 6, 15];
 
 /// Server-managed codes that configuration may never override.
-const SERVER_MANAGED: [u8; 6] = [51, 53, 54, 58, 59, 61];
+use dhcp_common::dhcp::SERVER_MANAGED;
 
 fn add_options(
     msg: &mut Message,

@@ -19,7 +19,7 @@ use dhcp_user::{
     dhcp::engine::Allocator,
     glue,
     leases::{Lease, LeaseStore},
-    server::{Shared, Stats},
+    core::{Shared, Stats},
 };
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
