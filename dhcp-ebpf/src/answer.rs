@@ -106,7 +106,10 @@ extern "C" fn scan_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
             s.has_server_id = 1;
             s.server_id = [at(&s.req, i + 2), at(&s.req, i + 3), at(&s.req, i + 4), at(&s.req, i + 5)];
         }
-        51 | 52 => s.needs_daemon = 1,
+        // Lease time and overload change the answer; relay agent
+        // information and subnet selection are echoed (and may select
+        // another subnet), which only the daemon does.
+        51 | 52 | 82 | 118 => s.needs_daemon = 1,
         12 => s.has_hostname = 1,
         61 => {
             s.cid_off = (i + 2) as u32;
@@ -292,7 +295,8 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     }
     // From here on the frame is ours: a failure leaves it half-built, so it
     // is dropped (the client retransmits) and counted as malformed.
-    let xid_flags = [fixed[4], fixed[5], fixed[6], fixed[7], fixed[10], fixed[11]];
+    // xid, flags, and hops (kept in place, summed for the checksum).
+    let xid_flags = [fixed[4], fixed[5], fixed[6], fixed[7], fixed[10], fixed[11], fixed[3]];
     let parts = Parts { head, echo, tail, echo_bytes: &scratch.echo, zeros: &scratch.zeros };
     if write_reply(ctx, req, &plan, &xid_flags, &chaddr, &parts, new_len).is_none() {
         crate::maps::count(Outcome::Malformed);
@@ -675,7 +679,7 @@ fn write_reply(
     ctx: &XdpContext,
     req: &DhcpRequest,
     plan: &Plan,
-    xid_flags: &[u8; 6],
+    xid_flags: &[u8; 7],
     src_chaddr: &[u8; 6],
     parts: &Parts,
     new_len: usize,
@@ -699,9 +703,10 @@ fn write_reply(
     let udp_len = (new_len - udp) as u16;
     let ul = udp_len.to_be_bytes();
     put(ctx, udp, [0u8, SERVER_PORT, 0, plan.dst_port, ul[0], ul[1], 0, 0])?;
-    // BOOTP: reply, Ethernet, 6, no hops; xid kept; no secs, flags kept;
-    // ciaddr kept; yiaddr; siaddr from config; giaddr kept.
-    put(ctx, b, [2u8, 1, 6, 0])?;
+    // BOOTP: reply, Ethernet, 6, hops kept (as Kea copies them); xid
+    // kept; no secs, flags kept; ciaddr kept; yiaddr; siaddr from config;
+    // giaddr kept.
+    put(ctx, b, [2u8, 1, 6])?;
     put(ctx, b + 8, [0u8, 0])?;
     put(ctx, b + 16, plan.yiaddr)?;
     put(ctx, b + 20, subnet.next_server)?;
@@ -746,7 +751,7 @@ fn write_reply(
     let mut sum = 17 + 2 * udp_len as u32;
     sum += w4(sip) + w4(plan.dst_ip);
     sum += SERVER_PORT as u32 + plan.dst_port as u32;
-    sum += w(2, 1) + w(6, 0);
+    sum += w(2, 1) + w(6, xid_flags[6]);
     sum += w(xid_flags[0], xid_flags[1]) + w(xid_flags[2], xid_flags[3]) + w(xid_flags[4], xid_flags[5]);
     sum += w4(plan.ciaddr) + w4(plan.yiaddr) + w4(subnet.next_server) + w4(plan.giaddr);
     sum += w(src_chaddr[0], src_chaddr[1]) + w(src_chaddr[2], src_chaddr[3]) + w(src_chaddr[4], src_chaddr[5]);

@@ -16,7 +16,15 @@ use crate::{
 
 fn option_bytes(set: &OptionSet) -> OptionBytes {
     set.iter()
-        .map(|o| (o.code(), OptionValue { data: o.data().to_vec(), always_send: o.always_send() }))
+        .map(|o| {
+            (
+                o.code(),
+                OptionValue {
+                    data: o.data().to_vec(),
+                    always_send: o.always_send(),
+                },
+            )
+        })
         .collect()
 }
 
@@ -30,7 +38,9 @@ pub fn compile(cfg: &Config) -> Policy {
             let mut by_client_id = HashMap::new();
             let mut reserved = HashMap::new();
             for r in s.reservations() {
-                let Some(address) = r.ip_address() else { continue };
+                let Some(address) = r.ip_address() else {
+                    continue;
+                };
                 let res = Reservation {
                     address,
                     hostname: r.hostname().map(str::to_owned),
@@ -50,7 +60,11 @@ pub fn compile(cfg: &Config) -> Policy {
                 pools: s
                     .pools()
                     .iter()
-                    .map(|p| Pool { start: p.start(), end: p.end(), options: option_bytes(p.options()) })
+                    .map(|p| Pool {
+                        start: p.start(),
+                        end: p.end(),
+                        options: option_bytes(p.options()),
+                    })
                     .collect(),
                 options: option_bytes(s.options()),
                 by_hwaddr,
@@ -61,15 +75,33 @@ pub fn compile(cfg: &Config) -> Policy {
                 match_client_id: s.match_client_id(),
                 echo_client_id: cfg.echo_client_id(),
                 next_server: boot.next_server,
-                server_hostname: (!boot.server_hostname.is_empty()).then(|| boot.server_hostname.clone()),
-                boot_file_name: (!boot.boot_file_name.is_empty()).then(|| boot.boot_file_name.clone()),
+                server_hostname: (!boot.server_hostname.is_empty())
+                    .then(|| boot.server_hostname.clone()),
+                boot_file_name: (!boot.boot_file_name.is_empty())
+                    .then(|| boot.boot_file_name.clone()),
                 relay_addresses: s.relay_addresses().to_vec(),
                 interface: s.interface().map(str::to_owned),
                 ha_server_name: s.ha_server_name().map(str::to_owned),
+                shared_network: s.shared_network(),
+                cache: s.lease_cache(),
             }
         })
+        .collect::<Vec<_>>();
+    let networks = cfg
+        .shared_networks()
+        .iter()
+        .map(|n| {
+            n.subnets
+                .iter()
+                .filter_map(|id| subnets.iter().position(|s| s.id == id.0))
+                .collect()
+        })
         .collect();
-    Policy { subnets, decline_probation_period: cfg.decline_probation_period() }
+    Policy {
+        subnets,
+        decline_probation_period: cfg.decline_probation_period(),
+        networks,
+    }
 }
 
 /// Interfaces to serve: the named ones, or every non-loopback interface
@@ -82,8 +114,14 @@ pub fn interface_names(cfg: &Config) -> Vec<String> {
             InterfaceSpec::All => {
                 if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
                     for ifa in addrs {
-                        let is_v4 = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()).is_some();
-                        let loopback = ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK);
+                        let is_v4 = ifa
+                            .address
+                            .as_ref()
+                            .and_then(|a| a.as_sockaddr_in())
+                            .is_some();
+                        let loopback = ifa
+                            .flags
+                            .contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK);
                         if is_v4 && !loopback {
                             names.push(ifa.interface_name.clone());
                         }
@@ -112,9 +150,15 @@ pub fn held(l: &Lease) -> Held {
     Held {
         address: l.address,
         subnet_id: l.subnet_id,
-        hwaddr: l.hwaddr.as_ref().map(|h| h.bytes().to_vec()).unwrap_or_default(),
+        hwaddr: l
+            .hwaddr
+            .as_ref()
+            .map(|h| h.bytes().to_vec())
+            .unwrap_or_default(),
         client_id: l.client_id.as_ref().map(|c| c.bytes().to_vec()),
         expire: l.expire,
+        valid_lifetime: l.valid_lifetime,
+        hostname: l.hostname.clone(),
         state: match l.state {
             LeaseState::Default => HeldState::Active,
             LeaseState::Declined => HeldState::Declined,
@@ -146,13 +190,19 @@ impl LeaseView for StoreView<'_> {
         let hw = HwAddr::new(1, hwaddr.to_vec()).ok()?;
         let leases = self.0.by_hwaddr(subnet_id, &hw);
         // Prefer an assigned lease over reclaimed leftovers.
-        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(|l| self.held(l))
+        leases
+            .iter()
+            .max_by_key(|l| (l.state == LeaseState::Default, l.expire))
+            .map(|l| self.held(l))
     }
 
     fn by_client_id(&self, subnet_id: u32, client_id: &[u8]) -> Option<Held> {
         let id = ClientId::new(client_id.to_vec()).ok()?;
         let leases = self.0.by_client_id(subnet_id, &id);
-        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(|l| self.held(l))
+        leases
+            .iter()
+            .max_by_key(|l| (l.state == LeaseState::Default, l.expire))
+            .map(|l| self.held(l))
     }
 }
 
@@ -163,9 +213,19 @@ pub fn to_lease(n: &NewLease) -> Lease {
         return Lease::declined(n.address, n.subnet_id, n.valid_lifetime, now);
     }
     let hwaddr = HwAddr::new(n.htype, n.hwaddr.clone()).ok();
-    let client_id = n.client_id.as_ref().and_then(|c| ClientId::new(c.clone()).ok());
+    let client_id = n
+        .client_id
+        .as_ref()
+        .and_then(|c| ClientId::new(c.clone()).ok());
     let cltt = n.expire.saturating_sub(u64::from(n.valid_lifetime));
-    let mut lease = Lease::new(n.address, hwaddr, client_id, n.subnet_id, cltt, n.valid_lifetime);
+    let mut lease = Lease::new(
+        n.address,
+        hwaddr,
+        client_id,
+        n.subnet_id,
+        cltt,
+        n.valid_lifetime,
+    );
     lease.hostname = n.hostname.clone();
     lease
 }

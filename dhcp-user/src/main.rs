@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "xdhcpd", version, about = "High-availability DHCPv4 server with an XDP fast path; reads Kea Dhcp4 configs")]
+#[command(
+    name = "xdhcpd",
+    version,
+    about = "High-availability DHCPv4 server with an XDP fast path; reads Kea Dhcp4 configs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,7 +110,12 @@ fn main() {
             control_addr,
             control_user,
             control_password_file,
-            control_tls: dhcp_user::api::tls::ControlTls { trust_anchor, cert_file, key_file, cert_required },
+            control_tls: dhcp_user::api::tls::ControlTls {
+                trust_anchor,
+                cert_file,
+                key_file,
+                cert_required,
+            },
         }),
         Command::Test { config } => dhcp_user::daemon::check_config(&config),
         Command::Check { files, json } => dhcp_user::check::cli(&files, json),

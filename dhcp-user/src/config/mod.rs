@@ -98,14 +98,21 @@ use spans::SpanIndex;
 pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { file: name.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        file: name.clone(),
+        source,
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
         let line = prefix.matches('\n').count() as u32 + 1;
         let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
         ConfigError::Syntax {
-            at: Location { file: name.clone(), line: Some(line), column: Some(column) },
+            at: Location {
+                file: name.clone(),
+                line: Some(line),
+                column: Some(column),
+            },
             message: "file is not valid UTF-8".into(),
         }
     })?;
@@ -142,7 +149,9 @@ pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
     config.warnings = warnings
         .into_iter()
         .map(|(path, message)| {
-            let at = spans.key(&path).map_or_else(|| Location::file_only(ex.main_file()), |o| ex.location(o));
+            let at = spans
+                .key(&path)
+                .map_or_else(|| Location::file_only(ex.main_file()), |o| ex.location(o));
             Warning { at, path, message }
         })
         .collect();
@@ -158,19 +167,30 @@ fn serde_failure(ex: &comments::Expanded, path: &str, e: serde_json::Error) -> C
         message.truncate(i);
     }
     match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-            ConfigError::Syntax { at: at_line_col, message }
-        }
+        serde_json::error::Category::Syntax
+        | serde_json::error::Category::Eof
+        | serde_json::error::Category::Io => ConfigError::Syntax {
+            at: at_line_col,
+            message,
+        },
         serde_json::error::Category::Data => {
             // Prefer the start of the value (or key) that failed over where
             // serde_json noticed; the index needs valid JSON, which a data
             // error implies.
             let spans = SpanIndex::build(&ex.text);
-            let path = if path == "." { String::new() } else { path.to_owned() };
+            let path = if path == "." {
+                String::new()
+            } else {
+                path.to_owned()
+            };
             let inv = Invalid::new(path, message);
             match invalid_to_error(ex, &spans, inv) {
                 ConfigError::Invalid { at, path, message } if at.line.is_none() => {
-                    ConfigError::Invalid { at: at_line_col, path, message }
+                    ConfigError::Invalid {
+                        at: at_line_col,
+                        path,
+                        message,
+                    }
                 }
                 other => other,
             }
@@ -180,13 +200,27 @@ fn serde_failure(ex: &comments::Expanded, path: &str, e: serde_json::Error) -> C
 
 /// Locates a stage-2 error; serde's "unknown field" becomes `UnknownKey`.
 fn invalid_to_error(ex: &comments::Expanded, spans: &SpanIndex, inv: Invalid) -> ConfigError {
-    let locate = |o: Option<usize>| o.map_or_else(|| Location::file_only(ex.main_file()), |o| ex.location(o));
+    let locate = |o: Option<usize>| {
+        o.map_or_else(|| Location::file_only(ex.main_file()), |o| ex.location(o))
+    };
     if let Some(rest) = inv.message.strip_prefix("unknown field `") {
         let key = rest.split('`').next().unwrap_or_default().to_owned();
-        return ConfigError::UnknownKey { at: locate(spans.key(&inv.path)), path: inv.path, key };
+        return ConfigError::UnknownKey {
+            at: locate(spans.key(&inv.path)),
+            path: inv.path,
+            key,
+        };
     }
-    let path = if inv.path.is_empty() { "(top level)".to_owned() } else { inv.path };
-    ConfigError::Invalid { at: locate(spans.value(&path)), path, message: inv.message }
+    let path = if inv.path.is_empty() {
+        "(top level)".to_owned()
+    } else {
+        inv.path
+    };
+    ConfigError::Invalid {
+        at: locate(spans.value(&path)),
+        path,
+        message: inv.message,
+    }
 }
 
 /// A validated server configuration. Built only by [`load`] and [`parse`].
@@ -204,6 +238,7 @@ pub struct Config {
     host_reservation_identifiers: Vec<HostIdentifierType>,
     options: OptionSet,
     subnets: Vec<Subnet>,
+    shared_networks: Vec<SharedNetwork>,
     lease_cmds: bool,
     ha: Option<HaConfig>,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
@@ -256,9 +291,14 @@ impl Config {
     pub fn options(&self) -> &OptionSet {
         &self.options
     }
-    /// All subnets in configuration order.
+    /// All subnets: the top-level `subnet4` list in order, then each
+    /// shared network's (Kea's order for selection and auto-numbering).
     pub fn subnets(&self) -> &[Subnet] {
         &self.subnets
+    }
+    /// `shared-networks`, in configuration order.
+    pub fn shared_networks(&self) -> &[SharedNetwork] {
+        &self.shared_networks
     }
     /// Whether `libdhcp_lease_cmds.so` is loaded (lease commands served).
     pub fn lease_cmds(&self) -> bool {
@@ -281,7 +321,9 @@ impl Config {
     /// The subnet explicitly bound to interface `name` by its `interface`
     /// key (the first, if several are).
     pub fn subnet_for_interface(&self, name: &str) -> Option<&Subnet> {
-        self.subnets.iter().find(|s| s.interface.as_deref() == Some(name))
+        self.subnets
+            .iter()
+            .find(|s| s.interface.as_deref() == Some(name))
     }
 
     /// For a directly connected client: the subnet containing the address of
@@ -294,7 +336,10 @@ impl Config {
     /// For a relayed packet: the subnet listing `giaddr` in its relay
     /// `ip-addresses`, else the subnet containing `giaddr` (Kea's order).
     pub fn subnet_for_relay(&self, giaddr: Ipv4Addr) -> Option<&Subnet> {
-        self.subnets.iter().find(|s| s.relay_addresses.contains(&giaddr)).or_else(|| self.subnet_containing(giaddr))
+        self.subnets
+            .iter()
+            .find(|s| s.relay_addresses.contains(&giaddr))
+            .or_else(|| self.subnet_containing(giaddr))
     }
 }
 
@@ -318,7 +363,10 @@ pub struct Cidr {
 impl Cidr {
     /// The prefix of `addr`/`len` (host bits cleared); `len` ≤ 32.
     pub fn new(addr: Ipv4Addr, len: u8) -> Option<Self> {
-        (len <= 32).then(|| Cidr { network: Ipv4Addr::from(u32::from(addr) & mask(len)), len })
+        (len <= 32).then(|| Cidr {
+            network: Ipv4Addr::from(u32::from(addr) & mask(len)),
+            len,
+        })
     }
     /// Network address.
     pub fn network(&self) -> Ipv4Addr {
@@ -347,7 +395,11 @@ impl Cidr {
 }
 
 fn mask(len: u8) -> u32 {
-    if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) }
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    }
 }
 
 impl fmt::Display for Cidr {
@@ -366,14 +418,23 @@ pub struct Pool {
 
 impl Pool {
     /// A pool of `start..=end` inside `subnet`, with its effective options.
-    pub fn new(start: Ipv4Addr, end: Ipv4Addr, subnet: &Cidr, options: OptionSet) -> Result<Self, String> {
+    pub fn new(
+        start: Ipv4Addr,
+        end: Ipv4Addr,
+        subnet: &Cidr,
+        options: OptionSet,
+    ) -> Result<Self, String> {
         if start > end {
             return Err("start is after end".into());
         }
         if !subnet.contains(start) || !subnet.contains(end) {
             return Err(format!("is not inside subnet {subnet}"));
         }
-        Ok(Pool { start, end, options })
+        Ok(Pool {
+            start,
+            end,
+            options,
+        })
     }
     /// First address.
     pub fn start(&self) -> Ipv4Addr {
@@ -471,6 +532,29 @@ pub struct ReservationFlags {
     pub out_of_pool: bool,
 }
 
+/// Kea's lease caching (`cache-threshold`, `cache-max-age`): a renewal
+/// early in a lease's life gets the lease as it stands, without a write.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LeaseCache {
+    /// Fraction of the valid lifetime, strictly between 0 and 1.
+    pub threshold: Option<f64>,
+    /// Seconds.
+    pub max_age: Option<u32>,
+}
+
+/// A `shared-networks` entry: subnets on one link. Its parameters are
+/// already inherited by its subnets; what stays here is what selection
+/// and allocation need to treat the subnets as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedNetwork {
+    /// `name`, unique.
+    pub name: String,
+    /// The network's own `interface`, if set.
+    pub interface: Option<String>,
+    /// Its subnets' ids, in configuration order (Kea's allocation order).
+    pub subnets: Vec<SubnetId>,
+}
+
 /// The subnet's `user-context`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SubnetContext {
@@ -495,8 +579,10 @@ pub struct Subnet {
     match_client_id: bool,
     boot: BootParams,
     reservation_flags: ReservationFlags,
+    cache: LeaseCache,
     context: SubnetContext,
     ha_relationship: Option<usize>,
+    shared_network: Option<usize>,
 }
 
 impl Subnet {
@@ -548,6 +634,14 @@ impl Subnet {
     pub fn reservation_flags(&self) -> ReservationFlags {
         self.reservation_flags
     }
+    /// Effective lease caching parameters.
+    pub fn lease_cache(&self) -> LeaseCache {
+        self.cache
+    }
+    /// Index into [`Config::shared_networks`] of this subnet's network.
+    pub fn shared_network(&self) -> Option<usize> {
+        self.shared_network
+    }
     /// `user-context` (with `ha-server-name` pulled out).
     pub fn context(&self) -> &SubnetContext {
         &self.context
@@ -573,20 +667,32 @@ impl Subnet {
     }
     /// The reservation for hardware address `hw`.
     pub fn reservation_for_hw(&self, hw: &[u8]) -> Option<&Reservation> {
-        self.reservations.iter().find(|r| matches!(&r.id, HostId::HwAddress(h) if h == hw))
+        self.reservations
+            .iter()
+            .find(|r| matches!(&r.id, HostId::HwAddress(h) if h == hw))
     }
     /// The reservation for client identifier `cid`.
     pub fn reservation_for_client_id(&self, cid: &[u8]) -> Option<&Reservation> {
-        self.reservations.iter().find(|r| matches!(&r.id, HostId::ClientId(c) if c == cid))
+        self.reservations
+            .iter()
+            .find(|r| matches!(&r.id, HostId::ClientId(c) if c == cid))
     }
     /// The reservation of address `addr`.
     pub fn reservation_for_address(&self, addr: Ipv4Addr) -> Option<&Reservation> {
-        self.reservations.iter().find(|r| r.ip_address == Some(addr))
+        self.reservations
+            .iter()
+            .find(|r| r.ip_address == Some(addr))
     }
     /// Options for a client given `addr`: reservation beats pool beats
     /// subnet beats global, per option code (Kea's precedence).
-    pub fn options_for(&self, addr: Option<Ipv4Addr>, reservation: Option<&Reservation>) -> OptionSet {
-        let base = addr.and_then(|a| self.pool_containing(a)).map_or(&self.options, |p| &p.options);
+    pub fn options_for(
+        &self,
+        addr: Option<Ipv4Addr>,
+        reservation: Option<&Reservation>,
+    ) -> OptionSet {
+        let base = addr
+            .and_then(|a| self.pool_containing(a))
+            .map_or(&self.options, |p| &p.options);
         match reservation {
             Some(r) => base.merged_with(&r.options),
             None => base.clone(),

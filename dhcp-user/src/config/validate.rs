@@ -18,8 +18,9 @@ use super::lifetimes::LifetimeKeys;
 use super::options::{self, DhcpOption, OptionSet};
 use super::wire;
 use super::{
-    BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec, InterfacesConfig,
-    LeaseDatabase, OutboundInterface, Pool, Reservation, ReservationFlags, SocketType, Subnet, SubnetContext, SubnetId,
+    BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
+    InterfacesConfig, LeaseCache, LeaseDatabase, OutboundInterface, Pool, Reservation,
+    ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetContext, SubnetId,
 };
 
 type Warnings = Vec<(String, String)>;
@@ -44,11 +45,36 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let mut w: Warnings = Vec::new();
     let at = |k: &str| format!("{P}.{k}");
 
-    ignored(&mut w, &at("control-socket"), &d.control_socket, "xdhcp has its own control interface");
-    ignored(&mut w, &at("loggers"), &d.loggers, "xdhcp logs through tracing (RUST_LOG)");
-    ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
-    ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
-    ignored(&mut w, &at("sanity-checks"), &d.sanity_checks, "xdhcp's lease store applies its own checks");
+    ignored(
+        &mut w,
+        &at("control-socket"),
+        &d.control_socket,
+        "xdhcp has its own control interface",
+    );
+    ignored(
+        &mut w,
+        &at("loggers"),
+        &d.loggers,
+        "xdhcp logs through tracing (RUST_LOG)",
+    );
+    ignored(
+        &mut w,
+        &at("multi-threading"),
+        &d.multi_threading,
+        "Kea packet-processing tuning",
+    );
+    ignored(
+        &mut w,
+        &at("dhcp-queue-control"),
+        &d.dhcp_queue_control,
+        "Kea packet-processing tuning",
+    );
+    ignored(
+        &mut w,
+        &at("sanity-checks"),
+        &d.sanity_checks,
+        "xdhcp's lease store applies its own checks",
+    );
     ignored(
         &mut w,
         &at("expired-leases-processing"),
@@ -57,15 +83,34 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     );
     if let Some(ddns) = &d.dhcp_ddns {
         if ddns.get("enable-updates").and_then(Value::as_bool) == Some(true) {
-            return Err(Invalid::new(at("dhcp-ddns.enable-updates"), "DNS updates are not supported by xdhcp"));
+            return Err(Invalid::new(
+                at("dhcp-ddns.enable-updates"),
+                "DNS updates are not supported by xdhcp",
+            ));
         }
-        ignored(&mut w, &at("dhcp-ddns"), &d.dhcp_ddns, "DNS updates are disabled");
+        ignored(
+            &mut w,
+            &at("dhcp-ddns"),
+            &d.dhcp_ddns,
+            "DNS updates are disabled",
+        );
     }
     if d.user_context.is_some() {
         w.push((at("user-context"), "ignored".into()));
     }
+    if let Some(port) = d.dhcp4o6_port.filter(|p| *p != 0) {
+        w.push((
+            at("dhcp4o6-port"),
+            format!("ignored: DHCPv4-over-DHCPv6 (port {port}) is not supported"),
+        ));
+    }
+    extended_info(&mut w, P, d.store_extended_info);
 
-    let interfaces = interfaces(d.interfaces_config.as_ref(), &at("interfaces-config"), &mut w)?;
+    let interfaces = interfaces(
+        d.interfaces_config.as_ref(),
+        &at("interfaces-config"),
+        &mut w,
+    )?;
     let lease_database = lease_database(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
 
     let global_keys = LifetimeKeys {
@@ -93,7 +138,11 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let authoritative = d.authoritative.unwrap_or(false);
     let match_client_id = d.match_client_id.unwrap_or(true);
     let global_flags = reservation_flags(
-        ReservationFlags { global: false, in_subnet: true, out_of_pool: false },
+        ReservationFlags {
+            global: false,
+            in_subnet: true,
+            out_of_pool: false,
+        },
         &d.reservation_mode,
         d.reservations_global,
         d.reservations_in_subnet,
@@ -101,11 +150,15 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         P,
         &mut w,
     )?;
-    let host_reservation_identifiers = host_ids(&d.host_reservation_identifiers, &at("host-reservation-identifiers"))?;
+    let host_reservation_identifiers = host_ids(
+        &d.host_reservation_identifiers,
+        &at("host-reservation-identifiers"),
+    )?;
     let options = option_list(&d.option_data, &at("option-data"), &mut w)?;
 
     let (lease_cmds, ha) = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
 
+    let global_cache = lease_cache(LeaseCache::default(), d.cache_threshold, d.cache_max_age, P)?;
     let globals = Globals {
         keys: global_keys,
         boot: global_boot.clone(),
@@ -113,27 +166,44 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         match_client_id,
         flags: global_flags,
         options: options.clone(),
+        cache: global_cache,
         interfaces: &interfaces,
         ha: ha.as_ref(),
+        network: None,
     };
     let mut subnets: Vec<Subnet> = Vec::new();
     let mut next_auto_id = 1u32;
+    // Kea numbers subnets without an id in the order it parses them: the
+    // top-level subnet4 list first, then each shared network's.
     for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
         let sp = format!("{P}.subnet4[{i}]");
         let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
-        if let Some(other) = subnets.iter().find(|o| o.id == subnet.id) {
+        add_subnet(&mut subnets, subnet, &sp)?;
+    }
+    let mut shared_networks: Vec<SharedNetwork> = Vec::new();
+    for (i, n) in d
+        .shared_networks
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let np = format!("{P}.shared-networks[{i}]");
+        let index = shared_networks.len();
+        let (network, members) =
+            shared_network(n, &np, index, &globals, &mut next_auto_id, &mut w)?;
+        if shared_networks.iter().any(|o| o.name == network.name) {
             return Err(Invalid::new(
-                format!("{sp}.id"),
-                format!("subnet id {} is already used by subnet {}", subnet.id, other.prefix),
+                format!("{np}.name"),
+                format!(
+                    "a shared-network with name {:?} is defined twice",
+                    network.name
+                ),
             ));
         }
-        if let Some(other) = subnets.iter().find(|o| o.prefix.overlaps(&subnet.prefix)) {
-            return Err(Invalid::new(
-                format!("{sp}.subnet"),
-                format!("{} overlaps subnet {} (id {})", subnet.prefix, other.prefix, other.id),
-            ));
+        for (j, subnet) in members.into_iter().enumerate() {
+            add_subnet(&mut subnets, subnet, &format!("{np}.subnet4[{j}]"))?;
         }
-        subnets.push(subnet);
+        shared_networks.push(network);
     }
 
     let config = Config {
@@ -149,11 +219,23 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         host_reservation_identifiers,
         options,
         subnets,
+        shared_networks,
         lease_cmds,
         ha,
         warnings: Vec::new(),
     };
     Ok((config, w))
+}
+
+/// `store-extended-info`: Kea keeps relay data in each lease's user
+/// context for lease queries; xdhcp stores none, and says so.
+fn extended_info(w: &mut Warnings, path: &str, v: Option<bool>) {
+    if v == Some(true) {
+        w.push((
+            format!("{path}.store-extended-info"),
+            "ignored: relay data is not stored in leases".into(),
+        ));
+    }
 }
 
 fn ignored(w: &mut Warnings, path: &str, v: &Option<Value>, why: &str) {
@@ -162,6 +244,9 @@ fn ignored(w: &mut Warnings, path: &str, v: &Option<Value>, why: &str) {
     }
 }
 
+/// What a subnet inherits from the level above it: the global level, or a
+/// shared network (itself already over the global level).
+#[derive(Clone)]
 struct Globals<'a> {
     keys: LifetimeKeys,
     boot: BootParams,
@@ -169,11 +254,232 @@ struct Globals<'a> {
     match_client_id: bool,
     flags: ReservationFlags,
     options: OptionSet,
+    cache: LeaseCache,
     interfaces: &'a InterfacesConfig,
     ha: Option<&'a HaConfig>,
+    /// Set for the subnets of a shared network.
+    network: Option<NetworkScope>,
 }
 
-fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings) -> Result<InterfacesConfig, Invalid> {
+/// The shared network a subnet belongs to, as its subnets see it.
+#[derive(Clone)]
+struct NetworkScope {
+    index: usize,
+    interface: Option<String>,
+    relay_addresses: Vec<Ipv4Addr>,
+    ha_server_name: Option<String>,
+}
+
+/// Adds a subnet to the flat list, refusing what Kea refuses: an id or a
+/// prefix used twice (xdhcp also refuses overlapping prefixes, see the
+/// module docs of `config`).
+fn add_subnet(subnets: &mut Vec<Subnet>, subnet: Subnet, sp: &str) -> Result<(), Invalid> {
+    if let Some(other) = subnets.iter().find(|o| o.id == subnet.id) {
+        return Err(Invalid::new(
+            format!("{sp}.id"),
+            format!(
+                "subnet id {} is already used by subnet {}",
+                subnet.id, other.prefix
+            ),
+        ));
+    }
+    if let Some(other) = subnets.iter().find(|o| o.prefix.overlaps(&subnet.prefix)) {
+        return Err(Invalid::new(
+            format!("{sp}.subnet"),
+            format!(
+                "{} overlaps subnet {} (id {})",
+                subnet.prefix, other.prefix, other.id
+            ),
+        ));
+    }
+    subnets.push(subnet);
+    Ok(())
+}
+
+/// `cache-threshold` and `cache-max-age` over the parent's (Kea's
+/// `parseCacheParams`: the threshold is a fraction strictly between 0 and 1).
+fn lease_cache(
+    parent: LeaseCache,
+    threshold: Option<f64>,
+    max_age: Option<u32>,
+    path: &str,
+) -> Result<LeaseCache, Invalid> {
+    if let Some(t) = threshold
+        && !(t > 0.0 && t < 1.0)
+    {
+        return Err(Invalid::new(
+            format!("{path}.cache-threshold"),
+            format!("{t} is invalid, it must be greater than 0.0 and less than 1.0"),
+        ));
+    }
+    Ok(LeaseCache {
+        threshold: threshold.or(parent.threshold),
+        max_age: max_age.or(parent.max_age),
+    })
+}
+
+/// One `shared-networks` entry: the network, and its subnets with the
+/// network's parameters inherited (global → shared network → subnet → pool).
+fn shared_network(
+    n: wire::SharedNetwork4,
+    path: &str,
+    index: usize,
+    g: &Globals<'_>,
+    next_auto_id: &mut u32,
+    w: &mut Warnings,
+) -> Result<(SharedNetwork, Vec<Subnet>), Invalid> {
+    let at = |k: &str| format!("{path}.{k}");
+    let name = match n.name {
+        None => return Err(Invalid::new(path, "a shared-network needs a \"name\"")),
+        Some(s) if s.is_empty() => return Err(Invalid::new(at("name"), "must not be empty")),
+        Some(s) => s,
+    };
+    let keys = LifetimeKeys {
+        valid: n.valid_lifetime,
+        min_valid: n.min_valid_lifetime,
+        max_valid: n.max_valid_lifetime,
+        renew: n.renew_timer,
+        rebind: n.rebind_timer,
+        calculate_tee_times: n.calculate_tee_times,
+        t1_percent: n.t1_percent,
+        t2_percent: n.t2_percent,
+    }
+    .inherit(&g.keys);
+    // Checked at the network's own level too, so an error names its key.
+    keys.resolve(path)?;
+    let interface = match n.interface {
+        Some(i) if i.is_empty() => None,
+        Some(i) => {
+            if !g.interfaces.serves(&i) {
+                w.push((
+                    at("interface"),
+                    format!("{i:?} is not in interfaces-config.interfaces; the network is not served there"),
+                ));
+            }
+            Some(i)
+        }
+        None => None,
+    };
+    let mut ha_server_name = None;
+    if let Some(mut uc) = n.user_context {
+        match uc.remove("ha-server-name") {
+            None => {}
+            Some(Value::String(s)) if !s.is_empty() => ha_server_name = Some(s),
+            Some(_) => {
+                return Err(Invalid::new(
+                    at("user-context.ha-server-name"),
+                    "must be a non-empty string",
+                ));
+            }
+        }
+    }
+    extended_info(w, path, n.store_extended_info);
+    let own_options = option_list(&n.option_data, &at("option-data"), w)?;
+    let scope = Globals {
+        keys,
+        boot: boot_params(
+            &g.boot,
+            &n.next_server,
+            &n.server_hostname,
+            &n.boot_file_name,
+            path,
+        )?,
+        authoritative: n.authoritative.unwrap_or(g.authoritative),
+        match_client_id: n.match_client_id.unwrap_or(g.match_client_id),
+        flags: reservation_flags(
+            g.flags,
+            &n.reservation_mode,
+            n.reservations_global,
+            n.reservations_in_subnet,
+            n.reservations_out_of_pool,
+            path,
+            w,
+        )?,
+        options: g.options.merged_with(&own_options),
+        cache: lease_cache(g.cache, n.cache_threshold, n.cache_max_age, path)?,
+        interfaces: g.interfaces,
+        ha: g.ha,
+        network: Some(NetworkScope {
+            index,
+            interface: interface.clone(),
+            relay_addresses: relay_list(n.relay, &at("relay"))?,
+            ha_server_name,
+        }),
+    };
+    let mut members = Vec::new();
+    // Kea's sharedNetworksSanityChecks: one authoritative setting and at
+    // most one interface per network.
+    let mut link = interface.clone();
+    for (j, s) in n.subnet4.unwrap_or_default().into_iter().enumerate() {
+        let sp = format!("{path}.subnet4[{j}]");
+        let subnet = subnet(s, &sp, &scope, next_auto_id, w)?;
+        if subnet.authoritative != scope.authoritative {
+            return Err(Invalid::new(
+                format!("{sp}.authoritative"),
+                format!(
+                    "subnet {} has authoritative {} but its shared-network {name:?} has {}",
+                    subnet.prefix, subnet.authoritative, scope.authoritative
+                ),
+            ));
+        }
+        match (&link, &subnet.interface) {
+            (Some(l), Some(i)) if l != i => {
+                return Err(Invalid::new(
+                    format!("{sp}.interface"),
+                    format!(
+                        "subnet {} has interface {i:?}, but the shared-network {name:?} or an earlier subnet in it uses {l:?}",
+                        subnet.prefix
+                    ),
+                ));
+            }
+            (None, Some(i)) => link = Some(i.clone()),
+            _ => {}
+        }
+        members.push(subnet);
+    }
+    let subnet_ids = members.iter().map(|s| s.id).collect();
+    Ok((
+        SharedNetwork {
+            name,
+            interface,
+            subnets: subnet_ids,
+        },
+        members,
+    ))
+}
+
+/// A `relay` map: `ip-addresses`, or Kea's older single `ip-address`.
+fn relay_list(relay: Option<wire::Relay>, rp: &str) -> Result<Vec<Ipv4Addr>, Invalid> {
+    let Some(r) = relay else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    match (r.ip_addresses, r.ip_address) {
+        (Some(_), Some(_)) => {
+            return Err(Invalid::new(rp, "use ip-addresses or ip-address, not both"));
+        }
+        (Some(list), None) => {
+            for (i, a) in list.iter().enumerate() {
+                out.push(parse_ipv4(a, &format!("{rp}.ip-addresses[{i}]"))?);
+            }
+        }
+        (None, Some(a)) => {
+            let a = parse_ipv4(&a, &format!("{rp}.ip-address"))?;
+            // Kea's old "0.0.0.0 means no relay" spelling.
+            if !a.is_unspecified() {
+                out.push(a);
+            }
+        }
+        (None, None) => return Err(Invalid::new(rp, "needs ip-addresses")),
+    }
+    Ok(out)
+}
+
+fn interfaces(
+    ic: Option<&wire::InterfacesConfig>,
+    path: &str,
+    w: &mut Warnings,
+) -> Result<InterfacesConfig, Invalid> {
     let mut out = InterfacesConfig {
         interfaces: Vec::new(),
         socket_type: SocketType::Raw,
@@ -191,17 +497,26 @@ fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings)
         } else {
             let (name, addr) = match spec.split_once('/') {
                 Some((n, a)) => {
-                    let a = a
-                        .parse::<Ipv4Addr>()
-                        .map_err(|_| Invalid::new(&ip, format!("{spec:?}: {a:?} is not an IPv4 address")))?;
+                    let a = a.parse::<Ipv4Addr>().map_err(|_| {
+                        Invalid::new(&ip, format!("{spec:?}: {a:?} is not an IPv4 address"))
+                    })?;
                     (n, Some(a))
                 }
                 None => (spec.as_str(), None),
             };
-            if name.is_empty() || name.len() > 15 || name.contains(|c: char| c.is_whitespace() || c == '/') {
-                return Err(Invalid::new(&ip, format!("{spec:?} is not a valid interface name")));
+            if name.is_empty()
+                || name.len() > 15
+                || name.contains(|c: char| c.is_whitespace() || c == '/')
+            {
+                return Err(Invalid::new(
+                    &ip,
+                    format!("{spec:?} is not a valid interface name"),
+                ));
             }
-            InterfaceSpec::Named { name: name.to_owned(), address: addr }
+            InterfaceSpec::Named {
+                name: name.to_owned(),
+                address: addr,
+            }
         };
         if out.interfaces.contains(&parsed) {
             return Err(Invalid::new(&ip, format!("{spec:?} is listed twice")));
@@ -236,15 +551,26 @@ fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings)
     Ok(out)
 }
 
-fn lease_database(db: Option<&wire::LeaseDatabase>, path: &str, w: &mut Warnings) -> Result<LeaseDatabase, Invalid> {
-    let mut out =
-        LeaseDatabase { name: PathBuf::from(DEFAULT_LEASE_FILE), persist: true, lfc_interval: 3600, max_row_errors: 0 };
+fn lease_database(
+    db: Option<&wire::LeaseDatabase>,
+    path: &str,
+    w: &mut Warnings,
+) -> Result<LeaseDatabase, Invalid> {
+    let mut out = LeaseDatabase {
+        name: PathBuf::from(DEFAULT_LEASE_FILE),
+        persist: true,
+        lfc_interval: 3600,
+        max_row_errors: 0,
+    };
     let Some(db) = db else { return Ok(out) };
     if db.user_context.is_some() {
         w.push((format!("{path}.user-context"), "ignored".into()));
     }
     if db.kind != "memfile" {
-        return Err(Invalid::new(format!("{path}.type"), format!("{:?}: only \"memfile\" is supported", db.kind)));
+        return Err(Invalid::new(
+            format!("{path}.type"),
+            format!("{:?}: only \"memfile\" is supported", db.kind),
+        ));
     }
     if let Some(n) = &db.name {
         if n.is_empty() {
@@ -278,19 +604,28 @@ fn boot_params(
         Some(s) => bounded(s, 127, &format!("{path}.boot-file-name"))?,
         None => parent.boot_file_name.clone(),
     };
-    Ok(BootParams { next_server, server_hostname, boot_file_name })
+    Ok(BootParams {
+        next_server,
+        server_hostname,
+        boot_file_name,
+    })
 }
 
 /// The BOOTP header's sname and file fields have 64 and 128 bytes, NUL included.
 fn bounded(s: &str, max: usize, path: &str) -> Result<String, Invalid> {
     if s.len() > max {
-        return Err(Invalid::new(path, format!("must be at most {max} bytes long, it is {}", s.len())));
+        return Err(Invalid::new(
+            path,
+            format!("must be at most {max} bytes long, it is {}", s.len()),
+        ));
     }
     Ok(s.to_owned())
 }
 
 fn parse_ipv4(s: &str, path: &str) -> Result<Ipv4Addr, Invalid> {
-    s.trim().parse::<Ipv4Addr>().map_err(|_| Invalid::new(path, format!("{s:?} is not an IPv4 address")))
+    s.trim()
+        .parse::<Ipv4Addr>()
+        .map_err(|_| Invalid::new(path, format!("{s:?} is not an IPv4 address")))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -323,8 +658,15 @@ fn reservation_flags(
                 ));
             }
         };
-        w.push((mp, "deprecated in Kea; read as the equivalent reservations-* flags".into()));
-        return Ok(ReservationFlags { global: g, in_subnet: s, out_of_pool: o });
+        w.push((
+            mp,
+            "deprecated in Kea; read as the equivalent reservations-* flags".into(),
+        ));
+        return Ok(ReservationFlags {
+            global: g,
+            in_subnet: s,
+            out_of_pool: o,
+        });
     }
     Ok(ReservationFlags {
         global: global.unwrap_or(parent.global),
@@ -357,25 +699,37 @@ fn host_ids(list: &Option<Vec<String>>, path: &str) -> Result<Vec<HostIdentifier
             _ => {
                 return Err(Invalid::new(
                     format!("{path}[{i}]"),
-                    format!("{n:?}: expected one of hw-address, duid, circuit-id, client-id, flex-id"),
+                    format!(
+                        "{n:?}: expected one of hw-address, duid, circuit-id, client-id, flex-id"
+                    ),
                 ));
             }
         };
         if out.contains(&t) {
-            return Err(Invalid::new(format!("{path}[{i}]"), format!("{n:?} is listed twice")));
+            return Err(Invalid::new(
+                format!("{path}[{i}]"),
+                format!("{n:?} is listed twice"),
+            ));
         }
         out.push(t);
     }
     Ok(out)
 }
 
-fn option_list(list: &Option<Vec<wire::OptionData>>, path: &str, w: &mut Warnings) -> Result<OptionSet, Invalid> {
+fn option_list(
+    list: &Option<Vec<wire::OptionData>>,
+    path: &str,
+    w: &mut Warnings,
+) -> Result<OptionSet, Invalid> {
     let mut set = OptionSet::new();
     for (i, o) in list.iter().flatten().enumerate() {
         let op = format!("{path}[{i}]");
         let opt = option_entry(o, &op, w)?;
         if set.get(opt.code()).is_some() {
-            return Err(Invalid::new(op, format!("option {} is already set in this list", opt.code())));
+            return Err(Invalid::new(
+                op,
+                format!("option {} is already set in this list", opt.code()),
+            ));
         }
         set.insert(opt);
     }
@@ -387,7 +741,10 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
     if let Some(space) = &o.space
         && space != "dhcp4"
     {
-        return Err(Invalid::new(at("space"), format!("{space:?}: only the \"dhcp4\" option space is supported")));
+        return Err(Invalid::new(
+            at("space"),
+            format!("{space:?}: only the \"dhcp4\" option space is supported"),
+        ));
     }
     if o.user_context.is_some() {
         w.push((at("user-context"), "ignored".into()));
@@ -395,7 +752,10 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
     let (code, def, key) = match (&o.name, o.code) {
         (Some(name), code) => {
             if name.contains(' ') {
-                return Err(Invalid::new(at("name"), format!("{name:?}: option names contain no spaces")));
+                return Err(Invalid::new(
+                    at("name"),
+                    format!("{name:?}: option names contain no spaces"),
+                ));
             }
             let Some(def) = options::option_def_by_name(name) else {
                 return Err(Invalid::new(
@@ -410,34 +770,51 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
             {
                 return Err(Invalid::new(
                     at("code"),
-                    format!("{c} does not match option {name:?}, which is code {}", def.code),
+                    format!(
+                        "{c} does not match option {name:?}, which is code {}",
+                        def.code
+                    ),
                 ));
             }
             (def.code, Some(def), "name")
         }
         (None, Some(c)) => {
-            let code = u8::try_from(c)
-                .map_err(|_| Invalid::new(at("code"), format!("{c}: DHCPv4 option codes go up to 255")))?;
+            let code = u8::try_from(c).map_err(|_| {
+                Invalid::new(at("code"), format!("{c}: DHCPv4 option codes go up to 255"))
+            })?;
             (code, options::option_def(code), "code")
         }
-        (None, None) => return Err(Invalid::new(path, "an option needs a \"name\" or a \"code\"")),
+        (None, None) => {
+            return Err(Invalid::new(
+                path,
+                "an option needs a \"name\" or a \"code\"",
+            ));
+        }
     };
     if let Some(why) = options::server_managed(code) {
         return Err(Invalid::new(at(key), format!("option {code}: {why}")));
     }
     let data = o.data.as_deref().unwrap_or("");
     let bytes = match (def, o.csv_format) {
-        (Some(def), None | Some(true)) => options::encode_csv(def, data).map_err(|m| Invalid::new(at("data"), m))?,
+        (Some(def), None | Some(true)) => {
+            options::encode_csv(def, data).map_err(|m| Invalid::new(at("data"), m))?
+        }
         (None, Some(true)) => {
             return Err(Invalid::new(
                 at("csv-format"),
-                format!("option {code} has no standard definition, so its data must be hex with \"csv-format\": false"),
+                format!(
+                    "option {code} has no standard definition, so its data must be hex with \"csv-format\": false"
+                ),
             ));
         }
         (def, csv) => {
-            let bytes =
-                options::quoted_literal(data).or_else(|| options::decode_formatted_hex(data)).ok_or_else(|| {
-                    Invalid::new(at("data"), format!("{data:?} is not hexadecimal bytes or a 'quoted string'"))
+            let bytes = options::quoted_literal(data)
+                .or_else(|| options::decode_formatted_hex(data))
+                .ok_or_else(|| {
+                    Invalid::new(
+                        at("data"),
+                        format!("{data:?} is not hexadecimal bytes or a 'quoted string'"),
+                    )
                 })?;
             if let Some(def) = def {
                 options::check_binary(def, &bytes).map_err(|m| Invalid::new(at("data"), m))?;
@@ -447,12 +824,17 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
             bytes
         }
     };
-    DhcpOption::new(code, bytes, o.always_send.unwrap_or(false)).map_err(|m| Invalid::new(at("data"), m))
+    DhcpOption::new(code, bytes, o.always_send.unwrap_or(false))
+        .map_err(|m| Invalid::new(at("data"), m))
 }
 
 type Hooks = (bool, Option<HaConfig>);
 
-fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> Result<Hooks, Invalid> {
+fn hooks(
+    list: Option<Vec<wire::HookLibrary>>,
+    path: &str,
+    w: &mut Warnings,
+) -> Result<Hooks, Invalid> {
     let mut lease_cmds = false;
     let mut ha: Option<HaConfig> = None;
     for (i, h) in list.unwrap_or_default().into_iter().enumerate() {
@@ -460,11 +842,17 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
         if h.user_context.is_some() {
             w.push((format!("{hp}.user-context"), "ignored".into()));
         }
-        let file = Path::new(&h.library).file_name().and_then(|f| f.to_str()).unwrap_or("");
+        let file = Path::new(&h.library)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("");
         match file {
             "libdhcp_lease_cmds.so" => {
                 if lease_cmds {
-                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_lease_cmds.so is loaded twice"));
+                    return Err(Invalid::new(
+                        format!("{hp}.library"),
+                        "libdhcp_lease_cmds.so is loaded twice",
+                    ));
                 }
                 match &h.parameters {
                     None => {}
@@ -480,23 +868,30 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
             }
             "libdhcp_ha.so" => {
                 if ha.is_some() {
-                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_ha.so is loaded twice"));
+                    return Err(Invalid::new(
+                        format!("{hp}.library"),
+                        "libdhcp_ha.so is loaded twice",
+                    ));
                 }
                 let pp = format!("{hp}.parameters");
                 let Some(params) = h.parameters else {
-                    return Err(Invalid::new(&hp, "libdhcp_ha.so needs \"parameters\" with \"high-availability\""));
+                    return Err(Invalid::new(
+                        &hp,
+                        "libdhcp_ha.so needs \"parameters\" with \"high-availability\"",
+                    ));
                 };
-                let wire: ha::WireParameters = serde_path_to_error::deserialize(params).map_err(|e| {
-                    let inner = e.path().to_string();
-                    let full = if inner == "." {
-                        pp.clone()
-                    } else if inner.starts_with('[') {
-                        format!("{pp}{inner}")
-                    } else {
-                        format!("{pp}.{inner}")
-                    };
-                    Invalid::new(full, e.into_inner().to_string())
-                })?;
+                let wire: ha::WireParameters =
+                    serde_path_to_error::deserialize(params).map_err(|e| {
+                        let inner = e.path().to_string();
+                        let full = if inner == "." {
+                            pp.clone()
+                        } else if inner.starts_with('[') {
+                            format!("{pp}{inner}")
+                        } else {
+                            format!("{pp}.{inner}")
+                        };
+                        Invalid::new(full, e.into_inner().to_string())
+                    })?;
                 ha = Some(ha::build(wire, &pp, &mut |p, m| w.push((p, m)))?);
             }
             _ => {
@@ -545,7 +940,13 @@ fn subnet(
         t2_percent: s.t2_percent,
     };
     let lifetimes = keys.inherit(&g.keys).resolve(path)?;
-    let boot = boot_params(&g.boot, &s.next_server, &s.server_hostname, &s.boot_file_name, path)?;
+    let boot = boot_params(
+        &g.boot,
+        &s.next_server,
+        &s.server_hostname,
+        &s.boot_file_name,
+        path,
+    )?;
     let reservation_flags = reservation_flags(
         g.flags,
         &s.reservation_mode,
@@ -556,30 +957,16 @@ fn subnet(
         w,
     )?;
 
-    let relay_addresses = match s.relay {
-        None => Vec::new(),
-        Some(r) => {
-            let rp = at("relay");
-            let mut out = Vec::new();
-            match (r.ip_addresses, r.ip_address) {
-                (Some(_), Some(_)) => return Err(Invalid::new(&rp, "use ip-addresses or ip-address, not both")),
-                (Some(list), None) => {
-                    for (i, a) in list.iter().enumerate() {
-                        out.push(parse_ipv4(a, &format!("{rp}.ip-addresses[{i}]"))?);
-                    }
-                }
-                (None, Some(a)) => {
-                    let a = parse_ipv4(&a, &format!("{rp}.ip-address"))?;
-                    // Kea's old "0.0.0.0 means no relay" spelling.
-                    if !a.is_unspecified() {
-                        out.push(a);
-                    }
-                }
-                (None, None) => return Err(Invalid::new(&rp, "needs ip-addresses")),
-            }
-            out
-        }
-    };
+    // A subnet's own relay addresses, else its shared network's (Kea's
+    // selectSubnet: a subnet with relays must match them).
+    let mut relay_addresses = relay_list(s.relay, &at("relay"))?;
+    if relay_addresses.is_empty()
+        && let Some(n) = &g.network
+    {
+        relay_addresses = n.relay_addresses.clone();
+    }
+    let cache = lease_cache(g.cache, s.cache_threshold, s.cache_max_age, path)?;
+    extended_info(w, path, s.store_extended_info);
 
     let interface = match s.interface {
         Some(i) if i.is_empty() => None,
@@ -594,6 +981,7 @@ fn subnet(
         }
         None => None,
     };
+    let interface_inherited = g.network.as_ref().and_then(|n| n.interface.clone());
 
     let own_options = option_list(&s.option_data, &at("option-data"), w)?;
     let options = g.options.merged_with(&own_options);
@@ -604,15 +992,25 @@ fn subnet(
         if p.user_context.is_some() {
             w.push((format!("{pp}.user-context"), "ignored".into()));
         }
-        let (start, end) =
-            parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
-        let pool_options = options.merged_with(&option_list(&p.option_data, &format!("{pp}.option-data"), w)?);
+        let (start, end) = parse_pool(&p.pool)
+            .map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
+        let pool_options = options.merged_with(&option_list(
+            &p.option_data,
+            &format!("{pp}.option-data"),
+            w,
+        )?);
         let pool = Pool::new(start, end, &prefix, pool_options)
             .map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
-        if let Some((k, other)) = pools.iter().find(|(_, o)| o.start <= pool.end && pool.start <= o.end) {
+        if let Some((k, other)) = pools
+            .iter()
+            .find(|(_, o)| o.start <= pool.end && pool.start <= o.end)
+        {
             return Err(Invalid::new(
                 format!("{pp}.pool"),
-                format!("{:?} overlaps pool {}-{} (pools[{k}])", p.pool, other.start, other.end),
+                format!(
+                    "{:?} overlaps pool {}-{} (pools[{k}])",
+                    p.pool, other.start, other.end
+                ),
             ));
         }
         pools.push((j, pool));
@@ -646,18 +1044,27 @@ fn subnet(
     }
 
     let mut context = SubnetContext::default();
+    context.ha_server_name = g.network.as_ref().and_then(|n| n.ha_server_name.clone());
     if let Some(mut uc) = s.user_context {
         match uc.remove("ha-server-name") {
             None => {}
             Some(Value::String(n)) if !n.is_empty() => context.ha_server_name = Some(n),
-            Some(_) => return Err(Invalid::new(at("user-context.ha-server-name"), "must be a non-empty string")),
+            Some(_) => {
+                return Err(Invalid::new(
+                    at("user-context.ha-server-name"),
+                    "must be a non-empty string",
+                ));
+            }
         }
         context.other = uc;
     }
     let ha_relationship = match g.ha {
         None => {
             if context.ha_server_name.is_some() {
-                w.push((at("user-context.ha-server-name"), "ignored: libdhcp_ha.so is not loaded".into()));
+                w.push((
+                    at("user-context.ha-server-name"),
+                    "ignored: libdhcp_ha.so is not loaded".into(),
+                ));
             }
             None
         }
@@ -696,37 +1103,58 @@ fn subnet(
         reservations,
         options,
         relay_addresses,
-        interface,
+        interface: interface.or(interface_inherited),
         lifetimes,
         authoritative: s.authoritative.unwrap_or(g.authoritative),
         match_client_id: s.match_client_id.unwrap_or(g.match_client_id),
         boot,
         reservation_flags,
+        cache,
         context,
         ha_relationship,
+        shared_network: g.network.as_ref().map(|n| n.index),
     })
 }
 
 /// `a.b.c.d/len`; host bits are cleared with a warning (Kea masks them too).
 fn parse_cidr(s: &str, path: &str, w: &mut Warnings) -> Result<Cidr, Invalid> {
     let bad = |why: &str| Invalid::new(path, format!("{s:?}: {why}"));
-    let (a, l) = s.trim().split_once('/').ok_or_else(|| bad("expected a prefix like 192.0.2.0/24"))?;
+    let (a, l) = s
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| bad("expected a prefix like 192.0.2.0/24"))?;
     let addr: Ipv4Addr = a.trim().parse().map_err(|_| bad("not an IPv4 address"))?;
-    let len: u8 =
-        l.trim().parse().ok().filter(|l| (1..=32).contains(l)).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
+    let len: u8 = l
+        .trim()
+        .parse()
+        .ok()
+        .filter(|l| (1..=32).contains(l))
+        .ok_or_else(|| bad("prefix length must be 1 to 32"))?;
     let cidr = Cidr::new(addr, len).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
     if cidr.network != addr {
-        w.push((path.to_owned(), format!("{s:?} has host bits set; using {cidr}")));
+        w.push((
+            path.to_owned(),
+            format!("{s:?} has host bits set; using {cidr}"),
+        ));
     }
     Ok(cidr)
 }
 
 /// `a - b` or `a/len`.
 fn parse_pool(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
-    let ip = |t: &str| t.trim().parse::<Ipv4Addr>().map_err(|_| format!("{:?} is not an IPv4 address", t.trim()));
+    let ip = |t: &str| {
+        t.trim()
+            .parse::<Ipv4Addr>()
+            .map_err(|_| format!("{:?} is not an IPv4 address", t.trim()))
+    };
     if let Some((a, l)) = s.split_once('/') {
         let addr = ip(a)?;
-        let len: u8 = l.trim().parse().ok().filter(|l| (1..=32).contains(l)).ok_or("prefix length must be 1 to 32")?;
+        let len: u8 = l
+            .trim()
+            .parse()
+            .ok()
+            .filter(|l| (1..=32).contains(l))
+            .ok_or("prefix length must be 1 to 32")?;
         let c = Cidr::new(addr, len).ok_or("prefix length must be 1 to 32")?;
         Ok((c.network(), c.last()))
     } else if let Some((a, b)) = s.split_once('-') {
@@ -736,30 +1164,55 @@ fn parse_pool(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
     }
 }
 
-fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings) -> Result<Reservation, Invalid> {
+fn reservation(
+    r: wire::Reservation,
+    path: &str,
+    prefix: &Cidr,
+    w: &mut Warnings,
+) -> Result<Reservation, Invalid> {
     let at = |k: &str| format!("{path}.{k}");
     if r.user_context.is_some() {
         w.push((at("user-context"), "ignored".into()));
     }
     let decode = |s: &str, key: &str| {
-        options::quoted_literal(s).or_else(|| options::decode_formatted_hex(s)).ok_or_else(|| {
-            Invalid::new(at(key), format!("{s:?} is not hexadecimal bytes (colons optional) or a 'quoted string'"))
-        })
+        options::quoted_literal(s)
+            .or_else(|| options::decode_formatted_hex(s))
+            .ok_or_else(|| {
+                Invalid::new(
+                    at(key),
+                    format!(
+                        "{s:?} is not hexadecimal bytes (colons optional) or a 'quoted string'"
+                    ),
+                )
+            })
     };
     let id = match (&r.hw_address, &r.client_id) {
-        (Some(_), Some(_)) => return Err(Invalid::new(path, "give hw-address or client-id, not both")),
-        (None, None) => return Err(Invalid::new(path, "a reservation needs hw-address or client-id")),
+        (Some(_), Some(_)) => {
+            return Err(Invalid::new(path, "give hw-address or client-id, not both"));
+        }
+        (None, None) => {
+            return Err(Invalid::new(
+                path,
+                "a reservation needs hw-address or client-id",
+            ));
+        }
         (Some(h), None) => {
             let b = decode(h, "hw-address")?;
             if b.is_empty() || b.len() > 20 {
-                return Err(Invalid::new(at("hw-address"), format!("{h:?}: a hardware address has 1 to 20 bytes")));
+                return Err(Invalid::new(
+                    at("hw-address"),
+                    format!("{h:?}: a hardware address has 1 to 20 bytes"),
+                ));
             }
             HostId::HwAddress(b)
         }
         (None, Some(c)) => {
             let b = decode(c, "client-id")?;
             if b.len() < 2 || b.len() > 128 {
-                return Err(Invalid::new(at("client-id"), format!("{c:?}: a client identifier has 2 to 128 bytes")));
+                return Err(Invalid::new(
+                    at("client-id"),
+                    format!("{c:?}: a client identifier has 2 to 128 bytes"),
+                ));
             }
             HostId::ClientId(b)
         }
@@ -772,7 +1225,10 @@ fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings
                 None
             } else {
                 if !prefix.contains(addr) {
-                    return Err(Invalid::new(at("ip-address"), format!("{addr} is not inside subnet {prefix}")));
+                    return Err(Invalid::new(
+                        at("ip-address"),
+                        format!("{addr} is not inside subnet {prefix}"),
+                    ));
                 }
                 Some(addr)
             }
@@ -782,16 +1238,39 @@ fn reservation(r: wire::Reservation, path: &str, prefix: &Cidr, w: &mut Warnings
         Some(h) if h.is_empty() => None,
         Some(h) => {
             if h.len() > 255 {
-                return Err(Invalid::new(at("hostname"), "must be at most 255 bytes long"));
+                return Err(Invalid::new(
+                    at("hostname"),
+                    "must be at most 255 bytes long",
+                ));
             }
             Some(h)
         }
         None => None,
     };
     let options = option_list(&r.option_data, &at("option-data"), w)?;
-    let next_server =
-        r.next_server.as_deref().filter(|s| !s.is_empty()).map(|s| parse_ipv4(s, &at("next-server"))).transpose()?;
-    let server_hostname = r.server_hostname.as_deref().map(|s| bounded(s, 63, &at("server-hostname"))).transpose()?;
-    let boot_file_name = r.boot_file_name.as_deref().map(|s| bounded(s, 127, &at("boot-file-name"))).transpose()?;
-    Ok(Reservation { id, ip_address, hostname, options, next_server, server_hostname, boot_file_name })
+    let next_server = r
+        .next_server
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_ipv4(s, &at("next-server")))
+        .transpose()?;
+    let server_hostname = r
+        .server_hostname
+        .as_deref()
+        .map(|s| bounded(s, 63, &at("server-hostname")))
+        .transpose()?;
+    let boot_file_name = r
+        .boot_file_name
+        .as_deref()
+        .map(|s| bounded(s, 127, &at("boot-file-name")))
+        .transpose()?;
+    Ok(Reservation {
+        id,
+        ip_address,
+        hostname,
+        options,
+        next_server,
+        server_hostname,
+        boot_file_name,
+    })
 }

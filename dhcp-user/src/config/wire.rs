@@ -41,12 +41,17 @@ pub struct Dhcp4 {
     pub server_hostname: Option<String>,
     pub option_data: Option<Vec<OptionData>>,
     pub subnet4: Option<Vec<Subnet4>>,
+    pub shared_networks: Option<Vec<SharedNetwork4>>,
     pub reservation_mode: Option<String>,
     pub reservations_global: Option<bool>,
     pub reservations_in_subnet: Option<bool>,
     pub reservations_out_of_pool: Option<bool>,
     pub host_reservation_identifiers: Option<Vec<String>>,
     pub hooks_libraries: Option<Vec<HookLibrary>>,
+    pub cache_threshold: Option<f64>,
+    pub cache_max_age: Option<u32>,
+    pub store_extended_info: Option<bool>,
+    pub dhcp4o6_port: Option<u16>,
 
     // Accepted and ignored with a warning (see the module docs of `config`).
     pub control_socket: Option<Value>,
@@ -132,6 +137,45 @@ pub struct Subnet4 {
     pub reservations_global: Option<bool>,
     pub reservations_in_subnet: Option<bool>,
     pub reservations_out_of_pool: Option<bool>,
+    pub cache_threshold: Option<f64>,
+    pub cache_max_age: Option<u32>,
+    pub store_extended_info: Option<bool>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// One `shared-networks` entry: subnets on one link, with the parameters
+/// they inherit (Kea's `shared_network_param` list, classes and DNS
+/// updates aside).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SharedNetwork4 {
+    pub name: Option<String>,
+    pub subnet4: Option<Vec<Subnet4>>,
+    pub interface: Option<String>,
+    pub relay: Option<Relay>,
+    pub option_data: Option<Vec<OptionData>>,
+    pub valid_lifetime: Option<u32>,
+    pub min_valid_lifetime: Option<u32>,
+    pub max_valid_lifetime: Option<u32>,
+    pub renew_timer: Option<u32>,
+    pub rebind_timer: Option<u32>,
+    pub calculate_tee_times: Option<bool>,
+    pub t1_percent: Option<f64>,
+    pub t2_percent: Option<f64>,
+    pub authoritative: Option<bool>,
+    pub match_client_id: Option<bool>,
+    pub next_server: Option<String>,
+    pub boot_file_name: Option<String>,
+    pub server_hostname: Option<String>,
+    pub reservation_mode: Option<String>,
+    pub reservations_global: Option<bool>,
+    pub reservations_in_subnet: Option<bool>,
+    pub reservations_out_of_pool: Option<bool>,
+    pub cache_threshold: Option<f64>,
+    pub cache_max_age: Option<u32>,
+    pub store_extended_info: Option<bool>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,

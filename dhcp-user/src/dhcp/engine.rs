@@ -9,7 +9,9 @@
 
 use std::{collections::HashMap, net::Ipv4Addr};
 
-use dhcproto::v4::{DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption};
+use dhcproto::v4::{
+    DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption,
+};
 
 use super::{
     inbound::{Inbound, Kind},
@@ -49,6 +51,11 @@ pub struct Held {
     pub client_id: Option<Vec<u8>>,
     /// Unix time the lease ends.
     pub expire: u64,
+    /// Lifetime it was granted with (so `expire - valid_lifetime` is when
+    /// it was last granted, which lease caching needs).
+    pub valid_lifetime: u32,
+    /// Hostname stored with it.
+    pub hostname: String,
     /// State.
     pub state: HeldState,
 }
@@ -160,10 +167,18 @@ pub struct Decision {
 
 impl Decision {
     fn silent(why: Silence) -> Self {
-        Self { reply: None, write: None, silence: Some(why) }
+        Self {
+            reply: None,
+            write: None,
+            silence: Some(why),
+        }
     }
     fn write_only(write: LeaseWrite) -> Self {
-        Self { reply: None, write: Some(write), silence: Some(Silence::NoReplyExpected) }
+        Self {
+            reply: None,
+            write: Some(write),
+            silence: Some(Silence::NoReplyExpected),
+        }
     }
 }
 
@@ -238,7 +253,10 @@ impl Allocator {
 }
 
 fn client_key(req: &Inbound) -> ClientKey {
-    ClientKey { hwaddr: req.hwaddr.clone(), client_id: req.client_id.clone() }
+    ClientKey {
+        hwaddr: req.hwaddr.clone(),
+        client_id: req.client_id.clone(),
+    }
 }
 
 /// Whether `held` belongs to `client` under the subnet's matching rule.
@@ -274,7 +292,8 @@ fn client_lease(view: &impl LeaseView, subnet: &SubnetPolicy, client: &ClientKey
     {
         return Some(h);
     }
-    view.by_hwaddr(subnet.id, &client.hwaddr).filter(|h| owns(subnet, h, client))
+    view.by_hwaddr(subnet.id, &client.hwaddr)
+        .filter(|h| owns(subnet, h, client))
 }
 
 /// Whether `client` may be given `a` now.
@@ -286,7 +305,10 @@ fn available(
     a: Ipv4Addr,
     now: u64,
 ) -> bool {
-    if !subnet.contains(a) || a == subnet.network || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask()) {
+    if !subnet.contains(a)
+        || a == subnet.network
+        || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask())
+    {
         return false;
     }
     let reserved_for_client = reservation_of(subnet, client).is_some_and(|r| r.address == a);
@@ -315,55 +337,138 @@ fn available(
     true
 }
 
-/// Picks an address for a DISCOVER or an allocating REQUEST.
-fn choose(
+/// The client's reservation on `subnet`'s link: in the first subnet of
+/// the link (the selected one, then its shared-network siblings) that has
+/// one for it.
+fn link_reservation<'a>(
+    policy: &'a Policy,
+    subnet: &'a SubnetPolicy,
+    client: &ClientKey,
+) -> Option<(&'a SubnetPolicy, &'a Reservation)> {
+    policy
+        .link_subnets(subnet)
+        .find_map(|s| reservation_of(s, client).map(|r| (s, r)))
+}
+
+/// The client's lease on `subnet`'s link, and the subnet holding it.
+fn link_client_lease<'a>(
+    view: &impl LeaseView,
+    policy: &'a Policy,
+    subnet: &'a SubnetPolicy,
+    client: &ClientKey,
+) -> Option<(&'a SubnetPolicy, Held)> {
+    policy
+        .link_subnets(subnet)
+        .find_map(|s| client_lease(view, s, client).map(|h| (s, h)))
+}
+
+/// Picks an address (and the subnet of the link holding it) for a
+/// DISCOVER or an allocating REQUEST: the client's reservation, its lease,
+/// its outstanding offer, the address it asked for, then the first free
+/// pool address, walking the shared network from the selected subnet as
+/// Kea does when a subnet is exhausted.
+fn choose<'a>(
     view: &impl LeaseView,
     alloc: &mut Allocator,
-    subnet: &SubnetPolicy,
+    policy: &'a Policy,
+    subnet: &'a SubnetPolicy,
     client: &ClientKey,
     requested: Option<Ipv4Addr>,
     now: u64,
-) -> Option<Ipv4Addr> {
-    if let Some(r) = reservation_of(subnet, client)
-        && available(view, alloc, subnet, client, r.address, now)
+) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
+    if let Some((s, r)) = link_reservation(policy, subnet, client)
+        && available(view, alloc, s, client, r.address, now)
     {
-        return Some(r.address);
+        return Some((s, r.address));
     }
-    if let Some(h) = client_lease(view, subnet, client)
-        && available(view, alloc, subnet, client, h.address, now)
+    if let Some((s, h)) = link_client_lease(view, policy, subnet, client)
+        && available(view, alloc, s, client, h.address, now)
     {
-        return Some(h.address);
+        return Some((s, h.address));
     }
-    let outstanding = alloc.offer_of(subnet, client, now);
-    if let Some(a) = outstanding
-        && available(view, alloc, subnet, client, a, now)
+    for a in [alloc.offer_of(subnet, client, now), requested]
+        .into_iter()
+        .flatten()
     {
-        return Some(a);
-    }
-    if let Some(a) = requested
-        && available(view, alloc, subnet, client, a, now)
-    {
-        return Some(a);
-    }
-    for (i, pool) in subnet.pools.iter().enumerate() {
-        let start = u32::from(pool.start);
-        let size = pool.size();
-        let mut cursor = alloc.cursors.get(&(subnet.id, i)).copied().unwrap_or(start);
-        for _ in 0..size {
-            let a = Ipv4Addr::from(cursor);
-            cursor = if cursor >= u32::from(pool.end) { start } else { cursor + 1 };
-            if available(view, alloc, subnet, client, a, now) {
-                alloc.cursors.insert((subnet.id, i), cursor);
-                return Some(a);
-            }
+        if let Some(s) = policy.link_subnet_of(subnet, a)
+            && available(view, alloc, s, client, a, now)
+        {
+            return Some((s, a));
         }
-        alloc.cursors.insert((subnet.id, i), cursor);
+    }
+    for s in policy.link_subnets(subnet) {
+        for (i, pool) in s.pools.iter().enumerate() {
+            let start = u32::from(pool.start);
+            let size = pool.size();
+            let mut cursor = alloc.cursors.get(&(s.id, i)).copied().unwrap_or(start);
+            for _ in 0..size {
+                let a = Ipv4Addr::from(cursor);
+                cursor = if cursor >= u32::from(pool.end) {
+                    start
+                } else {
+                    cursor + 1
+                };
+                if available(view, alloc, s, client, a, now) {
+                    alloc.cursors.insert((s.id, i), cursor);
+                    return Some((s, a));
+                }
+            }
+            alloc.cursors.insert((s.id, i), cursor);
+        }
     }
     None
 }
 
+/// Kea's lease caching (`AllocEngine::setLeaseReusable`): the lifetime
+/// left on the client's current lease of `a` when the subnet's
+/// `cache-threshold` / `cache-max-age` let it be handed out again
+/// unchanged (no store write, no partner update), else `None`. `valid` is
+/// the lifetime a new grant would get, `hostname` the one it would store.
+fn reusable(
+    subnet: &SubnetPolicy,
+    held: &Held,
+    client: &ClientKey,
+    valid: u32,
+    hostname: &str,
+    now: u64,
+) -> Option<u32> {
+    let cache = subnet.cache;
+    if cache.threshold.is_none() && cache.max_age.is_none() {
+        return None;
+    }
+    // Only an unchanged lease is reused (Kea's updateLease4Information).
+    let unchanged = held.state == HeldState::Active
+        && held.subnet_id == subnet.id
+        && held.hwaddr == client.hwaddr
+        && held.client_id == client.client_id
+        && held.hostname == hostname;
+    let granted_at = held.expire.checked_sub(u64::from(held.valid_lifetime))?;
+    if !unchanged || now < granted_at {
+        return None;
+    }
+    let age = now - granted_at;
+    if age >= u64::from(held.valid_lifetime) {
+        return None;
+    }
+    let mut max_age = 0u64;
+    if let Some(m) = cache.max_age {
+        if m == 0 || age > u64::from(m) {
+            return None;
+        }
+        max_age = u64::from(m);
+    }
+    if let Some(t) = cache.threshold {
+        max_age = (f64::from(valid) * t) as u64;
+        if age > max_age {
+            return None;
+        }
+    }
+    (max_age > 0).then(|| held.valid_lifetime - age as u32)
+}
+
 /// Decides what to do with `req`, received on a link whose subnet is
-/// `subnet` (already selected by interface or relay).
+/// `subnet` (already selected by [`super::select`]); its shared-network
+/// siblings serve the same link.
 pub fn decide(
     req: &Inbound,
     subnet: Option<&SubnetPolicy>,
@@ -372,37 +477,46 @@ pub fn decide(
     alloc: &mut Allocator,
     ctx: Ctx,
 ) -> Decision {
-    let Some(subnet) = subnet else { return Decision::silent(Silence::NoSubnet) };
+    let Some(subnet) = subnet else {
+        return Decision::silent(Silence::NoSubnet);
+    };
     let client = client_key(req);
     let now = ctx.now;
+    // The link subnet whose lease at `a` belongs to this client.
+    let owned = |a: Ipv4Addr| {
+        let h = view.by_address(a)?;
+        let s = policy.link_subnets(subnet).find(|s| s.id == h.subnet_id)?;
+        owns(s, &h, &client).then_some((s, h))
+    };
     match req.kind {
         Kind::Discover => {
-            let Some(a) = choose(view, alloc, subnet, &client, req.requested_ip, now) else {
+            let Some((s, a)) = choose(view, alloc, policy, subnet, &client, req.requested_ip, now)
+            else {
                 return Decision::silent(Silence::PoolExhausted);
             };
-            alloc.add_offer(a, client, now + OFFER_HOLD_SECS);
-            let msg = grant(req, subnet, ctx, a, MessageType::Offer);
+            alloc.add_offer(a, client.clone(), now + OFFER_HOLD_SECS);
+            let timers = lease_times(req, s, &client, view.by_address(a).as_ref(), now);
+            let msg = grant(req, s, ctx, a, MessageType::Offer, timers.timers);
             let dest = destination(req, &msg, false);
-            Decision { reply: Some((msg, dest)), write: None, silence: None }
-        }
-        Kind::Request => request(req, subnet, view, alloc, ctx, client),
-        Kind::Release => {
-            let a = req.msg.ciaddr();
-            match view.by_address(a) {
-                Some(h) if h.subnet_id == subnet.id && owns(subnet, &h, &client) => {
-                    Decision::write_only(LeaseWrite::Remove(a))
-                }
-                _ => Decision::silent(Silence::NotOwner),
+            Decision {
+                reply: Some((msg, dest)),
+                write: None,
+                silence: None,
             }
         }
+        Kind::Request => request(req, policy, subnet, view, alloc, ctx, client),
+        Kind::Release => match owned(req.msg.ciaddr()) {
+            Some(_) => Decision::write_only(LeaseWrite::Remove(req.msg.ciaddr())),
+            None => Decision::silent(Silence::NotOwner),
+        },
         Kind::Decline => {
             let a = req.requested_ip.unwrap_or(req.msg.ciaddr());
-            match view.by_address(a) {
-                Some(h) if h.subnet_id == subnet.id && owns(subnet, &h, &client) => {
+            match owned(a) {
+                Some((s, _)) => {
                     let probation = policy.decline_probation_period;
                     Decision::write_only(LeaseWrite::Upsert(NewLease {
                         address: a,
-                        subnet_id: subnet.id,
+                        subnet_id: s.id,
                         htype: req.htype,
                         hwaddr: Vec::new(),
                         client_id: None,
@@ -412,7 +526,7 @@ pub fn decide(
                         state: HeldState::Declined,
                     }))
                 }
-                _ => Decision::silent(Silence::NotOwner),
+                None => Decision::silent(Silence::NotOwner),
             }
         }
         Kind::Inform => {
@@ -420,13 +534,58 @@ pub fn decide(
             msg.set_ciaddr(req.msg.ciaddr());
             add_options(&mut msg, req, subnet, ctx, None, None);
             let dest = destination(req, &msg, false);
-            Decision { reply: Some((msg, dest)), write: None, silence: None }
+            Decision {
+                reply: Some((msg, dest)),
+                write: None,
+                silence: None,
+            }
         }
     }
 }
 
+/// The hostname a grant stores: the reservation's, else the client's.
+fn granted_hostname(req: &Inbound, subnet: &SubnetPolicy, client: &ClientKey) -> String {
+    reservation_of(subnet, client)
+        .and_then(|r| r.hostname.clone())
+        .or_else(|| req.hostname.clone())
+        .unwrap_or_default()
+}
+
+/// Lease time and timers of a grant of `current`'s address in `subnet`,
+/// and whether it reuses `current` as it stands (lease caching).
+fn lease_times(
+    req: &Inbound,
+    subnet: &SubnetPolicy,
+    client: &ClientKey,
+    current: Option<&Held>,
+    now: u64,
+) -> Grant {
+    let full = subnet.lifetimes.lease_times(requested_lease_time(req));
+    let hostname = granted_hostname(req, subnet, client);
+    match current.and_then(|h| reusable(subnet, h, client, full.valid, &hostname, now)) {
+        Some(left) => Grant {
+            timers: subnet.lifetimes.timers_for(left),
+            reused: true,
+            hostname,
+        },
+        None => Grant {
+            timers: full,
+            reused: false,
+            hostname,
+        },
+    }
+}
+
+/// What a grant gives: its timers, and whether it reuses the stored lease.
+struct Grant {
+    timers: super::policy::Timers,
+    reused: bool,
+    hostname: String,
+}
+
 fn request(
     req: &Inbound,
+    policy: &Policy,
     subnet: &SubnetPolicy,
     view: &impl LeaseView,
     alloc: &mut Allocator,
@@ -439,7 +598,11 @@ fn request(
         if subnet.authoritative {
             let msg = nak(req, subnet, ctx, why);
             let dest = destination(req, &msg, true);
-            Decision { reply: Some((msg, dest)), write: None, silence: None }
+            Decision {
+                reply: Some((msg, dest)),
+                write: None,
+                silence: None,
+            }
         } else {
             Decision::silent(Silence::NotAuthoritative)
         }
@@ -452,7 +615,10 @@ fn request(
             }
             return Decision::silent(Silence::OtherServerSelected);
         }
-        match req.requested_ip.or((ciaddr != Ipv4Addr::UNSPECIFIED).then_some(ciaddr)) {
+        match req
+            .requested_ip
+            .or((ciaddr != Ipv4Addr::UNSPECIFIED).then_some(ciaddr))
+        {
             Some(a) => a,
             None => return Decision::silent(Silence::Incomplete),
         }
@@ -461,10 +627,10 @@ fn request(
         ciaddr
     } else if let Some(a) = req.requested_ip {
         // INIT-REBOOT.
-        if !subnet.contains(a) {
+        if policy.link_subnet_of(subnet, a).is_none() {
             return nak("requested address is not on this network");
         }
-        if let Some(h) = client_lease(view, subnet, &client)
+        if let Some((_, h)) = link_client_lease(view, policy, subnet, &client)
             && h.address != a
             && h.expire > now
         {
@@ -474,43 +640,66 @@ fn request(
     } else {
         return Decision::silent(Silence::Incomplete);
     };
-    if !subnet.contains(target) {
+    let Some(target_subnet) = policy.link_subnet_of(subnet, target) else {
         return nak("address is not on this network");
-    }
-    let known = view.by_address(target).is_some_and(|h| owns(subnet, &h, &client));
+    };
+    let current = view.by_address(target);
+    let known = current
+        .as_ref()
+        .is_some_and(|h| owns(target_subnet, h, &client));
     if !known && req.server_id.is_none() && !subnet.authoritative {
         return Decision::silent(Silence::NotAuthoritative);
     }
     // A reserved client is moved to its reservation (Kea does the same).
-    if let Some(r) = reservation_of(subnet, &client)
+    if let Some((s, r)) = link_reservation(policy, subnet, &client)
         && r.address != target
-        && available(view, alloc, subnet, &client, r.address, now)
+        && available(view, alloc, s, &client, r.address, now)
     {
         return nak("client has a reservation for another address");
     }
-    if !available(view, alloc, subnet, &client, target, now) {
+    if !available(view, alloc, target_subnet, &client, target, now) {
         return nak("address not available");
     }
     alloc.drop_offer(target);
-    let msg = grant(req, subnet, ctx, target, MessageType::Ack);
-    let timers = subnet.lifetimes.lease_times(requested_lease_time(req));
-    let hostname = reservation_of(subnet, &client)
-        .and_then(|r| r.hostname.clone())
-        .or_else(|| req.hostname.clone())
-        .unwrap_or_default();
+    let grant_of = lease_times(
+        req,
+        target_subnet,
+        &client,
+        current.as_ref().filter(|_| known),
+        now,
+    );
+    let msg = grant(
+        req,
+        target_subnet,
+        ctx,
+        target,
+        MessageType::Ack,
+        grant_of.timers,
+    );
+    let dest = destination(req, &msg, false);
+    if grant_of.reused {
+        return Decision {
+            reply: Some((msg, dest)),
+            write: None,
+            silence: None,
+        };
+    }
     let write = LeaseWrite::Upsert(NewLease {
         address: target,
-        subnet_id: subnet.id,
+        subnet_id: target_subnet.id,
         htype: req.htype,
         hwaddr: req.hwaddr.clone(),
         client_id: req.client_id.clone(),
-        valid_lifetime: timers.valid,
-        expire: now + u64::from(timers.valid),
-        hostname,
+        valid_lifetime: grant_of.timers.valid,
+        expire: now + u64::from(grant_of.timers.valid),
+        hostname: grant_of.hostname,
         state: HeldState::Active,
     });
-    let dest = destination(req, &msg, false);
-    Decision { reply: Some((msg, dest)), write: Some(write), silence: None }
+    Decision {
+        reply: Some((msg, dest)),
+        write: Some(write),
+        silence: None,
+    }
 }
 
 fn requested_lease_time(req: &Inbound) -> Option<u32> {
@@ -533,7 +722,19 @@ fn reply_header(req: &Inbound, subnet: &SubnetPolicy, kind: MessageType) -> Mess
     );
     r.set_opcode(Opcode::BootReply);
     r.set_htype(HType::from(req.htype));
+    r.set_hops(m.hops());
     r.set_flags(m.flags());
+    // Kea's copyDefaultOptions: the relay agent information and the subnet
+    // selection option go back unchanged, asked for or not.
+    if let Some(rai) = &req.relay_agent_info {
+        r.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(
+            OptionCode::RelayAgentInformation,
+            rai.clone(),
+        )));
+    }
+    if let Some(sel) = m.opts().get(OptionCode::SubnetSelection) {
+        r.opts_mut().insert(sel.clone());
+    }
     if let Some(name) = &subnet.server_hostname {
         r.set_sname_str(name);
     }
@@ -544,14 +745,20 @@ fn reply_header(req: &Inbound, subnet: &SubnetPolicy, kind: MessageType) -> Mess
     r
 }
 
-/// OFFER or ACK of `a`.
-fn grant(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, a: Ipv4Addr, kind: MessageType) -> Message {
+/// OFFER or ACK of `a`, with `timers`.
+fn grant(
+    req: &Inbound,
+    subnet: &SubnetPolicy,
+    ctx: Ctx,
+    a: Ipv4Addr,
+    kind: MessageType,
+    timers: super::policy::Timers,
+) -> Message {
     let mut msg = reply_header(req, subnet, kind);
     msg.set_yiaddr(a);
     if kind == MessageType::Ack {
         msg.set_ciaddr(req.msg.ciaddr());
     }
-    let timers = subnet.lifetimes.lease_times(requested_lease_time(req));
     let client = client_key(req);
     let reservation = reservation_of(subnet, &client).filter(|r| r.address == a);
     add_options(&mut msg, req, subnet, ctx, Some(timers), reservation);
@@ -569,12 +776,14 @@ fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
     if msg.giaddr() != Ipv4Addr::UNSPECIFIED {
         msg.set_flags(Flags::default().set_broadcast());
     }
-    msg.opts_mut().insert(DhcpOption::ServerIdentifier(ctx.server_id));
+    msg.opts_mut()
+        .insert(DhcpOption::ServerIdentifier(ctx.server_id));
     msg.opts_mut().insert(DhcpOption::Message(why.to_string()));
     if subnet.echo_client_id
         && let Some(id) = &req.client_id
     {
-        msg.opts_mut().insert(DhcpOption::ClientIdentifier(id.clone()));
+        msg.opts_mut()
+            .insert(DhcpOption::ClientIdentifier(id.clone()));
     }
     msg
 }
@@ -635,7 +844,10 @@ fn add_options(
             || (*code == 1 && timers.is_some())
             || req.parameter_request_list.contains(code);
         if wanted {
-            opts.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone())));
+            opts.insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::from(*code),
+                value.data.clone(),
+            )));
         }
     }
 }
@@ -652,12 +864,19 @@ fn destination(req: &Inbound, reply: &Message, is_nak: bool) -> Destination {
     if m.ciaddr() != Ipv4Addr::UNSPECIFIED {
         return Destination::Ciaddr(m.ciaddr());
     }
-    if m.flags().broadcast() || req.htype != 1 || req.hwaddr.len() != 6 || reply.yiaddr() == Ipv4Addr::UNSPECIFIED {
+    if m.flags().broadcast()
+        || req.htype != 1
+        || req.hwaddr.len() != 6
+        || reply.yiaddr() == Ipv4Addr::UNSPECIFIED
+    {
         return Destination::Broadcast;
     }
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&req.hwaddr);
-    Destination::Chaddr { mac, ip: reply.yiaddr() }
+    Destination::Chaddr {
+        mac,
+        ip: reply.yiaddr(),
+    }
 }
 
 #[cfg(test)]
@@ -684,10 +903,16 @@ mod tests {
             self.0.get(&a).cloned()
         }
         fn by_hwaddr(&self, s: u32, hw: &[u8]) -> Option<Held> {
-            self.0.values().find(|h| h.subnet_id == s && h.hwaddr == hw).cloned()
+            self.0
+                .values()
+                .find(|h| h.subnet_id == s && h.hwaddr == hw)
+                .cloned()
         }
         fn by_client_id(&self, s: u32, id: &[u8]) -> Option<Held> {
-            self.0.values().find(|h| h.subnet_id == s && h.client_id.as_deref() == Some(id)).cloned()
+            self.0
+                .values()
+                .find(|h| h.subnet_id == s && h.client_id.as_deref() == Some(id))
+                .cloned()
         }
     }
 
@@ -704,6 +929,8 @@ mod tests {
                             hwaddr: l.hwaddr.clone(),
                             client_id: l.client_id.clone(),
                             expire: l.expire,
+                            valid_lifetime: l.valid_lifetime,
+                            hostname: l.hostname.clone(),
                             state,
                         },
                     );
@@ -716,7 +943,10 @@ mod tests {
     }
 
     fn opt(data: &[u8]) -> OptionValue {
-        OptionValue { data: data.to_vec(), always_send: false }
+        OptionValue {
+            data: data.to_vec(),
+            always_send: false,
+        }
     }
 
     fn venus(pool_end: u8, authoritative: bool) -> Policy {
@@ -772,8 +1002,11 @@ mod tests {
                 relay_addresses: vec![],
                 interface: None,
                 ha_server_name: None,
+                shared_network: None,
+                cache: Default::default(),
             }],
             decline_probation_period: 86400,
+            networks: Vec::new(),
         }
     }
 
@@ -803,7 +1036,13 @@ mod tests {
 
     impl Pkt {
         fn build(&self) -> Inbound {
-            let mut m = Message::new(self.ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &self.mac);
+            let mut m = Message::new(
+                self.ciaddr,
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::UNSPECIFIED,
+                self.giaddr,
+                &self.mac,
+            );
             if self.broadcast {
                 m.set_flags(Flags::default().set_broadcast());
             }
@@ -830,7 +1069,12 @@ mod tests {
 
     impl World {
         fn new(pool_end: u8, authoritative: bool) -> Self {
-            Self { policy: venus(pool_end, authoritative), store: Store::default(), alloc: Allocator::default(), now: NOW }
+            Self {
+                policy: venus(pool_end, authoritative),
+                store: Store::default(),
+                alloc: Allocator::default(),
+                now: NOW,
+            }
         }
         fn send(&mut self, p: &Pkt) -> Decision {
             let req = p.build();
@@ -839,7 +1083,17 @@ mod tests {
             } else {
                 self.policy.subnet(1)
             };
-            let d = decide(&req, subnet, &self.policy, &self.store, &mut self.alloc, Ctx { now: self.now, server_id: SID });
+            let d = decide(
+                &req,
+                subnet,
+                &self.policy,
+                &self.store,
+                &mut self.alloc,
+                Ctx {
+                    now: self.now,
+                    server_id: SID,
+                },
+            );
             if let Some(w) = &d.write {
                 self.store.apply(w);
             }
@@ -859,6 +1113,151 @@ mod tests {
         }
     }
 
+    impl World {
+        /// A world built from a Kea config (first subnet selected, as if
+        /// every request came in on its link).
+        fn from_config(json: &str) -> Self {
+            let policy = crate::glue::compile(&crate::config::parse(json, "test").unwrap());
+            Self {
+                policy,
+                store: Store::default(),
+                alloc: Allocator::default(),
+                now: NOW,
+            }
+        }
+        fn request(&mut self, mac: [u8; 6], ciaddr: Ipv4Addr) -> Decision {
+            let mut r = pkt(v4::MessageType::Request, mac);
+            r.ciaddr = ciaddr;
+            self.send(&r)
+        }
+    }
+
+    /// One link with two subnets of one address each (Forge's shape).
+    const TWO_ON_A_LINK: &str = r#"{ "Dhcp4": { "valid-lifetime": 60, "authoritative": true, "shared-networks": [
+        { "name": "lan", "authoritative": true, "subnet4": [
+            { "id": 1, "subnet": "192.168.50.0/24", "pools": [ { "pool": "192.168.50.1-192.168.50.1" } ],
+              "reservations": [ { "hw-address": "02:00:00:00:00:09", "ip-address": "192.168.50.9" } ] },
+            { "id": 2, "subnet": "192.168.51.0/24", "pools": [ { "pool": "192.168.51.1-192.168.51.1" } ],
+              "reservations": [ { "hw-address": "02:00:00:00:00:03", "ip-address": "192.168.51.33" } ] } ] } ] } }"#;
+
+    #[test]
+    fn shared_network_falls_through_to_the_next_subnet_when_one_is_exhausted() {
+        let mut w = World::from_config(TWO_ON_A_LINK);
+        assert_eq!(w.dora(M1), Ipv4Addr::new(192, 168, 50, 1));
+        assert_eq!(w.dora(M2), Ipv4Addr::new(192, 168, 51, 1));
+        assert_eq!(
+            w.store.0[&Ipv4Addr::new(192, 168, 51, 1)].subnet_id,
+            2,
+            "the lease names its own subnet"
+        );
+        // Both exhausted: silence, counted as such.
+        assert_eq!(
+            w.send(&pkt(v4::MessageType::Discover, [2, 0, 0, 0, 0, 0x77]))
+                .silence,
+            Some(Silence::PoolExhausted)
+        );
+        // Renewals in either subnet are answered from the selected one's link.
+        assert_eq!(
+            kind(&w.request(M2, Ipv4Addr::new(192, 168, 51, 1))),
+            Some(v4::MessageType::Ack)
+        );
+        assert_eq!(
+            kind(&w.request(M1, Ipv4Addr::new(192, 168, 50, 1))),
+            Some(v4::MessageType::Ack)
+        );
+        // A reservation in the sibling subnet is found from the first one.
+        assert_eq!(w.dora(M3), Ipv4Addr::new(192, 168, 51, 33));
+        // Release and decline work for a lease of the sibling subnet.
+        let mut rel = pkt(v4::MessageType::Release, M2);
+        rel.ciaddr = Ipv4Addr::new(192, 168, 51, 1);
+        assert_eq!(
+            w.send(&rel).write,
+            Some(LeaseWrite::Remove(Ipv4Addr::new(192, 168, 51, 1)))
+        );
+        // A client holding nothing asks for an address off the link: NAK.
+        let mut reboot = pkt(v4::MessageType::Request, [2, 0, 0, 0, 0, 0x78]);
+        reboot.requested = Some(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(kind(&w.send(&reboot)), Some(v4::MessageType::Nak));
+    }
+
+    #[test]
+    fn lease_caching_reuses_an_unchanged_lease_inside_the_threshold() {
+        let cfg = r#"{ "Dhcp4": { "valid-lifetime": 1000, "renew-timer": 300, "rebind-timer": 800, "cache-threshold": 0.25,
+            "subnet4": [ { "id": 1, "subnet": "192.168.50.0/24", "pools": [ { "pool": "192.168.50.10-192.168.50.20" } ] } ] } }"#;
+        let mut w = World::from_config(cfg);
+        let a = w.dora(M1);
+        let lease_time = |d: &Decision| match d
+            .reply
+            .as_ref()
+            .unwrap()
+            .0
+            .opts()
+            .get(OptionCode::AddressLeaseTime)
+        {
+            Some(DhcpOption::AddressLeaseTime(t)) => *t,
+            other => panic!("{other:?}"),
+        };
+        let timers = |d: &Decision| {
+            let o = d.reply.as_ref().unwrap().0.opts();
+            (
+                o.contains(OptionCode::Renewal),
+                o.contains(OptionCode::Rebinding),
+            )
+        };
+        // 200 s later (≤ 25 % of 1000): the same lease, 800 s left, no write.
+        w.now += 200;
+        let d = w.request(M1, a);
+        assert_eq!(
+            (kind(&d), lease_time(&d), d.write.as_ref()),
+            (Some(v4::MessageType::Ack), 800, None)
+        );
+        // T2 (800) is not below what is left, so only T1 goes out (Kea's setTeeTimes).
+        assert_eq!(timers(&d), (true, false));
+        // A DISCOVER from the same client is offered what is left, too.
+        let d = w.send(&pkt(v4::MessageType::Discover, M1));
+        assert_eq!(lease_time(&d), 800);
+        // Past the threshold: a fresh lease, written.
+        w.now += 100;
+        let d = w.request(M1, a);
+        assert_eq!(lease_time(&d), 1000);
+        assert!(d.write.is_some());
+        assert_eq!(timers(&d), (true, true));
+    }
+
+    #[test]
+    fn lease_caching_honours_max_age_and_refuses_changed_leases() {
+        let cfg = r#"{ "Dhcp4": { "valid-lifetime": 1000, "cache-max-age": 50,
+            "subnet4": [ { "id": 1, "subnet": "192.168.50.0/24", "pools": [ { "pool": "192.168.50.10-192.168.50.20" } ] } ] } }"#;
+        let mut w = World::from_config(cfg);
+        let a = w.dora(M1);
+        w.now += 40;
+        assert!(
+            w.request(M1, a).write.is_none(),
+            "40 s old, max age 50: reused"
+        );
+        w.now += 20;
+        assert!(w.request(M1, a).write.is_some(), "60 s old: renewed");
+        // A new hostname is a change: never reused.
+        w.now += 1;
+        let mut r = pkt(v4::MessageType::Request, M1);
+        r.ciaddr = a;
+        let mut req = r.build();
+        req.hostname = Some("renamed".into());
+        let subnet = w.policy.subnet(1);
+        let d = decide(
+            &req,
+            subnet,
+            &w.policy,
+            &w.store,
+            &mut w.alloc,
+            Ctx {
+                now: w.now,
+                server_id: SID,
+            },
+        );
+        assert!(d.write.is_some());
+    }
+
     fn kind(d: &Decision) -> Option<v4::MessageType> {
         d.reply.as_ref().and_then(|(m, _)| m.opts().msg_type())
     }
@@ -870,16 +1269,37 @@ mod tests {
         let (m, dest) = d.reply.unwrap();
         // .100 is reserved for another host, so the first free one is .101.
         assert_eq!(m.yiaddr(), Ipv4Addr::new(192, 168, 50, 101));
-        assert_eq!(dest, Destination::Chaddr { mac: M1, ip: m.yiaddr() });
+        assert_eq!(
+            dest,
+            Destination::Chaddr {
+                mac: M1,
+                ip: m.yiaddr()
+            }
+        );
         assert_eq!(m.opcode(), Opcode::BootReply);
         let o = m.opts();
-        assert_eq!(o.get(OptionCode::ServerIdentifier), Some(&DhcpOption::ServerIdentifier(SID)));
-        assert_eq!(o.get(OptionCode::AddressLeaseTime), Some(&DhcpOption::AddressLeaseTime(60)));
+        assert_eq!(
+            o.get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier(SID))
+        );
+        assert_eq!(
+            o.get(OptionCode::AddressLeaseTime),
+            Some(&DhcpOption::AddressLeaseTime(60))
+        );
         assert_eq!(o.get(OptionCode::Renewal), Some(&DhcpOption::Renewal(30)));
-        assert_eq!(o.get(OptionCode::Rebinding), Some(&DhcpOption::Rebinding(45)));
-        assert_eq!(o.get(OptionCode::SubnetMask), Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0))));
+        assert_eq!(
+            o.get(OptionCode::Rebinding),
+            Some(&DhcpOption::Rebinding(45))
+        );
+        assert_eq!(
+            o.get(OptionCode::SubnetMask),
+            Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)))
+        );
         assert!(o.contains(OptionCode::Router));
-        assert!(!o.contains(OptionCode::NtpServers), "not requested, not basic");
+        assert!(
+            !o.contains(OptionCode::NtpServers),
+            "not requested, not basic"
+        );
         assert!(d.write.is_none(), "an OFFER writes nothing");
     }
 
@@ -903,28 +1323,67 @@ mod tests {
         // mutante1 held .101 until NOW-10 in our copy; the dead partner may
         // have renewed it unseen. Partner-down began at NOW-5.
         let mut w = World::new(199, true);
-        let first = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
+        let first = w
+            .send(&pkt(v4::MessageType::Discover, M1))
+            .reply
+            .unwrap()
+            .0
+            .yiaddr();
         let mut r = pkt(v4::MessageType::Request, M1);
         (r.requested, r.server_id) = (Some(first), Some(SID));
         w.send(&r);
         w.store.0.get_mut(&first).unwrap().expire = NOW - 10;
         w.alloc = Allocator::default();
         let grace = crate::ha::ReuseGrace::new(NOW - 5, 60);
-        let ctx = Ctx { now: NOW, server_id: SID };
+        let ctx = Ctx {
+            now: NOW,
+            server_id: SID,
+        };
         // Without the rule the expired address goes to the next client…
         let other = pkt(v4::MessageType::Discover, M2).build();
-        let plain = decide(&other, w.policy.subnet(1), &w.policy, &w.store, &mut Allocator::default(), ctx);
+        let plain = decide(
+            &other,
+            w.policy.subnet(1),
+            &w.policy,
+            &w.store,
+            &mut Allocator::default(),
+            ctx,
+        );
         assert_eq!(plain.reply.unwrap().0.yiaddr(), first);
         // …with it, another address; the holder still gets its own back.
         let view = Graced(&w.store, grace, NOW);
-        let held = decide(&other, w.policy.subnet(1), &w.policy, &view, &mut Allocator::default(), ctx);
+        let held = decide(
+            &other,
+            w.policy.subnet(1),
+            &w.policy,
+            &view,
+            &mut Allocator::default(),
+            ctx,
+        );
         assert_ne!(held.reply.unwrap().0.yiaddr(), first);
         let own = pkt(v4::MessageType::Discover, M1).build();
-        let back = decide(&own, w.policy.subnet(1), &w.policy, &view, &mut Allocator::default(), ctx);
+        let back = decide(
+            &own,
+            w.policy.subnet(1),
+            &w.policy,
+            &view,
+            &mut Allocator::default(),
+            ctx,
+        );
         assert_eq!(back.reply.unwrap().0.yiaddr(), first);
         // Once the grace period is over, the address is free again.
         let after = Graced(&w.store, grace, grace.until());
-        let later = decide(&other, w.policy.subnet(1), &w.policy, &after, &mut Allocator::default(), Ctx { now: grace.until(), server_id: SID });
+        let later = decide(
+            &other,
+            w.policy.subnet(1),
+            &w.policy,
+            &after,
+            &mut Allocator::default(),
+            Ctx {
+                now: grace.until(),
+                server_id: SID,
+            },
+        );
         assert_eq!(later.reply.unwrap().0.yiaddr(), first);
     }
 
@@ -936,7 +1395,12 @@ mod tests {
         }
         assert_eq!((w.alloc.offers.len(), w.alloc.by_client.len()), (50, 50));
         // A client asking again finds its own offer through the index.
-        let first = w.send(&pkt(v4::MessageType::Discover, [2, 0, 0, 1, 0, 7])).reply.unwrap().0.yiaddr();
+        let first = w
+            .send(&pkt(v4::MessageType::Discover, [2, 0, 0, 1, 0, 7]))
+            .reply
+            .unwrap()
+            .0
+            .yiaddr();
         assert_eq!(w.alloc.offers[&first].0.hwaddr, vec![2, 0, 0, 1, 0, 7]);
         // Accepting one removes it from both maps; expiry clears the rest.
         let mut req = pkt(v4::MessageType::Request, [2, 0, 0, 1, 0, 7]);
@@ -971,7 +1435,10 @@ mod tests {
         let a = w.dora(M3);
         assert_eq!(a, Ipv4Addr::new(192, 168, 50, 33));
         let (m, _) = w.send(&pkt(v4::MessageType::Discover, M3)).reply.unwrap();
-        assert_eq!(m.opts().get(OptionCode::Hostname), Some(&DhcpOption::Hostname("mutante3".into())));
+        assert_eq!(
+            m.opts().get(OptionCode::Hostname),
+            Some(&DhcpOption::Hostname("mutante3".into()))
+        );
     }
 
     #[test]
@@ -983,17 +1450,35 @@ mod tests {
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
         let mut p = pkt(v4::MessageType::Discover, M1);
         p.requested = Some(Ipv4Addr::new(192, 168, 50, 100));
-        assert_ne!(w.send(&p).reply.unwrap().0.yiaddr(), Ipv4Addr::new(192, 168, 50, 100));
+        assert_ne!(
+            w.send(&p).reply.unwrap().0.yiaddr(),
+            Ipv4Addr::new(192, 168, 50, 100)
+        );
     }
 
     #[test]
     fn concurrent_discovers_get_distinct_offers() {
         let mut w = World::new(199, true);
-        let a = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
-        let b = w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap().0.yiaddr();
+        let a = w
+            .send(&pkt(v4::MessageType::Discover, M1))
+            .reply
+            .unwrap()
+            .0
+            .yiaddr();
+        let b = w
+            .send(&pkt(v4::MessageType::Discover, M2))
+            .reply
+            .unwrap()
+            .0
+            .yiaddr();
         assert_ne!(a, b);
         // The same client asking again gets the same offer.
-        let a2 = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
+        let a2 = w
+            .send(&pkt(v4::MessageType::Discover, M1))
+            .reply
+            .unwrap()
+            .0
+            .yiaddr();
         assert_eq!(a, a2);
     }
 

@@ -97,6 +97,9 @@ pub struct Inbound {
     pub parameter_request_list: Vec<u8>,
     /// Option 12, if sent.
     pub hostname: Option<String>,
+    /// Option 82 as received (code and length stripped), when non-empty:
+    /// replies echo it byte for byte (RFC 3046 §2.2, as Kea does).
+    pub relay_agent_info: Option<Vec<u8>>,
 }
 
 /// Validates and decodes one UDP payload received on port 67.
@@ -144,14 +147,50 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
         _ => None,
     };
     let parameter_request_list = match opts.get(OptionCode::ParameterRequestList) {
-        Some(DhcpOption::ParameterRequestList(codes)) => codes.iter().map(|c| u8::from(*c)).collect(),
+        Some(DhcpOption::ParameterRequestList(codes)) => {
+            codes.iter().map(|c| u8::from(*c)).collect()
+        }
         _ => Vec::new(),
     };
     let hostname = match opts.get(OptionCode::Hostname) {
         Some(DhcpOption::Hostname(h)) => Some(h.clone()),
         _ => None,
     };
-    Ok(Inbound { msg, kind, htype, hwaddr, client_id, requested_ip, server_id, parameter_request_list, hostname })
+    let relay_agent_info = raw_option(&bytes[MIN_LEN..], 82)
+        .filter(|v| !v.is_empty())
+        .map(<[u8]>::to_vec);
+    Ok(Inbound {
+        msg,
+        kind,
+        htype,
+        hwaddr,
+        client_id,
+        requested_ip,
+        server_id,
+        parameter_request_list,
+        hostname,
+        relay_agent_info,
+    })
+}
+
+/// The payload of the first option `code` in an options field whose
+/// framing [`check_option_framing`] accepted.
+fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
+    while let [c, rest @ ..] = opts {
+        match *c {
+            0 => opts = rest,
+            255 => return None,
+            _ => {
+                let (&len, rest) = rest.split_first()?;
+                let (value, rest) = rest.split_at_checked(usize::from(len))?;
+                if *c == code {
+                    return Some(value);
+                }
+                opts = rest;
+            }
+        }
+    }
+    None
 }
 
 /// The length an option must have for the decoder to read it correctly:
@@ -160,7 +199,9 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
 /// builds). Found by the proptest below.
 fn required_len(code: u8) -> Option<core::ops::RangeInclusive<usize>> {
     Some(match code {
-        19 | 20 | 23 | 27 | 29 | 30 | 31 | 34 | 36 | 37 | 39 | 46 | 52 | 53 | 108 | 156 | 157 => 1..=1,
+        19 | 20 | 23 | 27 | 29 | 30 | 31 | 34 | 36 | 37 | 39 | 46 | 52 | 53 | 108 | 156 | 157 => {
+            1..=1
+        }
         13 | 22 | 26 | 57 | 93 => 2..=2,
         94 => 3..=3,
         2 | 24 | 35 | 38 | 51 | 58 | 59 | 91 | 152..=155 => 4..=4,
@@ -179,7 +220,9 @@ fn check_option_framing(mut opts: &[u8]) -> Result<(), DropReason> {
             0 => opts = rest,
             255 => return Ok(()),
             _ => {
-                let [len, rest @ ..] = rest else { return Err(DropReason::BadOption) };
+                let [len, rest @ ..] = rest else {
+                    return Err(DropReason::BadOption);
+                };
                 let len = *len as usize;
                 if rest.len() < len || required_len(*code).is_some_and(|r| !r.contains(&len)) {
                     return Err(DropReason::BadOption);
@@ -206,10 +249,14 @@ mod tests {
             Ipv4Addr::UNSPECIFIED,
             &mac,
         );
-        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Discover));
-        m.opts_mut().insert(DhcpOption::ClientIdentifier(vec![1, 2, 0, 0, 0, 0, 3]));
         m.opts_mut()
-            .insert(DhcpOption::ParameterRequestList(vec![OptionCode::SubnetMask, OptionCode::Router]));
+            .insert(DhcpOption::MessageType(v4::MessageType::Discover));
+        m.opts_mut()
+            .insert(DhcpOption::ClientIdentifier(vec![1, 2, 0, 0, 0, 0, 3]));
+        m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
+            OptionCode::SubnetMask,
+            OptionCode::Router,
+        ]));
         m.to_vec().unwrap()
     }
 

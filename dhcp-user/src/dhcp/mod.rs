@@ -3,9 +3,11 @@
 //!
 //! - [`inbound`]: bytes → validated request, or a counted drop reason.
 //! - [`policy`]: the config compiled for the per-packet path.
+//! - [`select`]: which subnet a request belongs to (Kea's order).
 //! - [`engine`]: `decide` — request + leases + policy → reply and lease write.
 //! - [`frame`]: Ethernet/IPv4/UDP framing and checksums for raw replies.
 pub mod engine;
 pub mod frame;
 pub mod inbound;
 pub mod policy;
+pub mod select;

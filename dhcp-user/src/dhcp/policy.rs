@@ -22,7 +22,7 @@ pub struct OptionValue {
 
 /// Lease time and timers: the config's type, whose `lease_times` follows
 /// Kea 2.2 exactly (one implementation, unit-tested in `config`).
-pub use crate::config::{LeaseTimes as Timers, Lifetimes};
+pub use crate::config::{LeaseCache, LeaseTimes as Timers, Lifetimes};
 
 /// A host reservation (Kea `reservations` entry).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,12 +97,21 @@ pub struct SubnetPolicy {
     pub interface: Option<String>,
     /// HA relationship serving this subnet (`user-context.ha-server-name`).
     pub ha_server_name: Option<String>,
+    /// Index into [`Policy::networks`] of the shared network holding this
+    /// subnet: its siblings serve the same link.
+    pub shared_network: Option<usize>,
+    /// Kea's lease caching parameters.
+    pub cache: LeaseCache,
 }
 
 impl SubnetPolicy {
     /// Subnet mask as an address.
     pub fn mask(&self) -> Ipv4Addr {
-        Ipv4Addr::from(if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix_len)) })
+        Ipv4Addr::from(if self.prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix_len))
+        })
     }
 
     /// Whether `a` is inside the subnet.
@@ -123,6 +132,9 @@ pub struct Policy {
     pub subnets: Vec<SubnetPolicy>,
     /// Kea `decline-probation-period` (seconds).
     pub decline_probation_period: u32,
+    /// Shared networks: indices into `subnets` of each network's subnets,
+    /// in configuration order.
+    pub networks: Vec<Vec<usize>>,
 }
 
 impl Policy {
@@ -136,17 +148,60 @@ impl Policy {
     }
 
     /// Subnet for a packet received directly on `iface` whose addresses are
-    /// `addrs`: one pinned to the interface, else one containing an address
-    /// of the interface.
-    pub fn subnet_for_interface(&self, iface: &str, addrs: &[(Ipv4Addr, u8)]) -> Option<&SubnetPolicy> {
+    /// `addrs`: one bound to the interface (by its own or its shared
+    /// network's `interface`), else the one holding the interface's address
+    /// (Kea's `selectSubnet(iface)`, then `getAddress4`).
+    pub fn subnet_for_interface(
+        &self,
+        iface: &str,
+        addrs: &[(Ipv4Addr, u8)],
+    ) -> Option<&SubnetPolicy> {
         self.subnets
             .iter()
             .find(|s| s.interface.as_deref() == Some(iface))
-            .or_else(|| self.subnets.iter().find(|s| s.interface.is_none() && addrs.iter().any(|(a, _)| s.contains(*a))))
+            .or_else(|| {
+                addrs
+                    .iter()
+                    .find_map(|(a, _)| self.subnets.iter().find(|s| s.contains(*a)))
+            })
     }
 
     /// Subnet by id.
     pub fn subnet(&self, id: u32) -> Option<&SubnetPolicy> {
         self.subnets.iter().find(|s| s.id == id)
+    }
+
+    /// The subnets a client selected into `subnet` may be served from:
+    /// `subnet` first, then the other subnets of its shared network in
+    /// configuration order after it, wrapping around (Kea's
+    /// `getNextSubnet` walk). A subnet outside any network stands alone.
+    pub fn link_subnets<'a>(
+        &'a self,
+        subnet: &'a SubnetPolicy,
+    ) -> impl Iterator<Item = &'a SubnetPolicy> + 'a {
+        let members: &[usize] = subnet
+            .shared_network
+            .and_then(|n| self.networks.get(n))
+            .map_or(&[], Vec::as_slice);
+        let start = members
+            .iter()
+            .position(|&i| self.subnets[i].id == subnet.id)
+            .unwrap_or(0);
+        let others = members
+            .iter()
+            .cycle()
+            .skip(start + 1)
+            .take(members.len().saturating_sub(1));
+        std::iter::once(subnet).chain(others.map(|&i| &self.subnets[i]))
+    }
+
+    /// The subnet of `subnet`'s link (itself or a shared-network sibling)
+    /// whose prefix holds `a`.
+    pub fn link_subnet_of<'a>(
+        &'a self,
+        subnet: &'a SubnetPolicy,
+        a: Ipv4Addr,
+    ) -> Option<&'a SubnetPolicy> {
+        self.link_subnets(subnet).find(|s| s.contains(a))
     }
 }
