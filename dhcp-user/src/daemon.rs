@@ -263,7 +263,7 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
         }
         // A dhcp-disable period ran out: the kernel resumes too.
         if st.dhcp_enabled(now) != st.kernel_serving {
-            st.resync_kernel();
+            st.rescope_kernel();
         }
         if let Some(sync) = &mut st.sync
             && let Err(e) = sync.set_clock()

@@ -186,7 +186,7 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
     {
         let mut st = state.lock();
         st.dhcp_disabled_until = Some(until);
-        st.resync_kernel(); // the kernel must stop answering too
+        st.rescope_kernel(); // the kernel must stop answering too
     }
     Ok(match period {
         Some(p) => {
@@ -214,7 +214,7 @@ fn dhcp_enable(state: &ApiState, req: &Request) -> Answer {
     {
         let mut st = state.lock();
         st.dhcp_disabled_until = None;
-        st.resync_kernel();
+        st.rescope_kernel();
     }
     state.event("DHCP enabled");
     Answer::ok("DHCP service successfully enabled")

@@ -49,23 +49,30 @@ impl Shared {
         self.dhcp_disabled_until.is_none_or(|t| now >= t)
     }
 
-    /// Rewrites every kernel template and lease entry from the current
-    /// policy and store, serving only when the daemon serves: after a
-    /// config change, `dhcp-disable`/`-enable`, or a disable period ending.
-    pub fn resync_kernel(&mut self) {
-        let serving = self.dhcp_enabled(unix_now());
-        self.kernel_serving = serving;
-        let Some(sync) = &mut self.sync else { return };
+    /// What the kernel may answer in each subnet now: nothing while the
+    /// daemon's DHCP switch is off; with HA, only while the subnet's
+    /// relationship serves it. (A reuse grace period needs nothing here:
+    /// the kernel only renews a client's own lease.)
+    fn kernel_scope(&self, serving: bool) -> impl Fn(&SubnetPolicy) -> crate::fastpath::SubnetServing + use<> {
         let ha = self.ha.clone();
-        // With HA, a subnet is answered in the kernel only while its
-        // relationship serves it. (A reuse grace period needs nothing
-        // here: the kernel only renews a client's own lease.)
-        let per_subnet = |s: &SubnetPolicy| match &ha {
+        move |s: &SubnetPolicy| match &ha {
             _ if !serving => crate::fastpath::SubnetServing::Off,
             None => crate::fastpath::SubnetServing::All,
             Some(h) => h.kernel_serving(s),
-        };
-        match sync.install_subnets_scoped(&self.policy, &self.ifaces, per_subnet) {
+        }
+    }
+
+    /// Rewrites every kernel template and lease entry from the current
+    /// policy and store, serving only when the daemon serves: at start-up
+    /// and after a config change (templates and lease entries depend on
+    /// the policy). Who serves alone changing is
+    /// [`Shared::rescope_kernel`]'s job.
+    pub fn resync_kernel(&mut self) {
+        let serving = self.dhcp_enabled(unix_now());
+        self.kernel_serving = serving;
+        let scope = self.kernel_scope(serving);
+        let Some(sync) = &mut self.sync else { return };
+        match sync.install_subnets_scoped(&self.policy, &self.ifaces, scope) {
             Ok(left) => {
                 for (id, why) in left {
                     tracing::info!(subnet = id, reason = ?why, "subnet answered by the daemon only");
@@ -74,6 +81,20 @@ impl Shared {
             Err(e) => tracing::error!(error = %e, "updating the kernel's reply templates"),
         }
         sync.load_all(&self.policy, &self.store.snapshot());
+    }
+
+    /// Rewrites only who the kernel answers for (each subnet's serving
+    /// scope), after an HA transition, a scope change or the DHCP switch
+    /// moving: no template is rebuilt and no lease entry rewritten, so it
+    /// costs the same with a million leases as with none.
+    pub fn rescope_kernel(&mut self) {
+        let serving = self.dhcp_enabled(unix_now());
+        self.kernel_serving = serving;
+        let scope = self.kernel_scope(serving);
+        let Some(sync) = &mut self.sync else { return };
+        if let Err(e) = sync.set_serving(&self.policy, scope) {
+            tracing::error!(error = %e, "updating the kernel's serving scopes");
+        }
     }
 
     /// Brings the kernel's entry for `addr` in line with the store; call

@@ -22,7 +22,7 @@
 //!   [`Rel::replicate_async`]; the queue length is the replication
 //!   backlog shown on the status page; failures count as unsent updates.
 //! - Kernel maps: every change of the DHCP switch or scopes re-runs
-//!   [`crate::core::Shared::resync_kernel`], which asks
+//!   [`crate::core::Shared::rescope_kernel`] (serving bits only), which asks
 //!   [`HaRuntime::kernel_serving`] per subnet.
 //! - Entering `partner-down` starts the reuse grace period
 //!   ([`crate::ha::grace`]).
@@ -605,7 +605,7 @@ impl Driver {
                         .unwrap_or(0);
                     st.reuse_grace = Some(crate::ha::ReuseGrace::new(unix_now(), max_valid));
                 }
-                st.resync_kernel();
+                st.rescope_kernel();
                 Vec::new()
             }
             Action::Paused(s) => {
@@ -619,7 +619,7 @@ impl Driver {
                     .shared
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .resync_kernel();
+                    .rescope_kernel();
                 Vec::new()
             }
             Action::Heartbeat(on) => {
