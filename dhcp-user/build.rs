@@ -14,26 +14,15 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .ok_or_else(|| anyhow!("dhcp-user has no parent directory"))?
         .join("dhcp-ebpf");
-    let root_dir = ebpf_dir
-        .to_str()
-        .ok_or_else(|| anyhow!("non-UTF-8 path {}", ebpf_dir.display()))?;
-    let skip = matches!(
-        std::env::var("AYA_BUILD_SKIP").as_deref(),
-        Ok("1") | Ok("true")
-    );
+    let root_dir = ebpf_dir.to_str().ok_or_else(|| anyhow!("non-UTF-8 path {}", ebpf_dir.display()))?;
+    let skip = matches!(std::env::var("AYA_BUILD_SKIP").as_deref(), Ok("1") | Ok("true"));
     if skip {
         // aya-build prints its own warning; an empty object means "no XDP".
         std::fs::write(&object, []).with_context(|| format!("writing {}", object.display()))?;
     }
     aya_build::build_ebpf(
-        [aya_build::Package {
-            name: "dhcp-ebpf",
-            root_dir,
-            ..Default::default()
-        }],
+        [aya_build::Package { name: "dhcp-ebpf", root_dir, ..Default::default() }],
         aya_build::Toolchain::default(),
     )
-    .context(
-        "building the eBPF program (run `cargo xtask setup` for nightly, rust-src and bpf-linker)",
-    )
+    .context("building the eBPF program (run `cargo xtask setup` for nightly, rust-src and bpf-linker)")
 }

@@ -450,6 +450,11 @@ fn renewal<'a>(
     if subnet.serving == 0 || (by_link && subnet.link != 1) {
         return Err(Outcome::PassedNotServing);
     }
+    // On its link, the daemon answers a ciaddr with a frame to chaddr; the
+    // kernel to the frame's sender: the same only when they agree.
+    if !relayed && !reboot && subnet.link == 1 && arrival.src_mac != *chaddr {
+        return Err(Outcome::PassedNotRenewal);
+    }
 
     let cid_len = scratch.cid_len as usize;
     // A client-id reservation the reservation map would have found first
@@ -548,8 +553,11 @@ fn reserved<'a>(
         return Err(Outcome::PassedReservation);
     }
     // An unrelayed request without ciaddr from a configured source address
-    // selects its subnet by that address in the daemon.
-    if arrival.relay_subnet == 0 && ciaddr == [0; 4] && arrival.src_ip != [0; 4] {
+    // selects its subnet by that address in the daemon; one with a ciaddr
+    // is answered by a frame to chaddr, so only from chaddr itself.
+    if arrival.relay_subnet == 0
+        && ((ciaddr == [0; 4] && arrival.src_ip != [0; 4]) || (ciaddr != [0; 4] && arrival.src_mac != *chaddr))
+    {
         return Err(Outcome::PassedReservation);
     }
     let addr = res.addr;
@@ -600,8 +608,10 @@ fn reserved<'a>(
     if res.held == 1 && cid_rule && (res.held_cid_len as usize != cid_len || !same_cid(scratch, &res.held_cid, cid_len)) {
         return Err(Outcome::PassedReservedHeld);
     }
-    // Not authoritative and no record of the client: the daemon is silent.
-    if ack && scratch.has_server_id == 0 && res.held != 1 && res.authoritative != 1 {
+    // No record of the client: in INIT-REBOOT the daemon NAKs it (or, not
+    // authoritative, stays silent); otherwise a non-authoritative daemon
+    // may decide differently. Either way the daemon's call.
+    if ack && scratch.has_server_id == 0 && res.held != 1 && (ciaddr == [0; 4] || res.authoritative != 1) {
         return Err(Outcome::PassedReservation);
     }
     if asks_for_more(scratch, t) {

@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api, config,
-    core::{Counter, Sent, Shared, Stats},
     dhcp::engine::Allocator,
     glue,
     leases::LeaseStore,
     net,
+    core::{Counter, Sent, Shared, Stats},
     server::{self, Link},
     xdp::{AttachMode, Fastpath},
 };
@@ -52,9 +52,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
 
 /// Runs the daemon until a termination signal.
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run_async(opts))
 }
 
@@ -66,30 +64,20 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     }
     let policy = glue::compile(&cfg);
     let interfaces = glue::interface_names(&cfg);
-    anyhow::ensure!(
-        !interfaces.is_empty(),
-        "{}: interfaces-config lists no interface",
-        opts.config.display()
-    );
+    anyhow::ensure!(!interfaces.is_empty(), "{}: interfaces-config lists no interface", opts.config.display());
     let links: Vec<Arc<Link>> = interfaces
         .iter()
         .map(|name| -> anyhow::Result<Arc<Link>> {
             let iface = net::interface(name)?;
-            Ok(Arc::new(
-                Link::open(iface).with_context(|| format!("opening sockets on {name}"))?,
-            ))
+            Ok(Arc::new(Link::open(iface).with_context(|| format!("opening sockets on {name}"))?))
         })
         .collect::<anyhow::Result<_>>()?;
 
-    let (store, report) =
-        LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
+    let (store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
     tracing::info!(?report, "lease store loaded");
 
     let mut fastpath = if opts.no_xdp {
-        tracing::info!(
-            "attach mode: {}",
-            AttachMode::UserspaceOnly("--no-xdp".into())
-        );
+        tracing::info!("attach mode: {}", AttachMode::UserspaceOnly("--no-xdp".into()));
         None
     } else {
         match Fastpath::attach(&interfaces) {
@@ -107,10 +95,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     // The kernel's copy: templates, leases, clock; then the renewal drain.
     let ifaces: Vec<net::Interface> = links.iter().map(|l| l.iface.clone()).collect();
     let mut events = None;
-    let sync = match fastpath
-        .as_mut()
-        .map(|f| crate::fastpath::MapSync::take(f.ebpf_mut()))
-    {
+    let sync = match fastpath.as_mut().map(|f| crate::fastpath::MapSync::take(f.ebpf_mut())) {
         None => None,
         Some(Err(e)) => {
             tracing::warn!(error = %e, "fast-path maps unavailable; the kernel passes every request");
@@ -131,16 +116,14 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
                 peer.tls()
                     .map(api::tls::client_config)
                     .transpose()
-                    .map_err(|e| crate::peer::PeerError::Setup {
-                        peer: peer.name().to_owned(),
-                        reason: e.to_string(),
-                    })
+                    .map_err(|e| crate::peer::PeerError::Setup { peer: peer.name().to_owned(), reason: e.to_string() })
             })
             .context("setting up the HA peers")?,
         )),
     };
 
-    let shared = Arc::new(Mutex::new(Shared {
+    let shared =
+        Arc::new(Mutex::new(Shared {
         policy,
         store,
         alloc: Allocator::default(),
@@ -158,34 +141,19 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
         st.resync_kernel();
         if let Some(sync) = &st.sync {
-            tracing::info!(
-                leases = sync.loaded(),
-                skipped_full = sync.skipped_full,
-                "kernel lease map loaded"
-            );
+            tracing::info!(leases = sync.loaded(), skipped_full = sync.skipped_full, "kernel lease map loaded");
         }
     }
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     // Control API: bound before serving so a busy port fails start-up.
     let fastpath = fastpath.map(Arc::new);
-    let mode = fastpath
-        .as_ref()
-        .map_or_else(|| "userspace-only".to_owned(), |f| f.mode().to_string());
-    let creds = api::credentials(
-        opts.control_user.as_deref(),
-        opts.control_password_file.as_deref(),
-        &cfg,
-    )?;
-    let api_state = api::ApiState::new(
-        Arc::clone(&shared),
-        &cfg,
-        Some(opts.config.clone()),
-        shutdown.clone(),
-    )
-    .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
-    .with_auth(creds)
-    .with_tls(api::tls::listener_config(&opts.control_tls, &cfg).context("control API TLS")?);
+    let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.mode().to_string());
+    let creds = api::credentials(opts.control_user.as_deref(), opts.control_password_file.as_deref(), &cfg)?;
+    let api_state = api::ApiState::new(Arc::clone(&shared), &cfg, Some(opts.config.clone()), shutdown.clone())
+        .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
+        .with_auth(creds)
+        .with_tls(api::tls::listener_config(&opts.control_tls, &cfg).context("control API TLS")?);
     let api_state = Arc::new(api_state);
     let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr)
         .await
@@ -212,11 +180,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     }
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
-        tasks.spawn(server::serve(
-            Arc::clone(link),
-            Arc::clone(&shared),
-            shutdown.clone(),
-        ));
+        tasks.spawn(server::serve(Arc::clone(link), Arc::clone(&shared), shutdown.clone()));
     }
     tasks.spawn(housekeeping(Arc::clone(&shared), shutdown.clone()));
     if let Some(ring) = events {
@@ -238,11 +202,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
     }
     drop(fastpath); // detaches the XDP links
-    let stats = shared
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .stats
-        .clone();
+    let stats = shared.lock().unwrap_or_else(|p| p.into_inner()).stats.clone();
     tracing::info!(?stats, "stopped");
     Ok(())
 }
@@ -291,17 +251,14 @@ async fn drain_renewals(
 ) {
     // SAFETY: the ring buffer owns its descriptor and outlives the AsyncFd,
     // which deregisters before the ring buffer is dropped.
-    let mut fd = match unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE)
-    } {
+    let mut fd = match unsafe { tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) } {
         Ok(fd) => fd,
         Err(e) => {
             tracing::error!(error = %e.into_parts().1, "cannot poll the renewal ring buffer; kernel renewals will not be stored");
             return;
         }
     };
-    let mut tick =
-        tokio::time::interval(Duration::from_millis(dhcp_common::fastpath::EVENTS_POLL_MS));
+    let mut tick = tokio::time::interval(Duration::from_millis(dhcp_common::fastpath::EVENTS_POLL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::new();
     loop {
@@ -345,12 +302,8 @@ fn store_kernel_acks(shared: &Mutex<Shared>, batch: &mut Vec<dhcp_common::fastpa
             // engine's ACK would have written (created when absent). Its
             // kernel entry follows the store, so it is written at once.
             let current = st.store.get(addr);
-            let Some(lease) = crate::fastpath::reserved_lease(
-                &st.policy,
-                &ev,
-                current.as_ref(),
-                crate::clock::unix_now(),
-            ) else {
+            let Some(lease) = crate::fastpath::reserved_lease(&st.policy, &ev, current.as_ref(), crate::clock::unix_now())
+            else {
                 continue;
             };
             replicate_kernel_ack(&st, &lease);
@@ -364,9 +317,7 @@ fn store_kernel_acks(shared: &Mutex<Shared>, batch: &mut Vec<dhcp_common::fastpa
             });
             continue;
         }
-        let Some(mut lease) = st.store.get(addr) else {
-            continue;
-        };
+        let Some(mut lease) = st.store.get(addr) else { continue };
         if lease.subnet_id != ev.subnet_id || ev.expire <= lease.expire {
             continue;
         }
@@ -397,11 +348,7 @@ fn store_kernel_acks(shared: &Mutex<Shared>, batch: &mut Vec<dhcp_common::fastpa
 /// that cannot cause a duplicate address).
 fn replicate_kernel_ack(st: &Shared, lease: &crate::leases::Lease) {
     let Some(ha) = &st.ha else { return };
-    if let Some(rel) = st
-        .policy
-        .subnet(lease.subnet_id)
-        .and_then(|s| ha.rel_for(s))
-    {
+    if let Some(rel) = st.policy.subnet(lease.subnet_id).and_then(|s| ha.rel_for(s)) {
         rel.replicate_async(lease.clone());
     }
 }

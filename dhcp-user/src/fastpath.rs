@@ -40,11 +40,10 @@ use aya::maps::{
     lpm_trie::{Key as LpmKey, LpmTrie},
 };
 use dhcp_common::fastpath::{
-    CID_PASS_ANY, CID_PASS_MISSING, EVENT_RESERVED_ACK, EVENTS_MAP, LEASES_MAP, LeaseEntry,
-    LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL, RELAYS_MAP, RES_BY_CLIENT_ID, RES_BY_MAC,
-    RESERVATIONS_MAP, RenewEvent, ReservationEntry, ReservationKey, SERVE_LOAD_BALANCING,
-    SERVE_PRIMARY, SERVE_SECONDARY, SETTINGS_MAP, SUBNETS_MAP, Settings, SubnetKey, SubnetReply,
-    word_sum,
+    CID_PASS_ANY, CID_PASS_MISSING, EVENT_RESERVED_ACK, EVENTS_MAP, LEASES_MAP, LeaseEntry, LeaseKey, MAX_CLIENT_ID, MAX_HEAD, MAX_TAIL,
+    RELAYS_MAP, RES_BY_CLIENT_ID, RES_BY_MAC, RESERVATIONS_MAP, RenewEvent, ReservationEntry, ReservationKey,
+    SERVE_LOAD_BALANCING, SERVE_PRIMARY, SERVE_SECONDARY, SETTINGS_MAP, SUBNETS_MAP, Settings, SubnetKey,
+    SubnetReply, word_sum,
 };
 use dhcproto::{
     Encodable as _,
@@ -84,13 +83,8 @@ impl SubnetServing {
             SubnetServing::Off => 0,
             SubnetServing::All => SERVE_PRIMARY,
             SubnetServing::Scopes(f) if f.mode == HaMode::LoadBalancing => {
-                let bits = (u32::from(f.primary) * SERVE_PRIMARY)
-                    | (u32::from(f.secondary) * SERVE_SECONDARY);
-                if bits == 0 {
-                    0
-                } else {
-                    bits | SERVE_LOAD_BALANCING
-                }
+                let bits = (u32::from(f.primary) * SERVE_PRIMARY) | (u32::from(f.secondary) * SERVE_SECONDARY);
+                if bits == 0 { 0 } else { bits | SERVE_LOAD_BALANCING }
             }
             // Outside load balancing every query is the primary's scope.
             SubnetServing::Scopes(f) => u32::from(f.primary) * SERVE_PRIMARY,
@@ -104,18 +98,10 @@ const PROBE_MAC: [u8; 6] = [0xfe, 0xff, 0xff, 0xff, 0xff, 0xfe];
 
 /// The interface a subnet is served on, as the daemon selects it for
 /// directly connected clients.
-pub fn serving_interface<'a>(
-    subnet: &SubnetPolicy,
-    ifaces: &'a [Interface],
-) -> Option<&'a Interface> {
-    ifaces
-        .iter()
-        .find(|i| subnet.interface.as_deref() == Some(i.name.as_str()))
-        .or_else(|| {
-            ifaces.iter().find(|i| {
-                subnet.interface.is_none() && i.addrs.iter().any(|(a, _)| subnet.contains(*a))
-            })
-        })
+pub fn serving_interface<'a>(subnet: &SubnetPolicy, ifaces: &'a [Interface]) -> Option<&'a Interface> {
+    ifaces.iter().find(|i| subnet.interface.as_deref() == Some(i.name.as_str())).or_else(|| {
+        ifaces.iter().find(|i| subnet.interface.is_none() && i.addrs.iter().any(|(a, _)| subnet.contains(*a)))
+    })
 }
 
 struct OneLease(Held);
@@ -151,23 +137,11 @@ use dhcp_common::dhcp::SERVER_MANAGED;
 
 /// The ACK the engine sends to a renewing client of `subnet` (no client-id,
 /// no parameter request list), received on `iface`.
-pub fn probe_ack(
-    policy: &Policy,
-    subnet: &SubnetPolicy,
-    iface: &Interface,
-    now: u64,
-) -> Option<Message> {
+pub fn probe_ack(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface, now: u64) -> Option<Message> {
     let server_id = iface.primary_ipv4()?;
     let addr = subnet.pools.first()?.start;
-    let mut m = Message::new(
-        addr,
-        Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::UNSPECIFIED,
-        &PROBE_MAC,
-    );
-    m.opts_mut()
-        .insert(DhcpOption::MessageType(MessageType::Request));
+    let mut m = Message::new(addr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &PROBE_MAC);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
     let req = inbound::classify(&m.to_vec().ok()?).ok()?;
     let held = Held {
         address: addr,
@@ -181,14 +155,7 @@ pub fn probe_ack(
         hostname: String::new(),
         state: HeldState::Active,
     };
-    let d = engine::decide(
-        &req,
-        Some(subnet),
-        policy,
-        &OneLease(held),
-        &mut Allocator::default(),
-        Ctx { now, server_id },
-    );
+    let d = engine::decide(&req, Some(subnet), policy, &OneLease(held), &mut Allocator::default(), Ctx { now, server_id, on_link: true });
     let (msg, _) = d.reply?;
     (msg.opts().msg_type() == Some(MessageType::Ack)).then_some(msg)
 }
@@ -243,9 +210,7 @@ pub enum NotEligible {
 /// `subnet` in the daemon (`dhcp::select`), or a subnet of its shared
 /// network (whose leases the daemon then serves from their own subnet).
 fn is_link(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface) -> bool {
-    policy
-        .subnet_for_interface(&iface.name, &iface.addrs)
-        .is_some_and(|selected| policy.link_subnets(selected).any(|s| s.id == subnet.id))
+    policy.on_link(subnet, &iface.name, &iface.addrs)
 }
 
 /// The subnet a unicast from (or for) `a` selects in the daemon: the first
@@ -263,11 +228,7 @@ pub fn subnet_reply(
     serving: u32,
     now: u64,
 ) -> Result<SubnetReply, NotEligible> {
-    if subnet
-        .pools
-        .iter()
-        .any(|p| !p.options.is_empty() && p.options != subnet.options)
-    {
+    if subnet.pools.iter().any(|p| !p.options.is_empty() && p.options != subnet.options) {
         return Err(NotEligible::PoolOptions);
     }
     if subnet.server_hostname.is_some() || subnet.boot_file_name.is_some() {
@@ -278,21 +239,14 @@ pub fn subnet_reply(
     }
     let ack = probe_ack(policy, subnet, iface, now).ok_or(NotEligible::NoProbe)?;
     // Option 12 is only sent to reserved clients, who are not in the map.
-    let may_add = subnet
-        .options
-        .keys()
-        .chain(subnet.by_hwaddr.values().flat_map(|r| r.options.keys()));
+    let may_add = subnet.options.keys().chain(subnet.by_hwaddr.values().flat_map(|r| r.options.keys()));
     let mut r = reply_template(&ack, subnet, iface, serving, may_add.copied())?;
     r.link = u32::from(is_link(policy, subnet, iface));
     // A client-id reservation's client renewing a dynamic lease is moved
     // by the daemon; the kernel finds it in the reservation map first,
     // except off the link without a relay. [`MapSync`] adds
     // CID_PASS_MISSING when some are not in the map.
-    r.cid_pass = if subnet.by_client_id.is_empty() {
-        0
-    } else {
-        CID_PASS_ANY
-    };
+    r.cid_pass = if subnet.client_id_selects_hosts() { CID_PASS_ANY } else { 0 };
     Ok(r)
 }
 
@@ -363,13 +317,7 @@ impl ResId {
         }
         let mut id = [0; MAX_CLIENT_ID];
         id[..bytes.len()].copy_from_slice(bytes);
-        Some(ReservationKey {
-            ifindex,
-            relay_subnet,
-            kind,
-            len: bytes.len() as u32,
-            id,
-        })
+        Some(ReservationKey { ifindex, relay_subnet, kind, len: bytes.len() as u32, id })
     }
 
     fn of_key(k: &ReservationKey) -> ResId {
@@ -387,13 +335,7 @@ impl ResId {
 /// The OFFER the engine sends to the reserved client `who` of `subnet` on
 /// `iface` (DISCOVER with no other option, nothing in the store; a
 /// client-id reservation's probe comes from a MAC no client has).
-pub fn probe_offer(
-    policy: &Policy,
-    subnet: &SubnetPolicy,
-    iface: &Interface,
-    who: &ResId,
-    now: u64,
-) -> Option<Message> {
+pub fn probe_offer(policy: &Policy, subnet: &SubnetPolicy, iface: &Interface, who: &ResId, now: u64) -> Option<Message> {
     let server_id = iface.primary_ipv4()?;
     let u = Ipv4Addr::UNSPECIFIED;
     let mac = match who {
@@ -401,20 +343,12 @@ pub fn probe_offer(
         ResId::ClientId(_) => PROBE_MAC,
     };
     let mut m = Message::new(u, u, u, u, &mac);
-    m.opts_mut()
-        .insert(DhcpOption::MessageType(MessageType::Discover));
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
     if let ResId::ClientId(c) = who {
         m.opts_mut().insert(DhcpOption::ClientIdentifier(c.clone()));
     }
     let req = inbound::classify(&m.to_vec().ok()?).ok()?;
-    let d = engine::decide(
-        &req,
-        Some(subnet),
-        policy,
-        &NoLeases,
-        &mut Allocator::default(),
-        Ctx { now, server_id },
-    );
+    let d = engine::decide(&req, Some(subnet), policy, &NoLeases, &mut Allocator::default(), Ctx { now, server_id, on_link: true });
     let (msg, _) = d.reply?;
     (msg.opts().msg_type() == Some(MessageType::Offer)).then_some(msg)
 }
@@ -448,14 +382,11 @@ pub fn reservation_entry(
     serving: u32,
     now: u64,
 ) -> Result<(ReservationKey, ReservationEntry), NotEligible> {
-    let key = who
-        .key(iface.index, relay_subnet)
-        .ok_or(NotEligible::NoProbe)?;
+    let key = who.key(iface.index, relay_subnet).ok_or(NotEligible::NoProbe)?;
     // Broadcast requests on the interface select their subnet by it, a
     // unicast renewal by its address.
     if relay_subnet == 0
-        && (!is_link(policy, subnet, iface)
-            || subnet_of_address(policy, r.address) != Some(subnet.id))
+        && (!is_link(policy, subnet, iface) || subnet_of_address(policy, r.address) != Some(subnet.id))
     {
         return Err(NotEligible::NoInterface);
     }
@@ -467,20 +398,10 @@ pub fn reservation_entry(
         return Err(NotEligible::NoProbe);
     }
     let pool = subnet.pool_of(r.address).map(|p| &p.options);
-    let may_add = subnet
-        .options
-        .keys()
-        .chain(pool.into_iter().flat_map(|o| o.keys()))
-        .chain(r.options.keys());
-    let reply = reply_template(
-        &offer,
-        subnet,
-        iface,
-        serving,
-        may_add.copied().filter(|c| !SERVER_MANAGED.contains(c)),
-    )?;
-    let type_off =
-        type_offset(&reply.head[..reply.head_len as usize]).ok_or(NotEligible::NoProbe)?;
+    let may_add = subnet.options.keys().chain(pool.into_iter().flat_map(|o| o.keys())).chain(r.options.keys());
+    let reply =
+        reply_template(&offer, subnet, iface, serving, may_add.copied().filter(|c| !SERVER_MANAGED.contains(c)))?;
+    let type_off = type_offset(&reply.head[..reply.head_len as usize]).ok_or(NotEligible::NoProbe)?;
     let entry = ReservationEntry {
         addr: r.address.octets(),
         subnet_id: subnet.id,
@@ -531,9 +452,7 @@ fn with_store_state<'a>(
         }
     }
     // The client holding another address: the daemon NAKs an INIT-REBOOT.
-    if client_leases
-        .into_iter()
-        .any(|l| l.address != addr && l.subnet_id == e.subnet_id && l.state == LeaseState::Default)
+    if client_leases.into_iter().any(|l| l.address != addr && l.subnet_id == e.subnet_id && l.state == LeaseState::Default)
     {
         clean = false;
     }
@@ -545,12 +464,7 @@ fn with_store_state<'a>(
 /// the kernel sent, given the store's current lease of that address;
 /// `None` for other events, unknown reservations, stale events, or an
 /// address someone else took meanwhile (the daemon answered them).
-pub fn reserved_lease(
-    policy: &Policy,
-    ev: &RenewEvent,
-    current: Option<&Lease>,
-    now: u64,
-) -> Option<Lease> {
+pub fn reserved_lease(policy: &Policy, ev: &RenewEvent, current: Option<&Lease>, now: u64) -> Option<Lease> {
     if ev.kind != EVENT_RESERVED_ACK {
         return None;
     }
@@ -573,10 +487,7 @@ pub fn reserved_lease(
         }
     }
     // The engine's `reservation_of`: client-id first, then MAC.
-    let r = cid
-        .as_ref()
-        .and_then(|c| subnet.by_client_id.get(c))
-        .or_else(|| subnet.by_hwaddr.get(&ev.mac[..]))?;
+    let r = cid.as_ref().and_then(|c| subnet.by_client_id.get(c)).or_else(|| subnet.by_hwaddr.get(&ev.mac[..]))?;
     if r.address != Ipv4Addr::from(ev.addr) {
         return None;
     }
@@ -603,20 +514,13 @@ pub fn lease_entry(policy: &Policy, lease: &Lease) -> Option<LeaseEntry> {
     }
     let subnet = policy.subnet(lease.subnet_id)?;
     let hw = lease.hwaddr.as_ref()?.bytes();
-    let cid = lease
-        .client_id
-        .as_ref()
-        .map(|c| c.bytes())
-        .unwrap_or_default();
+    let cid = lease.client_id.as_ref().map(|c| c.bytes()).unwrap_or_default();
     if hw.len() > 16 || cid.len() > MAX_CLIENT_ID {
         return None;
     }
     // A reserved client is steered by the daemon; a reserved address held
     // by someone else is NAKed by it.
-    if subnet.reserved.contains_key(&lease.address)
-        || subnet.by_hwaddr.contains_key(hw)
-        || (!cid.is_empty() && subnet.by_client_id.contains_key(cid))
-    {
+    if subnet.reserved.contains_key(&lease.address) || subnet.may_have_host(hw, cid) {
         return None;
     }
     // The daemon NAKs an address outside the pools (a config change) and
@@ -655,13 +559,9 @@ pub fn lease_entry(policy: &Policy, lease: &Lease) -> Option<LeaseEntry> {
 pub fn relay_entries(policy: &Policy) -> BTreeMap<(u32, [u8; 4]), u32> {
     let mut out = BTreeMap::new();
     for s in &policy.subnets {
-        let first = policy
-            .subnets
-            .iter()
-            .find(|o| o.prefix_len <= s.prefix_len && o.contains(s.network));
+        let first = policy.subnets.iter().find(|o| o.prefix_len <= s.prefix_len && o.contains(s.network));
         if let Some(f) = first {
-            out.entry((u32::from(s.prefix_len), s.network.octets()))
-                .or_insert(f.id);
+            out.entry((u32::from(s.prefix_len), s.network.octets())).or_insert(f.id);
         }
     }
     for s in &policy.subnets {
@@ -677,10 +577,7 @@ pub fn relay_entries(policy: &Policy) -> BTreeMap<(u32, [u8; 4]), u32> {
 /// Unix time minus `CLOCK_BOOTTIME`, in nanoseconds.
 pub fn unix_minus_boot_ns() -> i64 {
     let read = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: valid pointer to a timespec.
         unsafe { libc::clock_gettime(clock, &mut ts) };
         ts.tv_sec * 1_000_000_000 + ts.tv_nsec
@@ -713,11 +610,7 @@ type ClientIn = (u32, ResId);
 /// The identities of a lease that the daemon looks its client up by.
 fn identities(l: &Lease) -> Vec<ResId> {
     let mut out = Vec::new();
-    if let Some(m) = l
-        .hwaddr
-        .as_ref()
-        .and_then(|h| <[u8; 6]>::try_from(h.bytes()).ok())
-    {
+    if let Some(m) = l.hwaddr.as_ref().and_then(|h| <[u8; 6]>::try_from(h.bytes()).ok()) {
         out.push(ResId::Mac(m));
     }
     if let Some(c) = l.client_id.as_ref().filter(|c| !c.bytes().is_empty()) {
@@ -760,12 +653,10 @@ pub struct MapSync {
 fn matters_to_reservations(policy: &Policy, l: &Lease) -> bool {
     policy.subnet(l.subnet_id).is_some_and(|s| {
         s.reserved.contains_key(&l.address)
-            || l.hwaddr
-                .as_ref()
-                .is_some_and(|h| s.by_hwaddr.contains_key(h.bytes()))
-            || l.client_id
-                .as_ref()
-                .is_some_and(|c| s.by_client_id.contains_key(c.bytes()))
+            || s.may_have_host(
+                l.hwaddr.as_ref().map(|h| h.bytes()).unwrap_or_default(),
+                l.client_id.as_ref().map(|c| c.bytes()).unwrap_or_default(),
+            )
     })
 }
 
@@ -777,36 +668,19 @@ impl MapSync {
             name,
             source: aya::maps::MapError::InvalidName { name: name.into() },
         };
-        let leases = BpfHashMap::try_from(
-            ebpf.take_map(LEASES_MAP)
-                .ok_or_else(|| missing(LEASES_MAP))?,
-        )
-        .map_err(map_err(LEASES_MAP))?;
-        let subnets = BpfHashMap::try_from(
-            ebpf.take_map(SUBNETS_MAP)
-                .ok_or_else(|| missing(SUBNETS_MAP))?,
-        )
-        .map_err(map_err(SUBNETS_MAP))?;
-        let reservations = BpfHashMap::try_from(
-            ebpf.take_map(RESERVATIONS_MAP)
-                .ok_or_else(|| missing(RESERVATIONS_MAP))?,
-        )
-        .map_err(map_err(RESERVATIONS_MAP))?;
-        let relays = LpmTrie::try_from(
-            ebpf.take_map(RELAYS_MAP)
-                .ok_or_else(|| missing(RELAYS_MAP))?,
-        )
-        .map_err(map_err(RELAYS_MAP))?;
-        let settings = Array::try_from(
-            ebpf.take_map(SETTINGS_MAP)
-                .ok_or_else(|| missing(SETTINGS_MAP))?,
-        )
-        .map_err(map_err(SETTINGS_MAP))?;
-        let events = RingBuf::try_from(
-            ebpf.take_map(EVENTS_MAP)
-                .ok_or_else(|| missing(EVENTS_MAP))?,
-        )
-        .map_err(map_err(EVENTS_MAP))?;
+        let leases = BpfHashMap::try_from(ebpf.take_map(LEASES_MAP).ok_or_else(|| missing(LEASES_MAP))?)
+            .map_err(map_err(LEASES_MAP))?;
+        let subnets = BpfHashMap::try_from(ebpf.take_map(SUBNETS_MAP).ok_or_else(|| missing(SUBNETS_MAP))?)
+            .map_err(map_err(SUBNETS_MAP))?;
+        let reservations =
+            BpfHashMap::try_from(ebpf.take_map(RESERVATIONS_MAP).ok_or_else(|| missing(RESERVATIONS_MAP))?)
+                .map_err(map_err(RESERVATIONS_MAP))?;
+        let relays = LpmTrie::try_from(ebpf.take_map(RELAYS_MAP).ok_or_else(|| missing(RELAYS_MAP))?)
+            .map_err(map_err(RELAYS_MAP))?;
+        let settings = Array::try_from(ebpf.take_map(SETTINGS_MAP).ok_or_else(|| missing(SETTINGS_MAP))?)
+            .map_err(map_err(SETTINGS_MAP))?;
+        let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or_else(|| missing(EVENTS_MAP))?)
+            .map_err(map_err(EVENTS_MAP))?;
         let sync = Self {
             leases,
             subnets,
@@ -831,15 +705,7 @@ impl MapSync {
     /// Writes the clock offset (at start-up and periodically, in case the
     /// wall clock is stepped).
     pub fn set_clock(&mut self) -> Result<(), SyncError> {
-        self.settings
-            .set(
-                0,
-                Settings {
-                    unix_minus_boot_ns: unix_minus_boot_ns(),
-                },
-                0,
-            )
-            .map_err(map_err(SETTINGS_MAP))
+        self.settings.set(0, Settings { unix_minus_boot_ns: unix_minus_boot_ns() }, 0).map_err(map_err(SETTINGS_MAP))
     }
 
     /// [`MapSync::install_subnets_scoped`] with every subnet either fully
@@ -851,11 +717,7 @@ impl MapSync {
         serving: impl Fn(&SubnetPolicy) -> bool,
     ) -> Result<Vec<(u32, NotEligible)>, SyncError> {
         self.install_subnets_scoped(policy, ifaces, |s| {
-            if serving(s) {
-                SubnetServing::All
-            } else {
-                SubnetServing::Off
-            }
+            if serving(s) { SubnetServing::All } else { SubnetServing::Off }
         })
     }
 
@@ -870,26 +732,20 @@ impl MapSync {
         serving: impl Fn(&SubnetPolicy) -> SubnetServing,
     ) -> Result<Vec<(u32, NotEligible)>, SyncError> {
         let now = crate::clock::unix_now();
-        let missing =
-            self.install_reservations(policy, ifaces, &|s: &SubnetPolicy| serving(s).bits());
+        let missing = self.install_reservations(policy, ifaces, &|s: &SubnetPolicy| serving(s).bits());
         let mut left = Vec::new();
         let mut keep = HashSet::new();
         for s in &policy.subnets {
             let bits = serving(s).bits();
             let mut why = None;
             for iface in ifaces {
-                let key = SubnetKey {
-                    subnet_id: s.id,
-                    ifindex: iface.index,
-                };
+                let key = SubnetKey { subnet_id: s.id, ifindex: iface.index };
                 match subnet_reply(policy, s, iface, bits, now) {
                     Ok(mut r) => {
                         if missing.contains(&key) {
                             r.cid_pass |= CID_PASS_MISSING;
                         }
-                        self.subnets
-                            .insert(key, r, 0)
-                            .map_err(map_err(SUBNETS_MAP))?;
+                        self.subnets.insert(key, r, 0).map_err(map_err(SUBNETS_MAP))?;
                         keep.insert(key);
                     }
                     Err(e) => why = why.or(Some(e)),
@@ -899,12 +755,7 @@ impl MapSync {
                 left.push((s.id, why.unwrap_or(NotEligible::NoInterface)));
             }
         }
-        let stale: Vec<SubnetKey> = self
-            .subnets
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !keep.contains(k))
-            .collect();
+        let stale: Vec<SubnetKey> = self.subnets.keys().filter_map(Result::ok).filter(|k| !keep.contains(k)).collect();
         for k in stale {
             let _ = self.subnets.remove(&k);
         }
@@ -918,11 +769,7 @@ impl MapSync {
     /// transition costs a read and a write per template, however many
     /// leases the store holds (a full [`MapSync::install_subnets_scoped`]
     /// plus [`MapSync::load_all`] took seconds with a million leases).
-    pub fn set_serving(
-        &mut self,
-        policy: &Policy,
-        serving: impl Fn(&SubnetPolicy) -> SubnetServing,
-    ) -> Result<(), SyncError> {
+    pub fn set_serving(&mut self, policy: &Policy, serving: impl Fn(&SubnetPolicy) -> SubnetServing) -> Result<(), SyncError> {
         let bits = |id: u32| policy.subnet(id).map_or(0, |s| serving(s).bits());
         let keys: Vec<SubnetKey> = self.subnets.keys().filter_map(Result::ok).collect();
         for k in keys {
@@ -955,9 +802,7 @@ impl MapSync {
         }
         self.relay_keys.clear();
         for (&(len, addr), &id) in &want {
-            self.relays
-                .insert(&LpmKey::new(len, addr), id, 0)
-                .map_err(map_err(RELAYS_MAP))?;
+            self.relays.insert(&LpmKey::new(len, addr), id, 0).map_err(map_err(RELAYS_MAP))?;
             self.relay_keys.insert((len, addr));
         }
         Ok(())
@@ -982,22 +827,12 @@ impl MapSync {
         self.reservations_left.clear();
         for s in &policy.subnets {
             let bits = serving(s);
-            let by_mac = s
-                .by_hwaddr
-                .iter()
-                .filter_map(|(m, r)| Some((ResId::Mac(m.as_slice().try_into().ok()?), r)));
-            let by_cid = s
-                .by_client_id
-                .iter()
-                .map(|(c, r)| (ResId::ClientId(c.clone()), r));
+            let by_mac = s.by_hwaddr.iter().filter_map(|(m, r)| Some((ResId::Mac(m.as_slice().try_into().ok()?), r)));
+            let by_cid = s.by_client_id.iter().map(|(c, r)| (ResId::ClientId(c.clone()), r));
             let all: Vec<(ResId, &Reservation)> = by_cid.chain(by_mac).collect();
             for iface in ifaces {
                 // Received directly, only the subnet's link selects it.
-                let ways = if is_link(policy, s, iface) {
-                    &[0, s.id][..]
-                } else {
-                    &[s.id][..]
-                };
+                let ways = if is_link(policy, s, iface) { &[0, s.id][..] } else { &[s.id][..] };
                 for &relay_subnet in ways {
                     let mut group = Vec::new();
                     let mut cid_missing = false;
@@ -1006,21 +841,12 @@ impl MapSync {
                             Ok(ke) => group.push((who.clone(), r.address, ke)),
                             Err(why) => {
                                 cid_missing |= matches!(who, ResId::ClientId(_));
-                                self.reservations_left.push((
-                                    s.id,
-                                    who.clone(),
-                                    iface.index,
-                                    relay_subnet,
-                                    why,
-                                ));
+                                self.reservations_left.push((s.id, who.clone(), iface.index, relay_subnet, why));
                             }
                         }
                     }
                     if cid_missing {
-                        missing.insert(SubnetKey {
-                            subnet_id: s.id,
-                            ifindex: iface.index,
-                        });
+                        missing.insert(SubnetKey { subnet_id: s.id, ifindex: iface.index });
                     }
                     for (who, addr, (k, mut e)) in group {
                         // A client-id the kernel lacks could be any
@@ -1033,12 +859,8 @@ impl MapSync {
                 }
             }
         }
-        let stale: Vec<ReservationKey> = self
-            .reservations
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !self.res_base.contains_key(k))
-            .collect();
+        let stale: Vec<ReservationKey> =
+            self.reservations.keys().filter_map(Result::ok).filter(|k| !self.res_base.contains_key(k)).collect();
         for k in stale {
             let _ = self.reservations.remove(&k);
         }
@@ -1051,17 +873,10 @@ impl MapSync {
 
     /// Writes the entry of reservation `k`: template plus the store's state.
     fn refresh_reservation(&mut self, k: ReservationKey) {
-        let Some((base, match_cid)) = self.res_base.get(&k) else {
-            return;
-        };
+        let Some((base, match_cid)) = self.res_base.get(&k) else { return };
         let who = ResId::of_key(&k);
         let at = self.relevant.get(&Ipv4Addr::from(base.addr));
-        let held = self
-            .who_leases
-            .get(&who)
-            .into_iter()
-            .flatten()
-            .filter_map(|a| self.relevant.get(a));
+        let held = self.who_leases.get(&who).into_iter().flatten().filter_map(|a| self.relevant.get(a));
         let e = with_store_state(*base, &who, *match_cid, at, held);
         if self.reservations.insert(k, e, 0).is_err() {
             // Full: the daemon serves this client.
@@ -1089,13 +904,7 @@ impl MapSync {
             }
             self.relevant.insert(addr, l.clone());
         }
-        let mut keys: HashSet<ReservationKey> = self
-            .res_by_addr
-            .get(&addr)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
+        let mut keys: HashSet<ReservationKey> = self.res_by_addr.get(&addr).into_iter().flatten().copied().collect();
         for w in whos {
             keys.extend(self.res_by_who.get(&w).into_iter().flatten().copied());
         }
@@ -1112,11 +921,7 @@ impl MapSync {
     /// Whether the lease at `addr` is its client's only one in its subnet
     /// (no other lease shares its MAC or client-id).
     fn is_sole(&self, addr: Ipv4Addr) -> bool {
-        self.lease_ids
-            .get(&addr)
-            .into_iter()
-            .flatten()
-            .all(|c| self.clients.get(c).is_none_or(|set| set.len() == 1))
+        self.lease_ids.get(&addr).into_iter().flatten().all(|c| self.clients.get(c).is_none_or(|set| set.len() == 1))
     }
 
     /// Updates the identity index for the lease at `addr`; returns the
@@ -1133,10 +938,7 @@ impl MapSync {
             }
         }
         if let Some(l) = lease {
-            let ids: Vec<ClientIn> = identities(l)
-                .into_iter()
-                .map(|w| (l.subnet_id, w))
-                .collect();
+            let ids: Vec<ClientIn> = identities(l).into_iter().map(|w| (l.subnet_id, w)).collect();
             for c in &ids {
                 let set = self.clients.entry(c.clone()).or_default();
                 touched.extend(set.iter().copied());
@@ -1157,9 +959,7 @@ impl MapSync {
         // Read-modify-write of `sole` only: the kernel may have extended
         // `expire` meanwhile, and its event will reach the store.
         for other in touched {
-            let key = LeaseKey {
-                addr: other.octets(),
-            };
+            let key = LeaseKey { addr: other.octets() };
             if let Ok(mut e) = self.leases.get(&key, 0) {
                 let sole = u8::from(self.is_sole(other));
                 if e.sole != sole {
@@ -1171,9 +971,7 @@ impl MapSync {
     }
 
     fn write_lease(&mut self, addr: Ipv4Addr, entry: Option<LeaseEntry>) {
-        let key = LeaseKey {
-            addr: addr.octets(),
-        };
+        let key = LeaseKey { addr: addr.octets() };
         match entry {
             Some(mut e) => {
                 e.sole = u8::from(self.is_sole(addr));
@@ -1196,10 +994,7 @@ impl MapSync {
         let present: Vec<LeaseKey> = self.leases.keys().filter_map(Result::ok).collect();
         if !present.is_empty() {
             let want: HashSet<Ipv4Addr> = leases.iter().map(|l| l.address).collect();
-            for k in present
-                .iter()
-                .filter(|k| !want.contains(&Ipv4Addr::from(k.addr)))
-            {
+            for k in present.iter().filter(|k| !want.contains(&Ipv4Addr::from(k.addr))) {
                 let _ = self.leases.remove(k);
             }
         }
@@ -1236,11 +1031,7 @@ impl MapSync {
 
     /// Every lease entry (for the consistency test and the status page).
     pub fn lease_entries(&self) -> Vec<(Ipv4Addr, LeaseEntry)> {
-        self.leases
-            .iter()
-            .filter_map(Result::ok)
-            .map(|(k, v)| (Ipv4Addr::from(k.addr), v))
-            .collect()
+        self.leases.iter().filter_map(Result::ok).map(|(k, v)| (Ipv4Addr::from(k.addr), v)).collect()
     }
 }
 
@@ -1260,21 +1051,12 @@ mod tests {
     use crate::{config, glue};
 
     fn venus_policy() -> Policy {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../lab/venus/lobezno.json"
-        ))
-        .unwrap();
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
         glue::compile(&config::parse(&text, "lobezno.json").unwrap())
     }
 
     fn eth0() -> Interface {
-        Interface {
-            name: "eth0".into(),
-            index: 7,
-            mac: [2, 0, 0, 0, 0x50, 2],
-            addrs: vec![(Ipv4Addr::new(192, 168, 50, 2), 24)],
-        }
+        Interface { name: "eth0".into(), index: 7, mac: [2, 0, 0, 0, 0x50, 2], addrs: vec![(Ipv4Addr::new(192, 168, 50, 2), 24)] }
     }
 
     #[test]
@@ -1282,10 +1064,7 @@ mod tests {
         let p = venus_policy();
         let s = &p.subnets[0];
         let r = subnet_reply(&p, s, &eth0(), SERVE_PRIMARY, 1_800_000_000).unwrap();
-        assert_eq!(
-            (r.ifindex, r.serving, r.server_ip, r.link),
-            (7, 1, [192, 168, 50, 2], 1)
-        );
+        assert_eq!((r.ifindex, r.serving, r.server_ip, r.link), (7, 1, [192, 168, 50, 2], 1));
         assert_eq!(r.lease_time, 60);
         let head = &r.head[..r.head_len as usize];
         let tail = &r.tail[..r.tail_len as usize];
@@ -1308,35 +1087,19 @@ mod tests {
     fn other_interfaces_get_relay_only_templates_and_boot_fields_none() {
         let p = venus_policy();
         let s = &p.subnets[0];
-        let other = Interface {
-            index: 9,
-            addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 8)],
-            ..eth0()
-        };
+        let other = Interface { index: 9, addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 8)], ..eth0() };
         let r = subnet_reply(&p, s, &other, SERVE_PRIMARY, 0).unwrap();
-        assert_eq!(
-            (r.ifindex, r.link, r.server_ip),
-            (9, 0, [10, 0, 0, 1]),
-            "option 54 is the receiving interface's"
-        );
+        assert_eq!((r.ifindex, r.link, r.server_ip), (9, 0, [10, 0, 0, 1]), "option 54 is the receiving interface's");
         let head = &r.head[..r.head_len as usize];
-        assert!(
-            head.windows(6).any(|w| w == [54, 4, 10, 0, 0, 1]),
-            "{head:?}"
-        );
+        assert!(head.windows(6).any(|w| w == [54, 4, 10, 0, 0, 1]), "{head:?}");
         let mut s2 = s.clone();
         s2.boot_file_name = Some("pxelinux.0".into());
-        assert_eq!(
-            subnet_reply(&p, &s2, &eth0(), SERVE_PRIMARY, 0).unwrap_err(),
-            NotEligible::BootFields
-        );
+        assert_eq!(subnet_reply(&p, &s2, &eth0(), SERVE_PRIMARY, 0).unwrap_err(), NotEligible::BootFields);
     }
 
     #[test]
     fn split_drops_the_probes_client_id_echo() {
-        let opts = [
-            1, 4, 255, 255, 255, 0, 53, 1, 2, 61, 3, 1, 2, 3, 119, 2, 0, 0, 255,
-        ];
+        let opts = [1, 4, 255, 255, 255, 0, 53, 1, 2, 61, 3, 1, 2, 3, 119, 2, 0, 0, 255];
         let (head, tail) = split_options(&opts).unwrap();
         assert_eq!(head, [1, 4, 255, 255, 255, 0, 53, 1, 2]);
         assert_eq!(tail, [119, 2, 0, 0, 255]);
@@ -1380,10 +1143,7 @@ mod tests {
         // The nested /24 is the /16's (config order), the relay address wins.
         assert_eq!(longest_match(&entries, Ipv4Addr::new(10, 0, 5, 7)), Some(1));
         assert_eq!(longest_match(&entries, Ipv4Addr::new(10, 0, 5, 1)), Some(3));
-        assert_eq!(
-            longest_match(&entries, Ipv4Addr::new(172, 16, 0, 1)),
-            Some(3)
-        );
+        assert_eq!(longest_match(&entries, Ipv4Addr::new(172, 16, 0, 1)), Some(3));
         assert_eq!(longest_match(&entries, Ipv4Addr::new(172, 16, 0, 2)), None);
         let mut rng = 0x1234_5678_9abc_def0u64;
         let mut probes: Vec<Ipv4Addr> = (0..20_000)
@@ -1392,53 +1152,30 @@ mod tests {
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
                 // Mostly near the configured prefixes, some anywhere.
-                let base = [
-                    0x0a00_0000u32,
-                    0x0a00_0500,
-                    0xc0a8_3c00,
-                    0xac10_0000,
-                    rng as u32,
-                ][(rng >> 40) as usize % 5];
+                let base = [0x0a00_0000u32, 0x0a00_0500, 0xc0a8_3c00, 0xac10_0000, rng as u32][(rng >> 40) as usize % 5];
                 Ipv4Addr::from(base ^ ((rng >> 8) as u32 & 0x0000_07ff))
             })
             .collect();
         probes.extend(p.subnets.iter().flat_map(|s| s.relay_addresses.clone()));
         for g in probes {
-            assert_eq!(
-                longest_match(&entries, g),
-                p.subnet_for_relay(g).map(|s| s.id),
-                "{g}"
-            );
+            assert_eq!(longest_match(&entries, g), p.subnet_for_relay(g).map(|s| s.id), "{g}");
         }
     }
 
     #[test]
     fn serving_bits_follow_the_scope_filter() {
         use crate::ha::{Query, ScopeFilter};
-        let filters = [HaMode::LoadBalancing, HaMode::HotStandby]
-            .into_iter()
-            .flat_map(|mode| {
-                [(false, false), (true, false), (false, true), (true, true)].map(
-                    |(primary, secondary)| ScopeFilter {
-                        mode,
-                        primary,
-                        secondary,
-                    },
-                )
-            });
+        let filters = [HaMode::LoadBalancing, HaMode::HotStandby].into_iter().flat_map(|mode| {
+            [(false, false), (true, false), (false, true), (true, true)]
+                .map(|(primary, secondary)| ScopeFilter { mode, primary, secondary })
+        });
         for f in filters {
             let bits = SubnetServing::Scopes(f).bits();
             for i in 0u32..2000 {
                 let mac = [2, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8, 0x5a];
                 for kind in [1u8, 3] {
-                    let q = Query {
-                        msg_type: kind,
-                        chaddr: &mac,
-                        client_id: None,
-                        secs: 0,
-                    };
-                    let kernel = bits != 0
-                        && dhcp_common::ha::serves(bits, dhcp_common::ha::rfc3074_hash(&mac));
+                    let q = Query { msg_type: kind, chaddr: &mac, client_id: None, secs: 0 };
+                    let kernel = bits != 0 && dhcp_common::ha::serves(bits, dhcp_common::ha::rfc3074_hash(&mac));
                     assert_eq!(kernel, f.in_scope(&q), "{f:?} {mac:02x?}");
                 }
             }
@@ -1452,14 +1189,7 @@ mod tests {
         use crate::leases::{ClientId, HwAddr};
         let p = venus_policy();
         let mk = |addr: [u8; 4], mac: [u8; 6]| {
-            Lease::new(
-                Ipv4Addr::from(addr),
-                Some(HwAddr::ethernet(mac)),
-                None,
-                1,
-                1_800_000_000,
-                60,
-            )
+            Lease::new(Ipv4Addr::from(addr), Some(HwAddr::ethernet(mac)), None, 1, 1_800_000_000, 60)
         };
         let dynamic = mk([192, 168, 50, 120], [2, 0, 0, 0, 0, 1]);
         let e = lease_entry(&p, &dynamic).unwrap();
@@ -1486,65 +1216,31 @@ mod tests {
         let s = &p.subnets[0];
         let (mac, r) = s.by_hwaddr.iter().next().unwrap();
         let who = ResId::Mac(mac.as_slice().try_into().unwrap());
-        let (k, e) =
-            reservation_entry(&p, s, &who, r, &eth0(), 0, SERVE_PRIMARY, 1_800_000_000).unwrap();
-        assert_eq!(
-            (&k.id[..6], k.kind, k.len, k.ifindex, k.relay_subnet),
-            (&[2, 0, 0, 0, 0, 3][..], RES_BY_MAC, 6, 7, 0)
-        );
-        assert_eq!(
-            (
-                Ipv4Addr::from(e.addr),
-                e.subnet_id,
-                e.authoritative,
-                e.client_hostname
-            ),
-            (r.address, 1, 1, 0)
-        );
+        let (k, e) = reservation_entry(&p, s, &who, r, &eth0(), 0, SERVE_PRIMARY, 1_800_000_000).unwrap();
+        assert_eq!((&k.id[..6], k.kind, k.len, k.ifindex, k.relay_subnet), (&[2, 0, 0, 0, 0, 3][..], RES_BY_MAC, 6, 7, 0));
+        assert_eq!((Ipv4Addr::from(e.addr), e.subnet_id, e.authoritative, e.client_hostname), (r.address, 1, 1, 0));
         let head = &e.reply.head[..e.reply.head_len as usize];
-        assert_eq!(
-            head[e.type_off as usize], 2,
-            "an OFFER; the kernel writes 5 for an ACK"
-        );
+        assert_eq!(head[e.type_off as usize], 2, "an OFFER; the kernel writes 5 for an ACK");
         assert_eq!(head[e.type_off as usize - 2], 53);
-        assert!(
-            head.windows(10).any(|w| w == b"\x0c\x08mutante3"),
-            "hostname option 12"
-        );
+        assert!(head.windows(10).any(|w| w == b"\x0c\x08mutante3"), "hostname option 12");
         assert_eq!(e.reply.head_sum, word_sum(head));
         // Received directly on another link: no entry; relayed there: one.
-        let other = Interface {
-            addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 8)],
-            ..eth0()
-        };
-        assert_eq!(
-            reservation_entry(&p, s, &who, r, &other, 0, 1, 0).unwrap_err(),
-            NotEligible::NoInterface
-        );
+        let other = Interface { addrs: vec![(Ipv4Addr::new(10, 0, 0, 1), 8)], ..eth0() };
+        assert_eq!(reservation_entry(&p, s, &who, r, &other, 0, 1, 0).unwrap_err(), NotEligible::NoInterface);
         let (k, e) = reservation_entry(&p, s, &who, r, &other, 1, 1, 0).unwrap();
         assert_eq!((k.relay_subnet, e.reply.server_ip), (1, [10, 0, 0, 1]));
         // By client-id: probed with option 61, whose echo the kernel writes.
         let mut p = p.clone();
-        let by_cid = Reservation {
-            address: Ipv4Addr::new(192, 168, 50, 44),
-            hostname: None,
-            options: Default::default(),
-        };
-        p.subnets[0]
-            .by_client_id
-            .insert(vec![1, 2, 3, 4], by_cid.clone());
+        let by_cid = Reservation { address: Ipv4Addr::new(192, 168, 50, 44), hostname: None, options: Default::default() };
+        p.subnets[0].by_client_id.insert(vec![1, 2, 3, 4], by_cid.clone());
+        let host = crate::dhcp::policy::Host { address: Some(by_cid.address), hostname: None, options: Default::default() };
+        p.subnets[0].hosts.by_client_id.insert(vec![1, 2, 3, 4], host);
         p.subnets[0].reserved.insert(by_cid.address, ());
         let cid = ResId::ClientId(vec![1, 2, 3, 4]);
         let (k, e) = reservation_entry(&p, &p.subnets[0], &cid, &by_cid, &eth0(), 0, 1, 0).unwrap();
-        assert_eq!(
-            (k.kind, k.len, &k.id[..4], e.by_client_id),
-            (RES_BY_CLIENT_ID, 4, &[1, 2, 3, 4][..], 1)
-        );
+        assert_eq!((k.kind, k.len, &k.id[..4], e.by_client_id), (RES_BY_CLIENT_ID, 4, &[1, 2, 3, 4][..], 1));
         let head = &e.reply.head[..e.reply.head_len as usize];
-        assert!(
-            !head.windows(3).any(|w| w == [61, 4, 1]),
-            "no probe echo in the template"
-        );
+        assert!(!head.windows(3).any(|w| w == [61, 4, 1]), "no probe echo in the template");
     }
 
     #[test]
@@ -1556,31 +1252,16 @@ mod tests {
         let mac: [u8; 6] = mac.as_slice().try_into().unwrap();
         let who = ResId::Mac(mac);
         let (_, e) = reservation_entry(&p, s, &who, r, &eth0(), 0, 1, 0).unwrap();
-        let mk = |addr: Ipv4Addr, mac: [u8; 6]| {
-            Lease::new(
-                addr,
-                Some(HwAddr::ethernet(mac)),
-                None,
-                1,
-                1_800_000_000,
-                60,
-            )
-        };
+        let mk = |addr: Ipv4Addr, mac: [u8; 6]| Lease::new(addr, Some(HwAddr::ethernet(mac)), None, 1, 1_800_000_000, 60);
         let free = with_store_state(e, &who, true, None, std::iter::empty());
         assert_eq!((free.clean, free.held), (1, 0));
         let own = mk(r.address, mac);
         let held = with_store_state(e, &who, true, Some(&own), [&own].into_iter());
         assert_eq!((held.clean, held.held), (1, 1));
         let theirs = mk(r.address, [2, 0, 0, 0, 0, 9]);
-        assert_eq!(
-            with_store_state(e, &who, true, Some(&theirs), std::iter::empty()).clean,
-            0
-        );
+        assert_eq!(with_store_state(e, &who, true, Some(&theirs), std::iter::empty()).clean, 0);
         let other = mk(Ipv4Addr::new(192, 168, 50, 150), mac);
-        assert_eq!(
-            with_store_state(e, &who, true, None, [&other].into_iter()).clean,
-            0
-        );
+        assert_eq!(with_store_state(e, &who, true, None, [&other].into_iter()).clean, 0);
         // A client-id reservation holds its address only by client-id, and
         // only under match-client-id.
         let cid = ResId::ClientId(vec![1, 2, 3, 4]);
@@ -1588,35 +1269,20 @@ mod tests {
         by_cid.client_id = Some(crate::leases::ClientId::new(vec![1, 2, 3, 4]).unwrap());
         let h = with_store_state(e, &cid, true, Some(&by_cid), [&by_cid].into_iter());
         assert_eq!((h.clean, h.held, h.held_cid_len), (1, 1, 4));
-        assert_eq!(
-            with_store_state(e, &cid, false, Some(&by_cid), std::iter::empty()).clean,
-            0
-        );
-        assert_eq!(
-            with_store_state(e, &cid, true, Some(&theirs), std::iter::empty()).clean,
-            0
-        );
+        assert_eq!(with_store_state(e, &cid, false, Some(&by_cid), std::iter::empty()).clean, 0);
+        assert_eq!(with_store_state(e, &cid, true, Some(&theirs), std::iter::empty()).clean, 0);
     }
 
     #[test]
     fn prl_pass_marks_configured_options_not_sent_by_default() {
         let mut p = venus_policy();
-        let ntp = crate::dhcp::policy::OptionValue {
-            data: vec![192, 168, 50, 9],
-            always_send: false,
-        };
+        let ntp = crate::dhcp::policy::OptionValue { data: vec![192, 168, 50, 9], always_send: false };
         p.subnets[0].options.insert(42, ntp.clone());
         // Pools carry effective options: a subnet-level change shows there too.
         p.subnets[0].pools[0].options.insert(42, ntp);
         let r = subnet_reply(&p, &p.subnets[0], &eth0(), SERVE_PRIMARY, 0).unwrap();
         let bit = |c: u8| r.prl_pass[usize::from(c >> 3)] & (1 << (c & 7)) != 0;
-        assert!(
-            bit(42),
-            "NTP is only sent when requested: the kernel must pass such clients"
-        );
-        assert!(
-            !bit(3) && !bit(6) && !bit(15) && !bit(1),
-            "basic options are always in the template"
-        );
+        assert!(bit(42), "NTP is only sent when requested: the kernel must pass such clients");
+        assert!(!bit(3) && !bit(6) && !bit(15) && !bit(1), "basic options are always in the template");
     }
 }

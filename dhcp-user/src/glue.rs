@@ -3,55 +3,74 @@
 //! [`LeaseView`], and engine writes turned into stored leases. Kept in one
 //! place so `config`, `leases` and `dhcp` need not know each other.
 
-use std::{collections::HashMap, net::Ipv4Addr, time::Duration};
+use std::{collections::HashMap, net::Ipv4Addr, sync::Arc, time::Duration};
 
 use crate::{
-    config::{Config, HostId, InterfaceSpec, OptionSet},
+    config::{Config, HostId, HostIdentifierType, InterfaceSpec, OptionSet, Reservation as ConfigReservation},
     dhcp::{
         engine::{Held, HeldState, LeaseView, NewLease},
-        policy::{OptionBytes, OptionValue, Policy, Pool, Reservation, SubnetPolicy},
+        policy::{Host, HostTable, OptionBytes, OptionValue, Policy, Pool, Reservation, SubnetPolicy},
     },
     leases::{ClientId, HwAddr, Lease, LeaseState, LeaseStore, StoreConfig},
 };
 
 fn option_bytes(set: &OptionSet) -> OptionBytes {
     set.iter()
-        .map(|o| {
-            (
-                o.code(),
-                OptionValue {
-                    data: o.data().to_vec(),
-                    always_send: o.always_send(),
-                },
-            )
-        })
+        .map(|o| (o.code(), OptionValue { data: o.data().to_vec(), always_send: o.always_send() }))
         .collect()
+}
+
+/// The hosts of one scope whose identifier type is enabled.
+fn host_table(reservations: &[ConfigReservation], enabled: &[HostIdentifierType]) -> HostTable {
+    let mut t = HostTable::default();
+    for r in reservations.iter().filter(|r| enabled.contains(&r.id().kind())) {
+        let host = Host {
+            address: r.ip_address(),
+            hostname: r.hostname().map(str::to_owned),
+            options: option_bytes(r.options()),
+        };
+        let table = match r.id() {
+            HostId::HwAddress(_) => &mut t.by_hwaddr,
+            HostId::ClientId(_) => &mut t.by_client_id,
+            HostId::Duid(_) => &mut t.by_duid,
+            HostId::CircuitId(_) => &mut t.by_circuit_id,
+        };
+        table.insert(r.id().bytes().to_vec(), host);
+    }
+    t
 }
 
 /// Compiles the config for the per-packet path.
 pub fn compile(cfg: &Config) -> Policy {
+    let identifiers = cfg.host_reservation_identifiers().to_vec();
+    let global_hosts = Arc::new(host_table(cfg.global_reservations(), &identifiers));
     let subnets = cfg
         .subnets()
         .iter()
         .map(|s| {
-            let mut by_hwaddr = HashMap::new();
-            let mut by_client_id = HashMap::new();
-            let mut reserved = HashMap::new();
-            for r in s.reservations() {
-                let Some(address) = r.ip_address() else {
-                    continue;
-                };
-                let res = Reservation {
-                    address,
-                    hostname: r.hostname().map(str::to_owned),
-                    options: option_bytes(r.options()),
-                };
-                reserved.insert(address, ());
-                match r.id() {
-                    HostId::HwAddress(hw) => by_hwaddr.insert(hw.clone(), res),
-                    HostId::ClientId(id) => by_client_id.insert(id.clone(), res),
-                };
-            }
+            let flags = s.reservation_flags();
+            let in_subnet: &[ConfigReservation] = if flags.in_subnet { s.reservations() } else { &[] };
+            let hosts = host_table(in_subnet, &identifiers);
+            // The kernel's reservation map: address reservations by MAC or
+            // client-id (the two identifiers it reads).
+            let kernel = |t: &HashMap<Vec<u8>, Host>| -> HashMap<Vec<u8>, Reservation> {
+                t.iter()
+                    .filter_map(|(id, h)| {
+                        let r = Reservation { address: h.address?, hostname: h.hostname.clone(), options: h.options.clone() };
+                        Some((id.clone(), r))
+                    })
+                    .collect()
+            };
+            let (by_hwaddr, by_client_id) = (kernel(&hosts.by_hwaddr), kernel(&hosts.by_client_id));
+            // Kea's addressReserved: any in-subnet reservation keeps its
+            // address from others (identifier enabled or not), except an
+            // in-pool one when reservations are declared out of pool.
+            let reserved = in_subnet
+                .iter()
+                .filter_map(|r| r.ip_address())
+                .filter(|a| !flags.out_of_pool || s.pool_containing(*a).is_none())
+                .map(|a| (a, ()))
+                .collect();
             let boot = s.boot();
             SubnetPolicy {
                 id: s.id().0,
@@ -60,25 +79,22 @@ pub fn compile(cfg: &Config) -> Policy {
                 pools: s
                     .pools()
                     .iter()
-                    .map(|p| Pool {
-                        start: p.start(),
-                        end: p.end(),
-                        options: option_bytes(p.options()),
-                    })
+                    .map(|p| Pool { start: p.start(), end: p.end(), options: option_bytes(p.options()) })
                     .collect(),
                 options: option_bytes(s.options()),
                 by_hwaddr,
                 by_client_id,
+                hosts,
+                global_hosts: flags.global.then(|| Arc::clone(&global_hosts)),
+                identifiers: identifiers.clone(),
                 reserved,
                 lifetimes: *s.lifetimes(),
                 authoritative: s.authoritative(),
                 match_client_id: s.match_client_id(),
                 echo_client_id: cfg.echo_client_id(),
                 next_server: boot.next_server,
-                server_hostname: (!boot.server_hostname.is_empty())
-                    .then(|| boot.server_hostname.clone()),
-                boot_file_name: (!boot.boot_file_name.is_empty())
-                    .then(|| boot.boot_file_name.clone()),
+                server_hostname: (!boot.server_hostname.is_empty()).then(|| boot.server_hostname.clone()),
+                boot_file_name: (!boot.boot_file_name.is_empty()).then(|| boot.boot_file_name.clone()),
                 relay_addresses: s.relay_addresses().to_vec(),
                 interface: s.interface().map(str::to_owned),
                 ha_server_name: s.ha_server_name().map(str::to_owned),
@@ -114,14 +130,8 @@ pub fn interface_names(cfg: &Config) -> Vec<String> {
             InterfaceSpec::All => {
                 if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
                     for ifa in addrs {
-                        let is_v4 = ifa
-                            .address
-                            .as_ref()
-                            .and_then(|a| a.as_sockaddr_in())
-                            .is_some();
-                        let loopback = ifa
-                            .flags
-                            .contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK);
+                        let is_v4 = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()).is_some();
+                        let loopback = ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK);
                         if is_v4 && !loopback {
                             names.push(ifa.interface_name.clone());
                         }
@@ -150,11 +160,7 @@ pub fn held(l: &Lease) -> Held {
     Held {
         address: l.address,
         subnet_id: l.subnet_id,
-        hwaddr: l
-            .hwaddr
-            .as_ref()
-            .map(|h| h.bytes().to_vec())
-            .unwrap_or_default(),
+        hwaddr: l.hwaddr.as_ref().map(|h| h.bytes().to_vec()).unwrap_or_default(),
         client_id: l.client_id.as_ref().map(|c| c.bytes().to_vec()),
         expire: l.expire,
         valid_lifetime: l.valid_lifetime,
@@ -190,19 +196,13 @@ impl LeaseView for StoreView<'_> {
         let hw = HwAddr::new(1, hwaddr.to_vec()).ok()?;
         let leases = self.0.by_hwaddr(subnet_id, &hw);
         // Prefer an assigned lease over reclaimed leftovers.
-        leases
-            .iter()
-            .max_by_key(|l| (l.state == LeaseState::Default, l.expire))
-            .map(|l| self.held(l))
+        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(|l| self.held(l))
     }
 
     fn by_client_id(&self, subnet_id: u32, client_id: &[u8]) -> Option<Held> {
         let id = ClientId::new(client_id.to_vec()).ok()?;
         let leases = self.0.by_client_id(subnet_id, &id);
-        leases
-            .iter()
-            .max_by_key(|l| (l.state == LeaseState::Default, l.expire))
-            .map(|l| self.held(l))
+        leases.iter().max_by_key(|l| (l.state == LeaseState::Default, l.expire)).map(|l| self.held(l))
     }
 }
 
@@ -213,19 +213,9 @@ pub fn to_lease(n: &NewLease) -> Lease {
         return Lease::declined(n.address, n.subnet_id, n.valid_lifetime, now);
     }
     let hwaddr = HwAddr::new(n.htype, n.hwaddr.clone()).ok();
-    let client_id = n
-        .client_id
-        .as_ref()
-        .and_then(|c| ClientId::new(c.clone()).ok());
+    let client_id = n.client_id.as_ref().and_then(|c| ClientId::new(c.clone()).ok());
     let cltt = n.expire.saturating_sub(u64::from(n.valid_lifetime));
-    let mut lease = Lease::new(
-        n.address,
-        hwaddr,
-        client_id,
-        n.subnet_id,
-        cltt,
-        n.valid_lifetime,
-    );
+    let mut lease = Lease::new(n.address, hwaddr, client_id, n.subnet_id, cltt, n.valid_lifetime);
     lease.hostname = n.hostname.clone();
     lease
 }

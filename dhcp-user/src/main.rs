@@ -5,11 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "xdhcpd",
-    version,
-    about = "High-availability DHCPv4 server with an XDP fast path; reads Kea Dhcp4 configs"
-)]
+#[command(name = "xdhcpd", version, about = "High-availability DHCPv4 server with an XDP fast path; reads Kea Dhcp4 configs")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -93,6 +89,7 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Run { .. });
     let result = match cli.command {
         Command::Run {
             config,
@@ -110,18 +107,18 @@ fn main() {
             control_addr,
             control_user,
             control_password_file,
-            control_tls: dhcp_user::api::tls::ControlTls {
-                trust_anchor,
-                cert_file,
-                key_file,
-                cert_required,
-            },
+            control_tls: dhcp_user::api::tls::ControlTls { trust_anchor, cert_file, key_file, cert_required },
         }),
         Command::Test { config } => dhcp_user::daemon::check_config(&config),
         Command::Check { files, json } => dhcp_user::check::cli(&files, json),
         Command::ImportDhcpd(args) => dhcp_user::import::cli::run(&args),
     };
     if let Err(e) = result {
+        if serving {
+            // Kea's message id and text, which scripts and test suites
+            // (ISC Forge) look for when a start must fail.
+            eprintln!("DHCP4_INIT_FAIL failed to initialize Kea server: {e:#}");
+        }
         eprintln!("xdhcpd: error: {e:#}");
         std::process::exit(1);
     }

@@ -14,7 +14,7 @@
 use std::{
     io,
     net::{Ipv4Addr, SocketAddrV4},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::{AsRawFd as _, OwnedFd, FromRawFd as _},
 };
 
 use anyhow::{Context as _, bail};
@@ -47,8 +47,7 @@ impl Interface {
 
 /// Looks up `name` in the current network namespace.
 pub fn interface(name: &str) -> anyhow::Result<Interface> {
-    let index = nix::net::if_::if_nametoindex(name)
-        .with_context(|| format!("interface {name:?} not found"))?;
+    let index = nix::net::if_::if_nametoindex(name).with_context(|| format!("interface {name:?} not found"))?;
     let mut mac = None;
     let mut addrs = Vec::new();
     for ifa in nix::ifaddrs::getifaddrs().context("getifaddrs")? {
@@ -70,15 +69,8 @@ pub fn interface(name: &str) -> anyhow::Result<Interface> {
             addrs.push((sin.ip(), prefix));
         }
     }
-    let Some(mac) = mac else {
-        bail!("interface {name:?} has no Ethernet address")
-    };
-    Ok(Interface {
-        name: name.to_string(),
-        index,
-        mac,
-        addrs,
-    })
+    let Some(mac) = mac else { bail!("interface {name:?} has no Ethernet address") };
+    Ok(Interface { name: name.to_string(), index, mac, addrs })
 }
 
 /// Receive buffer asked for on each server socket: about 2,000 queued
@@ -87,14 +79,12 @@ pub const RECV_BUFFER: usize = 4 << 20;
 
 /// Binds the per-interface server socket.
 pub fn server_socket(iface: &Interface) -> anyhow::Result<tokio::net::UdpSocket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
-        .context("socket(AF_INET, UDP)")?;
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).context("socket(AF_INET, UDP)")?;
     s.set_reuse_address(true)?;
     s.set_broadcast(true)?;
     s.bind_device(Some(iface.name.as_bytes()))
         .with_context(|| format!("SO_BINDTODEVICE {}", iface.name))?;
-    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true)
-        .context("IP_PKTINFO")?;
+    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true).context("IP_PKTINFO")?;
     // A burst (a switch stack rebooting, a building coming back after a
     // power cut) must queue, not be dropped: ask for RECV_BUFFER (the
     // kernel caps it at net.core.rmem_max); too small a grant is logged.
@@ -110,12 +100,8 @@ pub fn server_socket(iface: &Interface) -> anyhow::Result<tokio::net::UdpSocket>
     }
     s.set_nonblocking(true)?;
     let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT);
-    s.bind(&addr.into()).with_context(|| {
-        format!(
-            "binding UDP {addr} on {} (another DHCP server running?)",
-            iface.name
-        )
-    })?;
+    s.bind(&addr.into())
+        .with_context(|| format!("binding UDP {addr} on {} (another DHCP server running?)", iface.name))?;
     tokio::net::UdpSocket::from_std(s.into()).context("registering the socket with tokio")
 }
 
@@ -133,17 +119,12 @@ pub struct Datagram {
 
 /// Receives one datagram from a socket made by [`server_socket`].
 pub async fn recv(sock: &tokio::net::UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
-    sock.async_io(tokio::io::Interest::READABLE, || {
-        recv_now(sock.as_raw_fd(), buf)
-    })
-    .await
+    sock.async_io(tokio::io::Interest::READABLE, || recv_now(sock.as_raw_fd(), buf)).await
 }
 
 /// Receives one datagram if one is queued (`WouldBlock` otherwise).
 pub fn try_recv(sock: &tokio::net::UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
-    sock.try_io(tokio::io::Interest::READABLE, || {
-        recv_now(sock.as_raw_fd(), buf)
-    })
+    sock.try_io(tokio::io::Interest::READABLE, || recv_now(sock.as_raw_fd(), buf))
 }
 
 fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<Datagram> {
@@ -152,20 +133,14 @@ fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<Datagram> {
     let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
     let msg = recvmsg::<SockaddrIn>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)?;
     let to = msg.cmsgs()?.find_map(|c| match c {
-        ControlMessageOwned::Ipv4PacketInfo(pi) => {
-            Some(Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr)))
-        }
+        ControlMessageOwned::Ipv4PacketInfo(pi) => Some(Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr))),
         _ => None,
     });
     let from = msg
         .address
         .map(|a| SocketAddrV4::new(a.ip(), a.port()))
         .ok_or_else(|| io::Error::other("datagram without a source address"))?;
-    Ok(Datagram {
-        len: msg.bytes,
-        from,
-        to,
-    })
+    Ok(Datagram { len: msg.bytes, from, to })
 }
 
 /// Sends whole Ethernet frames on one interface.
@@ -179,13 +154,7 @@ impl RawSender {
     /// the kernel delivers nothing to it).
     pub fn open(iface: &Interface) -> anyhow::Result<Self> {
         // SAFETY: plain socket(2) call; the result is checked.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
         if raw < 0 {
             return Err(io::Error::last_os_error()).context("socket(AF_PACKET)");
         }
@@ -194,10 +163,7 @@ impl RawSender {
         // SAFETY: we own `fd` outright and move it into the AsyncFd, which
         // deregisters before closing it.
         let fd = unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
-        Ok(Self {
-            fd,
-            ifindex: iface.index,
-        })
+        Ok(Self { fd, ifindex: iface.index })
     }
 
     /// Sends one frame; `frame[0..6]` is the destination MAC.
@@ -222,11 +188,7 @@ impl RawSender {
                         std::mem::size_of::<libc::sockaddr_ll>() as u32,
                     )
                 };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
+                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
             }) {
                 Ok(r) => return r,
                 Err(_would_block) => continue,

@@ -161,11 +161,7 @@ impl Tally {
         if self.0.iter().next().is_none() {
             return;
         }
-        shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .stats
-            .merge(&self.0);
+        shared.lock().unwrap_or_else(|p| p.into_inner()).stats.merge(&self.0);
     }
 }
 
@@ -227,14 +223,10 @@ fn handle(
         (Some(ha), None) => ha.rels.first().cloned(),
     };
     if let Some(r) = &rel {
-        let cid = req
-            .msg
-            .opts()
-            .get(dhcproto::v4::OptionCode::ClientIdentifier)
-            .and_then(|o| match o {
-                dhcproto::v4::DhcpOption::ClientIdentifier(c) => Some(c.as_slice()),
-                _ => None,
-            });
+        let cid = req.msg.opts().get(dhcproto::v4::OptionCode::ClientIdentifier).and_then(|o| match o {
+            dhcproto::v4::DhcpOption::ClientIdentifier(c) => Some(c.as_slice()),
+            _ => None,
+        });
         let hlen = usize::from(req.msg.hlen()).min(req.msg.chaddr().len());
         let q = crate::ha::Query {
             msg_type: kind_code(req.kind),
@@ -243,26 +235,18 @@ fn handle(
             secs: req.msg.secs(),
         };
         if !r.admit(&q) {
-            st.stats
-                .add(Counter::HaDropped(HaDrop::NotInScopeOrDisabled), 1);
+            st.stats.add(Counter::HaDropped(HaDrop::NotInScopeOrDisabled), 1);
             return;
         }
         if r.overloaded(q.msg_type) {
-            st.stats
-                .add(Counter::HaDropped(HaDrop::PartnerUpdatesBackedUp), 1);
+            st.stats.add(Counter::HaDropped(HaDrop::PartnerUpdatesBackedUp), 1);
             return;
         }
     }
     let grace = st.reuse_grace.filter(|g| g.active(now)).map(|g| (g, now));
     let view = crate::glue::StoreView(&st.store, grace);
-    let decision = engine::decide(
-        &req,
-        subnet,
-        &st.policy,
-        &view,
-        &mut st.alloc,
-        Ctx { now, server_id },
-    );
+    let on_link = subnet.is_some_and(|s| st.policy.on_link(s, &link.iface.name, &link.iface.addrs));
+    let decision = engine::decide(&req, subnet, &st.policy, &view, &mut st.alloc, Ctx { now, server_id, on_link });
     if let Some(why) = decision.silence {
         st.stats.add(Counter::Silent(why), 1);
     }
@@ -274,10 +258,7 @@ fn handle(
             // The client moved to another address: its old lease goes.
             if let Some(hw) = &new.hwaddr {
                 for old in st.store.by_hwaddr(new.subnet_id, hw) {
-                    if old.address != new.address
-                        && old.state == crate::leases::LeaseState::Default
-                        && !old.is_expired(now)
-                    {
+                    if old.address != new.address && old.state == crate::leases::LeaseState::Default && !old.is_expired(now) {
                         u.push(crate::peer::Update::Del(old));
                     }
                 }
@@ -285,18 +266,10 @@ fn handle(
             u.push(crate::peer::Update::Put(new));
             u
         }
-        (Some(_), Some(LeaseWrite::Remove(a))) => st
-            .store
-            .get(*a)
-            .map(crate::peer::Update::Del)
-            .into_iter()
-            .collect(),
+        (Some(_), Some(LeaseWrite::Remove(a))) => st.store.get(*a).map(crate::peer::Update::Del).into_iter().collect(),
         _ => Vec::new(),
     };
-    let plan = rel
-        .as_ref()
-        .filter(|_| !updates.is_empty())
-        .map(|r| r.plan(updates.len()));
+    let plan = rel.as_ref().filter(|_| !updates.is_empty()).map(|r| r.plan(updates.len()));
     let durable = match &decision.write {
         None => None,
         Some(LeaseWrite::Upsert(l)) => Some(st.store.upsert(crate::glue::to_lease(l))),
@@ -329,17 +302,8 @@ fn handle(
     };
     if replication.is_none() {
         let waits = durable.is_some();
-        let pending = Pending {
-            durable,
-            reply,
-            dest,
-            server_id,
-        };
-        if waits {
-            burst.durable.push(pending)
-        } else {
-            burst.ready.push(pending)
-        }
+        let pending = Pending { durable, reply, dest, server_id };
+        if waits { burst.durable.push(pending) } else { burst.ready.push(pending) }
         return;
     }
     let link = Arc::clone(link);
@@ -350,22 +314,14 @@ fn handle(
             && let Err(e) = d.wait().await
         {
             tracing::error!(error = %e, "lease not durable; reply withheld");
-            shared
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .stats
-                .add(Counter::StoreFailure, 1);
+            shared.lock().unwrap_or_else(|p| p.into_inner()).stats.add(Counter::StoreFailure, 1);
             return;
         }
         // Kea's HA: nor before the partner has it; dropped if it failed.
         if let Some((r, p, u)) = replication
             && !r.replicate(p, u).await
         {
-            shared
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .stats
-                .add(Counter::HaDropped(HaDrop::PartnerUpdateFailed), 1);
+            shared.lock().unwrap_or_else(|p| p.into_inner()).stats.add(Counter::HaDropped(HaDrop::PartnerUpdateFailed), 1);
             return;
         }
         let counter = match send(&link, server_id, &reply, &dest).await {
@@ -375,11 +331,7 @@ fn handle(
                 Counter::SendFailure
             }
         };
-        shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .stats
-            .add(counter, 1);
+        shared.lock().unwrap_or_else(|p| p.into_inner()).stats.add(counter, 1);
     });
 }
 
@@ -404,28 +356,17 @@ pub fn select_subnet<'a>(
 }
 
 /// Sends `reply` per RFC 2131 §4.1.
-pub async fn send(
-    link: &Link,
-    server_id: Ipv4Addr,
-    reply: &Message,
-    dest: &Destination,
-) -> anyhow::Result<()> {
+pub async fn send(link: &Link, server_id: Ipv4Addr, reply: &Message, dest: &Destination) -> anyhow::Result<()> {
     let bytes = reply.to_vec()?;
     match *dest {
         Destination::Relay(giaddr) => {
-            link.udp
-                .send_to(&bytes, SocketAddrV4::new(giaddr, SERVER_PORT))
-                .await?;
+            link.udp.send_to(&bytes, SocketAddrV4::new(giaddr, SERVER_PORT)).await?;
         }
         Destination::Ciaddr(ip) => {
-            link.udp
-                .send_to(&bytes, SocketAddrV4::new(ip, CLIENT_PORT))
-                .await?;
+            link.udp.send_to(&bytes, SocketAddrV4::new(ip, CLIENT_PORT)).await?;
         }
         Destination::Broadcast => {
-            link.udp
-                .send_to(&bytes, SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT))
-                .await?;
+            link.udp.send_to(&bytes, SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)).await?;
         }
         Destination::Chaddr { mac, ip } => {
             let f = frame::build(
@@ -480,8 +421,7 @@ mod tests {
             giaddr.into(),
             &[2, 0, 0, 0, 0x60, 0x11],
         );
-        m.opts_mut()
-            .insert(DhcpOption::MessageType(MessageType::Request));
+        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
         m
     }
 
@@ -499,79 +439,22 @@ mod tests {
         let remote = Ipv4Addr::new(192, 168, 60, 100);
         // Relayed: giaddr decides, whatever else the packet says.
         assert_eq!(
-            id(select_subnet(
-                &p,
-                &i,
-                &msg([0; 4], [192, 168, 60, 1]),
-                Ipv4Addr::new(192, 168, 50, 1),
-                SERVER
-            )),
+            id(select_subnet(&p, &i, &msg([0; 4], [192, 168, 60, 1]), Ipv4Addr::new(192, 168, 50, 1), SERVER)),
             Some(2)
         );
         // A routed client's unicast renewal: ciaddr decides.
-        assert_eq!(
-            id(select_subnet(
-                &p,
-                &i,
-                &msg([192, 168, 60, 100], [0; 4]),
-                remote,
-                SERVER
-            )),
-            Some(2)
-        );
+        assert_eq!(id(select_subnet(&p, &i, &msg([192, 168, 60, 100], [0; 4]), remote, SERVER)), Some(2));
         // Unicast without ciaddr: the source address decides.
-        assert_eq!(
-            id(select_subnet(&p, &i, &msg([0; 4], [0; 4]), remote, SERVER)),
-            Some(2)
-        );
+        assert_eq!(id(select_subnet(&p, &i, &msg([0; 4], [0; 4]), remote, SERVER)), Some(2));
         // Unicast from an address no subnet holds: none (Kea drops it).
-        assert_eq!(
-            id(select_subnet(
-                &p,
-                &i,
-                &msg([10, 0, 0, 1], [0; 4]),
-                Ipv4Addr::new(10, 0, 0, 1),
-                SERVER
-            )),
-            None
-        );
+        assert_eq!(id(select_subnet(&p, &i, &msg([10, 0, 0, 1], [0; 4]), Ipv4Addr::new(10, 0, 0, 1), SERVER)), None);
         // Broadcasts, and packets whose destination is unknown, belong to
         // the link they arrived on, even with a foreign ciaddr.
-        assert_eq!(
-            id(select_subnet(
-                &p,
-                &i,
-                &msg([192, 168, 60, 100], [0; 4]),
-                remote,
-                BCAST
-            )),
-            Some(1)
-        );
-        assert_eq!(
-            id(select_subnet(&p, &i, &msg([0; 4], [0; 4]), ZERO, BCAST)),
-            Some(1)
-        );
-        assert_eq!(
-            id(select_subnet(
-                &p,
-                &i,
-                &msg([192, 168, 60, 100], [0; 4]),
-                remote,
-                None
-            )),
-            Some(1)
-        );
+        assert_eq!(id(select_subnet(&p, &i, &msg([192, 168, 60, 100], [0; 4]), remote, BCAST)), Some(1));
+        assert_eq!(id(select_subnet(&p, &i, &msg([0; 4], [0; 4]), ZERO, BCAST)), Some(1));
+        assert_eq!(id(select_subnet(&p, &i, &msg([192, 168, 60, 100], [0; 4]), remote, None)), Some(1));
         // An on-link unicast renewal stays on its link's subnet.
         let local = Ipv4Addr::new(192, 168, 50, 120);
-        assert_eq!(
-            id(select_subnet(
-                &p,
-                &i,
-                &msg([192, 168, 50, 120], [0; 4]),
-                local,
-                SERVER
-            )),
-            Some(1)
-        );
+        assert_eq!(id(select_subnet(&p, &i, &msg([192, 168, 50, 120], [0; 4]), local, SERVER)), Some(1));
     }
 }

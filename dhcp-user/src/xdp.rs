@@ -94,14 +94,8 @@ impl Fastpath {
                 source: aya::programs::ProgramError::NotLoaded,
             })?
             .try_into()
-            .map_err(|source| XdpError::Program {
-                what: "program type".into(),
-                source,
-            })?;
-        program.load().map_err(|source| XdpError::Program {
-            what: "verifier".into(),
-            source,
-        })?;
+            .map_err(|source| XdpError::Program { what: "program type".into(), source })?;
+        program.load().map_err(|source| XdpError::Program { what: "verifier".into(), source })?;
         let mut mode = AttachMode::Native;
         for iface in interfaces {
             match program.attach(iface, XdpMode::Driver) {
@@ -110,10 +104,7 @@ impl Fastpath {
                     tracing::debug!(interface = %iface, error = %native, "native XDP refused; trying generic");
                     program
                         .attach(iface, XdpMode::Skb)
-                        .map_err(|source| XdpError::Program {
-                            what: format!("attaching to {iface}"),
-                            source,
-                        })?;
+                        .map_err(|source| XdpError::Program { what: format!("attaching to {iface}"), source })?;
                     mode = AttachMode::Generic;
                 }
             }
@@ -135,21 +126,12 @@ impl Fastpath {
     pub fn counters(&self) -> Result<Vec<(Outcome, u64)>, XdpError> {
         let map = self.ebpf.map(counters::MAP_NAME).ok_or(XdpError::Map {
             name: counters::MAP_NAME,
-            source: aya::maps::MapError::InvalidName {
-                name: counters::MAP_NAME.into(),
-            },
+            source: aya::maps::MapError::InvalidName { name: counters::MAP_NAME.into() },
         })?;
-        let array = PerCpuArray::<_, Counters>::try_from(map).map_err(|source| XdpError::Map {
-            name: counters::MAP_NAME,
-            source,
-        })?;
-        let per_cpu = array.get(&0, 0).map_err(|source| XdpError::Map {
-            name: counters::MAP_NAME,
-            source,
-        })?;
-        let total = per_cpu
-            .iter()
-            .fold(Counters::default(), |acc, c| acc.add(c));
+        let array = PerCpuArray::<_, Counters>::try_from(map)
+            .map_err(|source| XdpError::Map { name: counters::MAP_NAME, source })?;
+        let per_cpu = array.get(&0, 0).map_err(|source| XdpError::Map { name: counters::MAP_NAME, source })?;
+        let total = per_cpu.iter().fold(Counters::default(), |acc, c| acc.add(c));
         Ok(Outcome::ALL.iter().map(|&o| (o, total.get(o))).collect())
     }
 }

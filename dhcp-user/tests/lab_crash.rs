@@ -100,10 +100,7 @@ fn client_role() {
     let giaddr: Ipv4Addr = env(GIADDR_ENV).parse().unwrap();
     let mut client = RelayClient::new(giaddr);
     match role.as_str() {
-        "run" => client.run(
-            relay_macs(env(TAG_ENV).parse().unwrap()),
-            Path::new(&env(STOP_ENV)),
-        ),
+        "run" => client.run(relay_macs(env(TAG_ENV).parse().unwrap()), Path::new(&env(STOP_ENV))),
         "probe" => {
             for mac in env(PROBE_ENV).split(',') {
                 let mac: Mac = mac.parse().unwrap();
@@ -119,9 +116,7 @@ fn client_role() {
 
 /// The MACs relay `tag` (1-based) allocates for: `02:cc:<tag>:00:00:<i>`.
 fn relay_macs(tag: u8) -> Vec<Mac> {
-    (1..=MACS_PER_RELAY)
-        .map(|i| Mac([0x02, 0xcc, tag, 0, 0, u8::try_from(i).unwrap()]))
-        .collect()
+    (1..=MACS_PER_RELAY).map(|i| Mac([0x02, 0xcc, tag, 0, 0, u8::try_from(i).unwrap()])).collect()
 }
 
 /// One line to stdout (the process log the test reads), at once.
@@ -133,10 +128,7 @@ fn out(line: &str) {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// A relay agent speaking for many MACs, one exchange at a time.
@@ -152,28 +144,14 @@ struct RelayClient {
 impl RelayClient {
     fn new(giaddr: Ipv4Addr) -> Self {
         // Port 67 because the server replies to relays at giaddr:67.
-        let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67))
-            .expect("binding 0.0.0.0:67");
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
+        let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67)).expect("binding 0.0.0.0:67");
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let server = SocketAddrV4::new(venus::PRIMARY_LAN, 67);
-        Self {
-            sock,
-            server,
-            giaddr,
-            rng: Rng::seeded(),
-            requests: BTreeMap::new(),
-        }
+        Self { sock, server, giaddr, rng: Rng::seeded(), requests: BTreeMap::new() }
     }
 
     fn message(&self, mac: Mac, kind: MessageType, ciaddr: Ipv4Addr) -> Message {
-        let mut m = Message::new(
-            ciaddr,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            self.giaddr,
-            &mac.0,
-        );
+        let mut m = Message::new(ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &mac.0);
         m.set_hops(1);
         m.opts_mut().insert(DhcpOption::MessageType(kind));
         m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
@@ -195,12 +173,8 @@ impl RelayClient {
             let until = Instant::now() + Duration::from_millis(250);
             while Instant::now() < until {
                 // Timeouts and stray ICMP errors alike: keep listening.
-                let Ok((n, _)) = self.sock.recv_from(&mut buf) else {
-                    continue;
-                };
-                let Ok(reply) = Message::from_bytes(&buf[..n]) else {
-                    continue;
-                };
+                let Ok((n, _)) = self.sock.recv_from(&mut buf) else { continue };
+                let Ok(reply) = Message::from_bytes(&buf[..n]) else { continue };
                 if reply.opcode() == Opcode::BootReply
                     && reply.xid() == req.xid()
                     && reply.chaddr() == req.chaddr()
@@ -215,14 +189,9 @@ impl RelayClient {
 
     /// DISCOVER for `mac`; its OFFER and server identifier.
     fn discover(&self, mac: Mac) -> Option<(Message, Ipv4Addr)> {
-        let offer = self.exchange(
-            &self.message(mac, MessageType::Discover, Ipv4Addr::UNSPECIFIED),
-            &[MessageType::Offer],
-            3,
-        )?;
-        let Some(&DhcpOption::ServerIdentifier(sid)) =
-            offer.opts().get(OptionCode::ServerIdentifier)
-        else {
+        let offer =
+            self.exchange(&self.message(mac, MessageType::Discover, Ipv4Addr::UNSPECIFIED), &[MessageType::Offer], 3)?;
+        let Some(&DhcpOption::ServerIdentifier(sid)) = offer.opts().get(OptionCode::ServerIdentifier) else {
             panic!("OFFER without server identifier: {offer:?}");
         };
         Some((offer, sid))
@@ -238,11 +207,7 @@ impl RelayClient {
             Some(DhcpOption::AddressLeaseTime(secs)) => *secs,
             _ => 0, // the test rejects an ACK without one
         };
-        out(&format!(
-            "ACK {mac} {} {:08x} {t_send} {lease} {kind}",
-            reply.yiaddr(),
-            reply.xid()
-        ));
+        out(&format!("ACK {mac} {} {:08x} {t_send} {lease} {kind}", reply.yiaddr(), reply.xid()));
         Some(reply.yiaddr())
     }
 
@@ -261,8 +226,7 @@ impl RelayClient {
         let (offer, sid) = self.discover(mac)?;
         let mut req = self.request(mac, Ipv4Addr::UNSPECIFIED);
         req.set_xid(offer.xid());
-        req.opts_mut()
-            .insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
+        req.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
         req.opts_mut().insert(DhcpOption::ServerIdentifier(sid));
         let t_send = unix_now();
         let reply = self.exchange(&req, &[MessageType::Ack, MessageType::Nak], 4)?;
@@ -312,10 +276,7 @@ struct Rng(u64);
 
 impl Rng {
     fn seeded() -> Self {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
         Rng::new(t ^ (u64::from(std::process::id()) << 32))
     }
 
@@ -398,29 +359,19 @@ impl Drill<'_> {
     /// Starts xdhcpd; every other start without XDP, so both attach modes
     /// crash and recover.
     fn start(&mut self) -> Process {
-        let mut argv = vec![
-            env!("CARGO_BIN_EXE_xdhcpd"),
-            "run",
-            "-c",
-            self.config.to_str().unwrap(),
-        ];
+        let mut argv = vec![env!("CARGO_BIN_EXE_xdhcpd"), "run", "-c", self.config.to_str().unwrap()];
         if self.starts % 2 == 1 {
             argv.push("--no-xdp");
         }
         self.starts += 1;
         let mut p = self.lab.spawn(venus::PRIMARY, "xdhcpd", &argv).unwrap();
-        p.wait_for_log("serving", T)
-            .unwrap_or_else(|e| panic!("start {}: {e:#}", self.starts));
+        p.wait_for_log("serving", T).unwrap_or_else(|e| panic!("start {}: {e:#}", self.starts));
         p
     }
 
     /// Every ACK the clients have reported so far.
     fn acks(&self) -> Vec<Ack> {
-        let mut acks: Vec<Ack> = self
-            .clients
-            .iter()
-            .flat_map(|c| parse_acks(&c.log()))
-            .collect();
+        let mut acks: Vec<Ack> = self.clients.iter().flat_map(|c| parse_acks(&c.log())).collect();
         acks.extend(self.dhclient_acks.lock().unwrap().iter().cloned());
         acks
     }
@@ -447,13 +398,8 @@ impl Drill<'_> {
 }
 
 fn load(path: &Path) -> (Vec<Lease>, LoadReport) {
-    let config = StoreConfig {
-        path: Some(path.to_owned()),
-        persist: true,
-        lfc_interval: Duration::ZERO,
-    };
-    let (store, report) =
-        LeaseStore::open(config).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()));
+    let config = StoreConfig { path: Some(path.to_owned()), persist: true, lfc_interval: Duration::ZERO };
+    let (store, report) = LeaseStore::open(config).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()));
     (store.snapshot(), report)
 }
 
@@ -463,35 +409,17 @@ fn load(path: &Path) -> (Vec<Lease>, LoadReport) {
 /// to two clients; the store holds nothing for unknown clients and at most
 /// one lease per client. Returns the number of clients whose stored row is
 /// newer than the last ACK they saw (REQUESTs in flight at a kill).
-fn check(
-    when: &str,
-    acks: &[Ack],
-    leases: &[Lease],
-    report: &LoadReport,
-    known: &BTreeSet<Mac>,
-) -> usize {
-    assert_eq!(
-        report.invalid(),
-        0,
-        "{when}: rows that do not parse: {:?}",
-        report.skipped
-    );
+fn check(when: &str, acks: &[Ack], leases: &[Lease], report: &LoadReport, known: &BTreeSet<Mac>) -> usize {
+    assert_eq!(report.invalid(), 0, "{when}: rows that do not parse: {:?}", report.skipped);
     // Latest ACK per client (relay clients: highest lease time; dhclient:
     // last sent); a client never changes address here.
     let mut latest: BTreeMap<Mac, &Ack> = BTreeMap::new();
     for a in acks {
         assert!(a.lease_secs > 0, "{when}: ACK without lease time: {a:?}");
         if let Some(prev) = latest.get(&a.mac) {
-            assert_eq!(
-                prev.ip, a.ip,
-                "{when}: {} was ACKed two addresses: {prev:?} then {a:?}",
-                a.mac
-            );
+            assert_eq!(prev.ip, a.ip, "{when}: {} was ACKed two addresses: {prev:?} then {a:?}", a.mac);
         }
-        if latest
-            .get(&a.mac)
-            .is_none_or(|p| (p.lease_secs, p.t_send) <= (a.lease_secs, a.t_send))
-        {
+        if latest.get(&a.mac).is_none_or(|p| (p.lease_secs, p.t_send) <= (a.lease_secs, a.t_send)) {
             latest.insert(a.mac, a);
         }
     }
@@ -511,30 +439,14 @@ fn check(
         if a.ip == venus::RESERVED_ADDR {
             if let Some(l) = by_addr.get(&a.ip) {
                 let mac = l.hwaddr.as_ref().map(|h| h.bytes().to_vec());
-                assert_eq!(
-                    mac.as_deref(),
-                    Some(&a.mac.0[..]),
-                    "{when}: reserved {} stored for another client: {l:?}",
-                    a.ip
-                );
+                assert_eq!(mac.as_deref(), Some(&a.mac.0[..]), "{when}: reserved {} stored for another client: {l:?}", a.ip);
             }
             continue;
         }
-        let l = by_addr
-            .get(&a.ip)
-            .unwrap_or_else(|| panic!("{when}: ACKed lease lost: {a:?}"));
+        let l = by_addr.get(&a.ip).unwrap_or_else(|| panic!("{when}: ACKed lease lost: {a:?}"));
         let mac = l.hwaddr.as_ref().map(|h| h.bytes().to_vec());
-        assert_eq!(
-            mac.as_deref(),
-            Some(&a.mac.0[..]),
-            "{when}: {} stored for another client: {l:?}, ACK {a:?}",
-            a.ip
-        );
-        assert_eq!(
-            l.state,
-            LeaseState::Default,
-            "{when}: ACKed lease not active: {l:?}"
-        );
+        assert_eq!(mac.as_deref(), Some(&a.mac.0[..]), "{when}: {} stored for another client: {l:?}, ACK {a:?}", a.ip);
+        assert_eq!(l.state, LeaseState::Default, "{when}: ACKed lease not active: {l:?}");
         assert!(
             l.valid_lifetime >= a.lease_secs,
             "{when}: stored row is older than the last ACK (a durable write lost): {l:?}, ACK {a:?}"
@@ -554,55 +466,27 @@ fn check(
     }
     let mut per_mac: BTreeMap<Mac, Vec<Ipv4Addr>> = BTreeMap::new();
     for l in leases.iter().filter(|l| l.state == LeaseState::Default) {
-        let b = l
-            .hwaddr
-            .as_ref()
-            .map(|h| h.bytes().to_vec())
-            .unwrap_or_default();
-        let mac = Mac(b
-            .as_slice()
-            .try_into()
-            .unwrap_or_else(|_| panic!("{when}: lease with odd hwaddr {l:?}")));
-        assert!(
-            known.contains(&mac),
-            "{when}: lease for a client that does not exist: {l:?}"
-        );
+        let b = l.hwaddr.as_ref().map(|h| h.bytes().to_vec()).unwrap_or_default();
+        let mac = Mac(b.as_slice().try_into().unwrap_or_else(|_| panic!("{when}: lease with odd hwaddr {l:?}")));
+        assert!(known.contains(&mac), "{when}: lease for a client that does not exist: {l:?}");
         per_mac.entry(mac).or_default().push(l.address);
     }
     for (mac, addrs) in &per_mac {
-        assert_eq!(
-            addrs.len(),
-            1,
-            "{when}: {mac} holds several addresses: {addrs:?}"
-        );
+        assert_eq!(addrs.len(), 1, "{when}: {mac} holds several addresses: {addrs:?}");
     }
-    latest
-        .values()
-        .filter(|a| {
-            by_addr
-                .get(&a.ip)
-                .is_some_and(|l| l.valid_lifetime > a.lease_secs)
-        })
-        .count()
+    latest.values().filter(|a| by_addr.get(&a.ip).is_some_and(|l| l.valid_lifetime > a.lease_secs)).count()
         + per_mac.keys().filter(|m| !latest.contains_key(m)).count()
 }
 
 #[test]
 fn kill_9_loses_no_acked_lease() {
-    let seed = std::env::var("LAB_CRASH_SEED")
-        .ok()
-        .map(|s| s.parse().unwrap())
-        .unwrap_or_else(|| Rng::seeded().next());
+    let seed = std::env::var("LAB_CRASH_SEED").ok().map(|s| s.parse().unwrap()).unwrap_or_else(|| Rng::seeded().next());
     eprintln!("lab_crash: seed {seed} (LAB_CRASH_SEED={seed} to replay the kill delays)");
     let mut rng = Rng::new(seed);
 
     let mut topology = venus::topology(DHCLIENTS).unwrap();
     for (name, addr) in RELAYS {
-        topology = topology.host(Host::new(name, Role::Other).port(
-            venus::LAN,
-            Some(Ipv4Cidr::new(addr, 24)),
-            None,
-        ));
+        topology = topology.host(Host::new(name, Role::Other).port(venus::LAN, Some(Ipv4Cidr::new(addr, 24)), None));
     }
     let lab = Lab::up(topology).unwrap();
     let dir = lab.host_dir(venus::PRIMARY).unwrap();
@@ -613,14 +497,11 @@ fn kill_9_loses_no_acked_lease() {
     cfg.without_ha().unwrap().lease_file(&leases).unwrap();
     cfg.set("/Dhcp4/valid-lifetime", VALID.into()).unwrap();
     cfg.set("/Dhcp4/min-valid-lifetime", VALID.into()).unwrap();
-    cfg.set("/Dhcp4/max-valid-lifetime", (LEASE_BASE * 10).into())
-        .unwrap();
+    cfg.set("/Dhcp4/max-valid-lifetime", (LEASE_BASE * 10).into()).unwrap();
     cfg.set("/Dhcp4/renew-timer", (VALID / 2).into()).unwrap();
-    cfg.set("/Dhcp4/rebind-timer", (VALID * 7 / 8).into())
-        .unwrap();
+    cfg.set("/Dhcp4/rebind-timer", (VALID * 7 / 8).into()).unwrap();
     // Cleanup every second: kills also land mid-cleanup.
-    cfg.set("/Dhcp4/lease-database/lfc-interval", 1.into())
-        .unwrap();
+    cfg.set("/Dhcp4/lease-database/lfc-interval", 1.into()).unwrap();
     let config = dir.join("xdhcpd.json");
     cfg.write(&config).unwrap();
 
@@ -640,14 +521,8 @@ fn kill_9_loses_no_acked_lease() {
         // later ones INIT-REBOOT REQUESTs for the recorded address. Runs
         // that meet a dead daemon time out and are simply retried.
         let dhclient_thread = s.spawn(|| {
-            let clients: Vec<_> = (1..=DHCLIENTS)
-                .map(|n| {
-                    (
-                        venus::client_mac(n),
-                        lab.dhclient(&venus::client(n)).unwrap(),
-                    )
-                })
-                .collect();
+            let clients: Vec<_> =
+                (1..=DHCLIENTS).map(|n| (venus::client_mac(n), lab.dhclient(&venus::client(n)).unwrap())).collect();
             while !stop.load(Ordering::SeqCst) {
                 for (mac, c) in &clients {
                     let t_send = unix_now();
@@ -667,14 +542,8 @@ fn kill_9_loses_no_acked_lease() {
             }
         });
 
-        let mut drill = Drill {
-            lab: &lab,
-            config,
-            leases,
-            clients: Vec::new(),
-            dhclient_acks: &dhclient_acks,
-            starts: 0,
-        };
+        let mut drill =
+            Drill { lab: &lab, config, leases, clients: Vec::new(), dhclient_acks: &dhclient_acks, starts: 0 };
         let mut server = drill.start();
         for (i, (host, addr)) in RELAYS.iter().enumerate() {
             let exe = std::env::current_exe().unwrap();
@@ -703,13 +572,7 @@ fn kill_9_loses_no_acked_lease() {
             // client has reported left it before the kill.
             let acks = drill.acks();
             let (stored, report) = drill.load_copy(&format!("check-{kills}"));
-            let unacked = check(
-                &format!("{what} (kill {kills}, after {delay} ms)"),
-                &acks,
-                &stored,
-                &report,
-                &known,
-            );
+            let unacked = check(&format!("{what} (kill {kills}, after {delay} ms)"), &acks, &stored, &report, &known);
             in_flight += unacked;
             if acks.len() > seen {
                 rounds_with_acks += 1;
@@ -721,11 +584,7 @@ fn kill_9_loses_no_acked_lease() {
                 acks.len() - seen,
                 stored.len(),
                 report.torn(),
-                report
-                    .files
-                    .iter()
-                    .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>(),
+                report.files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>(),
             );
             seen = acks.len();
         };
@@ -736,14 +595,10 @@ fn kill_9_loses_no_acked_lease() {
         }
         // Until every relay MAC has its lease and every dhclient has bound
         // at least once, so the final checks cover every client.
-        wait_until(
-            "every client to hold an ACKed lease",
-            Duration::from_secs(60),
-            || {
-                let macs: BTreeSet<Mac> = drill.acks().iter().map(|a| a.mac).collect();
-                Ok((macs == known).then_some(()))
-            },
-        )
+        wait_until("every client to hold an ACKed lease", Duration::from_secs(60), || {
+            let macs: BTreeSet<Mac> = drill.acks().iter().map(|a| a.mac).collect();
+            Ok((macs == known).then_some(()))
+        })
         .unwrap_or_else(|e| panic!("{e:#}\nxdhcpd log:\n{}", server.log()));
         kill_and_check(&drill, &mut server, "final kill");
 
@@ -752,15 +607,8 @@ fn kill_9_loses_no_acked_lease() {
         stop.store(true, Ordering::SeqCst);
         dhclient_thread.join().unwrap();
         for c in &mut drill.clients {
-            wait_until("a relay client to stop", T, || {
-                Ok((!c.is_running()).then_some(()))
-            })
-            .unwrap();
-            assert!(
-                c.try_status().unwrap().unwrap().success(),
-                "relay client failed:\n{}",
-                c.log()
-            );
+            wait_until("a relay client to stop", T, || Ok((!c.is_running()).then_some(()))).unwrap();
+            assert!(c.try_status().unwrap().unwrap().success(), "relay client failed:\n{}", c.log());
         }
         let acks = drill.acks();
         let naks: usize = drill.clients.iter().map(|c| count_naks(&c.log())).sum();
@@ -792,25 +640,12 @@ fn kill_9_loses_no_acked_lease() {
                 (mac.parse().unwrap(), ip.parse().unwrap())
             })
             .collect();
-        assert_eq!(
-            offers, latest,
-            "fresh DISCOVERs after the restart were not offered their leases\n{probe}"
-        );
+        assert_eq!(offers, latest, "fresh DISCOVERs after the restart were not offered their leases\n{probe}");
 
         server.stop(T).unwrap();
         let (stored, report) = load(&drill.leases);
-        check(
-            "final, after a graceful stop",
-            &acks,
-            &stored,
-            &report,
-            &known,
-        );
-        assert!(
-            report.torn() == 0,
-            "a graceful stop left a torn row: {:?}",
-            report.skipped
-        );
+        check("final, after a graceful stop", &acks, &stored, &report, &known);
+        assert!(report.torn() == 0, "a graceful stop left a torn row: {:?}", report.skipped);
 
         // The drill must have had teeth: daemons died with traffic flowing.
         let renewals = acks.iter().filter(|a| a.kind == "renew").count();
@@ -827,13 +662,7 @@ fn kill_9_loses_no_acked_lease() {
             started.elapsed().as_secs_f64(),
         );
         assert_eq!(kills, ROUNDS + 1);
-        assert!(
-            rounds_with_acks > ROUNDS / 2,
-            "too few kills hit a daemon that was answering"
-        );
-        assert!(
-            renewals > 0 && dhclients >= DHCLIENTS,
-            "renewal paths not exercised"
-        );
+        assert!(rounds_with_acks > ROUNDS / 2, "too few kills hit a daemon that was answering");
+        assert!(renewals > 0 && dhclients >= DHCLIENTS, "renewal paths not exercised");
     });
 }

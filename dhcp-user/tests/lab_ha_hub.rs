@@ -7,7 +7,10 @@
 
 mod common;
 
-use std::{net::Ipv4Addr, time::Duration};
+use std::{
+    net::Ipv4Addr,
+    time::Duration,
+};
 
 use common::{T, Xdhcpd, drill::Drill};
 use lab::{Host, Ipv4Cidr, KeaConfig, Lab, Mac, Role, Topology};
@@ -34,38 +37,14 @@ fn topology() -> Topology {
         .segment("net2", cidr("192.168.4.0", 22))
         .host(
             Host::new(HUB, Role::Server)
-                .port(
-                    "net1",
-                    Some(cidr("192.168.42.4", 23)),
-                    Some(Mac::local(0x42, 4)),
-                )
-                .port(
-                    "net2",
-                    Some(cidr("192.168.4.4", 22)),
-                    Some(Mac::local(0x04, 4)),
-                ),
+                .port("net1", Some(cidr("192.168.42.4", 23)), Some(Mac::local(0x42, 4)))
+                .port("net2", Some(cidr("192.168.4.4", 22)), Some(Mac::local(0x04, 4))),
         )
-        .host(Host::new(SPOKE1, Role::Server).port(
-            "net1",
-            Some(cidr("192.168.42.5", 23)),
-            Some(Mac::local(0x42, 5)),
-        ))
-        .host(Host::new(SPOKE2, Role::Server).port(
-            "net2",
-            Some(cidr("192.168.4.5", 22)),
-            Some(Mac::local(0x04, 5)),
-        ));
+        .host(Host::new(SPOKE1, Role::Server).port("net1", Some(cidr("192.168.42.5", 23)), Some(Mac::local(0x42, 5))))
+        .host(Host::new(SPOKE2, Role::Server).port("net2", Some(cidr("192.168.4.5", 22)), Some(Mac::local(0x04, 5))));
     for n in 1..=3u8 {
-        t = t.host(Host::new(format!("net1c{n}"), Role::Client).port(
-            "net1",
-            None,
-            Some(Mac::local(0x10, n)),
-        ));
-        t = t.host(Host::new(format!("net2c{n}"), Role::Client).port(
-            "net2",
-            None,
-            Some(Mac::local(0x20, n)),
-        ));
+        t = t.host(Host::new(format!("net1c{n}"), Role::Client).port("net1", None, Some(Mac::local(0x10, n))));
+        t = t.host(Host::new(format!("net2c{n}"), Role::Client).port("net2", None, Some(Mac::local(0x20, n))));
     }
     t
 }
@@ -107,64 +86,23 @@ const R2_P: (&str, &str) = (SPOKE2_R2, "http://192.168.4.5:8002/");
 const R2_S: (&str, &str) = (HUB_R2, "http://192.168.4.4:8002/");
 
 fn net1() -> Value {
-    subnet(
-        1,
-        "192.168.42.0/23",
-        "192.168.43.10-192.168.43.99",
-        "192.168.42.2",
-        HUB_R1,
-    )
+    subnet(1, "192.168.42.0/23", "192.168.43.10-192.168.43.99", "192.168.42.2", HUB_R1)
 }
 fn net2() -> Value {
-    subnet(
-        2,
-        "192.168.4.0/22",
-        "192.168.5.10-192.168.5.99",
-        "192.168.4.1",
-        HUB_R2,
-    )
+    subnet(2, "192.168.4.0/22", "192.168.5.10-192.168.5.99", "192.168.4.1", HUB_R2)
 }
 
 fn start(lab: &Lab, host: &str) -> Xdhcpd {
     let cfg = match host {
-        HUB => config(
-            &["eth0", "eth1"],
-            vec![
-                relationship(HUB_R1, R1_P, R1_S),
-                relationship(HUB_R2, R2_P, R2_S),
-            ],
-            vec![net1(), net2()],
-        ),
-        SPOKE1 => config(
-            &["eth0"],
-            vec![relationship(SPOKE1_R1, R1_P, R1_S)],
-            vec![subnet(
-                1,
-                "192.168.42.0/23",
-                "192.168.43.10-192.168.43.99",
-                "192.168.42.2",
-                SPOKE1_R1,
-            )],
-        ),
-        _ => config(
-            &["eth0"],
-            vec![relationship(SPOKE2_R2, R2_P, R2_S)],
-            vec![subnet(
-                2,
-                "192.168.4.0/22",
-                "192.168.5.10-192.168.5.99",
-                "192.168.4.1",
-                SPOKE2_R2,
-            )],
-        ),
+        HUB => config(&["eth0", "eth1"], vec![relationship(HUB_R1, R1_P, R1_S), relationship(HUB_R2, R2_P, R2_S)], vec![net1(), net2()]),
+        SPOKE1 => config(&["eth0"], vec![relationship(SPOKE1_R1, R1_P, R1_S)], vec![subnet(1, "192.168.42.0/23", "192.168.43.10-192.168.43.99", "192.168.42.2", SPOKE1_R1)]),
+        _ => config(&["eth0"], vec![relationship(SPOKE2_R2, R2_P, R2_S)], vec![subnet(2, "192.168.4.0/22", "192.168.5.10-192.168.5.99", "192.168.4.1", SPOKE2_R2)]),
     };
     Xdhcpd::start(lab, host, &cfg, &[])
 }
 
 fn obtain(drill: &mut Drill, client: &str, log: &dyn Fn() -> String) -> (Ipv4Addr, Ipv4Addr) {
-    let l = drill
-        .obtain(client, T)
-        .unwrap_or_else(|e| panic!("{client}: {e:#}\n{}", log()));
+    let l = drill.obtain(client, T).unwrap_or_else(|e| panic!("{client}: {e:#}\n{}", log()));
     (l.address, l.server_id)
 }
 
@@ -189,33 +127,16 @@ fn hub_and_spoke_each_server_fails_in_turn() {
     assert_eq!(sid, ip("192.168.4.5"));
     held.push(a);
     // Each lease went to its relationship's partner only.
-    assert!(
-        common::lease_rows(&s1.leases)
-            .iter()
-            .any(|r| r[0] == held[0].to_string())
-    );
-    assert!(
-        common::lease_rows(&hub.leases)
-            .iter()
-            .any(|r| r[0] == held[1].to_string())
-    );
-    assert!(
-        !common::lease_rows(&s1.leases)
-            .iter()
-            .any(|r| r[0] == held[1].to_string()),
-        "net2 lease leaked to spoke 1"
-    );
+    assert!(common::lease_rows(&s1.leases).iter().any(|r| r[0] == held[0].to_string()));
+    assert!(common::lease_rows(&hub.leases).iter().any(|r| r[0] == held[1].to_string()));
+    assert!(!common::lease_rows(&s1.leases).iter().any(|r| r[0] == held[1].to_string()), "net2 lease leaked to spoke 1");
 
     // 1. Spoke 2 dies: the hub takes over net2 and still serves net1.
     s2.process.kill().unwrap();
     drill.fault("spoke 2 SIGKILL", ip("192.168.4.4"));
     hub.wait_ha(HUB_R2, "partner-down", 1, Duration::from_secs(20));
     let (a, sid) = obtain(&mut drill, "net2c2", &|| hub.process.log());
-    assert_eq!(
-        sid,
-        ip("192.168.4.4"),
-        "the hub serves net2 for the dead spoke"
-    );
+    assert_eq!(sid, ip("192.168.4.4"), "the hub serves net2 for the dead spoke");
     held.push(a);
     let (a, sid) = obtain(&mut drill, "net1c2", &|| hub.process.log());
     assert_eq!(sid, ip("192.168.42.4"));
@@ -223,12 +144,7 @@ fn hub_and_spoke_each_server_fails_in_turn() {
     let mut s2 = start(&lab, SPOKE2);
     s2.wait_ha(SPOKE2_R2, "hot-standby", 1, HA_UP);
     hub.wait_ha(HUB_R2, "hot-standby", 2, HA_UP);
-    assert!(
-        common::lease_rows(&s2.leases)
-            .iter()
-            .any(|r| r[0] == held[2].to_string()),
-        "spoke 2 did not resync"
-    );
+    assert!(common::lease_rows(&s2.leases).iter().any(|r| r[0] == held[2].to_string()), "spoke 2 did not resync");
 
     // 2. The hub dies: spoke 1 takes over net1; spoke 2 goes on with net2.
     hub.process.kill().unwrap();
@@ -237,13 +153,8 @@ fn hub_and_spoke_each_server_fails_in_turn() {
     let (a, sid) = obtain(&mut drill, "net1c3", &|| s1.process.log());
     assert_eq!(sid, ip("192.168.42.5"));
     held.push(a);
-    let again = drill
-        .renew("net1c1", T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", s1.process.log()));
-    assert_eq!(
-        again.address, held[0],
-        "net1c1 kept its address through the hub's death"
-    );
+    let again = drill.renew("net1c1", T).unwrap_or_else(|e| panic!("{e:#}\n{}", s1.process.log()));
+    assert_eq!(again.address, held[0], "net1c1 kept its address through the hub's death");
     let (a, sid) = obtain(&mut drill, "net2c3", &|| s2.process.log());
     assert_eq!(sid, ip("192.168.4.5"));
     held.push(a);
@@ -252,23 +163,15 @@ fn hub_and_spoke_each_server_fails_in_turn() {
     hub.wait_ha(HUB_R2, "hot-standby", 1, HA_UP);
     let rows = common::lease_rows(&hub.leases);
     for a in [held[4], held[5]] {
-        assert!(
-            rows.iter().any(|r| r[0] == a.to_string()),
-            "hub did not resync {a}"
-        );
+        assert!(rows.iter().any(|r| r[0] == a.to_string()), "hub did not resync {a}");
     }
 
     // 3. Spoke 1 dies: the hub serves net1 alone.
     s1.process.kill().unwrap();
     drill.fault("spoke 1 SIGKILL", ip("192.168.42.4"));
     hub.wait_ha(HUB_R1, "partner-down", 1, Duration::from_secs(20));
-    let again = drill
-        .renew("net1c3", T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", hub.process.log()));
-    assert_eq!(
-        (again.address, again.server_id),
-        (held[4], ip("192.168.42.4"))
-    );
+    let again = drill.renew("net1c3", T).unwrap_or_else(|e| panic!("{e:#}\n{}", hub.process.log()));
+    assert_eq!((again.address, again.server_id), (held[4], ip("192.168.42.4")));
 
     let distinct: std::collections::BTreeSet<_> = held.iter().collect();
     assert_eq!(distinct.len(), held.len(), "duplicate address: {held:?}");

@@ -20,10 +20,7 @@ const HA_UP: Duration = Duration::from_secs(30);
 /// A venus config with short timers so dhclient renews within the test.
 fn fast(host: &str) -> lab::KeaConfig {
     let mut cfg = venus::kea_config(host).unwrap();
-    cfg.set("/Dhcp4/renew-timer", 2.into())
-        .unwrap()
-        .set("/Dhcp4/rebind-timer", 4.into())
-        .unwrap();
+    cfg.set("/Dhcp4/renew-timer", 2.into()).unwrap().set("/Dhcp4/rebind-timer", 4.into()).unwrap();
     cfg
 }
 
@@ -31,23 +28,9 @@ fn fast(host: &str) -> lab::KeaConfig {
 fn command(lab: &Lab, host: &str, cmd: &str) -> Value {
     let body = format!(r#"{{"command": "{cmd}", "service": ["dhcp4"]}}"#);
     let out = lab
-        .run(
-            host,
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "15",
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                &body,
-                "http://127.0.0.1:8000/",
-            ],
-        )
+        .run(host, &["curl", "-sS", "--max-time", "15", "-H", "Content-Type: application/json", "-d", &body, "http://127.0.0.1:8000/"])
         .unwrap();
-    let v: Value = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("{cmd} on {host}: {e}: {}", out.stdout));
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{cmd} on {host}: {e}: {}", out.stdout));
     v[0].clone()
 }
 
@@ -58,20 +41,9 @@ fn expire(x: &Xdhcpd, addr: Ipv4Addr) -> u64 {
 
 /// XDP ACK count from the XDP counter summary a stopped xdhcpd logs.
 fn xdp_acks(log: &str) -> u64 {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("XDP counters"))
-        .unwrap_or_else(|| panic!("no counters in\n{log}"));
-    let at = line
-        .find("(AnsweredAck, ")
-        .unwrap_or_else(|| panic!("no AnsweredAck in {line}"));
-    line[at + "(AnsweredAck, ".len()..]
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    let line = log.lines().rev().find(|l| l.contains("XDP counters")).unwrap_or_else(|| panic!("no counters in\n{log}"));
+    let at = line.find("(AnsweredAck, ").unwrap_or_else(|| panic!("no AnsweredAck in {line}"));
+    line[at + "(AnsweredAck, ".len()..].split(')').next().unwrap().parse().unwrap()
 }
 
 #[test]
@@ -93,53 +65,25 @@ fn kernel_renewals_reach_the_standby() {
     // Their ring-buffer events became lease4-updates to the standby.
     let until = Instant::now() + T;
     while expire(&standby, l1.address) <= first {
-        assert!(
-            Instant::now() < until,
-            "no kernel renewal reached the standby:\n{}",
-            primary.process.log()
-        );
+        assert!(Instant::now() < until, "no kernel renewal reached the standby:\n{}", primary.process.log());
         std::thread::sleep(Duration::from_millis(200));
     }
     let status = command(&lab, venus::PRIMARY, "status-get");
     let rel = &status["arguments"]["high-availability"][0];
-    assert_eq!(
-        rel["ha-servers"]["local"]["state"], "hot-standby",
-        "{status}"
-    );
-    assert!(
-        rel["replication-backlog"].is_u64() && rel["unsent-update-count"] == 0,
-        "{status}"
-    );
+    assert_eq!(rel["ha-servers"]["local"]["state"], "hot-standby", "{status}");
+    assert!(rel["replication-backlog"].is_u64() && rel["unsent-update-count"] == 0, "{status}");
 
     primary.process.stop(T).unwrap();
-    assert!(
-        xdp_acks(&primary.process.log()) >= 3,
-        "renewals were not the kernel's:\n{}",
-        primary.process.log()
-    );
+    assert!(xdp_acks(&primary.process.log()) >= 3, "renewals were not the kernel's:\n{}", primary.process.log());
     standby.process.stop(T).unwrap();
-    assert_eq!(
-        xdp_acks(&standby.process.log()),
-        0,
-        "the standby's kernel answered while in hot-standby"
-    );
+    assert_eq!(xdp_acks(&standby.process.log()), 0, "the standby's kernel answered while in hot-standby");
 }
 
 #[test]
 fn maintenance_hands_over_and_back_without_loss() {
     let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
-    let mut primary = Xdhcpd::start(
-        &lab,
-        venus::PRIMARY,
-        &venus::kea_config(venus::PRIMARY).unwrap(),
-        &[],
-    );
-    let mut standby = Xdhcpd::start(
-        &lab,
-        venus::STANDBY,
-        &venus::kea_config(venus::STANDBY).unwrap(),
-        &[],
-    );
+    let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap(), &[]);
+    let mut standby = Xdhcpd::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap(), &[]);
     primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
     standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
     let m1 = lab.dhclient(&venus::client(1)).unwrap().obtain(T).unwrap();
@@ -149,22 +93,12 @@ fn maintenance_hands_over_and_back_without_loss() {
     assert_eq!(r["result"], 0, "{r}");
     standby.wait_ha("tormenta", "partner-in-maintenance", 1, T);
     primary.wait_ha("lobezno", "in-maintenance", 1, T);
-    let m2 = lab
-        .dhclient(&venus::client(2))
-        .unwrap()
-        .obtain(T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", standby.process.log()));
+    let m2 = lab.dhclient(&venus::client(2)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", standby.process.log()));
     assert_eq!(m2.server_id, venus::STANDBY_LAN);
     let again = lab.dhclient(&venus::client(1)).unwrap().renew(T).unwrap();
-    assert_eq!(
-        (again.address, again.server_id),
-        (m1.address, venus::STANDBY_LAN)
-    );
+    assert_eq!((again.address, again.server_id), (m1.address, venus::STANDBY_LAN));
     // partner-in-maintenance still replicates: lobezno has m2's lease.
-    assert!(
-        primary.last_row(m2.address).is_some(),
-        "update not sent during maintenance"
-    );
+    assert!(primary.last_row(m2.address).is_some(), "update not sent during maintenance");
 
     // Cancel: both return to hot-standby, lobezno serves again.
     let r = command(&lab, venus::STANDBY, "ha-maintenance-cancel");
@@ -172,10 +106,7 @@ fn maintenance_hands_over_and_back_without_loss() {
     primary.wait_ha("lobezno", "hot-standby", 2, T);
     standby.wait_ha("tormenta", "hot-standby", 2, T);
     let m3 = lab.dhclient(&venus::client(3)).unwrap().obtain(T).unwrap();
-    assert_eq!(
-        (m3.address, m3.server_id),
-        (venus::RESERVED_ADDR, venus::PRIMARY_LAN)
-    );
+    assert_eq!((m3.address, m3.server_id), (venus::RESERVED_ADDR, venus::PRIMARY_LAN));
     assert!(m1.address != m2.address);
 }
 
@@ -185,12 +116,9 @@ fn passive_backup_waits_for_the_backup_when_asked() {
     let cfg = |host: &str| {
         let mut c = venus::kea_config(host).unwrap();
         let base = "/Dhcp4/hooks-libraries/1/parameters/high-availability/0";
-        c.set(&format!("{base}/mode"), "passive-backup".into())
-            .unwrap();
-        c.set(&format!("{base}/peers/1/role"), "backup".into())
-            .unwrap();
-        c.set(&format!("{base}/wait-backup-ack"), true.into())
-            .unwrap();
+        c.set(&format!("{base}/mode"), "passive-backup".into()).unwrap();
+        c.set(&format!("{base}/peers/1/role"), "backup".into()).unwrap();
+        c.set(&format!("{base}/wait-backup-ack"), true.into()).unwrap();
         c
     };
     let mut primary = Xdhcpd::start(&lab, venus::PRIMARY, &cfg(venus::PRIMARY), &[]);
@@ -198,29 +126,12 @@ fn passive_backup_waits_for_the_backup_when_asked() {
     primary.wait_ha("lobezno", "passive-backup", 1, T);
     backup.wait_ha("tormenta", "backup", 1, T);
     // Every lease reaches the backup before its ACK.
-    let l1 = lab
-        .dhclient(&venus::client(1))
-        .unwrap()
-        .obtain(T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", primary.process.log()));
+    let l1 = lab.dhclient(&venus::client(1)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", primary.process.log()));
     assert_eq!(l1.server_id, venus::PRIMARY_LAN);
-    assert!(
-        backup.last_row(l1.address).is_some(),
-        "lease not on the backup before the ACK"
-    );
+    assert!(backup.last_row(l1.address).is_some(), "lease not on the backup before the ACK");
     // With wait-backup-ack, no ACK goes out while the backup cannot take it.
     backup.process.kill().unwrap();
     let m2 = lab.dhclient(&venus::client(2)).unwrap();
-    assert!(
-        m2.obtain(Duration::from_secs(6)).is_err(),
-        "ACKed although the backup is gone"
-    );
-    assert!(
-        primary
-            .process
-            .log()
-            .contains("lease update to backup failed"),
-        "{}",
-        primary.process.log()
-    );
+    assert!(m2.obtain(Duration::from_secs(6)).is_err(), "ACKed although the backup is gone");
+    assert!(primary.process.log().contains("lease update to backup failed"), "{}", primary.process.log());
 }

@@ -50,15 +50,8 @@ fn write_config(lab: &Lab, leases: &Path) -> PathBuf {
     cfg.without_ha().unwrap().lease_file(leases).unwrap();
     cfg.set("/Dhcp4/valid-lifetime", json!(3600)).unwrap();
     cfg.set("/Dhcp4/subnet4/0/subnet", json!(SUBNET)).unwrap();
-    cfg.set(
-        "/Dhcp4/subnet4/0/pools",
-        json!([{ "pool": format!("{POOL_FIRST}-{POOL_LAST}") }]),
-    )
-    .unwrap();
-    let path = lab
-        .host_dir(venus::PRIMARY)
-        .unwrap()
-        .join("xdhcpd-perfdhcp.json");
+    cfg.set("/Dhcp4/subnet4/0/pools", json!([{ "pool": format!("{POOL_FIRST}-{POOL_LAST}") }])).unwrap();
+    let path = lab.host_dir(venus::PRIMARY).unwrap().join("xdhcpd-perfdhcp.json");
     cfg.write(&path).unwrap();
     path
 }
@@ -69,10 +62,7 @@ fn write_config(lab: &Lab, leases: &Path) -> PathBuf {
 fn active_leases(path: &Path) -> HashMap<Ipv4Addr, String> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut leases = HashMap::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with("address,") && !l.is_empty())
-    {
+    for line in text.lines().filter(|l| !l.starts_with("address,") && !l.is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
         let address: Ipv4Addr = f[0].parse().unwrap_or_else(|e| panic!("{line:?}: {e}"));
         if f[3] == "0" {
@@ -87,11 +77,7 @@ fn active_leases(path: &Path) -> HashMap<Ipv4Addr, String> {
 /// tmpfs if there is one (see the top), else the temp dir.
 fn lease_dir() -> PathBuf {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    }
+    if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() }
 }
 
 /// Lease dirs are `<prefix><pid>-<random>`: the lab's signal handler ends
@@ -102,12 +88,8 @@ const LEASE_DIR_PREFIX: &str = "xdhcp-perfdhcp-";
 fn sweep_stale_lease_dirs(dir: &Path) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(LEASE_DIR_PREFIX)) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(LEASE_DIR_PREFIX)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -115,15 +97,9 @@ fn sweep_stale_lease_dirs(dir: &Path) {
 }
 
 fn start_xdhcpd(lab: &Lab, config: &Path) -> Process {
-    let argv = [
-        env!("CARGO_BIN_EXE_xdhcpd"),
-        "run",
-        "-c",
-        config.to_str().unwrap(),
-    ];
+    let argv = [env!("CARGO_BIN_EXE_xdhcpd"), "run", "-c", config.to_str().unwrap()];
     let mut p = lab.spawn(venus::PRIMARY, "xdhcpd", &argv).unwrap();
-    p.wait_for_log("serving", T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", p.log()));
+    p.wait_for_log("serving", T).unwrap_or_else(|e| panic!("{e:#}\n{}", p.log()));
     p
 }
 
@@ -131,14 +107,10 @@ fn start_xdhcpd(lab: &Lab, config: &Path) -> Process {
 fn ten_thousand_dora_no_drops_distinct_addresses() {
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
     let relay = venus::client(1);
-    lab.run(&relay, &["ip", "addr", "add", RELAY, "dev", "eth0"])
-        .unwrap();
+    lab.run(&relay, &["ip", "addr", "add", RELAY, "dev", "eth0"]).unwrap();
     sweep_stale_lease_dirs(&lease_dir());
     let prefix = format!("{LEASE_DIR_PREFIX}{}-", std::process::id());
-    let tmpfs = tempfile::Builder::new()
-        .prefix(&prefix)
-        .tempdir_in(lease_dir())
-        .unwrap();
+    let tmpfs = tempfile::Builder::new().prefix(&prefix).tempdir_in(lease_dir()).unwrap();
     let leases = tmpfs.path().join("leases4.csv");
     let config = write_config(&lab, &leases);
     let mut server = start_xdhcpd(&lab, &config);
@@ -174,12 +146,7 @@ fn ten_thousand_dora_no_drops_distinct_addresses() {
         "-u",
         &server_addr,
     ];
-    let out = lab
-        .cmd(&relay, "perfdhcp")
-        .args(argv)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
+    let out = lab.cmd(&relay, "perfdhcp").args(argv).timeout(Duration::from_secs(120)).output().unwrap();
     let text = format!("{out}");
     let report = parse_report(&out.stdout).unwrap_or_else(|| panic!("no perfdhcp report:\n{text}"));
     eprintln!("perfdhcp {}: {report:?}", argv.join(" "));
@@ -203,20 +170,8 @@ fn ten_thousand_dora_no_drops_distinct_addresses() {
     assert!(!log.contains("ERROR"), "{log}");
     let active = active_leases(&leases);
     let macs: HashSet<&String> = active.values().collect();
-    assert_eq!(
-        active.len(),
-        CLIENTS as usize,
-        "one lease per client in {}",
-        leases.display()
-    );
-    assert_eq!(
-        macs.len(),
-        CLIENTS as usize,
-        "an address per client, none shared"
-    );
-    let outside: Vec<_> = active
-        .keys()
-        .filter(|a| !(POOL_FIRST..=POOL_LAST).contains(*a))
-        .collect();
+    assert_eq!(active.len(), CLIENTS as usize, "one lease per client in {}", leases.display());
+    assert_eq!(macs.len(), CLIENTS as usize, "an address per client, none shared");
+    let outside: Vec<_> = active.keys().filter(|a| !(POOL_FIRST..=POOL_LAST).contains(*a)).collect();
     assert!(outside.is_empty(), "leases outside the pool: {outside:?}");
 }

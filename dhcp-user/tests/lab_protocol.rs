@@ -11,8 +11,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use common::{
-    RawClient, T, Xdhcpd, dhcp_packets, domain_name, ips, msg_type, request, route_of, server_id,
-    with_broadcast_flag,
+    RawClient, T, Xdhcpd, dhcp_packets, domain_name, ips, msg_type, request, route_of, server_id, with_broadcast_flag,
 };
 use dhcproto::v4::{DhcpOption, MessageType, OptionCode};
 use lab::{KeaConfig, Lab, venus, wait_until};
@@ -32,11 +31,7 @@ fn config() -> KeaConfig {
 /// The venus config with a pool of `first..=last` only.
 fn tiny_pool(first: Ipv4Addr, last: Ipv4Addr) -> KeaConfig {
     let mut cfg = config();
-    cfg.set(
-        "/Dhcp4/subnet4/0/pools/0/pool",
-        json!(format!("{first}-{last}")),
-    )
-    .unwrap();
+    cfg.set("/Dhcp4/subnet4/0/pools/0/pool", json!(format!("{first}-{last}"))).unwrap();
     cfg
 }
 
@@ -45,23 +40,15 @@ fn mac(n: usize) -> [u8; 6] {
 }
 
 fn lan_capture(lab: &Lab) -> lab::Capture {
-    lab.capture_segment(
-        venus::LAN,
-        &["udp", "port", "67", "or", "udp", "port", "68"],
-    )
-    .unwrap()
+    lab.capture_segment(venus::LAN, &["udp", "port", "67", "or", "udp", "port", "68"]).unwrap()
 }
 
 #[test]
 fn declined_address_is_quarantined() {
     let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
-    let pool = (
-        Ipv4Addr::new(192, 168, 50, 100),
-        Ipv4Addr::new(192, 168, 50, 101),
-    );
+    let pool = (Ipv4Addr::new(192, 168, 50, 100), Ipv4Addr::new(192, 168, 50, 101));
     let mut cfg = tiny_pool(pool.0, pool.1);
-    cfg.set("/Dhcp4/decline-probation-period", json!(3600))
-        .unwrap();
+    cfg.set("/Dhcp4/decline-probation-period", json!(3600)).unwrap();
     let mut server = Xdhcpd::start(&lab, venus::PRIMARY, &cfg, &[]);
 
     let m1 = lab.dhclient(&venus::client(1)).unwrap();
@@ -70,24 +57,13 @@ fn declined_address_is_quarantined() {
     // The client finds the address in use: its dhclient goes away (killed,
     // no release), the address leaves the interface, and it declines.
     drop(m1);
-    lab.run(
-        &venus::client(1),
-        &["ip", "-4", "addr", "flush", "dev", "eth0"],
-    )
-    .unwrap();
+    lab.run(&venus::client(1), &["ip", "-4", "addr", "flush", "dev", "eth0"]).unwrap();
     let client = RawClient::open(&lab, &venus::client(1), "eth0", mac(1));
     let mut decline = request(MessageType::Decline, mac(1), 0xdec1_0001);
-    decline
-        .opts_mut()
-        .insert(DhcpOption::RequestedIpAddress(declined));
-    decline
-        .opts_mut()
-        .insert(DhcpOption::ServerIdentifier(venus::PRIMARY_LAN));
+    decline.opts_mut().insert(DhcpOption::RequestedIpAddress(declined));
+    decline.opts_mut().insert(DhcpOption::ServerIdentifier(venus::PRIMARY_LAN));
     client.broadcast(&decline);
-    assert!(
-        client.recv(decline.xid(), QUIET).is_none(),
-        "a DECLINE has no reply"
-    );
+    assert!(client.recv(decline.xid(), QUIET).is_none(), "a DECLINE has no reply");
 
     // Stored as Kea stores a declined lease: state 1, owned by nobody, for
     // the probation period.
@@ -95,19 +71,12 @@ fn declined_address_is_quarantined() {
         Ok(server.last_row(declined).filter(|r| r[9] == "1"))
     })
     .unwrap_or_else(|e| panic!("{e:#}\n{:?}\n{}", server.rows(), server.process.log()));
-    assert_eq!(
-        (row[1].as_str(), row[2].as_str(), row[3].as_str()),
-        ("", "", "3600"),
-        "{row:?}"
-    );
+    assert_eq!((row[1].as_str(), row[2].as_str(), row[3].as_str()), ("", "", "3600"), "{row:?}");
 
     // Another client gets the other pool address…
     let m2 = lab.dhclient(&venus::client(2)).unwrap();
     let other = m2.obtain(T).unwrap().address;
-    assert!(
-        (pool.0..=pool.1).contains(&other) && other != declined,
-        "{other}"
-    );
+    assert!((pool.0..=pool.1).contains(&other) && other != declined, "{other}");
     // …and with only the declined one left, nobody gets it: not dhclient,
     // not a DISCOVER asking for it by name.
     let m4 = lab.dhclient(&venus::client(4)).unwrap();
@@ -115,9 +84,7 @@ fn declined_address_is_quarantined() {
     assert!(refused.is_err(), "{refused:?}");
     let asker = RawClient::open(&lab, &venus::client(4), "eth0", mac(4));
     let mut discover = with_broadcast_flag(request(MessageType::Discover, mac(4), 0xdec1_0002));
-    discover
-        .opts_mut()
-        .insert(DhcpOption::RequestedIpAddress(declined));
+    discover.opts_mut().insert(DhcpOption::RequestedIpAddress(declined));
     let offer = asker.exchange(&discover, QUIET);
     assert!(offer.is_none(), "offered during probation: {offer:?}");
 
@@ -134,43 +101,21 @@ fn inform_gets_options_and_no_lease() {
     // A host configured by hand, asking only for its other parameters.
     let host = venus::client(1);
     let static_ip = Ipv4Addr::new(192, 168, 50, 7);
-    lab.run(
-        &host,
-        &["ip", "addr", "add", "192.168.50.7/24", "dev", "eth0"],
-    )
-    .unwrap();
+    lab.run(&host, &["ip", "addr", "add", "192.168.50.7/24", "dev", "eth0"]).unwrap();
     let capture = lan_capture(&lab);
     let client = RawClient::open(&lab, &host, "eth0", mac(1));
     let mut inform = request(MessageType::Inform, mac(1), 0x1f0_0001);
     inform.set_ciaddr(static_ip);
-    let ack = client
-        .exchange(&inform, T)
-        .unwrap_or_else(|| panic!("no reply to INFORM\n{}", server.process.log()));
+    let ack = client.exchange(&inform, T).unwrap_or_else(|| panic!("no reply to INFORM\n{}", server.process.log()));
 
     assert_eq!(msg_type(&ack), Some(MessageType::Ack));
     assert_eq!(ack.ciaddr(), static_ip);
-    assert_eq!(
-        ack.yiaddr(),
-        Ipv4Addr::UNSPECIFIED,
-        "INFORM assigns no address"
-    );
-    assert!(
-        !ack.opts().contains(OptionCode::AddressLeaseTime),
-        "{ack:?}"
-    );
-    assert!(
-        !ack.opts().contains(OptionCode::Renewal) && !ack.opts().contains(OptionCode::Rebinding),
-        "{ack:?}"
-    );
+    assert_eq!(ack.yiaddr(), Ipv4Addr::UNSPECIFIED, "INFORM assigns no address");
+    assert!(!ack.opts().contains(OptionCode::AddressLeaseTime), "{ack:?}");
+    assert!(!ack.opts().contains(OptionCode::Renewal) && !ack.opts().contains(OptionCode::Rebinding), "{ack:?}");
     assert_eq!(server_id(&ack), Some(venus::PRIMARY_LAN));
-    assert_eq!(
-        ips(&ack, OptionCode::Router),
-        [Ipv4Addr::new(192, 168, 50, 1)]
-    );
-    assert_eq!(
-        ips(&ack, OptionCode::DomainNameServer),
-        [venus::PRIMARY_LAN, venus::STANDBY_LAN]
-    );
+    assert_eq!(ips(&ack, OptionCode::Router), [Ipv4Addr::new(192, 168, 50, 1)]);
+    assert_eq!(ips(&ack, OptionCode::DomainNameServer), [venus::PRIMARY_LAN, venus::STANDBY_LAN]);
     assert_eq!(domain_name(&ack).as_deref(), Some("venus.test"));
 
     // Unicast to ciaddr, at IP and link level, though the INFORM was
@@ -179,28 +124,15 @@ fn inform_gets_options_and_no_lease() {
     let acks = dhcp_packets(&packets, "ACK");
     assert_eq!(acks.len(), 1, "{packets:#?}");
     let (eth, ip) = route_of(&acks[0]);
-    assert!(
-        eth.contains(&format!(" > {},", venus::client_mac(1))),
-        "{}",
-        acks[0]
-    );
-    assert!(
-        ip.starts_with(&format!("{}.67 > {static_ip}.68:", venus::PRIMARY_LAN)),
-        "{}",
-        acks[0]
-    );
+    assert!(eth.contains(&format!(" > {},", venus::client_mac(1))), "{}", acks[0]);
+    assert!(ip.starts_with(&format!("{}.67 > {static_ip}.68:", venus::PRIMARY_LAN)), "{}", acks[0]);
 
     // Nothing stored.
     std::thread::sleep(Duration::from_millis(300));
     assert!(server.rows().is_empty(), "{:?}", server.rows());
     let stats = server.stop();
     assert_eq!(stats.get("received", "inform"), 1, "{}", stats.line);
-    assert_eq!(
-        stats.map("sent"),
-        [("ack".to_owned(), 1)].into(),
-        "{}",
-        stats.line
-    );
+    assert_eq!(stats.map("sent"), [("ack".to_owned(), 1)].into(), "{}", stats.line);
 }
 
 #[test]
@@ -212,28 +144,17 @@ fn broadcast_flag_decides_how_replies_travel() {
     // mutante1 sets the broadcast flag on DISCOVER and REQUEST.
     let client = RawClient::open(&lab, &venus::client(1), "eth0", mac(1));
     let discover = with_broadcast_flag(request(MessageType::Discover, mac(1), 0xb0_0001));
-    let offer = client
-        .exchange(&discover, T)
-        .unwrap_or_else(|| panic!("no OFFER\n{}", server.process.log()));
+    let offer = client.exchange(&discover, T).unwrap_or_else(|| panic!("no OFFER\n{}", server.process.log()));
     assert_eq!(msg_type(&offer), Some(MessageType::Offer));
     assert!(offer.flags().broadcast(), "the flag is echoed");
     let a = offer.yiaddr();
     assert!(venus::in_pool(a), "{offer:?}");
     let mut req = with_broadcast_flag(request(MessageType::Request, mac(1), 0xb0_0001));
     req.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
-    req.opts_mut()
-        .insert(DhcpOption::ServerIdentifier(venus::PRIMARY_LAN));
-    let ack = client
-        .exchange(&req, T)
-        .unwrap_or_else(|| panic!("no ACK\n{}", server.process.log()));
+    req.opts_mut().insert(DhcpOption::ServerIdentifier(venus::PRIMARY_LAN));
+    let ack = client.exchange(&req, T).unwrap_or_else(|| panic!("no ACK\n{}", server.process.log()));
     assert_eq!((msg_type(&ack), ack.yiaddr()), (Some(MessageType::Ack), a));
-    assert!(
-        server
-            .last_row(a)
-            .is_some_and(|r| r[1] == venus::client_mac(1).to_string()),
-        "{:?}",
-        server.rows()
-    );
+    assert!(server.last_row(a).is_some_and(|r| r[1] == venus::client_mac(1).to_string()), "{:?}", server.rows());
 
     // mutante2 is plain dhclient, which leaves the flag clear.
     let m2 = lab.dhclient(&venus::client(2)).unwrap();
@@ -242,10 +163,7 @@ fn broadcast_flag_decides_how_replies_travel() {
     let packets = capture.stop().unwrap().packets().unwrap();
     let replies = |kind: &str, mac: lab::Mac| -> Vec<String> {
         let chaddr = format!("Client-Ethernet-Address {mac}");
-        dhcp_packets(&packets, kind)
-            .into_iter()
-            .filter(|p| p.contains(&chaddr))
-            .collect()
+        dhcp_packets(&packets, kind).into_iter().filter(|p| p.contains(&chaddr)).collect()
     };
     let from_server = format!("{}.67 > ", venus::PRIMARY_LAN);
     for kind in ["Offer", "ACK"] {
@@ -254,26 +172,14 @@ fn broadcast_flag_decides_how_replies_travel() {
         assert_eq!(flagged.len(), 1, "{kind}: {packets:#?}");
         let (eth, ip) = route_of(&flagged[0]);
         assert!(eth.contains(" > ff:ff:ff:ff:ff:ff,"), "{}", flagged[0]);
-        assert!(
-            ip.starts_with(&format!("{from_server}255.255.255.255.68:")),
-            "{}",
-            flagged[0]
-        );
+        assert!(ip.starts_with(&format!("{from_server}255.255.255.255.68:")), "{}", flagged[0]);
         assert!(flagged[0].contains("Flags [Broadcast]"), "{}", flagged[0]);
         // Flag clear: unicast to chaddr, IP destination the address given.
         let plain = replies(kind, venus::client_mac(2));
         assert_eq!(plain.len(), 1, "{kind}: {packets:#?}");
         let (eth, ip) = route_of(&plain[0]);
-        assert!(
-            eth.contains(&format!(" > {},", venus::client_mac(2))),
-            "{}",
-            plain[0]
-        );
-        assert!(
-            ip.starts_with(&format!("{from_server}{b}.68:")),
-            "{}",
-            plain[0]
-        );
+        assert!(eth.contains(&format!(" > {},", venus::client_mac(2))), "{}", plain[0]);
+        assert!(ip.starts_with(&format!("{from_server}{b}.68:")), "{}", plain[0]);
     }
     let stats = server.stop();
     assert_eq!(stats.get("sent", "offer"), 2, "{}", stats.line);
@@ -290,46 +196,28 @@ fn init_reboot_for_a_foreign_address_is_nakked_by_broadcast() {
     // broadcast flag clear.
     let client = RawClient::open(&lab, &venus::client(1), "eth0", mac(1));
     let mut req = request(MessageType::Request, mac(1), 0x4a_0001);
-    req.opts_mut()
-        .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 9, 9)));
-    let nak = client
-        .exchange(&req, T)
-        .unwrap_or_else(|| panic!("no NAK\n{}", server.process.log()));
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 9, 9)));
+    let nak = client.exchange(&req, T).unwrap_or_else(|| panic!("no NAK\n{}", server.process.log()));
     assert_eq!(msg_type(&nak), Some(MessageType::Nak));
     assert_eq!(nak.yiaddr(), Ipv4Addr::UNSPECIFIED);
     assert_eq!(server_id(&nak), Some(venus::PRIMARY_LAN));
-    assert!(
-        !nak.opts().contains(OptionCode::AddressLeaseTime),
-        "{nak:?}"
-    );
+    assert!(!nak.opts().contains(OptionCode::AddressLeaseTime), "{nak:?}");
 
     let packets = capture.stop().unwrap().packets().unwrap();
     let naks = dhcp_packets(&packets, "NACK");
     assert_eq!(naks.len(), 1, "{packets:#?}");
     let (eth, ip) = route_of(&naks[0]);
     assert!(eth.contains(" > ff:ff:ff:ff:ff:ff,"), "{}", naks[0]);
-    assert!(
-        ip.starts_with(&format!("{}.67 > 255.255.255.255.68:", venus::PRIMARY_LAN)),
-        "{}",
-        naks[0]
-    );
+    assert!(ip.starts_with(&format!("{}.67 > 255.255.255.255.68:", venus::PRIMARY_LAN)), "{}", naks[0]);
     assert!(server.rows().is_empty(), "{:?}", server.rows());
     let stats = server.stop();
-    assert_eq!(
-        stats.map("sent"),
-        [("nak".to_owned(), 1)].into(),
-        "{}",
-        stats.line
-    );
+    assert_eq!(stats.map("sent"), [("nak".to_owned(), 1)].into(), "{}", stats.line);
 }
 
 #[test]
 fn exhausted_pool_is_silent_counted_and_recovers() {
     let lab = Lab::up(venus::topology(4).unwrap()).unwrap();
-    let pool = (
-        Ipv4Addr::new(192, 168, 50, 100),
-        Ipv4Addr::new(192, 168, 50, 101),
-    );
+    let pool = (Ipv4Addr::new(192, 168, 50, 100), Ipv4Addr::new(192, 168, 50, 101));
     let mut server = Xdhcpd::start(&lab, venus::PRIMARY, &tiny_pool(pool.0, pool.1), &[]);
     let m1 = lab.dhclient(&venus::client(1)).unwrap();
     let a = m1.obtain(T).unwrap().address;
@@ -344,10 +232,7 @@ fn exhausted_pool_is_silent_counted_and_recovers() {
     assert!(refused.is_err(), "{refused:?}");
     let packets = capture.stop().unwrap().packets().unwrap();
     let chaddr = format!("Client-Ethernet-Address {}", venus::client_mac(4));
-    let discovers = dhcp_packets(&packets, "Discover")
-        .iter()
-        .filter(|p| p.contains(&chaddr))
-        .count();
+    let discovers = dhcp_packets(&packets, "Discover").iter().filter(|p| p.contains(&chaddr)).count();
     assert!(discovers >= 2, "dhclient retried: {packets:#?}");
     assert!(dhcp_packets(&packets, "Offer").is_empty(), "{packets:#?}");
     assert!(server.process.is_running());
@@ -357,12 +242,7 @@ fn exhausted_pool_is_silent_counted_and_recovers() {
     assert_eq!(m4.obtain(T).unwrap().address, a);
 
     let stats = server.stop();
-    assert_eq!(
-        stats.get("silent", "PoolExhausted"),
-        discovers as u64,
-        "one per unanswered DISCOVER: {}",
-        stats.line
-    );
+    assert_eq!(stats.get("silent", "PoolExhausted"), discovers as u64, "one per unanswered DISCOVER: {}", stats.line);
 }
 
 /// A well-formed BOOTREQUEST header (DISCOVER from `mac`) with `options`
@@ -385,11 +265,7 @@ fn malformed_packets_are_dropped_and_counted_by_reason() {
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
     let mut server = Xdhcpd::start(&lab, venus::PRIMARY, &config(), &[]);
     // An address, so it can also send by unicast to the server.
-    lab.run(
-        &venus::client(1),
-        &["ip", "addr", "add", "192.168.50.8/24", "dev", "eth0"],
-    )
-    .unwrap();
+    lab.run(&venus::client(1), &["ip", "addr", "add", "192.168.50.8/24", "dev", "eth0"]).unwrap();
     let client = RawClient::open(&lab, &venus::client(1), "eth0", mac(1));
     let m = mac(1);
     let discover = [53, 1, 1];
@@ -429,9 +305,5 @@ fn malformed_packets_are_dropped_and_counted_by_reason() {
     }
     assert_eq!(stats.map("dropped"), expected, "{}", stats.line);
     let received = stats.map("received");
-    assert!(
-        received.keys().all(|k| k == "discover" || k == "request"),
-        "only mutante2's DORA: {}",
-        stats.line
-    );
+    assert!(received.keys().all(|k| k == "discover" || k == "request"), "only mutante2's DORA: {}", stats.line);
 }

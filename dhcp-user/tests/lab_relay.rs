@@ -51,11 +51,11 @@ fn topology() -> Topology {
         .segment(LAN, Ipv4Cidr::new(Ipv4Addr::new(192, 168, 50, 0), 24))
         .segment(REMOTE, Ipv4Cidr::new(Ipv4Addr::new(192, 168, 60, 0), 24))
         .host(Host::new(SERVER, Role::Server).port(LAN, cidr(SERVER_ADDR), Some(SERVER_MAC)))
-        .host(
-            Host::new(RELAY, Role::Other)
-                .port(LAN, cidr(RELAY_LAN), Some(RELAY_LAN_MAC))
-                .port(REMOTE, cidr(RELAY_REMOTE), Some(Mac::local(0x60, 1))),
-        );
+        .host(Host::new(RELAY, Role::Other).port(LAN, cidr(RELAY_LAN), Some(RELAY_LAN_MAC)).port(
+            REMOTE,
+            cidr(RELAY_REMOTE),
+            Some(Mac::local(0x60, 1)),
+        ));
     for (i, name) in CLIENTS.iter().enumerate() {
         t = t.host(Host::new(*name, Role::Client).port(REMOTE, None, Some(client_mac(i + 1))));
     }
@@ -63,45 +63,20 @@ fn topology() -> Topology {
 }
 
 fn config() -> KeaConfig {
-    KeaConfig::from_file(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/relay/lobezno.json"),
-    )
-    .unwrap()
+    KeaConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/relay/lobezno.json")).unwrap()
 }
 
 /// The lab with its inter-subnet routes, and dhcrelay running.
 fn up() -> (Lab, Process) {
     let lab = Lab::up(topology()).unwrap();
-    lab.run(
-        SERVER,
-        &[
-            "ip",
-            "route",
-            "add",
-            "192.168.60.0/24",
-            "via",
-            &RELAY_LAN.to_string(),
-        ],
-    )
-    .unwrap();
-    lab.run(RELAY, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        .unwrap();
+    lab.run(SERVER, &["ip", "route", "add", "192.168.60.0/24", "via", &RELAY_LAN.to_string()]).unwrap();
+    lab.run(RELAY, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]).unwrap();
     // -id: client side, -iu: server side; foreground, no pid file.
     let mut relay = lab
         .spawn(
             RELAY,
             "dhcrelay",
-            &[
-                "dhcrelay",
-                "-4",
-                "-d",
-                "--no-pid",
-                "-id",
-                "eth1",
-                "-iu",
-                "eth0",
-                &SERVER_ADDR.to_string(),
-            ],
+            &["dhcrelay", "-4", "-d", "--no-pid", "-id", "eth1", "-iu", "eth0", &SERVER_ADDR.to_string()],
         )
         .unwrap();
     relay.wait_for_log("Sending on", T).unwrap();
@@ -114,22 +89,10 @@ fn assert_remote_lease(lease: &lab::Lease) {
     assert_eq!(lease.server_id, SERVER_ADDR, "{lease:?}");
     assert_eq!(lease.routers, [RELAY_REMOTE], "{lease:?}");
     assert_eq!(lease.dns_servers, [SERVER_ADDR, RELAY_REMOTE], "{lease:?}");
-    assert_eq!(
-        lease.domain_name.as_deref(),
-        Some("remote.venus.test"),
-        "{lease:?}"
-    );
-    assert_eq!(
-        lease.subnet_mask,
-        Some(Ipv4Addr::new(255, 255, 255, 0)),
-        "{lease:?}"
-    );
+    assert_eq!(lease.domain_name.as_deref(), Some("remote.venus.test"), "{lease:?}");
+    assert_eq!(lease.subnet_mask, Some(Ipv4Addr::new(255, 255, 255, 0)), "{lease:?}");
     assert_eq!(lease.lease_time, REMOTE_LEASE, "{lease:?}");
-    assert_eq!(
-        (lease.renewal_time, lease.rebinding_time),
-        (Some(3), Some(6)),
-        "{lease:?}"
-    );
+    assert_eq!((lease.renewal_time, lease.rebinding_time), (Some(3), Some(6)), "{lease:?}");
 }
 
 /// Obtain through the relay, an INIT-REBOOT through the relay, then —
@@ -144,38 +107,17 @@ fn assert_remote_lease(lease: &lab::Lease) {
 fn relayed_scenario(lab: &Lab, relay: &mut Process, leases: &Path, log: &dyn Fn() -> String) {
     // On the LAN segment, not the server's port: the XDP program answers
     // relayed requests and renewals before a capture there could see them.
-    let on_lan = lab
-        .capture_segment(LAN, &["udp", "port", "67", "or", "udp", "port", "68"])
-        .unwrap();
-    let on_remote = lab
-        .capture_segment(REMOTE, &["udp", "port", "67", "or", "udp", "port", "68"])
-        .unwrap();
+    let on_lan = lab.capture_segment(LAN, &["udp", "port", "67", "or", "udp", "port", "68"]).unwrap();
+    let on_remote = lab.capture_segment(REMOTE, &["udp", "port", "67", "or", "udp", "port", "68"]).unwrap();
 
     let c1 = lab.dhclient(CLIENTS[0]).unwrap();
-    let l1 = c1
-        .obtain(T)
-        .unwrap_or_else(|e| panic!("{e:#}\nserver:\n{}\nrelay:\n{}", log(), relay.log()));
+    let l1 = c1.obtain(T).unwrap_or_else(|e| panic!("{e:#}\nserver:\n{}\nrelay:\n{}", log(), relay.log()));
     assert_remote_lease(&l1);
     // A routed client reaches its server identifier through the relay.
-    lab.run(
-        CLIENTS[0],
-        &[
-            "ip",
-            "route",
-            "add",
-            "192.168.50.0/24",
-            "via",
-            &RELAY_REMOTE.to_string(),
-            "dev",
-            "eth0",
-        ],
-    )
-    .unwrap();
+    lab.run(CLIENTS[0], &["ip", "route", "add", "192.168.50.0/24", "via", &RELAY_REMOTE.to_string(), "dev", "eth0"])
+        .unwrap();
 
-    let row = lease_rows(leases)
-        .into_iter()
-        .rev()
-        .find(|r| r[0] == l1.address.to_string());
+    let row = lease_rows(leases).into_iter().rev().find(|r| r[0] == l1.address.to_string());
     let row = row.unwrap_or_else(|| panic!("{} not stored:\n{}", l1.address, log()));
     assert_eq!(
         (row[1].as_str(), row[3].as_str(), row[5].as_str()),
@@ -202,23 +144,9 @@ fn relayed_scenario(lab: &Lab, relay: &mut Process, leases: &Path, log: &dyn Fn(
     // answered (RENEW); unanswered, the broadcast REBIND at T2 would find
     // no relay agent and the lease would run out.
     let seen = c1.events().unwrap().len();
-    let renewed = c1
-        .wait_renewal(Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{e:#}\nserver:\n{}", log()));
-    let kinds: Vec<String> = c1
-        .events()
-        .unwrap()
-        .into_iter()
-        .skip(seen)
-        .map(|e| e.reason)
-        .collect();
-    assert_eq!(
-        kinds.first().map(String::as_str),
-        Some("RENEW"),
-        "{kinds:?}\n{}\nserver:\n{}",
-        c1.log(),
-        log()
-    );
+    let renewed = c1.wait_renewal(Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e:#}\nserver:\n{}", log()));
+    let kinds: Vec<String> = c1.events().unwrap().into_iter().skip(seen).map(|e| e.reason).collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("RENEW"), "{kinds:?}\n{}\nserver:\n{}", c1.log(), log());
     assert_eq!(renewed.address, l1.address);
     assert_remote_lease(&renewed);
 
@@ -239,10 +167,7 @@ fn relayed_scenario(lab: &Lab, relay: &mut Process, leases: &Path, log: &dyn Fn(
     let to_relay = format!("{SERVER_ADDR}.67 > {RELAY_REMOTE}.67:");
     for p in &offers {
         let (eth, ip) = route_of(p);
-        assert!(
-            eth.contains(&format!(" {SERVER_MAC} > {RELAY_LAN_MAC},")),
-            "{p}"
-        );
+        assert!(eth.contains(&format!(" {SERVER_MAC} > {RELAY_LAN_MAC},")), "{p}");
         assert!(ip.contains(&to_relay), "{p}");
     }
     // ACKs: each relayed REQUEST (two DORAs and the INIT-REBOOT; more if
@@ -250,40 +175,21 @@ fn relayed_scenario(lab: &Lab, relay: &mut Process, leases: &Path, log: &dyn Fn(
     // answered via the relay, each direct renewal by unicast to the
     // client's address, routed back.
     let acks = dhcp_packets(&lan, "ACK");
-    let relayed = acks
-        .iter()
-        .filter(|p| route_of(p).1.contains(&to_relay))
-        .count();
+    let relayed = acks.iter().filter(|p| route_of(p).1.contains(&to_relay)).count();
     let renewal_to = format!("{SERVER_ADDR}.67 > {}.68:", l1.address);
-    let unicast = acks
-        .iter()
-        .filter(|p| route_of(p).1.contains(&renewal_to))
-        .count();
+    let unicast = acks.iter().filter(|p| route_of(p).1.contains(&renewal_to)).count();
     let requests = dhcp_packets(&lan, "Request");
     let from_relay = format!("{RELAY_LAN}.67 > {SERVER_ADDR}.67:");
-    let relayed_requests = requests
-        .iter()
-        .filter(|p| route_of(p).1.contains(&from_relay))
-        .count();
+    let relayed_requests = requests.iter().filter(|p| route_of(p).1.contains(&from_relay)).count();
     assert!(relayed_requests >= 3, "{lan:#?}");
-    assert_eq!(
-        relayed, relayed_requests,
-        "every relayed REQUEST is ACKed via the relay: {lan:#?}"
-    );
+    assert_eq!(relayed, relayed_requests, "every relayed REQUEST is ACKed via the relay: {lan:#?}");
     let direct = format!("{}.68 > {SERVER_ADDR}.67:", l1.address);
-    let renewals = requests
-        .iter()
-        .filter(|p| route_of(p).1.contains(&direct))
-        .count();
+    let renewals = requests.iter().filter(|p| route_of(p).1.contains(&direct)).count();
     assert!(renewals >= 1, "{lan:#?}");
-    assert_eq!(
-        unicast, renewals,
-        "every unicast renewal gets its ACK: {lan:#?}"
-    );
+    assert_eq!(unicast, renewals, "every unicast renewal gets its ACK: {lan:#?}");
     assert_eq!(relayed + unicast, acks.len(), "{acks:#?}");
     assert!(
-        !lan.iter()
-            .any(|p| p.contains(&format!("{SERVER_ADDR}.67 > 255.255.255.255"))),
+        !lan.iter().any(|p| p.contains(&format!("{SERVER_ADDR}.67 > 255.255.255.255"))),
         "the server broadcast on its LAN: {lan:#?}"
     );
     assert!(dhcp_packets(&lan, "NACK").is_empty(), "{lan:#?}");
@@ -296,19 +202,11 @@ fn relayed_scenario(lab: &Lab, relay: &mut Process, leases: &Path, log: &dyn Fn(
     let offers = dhcp_packets(&remote, "Offer");
     assert_eq!(offers.len(), 2, "{remote:#?}");
     for p in &offers {
-        assert!(
-            route_of(p)
-                .1
-                .starts_with(&format!("{RELAY_REMOTE}.67 > 192.168.60.")),
-            "{p}"
-        );
+        assert!(route_of(p).1.starts_with(&format!("{RELAY_REMOTE}.67 > 192.168.60.")), "{p}");
     }
     let relay_log = relay.log();
     for n in 1..=2 {
-        assert!(
-            relay_log.contains(&format!("Forwarded BOOTREPLY for {}", client_mac(n))),
-            "{relay_log}"
-        );
+        assert!(relay_log.contains(&format!("Forwarded BOOTREPLY for {}", client_mac(n))), "{relay_log}");
     }
 }
 
@@ -320,9 +218,7 @@ fn xdhcpd_serves_a_relayed_subnet() {
     assert!(log.contains("attach mode: native XDP on eth0"), "{log}");
     let leases = server.leases.clone();
     let process_log = server.process.log_path().to_owned();
-    relayed_scenario(&lab, &mut relay, &leases, &|| {
-        std::fs::read_to_string(&process_log).unwrap_or_default()
-    });
+    relayed_scenario(&lab, &mut relay, &leases, &|| std::fs::read_to_string(&process_log).unwrap_or_default());
 
     let stats = server.stop();
     assert_eq!(stats.get("sent", "offer"), 2, "{}", stats.line);
@@ -330,12 +226,7 @@ fn xdhcpd_serves_a_relayed_subnet() {
     assert_eq!(stats.get("received", "release"), 1, "{}", stats.line);
     // The release is the only request without a reply; a release the
     // server did not take as the owner's would count as NotOwner.
-    assert_eq!(
-        stats.map("silent"),
-        [("NoReplyExpected".to_owned(), 1)].into(),
-        "{}",
-        stats.line
-    );
+    assert_eq!(stats.map("silent"), [("NoReplyExpected".to_owned(), 1)].into(), "{}", stats.line);
     assert!(stats.map("dropped").is_empty(), "{}", stats.line);
 }
 
@@ -345,8 +236,6 @@ fn kea_serves_the_same_relayed_subnet() {
     let mut kea = Kea::start(&lab, SERVER, &config()).unwrap();
     let leases = kea.lease_file().to_owned();
     let log_path = kea.process().log_path().to_owned();
-    relayed_scenario(&lab, &mut relay, &leases, &|| {
-        std::fs::read_to_string(&log_path).unwrap_or_default()
-    });
+    relayed_scenario(&lab, &mut relay, &leases, &|| std::fs::read_to_string(&log_path).unwrap_or_default());
     kea.process().stop(T).unwrap();
 }

@@ -16,16 +16,10 @@ fn start_xdhcpd(lab: &Lab, extra: &[&str]) -> (Process, std::path::PathBuf) {
     cfg.without_ha().unwrap().lease_file(&leases).unwrap();
     let path = dir.join("xdhcpd.json");
     cfg.write(&path).unwrap();
-    let mut argv = vec![
-        env!("CARGO_BIN_EXE_xdhcpd"),
-        "run",
-        "-c",
-        path.to_str().unwrap(),
-    ];
+    let mut argv = vec![env!("CARGO_BIN_EXE_xdhcpd"), "run", "-c", path.to_str().unwrap()];
     argv.extend_from_slice(extra);
     let mut p = lab.spawn(venus::PRIMARY, "xdhcpd", &argv).unwrap();
-    p.wait_for_log("serving", T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", p.log()));
+    p.wait_for_log("serving", T).unwrap_or_else(|e| panic!("{e:#}\n{}", p.log()));
     (p, leases)
 }
 
@@ -39,39 +33,25 @@ fn reservation_pool_renew_release() {
     let (mut server, leases) = start_xdhcpd(&lab, &[]);
 
     // mutante3 gets its reserved address, with the reserved hostname.
-    let m3 = lab
-        .dhclient(&venus::client(venus::RESERVED_CLIENT))
-        .unwrap();
-    let lease = m3
-        .obtain(T)
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
+    let m3 = lab.dhclient(&venus::client(venus::RESERVED_CLIENT)).unwrap();
+    let lease = m3.obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
     assert_eq!(lease.address, venus::RESERVED_ADDR, "{lease:?}");
     assert_eq!(lease.server_id, venus::PRIMARY_LAN);
     assert_eq!(lease.lease_time, venus::LEASE_TIME);
-    assert_eq!(
-        (lease.renewal_time, lease.rebinding_time),
-        (Some(30), Some(45))
-    );
+    assert_eq!((lease.renewal_time, lease.rebinding_time), (Some(30), Some(45)));
     assert_eq!(lease.subnet_mask, Some(Ipv4Addr::new(255, 255, 255, 0)));
     assert_eq!(lease.routers, [Ipv4Addr::new(192, 168, 50, 1)]);
     assert_eq!(lease.dns_servers, [venus::PRIMARY_LAN, venus::STANDBY_LAN]);
     assert_eq!(lease.domain_name.as_deref(), Some("venus.test"));
     assert_eq!(lease.host_name.as_deref(), Some("mutante3"));
-    assert!(
-        stored(&leases).contains("192.168.50.33,02:00:00:00:00:03"),
-        "{}",
-        stored(&leases)
-    );
+    assert!(stored(&leases).contains("192.168.50.33,02:00:00:00:00:03"), "{}", stored(&leases));
 
     // Two other clients get distinct pool addresses.
     let m1 = lab.dhclient(&venus::client(1)).unwrap();
     let l1 = m1.obtain(T).unwrap();
     let m2 = lab.dhclient(&venus::client(2)).unwrap();
     let l2 = m2.obtain(T).unwrap();
-    assert!(
-        venus::in_pool(l1.address) && venus::in_pool(l2.address),
-        "{l1:?} {l2:?}"
-    );
+    assert!(venus::in_pool(l1.address) && venus::in_pool(l2.address), "{l1:?} {l2:?}");
     assert_ne!(l1.address, l2.address);
 
     // Renewal (dhclient -1 again: INIT-REBOOT, then the unicast path) keeps it.
@@ -83,16 +63,8 @@ fn reservation_pool_renew_release() {
     m1.release(T).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let text = stored(&leases);
-    let last_row = text
-        .lines()
-        .filter(|l| l.starts_with(&format!("{},", l1.address)))
-        .last()
-        .unwrap()
-        .to_owned();
-    assert!(
-        last_row.split(',').nth(3) == Some("0"),
-        "release not stored: {last_row}"
-    );
+    let last_row = text.lines().filter(|l| l.starts_with(&format!("{},", l1.address))).last().unwrap().to_owned();
+    assert!(last_row.split(',').nth(3) == Some("0"), "release not stored: {last_row}");
 
     server.stop(T).unwrap();
     let log = server.log();
@@ -104,11 +76,7 @@ fn reservation_pool_renew_release() {
 fn leases_survive_a_restart() {
     let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
     let (mut server, _leases) = start_xdhcpd(&lab, &["--no-xdp"]);
-    assert!(
-        server.log().contains("userspace-only (--no-xdp)"),
-        "{}",
-        server.log()
-    );
+    assert!(server.log().contains("userspace-only (--no-xdp)"), "{}", server.log());
     let m1 = lab.dhclient(&venus::client(1)).unwrap();
     let l1 = m1.obtain(T).unwrap();
     server.kill().unwrap();

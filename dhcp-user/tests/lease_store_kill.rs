@@ -39,15 +39,9 @@ fn client(round: u32, i: u32) -> ClientId {
 /// The child: writes until killed (or 20 s, as a safety net).
 #[test]
 fn child_writer() {
-    let Some(dir) = std::env::var_os(DIR_ENV) else {
-        return;
-    };
+    let Some(dir) = std::env::var_os(DIR_ENV) else { return };
     let round: u32 = std::env::var(ROUND_ENV).unwrap().parse().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async move {
         let config = StoreConfig {
             path: Some(lease_file(Path::new(&dir))),
@@ -65,17 +59,8 @@ fn child_writer() {
                         if i >= 0xffff {
                             return;
                         }
-                        let hw =
-                            HwAddr::new(1, vec![2, round as u8, (i >> 8) as u8, i as u8, 0, 1])
-                                .unwrap();
-                        let lease = Lease::new(
-                            address(round, i),
-                            Some(hw),
-                            Some(client(round, i)),
-                            1,
-                            1_700_000_000,
-                            3600,
-                        );
+                        let hw = HwAddr::new(1, vec![2, round as u8, (i >> 8) as u8, i as u8, 0, 1]).unwrap();
+                        let lease = Lease::new(address(round, i), Some(hw), Some(client(round, i)), 1, 1_700_000_000, 3600);
                         store.upsert(lease).await.unwrap();
                         println!("ACK {} {}", address(round, i), client(round, i));
                         // Every 5th lease is released again: "RM" before the
@@ -117,16 +102,10 @@ fn parse_promises(output: &[u8], promises: &mut HashMap<Ipv4Addr, Promise>) -> u
         let words: Vec<&str> = line.split(' ').collect();
         match words.as_slice() {
             ["ACK", addr, client] => {
-                promises.entry(addr.parse().unwrap()).or_default().acked =
-                    Some((*client).to_owned());
+                promises.entry(addr.parse().unwrap()).or_default().acked = Some((*client).to_owned());
                 acks += 1;
             }
-            ["RM", addr] => {
-                promises
-                    .entry(addr.parse().unwrap())
-                    .or_default()
-                    .remove_requested = true
-            }
+            ["RM", addr] => promises.entry(addr.parse().unwrap()).or_default().remove_requested = true,
             ["DEL", addr] => promises.entry(addr.parse().unwrap()).or_default().deleted = true,
             _ => {}
         }
@@ -148,11 +127,7 @@ impl XorShift {
 #[test]
 fn sigkill_never_loses_an_acknowledged_lease() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     let mut rng = XorShift(seed);
     eprintln!("seed {seed}");
     let mut promises: HashMap<Ipv4Addr, Promise> = HashMap::new();
@@ -186,10 +161,7 @@ fn sigkill_never_loses_an_acknowledged_lease() {
         let started = Instant::now();
         if round % 4 != 3 {
             while !first_ack.load(Ordering::Relaxed) {
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "round {round}: child never acknowledged"
-                );
+                assert!(started.elapsed() < Duration::from_secs(10), "round {round}: child never acknowledged");
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -197,37 +169,21 @@ fn sigkill_never_loses_an_acknowledged_lease() {
         child.kill().unwrap();
         child.wait().unwrap();
         let files = dhcp_user::leases::LeaseFiles::new(lease_file(dir.path()));
-        let leftovers: Vec<&str> = [
-            (files.input(), ".1"),
-            (files.output(), ".output"),
-            (files.finish(), ".completed"),
-        ]
-        .into_iter()
-        .filter(|(p, _)| p.exists())
-        .map(|(_, name)| name)
-        .collect();
+        let leftovers: Vec<&str> = [(files.input(), ".1"), (files.output(), ".output"), (files.finish(), ".completed")]
+            .into_iter()
+            .filter(|(p, _)| p.exists())
+            .map(|(_, name)| name)
+            .collect();
         let acks = parse_promises(&reader.join().unwrap(), &mut promises);
 
-        let config = StoreConfig {
-            path: Some(lease_file(dir.path())),
-            persist: true,
-            lfc_interval: Duration::ZERO,
-        };
+        let config = StoreConfig { path: Some(lease_file(dir.path())), persist: true, lfc_interval: Duration::ZERO };
         let (store, report) = LeaseStore::open(config).unwrap();
-        assert_eq!(
-            report.invalid(),
-            0,
-            "only torn tails may be skipped: {:?}",
-            report.skipped
-        );
+        assert_eq!(report.invalid(), 0, "only torn tails may be skipped: {:?}", report.skipped);
         let mut checked = 0;
         for (addr, promise) in &promises {
             let found = store.get(*addr);
             if promise.deleted {
-                assert_eq!(
-                    found, None,
-                    "round {round}: {addr} was deleted durably but came back"
-                );
+                assert_eq!(found, None, "round {round}: {addr} was deleted durably but came back");
             } else if let Some(client) = &promise.acked {
                 match found {
                     Some(lease) => assert_eq!(
@@ -235,10 +191,7 @@ fn sigkill_never_loses_an_acknowledged_lease() {
                         Some(client.as_str()),
                         "round {round}: {addr} has the wrong client"
                     ),
-                    None => assert!(
-                        promise.remove_requested,
-                        "round {round}: acknowledged {addr} lost"
-                    ),
+                    None => assert!(promise.remove_requested, "round {round}: acknowledged {addr} lost"),
                 }
                 checked += 1;
             }

@@ -16,6 +16,7 @@ mod xdp_rig;
 
 use std::net::Ipv4Addr;
 
+use xdp_rig::{Rig, XDP_PASS, XDP_TX};
 use dhcp_common::counters::Outcome;
 use dhcp_user::{
     config,
@@ -35,7 +36,6 @@ use dhcproto::{
     Encodable as _,
     v4::{DhcpOption, Flags, Message, MessageType, OptionCode},
 };
-use xdp_rig::{Rig, XDP_PASS, XDP_TX};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 2);
 const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0x50, 2];
@@ -43,29 +43,13 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 120);
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
 fn policy() -> Policy {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../lab/venus/lobezno.json"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
     let mut p = glue::compile(&config::parse(&text, "lobezno.json").unwrap());
     // An option only sent when asked for, and one always sent above 61.
     let s = &mut p.subnets[0];
     for (code, v) in [
-        (
-            42,
-            OptionValue {
-                data: vec![192, 168, 50, 9],
-                always_send: false,
-            },
-        ),
-        (
-            119,
-            OptionValue {
-                data: b"\x05venus\x04test\x00".to_vec(),
-                always_send: true,
-            },
-        ),
+        (42, OptionValue { data: vec![192, 168, 50, 9], always_send: false }),
+        (119, OptionValue { data: b"\x05venus\x04test\x00".to_vec(), always_send: true }),
     ] {
         s.options.insert(code, v.clone());
         // Pools carry effective options: a subnet-level change shows there too.
@@ -78,26 +62,11 @@ fn policy() -> Policy {
 
 fn rig() -> Rig {
     // The test run's ingress device is lo (index 1) with venus's addresses.
-    Rig::new(
-        policy(),
-        Interface {
-            name: "lo".into(),
-            index: 1,
-            mac: SERVER_MAC,
-            addrs: vec![(SERVER, 24)],
-        },
-    )
+    Rig::new(policy(), Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] })
 }
 
 fn lease(mac: [u8; 6], cid: Option<&[u8]>, expire: u64) -> Lease {
-    let mut l = Lease::new(
-        CLIENT,
-        Some(HwAddr::ethernet(mac)),
-        cid.map(|c| ClientId::new(c.to_vec()).unwrap()),
-        1,
-        expire - 60,
-        60,
-    );
+    let mut l = Lease::new(CLIENT, Some(HwAddr::ethernet(mac)), cid.map(|c| ClientId::new(c.to_vec()).unwrap()), 1, expire - 60, 60);
     l.expire = expire;
     l
 }
@@ -138,13 +107,7 @@ fn renewal() -> Req {
 
 impl Req {
     fn payload(&self) -> Vec<u8> {
-        let mut m = Message::new(
-            self.ciaddr,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            self.giaddr,
-            &self.mac,
-        );
+        let mut m = Message::new(self.ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &self.mac);
         m.set_xid(0x1234_5678).set_secs(3);
         if self.flag_broadcast {
             m.set_flags(Flags::default().set_broadcast());
@@ -157,12 +120,9 @@ impl Req {
             m.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
         }
         if self.server_id {
-            m.opts_mut()
-                .insert(DhcpOption::ServerIdentifier(self.server_ip));
+            m.opts_mut().insert(DhcpOption::ServerIdentifier(self.server_ip));
         }
-        m.opts_mut().insert(DhcpOption::ParameterRequestList(
-            self.prl.iter().map(|c| OptionCode::from(*c)).collect(),
-        ));
+        m.opts_mut().insert(DhcpOption::ParameterRequestList(self.prl.iter().map(|c| OptionCode::from(*c)).collect()));
         m.opts_mut().insert(DhcpOption::Hostname("mutante1".into()));
         m.to_vec().unwrap()
     }
@@ -170,18 +130,10 @@ impl Req {
     fn frame(&self) -> Vec<u8> {
         let f = frame::build(
             &FrameAddrs {
-                dst_mac: if self.broadcast_dst {
-                    [0xff; 6]
-                } else {
-                    SERVER_MAC
-                },
+                dst_mac: if self.broadcast_dst { [0xff; 6] } else { SERVER_MAC },
                 src_mac: self.mac,
                 src_ip: self.ciaddr,
-                dst_ip: if self.broadcast_dst {
-                    Ipv4Addr::BROADCAST
-                } else {
-                    SERVER
-                },
+                dst_ip: if self.broadcast_dst { Ipv4Addr::BROADCAST } else { SERVER },
                 src_port: 68,
                 dst_port: 67,
             },
@@ -222,23 +174,14 @@ fn daemon_reply(rig: &Rig, req: &Req, lease: &Lease) -> Vec<u8> {
         &rig.policy,
         &View(lease.clone()),
         &mut Allocator::default(),
-        Ctx {
-            now: unix_now(),
-            server_id: SERVER,
-        },
+        Ctx { now: unix_now(), server_id: SERVER, on_link: true },
     );
     let (msg, dest) = d.reply.expect("the daemon answers this renewal");
     assert_eq!(msg.opts().msg_type(), Some(MessageType::Ack));
-    assert_eq!(dest, Destination::Ciaddr(req.ciaddr));
+    // On the link: a frame to chaddr at ciaddr, as Kea sends it.
+    assert_eq!(dest, Destination::Chaddr { mac: req.mac, ip: req.ciaddr });
     let f = frame::build(
-        &FrameAddrs {
-            dst_mac: req.mac,
-            src_mac: SERVER_MAC,
-            src_ip: SERVER,
-            dst_ip: req.ciaddr,
-            src_port: 67,
-            dst_port: 68,
-        },
+        &FrameAddrs { dst_mac: req.mac, src_mac: SERVER_MAC, src_ip: SERVER, dst_ip: req.ciaddr, src_port: 67, dst_port: 68 },
         &msg.to_vec().unwrap(),
     );
     with_vlan(f, req.vlan)
@@ -249,99 +192,34 @@ fn kernel_ack_equals_daemon_ack_byte_for_byte() {
     let mut rig = rig();
     let cid: Vec<u8> = vec![1, 2, 0, 0, 0, 0, 1];
     let cases: Vec<(&str, Req, Lease)> = vec![
-        (
-            "plain renewal",
-            renewal(),
-            lease(MAC, None, unix_now() + 30),
-        ),
-        (
-            "rebinding (broadcast)",
-            Req {
-                broadcast_dst: true,
-                ..renewal()
-            },
-            lease(MAC, None, unix_now() + 30),
-        ),
-        (
-            "client-id echoed",
-            Req {
-                cid: Some(cid.clone()),
-                ..renewal()
-            },
-            lease(MAC, Some(&cid), unix_now() + 30),
-        ),
+        ("plain renewal", renewal(), lease(MAC, None, unix_now() + 30)),
+        ("rebinding (broadcast)", Req { broadcast_dst: true, ..renewal() }, lease(MAC, None, unix_now() + 30)),
+        ("client-id echoed", Req { cid: Some(cid.clone()), ..renewal() }, lease(MAC, Some(&cid), unix_now() + 30)),
         (
             "matched by client-id despite a new NIC",
-            Req {
-                cid: Some(cid.clone()),
-                mac: [2, 0, 0, 0, 0, 0x77],
-                ..renewal()
-            },
+            Req { cid: Some(cid.clone()), mac: [2, 0, 0, 0, 0, 0x77], ..renewal() },
             lease(MAC, Some(&cid), unix_now() + 30),
         ),
-        (
-            "802.1Q tagged",
-            Req {
-                vlan: Some(42),
-                ..renewal()
-            },
-            lease(MAC, None, unix_now() + 30),
-        ),
-        (
-            "empty PRL",
-            Req {
-                prl: vec![],
-                ..renewal()
-            },
-            lease(MAC, None, unix_now() + 30),
-        ),
+        ("802.1Q tagged", Req { vlan: Some(42), ..renewal() }, lease(MAC, None, unix_now() + 30)),
+        ("empty PRL", Req { prl: vec![], ..renewal() }, lease(MAC, None, unix_now() + 30)),
     ];
     for (name, req, l) in cases {
         rig.sync.sync_lease(&rig.policy, CLIENT, Some(&l));
         let before = rig.counters();
         let (action, out) = rig.run(&req.frame());
-        assert_eq!(
-            action,
-            XDP_TX,
-            "{name}: not answered in the kernel; counters {:?}",
-            rig.counters()
-        );
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", rig.counters());
         assert_eq!(rig.delta(&before, Outcome::AnsweredAck), 1, "{name}");
         let want = daemon_reply(&rig, &req, &l);
         assert_eq!(out.len(), want.len(), "{name}: length");
         for (i, (a, b)) in out.iter().zip(&want).enumerate() {
-            assert_eq!(
-                a, b,
-                "{name}: byte {i} differs (kernel {a:#04x}, daemon {b:#04x})"
-            );
+            assert_eq!(a, b, "{name}: byte {i} differs (kernel {a:#04x}, daemon {b:#04x})");
         }
         // The kernel extended its copy and told the daemon.
-        let (_, e) = rig
-            .sync
-            .lease_entries()
-            .into_iter()
-            .find(|(a, _)| *a == CLIENT)
-            .unwrap();
+        let (_, e) = rig.sync.lease_entries().into_iter().find(|(a, _)| *a == CLIENT).unwrap();
         let now = unix_now();
-        assert!(
-            (now + 59..=now + 61).contains(&e.expire),
-            "{name}: expire {} now {now}",
-            e.expire
-        );
-        let ev = rig
-            .events
-            .next()
-            .map(|item| parse_event(&item).unwrap())
-            .expect("a renewal event");
-        assert_eq!(
-            (
-                Ipv4Addr::from(ev.addr),
-                ev.subnet_id,
-                ev.valid_lifetime,
-                ev.expire
-            ),
-            (CLIENT, 1, 60, e.expire)
-        );
+        assert!((now + 59..=now + 61).contains(&e.expire), "{name}: expire {} now {now}", e.expire);
+        let ev = rig.events.next().map(|item| parse_event(&item).unwrap()).expect("a renewal event");
+        assert_eq!((Ipv4Addr::from(ev.addr), ev.subnet_id, ev.valid_lifetime, ev.expire), (CLIENT, 1, 60, e.expire));
     }
 }
 
@@ -350,59 +228,25 @@ fn kernel_passes_what_it_must_not_answer() {
     let mut rig = rig();
     let good = lease(MAC, None, unix_now() + 30);
     let cases: Vec<(&str, Req, Option<Lease>, Outcome)> = vec![
-        (
-            "expired lease",
-            renewal(),
-            Some(lease(MAC, None, unix_now() - 5)),
-            Outcome::PassedExpired,
-        ),
-        (
-            "lease for another address",
-            Req {
-                ciaddr: Ipv4Addr::new(192, 168, 50, 150),
-                ..renewal()
-            },
-            Some(good.clone()),
-            Outcome::PassedNoLease,
-        ),
-        (
-            "unknown client",
-            Req {
-                mac: [2, 0, 0, 0, 0, 0x66],
-                ..renewal()
-            },
-            Some(good.clone()),
-            Outcome::PassedNotOwner,
-        ),
-        (
-            "asks for an option the template lacks",
-            Req {
-                prl: vec![1, 3, 42],
-                ..renewal()
-            },
-            Some(good.clone()),
-            Outcome::PassedNotRenewal,
-        ),
-        (
-            "SELECTING (server id)",
-            Req {
-                server_id: true,
-                ..renewal()
-            },
-            Some(good.clone()),
-            Outcome::PassedNotRenewal,
-        ),
-        (
-            "no lease in the map at all",
-            renewal(),
-            None,
-            Outcome::PassedNoLease,
-        ),
+        ("expired lease", renewal(), Some(lease(MAC, None, unix_now() - 5)), Outcome::PassedExpired),
+        ("lease for another address", Req { ciaddr: Ipv4Addr::new(192, 168, 50, 150), ..renewal() }, Some(good.clone()), Outcome::PassedNoLease),
+        ("unknown client", Req { mac: [2, 0, 0, 0, 0, 0x66], ..renewal() }, Some(good.clone()), Outcome::PassedNotOwner),
+        ("asks for an option the template lacks", Req { prl: vec![1, 3, 42], ..renewal() }, Some(good.clone()), Outcome::PassedNotRenewal),
+        ("SELECTING (server id)", Req { server_id: true, ..renewal() }, Some(good.clone()), Outcome::PassedNotRenewal),
+        ("no lease in the map at all", renewal(), None, Outcome::PassedNoLease),
     ];
-    for (name, req, l, why) in cases {
+    // The daemon answers an on-link ciaddr with a frame to chaddr; a frame
+    // sent from another MAC is its to answer.
+    let mut spoofed = renewal().frame();
+    spoofed[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x77]);
+    let cases: Vec<(&str, Vec<u8>, Option<Lease>, Outcome)> = cases
+        .into_iter()
+        .map(|(n, r, l, o)| (n, r.frame(), l, o))
+        .chain([("sent from a MAC other than chaddr", spoofed, Some(good.clone()), Outcome::PassedNotRenewal)])
+        .collect();
+    for (name, frame, l, why) in cases {
         rig.sync.sync_lease(&rig.policy, CLIENT, l.as_ref());
         let before = rig.counters();
-        let frame = req.frame();
         let (action, out) = rig.run(&frame);
         assert_eq!(action, XDP_PASS, "{name}");
         assert_eq!(out, frame, "{name}: a passed frame is untouched");
@@ -412,15 +256,14 @@ fn kernel_passes_what_it_must_not_answer() {
     // A subnet this server does not serve right now (HA scope off).
     rig.sync.sync_lease(&rig.policy, CLIENT, Some(&good));
     let lo = rig.lo.clone();
-    rig.sync
-        .install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| false)
-        .unwrap();
+    rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| false).unwrap();
     let before = rig.counters();
     let (action, _) = rig.run(&renewal().frame());
     assert_eq!(action, XDP_PASS);
     assert_eq!(rig.delta(&before, Outcome::PassedNotServing), 1);
     assert!(rig.events.next().is_none(), "no event for passed requests");
 }
+
 
 // ---- Reserved clients -------------------------------------------------
 
@@ -441,26 +284,15 @@ fn m3(kind: MessageType) -> Req {
 }
 
 fn selecting() -> Req {
-    Req {
-        server_id: true,
-        requested: Some(RESERVED),
-        ..m3(MessageType::Request)
-    }
+    Req { server_id: true, requested: Some(RESERVED), ..m3(MessageType::Request) }
 }
 
 fn init_reboot() -> Req {
-    Req {
-        requested: Some(RESERVED),
-        ..m3(MessageType::Request)
-    }
+    Req { requested: Some(RESERVED), ..m3(MessageType::Request) }
 }
 
 fn renewing() -> Req {
-    Req {
-        ciaddr: RESERVED,
-        broadcast_dst: false,
-        ..m3(MessageType::Request)
-    }
+    Req { ciaddr: RESERVED, broadcast_dst: false, ..m3(MessageType::Request) }
 }
 
 fn held_lease(addr: Ipv4Addr, mac: [u8; 6], expire: u64) -> Lease {
@@ -494,12 +326,7 @@ impl LeaseView for Store {
 }
 
 /// The daemon's frame for `req` with `store`, sent per its destination.
-fn daemon_frame(
-    rig: &Rig,
-    req: &Req,
-    store: &[Lease],
-    want: MessageType,
-) -> (Vec<u8>, Destination) {
+fn daemon_frame(rig: &Rig, req: &Req, store: &[Lease], want: MessageType) -> (Vec<u8>, Destination) {
     let inb = inbound::classify(&req.payload()).unwrap();
     let d = engine::decide(
         &inb,
@@ -507,10 +334,7 @@ fn daemon_frame(
         &rig.policy,
         &Store(store.to_vec()),
         &mut Allocator::default(),
-        Ctx {
-            now: unix_now(),
-            server_id: SERVER,
-        },
+        Ctx { now: unix_now(), server_id: SERVER, on_link: true },
     );
     let (msg, dest) = d.reply.expect("the daemon answers");
     assert_eq!(msg.opts().msg_type(), Some(want));
@@ -521,14 +345,7 @@ fn daemon_frame(
         Destination::Relay(_) => panic!("not relayed"),
     };
     let f = frame::build(
-        &FrameAddrs {
-            dst_mac,
-            src_mac: SERVER_MAC,
-            src_ip: SERVER,
-            dst_ip,
-            src_port: 67,
-            dst_port: 68,
-        },
+        &FrameAddrs { dst_mac, src_mac: SERVER_MAC, src_ip: SERVER, dst_ip, src_port: 67, dst_port: 68 },
         &msg.to_vec().unwrap(),
     );
     (with_vlan(f, req.vlan), dest)
@@ -538,147 +355,71 @@ fn daemon_frame(
 fn reserved_client_offer_and_ack_equal_the_daemons_byte_for_byte() {
     let mut rig = rig();
     // One for requests received directly, one for requests relayed to lo.
-    assert_eq!(
-        rig.sync.reservation_entries().len(),
-        2,
-        "mutante3's reservation is installed"
-    );
+    assert_eq!(rig.sync.reservation_entries().len(), 2, "mutante3's reservation is installed");
     let cid: Vec<u8> = vec![1, 2, 0, 0, 0, 0, 3];
     let mine = held_lease(RESERVED, M3, unix_now() + 30);
-    let chaddr = Destination::Chaddr {
-        mac: M3,
-        ip: RESERVED,
-    };
+    let chaddr = Destination::Chaddr { mac: M3, ip: RESERVED };
     let cases: Vec<(&str, Req, Vec<Lease>, MessageType, Destination)> = vec![
-        (
-            "DISCOVER",
-            m3(MessageType::Discover),
-            vec![],
-            MessageType::Offer,
-            chaddr.clone(),
-        ),
+        ("DISCOVER", m3(MessageType::Discover), vec![], MessageType::Offer, chaddr.clone()),
         (
             "DISCOVER, broadcast flag",
-            Req {
-                flag_broadcast: true,
-                ..m3(MessageType::Discover)
-            },
+            Req { flag_broadcast: true, ..m3(MessageType::Discover) },
             vec![],
             MessageType::Offer,
             Destination::Broadcast,
         ),
         (
             "DISCOVER with client-id (echoed)",
-            Req {
-                cid: Some(cid.clone()),
-                ..m3(MessageType::Discover)
-            },
+            Req { cid: Some(cid.clone()), ..m3(MessageType::Discover) },
             vec![],
             MessageType::Offer,
             chaddr.clone(),
         ),
         (
             "DISCOVER, 802.1Q tagged, empty PRL",
-            Req {
-                vlan: Some(42),
-                prl: vec![],
-                ..m3(MessageType::Discover)
-            },
+            Req { vlan: Some(42), prl: vec![], ..m3(MessageType::Discover) },
             vec![],
             MessageType::Offer,
             chaddr.clone(),
         ),
-        (
-            "DISCOVER, address already its own",
-            m3(MessageType::Discover),
-            vec![mine.clone()],
-            MessageType::Offer,
-            chaddr.clone(),
-        ),
-        (
-            "SELECTING",
-            selecting(),
-            vec![],
-            MessageType::Ack,
-            chaddr.clone(),
-        ),
+        ("DISCOVER, address already its own", m3(MessageType::Discover), vec![mine.clone()], MessageType::Offer, chaddr.clone()),
+        ("SELECTING", selecting(), vec![], MessageType::Ack, chaddr.clone()),
         (
             "SELECTING with client-id, broadcast flag",
-            Req {
-                cid: Some(cid.clone()),
-                flag_broadcast: true,
-                ..selecting()
-            },
+            Req { cid: Some(cid.clone()), flag_broadcast: true, ..selecting() },
             vec![],
             MessageType::Ack,
             Destination::Broadcast,
         ),
-        (
-            "INIT-REBOOT, no lease yet",
-            init_reboot(),
-            vec![],
-            MessageType::Ack,
-            chaddr.clone(),
-        ),
-        (
-            "INIT-REBOOT, its lease",
-            init_reboot(),
-            vec![mine.clone()],
-            MessageType::Ack,
-            chaddr.clone(),
-        ),
+        ("INIT-REBOOT, its lease", init_reboot(), vec![mine.clone()], MessageType::Ack, chaddr.clone()),
         (
             "INIT-REBOOT, broadcast flag",
-            Req {
-                flag_broadcast: true,
-                ..init_reboot()
-            },
+            Req { flag_broadcast: true, ..init_reboot() },
             vec![mine.clone()],
             MessageType::Ack,
             Destination::Broadcast,
         ),
-        (
-            "RENEWING",
-            renewing(),
-            vec![mine.clone()],
-            MessageType::Ack,
-            Destination::Ciaddr(RESERVED),
-        ),
+        ("RENEWING", renewing(), vec![mine.clone()], MessageType::Ack, Destination::Chaddr { mac: M3, ip: RESERVED }),
         (
             "REBINDING (broadcast)",
-            Req {
-                broadcast_dst: true,
-                ..renewing()
-            },
+            Req { broadcast_dst: true, ..renewing() },
             vec![mine.clone()],
             MessageType::Ack,
-            Destination::Ciaddr(RESERVED),
+            Destination::Chaddr { mac: M3, ip: RESERVED },
         ),
     ];
     for (name, req, store, kind, dest) in cases {
         rig.sync.load_all(&rig.policy, &store);
         let before = rig.counters();
         let (action, out) = rig.run(&req.frame());
-        assert_eq!(
-            action,
-            XDP_TX,
-            "{name}: not answered in the kernel; counters {:?}",
-            rig.counters()
-        );
-        let answered = if kind == MessageType::Offer {
-            Outcome::AnsweredOffer
-        } else {
-            Outcome::AnsweredReservedAck
-        };
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", rig.counters());
+        let answered = if kind == MessageType::Offer { Outcome::AnsweredOffer } else { Outcome::AnsweredReservedAck };
         assert_eq!(rig.delta(&before, answered), 1, "{name}");
         let (want, want_dest) = daemon_frame(&rig, &req, &store, kind);
         assert_eq!(want_dest, dest, "{name}: the daemon's destination");
         assert_eq!(out.len(), want.len(), "{name}: length");
         for (i, (a, b)) in out.iter().zip(&want).enumerate() {
-            assert_eq!(
-                a, b,
-                "{name}: byte {i} differs (kernel {a:#04x}, daemon {b:#04x})"
-            );
+            assert_eq!(a, b, "{name}: byte {i} differs (kernel {a:#04x}, daemon {b:#04x})");
         }
         let ev = rig.events.next().map(|item| parse_event(&item).unwrap());
         if kind == MessageType::Offer {
@@ -689,23 +430,11 @@ fn reserved_client_offer_and_ack_equal_the_daemons_byte_for_byte() {
         let ev = ev.expect("an ACK event");
         let now = unix_now();
         let lease = reserved_lease(&rig.policy, &ev, store.first(), now).expect("a lease to store");
-        assert_eq!(
-            (lease.address, lease.subnet_id, lease.valid_lifetime),
-            (RESERVED, 1, 60),
-            "{name}"
-        );
+        assert_eq!((lease.address, lease.subnet_id, lease.valid_lifetime), (RESERVED, 1, 60), "{name}");
         assert_eq!(lease.hwaddr, Some(HwAddr::ethernet(M3)), "{name}");
-        assert_eq!(
-            lease.client_id.as_ref().map(|c| c.bytes().to_vec()),
-            req.cid,
-            "{name}"
-        );
+        assert_eq!(lease.client_id.as_ref().map(|c| c.bytes().to_vec()), req.cid, "{name}");
         assert_eq!(lease.hostname, "mutante3", "{name}");
-        assert!(
-            (now + 59..=now + 61).contains(&lease.expire),
-            "{name}: expire {} now {now}",
-            lease.expire
-        );
+        assert!((now + 59..=now + 61).contains(&lease.expire), "{name}: expire {} now {now}", lease.expire);
     }
 }
 
@@ -716,75 +445,39 @@ fn kernel_passes_reserved_requests_it_must_not_answer() {
     let stranger = held_lease(RESERVED, [2, 0, 0, 0, 0, 9], now + 30);
     let elsewhere = held_lease(Ipv4Addr::new(192, 168, 50, 150), M3, now + 30);
     let cases: Vec<(&str, Req, Vec<Lease>, Outcome)> = vec![
-        (
-            "reserved address held by another client",
-            m3(MessageType::Discover),
-            vec![stranger.clone()],
-            Outcome::PassedReservedHeld,
-        ),
-        (
-            "… and its INIT-REBOOT",
-            init_reboot(),
-            vec![stranger],
-            Outcome::PassedReservedHeld,
-        ),
-        (
-            "client holds another address",
-            init_reboot(),
-            vec![elsewhere],
-            Outcome::PassedReservedHeld,
-        ),
+        ("reserved address held by another client", m3(MessageType::Discover), vec![stranger.clone()], Outcome::PassedReservedHeld),
+        ("… and its INIT-REBOOT", init_reboot(), vec![stranger], Outcome::PassedReservedHeld),
+        ("client holds another address", init_reboot(), vec![elsewhere], Outcome::PassedReservedHeld),
+        // Kea NAKs an INIT-REBOOT from a client it has no lease for.
+        ("INIT-REBOOT, no lease yet", init_reboot(), vec![], Outcome::PassedReservation),
         (
             "SELECTING another server",
-            Req {
-                server_ip: Ipv4Addr::new(192, 168, 50, 3),
-                ..selecting()
-            },
+            Req { server_ip: Ipv4Addr::new(192, 168, 50, 3), ..selecting() },
             vec![],
             Outcome::PassedReservation,
         ),
         (
             "INIT-REBOOT for another address",
-            Req {
-                requested: Some(Ipv4Addr::new(192, 168, 50, 120)),
-                ..init_reboot()
-            },
+            Req { requested: Some(Ipv4Addr::new(192, 168, 50, 120)), ..init_reboot() },
             vec![],
             Outcome::PassedReservation,
         ),
         (
             "SELECTING another address",
-            Req {
-                requested: Some(Ipv4Addr::new(192, 168, 50, 120)),
-                ..selecting()
-            },
+            Req { requested: Some(Ipv4Addr::new(192, 168, 50, 120)), ..selecting() },
             vec![],
             Outcome::PassedReservation,
         ),
-        (
-            "asks for an option the template lacks",
-            Req {
-                prl: vec![1, 42],
-                ..selecting()
-            },
-            vec![],
-            Outcome::PassedReservation,
-        ),
+        ("asks for an option the template lacks", Req { prl: vec![1, 42], ..selecting() }, vec![], Outcome::PassedReservation),
         (
             "INIT-REBOOT with a client-id (the daemon looks it up)",
-            Req {
-                cid: Some(vec![1, 2, 0, 0, 0, 0, 3]),
-                ..init_reboot()
-            },
+            Req { cid: Some(vec![1, 2, 0, 0, 0, 0, 3]), ..init_reboot() },
             vec![],
             Outcome::PassedReservation,
         ),
         (
             "renewing another address",
-            Req {
-                ciaddr: Ipv4Addr::new(192, 168, 50, 120),
-                ..renewing()
-            },
+            Req { ciaddr: Ipv4Addr::new(192, 168, 50, 120), ..renewing() },
             vec![],
             Outcome::PassedReservation,
         ),
@@ -796,12 +489,7 @@ fn kernel_passes_reserved_requests_it_must_not_answer() {
         let (action, out) = rig.run(&frame);
         assert_eq!(action, XDP_PASS, "{name}");
         assert_eq!(out, frame, "{name}: a passed frame is untouched");
-        assert_eq!(
-            rig.delta(&before, why),
-            1,
-            "{name}: reason; counters {:?}",
-            rig.counters()
-        );
+        assert_eq!(rig.delta(&before, why), 1, "{name}: reason; counters {:?}", rig.counters());
         assert_eq!(rig.delta(&before, Outcome::PassedToDaemon), 1, "{name}");
     }
     // Store changes reach the entry: the stranger's lease goes, the kernel
@@ -812,21 +500,15 @@ fn kernel_passes_reserved_requests_it_must_not_answer() {
     assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_PASS);
     rig.sync.sync_lease(&rig.policy, RESERVED, None);
     assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_TX);
-    // The client's other address is released: INIT-REBOOT answered again.
+    // The client's other address is released: SELECTING answered again.
     let elsewhere = Ipv4Addr::new(192, 168, 50, 150);
-    rig.sync.sync_lease(
-        &rig.policy,
-        elsewhere,
-        Some(&held_lease(elsewhere, M3, now + 30)),
-    );
-    assert_eq!(rig.run(&init_reboot().frame()).0, XDP_PASS);
+    rig.sync.sync_lease(&rig.policy, elsewhere, Some(&held_lease(elsewhere, M3, now + 30)));
+    assert_eq!(rig.run(&selecting().frame()).0, XDP_PASS);
     rig.sync.sync_lease(&rig.policy, elsewhere, None);
-    assert_eq!(rig.run(&init_reboot().frame()).0, XDP_TX);
+    assert_eq!(rig.run(&selecting().frame()).0, XDP_TX);
     // HA scope off.
     let lo = rig.lo.clone();
-    rig.sync
-        .install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| false)
-        .unwrap();
+    rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| false).unwrap();
     let before = rig.counters();
     assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_PASS);
     assert_eq!(rig.delta(&before, Outcome::PassedNotServing), 1);

@@ -12,6 +12,7 @@ mod xdp_rig;
 use std::net::Ipv4Addr;
 
 use aya::maps::PerCpuArray;
+use xdp_rig::{Rig, XDP_PASS, XDP_TX};
 use dhcp_common::counters::{Counters, MAP_NAME, Outcome};
 use dhcp_user::{
     config::{self, ha::HaMode},
@@ -27,7 +28,6 @@ use dhcproto::{
     Encodable as _,
     v4::{DhcpOption, Message, MessageType, OptionCode},
 };
-use xdp_rig::{Rig, XDP_PASS, XDP_TX};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 2);
 const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0x50, 2];
@@ -35,21 +35,9 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 120);
 const M3: [u8; 6] = [2, 0, 0, 0, 0, 3];
 
 fn rig() -> Rig {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../lab/venus/lobezno.json"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
     let policy = glue::compile(&config::parse(&text, "lobezno.json").unwrap());
-    Rig::bare(
-        policy,
-        Interface {
-            name: "lo".into(),
-            index: 1,
-            mac: SERVER_MAC,
-            addrs: vec![(SERVER, 24)],
-        },
-    )
+    Rig::bare(policy, Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] })
 }
 
 /// A client's key: its MAC, and its client-id when it sends one.
@@ -63,35 +51,15 @@ struct Client {
 fn frame_of(c: &Client, kind: MessageType) -> Vec<u8> {
     let renew = kind == MessageType::Request;
     let ciaddr = if renew { CLIENT } else { Ipv4Addr::UNSPECIFIED };
-    let mut m = Message::new(
-        ciaddr,
-        Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::UNSPECIFIED,
-        &c.mac,
-    );
+    let mut m = Message::new(ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &c.mac);
     m.opts_mut().insert(DhcpOption::MessageType(kind));
     if let Some(id) = &c.cid {
-        m.opts_mut()
-            .insert(DhcpOption::ClientIdentifier(id.clone()));
+        m.opts_mut().insert(DhcpOption::ClientIdentifier(id.clone()));
     }
-    m.opts_mut().insert(DhcpOption::ParameterRequestList(
-        [1u8, 3, 6, 15].map(OptionCode::from).to_vec(),
-    ));
-    let (dst_mac, dst_ip) = if renew {
-        (SERVER_MAC, SERVER)
-    } else {
-        ([0xff; 6], Ipv4Addr::BROADCAST)
-    };
+    m.opts_mut().insert(DhcpOption::ParameterRequestList([1u8, 3, 6, 15].map(OptionCode::from).to_vec()));
+    let (dst_mac, dst_ip) = if renew { (SERVER_MAC, SERVER) } else { ([0xff; 6], Ipv4Addr::BROADCAST) };
     frame::build(
-        &FrameAddrs {
-            dst_mac,
-            src_mac: c.mac,
-            src_ip: ciaddr,
-            dst_ip,
-            src_port: 68,
-            dst_port: 67,
-        },
+        &FrameAddrs { dst_mac, src_mac: c.mac, src_ip: ciaddr, dst_ip, src_port: 68, dst_port: 67 },
         &m.to_vec().unwrap(),
     )
 }
@@ -108,30 +76,15 @@ fn answered(rig: &mut Rig, frame: &[u8], why: Outcome, ctx: &str) -> bool {
     let action = rig.run(frame).0;
     while rig.events.next().is_some() {}
     let after = per_cpu(rig);
-    let moved: Vec<u64> = before
-        .iter()
-        .zip(&after)
-        .map(|(b, a)| a.get(why) - b.get(why))
-        .collect();
+    let moved: Vec<u64> = before.iter().zip(&after).map(|(b, a)| a.get(why) - b.get(why)).collect();
     match action {
         XDP_TX => {
-            assert!(
-                moved.iter().all(|d| *d == 0),
-                "{ctx}: answered yet counted as {why:?}"
-            );
+            assert!(moved.iter().all(|d| *d == 0), "{ctx}: answered yet counted as {why:?}");
             true
         }
         XDP_PASS => {
-            assert_eq!(
-                moved.iter().sum::<u64>(),
-                1,
-                "{ctx}: passed, not as {why:?}: {after:?}"
-            );
-            assert_eq!(
-                moved.iter().filter(|d| **d == 1).count(),
-                1,
-                "{ctx}: one CPU's counter"
-            );
+            assert_eq!(moved.iter().sum::<u64>(), 1, "{ctx}: passed, not as {why:?}: {after:?}");
+            assert_eq!(moved.iter().filter(|d| **d == 1).count(), 1, "{ctx}: one CPU's counter");
             false
         }
         other => panic!("{ctx}: XDP action {other}"),
@@ -168,37 +121,21 @@ fn clients() -> Vec<(Client, Option<u8>)> {
             // chaddr keys; 02:..:03 is venus's reserved mutante3: not renewed here.
             Ok(mac) if mac != M3 => Client { mac, cid: None },
             Ok(_) => continue,
-            Err(_) => Client {
-                mac: [2, 0, 0, 0, 0x77, 1],
-                cid: Some(key.to_vec()),
-            },
+            Err(_) => Client { mac: [2, 0, 0, 0, 0x77, 1], cid: Some(key.to_vec()) },
         };
         out.push((c, Some(hash)));
     }
     let mut rng = Rng(0x5c09_e5ee_d123_4567);
     for i in 0..300 {
         let r = rng.next();
-        let mac = [
-            2,
-            (r >> 8) as u8,
-            (r >> 16) as u8,
-            (r >> 24) as u8,
-            (r >> 32) as u8,
-            (r >> 40) as u8,
-        ];
+        let mac = [2, (r >> 8) as u8, (r >> 16) as u8, (r >> 24) as u8, (r >> 32) as u8, (r >> 40) as u8];
         if i % 2 == 0 {
             out.push((Client { mac, cid: None }, None));
         } else {
             // Client-ids of every length RFC 2132 allows that the kernel takes (2..=32).
             let len = 2 + (r >> 48) as usize % 31;
             let cid: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            out.push((
-                Client {
-                    mac,
-                    cid: Some(cid),
-                },
-                None,
-            ));
+            out.push((Client { mac, cid: Some(cid) }, None));
         }
     }
     out
@@ -208,11 +145,7 @@ fn filters() -> Vec<ScopeFilter> {
     let mut out = Vec::new();
     for mode in [HaMode::LoadBalancing, HaMode::HotStandby] {
         for (primary, secondary) in [(true, false), (false, true), (true, true), (false, false)] {
-            out.push(ScopeFilter {
-                mode,
-                primary,
-                secondary,
-            });
+            out.push(ScopeFilter { mode, primary, secondary });
         }
     }
     out
@@ -225,11 +158,7 @@ fn kernel_scope_agrees_with_the_filter_and_the_published_split() {
     let clients = clients();
     for (c, _) in &clients {
         let key = c.cid.as_deref().filter(|k| !k.is_empty()).unwrap_or(&c.mac);
-        assert_eq!(
-            dhcp_common::ha::rfc3074_hash(key),
-            rfc3074_bucket(key),
-            "one hash on both sides: {key:02x?}"
-        );
+        assert_eq!(dhcp_common::ha::rfc3074_hash(key), rfc3074_bucket(key), "one hash on both sides: {key:02x?}");
     }
     let lo = rig.lo.clone();
     let policy = rig.policy.clone();
@@ -238,10 +167,7 @@ fn kernel_scope_agrees_with_the_filter_and_the_published_split() {
         // templates installed serving nothing, then only the serving bits
         // rewritten (MapSync::set_serving), which must answer the same.
         let installed = if i % 2 == 0 { SubnetServing::Scopes(f) } else { SubnetServing::Off };
-        let left = rig
-            .sync
-            .install_subnets_scoped(&policy, std::slice::from_ref(&lo), |_| installed)
-            .unwrap();
+        let left = rig.sync.install_subnets_scoped(&policy, std::slice::from_ref(&lo), |_| installed).unwrap();
         assert!(left.is_empty(), "{left:?}");
         if i % 2 == 1 {
             rig.sync.set_serving(&policy, |_| SubnetServing::Scopes(f)).unwrap();
@@ -258,31 +184,14 @@ fn kernel_scope_agrees_with_the_filter_and_the_published_split() {
             let mut l = Lease::new(CLIENT, Some(HwAddr::ethernet(c.mac)), cid, 1, now - 10, 60);
             l.expire = now + 50;
             rig.sync.sync_lease(&policy, CLIENT, Some(&l));
-            let q = Query {
-                msg_type: 3,
-                chaddr: &c.mac,
-                client_id: c.cid.as_deref(),
-                secs: 0,
-            };
+            let q = Query { msg_type: 3, chaddr: &c.mac, client_id: c.cid.as_deref(), secs: 0 };
             let want = f.in_scope(&q);
             let ctx = format!("{f:?} {c:02x?}");
-            assert_eq!(
-                answered(&mut rig, &frame_of(c, MessageType::Request), why, &ctx),
-                want,
-                "{ctx}"
-            );
+            assert_eq!(answered(&mut rig, &frame_of(c, MessageType::Request), why, &ctx), want, "{ctx}");
             seen[usize::from(want)] += 1;
             if let Some(hash) = published {
                 let primary_scope = f.mode != HaMode::LoadBalancing || hash % 2 == 0;
-                assert_eq!(
-                    want,
-                    if primary_scope {
-                        f.primary
-                    } else {
-                        f.secondary
-                    },
-                    "{ctx}: published hash {hash}"
-                );
+                assert_eq!(want, if primary_scope { f.primary } else { f.secondary }, "{ctx}: published hash {hash}");
             }
         }
         // Load balancing with one scope splits the keys; others are all-or-nothing.
@@ -292,33 +201,17 @@ fn kernel_scope_agrees_with_the_filter_and_the_published_split() {
         // The reserved client (hash 182, the primary's) follows the same scope.
         rig.sync.load_all(&policy, &[]);
         let m3 = Client { mac: M3, cid: None };
-        let q = Query {
-            msg_type: 1,
-            chaddr: &M3,
-            client_id: None,
-            secs: 0,
-        };
+        let q = Query { msg_type: 1, chaddr: &M3, client_id: None, secs: 0 };
         let ctx = format!("{f:?} reserved mutante3 DISCOVER");
-        assert_eq!(
-            answered(&mut rig, &frame_of(&m3, MessageType::Discover), why, &ctx),
-            f.in_scope(&q),
-            "{ctx}"
-        );
+        assert_eq!(answered(&mut rig, &frame_of(&m3, MessageType::Discover), why, &ctx), f.in_scope(&q), "{ctx}");
     }
     // Back to serving everything (no HA): every client is answered again.
-    rig.sync
-        .install_subnets(&policy, std::slice::from_ref(&lo), |_| true)
-        .unwrap();
+    rig.sync.install_subnets(&policy, std::slice::from_ref(&lo), |_| true).unwrap();
     for (c, _) in clients.iter().take(20) {
         let cid = c.cid.as_ref().map(|v| ClientId::new(v.clone()).unwrap());
         let mut l = Lease::new(CLIENT, Some(HwAddr::ethernet(c.mac)), cid, 1, now - 10, 60);
         l.expire = now + 50;
         rig.sync.sync_lease(&policy, CLIENT, Some(&l));
-        assert!(answered(
-            &mut rig,
-            &frame_of(c, MessageType::Request),
-            Outcome::PassedOutOfScope,
-            "all"
-        ));
+        assert!(answered(&mut rig, &frame_of(c, MessageType::Request), Outcome::PassedOutOfScope, "all"));
     }
 }

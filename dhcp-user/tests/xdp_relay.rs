@@ -16,6 +16,7 @@ mod xdp_rig;
 
 use std::net::Ipv4Addr;
 
+use xdp_rig::{Rig, XDP_PASS, XDP_TX};
 use dhcp_common::{
     counters::Outcome,
     fastpath::{EVENT_RENEWED, EVENT_RESERVED_ACK},
@@ -39,7 +40,6 @@ use dhcproto::{
     Encodable as _,
     v4::{DhcpOption, Flags, Message, MessageType, OptionCode},
 };
-use xdp_rig::{Rig, XDP_PASS, XDP_TX};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 2);
 const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0x50, 2];
@@ -61,8 +61,7 @@ const L_CID_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 44);
 
 fn policy() -> Policy {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/relay/lobezno.json");
-    let mut cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let subnets = cfg["Dhcp4"]["subnet4"].as_array_mut().unwrap();
     subnets[0]["reservations"] = serde_json::json!([
         { "client-id": "01:02:00:00:00:50:44", "ip-address": L_CID_ADDR.to_string(), "hostname": "lokal44" }
@@ -77,20 +76,8 @@ fn policy() -> Policy {
 fn rig() -> Rig {
     // The test run's ingress device is lo (index 1), with the server's LAN
     // address: subnet 1 is its link, subnet 2 is reached through the relay.
-    let rig = Rig::new(
-        policy(),
-        Interface {
-            name: "lo".into(),
-            index: 1,
-            mac: SERVER_MAC,
-            addrs: vec![(SERVER, 24)],
-        },
-    );
-    assert!(
-        rig.sync.reservations_left.is_empty(),
-        "{:?}",
-        rig.sync.reservations_left
-    );
+    let rig = Rig::new(policy(), Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] });
+    assert!(rig.sync.reservations_left.is_empty(), "{:?}", rig.sync.reservations_left);
     rig
 }
 
@@ -148,13 +135,7 @@ fn on_link(kind: MessageType, mac: [u8; 6]) -> Req {
 
 impl Req {
     fn payload(&self) -> Vec<u8> {
-        let mut m = Message::new(
-            self.ciaddr,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            self.giaddr,
-            &self.mac,
-        );
+        let mut m = Message::new(self.ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &self.mac);
         m.set_xid(0x0bad_cafe).set_secs(7);
         if self.giaddr != Ipv4Addr::UNSPECIFIED {
             m.set_hops(1);
@@ -176,18 +157,12 @@ impl Req {
         if let Some(h) = self.hostname {
             o.insert(DhcpOption::Hostname(h.into()));
         }
-        o.insert(DhcpOption::ParameterRequestList(
-            self.prl.iter().map(|c| OptionCode::from(*c)).collect(),
-        ));
+        o.insert(DhcpOption::ParameterRequestList(self.prl.iter().map(|c| OptionCode::from(*c)).collect()));
         m.to_vec().unwrap()
     }
 
     fn frame(&self) -> Vec<u8> {
-        let dst_mac = if self.ip_dst == Ipv4Addr::BROADCAST {
-            [0xff; 6]
-        } else {
-            SERVER_MAC
-        };
+        let dst_mac = if self.ip_dst == Ipv4Addr::BROADCAST { [0xff; 6] } else { SERVER_MAC };
         frame::build(
             &FrameAddrs {
                 dst_mac,
@@ -204,25 +179,14 @@ impl Req {
 
 fn lease(addr: Ipv4Addr, subnet: u32, mac: [u8; 6], cid: Option<&[u8]>, expire: u64) -> Lease {
     let cid = cid.map(|c| ClientId::new(c.to_vec()).unwrap());
-    let mut l = Lease::new(
-        addr,
-        Some(HwAddr::ethernet(mac)),
-        cid,
-        subnet,
-        expire - 60,
-        60,
-    );
+    let mut l = Lease::new(addr, Some(HwAddr::ethernet(mac)), cid, subnet, expire - 60, 60);
     l.expire = expire;
     l
 }
 
 fn store(leases: &[Lease]) -> LeaseStore {
-    let (s, _) = LeaseStore::open(StoreConfig {
-        path: None,
-        persist: false,
-        lfc_interval: std::time::Duration::ZERO,
-    })
-    .unwrap();
+    let (s, _) =
+        LeaseStore::open(StoreConfig { path: None, persist: false, lfc_interval: std::time::Duration::ZERO }).unwrap();
     for l in leases {
         drop(s.upsert(l.clone()));
     }
@@ -235,16 +199,14 @@ fn daemon(rig: &Rig, req: &Req, leases: &[Lease]) -> Option<(MessageType, Destin
     let inb = inbound::classify(&req.payload()).unwrap();
     let subnet = select_subnet(&rig.policy, &rig.lo, &inb.msg, req.ip_src, Some(req.ip_dst));
     let store = store(leases);
+    let on_link = subnet.is_some_and(|s| rig.policy.on_link(s, &rig.lo.name, &rig.lo.addrs));
     let d = engine::decide(
         &inb,
         subnet,
         &rig.policy,
         &StoreView(&store, None),
         &mut Allocator::default(),
-        Ctx {
-            now: unix_now(),
-            server_id: SERVER,
-        },
+        Ctx { now: unix_now(), server_id: SERVER, on_link },
     );
     let (msg, dest) = d.reply?;
     // Sent by the UDP socket (relay, ciaddr: the kernel's route leads back
@@ -256,14 +218,7 @@ fn daemon(rig: &Rig, req: &Req, leases: &[Lease]) -> Option<(MessageType, Destin
         Destination::Chaddr { mac, ip } => (mac, ip, 68),
     };
     let f = frame::build(
-        &FrameAddrs {
-            dst_mac,
-            src_mac: SERVER_MAC,
-            src_ip: SERVER,
-            dst_ip,
-            src_port: 67,
-            dst_port,
-        },
+        &FrameAddrs { dst_mac, src_mac: SERVER_MAC, src_ip: SERVER, dst_ip, src_port: 67, dst_port },
         &msg.to_vec().unwrap(),
     );
     Some((msg.opts().msg_type().unwrap(), dest, f))
@@ -283,24 +238,10 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
     let remote_cid = lease(REMOTE, 2, MAC, Some(&cid), now + 5);
     let local = lease(LOCAL, 1, MAC, None, now + 30);
     let r_mac_held = lease(R_MAC_ADDR, 2, R_MAC, None, now + 5);
-    let r_cid_held = lease(
-        R_CID_ADDR,
-        2,
-        [2, 0, 0, 0, 0x60, 0x45],
-        Some(&R_CID),
-        now + 5,
-    );
-    let l_cid_held = lease(
-        L_CID_ADDR,
-        1,
-        [2, 0, 0, 0, 0x50, 0x45],
-        Some(&L_CID),
-        now + 30,
-    );
+    let r_cid_held = lease(R_CID_ADDR, 2, [2, 0, 0, 0, 0x60, 0x45], Some(&R_CID), now + 5);
+    let l_cid_held = lease(L_CID_ADDR, 1, [2, 0, 0, 0, 0x50, 0x45], Some(&L_CID), now + 30);
     let rebinding = with(relayed(MessageType::Request, MAC), |r| r.ciaddr = REMOTE);
-    let reboot = with(relayed(MessageType::Request, MAC), |r| {
-        r.requested = Some(REMOTE)
-    });
+    let reboot = with(relayed(MessageType::Request, MAC), |r| r.requested = Some(REMOTE));
     let selecting = |r: Req, a: Ipv4Addr| {
         with(r, |r| {
             r.server_id = Some(SERVER);
@@ -313,32 +254,12 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
     let offer = MessageType::Offer;
     let cases: Vec<(&str, Req, Vec<Lease>, MessageType, Destination)> = vec![
         // Leases in the lease map.
-        (
-            "relayed REBINDING",
-            rebinding.clone(),
-            vec![remote.clone()],
-            ack,
-            relay.clone(),
-        ),
-        (
-            "relayed REBINDING, client-id echoed",
-            cid_of(rebinding.clone(), &cid),
-            vec![remote_cid.clone()],
-            ack,
-            relay.clone(),
-        ),
-        (
-            "relayed INIT-REBOOT",
-            reboot.clone(),
-            vec![remote.clone()],
-            ack,
-            relay.clone(),
-        ),
+        ("relayed REBINDING", rebinding.clone(), vec![remote.clone()], ack, relay.clone()),
+        ("relayed REBINDING, client-id echoed", cid_of(rebinding.clone(), &cid), vec![remote_cid.clone()], ack, relay.clone()),
+        ("relayed INIT-REBOOT", reboot.clone(), vec![remote.clone()], ack, relay.clone()),
         (
             "relayed INIT-REBOOT, matched by client-id from a new NIC",
-            with(cid_of(reboot.clone(), &cid), |r| {
-                r.mac = [2, 0, 0, 0, 0x60, 0x77]
-            }),
+            with(cid_of(reboot.clone(), &cid), |r| r.mac = [2, 0, 0, 0, 0x60, 0x77]),
             vec![remote_cid.clone()],
             ack,
             relay.clone(),
@@ -363,15 +284,10 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
         ),
         (
             "INIT-REBOOT on the link",
-            with(on_link(MessageType::Request, MAC), |r| {
-                r.requested = Some(LOCAL)
-            }),
+            with(on_link(MessageType::Request, MAC), |r| r.requested = Some(LOCAL)),
             vec![local.clone(), remote.clone()],
             ack,
-            Destination::Chaddr {
-                mac: MAC,
-                ip: LOCAL,
-            },
+            Destination::Chaddr { mac: MAC, ip: LOCAL },
         ),
         (
             "INIT-REBOOT on the link, broadcast flag",
@@ -384,13 +300,7 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
             Destination::Broadcast,
         ),
         // A MAC reservation behind the relay.
-        (
-            "reserved (MAC) relayed DISCOVER",
-            relayed(MessageType::Discover, R_MAC),
-            vec![],
-            offer,
-            relay.clone(),
-        ),
+        ("reserved (MAC) relayed DISCOVER", relayed(MessageType::Discover, R_MAC), vec![], offer, relay.clone()),
         (
             "reserved (MAC) relayed SELECTING",
             selecting(relayed(MessageType::Request, R_MAC), R_MAC_ADDR),
@@ -400,48 +310,30 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
         ),
         (
             "reserved (MAC) relayed INIT-REBOOT, its lease",
-            with(relayed(MessageType::Request, R_MAC), |r| {
-                r.requested = Some(R_MAC_ADDR)
-            }),
+            with(relayed(MessageType::Request, R_MAC), |r| r.requested = Some(R_MAC_ADDR)),
             vec![r_mac_held.clone()],
             ack,
             relay.clone(),
         ),
         (
             "reserved (MAC) relayed REBINDING",
-            with(relayed(MessageType::Request, R_MAC), |r| {
-                r.ciaddr = R_MAC_ADDR
-            }),
+            with(relayed(MessageType::Request, R_MAC), |r| r.ciaddr = R_MAC_ADDR),
             vec![r_mac_held],
             ack,
             relay.clone(),
         ),
         // Client-id reservations, relayed and on the link.
-        (
-            "reserved (client-id) relayed DISCOVER",
-            cid_of(relayed(MessageType::Discover, MAC), &R_CID),
-            vec![],
-            offer,
-            relay.clone(),
-        ),
+        ("reserved (client-id) relayed DISCOVER", cid_of(relayed(MessageType::Discover, MAC), &R_CID), vec![], offer, relay.clone()),
         (
             "reserved (client-id) relayed SELECTING",
-            cid_of(
-                selecting(relayed(MessageType::Request, MAC), R_CID_ADDR),
-                &R_CID,
-            ),
+            cid_of(selecting(relayed(MessageType::Request, MAC), R_CID_ADDR), &R_CID),
             vec![remote.clone()],
             ack,
             relay.clone(),
         ),
         (
             "reserved (client-id) relayed INIT-REBOOT from another NIC, its lease by client-id",
-            cid_of(
-                with(relayed(MessageType::Request, MAC), |r| {
-                    r.requested = Some(R_CID_ADDR)
-                }),
-                &R_CID,
-            ),
+            cid_of(with(relayed(MessageType::Request, MAC), |r| r.requested = Some(R_CID_ADDR)), &R_CID),
             vec![r_cid_held.clone()],
             ack,
             relay.clone(),
@@ -451,20 +343,11 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
             cid_of(on_link(MessageType::Discover, MAC), &L_CID),
             vec![],
             offer,
-            Destination::Chaddr {
-                mac: MAC,
-                ip: L_CID_ADDR,
-            },
+            Destination::Chaddr { mac: MAC, ip: L_CID_ADDR },
         ),
         (
             "reserved (client-id) SELECTING on the link, broadcast flag",
-            with(
-                cid_of(
-                    selecting(on_link(MessageType::Request, MAC), L_CID_ADDR),
-                    &L_CID,
-                ),
-                |r| r.flag_broadcast = true,
-            ),
+            with(cid_of(selecting(on_link(MessageType::Request, MAC), L_CID_ADDR), &L_CID), |r| r.flag_broadcast = true),
             vec![],
             ack,
             Destination::Broadcast,
@@ -478,44 +361,27 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
             }),
             vec![l_cid_held],
             ack,
-            Destination::Ciaddr(L_CID_ADDR),
+            Destination::Chaddr { mac: MAC, ip: L_CID_ADDR },
         ),
     ];
     for (name, req, leases, kind, dest) in cases {
         rig.sync.load_all(&rig.policy, &leases);
         let before = rig.counters();
         let (action, out) = rig.run(&req.frame());
-        assert_eq!(
-            action,
-            XDP_TX,
-            "{name}: not answered in the kernel; counters {:?}",
-            rig.counters()
-        );
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", rig.counters());
         let (want_kind, want_dest, want) = daemon(&rig, &req, &leases).expect("the daemon answers");
-        assert_eq!(
-            (want_kind, &want_dest),
-            (kind, &dest),
-            "{name}: the daemon's answer"
-        );
+        assert_eq!((want_kind, &want_dest), (kind, &dest), "{name}: the daemon's answer");
         assert_eq!(out.len(), want.len(), "{name}: length");
         for (i, (a, b)) in out.iter().zip(&want).enumerate() {
-            assert_eq!(
-                a, b,
-                "{name}: byte {i} differs (kernel {a:#04x}, daemon {b:#04x})"
-            );
+            assert_eq!(a, b, "{name}: byte {i} differs (kernel {a:#04x}, daemon {b:#04x})");
         }
-        let reserved = [R_MAC_ADDR, R_CID_ADDR, L_CID_ADDR]
-            .contains(&Ipv4Addr::from(<[u8; 4]>::try_from(&out[58..62]).unwrap()));
+        let reserved = [R_MAC_ADDR, R_CID_ADDR, L_CID_ADDR].contains(&Ipv4Addr::from(<[u8; 4]>::try_from(&out[58..62]).unwrap()));
         let answered = match (kind, reserved) {
             (MessageType::Offer, _) => Outcome::AnsweredOffer,
             (_, true) => Outcome::AnsweredReservedAck,
             (_, false) => Outcome::AnsweredAck,
         };
-        assert_eq!(
-            rig.delta(&before, answered),
-            1,
-            "{name}: counted as {answered:?}"
-        );
+        assert_eq!(rig.delta(&before, answered), 1, "{name}: counted as {answered:?}");
         let ev = rig.events.next().map(|item| parse_event(&item).unwrap());
         match answered {
             Outcome::AnsweredOffer => assert!(ev.is_none(), "{name}: an OFFER writes nothing"),
@@ -523,28 +389,15 @@ fn relayed_routed_and_client_id_requests_equal_the_daemons_byte_for_byte() {
                 let ev = ev.expect("a renewal event");
                 assert_eq!(ev.kind, EVENT_RENEWED, "{name}");
                 let l = &leases[0];
-                assert_eq!(
-                    (Ipv4Addr::from(ev.addr), ev.subnet_id),
-                    (l.address, l.subnet_id),
-                    "{name}"
-                );
+                assert_eq!((Ipv4Addr::from(ev.addr), ev.subnet_id), (l.address, l.subnet_id), "{name}");
             }
             _ => {
                 let ev = ev.expect("an ACK event");
                 assert_eq!(ev.kind, EVENT_RESERVED_ACK, "{name}");
-                let stored = reserved_lease(
-                    &rig.policy,
-                    &ev,
-                    leases.iter().find(|l| l.address == Ipv4Addr::from(ev.addr)),
-                    now,
-                )
-                .expect("the daemon stores the kernel's ACK");
+                let stored = reserved_lease(&rig.policy, &ev, leases.iter().find(|l| l.address == Ipv4Addr::from(ev.addr)), now)
+                    .expect("the daemon stores the kernel's ACK");
                 assert_eq!(stored.hwaddr, Some(HwAddr::ethernet(req.mac)), "{name}");
-                assert_eq!(
-                    stored.client_id.as_ref().map(|c| c.bytes().to_vec()),
-                    req.cid,
-                    "{name}"
-                );
+                assert_eq!(stored.client_id.as_ref().map(|c| c.bytes().to_vec()), req.cid, "{name}");
             }
         }
     }
@@ -556,20 +409,12 @@ fn kernel_passes_what_the_daemon_decides_otherwise() {
     let now = unix_now();
     let remote = lease(REMOTE, 2, MAC, None, now + 5);
     let rebinding = with(relayed(MessageType::Request, MAC), |r| r.ciaddr = REMOTE);
-    let reboot = with(relayed(MessageType::Request, MAC), |r| {
-        r.requested = Some(REMOTE)
-    });
+    let reboot = with(relayed(MessageType::Request, MAC), |r| r.requested = Some(REMOTE));
     let nak = Some(MessageType::Nak);
     // (name, request, store, reason, what the daemon does: None = silent,
     // Some(type) = that reply; the daemon's answer differs from anything
     // the kernel could send, or it is a case the kernel cannot know.)
-    type Case = (
-        &'static str,
-        Req,
-        Vec<Lease>,
-        Outcome,
-        Option<Option<MessageType>>,
-    );
+    type Case = (&'static str, Req, Vec<Lease>, Outcome, Option<Option<MessageType>>);
     let cases: Vec<Case> = vec![
         (
             "relayed from a giaddr no subnet has",
@@ -588,10 +433,7 @@ fn kernel_passes_what_the_daemon_decides_otherwise() {
         (
             "relayed INIT-REBOOT of a client holding a newer lease too",
             reboot.clone(),
-            vec![
-                remote.clone(),
-                lease(Ipv4Addr::new(192, 168, 60, 121), 2, MAC, None, now + 10),
-            ],
+            vec![remote.clone(), lease(Ipv4Addr::new(192, 168, 60, 121), 2, MAC, None, now + 10)],
             Outcome::PassedNotRenewal,
             Some(nak),
         ),
@@ -649,13 +491,7 @@ fn kernel_passes_what_the_daemon_decides_otherwise() {
         (
             "client-id reservation's address held by another client",
             cid_req(relayed(MessageType::Discover, MAC)),
-            vec![lease(
-                R_CID_ADDR,
-                2,
-                [2, 0, 0, 0, 0x60, 0x99],
-                Some(&[1, 9]),
-                now + 5,
-            )],
+            vec![lease(R_CID_ADDR, 2, [2, 0, 0, 0, 0x60, 0x99], Some(&[1, 9]), now + 5)],
             Outcome::PassedReservedHeld,
             None,
         ),
@@ -667,19 +503,10 @@ fn kernel_passes_what_the_daemon_decides_otherwise() {
         let (action, out) = rig.run(&frame);
         assert_eq!(action, XDP_PASS, "{name}");
         assert_eq!(out, frame, "{name}: a passed frame is untouched");
-        assert_eq!(
-            rig.delta(&before, why),
-            1,
-            "{name}: reason; counters {:?}",
-            rig.counters()
-        );
+        assert_eq!(rig.delta(&before, why), 1, "{name}: reason; counters {:?}", rig.counters());
         assert_eq!(rig.delta(&before, Outcome::PassedToDaemon), 1, "{name}");
         if let Some(want) = daemon_does {
-            assert_eq!(
-                daemon(&rig, &req, &leases).map(|(k, _, _)| k),
-                want,
-                "{name}: the daemon's answer"
-            );
+            assert_eq!(daemon(&rig, &req, &leases).map(|(k, _, _)| k), want, "{name}: the daemon's answer");
         }
     }
     assert!(rig.events.next().is_none(), "no event for passed requests");
@@ -697,43 +524,22 @@ fn sole_follows_the_store() {
     let now = unix_now();
     let remote = lease(REMOTE, 2, MAC, None, now + 5);
     let other = Ipv4Addr::new(192, 168, 60, 121);
-    let reboot = with(relayed(MessageType::Request, MAC), |r| {
-        r.requested = Some(REMOTE)
-    })
-    .frame();
-    rig.sync
-        .load_all(&rig.policy, std::slice::from_ref(&remote));
+    let reboot = with(relayed(MessageType::Request, MAC), |r| r.requested = Some(REMOTE)).frame();
+    rig.sync.load_all(&rig.policy, std::slice::from_ref(&remote));
     assert_eq!(rig.run(&reboot).0, XDP_TX);
-    rig.sync.sync_lease(
-        &rig.policy,
-        other,
-        Some(&lease(other, 2, MAC, None, now + 10)),
-    );
+    rig.sync.sync_lease(&rig.policy, other, Some(&lease(other, 2, MAC, None, now + 10)));
     assert_eq!(rig.run(&reboot).0, XDP_PASS);
     rig.sync.sync_lease(&rig.policy, other, None);
     assert_eq!(rig.run(&reboot).0, XDP_TX);
     // The same for a lease sharing only the client-id.
     let cid = [1u8, 7, 7];
     let with_cid = lease(REMOTE, 2, MAC, Some(&cid), now + 5);
-    let reboot_cid = with(relayed(MessageType::Request, MAC), |r| {
-        r.requested = Some(REMOTE)
-    });
-    rig.sync
-        .load_all(&rig.policy, std::slice::from_ref(&with_cid));
+    let reboot_cid = with(relayed(MessageType::Request, MAC), |r| r.requested = Some(REMOTE));
+    rig.sync.load_all(&rig.policy, std::slice::from_ref(&with_cid));
     // (A request with a client-id in a subnet with client-id reservations
     // is passed anyway; without one, the MAC decides.)
     assert_eq!(rig.run(&reboot_cid.frame()).0, XDP_TX);
-    rig.sync.sync_lease(
-        &rig.policy,
-        other,
-        Some(&lease(
-            other,
-            2,
-            [2, 0, 0, 0, 0x60, 0x12],
-            Some(&cid),
-            now + 10,
-        )),
-    );
+    rig.sync.sync_lease(&rig.policy, other, Some(&lease(other, 2, [2, 0, 0, 0, 0x60, 0x12], Some(&cid), now + 10)));
     assert_eq!(rig.run(&reboot_cid.frame()).0, XDP_PASS);
     while rig.events.next().is_some() {}
 }

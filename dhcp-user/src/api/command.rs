@@ -56,22 +56,9 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
         "version-get" => Ok(version()),
         "list-commands" => {
             // Like Kea, the ha-* commands exist only with the HA hook loaded.
-            let ha = state
-                .shared
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .ha
-                .is_some();
-            let list: Vec<&str> = COMMANDS
-                .iter()
-                .copied()
-                .filter(|c| ha || !c.starts_with("ha-"))
-                .collect();
-            Ok(Answer {
-                result: ResultCode::Success,
-                text: None,
-                arguments: Some(json!(list)),
-            })
+            let ha = state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.is_some();
+            let list: Vec<&str> = COMMANDS.iter().copied().filter(|c| ha || !c.starts_with("ha-")).collect();
+            Ok(Answer { result: ResultCode::Success, text: None, arguments: Some(json!(list)) })
         }
         "status-get" => Ok(status_get(state)),
         "shutdown" => Ok(shutdown(state)),
@@ -201,11 +188,7 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
 }
 
 fn dhcp_enable(state: &ApiState, req: &Request) -> Answer {
-    let origin = req
-        .arguments
-        .as_ref()
-        .and_then(|a| a.get("origin"))
-        .and_then(Value::as_str);
+    let origin = req.arguments.as_ref().and_then(|a| a.get("origin")).and_then(Value::as_str);
     if origin == Some("ha-partner")
         && let Some(a) = super::ha::partner_dhcp(state, true, None)
     {

@@ -29,22 +29,14 @@ fn answer(r: Reply) -> Answer {
 
 /// Runs one machine command on `r`: its actions go to the driver, its
 /// reply becomes the answer.
-fn on_machine(
-    r: &Rel,
-    f: impl FnOnce(&mut crate::ha::HaMachine) -> (Reply, Vec<crate::ha::Action>),
-) -> Answer {
+fn on_machine(r: &Rel, f: impl FnOnce(&mut crate::ha::HaMachine) -> (Reply, Vec<crate::ha::Action>)) -> Answer {
     let (reply, actions) = f(&mut r.machine());
     r.dispatch(actions);
     answer(reply)
 }
 
 fn runtime(state: &ApiState) -> Option<Arc<HaRuntime>> {
-    state
-        .shared
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .ha
-        .clone()
+    state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.clone()
 }
 
 /// `server-name` from the arguments, when given as a string.
@@ -58,12 +50,8 @@ fn server_name(req: &Request) -> Result<Option<&str>, ArgError> {
 
 fn rel<'a>(ha: &'a HaRuntime, req: &Request) -> Result<&'a Arc<Rel>, ArgError> {
     let name = server_name(req)?;
-    ha.rel_by_sender(name).ok_or_else(|| {
-        ArgError::Other(format!(
-            "server name {} not found in the HA configuration",
-            name.unwrap_or("")
-        ))
-    })
+    ha.rel_by_sender(name)
+        .ok_or_else(|| ArgError::Other(format!("server name {} not found in the HA configuration", name.unwrap_or(""))))
 }
 
 /// Handles an `ha-*` command.
@@ -79,10 +67,11 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         "ha-heartbeat" => {
             let r = rel(&ha, req)?;
             let hb = r.machine().heartbeat_reply();
-            Ok(Answer::ok("HA peer status returned.")
-                .with_args(wire::heartbeat_args(&hb, std::time::SystemTime::now())))
+            Ok(Answer::ok("HA peer status returned.").with_args(wire::heartbeat_args(&hb, std::time::SystemTime::now())))
         }
-        "ha-reset" => Ok(on_machine(rel(&ha, req)?, |m| m.ha_reset(now))),
+        "ha-reset" => {
+            Ok(on_machine(rel(&ha, req)?, |m| m.ha_reset(now)))
+        }
         "ha-sync-complete-notify" => {
             let r = rel(&ha, req)?;
             let done = on_machine(r, |m| m.sync_complete_notify(now));
@@ -98,17 +87,13 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             let cancel = match req.arguments.as_ref().and_then(|a| a.get("cancel")) {
                 Some(Value::Bool(b)) => *b,
                 Some(_) => return Err(ArgError::Other("'cancel' must be a boolean".into())),
-                None => {
-                    return Err(ArgError::Other(
-                        "'cancel' is mandatory for the 'ha-maintenance-notify' command".into(),
-                    ));
-                }
+                None => return Err(ArgError::Other("'cancel' is mandatory for the 'ha-maintenance-notify' command".into())),
             };
-            Ok(on_machine(rel(&ha, req)?, |m| {
-                m.maintenance_notify(now, cancel)
-            }))
+            Ok(on_machine(rel(&ha, req)?, |m| m.maintenance_notify(now, cancel)))
         }
-        "ha-continue" => Ok(on_machine(rel(&ha, req)?, |m| m.resume(now))),
+        "ha-continue" => {
+            Ok(on_machine(rel(&ha, req)?, |m| m.resume(now)))
+        }
         "ha-scopes" => {
             let scopes = match req.arguments.as_ref().and_then(|a| a.get("scopes")) {
                 Some(Value::Array(a)) => a
@@ -116,11 +101,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                     .map(|s| s.as_str().map(str::to_owned))
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| ArgError::Other("'scopes' must be a list of strings".into()))?,
-                _ => {
-                    return Err(ArgError::Other(
-                        "'scopes' is mandatory for the 'ha-scopes' command".into(),
-                    ));
-                }
+                _ => return Err(ArgError::Other("'scopes' is mandatory for the 'ha-scopes' command".into())),
             };
             Ok(on_machine(rel(&ha, req)?, |m| m.set_scopes(now, &scopes)))
         }
@@ -128,9 +109,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             let r = rel(&ha, req)?;
             let max_period = match req.arguments.as_ref().and_then(|a| a.get("max-period")) {
                 None => None,
-                Some(v) => Some(v.as_u64().filter(|p| *p > 0).ok_or_else(|| {
-                    ArgError::Other("'max-period' must be a positive integer".into())
-                })?),
+                Some(v) => Some(v.as_u64().filter(|p| *p > 0).ok_or_else(|| ArgError::Other("'max-period' must be a positive integer".into()))?),
             };
             let sync = crate::ha::SyncRequest {
                 peer: r.partner_name().unwrap_or_default().to_owned(),
@@ -144,9 +123,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             if peer::sync_leases(r, &state.ha_context(), &sync).await {
                 Ok(Answer::ok("Lease database synchronization complete."))
             } else {
-                Err(ArgError::Other(
-                    "Lease database synchronization failed.".into(),
-                ))
+                Err(ArgError::Other("Lease database synchronization failed.".into()))
             }
         }
         "ha-maintenance-start" => {
@@ -156,16 +133,9 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                     Ok(a) => a,
                     Err(reply) => return Ok(answer(reply)),
                 };
-                r.dispatch(
-                    actions
-                        .into_iter()
-                        .filter(|a| !matches!(a, crate::ha::Action::SendMaintenanceNotify { .. }))
-                        .collect(),
-                );
+                r.dispatch(actions.into_iter().filter(|a| !matches!(a, crate::ha::Action::SendMaintenanceNotify { .. })).collect());
                 let peer_answer = peer::notify_maintenance(r, false).await;
-                let (reply, actions) = r
-                    .machine()
-                    .maintenance_start_answered(Instant::now(), peer_answer);
+                let (reply, actions) = r.machine().maintenance_start_answered(Instant::now(), peer_answer);
                 r.dispatch(actions);
                 if reply.code != ReplyCode::Success {
                     return Ok(answer(reply));
@@ -181,9 +151,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                     continue;
                 }
                 let peer_answer = peer::notify_maintenance(r, true).await;
-                let (reply, actions) = r
-                    .machine()
-                    .maintenance_cancel_answered(Instant::now(), peer_answer);
+                let (reply, actions) = r.machine().maintenance_cancel_answered(Instant::now(), peer_answer);
                 r.dispatch(actions);
                 if reply.code != ReplyCode::Success {
                     return Ok(answer(reply));
@@ -197,10 +165,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             }
             Ok(Answer::ok(text))
         }
-        c => Ok(Answer::new(
-            ResultCode::Unsupported,
-            format!("'{c}' command not supported."),
-        )),
+        c => Ok(Answer::new(ResultCode::Unsupported, format!("'{c}' command not supported."))),
     }
 }
 
@@ -214,8 +179,7 @@ pub fn partner_dhcp(state: &ApiState, enable: bool, max_period: Option<u64>) -> 
         let actions = if enable {
             r.machine().partner_dhcp_enable(now)
         } else {
-            r.machine()
-                .partner_dhcp_disable(now, max_period.map(std::time::Duration::from_secs))
+            r.machine().partner_dhcp_disable(now, max_period.map(std::time::Duration::from_secs))
         };
         r.dispatch(actions);
     }

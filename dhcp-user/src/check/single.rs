@@ -237,6 +237,8 @@ fn host_id(id: &HostId) -> String {
     match id {
         HostId::HwAddress(b) => format!("hw-address {}", hex(b)),
         HostId::ClientId(b) => format!("client-id {}", hex(b)),
+        HostId::Duid(b) => format!("duid {}", hex(b)),
+        HostId::CircuitId(b) => format!("circuit-id {}", hex(b)),
     }
 }
 

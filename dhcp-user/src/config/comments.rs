@@ -36,11 +36,7 @@ pub(crate) struct SourceFile {
 impl SourceFile {
     fn new(name: String, text: String) -> Self {
         let line_starts = line_starts(&text);
-        SourceFile {
-            name,
-            text,
-            line_starts,
-        }
+        SourceFile { name, text, line_starts }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -51,27 +47,18 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line];
-        let col = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let col = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
         (line as u32 + 1, col as u32 + 1)
     }
 
     fn location(&self, offset: usize) -> Location {
         let (line, col) = self.line_col(offset);
-        Location {
-            file: self.name.clone(),
-            line: Some(line),
-            column: Some(col),
-        }
+        Location { file: self.name.clone(), line: Some(line), column: Some(col) }
     }
 }
 
 fn line_starts(text: &str) -> Vec<usize> {
-    std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect()
+    std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect()
 }
 
 /// A run of output bytes copied from one source file.
@@ -119,10 +106,7 @@ impl Expanded {
         let Some(&start) = self.out_line_starts.get(line.saturating_sub(1)) else {
             return self.text.len();
         };
-        let end = self
-            .out_line_starts
-            .get(line)
-            .map_or(self.text.len(), |&e| e.saturating_sub(1));
+        let end = self.out_line_starts.get(line).map_or(self.text.len(), |&e| e.saturating_sub(1));
         (start + column.saturating_sub(1)).min(end)
     }
 
@@ -135,12 +119,7 @@ impl Expanded {
 /// Expands `text` (named `name`; relative includes resolve against `name`'s
 /// directory, then the working directory).
 pub(crate) fn expand(text: &str, name: &str) -> Result<Expanded, ConfigError> {
-    let mut ex = Expander {
-        files: Vec::new(),
-        segments: Vec::new(),
-        out: Vec::new(),
-        stack: Vec::new(),
-    };
+    let mut ex = Expander { files: Vec::new(), segments: Vec::new(), out: Vec::new(), stack: Vec::new() };
     let main = ex.add_file(name.to_owned(), text.to_owned());
     let base = Path::new(name).parent().map(Path::to_path_buf);
     if let Ok(canon) = std::fs::canonicalize(name) {
@@ -154,12 +133,7 @@ pub(crate) fn expand(text: &str, name: &str) -> Result<Expanded, ConfigError> {
         message: format!("internal error: expansion produced invalid UTF-8: {e}"),
     })?;
     let out_line_starts = line_starts(&text);
-    Ok(Expanded {
-        text,
-        files: ex.files,
-        segments: ex.segments,
-        out_line_starts,
-    })
+    Ok(Expanded { text, files: ex.files, segments: ex.segments, out_line_starts })
 }
 
 struct Expander {
@@ -184,18 +158,10 @@ impl Expander {
     }
 
     fn syntax(&self, file: usize, offset: usize, message: impl Into<String>) -> ConfigError {
-        ConfigError::Syntax {
-            at: self.files[file].location(offset),
-            message: message.into(),
-        }
+        ConfigError::Syntax { at: self.files[file].location(offset), message: message.into() }
     }
 
-    fn expand_file(
-        &mut self,
-        file: usize,
-        base: Option<&Path>,
-        depth: usize,
-    ) -> Result<(), ConfigError> {
+    fn expand_file(&mut self, file: usize, base: Option<&Path>, depth: usize) -> Result<(), ConfigError> {
         let (blanked, directives) = self.scan(file)?;
         let mut pos = 0;
         for d in directives {
@@ -209,33 +175,16 @@ impl Expander {
 
     fn emit(&mut self, file: usize, blanked: &[u8], from: usize, to: usize) {
         if to > from {
-            self.segments.push(Segment {
-                out: self.out.len(),
-                file,
-                src: from,
-                len: to - from,
-            });
+            self.segments.push(Segment { out: self.out.len(), file, src: from, len: to - from });
             self.out.extend_from_slice(&blanked[from..to]);
         }
     }
 
-    fn include(
-        &mut self,
-        file: usize,
-        d: &Directive,
-        base: Option<&Path>,
-        depth: usize,
-    ) -> Result<(), ConfigError> {
+    fn include(&mut self, file: usize, d: &Directive, base: Option<&Path>, depth: usize) -> Result<(), ConfigError> {
         let at = self.files[file].location(d.start);
-        let fail = |message: String| ConfigError::Include {
-            at: at.clone(),
-            target: d.target.clone(),
-            message,
-        };
+        let fail = |message: String| ConfigError::Include { at: at.clone(), target: d.target.clone(), message };
         if depth + 1 > MAX_INCLUDE_DEPTH {
-            return Err(fail(format!(
-                "includes nest more than {MAX_INCLUDE_DEPTH} deep"
-            )));
+            return Err(fail(format!("includes nest more than {MAX_INCLUDE_DEPTH} deep")));
         }
         let written = Path::new(&d.target);
         let mut candidates = Vec::new();
@@ -252,9 +201,7 @@ impl Expander {
         };
         let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         if self.stack.contains(&canon) {
-            return Err(fail(
-                "include loop: the file is already being included".to_owned(),
-            ));
+            return Err(fail("include loop: the file is already being included".to_owned()));
         }
         let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
         let name = path.display().to_string();
@@ -264,10 +211,7 @@ impl Expander {
                 let valid = e.utf8_error().valid_up_to();
                 let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
                 let f = SourceFile::new(name, lossy);
-                return Err(ConfigError::Syntax {
-                    at: f.location(valid),
-                    message: "file is not valid UTF-8".into(),
-                });
+                return Err(ConfigError::Syntax { at: f.location(valid), message: "file is not valid UTF-8".into() });
             }
         };
         let child = self.add_file(name, text);
@@ -298,11 +242,7 @@ impl Expander {
                 b'/' if src.get(i + 1) == Some(&b'/') => i = blank_to_eol(&mut out, src, i),
                 b'/' if src.get(i + 1) == Some(&b'*') => {
                     let Some(close) = find(src, i + 2, b"*/") else {
-                        return Err(self.syntax(
-                            file,
-                            i,
-                            "comment not closed (\"/*\" without \"*/\")",
-                        ));
+                        return Err(self.syntax(file, i, "comment not closed (\"/*\" without \"*/\")"));
                     };
                     let end = close + 2;
                     blank(&mut out, i, end);
@@ -324,39 +264,26 @@ impl Expander {
         let bad = |at: usize, what: &str| self.syntax(file, at, what.to_owned());
         let mut i = skip_blanks(src, start + 2);
         if !src[i..].starts_with(b"include") {
-            return Err(bad(
-                start,
-                "unknown directive: only <?include \"file\"?> is supported",
-            ));
+            return Err(bad(start, "unknown directive: only <?include \"file\"?> is supported"));
         }
         i = skip_blanks(src, i + "include".len());
         if src.get(i) != Some(&b'"') {
             return Err(bad(i, "include directive needs a quoted file name"));
         }
         let name_start = i + 1;
-        let Some(name_len) = src[name_start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\n')
-        else {
+        let Some(name_len) = src[name_start..].iter().position(|&b| b == b'"' || b == b'\n') else {
             return Err(bad(start, "directive not closed"));
         };
         let name_end = name_start + name_len;
         if src[name_end] != b'"' || name_len == 0 {
-            return Err(bad(
-                i,
-                "include file name must be a non-empty quoted string on one line",
-            ));
+            return Err(bad(i, "include file name must be a non-empty quoted string on one line"));
         }
         let target = String::from_utf8_lossy(&src[name_start..name_end]).into_owned();
         i = skip_blanks(src, name_end + 1);
         if !src[i..].starts_with(b"?>") {
             return Err(bad(start, "directive not closed: expected \"?>\""));
         }
-        Ok(Directive {
-            start,
-            end: i + 2,
-            target,
-        })
+        Ok(Directive { start, end: i + 2, target })
     }
 }
 
@@ -368,10 +295,7 @@ fn skip_blanks(src: &[u8], mut i: usize) -> usize {
 }
 
 fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    hay.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 fn blank(out: &mut [u8], from: usize, to: usize) {
@@ -383,10 +307,7 @@ fn blank(out: &mut [u8], from: usize, to: usize) {
 }
 
 fn blank_to_eol(out: &mut [u8], src: &[u8], from: usize) -> usize {
-    let end = src[from..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(src.len(), |p| from + p);
+    let end = src[from..].iter().position(|&b| b == b'\n').map_or(src.len(), |p| from + p);
     blank(out, from, end);
     end
 }
@@ -451,16 +372,9 @@ mod tests {
 
     #[test]
     fn missing_include_names_directive_location_and_target() {
-        let err = expand(
-            "{\n <?include \"/nonexistent/x.json\"?> }",
-            "/etc/kea/m.json",
-        )
-        .unwrap_err();
+        let err = expand("{\n <?include \"/nonexistent/x.json\"?> }", "/etc/kea/m.json").unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("/etc/kea/m.json:2:2: cannot include \"/nonexistent/x.json\""),
-            "{msg}"
-        );
+        assert!(msg.starts_with("/etc/kea/m.json:2:2: cannot include \"/nonexistent/x.json\""), "{msg}");
     }
 
     #[test]
@@ -474,16 +388,8 @@ mod tests {
 
     #[test]
     fn malformed_directives_are_syntax_errors() {
-        for bad in [
-            "<?include x?>",
-            "<?frobnicate?>",
-            "<?include \"x\"",
-            "<?include \"\"?>",
-        ] {
-            assert!(
-                matches!(expand(bad, "d.json"), Err(ConfigError::Syntax { .. })),
-                "{bad}"
-            );
+        for bad in ["<?include x?>", "<?frobnicate?>", "<?include \"x\"", "<?include \"\"?>"] {
+            assert!(matches!(expand(bad, "d.json"), Err(ConfigError::Syntax { .. })), "{bad}");
         }
     }
 }

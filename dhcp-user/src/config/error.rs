@@ -21,11 +21,7 @@ pub struct Location {
 impl Location {
     /// A location that only names a file.
     pub fn file_only(file: impl Into<String>) -> Self {
-        Location {
-            file: file.into(),
-            line: None,
-            column: None,
-        }
+        Location { file: file.into(), line: None, column: None }
     }
 }
 
@@ -148,10 +144,7 @@ pub struct Invalid {
 impl Invalid {
     /// An error at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Invalid {
-            path: path.into(),
-            message: message.into(),
-        }
+        Invalid { path: path.into(), message: message.into() }
     }
 }
 

@@ -56,9 +56,7 @@ impl<'de> Deserialize<'de> for Secret {
         // (serde's own type errors quote the value).
         match Value::deserialize(d)? {
             Value::String(s) => Ok(Secret(s)),
-            _ => Err(serde::de::Error::custom(
-                "expected a string (value not shown)",
-            )),
+            _ => Err(serde::de::Error::custom("expected a string (value not shown)")),
         }
     }
 }
@@ -225,9 +223,8 @@ pub struct PeerUrl {
 impl PeerUrl {
     /// Parses and checks a URL.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or_else(|| format!("{text:?} lacks an http:// or https:// scheme"))?;
+        let (scheme, rest) =
+            text.split_once("://").ok_or_else(|| format!("{text:?} lacks an http:// or https:// scheme"))?;
         let https = match scheme {
             "http" => false,
             "https" => true,
@@ -235,9 +232,7 @@ impl PeerUrl {
         };
         let authority = rest.split('/').next().unwrap_or("");
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("{text:?}: missing ] after IPv6 address"))?;
+            let (h, after) = v6.split_once(']').ok_or_else(|| format!("{text:?}: missing ] after IPv6 address"))?;
             (h, after.strip_prefix(':'))
         } else {
             match authority.split_once(':') {
@@ -248,22 +243,10 @@ impl PeerUrl {
         if host.is_empty() {
             return Err(format!("{text:?}: missing host"));
         }
-        let ip: IpAddr = host
-            .parse()
-            .map_err(|_| format!("{text:?}: host must be an IP address, not {host:?}"))?;
-        let port = port
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| format!("{text:?}: missing port"))?;
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{text:?}: bad port {port:?}"))?;
-        Ok(PeerUrl {
-            text: text.to_owned(),
-            https,
-            addr: SocketAddr::new(ip, port),
-        })
+        let ip: IpAddr = host.parse().map_err(|_| format!("{text:?}: host must be an IP address, not {host:?}"))?;
+        let port = port.filter(|p| !p.is_empty()).ok_or_else(|| format!("{text:?}: missing port"))?;
+        let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("{text:?}: bad port {port:?}"))?;
+        Ok(PeerUrl { text: text.to_owned(), https, addr: SocketAddr::new(ip, port) })
     }
 
     /// Whether the scheme is https.
@@ -389,8 +372,7 @@ impl HaRelationship {
     }
     /// This server's peer entry (always present).
     pub fn this_server(&self) -> &Peer {
-        self.peer(&self.this_server_name)
-            .expect("validated: this server is a peer")
+        self.peer(&self.this_server_name).expect("validated: this server is a peer")
     }
     /// The other active server (primary/secondary/standby), if this server
     /// is not a backup and there is one.
@@ -399,9 +381,7 @@ impl HaRelationship {
         if me.role == Role::Backup {
             return None;
         }
-        self.peers
-            .iter()
-            .find(|p| p.name != me.name && p.role != Role::Backup)
+        self.peers.iter().find(|p| p.name != me.name && p.role != Role::Backup)
     }
     /// Backup servers.
     pub fn backups(&self) -> impl Iterator<Item = &Peer> {
@@ -477,10 +457,7 @@ impl HaRelationship {
     }
     /// Pausing configured for `state` (default never).
     pub fn pause(&self, state: HaState) -> Pause {
-        self.pauses
-            .iter()
-            .find(|(s, _)| *s == state)
-            .map_or(Pause::Never, |(_, p)| *p)
+        self.pauses.iter().find(|(s, _)| *s == state).map_or(Pause::Never, |(_, p)| *p)
     }
 }
 
@@ -499,9 +476,7 @@ impl HaConfig {
     /// Index of the relationship having a peer called `name` (how a subnet's
     /// `ha-server-name` is resolved).
     pub fn relationship_of_peer(&self, name: &str) -> Option<usize> {
-        self.relationships
-            .iter()
-            .position(|r| r.peer(name).is_some())
+        self.relationships.iter().position(|r| r.peer(name).is_some())
     }
 
     /// Whether this is a hub-and-spoke setup (several relationships).
@@ -580,12 +555,7 @@ fn relationship(
         ("max-ack-delay", w.max_ack_delay),
     ] {
         if let Some(v) = v.filter(|v| *v > KEA22_U16_LIMIT) {
-            warn(
-                at(key),
-                format!(
-                    "{v} ms is accepted here but Kea 2.2 refuses values above {KEA22_U16_LIMIT}"
-                ),
-            );
+            warn(at(key), format!("{v} ms is accepted here but Kea 2.2 refuses values above {KEA22_U16_LIMIT}"));
         }
     }
     let this_server_name = w.this_server_name.trim().to_owned();
@@ -605,18 +575,12 @@ fn relationship(
         let pp = format!("{path}.peers[{j}]");
         let peer = build_peer(p, &pp, &rel_tls, warn)?;
         if peers.iter().any(|q| q.name == peer.name) {
-            return Err(Invalid::new(
-                format!("{pp}.name"),
-                format!("peer {:?} is listed twice", peer.name),
-            ));
+            return Err(Invalid::new(format!("{pp}.name"), format!("peer {:?} is listed twice", peer.name)));
         }
         peers.push(peer);
     }
     if !peers.iter().any(|p| p.name == this_server_name) {
-        return Err(Invalid::new(
-            at("this-server-name"),
-            format!("{this_server_name:?} is not one of the peers"),
-        ));
+        return Err(Invalid::new(at("this-server-name"), format!("{this_server_name:?} is not one of the peers")));
     }
 
     let count = |r: Role| peers.iter().filter(|p| p.role == r).count();
@@ -624,34 +588,21 @@ fn relationship(
         let j = peers.iter().rposition(|p| p.role == r).unwrap_or(0);
         format!("{path}.peers[{j}].role")
     };
-    for (r, word) in [
-        (Role::Primary, "primary"),
-        (Role::Secondary, "secondary"),
-        (Role::Standby, "standby"),
-    ] {
+    for (r, word) in [(Role::Primary, "primary"), (Role::Secondary, "secondary"), (Role::Standby, "standby")] {
         if count(r) > 1 {
-            return Err(Invalid::new(
-                role_at(r),
-                format!("only one {word} server is allowed"),
-            ));
+            return Err(Invalid::new(role_at(r), format!("only one {word} server is allowed")));
         }
     }
     let need = |r: Role, word: &str, mode: &str| -> Result<(), Invalid> {
         if count(r) == 0 {
-            Err(Invalid::new(
-                at("peers"),
-                format!("{mode} mode needs a {word} server"),
-            ))
+            Err(Invalid::new(at("peers"), format!("{mode} mode needs a {word} server")))
         } else {
             Ok(())
         }
     };
     let forbid = |r: Role, word: &str, mode: &str| -> Result<(), Invalid> {
         if count(r) > 0 {
-            Err(Invalid::new(
-                role_at(r),
-                format!("{word} servers are not allowed in {mode} mode"),
-            ))
+            Err(Invalid::new(role_at(r), format!("{word} servers are not allowed in {mode} mode")))
         } else {
             Ok(())
         }
@@ -662,10 +613,7 @@ fn relationship(
             need(Role::Primary, "primary", "load-balancing")?;
             need(Role::Secondary, "secondary", "load-balancing")?;
             if wait_backup_ack {
-                return Err(Invalid::new(
-                    at("wait-backup-ack"),
-                    "must be false in load-balancing mode",
-                ));
+                return Err(Invalid::new(at("wait-backup-ack"), "must be false in load-balancing mode"));
             }
         }
         HaMode::HotStandby => {
@@ -673,16 +621,10 @@ fn relationship(
             need(Role::Primary, "primary", "hot-standby")?;
             need(Role::Standby, "standby", "hot-standby")?;
             if wait_backup_ack {
-                return Err(Invalid::new(
-                    at("wait-backup-ack"),
-                    "must be false in hot-standby mode",
-                ));
+                return Err(Invalid::new(at("wait-backup-ack"), "must be false in hot-standby mode"));
             }
             if delayed_updates_limit > 0 {
-                return Err(Invalid::new(
-                    at("delayed-updates-limit"),
-                    "must be 0 in hot-standby mode",
-                ));
+                return Err(Invalid::new(at("delayed-updates-limit"), "must be 0 in hot-standby mode"));
             }
         }
         HaMode::PassiveBackup => {
@@ -690,10 +632,7 @@ fn relationship(
             forbid(Role::Standby, "standby", "passive-backup")?;
             need(Role::Primary, "primary", "passive-backup")?;
             if delayed_updates_limit > 0 {
-                return Err(Invalid::new(
-                    at("delayed-updates-limit"),
-                    "must be 0 in passive-backup mode",
-                ));
+                return Err(Invalid::new(at("delayed-updates-limit"), "must be 0 in passive-backup mode"));
             }
         }
     }
@@ -710,14 +649,12 @@ fn relationship(
             pauses.push((s.state, s.pause.unwrap_or_default()));
         }
     }
-    let mt = w
-        .multi_threading
-        .map_or(HaMultiThreading::default(), |m| HaMultiThreading {
-            enable_multi_threading: m.enable_multi_threading.unwrap_or(false),
-            http_dedicated_listener: m.http_dedicated_listener.unwrap_or(false),
-            http_listener_threads: m.http_listener_threads.unwrap_or(0),
-            http_client_threads: m.http_client_threads.unwrap_or(0),
-        });
+    let mt = w.multi_threading.map_or(HaMultiThreading::default(), |m| HaMultiThreading {
+        enable_multi_threading: m.enable_multi_threading.unwrap_or(false),
+        http_dedicated_listener: m.http_dedicated_listener.unwrap_or(false),
+        http_listener_threads: m.http_listener_threads.unwrap_or(0),
+        http_client_threads: m.http_client_threads.unwrap_or(0),
+    });
     let ms = |v: Option<u32>, d: u64| Duration::from_millis(v.map_or(d, u64::from));
     Ok(HaRelationship {
         this_server_name,
@@ -761,31 +698,20 @@ fn build_peer(
     let url = PeerUrl::parse(&p.url).map_err(|m| Invalid::new(at("url"), m))?;
 
     // TLS: the peer's own value, else the relationship's; empty means unset.
-    let pick = |own: &Option<String>, rel: &Option<String>| {
-        own.clone()
-            .or_else(|| rel.clone())
-            .filter(|s| !s.is_empty())
-    };
+    let pick =
+        |own: &Option<String>, rel: &Option<String>| own.clone().or_else(|| rel.clone()).filter(|s| !s.is_empty());
     let ca = pick(&p.trust_anchor, &rel_tls.0);
     let cert = pick(&p.cert_file, &rel_tls.1);
     let key = pick(&p.key_file, &rel_tls.2);
     let tls = match (ca, cert, key) {
         (None, None, None) => None,
         (Some(ca), Some(cert), Some(key)) => {
-            for (k, f) in [
-                ("trust-anchor", &ca),
-                ("cert-file", &cert),
-                ("key-file", &key),
-            ] {
+            for (k, f) in [("trust-anchor", &ca), ("cert-file", &cert), ("key-file", &key)] {
                 if !Path::new(f).exists() {
                     return Err(Invalid::new(at(k), format!("{f:?} does not exist")));
                 }
             }
-            Some(TlsFiles {
-                trust_anchor: ca.into(),
-                cert_file: cert.into(),
-                key_file: key.into(),
-            })
+            Some(TlsFiles { trust_anchor: ca.into(), cert_file: cert.into(), key_file: key.into() })
         }
         (ca, cert, _) => {
             let missing = if ca.is_none() {
@@ -797,17 +723,12 @@ fn build_peer(
             };
             return Err(Invalid::new(
                 path,
-                format!(
-                    "TLS needs trust-anchor, cert-file and key-file together; {missing} is missing or empty"
-                ),
+                format!("TLS needs trust-anchor, cert-file and key-file together; {missing} is missing or empty"),
             ));
         }
     };
     if url.is_https() && tls.is_none() {
-        return Err(Invalid::new(
-            at("url"),
-            "https needs TLS (trust-anchor, cert-file and key-file)",
-        ));
+        return Err(Invalid::new(at("url"), "https needs TLS (trust-anchor, cert-file and key-file)"));
     }
 
     let password = match (p.basic_auth_password, p.basic_auth_password_file) {
@@ -819,23 +740,17 @@ fn build_peer(
         }
         (Some(pw), None) => Some(pw),
         (None, Some(file)) => {
-            let meta = std::fs::metadata(&file).map_err(|e| {
-                Invalid::new(at("basic-auth-password-file"), format!("{file:?}: {e}"))
-            })?;
+            let meta = std::fs::metadata(&file)
+                .map_err(|e| Invalid::new(at("basic-auth-password-file"), format!("{file:?}: {e}")))?;
             if !meta.is_file() {
-                return Err(Invalid::new(
-                    at("basic-auth-password-file"),
-                    format!("{file:?} is not a regular file"),
-                ));
+                return Err(Invalid::new(at("basic-auth-password-file"), format!("{file:?} is not a regular file")));
             }
-            let content = std::fs::read_to_string(&file).map_err(|e| {
-                Invalid::new(at("basic-auth-password-file"), format!("{file:?}: {e}"))
-            })?;
+            let content = std::fs::read_to_string(&file)
+                .map_err(|e| Invalid::new(at("basic-auth-password-file"), format!("{file:?}: {e}")))?;
             if content.ends_with('\n') {
                 warn(
                     at("basic-auth-password-file"),
-                    "the file ends with a newline, which is part of the password (as in Kea)"
-                        .into(),
+                    "the file ends with a newline, which is part of the password (as in Kea)".into(),
                 );
             }
             Some(Secret(content))
@@ -847,29 +762,16 @@ fn build_peer(
             if user.contains(':') {
                 return Err(Invalid::new(at("basic-auth-user"), "must not contain ':'"));
             }
-            Some(BasicAuth {
-                user,
-                password: password.unwrap_or_else(|| Secret(String::new())),
-            })
+            Some(BasicAuth { user, password: password.unwrap_or_else(|| Secret(String::new())) })
         }
         _ => {
             if password.is_some() {
-                warn(
-                    path.to_owned(),
-                    "a basic-auth password without basic-auth-user is ignored (as in Kea)".into(),
-                );
+                warn(path.to_owned(), "a basic-auth password without basic-auth-user is ignored (as in Kea)".into());
             }
             None
         }
     };
-    Ok(Peer {
-        name,
-        url,
-        role: p.role,
-        auto_failover: p.auto_failover.unwrap_or(true),
-        basic_auth,
-        tls,
-    })
+    Ok(Peer { name, url, role: p.role, auto_failover: p.auto_failover.unwrap_or(true), basic_auth, tls })
 }
 
 #[cfg(test)]
@@ -878,8 +780,7 @@ mod tests {
 
     fn parse(json: &str) -> Result<HaConfig, Invalid> {
         let v: Value = serde_json::from_str(json).unwrap();
-        let w: WireParameters =
-            serde_json::from_value(v).map_err(|e| Invalid::new("serde", e.to_string()))?;
+        let w: WireParameters = serde_json::from_value(v).map_err(|e| Invalid::new("serde", e.to_string()))?;
         build(w, "P", &mut |_, _| {})
     }
 
@@ -909,10 +810,7 @@ mod tests {
         assert!(r.peers().iter().all(|p| p.auto_failover()));
         assert_eq!(r.this_server().role(), Role::Primary);
         assert_eq!(r.partner().unwrap().name(), "b");
-        assert_eq!(
-            r.partner().unwrap().url().socket_addr(),
-            "10.0.0.2:8000".parse().unwrap()
-        );
+        assert_eq!(r.partner().unwrap().url().socket_addr(), "10.0.0.2:8000".parse().unwrap());
         assert_eq!(r.pause(HaState::Waiting), Pause::Never);
     }
 
@@ -1024,12 +922,7 @@ mod tests {
         assert_eq!(c.relationship_of_peer("spoke-2"), Some(1));
         assert_eq!(c.relationship_of_peer("hub-1"), Some(0));
         assert_eq!(c.relationship_of_peer("nobody"), None);
-        assert!(
-            parse(&two("hot-standby", "spoke-1"))
-                .unwrap_err()
-                .message
-                .contains("unique across")
-        );
+        assert!(parse(&two("hot-standby", "spoke-1")).unwrap_err().message.contains("unique across"));
         assert!(parse(&two("passive-backup", "spoke-2")).is_err());
     }
 
@@ -1052,34 +945,17 @@ mod tests {
             );
         let mut warnings = Vec::new();
         let v: Value = serde_json::from_str(&hs("", &peers)).unwrap();
-        let c = build(serde_json::from_value(v).unwrap(), "P", &mut |p, m| {
-            warnings.push(format!("{p}: {m}"))
-        })
-        .unwrap();
+        let c = build(serde_json::from_value(v).unwrap(), "P", &mut |p, m| warnings.push(format!("{p}: {m}"))).unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
         let r = &c.relationships()[0];
-        assert_eq!(
-            r.peer("a").unwrap().basic_auth().unwrap().password.expose(),
-            "hunter2-inline"
-        );
-        assert_eq!(
-            r.peer("b").unwrap().basic_auth().unwrap().password.expose(),
-            "hunter2-from-file\n"
-        );
+        assert_eq!(r.peer("a").unwrap().basic_auth().unwrap().password.expose(), "hunter2-inline");
+        assert_eq!(r.peer("b").unwrap().basic_auth().unwrap().password.expose(), "hunter2-from-file\n");
         assert!(warnings.iter().any(|w| w.contains("newline")));
         // A mistyped password is reported without its value.
-        let bad = hs(
-            "",
-            &AB.replace(
-                r#""role": "standby""#,
-                r#""role": "standby", "basic-auth-password": 987654321"#,
-            ),
-        );
+        let bad = hs("", &AB.replace(r#""role": "standby""#, r#""role": "standby", "basic-auth-password": 987654321"#));
         let v: Value = serde_json::from_str(&bad).unwrap();
-        let e = serde_json::from_value::<WireParameters>(v)
-            .unwrap_err()
-            .to_string();
+        let e = serde_json::from_value::<WireParameters>(v).unwrap_err().to_string();
         assert!(!e.contains("987654321"), "{e}");
     }
 }

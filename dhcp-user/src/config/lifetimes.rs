@@ -108,21 +108,13 @@ impl Lifetimes {
             }
         };
 
-        let t2 = self.rebind.unwrap_or(if self.calculate_tee_times {
-            scaled(self.t2_percent)
-        } else {
-            0
-        });
+        let t2 = self.rebind.unwrap_or(if self.calculate_tee_times { scaled(self.t2_percent) } else { 0 });
         let mut ceiling = valid;
         let t2 = (t2 > 0 && t2 < ceiling).then_some(t2);
         if let Some(t2) = t2 {
             ceiling = t2;
         }
-        let t1 = self.renew.unwrap_or(if self.calculate_tee_times {
-            scaled(self.t1_percent)
-        } else {
-            0
-        });
+        let t1 = self.renew.unwrap_or(if self.calculate_tee_times { scaled(self.t1_percent) } else { 0 });
         let t1 = (t1 > 0 && t1 < ceiling).then_some(t1);
         LeaseTimes { valid, t1, t2 }
     }
@@ -170,11 +162,7 @@ impl LifetimeKeys {
             ));
         }
         let (min, valid, max) = match (self.min_valid, self.valid, self.max_valid) {
-            (None, None, None) => (
-                DEFAULT_VALID_LIFETIME,
-                DEFAULT_VALID_LIFETIME,
-                DEFAULT_VALID_LIFETIME,
-            ),
+            (None, None, None) => (DEFAULT_VALID_LIFETIME, DEFAULT_VALID_LIFETIME, DEFAULT_VALID_LIFETIME),
             (min, Some(v), max) => (min.unwrap_or(v), v, max.unwrap_or(v)),
             (Some(min), None, None) => (min, min, min),
             (None, None, Some(max)) => (max, max, max),
@@ -190,9 +178,7 @@ impl LifetimeKeys {
             return Err(match (self.min_valid.is_some(), self.max_valid.is_some()) {
                 (true, true) => Invalid::new(
                     at("min-valid-lifetime"),
-                    format!(
-                        "min-valid-lifetime ({min}) is greater than max-valid-lifetime ({max})"
-                    ),
+                    format!("min-valid-lifetime ({min}) is greater than max-valid-lifetime ({max})"),
                 ),
                 (true, false) => Invalid::new(
                     at("min-valid-lifetime"),
@@ -214,17 +200,11 @@ impl LifetimeKeys {
         }
         let calculate = self.calculate_tee_times.unwrap_or(false);
         if calculate {
-            for (key, p) in [
-                ("t1-percent", self.t1_percent),
-                ("t2-percent", self.t2_percent),
-            ] {
+            for (key, p) in [("t1-percent", self.t1_percent), ("t2-percent", self.t2_percent)] {
                 if let Some(p) = p
                     && !(p > 0.0 && p < 1.0)
                 {
-                    return Err(Invalid::new(
-                        at(key),
-                        format!("{p} must be greater than 0 and less than 1"),
-                    ));
+                    return Err(Invalid::new(at(key), format!("{p} must be greater than 0 and less than 1")));
                 }
             }
             if let (Some(t1), Some(t2)) = (self.t1_percent, self.t2_percent)
@@ -253,14 +233,7 @@ impl LifetimeKeys {
 mod tests {
     use super::*;
 
-    fn lt(
-        valid: u32,
-        min: u32,
-        max: u32,
-        renew: Option<u32>,
-        rebind: Option<u32>,
-        calc: bool,
-    ) -> Lifetimes {
+    fn lt(valid: u32, min: u32, max: u32, renew: Option<u32>, rebind: Option<u32>, calc: bool) -> Lifetimes {
         Lifetimes {
             valid,
             min_valid: min,
@@ -286,96 +259,36 @@ mod tests {
             (seed, Some(300), (300, Some(30), Some(45))),
             (seed, Some(100_000), (720, Some(30), Some(45))),
             // Explicit timers not below the lease time are dropped.
-            (
-                lt(40, 40, 40, Some(30), Some(45), false),
-                None,
-                (40, Some(30), None),
-            ),
-            (
-                lt(30, 30, 30, Some(30), Some(45), false),
-                None,
-                (30, None, None),
-            ),
+            (lt(40, 40, 40, Some(30), Some(45), false), None, (40, Some(30), None)),
+            (lt(30, 30, 30, Some(30), Some(45), false), None, (30, None, None)),
             // T1 must be below T2 when T2 is sent.
-            (
-                lt(100, 100, 100, Some(50), Some(50), false),
-                None,
-                (100, None, Some(50)),
-            ),
+            (lt(100, 100, 100, Some(50), Some(50), false), None, (100, None, Some(50))),
             // No timers and no calculation: nothing sent.
-            (
-                lt(3600, 3600, 3600, None, None, false),
-                None,
-                (3600, None, None),
-            ),
+            (lt(3600, 3600, 3600, None, None, false), None, (3600, None, None)),
             // Calculated: round(0.5 × v), round(0.875 × v).
-            (
-                lt(3600, 3600, 3600, None, None, true),
-                None,
-                (3600, Some(1800), Some(3150)),
-            ),
+            (lt(3600, 3600, 3600, None, None, true), None, (3600, Some(1800), Some(3150))),
             (lt(7, 7, 7, None, None, true), None, (7, Some(4), Some(6))),
             (lt(1, 1, 1, None, None, true), None, (1, None, None)),
             // Explicit values win over calculation, per timer.
-            (
-                lt(1000, 1000, 1000, Some(100), None, true),
-                None,
-                (1000, Some(100), Some(875)),
-            ),
-            (
-                lt(1000, 1000, 1000, None, Some(900), true),
-                None,
-                (1000, Some(500), Some(900)),
-            ),
+            (lt(1000, 1000, 1000, Some(100), None, true), None, (1000, Some(100), Some(875))),
+            (lt(1000, 1000, 1000, None, Some(900), true), None, (1000, Some(500), Some(900))),
             // Calculation follows the clamped lease, not the default.
-            (
-                lt(1000, 500, 2000, None, None, true),
-                Some(1600),
-                (1600, Some(800), Some(1400)),
-            ),
-            (
-                lt(1000, 500, 2000, None, None, true),
-                Some(100),
-                (500, Some(250), Some(438)),
-            ),
+            (lt(1000, 500, 2000, None, None, true), Some(1600), (1600, Some(800), Some(1400))),
+            (lt(1000, 500, 2000, None, None, true), Some(100), (500, Some(250), Some(438))),
             // Zero timers are never sent.
-            (
-                lt(100, 100, 100, Some(0), Some(0), true),
-                None,
-                (100, None, None),
-            ),
+            (lt(100, 100, 100, Some(0), Some(0), true), None, (100, None, None)),
             // Infinite lease.
-            (
-                lt(u32::MAX, u32::MAX, u32::MAX, None, None, true),
-                None,
-                (u32::MAX, Some(2147483648), Some(3758096383)),
-            ),
+            (lt(u32::MAX, u32::MAX, u32::MAX, None, None, true), None, (u32::MAX, Some(2147483648), Some(3758096383))),
         ];
         for (i, (l, req, (v, t1, t2))) in cases.iter().enumerate() {
-            assert_eq!(
-                l.lease_times(*req),
-                LeaseTimes {
-                    valid: *v,
-                    t1: *t1,
-                    t2: *t2
-                },
-                "case {i}: {l:?} {req:?}"
-            );
+            assert_eq!(l.lease_times(*req), LeaseTimes { valid: *v, t1: *t1, t2: *t2 }, "case {i}: {l:?} {req:?}");
         }
     }
 
     #[test]
     fn triplet_rules_follow_kea() {
-        let k = |v, mn, mx| LifetimeKeys {
-            valid: v,
-            min_valid: mn,
-            max_valid: mx,
-            ..Default::default()
-        };
-        let r = |keys: LifetimeKeys| {
-            keys.resolve("Dhcp4")
-                .map(|l| (l.min_valid, l.valid, l.max_valid))
-        };
+        let k = |v, mn, mx| LifetimeKeys { valid: v, min_valid: mn, max_valid: mx, ..Default::default() };
+        let r = |keys: LifetimeKeys| keys.resolve("Dhcp4").map(|l| (l.min_valid, l.valid, l.max_valid));
         assert_eq!(r(k(None, None, None)).unwrap(), (7200, 7200, 7200));
         assert_eq!(r(k(Some(60), None, Some(720))).unwrap(), (60, 60, 720));
         assert_eq!(r(k(Some(60), Some(30), None)).unwrap(), (30, 60, 60));
@@ -384,12 +297,7 @@ mod tests {
         assert!(r(k(None, Some(30), Some(90))).is_err());
         assert!(r(k(Some(100), None, Some(90))).is_err());
         assert!(r(k(Some(10), Some(30), None)).is_err());
-        assert!(
-            r(k(Some(10), Some(30), Some(20)))
-                .unwrap_err()
-                .message
-                .contains("min-valid-lifetime (30)")
-        );
+        assert!(r(k(Some(10), Some(30), Some(20))).unwrap_err().message.contains("min-valid-lifetime (30)"));
     }
 
     #[test]
@@ -401,45 +309,22 @@ mod tests {
             rebind: Some(45),
             ..Default::default()
         };
-        let subnet = LifetimeKeys {
-            valid: Some(100),
-            ..Default::default()
-        };
+        let subnet = LifetimeKeys { valid: Some(100), ..Default::default() };
         let l = subnet.inherit(&global).resolve("s").unwrap();
-        assert_eq!(
-            (l.min_valid, l.valid, l.max_valid, l.renew, l.rebind),
-            (100, 100, 720, Some(30), Some(45))
-        );
+        assert_eq!((l.min_valid, l.valid, l.max_valid, l.renew, l.rebind), (100, 100, 720, Some(30), Some(45)));
         // An inherited renew-timer can clash with a subnet rebind-timer.
-        let subnet = LifetimeKeys {
-            rebind: Some(20),
-            ..Default::default()
-        };
-        let e = subnet
-            .inherit(&global)
-            .resolve("Dhcp4.subnet4[0]")
-            .unwrap_err();
+        let subnet = LifetimeKeys { rebind: Some(20), ..Default::default() };
+        let e = subnet.inherit(&global).resolve("Dhcp4.subnet4[0]").unwrap_err();
         assert_eq!(e.path, "Dhcp4.subnet4[0].renew-timer");
     }
 
     #[test]
     fn percents_checked_only_when_calculating() {
-        let bad = LifetimeKeys {
-            t1_percent: Some(0.9),
-            t2_percent: Some(0.8),
-            ..Default::default()
-        };
+        let bad = LifetimeKeys { t1_percent: Some(0.9), t2_percent: Some(0.8), ..Default::default() };
         assert!(bad.resolve("x").is_ok());
-        let bad = LifetimeKeys {
-            calculate_tee_times: Some(true),
-            ..bad
-        };
+        let bad = LifetimeKeys { calculate_tee_times: Some(true), ..bad };
         assert!(bad.resolve("x").is_err());
-        let bad = LifetimeKeys {
-            calculate_tee_times: Some(true),
-            t2_percent: Some(1.0),
-            ..Default::default()
-        };
+        let bad = LifetimeKeys { calculate_tee_times: Some(true), t2_percent: Some(1.0), ..Default::default() };
         assert!(bad.resolve("x").is_err());
     }
 }

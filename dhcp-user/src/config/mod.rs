@@ -239,6 +239,7 @@ pub struct Config {
     options: OptionSet,
     subnets: Vec<Subnet>,
     shared_networks: Vec<SharedNetwork>,
+    global_reservations: Vec<Reservation>,
     lease_cmds: bool,
     ha: Option<HaConfig>,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
@@ -295,6 +296,10 @@ impl Config {
     /// shared network's (Kea's order for selection and auto-numbering).
     pub fn subnets(&self) -> &[Subnet] {
         &self.subnets
+    }
+    /// Global `reservations` (subnets with `reservations-global` use them).
+    pub fn global_reservations(&self) -> &[Reservation] {
+        &self.global_reservations
     }
     /// `shared-networks`, in configuration order.
     pub fn shared_networks(&self) -> &[SharedNetwork] {
@@ -465,6 +470,29 @@ pub enum HostId {
     HwAddress(Vec<u8>),
     /// `client-id`: the client identifier option's contents (2–128 bytes).
     ClientId(Vec<u8>),
+    /// `duid`: the DUID inside an RFC 4361 client identifier (type 255,
+    /// IAID, DUID), 1–128 bytes.
+    Duid(Vec<u8>),
+    /// `circuit-id`: the relay agent's circuit-id sub-option (82.1).
+    CircuitId(Vec<u8>),
+}
+
+impl HostId {
+    /// Kea's name for the identifier type.
+    pub fn kind(&self) -> HostIdentifierType {
+        match self {
+            HostId::HwAddress(_) => HostIdentifierType::HwAddress,
+            HostId::ClientId(_) => HostIdentifierType::ClientId,
+            HostId::Duid(_) => HostIdentifierType::Duid,
+            HostId::CircuitId(_) => HostIdentifierType::CircuitId,
+        }
+    }
+    /// The identifier's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            HostId::HwAddress(b) | HostId::ClientId(b) | HostId::Duid(b) | HostId::CircuitId(b) => b,
+        }
+    }
 }
 
 /// A host reservation inside a subnet.
@@ -771,7 +799,8 @@ pub struct LeaseDatabase {
     pub max_row_errors: u32,
 }
 
-/// Names allowed in `host-reservation-identifiers`.
+/// Names allowed in `host-reservation-identifiers` (`flex-id` is refused:
+/// it needs Kea's flex_id hook, which xdhcp does not provide).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HostIdentifierType {
     /// `hw-address`.
@@ -782,6 +811,4 @@ pub enum HostIdentifierType {
     CircuitId,
     /// `client-id`.
     ClientId,
-    /// `flex-id`.
-    FlexId,
 }

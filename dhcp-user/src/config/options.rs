@@ -94,20 +94,10 @@ const FQDN: &[DataType] = &[Fqdn];
 const EMPTY: &[DataType] = &[Empty];
 
 const fn one(code: u8, name: &'static str, fields: &'static [DataType]) -> OptionDef {
-    OptionDef {
-        code,
-        name,
-        fields,
-        array: false,
-    }
+    OptionDef { code, name, fields, array: false }
 }
 const fn many(code: u8, name: &'static str, fields: &'static [DataType]) -> OptionDef {
-    OptionDef {
-        code,
-        name,
-        fields,
-        array: true,
-    }
+    OptionDef { code, name, fields, array: true }
 }
 
 /// Kea's standard DHCPv4 option definitions (space `dhcp4`), by code.
@@ -223,11 +213,7 @@ pub static STANDARD_OPTIONS: &[OptionDef] = &[
     one(137, "v4-lost", FQDN),
     many(138, "capwap-ac-v4", IP),
     many(141, "sip-ua-cs-domains", FQDN),
-    many(
-        146,
-        "rdnss-selection",
-        &[Uint8, Ipv4Address, Ipv4Address, Fqdn],
-    ),
+    many(146, "rdnss-selection", &[Uint8, Ipv4Address, Ipv4Address, Fqdn]),
     one(159, "v4-portparams", &[Uint8, Psid]),
     many(212, "option-6rd", &[Uint8, Uint8, Ipv6Address, Ipv4Address]),
     one(213, "v4-access-domain", FQDN),
@@ -249,12 +235,8 @@ pub fn server_managed(code: u8) -> Option<&'static str> {
     Some(match code {
         0 => "code 0 is reserved for PAD",
         255 => "code 255 is reserved for END",
-        50 | 52 | 53 | 55 | 57 | 61 | 81 | 82 => {
-            "the server sets this option per packet; it cannot be configured"
-        }
-        51 => {
-            "the lease time is computed per client; set valid-lifetime (and min-/max-valid-lifetime) instead"
-        }
+        50 | 52 | 53 | 55 | 57 | 61 | 81 | 82 => "the server sets this option per packet; it cannot be configured",
+        51 => "the lease time is computed per client; set valid-lifetime (and min-/max-valid-lifetime) instead",
         58 => "T1 is computed per lease; set renew-timer or calculate-tee-times instead",
         59 => "T2 is computed per lease; set rebind-timer or calculate-tee-times instead",
         _ => return None,
@@ -273,19 +255,12 @@ impl DhcpOption {
     /// Builds an option; `data` must fit one option (≤ 255 bytes).
     pub fn new(code: u8, data: Vec<u8>, always_send: bool) -> Result<Self, std::string::String> {
         if data.len() > 255 {
-            return Err(format!(
-                "option {code} would be {} bytes long; at most 255 fit",
-                data.len()
-            ));
+            return Err(format!("option {code} would be {} bytes long; at most 255 fit", data.len()));
         }
         if server_managed(code).is_some() {
             return Err(format!("option {code} cannot be configured"));
         }
-        Ok(DhcpOption {
-            code,
-            data,
-            always_send,
-        })
+        Ok(DhcpOption { code, data, always_send })
     }
 
     /// Option code.
@@ -368,10 +343,7 @@ pub fn encode_csv(def: &OptionDef, data: &str) -> Result<Vec<u8>, std::string::S
             def.name, def.code
         ));
     }
-    let values: Vec<std::string::String> = kea_tokens(data)
-        .into_iter()
-        .map(|t| kea_trim(&t).to_owned())
-        .collect();
+    let values: Vec<std::string::String> = kea_tokens(data).into_iter().map(|t| kea_trim(&t).to_owned()).collect();
     let mut out = Vec::new();
     if def.is_record() {
         if values.len() < def.fields.len() {
@@ -383,12 +355,7 @@ pub fn encode_csv(def: &OptionDef, data: &str) -> Result<Vec<u8>, std::string::S
             ));
         }
         if !def.array && values.len() > def.fields.len() {
-            return Err(format!(
-                "option {} takes {} values, got {}",
-                def.name,
-                def.fields.len(),
-                values.len()
-            ));
+            return Err(format!("option {} takes {} values, got {}", def.name, def.fields.len(), values.len()));
         }
         for (i, v) in values.iter().enumerate() {
             let ty = def.fields[i.min(def.fields.len() - 1)];
@@ -435,19 +402,13 @@ pub fn check_binary(def: &OptionDef, data: &[u8]) -> Result<(), std::string::Str
     }
     let ty = def.fields[0];
     match (fixed(ty), def.array) {
-        (Some(n), false) if data.len() != n => Err(format!(
-            "option {} needs exactly {n} bytes, got {}",
-            def.name,
-            data.len()
-        )),
-        (Some(n), true) if !data.len().is_multiple_of(n) => Err(format!(
-            "option {} needs a multiple of {n} bytes, got {}",
-            def.name,
-            data.len()
-        )),
-        (None, _) if matches!(ty, String) && data.is_empty() => {
-            Err(format!("option {} must not be empty", def.name))
+        (Some(n), false) if data.len() != n => {
+            Err(format!("option {} needs exactly {n} bytes, got {}", def.name, data.len()))
         }
+        (Some(n), true) if !data.len().is_multiple_of(n) => {
+            Err(format!("option {} needs a multiple of {n} bytes, got {}", def.name, data.len()))
+        }
+        (None, _) if matches!(ty, String) && data.is_empty() => Err(format!("option {} must not be empty", def.name)),
         _ => Ok(()),
     }
 }
@@ -486,19 +447,14 @@ fn kea_trim(s: &str) -> &str {
 
 fn write_value(ty: DataType, v: &str, out: &mut Vec<u8>) -> Result<(), std::string::String> {
     match ty {
-        Binary => out
-            .extend(decode_plain_hex(v).ok_or_else(|| format!("{v:?} is not hexadecimal bytes"))?),
+        Binary => out.extend(decode_plain_hex(v).ok_or_else(|| format!("{v:?} is not hexadecimal bytes"))?),
         Boolean => out.push(parse_bool(v)? as u8),
         Uint8 => out.push(parse_int(v, 0, u8::MAX as i64)? as u8),
         Uint16 => out.extend((parse_int(v, 0, u16::MAX as i64)? as u16).to_be_bytes()),
         Uint32 => out.extend((parse_int(v, 0, u32::MAX as i64)? as u32).to_be_bytes()),
         Int32 => out.extend((parse_int(v, i32::MIN as i64, i32::MAX as i64)? as i32).to_be_bytes()),
         Ipv4Address => out.extend(parse_ipv4(v)?.octets()),
-        Ipv6Address => out.extend(
-            v.parse::<Ipv6Addr>()
-                .map_err(|_| format!("{v:?} is not an IPv6 address"))?
-                .octets(),
-        ),
+        Ipv6Address => out.extend(v.parse::<Ipv6Addr>().map_err(|_| format!("{v:?} is not an IPv6 address"))?.octets()),
         String => {
             if v.is_empty() {
                 return Err("empty string value".into());
@@ -513,18 +469,14 @@ fn write_value(ty: DataType, v: &str, out: &mut Vec<u8>) -> Result<(), std::stri
 }
 
 fn parse_ipv4(v: &str) -> Result<Ipv4Addr, std::string::String> {
-    v.parse::<Ipv4Addr>()
-        .map_err(|_| format!("{v:?} is not an IPv4 address"))
+    v.parse::<Ipv4Addr>().map_err(|_| format!("{v:?} is not an IPv4 address"))
 }
 
 /// Kea's integer text: decimal (with optional sign), else hexadecimal with
 /// or without `0x`, then range-checked.
 pub fn parse_int(v: &str, min: i64, max: i64) -> Result<i64, std::string::String> {
     let n = v.parse::<i64>().ok().or_else(|| {
-        let h = v
-            .strip_prefix("0x")
-            .or_else(|| v.strip_prefix("0X"))
-            .unwrap_or(v);
+        let h = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).unwrap_or(v);
         if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
@@ -554,9 +506,7 @@ fn parse_bool(v: &str) -> Result<bool, std::string::String> {
 /// RFC 1035 wire format, uncompressed, always ending with the root label.
 pub fn write_fqdn(name: &str, out: &mut Vec<u8>) -> Result<(), std::string::String> {
     if name.contains('\\') {
-        return Err(format!(
-            "{name:?}: escapes in domain names are not supported"
-        ));
+        return Err(format!("{name:?}: escapes in domain names are not supported"));
     }
     let trimmed = name.strip_suffix('.').unwrap_or(name);
     let start = out.len();
@@ -583,9 +533,7 @@ pub fn write_fqdn(name: &str, out: &mut Vec<u8>) -> Result<(), std::string::Stri
 
 fn write_psid(v: &str, out: &mut Vec<u8>) -> Result<(), std::string::String> {
     let compact: std::string::String = v.chars().filter(|c| *c != ' ' && *c != '\t').collect();
-    let (psid, len) = compact
-        .split_once('/')
-        .ok_or_else(|| format!("{v:?} is not a PSID value/length"))?;
+    let (psid, len) = compact.split_once('/').ok_or_else(|| format!("{v:?} is not a PSID value/length"))?;
     let psid = parse_int(psid, 0, u16::MAX as i64)? as u32;
     let len = parse_int(len, 0, 16)? as u32;
     if len > 0 && psid > (0xffff >> (16 - len)) {
@@ -600,23 +548,13 @@ fn write_psid(v: &str, out: &mut Vec<u8>) -> Result<(), std::string::String> {
 fn encode_routes(data: &str) -> Result<Vec<u8>, std::string::String> {
     let mut out = Vec::new();
     for route in data.split(',').map(kea_trim).filter(|r| !r.is_empty()) {
-        let parts: Vec<&str> = route
-            .split('-')
-            .map(kea_trim)
-            .filter(|p| !p.is_empty())
-            .collect();
+        let parts: Vec<&str> = route.split('-').map(kea_trim).filter(|p| !p.is_empty()).collect();
         let [dest, router] = parts.as_slice() else {
             return Err(format!("{route:?}: expected \"a.b.c.d/len - router\""));
         };
-        let (addr, len) = dest
-            .split_once('/')
-            .ok_or_else(|| format!("{dest:?}: expected a prefix a.b.c.d/len"))?;
+        let (addr, len) = dest.split_once('/').ok_or_else(|| format!("{dest:?}: expected a prefix a.b.c.d/len"))?;
         let addr = parse_ipv4(addr)?;
-        let len: u8 = len
-            .parse()
-            .ok()
-            .filter(|l| *l <= 32)
-            .ok_or_else(|| format!("{dest:?}: bad prefix length"))?;
+        let len: u8 = len.parse().ok().filter(|l| *l <= 32).ok_or_else(|| format!("{dest:?}: bad prefix length"))?;
         out.push(len);
         out.extend(&addr.octets()[..(len as usize).div_ceil(8)]);
         out.extend(parse_ipv4(router)?.octets());
@@ -632,10 +570,7 @@ fn decode_plain_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 /// Kea's formatted hex: `aa:bb:cc` or `aa bb cc` (1–2 digits per group, no
@@ -668,16 +603,8 @@ pub fn decode_formatted_hex(s: &str) -> Option<Vec<u8>> {
             Some(out)
         }
         None => {
-            let digits = if s.len() > 2 && s.starts_with("0x") {
-                &s[2..]
-            } else {
-                s
-            };
-            let padded = if !s.len().is_multiple_of(2) {
-                format!("0{digits}")
-            } else {
-                digits.to_owned()
-            };
+            let digits = if s.len() > 2 && s.starts_with("0x") { &s[2..] } else { s };
+            let padded = if !s.len().is_multiple_of(2) { format!("0{digits}") } else { digits.to_owned() };
             decode_plain_hex(&padded)
         }
     }
@@ -737,14 +664,8 @@ mod tests {
             csv("domain-name-servers", "192.168.42.4, 192.168.42.5").unwrap(),
             [192, 168, 42, 4, 192, 168, 42, 5]
         );
-        assert_eq!(
-            csv("subnet-mask", "255.255.255.0").unwrap(),
-            [255, 255, 255, 0]
-        );
-        assert_eq!(
-            csv("time-offset", "-3600").unwrap(),
-            (-3600i32).to_be_bytes()
-        );
+        assert_eq!(csv("subnet-mask", "255.255.255.0").unwrap(), [255, 255, 255, 0]);
+        assert_eq!(csv("time-offset", "-3600").unwrap(), (-3600i32).to_be_bytes());
         assert_eq!(csv("interface-mtu", "1500").unwrap(), [0x05, 0xdc]);
         assert_eq!(csv("interface-mtu", "0x5dc").unwrap(), [0x05, 0xdc]);
         assert_eq!(csv("default-ip-ttl", "ff").unwrap(), [255]);
@@ -754,31 +675,15 @@ mod tests {
         assert_eq!(csv("domain-name", "example.org").unwrap(), b"example.org");
         assert_eq!(csv("domain-name", r"a\,b").unwrap(), b"a,b");
         assert_eq!(csv("user-class", "0a0b").unwrap(), [10, 11]);
-        assert_eq!(
-            csv("path-mtu-plateau-table", "1500, 9000").unwrap(),
-            [0x05, 0xdc, 0x23, 0x28]
-        );
-        assert_eq!(
-            csv("domain-search", "example.com, b.c.").unwrap(),
-            b"\x07example\x03com\x00\x01b\x01c\x00"
-        );
+        assert_eq!(csv("path-mtu-plateau-table", "1500, 9000").unwrap(), [0x05, 0xdc, 0x23, 0x28]);
+        assert_eq!(csv("domain-search", "example.com, b.c.").unwrap(), b"\x07example\x03com\x00\x01b\x01c\x00");
         assert_eq!(csv("v4-lost", ".").unwrap(), [0]);
-        assert_eq!(
-            csv("slp-directory-agent", "true, 10.0.0.1, 10.0.0.2").unwrap(),
-            [1, 10, 0, 0, 1, 10, 0, 0, 2]
-        );
+        assert_eq!(csv("slp-directory-agent", "true, 10.0.0.1, 10.0.0.2").unwrap(), [1, 10, 0, 0, 1, 10, 0, 0, 2]);
         assert_eq!(csv("client-ndi", "1, 2, 3").unwrap(), [1, 2, 3]);
         assert_eq!(csv("v4-portparams", "2, 3/4").unwrap(), [2, 4, 0x30, 0]);
+        assert_eq!(csv("vivso-suboptions", "4491").unwrap(), [0, 0, 0x11, 0x8b, 0]);
         assert_eq!(
-            csv("vivso-suboptions", "4491").unwrap(),
-            [0, 0, 0x11, 0x8b, 0]
-        );
-        assert_eq!(
-            csv(
-                "classless-static-route",
-                "10.229.0.128/25 - 10.229.0.1, 0.0.0.0/0 - 10.0.0.1"
-            )
-            .unwrap(),
+            csv("classless-static-route", "10.229.0.128/25 - 10.229.0.1, 0.0.0.0/0 - 10.0.0.1").unwrap(),
             [25, 10, 229, 0, 128, 10, 229, 0, 1, 0, 10, 0, 0, 1]
         );
         assert_eq!(csv("domain-name-servers", "").unwrap(), Vec::<u8>::new());

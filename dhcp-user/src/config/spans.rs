@@ -31,12 +31,7 @@ pub(crate) struct SpanIndex {
 impl SpanIndex {
     /// Scans `text`; never fails, may be partial on broken input.
     pub fn build(text: &str) -> Self {
-        let mut s = Scanner {
-            b: text.as_bytes(),
-            text,
-            i: 0,
-            index: SpanIndex::default(),
-        };
+        let mut s = Scanner { b: text.as_bytes(), text, i: 0, index: SpanIndex::default() };
         let mut path = String::new();
         let _ = s.value(&mut path, 0);
         s.index
@@ -114,10 +109,7 @@ impl Scanner<'_> {
             b'"' => self.string().map(|_| ()),
             _ => {
                 while self.i < self.b.len()
-                    && !matches!(
-                        self.b[self.i],
-                        b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n'
-                    )
+                    && !matches!(self.b[self.i], b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n')
                 {
                     self.i += 1;
                 }
@@ -140,11 +132,7 @@ impl Scanner<'_> {
         }
         self.i += 1;
         let raw = self.text.get(start..self.i)?;
-        if escaped {
-            serde_json::from_str(raw).ok()
-        } else {
-            Some(raw[1..raw.len() - 1].to_owned())
-        }
+        if escaped { serde_json::from_str(raw).ok() } else { Some(raw[1..raw.len() - 1].to_owned()) }
     }
 
     fn object(&mut self, path: &mut String, depth: usize) -> Option<()> {
@@ -248,15 +236,7 @@ mod tests {
 
     #[test]
     fn broken_or_deep_input_does_not_panic() {
-        for t in [
-            "",
-            "{",
-            "[[[[",
-            "{\"a\":",
-            "\"unterminated",
-            "{\"a\" 1}",
-            "]",
-        ] {
+        for t in ["", "{", "[[[[", "{\"a\":", "\"unterminated", "{\"a\" 1}", "]"] {
             let _ = SpanIndex::build(t);
         }
         let deep = "[".repeat(100_000);

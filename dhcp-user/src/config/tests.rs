@@ -10,9 +10,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
 }
 
 fn ip(s: &str) -> Ipv4Addr {
@@ -20,9 +18,7 @@ fn ip(s: &str) -> Ipv4Addr {
 }
 
 fn opt<'a>(set: &'a OptionSet, name: &str) -> &'a [u8] {
-    set.get(options::option_def_by_name(name).unwrap().code)
-        .unwrap_or_else(|| panic!("no {name}"))
-        .data()
+    set.get(options::option_def_by_name(name).unwrap().code).unwrap_or_else(|| panic!("no {name}")).data()
 }
 
 /// Writes `text` to a temporary file and loads it; returns the file path too.
@@ -39,14 +35,8 @@ fn refused(text: &str, json_path: &str) -> String {
     let (_dir, file, r) = load_text(text);
     let e = r.expect_err("config should be refused");
     let msg = e.to_string();
-    assert!(
-        msg.starts_with(&format!("{file}:")),
-        "error does not start with the file name:\n{msg}"
-    );
-    assert!(
-        msg.contains(&format!(": {json_path}: ")),
-        "error does not name {json_path}:\n{msg}"
-    );
+    assert!(msg.starts_with(&format!("{file}:")), "error does not start with the file name:\n{msg}");
+    assert!(msg.contains(&format!(": {json_path}: ")), "error does not name {json_path}:\n{msg}");
     assert!(e.location().unwrap().line.is_some(), "no line in {msg}");
     msg
 }
@@ -73,71 +63,45 @@ fn seed_zaldua1zerb1_hub_with_two_relationships() {
         .interfaces
         .iter()
         .map(|i| match i {
-            InterfaceSpec::Named {
-                name,
-                address: None,
-            } => name.as_str(),
+            InterfaceSpec::Named { name, address: None } => name.as_str(),
             other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(names, ["enp0s17", "enp0s18", "enp0s19"]);
     assert_eq!(c.interfaces().socket_type, SocketType::Raw);
-    assert_eq!(
-        c.lease_database().name,
-        PathBuf::from("/var/lib/kea/kea-leases4.csv")
-    );
+    assert_eq!(c.lease_database().name, PathBuf::from("/var/lib/kea/kea-leases4.csv"));
     assert!(c.lease_database().persist);
     assert!(c.authoritative());
     assert!(c.lease_cmds());
-    assert!(
-        c.warnings
-            .iter()
-            .any(|w| w.path == "Dhcp4.control-socket" && w.at.line == Some(7)),
-        "{:?}",
-        c.warnings
-    );
+    assert!(c.warnings.iter().any(|w| w.path == "Dhcp4.control-socket" && w.at.line == Some(7)), "{:?}", c.warnings);
 
     let ha = c.ha().unwrap();
     assert!(ha.is_hub());
-    let [r1, r2] = ha.relationships() else {
-        panic!()
-    };
+    let [r1, r2] = ha.relationships() else { panic!() };
     assert_eq!(r1.mode(), HaMode::HotStandby);
     assert_eq!(r1.this_server_name(), "zaldua1zerb1-zaldua1");
     assert_eq!(r1.this_server().role(), Role::Primary);
     assert_eq!(r1.partner().unwrap().name(), "zaldua1zerb2-zaldua1");
     assert_eq!(r1.partner().unwrap().role(), Role::Standby);
-    assert_eq!(
-        r1.partner().unwrap().url().socket_addr(),
-        "192.168.42.5:8001".parse().unwrap()
-    );
+    assert_eq!(r1.partner().unwrap().url().socket_addr(), "192.168.42.5:8001".parse().unwrap());
     assert_eq!(r1.heartbeat_delay(), Duration::from_secs(10));
     assert_eq!(r1.max_response_delay(), Duration::from_secs(10));
     assert_eq!(r1.max_ack_delay(), Duration::from_secs(10));
     assert_eq!(r2.this_server_name(), "zaldua1zerb1-zaldua2");
     assert_eq!(r2.this_server().role(), Role::Standby);
-    assert_eq!(
-        r2.this_server().url().socket_addr(),
-        "192.168.4.4:8002".parse().unwrap()
-    );
+    assert_eq!(r2.this_server().url().socket_addr(), "192.168.4.4:8002".parse().unwrap());
     assert_eq!(r2.partner().unwrap().name(), "zaldua2zerb1-zaldua2");
 
     let ids: Vec<u32> = c.subnets().iter().map(|s| s.id().0).collect();
     assert_eq!(ids, [1, 2, 3]);
     let s1 = c.subnet(SubnetId(1)).unwrap();
     assert_eq!(s1.prefix().to_string(), "192.168.42.0/23");
-    assert_eq!(
-        (s1.pools()[0].start(), s1.pools()[0].end()),
-        (ip("192.168.42.100"), ip("192.168.42.200"))
-    );
+    assert_eq!((s1.pools()[0].start(), s1.pools()[0].end()), (ip("192.168.42.100"), ip("192.168.42.200")));
     assert_eq!(s1.pools()[0].size(), 101);
     assert_eq!(opt(s1.options(), "routers"), [192, 168, 42, 2]);
     assert_eq!(opt(s1.options(), "broadcast-address"), [192, 168, 43, 255]);
     assert_eq!(opt(s1.options(), "domain-name"), b"zalduabat.eus");
-    assert_eq!(
-        opt(s1.options(), "domain-name-servers"),
-        [192, 168, 42, 4, 192, 168, 42, 5]
-    );
+    assert_eq!(opt(s1.options(), "domain-name-servers"), [192, 168, 42, 4, 192, 168, 42, 5]);
     let r = s1.reservation_for_hw(&[0, 1, 2, 3, 2, 2]).unwrap();
     assert_eq!(r.ip_address(), Some(ip("192.168.42.10")));
     assert_eq!(r.hostname(), Some("zaldua1bez1"));
@@ -146,55 +110,25 @@ fn seed_zaldua1zerb1_hub_with_two_relationships() {
     assert_eq!(s1.ha_relationship(), Some(0));
     assert_eq!(c.subnet(SubnetId(2)).unwrap().ha_relationship(), Some(1));
     assert_eq!(c.subnet(SubnetId(3)).unwrap().ha_relationship(), Some(0));
-    assert_eq!(
-        c.subnet(SubnetId(3)).unwrap().reservations()[0].ip_address(),
-        Some(ip("192.168.1.140"))
-    );
+    assert_eq!(c.subnet(SubnetId(3)).unwrap().reservations()[0].ip_address(), Some(ip("192.168.1.140")));
 
     let l = s1.lifetimes();
-    assert_eq!(
-        (l.valid, l.min_valid, l.max_valid, l.renew, l.rebind),
-        (60, 60, 720, Some(30), Some(45))
-    );
-    assert_eq!(
-        l.lease_times(None),
-        LeaseTimes {
-            valid: 60,
-            t1: Some(30),
-            t2: Some(45)
-        }
-    );
+    assert_eq!((l.valid, l.min_valid, l.max_valid, l.renew, l.rebind), (60, 60, 720, Some(30), Some(45)));
+    assert_eq!(l.lease_times(None), LeaseTimes { valid: 60, t1: Some(30), t2: Some(45) });
     assert_eq!(l.lease_times(Some(3600)).valid, 720);
 
     // Selection helpers.
-    assert_eq!(
-        c.subnet_containing(ip("192.168.43.7")).unwrap().id(),
-        SubnetId(1)
-    );
-    assert_eq!(
-        c.subnet_for_interface_address(ip("192.168.4.4"))
-            .unwrap()
-            .id(),
-        SubnetId(2)
-    );
-    assert_eq!(
-        c.subnet_for_relay(ip("192.168.1.129")).unwrap().id(),
-        SubnetId(3)
-    );
+    assert_eq!(c.subnet_containing(ip("192.168.43.7")).unwrap().id(), SubnetId(1));
+    assert_eq!(c.subnet_for_interface_address(ip("192.168.4.4")).unwrap().id(), SubnetId(2));
+    assert_eq!(c.subnet_for_relay(ip("192.168.1.129")).unwrap().id(), SubnetId(3));
     assert!(c.subnet_containing(ip("10.1.1.1")).is_none());
-    assert!(
-        c.subnet_for_interface("enp0s17").is_none(),
-        "no subnet sets `interface`"
-    );
+    assert!(c.subnet_for_interface("enp0s17").is_none(), "no subnet sets `interface`");
 }
 
 #[test]
 fn seed_zaldua1zerb2_standby_with_empty_placeholder_subnet() {
     let text = std::fs::read_to_string(data("seed004/zaldua1zerb2.json")).unwrap();
-    assert!(
-        text.contains("\t\t\"id\": 3"),
-        "the seed keeps its tab indentation"
-    );
+    assert!(text.contains("\t\t\"id\": 3"), "the seed keeps its tab indentation");
     let c = load(data("seed004/zaldua1zerb2.json")).unwrap();
     let ha = c.ha().unwrap();
     assert!(!ha.is_hub());
@@ -214,17 +148,11 @@ fn seed_zaldua2zerb1_primary() {
     let r = &c.ha().unwrap().relationships()[0];
     assert_eq!(r.this_server_name(), "zaldua2zerb1-zaldua2");
     assert_eq!(r.this_server().role(), Role::Primary);
-    assert_eq!(
-        r.this_server().url().socket_addr(),
-        "192.168.4.5:8002".parse().unwrap()
-    );
+    assert_eq!(r.this_server().url().socket_addr(), "192.168.4.5:8002".parse().unwrap());
     let [s] = c.subnets() else { panic!() };
     assert_eq!(s.id(), SubnetId(2));
     assert_eq!(s.prefix().to_string(), "192.168.4.0/22");
-    assert_eq!(
-        s.reservations()[0].id(),
-        &HostId::HwAddress(vec![0, 1, 2, 3, 3, 2])
-    );
+    assert_eq!(s.reservations()[0].id(), &HostId::HwAddress(vec![0, 1, 2, 3, 3, 2]));
     assert_eq!(opt(s.options(), "routers"), [192, 168, 4, 1]);
 }
 
@@ -232,10 +160,7 @@ fn seed_zaldua2zerb1_primary() {
 fn kea22_ha_example_from_notes() {
     let c = load(data("kea22-ha-example.json")).unwrap();
     let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
-    assert!(
-        paths.contains(&"Dhcp4.multi-threading") && paths.contains(&"Dhcp4.loggers"),
-        "{paths:?}"
-    );
+    assert!(paths.contains(&"Dhcp4.multi-threading") && paths.contains(&"Dhcp4.loggers"), "{paths:?}");
     let r = &c.ha().unwrap().relationships()[0];
     assert_eq!(r.this_server_name(), "lobezno");
     assert_eq!(r.partner().unwrap().name(), "tormenta");
@@ -247,19 +172,9 @@ fn kea22_ha_example_from_notes() {
     assert!(mt.enable_multi_threading && mt.http_dedicated_listener);
     assert_eq!((mt.http_listener_threads, mt.http_client_threads), (2, 2));
     let s = c.subnet(SubnetId(1)).unwrap();
-    assert_eq!(
-        opt(s.options(), "domain-name-servers"),
-        [192, 168, 50, 2, 192, 168, 50, 3]
-    );
+    assert_eq!(opt(s.options(), "domain-name-servers"), [192, 168, 50, 2, 192, 168, 50, 3]);
     assert_eq!(s.reservations()[0].hostname(), Some("mutante3"));
-    assert_eq!(
-        s.lifetimes().lease_times(Some(500)),
-        LeaseTimes {
-            valid: 60,
-            t1: Some(30),
-            t2: Some(45)
-        }
-    );
+    assert_eq!(s.lifetimes().lease_times(Some(500)), LeaseTimes { valid: 60, t1: Some(30), t2: Some(45) });
 }
 
 #[test]
@@ -310,30 +225,14 @@ fn comments_includes_and_inheritance() {
     let s = c.subnet(SubnetId(7)).unwrap();
     // Lifetimes: valid/max from the subnet, min and timers inherited.
     let l = s.lifetimes();
-    assert_eq!(
-        (l.min_valid, l.valid, l.max_valid, l.renew, l.rebind),
-        (50, 300, 900, Some(40), None)
-    );
+    assert_eq!((l.min_valid, l.valid, l.max_valid, l.renew, l.rebind), (50, 300, 900, Some(40), None));
     assert!(l.calculate_tee_times);
-    assert_eq!(
-        l.lease_times(None),
-        LeaseTimes {
-            valid: 300,
-            t1: Some(40),
-            t2: Some(263)
-        }
-    );
+    assert_eq!(l.lease_times(None), LeaseTimes { valid: 300, t1: Some(40), t2: Some(263) });
     // Options: global < subnet < pool < reservation.
     assert_eq!(opt(s.options(), "domain-name"), b"global.example");
     assert_eq!(opt(s.options(), "routers"), [192, 0, 2, 1]);
-    assert_eq!(
-        s.options().get(252).unwrap().data(),
-        b"http://wpad/wpad.dat"
-    );
-    assert_eq!(
-        opt(s.options(), "domain-search"),
-        b"\x01a\x07example\x00\x01b\x07example\x00"
-    );
+    assert_eq!(s.options().get(252).unwrap().data(), b"http://wpad/wpad.dat");
+    assert_eq!(opt(s.options(), "domain-search"), b"\x01a\x07example\x00\x01b\x07example\x00");
     let in_pool = s.options_for(Some(ip("192.0.2.12")), None);
     assert_eq!(opt(&in_pool, "domain-name"), b"pool.example");
     assert_eq!(opt(&in_pool, "routers"), [192, 0, 2, 1]);
@@ -352,18 +251,12 @@ fn comments_includes_and_inheritance() {
     assert_eq!(s.boot().next_server, ip("10.0.0.254"));
     assert_eq!(s.boot().server_hostname, "boot");
     // Selection.
-    assert_eq!(
-        c.subnet_for_relay(ip("198.51.100.1")).unwrap().id(),
-        SubnetId(7)
-    );
+    assert_eq!(c.subnet_for_relay(ip("198.51.100.1")).unwrap().id(), SubnetId(7));
     assert_eq!(c.subnet_for_interface("eth1").unwrap().id(), SubnetId(7));
     assert_eq!(c.interfaces().socket_type, SocketType::Udp);
     assert_eq!(
         c.interfaces().interfaces[1],
-        InterfaceSpec::Named {
-            name: "eth2".into(),
-            address: Some(ip("10.9.9.9"))
-        }
+        InterfaceSpec::Named { name: "eth2".into(), address: Some(ip("10.9.9.9")) }
     );
     assert!(c.interfaces().serves("anything"));
     assert!(c.ha().is_none());
@@ -372,28 +265,13 @@ fn comments_includes_and_inheritance() {
 #[test]
 fn error_inside_an_included_file_names_that_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("pools.json"),
-        "{ \"pool\": \"10.0.0.50-10.0.0.5\" }",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("pools.json"), "{ \"pool\": \"10.0.0.50-10.0.0.5\" }").unwrap();
     let main = dir.path().join("main.json");
-    std::fs::write(
-        &main,
-        BASE.replace(
-            r#"{ "pool": "10.0.0.10-10.0.0.100" }"#,
-            r#"<?include "pools.json"?>"#,
-        ),
-    )
-    .unwrap();
+    std::fs::write(&main, BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, r#"<?include "pools.json"?>"#))
+        .unwrap();
     let msg = load(&main).unwrap_err().to_string();
     let inc = dir.path().join("pools.json").display().to_string();
-    assert_eq!(
-        msg,
-        format!(
-            "{inc}:1:11: Dhcp4.subnet4[0].pools[0].pool: \"10.0.0.50-10.0.0.5\": start is after end"
-        )
-    );
+    assert_eq!(msg, format!("{inc}:1:11: Dhcp4.subnet4[0].pools[0].pool: \"10.0.0.50-10.0.0.5\": start is after end"));
 }
 
 #[test]
@@ -402,22 +280,15 @@ fn exact_location_of_a_bad_pool() {
     let (_d, file, r) = load_text(&text);
     assert_eq!(
         r.unwrap_err().to_string(),
-        format!(
-            "{file}:9:30: Dhcp4.subnet4[0].pools[0].pool: \"10.0.0.5-10.0.0.1\": start is after end"
-        )
+        format!("{file}:9:30: Dhcp4.subnet4[0].pools[0].pool: \"10.0.0.5-10.0.0.1\": start is after end")
     );
 }
 
 #[test]
 fn unknown_keys_are_refused_with_their_path() {
-    let msg = refused(
-        &BASE.replace(r#""id": 1,"#, r#""id": 1, "client-class": "x","#),
-        "Dhcp4.subnet4[0].client-class",
-    );
-    assert!(
-        msg.contains("unknown or unsupported key \"client-class\""),
-        "{msg}"
-    );
+    let msg =
+        refused(&BASE.replace(r#""id": 1,"#, r#""id": 1, "client-class": "x","#), "Dhcp4.subnet4[0].client-class");
+    assert!(msg.contains("unknown or unsupported key \"client-class\""), "{msg}");
     refused(
         &BASE.replace(
             r#""valid-lifetime": 600,"#,
@@ -426,83 +297,38 @@ fn unknown_keys_are_refused_with_their_path() {
         "Dhcp4.shared-networks[0].frob",
     );
     refused(
-        &BASE.replace(
-            r#""pool": "10.0.0.10-10.0.0.100""#,
-            r#""pool": "10.0.0.10-10.0.0.100", "frob": 1"#,
-        ),
+        &BASE.replace(r#""pool": "10.0.0.10-10.0.0.100""#, r#""pool": "10.0.0.10-10.0.0.100", "frob": 1"#),
         "Dhcp4.subnet4[0].pools[0].frob",
     );
-    refused(
-        &BASE.replace(r#""Dhcp4": {"#, r#""Dhcp6": {}, "Dhcp4": {"#),
-        "Dhcp6",
-    );
+    refused(&BASE.replace(r#""Dhcp4": {"#, r#""Dhcp6": {}, "Dhcp4": {"#), "Dhcp6");
     let (_d, _f, r) = load_text(&BASE.replace(r#""id": 1,"#, r#""id": 1, "client-class": "x","#));
     assert!(matches!(r, Err(ConfigError::UnknownKey { ref key, .. }) if key == "client-class"));
 }
 
 #[test]
 fn wrong_types_are_refused_with_their_path() {
-    let m = refused(
-        &BASE.replace(r#""valid-lifetime": 600"#, r#""valid-lifetime": "600""#),
-        "Dhcp4.valid-lifetime",
-    );
+    let m = refused(&BASE.replace(r#""valid-lifetime": 600"#, r#""valid-lifetime": "600""#), "Dhcp4.valid-lifetime");
     assert!(m.contains("invalid type"), "{m}");
-    refused(
-        &BASE.replace(r#""valid-lifetime": 600"#, r#""valid-lifetime": -1"#),
-        "Dhcp4.valid-lifetime",
-    );
-    refused(
-        &BASE.replace(r#"[ "eth0" ]"#, r#""eth0""#),
-        "Dhcp4.interfaces-config.interfaces",
-    );
-    refused(
-        &BASE.replace(r#""id": 1"#, r#""id": true"#),
-        "Dhcp4.subnet4[0].id",
-    );
-    refused(
-        &BASE.replace(r#""id": 1,"#, r#""id": 1, "authoritative": "yes","#),
-        "Dhcp4.subnet4[0].authoritative",
-    );
-    refused(
-        &BASE.replace(r#""subnet": "10.0.0.0/24","#, ""),
-        "Dhcp4.subnet4[0]",
-    );
+    refused(&BASE.replace(r#""valid-lifetime": 600"#, r#""valid-lifetime": -1"#), "Dhcp4.valid-lifetime");
+    refused(&BASE.replace(r#"[ "eth0" ]"#, r#""eth0""#), "Dhcp4.interfaces-config.interfaces");
+    refused(&BASE.replace(r#""id": 1"#, r#""id": true"#), "Dhcp4.subnet4[0].id");
+    refused(&BASE.replace(r#""id": 1,"#, r#""id": 1, "authoritative": "yes","#), "Dhcp4.subnet4[0].authoritative");
+    refused(&BASE.replace(r#""subnet": "10.0.0.0/24","#, ""), "Dhcp4.subnet4[0]");
 }
 
 #[test]
 fn bad_pools_subnets_and_reservations() {
     let two_pools = |a: &str, b: &str| {
-        BASE.replace(
-            r#"{ "pool": "10.0.0.10-10.0.0.100" }"#,
-            &format!(r#"{{ "pool": "{a}" }}, {{ "pool": "{b}" }}"#),
-        )
+        BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, &format!(r#"{{ "pool": "{a}" }}, {{ "pool": "{b}" }}"#))
     };
-    let m = refused(
-        &two_pools("10.0.0.10-10.0.0.100", "10.0.0.100-10.0.0.120"),
-        "Dhcp4.subnet4[0].pools[1].pool",
-    );
+    let m = refused(&two_pools("10.0.0.10-10.0.0.100", "10.0.0.100-10.0.0.120"), "Dhcp4.subnet4[0].pools[1].pool");
     assert!(m.contains("overlaps"), "{m}");
-    let m = refused(
-        &two_pools("10.0.0.10-10.0.0.20", "10.0.0.250-10.0.1.5"),
-        "Dhcp4.subnet4[0].pools[1].pool",
-    );
+    let m = refused(&two_pools("10.0.0.10-10.0.0.20", "10.0.0.250-10.0.1.5"), "Dhcp4.subnet4[0].pools[1].pool");
     assert!(m.contains("not inside subnet 10.0.0.0/24"), "{m}");
-    refused(
-        &two_pools("10.0.0.10-10.0.0.20", "10.0.0.30"),
-        "Dhcp4.subnet4[0].pools[1].pool",
-    );
-    refused(
-        &two_pools("10.0.0.10-10.0.0.20", "10.0.0.30-10.0.0.x"),
-        "Dhcp4.subnet4[0].pools[1].pool",
-    );
+    refused(&two_pools("10.0.0.10-10.0.0.20", "10.0.0.30"), "Dhcp4.subnet4[0].pools[1].pool");
+    refused(&two_pools("10.0.0.10-10.0.0.20", "10.0.0.30-10.0.0.x"), "Dhcp4.subnet4[0].pools[1].pool");
 
-    for bad in [
-        "10.0.0.0/33",
-        "10.0.0.0",
-        "10.0.0.300/24",
-        "10.0.0.0/0",
-        "fe80::/64",
-    ] {
+    for bad in ["10.0.0.0/33", "10.0.0.0", "10.0.0.300/24", "10.0.0.0/0", "fe80::/64"] {
         let m = refused(&BASE.replace("10.0.0.0/24", bad), "Dhcp4.subnet4[0].subnet");
         assert!(m.contains(bad), "{m}");
     }
@@ -514,23 +340,12 @@ fn bad_pools_subnets_and_reservations() {
             &format!("      }},\n      {second}\n    ]"),
         )
     };
-    let m = refused(
-        &two_subnets(r#"{ "id": 1, "subnet": "10.0.1.0/24" }"#),
-        "Dhcp4.subnet4[1].id",
-    );
+    let m = refused(&two_subnets(r#"{ "id": 1, "subnet": "10.0.1.0/24" }"#), "Dhcp4.subnet4[1].id");
     assert!(m.contains("already used"), "{m}");
-    let m = refused(
-        &two_subnets(r#"{ "id": 2, "subnet": "10.0.0.128/25" }"#),
-        "Dhcp4.subnet4[1].subnet",
-    );
+    let m = refused(&two_subnets(r#"{ "id": 2, "subnet": "10.0.0.128/25" }"#), "Dhcp4.subnet4[1].subnet");
     assert!(m.contains("overlaps"), "{m}");
 
-    let with_res = |r: &str| {
-        BASE.replace(
-            r#""pools": ["#,
-            &format!(r#""reservations": [ {r} ], "pools": ["#),
-        )
-    };
+    let with_res = |r: &str| BASE.replace(r#""pools": ["#, &format!(r#""reservations": [ {r} ], "pools": ["#));
     let m = refused(
         &with_res(
             r#"{ "hw-address": "aa:bb:cc:dd:ee:ff", "ip-address": "10.0.0.5" }, { "hw-address": "AABBCCDDEEFF", "ip-address": "10.0.0.6" }"#,
@@ -553,111 +368,88 @@ fn bad_pools_subnets_and_reservations() {
         &with_res(r#"{ "hw-address": "zz", "ip-address": "10.0.0.5" }"#),
         "Dhcp4.subnet4[0].reservations[0].hw-address",
     );
-    refused(
-        &with_res(r#"{ "ip-address": "10.0.0.5" }"#),
+    refused(&with_res(r#"{ "ip-address": "10.0.0.5" }"#), "Dhcp4.subnet4[0].reservations[0]");
+    let m = refused(&with_res(r#"{ "flex-id": "'x'", "ip-address": "10.0.0.5" }"#), "Dhcp4.subnet4[0].reservations[0].flex-id");
+    assert!(m.contains("libdhcp_flex_id.so"), "{m}");
+    let m = refused(
+        &with_res(r#"{ "duid": "01:02", "hw-address": "00:01:02:03:04:05", "ip-address": "10.0.0.5" }"#),
         "Dhcp4.subnet4[0].reservations[0]",
     );
-    refused(
-        &with_res(r#"{ "duid": "01:02", "ip-address": "10.0.0.5" }"#),
-        "Dhcp4.subnet4[0].reservations[0].duid",
+    assert!(m.contains("one identifier"), "{m}");
+}
+
+#[test]
+fn every_host_identifier_and_global_reservations_load() {
+    let c = parse(
+        &BASE.replace(
+            r#""valid-lifetime": 600,"#,
+            r#""valid-lifetime": 600, "host-reservation-identifiers": [ "circuit-id", "duid" ],
+               "reservations": [ { "hw-address": "02:00:00:00:00:07", "ip-address": "172.16.0.7", "hostname": "far" } ],"#,
+        )
+        .replace(
+            r#""pools": [ { "pool": "10.0.0.10-10.0.0.100" } ]"#,
+            r#""pools": [ { "pool": "10.0.0.10-10.0.0.100" } ], "reservations": [
+                { "duid": "04:33:44", "ip-address": "10.0.0.4" },
+                { "circuit-id": "060106020603", "ip-address": "10.0.0.6" },
+                { "client-id": "01:02:00:00:00:00:09", "hostname": "no-address" } ]"#,
+        ),
+        "t",
+    )
+    .unwrap();
+    let ids: Vec<_> = c.subnets()[0].reservations().iter().map(|r| r.id().kind()).collect();
+    assert_eq!(ids, [HostIdentifierType::Duid, HostIdentifierType::CircuitId, HostIdentifierType::ClientId]);
+    assert_eq!(c.host_reservation_identifiers(), [HostIdentifierType::CircuitId, HostIdentifierType::Duid]);
+    // A global reservation may name any address.
+    assert_eq!(c.global_reservations()[0].ip_address(), Some(ip("172.16.0.7")));
+    let m = refused(
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, "host-reservation-identifiers": [ "hw-address", "flex-id" ],"#),
+        "Dhcp4.host-reservation-identifiers[1]",
     );
+    assert!(m.contains("libdhcp_flex_id.so"), "{m}");
 }
 
 #[test]
 fn syntax_comment_and_include_errors() {
-    let (_d, file, r) = load_text(&BASE.replace(
-        r#""valid-lifetime": 600,"#,
-        r#""valid-lifetime": 600, /* never closed"#,
-    ));
-    let m = r.unwrap_err().to_string();
-    assert!(
-        m.starts_with(&format!("{file}:4:28: comment not closed")),
-        "{m}"
-    );
-
     let (_d, file, r) =
-        load_text(&BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600 "#));
+        load_text(&BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, /* never closed"#));
+    let m = r.unwrap_err().to_string();
+    assert!(m.starts_with(&format!("{file}:4:28: comment not closed")), "{m}");
+
+    let (_d, file, r) = load_text(&BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600 "#));
     let m = r.unwrap_err().to_string();
     assert!(m.starts_with(&format!("{file}:5:")), "{m}");
 
-    let (_d, file, r) = load_text(&BASE.replace(
-        r#"{ "pool": "10.0.0.10-10.0.0.100" }"#,
-        r#"<?include "no-such-file.json"?>"#,
-    ));
+    let (_d, file, r) =
+        load_text(&BASE.replace(r#"{ "pool": "10.0.0.10-10.0.0.100" }"#, r#"<?include "no-such-file.json"?>"#));
     let e = r.unwrap_err();
     assert!(matches!(e, ConfigError::Include { .. }));
     let m = e.to_string();
-    assert!(
-        m.starts_with(&format!(
-            "{file}:9:20: cannot include \"no-such-file.json\": file not found"
-        )),
-        "{m}"
-    );
+    assert!(m.starts_with(&format!("{file}:9:20: cannot include \"no-such-file.json\": file not found")), "{m}");
 
     let (_d, _f, r) = load_text("{ \"Dhcp4\": {} } trailing");
     assert!(matches!(r, Err(ConfigError::Syntax { .. })), "{r:?}");
-    assert!(matches!(
-        load("/nonexistent/kea.conf"),
-        Err(ConfigError::Read { .. })
-    ));
+    assert!(matches!(load("/nonexistent/kea.conf"), Err(ConfigError::Read { .. })));
 }
 
 #[test]
 fn option_data_errors() {
-    let with_opts = |o: &str| {
-        BASE.replace(
-            r#""id": 1,"#,
-            &format!(r#""id": 1, "option-data": [ {o} ],"#),
-        )
-    };
+    let with_opts = |o: &str| BASE.replace(r#""id": 1,"#, &format!(r#""id": 1, "option-data": [ {o} ],"#));
     let p = "Dhcp4.subnet4[0].option-data[0]";
-    let m = refused(
-        &with_opts(r#"{ "name": "routerz", "data": "10.0.0.1" }"#),
-        &format!("{p}.name"),
-    );
+    let m = refused(&with_opts(r#"{ "name": "routerz", "data": "10.0.0.1" }"#), &format!("{p}.name"));
     assert!(m.contains("not a standard DHCPv4 option name"), "{m}");
-    let m = refused(
-        &with_opts(r#"{ "name": "dhcp-lease-time", "data": "60" }"#),
-        &format!("{p}.name"),
-    );
+    let m = refused(&with_opts(r#"{ "name": "dhcp-lease-time", "data": "60" }"#), &format!("{p}.name"));
     assert!(m.contains("valid-lifetime"), "{m}");
-    refused(
-        &with_opts(r#"{ "code": 58, "data": "60" }"#),
-        &format!("{p}.code"),
-    );
-    refused(
-        &with_opts(r#"{ "name": "routers", "data": "10.0.0.300" }"#),
-        &format!("{p}.data"),
-    );
-    refused(
-        &with_opts(r#"{ "name": "routers", "code": 4, "data": "10.0.0.1" }"#),
-        &format!("{p}.code"),
-    );
-    refused(
-        &with_opts(r#"{ "code": 300, "data": "01" }"#),
-        &format!("{p}.code"),
-    );
-    refused(
-        &with_opts(r#"{ "code": 150, "csv-format": true, "data": "10.0.0.1" }"#),
-        &format!("{p}.csv-format"),
-    );
-    refused(
-        &with_opts(r#"{ "code": 150, "csv-format": false, "data": "0g" }"#),
-        &format!("{p}.data"),
-    );
-    refused(
-        &with_opts(r#"{ "name": "routers", "csv-format": false, "data": "0a0000" }"#),
-        &format!("{p}.data"),
-    );
-    refused(
-        &with_opts(r#"{ "name": "routers", "space": "vendor-4491", "data": "10.0.0.1" }"#),
-        &format!("{p}.space"),
-    );
+    refused(&with_opts(r#"{ "code": 58, "data": "60" }"#), &format!("{p}.code"));
+    refused(&with_opts(r#"{ "name": "routers", "data": "10.0.0.300" }"#), &format!("{p}.data"));
+    refused(&with_opts(r#"{ "name": "routers", "code": 4, "data": "10.0.0.1" }"#), &format!("{p}.code"));
+    refused(&with_opts(r#"{ "code": 300, "data": "01" }"#), &format!("{p}.code"));
+    refused(&with_opts(r#"{ "code": 150, "csv-format": true, "data": "10.0.0.1" }"#), &format!("{p}.csv-format"));
+    refused(&with_opts(r#"{ "code": 150, "csv-format": false, "data": "0g" }"#), &format!("{p}.data"));
+    refused(&with_opts(r#"{ "name": "routers", "csv-format": false, "data": "0a0000" }"#), &format!("{p}.data"));
+    refused(&with_opts(r#"{ "name": "routers", "space": "vendor-4491", "data": "10.0.0.1" }"#), &format!("{p}.space"));
     refused(&with_opts(r#"{ "data": "10.0.0.1" }"#), p);
     refused(
-        &with_opts(
-            r#"{ "name": "routers", "data": "10.0.0.1" }, { "code": 3, "data": "10.0.0.2" }"#,
-        ),
+        &with_opts(r#"{ "name": "routers", "data": "10.0.0.1" }, { "code": 3, "data": "10.0.0.2" }"#),
         "Dhcp4.subnet4[0].option-data[1]",
     );
     // Accepted: binary by code (with and without explicit csv-format false).
@@ -668,69 +460,38 @@ fn option_data_errors() {
     let s = &c.subnets()[0];
     assert_eq!(s.options().get(150).unwrap().data(), [10, 0, 0, 1]);
     assert_eq!(s.options().get(160).unwrap().data(), [1, 2]);
-    assert!(
-        c.warnings
-            .iter()
-            .any(|w| w.path == "Dhcp4.subnet4[0].option-data[1].data")
-    );
+    assert!(c.warnings.iter().any(|w| w.path == "Dhcp4.subnet4[0].option-data[1].data"));
 }
 
 #[test]
 fn lifetime_and_global_errors() {
     refused(
-        &BASE.replace(
-            r#""valid-lifetime": 600,"#,
-            r#""valid-lifetime": 600, "max-valid-lifetime": 100,"#,
-        ),
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""valid-lifetime": 600, "max-valid-lifetime": 100,"#),
         "Dhcp4.valid-lifetime",
     );
     refused(
-        &BASE.replace(
-            r#""valid-lifetime": 600,"#,
-            r#""renew-timer": 50, "rebind-timer": 40,"#,
-        ),
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""renew-timer": 50, "rebind-timer": 40,"#),
         "Dhcp4.renew-timer",
     );
     refused(
-        &BASE.replace(
-            r#""id": 1,"#,
-            r#""id": 1, "calculate-tee-times": true, "t1-percent": 0.9, "t2-percent": 0.5,"#,
-        ),
+        &BASE.replace(r#""id": 1,"#, r#""id": 1, "calculate-tee-times": true, "t1-percent": 0.9, "t2-percent": 0.5,"#),
         "Dhcp4.subnet4[0].t1-percent",
     );
     refused(
-        &BASE.replace(
-            r#""valid-lifetime": 600,"#,
-            r#""lease-database": { "type": "mysql", "name": "kea" },"#,
-        ),
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""lease-database": { "type": "mysql", "name": "kea" },"#),
         "Dhcp4.lease-database.type",
     );
+    refused(&BASE.replace(r#""valid-lifetime": 600,"#, r#""next-server": "boot.example","#), "Dhcp4.next-server");
     refused(
-        &BASE.replace(
-            r#""valid-lifetime": 600,"#,
-            r#""next-server": "boot.example","#,
-        ),
-        "Dhcp4.next-server",
-    );
-    refused(
-        &BASE.replace(
-            r#""valid-lifetime": 600,"#,
-            r#""host-reservation-identifiers": [ "hw-address", "mac" ],"#,
-        ),
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""host-reservation-identifiers": [ "hw-address", "mac" ],"#),
         "Dhcp4.host-reservation-identifiers[1]",
     );
     refused(
-        &BASE.replace(
-            r#""valid-lifetime": 600,"#,
-            r#""dhcp-ddns": { "enable-updates": true },"#,
-        ),
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""dhcp-ddns": { "enable-updates": true },"#),
         "Dhcp4.dhcp-ddns.enable-updates",
     );
     refused(
-        &BASE.replace(
-            r#""valid-lifetime": 600,"#,
-            r#""reservation-mode": "all", "reservations-global": true,"#,
-        ),
+        &BASE.replace(r#""valid-lifetime": 600,"#, r#""reservation-mode": "all", "reservations-global": true,"#),
         "Dhcp4.reservation-mode",
     );
     refused(
@@ -749,32 +510,16 @@ const HA_HOOK: &str = r#""hooks-libraries": [ { "library": "/usr/lib/kea/hooks/l
 
 #[test]
 fn ha_errors_carry_full_paths_and_no_secrets() {
-    let with_ha = |h: &str| {
-        BASE.replace(
-            r#""valid-lifetime": 600,"#,
-            &format!(r#""valid-lifetime": 600, {h}"#),
-        )
-    };
+    let with_ha = |h: &str| BASE.replace(r#""valid-lifetime": 600,"#, &format!(r#""valid-lifetime": 600, {h}"#));
     let (_d, _f, r) = load_text(&with_ha(HA_HOOK));
     let c = r.unwrap();
     assert!(!format!("{c:?}").contains("s3cr3t"));
     assert_eq!(c.subnets()[0].ha_relationship(), Some(0));
-    assert_eq!(
-        c.ha().unwrap().relationships()[0]
-            .this_server()
-            .basic_auth()
-            .unwrap()
-            .password
-            .expose(),
-        "s3cr3t-pw"
-    );
+    assert_eq!(c.ha().unwrap().relationships()[0].this_server().basic_auth().unwrap().password.expose(), "s3cr3t-pw");
 
     let base = "Dhcp4.hooks-libraries[0].parameters.high-availability[0]";
     let m = refused(
-        &with_ha(&HA_HOOK.replace(
-            r#""role": "standby""#,
-            r#""role": "standby", "colour": "red""#,
-        )),
+        &with_ha(&HA_HOOK.replace(r#""role": "standby""#, r#""role": "standby", "colour": "red""#)),
         &format!("{base}.peers[1].colour"),
     );
     assert!(!m.contains("s3cr3t"), "{m}");
@@ -816,27 +561,15 @@ fn ha_errors_carry_full_paths_and_no_secrets() {
 #[test]
 fn hub_subnet_must_name_a_known_relationship() {
     let hub = std::fs::read_to_string(data("seed004/zaldua1zerb1.json")).unwrap();
-    let bad = hub.replacen(
-        r#""ha-server-name": "zaldua1zerb1-zaldua2""#,
-        r#""ha-server-name": "somebody-else""#,
-        1,
-    );
+    let bad = hub.replacen(r#""ha-server-name": "zaldua1zerb1-zaldua2""#, r#""ha-server-name": "somebody-else""#, 1);
     let m = refused(&bad, "Dhcp4.subnet4[1].user-context.ha-server-name");
     assert!(m.contains("somebody-else"), "{m}");
     // Without a name the subnet is accepted (Kea drops its packets) with a warning.
-    let unnamed = hub.replacen(
-        r#""user-context": { "ha-server-name": "zaldua1zerb1-zaldua2" },"#,
-        "",
-        1,
-    );
+    let unnamed = hub.replacen(r#""user-context": { "ha-server-name": "zaldua1zerb1-zaldua2" },"#, "", 1);
     let (_d, _f, r) = load_text(&unnamed);
     let c = r.unwrap();
     assert_eq!(c.subnet(SubnetId(2)).unwrap().ha_relationship(), None);
-    assert!(
-        c.warnings
-            .iter()
-            .any(|w| w.path == "Dhcp4.subnet4[1]" && w.message.contains("dropped"))
-    );
+    assert!(c.warnings.iter().any(|w| w.path == "Dhcp4.subnet4[1]" && w.message.contains("dropped")));
 }
 
 #[test]
@@ -849,20 +582,13 @@ fn harmless_keys_warn_and_keep_user_context() {
     let (_d, file, r) = load_text(&text);
     let c = r.unwrap();
     let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
-    for p in [
-        "Dhcp4.loggers",
-        "Dhcp4.sanity-checks",
-        "Dhcp4.user-context",
-        "Dhcp4.subnet4[0].user-context.ha-server-name",
-    ] {
+    for p in
+        ["Dhcp4.loggers", "Dhcp4.sanity-checks", "Dhcp4.user-context", "Dhcp4.subnet4[0].user-context.ha-server-name"]
+    {
         assert!(paths.contains(&p), "{p} not in {paths:?}");
     }
     assert!(!paths.iter().any(|p| p.contains("comment")));
-    let w = c
-        .warnings
-        .iter()
-        .find(|w| w.path == "Dhcp4.loggers")
-        .unwrap();
+    let w = c.warnings.iter().find(|w| w.path == "Dhcp4.loggers").unwrap();
     assert!(w.to_string().starts_with(&format!("{file}:4:")), "{w}");
     let s = &c.subnets()[0];
     assert_eq!(s.context().other.get("site").unwrap(), "venus");
@@ -871,32 +597,21 @@ fn harmless_keys_warn_and_keep_user_context() {
 
 #[test]
 fn kea_defaults_apply() {
-    let (_d, _f, r) = load_text(
-        r#"{ "Dhcp4": { "subnet4": [ { "subnet": "10.0.0.0/8" }, { "subnet": "11.0.0.0/8", "id": 0 } ] } }"#,
-    );
+    let (_d, _f, r) =
+        load_text(r#"{ "Dhcp4": { "subnet4": [ { "subnet": "10.0.0.0/8" }, { "subnet": "11.0.0.0/8", "id": 0 } ] } }"#);
     let c = r.unwrap();
     assert_eq!(c.subnets()[0].id(), SubnetId(1));
     assert_eq!(c.subnets()[1].id(), SubnetId(2));
     let l = c.subnets()[0].lifetimes();
     assert_eq!(
-        (
-            l.valid,
-            l.min_valid,
-            l.max_valid,
-            l.renew,
-            l.rebind,
-            l.calculate_tee_times
-        ),
+        (l.valid, l.min_valid, l.max_valid, l.renew, l.rebind, l.calculate_tee_times),
         (7200, 7200, 7200, None, None, false)
     );
     assert!(!c.authoritative() && c.match_client_id() && c.echo_client_id());
     assert_eq!(c.decline_probation_period(), 86_400);
     assert_eq!(c.lease_database().lfc_interval, 3600);
     assert!(c.interfaces().interfaces.is_empty());
-    assert_eq!(
-        c.host_reservation_identifiers()[0],
-        HostIdentifierType::HwAddress
-    );
+    assert_eq!(c.host_reservation_identifiers()[0], HostIdentifierType::HwAddress);
     let f = c.subnets()[0].reservation_flags();
     assert!(!f.global && f.in_subnet && !f.out_of_pool);
 }

@@ -45,36 +45,11 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let mut w: Warnings = Vec::new();
     let at = |k: &str| format!("{P}.{k}");
 
-    ignored(
-        &mut w,
-        &at("control-socket"),
-        &d.control_socket,
-        "xdhcp has its own control interface",
-    );
-    ignored(
-        &mut w,
-        &at("loggers"),
-        &d.loggers,
-        "xdhcp logs through tracing (RUST_LOG)",
-    );
-    ignored(
-        &mut w,
-        &at("multi-threading"),
-        &d.multi_threading,
-        "Kea packet-processing tuning",
-    );
-    ignored(
-        &mut w,
-        &at("dhcp-queue-control"),
-        &d.dhcp_queue_control,
-        "Kea packet-processing tuning",
-    );
-    ignored(
-        &mut w,
-        &at("sanity-checks"),
-        &d.sanity_checks,
-        "xdhcp's lease store applies its own checks",
-    );
+    ignored(&mut w, &at("control-socket"), &d.control_socket, "xdhcp has its own control interface");
+    ignored(&mut w, &at("loggers"), &d.loggers, "xdhcp logs through tracing (RUST_LOG)");
+    ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
+    ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
+    ignored(&mut w, &at("sanity-checks"), &d.sanity_checks, "xdhcp's lease store applies its own checks");
     ignored(
         &mut w,
         &at("expired-leases-processing"),
@@ -83,17 +58,9 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     );
     if let Some(ddns) = &d.dhcp_ddns {
         if ddns.get("enable-updates").and_then(Value::as_bool) == Some(true) {
-            return Err(Invalid::new(
-                at("dhcp-ddns.enable-updates"),
-                "DNS updates are not supported by xdhcp",
-            ));
+            return Err(Invalid::new(at("dhcp-ddns.enable-updates"), "DNS updates are not supported by xdhcp"));
         }
-        ignored(
-            &mut w,
-            &at("dhcp-ddns"),
-            &d.dhcp_ddns,
-            "DNS updates are disabled",
-        );
+        ignored(&mut w, &at("dhcp-ddns"), &d.dhcp_ddns, "DNS updates are disabled");
     }
     if d.user_context.is_some() {
         w.push((at("user-context"), "ignored".into()));
@@ -106,11 +73,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     }
     extended_info(&mut w, P, d.store_extended_info);
 
-    let interfaces = interfaces(
-        d.interfaces_config.as_ref(),
-        &at("interfaces-config"),
-        &mut w,
-    )?;
+    let interfaces = interfaces(d.interfaces_config.as_ref(), &at("interfaces-config"), &mut w)?;
     let lease_database = lease_database(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
 
     let global_keys = LifetimeKeys {
@@ -138,11 +101,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let authoritative = d.authoritative.unwrap_or(false);
     let match_client_id = d.match_client_id.unwrap_or(true);
     let global_flags = reservation_flags(
-        ReservationFlags {
-            global: false,
-            in_subnet: true,
-            out_of_pool: false,
-        },
+        ReservationFlags { global: false, in_subnet: true, out_of_pool: false },
         &d.reservation_mode,
         d.reservations_global,
         d.reservations_in_subnet,
@@ -150,11 +109,9 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         P,
         &mut w,
     )?;
-    let host_reservation_identifiers = host_ids(
-        &d.host_reservation_identifiers,
-        &at("host-reservation-identifiers"),
-    )?;
+    let host_reservation_identifiers = host_ids(&d.host_reservation_identifiers, &at("host-reservation-identifiers"))?;
     let options = option_list(&d.option_data, &at("option-data"), &mut w)?;
+    let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &mut w)?;
 
     let (lease_cmds, ha) = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
 
@@ -220,6 +177,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         options,
         subnets,
         shared_networks,
+        global_reservations,
         lease_cmds,
         ha,
         warnings: Vec::new(),
@@ -475,11 +433,7 @@ fn relay_list(relay: Option<wire::Relay>, rp: &str) -> Result<Vec<Ipv4Addr>, Inv
     Ok(out)
 }
 
-fn interfaces(
-    ic: Option<&wire::InterfacesConfig>,
-    path: &str,
-    w: &mut Warnings,
-) -> Result<InterfacesConfig, Invalid> {
+fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings) -> Result<InterfacesConfig, Invalid> {
     let mut out = InterfacesConfig {
         interfaces: Vec::new(),
         socket_type: SocketType::Raw,
@@ -497,26 +451,17 @@ fn interfaces(
         } else {
             let (name, addr) = match spec.split_once('/') {
                 Some((n, a)) => {
-                    let a = a.parse::<Ipv4Addr>().map_err(|_| {
-                        Invalid::new(&ip, format!("{spec:?}: {a:?} is not an IPv4 address"))
-                    })?;
+                    let a = a
+                        .parse::<Ipv4Addr>()
+                        .map_err(|_| Invalid::new(&ip, format!("{spec:?}: {a:?} is not an IPv4 address")))?;
                     (n, Some(a))
                 }
                 None => (spec.as_str(), None),
             };
-            if name.is_empty()
-                || name.len() > 15
-                || name.contains(|c: char| c.is_whitespace() || c == '/')
-            {
-                return Err(Invalid::new(
-                    &ip,
-                    format!("{spec:?} is not a valid interface name"),
-                ));
+            if name.is_empty() || name.len() > 15 || name.contains(|c: char| c.is_whitespace() || c == '/') {
+                return Err(Invalid::new(&ip, format!("{spec:?} is not a valid interface name")));
             }
-            InterfaceSpec::Named {
-                name: name.to_owned(),
-                address: addr,
-            }
+            InterfaceSpec::Named { name: name.to_owned(), address: addr }
         };
         if out.interfaces.contains(&parsed) {
             return Err(Invalid::new(&ip, format!("{spec:?} is listed twice")));
@@ -551,26 +496,15 @@ fn interfaces(
     Ok(out)
 }
 
-fn lease_database(
-    db: Option<&wire::LeaseDatabase>,
-    path: &str,
-    w: &mut Warnings,
-) -> Result<LeaseDatabase, Invalid> {
-    let mut out = LeaseDatabase {
-        name: PathBuf::from(DEFAULT_LEASE_FILE),
-        persist: true,
-        lfc_interval: 3600,
-        max_row_errors: 0,
-    };
+fn lease_database(db: Option<&wire::LeaseDatabase>, path: &str, w: &mut Warnings) -> Result<LeaseDatabase, Invalid> {
+    let mut out =
+        LeaseDatabase { name: PathBuf::from(DEFAULT_LEASE_FILE), persist: true, lfc_interval: 3600, max_row_errors: 0 };
     let Some(db) = db else { return Ok(out) };
     if db.user_context.is_some() {
         w.push((format!("{path}.user-context"), "ignored".into()));
     }
     if db.kind != "memfile" {
-        return Err(Invalid::new(
-            format!("{path}.type"),
-            format!("{:?}: only \"memfile\" is supported", db.kind),
-        ));
+        return Err(Invalid::new(format!("{path}.type"), format!("{:?}: only \"memfile\" is supported", db.kind)));
     }
     if let Some(n) = &db.name {
         if n.is_empty() {
@@ -604,28 +538,19 @@ fn boot_params(
         Some(s) => bounded(s, 127, &format!("{path}.boot-file-name"))?,
         None => parent.boot_file_name.clone(),
     };
-    Ok(BootParams {
-        next_server,
-        server_hostname,
-        boot_file_name,
-    })
+    Ok(BootParams { next_server, server_hostname, boot_file_name })
 }
 
 /// The BOOTP header's sname and file fields have 64 and 128 bytes, NUL included.
 fn bounded(s: &str, max: usize, path: &str) -> Result<String, Invalid> {
     if s.len() > max {
-        return Err(Invalid::new(
-            path,
-            format!("must be at most {max} bytes long, it is {}", s.len()),
-        ));
+        return Err(Invalid::new(path, format!("must be at most {max} bytes long, it is {}", s.len())));
     }
     Ok(s.to_owned())
 }
 
 fn parse_ipv4(s: &str, path: &str) -> Result<Ipv4Addr, Invalid> {
-    s.trim()
-        .parse::<Ipv4Addr>()
-        .map_err(|_| Invalid::new(path, format!("{s:?} is not an IPv4 address")))
+    s.trim().parse::<Ipv4Addr>().map_err(|_| Invalid::new(path, format!("{s:?} is not an IPv4 address")))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -658,15 +583,8 @@ fn reservation_flags(
                 ));
             }
         };
-        w.push((
-            mp,
-            "deprecated in Kea; read as the equivalent reservations-* flags".into(),
-        ));
-        return Ok(ReservationFlags {
-            global: g,
-            in_subnet: s,
-            out_of_pool: o,
-        });
+        w.push((mp, "deprecated in Kea; read as the equivalent reservations-* flags".into()));
+        return Ok(ReservationFlags { global: g, in_subnet: s, out_of_pool: o });
     }
     Ok(ReservationFlags {
         global: global.unwrap_or(parent.global),
@@ -695,41 +613,75 @@ fn host_ids(list: &Option<Vec<String>>, path: &str) -> Result<Vec<HostIdentifier
             "duid" => HostIdentifierType::Duid,
             "circuit-id" => HostIdentifierType::CircuitId,
             "client-id" => HostIdentifierType::ClientId,
-            "flex-id" => HostIdentifierType::FlexId,
+            "flex-id" => return Err(Invalid::new(format!("{path}[{i}]"), FLEX_ID_UNSUPPORTED)),
             _ => {
                 return Err(Invalid::new(
                     format!("{path}[{i}]"),
-                    format!(
-                        "{n:?}: expected one of hw-address, duid, circuit-id, client-id, flex-id"
-                    ),
+                    format!("{n:?}: expected one of hw-address, duid, circuit-id, client-id, flex-id"),
                 ));
             }
         };
         if out.contains(&t) {
-            return Err(Invalid::new(
-                format!("{path}[{i}]"),
-                format!("{n:?} is listed twice"),
-            ));
+            return Err(Invalid::new(format!("{path}[{i}]"), format!("{n:?} is listed twice")));
         }
         out.push(t);
     }
     Ok(out)
 }
 
-fn option_list(
-    list: &Option<Vec<wire::OptionData>>,
+/// Why `flex-id` is refused wherever it appears.
+const FLEX_ID_UNSUPPORTED: &str =
+    "flex-id identifies hosts through Kea's libdhcp_flex_id.so hook, which xdhcp does not provide";
+
+/// Reservations of one scope (a subnet, or the global level when `prefix`
+/// is `None`), with Kea's uniqueness rules: one reservation per identifier
+/// and one per address in the scope.
+fn reservation_list(
+    list: Option<Vec<wire::Reservation>>,
     path: &str,
+    prefix: Option<&Cidr>,
     w: &mut Warnings,
-) -> Result<OptionSet, Invalid> {
+) -> Result<Vec<Reservation>, Invalid> {
+    let mut reservations: Vec<Reservation> = Vec::new();
+    for (j, r) in list.into_iter().flatten().enumerate() {
+        let rp = format!("{path}[{j}]");
+        let res = reservation(r, &rp, prefix, w)?;
+        if reservations.iter().any(|o| o.id == res.id) {
+            return Err(Invalid::new(
+                format!("{rp}.{}", id_key(res.id.kind())),
+                "another reservation in this scope has the same identifier",
+            ));
+        }
+        if let Some(a) = res.ip_address
+            && reservations.iter().any(|o| o.ip_address == Some(a))
+        {
+            return Err(Invalid::new(
+                format!("{rp}.ip-address"),
+                format!("{a} is already reserved for another host in this scope"),
+            ));
+        }
+        reservations.push(res);
+    }
+    Ok(reservations)
+}
+
+/// The JSON key of an identifier type.
+fn id_key(t: HostIdentifierType) -> &'static str {
+    match t {
+        HostIdentifierType::HwAddress => "hw-address",
+        HostIdentifierType::ClientId => "client-id",
+        HostIdentifierType::Duid => "duid",
+        HostIdentifierType::CircuitId => "circuit-id",
+    }
+}
+
+fn option_list(list: &Option<Vec<wire::OptionData>>, path: &str, w: &mut Warnings) -> Result<OptionSet, Invalid> {
     let mut set = OptionSet::new();
     for (i, o) in list.iter().flatten().enumerate() {
         let op = format!("{path}[{i}]");
         let opt = option_entry(o, &op, w)?;
         if set.get(opt.code()).is_some() {
-            return Err(Invalid::new(
-                op,
-                format!("option {} is already set in this list", opt.code()),
-            ));
+            return Err(Invalid::new(op, format!("option {} is already set in this list", opt.code())));
         }
         set.insert(opt);
     }
@@ -741,10 +693,7 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
     if let Some(space) = &o.space
         && space != "dhcp4"
     {
-        return Err(Invalid::new(
-            at("space"),
-            format!("{space:?}: only the \"dhcp4\" option space is supported"),
-        ));
+        return Err(Invalid::new(at("space"), format!("{space:?}: only the \"dhcp4\" option space is supported")));
     }
     if o.user_context.is_some() {
         w.push((at("user-context"), "ignored".into()));
@@ -752,10 +701,7 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
     let (code, def, key) = match (&o.name, o.code) {
         (Some(name), code) => {
             if name.contains(' ') {
-                return Err(Invalid::new(
-                    at("name"),
-                    format!("{name:?}: option names contain no spaces"),
-                ));
+                return Err(Invalid::new(at("name"), format!("{name:?}: option names contain no spaces")));
             }
             let Some(def) = options::option_def_by_name(name) else {
                 return Err(Invalid::new(
@@ -770,51 +716,34 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
             {
                 return Err(Invalid::new(
                     at("code"),
-                    format!(
-                        "{c} does not match option {name:?}, which is code {}",
-                        def.code
-                    ),
+                    format!("{c} does not match option {name:?}, which is code {}", def.code),
                 ));
             }
             (def.code, Some(def), "name")
         }
         (None, Some(c)) => {
-            let code = u8::try_from(c).map_err(|_| {
-                Invalid::new(at("code"), format!("{c}: DHCPv4 option codes go up to 255"))
-            })?;
+            let code = u8::try_from(c)
+                .map_err(|_| Invalid::new(at("code"), format!("{c}: DHCPv4 option codes go up to 255")))?;
             (code, options::option_def(code), "code")
         }
-        (None, None) => {
-            return Err(Invalid::new(
-                path,
-                "an option needs a \"name\" or a \"code\"",
-            ));
-        }
+        (None, None) => return Err(Invalid::new(path, "an option needs a \"name\" or a \"code\"")),
     };
     if let Some(why) = options::server_managed(code) {
         return Err(Invalid::new(at(key), format!("option {code}: {why}")));
     }
     let data = o.data.as_deref().unwrap_or("");
     let bytes = match (def, o.csv_format) {
-        (Some(def), None | Some(true)) => {
-            options::encode_csv(def, data).map_err(|m| Invalid::new(at("data"), m))?
-        }
+        (Some(def), None | Some(true)) => options::encode_csv(def, data).map_err(|m| Invalid::new(at("data"), m))?,
         (None, Some(true)) => {
             return Err(Invalid::new(
                 at("csv-format"),
-                format!(
-                    "option {code} has no standard definition, so its data must be hex with \"csv-format\": false"
-                ),
+                format!("option {code} has no standard definition, so its data must be hex with \"csv-format\": false"),
             ));
         }
         (def, csv) => {
-            let bytes = options::quoted_literal(data)
-                .or_else(|| options::decode_formatted_hex(data))
-                .ok_or_else(|| {
-                    Invalid::new(
-                        at("data"),
-                        format!("{data:?} is not hexadecimal bytes or a 'quoted string'"),
-                    )
+            let bytes =
+                options::quoted_literal(data).or_else(|| options::decode_formatted_hex(data)).ok_or_else(|| {
+                    Invalid::new(at("data"), format!("{data:?} is not hexadecimal bytes or a 'quoted string'"))
                 })?;
             if let Some(def) = def {
                 options::check_binary(def, &bytes).map_err(|m| Invalid::new(at("data"), m))?;
@@ -824,17 +753,12 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
             bytes
         }
     };
-    DhcpOption::new(code, bytes, o.always_send.unwrap_or(false))
-        .map_err(|m| Invalid::new(at("data"), m))
+    DhcpOption::new(code, bytes, o.always_send.unwrap_or(false)).map_err(|m| Invalid::new(at("data"), m))
 }
 
 type Hooks = (bool, Option<HaConfig>);
 
-fn hooks(
-    list: Option<Vec<wire::HookLibrary>>,
-    path: &str,
-    w: &mut Warnings,
-) -> Result<Hooks, Invalid> {
+fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> Result<Hooks, Invalid> {
     let mut lease_cmds = false;
     let mut ha: Option<HaConfig> = None;
     for (i, h) in list.unwrap_or_default().into_iter().enumerate() {
@@ -842,17 +766,11 @@ fn hooks(
         if h.user_context.is_some() {
             w.push((format!("{hp}.user-context"), "ignored".into()));
         }
-        let file = Path::new(&h.library)
-            .file_name()
-            .and_then(|f| f.to_str())
-            .unwrap_or("");
+        let file = Path::new(&h.library).file_name().and_then(|f| f.to_str()).unwrap_or("");
         match file {
             "libdhcp_lease_cmds.so" => {
                 if lease_cmds {
-                    return Err(Invalid::new(
-                        format!("{hp}.library"),
-                        "libdhcp_lease_cmds.so is loaded twice",
-                    ));
+                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_lease_cmds.so is loaded twice"));
                 }
                 match &h.parameters {
                     None => {}
@@ -868,30 +786,23 @@ fn hooks(
             }
             "libdhcp_ha.so" => {
                 if ha.is_some() {
-                    return Err(Invalid::new(
-                        format!("{hp}.library"),
-                        "libdhcp_ha.so is loaded twice",
-                    ));
+                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_ha.so is loaded twice"));
                 }
                 let pp = format!("{hp}.parameters");
                 let Some(params) = h.parameters else {
-                    return Err(Invalid::new(
-                        &hp,
-                        "libdhcp_ha.so needs \"parameters\" with \"high-availability\"",
-                    ));
+                    return Err(Invalid::new(&hp, "libdhcp_ha.so needs \"parameters\" with \"high-availability\""));
                 };
-                let wire: ha::WireParameters =
-                    serde_path_to_error::deserialize(params).map_err(|e| {
-                        let inner = e.path().to_string();
-                        let full = if inner == "." {
-                            pp.clone()
-                        } else if inner.starts_with('[') {
-                            format!("{pp}{inner}")
-                        } else {
-                            format!("{pp}.{inner}")
-                        };
-                        Invalid::new(full, e.into_inner().to_string())
-                    })?;
+                let wire: ha::WireParameters = serde_path_to_error::deserialize(params).map_err(|e| {
+                    let inner = e.path().to_string();
+                    let full = if inner == "." {
+                        pp.clone()
+                    } else if inner.starts_with('[') {
+                        format!("{pp}{inner}")
+                    } else {
+                        format!("{pp}.{inner}")
+                    };
+                    Invalid::new(full, e.into_inner().to_string())
+                })?;
                 ha = Some(ha::build(wire, &pp, &mut |p, m| w.push((p, m)))?);
             }
             _ => {
@@ -940,13 +851,7 @@ fn subnet(
         t2_percent: s.t2_percent,
     };
     let lifetimes = keys.inherit(&g.keys).resolve(path)?;
-    let boot = boot_params(
-        &g.boot,
-        &s.next_server,
-        &s.server_hostname,
-        &s.boot_file_name,
-        path,
-    )?;
+    let boot = boot_params(&g.boot, &s.next_server, &s.server_hostname, &s.boot_file_name, path)?;
     let reservation_flags = reservation_flags(
         g.flags,
         &s.reservation_mode,
@@ -992,25 +897,15 @@ fn subnet(
         if p.user_context.is_some() {
             w.push((format!("{pp}.user-context"), "ignored".into()));
         }
-        let (start, end) = parse_pool(&p.pool)
-            .map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
-        let pool_options = options.merged_with(&option_list(
-            &p.option_data,
-            &format!("{pp}.option-data"),
-            w,
-        )?);
+        let (start, end) =
+            parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
+        let pool_options = options.merged_with(&option_list(&p.option_data, &format!("{pp}.option-data"), w)?);
         let pool = Pool::new(start, end, &prefix, pool_options)
             .map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
-        if let Some((k, other)) = pools
-            .iter()
-            .find(|(_, o)| o.start <= pool.end && pool.start <= o.end)
-        {
+        if let Some((k, other)) = pools.iter().find(|(_, o)| o.start <= pool.end && pool.start <= o.end) {
             return Err(Invalid::new(
                 format!("{pp}.pool"),
-                format!(
-                    "{:?} overlaps pool {}-{} (pools[{k}])",
-                    p.pool, other.start, other.end
-                ),
+                format!("{:?} overlaps pool {}-{} (pools[{k}])", p.pool, other.start, other.end),
             ));
         }
         pools.push((j, pool));
@@ -1018,30 +913,7 @@ fn subnet(
     let mut pools: Vec<Pool> = pools.into_iter().map(|(_, p)| p).collect();
     pools.sort_by_key(|p| p.start);
 
-    let mut reservations: Vec<Reservation> = Vec::new();
-    for (j, r) in s.reservations.into_iter().flatten().enumerate() {
-        let rp = format!("{path}.reservations[{j}]");
-        let res = reservation(r, &rp, &prefix, w)?;
-        if reservations.iter().any(|o| o.id == res.id) {
-            let key = match res.id {
-                HostId::HwAddress(_) => "hw-address",
-                HostId::ClientId(_) => "client-id",
-            };
-            return Err(Invalid::new(
-                format!("{rp}.{key}"),
-                "another reservation in this subnet has the same identifier",
-            ));
-        }
-        if let Some(a) = res.ip_address
-            && reservations.iter().any(|o| o.ip_address == Some(a))
-        {
-            return Err(Invalid::new(
-                format!("{rp}.ip-address"),
-                format!("{a} is already reserved for another host in this subnet"),
-            ));
-        }
-        reservations.push(res);
-    }
+    let reservations = reservation_list(s.reservations, &at("reservations"), Some(&prefix), w)?;
 
     let mut context = SubnetContext::default();
     context.ha_server_name = g.network.as_ref().and_then(|n| n.ha_server_name.clone());
@@ -1049,22 +921,14 @@ fn subnet(
         match uc.remove("ha-server-name") {
             None => {}
             Some(Value::String(n)) if !n.is_empty() => context.ha_server_name = Some(n),
-            Some(_) => {
-                return Err(Invalid::new(
-                    at("user-context.ha-server-name"),
-                    "must be a non-empty string",
-                ));
-            }
+            Some(_) => return Err(Invalid::new(at("user-context.ha-server-name"), "must be a non-empty string")),
         }
         context.other = uc;
     }
     let ha_relationship = match g.ha {
         None => {
             if context.ha_server_name.is_some() {
-                w.push((
-                    at("user-context.ha-server-name"),
-                    "ignored: libdhcp_ha.so is not loaded".into(),
-                ));
+                w.push((at("user-context.ha-server-name"), "ignored: libdhcp_ha.so is not loaded".into()));
             }
             None
         }
@@ -1119,42 +983,23 @@ fn subnet(
 /// `a.b.c.d/len`; host bits are cleared with a warning (Kea masks them too).
 fn parse_cidr(s: &str, path: &str, w: &mut Warnings) -> Result<Cidr, Invalid> {
     let bad = |why: &str| Invalid::new(path, format!("{s:?}: {why}"));
-    let (a, l) = s
-        .trim()
-        .split_once('/')
-        .ok_or_else(|| bad("expected a prefix like 192.0.2.0/24"))?;
+    let (a, l) = s.trim().split_once('/').ok_or_else(|| bad("expected a prefix like 192.0.2.0/24"))?;
     let addr: Ipv4Addr = a.trim().parse().map_err(|_| bad("not an IPv4 address"))?;
-    let len: u8 = l
-        .trim()
-        .parse()
-        .ok()
-        .filter(|l| (1..=32).contains(l))
-        .ok_or_else(|| bad("prefix length must be 1 to 32"))?;
+    let len: u8 =
+        l.trim().parse().ok().filter(|l| (1..=32).contains(l)).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
     let cidr = Cidr::new(addr, len).ok_or_else(|| bad("prefix length must be 1 to 32"))?;
     if cidr.network != addr {
-        w.push((
-            path.to_owned(),
-            format!("{s:?} has host bits set; using {cidr}"),
-        ));
+        w.push((path.to_owned(), format!("{s:?} has host bits set; using {cidr}")));
     }
     Ok(cidr)
 }
 
 /// `a - b` or `a/len`.
 fn parse_pool(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
-    let ip = |t: &str| {
-        t.trim()
-            .parse::<Ipv4Addr>()
-            .map_err(|_| format!("{:?} is not an IPv4 address", t.trim()))
-    };
+    let ip = |t: &str| t.trim().parse::<Ipv4Addr>().map_err(|_| format!("{:?} is not an IPv4 address", t.trim()));
     if let Some((a, l)) = s.split_once('/') {
         let addr = ip(a)?;
-        let len: u8 = l
-            .trim()
-            .parse()
-            .ok()
-            .filter(|l| (1..=32).contains(l))
-            .ok_or("prefix length must be 1 to 32")?;
+        let len: u8 = l.trim().parse().ok().filter(|l| (1..=32).contains(l)).ok_or("prefix length must be 1 to 32")?;
         let c = Cidr::new(addr, len).ok_or("prefix length must be 1 to 32")?;
         Ok((c.network(), c.last()))
     } else if let Some((a, b)) = s.split_once('-') {
@@ -1167,7 +1012,7 @@ fn parse_pool(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
 fn reservation(
     r: wire::Reservation,
     path: &str,
-    prefix: &Cidr,
+    prefix: Option<&Cidr>,
     w: &mut Warnings,
 ) -> Result<Reservation, Invalid> {
     let at = |k: &str| format!("{path}.{k}");
@@ -1175,47 +1020,43 @@ fn reservation(
         w.push((at("user-context"), "ignored".into()));
     }
     let decode = |s: &str, key: &str| {
-        options::quoted_literal(s)
-            .or_else(|| options::decode_formatted_hex(s))
-            .ok_or_else(|| {
-                Invalid::new(
-                    at(key),
-                    format!(
-                        "{s:?} is not hexadecimal bytes (colons optional) or a 'quoted string'"
-                    ),
-                )
-            })
+        options::quoted_literal(s).or_else(|| options::decode_formatted_hex(s)).ok_or_else(|| {
+            Invalid::new(at(key), format!("{s:?} is not hexadecimal bytes (colons optional) or a 'quoted string'"))
+        })
     };
-    let id = match (&r.hw_address, &r.client_id) {
-        (Some(_), Some(_)) => {
-            return Err(Invalid::new(path, "give hw-address or client-id, not both"));
-        }
-        (None, None) => {
-            return Err(Invalid::new(
-                path,
-                "a reservation needs hw-address or client-id",
-            ));
-        }
-        (Some(h), None) => {
-            let b = decode(h, "hw-address")?;
-            if b.is_empty() || b.len() > 20 {
-                return Err(Invalid::new(
-                    at("hw-address"),
-                    format!("{h:?}: a hardware address has 1 to 20 bytes"),
-                ));
+    if r.flex_id.is_some() {
+        return Err(Invalid::new(at("flex-id"), FLEX_ID_UNSUPPORTED));
+    }
+    let given: Vec<(&str, &String)> = [
+        ("hw-address", &r.hw_address),
+        ("duid", &r.duid),
+        ("circuit-id", &r.circuit_id),
+        ("client-id", &r.client_id),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+    .collect();
+    let id = match given[..] {
+        [] => return Err(Invalid::new(path, "a reservation needs one of hw-address, duid, circuit-id, client-id")),
+        [(key, v)] => {
+            let b = decode(v, key)?;
+            // Kea's limits per identifier type.
+            let (min, max, what) = match key {
+                "hw-address" => (1, 20, "a hardware address"),
+                "client-id" => (2, 128, "a client identifier"),
+                _ => (1, 128, key),
+            };
+            if b.len() < min || b.len() > max {
+                return Err(Invalid::new(at(key), format!("{v:?}: {what} has {min} to {max} bytes")));
             }
-            HostId::HwAddress(b)
-        }
-        (None, Some(c)) => {
-            let b = decode(c, "client-id")?;
-            if b.len() < 2 || b.len() > 128 {
-                return Err(Invalid::new(
-                    at("client-id"),
-                    format!("{c:?}: a client identifier has 2 to 128 bytes"),
-                ));
+            match key {
+                "hw-address" => HostId::HwAddress(b),
+                "client-id" => HostId::ClientId(b),
+                "duid" => HostId::Duid(b),
+                _ => HostId::CircuitId(b),
             }
-            HostId::ClientId(b)
         }
+        [(a, _), (b, _), ..] => return Err(Invalid::new(path, format!("give one identifier, not both {a} and {b}"))),
     };
     let ip_address = match &r.ip_address {
         None => None,
@@ -1224,11 +1065,10 @@ fn reservation(
             if addr.is_unspecified() {
                 None
             } else {
-                if !prefix.contains(addr) {
-                    return Err(Invalid::new(
-                        at("ip-address"),
-                        format!("{addr} is not inside subnet {prefix}"),
-                    ));
+                if let Some(prefix) = prefix
+                    && !prefix.contains(addr)
+                {
+                    return Err(Invalid::new(at("ip-address"), format!("{addr} is not inside subnet {prefix}")));
                 }
                 Some(addr)
             }
@@ -1238,39 +1078,16 @@ fn reservation(
         Some(h) if h.is_empty() => None,
         Some(h) => {
             if h.len() > 255 {
-                return Err(Invalid::new(
-                    at("hostname"),
-                    "must be at most 255 bytes long",
-                ));
+                return Err(Invalid::new(at("hostname"), "must be at most 255 bytes long"));
             }
             Some(h)
         }
         None => None,
     };
     let options = option_list(&r.option_data, &at("option-data"), w)?;
-    let next_server = r
-        .next_server
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| parse_ipv4(s, &at("next-server")))
-        .transpose()?;
-    let server_hostname = r
-        .server_hostname
-        .as_deref()
-        .map(|s| bounded(s, 63, &at("server-hostname")))
-        .transpose()?;
-    let boot_file_name = r
-        .boot_file_name
-        .as_deref()
-        .map(|s| bounded(s, 127, &at("boot-file-name")))
-        .transpose()?;
-    Ok(Reservation {
-        id,
-        ip_address,
-        hostname,
-        options,
-        next_server,
-        server_hostname,
-        boot_file_name,
-    })
+    let next_server =
+        r.next_server.as_deref().filter(|s| !s.is_empty()).map(|s| parse_ipv4(s, &at("next-server"))).transpose()?;
+    let server_hostname = r.server_hostname.as_deref().map(|s| bounded(s, 63, &at("server-hostname"))).transpose()?;
+    let boot_file_name = r.boot_file_name.as_deref().map(|s| bounded(s, 127, &at("boot-file-name"))).transpose()?;
+    Ok(Reservation { id, ip_address, hostname, options, next_server, server_hostname, boot_file_name })
 }

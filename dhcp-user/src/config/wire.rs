@@ -42,6 +42,8 @@ pub struct Dhcp4 {
     pub option_data: Option<Vec<OptionData>>,
     pub subnet4: Option<Vec<Subnet4>>,
     pub shared_networks: Option<Vec<SharedNetwork4>>,
+    /// Global host reservations (used where `reservations-global` is on).
+    pub reservations: Option<Vec<Reservation>>,
     pub reservation_mode: Option<String>,
     pub reservations_global: Option<bool>,
     pub reservations_in_subnet: Option<bool>,
@@ -198,6 +200,9 @@ pub struct Pool {
 pub struct Reservation {
     pub hw_address: Option<String>,
     pub client_id: Option<String>,
+    pub duid: Option<String>,
+    pub circuit_id: Option<String>,
+    pub flex_id: Option<String>,
     pub ip_address: Option<String>,
     pub hostname: Option<String>,
     pub option_data: Option<Vec<OptionData>>,

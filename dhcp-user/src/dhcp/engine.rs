@@ -3,19 +3,19 @@
 //! Pure: the caller applies the decision (durable lease write first, then
 //! the reply), so every protocol rule is unit-tested here without sockets.
 //! Rules follow RFC 2131 and, where the RFC leaves room, what Kea 2.2 does
-//! (e.g. an authoritative server grants an INIT-REBOOT request for a free
-//! address it has no record of, which is what lets a standby keep clients
-//! on their addresses after a failover).
+//! (`Dhcpv4Srv::assignLease`, `AllocEngine::requestLease4`,
+//! `adjustRemoteAddr`): e.g. an authoritative server NAKs an INIT-REBOOT
+//! from a client it has no lease for, and any server NAKs a renewal of an
+//! address leased to someone else but silently ignores one for an address
+//! outside its pools.
 
 use std::{collections::HashMap, net::Ipv4Addr};
 
-use dhcproto::v4::{
-    DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption,
-};
+use dhcproto::v4::{DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption};
 
 use super::{
     inbound::{Inbound, Kind},
-    policy::{OptionBytes, Policy, Reservation, SubnetPolicy},
+    policy::{ClientIds, Host, OptionBytes, Policy, SubnetPolicy},
 };
 
 /// Who a client is, per the subnet's `match-client-id`.
@@ -25,6 +25,20 @@ pub struct ClientKey {
     pub hwaddr: Vec<u8>,
     /// Client identifier, when the client sent one.
     pub client_id: Option<Vec<u8>>,
+    /// Circuit-id of the relay agent that forwarded the request, if any
+    /// (a host identifier, not part of lease ownership).
+    pub circuit_id: Option<Vec<u8>>,
+}
+
+impl ClientKey {
+    /// The identifiers host reservations are looked up by.
+    fn ids(&self) -> ClientIds<'_> {
+        ClientIds {
+            hwaddr: &self.hwaddr,
+            client_id: self.client_id.as_deref(),
+            circuit_id: self.circuit_id.as_deref(),
+        }
+    }
 }
 
 /// Lease states the engine distinguishes.
@@ -137,6 +151,9 @@ pub enum Silence {
     NotOwner,
     /// REQUEST in SELECTING without a requested address, or similar.
     Incomplete,
+    /// REQUEST for an address outside every pool of the link and not
+    /// reserved for the client (Kea drops it rather than NAK).
+    UnknownAddress,
 }
 
 impl Silence {
@@ -150,6 +167,7 @@ impl Silence {
             Silence::NoReplyExpected => "no_reply_expected",
             Silence::NotOwner => "not_owner",
             Silence::Incomplete => "incomplete",
+            Silence::UnknownAddress => "unknown_address",
         }
     }
 }
@@ -167,28 +185,25 @@ pub struct Decision {
 
 impl Decision {
     fn silent(why: Silence) -> Self {
-        Self {
-            reply: None,
-            write: None,
-            silence: Some(why),
-        }
+        Self { reply: None, write: None, silence: Some(why) }
     }
     fn write_only(write: LeaseWrite) -> Self {
-        Self {
-            reply: None,
-            write: Some(write),
-            silence: Some(Silence::NoReplyExpected),
-        }
+        Self { reply: None, write: Some(write), silence: Some(Silence::NoReplyExpected) }
     }
 }
 
-/// Per-packet context: the time and the server identifier on this link.
+/// Per-packet context: the time, the server identifier on this link, and
+/// whether the selected subnet is on the receiving link.
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx {
     /// Unix seconds.
     pub now: u64,
     /// Our address on the receiving interface (option 54).
     pub server_id: Ipv4Addr,
+    /// The selected subnet is the receiving interface's link
+    /// ([`Policy::on_link`]): a client with a ciaddr there is reached by a
+    /// frame to its chaddr, as Kea's raw sockets do, without waiting on ARP.
+    pub on_link: bool,
 }
 
 /// How long an OFFERed address is held for its client, so concurrent
@@ -256,6 +271,7 @@ fn client_key(req: &Inbound) -> ClientKey {
     ClientKey {
         hwaddr: req.hwaddr.clone(),
         client_id: req.client_id.clone(),
+        circuit_id: req.circuit_id().map(<[u8]>::to_vec),
     }
 }
 
@@ -277,12 +293,10 @@ fn same_client(subnet: &SubnetPolicy, a: &ClientKey, b: &ClientKey) -> bool {
     }
 }
 
-fn reservation_of<'a>(subnet: &'a SubnetPolicy, client: &ClientKey) -> Option<&'a Reservation> {
-    client
-        .client_id
-        .as_ref()
-        .and_then(|id| subnet.by_client_id.get(id))
-        .or_else(|| subnet.by_hwaddr.get(&client.hwaddr))
+/// The client's host reservation in `subnet` (its own, else global), in
+/// the order of `host-reservation-identifiers`.
+fn reservation_of<'a>(subnet: &'a SubnetPolicy, client: &ClientKey) -> Option<&'a Host> {
+    subnet.host_of(&client.ids())
 }
 
 fn client_lease(view: &impl LeaseView, subnet: &SubnetPolicy, client: &ClientKey) -> Option<Held> {
@@ -292,8 +306,7 @@ fn client_lease(view: &impl LeaseView, subnet: &SubnetPolicy, client: &ClientKey
     {
         return Some(h);
     }
-    view.by_hwaddr(subnet.id, &client.hwaddr)
-        .filter(|h| owns(subnet, h, client))
+    view.by_hwaddr(subnet.id, &client.hwaddr).filter(|h| owns(subnet, h, client))
 }
 
 /// Whether `client` may be given `a` now.
@@ -305,13 +318,10 @@ fn available(
     a: Ipv4Addr,
     now: u64,
 ) -> bool {
-    if !subnet.contains(a)
-        || a == subnet.network
-        || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask())
-    {
+    if !subnet.contains(a) || a == subnet.network || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask()) {
         return false;
     }
-    let reserved_for_client = reservation_of(subnet, client).is_some_and(|r| r.address == a);
+    let reserved_for_client = reservation_of(subnet, client).is_some_and(|r| r.address == Some(a));
     if subnet.reserved.contains_key(&a) && !reserved_for_client {
         return false;
     }
@@ -344,7 +354,7 @@ fn link_reservation<'a>(
     policy: &'a Policy,
     subnet: &'a SubnetPolicy,
     client: &ClientKey,
-) -> Option<(&'a SubnetPolicy, &'a Reservation)> {
+) -> Option<(&'a SubnetPolicy, &'a Host)> {
     policy
         .link_subnets(subnet)
         .find_map(|s| reservation_of(s, client).map(|r| (s, r)))
@@ -377,9 +387,10 @@ fn choose<'a>(
     now: u64,
 ) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
     if let Some((s, r)) = link_reservation(policy, subnet, client)
-        && available(view, alloc, s, client, r.address, now)
+        && let Some(a) = r.address
+        && available(view, alloc, s, client, a, now)
     {
-        return Some((s, r.address));
+        return Some((s, a));
     }
     if let Some((s, h)) = link_client_lease(view, policy, subnet, client)
         && available(view, alloc, s, client, h.address, now)
@@ -477,9 +488,7 @@ pub fn decide(
     alloc: &mut Allocator,
     ctx: Ctx,
 ) -> Decision {
-    let Some(subnet) = subnet else {
-        return Decision::silent(Silence::NoSubnet);
-    };
+    let Some(subnet) = subnet else { return Decision::silent(Silence::NoSubnet) };
     let client = client_key(req);
     let now = ctx.now;
     // The link subnet whose lease at `a` belongs to this client.
@@ -497,12 +506,8 @@ pub fn decide(
             alloc.add_offer(a, client.clone(), now + OFFER_HOLD_SECS);
             let timers = lease_times(req, s, &client, view.by_address(a).as_ref(), now);
             let msg = grant(req, s, ctx, a, MessageType::Offer, timers.timers);
-            let dest = destination(req, &msg, false);
-            Decision {
-                reply: Some((msg, dest)),
-                write: None,
-                silence: None,
-            }
+            let dest = destination(req, &msg, ctx);
+            Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
         Kind::Request => request(req, policy, subnet, view, alloc, ctx, client),
         Kind::Release => match owned(req.msg.ciaddr()) {
@@ -532,13 +537,14 @@ pub fn decide(
         Kind::Inform => {
             let mut msg = reply_header(req, subnet, MessageType::Ack);
             msg.set_ciaddr(req.msg.ciaddr());
-            add_options(&mut msg, req, subnet, ctx, None, None);
-            let dest = destination(req, &msg, false);
-            Decision {
-                reply: Some((msg, dest)),
-                write: None,
-                silence: None,
+            // Kea: a relayed INFORM without ciaddr goes back through the
+            // relay with the broadcast flag, so the relay can deliver it.
+            if req.msg.ciaddr().is_unspecified() && !req.msg.giaddr().is_unspecified() {
+                msg.set_flags(Flags::default().set_broadcast());
             }
+            add_options(&mut msg, req, subnet, ctx, None, reservation_of(subnet, &client));
+            let dest = destination(req, &msg, ctx);
+            Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
     }
 }
@@ -583,6 +589,14 @@ struct Grant {
     hostname: String,
 }
 
+/// A REQUEST, decided as Kea 2.2 does (`Dhcpv4Srv::assignLease`, then
+/// `AllocEngine::requestLease4`): INIT-REBOOT first checks that the client
+/// is known and right about its address (an unknown client is NAKed only
+/// by an authoritative server, ignored otherwise); then, whatever the
+/// state, the address asked for (option 50, else ciaddr) is refused with a
+/// NAK when reserved for another client, leased to another, or not the
+/// client's free reservation; an address outside every pool of the link
+/// and not reserved for the client is ignored; otherwise it is granted.
 fn request(
     req: &Inbound,
     policy: &Policy,
@@ -595,111 +609,99 @@ fn request(
     let now = ctx.now;
     let ciaddr = req.msg.ciaddr();
     let nak = |why: &str| {
-        if subnet.authoritative {
-            let msg = nak(req, subnet, ctx, why);
-            let dest = destination(req, &msg, true);
-            Decision {
-                reply: Some((msg, dest)),
-                write: None,
-                silence: None,
-            }
-        } else {
-            Decision::silent(Silence::NotAuthoritative)
-        }
+        let msg = nak(req, subnet, ctx, why);
+        let dest = destination(req, &msg, ctx);
+        Decision { reply: Some((msg, dest)), write: None, silence: None }
     };
-    let target = if let Some(sid) = req.server_id {
-        // SELECTING: the client picked an OFFER.
-        if sid != ctx.server_id {
-            if let Some(a) = alloc.offer_of(subnet, &client, ctx.now) {
-                alloc.drop_offer(a);
-            }
-            return Decision::silent(Silence::OtherServerSelected);
+    if let Some(sid) = req.server_id
+        && sid != ctx.server_id
+    {
+        // SELECTING another server's offer.
+        if let Some(a) = alloc.offer_of(subnet, &client, ctx.now) {
+            alloc.drop_offer(a);
         }
-        match req
-            .requested_ip
-            .or((ciaddr != Ipv4Addr::UNSPECIFIED).then_some(ciaddr))
-        {
-            Some(a) => a,
-            None => return Decision::silent(Silence::Incomplete),
-        }
-    } else if ciaddr != Ipv4Addr::UNSPECIFIED {
-        // RENEWING / REBINDING.
-        ciaddr
-    } else if let Some(a) = req.requested_ip {
-        // INIT-REBOOT.
-        if policy.link_subnet_of(subnet, a).is_none() {
-            return nak("requested address is not on this network");
-        }
-        if let Some((_, h)) = link_client_lease(view, policy, subnet, &client)
-            && h.address != a
-            && h.expire > now
-        {
-            return nak("client holds another address");
-        }
-        a
-    } else {
-        return Decision::silent(Silence::Incomplete);
-    };
-    let Some(target_subnet) = policy.link_subnet_of(subnet, target) else {
-        return nak("address is not on this network");
-    };
-    let current = view.by_address(target);
-    let known = current
-        .as_ref()
-        .is_some_and(|h| owns(target_subnet, h, &client));
-    if !known && req.server_id.is_none() && !subnet.authoritative {
-        return Decision::silent(Silence::NotAuthoritative);
+        return Decision::silent(Silence::OtherServerSelected);
     }
-    // A reserved client is moved to its reservation (Kea does the same).
-    if let Some((s, r)) = link_reservation(policy, subnet, &client)
-        && r.address != target
-        && available(view, alloc, s, &client, r.address, now)
+    if req.server_id.is_none()
+        && let Some(a) = req.requested_ip
+    {
+        // INIT-REBOOT.
+        match link_client_lease(view, policy, subnet, &client) {
+            None if !subnet.authoritative => return Decision::silent(Silence::NotAuthoritative),
+            None => return nak("unknown client"),
+            Some((_, h)) if h.address != a => return nak("client holds another address"),
+            Some(_) => {}
+        }
+    }
+    let reservation = link_reservation(policy, subnet, &client).and_then(|(s, r)| Some((s, r.address?)));
+    let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
+    let Some(target) = hint.or(reservation.map(|(_, a)| a)) else {
+        // A REQUEST naming no address: Kea picks one from the pools.
+        return match choose(view, alloc, policy, subnet, &client, None, now) {
+            Some((s, a)) => ack(req, s, view, alloc, ctx, &client, a),
+            None => nak("no address available"),
+        };
+    };
+    let target_subnet = policy.link_subnet_of(subnet, target);
+    let reserved_for_client = reservation.is_some_and(|(_, a)| a == target);
+    // Kea's addressReserved: another client's reservation in the subnet.
+    if !reserved_for_client && target_subnet.is_some_and(|s| s.reserved.contains_key(&target)) {
+        return nak("address is reserved for another client");
+    }
+    if let Some(h) = view.by_address(target)
+        && h.state != HeldState::Reclaimed
+        && h.expire > now
+        && !target_subnet.is_some_and(|s| owns(s, &h, &client))
+    {
+        return nak("address is leased to another client");
+    }
+    // The client should come back for its reservation, which is free.
+    if let Some((_, a)) = reservation
+        && a != target
+        && view.by_address(a).is_none_or(|h| h.state == HeldState::Reclaimed || h.expire <= now)
     {
         return nak("client has a reservation for another address");
     }
+    let Some(target_subnet) = target_subnet.filter(|s| reserved_for_client || s.pool_of(target).is_some()) else {
+        return Decision::silent(Silence::UnknownAddress);
+    };
     if !available(view, alloc, target_subnet, &client, target, now) {
         return nak("address not available");
     }
+    ack(req, target_subnet, view, alloc, ctx, &client, target)
+}
+
+/// The ACK granting `target` in `subnet`, with the lease write unless
+/// lease caching reuses the client's lease as it stands.
+fn ack(
+    req: &Inbound,
+    subnet: &SubnetPolicy,
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    ctx: Ctx,
+    client: &ClientKey,
+    target: Ipv4Addr,
+) -> Decision {
     alloc.drop_offer(target);
-    let grant_of = lease_times(
-        req,
-        target_subnet,
-        &client,
-        current.as_ref().filter(|_| known),
-        now,
-    );
-    let msg = grant(
-        req,
-        target_subnet,
-        ctx,
-        target,
-        MessageType::Ack,
-        grant_of.timers,
-    );
-    let dest = destination(req, &msg, false);
+    let current = view.by_address(target).filter(|h| owns(subnet, h, client));
+    let grant_of = lease_times(req, subnet, client, current.as_ref(), ctx.now);
+    let msg = grant(req, subnet, ctx, target, MessageType::Ack, grant_of.timers);
+    let dest = destination(req, &msg, ctx);
     if grant_of.reused {
-        return Decision {
-            reply: Some((msg, dest)),
-            write: None,
-            silence: None,
-        };
+        return Decision { reply: Some((msg, dest)), write: None, silence: None };
     }
     let write = LeaseWrite::Upsert(NewLease {
         address: target,
-        subnet_id: target_subnet.id,
+        subnet_id: subnet.id,
         htype: req.htype,
         hwaddr: req.hwaddr.clone(),
         client_id: req.client_id.clone(),
         valid_lifetime: grant_of.timers.valid,
-        expire: now + u64::from(grant_of.timers.valid),
+        expire: ctx.now + u64::from(grant_of.timers.valid),
         hostname: grant_of.hostname,
         state: HeldState::Active,
     });
-    Decision {
-        reply: Some((msg, dest)),
-        write: Some(write),
-        silence: None,
-    }
+    Decision { reply: Some((msg, dest)), write: Some(write), silence: None }
 }
 
 fn requested_lease_time(req: &Inbound) -> Option<u32> {
@@ -760,30 +762,25 @@ fn grant(
         msg.set_ciaddr(req.msg.ciaddr());
     }
     let client = client_key(req);
-    let reservation = reservation_of(subnet, &client).filter(|r| r.address == a);
+    // Kea sends the host's options and hostname whatever address it got.
+    let reservation = reservation_of(subnet, &client);
     add_options(&mut msg, req, subnet, ctx, Some(timers), reservation);
     msg
 }
 
 fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
     let mut msg = reply_header(req, subnet, MessageType::Nak);
-    // A NAK carries no boot parameters and must reach a client that may
-    // have no address: RFC 2131 §4.1 (broadcast, or via the relay with the
-    // broadcast bit set).
+    // A NAK carries no boot parameters; it goes where Kea sends it (see
+    // `destination`), with the request's flags as Kea copies them.
     msg.set_siaddr(Ipv4Addr::UNSPECIFIED);
     msg.clear_sname();
     msg.clear_fname();
-    if msg.giaddr() != Ipv4Addr::UNSPECIFIED {
-        msg.set_flags(Flags::default().set_broadcast());
-    }
-    msg.opts_mut()
-        .insert(DhcpOption::ServerIdentifier(ctx.server_id));
+    msg.opts_mut().insert(DhcpOption::ServerIdentifier(ctx.server_id));
     msg.opts_mut().insert(DhcpOption::Message(why.to_string()));
     if subnet.echo_client_id
         && let Some(id) = &req.client_id
     {
-        msg.opts_mut()
-            .insert(DhcpOption::ClientIdentifier(id.clone()));
+        msg.opts_mut().insert(DhcpOption::ClientIdentifier(id.clone()));
     }
     msg
 }
@@ -800,7 +797,7 @@ fn add_options(
     subnet: &SubnetPolicy,
     ctx: Ctx,
     timers: Option<super::policy::Timers>,
-    reservation: Option<&Reservation>,
+    reservation: Option<&Host>,
 ) {
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
@@ -844,38 +841,39 @@ fn add_options(
             || (*code == 1 && timers.is_some())
             || req.parameter_request_list.contains(code);
         if wanted {
-            opts.insert(DhcpOption::Unknown(UnknownOption::new(
-                OptionCode::from(*code),
-                value.data.clone(),
-            )));
+            opts.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone())));
         }
     }
 }
 
 /// RFC 2131 §4.1 destination of a reply.
-fn destination(req: &Inbound, reply: &Message, is_nak: bool) -> Destination {
+/// Where a reply goes, in Kea 2.2's order (`adjustRemoteAddr`): an INFORM
+/// to its ciaddr, else through its relay; anything relayed to the relay;
+/// a client with a ciaddr to that address (a NAK too); a NAK otherwise by
+/// broadcast; an OFFER/ACK by broadcast when the client asks, else to
+/// chaddr at yiaddr.
+fn destination(req: &Inbound, reply: &Message, ctx: Ctx) -> Destination {
     let m = &req.msg;
-    if m.giaddr() != Ipv4Addr::UNSPECIFIED {
+    let chaddr = <[u8; 6]>::try_from(req.hwaddr.as_slice()).ok().filter(|_| req.htype == 1);
+    let to_ciaddr = |ip: Ipv4Addr| match chaddr {
+        Some(mac) if ctx.on_link => Destination::Chaddr { mac, ip },
+        _ => Destination::Ciaddr(ip),
+    };
+    if req.kind == Kind::Inform && !m.ciaddr().is_unspecified() {
+        return to_ciaddr(m.ciaddr());
+    }
+    if !m.giaddr().is_unspecified() {
         return Destination::Relay(m.giaddr());
     }
-    if is_nak {
-        return Destination::Broadcast;
+    if !m.ciaddr().is_unspecified() {
+        return to_ciaddr(m.ciaddr());
     }
-    if m.ciaddr() != Ipv4Addr::UNSPECIFIED {
-        return Destination::Ciaddr(m.ciaddr());
-    }
-    if m.flags().broadcast()
-        || req.htype != 1
-        || req.hwaddr.len() != 6
-        || reply.yiaddr() == Ipv4Addr::UNSPECIFIED
-    {
-        return Destination::Broadcast;
-    }
-    let mut mac = [0u8; 6];
-    mac.copy_from_slice(&req.hwaddr);
-    Destination::Chaddr {
-        mac,
-        ip: reply.yiaddr(),
+    let is_nak = reply.opts().msg_type() == Some(MessageType::Nak);
+    match chaddr {
+        Some(mac) if !is_nak && !m.flags().broadcast() && !reply.yiaddr().is_unspecified() => {
+            Destination::Chaddr { mac, ip: reply.yiaddr() }
+        }
+        _ => Destination::Broadcast,
     }
 }
 
@@ -903,16 +901,10 @@ mod tests {
             self.0.get(&a).cloned()
         }
         fn by_hwaddr(&self, s: u32, hw: &[u8]) -> Option<Held> {
-            self.0
-                .values()
-                .find(|h| h.subnet_id == s && h.hwaddr == hw)
-                .cloned()
+            self.0.values().find(|h| h.subnet_id == s && h.hwaddr == hw).cloned()
         }
         fn by_client_id(&self, s: u32, id: &[u8]) -> Option<Held> {
-            self.0
-                .values()
-                .find(|h| h.subnet_id == s && h.client_id.as_deref() == Some(id))
-                .cloned()
+            self.0.values().find(|h| h.subnet_id == s && h.client_id.as_deref() == Some(id)).cloned()
         }
     }
 
@@ -943,10 +935,7 @@ mod tests {
     }
 
     fn opt(data: &[u8]) -> OptionValue {
-        OptionValue {
-            data: data.to_vec(),
-            always_send: false,
-        }
+        OptionValue { data: data.to_vec(), always_send: false }
     }
 
     fn venus(pool_end: u8, authoritative: bool) -> Policy {
@@ -955,20 +944,17 @@ mod tests {
         options.insert(6, opt(&[192, 168, 50, 2, 192, 168, 50, 3]));
         options.insert(15, opt(b"venus.test"));
         options.insert(42, opt(&[192, 168, 50, 9])); // ntp: only when asked
-        let r = Reservation {
-            address: Ipv4Addr::new(192, 168, 50, 33),
+        let r = Host {
+            address: Some(Ipv4Addr::new(192, 168, 50, 33)),
             hostname: Some("mutante3".into()),
             options: BTreeMap::new(),
         };
-        let reserved_in_pool = Reservation {
-            address: Ipv4Addr::new(192, 168, 50, 100),
-            hostname: None,
-            options: BTreeMap::new(),
-        };
-        let mut by_hwaddr = HashMap::new();
-        by_hwaddr.insert(M3.to_vec(), r);
-        by_hwaddr.insert(vec![2, 0, 0, 0, 0, 0x99], reserved_in_pool);
-        let reserved = by_hwaddr.values().map(|r| (r.address, ())).collect();
+        let reserved_in_pool =
+            Host { address: Some(Ipv4Addr::new(192, 168, 50, 100)), hostname: None, options: BTreeMap::new() };
+        let mut hosts = crate::dhcp::policy::HostTable::default();
+        hosts.by_hwaddr.insert(M3.to_vec(), r);
+        hosts.by_hwaddr.insert(vec![2, 0, 0, 0, 0, 0x99], reserved_in_pool);
+        let reserved = hosts.by_hwaddr.values().filter_map(|r| Some((r.address?, ()))).collect();
         Policy {
             subnets: vec![SubnetPolicy {
                 id: 1,
@@ -980,8 +966,11 @@ mod tests {
                     options: BTreeMap::new(),
                 }],
                 options,
-                by_hwaddr,
+                by_hwaddr: HashMap::new(),
                 by_client_id: HashMap::new(),
+                hosts,
+                global_hosts: None,
+                identifiers: vec![crate::dhcp::policy::HostIdentifierType::HwAddress],
                 reserved,
                 lifetimes: Lifetimes {
                     valid: 60,
@@ -1036,13 +1025,7 @@ mod tests {
 
     impl Pkt {
         fn build(&self) -> Inbound {
-            let mut m = Message::new(
-                self.ciaddr,
-                Ipv4Addr::UNSPECIFIED,
-                Ipv4Addr::UNSPECIFIED,
-                self.giaddr,
-                &self.mac,
-            );
+            let mut m = Message::new(self.ciaddr, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &self.mac);
             if self.broadcast {
                 m.set_flags(Flags::default().set_broadcast());
             }
@@ -1069,12 +1052,7 @@ mod tests {
 
     impl World {
         fn new(pool_end: u8, authoritative: bool) -> Self {
-            Self {
-                policy: venus(pool_end, authoritative),
-                store: Store::default(),
-                alloc: Allocator::default(),
-                now: NOW,
-            }
+            Self { policy: venus(pool_end, authoritative), store: Store::default(), alloc: Allocator::default(), now: NOW }
         }
         fn send(&mut self, p: &Pkt) -> Decision {
             let req = p.build();
@@ -1083,17 +1061,7 @@ mod tests {
             } else {
                 self.policy.subnet(1)
             };
-            let d = decide(
-                &req,
-                subnet,
-                &self.policy,
-                &self.store,
-                &mut self.alloc,
-                Ctx {
-                    now: self.now,
-                    server_id: SID,
-                },
-            );
+            let d = decide(&req, subnet, &self.policy, &self.store, &mut self.alloc, Ctx { now: self.now, server_id: SID, on_link: true });
             if let Some(w) = &d.write {
                 self.store.apply(w);
             }
@@ -1250,12 +1218,84 @@ mod tests {
             &w.policy,
             &w.store,
             &mut w.alloc,
-            Ctx {
-                now: w.now,
-                server_id: SID,
-            },
+            Ctx { now: w.now, server_id: SID, on_link: true },
         );
         assert!(d.write.is_some());
+    }
+
+    fn yiaddr(d: &Decision) -> Ipv4Addr {
+        d.reply.as_ref().expect("a reply").0.yiaddr()
+    }
+
+    /// A DISCOVER from `mac` with option 61 and option 82 as given.
+    fn discover_with(w: &mut World, mac: [u8; 6], cid: Option<&[u8]>, rai: Option<&[u8]>) -> Decision {
+        let mut m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &mac);
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Discover));
+        if let Some(c) = cid {
+            m.opts_mut().insert(DhcpOption::ClientIdentifier(c.to_vec()));
+        }
+        if let Some(r) = rai {
+            m.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::RelayAgentInformation, r.to_vec())));
+        }
+        let req = classify(&m.to_vec().unwrap()).unwrap();
+        let subnet = w.policy.subnet(1);
+        decide(&req, subnet, &w.policy, &w.store, &mut w.alloc, Ctx { now: w.now, server_id: SID, on_link: true })
+    }
+
+    #[test]
+    fn host_identifiers_follow_kea_order_and_types() {
+        let cfg = |ids: &str| {
+            format!(
+                r#"{{ "Dhcp4": {{ "host-reservation-identifiers": {ids}, "subnet4": [ {{ "id": 1, "subnet": "192.168.50.0/24",
+                "pools": [ {{ "pool": "192.168.50.1-192.168.50.1" }} ], "reservations": [
+                {{ "circuit-id": "060106020603", "ip-address": "192.168.50.10" }},
+                {{ "duid": "04:33:44", "ip-address": "192.168.50.11" }},
+                {{ "hw-address": "02:00:00:00:00:01", "ip-address": "192.168.50.12" }},
+                {{ "client-id": "01:02:00:00:00:00:01", "ip-address": "192.168.50.13" }} ] }} ] }} }}"#
+            )
+        };
+        let rai: &[u8] = &[1, 6, 6, 1, 6, 2, 6, 3];
+        let duid_cid: &[u8] = &[0xff, 1, 2, 3, 0xff, 4, 0x33, 0x44];
+        let mut w = World::from_config(&cfg(r#"["circuit-id"]"#));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, Some(rai))), Ipv4Addr::new(192, 168, 50, 10));
+        let mut w = World::from_config(&cfg(r#"["duid"]"#));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, Some(duid_cid), None)), Ipv4Addr::new(192, 168, 50, 11));
+        // Not enabled: the circuit-id reservation does not apply.
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, Some(rai))), Ipv4Addr::new(192, 168, 50, 1));
+        // Kea's default order: hw-address before client-id.
+        let mut w = World::from_config(&cfg(r#"["hw-address", "duid", "circuit-id", "client-id"]"#));
+        let both = discover_with(&mut w, M1, Some(&[1, 2, 0, 0, 0, 0, 1]), None);
+        assert_eq!(yiaddr(&both), Ipv4Addr::new(192, 168, 50, 12));
+        let mut w = World::from_config(&cfg(r#"["client-id", "hw-address"]"#));
+        let both = discover_with(&mut w, M1, Some(&[1, 2, 0, 0, 0, 0, 1]), None);
+        assert_eq!(yiaddr(&both), Ipv4Addr::new(192, 168, 50, 13));
+    }
+
+    #[test]
+    fn reservation_flags_decide_which_reservations_count() {
+        let cfg = |flags: &str| {
+            format!(
+                r#"{{ "Dhcp4": {{ {flags} "reservations": [ {{ "hw-address": "02:00:00:00:00:02", "ip-address": "192.168.50.20", "hostname": "global" }} ],
+                "subnet4": [ {{ "id": 1, "subnet": "192.168.50.0/24", "pools": [ {{ "pool": "192.168.50.1-192.168.50.5" }} ],
+                "reservations": [ {{ "hw-address": "02:00:00:00:00:01", "ip-address": "192.168.50.1" }} ] }} ] }} }}"#
+            )
+        };
+        // Defaults: in-subnet only; the reserved pool address is kept from others.
+        let mut w = World::from_config(&cfg(""));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 2));
+        assert_eq!(yiaddr(&discover_with(&mut w, M1, None, None)), Ipv4Addr::new(192, 168, 50, 1));
+        // Global on: the global reservation's address, and its hostname.
+        let mut w = World::from_config(&cfg(r#""reservations-global": true,"#));
+        let d = discover_with(&mut w, M2, None, None);
+        assert_eq!(yiaddr(&d), Ipv4Addr::new(192, 168, 50, 20));
+        assert_eq!(d.reply.unwrap().0.opts().get(OptionCode::Hostname), Some(&DhcpOption::Hostname("global".into())));
+        // In-subnet off: the subnet's reservation is ignored, its address free.
+        let mut w = World::from_config(&cfg(r#""reservations-in-subnet": false,"#));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
+        // Out of pool declared: in-pool reserved addresses are not checked.
+        let mut w = World::from_config(&cfg(r#""reservations-out-of-pool": true,"#));
+        assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
     }
 
     fn kind(d: &Decision) -> Option<v4::MessageType> {
@@ -1269,37 +1309,16 @@ mod tests {
         let (m, dest) = d.reply.unwrap();
         // .100 is reserved for another host, so the first free one is .101.
         assert_eq!(m.yiaddr(), Ipv4Addr::new(192, 168, 50, 101));
-        assert_eq!(
-            dest,
-            Destination::Chaddr {
-                mac: M1,
-                ip: m.yiaddr()
-            }
-        );
+        assert_eq!(dest, Destination::Chaddr { mac: M1, ip: m.yiaddr() });
         assert_eq!(m.opcode(), Opcode::BootReply);
         let o = m.opts();
-        assert_eq!(
-            o.get(OptionCode::ServerIdentifier),
-            Some(&DhcpOption::ServerIdentifier(SID))
-        );
-        assert_eq!(
-            o.get(OptionCode::AddressLeaseTime),
-            Some(&DhcpOption::AddressLeaseTime(60))
-        );
+        assert_eq!(o.get(OptionCode::ServerIdentifier), Some(&DhcpOption::ServerIdentifier(SID)));
+        assert_eq!(o.get(OptionCode::AddressLeaseTime), Some(&DhcpOption::AddressLeaseTime(60)));
         assert_eq!(o.get(OptionCode::Renewal), Some(&DhcpOption::Renewal(30)));
-        assert_eq!(
-            o.get(OptionCode::Rebinding),
-            Some(&DhcpOption::Rebinding(45))
-        );
-        assert_eq!(
-            o.get(OptionCode::SubnetMask),
-            Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)))
-        );
+        assert_eq!(o.get(OptionCode::Rebinding), Some(&DhcpOption::Rebinding(45)));
+        assert_eq!(o.get(OptionCode::SubnetMask), Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0))));
         assert!(o.contains(OptionCode::Router));
-        assert!(
-            !o.contains(OptionCode::NtpServers),
-            "not requested, not basic"
-        );
+        assert!(!o.contains(OptionCode::NtpServers), "not requested, not basic");
         assert!(d.write.is_none(), "an OFFER writes nothing");
     }
 
@@ -1323,67 +1342,28 @@ mod tests {
         // mutante1 held .101 until NOW-10 in our copy; the dead partner may
         // have renewed it unseen. Partner-down began at NOW-5.
         let mut w = World::new(199, true);
-        let first = w
-            .send(&pkt(v4::MessageType::Discover, M1))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
+        let first = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
         let mut r = pkt(v4::MessageType::Request, M1);
         (r.requested, r.server_id) = (Some(first), Some(SID));
         w.send(&r);
         w.store.0.get_mut(&first).unwrap().expire = NOW - 10;
         w.alloc = Allocator::default();
         let grace = crate::ha::ReuseGrace::new(NOW - 5, 60);
-        let ctx = Ctx {
-            now: NOW,
-            server_id: SID,
-        };
+        let ctx = Ctx { now: NOW, server_id: SID, on_link: true };
         // Without the rule the expired address goes to the next client…
         let other = pkt(v4::MessageType::Discover, M2).build();
-        let plain = decide(
-            &other,
-            w.policy.subnet(1),
-            &w.policy,
-            &w.store,
-            &mut Allocator::default(),
-            ctx,
-        );
+        let plain = decide(&other, w.policy.subnet(1), &w.policy, &w.store, &mut Allocator::default(), ctx);
         assert_eq!(plain.reply.unwrap().0.yiaddr(), first);
         // …with it, another address; the holder still gets its own back.
         let view = Graced(&w.store, grace, NOW);
-        let held = decide(
-            &other,
-            w.policy.subnet(1),
-            &w.policy,
-            &view,
-            &mut Allocator::default(),
-            ctx,
-        );
+        let held = decide(&other, w.policy.subnet(1), &w.policy, &view, &mut Allocator::default(), ctx);
         assert_ne!(held.reply.unwrap().0.yiaddr(), first);
         let own = pkt(v4::MessageType::Discover, M1).build();
-        let back = decide(
-            &own,
-            w.policy.subnet(1),
-            &w.policy,
-            &view,
-            &mut Allocator::default(),
-            ctx,
-        );
+        let back = decide(&own, w.policy.subnet(1), &w.policy, &view, &mut Allocator::default(), ctx);
         assert_eq!(back.reply.unwrap().0.yiaddr(), first);
         // Once the grace period is over, the address is free again.
         let after = Graced(&w.store, grace, grace.until());
-        let later = decide(
-            &other,
-            w.policy.subnet(1),
-            &w.policy,
-            &after,
-            &mut Allocator::default(),
-            Ctx {
-                now: grace.until(),
-                server_id: SID,
-            },
-        );
+        let later = decide(&other, w.policy.subnet(1), &w.policy, &after, &mut Allocator::default(), Ctx { now: grace.until(), server_id: SID, on_link: true });
         assert_eq!(later.reply.unwrap().0.yiaddr(), first);
     }
 
@@ -1395,12 +1375,7 @@ mod tests {
         }
         assert_eq!((w.alloc.offers.len(), w.alloc.by_client.len()), (50, 50));
         // A client asking again finds its own offer through the index.
-        let first = w
-            .send(&pkt(v4::MessageType::Discover, [2, 0, 0, 1, 0, 7]))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
+        let first = w.send(&pkt(v4::MessageType::Discover, [2, 0, 0, 1, 0, 7])).reply.unwrap().0.yiaddr();
         assert_eq!(w.alloc.offers[&first].0.hwaddr, vec![2, 0, 0, 1, 0, 7]);
         // Accepting one removes it from both maps; expiry clears the rest.
         let mut req = pkt(v4::MessageType::Request, [2, 0, 0, 1, 0, 7]);
@@ -1435,10 +1410,7 @@ mod tests {
         let a = w.dora(M3);
         assert_eq!(a, Ipv4Addr::new(192, 168, 50, 33));
         let (m, _) = w.send(&pkt(v4::MessageType::Discover, M3)).reply.unwrap();
-        assert_eq!(
-            m.opts().get(OptionCode::Hostname),
-            Some(&DhcpOption::Hostname("mutante3".into()))
-        );
+        assert_eq!(m.opts().get(OptionCode::Hostname), Some(&DhcpOption::Hostname("mutante3".into())));
     }
 
     #[test]
@@ -1450,35 +1422,17 @@ mod tests {
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
         let mut p = pkt(v4::MessageType::Discover, M1);
         p.requested = Some(Ipv4Addr::new(192, 168, 50, 100));
-        assert_ne!(
-            w.send(&p).reply.unwrap().0.yiaddr(),
-            Ipv4Addr::new(192, 168, 50, 100)
-        );
+        assert_ne!(w.send(&p).reply.unwrap().0.yiaddr(), Ipv4Addr::new(192, 168, 50, 100));
     }
 
     #[test]
     fn concurrent_discovers_get_distinct_offers() {
         let mut w = World::new(199, true);
-        let a = w
-            .send(&pkt(v4::MessageType::Discover, M1))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
-        let b = w
-            .send(&pkt(v4::MessageType::Discover, M2))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
+        let a = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
+        let b = w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap().0.yiaddr();
         assert_ne!(a, b);
         // The same client asking again gets the same offer.
-        let a2 = w
-            .send(&pkt(v4::MessageType::Discover, M1))
-            .reply
-            .unwrap()
-            .0
-            .yiaddr();
+        let a2 = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
         assert_eq!(a, a2);
     }
 
@@ -1493,20 +1447,27 @@ mod tests {
         let d = w.send(&p);
         let (m, dest) = d.reply.unwrap();
         assert_eq!(m.opts().msg_type(), Some(v4::MessageType::Ack));
-        assert_eq!(dest, Destination::Ciaddr(a));
+        // On the link, a frame to chaddr at ciaddr (no ARP needed); routed,
+        // an IP unicast to ciaddr.
+        assert_eq!(dest, Destination::Chaddr { mac: M1, ip: a });
         assert_eq!(m.ciaddr(), a);
+        let subnet = w.policy.subnet(1);
+        let off_link = Ctx { now: w.now, server_id: SID, on_link: false };
+        let d = decide(&p.build(), subnet, &w.policy, &w.store, &mut w.alloc, off_link);
+        assert_eq!(d.reply.unwrap().1, Destination::Ciaddr(a));
         assert_eq!(w.store.by_address(a).unwrap().expire, NOW + 90);
     }
 
     #[test]
-    fn renewing_someone_elses_address_is_nakked_by_broadcast() {
+    fn renewing_someone_elses_address_is_nakked_to_ciaddr() {
         let mut w = World::new(199, true);
         let a = w.dora(M1);
         let mut p = pkt(v4::MessageType::Request, M2);
         p.ciaddr = a;
         let d = w.send(&p);
         assert_eq!(kind(&d), Some(v4::MessageType::Nak));
-        assert_eq!(d.reply.unwrap().1, Destination::Broadcast);
+        // Kea's adjustRemoteAddr: ciaddr comes before the NAK broadcast.
+        assert_eq!(d.reply.unwrap().1, Destination::Chaddr { mac: M2, ip: a });
         assert!(d.write.is_none());
     }
 
@@ -1529,10 +1490,16 @@ mod tests {
         let mut p = pkt(v4::MessageType::Request, M1);
         p.requested = Some(Ipv4Addr::new(10, 0, 0, 5));
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
-        // Unknown client, free in-pool address, authoritative → ACK.
+        // Unknown client, free in-pool address, authoritative → NAK (Kea
+        // 2.2: it must come back through DISCOVER).
         p.requested = Some(Ipv4Addr::new(192, 168, 50, 150));
+        assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
+        // Known and right about its address → ACK, even expired.
+        let a = w.dora(M1);
+        p.requested = Some(a);
+        w.now += 3600;
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Ack));
-        // Holding .150, asking for another → NAK.
+        // Holding one, asking for another → NAK.
         p.requested = Some(Ipv4Addr::new(192, 168, 50, 151));
         assert_eq!(kind(&w.send(&p)), Some(v4::MessageType::Nak));
         // Non-authoritative server with no record stays silent.
@@ -1604,14 +1571,14 @@ mod tests {
         let (m, dest) = w.send(&p).reply.unwrap();
         assert_eq!(dest, Destination::Relay(p.giaddr));
         assert_eq!(m.giaddr(), p.giaddr);
-        // A NAK through a relay asks it to broadcast.
+        // A NAK through a relay keeps the request's flags (Kea sets none).
         let mut p = pkt(v4::MessageType::Request, M1);
         p.giaddr = Ipv4Addr::new(192, 168, 50, 1);
         p.requested = Some(Ipv4Addr::new(10, 1, 1, 1));
         let (m, dest) = w.send(&p).reply.unwrap();
         assert_eq!(m.opts().msg_type(), Some(v4::MessageType::Nak));
         assert_eq!(dest, Destination::Relay(p.giaddr));
-        assert!(m.flags().broadcast());
+        assert!(!m.flags().broadcast());
         // No subnet for an unknown relay.
         p.giaddr = Ipv4Addr::new(172, 16, 0, 1);
         assert_eq!(w.send(&p).silence, Some(Silence::NoSubnet));
@@ -1624,7 +1591,7 @@ mod tests {
         p.ciaddr = Ipv4Addr::new(192, 168, 50, 7);
         let d = w.send(&p);
         let (m, dest) = d.reply.unwrap();
-        assert_eq!(dest, Destination::Ciaddr(p.ciaddr));
+        assert_eq!(dest, Destination::Chaddr { mac: M1, ip: p.ciaddr });
         assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
         assert!(!m.opts().contains(OptionCode::AddressLeaseTime));
         assert!(m.opts().contains(OptionCode::Router));

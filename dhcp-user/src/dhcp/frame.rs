@@ -87,10 +87,7 @@ pub fn build(addrs: &FrameAddrs, payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&(udp_len as u16).to_be_bytes());
     f.extend_from_slice(&[0, 0]);
     f.extend_from_slice(payload);
-    let sum = checksum(
-        pseudo_header_sum(addrs.src_ip, addrs.dst_ip, udp_len as u16),
-        &f[udp_start..],
-    );
+    let sum = checksum(pseudo_header_sum(addrs.src_ip, addrs.dst_ip, udp_len as u16), &f[udp_start..]);
     let sum = if sum == 0 { 0xffff } else { sum };
     f[udp_start + 6..udp_start + 8].copy_from_slice(&sum.to_be_bytes());
     f
@@ -136,13 +133,7 @@ mod tests {
             // A header with its checksum in place sums to zero.
             assert_eq!(checksum(0, &f[ETH_HLEN..ETH_HLEN + IPV4_HLEN]), 0);
             let udp = &f[ETH_HLEN + IPV4_HLEN..];
-            assert_eq!(
-                checksum(
-                    pseudo_header_sum(addrs.src_ip, addrs.dst_ip, udp.len() as u16),
-                    udp
-                ),
-                0
-            );
+            assert_eq!(checksum(pseudo_header_sum(addrs.src_ip, addrs.dst_ip, udp.len() as u16), udp), 0);
             assert_eq!(&f[0..6], &addrs.dst_mac);
             assert_eq!(&f[ETH_HLEN + 12..ETH_HLEN + 16], &[192, 168, 50, 2]);
         }
@@ -161,13 +152,8 @@ mod tests {
         let f = build(&addrs, &[0u8; 4]);
         assert_eq!(
             &f[ETH_HLEN..ETH_HLEN + IPV4_HLEN],
-            &[
-                0x45, 0x10, 0, 32, 0, 0, 0, 0, 64, 17, 0x70, 0xbd, 10, 0, 0, 1, 255, 255, 255, 255
-            ]
+            &[0x45, 0x10, 0, 32, 0, 0, 0, 0, 64, 17, 0x70, 0xbd, 10, 0, 0, 1, 255, 255, 255, 255]
         );
-        assert_eq!(
-            &f[ETH_HLEN + IPV4_HLEN..ETH_HLEN + IPV4_HLEN + 6],
-            &[0, 67, 0, 68, 0, 12]
-        );
+        assert_eq!(&f[ETH_HLEN + IPV4_HLEN..ETH_HLEN + IPV4_HLEN + 6], &[0, 67, 0, 68, 0, 12]);
     }
 }

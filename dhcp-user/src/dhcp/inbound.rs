@@ -147,9 +147,7 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
         _ => None,
     };
     let parameter_request_list = match opts.get(OptionCode::ParameterRequestList) {
-        Some(DhcpOption::ParameterRequestList(codes)) => {
-            codes.iter().map(|c| u8::from(*c)).collect()
-        }
+        Some(DhcpOption::ParameterRequestList(codes)) => codes.iter().map(|c| u8::from(*c)).collect(),
         _ => Vec::new(),
     };
     let hostname = match opts.get(OptionCode::Hostname) {
@@ -171,6 +169,13 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
         hostname,
         relay_agent_info,
     })
+}
+
+impl Inbound {
+    /// The circuit-id sub-option (82.1) of the relay agent information.
+    pub fn circuit_id(&self) -> Option<&[u8]> {
+        raw_option(self.relay_agent_info.as_deref()?, 1)
+    }
 }
 
 /// The payload of the first option `code` in an options field whose
@@ -199,9 +204,7 @@ fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
 /// builds). Found by the proptest below.
 fn required_len(code: u8) -> Option<core::ops::RangeInclusive<usize>> {
     Some(match code {
-        19 | 20 | 23 | 27 | 29 | 30 | 31 | 34 | 36 | 37 | 39 | 46 | 52 | 53 | 108 | 156 | 157 => {
-            1..=1
-        }
+        19 | 20 | 23 | 27 | 29 | 30 | 31 | 34 | 36 | 37 | 39 | 46 | 52 | 53 | 108 | 156 | 157 => 1..=1,
         13 | 22 | 26 | 57 | 93 => 2..=2,
         94 => 3..=3,
         2 | 24 | 35 | 38 | 51 | 58 | 59 | 91 | 152..=155 => 4..=4,
@@ -220,9 +223,7 @@ fn check_option_framing(mut opts: &[u8]) -> Result<(), DropReason> {
             0 => opts = rest,
             255 => return Ok(()),
             _ => {
-                let [len, rest @ ..] = rest else {
-                    return Err(DropReason::BadOption);
-                };
+                let [len, rest @ ..] = rest else { return Err(DropReason::BadOption) };
                 let len = *len as usize;
                 if rest.len() < len || required_len(*code).is_some_and(|r| !r.contains(&len)) {
                     return Err(DropReason::BadOption);
@@ -249,14 +250,10 @@ mod tests {
             Ipv4Addr::UNSPECIFIED,
             &mac,
         );
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Discover));
+        m.opts_mut().insert(DhcpOption::ClientIdentifier(vec![1, 2, 0, 0, 0, 0, 3]));
         m.opts_mut()
-            .insert(DhcpOption::MessageType(v4::MessageType::Discover));
-        m.opts_mut()
-            .insert(DhcpOption::ClientIdentifier(vec![1, 2, 0, 0, 0, 0, 3]));
-        m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
-            OptionCode::SubnetMask,
-            OptionCode::Router,
-        ]));
+            .insert(DhcpOption::ParameterRequestList(vec![OptionCode::SubnetMask, OptionCode::Router]));
         m.to_vec().unwrap()
     }
 

@@ -6,7 +6,10 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::Ipv4Addr,
+    sync::Arc,
 };
+
+pub use crate::config::HostIdentifierType;
 
 /// Option code → encoded value (without code and length bytes).
 pub type OptionBytes = BTreeMap<u8, OptionValue>;
@@ -33,6 +36,78 @@ pub struct Reservation {
     pub hostname: Option<String>,
     /// Options that override subnet and pool values for this host.
     pub options: OptionBytes,
+}
+
+/// A host reservation as the engine sees it: Kea's host, which may reserve
+/// an address, a hostname, options, or any of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    /// Reserved address, if any.
+    pub address: Option<Ipv4Addr>,
+    /// Hostname sent in option 12.
+    pub hostname: Option<String>,
+    /// Options that override subnet and pool values for this host.
+    pub options: OptionBytes,
+}
+
+/// The identifiers a client presents for host lookup.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIds<'a> {
+    /// chaddr.
+    pub hwaddr: &'a [u8],
+    /// Option 61.
+    pub client_id: Option<&'a [u8]>,
+    /// Option 82's circuit-id sub-option.
+    pub circuit_id: Option<&'a [u8]>,
+}
+
+impl ClientIds<'_> {
+    /// The DUID inside an RFC 4361 client identifier (type 255, a 4-byte
+    /// IAID, then the DUID), as Kea reads it for `duid` reservations.
+    pub fn duid(&self) -> Option<&[u8]> {
+        self.client_id.filter(|c| c.len() > 5 && c[0] == 255).map(|c| &c[5..])
+    }
+}
+
+/// The host reservations of one scope (a subnet or the global level), by
+/// identifier type; only the types `host-reservation-identifiers` enables.
+#[derive(Clone, Debug, Default)]
+pub struct HostTable {
+    /// By hardware address.
+    pub by_hwaddr: HashMap<Vec<u8>, Host>,
+    /// By client identifier (option 61's whole payload).
+    pub by_client_id: HashMap<Vec<u8>, Host>,
+    /// By DUID (RFC 4361 client identifier).
+    pub by_duid: HashMap<Vec<u8>, Host>,
+    /// By relay circuit-id.
+    pub by_circuit_id: HashMap<Vec<u8>, Host>,
+}
+
+impl HostTable {
+    /// The client's host, trying identifier types in `order` (Kea's
+    /// `host-reservation-identifiers` order).
+    pub fn find(&self, order: &[HostIdentifierType], ids: &ClientIds<'_>) -> Option<&Host> {
+        order.iter().find_map(|t| match t {
+            HostIdentifierType::HwAddress => self.by_hwaddr.get(ids.hwaddr),
+            HostIdentifierType::ClientId => ids.client_id.and_then(|c| self.by_client_id.get(c)),
+            HostIdentifierType::Duid => ids.duid().and_then(|d| self.by_duid.get(d)),
+            HostIdentifierType::CircuitId => ids.circuit_id.and_then(|c| self.by_circuit_id.get(c)),
+        })
+    }
+
+    /// Whether a client known by chaddr `hw` and option 61 `cid` (empty:
+    /// none) may have a host here, whatever circuit it comes through.
+    pub fn may_match(&self, hw: &[u8], cid: &[u8]) -> bool {
+        let ids = ClientIds { hwaddr: hw, client_id: (!cid.is_empty()).then_some(cid), circuit_id: None };
+        self.by_hwaddr.contains_key(hw)
+            || (!cid.is_empty() && self.by_client_id.contains_key(cid))
+            || ids.duid().is_some_and(|d| self.by_duid.contains_key(d))
+    }
+
+    /// Whether no host is reserved here.
+    pub fn is_empty(&self) -> bool {
+        self.by_hwaddr.is_empty() && self.by_client_id.is_empty() && self.by_duid.is_empty() && self.by_circuit_id.is_empty()
+    }
 }
 
 /// A dynamic range, inclusive.
@@ -71,11 +146,20 @@ pub struct SubnetPolicy {
     pub pools: Vec<Pool>,
     /// Subnet options merged over global ones (subnet wins).
     pub options: OptionBytes,
-    /// Reservations by hardware address.
+    /// Address reservations by hardware address that the kernel may
+    /// answer (a subset of `hosts`).
     pub by_hwaddr: HashMap<Vec<u8>, Reservation>,
-    /// Reservations by client identifier.
+    /// The same by client identifier.
     pub by_client_id: HashMap<Vec<u8>, Reservation>,
-    /// Reserved address → true, to keep them out of dynamic allocation.
+    /// Every host reservation of the subnet the daemon looks up (empty
+    /// with `reservations-in-subnet` off).
+    pub hosts: HostTable,
+    /// Global reservations, when `reservations-global` is on.
+    pub global_hosts: Option<Arc<HostTable>>,
+    /// `host-reservation-identifiers`, in lookup order.
+    pub identifiers: Vec<HostIdentifierType>,
+    /// Addresses reserved in the subnet, kept from other clients (Kea's
+    /// `addressReserved`; in-pool ones not with `reservations-out-of-pool`).
     pub reserved: HashMap<Ipv4Addr, ()>,
     /// Lease time and timers.
     pub lifetimes: Lifetimes,
@@ -107,11 +191,7 @@ pub struct SubnetPolicy {
 impl SubnetPolicy {
     /// Subnet mask as an address.
     pub fn mask(&self) -> Ipv4Addr {
-        Ipv4Addr::from(if self.prefix_len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix_len))
-        })
+        Ipv4Addr::from(if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix_len)) })
     }
 
     /// Whether `a` is inside the subnet.
@@ -122,6 +202,25 @@ impl SubnetPolicy {
     /// The pool holding `a`, if any.
     pub fn pool_of(&self, a: Ipv4Addr) -> Option<&Pool> {
         self.pools.iter().find(|p| p.contains(a))
+    }
+
+    /// The client's host reservation: the subnet's, else the global one
+    /// (Kea's `currentHost`).
+    pub fn host_of(&self, ids: &ClientIds<'_>) -> Option<&Host> {
+        self.hosts.find(&self.identifiers, ids).or_else(|| self.global_hosts.as_ref()?.find(&self.identifiers, ids))
+    }
+
+    /// Whether a client with chaddr `hw` and option 61 `cid` (empty: none)
+    /// may have a host reservation here (the kernel leaves such clients
+    /// to the daemon).
+    pub fn may_have_host(&self, hw: &[u8], cid: &[u8]) -> bool {
+        self.hosts.may_match(hw, cid) || self.global_hosts.as_ref().is_some_and(|g| g.may_match(hw, cid))
+    }
+
+    /// Whether a client's option 61 can select a host reservation here.
+    pub fn client_id_selects_hosts(&self) -> bool {
+        let cid = |t: &HostTable| !t.by_client_id.is_empty() || !t.by_duid.is_empty();
+        cid(&self.hosts) || self.global_hosts.as_deref().is_some_and(cid)
     }
 }
 
@@ -169,6 +268,13 @@ impl Policy {
     /// Subnet by id.
     pub fn subnet(&self, id: u32) -> Option<&SubnetPolicy> {
         self.subnets.iter().find(|s| s.id == id)
+    }
+
+    /// Whether `subnet` is the link of interface `iface` (with addresses
+    /// `addrs`): a broadcast received there selects it or a subnet of its
+    /// shared network.
+    pub fn on_link(&self, subnet: &SubnetPolicy, iface: &str, addrs: &[(Ipv4Addr, u8)]) -> bool {
+        self.subnet_for_interface(iface, addrs).is_some_and(|selected| self.link_subnets(selected).any(|s| s.id == subnet.id))
     }
 
     /// The subnets a client selected into `subnet` may be served from:

@@ -46,10 +46,7 @@ impl ReuseGrace {
     /// A grace period starting at `since` for leases of at most
     /// `max_valid` seconds.
     pub fn new(since: u64, max_valid: u32) -> Self {
-        ReuseGrace {
-            since,
-            max_valid: u64::from(max_valid),
-        }
+        ReuseGrace { since, max_valid: u64::from(max_valid) }
     }
 
     /// Unix time the grace period ends.
@@ -105,20 +102,11 @@ mod tests {
         assert_eq!((h.state, h.expire), (HeldState::Active, 13_600));
         // Reclaimed already: held again, still its holder's.
         let h = g.apply(10_100, held(9_000, HeldState::Reclaimed));
-        assert_eq!(
-            (h.state, h.expire, h.hwaddr.clone()),
-            (HeldState::Active, 13_600, vec![2, 0, 0, 0, 0, 1])
-        );
+        assert_eq!((h.state, h.expire, h.hwaddr.clone()), (HeldState::Active, 13_600, vec![2, 0, 0, 0, 0, 1]));
         // A lease live past the grace end keeps its own expiry.
-        assert_eq!(
-            g.apply(10_100, held(20_000, HeldState::Active)).expire,
-            20_000
-        );
+        assert_eq!(g.apply(10_100, held(20_000, HeldState::Active)).expire, 20_000);
         // Boundary: expire + max_valid == since is still held.
-        assert_eq!(
-            g.apply(10_100, held(6_400, HeldState::Active)).expire,
-            13_600
-        );
+        assert_eq!(g.apply(10_100, held(6_400, HeldState::Active)).expire, 13_600);
     }
 
     #[test]

@@ -128,10 +128,10 @@ pub use detect::{ClientKey, clock_skew_secs, is_unacked, normalize_secs};
 pub use filter::{
     Query, ScopeFilter, ScopeOwner, lb_key, lb_owner, rfc3074_bucket, serves_in_load_balancing,
 };
-pub use grace::ReuseGrace;
 pub use machine::{
     Action, Event, HaMachine, HeartbeatReply, Notice, PartnerStatus, PartnerUpdates, PeerAnswer,
     RemoteStatus, Reply, ReplyCode, SyncRequest, UpdateOutcome, UpdatePlan,
 };
+pub use grace::ReuseGrace;
 pub use state::{PartnerState, State};
 pub use status::{LocalStatus, PartnerView, RelStatus};

@@ -1105,10 +1105,7 @@ fn release_partner_disable_only_undoes_a_partner_disable() {
     let mut t = T::new(&rel(HS, "p", ""));
     t.m.put(HotStandby);
     t.m.partner_dhcp_disable(t.at(0), None);
-    assert_eq!(
-        t.m.release_partner_disable(t.at(10)),
-        vec![Action::DhcpService(true)]
-    );
+    assert_eq!(t.m.release_partner_disable(t.at(10)), vec![Action::DhcpService(true)]);
     assert!(t.m.dhcp_enabled());
     // Off because of its own state (waiting): left off.
     let mut t = T::new(&rel(HS, "p", ""));
@@ -1126,17 +1123,9 @@ fn interruption_deadline_moves_with_each_good_heartbeat() {
     // max-response-delay is 3 s: the deadline is 3 s after the last contact.
     assert_eq!(t.m.interruption_deadline(), t.at(3_500));
     t.ev(1_500, Event::HeartbeatFailed);
-    assert_eq!(
-        t.m.interruption_deadline(),
-        t.at(3_500),
-        "a failure does not move it"
-    );
+    assert_eq!(t.m.interruption_deadline(), t.at(3_500), "a failure does not move it");
     t.ev(3_500, Event::HeartbeatFailed);
-    assert_eq!(
-        t.state(),
-        HotStandby,
-        "exactly max-response-delay is not yet interrupted"
-    );
+    assert_eq!(t.state(), HotStandby, "exactly max-response-delay is not yet interrupted");
     t.ev(3_520, Event::HeartbeatFailed);
     assert_eq!(t.state(), PartnerDown, "just past the deadline it is");
 }

@@ -45,7 +45,8 @@ pub const COLUMNS: [&str; 11] = [
 ];
 
 /// The header line we write (without the newline).
-pub const HEADER: &str = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context";
+pub const HEADER: &str =
+    "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context";
 
 /// Columns an older file may lack, with the value Kea assumes for them.
 const DEFAULTS: [(usize, &str); 2] = [(9, "0"), (10, "")];
@@ -123,10 +124,7 @@ pub struct Schema {
 
 impl Schema {
     /// The schema we write.
-    pub const CURRENT: Schema = Schema {
-        header_columns: COLUMNS.len(),
-        known_columns: COLUMNS.len(),
-    };
+    pub const CURRENT: Schema = Schema { header_columns: COLUMNS.len(), known_columns: COLUMNS.len() };
 
     /// Reads a header line (Kea's `VersionedCSVFile::validateHeader`).
     pub fn parse_header(line: &str) -> Result<Schema, HeaderError> {
@@ -137,24 +135,14 @@ impl Schema {
         let names: Vec<&str> = line.split(',').collect();
         for (index, (found, expected)) in names.iter().zip(COLUMNS).enumerate() {
             if *found != expected {
-                return Err(HeaderError::InvalidColumn {
-                    index,
-                    found: (*found).to_owned(),
-                    expected,
-                });
+                return Err(HeaderError::InvalidColumn { index, found: (*found).to_owned(), expected });
             }
         }
         let known_columns = names.len().min(COLUMNS.len());
         if known_columns < MIN_COLUMNS {
-            return Err(HeaderError::TooFewColumns {
-                found: names.len(),
-                min: MIN_COLUMNS,
-            });
+            return Err(HeaderError::TooFewColumns { found: names.len(), min: MIN_COLUMNS });
         }
-        Ok(Schema {
-            header_columns: names.len(),
-            known_columns,
-        })
+        Ok(Schema { header_columns: names.len(), known_columns })
     }
 
     /// True when the file has exactly our columns (no conversion needed).
@@ -168,11 +156,7 @@ impl Schema {
         let mut values: Vec<&str> = line.split(',').collect();
         let (min, max) = (self.known_columns, self.header_columns.max(COLUMNS.len()));
         if values.len() < min || values.len() > max {
-            return Err(RowError::ColumnCount {
-                found: values.len(),
-                min,
-                max,
-            });
+            return Err(RowError::ColumnCount { found: values.len(), min, max });
         }
         values.truncate(COLUMNS.len());
         for (index, default) in DEFAULTS {
@@ -185,11 +169,7 @@ impl Schema {
 }
 
 fn field_error(column: &'static str, value: &str, reason: impl ToString) -> RowError {
-    RowError::Field {
-        column,
-        value: value.to_owned(),
-        reason: reason.to_string(),
-    }
+    RowError::Field { column, value: value.to_owned(), reason: reason.to_string() }
 }
 
 fn parse_number<T: std::str::FromStr>(column: &'static str, value: &str) -> Result<T, RowError>
@@ -210,8 +190,7 @@ fn parse_bool(column: &'static str, value: &str) -> Result<bool, RowError> {
 
 fn parse_values(v: &[&str]) -> Result<Lease, RowError> {
     let address: Ipv4Addr = v[0].parse().map_err(|e| field_error("address", v[0], e))?;
-    let hw_bytes =
-        super::model::parse_colon_hex(v[1]).map_err(|e| field_error("hwaddr", v[1], e))?;
+    let hw_bytes = super::model::parse_colon_hex(v[1]).map_err(|e| field_error("hwaddr", v[1], e))?;
     let hwaddr = if hw_bytes.is_empty() {
         None
     } else {
@@ -220,25 +199,18 @@ fn parse_values(v: &[&str]) -> Result<Lease, RowError> {
     let client_id = if v[2].is_empty() {
         None
     } else {
-        Some(
-            v[2].parse::<ClientId>()
-                .map_err(|e| field_error("client_id", v[2], e))?,
-        )
+        Some(v[2].parse::<ClientId>().map_err(|e| field_error("client_id", v[2], e))?)
     };
     let state_code: u32 = parse_number("state", v[9])?;
     let state = LeaseState::from_code(state_code);
     if hwaddr.is_none() && client_id.is_none() && state != LeaseState::Declined {
-        return Err(RowError::NoIdentifier {
-            address,
-            state: state_code,
-        });
+        return Err(RowError::NoIdentifier { address, state: state_code });
     }
     let context_text = unescape(v[10]);
     let user_context = if context_text.is_empty() {
         None
     } else {
-        let value = json::from_kea_json(&context_text)
-            .map_err(|e| field_error("user_context", v[10], e))?;
+        let value = json::from_kea_json(&context_text).map_err(|e| field_error("user_context", v[10], e))?;
         if !value.is_object() {
             return Err(field_error("user_context", v[10], "not a JSON map"));
         }
@@ -430,53 +402,25 @@ mod tests {
     #[test]
     fn header_variants() {
         assert_eq!(Schema::parse_header(HEADER), Ok(Schema::CURRENT));
-        assert_eq!(
-            Schema::parse_header(&format!("{HEADER}\r")),
-            Ok(Schema::CURRENT)
-        );
-        let v1 =
-            "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname";
+        assert_eq!(Schema::parse_header(&format!("{HEADER}\r")), Ok(Schema::CURRENT));
+        let v1 = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname";
         let s1 = Schema::parse_header(v1).unwrap();
         assert!(!s1.is_current());
-        let l = s1
-            .parse_row("192.0.2.3,aa:bb:cc:dd:ee:ff,,60,1060,1,0,1,h")
-            .unwrap();
-        assert_eq!(
-            (l.state, l.user_context.clone(), l.fqdn_rev),
-            (LeaseState::Default, None, true)
-        );
+        let l = s1.parse_row("192.0.2.3,aa:bb:cc:dd:ee:ff,,60,1060,1,0,1,h").unwrap();
+        assert_eq!((l.state, l.user_context.clone(), l.fqdn_rev), (LeaseState::Default, None, true));
         // Rows appended by a newer writer to an old file are still read.
-        assert!(
-            s1.parse_row("192.0.2.3,aa:bb:cc:dd:ee:ff,,60,1060,1,0,1,h,2,")
-                .is_ok()
-        );
+        assert!(s1.parse_row("192.0.2.3,aa:bb:cc:dd:ee:ff,,60,1060,1,0,1,h,2,").is_ok());
         let v2 = format!("{v1},state");
         let s2 = Schema::parse_header(&v2).unwrap();
-        assert_eq!(
-            s2.parse_row("192.0.2.4,,,60,1060,1,0,0,,1").unwrap().state,
-            LeaseState::Declined
-        );
+        assert_eq!(s2.parse_row("192.0.2.4,,,60,1060,1,0,0,,1").unwrap().state, LeaseState::Declined);
         assert_eq!(
             s2.parse_row("192.0.2.4,,,60,1060,1,0,0"),
-            Err(RowError::ColumnCount {
-                found: 8,
-                min: 10,
-                max: 11
-            })
+            Err(RowError::ColumnCount { found: 8, min: 10, max: 11 })
         );
         // A newer Kea's extra column is dropped.
         let s3 = Schema::parse_header(&format!("{HEADER},pool_id")).unwrap();
-        assert_eq!(
-            s3.parse_row("192.0.2.5,aa:bb:cc:dd:ee:ff,,60,1060,1,0,0,,0,,7")
-                .unwrap()
-                .address,
-            ip(5)
-        );
-        assert!(
-            Schema::CURRENT
-                .parse_row("192.0.2.5,aa:bb:cc:dd:ee:ff,,60,1060,1,0,0,,0,,7")
-                .is_err()
-        );
+        assert_eq!(s3.parse_row("192.0.2.5,aa:bb:cc:dd:ee:ff,,60,1060,1,0,0,,0,,7").unwrap().address, ip(5));
+        assert!(Schema::CURRENT.parse_row("192.0.2.5,aa:bb:cc:dd:ee:ff,,60,1060,1,0,0,,0,,7").is_err());
         assert_eq!(Schema::parse_header(""), Err(HeaderError::Missing));
         assert_eq!(
             Schema::parse_header("address,hwaddr,client_id"),
@@ -484,27 +428,16 @@ mod tests {
         );
         assert_eq!(
             Schema::parse_header("address,mac"),
-            Err(HeaderError::InvalidColumn {
-                index: 1,
-                found: "mac".into(),
-                expected: "hwaddr"
-            })
+            Err(HeaderError::InvalidColumn { index: 1, found: "mac".into(), expected: "hwaddr" })
         );
     }
 
     #[test]
     fn empty_fields() {
-        let l = Schema::CURRENT
-            .parse_row("192.0.2.7,0a:b,,3600,1000,1,0,0,,0,")
-            .unwrap();
+        let l = Schema::CURRENT.parse_row("192.0.2.7,0a:b,,3600,1000,1,0,0,,0,").unwrap();
         assert_eq!(l.hwaddr.unwrap().bytes(), &[0x0a, 0x0b]);
-        assert_eq!(
-            (l.client_id, l.hostname.as_str(), l.user_context),
-            (None, "", None)
-        );
-        let l = Schema::CURRENT
-            .parse_row("192.0.2.7,,0x01aabb,3600,1000,1,+1,-0,,0,")
-            .unwrap();
+        assert_eq!((l.client_id, l.hostname.as_str(), l.user_context), (None, "", None));
+        let l = Schema::CURRENT.parse_row("192.0.2.7,,0x01aabb,3600,1000,1,+1,-0,,0,").unwrap();
         assert_eq!(l.client_id.unwrap().to_string(), "01:aa:bb");
         assert!(l.fqdn_fwd && !l.fqdn_rev);
     }
@@ -514,38 +447,17 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("192.0.2.300,aa:bb,,60,100,1,0,0,,0,", "column address"),
             ("192.0.2.1,aabb,,60,100,1,0,0,,0,", "column hwaddr"),
-            (
-                "192.0.2.1,aa:bb,01,60,100,1,0,0,,0,",
-                "column client_id: length 1 outside 2..=128",
-            ),
+            ("192.0.2.1,aa:bb,01,60,100,1,0,0,,0,", "column client_id: length 1 outside 2..=128"),
             ("192.0.2.1,aa:bb,,-1,100,1,0,0,,0,", "column valid_lifetime"),
             ("192.0.2.1,aa:bb,,60,x,1,0,0,,0,", "column expire"),
             ("192.0.2.1,aa:bb,,60,100,,0,0,,0,", "column subnet_id"),
-            (
-                "192.0.2.1,aa:bb,,60,100,1,true,0,,0,",
-                "column fqdn_fwd: not 0 or 1: 'true'",
-            ),
+            ("192.0.2.1,aa:bb,,60,100,1,true,0,,0,", "column fqdn_fwd: not 0 or 1: 'true'"),
             ("192.0.2.1,aa:bb,,60,100,1,0,2,,0,", "column fqdn_rev"),
-            (
-                "192.0.2.1,aa:bb,,60,100,1,0,0,,x,",
-                "column state: invalid digit found in string: 'x'",
-            ),
-            (
-                "192.0.2.1,aa:bb,,60,100,1,0,0,,0,[1]",
-                "column user_context: not a JSON map",
-            ),
-            (
-                "192.0.2.1,aa:bb,,60,100,1,0,0,,0,{\"a\":",
-                "column user_context: invalid JSON",
-            ),
-            (
-                "192.0.2.1,,,60,100,1,0,0,,0,",
-                "lease 192.0.2.1 (state 0) has neither hwaddr nor client_id",
-            ),
-            (
-                "192.0.2.1,aa:bb,,60,100,1,0,0,,0",
-                "10 columns, the header allows 11 to 11",
-            ),
+            ("192.0.2.1,aa:bb,,60,100,1,0,0,,x,", "column state: invalid digit found in string: 'x'"),
+            ("192.0.2.1,aa:bb,,60,100,1,0,0,,0,[1]", "column user_context: not a JSON map"),
+            ("192.0.2.1,aa:bb,,60,100,1,0,0,,0,{\"a\":", "column user_context: invalid JSON"),
+            ("192.0.2.1,,,60,100,1,0,0,,0,", "lease 192.0.2.1 (state 0) has neither hwaddr nor client_id"),
+            ("192.0.2.1,aa:bb,,60,100,1,0,0,,0", "10 columns, the header allows 11 to 11"),
             ("192.0.2.1,aa:bb,,60,100,1,0,0,a,b,0,", "12 columns"),
         ];
         for (line, want) in cases {
@@ -567,8 +479,7 @@ mod tests {
                 any::<bool>().prop_map(serde_json::Value::from),
                 // Dyadic fractions: serde_json's default float parser is not
                 // always exact (and Kea itself keeps only 6 digits).
-                (-1_000_000i32..1_000_000)
-                    .prop_map(|n| serde_json::Value::from(f64::from(n) / 8.0)),
+                (-1_000_000i32..1_000_000).prop_map(|n| serde_json::Value::from(f64::from(n) / 8.0)),
             ],
             0..4,
         ));
@@ -583,28 +494,25 @@ mod tests {
             prop_oneof![0u32..3, any::<u32>()],
             context,
         )
-            .prop_map(
-                |(addr, (hw, cid), valid, cltt, subnet, (fwd, rev), hostname, state, ctx)| {
-                    let mut l = Lease::new(
-                        Ipv4Addr::from(addr),
-                        hw.map(|b| HwAddr::new(HTYPE_ETHERNET, b).unwrap()),
-                        cid.map(|b| ClientId::new(b).unwrap()),
-                        subnet,
-                        cltt,
-                        valid,
-                    );
-                    l.fqdn_fwd = fwd;
-                    l.fqdn_rev = rev;
-                    l.hostname = hostname;
-                    l.state = LeaseState::from_code(state);
-                    if l.hwaddr.is_none() && l.client_id.is_none() {
-                        l.state = LeaseState::Declined;
-                    }
-                    l.user_context =
-                        ctx.map(|m| serde_json::Value::Object(m.into_iter().collect()));
-                    l
-                },
-            )
+            .prop_map(|(addr, (hw, cid), valid, cltt, subnet, (fwd, rev), hostname, state, ctx)| {
+                let mut l = Lease::new(
+                    Ipv4Addr::from(addr),
+                    hw.map(|b| HwAddr::new(HTYPE_ETHERNET, b).unwrap()),
+                    cid.map(|b| ClientId::new(b).unwrap()),
+                    subnet,
+                    cltt,
+                    valid,
+                );
+                l.fqdn_fwd = fwd;
+                l.fqdn_rev = rev;
+                l.hostname = hostname;
+                l.state = LeaseState::from_code(state);
+                if l.hwaddr.is_none() && l.client_id.is_none() {
+                    l.state = LeaseState::Declined;
+                }
+                l.user_context = ctx.map(|m| serde_json::Value::Object(m.into_iter().collect()));
+                l
+            })
     }
 
     proptest! {

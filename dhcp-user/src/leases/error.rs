@@ -76,11 +76,7 @@ pub enum LeaseError {
 impl LeaseError {
     /// Wraps an I/O error with the path and the operation.
     pub(crate) fn io(path: impl Into<PathBuf>, op: impl Into<String>, source: io::Error) -> Self {
-        LeaseError::Io {
-            path: path.into(),
-            op: op.into(),
-            source: Arc::new(source),
-        }
+        LeaseError::Io { path: path.into(), op: op.into(), source: Arc::new(source) }
     }
 }
 

@@ -33,9 +33,7 @@ pub struct LeaseFiles {
 impl LeaseFiles {
     /// Names derived from the live lease file `NAME`.
     pub fn new(current: impl Into<PathBuf>) -> Self {
-        LeaseFiles {
-            current: current.into(),
-        }
+        LeaseFiles { current: current.into() }
     }
 
     fn with_suffix(&self, suffix: &str) -> PathBuf {
@@ -86,11 +84,8 @@ impl LeaseFiles {
     /// `loadLeasesFromFiles`): `NAME.completed` if it exists (it already
     /// merges `.2` and `.1`), else `NAME.2` then `NAME.1`; then `NAME`.
     pub fn load_order(&self) -> Vec<PathBuf> {
-        let mut order = if self.use_finish() {
-            vec![self.finish()]
-        } else {
-            vec![self.previous(), self.input()]
-        };
+        let mut order =
+            if self.use_finish() { vec![self.finish()] } else { vec![self.previous(), self.input()] };
         order.push(self.current.clone());
         order
     }
@@ -107,10 +102,7 @@ impl LeaseFiles {
         if self.previous().exists() || self.input().exists() {
             let sound = is_complete_lease_file(&finish);
             if !sound {
-                tracing::warn!(
-                    "{}: incomplete cleanup output, using .2 and .1 instead",
-                    finish.display()
-                );
+                tracing::warn!("{}: incomplete cleanup output, using .2 and .1 instead", finish.display());
             }
             return sound;
         }
@@ -120,17 +112,13 @@ impl LeaseFiles {
 
 /// A header line and a newline at the end: nothing was cut off.
 fn is_complete_lease_file(path: &Path) -> bool {
-    let Ok(mut file) = File::open(path) else {
-        return false;
-    };
+    let Ok(mut file) = File::open(path) else { return false };
     let mut first = String::new();
     let header_ok = BufReader::new(&file).read_line(&mut first).is_ok()
         && first.ends_with('\n')
         && Schema::parse_header(first.trim_end_matches(['\n', '\r'])).is_ok();
     let mut last = [0u8; 1];
-    let ends_ok = file.seek(io::SeekFrom::End(-1)).is_ok()
-        && file.read_exact(&mut last).is_ok()
-        && last[0] == b'\n';
+    let ends_ok = file.seek(io::SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] == b'\n';
     header_ok && ends_ok
 }
 
@@ -193,10 +181,7 @@ pub struct LoadReport {
 impl LoadReport {
     /// Number of torn last lines ignored.
     pub fn torn(&self) -> usize {
-        self.skipped
-            .iter()
-            .filter(|s| s.reason == SkipReason::Torn)
-            .count()
+        self.skipped.iter().filter(|s| s.reason == SkipReason::Torn).count()
     }
 
     /// Number of complete rows that did not parse.
@@ -254,11 +239,7 @@ pub(crate) struct Scan {
 }
 
 /// Replays `path` into `leases`. Returns `None` if the file does not exist.
-pub(crate) fn load_file(
-    path: &Path,
-    leases: &mut LeaseMap,
-    report: &mut LoadReport,
-) -> Result<Option<Scan>> {
+pub(crate) fn load_file(path: &Path, leases: &mut LeaseMap, report: &mut LoadReport) -> Result<Option<Scan>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -267,28 +248,18 @@ pub(crate) fn load_file(
     report.files.push(path.to_path_buf());
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut buf = Vec::with_capacity(256);
-    let mut scan = Scan {
-        schema: None,
-        complete_len: 0,
-        len: 0,
-    };
+    let mut scan = Scan { schema: None, complete_len: 0, len: 0 };
     let mut line_no = 0u64;
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| LeaseError::io(path, "read", e))?;
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| LeaseError::io(path, "read", e))?;
         if n == 0 {
             break;
         }
         line_no += 1;
         scan.len += n as u64;
         let Some(content) = buf.strip_suffix(b"\n") else {
-            report.skipped.push(Skipped {
-                file: path.to_path_buf(),
-                line: line_no,
-                reason: SkipReason::Torn,
-            });
+            report.skipped.push(Skipped { file: path.to_path_buf(), line: line_no, reason: SkipReason::Torn });
             break;
         };
         scan.complete_len = scan.len;
@@ -335,9 +306,7 @@ pub(crate) fn load_file(
 
 /// Fsyncs a directory so renames and creations in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| LeaseError::io(dir, "fsync directory", e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LeaseError::io(dir, "fsync directory", e))
 }
 
 /// Writes a complete lease file (header plus `body`) at `path`, fsynced;
@@ -353,8 +322,7 @@ pub(crate) fn write_new_file(path: &Path, body: &[u8]) -> Result<()> {
     data.extend_from_slice(HEADER.as_bytes());
     data.push(b'\n');
     data.extend_from_slice(body);
-    f.write_all(&data)
-        .map_err(|e| LeaseError::io(path, "write", e))?;
+    f.write_all(&data).map_err(|e| LeaseError::io(path, "write", e))?;
     f.sync_all().map_err(|e| LeaseError::io(path, "fsync", e))
 }
 
@@ -377,21 +345,12 @@ impl LiveFile {
             // Only blank lines or a torn header: nothing was ever acknowledged.
             return LiveFile::create(path);
         }
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|e| LeaseError::io(path, "open", e))?;
+        let file = OpenOptions::new().append(true).open(path).map_err(|e| LeaseError::io(path, "open", e))?;
         if scan.len != scan.complete_len {
-            file.set_len(scan.complete_len)
-                .map_err(|e| LeaseError::io(path, "truncate torn tail", e))?;
-            file.sync_all()
-                .map_err(|e| LeaseError::io(path, "fsync", e))?;
+            file.set_len(scan.complete_len).map_err(|e| LeaseError::io(path, "truncate torn tail", e))?;
+            file.sync_all().map_err(|e| LeaseError::io(path, "fsync", e))?;
         }
-        Ok(LiveFile {
-            file,
-            path: path.to_path_buf(),
-            len: scan.complete_len,
-        })
+        Ok(LiveFile { file, path: path.to_path_buf(), len: scan.complete_len })
     }
 
     /// Creates (or empties) `path` with just the header, fsynced, and syncs
@@ -399,15 +358,8 @@ impl LiveFile {
     pub fn create(path: &Path) -> Result<LiveFile> {
         write_new_file(path, b"")?;
         sync_dir(&LeaseFiles::new(path).dir())?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|e| LeaseError::io(path, "open", e))?;
-        Ok(LiveFile {
-            file,
-            path: path.to_path_buf(),
-            len: HEADER.len() as u64 + 1,
-        })
+        let file = OpenOptions::new().append(true).open(path).map_err(|e| LeaseError::io(path, "open", e))?;
+        Ok(LiveFile { file, path: path.to_path_buf(), len: HEADER.len() as u64 + 1 })
     }
 
     /// Appends whole lines. On failure the file is cut back to its previous
@@ -431,18 +383,12 @@ impl LiveFile {
     #[cfg(test)]
     pub fn from_path_for_test(path: &Path) -> LiveFile {
         let file = OpenOptions::new().append(true).open(path).unwrap();
-        LiveFile {
-            file,
-            path: path.to_path_buf(),
-            len: 0,
-        }
+        LiveFile { file, path: path.to_path_buf(), len: 0 }
     }
 
     /// `fdatasync`: after this the appended rows survive a crash.
     pub fn sync(&mut self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| LeaseError::io(&self.path, "fdatasync", e))
+        self.file.sync_data().map_err(|e| LeaseError::io(&self.path, "fdatasync", e))
     }
 }
 
@@ -467,11 +413,7 @@ pub(crate) fn running_pid(pid_file: &Path) -> Option<i32> {
 }
 
 fn is_cleanup_process(pid: i32) -> bool {
-    let comm = |p: &str| {
-        fs::read_to_string(format!("/proc/{p}/comm"))
-            .ok()
-            .map(|s| s.trim_end().to_owned())
-    };
+    let comm = |p: &str| fs::read_to_string(format!("/proc/{p}/comm")).ok().map(|s| s.trim_end().to_owned());
     match (comm(&pid.to_string()), comm("self")) {
         (Some(theirs), Some(ours)) => theirs == "kea-lfc" || theirs == ours,
         // Without /proc, trust the pid as Kea does.
@@ -489,10 +431,7 @@ mod tests {
         assert_eq!(f.previous(), Path::new("/var/lib/kea/kea-leases4.csv.2"));
         assert_eq!(f.input(), Path::new("/var/lib/kea/kea-leases4.csv.1"));
         assert_eq!(f.output(), Path::new("/var/lib/kea/kea-leases4.csv.output"));
-        assert_eq!(
-            f.finish(),
-            Path::new("/var/lib/kea/kea-leases4.csv.completed")
-        );
+        assert_eq!(f.finish(), Path::new("/var/lib/kea/kea-leases4.csv.completed"));
         assert_eq!(f.pid(), Path::new("/var/lib/kea/kea-leases4.csv.pid"));
         assert_eq!(f.dir(), Path::new("/var/lib/kea"));
         assert_eq!(LeaseFiles::new("x.csv").dir(), Path::new("."));
@@ -520,45 +459,19 @@ mod tests {
         let scan = load_file(&path, &mut map, &mut report).unwrap().unwrap();
         assert_eq!(map.len(), 2);
         assert_eq!(map[&Ipv4Addr::new(192, 0, 2, 1)].hostname, "a2");
-        assert_eq!(
-            map[&Ipv4Addr::new(192, 0, 2, 5)].hostname,
-            "e",
-            "read with the repeated (older) header"
-        );
-        assert_eq!(
-            (
-                report.loaded,
-                report.replaced,
-                report.deleted,
-                report.deletions_ignored
-            ),
-            (3, 1, 1, 1)
-        );
+        assert_eq!(map[&Ipv4Addr::new(192, 0, 2, 5)].hostname, "e", "read with the repeated (older) header");
+        assert_eq!((report.loaded, report.replaced, report.deleted, report.deletions_ignored), (3, 1, 1, 1));
         assert_eq!(report.skipped.len(), 2);
         let shown: Vec<String> = report.skipped.iter().map(|s| s.to_string()).collect();
-        assert!(
-            shown[0].ends_with("l.csv:9: 1 columns, the header allows 11 to 11"),
-            "{}",
-            shown[0]
-        );
-        assert!(
-            shown[1].ends_with("l.csv:12: torn last line (no newline), ignored"),
-            "{}",
-            shown[1]
-        );
+        assert!(shown[0].ends_with("l.csv:9: 1 columns, the header allows 11 to 11"), "{}", shown[0]);
+        assert!(shown[1].ends_with("l.csv:12: torn last line (no newline), ignored"), "{}", shown[1]);
         assert!(scan.complete_len < scan.len);
         report.leases = map.len();
         assert!(
-            report.to_string().ends_with(
-                "l.csv]: 3 loaded, 1 replaced, 1 deleted, 2 skipped (1 torn, 1 invalid)"
-            ),
+            report.to_string().ends_with("l.csv]: 3 loaded, 1 replaced, 1 deleted, 2 skipped (1 torn, 1 invalid)"),
             "{report}"
         );
-        assert!(
-            load_file(&dir.path().join("none"), &mut map, &mut report)
-                .unwrap()
-                .is_none()
-        );
+        assert!(load_file(&dir.path().join("none"), &mut map, &mut report).unwrap().is_none());
     }
 
     #[test]
@@ -567,27 +480,17 @@ mod tests {
         let path = dir.path().join("l.csv");
         fs::write(&path, "address,duid\n").unwrap();
         let err = load_file(&path, &mut LeaseMap::new(), &mut LoadReport::default()).unwrap_err();
-        assert!(
-            err.to_string().ends_with(
-                "l.csv:1: not a Kea DHCPv4 lease file: column 1 is 'duid', expected 'hwaddr'"
-            ),
-            "{err}"
-        );
+        assert!(err.to_string().ends_with("l.csv:1: not a Kea DHCPv4 lease file: column 1 is 'duid', expected 'hwaddr'"), "{err}");
     }
 
     #[test]
     fn live_file_cuts_torn_tail_before_appending() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.csv");
-        fs::write(
-            &path,
-            format!("{HEADER}\n192.0.2.1,aa:bb:cc:dd:ee:01,,60,1060,1,0,0,a,0,\n192.0.2.9,aa:b"),
-        )
-        .unwrap();
+        fs::write(&path, format!("{HEADER}\n192.0.2.1,aa:bb:cc:dd:ee:01,,60,1060,1,0,0,a,0,\n192.0.2.9,aa:b")).unwrap();
         let scan = load_file(&path, &mut LeaseMap::new(), &mut LoadReport::default()).unwrap();
         let mut live = LiveFile::open(&path, scan).unwrap();
-        live.append(b"192.0.2.2,aa:bb:cc:dd:ee:02,,60,1060,1,0,0,b,0,\n")
-            .unwrap();
+        live.append(b"192.0.2.2,aa:bb:cc:dd:ee:02,,60,1060,1,0,0,b,0,\n").unwrap();
         live.sync().unwrap();
         let (mut map, mut report) = (LeaseMap::new(), LoadReport::default());
         load_file(&path, &mut map, &mut report).unwrap();

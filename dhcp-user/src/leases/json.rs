@@ -47,8 +47,7 @@ pub fn check_kea_json(value: &Value) -> Result<(), JsonError> {
 /// Parses JSON written by Kea (or by anyone), undoing Kea's byte-per-escape
 /// encoding of UTF-8 text.
 pub fn from_kea_json(text: &str) -> Result<Value, JsonError> {
-    let mut value: Value =
-        serde_json::from_str(text).map_err(|e| JsonError::Syntax(e.to_string()))?;
+    let mut value: Value = serde_json::from_str(text).map_err(|e| JsonError::Syntax(e.to_string()))?;
     fix_strings(&mut value);
     Ok(value)
 }
@@ -180,29 +179,17 @@ mod tests {
     fn non_ascii_is_escaped_per_byte_and_read_back() {
         let v = json!({"u": "é€\n\"\\\u{1}", "ké\"\n": 1});
         let text = to_kea_json(&v).unwrap();
-        assert_eq!(
-            text,
-            r#"{ "ké\"\n": 1, "u": "\u00c3\u00a9\u00e2\u0082\u00ac\n\"\\\u0001" }"#
-        );
+        assert_eq!(text, r#"{ "ké\"\n": 1, "u": "\u00c3\u00a9\u00e2\u0082\u00ac\n\"\\\u0001" }"#);
         assert_eq!(from_kea_json(&text).unwrap(), v);
         // What Kea writes when it read a raw UTF-8 "é" is read back as "é".
-        assert_eq!(
-            from_kea_json(r#"{"u":"\u00c3\u00a9"}"#).unwrap(),
-            json!({"u": "é"})
-        );
+        assert_eq!(from_kea_json(r#"{"u":"\u00c3\u00a9"}"#).unwrap(), json!({"u": "é"}));
         // A lone Latin-1 escape that is not UTF-8 stays as that character.
-        assert_eq!(
-            from_kea_json(r#"{"u":"\u00e9"}"#).unwrap(),
-            json!({"u": "é"})
-        );
+        assert_eq!(from_kea_json(r#"{"u":"\u00e9"}"#).unwrap(), json!({"u": "é"}));
     }
 
     #[test]
     fn integers_beyond_i64_are_refused() {
-        assert_eq!(
-            check_kea_json(&json!({"a": u64::MAX})),
-            Err(JsonError::IntegerRange(u64::MAX))
-        );
+        assert_eq!(check_kea_json(&json!({"a": u64::MAX})), Err(JsonError::IntegerRange(u64::MAX)));
         assert!(to_kea_json(&json!({"a": u64::MAX})).is_err());
         assert_eq!(check_kea_json(&json!({"a": i64::MIN, "b": 2.5})), Ok(()));
     }

@@ -22,9 +22,7 @@ use super::model::{ClientId, HwAddr, Lease, LeaseState};
 use super::store::{LeaseStore, StoreConfig};
 
 fn kea_binary(name: &str) -> Option<PathBuf> {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let path_dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     let found = ["/usr/sbin", "/usr/local/sbin", "/sbin"]
         .iter()
         .map(PathBuf::from)
@@ -38,19 +36,12 @@ fn kea_binary(name: &str) -> Option<PathBuf> {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 fn open(path: &Path) -> (LeaseStore, LoadReport) {
-    LeaseStore::open(StoreConfig {
-        path: Some(path.to_path_buf()),
-        persist: true,
-        lfc_interval: Duration::ZERO,
-    })
-    .unwrap()
+    LeaseStore::open(StoreConfig { path: Some(path.to_path_buf()), persist: true, lfc_interval: Duration::ZERO })
+        .unwrap()
 }
 
 fn all(store: &LeaseStore) -> Vec<Lease> {
@@ -59,9 +50,7 @@ fn all(store: &LeaseStore) -> Vec<Lease> {
 
 fn read_leases(path: &Path) -> (Vec<Lease>, LoadReport) {
     let (mut map, mut report) = (LeaseMap::new(), LoadReport::default());
-    load_file(path, &mut map, &mut report)
-        .unwrap()
-        .expect("file exists");
+    load_file(path, &mut map, &mut report).unwrap().expect("file exists");
     (map.into_values().collect(), report)
 }
 
@@ -84,14 +73,7 @@ fn varied(now: u64) -> Vec<Lease> {
         "note": "é€ \"q\" \\ x,y&z\ttab",
         "n": -5, "f": 0.25, "list": [1, "two", null, true, {}, []]
     }));
-    let mut hw_only = Lease::new(
-        Ipv4Addr::new(192, 0, 2, 11),
-        Some(hw(2)),
-        None,
-        1,
-        now,
-        7200,
-    );
+    let mut hw_only = Lease::new(Ipv4Addr::new(192, 0, 2, 11), Some(hw(2)), None, 1, now, 7200);
     hw_only.fqdn_rev = true;
     let id_only = Lease::new(
         Ipv4Addr::new(192, 0, 2, 12),
@@ -104,14 +86,7 @@ fn varied(now: u64) -> Vec<Lease> {
     let declined = Lease::declined(Ipv4Addr::new(192, 0, 2, 13), 1, 86_400, now);
     let mut reclaimed = Lease::new(Ipv4Addr::new(192, 0, 2, 14), Some(hw(4)), None, 1, now, 60);
     reclaimed.state = LeaseState::ExpiredReclaimed;
-    let infinite = Lease::new(
-        Ipv4Addr::new(198, 51, 100, 20),
-        Some(hw(5)),
-        None,
-        2,
-        now,
-        u32::MAX,
-    );
+    let infinite = Lease::new(Ipv4Addr::new(198, 51, 100, 20), Some(hw(5)), None, 2, now, u32::MAX);
     let big = Lease::new(
         Ipv4Addr::new(198, 51, 100, 21),
         Some(HwAddr::new(1, (0..20).collect::<Vec<u8>>()).unwrap()),
@@ -136,10 +111,7 @@ fn write_with_history(store: &LeaseStore, leases: &[Lease]) {
     for l in leases {
         store.upsert(l.clone()).wait_blocking().unwrap();
     }
-    store
-        .remove(Ipv4Addr::new(192, 0, 2, 99))
-        .wait_blocking()
-        .unwrap();
+    store.remove(Ipv4Addr::new(192, 0, 2, 99)).wait_blocking().unwrap();
 }
 
 /// Runs `kea-lfc` on `files` the way Kea's server does: the live file has
@@ -164,16 +136,9 @@ fn run_kea_lfc(kea_lfc: &Path, files: &LeaseFiles) {
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "kea-lfc failed: {log}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "kea-lfc failed: {log}{}", String::from_utf8_lossy(&out.stderr));
     assert!(files.previous().exists(), "kea-lfc wrote no .2: {log}");
-    assert!(
-        !files.input().exists() && !files.finish().exists(),
-        "kea-lfc did not finish: {log}"
-    );
+    assert!(!files.input().exists() && !files.finish().exists(), "kea-lfc did not finish: {log}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -187,9 +152,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// byte what our own cleanup writes; and we carry on from Kea's output.
 #[test]
 fn kea_lfc_reads_our_files_and_compacts_them_like_we_do() {
-    let Some(kea_lfc) = kea_binary("kea-lfc") else {
-        return;
-    };
+    let Some(kea_lfc) = kea_binary("kea-lfc") else { return };
     let now = now();
     let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let our_files = LeaseFiles::new(ours.path().join("kea-leases4.csv"));
@@ -211,17 +174,10 @@ fn kea_lfc_reads_our_files_and_compacts_them_like_we_do() {
 
         let kea_out = fs::read_to_string(kea_files.previous()).unwrap();
         let our_out = fs::read_to_string(our_files.previous()).unwrap();
-        assert_eq!(
-            our_out, kea_out,
-            "round {round}: our cleanup output differs from kea-lfc's"
-        );
+        assert_eq!(our_out, kea_out, "round {round}: our cleanup output differs from kea-lfc's");
         let (from_kea, report) = read_leases(&kea_files.previous());
         assert!(report.skipped.is_empty(), "{:?}", report.skipped);
-        let expected = if round == 0 {
-            expected.clone()
-        } else {
-            all(&open(our_files.current()).0)
-        };
+        let expected = if round == 0 { expected.clone() } else { all(&open(our_files.current()).0) };
         assert_eq!(from_kea, expected, "round {round}");
 
         // Continue on Kea's output: open its directory, change things in
@@ -246,9 +202,7 @@ fn kea_lfc_reads_our_files_and_compacts_them_like_we_do() {
 /// `kea-lfc`) and ours agree, and our cleanup writes Kea's bytes.
 #[test]
 fn kea_and_we_replay_a_kea_format_file_identically() {
-    let Some(kea_lfc) = kea_binary("kea-lfc") else {
-        return;
-    };
+    let Some(kea_lfc) = kea_binary("kea-lfc") else { return };
     let v1 = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname";
     let fixture = [
         v1,
@@ -280,28 +234,12 @@ fn kea_and_we_replay_a_kea_format_file_identically() {
     let (store, report) = open(our_files.current());
     let bad_lines: Vec<u64> = report.skipped.iter().map(|s| s.line).collect();
     assert_eq!(bad_lines, vec![12, 13, 14, 15, 17], "{:#?}", report.skipped);
-    assert!(
-        report
-            .skipped
-            .iter()
-            .all(|s| matches!(s.reason, SkipReason::Invalid(_)))
-    );
+    assert!(report.skipped.iter().all(|s| matches!(s.reason, SkipReason::Invalid(_))));
     assert_eq!(report.converted, vec![our_files.current().to_path_buf()]);
-    assert_eq!(
-        (report.replaced, report.deleted, report.deletions_ignored),
-        (1, 1, 1)
-    );
-    let ctx = store
-        .get(Ipv4Addr::new(192, 0, 2, 6))
-        .unwrap()
-        .user_context
-        .unwrap();
+    assert_eq!((report.replaced, report.deleted, report.deletions_ignored), (1, 1, 1));
+    let ctx = store.get(Ipv4Addr::new(192, 0, 2, 6)).unwrap().user_context.unwrap();
     assert_eq!(ctx, json!({"a": [1, 2], "u": "é"}));
-    assert_eq!(
-        store.get(Ipv4Addr::new(192, 0, 2, 12)).unwrap().state,
-        LeaseState::Other(9),
-        "kept like Kea does"
-    );
+    assert_eq!(store.get(Ipv4Addr::new(192, 0, 2, 12)).unwrap().state, LeaseState::Other(9), "kept like Kea does");
     let mine = all(&store);
     store.compact_now().unwrap();
     drop(store);
@@ -310,10 +248,7 @@ fn kea_and_we_replay_a_kea_format_file_identically() {
     let (from_kea, report) = read_leases(&kea_files.previous());
     assert!(report.skipped.is_empty());
     assert_eq!(from_kea, mine);
-    assert_eq!(
-        fs::read_to_string(our_files.previous()).unwrap(),
-        fs::read_to_string(kea_files.previous()).unwrap()
-    );
+    assert_eq!(fs::read_to_string(our_files.previous()).unwrap(), fs::read_to_string(kea_files.previous()).unwrap());
 }
 
 /// A running `kea-dhcp4`, killed when dropped.
@@ -340,18 +275,11 @@ impl Kea {
         }});
         let config_path = dir.join("kea-dhcp4.json");
         fs::write(&config_path, config.to_string()).unwrap();
-        let hooks = [
-            "/usr/lib/x86_64-linux-gnu/kea/hooks",
-            "/usr/lib/aarch64-linux-gnu/kea/hooks",
-            "/usr/lib/kea/hooks",
-        ]
-        .into_iter()
-        .find(|d| Path::new(d).join("libdhcp_lease_cmds.so").exists())
-        .expect("kea-dhcp4 is installed but its lease_cmds hook library is not");
-        let text = fs::read_to_string(&config_path).unwrap().replace(
-            "libdhcp_lease_cmds.so",
-            &format!("{hooks}/libdhcp_lease_cmds.so"),
-        );
+        let hooks = ["/usr/lib/x86_64-linux-gnu/kea/hooks", "/usr/lib/aarch64-linux-gnu/kea/hooks", "/usr/lib/kea/hooks"]
+            .into_iter()
+            .find(|d| Path::new(d).join("libdhcp_lease_cmds.so").exists())
+            .expect("kea-dhcp4 is installed but its lease_cmds hook library is not");
+        let text = fs::read_to_string(&config_path).unwrap().replace("libdhcp_lease_cmds.so", &format!("{hooks}/libdhcp_lease_cmds.so"));
         fs::write(&config_path, text).unwrap();
         let child = Command::new(binary)
             .arg("-c")
@@ -366,11 +294,7 @@ impl Kea {
         let kea = Kea { child, socket, log };
         let started = Instant::now();
         while UnixStream::connect(&kea.socket).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "kea-dhcp4 did not start: {}",
-                kea.log()
-            );
+            assert!(started.elapsed() < Duration::from_secs(10), "kea-dhcp4 did not start: {}", kea.log());
             std::thread::sleep(Duration::from_millis(20));
         }
         kea
@@ -382,9 +306,7 @@ impl Kea {
 
     fn command(&self, command: &str, arguments: Value) -> Value {
         let mut stream = UnixStream::connect(&self.socket).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let request = if arguments.is_null() {
             json!({"command": command})
         } else {
@@ -401,12 +323,8 @@ impl Kea {
 
     fn leases(&self) -> Vec<Lease> {
         let answer = self.command("lease4-get-all", Value::Null);
-        let mut leases: Vec<Lease> = answer["arguments"]["leases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(lease_from_kea)
-            .collect();
+        let mut leases: Vec<Lease> =
+            answer["arguments"]["leases"].as_array().unwrap().iter().map(lease_from_kea).collect();
         leases.sort_by_key(|l| l.address);
         leases
     }
@@ -416,10 +334,7 @@ impl Kea {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let started = Instant::now();
         while self.child.try_wait().unwrap().is_none() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "kea-dhcp4 ignored SIGTERM"
-            );
+            assert!(started.elapsed() < Duration::from_secs(10), "kea-dhcp4 ignored SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -440,9 +355,7 @@ fn lease_from_kea(v: &Value) -> Lease {
     Lease {
         address: text("ip-address").parse().unwrap(),
         hwaddr: (!hw.is_empty()).then(|| hw.parse().unwrap()),
-        client_id: v
-            .get("client-id")
-            .map(|c| c.as_str().unwrap().parse().unwrap()),
+        client_id: v.get("client-id").map(|c| c.as_str().unwrap().parse().unwrap()),
         valid_lifetime,
         expire: v["cltt"].as_u64().unwrap() + u64::from(valid_lifetime),
         subnet_id: v["subnet-id"].as_u64().unwrap() as u32,
@@ -458,9 +371,7 @@ fn lease_from_kea(v: &Value) -> Lease {
 /// it), then appends its own add/update/delete rows, which we load.
 #[test]
 fn kea_dhcp4_serves_our_file_and_we_load_what_it_writes() {
-    let Some(kea_dhcp4) = kea_binary("kea-dhcp4") else {
-        return;
-    };
+    let Some(kea_dhcp4) = kea_binary("kea-dhcp4") else { return };
     let now = now();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kea-leases4.csv");
@@ -491,25 +402,15 @@ fn kea_dhcp4_serves_our_file_and_we_load_what_it_writes() {
 
     let text = fs::read_to_string(&path).unwrap();
     assert!(text.starts_with(&format!("{HEADER}\n")));
-    assert!(
-        text.contains("added&#x2cby&#x26kea"),
-        "Kea escaped the hostname:\n{text}"
-    );
+    assert!(text.contains("added&#x2cby&#x26kea"), "Kea escaped the hostname:\n{text}");
     let (store, report) = open(&path);
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     assert_eq!(all(&store), kea_view);
     let added = store.get(Ipv4Addr::new(192, 0, 2, 50)).unwrap();
     assert_eq!(added.user_context, Some(json!({"by": "kea", "é": [1, 2]})));
-    assert_eq!(
-        store.get(Ipv4Addr::new(192, 0, 2, 12)),
-        None,
-        "Kea's deletion row honoured"
-    );
+    assert_eq!(store.get(Ipv4Addr::new(192, 0, 2, 12)), None, "Kea's deletion row honoured");
     // And our rows appended after Kea's are what we expect Kea to read next.
     let mut row = String::new();
     csv::format_row(&added, &mut row).unwrap();
-    assert!(
-        text.contains(&row),
-        "we format the row Kea wrote identically:\n{row}\n{text}"
-    );
+    assert!(text.contains(&row), "we format the row Kea wrote identically:\n{row}\n{text}");
 }

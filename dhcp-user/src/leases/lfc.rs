@@ -34,9 +34,7 @@ use std::path::{Path, PathBuf};
 
 use super::csv;
 use super::error::{LeaseError, Result};
-use super::file::{
-    LeaseFiles, LeaseMap, LoadReport, load_file, running_pid, sync_dir, write_new_file,
-};
+use super::file::{LeaseFiles, LeaseMap, LoadReport, load_file, running_pid, sync_dir, write_new_file};
 
 /// `kea-lfc`'s limit of unreadable rows per file.
 pub const MAX_BAD_ROWS: usize = 100;
@@ -77,13 +75,9 @@ impl PidGuard {
         if let Some(pid) = running_pid(&path)
             && pid != me
         {
-            return Err(LeaseError::LfcRunning {
-                pid_file: path,
-                pid,
-            });
+            return Err(LeaseError::LfcRunning { pid_file: path, pid });
         }
-        fs::write(&path, format!("{me}\n"))
-            .map_err(|e| LeaseError::io(&path, "write pid file", e))?;
+        fs::write(&path, format!("{me}\n")).map_err(|e| LeaseError::io(&path, "write pid file", e))?;
         Ok(PidGuard(path))
     }
 }
@@ -118,26 +112,19 @@ pub(crate) fn run(files: &LeaseFiles, rotate: impl FnOnce() -> Result<bool>) -> 
             load_file(&path, &mut leases, &mut report.input)?;
             let bad = report.input.skipped.len() - before;
             if bad > MAX_BAD_ROWS {
-                return Err(LeaseError::TooManyBadRows {
-                    file: path,
-                    count: bad,
-                    max: MAX_BAD_ROWS,
-                });
+                return Err(LeaseError::TooManyBadRows { file: path, count: bad, max: MAX_BAD_ROWS });
             }
         }
         let mut body = String::with_capacity(leases.len() * 96);
         for lease in leases.values() {
-            csv::format_row(lease, &mut body).map_err(|source| LeaseError::InvalidLease {
-                address: lease.address,
-                source,
-            })?;
+            csv::format_row(lease, &mut body)
+                .map_err(|source| LeaseError::InvalidLease { address: lease.address, source })?;
         }
         report.leases = leases.len();
         report.input.leases = leases.len();
         let (output, finish) = (files.output(), files.finish());
         write_new_file(&output, body.as_bytes())?;
-        fs::rename(&output, &finish)
-            .map_err(|e| LeaseError::io(&output, "rename to .completed", e))?;
+        fs::rename(&output, &finish).map_err(|e| LeaseError::io(&output, "rename to .completed", e))?;
         sync_dir(&dir)?;
     }
     // Kea's `fileRotate`, with the fsyncs Kea leaves out.

@@ -61,21 +61,14 @@ impl HwAddr {
     pub fn new(htype: u8, bytes: impl Into<Vec<u8>>) -> Result<Self, IdError> {
         let bytes = bytes.into();
         if bytes.is_empty() || bytes.len() > MAX_HWADDR_LEN {
-            return Err(IdError::Length {
-                len: bytes.len(),
-                min: 1,
-                max: MAX_HWADDR_LEN,
-            });
+            return Err(IdError::Length { len: bytes.len(), min: 1, max: MAX_HWADDR_LEN });
         }
         Ok(HwAddr { htype, bytes })
     }
 
     /// Shorthand for the common Ethernet case.
     pub fn ethernet(mac: [u8; 6]) -> Self {
-        HwAddr {
-            htype: HTYPE_ETHERNET,
-            bytes: mac.to_vec(),
-        }
+        HwAddr { htype: HTYPE_ETHERNET, bytes: mac.to_vec() }
     }
 
     /// The address bytes.
@@ -336,11 +329,7 @@ pub(crate) fn parse_formatted_hex(s: &str) -> Result<Vec<u8>, IdError> {
     if s.contains(' ') {
         return parse_separated_hex(s, ' ');
     }
-    let digits = if s.len() > 2 && s.starts_with("0x") {
-        &s[2..]
-    } else {
-        s
-    };
+    let digits = if s.len() > 2 && s.starts_with("0x") { &s[2..] } else { s };
     if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(IdError::Hex("not a hex digit"));
     }
@@ -353,9 +342,7 @@ pub(crate) fn parse_formatted_hex(s: &str) -> Result<Vec<u8>, IdError> {
     };
     (0..digits.len())
         .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| IdError::Hex("not a hex digit"))
-        })
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| IdError::Hex("not a hex digit")))
         .collect()
 }
 
@@ -370,10 +357,7 @@ mod tests {
         assert_eq!(hw.to_string(), "0a:0b:cc");
         assert!("aabb".parse::<HwAddr>().is_err());
         assert!("aa::bb".parse::<HwAddr>().is_err());
-        assert!(
-            "".parse::<HwAddr>().is_err(),
-            "empty is None at lease level"
-        );
+        assert!("".parse::<HwAddr>().is_err(), "empty is None at lease level");
         assert!("zz".parse::<HwAddr>().is_err());
         let long = vec!["01"; 21].join(":");
         assert!(long.parse::<HwAddr>().is_err());
@@ -385,24 +369,14 @@ mod tests {
             let id: ClientId = text.parse().unwrap();
             assert_eq!(id.bytes(), &[0x01, 0xaa, 0xbb], "{text}");
         }
-        assert!(
-            "01".parse::<ClientId>().is_err(),
-            "Kea needs at least two bytes"
-        );
+        assert!("01".parse::<ClientId>().is_err(), "Kea needs at least two bytes");
         assert!("01:gg".parse::<ClientId>().is_err());
         assert_eq!(ClientId::new(vec![1, 2]).unwrap().to_string(), "01:02");
     }
 
     #[test]
     fn times_and_validation() {
-        let mut l = Lease::new(
-            Ipv4Addr::new(192, 0, 2, 1),
-            Some(HwAddr::ethernet([1; 6])),
-            None,
-            1,
-            1000,
-            60,
-        );
+        let mut l = Lease::new(Ipv4Addr::new(192, 0, 2, 1), Some(HwAddr::ethernet([1; 6])), None, 1, 1000, 60);
         assert_eq!(l.expire, 1060);
         assert_eq!(l.cltt(), 1000);
         assert!(!l.is_expired(1060));

@@ -41,11 +41,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     /// Kea's defaults: persist to the default file, clean up hourly.
     fn default() -> Self {
-        StoreConfig {
-            path: None,
-            persist: true,
-            lfc_interval: Duration::from_secs(3600),
-        }
+        StoreConfig { path: None, persist: true, lfc_interval: Duration::from_secs(3600) }
     }
 }
 
@@ -67,25 +63,16 @@ enum Wait {
 
 impl<T> Durable<T> {
     fn ready(value: T) -> Self {
-        Durable {
-            value: Some(value),
-            wait: Wait::Done(Some(Ok(()))),
-        }
+        Durable { value: Some(value), wait: Wait::Done(Some(Ok(()))) }
     }
 
     fn failed(error: LeaseError) -> Self {
-        Durable {
-            value: None,
-            wait: Wait::Done(Some(Err(error))),
-        }
+        Durable { value: None, wait: Wait::Done(Some(Err(error))) }
     }
 
     fn pending(value: T, rx: Option<oneshot::Receiver<Result<()>>>) -> Self {
         match rx {
-            Some(rx) => Durable {
-                value: Some(value),
-                wait: Wait::Pending(rx),
-            },
+            Some(rx) => Durable { value: Some(value), wait: Wait::Pending(rx) },
             None => Durable::ready(value),
         }
     }
@@ -187,18 +174,10 @@ impl Index {
         }
         let old = self.remove(addr);
         if let Some(hw) = &lease.hwaddr {
-            link(
-                &mut self.by_hwaddr,
-                (lease.subnet_id, hw.bytes().to_vec()),
-                addr,
-            );
+            link(&mut self.by_hwaddr, (lease.subnet_id, hw.bytes().to_vec()), addr);
         }
         if let Some(id) = &lease.client_id {
-            link(
-                &mut self.by_client_id,
-                (lease.subnet_id, id.bytes().to_vec()),
-                addr,
-            );
+            link(&mut self.by_client_id, (lease.subnet_id, id.bytes().to_vec()), addr);
         }
         if !lease.hostname.is_empty() {
             link(&mut self.by_hostname, lease.hostname.clone(), addr);
@@ -213,18 +192,10 @@ impl Index {
     fn remove(&mut self, addr: Ipv4Addr) -> Option<Lease> {
         let lease = self.by_addr.remove(&addr)?;
         if let Some(hw) = &lease.hwaddr {
-            unlink(
-                &mut self.by_hwaddr,
-                &(lease.subnet_id, hw.bytes().to_vec()),
-                addr,
-            );
+            unlink(&mut self.by_hwaddr, &(lease.subnet_id, hw.bytes().to_vec()), addr);
         }
         if let Some(id) = &lease.client_id {
-            unlink(
-                &mut self.by_client_id,
-                &(lease.subnet_id, id.bytes().to_vec()),
-                addr,
-            );
+            unlink(&mut self.by_client_id, &(lease.subnet_id, id.bytes().to_vec()), addr);
         }
         if !lease.hostname.is_empty() {
             unlink(&mut self.by_hostname, &lease.hostname, addr);
@@ -234,10 +205,7 @@ impl Index {
     }
 
     fn collect<'a>(&self, addrs: impl IntoIterator<Item = &'a Ipv4Addr>) -> Vec<Lease> {
-        addrs
-            .into_iter()
-            .filter_map(|a| self.by_addr.get(a).cloned())
-            .collect()
+        addrs.into_iter().filter_map(|a| self.by_addr.get(a).cloned()).collect()
     }
 }
 
@@ -282,23 +250,13 @@ impl LeaseStore {
     pub fn open(config: StoreConfig) -> Result<(LeaseStore, LoadReport)> {
         let mut report = LoadReport::default();
         if !config.persist {
-            return Ok((
-                LeaseStore::assemble(Index::default(), None, None, Duration::ZERO),
-                report,
-            ));
+            return Ok((LeaseStore::assemble(Index::default(), None, None, Duration::ZERO), report));
         }
-        let files = LeaseFiles::new(
-            config
-                .path
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_LEASE_FILE)),
-        );
+        let files = LeaseFiles::new(config.path.unwrap_or_else(|| PathBuf::from(DEFAULT_LEASE_FILE)));
         if let Some(pid) = running_pid(&files.pid())
             && pid != std::process::id() as i32
         {
-            return Err(LeaseError::LfcRunning {
-                pid_file: files.pid(),
-                pid,
-            });
+            return Err(LeaseError::LfcRunning { pid_file: files.pid(), pid });
         }
         let mut leases = LeaseMap::new();
         let mut live_scan = None;
@@ -316,21 +274,11 @@ impl LeaseStore {
         tracing::info!("lease store: {report}");
         let live = LiveFile::open(files.current(), live_scan)?;
         let writer = Writer::spawn(live, files.clone())?;
-        let store = LeaseStore::assemble(
-            Index::from_map(leases),
-            Some(files),
-            Some(writer),
-            config.lfc_interval,
-        );
+        let store = LeaseStore::assemble(Index::from_map(leases), Some(files), Some(writer), config.lfc_interval);
         Ok((store, report))
     }
 
-    fn assemble(
-        index: Index,
-        files: Option<LeaseFiles>,
-        writer: Option<Writer>,
-        lfc: Duration,
-    ) -> LeaseStore {
+    fn assemble(index: Index, files: Option<LeaseFiles>, writer: Option<Writer>, lfc: Duration) -> LeaseStore {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let periodic = !lfc.is_zero() && writer.is_some();
         let shared = Arc::new(Shared {
@@ -357,11 +305,7 @@ impl LeaseStore {
     }
 
     /// Queues a row while the index lock is held, so file order = memory order.
-    fn log(
-        &self,
-        _index: &MutexGuard<'_, Index>,
-        record: Record,
-    ) -> Option<oneshot::Receiver<Result<()>>> {
+    fn log(&self, _index: &MutexGuard<'_, Index>, record: Record) -> Option<oneshot::Receiver<Result<()>>> {
         self.shared.writer.as_ref().map(|w| w.submit(record))
     }
 
@@ -375,16 +319,9 @@ impl LeaseStore {
     /// replays the file.
     pub fn upsert(&self, lease: Lease) -> Durable {
         if let Err(source) = lease.validate() {
-            return Durable::failed(LeaseError::InvalidLease {
-                address: lease.address,
-                source,
-            });
+            return Durable::failed(LeaseError::InvalidLease { address: lease.address, source });
         }
-        let record = self
-            .shared
-            .writer
-            .is_some()
-            .then(|| Record::Upsert(lease.clone()));
+        let record = self.shared.writer.is_some().then(|| Record::Upsert(lease.clone()));
         let mut index = self.index();
         index.insert(lease);
         let rx = record.and_then(|r| self.log(&index, r));
@@ -436,11 +373,7 @@ impl LeaseStore {
     /// reclaim (no lease, or already reclaimed).
     pub fn reclaim(&self, addr: Ipv4Addr) -> Durable<Option<Lease>> {
         let mut index = self.index();
-        let Some(old) = index
-            .by_addr
-            .get(&addr)
-            .filter(|l| l.state != LeaseState::ExpiredReclaimed)
-            .cloned()
+        let Some(old) = index.by_addr.get(&addr).filter(|l| l.state != LeaseState::ExpiredReclaimed).cloned()
         else {
             return Durable::ready(None);
         };
@@ -471,10 +404,7 @@ impl LeaseStore {
         let mut lease = Lease::declined(addr, old.subnet_id, probation, now);
         lease.user_context = old.user_context.clone();
         if let Err(source) = lease.validate() {
-            return Durable::failed(LeaseError::InvalidLease {
-                address: addr,
-                source,
-            });
+            return Durable::failed(LeaseError::InvalidLease { address: addr, source });
         }
         index.insert(lease.clone());
         let rx = self.log(&index, Record::Upsert(lease));
@@ -497,9 +427,7 @@ impl LeaseStore {
     /// Leases of a client identifier in a subnet.
     pub fn by_client_id(&self, subnet_id: u32, client_id: &ClientId) -> Vec<Lease> {
         let index = self.index();
-        let addrs = index
-            .by_client_id
-            .get(&(subnet_id, client_id.bytes().to_vec()));
+        let addrs = index.by_client_id.get(&(subnet_id, client_id.bytes().to_vec()));
         index.collect(addrs.into_iter().flatten())
     }
 
@@ -516,12 +444,7 @@ impl LeaseStore {
     pub fn page_after(&self, after: Option<Ipv4Addr>, limit: usize) -> Vec<Lease> {
         use std::ops::Bound::{Excluded, Unbounded};
         let lower = after.map_or(Unbounded, Excluded);
-        self.index()
-            .by_addr
-            .range((lower, Unbounded))
-            .take(limit)
-            .map(|(_, l)| l.clone())
-            .collect()
+        self.index().by_addr.range((lower, Unbounded)).take(limit).map(|(_, l)| l.clone()).collect()
     }
 
     /// All leases in address order (a copy; prefer [`Self::page_after`] for
@@ -558,16 +481,10 @@ impl LeaseStore {
     /// `spawn_blocking` from async code). Writes continue meanwhile.
     pub fn compact_now(&self) -> Result<LfcReport> {
         let (Some(files), Some(writer)) = (&self.shared.files, &self.shared.writer) else {
-            return Ok(LfcReport {
-                outcome: LfcOutcome::Disabled,
-                ..LfcReport::default()
-            });
+            return Ok(LfcReport { outcome: LfcOutcome::Disabled, ..LfcReport::default() });
         };
         let Ok(_running) = self.shared.lfc_running.try_lock() else {
-            return Ok(LfcReport {
-                outcome: LfcOutcome::Busy,
-                ..LfcReport::default()
-            });
+            return Ok(LfcReport { outcome: LfcOutcome::Busy, ..LfcReport::default() });
         };
         lfc::run(files, || writer.rotate())
     }
@@ -582,16 +499,12 @@ fn periodic_cleanup(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, ever
     let (flag, cvar) = &*stop;
     loop {
         let stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
-        let (stopped, _) = cvar
-            .wait_timeout_while(stopped, every, |s| !*s)
-            .unwrap_or_else(|e| e.into_inner());
+        let (stopped, _) = cvar.wait_timeout_while(stopped, every, |s| !*s).unwrap_or_else(|e| e.into_inner());
         if *stopped {
             return;
         }
         drop(stopped);
-        let Some(shared) = store.upgrade() else {
-            return;
-        };
+        let Some(shared) = store.upgrade() else { return };
         match (LeaseStore { shared }).compact_now() {
             Ok(report) => tracing::info!(
                 outcome = ?report.outcome,
@@ -635,11 +548,7 @@ mod tests {
     }
 
     fn config(path: &Path) -> StoreConfig {
-        StoreConfig {
-            path: Some(path.to_path_buf()),
-            persist: true,
-            lfc_interval: Duration::ZERO,
-        }
+        StoreConfig { path: Some(path.to_path_buf()), persist: true, lfc_interval: Duration::ZERO }
     }
 
     fn open(path: &Path) -> (LeaseStore, LoadReport) {
@@ -662,11 +571,7 @@ mod tests {
 
     #[test]
     fn memory_only_store_is_durable_at_once() {
-        let (store, report) = LeaseStore::open(StoreConfig {
-            persist: false,
-            ..StoreConfig::default()
-        })
-        .unwrap();
+        let (store, report) = LeaseStore::open(StoreConfig { persist: false, ..StoreConfig::default() }).unwrap();
         assert_eq!(report, LoadReport::default());
         store.upsert(lease(1, 1)).wait_blocking().unwrap();
         assert_eq!(store.get(ip(1)), Some(lease(1, 1)));
@@ -676,24 +581,11 @@ mod tests {
 
     #[test]
     fn invalid_leases_change_nothing() {
-        let (store, _) = LeaseStore::open(StoreConfig {
-            persist: false,
-            ..StoreConfig::default()
-        })
-        .unwrap();
+        let (store, _) = LeaseStore::open(StoreConfig { persist: false, ..StoreConfig::default() }).unwrap();
         let mut l = lease(1, 1);
         l.valid_lifetime = 0;
         let err = store.upsert(l).wait_blocking().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                LeaseError::InvalidLease {
-                    source: InvalidLease::ZeroLifetime,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, LeaseError::InvalidLease { source: InvalidLease::ZeroLifetime, .. }), "{err}");
         let mut l = lease(1, 1);
         l.user_context = Some(json!({"big": u64::MAX}));
         assert!(store.upsert(l).wait_blocking().is_err());
@@ -706,11 +598,7 @@ mod tests {
         let path = dir.path().join("leases4.csv");
         let (store, report) = open(&path);
         assert_eq!(report.leases, 0);
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            format!("{HEADER}\n"),
-            "created with a header"
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{HEADER}\n"), "created with a header");
         for i in 0..10 {
             store.upsert(lease(i, 7)).await.unwrap();
         }
@@ -722,16 +610,10 @@ mod tests {
         store.upsert(moved.clone()).await.unwrap();
         let hw = l3.hwaddr.clone().unwrap();
         assert_eq!(store.by_hwaddr(l3.subnet_id, &hw), vec![moved.clone()]);
-        assert_eq!(
-            store.by_client_id(l3.subnet_id, l3.client_id.as_ref().unwrap()),
-            vec![moved.clone()]
-        );
+        assert_eq!(store.by_client_id(l3.subnet_id, l3.client_id.as_ref().unwrap()), vec![moved.clone()]);
         assert!(store.by_hostname(&l3.hostname).is_empty());
         assert_eq!(store.by_hostname("renamed"), vec![moved.clone()]);
-        assert!(
-            store.by_hwaddr(l3.subnet_id + 1, &hw).is_empty(),
-            "subnet scoped"
-        );
+        assert!(store.by_hwaddr(l3.subnet_id + 1, &hw).is_empty(), "subnet scoped");
 
         store.remove(ip(4)).await.unwrap();
         store.remove(ip(99)).await.unwrap();
@@ -745,27 +627,14 @@ mod tests {
         let before = store.reclaim(ip(1)).await.unwrap().unwrap();
         assert_eq!(before, lease(1, 7));
         let reclaimed = store.get(ip(1)).unwrap();
-        assert_eq!(
-            (reclaimed.state, reclaimed.hostname.as_str()),
-            (LeaseState::ExpiredReclaimed, "")
-        );
-        assert_eq!(
-            store.reclaim(ip(1)).await.unwrap(),
-            None,
-            "already reclaimed"
-        );
-        assert_eq!(
-            store.expired(now).map(|l| l.address).collect::<Vec<_>>(),
-            vec![ip(0), ip(2)]
-        );
+        assert_eq!((reclaimed.state, reclaimed.hostname.as_str()), (LeaseState::ExpiredReclaimed, ""));
+        assert_eq!(store.reclaim(ip(1)).await.unwrap(), None, "already reclaimed");
+        assert_eq!(store.expired(now).map(|l| l.address).collect::<Vec<_>>(), vec![ip(0), ip(2)]);
 
         // Declined: identity dropped, probation expiry; reclaiming deletes it.
         store.decline(ip(5), 86_400, now).await.unwrap();
         let declined = store.get(ip(5)).unwrap();
-        assert_eq!(
-            (declined.state, declined.expire, declined.hwaddr.clone()),
-            (LeaseState::Declined, now + 86_400, None)
-        );
+        assert_eq!((declined.state, declined.expire, declined.hwaddr.clone()), (LeaseState::Declined, now + 86_400, None));
         assert!(!store.expired(now + 86_400).any(|l| l.address == ip(5)));
         assert!(store.expired(now + 86_401).any(|l| l.address == ip(5)));
         store.decline(ip(6), 10, now).await.unwrap();
@@ -774,14 +643,7 @@ mod tests {
 
         let page1 = store.page_after(None, 3);
         let page2 = store.page_after(Some(page1[2].address), 3);
-        assert_eq!(
-            page1
-                .iter()
-                .chain(&page2)
-                .map(|l| l.address)
-                .collect::<Vec<_>>(),
-            [0, 1, 2, 3, 5, 7].map(ip)
-        );
+        assert_eq!(page1.iter().chain(&page2).map(|l| l.address).collect::<Vec<_>>(), [0, 1, 2, 3, 5, 7].map(ip));
 
         let snapshot = all(&store);
         drop(store);
@@ -802,39 +664,22 @@ mod tests {
         }
         drop(store);
         let full = fs::read(&path).unwrap();
-        let last_start = full[..full.len() - 1]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .unwrap()
-            + 1;
+        let last_start = full[..full.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
         for cut in last_start..=full.len() {
             fs::write(&path, &full[..cut]).unwrap();
             let (store, report) = open(&path);
             let torn = cut > last_start && cut < full.len();
-            assert_eq!(
-                report.torn(),
-                usize::from(torn),
-                "cut at {cut}: {:?}",
-                report.skipped
-            );
+            assert_eq!(report.torn(), usize::from(torn), "cut at {cut}: {:?}", report.skipped);
             if torn {
                 let where_ = report.skipped[0].to_string();
                 assert!(where_.contains("leases4.csv:4: torn"), "{where_}");
             }
-            assert_eq!(
-                store.len(),
-                if cut == full.len() { 3 } else { 2 },
-                "cut at {cut}"
-            );
+            assert_eq!(store.len(), if cut == full.len() { 3 } else { 2 }, "cut at {cut}");
             // The next row must not glue onto the fragment.
             store.upsert(lease(50, 2)).wait_blocking().unwrap();
             drop(store);
             let (store, report) = open(&path);
-            assert!(
-                report.skipped.is_empty(),
-                "cut at {cut}: {:?}",
-                report.skipped
-            );
+            assert!(report.skipped.is_empty(), "cut at {cut}: {:?}", report.skipped);
             assert_eq!(store.get(ip(50)), Some(lease(50, 2)));
         }
     }
@@ -877,11 +722,7 @@ mod tests {
         while compacted < 15 && started.elapsed() < Duration::from_secs(5) {
             let report = store.compact_now().unwrap();
             assert_eq!(report.outcome, LfcOutcome::Compacted);
-            assert!(
-                report.input.skipped.is_empty(),
-                "{:?}",
-                report.input.skipped
-            );
+            assert!(report.input.skipped.is_empty(), "{:?}", report.input.skipped);
             compacted += 1;
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -910,13 +751,7 @@ mod tests {
     fn interrupted_cleanup_before_completed_is_finished_later() {
         let dir = tempfile::tempdir().unwrap();
         let files = LeaseFiles::new(dir.path().join("leases4.csv"));
-        let (a1, a2, b, c1, c2) = (
-            lease(1, 1),
-            lease(1, 2),
-            lease(2, 1),
-            lease(3, 1),
-            lease(3, 2),
-        );
+        let (a1, a2, b, c1, c2) = (lease(1, 1), lease(1, 2), lease(2, 1), lease(3, 1), lease(3, 2));
         fs::write(files.previous(), rows(&[a1, b.clone()])).unwrap();
         let mut input = rows(&[a2.clone(), c1.clone()]);
         csv::format_deletion(&b, &mut input).unwrap();
@@ -925,23 +760,10 @@ mod tests {
         fs::write(files.current(), rows(std::slice::from_ref(&c2))).unwrap();
         let (store, report) = open(files.current());
         assert_eq!(all(&store), vec![a2.clone(), c2.clone()]);
-        assert_eq!(
-            report.files,
-            vec![
-                files.previous(),
-                files.input(),
-                files.current().to_path_buf()
-            ]
-        );
+        assert_eq!(report.files, vec![files.previous(), files.input(), files.current().to_path_buf()]);
         let lfc = store.compact_now().unwrap();
-        assert_eq!(
-            (lfc.outcome, lfc.rotated, lfc.leases),
-            (LfcOutcome::Compacted, false, 2)
-        );
-        assert_eq!(
-            fs::read_to_string(files.previous()).unwrap(),
-            rows(&[a2.clone(), c1])
-        );
+        assert_eq!((lfc.outcome, lfc.rotated, lfc.leases), (LfcOutcome::Compacted, false, 2));
+        assert_eq!(fs::read_to_string(files.previous()).unwrap(), rows(&[a2.clone(), c1]));
         assert!(!files.input().exists() && !files.output().exists());
         drop(store);
         assert_eq!(all(&open(files.current()).0), vec![a2, c2]);
@@ -961,17 +783,11 @@ mod tests {
         assert_eq!(all(&store), vec![a.clone(), e.clone()]);
         let lfc = store.compact_now().unwrap();
         assert_eq!((lfc.outcome, lfc.rotated), (LfcOutcome::Resumed, false));
-        assert_eq!(
-            fs::read_to_string(files.previous()).unwrap(),
-            rows(std::slice::from_ref(&a))
-        );
+        assert_eq!(fs::read_to_string(files.previous()).unwrap(), rows(std::slice::from_ref(&a)));
         assert!(!files.finish().exists());
         // The live file was not rotated this time; the next cleanup does it.
         let lfc = store.compact_now().unwrap();
-        assert_eq!(
-            (lfc.outcome, lfc.rotated, lfc.leases),
-            (LfcOutcome::Compacted, true, 2)
-        );
+        assert_eq!((lfc.outcome, lfc.rotated, lfc.leases), (LfcOutcome::Compacted, true, 2));
         drop(store);
         assert_eq!(all(&open(files.current()).0), vec![a, e]);
     }
@@ -999,10 +815,7 @@ mod tests {
         assert_eq!(all(&store), vec![a.clone(), b.clone()]);
         let lfc = store.compact_now().unwrap();
         assert_eq!((lfc.outcome, lfc.leases), (LfcOutcome::Compacted, 2));
-        assert_eq!(
-            fs::read_to_string(files.previous()).unwrap(),
-            rows(&[a.clone(), b.clone()])
-        );
+        assert_eq!(fs::read_to_string(files.previous()).unwrap(), rows(&[a.clone(), b.clone()]));
         drop(store);
         // With .2 and .1 already gone, the completed file is all there is.
         fs::remove_file(files.previous()).unwrap();
@@ -1015,11 +828,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = LeaseFiles::new(dir.path().join("leases4.csv"));
         let mut holder = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "leases::store::tests::pid_holder_child",
-                "--test-threads=1",
-            ])
+            .args(["--exact", "leases::store::tests::pid_holder_child", "--test-threads=1"])
             .env("XDHCP_PID_HOLDER", "1")
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -1027,8 +836,7 @@ mod tests {
         // Wait until it is our image (not the fork before exec).
         let started = Instant::now();
         let ours = fs::read_to_string("/proc/self/comm").unwrap();
-        while fs::read_to_string(format!("/proc/{}/comm", holder.id())).unwrap_or_default() != ours
-        {
+        while fs::read_to_string(format!("/proc/{}/comm", holder.id())).unwrap_or_default() != ours {
             assert!(started.elapsed() < Duration::from_secs(5));
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -1041,10 +849,7 @@ mod tests {
         drop(LeaseStore::open(config(files.current())).unwrap());
         // A pid reused by an unrelated process (typical after a reboot) does
         // not block us either.
-        let mut other = std::process::Command::new("sleep")
-            .arg("10")
-            .spawn()
-            .unwrap();
+        let mut other = std::process::Command::new("sleep").arg("10").spawn().unwrap();
         fs::write(files.pid(), format!("{}\n", other.id())).unwrap();
         let opened = LeaseStore::open(config(files.current()));
         other.kill().unwrap();
@@ -1056,21 +861,12 @@ mod tests {
     fn periodic_cleanup_runs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("leases4.csv");
-        let cfg = StoreConfig {
-            lfc_interval: Duration::from_millis(20),
-            ..config(&path)
-        };
+        let cfg = StoreConfig { lfc_interval: Duration::from_millis(20), ..config(&path) };
         let (store, _) = LeaseStore::open(cfg).unwrap();
         store.upsert(lease(1, 1)).wait_blocking().unwrap();
         let files = store.files().unwrap().clone();
         let started = Instant::now();
-        while !(files.previous().exists()
-            && fs::read_to_string(files.previous())
-                .unwrap()
-                .lines()
-                .count()
-                == 2)
-        {
+        while !(files.previous().exists() && fs::read_to_string(files.previous()).unwrap().lines().count() == 2) {
             assert!(started.elapsed() < Duration::from_secs(5), "no cleanup ran");
             std::thread::sleep(Duration::from_millis(10));
         }

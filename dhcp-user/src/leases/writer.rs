@@ -62,19 +62,9 @@ impl Writer {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("lease-writer".into())
-            .spawn(move || {
-                WriterThread {
-                    live,
-                    files,
-                    poisoned: None,
-                }
-                .run(rx)
-            })
+            .spawn(move || WriterThread { live, files, poisoned: None }.run(rx))
             .map_err(|e| LeaseError::io("lease-writer", "spawn thread", e))?;
-        Ok(Writer {
-            tx: Some(tx),
-            thread: Some(thread),
-        })
+        Ok(Writer { tx: Some(tx), thread: Some(thread) })
     }
 
     /// Queues a row; the receiver resolves once it is durable.
@@ -94,8 +84,7 @@ impl Writer {
     pub fn submit_many(&self, records: Vec<Record>) -> oneshot::Receiver<Result<()>> {
         let (done, rx) = oneshot::channel();
         if let Some(tx) = &self.tx
-            && let Err(mpsc::SendError(Job::WriteMany(_, done))) =
-                tx.send(Job::WriteMany(records, done))
+            && let Err(mpsc::SendError(Job::WriteMany(_, done))) = tx.send(Job::WriteMany(records, done))
         {
             let _ = done.send(Err(LeaseError::WriterStopped));
         }
@@ -106,8 +95,7 @@ impl Writer {
     pub fn rotate(&self) -> Result<bool> {
         let (reply, rx) = mpsc::channel();
         let tx = self.tx.as_ref().ok_or(LeaseError::WriterStopped)?;
-        tx.send(Job::Rotate(reply))
-            .map_err(|_| LeaseError::WriterStopped)?;
+        tx.send(Job::Rotate(reply)).map_err(|_| LeaseError::WriterStopped)?;
         rx.recv().map_err(|_| LeaseError::WriterStopped)?
     }
 }
@@ -147,8 +135,7 @@ impl WriterThread {
                                 let address = match record {
                                     Record::Upsert(l) | Record::Delete(l) => l.address,
                                 };
-                                let _ =
-                                    done.send(Err(LeaseError::InvalidLease { address, source }));
+                                let _ = done.send(Err(LeaseError::InvalidLease { address, source }));
                             }
                         }
                     }
@@ -229,8 +216,7 @@ impl WriterThread {
         if self.files.finish().exists() || input.exists() {
             return Ok(false);
         }
-        std::fs::rename(&current, &input)
-            .map_err(|e| LeaseError::io(&current, "rename to .1", e))?;
+        std::fs::rename(&current, &input).map_err(|e| LeaseError::io(&current, "rename to .1", e))?;
         match LiveFile::create(&current) {
             Ok(live) => {
                 // The old handle now points at NAME.1 and is closed here.
@@ -239,8 +225,7 @@ impl WriterThread {
             }
             Err(e) => {
                 // Put the old file back so rows keep going where they are read.
-                let undone = std::fs::rename(&input, &current).is_ok()
-                    && sync_dir(&self.files.dir()).is_ok();
+                let undone = std::fs::rename(&input, &current).is_ok() && sync_dir(&self.files.dir()).is_ok();
                 if !undone {
                     self.poisoned = Some(e.clone());
                 }
@@ -259,14 +244,7 @@ mod tests {
     use crate::leases::model::HwAddr;
 
     fn lease() -> Lease {
-        Lease::new(
-            Ipv4Addr::new(192, 0, 2, 1),
-            Some(HwAddr::ethernet([1; 6])),
-            None,
-            1,
-            100,
-            60,
-        )
+        Lease::new(Ipv4Addr::new(192, 0, 2, 1), Some(HwAddr::ethernet([1; 6])), None, 1, 100, 60)
     }
 
     /// A full disk must never be acknowledged, and a file we could not cut
@@ -275,23 +253,14 @@ mod tests {
     fn write_failures_are_reported_not_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let files = LeaseFiles::new(dir.path().join("l.csv"));
-        let writer =
-            Writer::spawn(LiveFile::from_path_for_test(Path::new("/dev/full")), files).unwrap();
-        let first = writer
-            .submit(Record::Upsert(lease()))
-            .blocking_recv()
-            .unwrap();
+        let writer = Writer::spawn(LiveFile::from_path_for_test(Path::new("/dev/full")), files).unwrap();
+        let first = writer.submit(Record::Upsert(lease())).blocking_recv().unwrap();
         match first {
-            Err(LeaseError::Io { source, .. }) => {
-                assert_eq!(source.raw_os_error(), Some(libc::ENOSPC))
-            }
+            Err(LeaseError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(libc::ENOSPC)),
             other => panic!("expected ENOSPC, got {other:?}"),
         }
         // /dev/full cannot be truncated back, so the writer gives up for good.
-        let second = writer
-            .submit(Record::Delete(lease()))
-            .blocking_recv()
-            .unwrap();
+        let second = writer.submit(Record::Delete(lease())).blocking_recv().unwrap();
         assert!(matches!(second, Err(LeaseError::Poisoned(_))), "{second:?}");
         assert!(matches!(writer.rotate(), Err(LeaseError::Poisoned(_))));
     }

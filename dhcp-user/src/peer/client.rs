@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use crate::{
     config::ha::Peer,
     kea::ha::{self as wire, Outbound, PeerReply, WireError},
 };
-use base64::Engine as _;
 
 /// Kea's timeout for every HA request but `lease4-get-page`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,10 +65,7 @@ impl PeerClient {
     /// A client for `peer`; `tls` is the client side of HTTPS (our
     /// certificate and the trust anchor), required for an `https://` URL.
     pub fn new(peer: &Peer, tls: Option<rustls::ClientConfig>) -> Result<Self, PeerError> {
-        let setup = |reason: String| PeerError::Setup {
-            peer: peer.name().to_owned(),
-            reason,
-        };
+        let setup = |reason: String| PeerError::Setup { peer: peer.name().to_owned(), reason };
         let mut b = reqwest::Client::builder()
             .no_proxy() // peers are IP literals on our own networks
             .pool_max_idle_per_host(CONNECTIONS)
@@ -76,27 +73,16 @@ impl PeerClient {
         match tls {
             Some(cfg) => b = b.use_preconfigured_tls(cfg),
             None if peer.url().is_https() => {
-                return Err(setup(format!(
-                    "{} needs trust-anchor, cert-file and key-file",
-                    peer.url().as_str()
-                )));
+                return Err(setup(format!("{} needs trust-anchor, cert-file and key-file", peer.url().as_str())));
             }
             None => {}
         }
         let http = b.build().map_err(|e| setup(e.to_string()))?;
         let auth = peer.basic_auth().map(|a| {
             let raw = format!("{}:{}", a.user, a.password.expose());
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            )
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
         });
-        Ok(PeerClient {
-            name: peer.name().to_owned(),
-            url: peer.url().as_str().to_owned(),
-            auth,
-            http,
-        })
+        Ok(PeerClient { name: peer.name().to_owned(), url: peer.url().as_str().to_owned(), auth, http })
     }
 
     /// The peer's name (its scope name too).
@@ -105,16 +91,8 @@ impl PeerClient {
     }
 
     /// Sends `command` and decodes the answer (whatever its result code).
-    pub async fn send(
-        &self,
-        command: Outbound<'_>,
-        timeout: Duration,
-    ) -> Result<PeerReply, PeerError> {
-        let http_err = |source| PeerError::Http {
-            peer: self.name.clone(),
-            url: self.url.clone(),
-            source,
-        };
+    pub async fn send(&self, command: Outbound<'_>, timeout: Duration) -> Result<PeerReply, PeerError> {
+        let http_err = |source| PeerError::Http { peer: self.name.clone(), url: self.url.clone(), source };
         let mut req = self
             .http
             .post(&self.url)

@@ -54,8 +54,8 @@ use crate::{
     dhcp::policy::SubnetPolicy,
     events::EventLog,
     ha::{
-        Action, ClientKey, Event, HaMachine, LocalStatus, PartnerUpdates, PartnerView, PeerAnswer,
-        Query, RelStatus, State, SyncRequest, UpdateOutcome, UpdatePlan,
+        Action, ClientKey, Event, HaMachine, LocalStatus, PartnerUpdates, PartnerView, PeerAnswer, Query, RelStatus,
+        State, SyncRequest, UpdateOutcome, UpdatePlan,
     },
     kea::ha::{self as wire, Outbound, PeerReply},
     leases::Lease,
@@ -191,10 +191,7 @@ impl Rel {
         match plan.partner {
             PartnerUpdates::Send => self.send_updates(updates).await,
             PartnerUpdates::Queue => {
-                self.backlog
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend(updates);
+                self.backlog.lock().unwrap_or_else(|p| p.into_inner()).extend(updates);
                 true
             }
             PartnerUpdates::Overflowed | PartnerUpdates::Skip | PartnerUpdates::NoPartner => true,
@@ -204,20 +201,14 @@ impl Rel {
     /// Sends updates one by one, stopping at the first failure; feeds the
     /// outcome to the machine. True when all were accepted.
     async fn send_updates(&self, updates: Vec<Update>) -> bool {
-        let Some(partner) = &self.partner else {
-            return true;
-        };
+        let Some(partner) = &self.partner else { return true };
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let _waiting = scopeguard(|| {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
         });
         // Never closed, so acquiring only waits.
         let _slot = self.slots.acquire().await;
-        let mut outcome = UpdateOutcome::Acked(
-            updates
-                .first()
-                .map_or_else(|| ClientKey::new(&[], None), Update::client),
-        );
+        let mut outcome = UpdateOutcome::Acked(updates.first().map_or_else(|| ClientKey::new(&[], None), Update::client));
         for u in updates {
             let r = partner.send(u.command(), client::REQUEST_TIMEOUT).await;
             if let Err(e) = &r {
@@ -229,9 +220,7 @@ impl Rel {
             }
         }
         let ok = matches!(outcome, UpdateOutcome::Acked(_));
-        let actions = self
-            .machine()
-            .handle(Instant::now(), Event::LeaseUpdates(outcome));
+        let actions = self.machine().handle(Instant::now(), Event::LeaseUpdates(outcome));
         self.dispatch(actions);
         ok
     }
@@ -246,10 +235,7 @@ impl Rel {
                 let _ = self.async_tx.send(lease.clone());
             }
             PartnerUpdates::Queue => {
-                self.backlog
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push_back(Update::Put(lease.clone()));
+                self.backlog.lock().unwrap_or_else(|p| p.into_inner()).push_back(Update::Put(lease.clone()));
             }
             _ => {}
         }
@@ -367,10 +353,7 @@ impl HaRuntime {
         let now = Instant::now();
         let mut rels = Vec::new();
         for (index, rc) in cfg.relationships().iter().enumerate() {
-            let partner = rc
-                .partner()
-                .map(|p| PeerClient::new(p, tls(p)?))
-                .transpose()?;
+            let partner = rc.partner().map(|p| PeerClient::new(p, tls(p)?)).transpose()?;
             let backups = rc
                 .backups()
                 .filter(|p| p.name() != rc.this_server_name())
@@ -418,19 +401,14 @@ impl HaRuntime {
     /// is `server-name`, else the first (Kea's rule).
     pub fn rel_by_sender(&self, server_name: Option<&str>) -> Option<&Arc<Rel>> {
         server_name
-            .and_then(|n| {
-                self.rels
-                    .iter()
-                    .find(|r| r.partner_name() == Some(n) || r.this_server() == n)
-            })
+            .and_then(|n| self.rels.iter().find(|r| r.partner_name() == Some(n) || r.this_server() == n))
             .or_else(|| self.rels.first())
     }
 
     /// What the kernel may answer in `subnet` now (nothing for a subnet
     /// no relationship serves: Kea drops its packets).
     pub fn kernel_serving(&self, subnet: &SubnetPolicy) -> crate::fastpath::SubnetServing {
-        self.rel_for(subnet)
-            .map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
+        self.rel_for(subnet).map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
     }
 
     /// Every relationship's status, in config order.
@@ -441,12 +419,7 @@ impl HaRuntime {
     /// Starts every relationship: its driver and its kernel-renewal
     /// replicator. `ctx` gives the driver the shared state and the event
     /// log.
-    pub fn spawn(
-        &self,
-        ctx: HaContext,
-        tasks: &mut tokio::task::JoinSet<()>,
-        shutdown: CancellationToken,
-    ) {
+    pub fn spawn(&self, ctx: HaContext, tasks: &mut tokio::task::JoinSet<()>, shutdown: CancellationToken) {
         for rel in &self.rels {
             tasks.spawn(drive(Arc::clone(rel), ctx.clone(), shutdown.clone()));
             tasks.spawn(replicate_renewals(Arc::clone(rel), shutdown.clone()));
@@ -456,17 +429,8 @@ impl HaRuntime {
 
 /// Sends kernel renewals to the partner in order, one at a time.
 async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
-    let Some(mut rx) = rel
-        .async_rx
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-    else {
-        return;
-    };
-    let Some(partner) = rel.partner.clone() else {
-        return;
-    };
+    let Some(mut rx) = rel.async_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let Some(partner) = rel.partner.clone() else { return };
     loop {
         let lease = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -512,18 +476,11 @@ fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
 /// The relationship's driver: starts the machine, then heartbeats and
 /// actions until shutdown.
 async fn drive(rel: Arc<Rel>, ctx: HaContext, shutdown: CancellationToken) {
-    let Some(mut inbox) = rel.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-        return;
-    };
+    let Some(mut inbox) = rel.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
     // The machine was started in `HaRuntime::new`; its first actions
     // wait in the inbox.
     let heartbeat = rel.machine().heartbeat_enabled() && rel.partner.is_some();
-    let mut d = Driver {
-        rel: Arc::clone(&rel),
-        ctx,
-        heartbeat,
-        next_heartbeat: tokio::time::Instant::now(),
-    };
+    let mut d = Driver { rel: Arc::clone(&rel), ctx, heartbeat, next_heartbeat: tokio::time::Instant::now() };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let hb_at = d.next_heartbeat;
@@ -596,30 +553,18 @@ impl Driver {
                 ));
                 let mut st = self.ctx.shared.lock().unwrap_or_else(|p| p.into_inner());
                 if to == State::PartnerDown {
-                    let max_valid = st
-                        .policy
-                        .subnets
-                        .iter()
-                        .map(|s| s.lifetimes.max_valid)
-                        .max()
-                        .unwrap_or(0);
+                    let max_valid = st.policy.subnets.iter().map(|s| s.lifetimes.max_valid).max().unwrap_or(0);
                     st.reuse_grace = Some(crate::ha::ReuseGrace::new(unix_now(), max_valid));
                 }
                 st.rescope_kernel();
                 Vec::new()
             }
             Action::Paused(s) => {
-                self.ctx
-                    .events
-                    .record(format!("HA {}: paused in {}", rel.this_server(), s.name()));
+                self.ctx.events.record(format!("HA {}: paused in {}", rel.this_server(), s.name()));
                 Vec::new()
             }
             Action::DhcpService(_) | Action::ScopesChanged(_) => {
-                self.ctx
-                    .shared
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .rescope_kernel();
+                self.ctx.shared.lock().unwrap_or_else(|p| p.into_inner()).rescope_kernel();
                 Vec::new()
             }
             Action::Heartbeat(on) => {
@@ -629,35 +574,20 @@ impl Driver {
             }
             Action::SyncLeases(req) => {
                 let ok = sync_leases(&rel, &self.ctx, &req).await;
-                rel.machine().handle(
-                    now(),
-                    if ok {
-                        Event::SyncSucceeded
-                    } else {
-                        Event::SyncFailed
-                    },
-                )
+                rel.machine().handle(now(), if ok { Event::SyncSucceeded } else { Event::SyncFailed })
             }
             Action::FlushBacklog => {
                 let ok = flush_backlog(&rel).await;
                 rel.machine().handle(now(), Event::BacklogFlushed(ok))
             }
             Action::ClearBacklog => {
-                rel.backlog
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+                rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 Vec::new()
             }
             Action::SendHaReset => {
                 let ok = match &rel.partner {
                     Some(p) => p
-                        .send(
-                            Outbound::Reset {
-                                server: rel.this_server(),
-                            },
-                            client::REQUEST_TIMEOUT,
-                        )
+                        .send(Outbound::Reset { server: rel.this_server() }, client::REQUEST_TIMEOUT)
                         .await
                         .is_ok_and(|r| r.result == 0),
                     None => false,
@@ -674,39 +604,17 @@ impl Driver {
 
     /// One heartbeat to the partner, as an event for the machine.
     async fn heartbeat_once(&self) -> Event {
-        let Some(p) = &self.rel.partner else {
-            return Event::HeartbeatFailed;
-        };
+        let Some(p) = &self.rel.partner else { return Event::HeartbeatFailed };
         // Kea waits its 10 s request timeout for a heartbeat; a frozen
         // partner (SIGSTOP, hung host) keeps the TCP connection open, so
         // that would delay failover by 10 s. Waiting longer than
         // max-response-delay cannot change the verdict, so stop there.
-        let timeout = client::REQUEST_TIMEOUT.min(
-            self.rel
-                .config
-                .max_response_delay()
-                .max(Duration::from_secs(1)),
-        );
-        match p
-            .send(
-                Outbound::Heartbeat {
-                    server: self.rel.this_server(),
-                },
-                timeout,
-            )
-            .await
-        {
+        let timeout = client::REQUEST_TIMEOUT.min(self.rel.config.max_response_delay().max(Duration::from_secs(1)));
+        match p.send(Outbound::Heartbeat { server: self.rel.this_server() }, timeout).await {
             Ok(r) => match wire::parse_heartbeat(&r) {
                 Ok(status) => {
-                    *self
-                        .rel
-                        .last_heartbeat
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                    Event::HeartbeatOk {
-                        status,
-                        received_at: SystemTime::now(),
-                    }
+                    *self.rel.last_heartbeat.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                    Event::HeartbeatOk { status, received_at: SystemTime::now() }
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "heartbeat answer unusable");
@@ -726,19 +634,11 @@ impl Driver {
 async fn flush_backlog(rel: &Rel) -> bool {
     let Some(p) = &rel.partner else { return false };
     loop {
-        let next = rel
-            .backlog
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .front()
-            .cloned();
+        let next = rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).front().cloned();
         let Some(u) = next else { return true };
         match p.send(u.command(), client::REQUEST_TIMEOUT).await {
             Ok(r) if r.is_success() => {
-                rel.backlog
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop_front();
+                rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
             }
             _ => return false,
         }
@@ -754,19 +654,8 @@ pub async fn sync_leases(rel: &Rel, ctx: &HaContext, req: &SyncRequest) -> bool 
     let Some(p) = &rel.partner else { return false };
     match pull_pages(rel, p, ctx, req).await {
         Ok(n) => {
-            ctx.events.record(format!(
-                "HA {}: synced {n} leases from {}",
-                rel.this_server(),
-                p.name()
-            ));
-            let notify = p
-                .send(
-                    Outbound::SyncCompleteNotify {
-                        server: rel.this_server(),
-                    },
-                    client::REQUEST_TIMEOUT,
-                )
-                .await;
+            ctx.events.record(format!("HA {}: synced {n} leases from {}", rel.this_server(), p.name()));
+            let notify = p.send(Outbound::SyncCompleteNotify { server: rel.this_server() }, client::REQUEST_TIMEOUT).await;
             match notify {
                 Ok(r) if r.result == 2 => {
                     let _ = p.send(Outbound::DhcpEnable, client::REQUEST_TIMEOUT).await;
@@ -791,52 +680,16 @@ pub async fn sync_leases(rel: &Rel, ctx: &HaContext, req: &SyncRequest) -> bool 
     }
 }
 
-async fn pull_pages(
-    rel: &Rel,
-    p: &PeerClient,
-    ctx: &HaContext,
-    req: &SyncRequest,
-) -> anyhow::Result<usize> {
+async fn pull_pages(rel: &Rel, p: &PeerClient, ctx: &HaContext, req: &SyncRequest) -> anyhow::Result<usize> {
     let mut from = "start".to_owned();
     let mut writes = Vec::new();
     let mut taken = 0;
-    let several = ctx
-        .shared
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .ha
-        .as_ref()
-        .is_some_and(|h| h.rels.len() > 1);
+    let several = ctx.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.as_ref().is_some_and(|h| h.rels.len() > 1);
     loop {
-        let r = p
-            .send(
-                Outbound::DhcpDisable {
-                    max_period: req.dhcp_disable_max_period,
-                },
-                client::REQUEST_TIMEOUT,
-            )
-            .await?;
-        anyhow::ensure!(
-            r.result == 0,
-            "dhcp-disable answered {}: {}",
-            r.result,
-            r.text
-        );
-        let r = p
-            .send(
-                Outbound::LeaseGetPage {
-                    from: &from,
-                    limit: req.page_limit,
-                },
-                req.page_timeout,
-            )
-            .await?;
-        anyhow::ensure!(
-            r.is_success(),
-            "lease4-get-page answered {}: {}",
-            r.result,
-            r.text
-        );
+        let r = p.send(Outbound::DhcpDisable { max_period: req.dhcp_disable_max_period }, client::REQUEST_TIMEOUT).await?;
+        anyhow::ensure!(r.result == 0, "dhcp-disable answered {}: {}", r.result, r.text);
+        let r = p.send(Outbound::LeaseGetPage { from: &from, limit: req.page_limit }, req.page_timeout).await?;
+        anyhow::ensure!(r.is_success(), "lease4-get-page answered {}: {}", r.result, r.text);
         let leases = r
             .arguments
             .as_ref()
@@ -852,11 +705,7 @@ async fn pull_pages(
                     continue;
                 };
                 let Some(map) = upd.as_object() else { continue };
-                let lease = match crate::kea::lease::parse_lease(
-                    &crate::kea::command::Args(map),
-                    &st.policy,
-                    unix_now(),
-                ) {
+                let lease = match crate::kea::lease::parse_lease(&crate::kea::command::Args(map), &st.policy, unix_now()) {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::warn!(lease = %v, error = %e, "sync: lease refused");
@@ -865,10 +714,7 @@ async fn pull_pages(
                 };
                 if several {
                     let mine = st.policy.subnet(lease.subnet_id).is_some_and(|s| {
-                        st.ha
-                            .as_ref()
-                            .and_then(|h| h.rel_for(s))
-                            .is_some_and(|r| r.index == rel.index)
+                        st.ha.as_ref().and_then(|h| h.rel_for(s)).is_some_and(|r| r.index == rel.index)
                     });
                     if !mine {
                         continue;
@@ -882,11 +728,7 @@ async fn pull_pages(
                 }
             }
         }
-        let last = leases
-            .last()
-            .and_then(|l| l.get("ip-address"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let last = leases.last().and_then(|l| l.get("ip-address")).and_then(Value::as_str).map(str::to_owned);
         match last {
             Some(a) if leases.len() >= req.page_limit as usize => from = a,
             _ => break,
@@ -900,19 +742,8 @@ async fn pull_pages(
 
 /// Sends `ha-maintenance-notify` for an operator's maintenance command.
 pub async fn notify_maintenance(rel: &Rel, cancel: bool) -> PeerAnswer {
-    let Some(p) = &rel.partner else {
-        return PeerAnswer::Unreachable;
-    };
-    match p
-        .send(
-            Outbound::MaintenanceNotify {
-                server: rel.this_server(),
-                cancel,
-            },
-            client::REQUEST_TIMEOUT,
-        )
-        .await
-    {
+    let Some(p) = &rel.partner else { return PeerAnswer::Unreachable };
+    match p.send(Outbound::MaintenanceNotify { server: rel.this_server(), cancel }, client::REQUEST_TIMEOUT).await {
         Ok(r) => PeerAnswer::Result(r.result),
         Err(_) => PeerAnswer::Unreachable,
     }
@@ -924,16 +755,10 @@ mod tests {
 
     #[test]
     fn overload_sheds_new_exchanges_first_then_everything() {
-        let (discover, request) = (
-            dhcp_common::dhcp::msg_type::DISCOVER,
-            dhcp_common::dhcp::msg_type::REQUEST,
-        );
+        let (discover, request) = (dhcp_common::dhcp::msg_type::DISCOVER, dhcp_common::dhcp::msg_type::REQUEST);
         assert!(!shed(0, discover) && !shed(SHED_NEW - 1, discover));
         assert!(shed(SHED_NEW, discover), "new exchanges go first");
-        assert!(
-            !shed(SHED_NEW, request) && !shed(SHED_ALL - 1, request),
-            "exchanges under way complete"
-        );
+        assert!(!shed(SHED_NEW, request) && !shed(SHED_ALL - 1, request), "exchanges under way complete");
         assert!(shed(SHED_ALL, request) && shed(SHED_ALL, discover));
     }
 

@@ -136,46 +136,27 @@ impl<'a> Drill<'a> {
     pub fn obtain(&mut self, client: &str, timeout: Duration) -> anyhow::Result<Lease> {
         if !self.clients.contains_key(client) {
             anyhow::ensure!(!self.probing(client), "{client} is a prober");
-            self.clients
-                .insert(client.to_owned(), self.lab.dhclient(client)?);
+            self.clients.insert(client.to_owned(), self.lab.dhclient(client)?);
         }
         let sample = attempt(client, &self.clients[client], timeout);
         let lease = sample.lease.clone();
         self.samples.lock().unwrap().push(sample);
-        lease.with_context(|| {
-            format!(
-                "{client} got no lease within {timeout:?}:\n{}",
-                self.clients[client].log()
-            )
-        })
+        lease.with_context(|| format!("{client} got no lease within {timeout:?}:\n{}", self.clients[client].log()))
     }
 
     /// `client` renews the lease it holds (INIT-REBOOT); same as
     /// [`Drill::obtain`] for a client that has one.
     pub fn renew(&mut self, client: &str, timeout: Duration) -> anyhow::Result<Lease> {
-        anyhow::ensure!(
-            self.clients.contains_key(client),
-            "{client} has not obtained a lease in this drill"
-        );
+        anyhow::ensure!(self.clients.contains_key(client), "{client} has not obtained a lease in this drill");
         self.obtain(client, timeout)
     }
 
     /// Starts a background prober in `client` (a host no other call uses).
     pub fn probe(&mut self, client: &str) {
-        assert!(
-            !self.clients.contains_key(client) && !self.probing(client),
-            "{client} already in the drill"
-        );
-        let dh = self
-            .lab
-            .dhclient(client)
-            .unwrap_or_else(|e| panic!("{client}: {e:#}"));
+        assert!(!self.clients.contains_key(client) && !self.probing(client), "{client} already in the drill");
+        let dh = self.lab.dhclient(client).unwrap_or_else(|e| panic!("{client}: {e:#}"));
         let stop = Arc::new(AtomicBool::new(false));
-        let (samples, flag, name) = (
-            Arc::clone(&self.samples),
-            Arc::clone(&stop),
-            client.to_owned(),
-        );
+        let (samples, flag, name) = (Arc::clone(&self.samples), Arc::clone(&stop), client.to_owned());
         let handle = std::thread::spawn(move || {
             let begun = Instant::now();
             for _ in 0..PROBE_MAX {
@@ -189,8 +170,7 @@ impl<'a> Drill<'a> {
             }
             dh
         });
-        self.probers
-            .push((client.to_owned(), Prober { stop, handle }));
+        self.probers.push((client.to_owned(), Prober { stop, handle }));
     }
 
     fn probing(&self, client: &str) -> bool {
@@ -211,12 +191,7 @@ impl<'a> Drill<'a> {
 
     fn mark(&mut self, what: &str, survivor: Ipv4Addr, recovery: bool) {
         eprintln!("drill {}: {:.2} s: {what}", self.name, self.elapsed());
-        self.faults.push(Fault {
-            what: what.to_owned(),
-            at: Instant::now(),
-            survivor,
-            recovery,
-        });
+        self.faults.push(Fault { what: what.to_owned(), at: Instant::now(), survivor, recovery });
     }
 
     /// When the drill started.
@@ -235,41 +210,22 @@ impl<'a> Drill<'a> {
     /// fault (or the start), returning when.
     pub fn wait_served_by(&self, server: Ipv4Addr, timeout: Duration) -> anyhow::Result<Instant> {
         let since = self.faults.last().map_or(self.started, |f| f.at);
-        lab::wait_until(
-            &format!("a client to be served by {server}"),
-            timeout,
-            || {
-                Ok(self
-                    .samples()
-                    .iter()
-                    .find(|s| s.started >= since && server_of(s) == Some(server))
-                    .map(|s| s.ended))
-            },
-        )
+        lab::wait_until(&format!("a client to be served by {server}"), timeout, || {
+            Ok(self.samples().iter().find(|s| s.started >= since && server_of(s) == Some(server)).map(|s| s.ended))
+        })
     }
 
     /// Waits until `client` got an answer from `server` after the last
     /// fault (or the start), returning that lease.
-    pub fn wait_answer(
-        &self,
-        client: &str,
-        server: Ipv4Addr,
-        timeout: Duration,
-    ) -> anyhow::Result<Lease> {
+    pub fn wait_answer(&self, client: &str, server: Ipv4Addr, timeout: Duration) -> anyhow::Result<Lease> {
         let since = self.faults.last().map_or(self.started, |f| f.at);
-        lab::wait_until(
-            &format!("{client} to be answered by {server}"),
-            timeout,
-            || {
-                Ok(self
-                    .samples()
-                    .into_iter()
-                    .find(|s| {
-                        s.client == client && s.started >= since && server_of(s) == Some(server)
-                    })
-                    .and_then(|s| s.lease))
-            },
-        )
+        lab::wait_until(&format!("{client} to be answered by {server}"), timeout, || {
+            Ok(self
+                .samples()
+                .into_iter()
+                .find(|s| s.client == client && s.started >= since && server_of(s) == Some(server))
+                .and_then(|s| s.lease))
+        })
     }
 
     /// Stops the probers and measures, checking leases against each
@@ -279,10 +235,7 @@ impl<'a> Drill<'a> {
             p.stop.store(true, Ordering::Relaxed);
         }
         for (client, p) in std::mem::take(&mut self.probers) {
-            let dh = p
-                .handle
-                .join()
-                .unwrap_or_else(|_| panic!("prober {client} panicked"));
+            let dh = p.handle.join().unwrap_or_else(|_| panic!("prober {client} panicked"));
             self.clients.insert(client, dh);
         }
         let samples = self.samples();
@@ -301,16 +254,9 @@ impl<'a> Drill<'a> {
         let mut newest: BTreeMap<String, Lease> = BTreeMap::new();
         let mut reserved: Option<bool> = None;
         for (client, dh) in &self.clients {
-            let leases: Vec<Lease> = dh
-                .events()
-                .unwrap()
-                .into_iter()
-                .filter_map(|e| e.lease)
-                .collect();
+            let leases: Vec<Lease> = dh.events().unwrap().into_iter().filter_map(|e| e.lease).collect();
             if client == &venus::client(venus::RESERVED_CLIENT) {
-                reserved = Some(
-                    !leases.is_empty() && leases.iter().all(|l| l.address == venus::RESERVED_ADDR),
-                );
+                reserved = Some(!leases.is_empty() && leases.iter().all(|l| l.address == venus::RESERVED_ADDR));
             }
             for l in leases {
                 newest.insert(client.clone(), l.clone());
@@ -340,10 +286,7 @@ impl<'a> Drill<'a> {
             .collect();
         let report = Report {
             drill: self.name.clone(),
-            run: std::env::var(RUN_ENV)
-                .ok()
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(1),
+            run: std::env::var(RUN_ENV).ok().and_then(|r| r.parse().ok()).unwrap_or(1),
             seconds: self.elapsed(),
             attempts: samples.len(),
             answers: samples.iter().filter(|s| s.lease.is_some()).count(),
@@ -364,15 +307,8 @@ fn attempt(client: &str, dh: &Dhclient, timeout: Duration) -> Sample {
     let started = Instant::now();
     let ok = dh.obtain(timeout).is_ok();
     let ended = Instant::now();
-    let lease = ok
-        .then(|| dh.events().ok()?.into_iter().rev().find_map(|e| e.lease))
-        .flatten();
-    Sample {
-        client: client.to_owned(),
-        started,
-        ended,
-        lease,
-    }
+    let lease = ok.then(|| dh.events().ok()?.into_iter().rev().find_map(|e| e.lease)).flatten();
+    Sample { client: client.to_owned(), started, ended, lease }
 }
 
 fn server_of(s: &Sample) -> Option<Ipv4Addr> {
@@ -381,68 +317,40 @@ fn server_of(s: &Sample) -> Option<Ipv4Addr> {
 
 /// The current row per address of a Kea lease file (the last one wins).
 fn current_rows(path: &Path) -> BTreeMap<Ipv4Addr, Vec<String>> {
-    super::lease_rows(path)
-        .into_iter()
-        .filter_map(|r| Some((r.first()?.parse().ok()?, r)))
-        .collect()
+    super::lease_rows(path).into_iter().filter_map(|r| Some((r.first()?.parse().ok()?, r))).collect()
 }
 
 /// Whether `row` holds `client`'s lease `l`.
 fn held_in(lab: &Lab, client: &str, l: &Lease, row: Option<&Vec<String>>) -> Result<(), String> {
     let row = row.ok_or("no row")?;
-    let mac = lab
-        .topology()
-        .get_host(client)
-        .ok()
-        .and_then(|h| h.ports.first()?.mac)
-        .map(|m| m.to_string());
+    let mac = lab.topology().get_host(client).ok().and_then(|h| h.ports.first()?.mac).map(|m| m.to_string());
     if mac.as_deref() != row.get(1).map(String::as_str) {
         return Err(format!("hwaddr {:?} instead of {mac:?}", row.get(1)));
     }
     if row.get(9).map(String::as_str) != Some("0") {
         return Err(format!("state {:?}", row.get(9)));
     }
-    let stored = row
-        .get(4)
-        .and_then(|e| e.parse::<u64>().ok())
-        .ok_or("no expire")?;
-    let client_expire = l
-        .expire
-        .and_then(|e| e.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
+    let stored = row.get(4).and_then(|e| e.parse::<u64>().ok()).ok_or("no expire")?;
+    let client_expire = l.expire.and_then(|e| e.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
     if stored + EXPIRE_SLACK.as_secs() < client_expire {
-        return Err(format!(
-            "expires {stored}, the client was told {client_expire}"
-        ));
+        return Err(format!("expires {stored}, the client was told {client_expire}"));
     }
     Ok(())
 }
 
-fn measure_fault(
-    f: &Fault,
-    start: Instant,
-    until: Option<Instant>,
-    samples: &[Sample],
-) -> FaultReport {
+fn measure_fault(f: &Fault, start: Instant, until: Option<Instant>, samples: &[Sample]) -> FaultReport {
     let answered: Vec<&Sample> = samples.iter().filter(|s| s.lease.is_some()).collect();
-    let first = answered.iter().find(|s| {
-        s.started >= f.at && until.is_none_or(|u| s.ended <= u) && server_of(s) == Some(f.survivor)
-    });
+    let first = answered
+        .iter()
+        .find(|s| s.started >= f.at && until.is_none_or(|u| s.ended <= u) && server_of(s) == Some(f.survivor));
     let serve = first.map(|s| s.ended.duration_since(f.at).as_secs_f64());
     // Gaps between consecutive answers, from the last one before the fault
     // to the survivor's first.
     let outage = first.map(|first| {
-        let before = answered
-            .iter()
-            .rev()
-            .find(|s| s.ended <= f.at)
-            .map_or(f.at, |s| s.ended);
+        let before = answered.iter().rev().find(|s| s.ended <= f.at).map_or(f.at, |s| s.ended);
         let mut last = before;
         let mut longest = Duration::ZERO;
-        for s in answered
-            .iter()
-            .filter(|s| s.ended > before && s.ended <= first.ended)
-        {
+        for s in answered.iter().filter(|s| s.ended > before && s.ended <= first.ended) {
             longest = longest.max(s.ended - last);
             last = s.ended;
         }
@@ -505,12 +413,7 @@ impl Report {
     /// The slowest failure's time to serve (`None` if one was never
     /// served, or there was none).
     pub fn time_to_serve(&self) -> Option<f64> {
-        worst(
-            self.faults
-                .iter()
-                .filter(|f| !f.recovery)
-                .map(|f| f.time_to_serve),
-        )
+        worst(self.faults.iter().filter(|f| !f.recovery).map(|f| f.time_to_serve))
     }
 
     /// The longest outage over all failures.
@@ -520,12 +423,7 @@ impl Report {
 
     /// The slowest recovery: seconds until the returning server answered.
     pub fn rejoin(&self) -> Option<f64> {
-        worst(
-            self.faults
-                .iter()
-                .filter(|f| f.recovery)
-                .map(|f| f.time_to_serve),
-        )
+        worst(self.faults.iter().filter(|f| f.recovery).map(|f| f.time_to_serve))
     }
 
     /// The report as one JSON line.
@@ -579,42 +477,18 @@ impl Report {
     /// Fails the test on a lost lease, a duplicate address, a moved
     /// reservation, or a fault the survivor never answered after.
     pub fn assert_ok(&self) {
-        assert!(
-            self.lost.is_empty(),
-            "{}: ACKed leases lost:\n{}",
-            self.drill,
-            self.lost.join("\n")
-        );
-        assert!(
-            self.duplicates.is_empty(),
-            "{}: duplicate addresses:\n{}",
-            self.drill,
-            self.duplicates.join("\n")
-        );
-        assert_ne!(
-            self.reserved_kept,
-            Some(false),
-            "{}: mutante3 left {}",
-            self.drill,
-            venus::RESERVED_ADDR
-        );
+        assert!(self.lost.is_empty(), "{}: ACKed leases lost:\n{}", self.drill, self.lost.join("\n"));
+        assert!(self.duplicates.is_empty(), "{}: duplicate addresses:\n{}", self.drill, self.duplicates.join("\n"));
+        assert_ne!(self.reserved_kept, Some(false), "{}: mutante3 left {}", self.drill, venus::RESERVED_ADDR);
         for f in &self.faults {
-            assert!(
-                f.time_to_serve.is_some(),
-                "{}: {} never answered after {:?}",
-                self.drill,
-                f.survivor,
-                f.what
-            );
+            assert!(f.time_to_serve.is_some(), "{}: {} never answered after {:?}", self.drill, f.survivor, f.what);
         }
     }
 }
 
 /// The largest value; `None` if any is missing or there are none.
 fn worst(mut values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    values.try_fold(None, |m: Option<f64>, t| {
-        t.map(|t| Some(m.map_or(t, |m| m.max(t))))
-    })?
+    values.try_fold(None, |m: Option<f64>, t| t.map(|t| Some(m.map_or(t, |m| m.max(t)))))?
 }
 
 fn round(x: f64) -> f64 {

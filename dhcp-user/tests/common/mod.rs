@@ -38,18 +38,10 @@ impl Xdhcpd {
         let until = Instant::now() + timeout;
         loop {
             let log = self.process.log();
-            if log
-                .lines()
-                .filter(|l| l.contains(&who) && l.contains(&to))
-                .count()
-                >= n
-            {
+            if log.lines().filter(|l| l.contains(&who) && l.contains(&to)).count() >= n {
                 return;
             }
-            assert!(
-                Instant::now() < until,
-                "{server} never entered {state} {n} time(s):\n{log}"
-            );
+            assert!(Instant::now() < until, "{server} never entered {state} {n} time(s):\n{log}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -64,17 +56,10 @@ impl Xdhcpd {
         cfg.lease_file(&leases).unwrap();
         let path = dir.join("xdhcpd.json");
         cfg.write(&path).unwrap();
-        let mut argv = vec![
-            env!("CARGO_BIN_EXE_xdhcpd"),
-            "run",
-            "-c",
-            path.to_str().unwrap(),
-        ];
+        let mut argv = vec![env!("CARGO_BIN_EXE_xdhcpd"), "run", "-c", path.to_str().unwrap()];
         argv.extend_from_slice(extra);
         let mut process = lab.spawn(host, "xdhcpd", &argv).unwrap();
-        process
-            .wait_for_log("serving", T)
-            .unwrap_or_else(|e| panic!("{e:#}\n{}", process.log()));
+        process.wait_for_log("serving", T).unwrap_or_else(|e| panic!("{e:#}\n{}", process.log()));
         Xdhcpd { process, leases }
     }
 
@@ -93,17 +78,10 @@ impl Xdhcpd {
 
     /// SIGTERM, a clean exit, and the counters of its final `stopped` line.
     pub fn stop(&mut self) -> FinalStats {
-        assert!(
-            self.process.is_running(),
-            "xdhcpd died before the end of the test:\n{}",
-            self.process.log()
-        );
+        assert!(self.process.is_running(), "xdhcpd died before the end of the test:\n{}", self.process.log());
         let status = self.process.stop(T).unwrap();
         let log = self.process.log();
-        assert!(
-            status.success(),
-            "xdhcpd exited {status} on SIGTERM:\n{log}"
-        );
+        assert!(status.success(), "xdhcpd exited {status} on SIGTERM:\n{log}");
         FinalStats::parse(&log).unwrap_or_else(|| panic!("no final stats line in the log:\n{log}"))
     }
 }
@@ -111,11 +89,7 @@ impl Xdhcpd {
 /// Rows of a Kea memfile CSV, header skipped.
 pub fn lease_rows(path: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect()
+    text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_owned).collect()).collect()
 }
 
 /// The counters xdhcpd logs when it stops: `stopped stats=Stats {
@@ -131,32 +105,18 @@ pub struct FinalStats {
 impl FinalStats {
     /// Finds and parses the last `stopped` line of `log`.
     pub fn parse(log: &str) -> Option<FinalStats> {
-        let line = log
-            .lines()
-            .rev()
-            .find(|l| l.contains("stopped") && l.contains("Stats {"))?
-            .to_owned();
+        let line = log.lines().rev().find(|l| l.contains("stopped") && l.contains("Stats {"))?.to_owned();
         let mut maps = BTreeMap::new();
         let mut rest = &line[line.find("Stats {")? + "Stats {".len()..];
         // Each map field is `name: {k: v, k: v}`; scalar fields are skipped.
         while let Some(open) = rest.find(": {") {
-            let name = rest[..open]
-                .rsplit([' ', ',', '{'])
-                .next()?
-                .trim()
-                .to_owned();
+            let name = rest[..open].rsplit([' ', ',', '{']).next()?.trim().to_owned();
             let body_start = open + 3;
             let close = body_start + rest[body_start..].find('}')?;
             let mut map = BTreeMap::new();
-            for entry in rest[body_start..close]
-                .split(", ")
-                .filter(|e| !e.trim().is_empty())
-            {
+            for entry in rest[body_start..close].split(", ").filter(|e| !e.trim().is_empty()) {
                 let (k, v) = entry.rsplit_once(": ")?;
-                map.insert(
-                    k.trim().trim_matches('"').to_owned(),
-                    v.trim().parse().ok()?,
-                );
+                map.insert(k.trim().trim_matches('"').to_owned(), v.trim().parse().ok()?);
             }
             maps.insert(name, map);
             rest = &rest[close + 1..];
@@ -167,11 +127,7 @@ impl FinalStats {
     /// One counter map (`received`, `dropped`, `silent`, `sent`); empty if
     /// nothing was counted.
     pub fn map(&self, name: &str) -> BTreeMap<String, u64> {
-        assert!(
-            self.maps.contains_key(name),
-            "no {name:?} map in {}",
-            self.line
-        );
+        assert!(self.maps.contains_key(name), "no {name:?} map in {}", self.line);
         self.maps[name].clone()
     }
 
@@ -251,13 +207,9 @@ impl RawClient {
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 2048];
         loop {
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())?;
+            let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
             self.sock.set_read_timeout(Some(left)).unwrap();
-            let Ok((n, _)) = self.sock.recv_from(&mut buf) else {
-                return None;
-            };
+            let Ok((n, _)) = self.sock.recv_from(&mut buf) else { return None };
             if let Ok(m) = Message::from_bytes(&buf[..n])
                 && m.opcode() == Opcode::BootReply
                 && m.xid() == xid
@@ -277,13 +229,8 @@ impl RawClient {
 /// A BOOTREQUEST of `kind` from `mac` with transaction id `xid`, asking
 /// for routers, DNS and domain name.
 pub fn request(kind: MessageType, mac: [u8; 6], xid: u32) -> Message {
-    let mut m = Message::new(
-        Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::UNSPECIFIED,
-        Ipv4Addr::UNSPECIFIED,
-        &mac,
-    );
+    let mut m =
+        Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &mac);
     m.set_xid(xid);
     m.opts_mut().insert(DhcpOption::MessageType(kind));
     m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
@@ -335,11 +282,7 @@ pub fn server_id(m: &Message) -> Option<Ipv4Addr> {
 /// as tcpdump prints option 53).
 pub fn dhcp_packets(packets: &[String], kind: &str) -> Vec<String> {
     let needle = format!("DHCP-Message (53), length 1: {kind}");
-    packets
-        .iter()
-        .filter(|p| p.lines().any(|l| l.trim() == needle))
-        .cloned()
-        .collect()
+    packets.iter().filter(|p| p.lines().any(|l| l.trim() == needle)).cloned().collect()
 }
 
 /// The first line of a tcpdump `-e -vv` packet (MACs) and its IP/UDP line
@@ -347,10 +290,6 @@ pub fn dhcp_packets(packets: &[String], kind: &str) -> Vec<String> {
 pub fn route_of(packet: &str) -> (String, String) {
     let mut lines = packet.lines();
     let eth = lines.next().unwrap_or_default().to_owned();
-    let ip = lines
-        .find(|l| l.contains(" > "))
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let ip = lines.find(|l| l.contains(" > ")).unwrap_or_default().trim().to_owned();
     (eth, ip)
 }

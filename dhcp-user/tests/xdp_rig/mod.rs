@@ -38,10 +38,7 @@ impl Rig {
     /// on `lo`; asserts none was left to the daemon.
     pub fn new(policy: Policy, lo: Interface) -> Rig {
         let mut rig = Rig::bare(policy, lo);
-        let left = rig
-            .sync
-            .install_subnets(&rig.policy, std::slice::from_ref(&rig.lo), |_| true)
-            .unwrap();
+        let left = rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&rig.lo), |_| true).unwrap();
         assert!(left.is_empty(), "{left:?}");
         rig
     }
@@ -53,13 +50,7 @@ impl Rig {
         prog.load().unwrap();
         let (mut sync, events) = MapSync::take(&mut ebpf).unwrap();
         sync.set_clock().unwrap();
-        Rig {
-            ebpf,
-            sync,
-            events,
-            policy,
-            lo,
-        }
+        Rig { ebpf, sync, events, policy, lo }
     }
 
     /// Runs the program on `frame` arriving on lo: (action, frame out).
@@ -71,12 +62,7 @@ impl Rig {
         md[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
         md[12..16].copy_from_slice(&self.lo.index.to_ne_bytes());
         let r = prog
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ctx_in: Some(&md),
-                ..TestRunOptions::new()
-            })
+            .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&md), ..TestRunOptions::new() })
             .unwrap();
         out.truncate(r.data_size_out as usize);
         (r.return_value, out)
@@ -85,10 +71,7 @@ impl Rig {
     /// The outcome counters summed over CPUs.
     pub fn counters(&self) -> Counters {
         let a = PerCpuArray::<_, Counters>::try_from(self.ebpf.map(MAP_NAME).unwrap()).unwrap();
-        a.get(&0, 0)
-            .unwrap()
-            .iter()
-            .fold(Counters::default(), |acc, c| acc.add(c))
+        a.get(&0, 0).unwrap().iter().fold(Counters::default(), |acc, c| acc.add(c))
     }
 
     /// How much outcome `o` grew since `before`.
