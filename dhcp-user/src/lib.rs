@@ -16,11 +16,13 @@
 //!    outbound HA command, HA status JSON); the templates half of
 //!    [`fastpath`].
 //! 3. I/O primitives: [`net`] (sockets), [`xdp`] (load, attach, counters),
-//!    [`fastpath`]'s map writer, [`peer::client`] (HTTP to a peer).
-//! 4. State: [`core`] (policy, store, allocator, typed counters, DHCP
-//!    switch, reuse grace).
+//!    [`fastpath`]'s map writer, [`kernel`] (the one task owning the map
+//!    handles, and the channel to it), [`peer::client`] (HTTP to a peer).
+//! 4. State: [`core`] (the `Core` handle: policy, store, allocator, typed
+//!    counters, DHCP switch, reuse grace; the pure packet pipeline). Its
+//!    kernel writes leave as messages to [`kernel`].
 //! 5. Services: [`peer`] (the HA runtime), [`server`] (the per-interface
-//!    packet loop).
+//!    packet loop: commit, then send).
 //! 6. [`api`]: Kea-compatible control commands over HTTP, metrics, status
 //!    page; nothing imports it but the wiring.
 //! 7. [`daemon`]: assembles everything for `xdhcpd run`.
@@ -40,6 +42,7 @@ pub mod glue;
 pub mod ha;
 pub mod import;
 pub mod kea;
+pub mod kernel;
 pub mod leases;
 pub mod net;
 pub mod peer;

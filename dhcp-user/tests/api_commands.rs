@@ -392,7 +392,7 @@ async fn lease_argument_errors_name_the_argument() {
 #[tokio::test]
 async fn dhcp_disable_and_enable() {
     let api = Api::new();
-    let until = || api.state.shared.lock().unwrap().dhcp_disabled_until;
+    let until = || api.state.core.dhcp_disabled_until();
     assert_eq!(
         rt(&api
             .cmd("dhcp-disable", Some(json!({"max-period": 5})))
@@ -428,7 +428,7 @@ async fn dhcp_disable_and_enable() {
 #[tokio::test]
 async fn config_commands() {
     let api = Api::new();
-    let subnets = || api.state.shared.lock().unwrap().policy.subnets.len();
+    let subnets = || api.state.core.policy().subnets.len();
     let got = api.cmd("config-get", None).await;
     assert_eq!(got["result"], 0);
     let mut cfg = got["arguments"].clone();
@@ -518,10 +518,10 @@ async fn statistics_use_kea_names() {
     }
     {
         use dhcp_user::core::{Counter, Sent};
-        let mut st = api.state.shared.lock().unwrap();
-        st.stats.add(Counter::Received(dhcp_user::dhcp::inbound::Kind::Discover), 4);
-        st.stats.add(Counter::Sent(Sent::Ack), 2);
-        st.stats.add(Counter::Dropped(dhcp_user::dhcp::inbound::DropReason::Truncated), 1);
+        let core = &api.state.core;
+        core.count(Counter::Received(dhcp_user::dhcp::inbound::Kind::Discover), 4);
+        core.count(Counter::Sent(Sent::Ack), 2);
+        core.count(Counter::Dropped(dhcp_user::dhcp::inbound::DropReason::Truncated), 1);
     }
     let v = api.cmd("statistic-get-all", None).await;
     assert_eq!(v["result"], 0);

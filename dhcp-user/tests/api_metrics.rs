@@ -34,10 +34,10 @@ async fn metrics_after_lease_adds() {
     }
     {
         use dhcp_user::core::{Counter, Sent};
-        let mut st = api.state.shared.lock().unwrap();
-        st.stats.add(Counter::Received(dhcp_user::dhcp::inbound::Kind::Discover), 7);
-        st.stats.add(Counter::Sent(Sent::Offer), 6);
-        st.stats.add(Counter::Dropped(dhcp_user::dhcp::inbound::DropReason::BadOption), 2);
+        let core = &api.state.core;
+        core.count(Counter::Received(dhcp_user::dhcp::inbound::Kind::Discover), 7);
+        core.count(Counter::Sent(Sent::Offer), 6);
+        core.count(Counter::Dropped(dhcp_user::dhcp::inbound::DropReason::BadOption), 2);
     }
     let (status, text) = api.get("/metrics").await;
     assert_eq!(status, 200);

@@ -56,18 +56,18 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
         "version-get" => Ok(version()),
         "list-commands" => {
             // Like Kea, the ha-* commands exist only with the HA hook loaded.
-            let ha = state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.is_some();
+            let ha = state.ha.is_some();
             let list: Vec<&str> = COMMANDS.iter().copied().filter(|c| ha || !c.starts_with("ha-")).collect();
             Ok(Answer { result: ResultCode::Success, text: None, arguments: Some(json!(list)) })
         }
         "status-get" => Ok(status_get(state)),
         "shutdown" => Ok(shutdown(state)),
-        "dhcp-disable" => dhcp_disable(state, req),
-        "dhcp-enable" => Ok(dhcp_enable(state, req)),
+        "dhcp-disable" => dhcp_disable(state, req).await,
+        "dhcp-enable" => Ok(dhcp_enable(state, req).await),
         "config-get" => Ok(config_get(state)),
         "config-test" => config_test(req),
-        "config-set" => config_set(state, req),
-        "config-reload" => Ok(config_reload(state)),
+        "config-set" => config_set(state, req).await,
+        "config-reload" => Ok(config_reload(state).await),
         "config-write" => config_write(state, req),
         "statistic-get-all" => Ok(stats::get_all(state)),
         "statistic-get" => stats::get_one(state, req),
@@ -94,7 +94,7 @@ pub fn dhcp_enabled(until: Option<u64>, now: u64) -> bool {
 }
 
 fn status_get(state: &ApiState) -> Answer {
-    let until = state.lock().dhcp_disabled_until;
+    let until = state.core.dhcp_disabled_until();
     let reload = state
         .applied
         .lock()
@@ -125,7 +125,7 @@ fn shutdown(state: &ApiState) -> Answer {
     Answer::ok("Shutting down.")
 }
 
-fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
+async fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
     let args = match &req.arguments {
         None => None,
         Some(Value::Object(m)) => Some(Args(m)),
@@ -170,11 +170,8 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
         }
     }
     let until = period.map_or(u64::MAX, |p| unix_now().saturating_add(p));
-    {
-        let mut st = state.lock();
-        st.dhcp_disabled_until = Some(until);
-        st.rescope_kernel(); // the kernel must stop answering too
-    }
+    // The kernel must stop answering too: answered once it has.
+    state.core.disable_dhcp(until).await;
     Ok(match period {
         Some(p) => {
             state.event(format!("DHCP disabled for {p} s"));
@@ -187,18 +184,14 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
     })
 }
 
-fn dhcp_enable(state: &ApiState, req: &Request) -> Answer {
+async fn dhcp_enable(state: &ApiState, req: &Request) -> Answer {
     let origin = req.arguments.as_ref().and_then(|a| a.get("origin")).and_then(Value::as_str);
     if origin == Some("ha-partner")
         && let Some(a) = super::ha::partner_dhcp(state, true, None)
     {
         return a;
     }
-    {
-        let mut st = state.lock();
-        st.dhcp_disabled_until = None;
-        st.rescope_kernel();
-    }
+    state.core.enable_dhcp().await;
     state.event("DHCP enabled");
     Answer::ok("DHCP service successfully enabled")
 }
@@ -249,7 +242,18 @@ fn config_test(req: &Request) -> Handled {
 /// Validates, then swaps the policy the packet loop uses. Settings fixed at
 /// start-up (sockets, lease file) must not change: such a config is refused
 /// whole rather than half-applied.
-fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Handled {
+async fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Handled {
+    let (flushed, subnets) = swap(state, cfg, json, how)?;
+    flushed.await;
+    state.event(format!(
+        "{how}: new configuration applied ({subnets} subnets)"
+    ));
+    Ok(Answer::ok("Configuration successful."))
+}
+
+/// [`apply`]'s checks and swap, under the `applied` lock; returns when the
+/// kernel will have it, and the number of subnets.
+fn swap(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Result<(crate::core::Flushed, usize), ArgError> {
     let keys = RestartKeys::of(cfg);
     let mut applied = state.applied.lock().unwrap_or_else(|p| p.into_inner());
     if keys.interfaces != applied.restart.interfaces {
@@ -267,27 +271,22 @@ fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str)
     }
     let policy = glue::compile(cfg);
     let subnets = policy.subnets.len();
-    {
-        let mut st = state.lock();
-        st.policy = policy;
-        st.resync_kernel(); // templates and lease entries follow the new config
-    }
+    // Templates and lease entries follow the new config (the kernel-sync
+    // task rebuilds them; the packet path runs on meanwhile); answered
+    // once the kernel has them.
+    let flushed = state.core.apply_policy(policy);
     applied.json = json;
     applied.reloaded_at = Instant::now();
-    drop(applied);
-    state.event(format!(
-        "{how}: new configuration applied ({subnets} subnets)"
-    ));
-    Ok(Answer::ok("Configuration successful."))
+    Ok((flushed, subnets))
 }
 
-fn config_set(state: &ApiState, req: &Request) -> Handled {
+async fn config_set(state: &ApiState, req: &Request) -> Handled {
     let args = config_args(req)?;
     let cfg = parse_config(args, "config-set")?;
-    apply(state, &cfg, Some(args.clone()), "config-set")
+    apply(state, &cfg, Some(args.clone()), "config-set").await
 }
 
-fn config_reload(state: &ApiState) -> Answer {
+async fn config_reload(state: &ApiState) -> Answer {
     let Some(path) = &state.config_path else {
         return Answer::error("Config reload failed: no configuration file");
     };
@@ -299,6 +298,7 @@ fn config_reload(state: &ApiState) -> Answer {
         .ok()
         .and_then(|t| super::plain_json(&t));
     apply(state, &cfg, json, "config-reload")
+        .await
         .unwrap_or_else(|e| Answer::error(format!("Config reload failed: {e}")))
 }
 

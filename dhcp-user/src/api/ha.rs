@@ -36,7 +36,7 @@ fn on_machine(r: &Rel, f: impl FnOnce(&mut crate::ha::HaMachine) -> (Reply, Vec<
 }
 
 fn runtime(state: &ApiState) -> Option<Arc<HaRuntime>> {
-    state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.clone()
+    state.ha.clone()
 }
 
 /// `server-name` from the arguments, when given as a string.

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     clock::unix_now,
+    core::Tx,
     kea::lease::{lease_json, parse_addr, parse_lease},
     leases::{ClientId, Durable, HwAddr, Lease},
 };
@@ -74,11 +75,15 @@ fn selector(req: &Request) -> Result<Selector, ArgError> {
 }
 
 fn select(state: &ApiState, s: &Selector) -> Option<Lease> {
-    let st = state.lock();
+    state.core.write(|tx| selected(tx, s))
+}
+
+/// The lease a selector names, first of several.
+fn selected(tx: &Tx<'_>, s: &Selector) -> Option<Lease> {
     match s {
-        Selector::Address(a) => st.store.get(*a),
-        Selector::HwAddr(subnet, hw) => st.store.by_hwaddr(*subnet, hw).into_iter().next(),
-        Selector::ClientId(subnet, id) => st.store.by_client_id(*subnet, id).into_iter().next(),
+        Selector::Address(a) => tx.get(*a),
+        Selector::HwAddr(subnet, hw) => tx.by_hwaddr(*subnet, hw).into_iter().next(),
+        Selector::ClientId(subnet, id) => tx.by_client_id(*subnet, id).into_iter().next(),
     }
 }
 
@@ -130,9 +135,8 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                 .parse()
                 .map_err(|e| ArgError::Other(format!("invalid 'hw-address' {text}: {e}")))?;
             let leases: Vec<Lease> = state
-                .lock()
-                .store
-                .snapshot()
+                .core
+                .leases()
                 .into_iter()
                 .filter(|l| l.hwaddr.as_ref().is_some_and(|h| h.bytes() == hw.bytes()))
                 .collect();
@@ -145,9 +149,8 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                 .parse()
                 .map_err(|e| ArgError::Other(format!("invalid 'client-id' {text}: {e}")))?;
             let leases: Vec<Lease> = state
-                .lock()
-                .store
-                .snapshot()
+                .core
+                .leases()
                 .into_iter()
                 .filter(|l| l.client_id.as_ref() == Some(&id))
                 .collect();
@@ -161,9 +164,8 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             }
             // Kea compares hostnames case-insensitively.
             let leases: Vec<Lease> = state
-                .lock()
-                .store
-                .snapshot()
+                .core
+                .leases()
                 .into_iter()
                 .filter(|l| l.hostname.eq_ignore_ascii_case(name))
                 .collect();
@@ -173,23 +175,9 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         "lease4-update" => add_or_update(state, req, true).await,
         "lease4-del" => {
             let s = selector(req)?;
-            let write = {
-                let mut st = state.lock();
-                let lease = match &s {
-                    Selector::Address(a) => st.store.get(*a),
-                    Selector::HwAddr(subnet, hw) => {
-                        st.store.by_hwaddr(*subnet, hw).into_iter().next()
-                    }
-                    Selector::ClientId(subnet, id) => {
-                        st.store.by_client_id(*subnet, id).into_iter().next()
-                    }
-                };
-                lease.map(|l| {
-                    let write = st.store.remove(l.address);
-                    super::lease_changed(&mut st, l.address);
-                    (l.address, write)
-                })
-            };
+            let write = state.core.write(|tx| {
+                selected(tx, &s).map(|l| (l.address, tx.remove(l.address)))
+            });
             let Some((addr, write)) = write else {
                 return Ok(Answer::new(ResultCode::Empty, "IPv4 lease not found."));
             };
@@ -237,7 +225,7 @@ fn get_all(state: &ApiState, req: &Request) -> Handled {
             ));
         }
     };
-    let mut leases = state.lock().store.snapshot();
+    let mut leases = state.core.leases();
     if let Some(ids) = subnets {
         leases.retain(|l| ids.contains(&l.subnet_id));
     }
@@ -274,7 +262,7 @@ fn get_page(state: &ApiState, req: &Request) -> Handled {
         ));
     }
     let limit = usize::try_from(limit.min(u64::from(u32::MAX))).unwrap_or(usize::MAX);
-    let leases = state.lock().store.page_after(after, limit);
+    let leases = state.core.leases_after(after, limit);
     let count = leases.len();
     Ok(found(&leases, Some(("count", json!(count)))))
 }
@@ -294,10 +282,9 @@ async fn add_or_update(state: &ApiState, req: &Request, update: bool) -> Handled
         false
     };
     // Check and write under one lock so a DHCP exchange cannot slip between.
-    let (lease, existed, write) = {
-        let mut st = state.lock();
-        let lease = parse_lease(&a, &st.policy, unix_now())?;
-        let existed = st.store.get(lease.address).is_some();
+    let (lease, existed, write) = state.core.write(|tx| -> Result<_, ArgError> {
+        let lease = parse_lease(&a, tx.policy(), unix_now())?;
+        let existed = tx.get(lease.address).is_some();
         if !update && existed {
             return Err(ArgError::Other("IPv4 lease already exists.".into()));
         }
@@ -307,10 +294,9 @@ async fn add_or_update(state: &ApiState, req: &Request, update: bool) -> Handled
                 lease.address
             )));
         }
-        let write = st.store.upsert(lease.clone());
-        super::lease_changed(&mut st, lease.address);
-        (lease, existed, write)
-    };
+        let write = tx.upsert(lease.clone());
+        Ok((lease, existed, write))
+    })?;
     durable(vec![write]).await?;
     state.event(format!("{} {}", req.command, lease.address));
     Ok(if !update {
@@ -335,14 +321,12 @@ async fn wipe(state: &ApiState, req: &Request) -> Handled {
             ));
         }
     };
-    let (ids, writes) = {
-        let mut st = state.lock();
+    let (ids, writes) = state.core.write(|tx| {
         let ids: Vec<u32> = match subnet {
             Some(id) => vec![id],
-            None => st.policy.subnets.iter().map(|s| s.id).collect(),
+            None => tx.policy().subnets.iter().map(|s| s.id).collect(),
         };
-        let doomed: Vec<Ipv4Addr> = st
-            .store
+        let doomed: Vec<Ipv4Addr> = tx
             .snapshot()
             .into_iter()
             .filter(|l| ids.contains(&l.subnet_id))
@@ -350,11 +334,10 @@ async fn wipe(state: &ApiState, req: &Request) -> Handled {
             .collect();
         let mut writes = Vec::with_capacity(doomed.len());
         for addr in doomed {
-            writes.push(st.store.remove(addr));
-            super::lease_changed(&mut st, addr);
+            writes.push(tx.remove(addr));
         }
         (ids, writes)
-    };
+    });
     let n = writes.len();
     durable(writes).await?;
     let list: String = ids.iter().map(|i| format!(" {i}")).collect();

@@ -178,8 +178,8 @@ pub fn render(state: &ApiState) -> String {
 
     let now = unix_now();
     {
-        let st = state.lock();
-        for (c, n) in st.stats.iter() {
+        let stats = state.core.stats();
+        for (c, n) in stats.iter() {
             match c {
                 Stat::Received(kind) => {
                     packets.get_or_create(&labels(&[("path", "user"), ("type", kind_label(kind))])).inc_by(n);
@@ -197,13 +197,13 @@ pub fn render(state: &ApiState) -> String {
         for reason in DropReason::ALL {
             dropped
                 .get_or_create(&labels(&[("reason", reason.label())]))
-                .inc_by(st.stats.get(Stat::Dropped(reason)));
+                .inc_by(stats.get(Stat::Dropped(reason)));
         }
-        store_failures.inc_by(st.stats.get(Stat::StoreFailure));
-        send_failures.inc_by(st.stats.get(Stat::SendFailure));
-        enabled.set(i64::from(dhcp_enabled(st.dhcp_disabled_until, now)));
+        store_failures.inc_by(stats.get(Stat::StoreFailure));
+        send_failures.inc_by(stats.get(Stat::SendFailure));
+        enabled.set(i64::from(dhcp_enabled(state.core.dhcp_disabled_until(), now)));
         let (mut active, mut expired, mut declined, mut reclaimed) = (0, 0, 0, 0);
-        for p in pool_counts(&st, now) {
+        for p in pool_counts(&state.core.policy(), &state.core.leases(), now) {
             let id = p.subnet_id.to_string();
             pool.get_or_create(&labels(&[("subnet", &id), ("state", "total")]))
                 .set(gauge(p.total));

@@ -23,8 +23,8 @@
 //! - `status`: `GET /` (HTML) and `GET /status.json` it polls.
 //!
 //! All handlers take the same [`ApiState`], which holds the daemon's
-//! shared state rather than copies, so the API always shows (and changes)
-//! what the packet loop uses. HA status is read typed
+//! [`Core`] handle and HA runtime rather than copies, so the API always
+//! shows (and changes) what the packet loop uses. HA status is read typed
 //! ([`ApiState::ha_status`]), never by running `status-get` on ourselves.
 //! Nothing below the API imports it.
 
@@ -48,12 +48,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{Config, Secret},
-    core::Shared,
+    core::Core,
     events::EventLog,
     glue,
     ha::RelStatus,
     leases::StoreConfig,
-    peer::HaContext,
+    peer::{HaContext, HaRuntime},
     xdp::Fastpath,
 };
 
@@ -125,7 +125,9 @@ pub(crate) struct Applied {
 /// Everything the API needs; one per daemon, shared by all connections.
 pub struct ApiState {
     /// The state the packet loop uses.
-    pub shared: Arc<Mutex<Shared>>,
+    pub core: Core,
+    /// The HA runtime, when the config loads `libdhcp_ha`.
+    pub ha: Option<Arc<HaRuntime>>,
     /// The config file (`config-reload`, default of `config-write`).
     pub config_path: Option<PathBuf>,
     pub(crate) applied: Mutex<Applied>,
@@ -149,7 +151,8 @@ pub struct ApiState {
 impl ApiState {
     /// State for a daemon started from `cfg` (read from `config_path`).
     pub fn new(
-        shared: Arc<Mutex<Shared>>,
+        core: Core,
+        ha: Option<Arc<HaRuntime>>,
         cfg: &Config,
         config_path: Option<PathBuf>,
         shutdown: CancellationToken,
@@ -159,7 +162,8 @@ impl ApiState {
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|t| plain_json(&t));
         ApiState {
-            shared,
+            core,
+            ha,
             config_path,
             applied: Mutex::new(Applied {
                 json,
@@ -216,28 +220,16 @@ impl ApiState {
         self.events.record(text);
     }
 
-    /// What the HA runtime needs from the daemon: the shared state and
-    /// the event log this API shows.
+    /// What the HA runtime needs from the daemon: the core and the event
+    /// log this API shows.
     pub fn ha_context(&self) -> HaContext {
-        HaContext { shared: Arc::clone(&self.shared), events: Arc::clone(&self.events) }
+        HaContext { core: self.core.clone(), events: Arc::clone(&self.events) }
     }
 
     /// Every HA relationship's status; `None` without HA.
     pub fn ha_status(&self) -> Option<Vec<RelStatus>> {
-        let ha = self.lock().ha.clone()?;
-        Some(ha.status())
+        Some(self.ha.as_ref()?.status())
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Called under the lock after every lease the API changed, so that the
-/// kernel's lease map (when XDP answers renewals) never disagrees with the
-/// store.
-fn lease_changed(st: &mut Shared, addr: std::net::Ipv4Addr) {
-    st.sync_lease(addr);
 }
 
 /// The listener's credentials: `--control-user` with the password read

@@ -10,7 +10,9 @@ use super::{
 };
 use crate::{
     clock::unix_now,
-    core::{Counter, Sent, Shared, Stats},
+    core::{Counter, Sent, Stats},
+    dhcp::policy::Policy,
+    leases::Lease,
     dhcp::inbound::Kind,
     kea::time::now_stamp,
     leases::LeaseState,
@@ -44,9 +46,8 @@ impl PoolCounts {
 }
 
 /// Per configured subnet, in config order.
-pub fn pool_counts(st: &Shared, now: u64) -> Vec<PoolCounts> {
-    let mut out: Vec<PoolCounts> = st
-        .policy
+pub fn pool_counts(policy: &Policy, leases: &[Lease], now: u64) -> Vec<PoolCounts> {
+    let mut out: Vec<PoolCounts> = policy
         .subnets
         .iter()
         .map(|s| PoolCounts {
@@ -56,7 +57,7 @@ pub fn pool_counts(st: &Shared, now: u64) -> Vec<PoolCounts> {
             ..Default::default()
         })
         .collect();
-    for l in st.store.snapshot() {
+    for l in leases {
         let Some(c) = out.iter_mut().find(|c| c.subnet_id == l.subnet_id) else {
             continue;
         };
@@ -97,10 +98,8 @@ pub fn packet_stats(s: &Stats) -> Vec<(&'static str, u64)> {
 /// Every statistic as `name → [[value, "timestamp"]]`. We keep no sample
 /// history, so the one sample carries the time of the query.
 fn all(state: &ApiState) -> Map<String, Value> {
-    let (packets, pools) = {
-        let st = state.lock();
-        (packet_stats(&st.stats), pool_counts(&st, unix_now()))
-    };
+    let packets = packet_stats(&state.core.stats());
+    let pools = pool_counts(&state.core.policy(), &state.core.leases(), unix_now());
     let stamp = now_stamp();
     let mut m = Map::new();
     let mut put = |k: String, v: u64| {

@@ -40,16 +40,10 @@ fn host_name() -> String {
 pub fn snapshot(state: &ApiState) -> Value {
     let ha = state.ha_status().map(|l| kea::status::ha_json(&l));
     let now = unix_now();
-    let (subnets, packets, enabled, until) = {
-        let st = state.lock();
-        let until = st.dhcp_disabled_until;
-        (
-            pool_counts(&st, now),
-            packet_stats(&st.stats),
-            dhcp_enabled(until, now),
-            until,
-        )
-    };
+    let until = state.core.dhcp_disabled_until();
+    let subnets = pool_counts(&state.core.policy(), &state.core.leases(), now);
+    let packets = packet_stats(&state.core.stats());
+    let enabled = dhcp_enabled(until, now);
     let xdp = state.xdp.as_ref().map(|x| match x.counters() {
         Ok(c) => json!(
             c.into_iter()

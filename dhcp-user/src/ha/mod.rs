@@ -120,6 +120,7 @@ pub mod grace;
 mod machine;
 pub mod state;
 pub mod status;
+mod update;
 
 #[cfg(test)]
 mod tests;
@@ -135,3 +136,4 @@ pub use machine::{
 pub use grace::ReuseGrace;
 pub use state::{PartnerState, State};
 pub use status::{LocalStatus, PartnerView, RelStatus};
+pub use update::Update;

@@ -121,6 +121,16 @@ pub enum Outbound<'a> {
     LeaseDel(&'a Lease),
 }
 
+/// A partner update's command: `lease4-update` or `lease4-del`.
+impl<'a> From<&'a crate::ha::Update> for Outbound<'a> {
+    fn from(u: &'a crate::ha::Update) -> Self {
+        match u {
+            crate::ha::Update::Put(l) => Outbound::LeaseUpdate(l),
+            crate::ha::Update::Del(l) => Outbound::LeaseDel(l),
+        }
+    }
+}
+
 impl Outbound<'_> {
     /// The command name.
     pub fn name(&self) -> &'static str {

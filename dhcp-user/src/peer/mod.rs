@@ -14,21 +14,26 @@
 //!
 //! # Where HA touches the rest
 //!
-//! - Packet path ([`crate::server`]): [`Rel::admit`] before deciding (the
-//!   scope filter and the DHCP switch), [`Rel::plan`] after a lease write,
-//!   then [`Rel::replicate`] before the reply leaves: the ACK waits for
-//!   the partner as in Kea, and is dropped if the partner failed.
+//! - Packet path: the pipeline asks [`HaRuntime`] as its
+//!   [`Gate`](crate::core::pipeline::Gate) ([`Rel::admit`] before deciding:
+//!   the scope filter and the DHCP switch; [`Rel::plan`] for the lease
+//!   change), then the socket loop (`server.rs`) runs
+//!   [`Rel::replicate`] before the reply leaves: the ACK waits for the
+//!   partner as in Kea, and is dropped if the partner failed.
 //! - Kernel renewals ([`crate::daemon`]'s ring-buffer drain):
 //!   [`Rel::replicate_async`]; the queue length is the replication
 //!   backlog shown on the status page; failures count as unsent updates.
-//! - Kernel maps: every change of the DHCP switch or scopes re-runs
-//!   [`crate::core::Shared::rescope_kernel`] (serving bits only), which asks
-//!   [`HaRuntime::kernel_serving`] per subnet.
+//! - Kernel maps: every change of the DHCP switch or scopes runs
+//!   [`crate::core::Core::rescope_kernel`] (serving bits only, written by
+//!   the kernel-sync task) and waits until the kernel has it; the core
+//!   asks [`HaRuntime`] as its [`ServingScopes`] per subnet.
 //! - Entering `partner-down` starts the reuse grace period
 //!   ([`crate::ha::grace`]).
 //!
-//! Lock order: `Shared` before a machine, never the reverse; the driver
-//! takes a machine, collects its actions, lets go, then acts.
+//! Lock order: the core before a machine, never the reverse; the driver
+//! takes a machine, collects its actions, lets go, then acts. The core
+//! does not know this module: it holds the runtime only as
+//! [`ServingScopes`], and the packet path hands it over as a `Gate`.
 
 pub mod client;
 
@@ -50,44 +55,16 @@ pub use client::{PeerClient, PeerError};
 use crate::{
     clock::unix_now,
     config::ha::{HaConfig, HaRelationship},
-    core::Shared,
+    core::{Core, HaDrop, ServingScopes, pipeline::Gate},
     dhcp::policy::SubnetPolicy,
     events::EventLog,
     ha::{
         Action, ClientKey, Event, HaMachine, LocalStatus, PartnerUpdates, PartnerView, PeerAnswer, Query, RelStatus,
-        State, SyncRequest, UpdateOutcome, UpdatePlan,
+        State, SyncRequest, Update, UpdateOutcome, UpdatePlan,
     },
     kea::ha::{self as wire, Outbound, PeerReply},
     leases::Lease,
 };
-
-/// A lease change to replicate.
-#[derive(Debug, Clone)]
-pub enum Update {
-    /// `lease4-update` (new, renewed or declined lease).
-    Put(Lease),
-    /// `lease4-del` (released lease, or the old lease of a changed address).
-    Del(Lease),
-}
-
-impl Update {
-    fn command(&self) -> Outbound<'_> {
-        match self {
-            Update::Put(l) => Outbound::LeaseUpdate(l),
-            Update::Del(l) => Outbound::LeaseDel(l),
-        }
-    }
-
-    fn client(&self) -> ClientKey {
-        let l = match self {
-            Update::Put(l) | Update::Del(l) => l,
-        };
-        ClientKey::new(
-            l.hwaddr.as_ref().map(|h| h.bytes()).unwrap_or_default(),
-            l.client_id.as_ref().map(|c| c.bytes()),
-        )
-    }
-}
 
 /// How a Kea peer answers an update, as HA reads it.
 fn update_outcome(r: &Result<PeerReply, PeerError>, client: ClientKey) -> UpdateOutcome {
@@ -104,6 +81,9 @@ pub struct Rel {
     pub index: usize,
     /// Its configuration.
     pub config: HaRelationship,
+    /// Whether the server has other relationships (then a subnet names
+    /// its own in `user-context.ha-server-name`).
+    several: bool,
     machine: Mutex<HaMachine>,
     partner: Option<PeerClient>,
     backups: Vec<PeerClient>,
@@ -136,6 +116,13 @@ impl Rel {
     /// The machine (short critical sections only; see the lock order).
     pub fn machine(&self) -> MutexGuard<'_, HaMachine> {
         self.machine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this relationship serves `subnet`, as Kea maps them: with
+    /// one relationship, every subnet; with several, the one naming a
+    /// peer of it in `user-context.ha-server-name`.
+    pub fn serves(&self, subnet: &SubnetPolicy) -> bool {
+        !self.several || subnet.ha_server_name.as_deref().is_some_and(|n| self.config.peer(n).is_some())
     }
 
     /// This server's name in the relationship.
@@ -210,7 +197,7 @@ impl Rel {
         let _slot = self.slots.acquire().await;
         let mut outcome = UpdateOutcome::Acked(updates.first().map_or_else(|| ClientKey::new(&[], None), Update::client));
         for u in updates {
-            let r = partner.send(u.command(), client::REQUEST_TIMEOUT).await;
+            let r = partner.send(Outbound::from(&u), client::REQUEST_TIMEOUT).await;
             if let Err(e) = &r {
                 tracing::warn!(error = %e, "lease update to partner failed");
             }
@@ -300,7 +287,7 @@ async fn send_to_backups(backups: &[PeerClient], ups: &[Update]) -> bool {
     let mut ok = true;
     for b in backups {
         for u in ups {
-            match b.send(u.command(), client::REQUEST_TIMEOUT).await {
+            match b.send(Outbound::from(u), client::REQUEST_TIMEOUT).await {
                 Ok(r) if r.is_success() => {}
                 Ok(r) => {
                     tracing::warn!(backup = b.name(), result = r.result, text = %r.text, "backup refused a lease update");
@@ -327,11 +314,11 @@ fn spawn_backup_updates(backups: &[PeerClient], ups: Vec<Update>) {
 }
 
 /// What the HA runtime changes and reports outside itself: the daemon's
-/// shared state (DHCP, leases, the kernel) and the event log.
+/// state (DHCP, leases, the kernel) and the event log.
 #[derive(Clone)]
 pub struct HaContext {
-    /// The daemon's shared state.
-    pub shared: Arc<std::sync::Mutex<Shared>>,
+    /// The daemon's state.
+    pub core: Core,
     /// Where transitions and syncs are recorded for the status page.
     pub events: Arc<EventLog>,
 }
@@ -364,6 +351,7 @@ impl HaRuntime {
             let rel = Arc::new(Rel {
                 index,
                 config: rc.clone(),
+                several: cfg.relationships().len() > 1,
                 machine: Mutex::new(HaMachine::new(rc, now)),
                 partner,
                 backups,
@@ -390,11 +378,7 @@ impl HaRuntime {
     /// relationship, every subnet; with several, the one naming a peer in
     /// `user-context.ha-server-name`. `None`: Kea drops the packet.
     pub fn rel_for(&self, subnet: &SubnetPolicy) -> Option<&Arc<Rel>> {
-        if self.rels.len() == 1 {
-            return self.rels.first();
-        }
-        let name = subnet.ha_server_name.as_deref()?;
-        self.rels.iter().find(|r| r.config.peer(name).is_some())
+        self.rels.iter().find(|r| r.serves(subnet))
     }
 
     /// The relationship a partner's command is for: the one whose partner
@@ -405,25 +389,53 @@ impl HaRuntime {
             .or_else(|| self.rels.first())
     }
 
-    /// What the kernel may answer in `subnet` now (nothing for a subnet
-    /// no relationship serves: Kea drops its packets).
-    pub fn kernel_serving(&self, subnet: &SubnetPolicy) -> crate::fastpath::SubnetServing {
-        self.rel_for(subnet).map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
-    }
-
     /// Every relationship's status, in config order.
     pub fn status(&self) -> Vec<RelStatus> {
         self.rels.iter().map(|r| r.status()).collect()
     }
 
     /// Starts every relationship: its driver and its kernel-renewal
-    /// replicator. `ctx` gives the driver the shared state and the event
+    /// replicator. `ctx` gives the driver the daemon's state and the event
     /// log.
     pub fn spawn(&self, ctx: HaContext, tasks: &mut tokio::task::JoinSet<()>, shutdown: CancellationToken) {
         for rel in &self.rels {
             tasks.spawn(drive(Arc::clone(rel), ctx.clone(), shutdown.clone()));
             tasks.spawn(replicate_renewals(Arc::clone(rel), shutdown.clone()));
         }
+    }
+}
+
+impl ServingScopes for HaRuntime {
+    /// Nothing for a subnet no relationship serves: Kea drops its packets.
+    fn kernel_serving(&self, subnet: &SubnetPolicy) -> crate::fastpath::SubnetServing {
+        self.rel_for(subnet).map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
+    }
+}
+
+/// The packet pipeline's view of HA: `None` without HA.
+impl Gate for Option<Arc<HaRuntime>> {
+    type Rel = Arc<Rel>;
+
+    fn admit(&self, subnet: Option<&SubnetPolicy>, q: &Query<'_>) -> Result<Option<Arc<Rel>>, HaDrop> {
+        let Some(ha) = self else { return Ok(None) };
+        let rel = match subnet {
+            Some(s) => ha.rel_for(s).ok_or(HaDrop::NoRelationship)?,
+            None => match ha.rels.first() {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+        };
+        if !rel.admit(q) {
+            return Err(HaDrop::NotInScopeOrDisabled);
+        }
+        if rel.overloaded(q.msg_type) {
+            return Err(HaDrop::PartnerUpdatesBackedUp);
+        }
+        Ok(Some(Arc::clone(rel)))
+    }
+
+    fn plan(&self, rel: &Arc<Rel>, changes: usize) -> UpdatePlan {
+        rel.plan(changes)
     }
 }
 
@@ -437,7 +449,7 @@ async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
             l = rx.recv() => match l { Some(l) => l, None => return },
         };
         let u = Update::Put(lease);
-        let r = partner.send(u.command(), client::REQUEST_TIMEOUT).await;
+        let r = partner.send(Outbound::from(&u), client::REQUEST_TIMEOUT).await;
         rel.async_pending.fetch_sub(1, Ordering::Relaxed);
         let outcome = update_outcome(&r, u.client());
         if let Err(e) = &r {
@@ -551,12 +563,12 @@ impl Driver {
                     to.name(),
                     partner.name()
                 ));
-                let mut st = self.ctx.shared.lock().unwrap_or_else(|p| p.into_inner());
                 if to == State::PartnerDown {
-                    let max_valid = st.policy.subnets.iter().map(|s| s.lifetimes.max_valid).max().unwrap_or(0);
-                    st.reuse_grace = Some(crate::ha::ReuseGrace::new(unix_now(), max_valid));
+                    self.ctx.core.start_reuse_grace(unix_now());
                 }
-                st.rescope_kernel();
+                // The kernel has the new scopes before the driver acts on
+                // the transition (syncs, heartbeats, further actions).
+                self.ctx.core.rescope_kernel().await;
                 Vec::new()
             }
             Action::Paused(s) => {
@@ -564,7 +576,7 @@ impl Driver {
                 Vec::new()
             }
             Action::DhcpService(_) | Action::ScopesChanged(_) => {
-                self.ctx.shared.lock().unwrap_or_else(|p| p.into_inner()).rescope_kernel();
+                self.ctx.core.rescope_kernel().await;
                 Vec::new()
             }
             Action::Heartbeat(on) => {
@@ -636,7 +648,7 @@ async fn flush_backlog(rel: &Rel) -> bool {
     loop {
         let next = rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).front().cloned();
         let Some(u) = next else { return true };
-        match p.send(u.command(), client::REQUEST_TIMEOUT).await {
+        match p.send(Outbound::from(&u), client::REQUEST_TIMEOUT).await {
             Ok(r) if r.is_success() => {
                 rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
             }
@@ -684,7 +696,6 @@ async fn pull_pages(rel: &Rel, p: &PeerClient, ctx: &HaContext, req: &SyncReques
     let mut from = "start".to_owned();
     let mut writes = Vec::new();
     let mut taken = 0;
-    let several = ctx.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.as_ref().is_some_and(|h| h.rels.len() > 1);
     loop {
         let r = p.send(Outbound::DhcpDisable { max_period: req.dhcp_disable_max_period }, client::REQUEST_TIMEOUT).await?;
         anyhow::ensure!(r.result == 0, "dhcp-disable answered {}: {}", r.result, r.text);
@@ -697,37 +708,29 @@ async fn pull_pages(rel: &Rel, p: &PeerClient, ctx: &HaContext, req: &SyncReques
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        {
-            let mut st = ctx.shared.lock().unwrap_or_else(|p| p.into_inner());
+        ctx.core.write(|tx| {
             for v in &leases {
                 let Some(upd) = wire::page_lease_as_update(v) else {
                     tracing::warn!(lease = %v, "sync: lease without cltt/valid-lft skipped");
                     continue;
                 };
                 let Some(map) = upd.as_object() else { continue };
-                let lease = match crate::kea::lease::parse_lease(&crate::kea::command::Args(map), &st.policy, unix_now()) {
+                let lease = match crate::kea::lease::parse_lease(&crate::kea::command::Args(map), tx.policy(), unix_now()) {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::warn!(lease = %v, error = %e, "sync: lease refused");
                         continue;
                     }
                 };
-                if several {
-                    let mine = st.policy.subnet(lease.subnet_id).is_some_and(|s| {
-                        st.ha.as_ref().and_then(|h| h.rel_for(s)).is_some_and(|r| r.index == rel.index)
-                    });
-                    if !mine {
-                        continue;
-                    }
+                if !tx.policy().subnet(lease.subnet_id).map_or(!rel.several, |s| rel.serves(s)) {
+                    continue;
                 }
-                if wire::sync_takes(st.store.get(lease.address).as_ref(), &lease) {
-                    let addr = lease.address;
-                    writes.push(st.store.upsert(lease));
-                    st.sync_lease(addr);
+                if wire::sync_takes(tx.get(lease.address).as_ref(), &lease) {
+                    writes.push(tx.upsert(lease));
                     taken += 1;
                 }
             }
-        }
+        });
         let last = leases.last().and_then(|l| l.get("ip-address")).and_then(Value::as_str).map(str::to_owned);
         match last {
             Some(a) if leases.len() >= req.page_limit as usize => from = a,
