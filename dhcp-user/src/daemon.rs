@@ -84,7 +84,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     } else {
         match Fastpath::attach(&interfaces) {
             Ok(f) => {
-                tracing::info!("attach mode: {} on {}", f.mode(), interfaces.join(", "));
+                tracing::info!("attach mode: {}", f.summary());
                 Some(f)
             }
             Err(e) => {
@@ -142,7 +142,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     core.rebuild_kernel().await;
     // Control API: bound before serving so a busy port fails start-up.
     let fastpath = fastpath.map(Arc::new);
-    let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.mode().to_string());
+    let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
     let creds = api::credentials(opts.control_user.as_deref(), opts.control_password_file.as_deref(), &cfg)?;
     let api_state = api::ApiState::new(core.clone(), ha.clone(), &cfg, Some(opts.config.clone()), shutdown.clone())
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
@@ -177,6 +177,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         tasks.spawn(server::serve(Arc::clone(link), core.clone(), ha.clone(), shutdown.clone()));
     }
     tasks.spawn(housekeeping(core.clone(), shutdown.clone()));
+    if let Some(f) = &fastpath {
+        tasks.spawn(crate::xdp::watch::run(Arc::clone(f), shutdown.clone()));
+    }
     if let Some(ring) = events {
         tasks.spawn(drain_renewals(ring, core.clone(), ha.clone(), shutdown.clone()));
     }
@@ -206,12 +209,13 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
 /// its clock offset itself).
 async fn housekeeping(core: Core, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut reclamation = crate::reclaim::Reclamation::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        core.housekeeping(crate::clock::unix_now());
+        core.housekeeping(crate::clock::unix_now(), &mut reclamation);
     }
 }
 

@@ -116,6 +116,8 @@ pub fn compile(cfg: &Config) -> Policy {
     Policy {
         subnets,
         decline_probation_period: cfg.decline_probation_period(),
+        expired_leases: cfg.expired_leases(),
+        bootp: cfg.bootp(),
         networks,
     }
 }
@@ -220,19 +222,3 @@ pub fn to_lease(n: &NewLease) -> Lease {
     lease
 }
 
-/// Reclaims every lease that expired before `now` (Kea's
-/// expired-leases-processing): the address becomes free for others.
-/// Returns the addresses reclaimed.
-pub fn reclaim_expired(store: &mut LeaseStore, now: u64) -> Vec<Ipv4Addr> {
-    let mut done = Vec::new();
-    for lease in store.expired(now) {
-        done.push(lease.address);
-        let durable = store.reclaim(lease.address);
-        tokio::spawn(async move {
-            if let Err(e) = durable.await {
-                tracing::error!(error = %e, "reclaiming an expired lease failed");
-            }
-        });
-    }
-    done
-}

@@ -12,10 +12,12 @@
 //!    - [`ha`]: Kea's HA state machine, load-balancing hash, scopes, typed status.
 //!    - [`glue`]: config → policy, store ↔ engine adapters.
 //!    - [`events`]: the recent-events log the status page shows.
+//!    - [`reclaim`]: Kea's expired-lease processing (reclaim, flush).
 //! 2. Kea's formats: [`kea`] (commands and answers, lease JSON, dates, every
 //!    outbound HA command, HA status JSON); the templates half of
 //!    [`fastpath`].
-//! 3. I/O primitives: [`net`] (sockets), [`xdp`] (load, attach, counters),
+//! 3. I/O primitives: [`net`] (sockets), [`xdp`] (load, attach per
+//!    interface, delivery checks, counters),
 //!    [`fastpath`]'s map writer, [`kernel`] (the one task owning the map
 //!    handles, and the channel to it), [`peer::client`] (HTTP to a peer).
 //! 4. State: [`core`] (the `Core` handle: policy, store, allocator, typed
@@ -46,5 +48,6 @@ pub mod kernel;
 pub mod leases;
 pub mod net;
 pub mod peer;
+pub mod reclaim;
 pub mod server;
 pub mod xdp;

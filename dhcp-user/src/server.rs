@@ -9,7 +9,7 @@ use std::{
     sync::Arc,
 };
 
-use dhcproto::{Encodable as _, v4::Message};
+use dhcproto::v4::Message;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -19,9 +19,8 @@ use crate::{
         pipeline::{Arrival, Committed, Replication},
     },
     dhcp::{
-        engine::Destination,
+        engine::{self, Destination},
         frame::{self, FrameAddrs},
-        inbound,
         policy::{Policy, SubnetPolicy},
     },
     net::{self, CLIENT_PORT, Interface, RawSender, SERVER_PORT},
@@ -161,7 +160,7 @@ async fn send_all(link: &Link, replies: Vec<Pending>) -> Stats {
 }
 
 /// Handles one datagram: parses it once, decides and commits it
-/// ([`Core::process`]), then [`deliver`]s the result.
+/// ([`Core::receive`]), then [`deliver`]s the result.
 fn handle(
     link: &Arc<Link>,
     core: &Core,
@@ -175,17 +174,13 @@ fn handle(
         tracing::warn!(interface = %link.iface.name, "no IPv4 address: cannot serve");
         return;
     };
-    let req = match inbound::classify(bytes) {
-        Ok(r) => r,
-        Err(reason) => {
-            core.count_malformed(reason);
-            tracing::debug!(%from, interface = %link.iface.name, reason = reason.label(), len = bytes.len(), "dropped malformed packet");
-            return;
-        }
-    };
     let at = Arrival { iface: &link.iface.name, iface_addrs: &link.iface.addrs, server_id, from: *from.ip(), to };
-    let committed = core.process(&req, &at, ha);
-    deliver(link, core, committed, server_id, burst);
+    match core.receive(bytes, &at, ha) {
+        Ok(committed) => deliver(link, core, committed, server_id, burst),
+        Err(reason) => {
+            tracing::debug!(%from, interface = %link.iface.name, reason = reason.label(), len = bytes.len(), "dropped malformed packet");
+        }
+    }
 }
 
 /// The send half of commit-then-send: a reply leaves only once its row is
@@ -267,7 +262,7 @@ pub fn select_subnet<'a>(
 
 /// Sends `reply` per RFC 2131 §4.1.
 pub async fn send(link: &Link, server_id: Ipv4Addr, reply: &Message, dest: &Destination) -> anyhow::Result<()> {
-    let bytes = reply.to_vec()?;
+    let bytes = engine::reply_bytes(reply)?;
     match *dest {
         Destination::Relay(giaddr) => {
             link.udp.send_to(&bytes, SocketAddrV4::new(giaddr, SERVER_PORT)).await?;

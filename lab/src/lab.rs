@@ -32,7 +32,7 @@ use crate::dhclient::Dhclient;
 use crate::names;
 use crate::netns;
 use crate::process::Process;
-use crate::topology::Topology;
+use crate::topology::{BridgePorts, Topology};
 
 /// Environment variable: set to `1` to keep lab temp dirs (logs, pcaps,
 /// rendered configs, lease files) after teardown for a post-mortem.
@@ -150,10 +150,21 @@ impl Lab {
                 netns::ip(&sw, &["link", "set", &side, "master", &names::bridge(&port.segment), "up"])?;
                 // The bridge-side veth needs NAPI, without which frames a
                 // server sends back with XDP_TX are silently dropped: GRO
-                // alone does not provide it on kernel 6.18, an XDP program
-                // does (see xdp_pass.rs).
-                netns::exec(&sw, &["ethtool", "-K", &side, "gro", "on"])?;
-                pass.attach(&sw, &side)?;
+                // alone does not get them delivered on kernel 6.18, an XDP
+                // program does (see xdp_pass.rs) — unless the topology asks
+                // for ports as container hosts leave them.
+                match self.topology.bridge_ports {
+                    BridgePorts::XdpPass => {
+                        netns::exec(&sw, &["ethtool", "-K", &side, "gro", "on"])?;
+                        pass.attach(&sw, &side)?;
+                    }
+                    BridgePorts::GroOnly => {
+                        netns::exec(&sw, &["ethtool", "-K", &side, "gro", "on"])?;
+                    }
+                    BridgePorts::Plain => {
+                        netns::exec(&sw, &["ethtool", "-K", &side, "gro", "off"])?;
+                    }
+                }
                 if let Some(addr) = port.address {
                     netns::ip(&ns, &["addr", "add", &addr.to_string(), "dev", &eth])?;
                 }

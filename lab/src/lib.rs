@@ -60,5 +60,5 @@ pub use dhclient::{Dhclient, Lease};
 pub use kea::{Kea, KeaConfig};
 pub use lab::{HostCommand, Lab};
 pub use process::Process;
-pub use topology::{Host, Port, Role, Segment, Topology};
+pub use topology::{BridgePorts, Host, Port, Role, Segment, Topology};
 pub use wait::wait_until;

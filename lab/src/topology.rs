@@ -71,6 +71,24 @@ impl Host {
     }
 }
 
+/// What the lab puts on the bridge-side veth of every port. A server
+/// answering with native XDP_TX hands its frame to that veth; the kernel
+/// delivers it only if the veth runs a native XDP program (see
+/// `crate::xdp_pass`). `Plain` and `GroOnly` are how Docker, LXC and most
+/// VM hosts leave their bridge ports, for tests that xdhcpd copes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BridgePorts {
+    /// GRO on and an XDP_PASS program: native XDP_TX replies get through.
+    #[default]
+    XdpPass,
+    /// Nothing: no XDP program, GRO off. Native XDP_TX replies are dropped.
+    Plain,
+    /// GRO on, no XDP program: the peer has NAPI (the kernel reports
+    /// `ndo-xmit` on the server's veth) yet native XDP_TX replies stay
+    /// queued, undelivered (kernel 6.18).
+    GroOnly,
+}
+
 /// A whole lab layout.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Topology {
@@ -78,6 +96,8 @@ pub struct Topology {
     pub segments: Vec<Segment>,
     /// Hosts, in creation order.
     pub hosts: Vec<Host>,
+    /// How every bridge-side veth is set up.
+    pub bridge_ports: BridgePorts,
 }
 
 impl Topology {
@@ -89,6 +109,13 @@ impl Topology {
     /// Adds a segment.
     pub fn segment(mut self, name: impl Into<String>, subnet: Ipv4Cidr) -> Self {
         self.segments.push(Segment { name: name.into(), subnet });
+        self
+    }
+
+    /// Sets up every bridge-side veth as `ports` says (default
+    /// [`BridgePorts::XdpPass`]).
+    pub fn bridge_ports(mut self, ports: BridgePorts) -> Self {
+        self.bridge_ports = ports;
         self
     }
 

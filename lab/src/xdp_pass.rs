@@ -1,8 +1,11 @@
 //! An XDP program that passes every frame, attached to each bridge-side
 //! veth. A server answering with XDP_TX hands the frame to its veth peer's
-//! NAPI ring; without an XDP program on that peer the ring is not set up
-//! and the frame is dropped without a counter (GRO on the peer is meant to
-//! be enough, but on kernel 6.18 it is not: measured in `lab_xdp`).
+//! NAPI ring; without NAPI on that peer the frame is dropped (counted only
+//! in the server veth's `rx_queue_N_xdp_tx_errors`). GRO on the peer sets
+//! NAPI up, yet is not enough: `veth_xdp_flush` schedules the peer's NAPI
+//! only when the peer has an XDP program, so with GRO alone the frames wait
+//! in its ring (kernel 6.18; `dhcp-user/tests/lab_xdp_delivery.rs` measures
+//! both). [`crate::BridgePorts`] leaves it off for tests of such ports.
 //!
 //! The program is two instructions, loaded with the bpf(2) syscall, so the
 //! lab needs no compiler or object file. It is attached by id with

@@ -13,6 +13,8 @@
 //! | `xdhcp_leases` | `state` = active, expired, declined, reclaimed |
 //! | `xdhcp_store_failures_total`, `xdhcp_send_failures_total` | |
 //! | `xdhcp_dhcp_enabled` | 0 while `dhcp-disable` is in force |
+//! | `xdhcp_xdp_attach_mode` | `interface`, `mode` = native, generic, userspace-only, `reason` (empty when native): 1 |
+//! | `xdhcp_xdp_fallbacks_total` | `interface`: moves from native to generic mode at run time |
 //! | `xdhcp_ha_state` | `relationship`, `state`: 1 for this server's current HA state, 0 for every other |
 //! | `xdhcp_ha_partner_state` | `relationship`, `state`: the same for the partner as last heard (`unavailable` when out of touch) |
 //! | `xdhcp_ha_unsent_updates` | `relationship`: lease updates not yet sent to the partner |
@@ -237,6 +239,9 @@ pub fn render(state: &ApiState) -> String {
             Err(e) => tracing::debug!(error = %e, "metrics: XDP counters unavailable"),
         }
     }
+    if let Some(xdp) = &state.xdp {
+        xdp_mode_metrics(&mut reg, &xdp.interfaces());
+    }
     if let Some(ha) = state.ha_status() {
         ha_metrics(&mut reg, &ha);
     }
@@ -245,6 +250,26 @@ pub fn render(state: &ApiState) -> String {
         tracing::error!(error = %e, "metrics: encoding failed");
     }
     out
+}
+
+/// Registers the per-interface attach mode (1 for the current one, with
+/// why it is not native) and the run-time fallback count.
+pub fn xdp_mode_metrics(reg: &mut Registry, interfaces: &[crate::xdp::InterfaceMode]) {
+    let mode = gauge_family(
+        reg,
+        "xdhcp_xdp_attach_mode",
+        "1 for the mode the XDP program runs in on an interface, with why it is not native",
+    );
+    let fallbacks = counter_family(
+        reg,
+        "xdhcp_xdp_fallbacks",
+        "Moves of an interface from native to generic XDP because replies were not delivered",
+    );
+    for i in interfaces {
+        let reason = i.why.as_ref().map_or("", |w| w.code());
+        mode.get_or_create(&labels(&[("interface", &i.interface), ("mode", i.mode.label()), ("reason", reason)])).set(1);
+        fallbacks.get_or_create(&labels(&[("interface", &i.interface)])).inc_by(i.fallbacks);
+    }
 }
 
 /// `GET /metrics`.

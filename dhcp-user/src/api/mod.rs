@@ -69,6 +69,11 @@ pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:8000";
 pub trait XdpSource: Send + Sync {
     /// Totals per outcome label, summed over CPUs.
     fn counters(&self) -> Result<Vec<(&'static str, u64)>, String>;
+    /// Each interface's attach mode and why it is not native; live, since
+    /// the run-time watch can move an interface to generic mode.
+    fn interfaces(&self) -> Vec<crate::xdp::InterfaceMode> {
+        Vec::new()
+    }
 }
 
 impl XdpSource for Fastpath {
@@ -76,6 +81,9 @@ impl XdpSource for Fastpath {
         Fastpath::counters(self)
             .map(|v| v.into_iter().map(|(o, n)| (o.label(), n)).collect())
             .map_err(|e| e.to_string())
+    }
+    fn interfaces(&self) -> Vec<crate::xdp::InterfaceMode> {
+        Fastpath::interfaces(self)
     }
 }
 

@@ -52,6 +52,10 @@ pub fn snapshot(state: &ApiState) -> Value {
         ),
         Err(e) => json!({ "error": e }),
     });
+    // Live: the run-time watch may have moved an interface since start.
+    let interfaces = state.xdp.as_ref().map(|x| x.interfaces()).unwrap_or_default();
+    let attach_mode =
+        if interfaces.is_empty() { state.attach_mode.clone() } else { crate::xdp::summary(&interfaces) };
     let events: Vec<Value> = state
         .events
         .newest_first()
@@ -65,7 +69,12 @@ pub fn snapshot(state: &ApiState) -> Value {
             "client-certs-required": t.settings.require_client_certs,
         })),
         "uptime": state.started.elapsed().as_secs(),
-        "attach-mode": state.attach_mode,
+        "attach-mode": attach_mode,
+        "interfaces": interfaces.iter().map(|i| json!({
+            "interface": i.interface, "mode": i.mode.label(), "attach-mode": i.mode.to_string(),
+            "reason": i.why.as_ref().map(|w| w.code()), "why": i.why.as_ref().map(ToString::to_string),
+            "fallbacks": i.fallbacks,
+        })).collect::<Vec<_>>(),
         "dhcp-enabled": enabled,
         "dhcp-disabled-until": until.filter(|t| !enabled && *t != u64::MAX),
         "subnets": subnets.iter().map(|p| json!({
@@ -112,6 +121,7 @@ table{border-collapse:collapse} td,th{padding:.2em .7em;text-align:left;border-b
 </style></head><body>
 <h1>xdhcpd <span id="host"></span> <small id="ver"></small> <span id="state"></span></h1>
 <div>attach mode: <b id="mode"></b> · uptime <span id="up"></span> s · <span id="proto"></span> <span id="err"></span></div>
+<div id="ifaces"></div>
 <h2>High availability</h2><div id="ha"></div>
 <h2>Subnets</h2>
 <table><thead><tr><th>id</th><th>prefix</th><th>pool use</th><th>active</th><th>expired</th><th>declined</th><th>total</th></tr></thead><tbody id="subnets"></tbody></table>
@@ -186,6 +196,8 @@ async function tick() {
     $('host').textContent = s.host || '';
     $('ver').textContent = s.version;
     $('mode').textContent = s['attach-mode'];
+    $('ifaces').innerHTML = (s.interfaces || []).filter(i => i.why).map(i =>
+      `<div class="warn">${esc(i.interface)}: ${esc(i['attach-mode'])} — ${esc(i.why)}</div>`).join('');
     $('up').textContent = s.uptime;
     $('proto').textContent = s.https ? ('HTTPS' + (s.https['client-certs-required'] ? ', client certificates required' : '')) : 'HTTP';
     $('state').innerHTML = s['dhcp-enabled'] ? '<span class="on">serving</span>' : '<span class="off">DHCP disabled</span>';

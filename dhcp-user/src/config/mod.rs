@@ -36,8 +36,7 @@
 //! - `Dhcp4.loggers` (xdhcp logs through `tracing`),
 //! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
 //!   processing tuning),
-//! - `Dhcp4.sanity-checks`, `Dhcp4.expired-leases-processing` (xdhcp's lease
-//!   store applies its own fixed policies),
+//! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
 //! - `Dhcp4.dhcp-ddns` unless it enables updates (DNS updates are not
 //!   supported, so `"enable-updates": true` is an error),
 //! - `user-context` wherever it is not used (it is kept on subnets, whose
@@ -50,7 +49,7 @@
 //!
 //! Kea-valid files that xdhcp still refuses, because the alternative would be
 //! silently wrong: lease backends other than memfile; hook libraries other
-//! than `libdhcp_lease_cmds.so` and `libdhcp_ha.so`; options the server
+//! than `libdhcp_lease_cmds.so`, `libdhcp_ha.so` and `libdhcp_bootp.so`; options the server
 //! computes itself (lease time, T1/T2, message type, …); sub-option spaces;
 //! several comma-separated values for a single-valued option; the same
 //! option twice in one `option-data` list; a key written twice in one JSON
@@ -235,12 +234,14 @@ pub struct Config {
     match_client_id: bool,
     echo_client_id: bool,
     decline_probation_period: u32,
+    expired_leases: ExpiredLeases,
     host_reservation_identifiers: Vec<HostIdentifierType>,
     options: OptionSet,
     subnets: Vec<Subnet>,
     shared_networks: Vec<SharedNetwork>,
     global_reservations: Vec<Reservation>,
     lease_cmds: bool,
+    bootp: bool,
     ha: Option<HaConfig>,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
@@ -284,6 +285,10 @@ impl Config {
     pub fn decline_probation_period(&self) -> u32 {
         self.decline_probation_period
     }
+    /// `expired-leases-processing`, Kea's defaults filled in.
+    pub fn expired_leases(&self) -> ExpiredLeases {
+        self.expired_leases
+    }
     /// `host-reservation-identifiers`, in lookup order.
     pub fn host_reservation_identifiers(&self) -> &[HostIdentifierType] {
         &self.host_reservation_identifiers
@@ -304,6 +309,10 @@ impl Config {
     /// `shared-networks`, in configuration order.
     pub fn shared_networks(&self) -> &[SharedNetwork] {
         &self.shared_networks
+    }
+    /// Whether `libdhcp_bootp.so` is loaded: BOOTP clients are answered.
+    pub fn bootp(&self) -> bool {
+        self.bootp
     }
     /// Whether `libdhcp_lease_cmds.so` is loaded (lease commands served).
     pub fn lease_cmds(&self) -> bool {
@@ -558,6 +567,39 @@ pub struct ReservationFlags {
     pub in_subnet: bool,
     /// `reservations-out-of-pool` (default false).
     pub out_of_pool: bool,
+}
+
+/// `expired-leases-processing`: when expired leases are reclaimed and
+/// reclaimed ones removed. Seconds unless named otherwise; 0 turns the
+/// matching timer off (Kea's rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiredLeases {
+    /// Between two reclamation runs.
+    pub reclaim_timer_wait_time: u32,
+    /// Between two removals of reclaimed leases.
+    pub flush_reclaimed_timer_wait_time: u32,
+    /// How long a reclaimed lease is kept (0: removed when reclaimed).
+    pub hold_reclaimed_time: u32,
+    /// Most leases reclaimed in one run (0: no limit).
+    pub max_reclaim_leases: u32,
+    /// Longest run, milliseconds (0: no limit).
+    pub max_reclaim_time: u32,
+    /// Runs that may leave leases behind before a warning (0: never warn).
+    pub unwarned_reclaim_cycles: u32,
+}
+
+impl Default for ExpiredLeases {
+    /// Kea 2.2's defaults.
+    fn default() -> Self {
+        ExpiredLeases {
+            reclaim_timer_wait_time: 10,
+            flush_reclaimed_timer_wait_time: 25,
+            hold_reclaimed_time: 3600,
+            max_reclaim_leases: 100,
+            max_reclaim_time: 250,
+            unwarned_reclaim_cycles: 5,
+        }
+    }
 }
 
 /// Kea's lease caching (`cache-threshold`, `cache-max-age`): a renewal

@@ -828,3 +828,26 @@ fn lease_cache_parameters_inherit_and_are_checked() {
         assert!(m.contains("greater than 0.0 and less than 1.0"), "{m}");
     }
 }
+
+#[test]
+fn expired_leases_processing_takes_keas_defaults_and_limits() {
+    assert_eq!(parse(BASE, "t").unwrap().expired_leases(), ExpiredLeases::default());
+    let c = parse(
+        &BASE.replace(
+            r#""valid-lifetime": 600,"#,
+            r#""valid-lifetime": 600, "expired-leases-processing": { "reclaim-timer-wait-time": 0, "hold-reclaimed-time": 0, "max-reclaim-time": 10000 },"#,
+        ),
+        "t",
+    )
+    .unwrap();
+    let e = c.expired_leases();
+    assert_eq!((e.reclaim_timer_wait_time, e.hold_reclaimed_time, e.max_reclaim_time, e.flush_reclaimed_timer_wait_time), (0, 0, 10_000, 25));
+    let with = |k: &str, v: &str| {
+        BASE.replace(r#""valid-lifetime": 600,"#, &format!(r#""valid-lifetime": 600, "expired-leases-processing": {{ "{k}": {v} }},"#))
+    };
+    let m = refused(&with("max-reclaim-time", "10001"), "Dhcp4.expired-leases-processing.max-reclaim-time");
+    assert!(m.contains("expected maximum value of '10000'"), "{m}");
+    let m = refused(&with("reclaim-timer-wait-time", "-1"), "Dhcp4.expired-leases-processing.reclaim-timer-wait-time");
+    assert!(m.contains("must not be negative"), "{m}");
+    refused(&with("frob", "1"), "Dhcp4.expired-leases-processing.frob");
+}

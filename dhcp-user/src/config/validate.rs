@@ -19,7 +19,7 @@ use super::options::{self, DhcpOption, OptionSet};
 use super::wire;
 use super::{
     BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
-    InterfacesConfig, LeaseCache, LeaseDatabase, OutboundInterface, Pool, Reservation,
+    ExpiredLeases, InterfacesConfig, LeaseCache, LeaseDatabase, OutboundInterface, Pool, Reservation,
     ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetContext, SubnetId,
 };
 
@@ -50,12 +50,6 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
     ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
     ignored(&mut w, &at("sanity-checks"), &d.sanity_checks, "xdhcp's lease store applies its own checks");
-    ignored(
-        &mut w,
-        &at("expired-leases-processing"),
-        &d.expired_leases_processing,
-        "xdhcp's lease store reclaims on its own schedule",
-    );
     if let Some(ddns) = &d.dhcp_ddns {
         if ddns.get("enable-updates").and_then(Value::as_bool) == Some(true) {
             return Err(Invalid::new(at("dhcp-ddns.enable-updates"), "DNS updates are not supported by xdhcp"));
@@ -113,7 +107,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let options = option_list(&d.option_data, &at("option-data"), &mut w)?;
     let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &mut w)?;
 
-    let (lease_cmds, ha) = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
+    let Hooks { lease_cmds, ha, bootp } = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
 
     let global_cache = lease_cache(LeaseCache::default(), d.cache_threshold, d.cache_max_age, P)?;
     let globals = Globals {
@@ -173,12 +167,14 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         match_client_id,
         echo_client_id: d.echo_client_id.unwrap_or(true),
         decline_probation_period: d.decline_probation_period.unwrap_or(86_400),
+        expired_leases: expired_leases(d.expired_leases_processing, &at("expired-leases-processing"), &mut w)?,
         host_reservation_identifiers,
         options,
         subnets,
         shared_networks,
         global_reservations,
         lease_cmds,
+        bootp,
         ha,
         warnings: Vec::new(),
     };
@@ -194,6 +190,48 @@ fn extended_info(w: &mut Warnings, path: &str, v: Option<bool>) {
             "ignored: relay data is not stored in leases".into(),
         ));
     }
+}
+
+/// `expired-leases-processing` with Kea's defaults and limits
+/// (`CfgExpiration`).
+fn expired_leases(
+    e: Option<wire::ExpiredLeasesProcessing>,
+    path: &str,
+    w: &mut Warnings,
+) -> Result<ExpiredLeases, Invalid> {
+    let mut out = ExpiredLeases::default();
+    let Some(e) = e else { return Ok(out) };
+    if e.user_context.is_some() {
+        w.push((format!("{path}.user-context"), "ignored".into()));
+    }
+    let get = |v: Option<i64>, key: &str, max: i64, default: u32| -> Result<u32, Invalid> {
+        match v {
+            None => Ok(default),
+            Some(v) if v < 0 => Err(Invalid::new(
+                format!("{path}.{key}"),
+                format!("value for configuration parameter '{key}' must not be negative"),
+            )),
+            Some(v) if v > max => Err(Invalid::new(
+                format!("{path}.{key}"),
+                format!("out range value '{v}' for configuration parameter '{key}', expected maximum value of '{max}'"),
+            )),
+            Some(v) => Ok(v as u32),
+        }
+    };
+    let (u16m, u32m) = (i64::from(u16::MAX), i64::from(u32::MAX));
+    let d = ExpiredLeases::default();
+    out.reclaim_timer_wait_time = get(e.reclaim_timer_wait_time, "reclaim-timer-wait-time", u16m, d.reclaim_timer_wait_time)?;
+    out.flush_reclaimed_timer_wait_time = get(
+        e.flush_reclaimed_timer_wait_time,
+        "flush-reclaimed-timer-wait-time",
+        u16m,
+        d.flush_reclaimed_timer_wait_time,
+    )?;
+    out.hold_reclaimed_time = get(e.hold_reclaimed_time, "hold-reclaimed-time", u32m, d.hold_reclaimed_time)?;
+    out.max_reclaim_leases = get(e.max_reclaim_leases, "max-reclaim-leases", u32m, d.max_reclaim_leases)?;
+    out.max_reclaim_time = get(e.max_reclaim_time, "max-reclaim-time", 10_000, d.max_reclaim_time)?;
+    out.unwarned_reclaim_cycles = get(e.unwarned_reclaim_cycles, "unwarned-reclaim-cycles", u16m, d.unwarned_reclaim_cycles)?;
+    Ok(out)
 }
 
 fn ignored(w: &mut Warnings, path: &str, v: &Option<Value>, why: &str) {
@@ -756,10 +794,16 @@ fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<Dh
     DhcpOption::new(code, bytes, o.always_send.unwrap_or(false)).map_err(|m| Invalid::new(at("data"), m))
 }
 
-type Hooks = (bool, Option<HaConfig>);
+/// The hook libraries xdhcp provides: lease commands, HA, BOOTP.
+struct Hooks {
+    lease_cmds: bool,
+    ha: Option<HaConfig>,
+    bootp: bool,
+}
 
 fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> Result<Hooks, Invalid> {
     let mut lease_cmds = false;
+    let mut bootp = false;
     let mut ha: Option<HaConfig> = None;
     for (i, h) in list.unwrap_or_default().into_iter().enumerate() {
         let hp = format!("{path}[{i}]");
@@ -783,6 +827,15 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
                     }
                 }
                 lease_cmds = true;
+            }
+            "libdhcp_bootp.so" => {
+                if bootp {
+                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_bootp.so is loaded twice"));
+                }
+                if !matches!(&h.parameters, None | Some(Value::Object(_))) {
+                    return Err(Invalid::new(format!("{hp}.parameters"), "libdhcp_bootp.so takes no parameters"));
+                }
+                bootp = true;
             }
             "libdhcp_ha.so" => {
                 if ha.is_some() {
@@ -809,14 +862,14 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
                 return Err(Invalid::new(
                     format!("{hp}.library"),
                     format!(
-                        "{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so and libdhcp_ha.so only)",
+                        "{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so, libdhcp_ha.so and libdhcp_bootp.so)",
                         h.library
                     ),
                 ));
             }
         }
     }
-    Ok((lease_cmds, ha))
+    Ok(Hooks { lease_cmds, ha, bootp })
 }
 
 fn subnet(

@@ -50,6 +50,7 @@ pub struct Dhcp4 {
     pub reservations_out_of_pool: Option<bool>,
     pub host_reservation_identifiers: Option<Vec<String>>,
     pub hooks_libraries: Option<Vec<HookLibrary>>,
+    pub expired_leases_processing: Option<ExpiredLeasesProcessing>,
     pub cache_threshold: Option<f64>,
     pub cache_max_age: Option<u32>,
     pub store_extended_info: Option<bool>,
@@ -60,7 +61,7 @@ pub struct Dhcp4 {
     pub loggers: Option<Value>,
     pub multi_threading: Option<Value>,
     pub sanity_checks: Option<Value>,
-    pub expired_leases_processing: Option<Value>,
+
     pub dhcp_ddns: Option<Value>,
     pub dhcp_queue_control: Option<Value>,
     pub user_context: Option<Map<String, Value>>,
@@ -178,6 +179,22 @@ pub struct SharedNetwork4 {
     pub cache_threshold: Option<f64>,
     pub cache_max_age: Option<u32>,
     pub store_extended_info: Option<bool>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// `expired-leases-processing` (signed, so a negative value gets Kea's
+/// own message instead of a type error).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpiredLeasesProcessing {
+    pub reclaim_timer_wait_time: Option<i64>,
+    pub flush_reclaimed_timer_wait_time: Option<i64>,
+    pub hold_reclaimed_time: Option<i64>,
+    pub max_reclaim_leases: Option<i64>,
+    pub max_reclaim_time: Option<i64>,
+    pub unwarned_reclaim_cycles: Option<i64>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,

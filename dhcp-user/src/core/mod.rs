@@ -276,12 +276,14 @@ impl Core {
         f(&mut Tx { st: &mut st })
     }
 
-    /// Once a second: forgets stale offers, reclaims expired leases, and
-    /// lets the kernel resume when a `dhcp-disable` period ran out.
-    pub fn housekeeping(&self, now: u64) {
+    /// Once a second: forgets stale offers, runs Kea's expired-lease
+    /// processing when due (`reclamation` keeps its schedule), and lets
+    /// the kernel resume when a `dhcp-disable` period ran out.
+    pub fn housekeeping(&self, now: u64, reclamation: &mut crate::reclaim::Reclamation) {
         let mut st = self.lock();
         st.alloc.expire_offers(now);
-        for addr in crate::glue::reclaim_expired(&mut st.store, now) {
+        let expired = st.policy.expired_leases;
+        for addr in reclamation.tick(&st.store, &expired, now) {
             st.lease_changed(addr);
         }
         if st.dhcp_enabled(now) != st.kernel_serving {

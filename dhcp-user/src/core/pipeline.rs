@@ -205,6 +205,16 @@ pub struct Committed<R> {
 }
 
 impl State {
+    /// [`process`] on this state, then its write committed.
+    fn process<G: Gate>(&mut self, req: &Inbound, at: &Arrival<'_>, gate: &G, now: u64) -> Committed<G::Rel> {
+        let enabled = self.dhcp_enabled(now);
+        let view = View { policy: &self.policy, store: &self.store, alloc: &mut self.alloc, grace: self.reuse_grace, enabled, now };
+        let out = process(view, req, at, gate);
+        self.stats.merge(&out.counts);
+        let durable = out.write.as_ref().map(|w| self.commit(w));
+        Committed { reply: out.reply, durable, replication: out.replication }
+    }
+
     /// Writes a lease change to the store and queues it for the kernel:
     /// the one way a decided change is made.
     pub(super) fn commit(&mut self, write: &LeaseWrite) -> Durable {
@@ -232,23 +242,27 @@ impl Core {
     /// Decides `req` ([`process`]) and commits its lease write, under one
     /// lock; nothing here waits.
     pub fn process<G: Gate>(&self, req: &Inbound, at: &Arrival<'_>, gate: &G) -> Committed<G::Rel> {
-        let mut guard = self.lock();
-        let st = &mut *guard;
         let now = crate::clock::unix_now();
-        let enabled = st.dhcp_enabled(now);
-        let view = View { policy: &st.policy, store: &st.store, alloc: &mut st.alloc, grace: st.reuse_grace, enabled, now };
-        let out = process(view, req, at, gate);
-        st.stats.merge(&out.counts);
-        let durable = out.write.as_ref().map(|w| st.commit(w));
-        Committed { reply: out.reply, durable, replication: out.replication }
+        self.lock().process(req, at, gate, now)
     }
 
-    /// Counts a datagram that did not parse (unless DHCP is disabled:
-    /// then nothing is looked at, as in Kea).
-    pub fn count_malformed(&self, reason: inbound::DropReason) {
+    /// A datagram from the socket: parsed once (as BOOTP too when the
+    /// policy loads Kea's hook), then [`Core::process`]ed, under one lock.
+    /// While DHCP is disabled nothing is looked at or counted, as in Kea;
+    /// a datagram that does not parse is counted and its reason returned.
+    pub fn receive<G: Gate>(&self, bytes: &[u8], at: &Arrival<'_>, gate: &G) -> Result<Committed<G::Rel>, inbound::DropReason> {
+        let now = crate::clock::unix_now();
         let mut st = self.lock();
-        if st.dhcp_enabled(crate::clock::unix_now()) {
-            st.stats.add(Counter::Dropped(reason), 1);
+        if !st.dhcp_enabled(now) {
+            return Ok(Committed { reply: None, durable: None, replication: None });
+        }
+        let classify = if st.policy.bootp { inbound::classify_bootp } else { inbound::classify };
+        match classify(bytes) {
+            Ok(req) => Ok(st.process(&req.from_source(at.from), at, gate, now)),
+            Err(reason) => {
+                st.stats.add(Counter::Dropped(reason), 1);
+                Err(reason)
+            }
         }
     }
 

@@ -488,14 +488,62 @@ pub fn decide(
     alloc: &mut Allocator,
     ctx: Ctx,
 ) -> Decision {
+    let d = decide_dhcp(req, subnet, policy, view, alloc, ctx);
+    if req.bootp { bootp_reply(d) } else { d }
+}
+
+/// DHCP-only options Kea's `libdhcp_bootp.so` removes from a BOOTP reply.
+const DHCP_SPECIFIC_OPTIONS: [u8; 11] = [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 61];
+
+/// The BOOTP form of a decision: the ACK without its DHCP-only options;
+/// no reply where DHCP would NAK.
+fn bootp_reply(mut d: Decision) -> Decision {
+    if let Some((msg, _)) = &mut d.reply {
+        if msg.opts().msg_type() == Some(MessageType::Nak) {
+            return Decision { reply: None, write: d.write, silence: Some(Silence::NotAuthoritative) };
+        }
+        for code in DHCP_SPECIFIC_OPTIONS {
+            msg.opts_mut().remove(OptionCode::from(code));
+        }
+    }
+    d
+}
+
+/// The bytes of a reply as sent: a BOOTP reply (no message type) is padded
+/// to the 300 bytes of RFC 951's fixed format, as Kea pads it.
+pub fn reply_bytes(reply: &Message) -> Result<Vec<u8>, dhcproto::error::EncodeError> {
+    use dhcproto::Encodable as _;
+    let mut bytes = reply.to_vec()?;
+    if reply.opts().msg_type().is_none() && bytes.len() < BOOTP_MIN_LEN {
+        bytes.resize(BOOTP_MIN_LEN, 0);
+    }
+    Ok(bytes)
+}
+
+/// RFC 951: 236 fixed bytes and 64 of vendor extensions.
+const BOOTP_MIN_LEN: usize = 300;
+
+fn decide_dhcp(
+    req: &Inbound,
+    subnet: Option<&SubnetPolicy>,
+    policy: &Policy,
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    ctx: Ctx,
+) -> Decision {
     let Some(subnet) = subnet else { return Decision::silent(Silence::NoSubnet) };
     let client = client_key(req);
     let now = ctx.now;
-    // The link subnet whose lease at `a` belongs to this client.
+    // The lease at `a`, if it belongs to this client as Kea's RELEASE and
+    // DECLINE judge it (`Lease4::belongsToClient`: client-ids when both
+    // have one, else hardware addresses; whatever the subnet).
     let owned = |a: Ipv4Addr| {
-        let h = view.by_address(a)?;
-        let s = policy.link_subnets(subnet).find(|s| s.id == h.subnet_id)?;
-        owns(s, &h, &client).then_some((s, h))
+        let h = view.by_address(a).filter(|h| h.state != HeldState::Declined)?;
+        let mine = match (&h.client_id, &client.client_id) {
+            (Some(x), Some(y)) => x == y,
+            _ => !h.hwaddr.is_empty() && h.hwaddr == client.hwaddr,
+        };
+        mine.then_some(h)
     };
     match req.kind {
         Kind::Discover => {
@@ -515,13 +563,14 @@ pub fn decide(
             None => Decision::silent(Silence::NotOwner),
         },
         Kind::Decline => {
-            let a = req.requested_ip.unwrap_or(req.msg.ciaddr());
+            // Kea: option 50 is mandatory in a DECLINE.
+            let Some(a) = req.requested_ip else { return Decision::silent(Silence::Incomplete) };
             match owned(a) {
-                Some((s, _)) => {
+                Some(h) => {
                     let probation = policy.decline_probation_period;
                     Decision::write_only(LeaseWrite::Upsert(NewLease {
                         address: a,
-                        subnet_id: s.id,
+                        subnet_id: h.subnet_id,
                         htype: req.htype,
                         hwaddr: Vec::new(),
                         client_id: None,
@@ -535,6 +584,11 @@ pub fn decide(
             }
         }
         Kind::Inform => {
+            // Kea's acceptDirectRequest: an unrelayed INFORM from 0.0.0.0
+            // without ciaddr has nowhere to go back to.
+            if req.msg.ciaddr().is_unspecified() && req.msg.giaddr().is_unspecified() && req.source.is_unspecified() {
+                return Decision::silent(Silence::Incomplete);
+            }
             let mut msg = reply_header(req, subnet, MessageType::Ack);
             msg.set_ciaddr(req.msg.ciaddr());
             // Kea: a relayed INFORM without ciaddr goes back through the
@@ -566,8 +620,13 @@ fn lease_times(
     current: Option<&Held>,
     now: u64,
 ) -> Grant {
-    let full = subnet.lifetimes.lease_times(requested_lease_time(req));
     let hostname = granted_hostname(req, subnet, client);
+    // Kea's BOOTP clients get an infinite lease, never reused.
+    if req.bootp {
+        let timers = super::policy::Timers { valid: u32::MAX, t1: None, t2: None };
+        return Grant { timers, reused: false, hostname };
+    }
+    let full = subnet.lifetimes.lease_times(requested_lease_time(req));
     match current.and_then(|h| reusable(subnet, h, client, full.valid, &hostname, now)) {
         Some(left) => Grant {
             timers: subnet.lifetimes.timers_for(left),
@@ -862,6 +921,9 @@ fn destination(req: &Inbound, reply: &Message, ctx: Ctx) -> Destination {
     if req.kind == Kind::Inform && !m.ciaddr().is_unspecified() {
         return to_ciaddr(m.ciaddr());
     }
+    if req.kind == Kind::Inform && m.giaddr().is_unspecified() && !req.source.is_unspecified() {
+        return to_ciaddr(req.source);
+    }
     if !m.giaddr().is_unspecified() {
         return Destination::Relay(m.giaddr());
     }
@@ -995,6 +1057,8 @@ mod tests {
                 cache: Default::default(),
             }],
             decline_probation_period: 86400,
+            expired_leases: Default::default(),
+            bootp: false,
             networks: Vec::new(),
         }
     }
@@ -1298,6 +1362,39 @@ mod tests {
         assert_eq!(yiaddr(&discover_with(&mut w, M2, None, None)), Ipv4Addr::new(192, 168, 50, 1));
     }
 
+    #[test]
+    fn bootp_requests_get_an_infinite_lease_and_a_plain_bootreply() {
+        let cfg = r#"{ "Dhcp4": { "valid-lifetime": 600, "hooks-libraries": [ { "library": "/usr/lib/kea/hooks/libdhcp_bootp.so" } ],
+            "option-data": [ { "name": "routers", "data": "192.168.50.1" } ],
+            "subnet4": [ { "id": 1, "subnet": "192.168.50.0/24", "pools": [ { "pool": "192.168.50.1-192.168.50.10" } ] } ] } }"#;
+        let mut w = World::from_config(cfg);
+        assert!(w.policy.bootp);
+        let m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &M1);
+        let mut bytes = m.to_vec().unwrap();
+        // A BOOTP request: cookie and END, no option 53.
+        bytes.truncate(240);
+        bytes.push(255);
+        assert_eq!(classify(&bytes).unwrap_err(), crate::dhcp::inbound::DropReason::NoMessageType);
+        let req = crate::dhcp::inbound::classify_bootp(&bytes).unwrap();
+        let ctx = Ctx { now: w.now, server_id: SID, on_link: true };
+        let d = decide(&req, w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+        let (reply, _) = d.reply.clone().unwrap();
+        assert_eq!(reply.yiaddr(), Ipv4Addr::new(192, 168, 50, 1));
+        assert_eq!(reply.opts().msg_type(), None, "no DHCP message type");
+        for code in DHCP_SPECIFIC_OPTIONS {
+            assert!(!reply.opts().contains(OptionCode::from(code)), "option {code} left in");
+        }
+        assert!(reply.opts().contains(OptionCode::Router));
+        assert_eq!(reply_bytes(&reply).unwrap().len(), 300);
+        match &d.write {
+            Some(LeaseWrite::Upsert(l)) => assert_eq!(l.valid_lifetime, u32::MAX),
+            other => panic!("{other:?}"),
+        }
+        // The same client later through DHCP keeps its address.
+        w.store.apply(d.write.as_ref().unwrap());
+        assert_eq!(w.dora(M1), Ipv4Addr::new(192, 168, 50, 1));
+    }
+
     fn kind(d: &Decision) -> Option<v4::MessageType> {
         d.reply.as_ref().and_then(|(m, _)| m.opts().msg_type())
     }
@@ -1596,5 +1693,14 @@ mod tests {
         assert!(!m.opts().contains(OptionCode::AddressLeaseTime));
         assert!(m.opts().contains(OptionCode::Router));
         assert!(d.write.is_none());
+        // Without ciaddr: back to the source address, or (from 0.0.0.0,
+        // unrelayed) dropped as Kea does.
+        p.ciaddr = Ipv4Addr::UNSPECIFIED;
+        let subnet = w.policy.subnet(1);
+        let from = Ipv4Addr::new(192, 168, 50, 8);
+        let ctx = Ctx { now: w.now, server_id: SID, on_link: true };
+        let d = decide(&p.build().from_source(from), subnet, &w.policy, &w.store, &mut w.alloc, ctx);
+        assert_eq!(d.reply.unwrap().1, Destination::Chaddr { mac: M1, ip: from });
+        assert_eq!(w.send(&p).silence, Some(Silence::Incomplete));
     }
 }

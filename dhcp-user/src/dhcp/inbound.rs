@@ -97,6 +97,13 @@ pub struct Inbound {
     pub parameter_request_list: Vec<u8>,
     /// Option 12, if sent.
     pub hostname: Option<String>,
+    /// A BOOTP request (no option 53), taken as a DHCPREQUEST the way Kea's
+    /// `libdhcp_bootp.so` does.
+    pub bootp: bool,
+    /// IP source address of the datagram (0.0.0.0 until the receiving
+    /// socket says otherwise, see [`Inbound::from_source`]): where Kea
+    /// answers an INFORM that carries no ciaddr.
+    pub source: Ipv4Addr,
     /// Option 82 as received (code and length stripped), when non-empty:
     /// replies echo it byte for byte (RFC 3046 §2.2, as Kea does).
     pub relay_agent_info: Option<Vec<u8>>,
@@ -104,6 +111,17 @@ pub struct Inbound {
 
 /// Validates and decodes one UDP payload received on port 67.
 pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
+    classify_as(bytes, false)
+}
+
+/// [`classify`] for a server that answers BOOTP (`libdhcp_bootp.so`): a
+/// BOOTREQUEST without a message type is a BOOTP request, handled as a
+/// DHCPREQUEST.
+pub fn classify_bootp(bytes: &[u8]) -> Result<Inbound, DropReason> {
+    classify_as(bytes, true)
+}
+
+fn classify_as(bytes: &[u8], bootp: bool) -> Result<Inbound, DropReason> {
     if bytes.len() < MIN_LEN {
         return Err(DropReason::Truncated);
     }
@@ -122,7 +140,9 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
     if msg.opcode() != Opcode::BootRequest {
         return Err(DropReason::NotRequest);
     }
+    let is_bootp = bootp && msg.opts().msg_type().is_none();
     let kind = match msg.opts().msg_type() {
+        None if bootp => Kind::Request,
         None => return Err(DropReason::NoMessageType),
         Some(MessageType::Discover) => Kind::Discover,
         Some(MessageType::Request) => Kind::Request,
@@ -167,11 +187,19 @@ pub fn classify(bytes: &[u8]) -> Result<Inbound, DropReason> {
         server_id,
         parameter_request_list,
         hostname,
+        bootp: is_bootp,
+        source: Ipv4Addr::UNSPECIFIED,
         relay_agent_info,
     })
 }
 
 impl Inbound {
+    /// The request as received from IP source `source`.
+    pub fn from_source(mut self, source: Ipv4Addr) -> Self {
+        self.source = source;
+        self
+    }
+
     /// The circuit-id sub-option (82.1) of the relay agent information.
     pub fn circuit_id(&self) -> Option<&[u8]> {
         raw_option(self.relay_agent_info.as_deref()?, 1)

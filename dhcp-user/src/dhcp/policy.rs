@@ -231,6 +231,10 @@ pub struct Policy {
     pub subnets: Vec<SubnetPolicy>,
     /// Kea `decline-probation-period` (seconds).
     pub decline_probation_period: u32,
+    /// `libdhcp_bootp.so`: answer BOOTP clients.
+    pub bootp: bool,
+    /// `expired-leases-processing`.
+    pub expired_leases: crate::config::ExpiredLeases,
     /// Shared networks: indices into `subnets` of each network's subnets,
     /// in configuration order.
     pub networks: Vec<Vec<usize>>,

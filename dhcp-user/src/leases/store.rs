@@ -143,6 +143,18 @@ struct Index {
     by_hostname: Multi<String>,
     /// Leases not yet reclaimed, by expiration (Kea's expiration index).
     by_expiry: BTreeSet<(u64, Ipv4Addr)>,
+    /// Reclaimed leases, by expiration: what `flush-reclaimed` removes.
+    by_reclaimed: BTreeSet<(u64, Ipv4Addr)>,
+}
+
+/// The expiration index a lease in `state` belongs to: reclaimed leases
+/// wait for the flush, the others for reclamation.
+fn expiry_index<'a>(
+    by_expiry: &'a mut BTreeSet<(u64, Ipv4Addr)>,
+    by_reclaimed: &'a mut BTreeSet<(u64, Ipv4Addr)>,
+    state: LeaseState,
+) -> &'a mut BTreeSet<(u64, Ipv4Addr)> {
+    if state == LeaseState::ExpiredReclaimed { by_reclaimed } else { by_expiry }
 }
 
 impl Index {
@@ -164,12 +176,8 @@ impl Index {
             && old.client_id == lease.client_id
             && old.hostname == lease.hostname
         {
-            if old.state != LeaseState::ExpiredReclaimed {
-                self.by_expiry.remove(&(old.expire, addr));
-            }
-            if lease.state != LeaseState::ExpiredReclaimed {
-                self.by_expiry.insert((lease.expire, addr));
-            }
+            expiry_index(&mut self.by_expiry, &mut self.by_reclaimed, old.state).remove(&(old.expire, addr));
+            expiry_index(&mut self.by_expiry, &mut self.by_reclaimed, lease.state).insert((lease.expire, addr));
             return Some(std::mem::replace(old, lease));
         }
         let old = self.remove(addr);
@@ -182,9 +190,7 @@ impl Index {
         if !lease.hostname.is_empty() {
             link(&mut self.by_hostname, lease.hostname.clone(), addr);
         }
-        if lease.state != LeaseState::ExpiredReclaimed {
-            self.by_expiry.insert((lease.expire, addr));
-        }
+        expiry_index(&mut self.by_expiry, &mut self.by_reclaimed, lease.state).insert((lease.expire, addr));
         self.by_addr.insert(addr, lease);
         old
     }
@@ -200,7 +206,7 @@ impl Index {
         if !lease.hostname.is_empty() {
             unlink(&mut self.by_hostname, &lease.hostname, addr);
         }
-        self.by_expiry.remove(&(lease.expire, addr));
+        expiry_index(&mut self.by_expiry, &mut self.by_reclaimed, lease.state).remove(&(lease.expire, addr));
         Some(lease)
     }
 
@@ -475,6 +481,12 @@ impl LeaseStore {
             .cloned()
             .collect();
         leases.into_iter()
+    }
+
+    /// Reclaimed leases that expired before `cutoff`, oldest first (Kea's
+    /// `deleteExpiredReclaimedLeases4`).
+    pub fn reclaimed_before(&self, cutoff: u64) -> Vec<Ipv4Addr> {
+        self.index().by_reclaimed.range(..(cutoff, Ipv4Addr::UNSPECIFIED)).map(|(_, a)| *a).collect()
     }
 
     /// Runs a lease file cleanup now, in the calling thread (blocking; use

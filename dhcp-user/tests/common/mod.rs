@@ -293,3 +293,18 @@ pub fn route_of(packet: &str) -> (String, String) {
     let ip = lines.find(|l| l.contains(" > ")).unwrap_or_default().trim().to_owned();
     (eth, ip)
 }
+
+/// One XDP outcome counter (`AnsweredOffer`, …) from the last `XDP
+/// counters` line xdhcpd logs when it stops.
+pub fn xdp_counter(log: &str, name: &str) -> u64 {
+    let line =
+        log.lines().rev().find(|l| l.contains("XDP counters")).unwrap_or_else(|| panic!("no counters in\n{log}"));
+    let at = line.find(&format!("({name}, ")).unwrap_or_else(|| panic!("{name} not in {line}"));
+    line[at + name.len() + 3..].split(')').next().unwrap().parse().unwrap()
+}
+
+/// `GET http://127.0.0.1:8000/<path>` from inside `host` (xdhcpd's default
+/// control listener).
+pub fn control_get(lab: &Lab, host: &str, path: &str) -> String {
+    lab.run(host, &["curl", "-sS", "--max-time", "5", &format!("http://127.0.0.1:8000/{path}")]).unwrap().stdout
+}
