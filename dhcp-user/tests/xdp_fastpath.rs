@@ -30,7 +30,7 @@ use dhcp_user::{
     glue::{self, held},
     leases::{ClientId, HwAddr, Lease},
     net::Interface,
-    server::unix_now,
+    clock::unix_now,
 };
 use dhcproto::{
     Encodable as _,

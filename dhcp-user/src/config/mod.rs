@@ -95,6 +95,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 pub use comments::MAX_INCLUDE_DEPTH;
+pub(crate) use comments::expand as expand_comments;
 pub use error::{ConfigError, Location, Warning};
 pub use ha::{HaConfig, HaMode, HaRelationship, Peer, PeerUrl, Role, Secret};
 pub use lifetimes::{LeaseTimes, Lifetimes};
