@@ -29,6 +29,9 @@
 //!    page; nothing imports it but the wiring.
 //! 7. [`daemon`]: assembles everything for `xdhcpd run`.
 //!
+//! Across the layers, [`logging`] writes `tracing` events as Kea's log
+//! lines to the outputs `Dhcp4.loggers` configures.
+//!
 //! Beside the daemon, [`check`] (`xdhcpd check`) and [`import`]
 //! (`xdhcpd import-dhcpd`) use only the domain and Kea layers.
 pub mod api;
@@ -46,6 +49,7 @@ pub mod import;
 pub mod kea;
 pub mod kernel;
 pub mod leases;
+pub mod logging;
 pub mod net;
 pub mod peer;
 pub mod reclaim;

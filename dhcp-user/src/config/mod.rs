@@ -28,6 +28,8 @@
 //! - `options.rs`: the encoded options of a scope ([`OptionSet`]), merging
 //!   across scopes and the vendor option (125).
 //! - `ha.rs`: `libdhcp_ha.so` parameters and their validation.
+//! - `loggers.rs`: `Dhcp4.loggers` as Kea reads it (the `logging` module
+//!   writes them).
 //! - `lifetimes.rs`: lease time and T1/T2 exactly as Kea 2.2 computes them.
 //!
 //! # Unknown and ignored keys
@@ -38,7 +40,6 @@
 //! [`Config::warnings`]:
 //!
 //! - `Dhcp4.control-socket` (xdhcp has its own control interface),
-//! - `Dhcp4.loggers` (xdhcp logs through `tracing`),
 //! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
 //!   processing tuning),
 //! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
@@ -77,6 +78,7 @@ mod comments;
 mod error;
 pub mod ha;
 mod lifetimes;
+pub mod loggers;
 pub mod option_def;
 mod option_space;
 mod option_value;
@@ -254,6 +256,7 @@ pub struct Config {
     lease_cmds: bool,
     bootp: bool,
     ha: Option<HaConfig>,
+    loggers: Vec<loggers::Logger>,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
     pub warnings: Vec<Warning>,
@@ -263,6 +266,11 @@ impl Config {
     /// The file (or source name) this was loaded from.
     pub fn source(&self) -> &str {
         &self.source
+    }
+    /// `loggers`, for the `logging` module to write Kea's log lines where
+    /// the operator's Kea wrote them.
+    pub fn loggers(&self) -> &[loggers::Logger] {
+        &self.loggers
     }
     /// `interfaces-config`.
     pub fn interfaces(&self) -> &InterfacesConfig {

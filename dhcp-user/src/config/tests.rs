@@ -160,7 +160,8 @@ fn seed_zaldua2zerb1_primary() {
 fn kea22_ha_example_from_notes() {
     let c = load(data("kea22-ha-example.json")).unwrap();
     let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
-    assert!(paths.contains(&"Dhcp4.multi-threading") && paths.contains(&"Dhcp4.loggers"), "{paths:?}");
+    assert!(paths.contains(&"Dhcp4.multi-threading") && !paths.contains(&"Dhcp4.loggers"), "{paths:?}");
+    assert_eq!(c.loggers()[0].name, "kea-dhcp4");
     let r = &c.ha().unwrap().relationships()[0];
     assert_eq!(r.this_server_name(), "lobezno");
     assert_eq!(r.partner().unwrap().name(), "tormenta");
@@ -831,12 +832,12 @@ fn harmless_keys_warn_and_keep_user_context() {
     let c = r.unwrap();
     let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
     for p in
-        ["Dhcp4.loggers", "Dhcp4.sanity-checks", "Dhcp4.user-context", "Dhcp4.subnet4[0].user-context.ha-server-name"]
+        ["Dhcp4.sanity-checks", "Dhcp4.user-context", "Dhcp4.subnet4[0].user-context.ha-server-name"]
     {
         assert!(paths.contains(&p), "{p} not in {paths:?}");
     }
     assert!(!paths.iter().any(|p| p.contains("comment")));
-    let w = c.warnings.iter().find(|w| w.path == "Dhcp4.loggers").unwrap();
+    let w = c.warnings.iter().find(|w| w.path == "Dhcp4.sanity-checks").unwrap();
     assert!(w.to_string().starts_with(&format!("{file}:4:")), "{w}");
     let s = &c.subnets()[0];
     assert_eq!(s.context().other.get("site").unwrap(), "venus");

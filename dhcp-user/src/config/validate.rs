@@ -48,7 +48,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let at = |k: &str| format!("{P}.{k}");
 
     ignored(&mut w, &at("control-socket"), &d.control_socket, "xdhcp has its own control interface");
-    ignored(&mut w, &at("loggers"), &d.loggers, "xdhcp logs through tracing (RUST_LOG)");
+    let loggers = super::loggers::parse(d.loggers.unwrap_or_default(), &at("loggers"), &mut w)?;
     ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
     ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
     ignored(&mut w, &at("sanity-checks"), &d.sanity_checks, "xdhcp's lease store applies its own checks");
@@ -180,6 +180,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         lease_cmds,
         bootp,
         ha,
+        loggers,
         warnings: Vec::new(),
     };
     Ok((config, w))

@@ -56,10 +56,11 @@ pub struct Dhcp4 {
     pub cache_max_age: Option<u32>,
     pub store_extended_info: Option<bool>,
     pub dhcp4o6_port: Option<u16>,
+    /// Kea's loggers, honoured by the `logging` module.
+    pub loggers: Option<Vec<super::loggers::WireLogger>>,
 
     // Accepted and ignored with a warning (see the module docs of `config`).
     pub control_socket: Option<Value>,
-    pub loggers: Option<Value>,
     pub multi_threading: Option<Value>,
     pub sanity_checks: Option<Value>,
 
