@@ -176,6 +176,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
         tasks.spawn(server::serve(Arc::clone(link), core.clone(), ha.clone(), shutdown.clone()));
     }
+    // Kea's id and text: Forge and operators wait for this line.
+    let version = env!("CARGO_PKG_VERSION");
+    tracing::info!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_STARTED", "Kea DHCPv4 server version {version} started");
     tasks.spawn(housekeeping(core.clone(), shutdown.clone()));
     if let Some(f) = &fastpath {
         tasks.spawn(crate::xdp::watch::run(Arc::clone(f), shutdown.clone()));
