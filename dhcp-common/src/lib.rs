@@ -8,6 +8,7 @@
 //! bytes.
 //!
 //! - [`counters`]: per-CPU outcome counters of the XDP program.
+//! - [`dhcp`]: message-type numbers and the server-managed option codes.
 //! - [`fastpath`]: leases, per-subnet replies, reservations, relays,
 //!   settings and ACK events.
 //! - [`ha`]: Kea's load-balancing hash (RFC 3074) and the scope test.
@@ -18,5 +19,6 @@
 #![warn(missing_docs)]
 
 pub mod counters;
+pub mod dhcp;
 pub mod fastpath;
 pub mod ha;

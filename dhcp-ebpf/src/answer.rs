@@ -47,10 +47,7 @@ use crate::{
     parse::{BOOTP_FIXED_LEN, DhcpRequest, ptr_at},
 };
 
-const DHCPDISCOVER: u8 = 1;
-const DHCPREQUEST: u8 = 3;
-const DHCPOFFER: u8 = 2;
-const DHCPACK: u8 = 5;
+use dhcp_common::dhcp::msg_type::{ACK as DHCPACK, DISCOVER as DHCPDISCOVER, OFFER as DHCPOFFER, REQUEST as DHCPREQUEST};
 /// Options we look at before giving up (a REQUEST carries about ten).
 const MAX_SCANNED_OPTIONS: usize = 48;
 /// Longest parameter request list we check.

@@ -1,10 +1,11 @@
 //! Assembles the daemon: config → policy → lease store → XDP → sockets →
-//! one task per interface, plus housekeeping; stops cleanly on SIGTERM or
-//! SIGINT (every task shares one cancellation token).
+//! the core, the kernel-sync task, the HA runtime, one task per
+//! interface, the kernel-ACK drain and housekeeping; stops cleanly on
+//! SIGTERM or SIGINT (every task shares one cancellation token).
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::Duration,
 };
 
@@ -13,11 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api, config,
-    dhcp::engine::Allocator,
+    core::Core,
     glue,
+    kernel::KernelSync,
     leases::LeaseStore,
     net,
-    server::{self, Link, Shared, Stats},
+    peer::HaRuntime,
+    server::{self, Link},
     xdp::{AttachMode, Fastpath},
 };
 
@@ -91,10 +94,11 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
     };
 
-    // The kernel's copy: templates, leases, clock; then the renewal drain.
+    // The kernel's copy: the map handles go to the kernel-sync task alone
+    // (started below); the ring buffer to the renewal drain.
     let ifaces: Vec<net::Interface> = links.iter().map(|l| l.iface.clone()).collect();
     let mut events = None;
-    let sync = match fastpath.as_mut().map(|f| crate::fastpath::MapSync::take(f.ebpf_mut())) {
+    let maps = match fastpath.as_mut().map(|f| crate::fastpath::MapSync::take(f.ebpf_mut())) {
         None => None,
         Some(Err(e)) => {
             tracing::warn!(error = %e, "fast-path maps unavailable; the kernel passes every request");
@@ -121,35 +125,26 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         )),
     };
 
-    let shared =
-        Arc::new(Mutex::new(Shared {
-        policy,
-        store,
-        alloc: Allocator::default(),
-        stats: Stats::default(),
-        sync,
-        dhcp_disabled_until: None,
-        ifaces,
-        kernel_serving: true,
-        ha: ha.clone(),
-        reuse_grace: None,
-    }));
-    {
-        // The kernel's copy: templates (serving only what HA allows, so
-        // nothing before the HA machine says so), then every lease.
-        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
-        st.resync_kernel();
-        if let Some(sync) = &st.sync {
-            tracing::info!(leases = sync.loaded(), skipped_full = sync.skipped_full, "kernel lease map loaded");
-        }
-    }
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let kernel = maps.map(|maps| {
+        let (sync, rx) = KernelSync::channel();
+        tasks.spawn(crate::kernel::run(maps, ifaces, rx, shutdown.clone()));
+        sync
+    });
+    let core = Core::new(policy, store, kernel);
+    if let Some(ha) = &ha {
+        core.set_scopes(Arc::clone(ha) as Arc<dyn crate::core::ServingScopes>);
+    }
+    // The kernel's copy: templates (serving only what HA allows, so
+    // nothing before the HA machine says so), then every lease; in the
+    // kernel before the first packet is served.
+    core.rebuild_kernel().await;
     // Control API: bound before serving so a busy port fails start-up.
     let fastpath = fastpath.map(Arc::new);
     let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
     let creds = api::credentials(opts.control_user.as_deref(), opts.control_password_file.as_deref(), &cfg)?;
-    let api_state = api::ApiState::new(Arc::clone(&shared), &cfg, Some(opts.config.clone()), shutdown.clone())
+    let api_state = api::ApiState::new(core.clone(), ha.clone(), &cfg, Some(opts.config.clone()), shutdown.clone())
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
         .with_auth(creds)
         .with_tls(api::tls::listener_config(&opts.control_tls, &cfg).context("control API TLS")?);
@@ -175,18 +170,21 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             bound.push(addr);
             tasks.spawn(task);
         }
-        ha.spawn(Arc::clone(&api_state), &mut tasks, shutdown.clone());
+        ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
     }
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
-        tasks.spawn(server::serve(Arc::clone(link), Arc::clone(&shared), shutdown.clone()));
+        tasks.spawn(server::serve(Arc::clone(link), core.clone(), ha.clone(), shutdown.clone()));
     }
-    tasks.spawn(housekeeping(Arc::clone(&shared), shutdown.clone()));
+    // Kea's id and text: Forge and operators wait for this line.
+    let version = env!("CARGO_PKG_VERSION");
+    tracing::info!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_STARTED", "Kea DHCPv4 server version {version} started");
+    tasks.spawn(housekeeping(core.clone(), shutdown.clone()));
     if let Some(f) = &fastpath {
         tasks.spawn(crate::xdp::watch::run(Arc::clone(f), shutdown.clone()));
     }
     if let Some(ring) = events {
-        tasks.spawn(drain_renewals(ring, Arc::clone(&shared), shutdown.clone()));
+        tasks.spawn(drain_renewals(ring, core.clone(), ha.clone(), shutdown.clone()));
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -204,13 +202,15 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
     }
     drop(fastpath); // detaches the XDP links
-    let stats = shared.lock().unwrap_or_else(|p| p.into_inner()).stats.clone();
+    let stats = core.stats();
     tracing::info!(?stats, "stopped");
     Ok(())
 }
 
-/// Once a second: forget stale offers, reclaim expired leases.
-async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
+/// Once a second: forget stale offers, reclaim expired leases, let the
+/// kernel resume after a `dhcp-disable` period (the kernel-sync task keeps
+/// its clock offset itself).
+async fn housekeeping(core: Core, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut reclamation = crate::reclaim::Reclamation::default();
     loop {
@@ -218,22 +218,7 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = server::unix_now();
-        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
-        st.alloc.expire_offers(now);
-        let expired = st.policy.expired_leases;
-        for addr in reclamation.tick(&st.store, &expired, now) {
-            st.sync_lease(addr);
-        }
-        // A dhcp-disable period ran out: the kernel resumes too.
-        if st.dhcp_enabled(now) != st.kernel_serving {
-            st.resync_kernel();
-        }
-        if let Some(sync) = &mut st.sync
-            && let Err(e) = sync.set_clock()
-        {
-            tracing::warn!(error = %e, "updating the kernel's clock offset");
-        }
+        core.housekeeping(crate::clock::unix_now(), &mut reclamation);
     }
 }
 
@@ -250,7 +235,8 @@ async fn housekeeping(shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
 /// A last drain on shutdown leaves nothing behind.
 async fn drain_renewals(
     ring: aya::maps::RingBuf<aya::maps::MapData>,
-    shared: Arc<Mutex<Shared>>,
+    core: Core,
+    ha: Option<Arc<HaRuntime>>,
     shutdown: CancellationToken,
 ) {
     // SAFETY: the ring buffer owns its descriptor and outlives the AsyncFd,
@@ -285,7 +271,7 @@ async fn drain_renewals(
             }
         }
         if !batch.is_empty() {
-            store_kernel_acks(&shared, &mut batch);
+            store_kernel_acks(&core, ha.as_deref(), &mut batch);
         }
         if stop {
             return;
@@ -293,70 +279,32 @@ async fn drain_renewals(
     }
 }
 
-/// Writes the leases of a drained batch of kernel ACKs under one lock, all
-/// their rows as one writer job awaited by one task.
-fn store_kernel_acks(shared: &Mutex<Shared>, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) {
-    let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
-    let mut leases = Vec::with_capacity(batch.len());
-    let (mut renewed, mut reserved) = (0, 0);
-    for ev in batch.drain(..) {
-        let addr = std::net::Ipv4Addr::from(ev.addr);
-        if ev.kind == dhcp_common::fastpath::EVENT_RESERVED_ACK {
-            // A reserved client ACKed in the kernel: write the lease the
-            // engine's ACK would have written (created when absent). Its
-            // kernel entry follows the store, so it is written at once.
-            let current = st.store.get(addr);
-            let Some(lease) = crate::fastpath::reserved_lease(&st.policy, &ev, current.as_ref(), server::unix_now())
-            else {
-                continue;
-            };
-            replicate_kernel_ack(&st, &lease);
-            let durable = st.store.upsert(lease);
-            st.sync_lease(addr);
-            reserved += 1;
-            tokio::spawn(async move {
-                if let Err(e) = durable.await {
-                    tracing::error!(error = %e, "storing a kernel ACK of a reserved client failed");
-                }
-            });
-            continue;
+/// Commits a drained batch of kernel ACKs ([`Core::store_kernel_acks`]:
+/// one lock, the renewals' rows as one writer job), then queues each lease
+/// for the HA partner (asynchronously: the client already has its answer;
+/// see [`crate::ha::grace`] for why that cannot cause a duplicate address).
+fn store_kernel_acks(core: &Core, ha: Option<&HaRuntime>, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) {
+    let acks = core.store_kernel_acks(batch);
+    if let Some(ha) = ha {
+        let policy = core.policy();
+        for lease in acks.leases {
+            if let Some(rel) = policy.subnet(lease.subnet_id).and_then(|s| ha.rel_for(s)) {
+                rel.replicate_async(lease);
+            }
         }
-        let Some(mut lease) = st.store.get(addr) else { continue };
-        if lease.subnet_id != ev.subnet_id || ev.expire <= lease.expire {
-            continue;
-        }
-        lease.expire = ev.expire;
-        lease.valid_lifetime = ev.valid_lifetime;
-        replicate_kernel_ack(&st, &lease);
-        leases.push(lease);
-        renewed += 1;
     }
-    let (durable, refused) = st.store.upsert_many(leases);
-    if renewed > 0 {
-        *st.stats.sent.entry("xdp_ack").or_default() += renewed;
+    for durable in acks.reserved {
+        tokio::spawn(async move {
+            if let Err(e) = durable.await {
+                tracing::error!(error = %e, "storing a kernel ACK of a reserved client failed");
+            }
+        });
     }
-    if reserved > 0 {
-        *st.stats.sent.entry("xdp_reserved_ack").or_default() += reserved;
-    }
-    drop(st);
-    for (lease, e) in refused {
-        tracing::error!(error = %e, address = %lease.address, "storing a kernel renewal failed");
-    }
-    if renewed > 0 {
+    if let Some(durable) = acks.renewals {
         tokio::spawn(async move {
             if let Err(e) = durable.await {
                 tracing::error!(error = %e, "storing kernel renewals failed");
             }
         });
-    }
-}
-
-/// Queues a lease the kernel ACKed for the HA partner (asynchronously:
-/// the client already has its answer; see [`crate::ha::grace`] for why
-/// that cannot cause a duplicate address).
-fn replicate_kernel_ack(st: &Shared, lease: &crate::leases::Lease) {
-    let Some(ha) = &st.ha else { return };
-    if let Some(rel) = st.policy.subnet(lease.subnet_id).and_then(|s| ha.rel_for(s)) {
-        rel.replicate_async(lease.clone());
     }
 }

@@ -133,7 +133,7 @@ impl LeaseView for NoLeases {
 }
 
 /// Option codes the engine never adds because a client asked for them.
-const SERVER_MANAGED: [u8; 6] = [51, 53, 54, 58, 59, 61];
+use dhcp_common::dhcp::SERVER_MANAGED;
 
 /// The ACK the engine sends to a renewing client of `subnet` (no client-id,
 /// no parameter request list), received on `iface`.
@@ -731,7 +731,7 @@ impl MapSync {
         ifaces: &[Interface],
         serving: impl Fn(&SubnetPolicy) -> SubnetServing,
     ) -> Result<Vec<(u32, NotEligible)>, SyncError> {
-        let now = crate::server::unix_now();
+        let now = crate::clock::unix_now();
         let missing = self.install_reservations(policy, ifaces, &|s: &SubnetPolicy| serving(s).bits());
         let mut left = Vec::new();
         let mut keep = HashSet::new();
@@ -763,6 +763,37 @@ impl MapSync {
         Ok(left)
     }
 
+    /// Rewrites only the `serving` bits of every installed subnet and
+    /// reservation entry, for an HA transition or `dhcp-disable`/`-enable`:
+    /// neither the templates nor the lease map depend on who serves, so a
+    /// transition costs a read and a write per template, however many
+    /// leases the store holds (a full [`MapSync::install_subnets_scoped`]
+    /// plus [`MapSync::load_all`] took seconds with a million leases).
+    pub fn set_serving(&mut self, policy: &Policy, serving: impl Fn(&SubnetPolicy) -> SubnetServing) -> Result<(), SyncError> {
+        let bits = |id: u32| policy.subnet(id).map_or(0, |s| serving(s).bits());
+        let keys: Vec<SubnetKey> = self.subnets.keys().filter_map(Result::ok).collect();
+        for k in keys {
+            let Ok(mut r) = self.subnets.get(&k, 0) else { continue };
+            let b = bits(k.subnet_id);
+            if r.serving != b {
+                r.serving = b;
+                self.subnets.insert(k, r, 0).map_err(map_err(SUBNETS_MAP))?;
+            }
+        }
+        let mut changed = Vec::new();
+        for (k, (e, _)) in &mut self.res_base {
+            let b = bits(e.subnet_id);
+            if e.reply.serving != b {
+                e.reply.serving = b;
+                changed.push(*k);
+            }
+        }
+        for k in changed {
+            self.refresh_reservation(k);
+        }
+        Ok(())
+    }
+
     /// Rewrites the relay map from the policy.
     fn install_relays(&mut self, policy: &Policy) -> Result<(), SyncError> {
         let want = relay_entries(policy);
@@ -789,7 +820,7 @@ impl MapSync {
         serving: &impl Fn(&SubnetPolicy) -> u32,
     ) -> HashSet<SubnetKey> {
         let mut missing = HashSet::new();
-        let now = crate::server::unix_now();
+        let now = crate::clock::unix_now();
         self.res_base.clear();
         self.res_by_addr.clear();
         self.res_by_who.clear();

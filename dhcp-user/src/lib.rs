@@ -1,33 +1,55 @@
 //! # Layout
 //!
 //! The xdhcp daemon as a library, so every part is testable without root;
-//! `main.rs` only parses arguments and starts the daemon.
+//! `main.rs` only parses arguments and starts the daemon. Modules form
+//! layers; each imports only the layers above it in this list.
 //!
-//! - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
-//! - [`check`]: `xdhcpd check`, one server's and HA peers' configs checked together.
-//! - [`import`]: `xdhcpd import-dhcpd`, ISC dhcpd.conf/dhcpd.leases to Kea format.
-//! - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
-//! - [`dhcp`]: the protocol core (pure): classify, decide, build replies.
-//! - [`fastpath`]: keeps the kernel's lease map and reply templates in step.
-//! - [`glue`]: config → policy, store ↔ engine adapters.
-//! - [`ha`]: Kea's HA state machine (pure), load-balancing hash and scopes.
-//! - [`peer`]: HA at run time: heartbeats, replication, sync, the driver.
-//! - [`reclaim`]: Kea's expired-lease processing (reclaim, flush).
-//! - [`server`]: the per-interface packet loop.
-//! - [`daemon`]: assembles everything for `xdhcpd run`.
-//! - [`net`]: sockets in and out (UDP per interface, AF_PACKET for raw replies).
-//! - [`xdp`]: loads the embedded eBPF object, attaches it, reads its maps.
-//! - [`api`]: Kea-compatible control commands over HTTP, metrics, status page.
+//! 1. Pure domain, no I/O:
+//!    - [`clock`]: `unix_now`, the seconds every lease and map entry counts in.
+//!    - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
+//!    - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
+//!    - [`dhcp`]: the protocol core: classify, decide, build replies.
+//!    - [`ha`]: Kea's HA state machine, load-balancing hash, scopes, typed status.
+//!    - [`glue`]: config → policy, store ↔ engine adapters.
+//!    - [`events`]: the recent-events log the status page shows.
+//!    - [`reclaim`]: Kea's expired-lease processing (reclaim, flush).
+//! 2. Kea's formats: [`kea`] (commands and answers, lease JSON, dates, every
+//!    outbound HA command, HA status JSON); the templates half of
+//!    [`fastpath`].
+//! 3. I/O primitives: [`net`] (sockets), [`xdp`] (load, attach per
+//!    interface, delivery checks, counters),
+//!    [`fastpath`]'s map writer, [`kernel`] (the one task owning the map
+//!    handles, and the channel to it), [`peer::client`] (HTTP to a peer).
+//! 4. State: [`core`] (the `Core` handle: policy, store, allocator, typed
+//!    counters, DHCP switch, reuse grace; the pure packet pipeline). Its
+//!    kernel writes leave as messages to [`kernel`].
+//! 5. Services: [`peer`] (the HA runtime), [`server`] (the per-interface
+//!    packet loop: commit, then send).
+//! 6. [`api`]: Kea-compatible control commands over HTTP, metrics, status
+//!    page; nothing imports it but the wiring.
+//! 7. [`daemon`]: assembles everything for `xdhcpd run`.
+//!
+//! Across the layers, [`logging`] writes `tracing` events as Kea's log
+//! lines to the outputs `Dhcp4.loggers` configures.
+//!
+//! Beside the daemon, [`check`] (`xdhcpd check`) and [`import`]
+//! (`xdhcpd import-dhcpd`) use only the domain and Kea layers.
 pub mod api;
 pub mod check;
+pub mod clock;
 pub mod config;
+pub mod core;
 pub mod daemon;
 pub mod dhcp;
+pub mod events;
 pub mod fastpath;
 pub mod glue;
 pub mod ha;
 pub mod import;
+pub mod kea;
+pub mod kernel;
 pub mod leases;
+pub mod logging;
 pub mod net;
 pub mod peer;
 pub mod reclaim;

@@ -1,4 +1,4 @@
-//! `xdhcpd`: argument parsing and logging set-up only; everything else is
+//! `xdhcpd`: argument parsing and logging set-up (`dhcp_user::logging`) only; everything else is
 //! in the library so it is testable.
 use std::path::PathBuf;
 
@@ -79,17 +79,21 @@ enum Command {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let log = dhcp_user::logging::init();
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Run { .. });
+    // Kea's `loggers` take over before anything is logged, so the start-up
+    // lines land where the operator's Kea wrote them. A config that does not
+    // parse is reported by the daemon below.
+    let mut kea_logs = false;
+    if let Command::Run { config, .. } = &cli.command {
+        if let Ok(cfg) = dhcp_user::config::load(config) {
+            match log.configure(cfg.loggers()) {
+                Ok(()) => kea_logs = !cfg.loggers().is_empty(),
+                Err(e) => eprintln!("xdhcpd: warning: loggers: {e}"),
+            }
+        }
+    }
     let result = match cli.command {
         Command::Run {
             config,
@@ -118,8 +122,13 @@ fn main() {
             // Kea's message id and text, which scripts and test suites
             // (ISC Forge) look for when a start must fail.
             eprintln!("DHCP4_INIT_FAIL failed to initialize Kea server: {e:#}");
+            if kea_logs {
+                tracing::error!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_INIT_FAIL", "failed to initialize Kea server: {e:#}");
+            }
         }
         eprintln!("xdhcpd: error: {e:#}");
+        log.flush();
         std::process::exit(1);
     }
+    log.flush();
 }

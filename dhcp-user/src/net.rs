@@ -5,7 +5,7 @@
 //!   messages and broadcasts leave through the right port. `IP_PKTINFO`
 //!   gives each datagram's destination address: a unicast from a routed
 //!   client selects its subnet by address, not by interface (see
-//!   [`crate::server::select_subnet`]).
+//!   [`crate::dhcp::select`]).
 //! - One `AF_PACKET` socket per interface for replies that must reach a
 //!   client's MAC before it has an address (RFC 2131 §4.1 unicast to
 //!   chaddr); the frame comes from [`crate::dhcp::frame`].

@@ -1,13 +1,12 @@
-//! The packet loop: socket → classify → decide → durable lease write →
-//! reply. One task per serving interface; all share [`Shared`] behind a
-//! mutex held only for the (pure, fast) decision and the in-memory store
-//! update, never across an fsync or a send.
+//! The packet loop: socket → classify → [`Core::process`] (decide and
+//! commit, under the core's lock) → durable lease write → partner →
+//! reply. One task per serving interface; the core's lock is held only for
+//! the (pure, fast) decision and the in-memory store update, never across
+//! an fsync, a send or a kernel map write.
 
 use std::{
-    collections::BTreeMap,
     net::{Ipv4Addr, SocketAddrV4},
-    sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
+    sync::Arc,
 };
 
 use dhcproto::v4::Message;
@@ -15,139 +14,21 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    core::{
+        Core, Counter, HaDrop, Sent, Stats,
+        pipeline::{Arrival, Committed, Replication},
+    },
     dhcp::{
-        engine::{self, Allocator, Ctx, Destination, LeaseWrite},
+        engine::{self, Destination},
         frame::{self, FrameAddrs},
-        inbound::{self, DropReason},
         policy::{Policy, SubnetPolicy},
     },
-    leases::LeaseStore,
     net::{self, CLIENT_PORT, Interface, RawSender, SERVER_PORT},
+    peer::{HaRuntime, Rel},
 };
 
-/// Counters the status page and metrics report.
-#[derive(Debug, Default, Clone)]
-pub struct Stats {
-    /// Packets received, by message kind label.
-    pub received: BTreeMap<&'static str, u64>,
-    /// Packets dropped before a decision, by reason.
-    pub dropped: BTreeMap<DropReason, u64>,
-    /// Requests answered with silence, by reason.
-    pub silent: BTreeMap<engine::Silence, u64>,
-    /// Replies sent, by message type label.
-    pub sent: BTreeMap<&'static str, u64>,
-    /// Replies not sent because the lease write failed.
-    pub store_failures: u64,
-    /// Replies whose send failed.
-    pub send_failures: u64,
-    /// Requests HA kept from an answer, by reason (out of scope or HA's
-    /// DHCP switch off, no relationship for the subnet, partner update
-    /// failed).
-    pub ha_dropped: BTreeMap<&'static str, u64>,
-}
-
-/// State shared by every interface task.
-pub struct Shared {
-    /// The compiled configuration.
-    pub policy: Policy,
-    /// The lease store (authoritative copy of all leases).
-    pub store: LeaseStore,
-    /// Offers and pool cursors.
-    pub alloc: Allocator,
-    /// Counters.
-    pub stats: Stats,
-    /// The kernel's copy (None when running userspace-only).
-    pub sync: Option<crate::fastpath::MapSync>,
-    /// Set by the API's `dhcp-disable`: unix time until which requests are
-    /// dropped unanswered (`u64::MAX`: until `dhcp-enable`). `None`: serving.
-    pub dhcp_disabled_until: Option<u64>,
-    /// The serving interfaces (the kernel's reply templates name them).
-    pub ifaces: Vec<crate::net::Interface>,
-    /// Whether the kernel was last told to answer (see [`Shared::resync_kernel`]).
-    pub kernel_serving: bool,
-    /// HA relationships, when the config loads `libdhcp_ha`.
-    pub ha: Option<Arc<crate::peer::HaRuntime>>,
-    /// The reuse grace period started by the last partner-down
-    /// ([`crate::ha::grace`]).
-    pub reuse_grace: Option<crate::ha::ReuseGrace>,
-}
-
-impl Shared {
-    /// Whether this server answers DHCP right now (not `dhcp-disable`d).
-    pub fn dhcp_enabled(&self, now: u64) -> bool {
-        self.dhcp_disabled_until.is_none_or(|t| now >= t)
-    }
-
-    /// Rewrites every kernel template and lease entry from the current
-    /// policy and store, serving only when the daemon serves: after a
-    /// config change, `dhcp-disable`/`-enable`, or a disable period ending.
-    pub fn resync_kernel(&mut self) {
-        let serving = self.dhcp_enabled(unix_now());
-        self.kernel_serving = serving;
-        let Some(sync) = &mut self.sync else { return };
-        let ha = self.ha.clone();
-        // With HA, a subnet is answered in the kernel only while its
-        // relationship serves it. (A reuse grace period needs nothing
-        // here: the kernel only renews a client's own lease.)
-        let per_subnet = |s: &SubnetPolicy| match &ha {
-            _ if !serving => crate::fastpath::SubnetServing::Off,
-            None => crate::fastpath::SubnetServing::All,
-            Some(h) => h.kernel_serving(s),
-        };
-        match sync.install_subnets_scoped(&self.policy, &self.ifaces, per_subnet) {
-            Ok(left) => {
-                for (id, why) in left {
-                    tracing::info!(subnet = id, reason = ?why, "subnet answered by the daemon only");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "updating the kernel's reply templates"),
-        }
-        sync.load_all(&self.policy, &self.store.snapshot());
-    }
-
-    /// Brings the kernel's entry for `addr` in line with the store; call
-    /// after every store change.
-    pub fn sync_lease(&mut self, addr: Ipv4Addr) {
-        if let Some(sync) = &mut self.sync {
-            sync.sync_lease(&self.policy, addr, self.store.get(addr).as_ref());
-        }
-    }
-}
-
-/// Current Unix time in seconds.
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn kind_label(k: inbound::Kind) -> &'static str {
-    match k {
-        inbound::Kind::Discover => "discover",
-        inbound::Kind::Request => "request",
-        inbound::Kind::Decline => "decline",
-        inbound::Kind::Release => "release",
-        inbound::Kind::Inform => "inform",
-    }
-}
-
-/// Option 53's value for a kind (the HA filter works on message types).
-fn kind_code(k: inbound::Kind) -> u8 {
-    match k {
-        inbound::Kind::Discover => 1,
-        inbound::Kind::Request => 3,
-        inbound::Kind::Decline => 4,
-        inbound::Kind::Release => 7,
-        inbound::Kind::Inform => 8,
-    }
-}
-
-fn reply_label(m: &Message) -> &'static str {
-    use dhcproto::v4::MessageType as T;
-    match m.opts().msg_type() {
-        Some(T::Offer) => "offer",
-        Some(T::Ack) => "ack",
-        Some(T::Nak) => "nak",
-        _ => "other",
-    }
+fn reply_counter(m: &Message) -> Counter {
+    Counter::Sent(Sent::of_msg_type(m.opts().msg_type().map(u8::from)))
 }
 
 /// Sockets of one serving interface.
@@ -179,7 +60,7 @@ const MAX_BURST: usize = 64;
 /// and hands those waiting for their lease rows to one task for the whole
 /// burst: under load, one task and one wakeup per group commit instead of
 /// one per packet.
-pub async fn serve(link: Arc<Link>, shared: Arc<Mutex<Shared>>, shutdown: CancellationToken) {
+pub async fn serve(link: Arc<Link>, core: Core, ha: Option<Arc<HaRuntime>>, shutdown: CancellationToken) {
     let mut buf = vec![0u8; 2048];
     let mut burst = Burst::default();
     loop {
@@ -193,10 +74,10 @@ pub async fn serve(link: Arc<Link>, shared: Arc<Mutex<Shared>>, shutdown: Cancel
                 }
             },
         };
-        handle(&link, &shared, &buf[..d.len], d.from, d.to, &mut burst);
+        handle(&link, &core, &ha, &buf[..d.len], d.from, d.to, &mut burst);
         for _ in 1..MAX_BURST {
             match net::try_recv(&link.udp, &mut buf) {
-                Ok(d) => handle(&link, &shared, &buf[..d.len], d.from, d.to, &mut burst),
+                Ok(d) => handle(&link, &core, &ha, &buf[..d.len], d.from, d.to, &mut burst),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     tracing::warn!(interface = %link.iface.name, error = %e, "receive failed");
@@ -204,7 +85,7 @@ pub async fn serve(link: Arc<Link>, shared: Arc<Mutex<Shared>>, shutdown: Cancel
                 }
             }
         }
-        burst.flush(&link, &shared).await;
+        burst.flush(&link, &core).await;
     }
 }
 
@@ -229,15 +110,15 @@ struct Burst {
 
 impl Burst {
     /// Sends what is ready, then hands the rest to one task.
-    async fn flush(&mut self, link: &Arc<Link>, shared: &Arc<Mutex<Shared>>) {
+    async fn flush(&mut self, link: &Arc<Link>, core: &Core) {
         if !self.ready.is_empty() {
             let ready = std::mem::take(&mut self.ready);
             let tally = send_all(link, ready).await;
-            tally.record(shared);
+            core.count_all(&tally);
         }
         if !self.durable.is_empty() {
             let waiting = std::mem::take(&mut self.durable);
-            let (link, shared) = (Arc::clone(link), Arc::clone(shared));
+            let (link, core) = (Arc::clone(link), core.clone());
             tokio::spawn(async move {
                 // RFC 2131 and our promise: no ACK before the lease is on
                 // disk. Rows of one burst complete together (group commit),
@@ -255,55 +136,35 @@ impl Burst {
                     out.push(p);
                 }
                 let mut tally = send_all(&link, out).await;
-                tally.store_failures = failed;
-                tally.record(&shared);
+                tally.add(Counter::StoreFailure, failed);
+                core.count_all(&tally);
             });
         }
     }
 }
 
-/// Outcome counts of a group of sends, added to [`Stats`] under one lock.
-#[derive(Default)]
-struct Tally {
-    sent: BTreeMap<&'static str, u64>,
-    send_failures: u64,
-    store_failures: u64,
-}
-
-impl Tally {
-    fn record(self, shared: &Mutex<Shared>) {
-        if self.sent.is_empty() && self.send_failures == 0 && self.store_failures == 0 {
-            return;
-        }
-        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
-        for (label, n) in self.sent {
-            *st.stats.sent.entry(label).or_default() += n;
-        }
-        st.stats.send_failures += self.send_failures;
-        st.stats.store_failures += self.store_failures;
-    }
-}
-
-async fn send_all(link: &Link, replies: Vec<Pending>) -> Tally {
-    let mut tally = Tally::default();
+/// Sends a group of replies; their outcome counts, added to the core's
+/// counters in one step.
+async fn send_all(link: &Link, replies: Vec<Pending>) -> Stats {
+    let mut tally = Stats::default();
     for p in replies {
         match send(link, p.server_id, &p.reply, &p.dest).await {
-            Ok(()) => *tally.sent.entry(reply_label(&p.reply)).or_default() += 1,
+            Ok(()) => tally.add(reply_counter(&p.reply), 1),
             Err(e) => {
                 tracing::warn!(error = %e, dest = ?p.dest, "sending reply failed");
-                tally.send_failures += 1;
+                tally.add(Counter::SendFailure, 1);
             }
         }
     }
     tally
 }
 
-/// Handles one datagram: decides under the lock; a reply goes into
-/// `burst` (or, with HA replication, to a task of its own) so the loop
-/// keeps receiving while rows are made durable.
+/// Handles one datagram: parses it once, decides and commits it
+/// ([`Core::receive`]), then [`deliver`]s the result.
 fn handle(
     link: &Arc<Link>,
-    shared: &Arc<Mutex<Shared>>,
+    core: &Core,
+    ha: &Option<Arc<HaRuntime>>,
     bytes: &[u8],
     from: SocketAddrV4,
     to: Option<Ipv4Addr>,
@@ -313,98 +174,23 @@ fn handle(
         tracing::warn!(interface = %link.iface.name, "no IPv4 address: cannot serve");
         return;
     };
-    let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
-    let st = &mut *guard;
-    if !st.dhcp_enabled(unix_now()) {
-        return; // dhcp-disable in force (Kea drops silently too)
-    }
-    let classify = if st.policy.bootp { inbound::classify_bootp } else { inbound::classify };
-    let req = match classify(bytes) {
-        Ok(r) => r.from_source(*from.ip()),
+    let at = Arrival { iface: &link.iface.name, iface_addrs: &link.iface.addrs, server_id, from: *from.ip(), to };
+    match core.receive(bytes, &at, ha) {
+        Ok(committed) => deliver(link, core, committed, server_id, burst),
         Err(reason) => {
-            *st.stats.dropped.entry(reason).or_default() += 1;
             tracing::debug!(%from, interface = %link.iface.name, reason = reason.label(), len = bytes.len(), "dropped malformed packet");
-            return;
-        }
-    };
-    *st.stats.received.entry(kind_label(req.kind)).or_default() += 1;
-    let subnet = select_subnet(&st.policy, &link.iface, &req.msg, *from.ip(), to);
-    let now = unix_now();
-    // HA: Kea's query filter and DHCP switch, per the subnet's relationship.
-    let rel = match (&st.ha, subnet) {
-        (None, _) => None,
-        (Some(ha), Some(s)) => match ha.rel_for(s) {
-            Some(r) => Some(Arc::clone(r)),
-            None => {
-                *st.stats.ha_dropped.entry("no-relationship").or_default() += 1;
-                return;
-            }
-        },
-        (Some(ha), None) => ha.rels.first().cloned(),
-    };
-    if let Some(r) = &rel {
-        let cid = req.msg.opts().get(dhcproto::v4::OptionCode::ClientIdentifier).and_then(|o| match o {
-            dhcproto::v4::DhcpOption::ClientIdentifier(c) => Some(c.as_slice()),
-            _ => None,
-        });
-        let hlen = usize::from(req.msg.hlen()).min(req.msg.chaddr().len());
-        let q = crate::ha::Query {
-            msg_type: kind_code(req.kind),
-            chaddr: &req.msg.chaddr()[..hlen],
-            client_id: cid.filter(|c| !c.is_empty()),
-            secs: req.msg.secs(),
-        };
-        if !r.admit(&q) {
-            *st.stats.ha_dropped.entry("not-in-scope-or-disabled").or_default() += 1;
-            return;
-        }
-        if r.overloaded(q.msg_type) {
-            *st.stats.ha_dropped.entry("partner-updates-backed-up").or_default() += 1;
-            return;
         }
     }
-    let grace = st.reuse_grace.filter(|g| g.active(now)).map(|g| (g, now));
-    let view = crate::glue::StoreView(&st.store, grace);
-    let on_link = subnet.is_some_and(|s| st.policy.on_link(s, &link.iface.name, &link.iface.addrs));
-    let decision = engine::decide(&req, subnet, &st.policy, &view, &mut st.alloc, Ctx { now, server_id, on_link });
-    if let Some(why) = decision.silence {
-        *st.stats.silent.entry(why).or_default() += 1;
-    }
-    // The partner's copy: what Kea's leases4_committed would send.
-    let updates = match (&rel, &decision.write) {
-        (Some(_), Some(LeaseWrite::Upsert(l))) => {
-            let new = crate::glue::to_lease(l);
-            let mut u = Vec::new();
-            // The client moved to another address: its old lease goes.
-            if let Some(hw) = &new.hwaddr {
-                for old in st.store.by_hwaddr(new.subnet_id, hw) {
-                    if old.address != new.address && old.state == crate::leases::LeaseState::Default && !old.is_expired(now) {
-                        u.push(crate::peer::Update::Del(old));
-                    }
-                }
-            }
-            u.push(crate::peer::Update::Put(new));
-            u
-        }
-        (Some(_), Some(LeaseWrite::Remove(a))) => st.store.get(*a).map(crate::peer::Update::Del).into_iter().collect(),
-        _ => Vec::new(),
-    };
-    let plan = rel.as_ref().filter(|_| !updates.is_empty()).map(|r| r.plan(updates.len()));
-    let durable = match &decision.write {
-        None => None,
-        Some(LeaseWrite::Upsert(l)) => Some(st.store.upsert(crate::glue::to_lease(l))),
-        Some(LeaseWrite::Remove(a)) => Some(st.store.remove(*a)),
-    };
-    if let Some(w) = &decision.write {
-        let addr = match w {
-            LeaseWrite::Upsert(l) => l.address,
-            LeaseWrite::Remove(a) => *a,
-        };
-        st.sync_lease(addr);
-    }
-    drop(guard);
-    let replication = rel.zip(plan).map(|(r, p)| (r, p, updates));
-    let Some((reply, dest)) = decision.reply else {
+}
+
+/// The send half of commit-then-send: a reply leaves only once its row is
+/// durable and, with HA, the partner has the change (in Kea's order).
+/// Replies that wait for nothing or only for their row go into `burst`;
+/// those waiting for the partner get a task each, so partner round trips
+/// run concurrently.
+fn deliver(link: &Arc<Link>, core: &Core, c: Committed<Arc<Rel>>, server_id: Ipv4Addr, burst: &mut Burst) {
+    let Committed { reply, durable, replication } = c;
+    let Some((reply, dest)) = reply else {
         if durable.is_some() || replication.is_some() {
             tokio::spawn(async move {
                 if let Some(d) = durable
@@ -413,45 +199,44 @@ fn handle(
                     tracing::error!(error = %e, "lease write failed");
                     return;
                 }
-                if let Some((r, p, u)) = replication {
-                    r.replicate(p, u).await;
+                if let Some(r) = replication {
+                    r.rel.replicate(r.plan, r.updates).await;
                 }
             });
         }
         return;
     };
-    if replication.is_none() {
+    let Some(replication) = replication else {
         let waits = durable.is_some();
         let pending = Pending { durable, reply, dest, server_id };
         if waits { burst.durable.push(pending) } else { burst.ready.push(pending) }
         return;
-    }
+    };
     let link = Arc::clone(link);
-    let shared = Arc::clone(shared);
+    let core = core.clone();
     tokio::spawn(async move {
         // RFC 2131 and our promise: no ACK before the lease is on disk.
         if let Some(d) = durable
             && let Err(e) = d.wait().await
         {
             tracing::error!(error = %e, "lease not durable; reply withheld");
-            shared.lock().unwrap_or_else(|p| p.into_inner()).stats.store_failures += 1;
+            core.count(Counter::StoreFailure, 1);
             return;
         }
         // Kea's HA: nor before the partner has it; dropped if it failed.
-        if let Some((r, p, u)) = replication
-            && !r.replicate(p, u).await
-        {
-            *shared.lock().unwrap_or_else(|p| p.into_inner()).stats.ha_dropped.entry("partner-update-failed").or_default() += 1;
+        let Replication { rel, plan, updates } = replication;
+        if !rel.replicate(plan, updates).await {
+            core.count(Counter::HaDropped(HaDrop::PartnerUpdateFailed), 1);
             return;
         }
-        let label = reply_label(&reply);
-        match send(&link, server_id, &reply, &dest).await {
-            Ok(()) => *shared.lock().unwrap_or_else(|p| p.into_inner()).stats.sent.entry(label).or_default() += 1,
+        let counter = match send(&link, server_id, &reply, &dest).await {
+            Ok(()) => reply_counter(&reply),
             Err(e) => {
                 tracing::warn!(error = %e, ?dest, "sending reply failed");
-                shared.lock().unwrap_or_else(|p| p.into_inner()).stats.send_failures += 1;
+                Counter::SendFailure
             }
-        }
+        };
+        core.count(counter, 1);
     });
 }
 

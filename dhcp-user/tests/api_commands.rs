@@ -392,14 +392,14 @@ async fn lease_argument_errors_name_the_argument() {
 #[tokio::test]
 async fn dhcp_disable_and_enable() {
     let api = Api::new();
-    let until = || api.state.shared.lock().unwrap().dhcp_disabled_until;
+    let until = || api.state.core.dhcp_disabled_until();
     assert_eq!(
         rt(&api
             .cmd("dhcp-disable", Some(json!({"max-period": 5})))
             .await),
         (0, "DHCPv4 service disabled for 5 seconds".into())
     );
-    let now = dhcp_user::server::unix_now();
+    let now = dhcp_user::clock::unix_now();
     let t = until().unwrap();
     assert!((now + 4..=now + 6).contains(&t), "{t} vs {now}");
     assert!(!dhcp_user::api::command::dhcp_enabled(Some(t), now));
@@ -428,7 +428,7 @@ async fn dhcp_disable_and_enable() {
 #[tokio::test]
 async fn config_commands() {
     let api = Api::new();
-    let subnets = || api.state.shared.lock().unwrap().policy.subnets.len();
+    let subnets = || api.state.core.policy().subnets.len();
     let got = api.cmd("config-get", None).await;
     assert_eq!(got["result"], 0);
     let mut cfg = got["arguments"].clone();
@@ -517,13 +517,11 @@ async fn statistics_use_kea_names() {
         assert_eq!(api.cmd("lease4-add", Some(a)).await["result"], 0);
     }
     {
-        let mut st = api.state.shared.lock().unwrap();
-        *st.stats.received.entry("discover").or_default() += 4;
-        *st.stats.sent.entry("ack").or_default() += 2;
-        *st.stats
-            .dropped
-            .entry(dhcp_user::dhcp::inbound::DropReason::Truncated)
-            .or_default() += 1;
+        use dhcp_user::core::{Counter, Sent};
+        let core = &api.state.core;
+        core.count(Counter::Received(dhcp_user::dhcp::inbound::Kind::Discover), 4);
+        core.count(Counter::Sent(Sent::Ack), 2);
+        core.count(Counter::Dropped(dhcp_user::dhcp::inbound::DropReason::Truncated), 1);
     }
     let v = api.cmd("statistic-get-all", None).await;
     assert_eq!(v["result"], 0);

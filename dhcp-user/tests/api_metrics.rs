@@ -33,13 +33,11 @@ async fn metrics_after_lease_adds() {
         assert_eq!(api.cmd("lease4-add", Some(a)).await["result"], 0);
     }
     {
-        let mut st = api.state.shared.lock().unwrap();
-        *st.stats.received.entry("discover").or_default() += 7;
-        *st.stats.sent.entry("offer").or_default() += 6;
-        *st.stats
-            .dropped
-            .entry(dhcp_user::dhcp::inbound::DropReason::BadOption)
-            .or_default() += 2;
+        use dhcp_user::core::{Counter, Sent};
+        let core = &api.state.core;
+        core.count(Counter::Received(dhcp_user::dhcp::inbound::Kind::Discover), 7);
+        core.count(Counter::Sent(Sent::Offer), 6);
+        core.count(Counter::Dropped(dhcp_user::dhcp::inbound::DropReason::BadOption), 2);
     }
     let (status, text) = api.get("/metrics").await;
     assert_eq!(status, 200);

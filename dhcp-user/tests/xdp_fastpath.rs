@@ -30,7 +30,7 @@ use dhcp_user::{
     glue::{self, held},
     leases::{ClientId, HwAddr, Lease},
     net::Interface,
-    server::unix_now,
+    clock::unix_now,
 };
 use dhcproto::{
     Encodable as _,
@@ -220,6 +220,51 @@ fn kernel_ack_equals_daemon_ack_byte_for_byte() {
         assert!((now + 59..=now + 61).contains(&e.expire), "{name}: expire {} now {now}", e.expire);
         let ev = rig.events.next().map(|item| parse_event(&item).unwrap()).expect("a renewal event");
         assert_eq!((Ipv4Addr::from(ev.addr), ev.subnet_id, ev.valid_lifetime, ev.expire), (CLIENT, 1, 60, e.expire));
+    }
+}
+
+/// Venus with options from `option-def`: 43 carrying a sub-option of
+/// `vendor-encapsulated-options-space` (always sent), a custom record
+/// (sent when asked for) and 125 assembled from an always-send option of
+/// `vendor-41112`.
+fn option_def_policy() -> Policy {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let d = &mut v["Dhcp4"];
+    d["option-def"] = serde_json::json!([
+        { "name": "vlanid", "code": 2, "space": "vendor-encapsulated-options-space", "type": "uint32" },
+        { "name": "foo", "code": 222, "type": "record", "record-types": "ipv4-address, uint16" },
+        { "name": "unifi-address", "code": 1, "space": "vendor-41112", "type": "ipv4-address" }
+    ]);
+    d["option-data"] = serde_json::json!([
+        { "name": "vendor-encapsulated-options", "always-send": true },
+        { "name": "vlanid", "space": "vendor-encapsulated-options-space", "data": "123" },
+        { "name": "foo", "data": "192.0.2.1, 7" },
+        { "name": "vivso-suboptions", "data": "41112", "always-send": true },
+        { "name": "unifi-address", "space": "vendor-41112", "data": "192.0.2.11", "always-send": true }
+    ]);
+    glue::compile(&config::parse(&v.to_string(), "lobezno-option-def.json").unwrap())
+}
+
+#[test]
+fn kernel_ack_with_option_def_options_equals_the_daemons() {
+    let lo = Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] };
+    let mut rig = Rig::new(option_def_policy(), lo);
+    let l = lease(MAC, None, unix_now() + 30);
+    // The custom record is sent only when asked for, so such a renewal is
+    // the daemon's (its reply is not the template's).
+    rig.sync.sync_lease(&rig.policy, CLIENT, Some(&l));
+    let (action, _) = rig.run(&Req { prl: vec![1, 3, 6, 15, 222], ..renewal() }.frame());
+    assert_eq!(action, XDP_PASS, "a renewal asking for the custom record is passed");
+    let asking = Req { prl: vec![43, 125], ..renewal() };
+    for (name, req) in [("default PRL", renewal()), ("asking for 43 and 125", asking)] {
+        rig.sync.sync_lease(&rig.policy, CLIENT, Some(&l));
+        let (action, out) = rig.run(&req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered in the kernel; counters {:?}", rig.counters());
+        let want = daemon_reply(&rig, &req, &l);
+        assert!(want.windows(8).any(|w| w == [43, 6, 2, 4, 0, 0, 0, 123]), "{name}: 43 in the daemon's reply");
+        assert!(want.windows(13).any(|w| w == [125, 11, 0, 0, 0xa0, 0x98, 6, 1, 4, 192, 0, 2, 11]), "{name}: 125");
+        assert_eq!(out, want, "{name}: the kernel's ACK differs from the daemon's");
     }
 }
 
@@ -512,4 +557,57 @@ fn kernel_passes_reserved_requests_it_must_not_answer() {
     let before = rig.counters();
     assert_eq!(rig.run(&m3(MessageType::Discover).frame()).0, XDP_PASS);
     assert_eq!(rig.delta(&before, Outcome::PassedNotServing), 1);
+}
+
+/// Venus's LAN subnet and 10.77.0.0/24 (id 77) as one shared network,
+/// each with `extra` merged into its JSON.
+fn shared_policy(extra: serde_json::Value) -> Policy {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let d = &mut v["Dhcp4"];
+    let mut lan = d["subnet4"][0].clone();
+    let mut second = serde_json::json!({ "id": 77, "subnet": "10.77.0.0/24", "pools": [ { "pool": "10.77.0.10-10.77.0.20" } ],
+        "option-data": [ { "name": "routers", "data": "10.77.0.1" } ] });
+    for s in [&mut lan, &mut second] {
+        for (k, x) in extra.as_object().unwrap() {
+            s[k] = x.clone();
+        }
+    }
+    d["subnet4"] = serde_json::json!([]);
+    d["shared-networks"] = serde_json::json!([{ "name": "lan", "subnet4": [lan, second] }]);
+    glue::compile(&config::parse(&v.to_string(), "shared.json").unwrap())
+}
+
+#[test]
+fn shared_network_sibling_renewal_equals_the_daemons_and_lease_caching_stays_with_the_daemon() {
+    let lo = Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] };
+    let addr = Ipv4Addr::new(10, 77, 0, 10);
+    let mk = |expire: u64| {
+        let mut l = Lease::new(addr, Some(HwAddr::ethernet(MAC)), None, 77, expire - 60, 60);
+        l.expire = expire;
+        l
+    };
+    // A lease of the second subnet, renewed on the first subnet's link:
+    // the kernel answers from subnet 77's template, as the daemon would.
+    let mut rig = Rig::new(shared_policy(serde_json::json!({})), lo.clone());
+    for (name, req) in [
+        ("renewal", Req { ciaddr: addr, ..renewal() }),
+        ("rebinding (broadcast)", Req { ciaddr: addr, broadcast_dst: true, ..renewal() }),
+    ] {
+        let l = mk(unix_now() + 30);
+        rig.sync.sync_lease(&rig.policy, addr, Some(&l));
+        let before = rig.counters();
+        let (action, out) = rig.run(&req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered; counters {:?}", rig.counters());
+        assert_eq!(rig.delta(&before, Outcome::AnsweredAck), 1, "{name}");
+        assert_eq!(out, daemon_reply(&rig, &req, &l), "{name}: kernel and daemon frames differ");
+        let _ = rig.events.next();
+    }
+    // Lease caching: the kernel cannot tell a reusable lease, so it passes.
+    let mut rig = Rig::bare(shared_policy(serde_json::json!({ "cache-threshold": 0.5 })), lo.clone());
+    let left = rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| true).unwrap();
+    assert_eq!(left.len(), 2, "both caching subnets stay with the daemon: {left:?}");
+    rig.sync.sync_lease(&rig.policy, addr, Some(&mk(unix_now() + 30)));
+    let (action, _) = rig.run(&Req { ciaddr: addr, ..renewal() }.frame());
+    assert_eq!(action, XDP_PASS, "a caching subnet's renewal is the daemon's");
 }

@@ -22,7 +22,7 @@ use dhcp_user::{
     ha::{Query, ScopeFilter, rfc3074_bucket},
     leases::{ClientId, HwAddr, Lease},
     net::Interface,
-    server::unix_now,
+    clock::unix_now,
 };
 use dhcproto::{
     Encodable as _,
@@ -162,9 +162,16 @@ fn kernel_scope_agrees_with_the_filter_and_the_published_split() {
     }
     let lo = rig.lo.clone();
     let policy = rig.policy.clone();
-    for f in filters() {
-        let left = rig.sync.install_subnets_scoped(&policy, std::slice::from_ref(&lo), |_| SubnetServing::Scopes(f)).unwrap();
+    for (i, f) in filters().into_iter().enumerate() {
+        // Every other filter arrives the way an HA transition writes it:
+        // templates installed serving nothing, then only the serving bits
+        // rewritten (MapSync::set_serving), which must answer the same.
+        let installed = if i % 2 == 0 { SubnetServing::Scopes(f) } else { SubnetServing::Off };
+        let left = rig.sync.install_subnets_scoped(&policy, std::slice::from_ref(&lo), |_| installed).unwrap();
         assert!(left.is_empty(), "{left:?}");
+        if i % 2 == 1 {
+            rig.sync.set_serving(&policy, |_| SubnetServing::Scopes(f)).unwrap();
+        }
         // No scope served at all: nothing is in scope, the subnet is off.
         let why = if f.primary || (f.secondary && f.mode == HaMode::LoadBalancing) {
             Outcome::PassedOutOfScope

@@ -33,7 +33,8 @@ use dhcp_user::{
     glue::{self, StoreView},
     leases::{ClientId, HwAddr, Lease, LeaseStore, StoreConfig},
     net::Interface,
-    server::{select_subnet, unix_now},
+    clock::unix_now,
+    server::select_subnet,
 };
 use dhcproto::{
     Encodable as _,

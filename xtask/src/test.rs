@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the one command that runs the whole suite — unit
 //! tests, integration tests and the namespace lab tests with real Kea,
 //! dhclient and XDP. It runs `setup` first so a fresh machine needs nothing
-//! else. The eBPF crate is excluded from the host build: it only builds
+//! else, then a bounded ISC Forge slice (`forge --ci`) when the harness is
+//! present. The eBPF crate is excluded from the host build: it only builds
 //! for bpfel, and is tested through `xdhcpd`, which embeds and attaches it.
 
 use std::process::Command;
@@ -22,5 +23,15 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         cmd.args(["test", "--workspace", "--exclude", "dhcp-ebpf", "--no-fail-fast"]);
     }
     cmd.args(extra);
-    run_cmd(&mut cmd)
+    run_cmd(&mut cmd)?;
+    // A bounded slice of ISC Forge (the full runs are `cargo xtask forge`,
+    // committed in CONFORMANCE.md). Without the harness it cannot run: say
+    // so loudly rather than pretend.
+    match crate::forge::find_harness(None) {
+        Ok(_) => crate::forge::run(&crate::forge::Args::ci()),
+        Err(e) => {
+            eprintln!("\n!!! cargo xtask test: the Forge CI slice did not run: {e:#}\n");
+            Ok(())
+        }
+    }
 }

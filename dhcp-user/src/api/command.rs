@@ -5,237 +5,12 @@
 
 use std::{path::Path, time::Instant};
 
-use serde_json::{Map, Value, json};
-use thiserror::Error;
+use serde_json::{Value, json};
+
+pub use crate::kea::command::{Answer, ArgError, Args, Handled, Request, RequestError, ResultCode, map_args};
 
 use super::{ApiState, RestartKeys, leases, stats};
-use crate::{config, glue, server::unix_now};
-
-/// Kea's `result` values (`CONTROL_RESULT_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResultCode {
-    /// The command did what was asked.
-    Success = 0,
-    /// It failed; `text` says why. Nothing was changed.
-    Error = 1,
-    /// The command is not supported (unknown, or not built yet).
-    Unsupported = 2,
-    /// It worked but found nothing (no lease, no lease deleted).
-    Empty = 3,
-    /// `ha-maintenance-notify` refused in this HA state (HA-private code).
-    MaintenanceNotAllowed = 1001,
-}
-
-/// One command's answer, as Kea shapes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// What happened.
-    pub result: ResultCode,
-    /// Human-readable summary; Kea omits it for some successes.
-    pub text: Option<String>,
-    /// The payload (`null` when absent).
-    pub arguments: Option<Value>,
-}
-
-impl Answer {
-    /// A result with a text and no arguments.
-    pub fn new(result: ResultCode, text: impl Into<String>) -> Self {
-        Answer {
-            result,
-            text: Some(text.into()),
-            arguments: None,
-        }
-    }
-
-    /// Success with a text.
-    pub fn ok(text: impl Into<String>) -> Self {
-        Answer::new(ResultCode::Success, text)
-    }
-
-    /// Failure (result 1).
-    pub fn error(text: impl Into<String>) -> Self {
-        Answer::new(ResultCode::Error, text)
-    }
-
-    /// Drops the text (Kea sends none for some successes).
-    pub fn without_text(mut self) -> Self {
-        self.text = None;
-        self
-    }
-
-    /// Adds `high-availability` to `status-get`'s arguments when present.
-    fn with_ha(mut self, ha: Option<Value>) -> Self {
-        if let (Some(v), Some(Value::Object(m))) = (ha, self.arguments.as_mut()) {
-            m.insert("high-availability".into(), v);
-        }
-        self
-    }
-
-    /// Adds arguments.
-    pub fn with_args(mut self, arguments: Value) -> Self {
-        self.arguments = Some(arguments);
-        self
-    }
-
-    /// The JSON object Kea sends (keys sorted, as Kea prints them).
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("result".into(), json!(self.result as i32));
-        if let Some(t) = &self.text {
-            m.insert("text".into(), json!(t));
-        }
-        if let Some(a) = &self.arguments {
-            m.insert("arguments".into(), a.clone());
-        }
-        Value::Object(m)
-    }
-}
-
-/// A parsed command: what Kea's control agent accepts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    /// Command name, e.g. `lease4-get`.
-    pub command: String,
-    /// `arguments`, any JSON (each command checks its own shape).
-    pub arguments: Option<Value>,
-    /// `service` (`["dhcp4"]`): present means control-agent framing.
-    pub service: Option<Vec<String>>,
-}
-
-/// Why a body is not a command at all (HTTP 400, nothing runs).
-#[derive(Debug, Error, PartialEq)]
-pub enum RequestError {
-    /// Not JSON.
-    #[error("invalid JSON: {0}")]
-    Json(String),
-    /// JSON, but not an object.
-    #[error("command must be a JSON map")]
-    NotMap,
-    /// No `command` key.
-    #[error("missing mandatory 'command' parameter")]
-    NoCommand,
-    /// `command` is not a string.
-    #[error("'command' element in command message is not a string")]
-    CommandNotString,
-    /// `service` is not a list of strings.
-    #[error("'service' must be a list of strings")]
-    BadService,
-}
-
-impl Request {
-    /// Parses a request body. Unknown top-level keys are ignored, as Kea does.
-    pub fn parse(body: &[u8]) -> Result<Request, RequestError> {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| RequestError::Json(e.to_string()))?;
-        let Value::Object(mut m) = v else {
-            return Err(RequestError::NotMap);
-        };
-        let command = match m.remove("command") {
-            None => return Err(RequestError::NoCommand),
-            Some(Value::String(s)) => s,
-            Some(_) => return Err(RequestError::CommandNotString),
-        };
-        let service = match m.remove("service") {
-            None => None,
-            Some(Value::Array(a)) => Some(
-                a.into_iter()
-                    .map(|s| match s {
-                        Value::String(s) => Ok(s),
-                        _ => Err(RequestError::BadService),
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            Some(_) => return Err(RequestError::BadService),
-        };
-        Ok(Request {
-            command,
-            arguments: m.remove("arguments"),
-            service,
-        })
-    }
-
-    /// A request without service framing (tests, internal callers).
-    pub fn new(command: &str, arguments: Option<Value>) -> Request {
-        Request {
-            command: command.into(),
-            arguments,
-            service: None,
-        }
-    }
-}
-
-/// An argument problem; its text names the argument, as Kea's do.
-#[derive(Debug, Error, PartialEq)]
-pub enum ArgError {
-    /// A mandatory argument is absent.
-    #[error("missing parameter '{0}'")]
-    Missing(&'static str),
-    /// Present with the wrong JSON type.
-    #[error("invalid type specified for parameter '{0}'")]
-    Type(&'static str),
-    /// Any other refusal, with Kea's wording.
-    #[error("{0}")]
-    Other(String),
-}
-
-impl From<ArgError> for Answer {
-    fn from(e: ArgError) -> Answer {
-        Answer::error(e.to_string())
-    }
-}
-
-/// What command handlers return: `Err` is a result-1 answer.
-pub(crate) type Handled = Result<Answer, ArgError>;
-
-/// Typed access to an `arguments` map.
-pub(crate) struct Args<'a>(pub &'a Map<String, Value>);
-
-impl<'a> Args<'a> {
-    pub fn get(&self, k: &str) -> Option<&'a Value> {
-        self.0.get(k)
-    }
-    pub fn str(&self, k: &'static str) -> Result<Option<&'a str>, ArgError> {
-        match self.0.get(k) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ArgError::Type(k)),
-        }
-    }
-    pub fn req_str(&self, k: &'static str) -> Result<&'a str, ArgError> {
-        self.str(k)?.ok_or(ArgError::Missing(k))
-    }
-    pub fn int(&self, k: &'static str) -> Result<Option<i64>, ArgError> {
-        match self.0.get(k) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(ArgError::Type(k)),
-            Some(_) => Err(ArgError::Type(k)),
-        }
-    }
-    /// An integer in `u32` range (subnet ids, lifetimes).
-    pub fn u32(&self, k: &'static str) -> Result<Option<u32>, ArgError> {
-        match self.int(k)? {
-            None => Ok(None),
-            Some(v) => u32::try_from(v)
-                .map(Some)
-                .map_err(|_| ArgError::Other(format!("'{k}' is out of range: {v}"))),
-        }
-    }
-    pub fn bool(&self, k: &'static str) -> Result<Option<bool>, ArgError> {
-        match self.0.get(k) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(ArgError::Type(k)),
-        }
-    }
-}
-
-/// The `arguments` map, or `Err(text)` with the command's own wording.
-pub(crate) fn map_args<'a>(req: &'a Request, missing: &str) -> Result<Args<'a>, ArgError> {
-    match &req.arguments {
-        Some(Value::Object(m)) => Ok(Args(m)),
-        _ => Err(ArgError::Other(missing.to_owned())),
-    }
-}
+use crate::{clock::unix_now, config, glue};
 
 /// Commands served (what `list-commands` reports); the `ha-*` ones only
 /// with HA configured (otherwise they are answered with result 2).
@@ -281,18 +56,18 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
         "version-get" => Ok(version()),
         "list-commands" => {
             // Like Kea, the ha-* commands exist only with the HA hook loaded.
-            let ha = state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.is_some();
+            let ha = state.ha.is_some();
             let list: Vec<&str> = COMMANDS.iter().copied().filter(|c| ha || !c.starts_with("ha-")).collect();
             Ok(Answer { result: ResultCode::Success, text: None, arguments: Some(json!(list)) })
         }
         "status-get" => Ok(status_get(state)),
         "shutdown" => Ok(shutdown(state)),
-        "dhcp-disable" => dhcp_disable(state, req),
-        "dhcp-enable" => Ok(dhcp_enable(state, req)),
+        "dhcp-disable" => dhcp_disable(state, req).await,
+        "dhcp-enable" => Ok(dhcp_enable(state, req).await),
         "config-get" => Ok(config_get(state)),
         "config-test" => config_test(req),
-        "config-set" => config_set(state, req),
-        "config-reload" => Ok(config_reload(state)),
+        "config-set" => config_set(state, req).await,
+        "config-reload" => Ok(config_reload(state).await),
         "config-write" => config_write(state, req),
         "statistic-get-all" => Ok(stats::get_all(state)),
         "statistic-get" => stats::get_one(state, req),
@@ -319,7 +94,7 @@ pub fn dhcp_enabled(until: Option<u64>, now: u64) -> bool {
 }
 
 fn status_get(state: &ApiState) -> Answer {
-    let until = state.lock().dhcp_disabled_until;
+    let until = state.core.dhcp_disabled_until();
     let reload = state
         .applied
         .lock()
@@ -327,12 +102,7 @@ fn status_get(state: &ApiState) -> Answer {
         .reloaded_at
         .elapsed()
         .as_secs();
-    Answer {
-        result: ResultCode::Success,
-        text: None,
-        arguments: None,
-    }
-    .with_args(json!({
+    let mut args = json!({
         "pid": std::process::id(),
         "uptime": state.started.elapsed().as_secs(),
         "reload": reload,
@@ -342,8 +112,11 @@ fn status_get(state: &ApiState) -> Answer {
             "attach-mode": state.attach_mode,
             "dhcp-enabled": dhcp_enabled(until, unix_now()),
         },
-    }))
-    .with_ha(super::ha::status(state))
+    });
+    if let Some(ha) = state.ha_status() {
+        args["high-availability"] = crate::kea::status::ha_json(&ha);
+    }
+    Answer::ok("").without_text().with_args(args)
 }
 
 fn shutdown(state: &ApiState) -> Answer {
@@ -352,7 +125,7 @@ fn shutdown(state: &ApiState) -> Answer {
     Answer::ok("Shutting down.")
 }
 
-fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
+async fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
     let args = match &req.arguments {
         None => None,
         Some(Value::Object(m)) => Some(Args(m)),
@@ -397,11 +170,8 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
         }
     }
     let until = period.map_or(u64::MAX, |p| unix_now().saturating_add(p));
-    {
-        let mut st = state.lock();
-        st.dhcp_disabled_until = Some(until);
-        st.resync_kernel(); // the kernel must stop answering too
-    }
+    // The kernel must stop answering too: answered once it has.
+    state.core.disable_dhcp(until).await;
     Ok(match period {
         Some(p) => {
             state.event(format!("DHCP disabled for {p} s"));
@@ -414,18 +184,14 @@ fn dhcp_disable(state: &ApiState, req: &Request) -> Handled {
     })
 }
 
-fn dhcp_enable(state: &ApiState, req: &Request) -> Answer {
+async fn dhcp_enable(state: &ApiState, req: &Request) -> Answer {
     let origin = req.arguments.as_ref().and_then(|a| a.get("origin")).and_then(Value::as_str);
     if origin == Some("ha-partner")
         && let Some(a) = super::ha::partner_dhcp(state, true, None)
     {
         return a;
     }
-    {
-        let mut st = state.lock();
-        st.dhcp_disabled_until = None;
-        st.resync_kernel();
-    }
+    state.core.enable_dhcp().await;
     state.event("DHCP enabled");
     Answer::ok("DHCP service successfully enabled")
 }
@@ -476,7 +242,18 @@ fn config_test(req: &Request) -> Handled {
 /// Validates, then swaps the policy the packet loop uses. Settings fixed at
 /// start-up (sockets, lease file) must not change: such a config is refused
 /// whole rather than half-applied.
-fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Handled {
+async fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Handled {
+    let (flushed, subnets) = swap(state, cfg, json, how)?;
+    flushed.await;
+    state.event(format!(
+        "{how}: new configuration applied ({subnets} subnets)"
+    ));
+    Ok(Answer::ok("Configuration successful."))
+}
+
+/// [`apply`]'s checks and swap, under the `applied` lock; returns when the
+/// kernel will have it, and the number of subnets.
+fn swap(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Result<(crate::core::Flushed, usize), ArgError> {
     let keys = RestartKeys::of(cfg);
     let mut applied = state.applied.lock().unwrap_or_else(|p| p.into_inner());
     if keys.interfaces != applied.restart.interfaces {
@@ -494,27 +271,22 @@ fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str)
     }
     let policy = glue::compile(cfg);
     let subnets = policy.subnets.len();
-    {
-        let mut st = state.lock();
-        st.policy = policy;
-        st.resync_kernel(); // templates and lease entries follow the new config
-    }
+    // Templates and lease entries follow the new config (the kernel-sync
+    // task rebuilds them; the packet path runs on meanwhile); answered
+    // once the kernel has them.
+    let flushed = state.core.apply_policy(policy);
     applied.json = json;
     applied.reloaded_at = Instant::now();
-    drop(applied);
-    state.event(format!(
-        "{how}: new configuration applied ({subnets} subnets)"
-    ));
-    Ok(Answer::ok("Configuration successful."))
+    Ok((flushed, subnets))
 }
 
-fn config_set(state: &ApiState, req: &Request) -> Handled {
+async fn config_set(state: &ApiState, req: &Request) -> Handled {
     let args = config_args(req)?;
     let cfg = parse_config(args, "config-set")?;
-    apply(state, &cfg, Some(args.clone()), "config-set")
+    apply(state, &cfg, Some(args.clone()), "config-set").await
 }
 
-fn config_reload(state: &ApiState) -> Answer {
+async fn config_reload(state: &ApiState) -> Answer {
     let Some(path) = &state.config_path else {
         return Answer::error("Config reload failed: no configuration file");
     };
@@ -526,6 +298,7 @@ fn config_reload(state: &ApiState) -> Answer {
         .ok()
         .and_then(|t| super::plain_json(&t));
     apply(state, &cfg, json, "config-reload")
+        .await
         .unwrap_or_else(|e| Answer::error(format!("Config reload failed: {e}")))
 }
 

@@ -13,7 +13,8 @@ use super::{
     command::{Answer, ArgError, Handled, Request, ResultCode},
 };
 use crate::{
-    ha::{Reply, ReplyCode, wire},
+    ha::{Reply, ReplyCode},
+    kea::ha as wire,
     peer::{self, HaRuntime, Rel},
 };
 
@@ -35,7 +36,7 @@ fn on_machine(r: &Rel, f: impl FnOnce(&mut crate::ha::HaMachine) -> (Reply, Vec<
 }
 
 fn runtime(state: &ApiState) -> Option<Arc<HaRuntime>> {
-    state.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.clone()
+    state.ha.clone()
 }
 
 /// `server-name` from the arguments, when given as a string.
@@ -119,7 +120,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                 page_limit: r.config.sync_page_limit(),
                 page_timeout: r.config.sync_timeout(),
             };
-            if peer::sync_leases(r, state, &sync).await {
+            if peer::sync_leases(r, &state.ha_context(), &sync).await {
                 Ok(Answer::ok("Lease database synchronization complete."))
             } else {
                 Err(ArgError::Other("Lease database synchronization failed.".into()))
@@ -190,9 +191,4 @@ pub fn partner_dhcp(state: &ApiState, enable: bool, max_period: Option<u64>) -> 
             None => Answer::ok("DHCPv4 service disabled"),
         }
     })
-}
-
-/// `status-get`'s `high-availability` list, when HA is configured.
-pub fn status(state: &ApiState) -> Option<Value> {
-    runtime(state).map(|h| h.status())
 }

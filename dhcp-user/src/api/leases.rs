@@ -1,6 +1,7 @@
-//! The `lease4-*` commands of Kea's `libdhcp_lease_cmds.so`: Kea's lease
-//! JSON both ways, lookups, and changes that go through the store's durable
-//! path (the answer waits for the fsync, so "added" means "on disk").
+//! The `lease4-*` commands of Kea's `libdhcp_lease_cmds.so`: lookups, and
+//! changes that go through the store's durable path (the answer waits for
+//! the fsync, so "added" means "on disk"). The lease JSON itself is
+//! [`crate::kea::lease`].
 
 use std::net::Ipv4Addr;
 
@@ -11,135 +12,11 @@ use super::{
     command::{Answer, ArgError, Args, Handled, Request, ResultCode, map_args},
 };
 use crate::{
-    dhcp::policy::Policy,
-    leases::{ClientId, Durable, HwAddr, Lease, LeaseState},
-    server::unix_now,
+    clock::unix_now,
+    core::Tx,
+    kea::lease::{lease_json, parse_addr, parse_lease},
+    leases::{ClientId, Durable, HwAddr, Lease},
 };
-
-/// A lease as Kea's `Lease4::toElement` prints it: `client-id` and
-/// `user-context` only when set, `hw-address` empty for declined leases.
-pub fn lease_json(l: &Lease) -> Value {
-    let mut m = Map::new();
-    m.insert("ip-address".into(), json!(l.address.to_string()));
-    m.insert(
-        "hw-address".into(),
-        json!(l.hwaddr.as_ref().map(|h| h.to_string()).unwrap_or_default()),
-    );
-    if let Some(c) = &l.client_id {
-        m.insert("client-id".into(), json!(c.to_string()));
-    }
-    m.insert("valid-lft".into(), json!(l.valid_lifetime));
-    m.insert("cltt".into(), json!(l.cltt()));
-    m.insert("subnet-id".into(), json!(l.subnet_id));
-    m.insert("fqdn-fwd".into(), json!(l.fqdn_fwd));
-    m.insert("fqdn-rev".into(), json!(l.fqdn_rev));
-    m.insert("hostname".into(), json!(l.hostname));
-    m.insert("state".into(), json!(l.state.code()));
-    if let Some(ctx) = &l.user_context {
-        m.insert("user-context".into(), ctx.clone());
-    }
-    Value::Object(m)
-}
-
-fn parse_addr(text: &str) -> Result<Ipv4Addr, ArgError> {
-    text.parse()
-        .map_err(|_| ArgError::Other(format!("Failed to convert '{text}' to address")))
-}
-
-/// Kea's `Lease4Parser`: a lease from `lease4-add`/`lease4-update`
-/// arguments, checked against the configured subnets. Unknown keys are
-/// ignored, as Kea does.
-pub fn parse_lease(a: &Args, policy: &Policy, now: u64) -> Result<Lease, ArgError> {
-    let address = parse_addr(a.req_str("ip-address")?)?;
-    let subnet = match a.u32("subnet-id")? {
-        None | Some(0) => policy
-            .subnets
-            .iter()
-            .find(|s| s.contains(address))
-            .ok_or_else(|| {
-                ArgError::Other(format!(
-                    "subnet-id not specified and failed to find a subnet for address {address}"
-                ))
-            })?,
-        Some(id) => {
-            let s = policy.subnet(id).ok_or_else(|| {
-                ArgError::Other(format!(
-                    "Invalid subnet-id: No IPv4 subnet with subnet-id={id} currently configured."
-                ))
-            })?;
-            if !s.contains(address) {
-                return Err(ArgError::Other(format!(
-                    "The address {address} does not belong to subnet {}/{}, subnet-id={id}",
-                    s.network, s.prefix_len
-                )));
-            }
-            s
-        }
-    };
-    let hw_text = a.req_str("hw-address")?;
-    let hwaddr = if hw_text.is_empty() {
-        None
-    } else {
-        Some(
-            hw_text
-                .parse::<HwAddr>()
-                .map_err(|e| ArgError::Other(format!("invalid 'hw-address' {hw_text}: {e}")))?,
-        )
-    };
-    let client_id = match a.str("client-id")? {
-        None | Some("") => None,
-        Some(t) => Some(
-            t.parse::<ClientId>()
-                .map_err(|e| ArgError::Other(format!("invalid 'client-id' {t}: {e}")))?,
-        ),
-    };
-    let valid = a.u32("valid-lft")?.unwrap_or(subnet.lifetimes.valid);
-    let cltt = match a.int("expire")? {
-        None => now,
-        Some(e) if e <= 0 => {
-            return Err(ArgError::Other(format!(
-                "expiration time must be positive for address {address}"
-            )));
-        }
-        Some(e) if (e as u64) < u64::from(valid) => {
-            return Err(ArgError::Other(format!(
-                "expiration time must be greater than valid lifetime for address {address}"
-            )));
-        }
-        Some(e) => e as u64 - u64::from(valid),
-    };
-    let mut lease = Lease::new(address, hwaddr, client_id, subnet.id, cltt, valid);
-    lease.fqdn_fwd = a.bool("fqdn-fwd")?.unwrap_or(false);
-    lease.fqdn_rev = a.bool("fqdn-rev")?.unwrap_or(false);
-    lease.hostname = a.str("hostname")?.unwrap_or("").to_owned();
-    if (lease.fqdn_fwd || lease.fqdn_rev) && lease.hostname.trim().is_empty() {
-        return Err(ArgError::Other(
-            "No hostname specified and either forward or reverse fqdn was set to true.".into(),
-        ));
-    }
-    lease.state = match a.int("state")? {
-        None => LeaseState::Default,
-        Some(s @ 0..=2) => LeaseState::from_code(s as u32),
-        Some(s) => {
-            return Err(ArgError::Other(format!(
-                "Invalid state value: {s}, supported values are: 0 (default), 1 (declined) and 2 (expired-reclaimed)"
-            )));
-        }
-    };
-    lease.user_context = match a.get("user-context") {
-        None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(v) => {
-            return Err(ArgError::Other(format!(
-                "Invalid user context '{v}' is not a JSON map."
-            )));
-        }
-    };
-    lease
-        .validate()
-        .map_err(|e| ArgError::Other(format!("invalid lease {address}: {e}")))?;
-    Ok(lease)
-}
 
 /// How `lease4-get`/`lease4-del` name a lease.
 enum Selector {
@@ -198,11 +75,15 @@ fn selector(req: &Request) -> Result<Selector, ArgError> {
 }
 
 fn select(state: &ApiState, s: &Selector) -> Option<Lease> {
-    let st = state.lock();
+    state.core.write(|tx| selected(tx, s))
+}
+
+/// The lease a selector names, first of several.
+fn selected(tx: &Tx<'_>, s: &Selector) -> Option<Lease> {
     match s {
-        Selector::Address(a) => st.store.get(*a),
-        Selector::HwAddr(subnet, hw) => st.store.by_hwaddr(*subnet, hw).into_iter().next(),
-        Selector::ClientId(subnet, id) => st.store.by_client_id(*subnet, id).into_iter().next(),
+        Selector::Address(a) => tx.get(*a),
+        Selector::HwAddr(subnet, hw) => tx.by_hwaddr(*subnet, hw).into_iter().next(),
+        Selector::ClientId(subnet, id) => tx.by_client_id(*subnet, id).into_iter().next(),
     }
 }
 
@@ -254,9 +135,8 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                 .parse()
                 .map_err(|e| ArgError::Other(format!("invalid 'hw-address' {text}: {e}")))?;
             let leases: Vec<Lease> = state
-                .lock()
-                .store
-                .snapshot()
+                .core
+                .leases()
                 .into_iter()
                 .filter(|l| l.hwaddr.as_ref().is_some_and(|h| h.bytes() == hw.bytes()))
                 .collect();
@@ -269,9 +149,8 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                 .parse()
                 .map_err(|e| ArgError::Other(format!("invalid 'client-id' {text}: {e}")))?;
             let leases: Vec<Lease> = state
-                .lock()
-                .store
-                .snapshot()
+                .core
+                .leases()
                 .into_iter()
                 .filter(|l| l.client_id.as_ref() == Some(&id))
                 .collect();
@@ -285,9 +164,8 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             }
             // Kea compares hostnames case-insensitively.
             let leases: Vec<Lease> = state
-                .lock()
-                .store
-                .snapshot()
+                .core
+                .leases()
                 .into_iter()
                 .filter(|l| l.hostname.eq_ignore_ascii_case(name))
                 .collect();
@@ -297,23 +175,9 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         "lease4-update" => add_or_update(state, req, true).await,
         "lease4-del" => {
             let s = selector(req)?;
-            let write = {
-                let mut st = state.lock();
-                let lease = match &s {
-                    Selector::Address(a) => st.store.get(*a),
-                    Selector::HwAddr(subnet, hw) => {
-                        st.store.by_hwaddr(*subnet, hw).into_iter().next()
-                    }
-                    Selector::ClientId(subnet, id) => {
-                        st.store.by_client_id(*subnet, id).into_iter().next()
-                    }
-                };
-                lease.map(|l| {
-                    let write = st.store.remove(l.address);
-                    super::lease_changed(&mut st, l.address);
-                    (l.address, write)
-                })
-            };
+            let write = state.core.write(|tx| {
+                selected(tx, &s).map(|l| (l.address, tx.remove(l.address)))
+            });
             let Some((addr, write)) = write else {
                 return Ok(Answer::new(ResultCode::Empty, "IPv4 lease not found."));
             };
@@ -361,7 +225,7 @@ fn get_all(state: &ApiState, req: &Request) -> Handled {
             ));
         }
     };
-    let mut leases = state.lock().store.snapshot();
+    let mut leases = state.core.leases();
     if let Some(ids) = subnets {
         leases.retain(|l| ids.contains(&l.subnet_id));
     }
@@ -398,7 +262,7 @@ fn get_page(state: &ApiState, req: &Request) -> Handled {
         ));
     }
     let limit = usize::try_from(limit.min(u64::from(u32::MAX))).unwrap_or(usize::MAX);
-    let leases = state.lock().store.page_after(after, limit);
+    let leases = state.core.leases_after(after, limit);
     let count = leases.len();
     Ok(found(&leases, Some(("count", json!(count)))))
 }
@@ -418,10 +282,9 @@ async fn add_or_update(state: &ApiState, req: &Request, update: bool) -> Handled
         false
     };
     // Check and write under one lock so a DHCP exchange cannot slip between.
-    let (lease, existed, write) = {
-        let mut st = state.lock();
-        let lease = parse_lease(&a, &st.policy, unix_now())?;
-        let existed = st.store.get(lease.address).is_some();
+    let (lease, existed, write) = state.core.write(|tx| -> Result<_, ArgError> {
+        let lease = parse_lease(&a, tx.policy(), unix_now())?;
+        let existed = tx.get(lease.address).is_some();
         if !update && existed {
             return Err(ArgError::Other("IPv4 lease already exists.".into()));
         }
@@ -431,10 +294,9 @@ async fn add_or_update(state: &ApiState, req: &Request, update: bool) -> Handled
                 lease.address
             )));
         }
-        let write = st.store.upsert(lease.clone());
-        super::lease_changed(&mut st, lease.address);
-        (lease, existed, write)
-    };
+        let write = tx.upsert(lease.clone());
+        Ok((lease, existed, write))
+    })?;
     durable(vec![write]).await?;
     state.event(format!("{} {}", req.command, lease.address));
     Ok(if !update {
@@ -459,14 +321,12 @@ async fn wipe(state: &ApiState, req: &Request) -> Handled {
             ));
         }
     };
-    let (ids, writes) = {
-        let mut st = state.lock();
+    let (ids, writes) = state.core.write(|tx| {
         let ids: Vec<u32> = match subnet {
             Some(id) => vec![id],
-            None => st.policy.subnets.iter().map(|s| s.id).collect(),
+            None => tx.policy().subnets.iter().map(|s| s.id).collect(),
         };
-        let doomed: Vec<Ipv4Addr> = st
-            .store
+        let doomed: Vec<Ipv4Addr> = tx
             .snapshot()
             .into_iter()
             .filter(|l| ids.contains(&l.subnet_id))
@@ -474,11 +334,10 @@ async fn wipe(state: &ApiState, req: &Request) -> Handled {
             .collect();
         let mut writes = Vec::with_capacity(doomed.len());
         for addr in doomed {
-            writes.push(st.store.remove(addr));
-            super::lease_changed(&mut st, addr);
+            writes.push(tx.remove(addr));
         }
         (ids, writes)
-    };
+    });
     let n = writes.len();
     durable(writes).await?;
     let list: String = ids.iter().map(|i| format!(" {i}")).collect();

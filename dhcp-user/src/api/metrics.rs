@@ -1,6 +1,6 @@
 //! `GET /metrics`: Prometheus text format (OpenMetrics via
 //! `prometheus-client`). A fresh registry is filled from the shared state on
-//! each scrape: the daemon's counters already live in [`crate::server::Stats`],
+//! each scrape: the daemon's counters already live in [`crate::core::Stats`],
 //! so keeping a second set of live metric objects would only let them drift.
 //!
 //! | metric | labels |
@@ -21,8 +21,8 @@
 //! | `xdhcp_ha_replication_backlog` | `relationship`: updates queued for replication |
 //! | `xdhcp_ha_heartbeat_age_seconds` | `relationship`: since the last heartbeat answer |
 //!
-//! HA metrics come from `status-get`'s `high-availability` list, so they
-//! say what the command API says; `relationship` is this server's name in
+//! HA metrics come from the same typed [`RelStatus`] as `status-get`'s
+//! `high-availability` list, so they say what the command API says; `relationship` is this server's name in
 //! the relationship (unique across relationships, as Kea requires). They
 //! are absent without HA.
 //!
@@ -42,10 +42,13 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use serde_json::{Value, json};
-
 use super::{ApiState, command::dhcp_enabled, stats::pool_counts};
-use crate::{dhcp::inbound::DropReason, server::unix_now};
+use crate::{
+    clock::unix_now,
+    core::{Counter as Stat, stats::kind_label},
+    dhcp::inbound::DropReason,
+    ha::{PartnerState, RelStatus, State as HaState},
+};
 
 type Labels = Vec<(String, String)>;
 
@@ -72,31 +75,11 @@ fn gauge(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Every state Kea's HA state machine reports, so alerts can match on a
-/// zero as well as on a one.
-pub const HA_STATES: &[&str] = &[
-    "backup",
-    "communication-recovery",
-    "hot-standby",
-    "load-balancing",
-    "in-maintenance",
-    "partner-down",
-    "partner-in-maintenance",
-    "passive-backup",
-    "ready",
-    "syncing",
-    "terminated",
-    "waiting",
-    "unavailable",
-];
-
-/// Registers the HA families and fills them from `ha`, `status-get`'s
-/// `high-availability` list. Fields missing from an entry leave their
-/// sample out rather than exporting a made-up zero.
-pub fn ha_metrics(reg: &mut Registry, ha: &Value) {
-    let Some(list) = ha.as_array() else {
-        return;
-    };
+/// Registers the HA families and fills them from each relationship's
+/// status. Every state of [`HaState::ALL`] (and `unavailable` for the
+/// partner) gets a sample, so alerts can match on a zero as well as on a
+/// one; a partner never heard from leaves its family empty.
+pub fn ha_metrics(reg: &mut Registry, list: &[RelStatus]) {
     let state = gauge_family(
         reg,
         "xdhcp_ha_state",
@@ -123,53 +106,32 @@ pub fn ha_metrics(reg: &mut Registry, ha: &Value) {
         "Seconds since the partner last answered a heartbeat",
         age.clone(),
     );
+    let names = || HaState::ALL.into_iter().map(HaState::name).chain([PartnerState::Unavailable.name()]);
     let one_hot = |family: &Family<Labels, Gauge>, rel: &str, current: &str| {
-        for s in HA_STATES.iter().copied().chain(
-            // A state this list does not know still shows up.
-            (!HA_STATES.contains(&current)).then_some(current),
-        ) {
+        for s in names() {
             family
                 .get_or_create(&labels(&[("relationship", rel), ("state", s)]))
                 .set(i64::from(s == current));
         }
     };
-    for (i, r) in list.iter().enumerate() {
-        let servers = &r["ha-servers"];
-        let local = &servers["local"];
-        let remote = &servers["remote"];
-        let fallback = i.to_string();
-        let rel = local["server-name"].as_str().unwrap_or(&fallback);
-        if let Some(s) = local["state"].as_str() {
-            one_hot(&state, rel, s);
-        }
-        if remote.is_object() {
-            let lost = remote["in-touch"] == json!(false)
-                || remote["communication-interrupted"] == json!(true);
-            let s = if lost {
-                Some("unavailable")
-            } else {
-                remote["last-state"].as_str()
-            };
-            if let Some(s) = s {
-                one_hot(&partner, rel, s);
-            }
+    for r in list {
+        let rel = r.local.server_name.as_str();
+        one_hot(&state, rel, r.local.state.name());
+        if let Some(s) = r.partner_state_label() {
+            one_hot(&partner, rel, s);
         }
         let l = labels(&[("relationship", rel)]);
-        if let Some(n) = r["unsent-update-count"].as_u64() {
-            unsent.get_or_create(&l).set(gauge(n));
-        }
-        if let Some(n) = r["replication-backlog"].as_u64() {
-            backlog.get_or_create(&l).set(gauge(n));
-        }
-        let heard = r["last-heartbeat-age"].as_f64().or(remote["age"].as_f64());
+        unsent.get_or_create(&l).set(gauge(r.unsent_update_count));
+        backlog.get_or_create(&l).set(gauge(r.replication_backlog as u64));
+        let heard = r.last_heartbeat_age.or(r.remote.as_ref().map(|p| p.status.age));
         if let Some(a) = heard {
-            age.get_or_create(&l).set(a);
+            age.get_or_create(&l).set(a as f64);
         }
     }
 }
 
-/// Renders every metric; `ha` is [`super::status::ha_status`]'s answer.
-pub fn render(state: &ApiState, ha: Option<&Value>) -> String {
+/// Renders every metric.
+pub fn render(state: &ApiState) -> String {
     let mut reg = Registry::default();
     let packets = counter_family(
         &mut reg,
@@ -218,32 +180,32 @@ pub fn render(state: &ApiState, ha: Option<&Value>) -> String {
 
     let now = unix_now();
     {
-        let st = state.lock();
-        for (kind, n) in &st.stats.received {
-            packets
-                .get_or_create(&labels(&[("path", "user"), ("type", kind)]))
-                .inc_by(*n);
-        }
-        for (kind, n) in &st.stats.sent {
-            replies.get_or_create(&labels(&[("type", kind)])).inc_by(*n);
+        let stats = state.core.stats();
+        for (c, n) in stats.iter() {
+            match c {
+                Stat::Received(kind) => {
+                    packets.get_or_create(&labels(&[("path", "user"), ("type", kind_label(kind))])).inc_by(n);
+                }
+                Stat::Sent(s) => {
+                    replies.get_or_create(&labels(&[("type", s.label())])).inc_by(n);
+                }
+                Stat::Silent(why) => {
+                    unanswered.get_or_create(&labels(&[("reason", why.label())])).inc_by(n);
+                }
+                Stat::Dropped(_) | Stat::HaDropped(_) | Stat::StoreFailure | Stat::SendFailure => {}
+            }
         }
         // Every reason, zeros included, so rate() works from the first scrape.
         for reason in DropReason::ALL {
-            let n = st.stats.dropped.get(&reason).copied().unwrap_or(0);
             dropped
                 .get_or_create(&labels(&[("reason", reason.label())]))
-                .inc_by(n);
+                .inc_by(stats.get(Stat::Dropped(reason)));
         }
-        for (why, n) in &st.stats.silent {
-            unanswered
-                .get_or_create(&labels(&[("reason", why.label())]))
-                .inc_by(*n);
-        }
-        store_failures.inc_by(st.stats.store_failures);
-        send_failures.inc_by(st.stats.send_failures);
-        enabled.set(i64::from(dhcp_enabled(st.dhcp_disabled_until, now)));
+        store_failures.inc_by(stats.get(Stat::StoreFailure));
+        send_failures.inc_by(stats.get(Stat::SendFailure));
+        enabled.set(i64::from(dhcp_enabled(state.core.dhcp_disabled_until(), now)));
         let (mut active, mut expired, mut declined, mut reclaimed) = (0, 0, 0, 0);
-        for p in pool_counts(&st, now) {
+        for p in pool_counts(&state.core.policy(), &state.core.leases(), now) {
             let id = p.subnet_id.to_string();
             pool.get_or_create(&labels(&[("subnet", &id), ("state", "total")]))
                 .set(gauge(p.total));
@@ -280,8 +242,8 @@ pub fn render(state: &ApiState, ha: Option<&Value>) -> String {
     if let Some(xdp) = &state.xdp {
         xdp_mode_metrics(&mut reg, &xdp.interfaces());
     }
-    if let Some(ha) = ha {
-        ha_metrics(&mut reg, ha);
+    if let Some(ha) = state.ha_status() {
+        ha_metrics(&mut reg, &ha);
     }
     let mut out = String::new();
     if let Err(e) = encode(&mut out, &reg) {
@@ -312,8 +274,7 @@ pub fn xdp_mode_metrics(reg: &mut Registry, interfaces: &[crate::xdp::InterfaceM
 
 /// `GET /metrics`.
 pub async fn handler(State(state): State<Arc<ApiState>>) -> Response {
-    let ha = super::status::ha_status(&state).await;
-    let mut r = (StatusCode::OK, render(&state, ha.as_ref())).into_response();
+    let mut r = (StatusCode::OK, render(&state)).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
@@ -324,8 +285,12 @@ pub async fn handler(State(state): State<Arc<ApiState>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        config::ha::{HaMode, Role},
+        ha::{LocalStatus, PartnerView, RemoteStatus},
+    };
 
-    fn scrape(ha: &Value) -> prometheus_parse::Scrape {
+    fn scrape(ha: &[RelStatus]) -> prometheus_parse::Scrape {
         let mut reg = Registry::default();
         ha_metrics(&mut reg, ha);
         let mut text = String::new();
@@ -343,42 +308,60 @@ mod tests {
             })
     }
 
-    /// Kea 2.2's `status-get` shape for a hot-standby primary whose
-    /// standby stopped answering, plus our three extras.
-    fn kea_shape() -> Value {
-        json!([{
-            "ha-mode": "hot-standby",
-            "ha-servers": {
-                "local": {"role": "primary", "scopes": ["server1"], "state": "partner-down", "server-name": "server1"},
-                "remote": {"age": 12, "in-touch": false, "last-scopes": [], "last-state": "hot-standby",
-                           "role": "standby", "server-name": "server2", "communication-interrupted": true,
-                           "connecting-clients": 2, "unacked-clients": 1, "unacked-clients-left": 9,
-                           "analyzed-packets": 40}
-            },
-            "unsent-update-count": 17,
-            "replication-backlog": 5,
-            "last-heartbeat-age": 12.5
-        }, {
-            "ha-mode": "hot-standby",
-            "ha-servers": {
-                "local": {"role": "primary", "scopes": ["hub-b"], "state": "hot-standby", "server-name": "hub-b"},
-                "remote": {"age": 1, "in-touch": true, "last-state": "hot-standby", "role": "standby", "server-name": "spoke-b"}
-            },
-            "unsent-update-count": 0,
-            "replication-backlog": 0
-        }])
+    fn rel(name: &str, state: HaState, remote: Option<RemoteStatus>) -> RelStatus {
+        RelStatus {
+            mode: HaMode::HotStandby,
+            local: LocalStatus { role: Role::Primary, state, scopes: vec![name.into()], server_name: name.into() },
+            remote: remote.map(|status| PartnerView {
+                status,
+                role: Role::Standby,
+                server_name: format!("{name}-partner"),
+                url: "http://192.0.2.2:8000/".into(),
+            }),
+            unsent_update_count: 0,
+            replication_backlog: 0,
+            last_heartbeat_age: None,
+            paused: false,
+            clock_skew: 0,
+        }
+    }
+
+    /// A hot-standby primary whose standby stopped answering, and a hub
+    /// relationship in normal service.
+    fn pair() -> Vec<RelStatus> {
+        let lost = RemoteStatus {
+            age: 12,
+            in_touch: false,
+            last_state: Some(PartnerState::In(HaState::HotStandby)),
+            last_scopes: vec![],
+            communication_interrupted: true,
+            connecting_clients: 2,
+            unacked_clients: 1,
+            unacked_clients_left: 9,
+            analyzed_packets: 40,
+        };
+        let fine = RemoteStatus {
+            age: 1,
+            in_touch: true,
+            last_state: Some(PartnerState::In(HaState::HotStandby)),
+            last_scopes: vec![],
+            communication_interrupted: false,
+            connecting_clients: 0,
+            unacked_clients: 0,
+            unacked_clients_left: 0,
+            analyzed_packets: 0,
+        };
+        let mut a = rel("server1", HaState::PartnerDown, Some(lost));
+        a.unsent_update_count = 17;
+        a.replication_backlog = 5;
+        a.last_heartbeat_age = Some(12);
+        vec![a, rel("hub-b", HaState::HotStandby, Some(fine))]
     }
 
     #[test]
     fn ha_state_is_one_hot_per_relationship() {
-        let s = scrape(&kea_shape());
-        let st = |rel, state| {
-            value(
-                &s,
-                "xdhcp_ha_state",
-                &[("relationship", rel), ("state", state)],
-            )
-        };
+        let s = scrape(&pair());
+        let st = |rel, state| value(&s, "xdhcp_ha_state", &[("relationship", rel), ("state", state)]);
         assert_eq!(st("server1", "partner-down"), Some(1.0));
         assert_eq!(st("server1", "hot-standby"), Some(0.0));
         assert_eq!(st("hub-b", "hot-standby"), Some(1.0));
@@ -387,20 +370,12 @@ mod tests {
             let ones = s
                 .samples
                 .iter()
-                .filter(|x| {
-                    x.metric == "xdhcp_ha_state" && x.labels.get("relationship") == Some(rel)
-                })
+                .filter(|x| x.metric == "xdhcp_ha_state" && x.labels.get("relationship") == Some(rel))
                 .filter(|x| matches!(x.value, prometheus_parse::Value::Gauge(v) if v == 1.0))
                 .count();
             assert_eq!(ones, 1, "{rel}");
         }
-        let p = |rel, state| {
-            value(
-                &s,
-                "xdhcp_ha_partner_state",
-                &[("relationship", rel), ("state", state)],
-            )
-        };
+        let p = |rel, state| value(&s, "xdhcp_ha_partner_state", &[("relationship", rel), ("state", state)]);
         assert_eq!(p("server1", "unavailable"), Some(1.0), "out of touch");
         assert_eq!(p("server1", "hot-standby"), Some(0.0));
         assert_eq!(p("hub-b", "hot-standby"), Some(1.0));
@@ -408,39 +383,24 @@ mod tests {
 
     #[test]
     fn ha_backlog_unsent_and_heartbeat() {
-        let s = scrape(&kea_shape());
+        let s = scrape(&pair());
         let r = |name, rel| value(&s, name, &[("relationship", rel)]);
         assert_eq!(r("xdhcp_ha_unsent_updates", "server1"), Some(17.0));
         assert_eq!(r("xdhcp_ha_replication_backlog", "server1"), Some(5.0));
-        assert_eq!(r("xdhcp_ha_heartbeat_age_seconds", "server1"), Some(12.5));
+        assert_eq!(r("xdhcp_ha_heartbeat_age_seconds", "server1"), Some(12.0));
         assert_eq!(r("xdhcp_ha_unsent_updates", "hub-b"), Some(0.0));
-        assert_eq!(
-            r("xdhcp_ha_heartbeat_age_seconds", "hub-b"),
-            Some(1.0),
-            "falls back to Kea's age"
-        );
+        assert_eq!(r("xdhcp_ha_heartbeat_age_seconds", "hub-b"), Some(1.0), "falls back to Kea's age");
     }
 
     #[test]
-    fn unknown_state_still_exported_and_missing_fields_left_out() {
-        let s = scrape(
-            &json!([{"ha-servers": {"local": {"state": "some-new-state", "server-name": "a"}}}]),
-        );
-        assert_eq!(
-            value(
-                &s,
-                "xdhcp_ha_state",
-                &[("relationship", "a"), ("state", "some-new-state")]
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&s, "xdhcp_ha_unsent_updates", &[("relationship", "a")]),
-            None
-        );
-        assert!(value(&s, "xdhcp_ha_partner_state", &[("relationship", "a")]).is_none());
-        // Not a list (no HA): nothing registered at all.
-        let s = scrape(&Value::Null);
+    fn a_partner_never_heard_from_and_no_ha() {
+        let s = scrape(&[rel("a", HaState::Waiting, Some(RemoteStatus { in_touch: true, ..pair()[1].remote.clone().unwrap().status }))]);
+        assert_eq!(value(&s, "xdhcp_ha_state", &[("relationship", "a"), ("state", "waiting")]), Some(1.0));
+        let s = scrape(&[rel("b", HaState::Backup, None)]);
+        assert!(value(&s, "xdhcp_ha_partner_state", &[("relationship", "b")]).is_none());
+        assert!(value(&s, "xdhcp_ha_heartbeat_age_seconds", &[("relationship", "b")]).is_none());
+        // No HA: nothing registered at all but the empty families.
+        let s = scrape(&[]);
         assert!(s.samples.is_empty());
     }
 }

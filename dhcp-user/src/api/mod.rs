@@ -9,9 +9,12 @@
 //!
 //! # Layout
 //!
-//! - [`command`]: the pure part: a parsed [`Request`] plus [`ApiState`] in,
-//!   an [`Answer`] out; every command family in its own function. No HTTP.
-//! - `leases`: Kea's lease JSON both ways, and the `lease4-*` commands.
+//! - [`command`]: a parsed [`Request`] plus [`ApiState`] in, an [`Answer`]
+//!   out; every command family in its own function. No HTTP. The codecs
+//!   themselves (requests, answers, lease JSON, dates, HA status JSON) are
+//!   [`crate::kea`]'s.
+//! - `leases`: the `lease4-*` commands.
+//! - `ha`: the `ha-*` commands, on the HA runtime.
 //! - `stats`: Kea statistic names (`pkt4-received`, `subnet[1].…`) and the
 //!   pool accounting shared with metrics and the status page.
 //! - [`http`]: axum: routing, body limit, basic auth, Kea's `service`
@@ -20,8 +23,10 @@
 //! - `status`: `GET /` (HTML) and `GET /status.json` it polls.
 //!
 //! All handlers take the same [`ApiState`], which holds the daemon's
-//! `Arc<Mutex<Shared>>` rather than copies, so the API always shows (and
-//! changes) what the packet loop uses.
+//! [`Core`] handle and HA runtime rather than copies, so the API always
+//! shows (and changes) what the packet loop uses. HA status is read typed
+//! ([`ApiState::ha_status`]), never by running `status-get` on ourselves.
+//! Nothing below the API imports it.
 
 pub mod command;
 mod ha;
@@ -30,7 +35,6 @@ mod leases;
 pub mod metrics;
 mod stats;
 mod status;
-mod time;
 pub mod tls;
 
 use std::{
@@ -44,16 +48,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{Config, Secret},
+    core::Core,
+    events::EventLog,
     glue,
+    ha::RelStatus,
     leases::StoreConfig,
-    server::Shared,
+    peer::{HaContext, HaRuntime},
     xdp::Fastpath,
 };
 
 pub use command::{Answer, Request, ResultCode, dispatch};
 pub use http::{router, serve};
-pub(crate) use leases::{lease_json, parse_lease};
-pub(crate) use time::civil as civil_from_days;
 
 /// Default control listener: loopback only, so a fresh install exposes
 /// nothing (Kea's control agent defaults to 127.0.0.1:8000 the same way).
@@ -128,7 +133,9 @@ pub(crate) struct Applied {
 /// Everything the API needs; one per daemon, shared by all connections.
 pub struct ApiState {
     /// The state the packet loop uses.
-    pub shared: Arc<Mutex<Shared>>,
+    pub core: Core,
+    /// The HA runtime, when the config loads `libdhcp_ha`.
+    pub ha: Option<Arc<HaRuntime>>,
     /// The config file (`config-reload`, default of `config-write`).
     pub config_path: Option<PathBuf>,
     pub(crate) applied: Mutex<Applied>,
@@ -144,17 +151,16 @@ pub struct ApiState {
     /// HTTPS (and client certificates) on the listener; `None` is plain
     /// HTTP. See [`tls::listener_config`].
     pub tls: Option<tls::ServerTls>,
-    /// Recent notable events (config changes, dhcp-disable, …) for the page.
-    pub(crate) events: Mutex<std::collections::VecDeque<(u64, String)>>,
+    /// Recent notable events (config changes, dhcp-disable, HA
+    /// transitions, …) for the page; shared with the HA runtime.
+    pub events: Arc<EventLog>,
 }
-
-/// How many events the status page keeps.
-const MAX_EVENTS: usize = 50;
 
 impl ApiState {
     /// State for a daemon started from `cfg` (read from `config_path`).
     pub fn new(
-        shared: Arc<Mutex<Shared>>,
+        core: Core,
+        ha: Option<Arc<HaRuntime>>,
         cfg: &Config,
         config_path: Option<PathBuf>,
         shutdown: CancellationToken,
@@ -164,7 +170,8 @@ impl ApiState {
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|t| plain_json(&t));
         ApiState {
-            shared,
+            core,
+            ha,
             config_path,
             applied: Mutex::new(Applied {
                 json,
@@ -177,7 +184,7 @@ impl ApiState {
             xdp: None,
             auth: None,
             tls: None,
-            events: Mutex::new(Default::default()),
+            events: Arc::new(EventLog::default()),
         }
     }
 
@@ -218,25 +225,19 @@ impl ApiState {
 
     /// Records an event for the status page (and the log).
     pub(crate) fn event(&self, text: impl Into<String>) {
-        let text = text.into();
-        tracing::info!("api: {text}");
-        let mut ev = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        if ev.len() == MAX_EVENTS {
-            ev.pop_front();
-        }
-        ev.push_back((crate::server::unix_now(), text));
+        self.events.record(text);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    /// What the HA runtime needs from the daemon: the core and the event
+    /// log this API shows.
+    pub fn ha_context(&self) -> HaContext {
+        HaContext { core: self.core.clone(), events: Arc::clone(&self.events) }
     }
-}
 
-/// Called under the lock after every lease the API changed, so that the
-/// kernel's lease map (when XDP answers renewals) never disagrees with the
-/// store.
-fn lease_changed(st: &mut Shared, addr: std::net::Ipv4Addr) {
-    st.sync_lease(addr);
+    /// Every HA relationship's status; `None` without HA.
+    pub fn ha_status(&self) -> Option<Vec<RelStatus>> {
+        Some(self.ha.as_ref()?.status())
+    }
 }
 
 /// The listener's credentials: `--control-user` with the password read
@@ -265,58 +266,15 @@ pub fn credentials(
 }
 
 /// Kea accepts `#`, `//` and `/* */` comments in its files; `config-get`
-/// must answer plain JSON, so strip them (outside strings). Returns `None`
-/// for anything still not JSON (for example `<?include?>` lines).
+/// must answer plain JSON, so they are blanked by the config loader's own
+/// stripper. Returns `None` for a file with `<?include?>` (it is not one
+/// JSON document to show) and for anything still not JSON.
 fn plain_json(text: &str) -> Option<serde_json::Value> {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    let mut in_str = false;
-    while let Some(c) = chars.next() {
-        if in_str {
-            out.push(c);
-            if c == '\\' {
-                out.extend(chars.next());
-            } else if c == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_str = true;
-                out.push(c);
-            }
-            '#' => {
-                for d in chars.by_ref() {
-                    if d == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'/') => {
-                for d in chars.by_ref() {
-                    if d == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut prev = ' ';
-                for d in chars.by_ref() {
-                    if prev == '*' && d == '/' {
-                        break;
-                    }
-                    prev = d;
-                }
-                out.push(' ');
-            }
-            _ => out.push(c),
-        }
+    let ex = crate::config::expand_comments(text, "config-get").ok()?;
+    if ex.text.len() != text.len() {
+        return None; // an include was spliced in
     }
-    serde_json::from_str(&out).ok()
+    serde_json::from_str(&ex.text).ok()
 }
 
 /// Starts the listener: binds `addr` (port 0 picks one), then serves until

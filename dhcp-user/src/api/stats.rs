@@ -7,11 +7,15 @@ use serde_json::{Map, Value, json};
 use super::{
     ApiState,
     command::{Answer, ArgError, Handled, Request, map_args},
-    time::now_stamp,
 };
 use crate::{
+    clock::unix_now,
+    core::{Counter, Sent, Stats},
+    dhcp::policy::Policy,
+    leases::Lease,
+    dhcp::inbound::Kind,
+    kea::time::now_stamp,
     leases::LeaseState,
-    server::{Shared, Stats, unix_now},
 };
 
 /// Lease counts of one subnet.
@@ -42,9 +46,8 @@ impl PoolCounts {
 }
 
 /// Per configured subnet, in config order.
-pub fn pool_counts(st: &Shared, now: u64) -> Vec<PoolCounts> {
-    let mut out: Vec<PoolCounts> = st
-        .policy
+pub fn pool_counts(policy: &Policy, leases: &[Lease], now: u64) -> Vec<PoolCounts> {
+    let mut out: Vec<PoolCounts> = policy
         .subnets
         .iter()
         .map(|s| PoolCounts {
@@ -54,7 +57,7 @@ pub fn pool_counts(st: &Shared, now: u64) -> Vec<PoolCounts> {
             ..Default::default()
         })
         .collect();
-    for l in st.store.snapshot() {
+    for l in leases {
         let Some(c) = out.iter_mut().find(|c| c.subnet_id == l.subnet_id) else {
             continue;
         };
@@ -71,34 +74,32 @@ pub fn pool_counts(st: &Shared, now: u64) -> Vec<PoolCounts> {
 /// Packet counters under Kea's names. Kea counts a packet that failed to
 /// parse as received and as dropped, so we do too.
 pub fn packet_stats(s: &Stats) -> Vec<(&'static str, u64)> {
-    let rx = |k: &str| s.received.get(k).copied().unwrap_or(0);
-    let tx = |k: &str| s.sent.get(k).copied().unwrap_or(0);
-    let dropped: u64 = s.dropped.values().sum();
-    let received: u64 = s.received.values().sum::<u64>() + dropped;
+    let rx = |k| s.get(Counter::Received(k));
+    let tx = |k| s.get(Counter::Sent(k));
+    let dropped = s.sum(|c| matches!(c, Counter::Dropped(_)));
+    let received = s.sum(|c| matches!(c, Counter::Received(_))) + dropped;
     vec![
         ("pkt4-received", received),
-        ("pkt4-discover-received", rx("discover")),
-        ("pkt4-request-received", rx("request")),
-        ("pkt4-decline-received", rx("decline")),
-        ("pkt4-release-received", rx("release")),
-        ("pkt4-inform-received", rx("inform")),
+        ("pkt4-discover-received", rx(Kind::Discover)),
+        ("pkt4-request-received", rx(Kind::Request)),
+        ("pkt4-decline-received", rx(Kind::Decline)),
+        ("pkt4-release-received", rx(Kind::Release)),
+        ("pkt4-inform-received", rx(Kind::Inform)),
         ("pkt4-unknown-received", 0),
         ("pkt4-parse-failed", dropped),
         ("pkt4-receive-drop", dropped),
-        ("pkt4-sent", s.sent.values().sum()),
-        ("pkt4-offer-sent", tx("offer")),
-        ("pkt4-ack-sent", tx("ack")),
-        ("pkt4-nak-sent", tx("nak")),
+        ("pkt4-sent", s.sum(|c| matches!(c, Counter::Sent(_)))),
+        ("pkt4-offer-sent", tx(Sent::Offer)),
+        ("pkt4-ack-sent", tx(Sent::Ack)),
+        ("pkt4-nak-sent", tx(Sent::Nak)),
     ]
 }
 
 /// Every statistic as `name → [[value, "timestamp"]]`. We keep no sample
 /// history, so the one sample carries the time of the query.
 fn all(state: &ApiState) -> Map<String, Value> {
-    let (packets, pools) = {
-        let st = state.lock();
-        (packet_stats(&st.stats), pool_counts(&st, unix_now()))
-    };
+    let packets = packet_stats(&state.core.stats());
+    let pools = pool_counts(&state.core.policy(), &state.core.leases(), unix_now());
     let stamp = now_stamp();
     let mut m = Map::new();
     let mut put = |k: String, v: u64| {

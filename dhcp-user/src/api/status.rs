@@ -2,9 +2,9 @@
 //! every two seconds (no build step, no external assets, so it works on an
 //! isolated management network).
 //!
-//! The HA section comes from `status-get`'s `high-availability` list
-//! ([`ha_status`]), the same answer a Kea partner or Stork reads, so the
-//! page, `/metrics` and the command API never disagree about the pair.
+//! The HA section is `status-get`'s `high-availability` list, rendered by
+//! [`crate::kea::status`] from the same typed [`crate::ha::RelStatus`]
+//! `status-get` and `/metrics` read, so they never disagree about the pair.
 
 use std::sync::Arc;
 
@@ -17,28 +17,10 @@ use serde_json::{Value, json};
 
 use super::{
     ApiState,
-    command::{self, dhcp_enabled},
+    command::dhcp_enabled,
     stats::{packet_stats, pool_counts},
 };
-use crate::server::unix_now;
-
-/// `status-get`'s `high-availability` list (Kea's shape: per relationship
-/// `ha-mode` and `ha-servers.local/remote`, plus our `unsent-update-count`,
-/// `replication-backlog` and `last-heartbeat-age`); `None` without HA.
-/// Read through the command itself so nothing here can drift from it.
-pub(crate) async fn ha_status(state: &ApiState) -> Option<Value> {
-    let req = command::Request {
-        command: "status-get".into(),
-        arguments: None,
-        service: None,
-    };
-    let answer = command::dispatch(state, &req).await;
-    answer
-        .arguments?
-        .get_mut("high-availability")
-        .filter(|v| v.is_array())
-        .map(Value::take)
-}
+use crate::{clock::unix_now, kea};
 
 /// This machine's host name, so a page left open in a browser tab says
 /// which server it is.
@@ -54,20 +36,14 @@ fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// What the page shows, as JSON (also handy for scripts). `ha` is
-/// [`ha_status`]'s answer.
-pub fn snapshot(state: &ApiState, ha: Option<Value>) -> Value {
+/// What the page shows, as JSON (also handy for scripts).
+pub fn snapshot(state: &ApiState) -> Value {
+    let ha = state.ha_status().map(|l| kea::status::ha_json(&l));
     let now = unix_now();
-    let (subnets, packets, enabled, until) = {
-        let st = state.lock();
-        let until = st.dhcp_disabled_until;
-        (
-            pool_counts(&st, now),
-            packet_stats(&st.stats),
-            dhcp_enabled(until, now),
-            until,
-        )
-    };
+    let until = state.core.dhcp_disabled_until();
+    let subnets = pool_counts(&state.core.policy(), &state.core.leases(), now);
+    let packets = packet_stats(&state.core.stats());
+    let enabled = dhcp_enabled(until, now);
     let xdp = state.xdp.as_ref().map(|x| match x.counters() {
         Ok(c) => json!(
             c.into_iter()
@@ -82,11 +58,9 @@ pub fn snapshot(state: &ApiState, ha: Option<Value>) -> Value {
         if interfaces.is_empty() { state.attach_mode.clone() } else { crate::xdp::summary(&interfaces) };
     let events: Vec<Value> = state
         .events
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .rev()
-        .map(|(t, text)| json!({ "time": super::time::kea_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(*t)), "text": text }))
+        .newest_first()
+        .into_iter()
+        .map(|(t, text)| json!({ "time": kea::time::kea_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)), "text": text }))
         .collect();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -116,8 +90,7 @@ pub fn snapshot(state: &ApiState, ha: Option<Value>) -> Value {
 
 /// `GET /status.json`.
 pub async fn json(State(state): State<Arc<ApiState>>) -> Response {
-    let ha = ha_status(&state).await;
-    Json(snapshot(&state, ha)).into_response()
+    Json(snapshot(&state)).into_response()
 }
 
 /// `GET /`.

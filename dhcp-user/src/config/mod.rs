@@ -21,8 +21,15 @@
 //!   ones (`serde_path_to_error` supplies the path of whatever fails).
 //! - `validate.rs`: stage 2, wire structs → the validated types below,
 //!   including Kea's global → subnet → pool inheritance.
-//! - `options.rs`: Kea's DHCPv4 option definitions and `data` encoding.
+//! - `option_def.rs`: option definitions, Kea's tables and `option-def`.
+//! - `option_value.rs`: an option's `data` (text or hex) → bytes, Kea's checks.
+//! - `option_space.rs`: one scope's `option-data` → its options, sub-option
+//!   spaces encapsulated as Kea does per scope.
+//! - `options.rs`: the encoded options of a scope ([`OptionSet`]), merging
+//!   across scopes and the vendor option (125).
 //! - `ha.rs`: `libdhcp_ha.so` parameters and their validation.
+//! - `loggers.rs`: `Dhcp4.loggers` as Kea reads it (the `logging` module
+//!   writes them).
 //! - `lifetimes.rs`: lease time and T1/T2 exactly as Kea 2.2 computes them.
 //!
 //! # Unknown and ignored keys
@@ -33,7 +40,6 @@
 //! [`Config::warnings`]:
 //!
 //! - `Dhcp4.control-socket` (xdhcp has its own control interface),
-//! - `Dhcp4.loggers` (xdhcp logs through `tracing`),
 //! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
 //!   processing tuning),
 //! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
@@ -49,19 +55,22 @@
 //!
 //! Kea-valid files that xdhcp still refuses, because the alternative would be
 //! silently wrong: lease backends other than memfile; hook libraries other
-//! than `libdhcp_lease_cmds.so`, `libdhcp_ha.so` and `libdhcp_bootp.so`; options the server
-//! computes itself (lease time, T1/T2, message type, …); sub-option spaces;
-//! several comma-separated values for a single-valued option; the same
-//! option twice in one `option-data` list; a key written twice in one JSON
-//! object (Kea keeps the last one in free-form maps); overlapping subnets;
-//! peer URLs without an explicit port. Kea reads these leniently; xdhcp
-//! names the exact key instead.
+//! than `libdhcp_lease_cmds.so`, `libdhcp_ha.so` and `libdhcp_bootp.so`; an IPv6 address where
+//! an IPv4 one is expected, or an IPv6 prefix longer than 128 bits, in
+//! option data; a key written twice in one JSON object (Kea keeps the last
+//! one in free-form maps); overlapping subnets; peer URLs without an
+//! explicit port. Kea reads these leniently; xdhcp names the exact key
+//! instead. `dhcp-user/tests/kea_option_configs.rs` holds option
+//! configurations to `kea-dhcp4 -t`'s verdict.
 //!
-//! Kea quirks kept for compatibility, each with a warning: an option given
-//! by `code` without a standard definition and without `csv-format` has its
-//! `data` read as hex; a subnet without `id` is numbered 1, 2, … in file
-//! order like Kea 2.2 does; `reservation-mode` is read as the equivalent
-//! `reservations-*` flags; a subnet prefix with host bits set is masked.
+//! Kea quirks kept for compatibility, each with a warning: the same option
+//! twice in one `option-data` list (the last is sent, as Kea does);
+//! several values for a single-valued option (the first is sent); options
+//! the server sets itself (sent only where it sets none); sub-options no
+//! option of their scope carries (never sent); a subnet
+//! without `id` is numbered 1, 2, … in file order like Kea 2.2 does;
+//! `reservation-mode` is read as the equivalent `reservations-*` flags; a
+//! subnet prefix with host bits set is masked.
 
 #![warn(missing_docs)]
 
@@ -69,6 +78,10 @@ mod comments;
 mod error;
 pub mod ha;
 mod lifetimes;
+pub mod loggers;
+pub mod option_def;
+mod option_space;
+mod option_value;
 pub mod options;
 mod spans;
 mod validate;
@@ -84,6 +97,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 pub use comments::MAX_INCLUDE_DEPTH;
+pub(crate) use comments::expand as expand_comments;
 pub use error::{ConfigError, Location, Warning};
 pub use ha::{HaConfig, HaMode, HaRelationship, Peer, PeerUrl, Role, Secret};
 pub use lifetimes::{LeaseTimes, Lifetimes};
@@ -242,6 +256,7 @@ pub struct Config {
     lease_cmds: bool,
     bootp: bool,
     ha: Option<HaConfig>,
+    loggers: Vec<loggers::Logger>,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
     pub warnings: Vec<Warning>,
@@ -251,6 +266,11 @@ impl Config {
     /// The file (or source name) this was loaded from.
     pub fn source(&self) -> &str {
         &self.source
+    }
+    /// `loggers`, for the `logging` module to write Kea's log lines where
+    /// the operator's Kea wrote them.
+    pub fn loggers(&self) -> &[loggers::Logger] {
+        &self.loggers
     }
     /// `interfaces-config`.
     pub fn interfaces(&self) -> &InterfacesConfig {

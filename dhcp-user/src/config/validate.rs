@@ -15,7 +15,9 @@ use serde_json::Value;
 use super::error::Invalid;
 use super::ha::{self, HaConfig};
 use super::lifetimes::LifetimeKeys;
-use super::options::{self, DhcpOption, OptionSet};
+use super::option_def::{self, OptionDefs};
+use super::option_space;
+use super::options::{self, OptionSet};
 use super::wire;
 use super::{
     BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
@@ -46,7 +48,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let at = |k: &str| format!("{P}.{k}");
 
     ignored(&mut w, &at("control-socket"), &d.control_socket, "xdhcp has its own control interface");
-    ignored(&mut w, &at("loggers"), &d.loggers, "xdhcp logs through tracing (RUST_LOG)");
+    let loggers = super::loggers::parse(d.loggers.unwrap_or_default(), &at("loggers"), &mut w)?;
     ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
     ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
     ignored(&mut w, &at("sanity-checks"), &d.sanity_checks, "xdhcp's lease store applies its own checks");
@@ -104,8 +106,9 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         &mut w,
     )?;
     let host_reservation_identifiers = host_ids(&d.host_reservation_identifiers, &at("host-reservation-identifiers"))?;
-    let options = option_list(&d.option_data, &at("option-data"), &mut w)?;
-    let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &mut w)?;
+    let option_defs = option_def::parse_list(d.option_def.as_deref().unwrap_or_default(), &at("option-def"), &mut w)?;
+    let options = option_list(&option_defs, &d.option_data, &at("option-data"), &mut w)?;
+    let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &option_defs, |_| &options, &mut w)?;
 
     let Hooks { lease_cmds, ha, bootp } = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
 
@@ -117,6 +120,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         match_client_id,
         flags: global_flags,
         options: options.clone(),
+        option_defs: &option_defs,
         cache: global_cache,
         interfaces: &interfaces,
         ha: ha.as_ref(),
@@ -176,6 +180,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         lease_cmds,
         bootp,
         ha,
+        loggers,
         warnings: Vec::new(),
     };
     Ok((config, w))
@@ -250,6 +255,7 @@ struct Globals<'a> {
     match_client_id: bool,
     flags: ReservationFlags,
     options: OptionSet,
+    option_defs: &'a OptionDefs,
     cache: LeaseCache,
     interfaces: &'a InterfacesConfig,
     ha: Option<&'a HaConfig>,
@@ -370,7 +376,7 @@ fn shared_network(
         }
     }
     extended_info(w, path, n.store_extended_info);
-    let own_options = option_list(&n.option_data, &at("option-data"), w)?;
+    let own_options = option_list(g.option_defs, &n.option_data, &at("option-data"), w)?;
     let scope = Globals {
         keys,
         boot: boot_params(
@@ -392,6 +398,7 @@ fn shared_network(
             w,
         )?,
         options: g.options.merged_with(&own_options),
+        option_defs: g.option_defs,
         cache: lease_cache(g.cache, n.cache_threshold, n.cache_max_age, path)?,
         interfaces: g.interfaces,
         ha: g.ha,
@@ -674,16 +681,21 @@ const FLEX_ID_UNSUPPORTED: &str =
 /// Reservations of one scope (a subnet, or the global level when `prefix`
 /// is `None`), with Kea's uniqueness rules: one reservation per identifier
 /// and one per address in the scope.
-fn reservation_list(
+/// `context` gives the options a reservation's own are read against (its
+/// pool's or subnet's for an address, Kea's `in_context`).
+fn reservation_list<'o>(
     list: Option<Vec<wire::Reservation>>,
     path: &str,
     prefix: Option<&Cidr>,
+    defs: &OptionDefs,
+    context: impl Fn(Option<Ipv4Addr>) -> &'o OptionSet,
     w: &mut Warnings,
 ) -> Result<Vec<Reservation>, Invalid> {
     let mut reservations: Vec<Reservation> = Vec::new();
     for (j, r) in list.into_iter().flatten().enumerate() {
         let rp = format!("{path}[{j}]");
-        let res = reservation(r, &rp, prefix, w)?;
+        let mut res = reservation(r, &rp, prefix, defs, w)?;
+        res.options = std::mem::take(&mut res.options).in_context(context(res.ip_address));
         if reservations.iter().any(|o| o.id == res.id) {
             return Err(Invalid::new(
                 format!("{rp}.{}", id_key(res.id.kind())),
@@ -713,85 +725,14 @@ fn id_key(t: HostIdentifierType) -> &'static str {
     }
 }
 
-fn option_list(list: &Option<Vec<wire::OptionData>>, path: &str, w: &mut Warnings) -> Result<OptionSet, Invalid> {
-    let mut set = OptionSet::new();
-    for (i, o) in list.iter().flatten().enumerate() {
-        let op = format!("{path}[{i}]");
-        let opt = option_entry(o, &op, w)?;
-        if set.get(opt.code()).is_some() {
-            return Err(Invalid::new(op, format!("option {} is already set in this list", opt.code())));
-        }
-        set.insert(opt);
-    }
-    Ok(set)
-}
-
-fn option_entry(o: &wire::OptionData, path: &str, w: &mut Warnings) -> Result<DhcpOption, Invalid> {
-    let at = |k: &str| format!("{path}.{k}");
-    if let Some(space) = &o.space
-        && space != "dhcp4"
-    {
-        return Err(Invalid::new(at("space"), format!("{space:?}: only the \"dhcp4\" option space is supported")));
-    }
-    if o.user_context.is_some() {
-        w.push((at("user-context"), "ignored".into()));
-    }
-    let (code, def, key) = match (&o.name, o.code) {
-        (Some(name), code) => {
-            if name.contains(' ') {
-                return Err(Invalid::new(at("name"), format!("{name:?}: option names contain no spaces")));
-            }
-            let Some(def) = options::option_def_by_name(name) else {
-                return Err(Invalid::new(
-                    at("name"),
-                    format!(
-                        "{name:?} is not a standard DHCPv4 option name; for another option give its \"code\" and hex \"data\" with \"csv-format\": false"
-                    ),
-                ));
-            };
-            if let Some(c) = code
-                && c != u32::from(def.code)
-            {
-                return Err(Invalid::new(
-                    at("code"),
-                    format!("{c} does not match option {name:?}, which is code {}", def.code),
-                ));
-            }
-            (def.code, Some(def), "name")
-        }
-        (None, Some(c)) => {
-            let code = u8::try_from(c)
-                .map_err(|_| Invalid::new(at("code"), format!("{c}: DHCPv4 option codes go up to 255")))?;
-            (code, options::option_def(code), "code")
-        }
-        (None, None) => return Err(Invalid::new(path, "an option needs a \"name\" or a \"code\"")),
-    };
-    if let Some(why) = options::server_managed(code) {
-        return Err(Invalid::new(at(key), format!("option {code}: {why}")));
-    }
-    let data = o.data.as_deref().unwrap_or("");
-    let bytes = match (def, o.csv_format) {
-        (Some(def), None | Some(true)) => options::encode_csv(def, data).map_err(|m| Invalid::new(at("data"), m))?,
-        (None, Some(true)) => {
-            return Err(Invalid::new(
-                at("csv-format"),
-                format!("option {code} has no standard definition, so its data must be hex with \"csv-format\": false"),
-            ));
-        }
-        (def, csv) => {
-            let bytes =
-                options::quoted_literal(data).or_else(|| options::decode_formatted_hex(data)).ok_or_else(|| {
-                    Invalid::new(at("data"), format!("{data:?} is not hexadecimal bytes or a 'quoted string'"))
-                })?;
-            if let Some(def) = def {
-                options::check_binary(def, &bytes).map_err(|m| Invalid::new(at("data"), m))?;
-            } else if csv.is_none() {
-                w.push((at("data"), format!("option {code} has no standard definition; data read as hex (as Kea does); add \"csv-format\": false to say so")));
-            }
-            bytes
-        }
-    };
-    DhcpOption::new(code, bytes, o.always_send.unwrap_or(false)).map_err(|m| Invalid::new(at("data"), m))
+/// One scope's `option-data` list, with the definitions in force.
+fn option_list(
+    defs: &OptionDefs,
+    list: &Option<Vec<wire::OptionData>>,
+    path: &str,
+    w: &mut Warnings,
+) -> Result<OptionSet, Invalid> {
+    option_space::scope_options(defs, list.as_deref().unwrap_or_default(), path, w)
 }
 
 /// The hook libraries xdhcp provides: lease commands, HA, BOOTP.
@@ -941,7 +882,7 @@ fn subnet(
     };
     let interface_inherited = g.network.as_ref().and_then(|n| n.interface.clone());
 
-    let own_options = option_list(&s.option_data, &at("option-data"), w)?;
+    let own_options = option_list(g.option_defs, &s.option_data, &at("option-data"), w)?;
     let options = g.options.merged_with(&own_options);
 
     let mut pools: Vec<(usize, Pool)> = Vec::new();
@@ -952,7 +893,8 @@ fn subnet(
         }
         let (start, end) =
             parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
-        let pool_options = options.merged_with(&option_list(&p.option_data, &format!("{pp}.option-data"), w)?);
+        let pool_options =
+            options.merged_with(&option_list(g.option_defs, &p.option_data, &format!("{pp}.option-data"), w)?);
         let pool = Pool::new(start, end, &prefix, pool_options)
             .map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
         if let Some((k, other)) = pools.iter().find(|(_, o)| o.start <= pool.end && pool.start <= o.end) {
@@ -966,7 +908,9 @@ fn subnet(
     let mut pools: Vec<Pool> = pools.into_iter().map(|(_, p)| p).collect();
     pools.sort_by_key(|p| p.start);
 
-    let reservations = reservation_list(s.reservations, &at("reservations"), Some(&prefix), w)?;
+    let in_pool_or_subnet = |a: Option<Ipv4Addr>| a.and_then(|a| pools.iter().find(|p| p.contains(a))).map_or(&options, |p| &p.options);
+    let reservations =
+        reservation_list(s.reservations, &at("reservations"), Some(&prefix), g.option_defs, in_pool_or_subnet, w)?;
 
     let mut context = SubnetContext::default();
     context.ha_server_name = g.network.as_ref().and_then(|n| n.ha_server_name.clone());
@@ -1066,6 +1010,7 @@ fn reservation(
     r: wire::Reservation,
     path: &str,
     prefix: Option<&Cidr>,
+    defs: &OptionDefs,
     w: &mut Warnings,
 ) -> Result<Reservation, Invalid> {
     let at = |k: &str| format!("{path}.{k}");
@@ -1137,7 +1082,7 @@ fn reservation(
         }
         None => None,
     };
-    let options = option_list(&r.option_data, &at("option-data"), w)?;
+    let options = option_list(defs, &r.option_data, &at("option-data"), w)?;
     let next_server =
         r.next_server.as_deref().filter(|s| !s.is_empty()).map(|s| parse_ipv4(s, &at("next-server"))).transpose()?;
     let server_hostname = r.server_hostname.as_deref().map(|s| bounded(s, 63, &at("server-hostname"))).transpose()?;

@@ -40,6 +40,7 @@ pub struct Dhcp4 {
     pub boot_file_name: Option<String>,
     pub server_hostname: Option<String>,
     pub option_data: Option<Vec<OptionData>>,
+    pub option_def: Option<Vec<OptionDef>>,
     pub subnet4: Option<Vec<Subnet4>>,
     pub shared_networks: Option<Vec<SharedNetwork4>>,
     /// Global host reservations (used where `reservations-global` is on).
@@ -55,10 +56,11 @@ pub struct Dhcp4 {
     pub cache_max_age: Option<u32>,
     pub store_extended_info: Option<bool>,
     pub dhcp4o6_port: Option<u16>,
+    /// Kea's loggers, honoured by the `logging` module.
+    pub loggers: Option<Vec<super::loggers::WireLogger>>,
 
     // Accepted and ignored with a warning (see the module docs of `config`).
     pub control_socket: Option<Value>,
-    pub loggers: Option<Value>,
     pub multi_threading: Option<Value>,
     pub sanity_checks: Option<Value>,
 
@@ -107,6 +109,24 @@ pub struct OptionData {
     pub csv_format: Option<bool>,
     pub always_send: Option<bool>,
     pub data: Option<String>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// One `option-def` entry (`Dhcp4.option-def`). Required keys are
+/// optional here so that stage 2 names the entry that lacks one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OptionDef {
+    pub name: Option<String>,
+    pub code: Option<i64>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub array: Option<bool>,
+    pub record_types: Option<String>,
+    pub space: Option<String>,
+    pub encapsulate: Option<String>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,

@@ -673,7 +673,7 @@ fn request(
         Decision { reply: Some((msg, dest)), write: None, silence: None }
     };
     if let Some(sid) = req.server_id
-        && sid != ctx.server_id
+        && !is_our_server_id(req, subnet, sid, ctx)
     {
         // SELECTING another server's offer.
         if let Some(a) = alloc.offer_of(subnet, &client, ctx.now) {
@@ -728,6 +728,15 @@ fn request(
         return nak("address not available");
     }
     ack(req, target_subnet, view, alloc, ctx, &client, target)
+}
+
+/// Kea's `acceptServerId`: our address on this link, the relay's server
+/// identifier override (RFC 5107), or an option 54 configured for the
+/// subnet (or above it).
+fn is_our_server_id(req: &Inbound, subnet: &SubnetPolicy, sid: Ipv4Addr, ctx: Ctx) -> bool {
+    sid == ctx.server_id
+        || req.server_id_override() == Some(sid)
+        || subnet.options.get(&54).is_some_and(|o| o.data == sid.octets())
 }
 
 /// The ACK granting `target` in `subnet`, with the lease write unless
@@ -787,11 +796,8 @@ fn reply_header(req: &Inbound, subnet: &SubnetPolicy, kind: MessageType) -> Mess
     r.set_flags(m.flags());
     // Kea's copyDefaultOptions: the relay agent information and the subnet
     // selection option go back unchanged, asked for or not.
-    if let Some(rai) = &req.relay_agent_info {
-        r.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(
-            OptionCode::RelayAgentInformation,
-            rai.clone(),
-        )));
+    if let Some(rai) = req.relay_agent_info.as_deref().and_then(relay_agent_option) {
+        r.opts_mut().insert(rai);
     }
     if let Some(sel) = m.opts().get(OptionCode::SubnetSelection) {
         r.opts_mut().insert(sel.clone());
@@ -804,6 +810,15 @@ fn reply_header(req: &Inbound, subnet: &SubnetPolicy, kind: MessageType) -> Mess
     }
     r.opts_mut().insert(DhcpOption::MessageType(kind));
     r
+}
+
+/// Option 82 from its payload, as the typed option: the encoder writes an
+/// untyped 82 twice (once in code order, once last). Sub-options come out
+/// in code order, as Kea packs the option it parsed.
+fn relay_agent_option(payload: &[u8]) -> Option<DhcpOption> {
+    use dhcproto::Decodable as _;
+    let info = dhcproto::v4::relay::RelayAgentInformation::decode(&mut dhcproto::Decoder::new(payload)).ok()?;
+    Some(DhcpOption::RelayAgentInformation(info))
 }
 
 /// OFFER or ACK of `a`, with `timers`.
@@ -844,11 +859,9 @@ fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
     msg
 }
 
-/// Options Kea always sends when configured, besides those requested.
+/// Options Kea always sends when configured, besides those requested
+/// (its `appendBasicOptions`; the server identifier is always there).
 const BASIC_OPTIONS: [u8; 3] = [3, 6, 15];
-
-/// Server-managed codes that configuration may never override.
-const SERVER_MANAGED: [u8; 6] = [51, 53, 54, 58, 59, 61];
 
 fn add_options(
     msg: &mut Message,
@@ -884,23 +897,29 @@ fn add_options(
         merged.extend(r.options.iter().map(|(k, v)| (*k, v.clone())));
     }
     let opts = msg.opts_mut();
-    // Kea always includes the subnet mask with an address.
-    if timers.is_some() && !merged.contains_key(&1) {
+    // Kea gives every lease the subnet's own mask (a configured
+    // subnet-mask only goes where there is no lease, e.g. DHCPINFORM).
+    if timers.is_some() {
         opts.insert(DhcpOption::SubnetMask(subnet.mask()));
     }
     if let Some(name) = reservation.and_then(|r| r.hostname.as_ref()) {
         opts.insert(DhcpOption::Hostname(name.clone()));
     }
+    // Kea's appendRequestedOptions: a configured option is added when the
+    // client asks for it, it is always-send or basic, and the reply does
+    // not carry that code yet (lease time, T1/T2, mask, server identifier,
+    // message type and the echoes of 61, 82 and 118 are the server's).
     for (code, value) in &merged {
-        if SERVER_MANAGED.contains(code) {
-            continue;
-        }
-        let wanted = value.always_send
-            || BASIC_OPTIONS.contains(code)
-            || (*code == 1 && timers.is_some())
-            || req.parameter_request_list.contains(code);
-        if wanted {
-            opts.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone())));
+        let wanted =
+            value.always_send || BASIC_OPTIONS.contains(code) || req.parameter_request_list.contains(code);
+        if wanted && !opts.contains(OptionCode::from(*code)) {
+            let opt = match code {
+                82 => relay_agent_option(&value.data),
+                _ => Some(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(*code), value.data.clone()))),
+            };
+            if let Some(opt) = opt {
+                opts.insert(opt);
+            }
         }
     }
 }
@@ -1363,6 +1382,27 @@ mod tests {
     }
 
     #[test]
+    fn relay_server_identifier_override_is_accepted() {
+        let mut w = World::new(199, true);
+        let other = Ipv4Addr::new(192, 168, 50, 253);
+        let build = |rai: Option<&[u8]>| {
+            let mut m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &M1);
+            m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Request));
+            m.opts_mut().insert(DhcpOption::ServerIdentifier(other));
+            if let Some(r) = rai {
+                m.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::RelayAgentInformation, r.to_vec())));
+            }
+            classify(&m.to_vec().unwrap()).unwrap()
+        };
+        let ctx = Ctx { now: w.now, server_id: SID, on_link: true };
+        let d = decide(&build(None), w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+        assert_eq!(d.silence, Some(Silence::OtherServerSelected));
+        let rai = [11, 4, 192, 168, 50, 253];
+        let d = decide(&build(Some(&rai)), w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+        assert_eq!(kind(&d), Some(v4::MessageType::Ack));
+    }
+
+    #[test]
     fn bootp_requests_get_an_infinite_lease_and_a_plain_bootreply() {
         let cfg = r#"{ "Dhcp4": { "valid-lifetime": 600, "hooks-libraries": [ { "library": "/usr/lib/kea/hooks/libdhcp_bootp.so" } ],
             "option-data": [ { "name": "routers", "data": "192.168.50.1" } ],
@@ -1491,6 +1531,47 @@ mod tests {
         p.prl = vec![42];
         let (m, _) = w.send(&p).reply.unwrap();
         assert!(m.opts().contains(OptionCode::NtpServers));
+    }
+
+    #[test]
+    fn configured_options_follow_keas_append_rules() {
+        let mut w = World::new(199, true);
+        let s = &mut w.policy.subnets[0];
+        for (code, data) in [
+            (50, &[188u8, 188, 188, 2][..]),
+            (57, &[0x09, 0x2d]),
+            (1, &[255, 255, 0, 0]),
+            (51, &[0, 0, 0, 9]),
+            (61, &[9, 9]),
+        ] {
+            s.options.insert(code, opt(data));
+        }
+        let raw = |m: &Message, c: u8| match m.opts().get(OptionCode::from(c)) {
+            Some(DhcpOption::Unknown(u)) => Some(u.data().to_vec()),
+            Some(o) => Some(o.to_vec().unwrap()[2..].to_vec()),
+            None => None,
+        };
+        // Asked for and not set by the server: the configured value.
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.prl = vec![50, 57, 1, 51, 61];
+        let (m, _) = w.send(&p).reply.unwrap();
+        assert_eq!(raw(&m, 50).unwrap(), [188, 188, 188, 2]);
+        assert_eq!(raw(&m, 57).unwrap(), [0x09, 0x2d]);
+        // Set by the server with a lease: its own mask and lease time.
+        assert_eq!(raw(&m, 1).unwrap(), [255, 255, 255, 0]);
+        assert_eq!(raw(&m, 51).unwrap(), [0, 0, 0, 60]);
+        // No client identifier to echo: the configured one, when asked.
+        assert_eq!(raw(&m, 61).unwrap(), [9, 9]);
+        // Without a lease (INFORM) the configured mask and lease time go.
+        let mut p = pkt(v4::MessageType::Inform, M1);
+        p.ciaddr = Ipv4Addr::new(192, 168, 50, 7);
+        p.prl = vec![1, 51];
+        let (m, _) = w.send(&p).reply.unwrap();
+        assert_eq!(raw(&m, 1).unwrap(), [255, 255, 0, 0]);
+        assert_eq!(raw(&m, 51).unwrap(), [0, 0, 0, 9]);
+        // Not asked for, not basic, not always-send: not sent.
+        let (m, _) = w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap();
+        assert!(raw(&m, 50).is_none() && raw(&m, 57).is_none());
     }
 
     #[test]
@@ -1658,6 +1739,24 @@ mod tests {
         let mut p = pkt(v4::MessageType::Discover, [2, 0, 0, 0, 0, 10]);
         p.requested = Some(b);
         assert_eq!(w.send(&p).reply.unwrap().0.yiaddr(), b);
+    }
+
+    #[test]
+    fn relay_agent_information_is_echoed_once() {
+        let mut w = World::new(199, true);
+        let relay = Ipv4Addr::new(192, 168, 50, 1);
+        let mut m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, relay, &M1);
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Discover));
+        let rai = vec![1, 3, b'a', b'b', b'c'];
+        m.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(82u8), rai)));
+        let req = classify(&m.to_vec().unwrap()).unwrap();
+        let ctx = Ctx { now: w.now, server_id: SID, on_link: true };
+        let d = decide(&req, w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+        let bytes = d.reply.unwrap().0.to_vec().unwrap();
+        let opts = &bytes[240..];
+        let n = opts.windows(7).filter(|x| *x == [82, 5, 1, 3, b'a', b'b', b'c']).count();
+        assert_eq!(n, 1, "{opts:?}");
+        assert_eq!(opts[opts.len() - 8..], [82, 5, 1, 3, b'a', b'b', b'c', 255], "82 goes last");
     }
 
     #[test]

@@ -200,6 +200,12 @@ impl Inbound {
         self
     }
 
+    /// The relay's server identifier override (RFC 5107, sub-option 82.11).
+    pub fn server_id_override(&self) -> Option<Ipv4Addr> {
+        let v = raw_option(self.relay_agent_info.as_deref()?, 11)?;
+        <[u8; 4]>::try_from(v).ok().map(Ipv4Addr::from)
+    }
+
     /// The circuit-id sub-option (82.1) of the relay agent information.
     pub fn circuit_id(&self) -> Option<&[u8]> {
         raw_option(self.relay_agent_info.as_deref()?, 1)

@@ -274,8 +274,8 @@ pub struct RemoteStatus {
     pub age: u64,
     /// Whether any exchange finished yet.
     pub in_touch: bool,
-    /// `last-state` (empty before any exchange).
-    pub last_state: String,
+    /// `last-state` (`None` before any exchange).
+    pub last_state: Option<PartnerState>,
     /// `last-scopes`.
     pub last_scopes: Vec<String>,
     /// `communication-interrupted`.
@@ -569,11 +569,7 @@ impl HaMachine {
                 0
             },
             in_touch,
-            last_state: if in_touch {
-                self.partner.name().to_owned()
-            } else {
-                String::new()
-            },
+            last_state: in_touch.then_some(self.partner),
             last_scopes: self.partner_scopes.iter().cloned().collect(),
             communication_interrupted: interrupted,
             connecting_clients: self.clients.connecting(),

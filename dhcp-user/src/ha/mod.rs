@@ -17,12 +17,14 @@
 //! - [`detect`]: failure detection bookkeeping (unacked clients, rejected
 //!   updates, clock skew).
 //! - `machine`: [`HaMachine`], its [`Event`]s, [`Action`]s and commands.
-//! - [`wire`]: Kea's HA messages (bodies, answers, lease JSON, dates).
+//! - [`status`]: [`RelStatus`], a relationship as `status-get`, the
+//!   status page and metrics show it (typed; Kea's JSON is in
+//!   [`crate::kea::status`]).
 //! - [`grace`]: the reuse grace rule that keeps unreplicated kernel
 //!   renewals from turning into duplicate addresses after a failover.
 //!
 //! The I/O around this (HTTP to the partner, timers, the sync) is in
-//! [`crate::peer`].
+//! [`crate::peer`]; Kea's HA messages as JSON in [`crate::kea::ha`].
 //!
 //! # The model
 //!
@@ -117,7 +119,8 @@ pub mod filter;
 pub mod grace;
 mod machine;
 pub mod state;
-pub mod wire;
+pub mod status;
+mod update;
 
 #[cfg(test)]
 mod tests;
@@ -132,3 +135,5 @@ pub use machine::{
 };
 pub use grace::ReuseGrace;
 pub use state::{PartnerState, State};
+pub use status::{LocalStatus, PartnerView, RelStatus};
+pub use update::Update;

@@ -1047,7 +1047,7 @@ fn status_before_and_after_contact() {
     let mut t = T::new(&rel(HS, "p", ""));
     let st = t.m.remote_status(t.at(5_000));
     assert!(
-        !st.in_touch && st.age == 0 && st.last_state.is_empty() && st.communication_interrupted
+        !st.in_touch && st.age == 0 && st.last_state.is_none() && st.communication_interrupted
     );
     let e = Event::HeartbeatOk {
         status: PartnerStatus {
@@ -1062,7 +1062,7 @@ fn status_before_and_after_contact() {
     let st = t.m.remote_status(t.at(8_500));
     assert!(st.in_touch && !st.communication_interrupted);
     assert_eq!(
-        (st.age, st.last_state.as_str(), st.last_scopes),
+        (st.age, st.last_state.map_or("", PartnerState::name), st.last_scopes),
         (2, "hot-standby", vec!["p".to_string()])
     );
 }

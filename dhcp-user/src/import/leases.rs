@@ -42,17 +42,6 @@ impl LeasesImport {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A dhcpd time: `W YYYY/MM/DD HH:MM:SS` (UTC), `epoch N` or `never`
 /// (`Some(None)`). `None` when unreadable.
 pub fn parse_time(words: &[Word]) -> Option<Option<u64>> {
@@ -80,7 +69,8 @@ pub fn parse_time(words: &[Word]) -> Option<Option<u64>> {
             {
                 return None;
             }
-            let secs = days_from_civil(*y, *mo, *da) * 86_400 + h * 3600 + mi * 60 + se;
+            let days = crate::kea::time::days_from_civil(i32::try_from(*y).ok()?, *mo as u8, *da as u8)?;
+            let secs = days * 86_400 + h * 3600 + mi * 60 + se;
             u64::try_from(secs).ok().map(Some)
         }
         _ => None,

@@ -5,11 +5,9 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde_json::Value;
-
 use crate::{
     config::ha::Peer,
-    ha::wire::{self, PeerReply, WireError},
+    kea::ha::{self as wire, Outbound, PeerReply, WireError},
 };
 
 /// Kea's timeout for every HA request but `lease4-get-page`.
@@ -93,14 +91,14 @@ impl PeerClient {
     }
 
     /// Sends `command` and decodes the answer (whatever its result code).
-    pub async fn send(&self, command: &str, arguments: Option<Value>, timeout: Duration) -> Result<PeerReply, PeerError> {
+    pub async fn send(&self, command: Outbound<'_>, timeout: Duration) -> Result<PeerReply, PeerError> {
         let http_err = |source| PeerError::Http { peer: self.name.clone(), url: self.url.clone(), source };
         let mut req = self
             .http
             .post(&self.url)
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(wire::command_body(command, arguments));
+            .body(command.body());
         if let Some(a) = &self.auth {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
@@ -108,7 +106,7 @@ impl PeerClient {
         let body = resp.bytes().await.map_err(http_err)?;
         wire::parse_reply(&body).map_err(|source| PeerError::Wire {
             peer: self.name.clone(),
-            command: command.to_owned(),
+            command: command.name().to_owned(),
             source,
         })
     }

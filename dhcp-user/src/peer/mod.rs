@@ -14,21 +14,26 @@
 //!
 //! # Where HA touches the rest
 //!
-//! - Packet path ([`crate::server`]): [`Rel::admit`] before deciding (the
-//!   scope filter and the DHCP switch), [`Rel::plan`] after a lease write,
-//!   then [`Rel::replicate`] before the reply leaves: the ACK waits for
-//!   the partner as in Kea, and is dropped if the partner failed.
+//! - Packet path: the pipeline asks [`HaRuntime`] as its
+//!   [`Gate`](crate::core::pipeline::Gate) ([`Rel::admit`] before deciding:
+//!   the scope filter and the DHCP switch; [`Rel::plan`] for the lease
+//!   change), then the socket loop (`server.rs`) runs
+//!   [`Rel::replicate`] before the reply leaves: the ACK waits for the
+//!   partner as in Kea, and is dropped if the partner failed.
 //! - Kernel renewals ([`crate::daemon`]'s ring-buffer drain):
 //!   [`Rel::replicate_async`]; the queue length is the replication
 //!   backlog shown on the status page; failures count as unsent updates.
-//! - Kernel maps: every change of the DHCP switch or scopes re-runs
-//!   [`crate::server::Shared::resync_kernel`], which asks
-//!   [`HaRuntime::kernel_serving`] per subnet.
+//! - Kernel maps: every change of the DHCP switch or scopes runs
+//!   [`crate::core::Core::rescope_kernel`] (serving bits only, written by
+//!   the kernel-sync task) and waits until the kernel has it; the core
+//!   asks [`HaRuntime`] as its [`ServingScopes`] per subnet.
 //! - Entering `partner-down` starts the reuse grace period
 //!   ([`crate::ha::grace`]).
 //!
-//! Lock order: `Shared` before a machine, never the reverse; the driver
-//! takes a machine, collects its actions, lets go, then acts.
+//! Lock order: the core before a machine, never the reverse; the driver
+//! takes a machine, collects its actions, lets go, then acts. The core
+//! does not know this module: it holds the runtime only as
+//! [`ServingScopes`], and the packet path hands it over as a `Gate`.
 
 pub mod client;
 
@@ -41,52 +46,25 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use client::{PeerClient, PeerError};
 
 use crate::{
-    api::ApiState,
-    config::ha::{HaConfig, HaMode, HaRelationship, Role},
+    clock::unix_now,
+    config::ha::{HaConfig, HaRelationship},
+    core::{Core, HaDrop, ServingScopes, pipeline::Gate},
     dhcp::policy::SubnetPolicy,
+    events::EventLog,
     ha::{
-        Action, ClientKey, Event, HaMachine, PartnerUpdates, PeerAnswer, Query, State, SyncRequest,
-        UpdateOutcome, UpdatePlan,
-        wire::{self, PeerReply},
+        Action, ClientKey, Event, HaMachine, LocalStatus, PartnerUpdates, PartnerView, PeerAnswer, Query, RelStatus,
+        State, SyncRequest, Update, UpdateOutcome, UpdatePlan,
     },
+    kea::ha::{self as wire, Outbound, PeerReply},
     leases::Lease,
-    server::unix_now,
 };
-
-/// A lease change to replicate.
-#[derive(Debug, Clone)]
-pub enum Update {
-    /// `lease4-update` (new, renewed or declined lease).
-    Put(Lease),
-    /// `lease4-del` (released lease, or the old lease of a changed address).
-    Del(Lease),
-}
-
-impl Update {
-    fn command(&self) -> (&'static str, Value) {
-        match self {
-            Update::Put(l) => ("lease4-update", wire::lease_update_args(l)),
-            Update::Del(l) => ("lease4-del", wire::lease_del_args(l)),
-        }
-    }
-
-    fn client(&self) -> ClientKey {
-        let l = match self {
-            Update::Put(l) | Update::Del(l) => l,
-        };
-        ClientKey::new(
-            l.hwaddr.as_ref().map(|h| h.bytes()).unwrap_or_default(),
-            l.client_id.as_ref().map(|c| c.bytes()),
-        )
-    }
-}
 
 /// How a Kea peer answers an update, as HA reads it.
 fn update_outcome(r: &Result<PeerReply, PeerError>, client: ClientKey) -> UpdateOutcome {
@@ -103,6 +81,9 @@ pub struct Rel {
     pub index: usize,
     /// Its configuration.
     pub config: HaRelationship,
+    /// Whether the server has other relationships (then a subnet names
+    /// its own in `user-context.ha-server-name`).
+    several: bool,
     machine: Mutex<HaMachine>,
     partner: Option<PeerClient>,
     backups: Vec<PeerClient>,
@@ -135,6 +116,13 @@ impl Rel {
     /// The machine (short critical sections only; see the lock order).
     pub fn machine(&self) -> MutexGuard<'_, HaMachine> {
         self.machine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this relationship serves `subnet`, as Kea maps them: with
+    /// one relationship, every subnet; with several, the one naming a
+    /// peer of it in `user-context.ha-server-name`.
+    pub fn serves(&self, subnet: &SubnetPolicy) -> bool {
+        !self.several || subnet.ha_server_name.as_deref().is_some_and(|n| self.config.peer(n).is_some())
     }
 
     /// This server's name in the relationship.
@@ -209,8 +197,7 @@ impl Rel {
         let _slot = self.slots.acquire().await;
         let mut outcome = UpdateOutcome::Acked(updates.first().map_or_else(|| ClientKey::new(&[], None), Update::client));
         for u in updates {
-            let (cmd, args) = u.command();
-            let r = partner.send(cmd, Some(args), client::REQUEST_TIMEOUT).await;
+            let r = partner.send(Outbound::from(&u), client::REQUEST_TIMEOUT).await;
             if let Err(e) = &r {
                 tracing::warn!(error = %e, "lease update to partner failed");
             }
@@ -262,44 +249,36 @@ impl Rel {
         crate::fastpath::SubnetServing::Scopes(f)
     }
 
-    /// This relationship's `status-get` entry (Kea's shape, plus ours).
-    pub fn status(&self) -> Value {
+    /// This relationship as `status-get`, the status page and metrics
+    /// show it.
+    pub fn status(&self) -> RelStatus {
         let now = Instant::now();
         let m = self.machine();
         let me = self.config.this_server();
-        let mut local = json!({
-            "role": role_name(me.role()),
-            "state": m.state().name(),
-            "scopes": m.serving_scopes().iter().collect::<Vec<_>>(),
-            "server-name": me.name(),
-        });
-        let mut entry = json!({
-            "ha-mode": mode_name(self.config.mode()),
-            "ha-servers": { "local": local.take() },
-            "unsent-update-count": m.unsent_update_count(),
-            "replication-backlog": self.replication_backlog(),
-            "last-heartbeat-age": self.last_heartbeat.lock().unwrap_or_else(|p| p.into_inner()).map(|t| now.duration_since(t).as_secs()),
-            "paused": m.is_paused(),
-            "clock-skew": m.clock_skew_secs(),
-        });
-        if let Some(p) = self.config.partner() {
-            let r = m.remote_status(now);
-            entry["ha-servers"]["remote"] = json!({
-                "age": r.age,
-                "in-touch": r.in_touch,
-                "last-state": r.last_state,
-                "last-scopes": r.last_scopes,
-                "communication-interrupted": r.communication_interrupted,
-                "connecting-clients": r.connecting_clients,
-                "unacked-clients": r.unacked_clients,
-                "unacked-clients-left": r.unacked_clients_left,
-                "analyzed-packets": r.analyzed_packets,
-                "role": role_name(p.role()),
-                "server-name": p.name(),
-                "url": p.url().as_str(),
-            });
+        RelStatus {
+            mode: self.config.mode(),
+            local: LocalStatus {
+                role: me.role(),
+                state: m.state(),
+                scopes: m.serving_scopes().iter().cloned().collect(),
+                server_name: me.name().to_owned(),
+            },
+            remote: self.config.partner().map(|p| PartnerView {
+                status: m.remote_status(now),
+                role: p.role(),
+                server_name: p.name().to_owned(),
+                url: p.url().as_str().to_owned(),
+            }),
+            unsent_update_count: m.unsent_update_count(),
+            replication_backlog: self.replication_backlog(),
+            last_heartbeat_age: self
+                .last_heartbeat
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .map(|t| now.duration_since(t).as_secs()),
+            paused: m.is_paused(),
+            clock_skew: m.clock_skew_secs(),
         }
-        entry
     }
 }
 
@@ -308,8 +287,7 @@ async fn send_to_backups(backups: &[PeerClient], ups: &[Update]) -> bool {
     let mut ok = true;
     for b in backups {
         for u in ups {
-            let (cmd, args) = u.command();
-            match b.send(cmd, Some(args), client::REQUEST_TIMEOUT).await {
+            match b.send(Outbound::from(u), client::REQUEST_TIMEOUT).await {
                 Ok(r) if r.is_success() => {}
                 Ok(r) => {
                     tracing::warn!(backup = b.name(), result = r.result, text = %r.text, "backup refused a lease update");
@@ -335,23 +313,14 @@ fn spawn_backup_updates(backups: &[PeerClient], ups: Vec<Update>) {
     tokio::spawn(async move { send_to_backups(&backups, &ups).await });
 }
 
-/// Kea's role names.
-pub fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Primary => "primary",
-        Role::Secondary => "secondary",
-        Role::Standby => "standby",
-        Role::Backup => "backup",
-    }
-}
-
-/// Kea's mode names.
-pub fn mode_name(m: HaMode) -> &'static str {
-    match m {
-        HaMode::LoadBalancing => "load-balancing",
-        HaMode::HotStandby => "hot-standby",
-        HaMode::PassiveBackup => "passive-backup",
-    }
+/// What the HA runtime changes and reports outside itself: the daemon's
+/// state (DHCP, leases, the kernel) and the event log.
+#[derive(Clone)]
+pub struct HaContext {
+    /// The daemon's state.
+    pub core: Core,
+    /// Where transitions and syncs are recorded for the status page.
+    pub events: Arc<EventLog>,
 }
 
 /// Every relationship of this server.
@@ -382,6 +351,7 @@ impl HaRuntime {
             let rel = Arc::new(Rel {
                 index,
                 config: rc.clone(),
+                several: cfg.relationships().len() > 1,
                 machine: Mutex::new(HaMachine::new(rc, now)),
                 partner,
                 backups,
@@ -408,11 +378,7 @@ impl HaRuntime {
     /// relationship, every subnet; with several, the one naming a peer in
     /// `user-context.ha-server-name`. `None`: Kea drops the packet.
     pub fn rel_for(&self, subnet: &SubnetPolicy) -> Option<&Arc<Rel>> {
-        if self.rels.len() == 1 {
-            return self.rels.first();
-        }
-        let name = subnet.ha_server_name.as_deref()?;
-        self.rels.iter().find(|r| r.config.peer(name).is_some())
+        self.rels.iter().find(|r| r.serves(subnet))
     }
 
     /// The relationship a partner's command is for: the one whose partner
@@ -423,25 +389,53 @@ impl HaRuntime {
             .or_else(|| self.rels.first())
     }
 
-    /// What the kernel may answer in `subnet` now (nothing for a subnet
-    /// no relationship serves: Kea drops its packets).
-    pub fn kernel_serving(&self, subnet: &SubnetPolicy) -> crate::fastpath::SubnetServing {
-        self.rel_for(subnet).map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
-    }
-
-    /// `status-get`'s `high-availability` list.
-    pub fn status(&self) -> Value {
-        Value::Array(self.rels.iter().map(|r| r.status()).collect())
+    /// Every relationship's status, in config order.
+    pub fn status(&self) -> Vec<RelStatus> {
+        self.rels.iter().map(|r| r.status()).collect()
     }
 
     /// Starts every relationship: its driver and its kernel-renewal
-    /// replicator. `api` gives the driver the shared state and the event
+    /// replicator. `ctx` gives the driver the daemon's state and the event
     /// log.
-    pub fn spawn(&self, api: Arc<ApiState>, tasks: &mut tokio::task::JoinSet<()>, shutdown: CancellationToken) {
+    pub fn spawn(&self, ctx: HaContext, tasks: &mut tokio::task::JoinSet<()>, shutdown: CancellationToken) {
         for rel in &self.rels {
-            tasks.spawn(drive(Arc::clone(rel), Arc::clone(&api), shutdown.clone()));
+            tasks.spawn(drive(Arc::clone(rel), ctx.clone(), shutdown.clone()));
             tasks.spawn(replicate_renewals(Arc::clone(rel), shutdown.clone()));
         }
+    }
+}
+
+impl ServingScopes for HaRuntime {
+    /// Nothing for a subnet no relationship serves: Kea drops its packets.
+    fn kernel_serving(&self, subnet: &SubnetPolicy) -> crate::fastpath::SubnetServing {
+        self.rel_for(subnet).map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
+    }
+}
+
+/// The packet pipeline's view of HA: `None` without HA.
+impl Gate for Option<Arc<HaRuntime>> {
+    type Rel = Arc<Rel>;
+
+    fn admit(&self, subnet: Option<&SubnetPolicy>, q: &Query<'_>) -> Result<Option<Arc<Rel>>, HaDrop> {
+        let Some(ha) = self else { return Ok(None) };
+        let rel = match subnet {
+            Some(s) => ha.rel_for(s).ok_or(HaDrop::NoRelationship)?,
+            None => match ha.rels.first() {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+        };
+        if !rel.admit(q) {
+            return Err(HaDrop::NotInScopeOrDisabled);
+        }
+        if rel.overloaded(q.msg_type) {
+            return Err(HaDrop::PartnerUpdatesBackedUp);
+        }
+        Ok(Some(Arc::clone(rel)))
+    }
+
+    fn plan(&self, rel: &Arc<Rel>, changes: usize) -> UpdatePlan {
+        rel.plan(changes)
     }
 }
 
@@ -455,8 +449,7 @@ async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
             l = rx.recv() => match l { Some(l) => l, None => return },
         };
         let u = Update::Put(lease);
-        let (cmd, args) = u.command();
-        let r = partner.send(cmd, Some(args), client::REQUEST_TIMEOUT).await;
+        let r = partner.send(Outbound::from(&u), client::REQUEST_TIMEOUT).await;
         rel.async_pending.fetch_sub(1, Ordering::Relaxed);
         let outcome = update_outcome(&r, u.client());
         if let Err(e) = &r {
@@ -475,7 +468,7 @@ async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
 
 /// [`Rel::overloaded`]'s rule, given the replies waiting for the partner.
 fn shed(waiting: usize, msg_type: u8) -> bool {
-    const DISCOVER: u8 = 1;
+    use dhcp_common::dhcp::msg_type::DISCOVER;
     waiting >= SHED_ALL || (msg_type == DISCOVER && waiting >= SHED_NEW)
 }
 
@@ -494,12 +487,12 @@ fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
 
 /// The relationship's driver: starts the machine, then heartbeats and
 /// actions until shutdown.
-async fn drive(rel: Arc<Rel>, api: Arc<ApiState>, shutdown: CancellationToken) {
+async fn drive(rel: Arc<Rel>, ctx: HaContext, shutdown: CancellationToken) {
     let Some(mut inbox) = rel.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
     // The machine was started in `HaRuntime::new`; its first actions
     // wait in the inbox.
     let heartbeat = rel.machine().heartbeat_enabled() && rel.partner.is_some();
-    let mut d = Driver { rel: Arc::clone(&rel), api, heartbeat, next_heartbeat: tokio::time::Instant::now() };
+    let mut d = Driver { rel: Arc::clone(&rel), ctx, heartbeat, next_heartbeat: tokio::time::Instant::now() };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let hb_at = d.next_heartbeat;
@@ -543,7 +536,7 @@ const INTERRUPTION_MARGIN: Duration = Duration::from_millis(20);
 
 struct Driver {
     rel: Arc<Rel>,
-    api: Arc<ApiState>,
+    ctx: HaContext,
     heartbeat: bool,
     next_heartbeat: tokio::time::Instant,
 }
@@ -563,27 +556,27 @@ impl Driver {
         let now = Instant::now;
         match a {
             Action::StateChanged { from, to, partner } => {
-                self.api.event(format!(
+                self.ctx.events.record(format!(
                     "HA {}: {} → {} (partner {})",
                     rel.this_server(),
                     from.name(),
                     to.name(),
                     partner.name()
                 ));
-                let mut st = self.api.shared.lock().unwrap_or_else(|p| p.into_inner());
                 if to == State::PartnerDown {
-                    let max_valid = st.policy.subnets.iter().map(|s| s.lifetimes.max_valid).max().unwrap_or(0);
-                    st.reuse_grace = Some(crate::ha::ReuseGrace::new(unix_now(), max_valid));
+                    self.ctx.core.start_reuse_grace(unix_now());
                 }
-                st.resync_kernel();
+                // The kernel has the new scopes before the driver acts on
+                // the transition (syncs, heartbeats, further actions).
+                self.ctx.core.rescope_kernel().await;
                 Vec::new()
             }
             Action::Paused(s) => {
-                self.api.event(format!("HA {}: paused in {}", rel.this_server(), s.name()));
+                self.ctx.events.record(format!("HA {}: paused in {}", rel.this_server(), s.name()));
                 Vec::new()
             }
             Action::DhcpService(_) | Action::ScopesChanged(_) => {
-                self.api.shared.lock().unwrap_or_else(|p| p.into_inner()).resync_kernel();
+                self.ctx.core.rescope_kernel().await;
                 Vec::new()
             }
             Action::Heartbeat(on) => {
@@ -592,7 +585,7 @@ impl Driver {
                 Vec::new()
             }
             Action::SyncLeases(req) => {
-                let ok = sync_leases(&rel, &self.api, &req).await;
+                let ok = sync_leases(&rel, &self.ctx, &req).await;
                 rel.machine().handle(now(), if ok { Event::SyncSucceeded } else { Event::SyncFailed })
             }
             Action::FlushBacklog => {
@@ -606,7 +599,7 @@ impl Driver {
             Action::SendHaReset => {
                 let ok = match &rel.partner {
                     Some(p) => p
-                        .send("ha-reset", Some(json!({"server-name": rel.this_server()})), client::REQUEST_TIMEOUT)
+                        .send(Outbound::Reset { server: rel.this_server() }, client::REQUEST_TIMEOUT)
                         .await
                         .is_ok_and(|r| r.result == 0),
                     None => false,
@@ -624,13 +617,12 @@ impl Driver {
     /// One heartbeat to the partner, as an event for the machine.
     async fn heartbeat_once(&self) -> Event {
         let Some(p) = &self.rel.partner else { return Event::HeartbeatFailed };
-        let args = json!({"server-name": self.rel.this_server()});
         // Kea waits its 10 s request timeout for a heartbeat; a frozen
         // partner (SIGSTOP, hung host) keeps the TCP connection open, so
         // that would delay failover by 10 s. Waiting longer than
         // max-response-delay cannot change the verdict, so stop there.
         let timeout = client::REQUEST_TIMEOUT.min(self.rel.config.max_response_delay().max(Duration::from_secs(1)));
-        match p.send("ha-heartbeat", Some(args), timeout).await {
+        match p.send(Outbound::Heartbeat { server: self.rel.this_server() }, timeout).await {
             Ok(r) => match wire::parse_heartbeat(&r) {
                 Ok(status) => {
                     *self.rel.last_heartbeat.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -656,8 +648,7 @@ async fn flush_backlog(rel: &Rel) -> bool {
     loop {
         let next = rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).front().cloned();
         let Some(u) = next else { return true };
-        let (cmd, args) = u.command();
-        match p.send(cmd, Some(args), client::REQUEST_TIMEOUT).await {
+        match p.send(Outbound::from(&u), client::REQUEST_TIMEOUT).await {
             Ok(r) if r.is_success() => {
                 rel.backlog.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
             }
@@ -671,21 +662,15 @@ async fn flush_backlog(rel: &Rel) -> bool {
 /// an older copy of; then `ha-sync-complete-notify` (or `dhcp-enable` for
 /// a peer that does not know it). On failure the partner's service is
 /// re-enabled and false returned.
-pub async fn sync_leases(rel: &Rel, api: &ApiState, req: &SyncRequest) -> bool {
+pub async fn sync_leases(rel: &Rel, ctx: &HaContext, req: &SyncRequest) -> bool {
     let Some(p) = &rel.partner else { return false };
-    match pull_pages(rel, p, api, req).await {
+    match pull_pages(rel, p, ctx, req).await {
         Ok(n) => {
-            api.event(format!("HA {}: synced {n} leases from {}", rel.this_server(), p.name()));
-            let notify = p
-                .send(
-                    "ha-sync-complete-notify",
-                    Some(json!({"server-name": rel.this_server()})),
-                    client::REQUEST_TIMEOUT,
-                )
-                .await;
+            ctx.events.record(format!("HA {}: synced {n} leases from {}", rel.this_server(), p.name()));
+            let notify = p.send(Outbound::SyncCompleteNotify { server: rel.this_server() }, client::REQUEST_TIMEOUT).await;
             match notify {
                 Ok(r) if r.result == 2 => {
-                    let _ = p.send("dhcp-enable", Some(json!({"origin": "ha-partner"})), client::REQUEST_TIMEOUT).await;
+                    let _ = p.send(Outbound::DhcpEnable, client::REQUEST_TIMEOUT).await;
                     true
                 }
                 Ok(r) if r.result == 0 => true,
@@ -701,29 +686,20 @@ pub async fn sync_leases(rel: &Rel, api: &ApiState, req: &SyncRequest) -> bool {
         }
         Err(e) => {
             tracing::warn!(error = %e, peer = p.name(), "lease sync failed");
-            let _ = p.send("dhcp-enable", Some(json!({"origin": "ha-partner"})), client::REQUEST_TIMEOUT).await;
+            let _ = p.send(Outbound::DhcpEnable, client::REQUEST_TIMEOUT).await;
             false
         }
     }
 }
 
-async fn pull_pages(rel: &Rel, p: &PeerClient, api: &ApiState, req: &SyncRequest) -> anyhow::Result<usize> {
+async fn pull_pages(rel: &Rel, p: &PeerClient, ctx: &HaContext, req: &SyncRequest) -> anyhow::Result<usize> {
     let mut from = "start".to_owned();
     let mut writes = Vec::new();
     let mut taken = 0;
-    let several = api.shared.lock().unwrap_or_else(|p| p.into_inner()).ha.as_ref().is_some_and(|h| h.rels.len() > 1);
     loop {
-        let r = p
-            .send(
-                "dhcp-disable",
-                Some(json!({"max-period": req.dhcp_disable_max_period, "origin": "ha-partner"})),
-                client::REQUEST_TIMEOUT,
-            )
-            .await?;
+        let r = p.send(Outbound::DhcpDisable { max_period: req.dhcp_disable_max_period }, client::REQUEST_TIMEOUT).await?;
         anyhow::ensure!(r.result == 0, "dhcp-disable answered {}: {}", r.result, r.text);
-        let r = p
-            .send("lease4-get-page", Some(json!({"from": from, "limit": req.page_limit})), req.page_timeout)
-            .await?;
+        let r = p.send(Outbound::LeaseGetPage { from: &from, limit: req.page_limit }, req.page_timeout).await?;
         anyhow::ensure!(r.is_success(), "lease4-get-page answered {}: {}", r.result, r.text);
         let leases = r
             .arguments
@@ -732,37 +708,29 @@ async fn pull_pages(rel: &Rel, p: &PeerClient, api: &ApiState, req: &SyncRequest
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        {
-            let mut st = api.shared.lock().unwrap_or_else(|p| p.into_inner());
+        ctx.core.write(|tx| {
             for v in &leases {
                 let Some(upd) = wire::page_lease_as_update(v) else {
                     tracing::warn!(lease = %v, "sync: lease without cltt/valid-lft skipped");
                     continue;
                 };
                 let Some(map) = upd.as_object() else { continue };
-                let lease = match crate::api::parse_lease(&crate::api::command::Args(map), &st.policy, unix_now()) {
+                let lease = match crate::kea::lease::parse_lease(&crate::kea::command::Args(map), tx.policy(), unix_now()) {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::warn!(lease = %v, error = %e, "sync: lease refused");
                         continue;
                     }
                 };
-                if several {
-                    let mine = st.policy.subnet(lease.subnet_id).is_some_and(|s| {
-                        st.ha.as_ref().and_then(|h| h.rel_for(s)).is_some_and(|r| r.index == rel.index)
-                    });
-                    if !mine {
-                        continue;
-                    }
+                if !tx.policy().subnet(lease.subnet_id).map_or(!rel.several, |s| rel.serves(s)) {
+                    continue;
                 }
-                if wire::sync_takes(st.store.get(lease.address).as_ref(), &lease) {
-                    let addr = lease.address;
-                    writes.push(st.store.upsert(lease));
-                    st.sync_lease(addr);
+                if wire::sync_takes(tx.get(lease.address).as_ref(), &lease) {
+                    writes.push(tx.upsert(lease));
                     taken += 1;
                 }
             }
-        }
+        });
         let last = leases.last().and_then(|l| l.get("ip-address")).and_then(Value::as_str).map(str::to_owned);
         match last {
             Some(a) if leases.len() >= req.page_limit as usize => from = a,
@@ -778,14 +746,7 @@ async fn pull_pages(rel: &Rel, p: &PeerClient, api: &ApiState, req: &SyncRequest
 /// Sends `ha-maintenance-notify` for an operator's maintenance command.
 pub async fn notify_maintenance(rel: &Rel, cancel: bool) -> PeerAnswer {
     let Some(p) = &rel.partner else { return PeerAnswer::Unreachable };
-    match p
-        .send(
-            "ha-maintenance-notify",
-            Some(json!({"cancel": cancel, "server-name": rel.this_server()})),
-            client::REQUEST_TIMEOUT,
-        )
-        .await
-    {
+    match p.send(Outbound::MaintenanceNotify { server: rel.this_server(), cancel }, client::REQUEST_TIMEOUT).await {
         Ok(r) => PeerAnswer::Result(r.result),
         Err(_) => PeerAnswer::Unreachable,
     }
@@ -797,7 +758,7 @@ mod tests {
 
     #[test]
     fn overload_sheds_new_exchanges_first_then_everything() {
-        let (discover, request) = (1, 3);
+        let (discover, request) = (dhcp_common::dhcp::msg_type::DISCOVER, dhcp_common::dhcp::msg_type::REQUEST);
         assert!(!shed(0, discover) && !shed(SHED_NEW - 1, discover));
         assert!(shed(SHED_NEW, discover), "new exchanges go first");
         assert!(!shed(SHED_NEW, request) && !shed(SHED_ALL - 1, request), "exchanges under way complete");

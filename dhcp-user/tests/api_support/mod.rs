@@ -3,10 +3,7 @@
 //! `oneshot` (no sockets, no root).
 #![allow(dead_code)]
 
-use std::{
-    path::PathBuf,
-    sync::{Arc, Mutex},
-};
+use std::{path::PathBuf, sync::Arc};
 
 use axum::{
     Router,
@@ -16,10 +13,9 @@ use axum::{
 use dhcp_user::{
     api::{ApiState, Credentials, tls::ServerTls},
     config,
-    dhcp::engine::Allocator,
+    core::Core,
     glue,
     leases::{Lease, LeaseStore},
-    server::{Shared, Stats},
 };
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
@@ -94,21 +90,10 @@ impl Api {
         std::fs::write(&config_path, config_text(&lease_file, persist)).unwrap();
         let cfg = config::load(&config_path).unwrap();
         let (store, _) = LeaseStore::open(glue::store_config(&cfg)).unwrap();
-        let shared = Arc::new(Mutex::new(Shared {
-            policy: glue::compile(&cfg),
-            store,
-            alloc: Allocator::default(),
-            stats: Stats::default(),
-            sync: None,
-            dhcp_disabled_until: None,
-            ifaces: Vec::new(),
-            kernel_serving: true,
-            ha: None,
-            reuse_grace: None,
-        }));
+        let core = Core::new(glue::compile(&cfg), store, None);
         let shutdown = CancellationToken::new();
         let state = Arc::new(
-            ApiState::new(shared, &cfg, Some(config_path.clone()), shutdown.clone())
+            ApiState::new(core, None, &cfg, Some(config_path.clone()), shutdown.clone())
                 .with_xdp("userspace-only (test)", None)
                 .with_auth(auth)
                 .with_tls(tls),
@@ -191,23 +176,23 @@ impl Api {
 
     /// The store's leases.
     pub fn leases(&self) -> Vec<Lease> {
-        self.state.shared.lock().unwrap().store.snapshot()
+        self.state.core.leases()
     }
 
     /// Everything a command could change, for "nothing changed" checks.
     pub fn fingerprint(&self) -> String {
-        let st = self.state.shared.lock().unwrap();
-        let subnets: Vec<_> = st
-            .policy
+        let core = &self.state.core;
+        let subnets: Vec<_> = core
+            .policy()
             .subnets
             .iter()
             .map(|s| (s.id, s.pools.clone(), s.lifetimes.valid))
             .collect();
         format!(
             "{:?}|{:?}|{:?}|{}|{}",
-            st.store.snapshot(),
+            core.leases(),
             subnets,
-            st.dhcp_disabled_until,
+            core.dhcp_disabled_until(),
             self.shutdown.is_cancelled(),
             std::fs::read_to_string(&self.config_path).unwrap_or_default()
         )

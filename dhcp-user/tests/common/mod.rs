@@ -204,6 +204,12 @@ impl RawClient {
 
     /// The first BOOTREPLY with transaction id `xid` within `timeout`.
     pub fn recv(&self, xid: u32, timeout: Duration) -> Option<Message> {
+        self.recv_bytes(xid, timeout).and_then(|b| Message::from_bytes(&b).ok())
+    }
+
+    /// The bytes of the first BOOTREPLY with transaction id `xid` within
+    /// `timeout` (for comparing exactly what two servers sent).
+    pub fn recv_bytes(&self, xid: u32, timeout: Duration) -> Option<Vec<u8>> {
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 2048];
         loop {
@@ -214,7 +220,7 @@ impl RawClient {
                 && m.opcode() == Opcode::BootReply
                 && m.xid() == xid
             {
-                return Some(m);
+                return Some(buf[..n].to_vec());
             }
         }
     }

@@ -67,6 +67,21 @@ pub struct Args {
     ci: bool,
 }
 
+impl Args {
+    /// The CI slice's options (`cargo xtask forge --ci`), for `cargo xtask test`.
+    pub fn ci() -> Args {
+        Args {
+            selection: Vec::new(),
+            forge_src: None,
+            harness: None,
+            dut: Dut::Xdhcpd,
+            xdhcpd_args: "run".into(),
+            keep: false,
+            ci: true,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Dut {
     Xdhcpd,

@@ -1,23 +1,25 @@
-//! Kea's HA messages as bytes and JSON, both ways, without I/O: request
-//! bodies, the one-element answer array, heartbeat answers with their
-//! RFC 1123 `date-time`, and the lease JSON of `lease4-update`/`-del`
-//! (with `expire`) and of `lease4-get-page` answers (with `cltt`).
+//! Kea's HA messages as bytes and JSON, both ways, without I/O: every
+//! command this server sends a peer ([`Outbound`], built here and nowhere
+//! else, as Kea's `CommandCreator`), the one-element answer array,
+//! heartbeat answers with their RFC 1123 `date-time`, and the lease JSON
+//! of `lease4-update`/`-del` (with `expire`) and of `lease4-get-page`
+//! answers (with `cltt`).
 //!
 //! Shapes follow `shared/notes/kea-ha-protocol.md` §1–§3 and the Kea 2.2
 //! capture; a real Kea peer is the test (see the lab's Kea interop drills).
 
-use std::{
-    collections::BTreeSet,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{collections::BTreeSet, time::SystemTime};
 
 use serde_json::{Map, Value, json};
 
 use super::{
-    machine::{HeartbeatReply, PartnerStatus},
-    state::PartnerState,
+    lease::lease_json,
+    time::{http_date, parse_http_date},
 };
-use crate::leases::Lease;
+use crate::{
+    ha::{HeartbeatReply, PartnerState, PartnerStatus},
+    leases::Lease,
+};
 
 /// Why a peer's answer could not be used (Kea counts each of these as a
 /// failed exchange).
@@ -71,6 +73,99 @@ pub fn command_body(command: &str, arguments: Option<Value>) -> Vec<u8> {
         m.insert("arguments".into(), a);
     }
     serde_json::to_vec(&Value::Object(m)).unwrap_or_default()
+}
+
+/// A command this server sends an HA peer. Every outbound body is built
+/// from one of these, so the shapes Kea's parser accepts live in one place.
+#[derive(Debug, Clone, Copy)]
+pub enum Outbound<'a> {
+    /// `ha-heartbeat` from `server` (this server's name).
+    Heartbeat {
+        /// This server's name in the relationship.
+        server: &'a str,
+    },
+    /// `ha-reset`: the partner goes back to waiting.
+    Reset {
+        /// This server's name in the relationship.
+        server: &'a str,
+    },
+    /// `ha-sync-complete-notify` after a lease sync from the partner.
+    SyncCompleteNotify {
+        /// This server's name in the relationship.
+        server: &'a str,
+    },
+    /// `ha-maintenance-notify` for an operator's maintenance start/cancel.
+    MaintenanceNotify {
+        /// This server's name in the relationship.
+        server: &'a str,
+        /// Cancel instead of start.
+        cancel: bool,
+    },
+    /// `dhcp-disable` with origin `ha-partner`, for `max_period` seconds.
+    DhcpDisable {
+        /// Seconds after which the partner re-enables itself.
+        max_period: u32,
+    },
+    /// `dhcp-enable` with origin `ha-partner`.
+    DhcpEnable,
+    /// `lease4-get-page` from `from` (`"start"` or the last address seen).
+    LeaseGetPage {
+        /// `"start"` or the last address of the previous page.
+        from: &'a str,
+        /// Page size.
+        limit: u32,
+    },
+    /// `lease4-update` of a committed lease (`force-create`).
+    LeaseUpdate(&'a Lease),
+    /// `lease4-del` of a released or replaced lease.
+    LeaseDel(&'a Lease),
+}
+
+/// A partner update's command: `lease4-update` or `lease4-del`.
+impl<'a> From<&'a crate::ha::Update> for Outbound<'a> {
+    fn from(u: &'a crate::ha::Update) -> Self {
+        match u {
+            crate::ha::Update::Put(l) => Outbound::LeaseUpdate(l),
+            crate::ha::Update::Del(l) => Outbound::LeaseDel(l),
+        }
+    }
+}
+
+impl Outbound<'_> {
+    /// The command name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outbound::Heartbeat { .. } => "ha-heartbeat",
+            Outbound::Reset { .. } => "ha-reset",
+            Outbound::SyncCompleteNotify { .. } => "ha-sync-complete-notify",
+            Outbound::MaintenanceNotify { .. } => "ha-maintenance-notify",
+            Outbound::DhcpDisable { .. } => "dhcp-disable",
+            Outbound::DhcpEnable => "dhcp-enable",
+            Outbound::LeaseGetPage { .. } => "lease4-get-page",
+            Outbound::LeaseUpdate(_) => "lease4-update",
+            Outbound::LeaseDel(_) => "lease4-del",
+        }
+    }
+
+    /// The `arguments` Kea expects with it.
+    pub fn arguments(&self) -> Value {
+        match *self {
+            Outbound::Heartbeat { server } | Outbound::Reset { server } | Outbound::SyncCompleteNotify { server } => {
+                json!({"server-name": server})
+            }
+            Outbound::MaintenanceNotify { server, cancel } => json!({"cancel": cancel, "server-name": server}),
+            Outbound::DhcpDisable { max_period } => json!({"max-period": max_period, "origin": "ha-partner"}),
+            Outbound::DhcpEnable => json!({"origin": "ha-partner"}),
+            Outbound::LeaseGetPage { from, limit } => json!({"from": from, "limit": limit}),
+            Outbound::LeaseUpdate(l) => lease_update_args(l),
+            Outbound::LeaseDel(l) => lease_del_args(l),
+        }
+    }
+
+    /// The request body.
+    pub fn body(&self) -> Vec<u8> {
+        command_body(self.name(), Some(self.arguments()))
+    }
 }
 
 /// Decodes a peer's answer body: a JSON array whose first element holds
@@ -142,7 +237,7 @@ pub fn lease_del_args(lease: &Lease) -> Value {
 }
 
 fn lease_expire_json(lease: &Lease) -> Value {
-    let mut v = crate::api::lease_json(lease);
+    let mut v = lease_json(lease);
     if let Some(m) = v.as_object_mut() {
         m.remove("cltt");
         m.insert("expire".into(), json!(lease.expire));
@@ -167,81 +262,12 @@ pub fn sync_takes(local: Option<&Lease>, remote: &Lease) -> bool {
     local.is_none_or(|l| l.cltt() < remote.cltt())
 }
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-/// `Mon, 23 Nov 2026 07:18:12 GMT` (RFC 1123, as Kea's heartbeat sends).
-pub fn http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let (y, m, d) = crate::api::civil_from_days(days);
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[m as usize - 1],
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-/// Parses [`http_date`]'s format strictly (Kea uses `%a, %d %b %Y %H:%M:%S
-/// GMT`); the weekday must be a weekday name but is not cross-checked.
-pub fn parse_http_date(text: &str) -> Option<SystemTime> {
-    let (wd, rest) = text.split_once(", ")?;
-    if !DAYS.contains(&wd) {
-        return None;
-    }
-    let parts: Vec<&str> = rest.split(' ').collect();
-    let [d, mon, y, hms, "GMT"] = parts.as_slice() else { return None };
-    let num = |s: &str, len: usize| (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok()).flatten();
-    let d = num(d, 2)?;
-    let y = num(y, 4)?;
-    let m = MONTHS.iter().position(|x| x == mon)? as u32 + 1;
-    let t: Vec<&str> = hms.split(':').collect();
-    let [h, mi, s] = t.as_slice() else { return None };
-    let (h, mi, s) = (num(h, 2)?, num(mi, 2)?, num(s, 2)?);
-    if !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let days = days_from_civil(y, m, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::{
-        ha::State,
-        leases::{HwAddr, Lease},
-    };
-
-    #[test]
-    fn http_dates_round_trip_and_match_kea() {
-        // From the Kea 2.2 capture.
-        let t = parse_http_date("Mon, 23 Nov 2026 07:18:12 GMT").unwrap();
-        assert_eq!(http_date(t), "Mon, 23 Nov 2026 07:18:12 GMT");
-        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(http_date(UNIX_EPOCH + Duration::from_secs(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
-        for bad in ["Mon, 23 Nov 2026 07:18:12", "Mon 23 Nov 2026 07:18:12 GMT", "Xyz, 23 Nov 2026 07:18:12 GMT", "Mon, 3 Nov 2026 07:18:12 GMT", "Mon, 23 Now 2026 07:18:12 GMT", "Mon, 23 Nov 2026 25:18:12 GMT"] {
-            assert_eq!(parse_http_date(bad), None, "{bad}");
-        }
-    }
+    use crate::{ha::State, leases::HwAddr};
 
     #[test]
     fn bodies_have_only_keas_keys() {
@@ -249,6 +275,10 @@ mod tests {
         assert_eq!(b, json!({"command": "ha-heartbeat", "service": ["dhcp4"]}));
         let b: Value = serde_json::from_slice(&command_body("dhcp-disable", Some(json!({"max-period": 60, "origin": "ha-partner"})))).unwrap();
         assert_eq!(b["arguments"]["origin"], "ha-partner");
+        let b: Value = serde_json::from_slice(&Outbound::DhcpDisable { max_period: 60 }.body()).unwrap();
+        assert_eq!(b, json!({"command": "dhcp-disable", "service": ["dhcp4"], "arguments": {"max-period": 60, "origin": "ha-partner"}}));
+        let b: Value = serde_json::from_slice(&Outbound::MaintenanceNotify { server: "a", cancel: true }.body()).unwrap();
+        assert_eq!(b["arguments"], json!({"cancel": true, "server-name": "a"}));
     }
 
     #[test]
@@ -306,7 +336,7 @@ mod tests {
                    "state": 0, "subnet-id": 1, "valid-lft": 60})
         );
         assert!(lease_del_args(&lease(5)).get("force-create").is_none());
-        let page = crate::api::lease_json(&lease(1000));
+        let page = lease_json(&lease(1000));
         let upd = page_lease_as_update(&page).unwrap();
         assert_eq!(upd["expire"], 1060);
         assert!(upd.get("cltt").is_none());

@@ -1,0 +1,356 @@
+//! # The daemon's state
+//!
+//! [`Core`]: the compiled policy, the lease store, the allocator, the
+//! counters, the DHCP switch and the reuse grace period, behind one
+//! cloneable handle with methods and no public fields (tokio's mini-redis
+//! `Db` is the model). Every interface, the control API, the HA runtime
+//! and housekeeping hold a clone; none of them locks anything.
+//!
+//! The lock is a `std::sync::Mutex`: every critical section is short,
+//! synchronous work on memory — a decision, an in-memory store update,
+//! queuing a row for the lease writer — and no method holds it across an
+//! `.await`, an fsync, a send or a bpf(2) call. Kernel map writes leave as
+//! [`crate::kernel::Change`]s queued on [`KernelSync`]; the core holds no
+//! map handle, so it cannot make one (the map-owning task is
+//! [`crate::kernel::run`]). What the kernel may serve per subnet comes
+//! from [`ServingScopes`], which the HA runtime implements: the core does
+//! not know HA's runtime.
+//!
+//! # Layout
+//!
+//! - this file: [`Core`], its writes ([`Tx`]) and the kernel messages.
+//! - [`pipeline`]: the pure packet decision, `process(state, inbound,
+//!   link) -> Outcome`, and [`Core::process`], which commits it.
+//! - [`stats`]: the counters as one enum.
+
+pub mod pipeline;
+pub mod stats;
+
+use std::{
+    net::Ipv4Addr,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+pub use stats::{Counter, HaDrop, Sent, Stats};
+
+use crate::{
+    dhcp::{
+        engine::Allocator,
+        policy::{Policy, SubnetPolicy},
+    },
+    fastpath::SubnetServing,
+    ha::ReuseGrace,
+    kernel::{Change, KernelSync, Scope},
+    leases::{ClientId, Durable, HwAddr, Lease, LeaseError, LeaseStore},
+};
+
+/// What the kernel may answer per subnet besides the DHCP switch: with HA,
+/// what the subnet's relationship serves now. Implemented by the HA
+/// runtime, so that the core need not know it.
+pub trait ServingScopes: Send + Sync {
+    /// The kernel's scope for `subnet` while DHCP is enabled.
+    fn kernel_serving(&self, subnet: &SubnetPolicy) -> SubnetServing;
+}
+
+/// The daemon's state: a cheap handle; clones share one state.
+#[derive(Clone)]
+pub struct Core {
+    state: Arc<Mutex<State>>,
+}
+
+struct State {
+    policy: Arc<Policy>,
+    store: LeaseStore,
+    alloc: Allocator,
+    stats: Stats,
+    /// Set by `dhcp-disable`: unix time until which requests are dropped
+    /// unanswered (`u64::MAX`: until `dhcp-enable`). `None`: serving.
+    dhcp_disabled_until: Option<u64>,
+    /// Whether the kernel was last told to answer.
+    kernel_serving: bool,
+    /// Started by the last partner-down ([`crate::ha::grace`]).
+    reuse_grace: Option<ReuseGrace>,
+    /// Where kernel changes go; `None` without XDP.
+    kernel: Option<KernelSync>,
+    /// HA's part of the kernel's scopes; `None` without HA.
+    scopes: Option<Arc<dyn ServingScopes>>,
+}
+
+impl State {
+    fn dhcp_enabled(&self, now: u64) -> bool {
+        self.dhcp_disabled_until.is_none_or(|t| now >= t)
+    }
+
+    /// What the kernel may answer in each subnet now, with the DHCP
+    /// switch at `serving`. (A reuse grace period needs nothing here: the
+    /// kernel only renews a client's own lease.)
+    fn scope(&self, serving: bool) -> Scope {
+        Scope::of(&self.policy, |s| match &self.scopes {
+            _ if !serving => SubnetServing::Off,
+            None => SubnetServing::All,
+            Some(h) => h.kernel_serving(s),
+        })
+    }
+
+    /// Queues the serving bits for the kernel (no template, no lease).
+    fn rescope(&mut self, now: u64) {
+        self.kernel_serving = self.dhcp_enabled(now);
+        if let Some(k) = &self.kernel {
+            k.send(Change::Serving(self.scope(self.kernel_serving)));
+        }
+    }
+
+    /// Queues a rebuild of every template and lease entry.
+    fn rebuild(&mut self, now: u64) {
+        self.kernel_serving = self.dhcp_enabled(now);
+        if let Some(k) = &self.kernel {
+            let scope = self.scope(self.kernel_serving);
+            k.send(Change::Rebuild { policy: Arc::clone(&self.policy), leases: self.store.snapshot(), scope });
+        }
+    }
+
+    /// Queues the store's lease of `addr` for the kernel.
+    fn lease_changed(&self, addr: Ipv4Addr) {
+        if let Some(k) = &self.kernel {
+            k.send(Change::Lease(addr, self.store.get(addr)));
+        }
+    }
+
+    fn flushed(&self) -> Flushed {
+        Flushed(self.kernel.as_ref().map(|k| Box::pin(k.flushed()) as _))
+    }
+}
+
+/// Completes when the kernel has applied every change queued before it
+/// was made (at once without XDP).
+#[must_use = "await it to know the kernel has the change"]
+pub struct Flushed(Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>);
+
+impl std::future::IntoFuture for Flushed {
+    type Output = ();
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        self.0.unwrap_or_else(|| Box::pin(async {}))
+    }
+}
+
+impl Core {
+    /// The state for `policy` and `store`; kernel changes go to `kernel`
+    /// (none is sent until [`Core::rebuild_kernel`]).
+    pub fn new(policy: Policy, store: LeaseStore, kernel: Option<KernelSync>) -> Self {
+        Core {
+            state: Arc::new(Mutex::new(State {
+                policy: Arc::new(policy),
+                store,
+                alloc: Allocator::default(),
+                stats: Stats::default(),
+                dhcp_disabled_until: None,
+                kernel_serving: true,
+                reuse_grace: None,
+                kernel,
+                scopes: None,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether nobody holds the lock right now (the kernel-sync tests
+    /// check that no map is written from inside a critical section).
+    #[cfg(test)]
+    pub(crate) fn lock_is_free(&self) -> bool {
+        self.state.try_lock().is_ok()
+    }
+
+    /// Lets HA decide what the kernel serves (before
+    /// [`Core::rebuild_kernel`], so the kernel never serves more).
+    pub fn set_scopes(&self, scopes: Arc<dyn ServingScopes>) {
+        self.lock().scopes = Some(scopes);
+    }
+
+    /// Queues every template and lease for the kernel (start-up).
+    pub fn rebuild_kernel(&self) -> Flushed {
+        let mut st = self.lock();
+        st.rebuild(crate::clock::unix_now());
+        st.flushed()
+    }
+
+    /// Queues only who serves (an HA transition or scope change): the
+    /// kernel has it when the returned future completes.
+    pub fn rescope_kernel(&self) -> Flushed {
+        let mut st = self.lock();
+        st.rescope(crate::clock::unix_now());
+        st.flushed()
+    }
+
+    /// The policy the packet path uses now (shared, never copied).
+    pub fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.lock().policy)
+    }
+
+    /// Swaps the policy (config apply); templates and lease entries
+    /// depend on it, so the kernel rebuilds them.
+    pub fn apply_policy(&self, policy: Policy) -> Flushed {
+        let mut st = self.lock();
+        st.policy = Arc::new(policy);
+        st.rebuild(crate::clock::unix_now());
+        st.flushed()
+    }
+
+    /// Whether this server answers DHCP at `now` (not `dhcp-disable`d).
+    pub fn dhcp_enabled(&self, now: u64) -> bool {
+        self.lock().dhcp_enabled(now)
+    }
+
+    /// The end of a `dhcp-disable` in force (`u64::MAX`: until
+    /// `dhcp-enable`), or of one that ran out and nobody re-enabled.
+    pub fn dhcp_disabled_until(&self) -> Option<u64> {
+        self.lock().dhcp_disabled_until
+    }
+
+    /// `dhcp-disable`: stops answering until `until` (unix seconds), the
+    /// kernel too.
+    pub fn disable_dhcp(&self, until: u64) -> Flushed {
+        let mut st = self.lock();
+        st.dhcp_disabled_until = Some(until);
+        st.rescope(crate::clock::unix_now());
+        st.flushed()
+    }
+
+    /// `dhcp-enable`.
+    pub fn enable_dhcp(&self) -> Flushed {
+        let mut st = self.lock();
+        st.dhcp_disabled_until = None;
+        st.rescope(crate::clock::unix_now());
+        st.flushed()
+    }
+
+    /// Starts the reuse grace period of a partner-down entered at `now`.
+    pub fn start_reuse_grace(&self, now: u64) {
+        let mut st = self.lock();
+        let max_valid = st.policy.subnets.iter().map(|s| s.lifetimes.max_valid).max().unwrap_or(0);
+        st.reuse_grace = Some(ReuseGrace::new(now, max_valid));
+    }
+
+    /// Adds `n` to a counter.
+    pub fn count(&self, c: Counter, n: u64) {
+        if n > 0 {
+            self.lock().stats.add(c, n);
+        }
+    }
+
+    /// Adds a batch of counts at once.
+    pub fn count_all(&self, s: &Stats) {
+        if s.iter().next().is_some() {
+            self.lock().stats.merge(s);
+        }
+    }
+
+    /// A copy of every counter.
+    pub fn stats(&self) -> Stats {
+        self.lock().stats.clone()
+    }
+
+    /// The lease of `addr`.
+    pub fn lease(&self, addr: Ipv4Addr) -> Option<Lease> {
+        self.lock().store.get(addr)
+    }
+
+    /// Every lease (a copy).
+    pub fn leases(&self) -> Vec<Lease> {
+        self.lock().store.snapshot()
+    }
+
+    /// Up to `limit` leases after `after`, in address order (Kea's paging).
+    pub fn leases_after(&self, after: Option<Ipv4Addr>, limit: usize) -> Vec<Lease> {
+        self.lock().store.page_after(after, limit)
+    }
+
+    /// Several reads and writes as one step, so that no DHCP exchange can
+    /// slip between a check and its write; every write reaches the kernel.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> T) -> T {
+        let mut st = self.lock();
+        f(&mut Tx { st: &mut st })
+    }
+
+    /// Once a second: forgets stale offers, runs Kea's expired-lease
+    /// processing when due (`reclamation` keeps its schedule), and lets
+    /// the kernel resume when a `dhcp-disable` period ran out.
+    pub fn housekeeping(&self, now: u64, reclamation: &mut crate::reclaim::Reclamation) {
+        let mut st = self.lock();
+        st.alloc.expire_offers(now);
+        let expired = st.policy.expired_leases;
+        for addr in reclamation.tick(&st.store, &expired, now) {
+            st.lease_changed(addr);
+        }
+        if st.dhcp_enabled(now) != st.kernel_serving {
+            st.rescope(now);
+        }
+    }
+}
+
+/// The store inside one [`Core::write`]: reads, and writes that also go to
+/// the kernel.
+pub struct Tx<'a> {
+    st: &'a mut State,
+}
+
+impl Tx<'_> {
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.st.policy
+    }
+
+    /// The lease of `addr`.
+    pub fn get(&self, addr: Ipv4Addr) -> Option<Lease> {
+        self.st.store.get(addr)
+    }
+
+    /// The leases of a MAC in a subnet.
+    pub fn by_hwaddr(&self, subnet_id: u32, hw: &HwAddr) -> Vec<Lease> {
+        self.st.store.by_hwaddr(subnet_id, hw)
+    }
+
+    /// The leases of a client-id in a subnet.
+    pub fn by_client_id(&self, subnet_id: u32, id: &ClientId) -> Vec<Lease> {
+        self.st.store.by_client_id(subnet_id, id)
+    }
+
+    /// Every lease (a copy).
+    pub fn snapshot(&self) -> Vec<Lease> {
+        self.st.store.snapshot()
+    }
+
+    /// Writes `lease`; durable when the returned value completes.
+    pub fn upsert(&mut self, lease: Lease) -> Durable {
+        let addr = lease.address;
+        let d = self.st.store.upsert(lease);
+        self.st.lease_changed(addr);
+        d
+    }
+
+    /// Writes many leases as one writer job; returns those refused.
+    pub fn upsert_many(&mut self, leases: Vec<Lease>) -> (Durable, Vec<(Lease, LeaseError)>) {
+        let addrs: Vec<Ipv4Addr> = leases.iter().map(|l| l.address).collect();
+        let (d, refused) = self.st.store.upsert_many(leases);
+        for a in addrs {
+            self.st.lease_changed(a);
+        }
+        (d, refused)
+    }
+
+    /// Deletes the lease of `addr`.
+    pub fn remove(&mut self, addr: Ipv4Addr) -> Durable {
+        let d = self.st.store.remove(addr);
+        self.st.lease_changed(addr);
+        d
+    }
+
+    /// Counts in the same step.
+    pub fn count(&mut self, c: Counter, n: u64) {
+        self.st.stats.add(c, n);
+    }
+}

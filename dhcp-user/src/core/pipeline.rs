@@ -1,0 +1,318 @@
+//! # The packet pipeline
+//!
+//! [`process`] is everything the daemon decides about one request, with no
+//! I/O: the DHCP switch, subnet selection (Kea's order), HA's query filter
+//! and overload shedding (through [`Gate`]), the engine's decision, the
+//! partner's copy of the lease change and the counters. It returns an
+//! [`Outcome`]; nothing is written. [`Core::process`] runs it under the
+//! core's lock and commits the lease write ([`Committed`]); the socket
+//! loop then waits for the row, the partner, and sends. Unit tests call
+//! [`process`] with an in-memory store: no socket, no root.
+//!
+//! The kernel-ACK drain commits through the same [`State::commit`] path
+//! ([`Core::store_kernel_acks`]): the kernel already sent its reply, so
+//! only the row and the partner's copy remain.
+
+use std::net::Ipv4Addr;
+
+use dhcproto::v4::Message;
+
+use super::{Core, Counter, HaDrop, Stats, State};
+use crate::{
+    dhcp::{
+        engine::{self, Allocator, Ctx, Destination, LeaseWrite},
+        inbound::{self, Inbound},
+        policy::{Policy, SubnetPolicy},
+        select::{self, Selector},
+    },
+    ha::{PartnerUpdates, Query, ReuseGrace, Update, UpdatePlan},
+    leases::{Durable, Lease, LeaseState, LeaseStore},
+};
+
+/// What the packet path asks HA; the HA runtime implements it, so the
+/// core need not know it. [`NoHa`] without HA.
+pub trait Gate {
+    /// A relationship, as the runtime hands it to replication.
+    type Rel: Clone + Send + 'static;
+
+    /// Kea's query filter for a request of `subnet` (`None`: no subnet
+    /// selected): the relationship that answers it, or why it is dropped.
+    fn admit(&self, subnet: Option<&SubnetPolicy>, q: &Query<'_>) -> Result<Option<Self::Rel>, HaDrop>;
+
+    /// What to do with one committed packet's `changes` partner updates.
+    fn plan(&self, rel: &Self::Rel, changes: usize) -> UpdatePlan;
+}
+
+/// No HA: every request is this server's, nothing is replicated.
+pub struct NoHa;
+
+impl Gate for NoHa {
+    type Rel = ();
+
+    fn admit(&self, _: Option<&SubnetPolicy>, _: &Query<'_>) -> Result<Option<()>, HaDrop> {
+        Ok(None)
+    }
+
+    fn plan(&self, _: &(), _: usize) -> UpdatePlan {
+        UpdatePlan { partner: PartnerUpdates::NoPartner, backups: false }
+    }
+}
+
+/// Where a request arrived: the receiving interface and the datagram's
+/// addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival<'a> {
+    /// The receiving interface's name.
+    pub iface: &'a str,
+    /// Its IPv4 addresses with prefix lengths, primary first.
+    pub iface_addrs: &'a [(Ipv4Addr, u8)],
+    /// Our address there (option 54).
+    pub server_id: Ipv4Addr,
+    /// IP source of the datagram.
+    pub from: Ipv4Addr,
+    /// IP destination (`None`: unknown, read as broadcast).
+    pub to: Option<Ipv4Addr>,
+}
+
+/// The state [`process`] reads (and the allocator's offers it updates).
+pub struct View<'a> {
+    /// The policy in force.
+    pub policy: &'a Policy,
+    /// The leases (read only).
+    pub store: &'a LeaseStore,
+    /// Offers and pool cursors.
+    pub alloc: &'a mut Allocator,
+    /// The reuse grace period, if one was started.
+    pub grace: Option<ReuseGrace>,
+    /// The DHCP switch (`dhcp-disable`).
+    pub enabled: bool,
+    /// Unix seconds.
+    pub now: u64,
+}
+
+/// The partner's copy of one packet's lease change.
+#[derive(Debug)]
+pub struct Replication<R> {
+    /// The relationship that sends it.
+    pub rel: R,
+    /// Send (and wait), queue or skip, per HA's state.
+    pub plan: UpdatePlan,
+    /// In order: an old lease of the client deleted, then the new one.
+    pub updates: Vec<Update>,
+}
+
+/// Everything decided about one request, nothing done yet.
+#[derive(Debug)]
+pub struct Outcome<R> {
+    /// The reply and where it goes.
+    pub reply: Option<(Message, Destination)>,
+    /// The lease change to make durable before the reply leaves.
+    pub write: Option<LeaseWrite>,
+    /// The partner's copy, to be answered before the reply leaves.
+    pub replication: Option<Replication<R>>,
+    /// Counters to add.
+    pub counts: Stats,
+}
+
+impl<R> Default for Outcome<R> {
+    fn default() -> Self {
+        Outcome { reply: None, write: None, replication: None, counts: Stats::default() }
+    }
+}
+
+/// Option 53's value of a kind (HA's filter works on message types).
+fn kind_code(k: inbound::Kind) -> u8 {
+    use dhcp_common::dhcp::msg_type;
+    match k {
+        inbound::Kind::Discover => msg_type::DISCOVER,
+        inbound::Kind::Request => msg_type::REQUEST,
+        inbound::Kind::Decline => msg_type::DECLINE,
+        inbound::Kind::Release => msg_type::RELEASE,
+        inbound::Kind::Inform => msg_type::INFORM,
+    }
+}
+
+/// Decides one request: see the module doc. Only the allocator's offers
+/// change.
+pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) -> Outcome<G::Rel> {
+    let mut out = Outcome::default();
+    if !v.enabled {
+        return out; // dhcp-disable in force (Kea drops silently too)
+    }
+    out.counts.add(Counter::Received(req.kind), 1);
+    let sel = Selector { msg: &req.msg, from: at.from, to: at.to, iface: at.iface, iface_addrs: at.iface_addrs };
+    let subnet = select::select(v.policy, &sel);
+    let q = Query { msg_type: kind_code(req.kind), chaddr: &req.hwaddr, client_id: req.client_id.as_deref(), secs: req.msg.secs() };
+    let rel = match gate.admit(subnet, &q) {
+        Ok(r) => r,
+        Err(why) => {
+            out.counts.add(Counter::HaDropped(why), 1);
+            return out;
+        }
+    };
+    let grace = v.grace.filter(|g| g.active(v.now)).map(|g| (g, v.now));
+    let view = crate::glue::StoreView(v.store, grace);
+    let on_link = subnet.is_some_and(|s| v.policy.on_link(s, at.iface, at.iface_addrs));
+    let ctx = Ctx { now: v.now, server_id: at.server_id, on_link };
+    let decision = engine::decide(req, subnet, v.policy, &view, v.alloc, ctx);
+    if let Some(why) = decision.silence {
+        out.counts.add(Counter::Silent(why), 1);
+    }
+    if let Some(rel) = rel {
+        let updates = partner_updates(v.store, decision.write.as_ref(), v.now);
+        if !updates.is_empty() {
+            let plan = gate.plan(&rel, updates.len());
+            out.replication = Some(Replication { rel, plan, updates });
+        }
+    }
+    out.reply = decision.reply;
+    out.write = decision.write;
+    out
+}
+
+/// The partner's copy of a write: what Kea's `leases4_committed` sends.
+fn partner_updates(store: &LeaseStore, write: Option<&LeaseWrite>, now: u64) -> Vec<Update> {
+    match write {
+        Some(LeaseWrite::Upsert(l)) => {
+            let new = crate::glue::to_lease(l);
+            let mut u = Vec::new();
+            // The client moved to another address: its old lease goes.
+            if let Some(hw) = &new.hwaddr {
+                for old in store.by_hwaddr(new.subnet_id, hw) {
+                    if old.address != new.address && old.state == LeaseState::Default && !old.is_expired(now) {
+                        u.push(Update::Del(old));
+                    }
+                }
+            }
+            u.push(Update::Put(new));
+            u
+        }
+        Some(LeaseWrite::Remove(a)) => store.get(*a).map(Update::Del).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// One request committed: the lease write queued (durable when `durable`
+/// completes) and in the kernel's queue; what is left is to wait and send.
+#[derive(Debug)]
+pub struct Committed<R> {
+    /// The reply and where it goes.
+    pub reply: Option<(Message, Destination)>,
+    /// The row the reply waits for.
+    pub durable: Option<Durable>,
+    /// The partner's copy the reply waits for.
+    pub replication: Option<Replication<R>>,
+}
+
+impl State {
+    /// [`process`] on this state, then its write committed.
+    fn process<G: Gate>(&mut self, req: &Inbound, at: &Arrival<'_>, gate: &G, now: u64) -> Committed<G::Rel> {
+        let enabled = self.dhcp_enabled(now);
+        let view = View { policy: &self.policy, store: &self.store, alloc: &mut self.alloc, grace: self.reuse_grace, enabled, now };
+        let out = process(view, req, at, gate);
+        self.stats.merge(&out.counts);
+        let durable = out.write.as_ref().map(|w| self.commit(w));
+        Committed { reply: out.reply, durable, replication: out.replication }
+    }
+
+    /// Writes a lease change to the store and queues it for the kernel:
+    /// the one way a decided change is made.
+    pub(super) fn commit(&mut self, write: &LeaseWrite) -> Durable {
+        let (addr, durable) = match write {
+            LeaseWrite::Upsert(l) => (l.address, self.store.upsert(crate::glue::to_lease(l))),
+            LeaseWrite::Remove(a) => (*a, self.store.remove(*a)),
+        };
+        self.lease_changed(addr);
+        durable
+    }
+}
+
+/// What the kernel-ACK drain stored: the leases to replicate
+/// asynchronously (the kernel already answered) and the rows.
+pub struct KernelAcks {
+    /// Renewed or created leases, for the partner.
+    pub leases: Vec<Lease>,
+    /// The renewals' rows (one writer job), if any.
+    pub renewals: Option<Durable>,
+    /// Reserved clients' rows.
+    pub reserved: Vec<Durable>,
+}
+
+impl Core {
+    /// Decides `req` ([`process`]) and commits its lease write, under one
+    /// lock; nothing here waits.
+    pub fn process<G: Gate>(&self, req: &Inbound, at: &Arrival<'_>, gate: &G) -> Committed<G::Rel> {
+        let now = crate::clock::unix_now();
+        self.lock().process(req, at, gate, now)
+    }
+
+    /// A datagram from the socket: parsed once (as BOOTP too when the
+    /// policy loads Kea's hook), then [`Core::process`]ed, under one lock.
+    /// While DHCP is disabled nothing is looked at or counted, as in Kea;
+    /// a datagram that does not parse is counted and its reason returned.
+    pub fn receive<G: Gate>(&self, bytes: &[u8], at: &Arrival<'_>, gate: &G) -> Result<Committed<G::Rel>, inbound::DropReason> {
+        let now = crate::clock::unix_now();
+        let mut st = self.lock();
+        if !st.dhcp_enabled(now) {
+            return Ok(Committed { reply: None, durable: None, replication: None });
+        }
+        let classify = if st.policy.bootp { inbound::classify_bootp } else { inbound::classify };
+        match classify(bytes) {
+            Ok(req) => Ok(st.process(&req.from_source(at.from), at, gate, now)),
+            Err(reason) => {
+                st.stats.add(Counter::Dropped(reason), 1);
+                Err(reason)
+            }
+        }
+    }
+
+    /// Makes a drained batch of kernel ACKs the store's, under one lock:
+    /// renewals extend their lease (the kernel already extended its own
+    /// copy), reserved clients' ACKs write the lease the engine would have
+    /// written (then their kernel entry follows the store).
+    pub fn store_kernel_acks(&self, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) -> KernelAcks {
+        use crate::core::Sent;
+        let mut st = self.lock();
+        let now = crate::clock::unix_now();
+        let mut out = KernelAcks { leases: Vec::new(), renewals: None, reserved: Vec::new() };
+        let mut renewed = Vec::with_capacity(batch.len());
+        for ev in batch.drain(..) {
+            let addr = Ipv4Addr::from(ev.addr);
+            if ev.kind == dhcp_common::fastpath::EVENT_RESERVED_ACK {
+                let current = st.store.get(addr);
+                let Some(lease) = crate::fastpath::reserved_lease(&st.policy, &ev, current.as_ref(), now) else {
+                    continue;
+                };
+                out.leases.push(lease.clone());
+                out.reserved.push(st.store.upsert(lease));
+                st.lease_changed(addr);
+                continue;
+            }
+            let Some(mut lease) = st.store.get(addr) else { continue };
+            if lease.subnet_id != ev.subnet_id || ev.expire <= lease.expire {
+                continue;
+            }
+            lease.expire = ev.expire;
+            lease.valid_lifetime = ev.valid_lifetime;
+            out.leases.push(lease.clone());
+            renewed.push(lease);
+        }
+        let n = renewed.len() as u64;
+        st.stats.add(Counter::Sent(Sent::XdpAck), n);
+        st.stats.add(Counter::Sent(Sent::XdpReservedAck), out.reserved.len() as u64);
+        if n > 0 {
+            // The kernel's entry is already the renewed lease: no change
+            // to queue for it.
+            let (durable, refused) = st.store.upsert_many(renewed);
+            for (lease, e) in refused {
+                tracing::error!(error = %e, address = %lease.address, "storing a kernel renewal failed");
+            }
+            out.renewals = Some(durable);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -1,0 +1,114 @@
+use super::*;
+use crate::config::loggers::Output as Conf;
+
+fn file_logger(name: &str, severity: Severity, debuglevel: u8, path: &std::path::Path) -> Logger {
+    Logger {
+        name: name.into(),
+        severity,
+        debuglevel,
+        outputs: vec![Conf {
+            destination: Destination::File(path.to_owned()),
+            flush: true,
+            maxsize: 0,
+            maxver: 1,
+            pattern: Some("%-5p [%c] %m\n".into()),
+        }],
+    }
+}
+
+/// A subscriber with only the Kea layer, configured with `loggers`.
+fn with_loggers(loggers: &[Logger], f: impl FnOnce()) {
+    let shared = Shared::default();
+    let handle = Handle { shared: shared.clone(), rust_log: false };
+    let sub = tracing_subscriber::registry()
+        .with(KeaLayer { shared: shared.clone() }.with_filter(KeaFilter { shared: shared.clone() }));
+    tracing::subscriber::with_default(sub, || {
+        handle.configure(loggers).unwrap();
+        f();
+        handle.flush();
+    });
+}
+
+#[test]
+fn names_map_to_kea_loggers() {
+    assert_eq!(logger_name("kea-dhcp4.dhcpsrv"), "kea-dhcp4.dhcpsrv");
+    assert_eq!(logger_name("kea-dhcp4"), "kea-dhcp4");
+    assert_eq!(logger_name("dhcp_user::server"), "kea-dhcp4.packets");
+    assert_eq!(logger_name("dhcp_user::leases::store"), "kea-dhcp4.leases");
+    assert_eq!(logger_name("dhcp_user::core::alloc"), "kea-dhcp4.alloc-engine");
+    assert_eq!(logger_name("dhcp_user::peer"), "kea-dhcp4.ha-hooks");
+    assert_eq!(logger_name("dhcp_user::api::commands"), "kea-dhcp4.commands");
+    assert_eq!(logger_name("dhcp_user::config"), "kea-dhcp4.dhcpsrv");
+    assert_eq!(logger_name("dhcp_user::daemon"), "kea-dhcp4.dhcp4");
+    assert_eq!(logger_name("xdhcpd"), "kea-dhcp4.dhcp4");
+    assert_eq!(logger_name("kea-dhcp4x"), "kea-dhcp4.dhcp4");
+}
+
+#[test]
+fn severity_and_debuglevel() {
+    assert!(passes(Severity::Info, 0, Severity::Info, 0));
+    assert!(passes(Severity::Info, 0, Severity::Error, 0));
+    assert!(!passes(Severity::Info, 99, Severity::Debug, 0));
+    assert!(passes(Severity::Debug, 10, Severity::Debug, 10));
+    assert!(!passes(Severity::Debug, 10, Severity::Debug, 55));
+    assert!(!passes(Severity::None, 0, Severity::Fatal, 0));
+    assert!(!passes(Severity::Debug, 99, Severity::None, 0));
+}
+
+#[test]
+fn children_inherit_and_are_not_additive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, packets) = (dir.path().join("root.log"), dir.path().join("packets.log"));
+    let loggers = [
+        file_logger("kea-dhcp4", Severity::Info, 0, &root),
+        file_logger("kea-dhcp4.packets", Severity::Debug, 99, &packets),
+    ];
+    with_loggers(&loggers, || {
+        tracing::info!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_STARTED", "Kea DHCPv4 server version {} started", "0.1.0");
+        tracing::debug!(target: "kea-dhcp4.dhcp4", "not at INFO");
+        tracing::info!(target: "kea-dhcp4.dhcpsrv", iface = "eth0", "inherits from the root");
+        tracing::trace!(target: "dhcp_user::server", "a packet");
+        tracing::debug!(target: "kea-dhcp4.packets", debuglevel = 40u64, "at 40");
+    });
+    assert_eq!(
+        std::fs::read_to_string(&root).unwrap(),
+        "INFO  [kea-dhcp4.dhcp4] DHCP4_STARTED Kea DHCPv4 server version 0.1.0 started\n\
+         INFO  [kea-dhcp4.dhcpsrv] inherits from the root iface=eth0\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&packets).unwrap(),
+        "DEBUG [kea-dhcp4.packets] a packet\nDEBUG [kea-dhcp4.packets] at 40\n"
+    );
+}
+
+#[test]
+fn event_debuglevel_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kea.log");
+    with_loggers(&[file_logger("kea-dhcp4", Severity::Debug, 10, &log)], || {
+        tracing::debug!(target: "kea-dhcp4.packets", "default 10");
+        tracing::trace!(target: "kea-dhcp4.packets", "default 55");
+        tracing::trace!(target: "kea-dhcp4.packets", debuglevel = 0u64, "explicit 0");
+        tracing::debug!(target: "kea-dhcp4.packets", debuglevel = 50u64, "explicit 50");
+    });
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "DEBUG [kea-dhcp4.packets] default 10\nDEBUG [kea-dhcp4.packets] explicit 0\n"
+    );
+}
+
+#[test]
+fn default_pattern_in_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kea.log");
+    let mut l = file_logger("kea-dhcp4", Severity::Info, 0, &log);
+    l.outputs[0].pattern = None;
+    with_loggers(&[l], || tracing::info!(target: "kea-dhcp4.dhcpsrv", "hello"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let pid = std::process::id();
+    // 2026-12-03 10:00:00.123 INFO  [kea-dhcp4.dhcpsrv/1234.140…] hello
+    assert_eq!(text.as_bytes()[4], b'-');
+    assert_eq!(&text[19..20], ".");
+    assert!(text[23..].starts_with(&format!(" INFO  [kea-dhcp4.dhcpsrv/{pid}.")), "{text}");
+    assert!(text.ends_with("] hello\n"), "{text}");
+}
