@@ -65,6 +65,10 @@ pub struct Args {
     /// fails if xdhcpd fails one Kea 2.2 passes. Writes no report.
     #[arg(long, conflicts_with_all = ["selection", "dut", "keep"])]
     ci: bool,
+    /// Run nothing: rewrite CONFORMANCE.md and bench/forge.json from the
+    /// last results (after editing bench/forge-reasons.tsv).
+    #[arg(long, conflicts_with_all = ["selection", "dut", "keep", "ci", "forge_src", "xdhcpd_args"])]
+    report: bool,
 }
 
 impl Args {
@@ -78,6 +82,7 @@ impl Args {
             xdhcpd_args: "run".into(),
             keep: false,
             ci: true,
+            report: false,
         }
     }
 }
@@ -136,6 +141,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let baseline: BTreeMap<String, Row> =
         report::parse_outcomes(&read(&baseline_file)?)?.into_iter().map(|r| (r.id.clone(), r)).collect();
     let baseline_info = baseline_info(&harness);
+    if args.report {
+        let summary = write_report(&baseline, &baseline_info, &previous()?)?;
+        println!("[forge] rewrote {CONFORMANCE} and {JSON} from the last results\n[forge] {summary}");
+        return Ok(());
+    }
 
     // The server, built before the harness comes up: a compile error
     // should not cost a setup.
@@ -220,11 +230,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let root = workspace_root();
-    let mut picture = match std::fs::read_to_string(root.join(JSON)) {
-        Ok(text) => Picture::from_json(&Json::parse(&text)?).with_context(|| format!("reading {JSON}"))?,
-        Err(_) => Picture::default(),
-    };
+    let mut picture = previous()?;
     let run = Run {
         date: info.get("date").cloned().unwrap_or_default(),
         commit: crate::bench::commit(),
@@ -234,22 +240,37 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         wall_time_s: info.get("wall_time_s").and_then(|w| w.parse().ok()).unwrap_or(0.0),
     };
     picture.merge(run, &rows);
+    let summary = write_report(&baseline, &baseline_info, &picture)?;
+    let passed = rows.iter().filter(|r| r.outcome.passed()).count();
+    println!(
+        "[forge] this run: xdhcpd passed {passed} of {} ({} wall); wrote {CONFORMANCE} and {JSON}\n[forge] {summary}",
+        rows.len(),
+        info_wall(&info),
+    );
+    Ok(())
+}
+
+/// What earlier runs left in `bench/forge.json` (nothing the first time).
+fn previous() -> anyhow::Result<Picture> {
+    match std::fs::read_to_string(workspace_root().join(JSON)) {
+        Ok(text) => Picture::from_json(&Json::parse(&text)?).with_context(|| format!("reading {JSON}")),
+        Err(_) => Ok(Picture::default()),
+    }
+}
+
+/// Writes CONFORMANCE.md and `bench/forge.json` from `picture`, with the
+/// reasons as they are now; returns the summary line.
+fn write_report(baseline: &BTreeMap<String, Row>, baseline_info: &str, picture: &Picture) -> anyhow::Result<String> {
+    let root = workspace_root();
     let reasons = match std::fs::read_to_string(root.join(REASONS)) {
         Ok(text) => Reasons::parse(&text)?,
         Err(_) => Reasons::default(),
     };
-    let rep = Report { baseline: &baseline, picture: &picture, reasons: &reasons, baseline_info: &baseline_info };
+    let rep = Report { baseline, picture, reasons: &reasons, baseline_info };
     std::fs::create_dir_all(root.join("bench")).context("creating bench/")?;
     std::fs::write(root.join(CONFORMANCE), rep.markdown()).context("writing CONFORMANCE.md")?;
     std::fs::write(root.join(JSON), rep.json()).context("writing bench/forge.json")?;
-    let passed = rows.iter().filter(|r| r.outcome.passed()).count();
-    println!(
-        "[forge] this run: xdhcpd passed {passed} of {} ({} wall); wrote {CONFORMANCE} and {JSON}\n[forge] {}",
-        rows.len(),
-        info_wall(&info),
-        rep.summary().replace("**", "")
-    );
-    Ok(())
+    Ok(rep.summary().replace("**", ""))
 }
 
 fn run_selection_text(selection: &[String]) -> String {

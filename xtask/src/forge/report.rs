@@ -207,8 +207,9 @@ fn label(i: usize) -> String {
 }
 
 /// The lead's hand-kept reasons (`bench/forge-reasons.tsv`): a test id, or
-/// a prefix of ids (a file, a folder, a test without its parameters), a
-/// tab, the reason. `#` starts a comment line. The most specific key wins.
+/// any leading part of ids (a folder, a file, `file::test_v4_decline_fail`
+/// for every test whose name starts so), a tab, the reason. `#` starts a
+/// comment line. The longest matching key wins.
 /// A reason only fills the column: the test is still listed and counted.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Reasons(pub BTreeMap<String, String>);
@@ -231,7 +232,11 @@ impl Reasons {
 
     /// The reason for `id` and the key it came from.
     pub fn find(&self, id: &str) -> Option<(&str, &str)> {
-        self.0.iter().filter(|(k, _)| covers(k, id)).max_by_key(|(k, _)| k.len()).map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0
+            .iter()
+            .filter(|(k, _)| id.starts_with(k.as_str()))
+            .max_by_key(|(k, _)| k.len())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 }
 
@@ -743,6 +748,10 @@ mod tests {
         assert_eq!(r.find("tests/a/test_x.py::test_two[memfile]"), Some(("tests/a/test_x.py::test_two", "specific")));
         assert_eq!(r.find("tests/a/test_x.py::test_one"), Some(("tests/a", "area")));
         assert_eq!(r.find("tests/b/test_y.py::test_four"), None);
+        // a leading part of test names covers every test named so
+        let r = Reasons::parse("tests/a/test_x.py::test_t\tthe t tests\n").unwrap();
+        assert_eq!(r.find("tests/a/test_x.py::test_two[memfile]").map(|f| f.1), Some("the t tests"));
+        assert_eq!(r.find("tests/a/test_x.py::test_one"), None);
         assert!(Reasons::parse("no tab here\n").is_err());
         assert!(Reasons::parse("tests/a\t \n").is_err());
     }
