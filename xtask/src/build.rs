@@ -5,14 +5,14 @@
 use anyhow::Context as _;
 use std::{path::PathBuf, process::Command};
 
-use crate::{run_cmd, workspace_root};
+use crate::{run_cmd, target_dir, workspace_root};
 
 /// Builds the release `xdhcpd` and returns its path.
 pub fn release() -> anyhow::Result<PathBuf> {
     let root = workspace_root();
     run_cmd(Command::new(env!("CARGO")).current_dir(&root).args(["build", "--release", "-p", "dhcp-user"]))
         .context("building xdhcpd (with its embedded eBPF program)")?;
-    let bin = root.join("target/release/xdhcpd");
+    let bin = target_dir().join("release/xdhcpd");
     println!("built {}", bin.display());
     Ok(bin)
 }

@@ -88,6 +88,18 @@ pub fn workspace_root() -> std::path::PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` when set (worktrees that
+/// share one build cache), else `<workspace>/target`.
+pub fn target_dir() -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = std::path::PathBuf::from(dir);
+            if dir.is_absolute() { dir } else { workspace_root().join(dir) }
+        }
+        _ => workspace_root().join("target"),
+    }
+}
+
 /// Runs a command, inheriting stdio, and fails with the command line on a
 /// non-zero exit so the error says what broke.
 pub fn run_cmd(cmd: &mut std::process::Command) -> anyhow::Result<()> {

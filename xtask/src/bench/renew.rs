@@ -154,7 +154,7 @@ pub fn reexec_optimised() -> anyhow::Result<bool> {
         "xtask",
     ]))
     .context("building the release xtask")?;
-    let status = Command::new(root.join("target/release/xtask"))
+    let status = Command::new(crate::target_dir().join("release/xtask"))
         .args(std::env::args_os().skip(1))
         .env(OPTIMISED_ENV, "1")
         .status()
