@@ -236,7 +236,7 @@ pub struct Policy {
     /// `expired-leases-processing`.
     pub expired_leases: crate::config::ExpiredLeases,
     /// Shared networks: indices into `subnets` of each network's subnets,
-    /// in configuration order.
+    /// in subnet id order.
     pub networks: Vec<Vec<usize>>,
 }
 
@@ -283,7 +283,7 @@ impl Policy {
 
     /// The subnets a client selected into `subnet` may be served from:
     /// `subnet` first, then the other subnets of its shared network in
-    /// configuration order after it, wrapping around (Kea's
+    /// subnet id order after it, wrapping around (Kea's
     /// `getNextSubnet` walk). A subnet outside any network stands alone.
     pub fn link_subnets<'a>(
         &'a self,
