@@ -207,8 +207,21 @@ pub struct Ctx {
 }
 
 /// How long an OFFERed address is held for its client, so concurrent
-/// DISCOVERs get different addresses (Kea keeps none and NAKs the loser).
+/// DISCOVERs get different addresses and a retransmitted DISCOVER the same
+/// one. Kea 2.2 keeps no such hold, so a hold is soft: a DISCOVER that finds
+/// nothing else free is offered a held address anyway, and a REQUEST never
+/// waits on another client's offer (the first REQUEST wins, as in Kea).
 pub const OFFER_HOLD_SECS: u64 = 30;
+
+/// Whether other clients' outstanding offers keep an address from being
+/// chosen ([`OFFER_HOLD_SECS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Offers {
+    /// Skip addresses offered to someone else.
+    Respect,
+    /// Kea's view: an offer holds nothing.
+    Ignore,
+}
 
 /// Mutable allocation state kept between packets (not persisted: losing it
 /// only costs a re-scan or a NAK).
@@ -317,6 +330,7 @@ fn available(
     client: &ClientKey,
     a: Ipv4Addr,
     now: u64,
+    offers: Offers,
 ) -> bool {
     if !subnet.contains(a) || a == subnet.network || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask()) {
         return false;
@@ -338,7 +352,8 @@ fn available(
             return false;
         }
     }
-    if let Some((other, until)) = alloc.offers.get(&a)
+    if offers == Offers::Respect
+        && let Some((other, until)) = alloc.offers.get(&a)
         && *until > now
         && !same_client(subnet, other, client)
     {
@@ -376,7 +391,8 @@ fn link_client_lease<'a>(
 /// DISCOVER or an allocating REQUEST: the client's reservation, its lease,
 /// its outstanding offer, the address it asked for, then the first free
 /// pool address, walking the shared network from the selected subnet as
-/// Kea does when a subnet is exhausted.
+/// Kea does when a subnet is exhausted. Addresses offered to other clients
+/// are taken only when nothing else is free ([`OFFER_HOLD_SECS`]).
 fn choose<'a>(
     view: &impl LeaseView,
     alloc: &mut Allocator,
@@ -386,14 +402,29 @@ fn choose<'a>(
     requested: Option<Ipv4Addr>,
     now: u64,
 ) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
+    choose_with(view, alloc, policy, subnet, client, requested, now, Offers::Respect)
+        .or_else(|| choose_with(view, alloc, policy, subnet, client, requested, now, Offers::Ignore))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn choose_with<'a>(
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    policy: &'a Policy,
+    subnet: &'a SubnetPolicy,
+    client: &ClientKey,
+    requested: Option<Ipv4Addr>,
+    now: u64,
+    offers: Offers,
+) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
     if let Some((s, r)) = link_reservation(policy, subnet, client)
         && let Some(a) = r.address
-        && available(view, alloc, s, client, a, now)
+        && available(view, alloc, s, client, a, now, offers)
     {
         return Some((s, a));
     }
     if let Some((s, h)) = link_client_lease(view, policy, subnet, client)
-        && available(view, alloc, s, client, h.address, now)
+        && available(view, alloc, s, client, h.address, now, offers)
     {
         return Some((s, h.address));
     }
@@ -402,7 +433,7 @@ fn choose<'a>(
         .flatten()
     {
         if let Some(s) = policy.link_subnet_of(subnet, a)
-            && available(view, alloc, s, client, a, now)
+            && available(view, alloc, s, client, a, now, offers)
         {
             return Some((s, a));
         }
@@ -419,7 +450,7 @@ fn choose<'a>(
                 } else {
                     cursor + 1
                 };
-                if available(view, alloc, s, client, a, now) {
+                if available(view, alloc, s, client, a, now, offers) {
                     alloc.cursors.insert((s.id, i), cursor);
                     return Some((s, a));
                 }
@@ -547,8 +578,10 @@ fn decide_dhcp(
     };
     match req.kind {
         Kind::Discover => {
-            let Some((s, a)) = choose(view, alloc, policy, subnet, &client, req.requested_ip, now)
-            else {
+            // Kea's hint: the requested address, else ciaddr.
+            let ciaddr = req.msg.ciaddr();
+            let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
+            let Some((s, a)) = choose(view, alloc, policy, subnet, &client, hint, now) else {
                 return Decision::silent(Silence::PoolExhausted);
             };
             alloc.add_offer(a, client.clone(), now + OFFER_HOLD_SECS);
@@ -724,7 +757,7 @@ fn request(
     let Some(target_subnet) = target_subnet.filter(|s| reserved_for_client || s.pool_of(target).is_some()) else {
         return Decision::silent(Silence::UnknownAddress);
     };
-    if !available(view, alloc, target_subnet, &client, target, now) {
+    if !available(view, alloc, target_subnet, &client, target, now, Offers::Ignore) {
         return nak("address not available");
     }
     ack(req, target_subnet, view, alloc, ctx, &client, target)
@@ -1612,6 +1645,32 @@ mod tests {
         // The same client asking again gets the same offer.
         let a2 = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
         assert_eq!(a, a2);
+    }
+
+    /// Kea 2.2 holds nothing for an OFFER: with one free address left, a
+    /// second client is offered it too, and the first REQUEST wins.
+    #[test]
+    fn an_offer_is_a_soft_hold() {
+        let mut w = World::new(101, true);
+        let only = Ipv4Addr::new(192, 168, 50, 101);
+        assert_eq!(w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr(), only);
+        assert_eq!(w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap().0.yiaddr(), only);
+        let mut r = pkt(v4::MessageType::Request, M2);
+        (r.requested, r.server_id) = (Some(only), Some(SID));
+        assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Ack));
+        let mut r = pkt(v4::MessageType::Request, M1);
+        (r.requested, r.server_id) = (Some(only), Some(SID));
+        assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
+    }
+
+    /// Kea's DISCOVER hint: option 50, else ciaddr (a client that released
+    /// its lease and comes back gets the same address).
+    #[test]
+    fn discover_hint_falls_back_to_ciaddr() {
+        let mut w = World::new(199, true);
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.ciaddr = Ipv4Addr::new(192, 168, 50, 150);
+        assert_eq!(w.send(&p).reply.unwrap().0.yiaddr(), p.ciaddr);
     }
 
     #[test]
