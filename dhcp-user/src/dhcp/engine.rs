@@ -726,7 +726,12 @@ fn request(
         }
     }
     let reservation = link_reservation(policy, subnet, &client).and_then(|(s, r)| Some((s, r.address?)));
-    let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
+    // Kea's hint: option 50, else ciaddr; an option 50 of 0.0.0.0 names no
+    // address (Kea then allocates afresh, or NAKs when nothing is free).
+    let hint = match req.requested_ip {
+        Some(a) => (!a.is_unspecified()).then_some(a),
+        None => (!ciaddr.is_unspecified()).then_some(ciaddr),
+    };
     let Some(target) = hint.or(reservation.map(|(_, a)| a)) else {
         // A REQUEST naming no address: Kea picks one from the pools.
         return match choose(view, alloc, policy, subnet, &client, None, now) {
@@ -1665,6 +1670,17 @@ mod tests {
 
     /// Kea's DISCOVER hint: option 50, else ciaddr (a client that released
     /// its lease and comes back gets the same address).
+    /// Forge's exhausted-pool DORA: a REQUEST carrying our server id and a
+    /// requested address of 0.0.0.0 is NAKed when nothing is free.
+    #[test]
+    fn request_for_zero_address_allocates_or_naks() {
+        let mut w = World::new(101, true);
+        w.dora(M1);
+        let mut r = pkt(v4::MessageType::Request, M2);
+        (r.requested, r.server_id) = (Some(Ipv4Addr::UNSPECIFIED), Some(SID));
+        assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
+    }
+
     #[test]
     fn discover_hint_falls_back_to_ciaddr() {
         let mut w = World::new(199, true);
