@@ -1229,6 +1229,23 @@ mod tests {
             { "id": 2, "subnet": "192.168.51.0/24", "pools": [ { "pool": "192.168.51.1-192.168.51.1" } ],
               "reservations": [ { "hw-address": "02:00:00:00:00:03", "ip-address": "192.168.51.33" } ] } ] } ] } }"#;
 
+    /// Forge's overlapping pools: subnets of one network overlap; once the
+    /// first is exhausted, a requested address in the sibling's pool (but
+    /// also inside the first's prefix) is granted from the sibling.
+    #[test]
+    fn overlapping_siblings_grant_from_the_subnet_whose_pool_holds_the_address() {
+        let mut w = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "shared-networks": [ { "name": "n", "subnet4": [
+                { "id": 2, "subnet": "192.168.0.0/27", "pools": [ { "pool": "192.168.0.1-192.168.0.5" } ] },
+                { "id": 1, "subnet": "192.168.0.0/25", "pools": [ { "pool": "192.168.0.2-192.168.0.4" } ] } ] } ] } }"#,
+        );
+        for i in 1..=3 {
+            w.dora([2, 0, 0, 0, 0x70, i]);
+        }
+        assert_eq!(w.dora(M1), Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(w.store.0[&Ipv4Addr::new(192, 168, 0, 1)].subnet_id, 2);
+    }
+
     #[test]
     fn shared_network_falls_through_to_the_next_subnet_when_one_is_exhausted() {
         let mut w = World::from_config(TWO_ON_A_LINK);
