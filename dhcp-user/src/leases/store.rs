@@ -215,7 +215,7 @@ impl Index {
     }
 }
 
-/// Wakes the periodic cleanup thread for shutdown.
+/// Wakes the periodic cleanup and file guard threads for shutdown.
 #[derive(Debug)]
 struct LfcTimer {
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -287,13 +287,24 @@ impl LeaseStore {
     fn assemble(index: Index, files: Option<LeaseFiles>, writer: Option<Writer>, lfc: Duration) -> LeaseStore {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let periodic = !lfc.is_zero() && writer.is_some();
+        let guarded = writer.is_some();
         let shared = Arc::new(Shared {
             index: Mutex::new(index),
             files,
-            _timer: periodic.then(|| LfcTimer { stop: stop.clone() }),
+            _timer: guarded.then(|| LfcTimer { stop: stop.clone() }),
             writer,
             lfc_running: Mutex::new(()),
         });
+        if guarded {
+            let weak = Arc::downgrade(&shared);
+            let (stop, every) = (stop.clone(), super::guard::CHECK_EVERY);
+            let spawned = std::thread::Builder::new()
+                .name("lease-guard".into())
+                .spawn(move || super::guard::run(move || weak.upgrade().map(|shared| LeaseStore { shared }), stop, every));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the lease file guard: {e}");
+            }
+        }
         if periodic {
             let weak = Arc::downgrade(&shared);
             let spawned = std::thread::Builder::new()
@@ -499,6 +510,34 @@ impl LeaseStore {
             return Ok(LfcReport { outcome: LfcOutcome::Busy, ..LfcReport::default() });
         };
         lfc::run(files, || writer.rotate())
+    }
+
+    /// Whether the live file is still under its name (always, without
+    /// persistence). See [`super::guard`].
+    pub fn live_file_in_place(&self) -> Result<bool> {
+        match &self.shared.writer {
+            Some(w) => w.check(),
+            None => Ok(true),
+        }
+    }
+
+    /// Writes every lease in memory as a new live file, under the index
+    /// lock so no change slips between the snapshot and the switch; returns
+    /// how many leases it holds. See [`super::guard`].
+    pub fn rewrite_live_file(&self) -> Result<usize> {
+        let Some(writer) = &self.shared.writer else { return Ok(0) };
+        let index = self.index();
+        let mut rows = String::new();
+        let mut n = 0;
+        for lease in index.by_addr.values() {
+            if let Err(source) = super::csv::format_row(lease, &mut rows) {
+                return Err(LeaseError::InvalidLease { address: lease.address, source });
+            }
+            n += 1;
+        }
+        writer.rewrite(rows)?;
+        drop(index);
+        Ok(n)
     }
 
     /// The file names in use, `None` when not persisting.
