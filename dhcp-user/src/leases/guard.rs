@@ -8,7 +8,6 @@
 //! leads to its file; if not, it says so at error level and writes the
 //! whole store, from memory, as a new live file under the name.
 
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::store::LeaseStore;
@@ -32,21 +31,10 @@ pub fn check_once(store: &LeaseStore) -> super::Result<Option<usize>> {
     Ok(Some(n))
 }
 
-/// Checks every `every` until `stop` is set; holds the store only weakly
-/// through `weak`, so the store can be dropped.
-pub(super) fn run(weak: impl Fn() -> Option<LeaseStore>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration) {
-    let (flag, cvar) = &*stop;
-    loop {
-        let stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
-        let (stopped, _) = cvar.wait_timeout_while(stopped, every, |s| !*s).unwrap_or_else(|e| e.into_inner());
-        if *stopped {
-            return;
-        }
-        drop(stopped);
-        let Some(store) = weak() else { return };
-        if let Err(e) = check_once(&store) {
-            tracing::error!("lease file check failed: {e}");
-        }
+/// [`check_once`] for the store's timer thread: failures are logged.
+pub(super) fn tick(store: &LeaseStore) {
+    if let Err(e) = check_once(store) {
+        tracing::error!("lease file check failed: {e}");
     }
 }
 

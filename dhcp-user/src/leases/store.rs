@@ -300,7 +300,7 @@ impl LeaseStore {
             let (stop, every) = (stop.clone(), super::guard::CHECK_EVERY);
             let spawned = std::thread::Builder::new()
                 .name("lease-guard".into())
-                .spawn(move || super::guard::run(move || weak.upgrade().map(|shared| LeaseStore { shared }), stop, every));
+                .spawn(move || self::every(weak, stop, every, super::guard::tick));
             if let Err(e) = spawned {
                 tracing::error!("cannot start the lease file guard: {e}");
             }
@@ -309,7 +309,7 @@ impl LeaseStore {
             let weak = Arc::downgrade(&shared);
             let spawned = std::thread::Builder::new()
                 .name("lease-lfc".into())
-                .spawn(move || periodic_cleanup(weak, stop, lfc));
+                .spawn(move || self::every(weak, stop, lfc, cleanup));
             if let Err(e) = spawned {
                 tracing::error!("cannot start periodic lease file cleanup: {e}");
             }
@@ -546,7 +546,9 @@ impl LeaseStore {
     }
 }
 
-fn periodic_cleanup(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration) {
+/// Runs `tick` on the store every `every` until `stop` is set or the store
+/// is gone (the periodic cleanup and the file guard).
+fn every(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration, tick: impl Fn(&LeaseStore)) {
     let (flag, cvar) = &*stop;
     loop {
         let stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
@@ -556,15 +558,19 @@ fn periodic_cleanup(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, ever
         }
         drop(stopped);
         let Some(shared) = store.upgrade() else { return };
-        match (LeaseStore { shared }).compact_now() {
-            Ok(report) => tracing::info!(
-                outcome = ?report.outcome,
-                leases = report.leases,
-                skipped = report.input.skipped.len(),
-                "lease file cleanup done"
-            ),
-            Err(e) => tracing::warn!("lease file cleanup failed: {e}"),
-        }
+        tick(&LeaseStore { shared });
+    }
+}
+
+fn cleanup(store: &LeaseStore) {
+    match store.compact_now() {
+        Ok(report) => tracing::info!(
+            outcome = ?report.outcome,
+            leases = report.leases,
+            skipped = report.input.skipped.len(),
+            "lease file cleanup done"
+        ),
+        Err(e) => tracing::warn!("lease file cleanup failed: {e}"),
     }
 }
 
