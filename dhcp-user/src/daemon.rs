@@ -154,6 +154,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         .with_context(|| format!("control API on {}", opts.control_addr))?;
     tracing::info!(%control_addr, "control API listening");
     tasks.spawn(api_task);
+    if let Some(task) = api::unix_socket(Arc::clone(&api_state), &cfg).context("control-socket")? {
+        tasks.spawn(task);
+    }
     if let Some(ha) = &ha {
         // Kea's dedicated HA listener: the partner posts to the URL of our
         // own peer entry (one per relationship; a hub has several).
