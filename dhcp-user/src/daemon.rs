@@ -149,7 +149,17 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         .with_auth(creds)
         .with_tls(api::tls::listener_config(&opts.control_tls, &cfg).context("control API TLS")?);
     let api_state = Arc::new(api_state);
-    let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr)
+    // A control address that is also an HA listener is reachable by the
+    // partner's network: it answers as the peer listener does.
+    let peer_access = |addr| {
+        cfg.ha().and_then(|h| h.relationships().iter().find(|r| r.this_server().url().socket_addr() == addr))
+            .map(|r| api::Listener::Peer { restrict: r.restrict_commands() })
+    };
+    for w in &api_state.security_warnings {
+        tracing::warn!("{w}");
+    }
+    let control_access = peer_access(opts.control_addr).unwrap_or(api::Listener::Control);
+    let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr, control_access)
         .await
         .with_context(|| format!("control API on {}", opts.control_addr))?;
     tracing::info!(%control_addr, "control API listening");
@@ -166,7 +176,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             if bound.contains(&addr) {
                 continue;
             }
-            let (peer_addr, task) = api::bind(Arc::clone(&api_state), addr)
+            let access = api::Listener::Peer { restrict: rel.config.restrict_commands() };
+            let (peer_addr, task) = api::bind(Arc::clone(&api_state), addr, access)
                 .await
                 .with_context(|| format!("HA listener of {} on {addr}", rel.this_server()))?;
             tracing::info!(%peer_addr, relationship = rel.this_server(), "HA peer listener");

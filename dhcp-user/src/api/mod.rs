@@ -9,6 +9,8 @@
 //!
 //! # Layout
 //!
+//! - [`access`]: which commands each listener answers (the HA peer
+//!   listener only what a partner sends), and the open-listener warning.
 //! - [`command`]: a parsed [`Request`] plus [`ApiState`] in, an [`Answer`]
 //!   out; every command family in its own function. No HTTP. The codecs
 //!   themselves (requests, answers, lease JSON, dates, HA status JSON) are
@@ -33,6 +35,7 @@
 //! ([`ApiState::ha_status`]), never by running `status-get` on ourselves.
 //! Nothing below the API imports it.
 
+pub mod access;
 pub mod command;
 mod ha;
 pub mod http;
@@ -65,6 +68,7 @@ use crate::{
     xdp::Fastpath,
 };
 
+pub use access::Listener;
 pub use command::{Answer, Request, ResultCode, dispatch};
 pub use http::{router, serve};
 
@@ -167,6 +171,9 @@ pub struct ApiState {
     /// Recent notable events (config changes, dhcp-disable, HA
     /// transitions, …) for the page; shared with the HA runtime.
     pub events: Arc<EventLog>,
+    /// HA listeners anyone on their network may talk to
+    /// ([`access::open_listener_warnings`]), for the page.
+    pub security_warnings: Vec<String>,
 }
 
 impl ApiState {
@@ -198,6 +205,7 @@ impl ApiState {
             auth: None,
             tls: None,
             events: Arc::new(EventLog::default()),
+            security_warnings: access::open_listener_warnings(cfg),
         }
     }
 
@@ -293,13 +301,15 @@ fn plain_json(text: &str) -> Option<serde_json::Value> {
 /// Starts the listener: binds `addr` (port 0 picks one), then serves until
 /// `state.shutdown` fires. Returns the bound address and the serving future,
 /// so callers (and tests) learn the port before anything waits on it.
+/// `listener` says which commands it answers.
 pub async fn bind(
     state: Arc<ApiState>,
     addr: SocketAddr,
+    listener: Listener,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    Ok((local, http::serve_on(listener, state)))
+    let socket = tokio::net::TcpListener::bind(addr).await?;
+    let local = socket.local_addr()?;
+    Ok((local, http::serve_on(socket, state, listener)))
 }
 
 /// Opens the config's `control-socket`, if any, and returns the task that
