@@ -41,11 +41,20 @@ pub struct Options {
     pub control_tls: api::tls::ControlTls,
 }
 
-/// `xdhcpd test -c FILE`: load and validate, print warnings, exit.
-pub fn check_config(path: &Path) -> anyhow::Result<()> {
+/// `xdhcpd test -c FILE` / `-t FILE`: load and validate, print warnings,
+/// exit; `with_db` (`-T`) also opens the lease file, as Kea's `-T` opens
+/// its lease database.
+pub fn check_config(path: &Path, with_db: bool) -> anyhow::Result<()> {
     let cfg = config::load(path)?;
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
+    }
+    for w in api::access::open_listener_warnings(&cfg) {
+        eprintln!("warning: {w}");
+    }
+    if with_db {
+        let (_store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
+        println!("{}: lease store: {report}", path.display());
     }
     let policy = glue::compile(&cfg);
     println!("{}: OK ({} subnets)", path.display(), policy.subnets.len());
@@ -61,6 +70,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Refuse bad config before touching anything.
     let cfg = config::load(&opts.config)?;
+    // Kea's pid file: a second server on this config stops here.
+    let _pid_file = crate::pidfile::PidFile::create(&opts.config)?;
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }

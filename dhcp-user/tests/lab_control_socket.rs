@@ -95,8 +95,19 @@ fn kea_ctrl_agent_and_kea_shell_drive_xdhcpd_over_the_unix_socket() {
     let err = &out.stderr;
     assert!(err.contains("another server uses this control socket"), "{err}");
     assert!(socket.exists());
+    // The same config, Kea's command line: refused by the pid file.
+    let out = lab
+        .cmd(venus::PRIMARY, env!("CARGO_BIN_EXE_xdhcpd"))
+        .args(["-c", dir.join("xdhcpd.json").to_str().unwrap(), "--no-xdp", "--control-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("another server runs with this configuration"), "{}", out.stderr);
+    let pid_file = dir.join("xdhcpd.kea-dhcp4.pid");
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), xdhcpd.process.pid().to_string());
 
     agent.stop(T).unwrap();
     xdhcpd.stop();
     assert!(!socket.exists(), "socket left behind");
+    assert!(!pid_file.exists(), "pid file left behind");
 }
