@@ -20,12 +20,20 @@ fn main() {
     // lines land where the operator's Kea wrote them. A config that does not
     // parse is reported by the daemon below.
     let mut kea_logs = false;
-    if let Action::Serve(o) = &action
-        && let Ok(cfg) = dhcp_user::config::load(&o.config)
-    {
-        match log.configure(cfg.loggers()) {
-            Ok(()) => kea_logs = !cfg.loggers().is_empty(),
-            Err(e) => eprintln!("xdhcpd: warning: loggers: {e}"),
+    let mut config_file = None;
+    if let Action::Serve(o) = &action {
+        config_file = Some(o.config.clone());
+        // A refused config still has its loggers honoured, as Kea does, so
+        // the reason reaches the operator's log.
+        let loggers = match dhcp_user::config::load(&o.config) {
+            Ok(cfg) => Some(cfg.loggers().to_vec()),
+            Err(_) => dhcp_user::config::load_loggers(&o.config),
+        };
+        if let Some(loggers) = loggers {
+            match log.configure(&loggers) {
+                Ok(()) => kea_logs = !loggers.is_empty(),
+                Err(e) => eprintln!("xdhcpd: warning: loggers: {e}"),
+            }
         }
     }
     let result = match action {
@@ -43,6 +51,15 @@ fn main() {
             // Kea's message id and text, which scripts and test suites
             // (ISC Forge) look for when a start must fail.
             eprintln!("DHCP4_INIT_FAIL failed to initialize Kea server: {e:#}");
+            if kea_logs && let Some(ce) = e.downcast_ref::<dhcp_user::config::ConfigError>() {
+                if let Some((element, reason)) = ce.kea_parser_fail() {
+                    tracing::error!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_PARSER_FAIL",
+                        "failed to create or run parser for configuration element {element}: {reason}");
+                }
+                let file = config_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+                tracing::error!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_CONFIG_LOAD_FAIL",
+                    "configuration error using file: {file}, reason: {ce}");
+            }
             if kea_logs {
                 tracing::error!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_INIT_FAIL", "failed to initialize Kea server: {e:#}");
             }

@@ -128,13 +128,9 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     };
     let mut subnets: Vec<Subnet> = Vec::new();
     let mut next_auto_id = 1u32;
-    // Kea numbers subnets without an id in the order it parses them: the
-    // top-level subnet4 list first, then each shared network's.
-    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
-        let sp = format!("{P}.subnet4[{i}]");
-        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
-        add_subnet(&mut subnets, subnet, &sp)?;
-    }
+    // Kea parses shared-networks before subnet4 (json_config_parser.cc),
+    // so it numbers subnets without an id in that order and reports the
+    // first error of shared-networks first (checked with kea-dhcp4 2.2).
     let mut shared_networks: Vec<SharedNetwork> = Vec::new();
     for (i, n) in d
         .shared_networks
@@ -159,6 +155,17 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
             add_subnet(&mut subnets, subnet, &format!("{np}.subnet4[{j}]"))?;
         }
         shared_networks.push(network);
+    }
+    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
+        let sp = format!("{P}.subnet4[{i}]");
+        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
+        add_subnet(&mut subnets, subnet, &sp)?;
+    }
+    // Kea keeps subnets, and each shared network's subnets, ordered by id:
+    // selection and a network's allocation walk both follow that order.
+    subnets.sort_by_key(|s| s.id);
+    for n in &mut shared_networks {
+        n.subnets.sort_unstable();
     }
 
     let config = Config {
@@ -275,8 +282,9 @@ struct NetworkScope {
 }
 
 /// Adds a subnet to the flat list, refusing what Kea refuses: an id or a
-/// prefix used twice (xdhcp also refuses overlapping prefixes, see the
-/// module docs of `config`).
+/// prefix used twice. Overlapping prefixes are accepted, as Kea 2.2 accepts
+/// them: its subnets are ordered by id, so the lowest id that matches a
+/// packet serves it (the list is sorted by id once complete).
 fn add_subnet(subnets: &mut Vec<Subnet>, subnet: Subnet, sp: &str) -> Result<(), Invalid> {
     if let Some(other) = subnets.iter().find(|o| o.id == subnet.id) {
         return Err(Invalid::new(
@@ -287,13 +295,10 @@ fn add_subnet(subnets: &mut Vec<Subnet>, subnet: Subnet, sp: &str) -> Result<(),
             ),
         ));
     }
-    if let Some(other) = subnets.iter().find(|o| o.prefix.overlaps(&subnet.prefix)) {
+    if let Some(other) = subnets.iter().find(|o| o.prefix == subnet.prefix) {
         return Err(Invalid::new(
             format!("{sp}.subnet"),
-            format!(
-                "{} overlaps subnet {} (id {})",
-                subnet.prefix, other.prefix, other.id
-            ),
+            format!("subnet with the prefix of '{}' already exists (id {})", subnet.prefix, other.id),
         ));
     }
     subnets.push(subnet);
@@ -915,12 +920,16 @@ fn subnet(
             parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
         let pool_options =
             options.merged_with(&option_list(g.option_defs, &p.option_data, &format!("{pp}.option-data"), w)?);
-        let pool = Pool::new(start, end, &prefix, pool_options)
-            .map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
+        let pool = Pool::new(start, end, &prefix, pool_options).map_err(|m| Invalid::new(format!("{pp}.pool"), m))?;
         if let Some((k, other)) = pools.iter().find(|(_, o)| o.start <= pool.end && pool.start <= o.end) {
+            // Kea's words (Subnet::addPool), then which pool it overlaps.
             return Err(Invalid::new(
                 format!("{pp}.pool"),
-                format!("{:?} overlaps pool {}-{} (pools[{k}])", p.pool, other.start, other.end),
+                format!(
+                    "a pool of type V4, with the following address range: {start}-{end} overlaps with an existing \
+                     pool in the subnet: {prefix} to which it is being added (pools[{k}]: {}-{})",
+                    other.start, other.end
+                ),
             ));
         }
         pools.push((j, pool));

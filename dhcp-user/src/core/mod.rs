@@ -25,6 +25,7 @@
 //! - [`kea_stats`]: Kea's statistics with their sample history, moved by
 //!   those counters and by the lease store's tallies.
 
+pub mod kea_log;
 pub mod kea_stats;
 pub mod pipeline;
 pub mod stats;

@@ -166,6 +166,11 @@ impl Handle {
             }
             active.push(Active { logger: l.clone(), outputs });
         }
+        // A name given twice: the later entry replaces the earlier, as in
+        // Kea's logger manager.
+        let mut seen = std::collections::HashSet::new();
+        active.reverse();
+        active.retain(|a| seen.insert(a.logger.name.clone()));
         // Most specific first, so that `find` returns the closest ancestor.
         active.sort_by_key(|a| std::cmp::Reverse(a.logger.name.len()));
         let old = std::mem::replace(&mut *self.shared.loggers.write().unwrap_or_else(|e| e.into_inner()), Arc::new(Loggers(active)));
