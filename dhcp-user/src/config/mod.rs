@@ -39,7 +39,6 @@
 //! harmless keys are accepted and ignored, each producing a [`Warning`] in
 //! [`Config::warnings`]:
 //!
-//! - `Dhcp4.control-socket` (xdhcp has its own control interface),
 //! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
 //!   processing tuning),
 //! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
@@ -271,6 +270,8 @@ pub struct Config {
     bootp: bool,
     ha: Option<HaConfig>,
     loggers: Vec<loggers::Logger>,
+    control_socket: Option<ControlSocket>,
+    server_tag: String,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
     pub warnings: Vec<Warning>,
@@ -285,6 +286,14 @@ impl Config {
     /// the operator's Kea wrote them.
     pub fn loggers(&self) -> &[loggers::Logger] {
         &self.loggers
+    }
+    /// `control-socket`: where Kea's command channel listens.
+    pub fn control_socket(&self) -> Option<&ControlSocket> {
+        self.control_socket.as_ref()
+    }
+    /// `server-tag` (empty when unset), for `server-tag-get`.
+    pub fn server_tag(&self) -> &str {
+        &self.server_tag
     }
     /// `interfaces-config`.
     pub fn interfaces(&self) -> &InterfacesConfig {
@@ -865,6 +874,14 @@ impl InterfacesConfig {
 
 /// Kea's default lease file for DHCPv4 (Debian's build).
 pub const DEFAULT_LEASE_FILE: &str = "/var/lib/kea/kea-leases4.csv";
+
+/// `control-socket` (`socket-type` `unix`): Kea's command channel, which
+/// `kea-ctrl-agent`, `kea-shell` and scripts using `socat` talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSocket {
+    /// `socket-name`: the unix socket's path.
+    pub socket_name: PathBuf,
+}
 
 /// `lease-database` (type memfile).
 #[derive(Debug, Clone, PartialEq, Eq)]
