@@ -458,7 +458,9 @@ fn choose_with<'a>(
         for (i, pool) in s.pools.iter().enumerate() {
             let start = u32::from(pool.start);
             let size = pool.size();
-            let mut cursor = alloc.cursors.get(&(s.id, i)).copied().unwrap_or(start);
+            // A cursor outside the pool (the pool changed under a new
+            // configuration with the same subnet id) starts over.
+            let mut cursor = alloc.cursors.get(&(s.id, i)).copied().filter(|c| (start..=u32::from(pool.end)).contains(c)).unwrap_or(start);
             for _ in 0..size {
                 let a = Ipv4Addr::from(cursor);
                 cursor = if cursor >= u32::from(pool.end) {
@@ -1720,6 +1722,21 @@ mod tests {
         assert_eq!(w.alloc.unheld_offers(), extra as u64);
         w.alloc.expire_offers(w.now + OFFER_HOLD_SECS);
         assert_eq!(w.alloc.outstanding_offers(), 0);
+    }
+
+    /// A new configuration may keep a subnet id and change its pool (Forge's
+    /// config-set tests): the pool cursor of the old pool must not leave
+    /// the new one looking exhausted.
+    #[test]
+    fn a_stale_pool_cursor_starts_over() {
+        let mut w = World::new(199, true);
+        w.dora(M1);
+        w.policy = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "subnet4": [
+                { "id": 1, "subnet": "192.168.51.0/24", "pools": [ { "pool": "192.168.51.1-192.168.51.1" } ] } ] } }"#,
+        )
+        .policy;
+        assert_eq!(w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap().0.yiaddr(), Ipv4Addr::new(192, 168, 51, 1));
     }
 
     /// Kea's DISCOVER hint: option 50, else ciaddr (a client that released
