@@ -1233,7 +1233,7 @@ mod tests {
         let mut p = p.clone();
         let by_cid = Reservation { address: Ipv4Addr::new(192, 168, 50, 44), hostname: None, options: Default::default() };
         p.subnets[0].by_client_id.insert(vec![1, 2, 3, 4], by_cid.clone());
-        let host = crate::dhcp::policy::Host { address: Some(by_cid.address), hostname: None, options: Default::default() };
+        let host = crate::dhcp::policy::Host { address: Some(by_cid.address), hostname: None, options: Default::default(), classes: Vec::new() };
         p.subnets[0].hosts.by_client_id.insert(vec![1, 2, 3, 4], host);
         p.subnets[0].reserved.insert(by_cid.address, ());
         let cid = ResId::ClientId(vec![1, 2, 3, 4]);

@@ -4,10 +4,12 @@
 //! so the per-packet path does no lookups by name and no encoding.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::Ipv4Addr,
     sync::Arc,
 };
+
+use crate::classify::{self, ClientClasses, expr::Bool};
 
 pub use crate::config::HostIdentifierType;
 
@@ -48,6 +50,8 @@ pub struct Host {
     pub hostname: Option<String>,
     /// Options that override subnet and pool values for this host.
     pub options: OptionBytes,
+    /// `client-classes`: classes the client joins when this host is found.
+    pub classes: Vec<String>,
 }
 
 /// The identifiers a client presents for host lookup.
@@ -119,6 +123,21 @@ pub struct Pool {
     pub end: Ipv4Addr,
     /// Pool-level options (override the subnet's).
     pub options: OptionBytes,
+    /// Client class settings.
+    pub classes: ScopeClasses,
+}
+
+/// A pool's, subnet's or shared network's client class settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeClasses {
+    /// `client-class`: only its members are served here.
+    pub client_class: Option<String>,
+    /// `require-client-classes` (a subnet's: its network's first).
+    pub required: Vec<String>,
+    /// Option codes set at this level or between it and the global level:
+    /// a class option of such a code is not sent (Kea's precedence: pool,
+    /// subnet, shared network, classes, global).
+    pub scoped_codes: BTreeSet<u8>,
 }
 
 impl Pool {
@@ -186,9 +205,24 @@ pub struct SubnetPolicy {
     pub shared_network: Option<usize>,
     /// Kea's lease caching parameters.
     pub cache: LeaseCache,
+    /// The subnet's client class settings.
+    pub classes: ScopeClasses,
+    /// Its shared network's `client-class`.
+    pub network_client_class: Option<String>,
 }
 
 impl SubnetPolicy {
+    /// Whether a client in `classes` may use this subnet (Kea's
+    /// `Subnet4::clientSupported`: the network's class, then its own).
+    pub fn allows(&self, classes: &ClientClasses) -> bool {
+        classes.allows(self.network_client_class.as_deref()) && classes.allows(self.classes.client_class.as_deref())
+    }
+
+    /// The pool holding `a` that a client in `classes` may use.
+    pub fn allowed_pool_of(&self, a: Ipv4Addr, classes: &ClientClasses) -> Option<&Pool> {
+        self.pool_of(a).filter(|p| classes.allows(p.classes.client_class.as_deref()))
+    }
+
     /// Subnet mask as an address.
     pub fn mask(&self) -> Ipv4Addr {
         Ipv4Addr::from(if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix_len)) })
@@ -238,6 +272,61 @@ pub struct Policy {
     /// Shared networks: indices into `subnets` of each network's subnets,
     /// in configuration order.
     pub networks: Vec<Vec<usize>>,
+    /// `client-classes`, in order; empty when none are configured.
+    pub classes: Vec<ClassPolicy>,
+    /// Whether packets are classified at all: classes are configured, or
+    /// some scope names one (`client-class`, `require-client-classes`, a
+    /// reservation's `client-classes`). Off, nothing is evaluated.
+    pub classify: bool,
+}
+
+/// One client class as the packet path uses it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClassPolicy {
+    /// `name`.
+    pub name: String,
+    /// The parsed `test`.
+    pub test: Option<Arc<Bool>>,
+    /// `only-if-required`.
+    pub required: bool,
+    /// The test depends on KNOWN/UNKNOWN.
+    pub depends_on_known: bool,
+    /// `option-data`, encoded.
+    pub options: OptionBytes,
+    /// `next-server`.
+    pub next_server: Option<Ipv4Addr>,
+    /// `server-hostname`.
+    pub server_hostname: Option<String>,
+    /// `boot-file-name`.
+    pub boot_file_name: Option<String>,
+    /// `valid-lifetime` (min, default, max).
+    pub valid_lifetime: Option<(u32, u32, u32)>,
+}
+
+impl classify::ClassDef for ClassPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn test(&self) -> Option<&Bool> {
+        self.test.as_deref()
+    }
+    fn required(&self) -> bool {
+        self.required
+    }
+    fn depends_on_known(&self) -> bool {
+        self.depends_on_known
+    }
+}
+
+impl ClassPolicy {
+    /// Whether membership changes a reply (options, boot fields, lifetime).
+    pub fn acts(&self) -> bool {
+        !self.options.is_empty()
+            || self.next_server.is_some()
+            || self.server_hostname.is_some()
+            || self.boot_file_name.is_some()
+            || self.valid_lifetime.is_some()
+    }
 }
 
 impl Policy {
@@ -267,6 +356,11 @@ impl Policy {
                     .iter()
                     .find_map(|(a, _)| self.subnets.iter().find(|s| s.contains(*a)))
             })
+    }
+
+    /// The class called `name`, if configured.
+    pub fn class(&self, name: &str) -> Option<&ClassPolicy> {
+        self.classes.iter().find(|c| c.name == name)
     }
 
     /// Subnet by id.
