@@ -132,17 +132,7 @@ pub fn compile(cfg: &Config) -> Policy {
     let classes: Vec<ClassPolicy> = cfg
         .client_classes()
         .iter()
-        .map(|c| ClassPolicy {
-            name: c.name.clone(),
-            test: c.test.clone(),
-            required: c.required,
-            depends_on_known: c.depends_on_known,
-            options: option_bytes(&c.options),
-            next_server: c.next_server,
-            server_hostname: c.server_hostname.clone(),
-            boot_file_name: c.boot_file_name.clone(),
-            valid_lifetime: c.valid_lifetime,
-        })
+        .map(|c| ClassPolicy { def: c.clone(), options: option_bytes(&c.options) })
         .collect();
     let hosts_have_classes = |t: &HostTable| {
         [&t.by_hwaddr, &t.by_client_id, &t.by_duid, &t.by_circuit_id].iter().any(|m| m.values().any(|h| !h.classes.is_empty()))

@@ -552,7 +552,7 @@ pub struct Classification<'a> {
 /// `KNOWN` or `UNKNOWN` and the tests that depend on them.
 fn after_host_lookup(policy: &Policy, host: Option<&Host>, pkt: &Packet<'_>, classes: &mut ClientClasses) {
     if let Some(h) = host.filter(|h| !h.classes.is_empty()) {
-        classes.remove_where(|c| policy.class(c).is_some_and(|d| d.test.is_some()));
+        classes.remove_where(|c| policy.class(c).is_some_and(|d| d.def.test.is_some()));
         for c in &h.classes {
             classes.add(c);
         }
@@ -598,9 +598,9 @@ fn extras(policy: &Policy, subnet: &SubnetPolicy, a: Option<Ipv4Addr>, cls: &Cla
         for (code, v) in def.options.iter().filter(|(c, _)| !scoped(c)) {
             out.options.entry(*code).or_insert_with(|| v.clone());
         }
-        out.next_server = out.next_server.or(def.next_server);
-        out.server_hostname = out.server_hostname.take().or_else(|| def.server_hostname.clone());
-        out.boot_file_name = out.boot_file_name.take().or_else(|| def.boot_file_name.clone());
+        out.next_server = out.next_server.or(def.def.next_server);
+        out.server_hostname = out.server_hostname.take().or_else(|| def.def.server_hostname.clone());
+        out.boot_file_name = out.boot_file_name.take().or_else(|| def.def.boot_file_name.clone());
     }
     out
 }
@@ -610,7 +610,7 @@ fn class_valid(policy: &Policy, cls: &ClientClasses) -> Option<(u32, u32, u32)> 
     if policy.classes.is_empty() {
         return None;
     }
-    cls.iter().find_map(|c| policy.class(c)?.valid_lifetime)
+    cls.iter().find_map(|c| policy.class(c)?.def.valid_lifetime)
 }
 
 /// Boot fields a class sets override the subnet's (Kea's

@@ -280,52 +280,28 @@ pub struct Policy {
     pub classify: bool,
 }
 
-/// One client class as the packet path uses it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// One client class as the packet path uses it: the validated class and
+/// its options in the engine's form.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClassPolicy {
-    /// `name`.
-    pub name: String,
-    /// The parsed `test`.
-    pub test: Option<Arc<Bool>>,
-    /// `only-if-required`.
-    pub required: bool,
-    /// The test depends on KNOWN/UNKNOWN.
-    pub depends_on_known: bool,
+    /// The class as configured (name, test, boot fields, lifetime).
+    pub def: crate::config::ClientClass,
     /// `option-data`, encoded.
     pub options: OptionBytes,
-    /// `next-server`.
-    pub next_server: Option<Ipv4Addr>,
-    /// `server-hostname`.
-    pub server_hostname: Option<String>,
-    /// `boot-file-name`.
-    pub boot_file_name: Option<String>,
-    /// `valid-lifetime` (min, default, max).
-    pub valid_lifetime: Option<(u32, u32, u32)>,
 }
 
 impl classify::ClassDef for ClassPolicy {
     fn name(&self) -> &str {
-        &self.name
+        &self.def.name
     }
     fn test(&self) -> Option<&Bool> {
-        self.test.as_deref()
+        self.def.test.as_deref()
     }
     fn required(&self) -> bool {
-        self.required
+        self.def.required
     }
     fn depends_on_known(&self) -> bool {
-        self.depends_on_known
-    }
-}
-
-impl ClassPolicy {
-    /// Whether membership changes a reply (options, boot fields, lifetime).
-    pub fn acts(&self) -> bool {
-        !self.options.is_empty()
-            || self.next_server.is_some()
-            || self.server_hostname.is_some()
-            || self.boot_file_name.is_some()
-            || self.valid_lifetime.is_some()
+        self.def.depends_on_known
     }
 }
 
@@ -358,9 +334,36 @@ impl Policy {
             })
     }
 
+    /// Whether a reply from `subnet` may depend on the client's classes,
+    /// so that only the daemon (which evaluates them) may answer there.
+    /// The rule, deliberately simple: classification is on and either a
+    /// `DROP` class exists (the daemon drops what the kernel would answer),
+    /// or a class that can apply in `subnet` sets options, boot fields or
+    /// a lifetime (any class not `only-if-required`, or a required one the
+    /// subnet's network, the subnet or one of its pools requires), or a
+    /// subnet of its link, its network or one of their pools is restricted
+    /// to a class (a client may be refused there, or served elsewhere).
+    pub fn class_dependent(&self, subnet: &SubnetPolicy) -> bool {
+        if !self.classify {
+            return false;
+        }
+        let required = |name: &str| {
+            subnet.classes.required.iter().chain(subnet.pools.iter().flat_map(|p| p.classes.required.iter())).any(|r| r == name)
+        };
+        let acting = self.classes.iter().any(|c| {
+            c.def.name == classify::DROP || (c.def.acts() && (!c.def.required || required(&c.def.name)))
+        });
+        let restricted = self.link_subnets(subnet).any(|s| {
+            s.network_client_class.is_some()
+                || s.classes.client_class.is_some()
+                || s.pools.iter().any(|p| p.classes.client_class.is_some())
+        });
+        acting || restricted
+    }
+
     /// The class called `name`, if configured.
     pub fn class(&self, name: &str) -> Option<&ClassPolicy> {
-        self.classes.iter().find(|c| c.name == name)
+        self.classes.iter().find(|c| c.def.name == name)
     }
 
     /// Subnet by id.
