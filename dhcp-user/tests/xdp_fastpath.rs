@@ -176,7 +176,12 @@ fn daemon_reply(rig: &Rig, req: &Req, lease: &Lease) -> Vec<u8> {
         &mut Allocator::default(),
         Ctx { now: unix_now(), server_id: SERVER, on_link: true },
     );
-    let (msg, dest) = d.reply.expect("the daemon answers this renewal");
+    ack_frame(req, d.reply)
+}
+
+/// The frame of the daemon's `reply` (an ACK) to `req`.
+fn ack_frame(req: &Req, reply: Option<(Message, Destination)>) -> Vec<u8> {
+    let (msg, dest) = reply.expect("the daemon answers this renewal");
     assert_eq!(msg.opts().msg_type(), Some(MessageType::Ack));
     // On the link: a frame to chaddr at ciaddr, as Kea sends it.
     assert_eq!(dest, Destination::Chaddr { mac: req.mac, ip: req.ciaddr });
@@ -636,14 +641,7 @@ fn classified_daemon_reply(rig: &Rig, req: &Req, lease: &Lease) -> Vec<u8> {
     let addrs = [(SERVER, 24)];
     let at = Arrival { iface: "lo", iface_addrs: &addrs, server_id: SERVER, from: req.ciaddr, to: Some(SERVER) };
     let inb = inbound::classify(&req.payload()).unwrap().from_source(req.ciaddr);
-    let out = pipeline::process(view, &inb, &at, &NoHa);
-    let (msg, dest) = out.reply.expect("the daemon answers this renewal");
-    assert_eq!(dest, Destination::Chaddr { mac: req.mac, ip: req.ciaddr });
-    let f = frame::build(
-        &FrameAddrs { dst_mac: req.mac, src_mac: SERVER_MAC, src_ip: SERVER, dst_ip: req.ciaddr, src_port: 67, dst_port: 68 },
-        &msg.to_vec().unwrap(),
-    );
-    with_vlan(f, req.vlan)
+    ack_frame(req, pipeline::process(view, &inb, &at, &NoHa).reply)
 }
 
 #[test]
