@@ -39,6 +39,7 @@
 pub mod api;
 pub mod check;
 pub mod classify;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
@@ -55,6 +56,7 @@ pub mod leases;
 pub mod logging;
 pub mod net;
 pub mod peer;
+pub mod pidfile;
 pub mod reclaim;
 pub mod server;
 pub mod xdp;

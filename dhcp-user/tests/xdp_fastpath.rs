@@ -682,3 +682,37 @@ fn classes_that_cannot_change_a_renewal_keep_the_kernel_exact_and_the_others_lea
         assert_eq!(rig.run(&renewal().frame()).0, XDP_PASS, "{name}: the renewal is the daemon's");
     }
 }
+
+/// "Never a black hole" for the event ring: while the daemon does not
+/// drain it, the kernel answers renewals until only its headroom is left,
+/// then leaves them to the daemon (PassedRingFull) rather than answer what
+/// the store would never learn; no event is ever lost, and once the ring
+/// is drained the kernel answers again.
+#[test]
+fn a_full_event_ring_passes_renewals_to_the_daemon_and_loses_none() {
+    let mut rig = rig();
+    rig.sync.sync_lease(&rig.policy, CLIENT, Some(&lease(MAC, None, unix_now() + 30)));
+    let record = (std::mem::size_of::<dhcp_common::fastpath::RenewEvent>() + 8).div_ceil(8) * 8;
+    let capacity = dhcp_common::fastpath::EVENTS_BYTES as usize / record;
+    let before = rig.counters();
+    let frame = renewal().frame();
+    let mut answered = 0;
+    let mut passed = false;
+    for _ in 0..capacity + 16 {
+        match rig.run(&frame).0 {
+            XDP_TX => answered += 1,
+            XDP_PASS => {
+                passed = true;
+                break;
+            }
+            other => panic!("action {other}"),
+        }
+    }
+    assert!(passed, "the kernel answered {answered} renewals into a full ring");
+    assert!(answered > capacity / 2 && answered < capacity, "answered {answered} of a {capacity}-event ring");
+    assert_eq!(rig.delta(&before, Outcome::PassedRingFull), 1);
+    assert_eq!(rig.delta(&before, Outcome::EventLost), 0);
+    let drained = std::iter::from_fn(|| rig.events.next().map(|item| item.len())).count();
+    assert_eq!(drained, answered, "one event per kernel answer");
+    assert_eq!(rig.run(&frame).0, XDP_TX, "answered again once drained");
+}

@@ -103,6 +103,26 @@ impl ConfigError {
         }
     }
 
+    /// The two arguments of Kea's `DHCP4_PARSER_FAIL` line for this error
+    /// ("failed to create or run parser for configuration element %1: %2"):
+    /// the top-level `Dhcp4` element, and the reason as Kea words it (Kea
+    /// prefixes what goes wrong inside a subnet with "subnet configuration
+    /// failed: "). `None` for errors Kea reports before its parsers run
+    /// (unreadable file, JSON syntax).
+    pub fn kea_parser_fail(&self) -> Option<(String, String)> {
+        let (ConfigError::Invalid { path, message, .. } | ConfigError::UnknownKey { path, key: message, .. }) = self else {
+            return None;
+        };
+        let rest = path.strip_prefix("Dhcp4.")?;
+        let element = rest.split(['.', '[']).next().filter(|e| !e.is_empty())?;
+        let reason = match self {
+            ConfigError::UnknownKey { .. } => format!("unsupported parameter '{message}' ({path})"),
+            _ if rest.contains("subnet4[") => format!("subnet configuration failed: {message}"),
+            _ => message.clone(),
+        };
+        Some((element.to_owned(), reason))
+    }
+
     /// The JSON path this error is about, when it has one.
     pub fn path(&self) -> Option<&str> {
         match self {
@@ -155,3 +175,24 @@ impl fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(path: &str, message: &str) -> ConfigError {
+        ConfigError::Invalid { at: Location::file_only("f"), path: path.into(), message: message.into() }
+    }
+
+    #[test]
+    fn kea_parser_fail_names_the_top_level_element_and_wraps_subnet_errors() {
+        assert_eq!(
+            invalid("Dhcp4.shared-networks[0].subnet4[1].pools[0].pool", "bad").kea_parser_fail(),
+            Some(("shared-networks".into(), "subnet configuration failed: bad".into()))
+        );
+        assert_eq!(invalid("Dhcp4.valid-lifetime", "bad").kea_parser_fail(), Some(("valid-lifetime".into(), "bad".into())));
+        assert_eq!(invalid("", "bad").kea_parser_fail(), None);
+        let syntax = ConfigError::Syntax { at: Location::file_only("f"), message: "x".into() };
+        assert_eq!(syntax.kea_parser_fail(), None);
+    }
+}

@@ -41,7 +41,6 @@
 //! harmless keys are accepted and ignored, each producing a [`Warning`] in
 //! [`Config::warnings`]:
 //!
-//! - `Dhcp4.control-socket` (xdhcp has its own control interface),
 //! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
 //!   processing tuning),
 //! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
@@ -60,7 +59,7 @@
 //! than `libdhcp_lease_cmds.so`, `libdhcp_ha.so` and `libdhcp_bootp.so`; an IPv6 address where
 //! an IPv4 one is expected, or an IPv6 prefix longer than 128 bits, in
 //! option data; a key written twice in one JSON object (Kea keeps the last
-//! one in free-form maps); overlapping subnets; peer URLs without an
+//! one in free-form maps); peer URLs without an
 //! explicit port. Kea reads these leniently; xdhcp names the exact key
 //! instead. `dhcp-user/tests/kea_option_configs.rs` holds option
 //! configurations to `kea-dhcp4 -t`'s verdict.
@@ -133,6 +132,20 @@ pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         }
     })?;
     parse(&text, &name)
+}
+
+/// Only `Dhcp4.loggers` of the file at `path`, for a configuration the
+/// daemon refuses: Kea sets up its loggers before it applies the rest, so the
+/// reason for the refusal lands where the operator's logs go. `None` when
+/// the file, its JSON or the loggers themselves are unusable.
+pub fn load_loggers(path: impl AsRef<Path>) -> Option<Vec<loggers::Logger>> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).ok()?;
+    let ex = comments::expand(&text, &path.display().to_string()).ok()?;
+    let root: serde_json::Value = serde_json::from_str(&ex.text).ok()?;
+    let list = root.get("Dhcp4")?.get("loggers")?.clone();
+    let list: Vec<loggers::WireLogger> = serde_json::from_value(list).ok()?;
+    loggers::parse(list, "Dhcp4.loggers", &mut Vec::new()).ok()
 }
 
 /// Validates configuration `text`. `source_name` is used in messages and, if
@@ -262,6 +275,8 @@ pub struct Config {
     bootp: bool,
     ha: Option<HaConfig>,
     loggers: Vec<loggers::Logger>,
+    control_socket: Option<ControlSocket>,
+    server_tag: String,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
     pub warnings: Vec<Warning>,
@@ -276,6 +291,14 @@ impl Config {
     /// the operator's Kea wrote them.
     pub fn loggers(&self) -> &[loggers::Logger] {
         &self.loggers
+    }
+    /// `control-socket`: where Kea's command channel listens.
+    pub fn control_socket(&self) -> Option<&ControlSocket> {
+        self.control_socket.as_ref()
+    }
+    /// `server-tag` (empty when unset), for `server-tag-get`.
+    pub fn server_tag(&self) -> &str {
+        &self.server_tag
     }
     /// `interfaces-config`.
     pub fn interfaces(&self) -> &InterfacesConfig {
@@ -355,7 +378,8 @@ impl Config {
         self.subnets.iter().find(|s| s.id == id)
     }
 
-    /// The subnet whose prefix contains `addr` (subnets never overlap).
+    /// The subnet with the lowest id whose prefix contains `addr` (subnets
+    /// may overlap, as in Kea, which then picks the lowest id).
     pub fn subnet_containing(&self, addr: Ipv4Addr) -> Option<&Subnet> {
         self.subnets.iter().find(|s| s.prefix.contains(addr))
     }
@@ -470,10 +494,14 @@ impl Pool {
         options: OptionSet,
     ) -> Result<Self, String> {
         if start > end {
-            return Err("start is after end".into());
+            return Err(format!("{start}-{end}: start is after end"));
         }
         if !subnet.contains(start) || !subnet.contains(end) {
-            return Err(format!("is not inside subnet {subnet}"));
+            // Kea's words (Subnet::addPool), which operators and tools grep.
+            return Err(format!(
+                "a pool of type V4, with the following address range: {start}-{end} does not match the prefix of a \
+                 subnet: {subnet} to which it is being added"
+            ));
         }
         Ok(Pool {
             start,
@@ -673,7 +701,7 @@ pub struct SharedNetwork {
     pub name: String,
     /// The network's own `interface`, if set.
     pub interface: Option<String>,
-    /// Its subnets' ids, in configuration order (Kea's allocation order).
+    /// Its subnets' ids, in ascending order (Kea's allocation order).
     pub subnets: Vec<SubnetId>,
 }
 
@@ -898,6 +926,14 @@ impl InterfacesConfig {
 
 /// Kea's default lease file for DHCPv4 (Debian's build).
 pub const DEFAULT_LEASE_FILE: &str = "/var/lib/kea/kea-leases4.csv";
+
+/// `control-socket` (`socket-type` `unix`): Kea's command channel, which
+/// `kea-ctrl-agent`, `kea-shell` and scripts using `socat` talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSocket {
+    /// `socket-name`: the unix socket's path.
+    pub socket_name: PathBuf,
+}
 
 /// `lease-database` (type memfile).
 #[derive(Debug, Clone, PartialEq, Eq)]

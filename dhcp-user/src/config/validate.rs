@@ -20,7 +20,7 @@ use super::option_space;
 use super::options::{self, OptionSet};
 use super::wire;
 use super::{
-    BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
+    BootParams, Cidr, Config, ControlSocket, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
     ExpiredLeases, InterfacesConfig, LeaseCache, LeaseDatabase, OutboundInterface, Pool, Reservation,
     ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetClasses, SubnetContext, SubnetId,
 };
@@ -47,7 +47,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let mut w: Warnings = Vec::new();
     let at = |k: &str| format!("{P}.{k}");
 
-    ignored(&mut w, &at("control-socket"), &d.control_socket, "xdhcp has its own control interface");
+    let control_socket = control_socket(d.control_socket.as_ref(), &at("control-socket"), &mut w)?;
     let loggers = super::loggers::parse(d.loggers.unwrap_or_default(), &at("loggers"), &mut w)?;
     ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
     ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
@@ -130,13 +130,9 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     };
     let mut subnets: Vec<Subnet> = Vec::new();
     let mut next_auto_id = 1u32;
-    // Kea numbers subnets without an id in the order it parses them: the
-    // top-level subnet4 list first, then each shared network's.
-    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
-        let sp = format!("{P}.subnet4[{i}]");
-        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
-        add_subnet(&mut subnets, subnet, &sp)?;
-    }
+    // Kea parses shared-networks before subnet4 (json_config_parser.cc),
+    // so it numbers subnets without an id in that order and reports the
+    // first error of shared-networks first (checked with kea-dhcp4 2.2).
     let mut shared_networks: Vec<SharedNetwork> = Vec::new();
     for (i, n) in d
         .shared_networks
@@ -162,6 +158,17 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         }
         shared_networks.push(network);
     }
+    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
+        let sp = format!("{P}.subnet4[{i}]");
+        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
+        add_subnet(&mut subnets, subnet, &sp)?;
+    }
+    // Kea keeps subnets, and each shared network's subnets, ordered by id:
+    // selection and a network's allocation walk both follow that order.
+    subnets.sort_by_key(|s| s.id);
+    for n in &mut shared_networks {
+        n.subnets.sort_unstable();
+    }
 
     let config = Config {
         source: String::new(),
@@ -184,6 +191,8 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         bootp,
         ha,
         loggers,
+        control_socket,
+        server_tag: d.server_tag.unwrap_or_default(),
         warnings: Vec::new(),
     };
     Ok((config, w))
@@ -279,8 +288,9 @@ struct NetworkScope {
 }
 
 /// Adds a subnet to the flat list, refusing what Kea refuses: an id or a
-/// prefix used twice (xdhcp also refuses overlapping prefixes, see the
-/// module docs of `config`).
+/// prefix used twice. Overlapping prefixes are accepted, as Kea 2.2 accepts
+/// them: its subnets are ordered by id, so the lowest id that matches a
+/// packet serves it (the list is sorted by id once complete).
 fn add_subnet(subnets: &mut Vec<Subnet>, subnet: Subnet, sp: &str) -> Result<(), Invalid> {
     if let Some(other) = subnets.iter().find(|o| o.id == subnet.id) {
         return Err(Invalid::new(
@@ -291,13 +301,10 @@ fn add_subnet(subnets: &mut Vec<Subnet>, subnet: Subnet, sp: &str) -> Result<(),
             ),
         ));
     }
-    if let Some(other) = subnets.iter().find(|o| o.prefix.overlaps(&subnet.prefix)) {
+    if let Some(other) = subnets.iter().find(|o| o.prefix == subnet.prefix) {
         return Err(Invalid::new(
             format!("{sp}.subnet"),
-            format!(
-                "{} overlaps subnet {} (id {})",
-                subnet.prefix, other.prefix, other.id
-            ),
+            format!("subnet with the prefix of '{}' already exists (id {})", subnet.prefix, other.id),
         ));
     }
     subnets.push(subnet);
@@ -548,6 +555,24 @@ fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings)
     }
     out.re_detect = ic.re_detect.unwrap_or(true);
     Ok(out)
+}
+
+/// `control-socket`: Kea 2.2 knows only `"unix"` and needs a socket name.
+fn control_socket(cs: Option<&wire::ControlSocket>, path: &str, w: &mut Warnings) -> Result<Option<ControlSocket>, Invalid> {
+    let Some(cs) = cs else { return Ok(None) };
+    if cs.user_context.is_some() {
+        w.push((format!("{path}.user-context"), "ignored".into()));
+    }
+    match cs.socket_type.as_deref() {
+        Some("unix") => {}
+        Some(t) => return Err(Invalid::new(format!("{path}.socket-type"), format!("{t:?}: only \"unix\" is supported (Kea 2.2)"))),
+        None => return Err(Invalid::new(path, "Mandatory 'socket-type' parameter missing")),
+    }
+    match cs.socket_name.as_deref() {
+        Some("") => Err(Invalid::new(format!("{path}.socket-name"), "must not be empty")),
+        Some(n) => Ok(Some(ControlSocket { socket_name: PathBuf::from(n) })),
+        None => Err(Invalid::new(path, "Mandatory 'socket-name' parameter missing")),
+    }
 }
 
 fn lease_database(db: Option<&wire::LeaseDatabase>, path: &str, w: &mut Warnings) -> Result<LeaseDatabase, Invalid> {
@@ -910,15 +935,19 @@ fn subnet(
             parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
         let pool_own = option_list(g.option_defs, &p.option_data, &format!("{pp}.option-data"), w)?;
         let pool_options = options.merged_with(&pool_own);
-        let mut pool = Pool::new(start, end, &prefix, pool_options)
-            .map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
+        let mut pool = Pool::new(start, end, &prefix, pool_options).map_err(|m| Invalid::new(format!("{pp}.pool"), m))?;
         pool.own_options = pool_own;
         pool.client_class = p.client_class.clone().filter(|c| !c.is_empty());
         pool.required_classes = p.require_client_classes.clone().unwrap_or_default();
         if let Some((k, other)) = pools.iter().find(|(_, o)| o.start <= pool.end && pool.start <= o.end) {
+            // Kea's words (Subnet::addPool), then which pool it overlaps.
             return Err(Invalid::new(
                 format!("{pp}.pool"),
-                format!("{:?} overlaps pool {}-{} (pools[{k}])", p.pool, other.start, other.end),
+                format!(
+                    "a pool of type V4, with the following address range: {start}-{end} overlaps with an existing \
+                     pool in the subnet: {prefix} to which it is being added (pools[{k}]: {}-{})",
+                    other.start, other.end
+                ),
             ));
         }
         pools.push((j, pool));

@@ -211,8 +211,26 @@ pub struct Ctx {
 }
 
 /// How long an OFFERed address is held for its client, so concurrent
-/// DISCOVERs get different addresses (Kea keeps none and NAKs the loser).
+/// DISCOVERs get different addresses and a retransmitted DISCOVER the same
+/// one. Kea 2.2 keeps no such hold, so a hold is soft: a DISCOVER that finds
+/// nothing else free is offered a held address anyway, and a REQUEST never
+/// waits on another client's offer (the first REQUEST wins, as in Kea).
 pub const OFFER_HOLD_SECS: u64 = 30;
+
+/// At most this many offers are held at once: a DISCOVER flood from random
+/// MACs cannot grow the table without bound. Past the cap an offer is
+/// still sent, just not held (holds are soft anyway), and counted.
+pub const MAX_HELD_OFFERS: usize = 65_536;
+
+/// Whether other clients' outstanding offers keep an address from being
+/// chosen ([`OFFER_HOLD_SECS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Offers {
+    /// Skip addresses offered to someone else.
+    Respect,
+    /// Kea's view: an offer holds nothing.
+    Ignore,
+}
 
 /// Mutable allocation state kept between packets (not persisted: losing it
 /// only costs a re-scan or a NAK).
@@ -226,6 +244,8 @@ pub struct Allocator {
     /// scanning them all (a DISCOVER flood would otherwise make every
     /// DISCOVER slower, found by `cargo xtask bench alloc`).
     by_client: HashMap<ClientKey, Ipv4Addr>,
+    /// Offers sent but not held because [`MAX_HELD_OFFERS`] were.
+    unheld: u64,
 }
 
 impl Allocator {
@@ -242,6 +262,10 @@ impl Allocator {
     }
 
     fn add_offer(&mut self, a: Ipv4Addr, client: ClientKey, until: u64) {
+        if self.offers.len() >= MAX_HELD_OFFERS && !self.offers.contains_key(&a) && !self.by_client.contains_key(&client) {
+            self.unheld += 1;
+            return;
+        }
         if let Some(old) = self.by_client.insert(client.clone(), a)
             && old != a
         {
@@ -268,6 +292,11 @@ impl Allocator {
     /// Number of outstanding offers (for the status page).
     pub fn outstanding_offers(&self) -> usize {
         self.offers.len()
+    }
+
+    /// Offers sent without a hold since start, the table being full.
+    pub fn unheld_offers(&self) -> u64 {
+        self.unheld
     }
 }
 
@@ -322,6 +351,7 @@ fn available(
     cls: &ClientClasses,
     a: Ipv4Addr,
     now: u64,
+    offers: Offers,
 ) -> bool {
     if !subnet.contains(a) || a == subnet.network || u32::from(a) == u32::from(subnet.network) | !u32::from(subnet.mask()) {
         return false;
@@ -343,7 +373,8 @@ fn available(
             return false;
         }
     }
-    if let Some((other, until)) = alloc.offers.get(&a)
+    if offers == Offers::Respect
+        && let Some((other, until)) = alloc.offers.get(&a)
         && *until > now
         && !same_client(subnet, other, client)
     {
@@ -399,7 +430,8 @@ fn link_client_lease<'a>(
 /// DISCOVER or an allocating REQUEST: the client's reservation, its lease,
 /// its outstanding offer, the address it asked for, then the first free
 /// pool address, walking the shared network from the selected subnet as
-/// Kea does when a subnet is exhausted.
+/// Kea does when a subnet is exhausted. Addresses offered to other clients
+/// are taken only when nothing else is free ([`OFFER_HOLD_SECS`]).
 #[allow(clippy::too_many_arguments)]
 fn choose<'a>(
     view: &impl LeaseView,
@@ -411,14 +443,30 @@ fn choose<'a>(
     requested: Option<Ipv4Addr>,
     now: u64,
 ) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
+    choose_with(view, alloc, policy, subnet, client, cls, requested, now, Offers::Respect)
+        .or_else(|| choose_with(view, alloc, policy, subnet, client, cls, requested, now, Offers::Ignore))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn choose_with<'a>(
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    policy: &'a Policy,
+    subnet: &'a SubnetPolicy,
+    client: &ClientKey,
+    cls: &ClientClasses,
+    requested: Option<Ipv4Addr>,
+    now: u64,
+    offers: Offers,
+) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
     if let Some((s, r)) = link_reservation(policy, subnet, client, cls)
         && let Some(a) = r.address
-        && available(view, alloc, s, client, cls, a, now)
+        && available(view, alloc, s, client, cls, a, now, offers)
     {
         return Some((s, a));
     }
     if let Some((s, h)) = link_client_lease(view, policy, subnet, client, cls)
-        && available(view, alloc, s, client, cls, h.address, now)
+        && available(view, alloc, s, client, cls, h.address, now, offers)
     {
         return Some((s, h.address));
     }
@@ -427,7 +475,7 @@ fn choose<'a>(
         .flatten()
     {
         if let Some(s) = link_subnet_of(policy, subnet, a, cls)
-            && available(view, alloc, s, client, cls, a, now)
+            && available(view, alloc, s, client, cls, a, now, offers)
         {
             return Some((s, a));
         }
@@ -447,7 +495,7 @@ fn choose<'a>(
                 } else {
                     cursor + 1
                 };
-                if available(view, alloc, s, client, cls, a, now) {
+                if available(view, alloc, s, client, cls, a, now, offers) {
                     alloc.cursors.insert((s.id, i), cursor);
                     return Some((s, a));
                 }
@@ -691,8 +739,10 @@ fn decide_dhcp(
     };
     match req.kind {
         Kind::Discover => {
-            let Some((s, a)) = choose(view, alloc, policy, subnet, &client, &cls.classes, req.requested_ip, now)
-            else {
+            // Kea's hint: the requested address, else ciaddr.
+            let ciaddr = req.msg.ciaddr();
+            let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
+            let Some((s, a)) = choose(view, alloc, policy, subnet, &client, &cls.classes, hint, now) else {
                 return Decision::silent(Silence::PoolExhausted);
             };
             alloc.add_offer(a, client.clone(), now + OFFER_HOLD_SECS);
@@ -850,7 +900,12 @@ fn request(
         }
     }
     let reservation = link_reservation(policy, subnet, &client, classes).and_then(|(s, r)| Some((s, r.address?)));
-    let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
+    // Kea's hint: option 50, else ciaddr; an option 50 of 0.0.0.0 names no
+    // address (Kea then allocates afresh, or NAKs when nothing is free).
+    let hint = match req.requested_ip {
+        Some(a) => (!a.is_unspecified()).then_some(a),
+        None => (!ciaddr.is_unspecified()).then_some(ciaddr),
+    };
     let Some(target) = hint.or(reservation.map(|(_, a)| a)) else {
         // A REQUEST naming no address: Kea picks one from the pools.
         return match choose(view, alloc, policy, subnet, &client, classes, None, now) {
@@ -882,7 +937,7 @@ fn request(
     let Some(target_subnet) = target_subnet.filter(|s| reserved_for_client || in_allowed_pool(s)) else {
         return Decision::silent(Silence::UnknownAddress);
     };
-    if !available(view, alloc, target_subnet, &client, classes, target, now) {
+    if !available(view, alloc, target_subnet, &client, classes, target, now, Offers::Ignore) {
         return nak("address not available");
     }
     ack(req, target_subnet, policy, view, alloc, ctx, &client, cls, target)
@@ -1363,6 +1418,23 @@ mod tests {
             { "id": 2, "subnet": "192.168.51.0/24", "pools": [ { "pool": "192.168.51.1-192.168.51.1" } ],
               "reservations": [ { "hw-address": "02:00:00:00:00:03", "ip-address": "192.168.51.33" } ] } ] } ] } }"#;
 
+    /// Forge's overlapping pools: subnets of one network overlap; once the
+    /// first is exhausted, a requested address in the sibling's pool (but
+    /// also inside the first's prefix) is granted from the sibling.
+    #[test]
+    fn overlapping_siblings_grant_from_the_subnet_whose_pool_holds_the_address() {
+        let mut w = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "shared-networks": [ { "name": "n", "subnet4": [
+                { "id": 2, "subnet": "192.168.0.0/27", "pools": [ { "pool": "192.168.0.1-192.168.0.5" } ] },
+                { "id": 1, "subnet": "192.168.0.0/25", "pools": [ { "pool": "192.168.0.2-192.168.0.4" } ] } ] } ] } }"#,
+        );
+        for i in 1..=3 {
+            w.dora([2, 0, 0, 0, 0x70, i]);
+        }
+        assert_eq!(w.dora(M1), Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(w.store.0[&Ipv4Addr::new(192, 168, 0, 1)].subnet_id, 2);
+    }
+
     #[test]
     fn shared_network_falls_through_to_the_next_subnet_when_one_is_exhausted() {
         let mut w = World::from_config(TWO_ON_A_LINK);
@@ -1784,6 +1856,64 @@ mod tests {
         // The same client asking again gets the same offer.
         let a2 = w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr();
         assert_eq!(a, a2);
+    }
+
+    /// Kea 2.2 holds nothing for an OFFER: with one free address left, a
+    /// second client is offered it too, and the first REQUEST wins.
+    #[test]
+    fn an_offer_is_a_soft_hold() {
+        let mut w = World::new(101, true);
+        let only = Ipv4Addr::new(192, 168, 50, 101);
+        assert_eq!(w.send(&pkt(v4::MessageType::Discover, M1)).reply.unwrap().0.yiaddr(), only);
+        assert_eq!(w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap().0.yiaddr(), only);
+        let mut r = pkt(v4::MessageType::Request, M2);
+        (r.requested, r.server_id) = (Some(only), Some(SID));
+        assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Ack));
+        let mut r = pkt(v4::MessageType::Request, M1);
+        (r.requested, r.server_id) = (Some(only), Some(SID));
+        assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
+    }
+
+    /// A DISCOVER flood: the offer table stops at its cap, every DISCOVER
+    /// is still answered, the overflow is counted, and the table empties as
+    /// holds expire.
+    #[test]
+    fn held_offers_are_capped_and_counted() {
+        let mut w = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "subnet4": [
+                { "id": 1, "subnet": "10.0.0.0/8", "pools": [ { "pool": "10.0.0.1-10.255.255.254" } ] } ] } }"#,
+        );
+        let extra = 100;
+        for i in 0..MAX_HELD_OFFERS + extra {
+            let b = (i as u32).to_be_bytes();
+            let d = w.send(&pkt(v4::MessageType::Discover, [2, 0, b[0], b[1], b[2], b[3]]));
+            assert!(d.reply.is_some(), "DISCOVER {i} unanswered");
+        }
+        assert_eq!(w.alloc.outstanding_offers(), MAX_HELD_OFFERS);
+        assert_eq!(w.alloc.unheld_offers(), extra as u64);
+        w.alloc.expire_offers(w.now + OFFER_HOLD_SECS);
+        assert_eq!(w.alloc.outstanding_offers(), 0);
+    }
+
+    /// Kea's DISCOVER hint: option 50, else ciaddr (a client that released
+    /// its lease and comes back gets the same address).
+    /// Forge's exhausted-pool DORA: a REQUEST carrying our server id and a
+    /// requested address of 0.0.0.0 is NAKed when nothing is free.
+    #[test]
+    fn request_for_zero_address_allocates_or_naks() {
+        let mut w = World::new(101, true);
+        w.dora(M1);
+        let mut r = pkt(v4::MessageType::Request, M2);
+        (r.requested, r.server_id) = (Some(Ipv4Addr::UNSPECIFIED), Some(SID));
+        assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
+    }
+
+    #[test]
+    fn discover_hint_falls_back_to_ciaddr() {
+        let mut w = World::new(199, true);
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.ciaddr = Ipv4Addr::new(192, 168, 50, 150);
+        assert_eq!(w.send(&p).reply.unwrap().0.yiaddr(), p.ciaddr);
     }
 
     #[test]

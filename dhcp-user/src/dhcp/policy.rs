@@ -270,7 +270,7 @@ pub struct Policy {
     /// `expired-leases-processing`.
     pub expired_leases: crate::config::ExpiredLeases,
     /// Shared networks: indices into `subnets` of each network's subnets,
-    /// in configuration order.
+    /// in subnet id order.
     pub networks: Vec<Vec<usize>>,
     /// `client-classes`, in order; empty when none are configured.
     pub classes: Vec<ClassPolicy>,
@@ -380,7 +380,7 @@ impl Policy {
 
     /// The subnets a client selected into `subnet` may be served from:
     /// `subnet` first, then the other subnets of its shared network in
-    /// configuration order after it, wrapping around (Kea's
+    /// subnet id order after it, wrapping around (Kea's
     /// `getNextSubnet` walk). A subnet outside any network stands alone.
     pub fn link_subnets<'a>(
         &'a self,
@@ -403,12 +403,17 @@ impl Policy {
     }
 
     /// The subnet of `subnet`'s link (itself or a shared-network sibling)
-    /// whose prefix holds `a`.
+    /// that `a` belongs to: the first whose pools hold it, else the first
+    /// whose prefix does (a reserved address out of the pools). Subnets may
+    /// overlap, so a prefix match alone could name a subnet whose pools do
+    /// not have `a` while a sibling's do (Kea's `inAllowedPool` walk).
     pub fn link_subnet_of<'a>(
         &'a self,
         subnet: &'a SubnetPolicy,
         a: Ipv4Addr,
     ) -> Option<&'a SubnetPolicy> {
-        self.link_subnets(subnet).find(|s| s.contains(a))
+        self.link_subnets(subnet)
+            .find(|s| s.pool_of(a).is_some())
+            .or_else(|| self.link_subnets(subnet).find(|s| s.contains(a)))
     }
 }
