@@ -1,7 +1,9 @@
 //! Assembles the daemon: config → policy → lease store → XDP → sockets →
-//! the core, the kernel-sync task, the HA runtime, one task per
-//! interface, the kernel-ACK drain and housekeeping; stops cleanly on
-//! SIGTERM or SIGINT (every task shares one cancellation token).
+//! the core, the kernel-sync task, the HA runtime, the control API's
+//! listeners ([`edges`]), one task per interface, the kernel-ACK drain and
+//! housekeeping; re-reads the config on SIGHUP ([`crate::reconfig`]);
+//! stops cleanly on SIGTERM or SIGINT (every task shares one cancellation
+//! token).
 
 use std::{
     path::{Path, PathBuf},
@@ -23,6 +25,10 @@ use crate::{
     server::{self, Link},
     xdp::{AttachMode, Fastpath},
 };
+
+mod edges;
+use edges::{ApiEdges, peer_tls};
+use crate::reconfig::Edges as _;
 
 /// How `xdhcpd run` was invoked.
 #[derive(Clone, Debug)]
@@ -111,19 +117,14 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
     };
 
-    // HA: one machine per relationship, all in waiting until started.
-    let ha = match cfg.ha() {
-        None => None,
-        Some(h) => Some(Arc::new(
-            crate::peer::HaRuntime::new(h, |peer| {
-                peer.tls()
-                    .map(api::tls::client_config)
-                    .transpose()
-                    .map_err(|e| crate::peer::PeerError::Setup { peer: peer.name().to_owned(), reason: e.to_string() })
-            })
-            .context("setting up the HA peers")?,
-        )),
-    };
+    // HA: one machine per relationship, all in waiting until started
+    // (none without HA; reconfiguration adds and removes them).
+    let ha = Arc::new(
+        HaRuntime::new(cfg.ha(), |peer| {
+            peer_tls(peer).map_err(|reason| crate::peer::PeerError::Setup { peer: peer.name().to_owned(), reason })
+        })
+        .context("setting up the HA peers")?,
+    );
 
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -133,9 +134,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         sync
     });
     let core = Core::new(policy, store, kernel);
-    if let Some(ha) = &ha {
-        core.set_scopes(Arc::clone(ha) as Arc<dyn crate::core::ServingScopes>);
-    }
+    core.set_scopes(Arc::clone(&ha) as Arc<dyn crate::core::ServingScopes>);
     // The kernel's copy: templates (serving only what HA allows, so
     // nothing before the HA machine says so), then every lease; in the
     // kernel before the first packet is served.
@@ -143,38 +142,19 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Control API: bound before serving so a busy port fails start-up.
     let fastpath = fastpath.map(Arc::new);
     let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
-    let creds = api::credentials(opts.control_user.as_deref(), opts.control_password_file.as_deref(), &cfg)?;
-    let api_state = api::ApiState::new(core.clone(), ha.clone(), &cfg, Some(opts.config.clone()), shutdown.clone())
-        .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
-        .with_auth(creds)
-        .with_tls(api::tls::listener_config(&opts.control_tls, &cfg).context("control API TLS")?);
+    let api_state = api::ApiState::new(core.clone(), Some(Arc::clone(&ha)), &cfg, Some(opts.config.clone()), shutdown.clone())
+        .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>));
     let api_state = Arc::new(api_state);
-    let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr)
-        .await
-        .with_context(|| format!("control API on {}", opts.control_addr))?;
-    tracing::info!(%control_addr, "control API listening");
-    tasks.spawn(api_task);
-    if let Some(ha) = &ha {
-        // Kea's dedicated HA listener: the partner posts to the URL of our
-        // own peer entry (one per relationship; a hub has several).
-        let mut bound = vec![control_addr];
-        for rel in &ha.rels {
-            let addr = rel.config.this_server().url().socket_addr();
-            if bound.contains(&addr) {
-                continue;
-            }
-            let (peer_addr, task) = api::bind(Arc::clone(&api_state), addr)
-                .await
-                .with_context(|| format!("HA listener of {} on {addr}", rel.this_server()))?;
-            tracing::info!(%peer_addr, relationship = rel.this_server(), "HA peer listener");
-            bound.push(addr);
-            tasks.spawn(task);
-        }
-        ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
-    }
+    // The listeners (control, and Kea's dedicated HA listener on the URL
+    // of our own peer entry in each relationship), their credentials and
+    // TLS: set up now as every reconfiguration sets them up.
+    let edges = Arc::new(ApiEdges::new(&api_state, &opts, &cfg)?);
+    edges.prepare(&cfg).await.map_err(anyhow::Error::msg)?.commit();
+    api_state.reconfig.set_edges(edges);
+    ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
-        tasks.spawn(server::serve(Arc::clone(link), core.clone(), ha.clone(), shutdown.clone()));
+        tasks.spawn(server::serve(Arc::clone(link), core.clone(), Some(Arc::clone(&ha)), shutdown.clone()));
     }
     // Kea's id and text: Forge and operators wait for this line.
     let version = env!("CARGO_PKG_VERSION");
@@ -184,14 +164,26 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         tasks.spawn(crate::xdp::watch::run(Arc::clone(f), shutdown.clone()));
     }
     if let Some(ring) = events {
-        tasks.spawn(drain_renewals(ring, core.clone(), ha.clone(), shutdown.clone()));
+        tasks.spawn(drain_renewals(ring, core.clone(), Arc::clone(&ha), shutdown.clone()));
     }
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = shutdown.cancelled() => tracing::info!("shutdown command: shutting down"),
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = shutdown.cancelled() => tracing::info!("shutdown command: shutting down"),
+            _ = hangup.recv() => {
+                // Kea's SIGHUP: the config file again, as config-reload;
+                // on failure the running configuration stays (logged).
+                let reconfig = Arc::clone(&api_state.reconfig);
+                tokio::spawn(async move { let _ = reconfig.reload().await; });
+                continue;
+            }
+        }
+        break;
     }
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
@@ -236,7 +228,7 @@ async fn housekeeping(core: Core, shutdown: CancellationToken) {
 async fn drain_renewals(
     ring: aya::maps::RingBuf<aya::maps::MapData>,
     core: Core,
-    ha: Option<Arc<HaRuntime>>,
+    ha: Arc<HaRuntime>,
     shutdown: CancellationToken,
 ) {
     // SAFETY: the ring buffer owns its descriptor and outlives the AsyncFd,
@@ -271,7 +263,7 @@ async fn drain_renewals(
             }
         }
         if !batch.is_empty() {
-            store_kernel_acks(&core, ha.as_deref(), &mut batch);
+            store_kernel_acks(&core, &ha, &mut batch);
         }
         if stop {
             return;
@@ -283,9 +275,9 @@ async fn drain_renewals(
 /// one lock, the renewals' rows as one writer job), then queues each lease
 /// for the HA partner (asynchronously: the client already has its answer;
 /// see [`crate::ha::grace`] for why that cannot cause a duplicate address).
-fn store_kernel_acks(core: &Core, ha: Option<&HaRuntime>, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) {
+fn store_kernel_acks(core: &Core, ha: &HaRuntime, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) {
     let acks = core.store_kernel_acks(batch);
-    if let Some(ha) = ha {
+    if ha.is_active() {
         let policy = core.policy();
         for lease in acks.leases {
             if let Some(rel) = policy.subnet(lease.subnet_id).and_then(|s| ha.rel_for(s)) {

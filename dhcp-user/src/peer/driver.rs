@@ -8,8 +8,6 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use tokio_util::sync::CancellationToken;
-
 use super::{
     HaContext,
     client,
@@ -23,14 +21,11 @@ use crate::{
 };
 
 /// Sends kernel renewals to the partner in order, one at a time.
-pub(super) async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToken) {
+pub(super) async fn replicate_renewals(rel: Arc<Rel>) {
     let Some(mut rx) = rel.async_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
     let Some(partner) = rel.partner.clone() else { return };
     loop {
-        let lease = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            l = rx.recv() => match l { Some(l) => l, None => return },
-        };
+        let Some(lease) = rx.recv().await else { return };
         let u = Update::Put(lease);
         let r = partner.send(Outbound::from(&u), client::REQUEST_TIMEOUT).await;
         rel.async_pending.fetch_sub(1, Ordering::Relaxed);
@@ -50,10 +45,10 @@ pub(super) async fn replicate_renewals(rel: Arc<Rel>, shutdown: CancellationToke
 }
 
 /// The relationship's driver: starts the machine, then heartbeats and
-/// actions until shutdown.
-pub(super) async fn drive(rel: Arc<Rel>, ctx: HaContext, shutdown: CancellationToken) {
+/// actions until its tasks are stopped (see `rel_tasks`).
+pub(super) async fn drive(rel: Arc<Rel>, ctx: HaContext) {
     let Some(mut inbox) = rel.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-    // The machine was started in `HaRuntime::new`; its first actions
+    // The machine was started in `Rel::new`; its first actions
     // wait in the inbox.
     let heartbeat = rel.machine().heartbeat_enabled() && rel.partner.is_some();
     let mut d = Driver { rel: Arc::clone(&rel), ctx, heartbeat, next_heartbeat: tokio::time::Instant::now() };
@@ -61,7 +56,6 @@ pub(super) async fn drive(rel: Arc<Rel>, ctx: HaContext, shutdown: CancellationT
     loop {
         let hb_at = d.next_heartbeat;
         tokio::select! {
-            _ = shutdown.cancelled() => return,
             Some(a) = inbox.recv() => d.run_all(vec![a]).await,
             _ = tokio::time::sleep_until(hb_at), if d.heartbeat => {
                 let ev = d.heartbeat_once().await;

@@ -46,13 +46,8 @@ mod driver;
 mod rel;
 mod sync;
 
-use std::{
-    collections::VecDeque,
-    sync::{Arc, Mutex, atomic::AtomicUsize},
-    time::Instant,
-};
+use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use client::{PeerClient, PeerError};
@@ -60,11 +55,11 @@ pub use rel::{Rel, SHED_ALL, SHED_NEW};
 pub use sync::{notify_maintenance, sync_leases};
 
 use crate::{
-    config::ha::HaConfig,
+    config::ha::{HaConfig, Peer},
     core::{Core, HaDrop, ServingScopes, pipeline::Gate},
     dhcp::policy::SubnetPolicy,
     events::EventLog,
-    ha::{HaMachine, Query, RelStatus, UpdatePlan},
+    ha::{Query, RelStatus, UpdatePlan},
 };
 use driver::{drive, replicate_renewals};
 
@@ -78,92 +73,192 @@ pub struct HaContext {
     pub events: Arc<EventLog>,
 }
 
-/// Every relationship of this server.
+/// Every relationship of this server. Without HA it has none, and then
+/// it lets every packet through; reconfiguration swaps the list
+/// ([`HaRuntime::prepare`], [`HaRuntime::commit`]).
+#[derive(Default)]
 pub struct HaRuntime {
-    /// In config order.
-    pub rels: Vec<Arc<Rel>>,
+    /// In config order. Readers take a snapshot ([`HaRuntime::rels`]); a
+    /// relationship removed meanwhile finishes what it was doing.
+    rels: RwLock<Arc<[Arc<Rel>]>>,
+    /// Set once the daemon runs ([`HaRuntime::spawn`]): what the tasks of
+    /// relationships added later need.
+    running: Mutex<Option<(HaContext, CancellationToken)>>,
+}
+
+/// A relationship list built from a new configuration, not yet in use:
+/// kept relationships are the running ones, changed or added ones are new
+/// (their machines in `waiting`).
+pub struct HaChange {
+    rels: Vec<Arc<Rel>>,
+    added: Vec<Arc<Rel>>,
+    removed: Vec<Arc<Rel>>,
+}
+
+impl HaChange {
+    /// What changes, for the log and the event list (`None`: nothing).
+    pub fn summary(&self) -> Option<String> {
+        let names = |v: &[Arc<Rel>]| v.iter().map(|r| r.this_server().to_owned()).collect::<Vec<_>>().join(", ");
+        match (self.added.is_empty(), self.removed.is_empty()) {
+            (true, true) => None,
+            (false, true) => Some(format!("HA relationship(s) started: {}", names(&self.added))),
+            (true, false) => Some(format!("HA relationship(s) stopped: {}", names(&self.removed))),
+            (false, false) => Some(format!(
+                "HA relationship(s) stopped: {}; started from waiting: {}",
+                names(&self.removed),
+                names(&self.added)
+            )),
+        }
+    }
 }
 
 impl HaRuntime {
-    /// Builds the relationships (machines in `waiting`, not started) and
-    /// their peer clients. `tls` builds the client side of HTTPS for a
-    /// peer entry that has TLS files.
+    /// Builds the relationships of `cfg` (none without HA), machines in
+    /// `waiting`; nothing runs until [`HaRuntime::spawn`]. `tls` builds
+    /// the client side of HTTPS for a peer entry that has TLS files.
     pub fn new(
-        cfg: &HaConfig,
-        tls: impl Fn(&crate::config::ha::Peer) -> Result<Option<rustls::ClientConfig>, PeerError>,
+        cfg: Option<&HaConfig>,
+        tls: impl Fn(&Peer) -> Result<Option<rustls::ClientConfig>, PeerError>,
     ) -> Result<Self, PeerError> {
-        let now = Instant::now();
-        let mut rels = Vec::new();
-        for (index, rc) in cfg.relationships().iter().enumerate() {
-            let partner = rc.partner().map(|p| PeerClient::new(p, tls(p)?)).transpose()?;
-            let backups = rc
-                .backups()
-                .filter(|p| p.name() != rc.this_server_name())
-                .map(|p| PeerClient::new(p, tls(p)?))
-                .collect::<Result<Vec<_>, _>>()?;
-            let (atx, arx) = mpsc::unbounded_channel();
-            let (qtx, qrx) = mpsc::unbounded_channel();
-            let rel = Arc::new(Rel {
-                index,
-                config: rc.clone(),
-                several: cfg.relationships().len() > 1,
-                machine: Mutex::new(HaMachine::new(rc, now)),
-                partner,
-                backups,
-                actions: atx,
-                inbox: Mutex::new(Some(arx)),
-                async_tx: qtx,
-                async_rx: Mutex::new(Some(qrx)),
-                async_pending: AtomicUsize::new(0),
-                backlog: Mutex::new(VecDeque::new()),
-                last_heartbeat: Mutex::new(None),
-                slots: tokio::sync::Semaphore::new(client::CONNECTIONS),
-                waiting: AtomicUsize::new(0),
-            });
-            // Started here, before any packet or kernel map sees it: a
-            // machine not yet in waiting would let both paths serve.
-            let actions = rel.machine().start(now);
-            rel.dispatch(actions);
-            rels.push(rel);
-        }
-        Ok(HaRuntime { rels })
+        let ha = HaRuntime::default();
+        let change = ha.prepare(cfg, tls)?;
+        *ha.rels.write().unwrap_or_else(|p| p.into_inner()) = change.rels.into();
+        Ok(ha)
+    }
+
+    /// The relationships now, in config order.
+    pub fn rels(&self) -> Arc<[Arc<Rel>]> {
+        Arc::clone(&self.rels.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether HA is configured (at least one relationship).
+    pub fn is_active(&self) -> bool {
+        !self.rels().is_empty()
     }
 
     /// The relationship serving `subnet`, as Kea maps them: with one
     /// relationship, every subnet; with several, the one naming a peer in
     /// `user-context.ha-server-name`. `None`: Kea drops the packet.
-    pub fn rel_for(&self, subnet: &SubnetPolicy) -> Option<&Arc<Rel>> {
-        self.rels.iter().find(|r| r.serves(subnet))
+    pub fn rel_for(&self, subnet: &SubnetPolicy) -> Option<Arc<Rel>> {
+        self.rels().iter().find(|r| r.serves(subnet)).cloned()
     }
 
     /// The relationship a partner's command is for: the one whose partner
     /// is `server-name`, else the first (Kea's rule).
-    pub fn rel_by_sender(&self, server_name: Option<&str>) -> Option<&Arc<Rel>> {
+    pub fn rel_by_sender(&self, server_name: Option<&str>) -> Option<Arc<Rel>> {
+        let rels = self.rels();
         server_name
-            .and_then(|n| self.rels.iter().find(|r| r.partner_name() == Some(n) || r.this_server() == n))
-            .or_else(|| self.rels.first())
+            .and_then(|n| rels.iter().find(|r| r.partner_name() == Some(n) || r.this_server() == n))
+            .or_else(|| rels.first())
+            .cloned()
     }
 
     /// Every relationship's status, in config order.
     pub fn status(&self) -> Vec<RelStatus> {
-        self.rels.iter().map(|r| r.status()).collect()
+        self.rels().iter().map(|r| r.status()).collect()
     }
 
     /// Starts every relationship: its driver and its kernel-renewal
-    /// replicator. `ctx` gives the driver the daemon's state and the event
-    /// log.
+    /// replicator. `ctx` gives the drivers the daemon's state and the
+    /// event log; relationships added later get the same.
     pub fn spawn(&self, ctx: HaContext, tasks: &mut tokio::task::JoinSet<()>, shutdown: CancellationToken) {
-        for rel in &self.rels {
-            tasks.spawn(drive(Arc::clone(rel), ctx.clone(), shutdown.clone()));
-            tasks.spawn(replicate_renewals(Arc::clone(rel), shutdown.clone()));
+        for rel in self.rels().iter() {
+            for task in rel_tasks(rel, &ctx, &shutdown) {
+                tasks.spawn(task);
+            }
+        }
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some((ctx, shutdown));
+    }
+
+    /// Builds the relationship list of `cfg` against the running one: a
+    /// relationship whose configuration (and TLS files' contents) is
+    /// unchanged is kept running; any other is built anew, its machine in
+    /// `waiting`, so that it resyncs from the start as Kea does after a
+    /// restart. Changes nothing; fails as a whole when a peer client
+    /// cannot be built.
+    pub fn prepare(
+        &self,
+        cfg: Option<&HaConfig>,
+        tls: impl Fn(&Peer) -> Result<Option<rustls::ClientConfig>, PeerError>,
+    ) -> Result<HaChange, PeerError> {
+        let old = self.rels();
+        let wanted = cfg.map_or(&[][..], |c| c.relationships());
+        let several = wanted.len() > 1;
+        let mut kept: Vec<&Arc<Rel>> = Vec::new();
+        let (mut rels, mut added) = (Vec::new(), Vec::new());
+        for rc in wanted {
+            let fingerprint = rel::tls_fingerprint(rc);
+            let same = old.iter().find(|r| r.runs(rc, fingerprint) && !kept.iter().any(|k| Arc::ptr_eq(k, r)));
+            match same {
+                Some(r) => {
+                    kept.push(r);
+                    rels.push(Arc::clone(r));
+                }
+                None => {
+                    let r = Arc::new(Rel::new(rc, several, &tls)?);
+                    added.push(Arc::clone(&r));
+                    rels.push(r);
+                }
+            }
+        }
+        let removed = old.iter().filter(|r| !kept.iter().any(|k| Arc::ptr_eq(k, r))).cloned().collect();
+        Ok(HaChange { rels, added, removed })
+    }
+
+    /// Puts `change` in force: the list is swapped, removed relationships
+    /// stop (their tasks end; a packet already admitted finishes with
+    /// them), added ones start. Call it where the packet path cannot run
+    /// meanwhile ([`crate::core::Core::reconfigure`]), so that no packet
+    /// sees the new relationships with the old policy.
+    pub fn commit(&self, change: HaChange) {
+        let several = change.rels.len() > 1;
+        for r in &change.rels {
+            r.several.store(several, std::sync::atomic::Ordering::Relaxed);
+        }
+        *self.rels.write().unwrap_or_else(|p| p.into_inner()) = change.rels.into();
+        for r in &change.removed {
+            r.stop.cancel();
+        }
+        if let Some((ctx, shutdown)) = &*self.running.lock().unwrap_or_else(|p| p.into_inner()) {
+            for r in &change.added {
+                for task in rel_tasks(r, ctx, shutdown) {
+                    tokio::spawn(task);
+                }
+            }
         }
     }
+}
+
+/// A relationship's tasks: its driver and its kernel-renewal replicator,
+/// each ending at shutdown or when the relationship is stopped.
+fn rel_tasks(rel: &Arc<Rel>, ctx: &HaContext, shutdown: &CancellationToken) -> [BoxedTask; 2] {
+    [
+        until(rel.stop.clone(), shutdown.clone(), Box::pin(drive(Arc::clone(rel), ctx.clone()))),
+        until(rel.stop.clone(), shutdown.clone(), Box::pin(replicate_renewals(Arc::clone(rel)))),
+    ]
+}
+
+type BoxedTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// `task` until either token fires.
+fn until(stop: CancellationToken, shutdown: CancellationToken, task: BoxedTask) -> BoxedTask {
+    Box::pin(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = shutdown.cancelled() => {}
+            () = task => {}
+        }
+    })
 }
 
 impl ServingScopes for HaRuntime {
     /// Nothing for a subnet no relationship serves: Kea drops its packets.
     fn kernel_serving(&self, subnet: &SubnetPolicy) -> crate::fastpath::SubnetServing {
-        self.rel_for(subnet).map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
+        let rels = self.rels();
+        if rels.is_empty() {
+            return crate::fastpath::SubnetServing::All;
+        }
+        rels.iter().find(|r| r.serves(subnet)).map_or(crate::fastpath::SubnetServing::Off, |r| r.kernel_serving())
     }
 }
 
@@ -173,12 +268,13 @@ impl Gate for Option<Arc<HaRuntime>> {
 
     fn admit(&self, subnet: Option<&SubnetPolicy>, q: &Query<'_>) -> Result<Option<Arc<Rel>>, HaDrop> {
         let Some(ha) = self else { return Ok(None) };
+        let rels = ha.rels();
+        if rels.is_empty() {
+            return Ok(None); // HA not configured (or removed by a reconfiguration)
+        }
         let rel = match subnet {
-            Some(s) => ha.rel_for(s).ok_or(HaDrop::NoRelationship)?,
-            None => match ha.rels.first() {
-                Some(r) => r,
-                None => return Ok(None),
-            },
+            Some(s) => rels.iter().find(|r| r.serves(s)).ok_or(HaDrop::NoRelationship)?,
+            None => &rels[0],
         };
         if !rel.admit(q) {
             return Err(HaDrop::NotInScopeOrDisabled);

@@ -6,16 +6,17 @@ use std::{
     collections::VecDeque,
     sync::{
         Mutex, MutexGuard,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Instant,
 };
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::client::{self, PeerClient, PeerError};
 use crate::{
-    config::ha::HaRelationship,
+    config::ha::{HaRelationship, Peer},
     dhcp::policy::SubnetPolicy,
     ha::{
         Action, ClientKey, Event, HaMachine, LocalStatus, PartnerUpdates, PartnerView, Query, RelStatus, Update,
@@ -36,13 +37,19 @@ pub(super) fn update_outcome(r: &Result<PeerReply, PeerError>, client: ClientKey
 
 /// One HA relationship at run time.
 pub struct Rel {
-    /// Position in the config's `high-availability` list.
-    pub index: usize,
     /// Its configuration.
     pub config: HaRelationship,
     /// Whether the server has other relationships (then a subnet names
-    /// its own in `user-context.ha-server-name`).
-    pub(super) several: bool,
+    /// its own in `user-context.ha-server-name`); follows reconfiguration,
+    /// which adds and removes the others without restarting this one.
+    pub(super) several: AtomicBool,
+    /// What the peer clients were built from besides `config`: the
+    /// contents of the TLS files, so that a rotated certificate at the
+    /// same path counts as a change ([`tls_fingerprint`]).
+    pub(super) tls_fingerprint: u64,
+    /// Cancelled when reconfiguration removes or replaces this
+    /// relationship (and at shutdown): its tasks stop.
+    pub(super) stop: CancellationToken,
     pub(super) machine: Mutex<HaMachine>,
     pub(super) partner: Option<PeerClient>,
     pub(super) backups: Vec<PeerClient>,
@@ -72,6 +79,58 @@ pub const SHED_NEW: usize = 4 * client::CONNECTIONS;
 pub const SHED_ALL: usize = 16 * client::CONNECTIONS;
 
 impl Rel {
+    /// Builds relationship `rc` (its machine started, so in `waiting`,
+    /// before any packet or kernel map can see it: a machine not yet in
+    /// waiting would let both paths serve) and its peer clients. `tls`
+    /// builds the client side of HTTPS for a peer entry with TLS files.
+    pub(super) fn new(
+        rc: &HaRelationship,
+        several: bool,
+        tls: &dyn Fn(&Peer) -> Result<Option<rustls::ClientConfig>, PeerError>,
+    ) -> Result<Self, PeerError> {
+        let now = Instant::now();
+        let partner = rc.partner().map(|p| PeerClient::new(p, tls(p)?)).transpose()?;
+        let backups = rc
+            .backups()
+            .filter(|p| p.name() != rc.this_server_name())
+            .map(|p| PeerClient::new(p, tls(p)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (atx, arx) = mpsc::unbounded_channel();
+        let (qtx, qrx) = mpsc::unbounded_channel();
+        let rel = Rel {
+            config: rc.clone(),
+            several: AtomicBool::new(several),
+            tls_fingerprint: tls_fingerprint(rc),
+            stop: CancellationToken::new(),
+            machine: Mutex::new(HaMachine::new(rc, now)),
+            partner,
+            backups,
+            actions: atx,
+            inbox: Mutex::new(Some(arx)),
+            async_tx: qtx,
+            async_rx: Mutex::new(Some(qrx)),
+            async_pending: AtomicUsize::new(0),
+            backlog: Mutex::new(VecDeque::new()),
+            last_heartbeat: Mutex::new(None),
+            slots: tokio::sync::Semaphore::new(client::CONNECTIONS),
+            waiting: AtomicUsize::new(0),
+        };
+        let actions = rel.machine().start(now);
+        rel.dispatch(actions);
+        Ok(rel)
+    }
+
+    /// Whether `rc` (with `tls_fingerprint`) is what this relationship
+    /// runs: then reconfiguration keeps it running untouched.
+    pub(super) fn runs(&self, rc: &HaRelationship, tls_fingerprint: u64) -> bool {
+        self.config == *rc && self.tls_fingerprint == tls_fingerprint
+    }
+
+    /// Whether the server has other relationships.
+    pub(super) fn several(&self) -> bool {
+        self.several.load(Ordering::Relaxed)
+    }
+
     /// The machine (short critical sections only; see the lock order).
     pub fn machine(&self) -> MutexGuard<'_, HaMachine> {
         self.machine.lock().unwrap_or_else(|p| p.into_inner())
@@ -81,7 +140,7 @@ impl Rel {
     /// one relationship, every subnet; with several, the one naming a
     /// peer of it in `user-context.ha-server-name`.
     pub fn serves(&self, subnet: &SubnetPolicy) -> bool {
-        !self.several || subnet.ha_server_name.as_deref().is_some_and(|n| self.config.peer(n).is_some())
+        !self.several() || subnet.ha_server_name.as_deref().is_some_and(|n| self.config.peer(n).is_some())
     }
 
     /// This server's name in the relationship.
@@ -270,6 +329,23 @@ pub(super) fn spawn_backup_updates(backups: &[PeerClient], ups: Vec<Update>) {
     }
     let backups = backups.to_vec();
     tokio::spawn(async move { send_to_backups(&backups, &ups).await });
+}
+
+/// A digest of the contents of every TLS file `rc`'s peer entries name
+/// (0 without TLS). An unreadable file digests as empty: building its
+/// peer client fails and refuses the configuration anyway.
+pub fn tls_fingerprint(rc: &HaRelationship) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for p in rc.peers() {
+        if let Some(f) = p.tls() {
+            for path in [&f.trust_anchor, &f.cert_file, &f.key_file] {
+                path.hash(&mut h);
+                std::fs::read(path).unwrap_or_default().hash(&mut h);
+            }
+        }
+    }
+    h.finish()
 }
 
 /// [`Rel::overloaded`]'s rule, given the replies waiting for the partner.

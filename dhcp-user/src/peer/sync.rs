@@ -96,7 +96,7 @@ async fn pull_pages(rel: &Rel, p: &PeerClient, ctx: &HaContext, req: &SyncReques
                         continue;
                     }
                 };
-                if !tx.policy().subnet(lease.subnet_id).map_or(!rel.several, |s| rel.serves(s)) {
+                if !tx.policy().subnet(lease.subnet_id).map_or(!rel.several(), |s| rel.serves(s)) {
                     continue;
                 }
                 if wire::sync_takes(tx.get(lease.address).as_ref(), &lease) {
