@@ -81,6 +81,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
 
+    crate::core::kea_log::configured(&cfg);
     let (store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
     tracing::info!(?report, "lease store loaded");
 

@@ -128,13 +128,9 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     };
     let mut subnets: Vec<Subnet> = Vec::new();
     let mut next_auto_id = 1u32;
-    // Kea numbers subnets without an id in the order it parses them: the
-    // top-level subnet4 list first, then each shared network's.
-    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
-        let sp = format!("{P}.subnet4[{i}]");
-        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
-        add_subnet(&mut subnets, subnet, &sp)?;
-    }
+    // Kea parses shared-networks before subnet4 (json_config_parser.cc),
+    // so it numbers subnets without an id in that order and reports the
+    // first error of shared-networks first (checked with kea-dhcp4 2.2).
     let mut shared_networks: Vec<SharedNetwork> = Vec::new();
     for (i, n) in d
         .shared_networks
@@ -159,6 +155,11 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
             add_subnet(&mut subnets, subnet, &format!("{np}.subnet4[{j}]"))?;
         }
         shared_networks.push(network);
+    }
+    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
+        let sp = format!("{P}.subnet4[{i}]");
+        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
+        add_subnet(&mut subnets, subnet, &sp)?;
     }
     // Kea keeps subnets, and each shared network's subnets, ordered by id:
     // selection and a network's allocation walk both follow that order.

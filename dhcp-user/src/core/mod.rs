@@ -23,6 +23,7 @@
 //!   link) -> Outcome`, and [`Core::process`], which commits it.
 //! - [`stats`]: the counters as one enum.
 
+pub mod kea_log;
 pub mod pipeline;
 pub mod stats;
 

@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use dhcproto::v4::Message;
 
-use super::{Core, Counter, HaDrop, Stats, State};
+use super::{Core, Counter, HaDrop, Stats, State, kea_log};
 use crate::{
     dhcp::{
         engine::{self, Allocator, Ctx, Destination, LeaseWrite},
@@ -142,6 +142,7 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
     out.counts.add(Counter::Received(req.kind), 1);
     let sel = Selector { msg: &req.msg, from: at.from, to: at.to, iface: at.iface, iface_addrs: at.iface_addrs };
     let subnet = select::select(v.policy, &sel);
+    kea_log::received(req, at, subnet);
     let q = Query { msg_type: kind_code(req.kind), chaddr: &req.hwaddr, client_id: req.client_id.as_deref(), secs: req.msg.secs() };
     let rel = match gate.admit(subnet, &q) {
         Ok(r) => r,
@@ -165,9 +166,26 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
             out.replication = Some(Replication { rel, plan, updates });
         }
     }
+    kea_log::decided(req, decision.reply.as_ref().map(|(m, _)| m), decision.write.as_ref(), || held_by_client(v.store, req, decision.reply.as_ref()));
+    if let Some((m, dest)) = &decision.reply {
+        kea_log::sending(req, m, dest, at);
+    }
     out.reply = decision.reply;
     out.write = decision.write;
     out
+}
+
+/// For the log: whether the address answered (or released) was already in
+/// the store for this client (a renewal) or, for a RELEASE, held at all.
+fn held_by_client(store: &LeaseStore, req: &Inbound, reply: Option<&(Message, Destination)>) -> bool {
+    let a = match req.kind {
+        inbound::Kind::Release => return store.get(req.msg.ciaddr()).is_some(),
+        _ => match reply {
+            Some((m, _)) => m.yiaddr(),
+            None => return false,
+        },
+    };
+    store.get(a).is_some_and(|l| l.hwaddr.as_ref().is_some_and(|h| h.bytes() == req.hwaddr) && l.state == LeaseState::Default)
 }
 
 /// The partner's copy of a write: what Kea's `leases4_committed` sends.
@@ -257,7 +275,9 @@ impl Core {
             return Ok(Committed { reply: None, durable: None, replication: None });
         }
         let classify = if st.policy.bootp { inbound::classify_bootp } else { inbound::classify };
-        match classify(bytes) {
+        let parsed = classify(bytes);
+        kea_log::buffer(at, parsed.as_ref().err().copied());
+        match parsed {
             Ok(req) => Ok(st.process(&req.from_source(at.from), at, gate, now)),
             Err(reason) => {
                 st.stats.add(Counter::Dropped(reason), 1);

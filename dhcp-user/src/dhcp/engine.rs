@@ -726,7 +726,12 @@ fn request(
         }
     }
     let reservation = link_reservation(policy, subnet, &client).and_then(|(s, r)| Some((s, r.address?)));
-    let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
+    // Kea's hint: option 50, else ciaddr; an option 50 of 0.0.0.0 names no
+    // address (Kea then allocates afresh, or NAKs when nothing is free).
+    let hint = match req.requested_ip {
+        Some(a) => (!a.is_unspecified()).then_some(a),
+        None => (!ciaddr.is_unspecified()).then_some(ciaddr),
+    };
     let Some(target) = hint.or(reservation.map(|(_, a)| a)) else {
         // A REQUEST naming no address: Kea picks one from the pools.
         return match choose(view, alloc, policy, subnet, &client, None, now) {
@@ -1224,6 +1229,23 @@ mod tests {
             { "id": 2, "subnet": "192.168.51.0/24", "pools": [ { "pool": "192.168.51.1-192.168.51.1" } ],
               "reservations": [ { "hw-address": "02:00:00:00:00:03", "ip-address": "192.168.51.33" } ] } ] } ] } }"#;
 
+    /// Forge's overlapping pools: subnets of one network overlap; once the
+    /// first is exhausted, a requested address in the sibling's pool (but
+    /// also inside the first's prefix) is granted from the sibling.
+    #[test]
+    fn overlapping_siblings_grant_from_the_subnet_whose_pool_holds_the_address() {
+        let mut w = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "shared-networks": [ { "name": "n", "subnet4": [
+                { "id": 2, "subnet": "192.168.0.0/27", "pools": [ { "pool": "192.168.0.1-192.168.0.5" } ] },
+                { "id": 1, "subnet": "192.168.0.0/25", "pools": [ { "pool": "192.168.0.2-192.168.0.4" } ] } ] } ] } }"#,
+        );
+        for i in 1..=3 {
+            w.dora([2, 0, 0, 0, 0x70, i]);
+        }
+        assert_eq!(w.dora(M1), Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(w.store.0[&Ipv4Addr::new(192, 168, 0, 1)].subnet_id, 2);
+    }
+
     #[test]
     fn shared_network_falls_through_to_the_next_subnet_when_one_is_exhausted() {
         let mut w = World::from_config(TWO_ON_A_LINK);
@@ -1665,6 +1687,17 @@ mod tests {
 
     /// Kea's DISCOVER hint: option 50, else ciaddr (a client that released
     /// its lease and comes back gets the same address).
+    /// Forge's exhausted-pool DORA: a REQUEST carrying our server id and a
+    /// requested address of 0.0.0.0 is NAKed when nothing is free.
+    #[test]
+    fn request_for_zero_address_allocates_or_naks() {
+        let mut w = World::new(101, true);
+        w.dora(M1);
+        let mut r = pkt(v4::MessageType::Request, M2);
+        (r.requested, r.server_id) = (Some(Ipv4Addr::UNSPECIFIED), Some(SID));
+        assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
+    }
+
     #[test]
     fn discover_hint_falls_back_to_ciaddr() {
         let mut w = World::new(199, true);

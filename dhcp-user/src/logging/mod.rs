@@ -168,6 +168,11 @@ impl Opened {
             }
             active.push(Active { logger: l.clone(), outputs });
         }
+        // A name given twice: the later entry replaces the earlier, as in
+        // Kea's logger manager.
+        let mut seen = std::collections::HashSet::new();
+        active.reverse();
+        active.retain(|a| seen.insert(a.logger.name.clone()));
         // Most specific first, so that `find` returns the closest ancestor.
         active.sort_by_key(|a| std::cmp::Reverse(a.logger.name.len()));
         Ok(Opened { active, empty: loggers.is_empty() })

@@ -112,3 +112,59 @@ fn default_pattern_in_files() {
     assert!(text[23..].starts_with(&format!(" INFO  [kea-dhcp4.dhcpsrv/{pid}.")), "{text}");
     assert!(text.ends_with("] hello\n"), "{text}");
 }
+
+/// Kea: a logger named twice takes its last entry (Forge's
+/// test_v4_loggers_all_different_levels_same_file sets `options` to DEBUG,
+/// then to INFO).
+#[test]
+fn a_name_given_twice_takes_the_last_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kea.log");
+    let loggers = [
+        file_logger("kea-dhcp4.options", Severity::Debug, 99, &log),
+        file_logger("kea-dhcp4.options", Severity::Info, 0, &log),
+    ];
+    with_loggers(&loggers, || {
+        tracing::debug!(target: "kea-dhcp4.options", "hidden");
+        tracing::info!(target: "kea-dhcp4.options", "shown");
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("hidden") && text.contains("shown"), "{text}");
+}
+
+/// The packet path's Kea lines land in Kea's loggers at Kea's debug
+/// levels: `kea-dhcp4.packets` at DEBUG 40 shows DHCP4_PACKET_RECEIVED
+/// (level 40) but not DHCP4_SUBNET_SELECTED (level 45).
+#[test]
+fn packet_lines_honour_keas_debug_levels() {
+    use dhcproto::{Encodable, Encoder, v4};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kea.log");
+    let mut m = v4::Message::new(
+        [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), &[2, 0, 0, 0, 0, 1],
+    );
+    m.opts_mut().insert(v4::DhcpOption::MessageType(v4::MessageType::Discover));
+    let mut bytes = Vec::new();
+    m.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    let req = crate::dhcp::inbound::classify(&bytes).unwrap();
+    let cfg = crate::config::parse(
+        r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] }, "subnet4": [ { "id": 7, "subnet": "10.0.0.0/24" } ] } }"#,
+        "t",
+    )
+    .unwrap();
+    let policy = crate::glue::compile(&cfg);
+    let at = crate::core::pipeline::Arrival {
+        iface: "eth0",
+        iface_addrs: &[],
+        server_id: [10, 0, 0, 1].into(),
+        from: [0, 0, 0, 0].into(),
+        to: None,
+    };
+    with_loggers(&[file_logger("kea-dhcp4.packets", Severity::Debug, 40, &log)], || {
+        crate::core::kea_log::received(&req, &at, policy.subnet(7));
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG [kea-dhcp4.packets] DHCP4_PACKET_RECEIVED [hwtype=1 02:00:00:00:00:01], cid=[no info]"), "{text}");
+    assert!(text.contains("DHCPDISCOVER (type 1) received from 0.0.0.0 to 255.255.255.255 on interface eth0"), "{text}");
+    assert!(!text.contains("DHCP4_SUBNET_SELECTED"), "{text}");
+}
