@@ -152,7 +152,7 @@ struct Change {
 
 impl Staged for Change {
     fn commit(self: Box<Self>) -> Option<String> {
-        let Some(state) = self.state.upgrade() else { return None };
+        let state = self.state.upgrade()?;
         let mut said = Vec::new();
         let mut r = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let (auth, auth_key, auth_changed) = self.auth;

@@ -222,12 +222,12 @@ fn request_ack_delays(out: &str) -> Vec<f64> {
     for line in out.lines() {
         if line.starts_with("***Timestamps for packets:") {
             in_ra = line.contains("REQUEST-ACK");
-        } else if in_ra && let Some(rest) = line.strip_prefix("sent / received: ") {
-            if let Some((a, b)) = rest.split_once(" / ")
-                && let (Some(a), Some(b)) = (secs(a), secs(b))
-            {
-                v.push((b - a) * 1e3);
-            }
+        } else if in_ra
+            && let Some(rest) = line.strip_prefix("sent / received: ")
+            && let Some((a, b)) = rest.split_once(" / ")
+            && let (Some(a), Some(b)) = (secs(a), secs(b))
+        {
+            v.push((b - a) * 1e3);
         }
     }
     v
