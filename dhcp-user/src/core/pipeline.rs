@@ -166,26 +166,13 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
             out.replication = Some(Replication { rel, plan, updates });
         }
     }
-    kea_log::decided(req, decision.reply.as_ref().map(|(m, _)| m), decision.write.as_ref(), || held_by_client(v.store, req, decision.reply.as_ref()));
+    kea_log::decided(req, decision.reply.as_ref().map(|(m, _)| m), decision.write.as_ref(), |a| v.store.get(a));
     if let Some((m, dest)) = &decision.reply {
         kea_log::sending(req, m, dest, at);
     }
     out.reply = decision.reply;
     out.write = decision.write;
     out
-}
-
-/// For the log: whether the address answered (or released) was already in
-/// the store for this client (a renewal) or, for a RELEASE, held at all.
-fn held_by_client(store: &LeaseStore, req: &Inbound, reply: Option<&(Message, Destination)>) -> bool {
-    let a = match req.kind {
-        inbound::Kind::Release => return store.get(req.msg.ciaddr()).is_some(),
-        _ => match reply {
-            Some((m, _)) => m.yiaddr(),
-            None => return false,
-        },
-    };
-    store.get(a).is_some_and(|l| l.hwaddr.as_ref().is_some_and(|h| h.bytes() == req.hwaddr) && l.state == LeaseState::Default)
 }
 
 /// The partner's copy of a write: what Kea's `leases4_committed` sends.

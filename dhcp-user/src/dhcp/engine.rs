@@ -213,6 +213,11 @@ pub struct Ctx {
 /// waits on another client's offer (the first REQUEST wins, as in Kea).
 pub const OFFER_HOLD_SECS: u64 = 30;
 
+/// At most this many offers are held at once: a DISCOVER flood from random
+/// MACs cannot grow the table without bound. Past the cap an offer is
+/// still sent, just not held (holds are soft anyway), and counted.
+pub const MAX_HELD_OFFERS: usize = 65_536;
+
 /// Whether other clients' outstanding offers keep an address from being
 /// chosen ([`OFFER_HOLD_SECS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +240,8 @@ pub struct Allocator {
     /// scanning them all (a DISCOVER flood would otherwise make every
     /// DISCOVER slower, found by `cargo xtask bench alloc`).
     by_client: HashMap<ClientKey, Ipv4Addr>,
+    /// Offers sent but not held because [`MAX_HELD_OFFERS`] were.
+    unheld: u64,
 }
 
 impl Allocator {
@@ -251,6 +258,10 @@ impl Allocator {
     }
 
     fn add_offer(&mut self, a: Ipv4Addr, client: ClientKey, until: u64) {
+        if self.offers.len() >= MAX_HELD_OFFERS && !self.offers.contains_key(&a) && !self.by_client.contains_key(&client) {
+            self.unheld += 1;
+            return;
+        }
         if let Some(old) = self.by_client.insert(client.clone(), a)
             && old != a
         {
@@ -277,6 +288,11 @@ impl Allocator {
     /// Number of outstanding offers (for the status page).
     pub fn outstanding_offers(&self) -> usize {
         self.offers.len()
+    }
+
+    /// Offers sent without a hold since start, the table being full.
+    pub fn unheld_offers(&self) -> u64 {
+        self.unheld
     }
 }
 
@@ -1683,6 +1699,27 @@ mod tests {
         let mut r = pkt(v4::MessageType::Request, M1);
         (r.requested, r.server_id) = (Some(only), Some(SID));
         assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
+    }
+
+    /// A DISCOVER flood: the offer table stops at its cap, every DISCOVER
+    /// is still answered, the overflow is counted, and the table empties as
+    /// holds expire.
+    #[test]
+    fn held_offers_are_capped_and_counted() {
+        let mut w = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "subnet4": [
+                { "id": 1, "subnet": "10.0.0.0/8", "pools": [ { "pool": "10.0.0.1-10.255.255.254" } ] } ] } }"#,
+        );
+        let extra = 100;
+        for i in 0..MAX_HELD_OFFERS + extra {
+            let b = (i as u32).to_be_bytes();
+            let d = w.send(&pkt(v4::MessageType::Discover, [2, 0, b[0], b[1], b[2], b[3]]));
+            assert!(d.reply.is_some(), "DISCOVER {i} unanswered");
+        }
+        assert_eq!(w.alloc.outstanding_offers(), MAX_HELD_OFFERS);
+        assert_eq!(w.alloc.unheld_offers(), extra as u64);
+        w.alloc.expire_offers(w.now + OFFER_HOLD_SECS);
+        assert_eq!(w.alloc.outstanding_offers(), 0);
     }
 
     /// Kea's DISCOVER hint: option 50, else ciaddr (a client that released

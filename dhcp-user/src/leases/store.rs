@@ -215,7 +215,7 @@ impl Index {
     }
 }
 
-/// Wakes the periodic cleanup thread for shutdown.
+/// Wakes the periodic cleanup and file guard threads for shutdown.
 #[derive(Debug)]
 struct LfcTimer {
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -287,18 +287,29 @@ impl LeaseStore {
     fn assemble(index: Index, files: Option<LeaseFiles>, writer: Option<Writer>, lfc: Duration) -> LeaseStore {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let periodic = !lfc.is_zero() && writer.is_some();
+        let guarded = writer.is_some();
         let shared = Arc::new(Shared {
             index: Mutex::new(index),
             files,
-            _timer: periodic.then(|| LfcTimer { stop: stop.clone() }),
+            _timer: guarded.then(|| LfcTimer { stop: stop.clone() }),
             writer,
             lfc_running: Mutex::new(()),
         });
+        if guarded {
+            let weak = Arc::downgrade(&shared);
+            let (stop, every) = (stop.clone(), super::guard::CHECK_EVERY);
+            let spawned = std::thread::Builder::new()
+                .name("lease-guard".into())
+                .spawn(move || self::every(weak, stop, every, super::guard::tick));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the lease file guard: {e}");
+            }
+        }
         if periodic {
             let weak = Arc::downgrade(&shared);
             let spawned = std::thread::Builder::new()
                 .name("lease-lfc".into())
-                .spawn(move || periodic_cleanup(weak, stop, lfc));
+                .spawn(move || self::every(weak, stop, lfc, cleanup));
             if let Err(e) = spawned {
                 tracing::error!("cannot start periodic lease file cleanup: {e}");
             }
@@ -501,13 +512,43 @@ impl LeaseStore {
         lfc::run(files, || writer.rotate())
     }
 
+    /// Whether the live file is still under its name (always, without
+    /// persistence). See [`super::guard`].
+    pub fn live_file_in_place(&self) -> Result<bool> {
+        match &self.shared.writer {
+            Some(w) => w.check(),
+            None => Ok(true),
+        }
+    }
+
+    /// Writes every lease in memory as a new live file, under the index
+    /// lock so no change slips between the snapshot and the switch; returns
+    /// how many leases it holds. See [`super::guard`].
+    pub fn rewrite_live_file(&self) -> Result<usize> {
+        let Some(writer) = &self.shared.writer else { return Ok(0) };
+        let index = self.index();
+        let mut rows = String::new();
+        let mut n = 0;
+        for lease in index.by_addr.values() {
+            if let Err(source) = super::csv::format_row(lease, &mut rows) {
+                return Err(LeaseError::InvalidLease { address: lease.address, source });
+            }
+            n += 1;
+        }
+        writer.rewrite(rows)?;
+        drop(index);
+        Ok(n)
+    }
+
     /// The file names in use, `None` when not persisting.
     pub fn files(&self) -> Option<&LeaseFiles> {
         self.shared.files.as_ref()
     }
 }
 
-fn periodic_cleanup(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration) {
+/// Runs `tick` on the store every `every` until `stop` is set or the store
+/// is gone (the periodic cleanup and the file guard).
+fn every(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration, tick: impl Fn(&LeaseStore)) {
     let (flag, cvar) = &*stop;
     loop {
         let stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
@@ -517,15 +558,19 @@ fn periodic_cleanup(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, ever
         }
         drop(stopped);
         let Some(shared) = store.upgrade() else { return };
-        match (LeaseStore { shared }).compact_now() {
-            Ok(report) => tracing::info!(
-                outcome = ?report.outcome,
-                leases = report.leases,
-                skipped = report.input.skipped.len(),
-                "lease file cleanup done"
-            ),
-            Err(e) => tracing::warn!("lease file cleanup failed: {e}"),
-        }
+        tick(&LeaseStore { shared });
+    }
+}
+
+fn cleanup(store: &LeaseStore) {
+    match store.compact_now() {
+        Ok(report) => tracing::info!(
+            outcome = ?report.outcome,
+            leases = report.leases,
+            skipped = report.input.skipped.len(),
+            "lease file cleanup done"
+        ),
+        Err(e) => tracing::warn!("lease file cleanup failed: {e}"),
     }
 }
 

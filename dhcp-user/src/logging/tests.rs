@@ -168,3 +168,32 @@ fn packet_lines_honour_keas_debug_levels() {
     assert!(text.contains("DHCPDISCOVER (type 1) received from 0.0.0.0 to 255.255.255.255 on interface eth0"), "{text}");
     assert!(!text.contains("DHCP4_SUBNET_SELECTED"), "{text}");
 }
+
+/// A DECLINE for someone else's lease logs Kea's DHCP4_DECLINE_LEASE_MISMATCH
+/// with both hardware addresses (operators grep it).
+#[test]
+fn decline_mismatch_names_both_clients() {
+    use dhcproto::{Encodable, Encoder, v4};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kea.log");
+    let mut m = v4::Message::new(
+        [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), &[0, 0, 0, 0, 0, 0x22],
+    );
+    m.opts_mut().insert(v4::DhcpOption::MessageType(v4::MessageType::Decline));
+    m.opts_mut().insert(v4::DhcpOption::RequestedIpAddress([192, 168, 50, 1].into()));
+    let mut bytes = Vec::new();
+    m.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    let req = crate::dhcp::inbound::classify(&bytes).unwrap();
+    let theirs = crate::leases::Lease::new(
+        [192, 168, 50, 1].into(), Some(crate::leases::HwAddr::ethernet([0, 0, 0, 0, 0, 0x11])), None, 1, 4_000_000_000, 60,
+    );
+    with_loggers(&[file_logger("kea-dhcp4", Severity::Info, 0, &log)], || {
+        crate::core::kea_log::decided(&req, None, None, |_| Some(theirs.clone()));
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("Received DHCPDECLINE for addr 192.168.50.1 from client [hwtype=1 00:00:00:00:00:22]")
+            && text.contains("but the data doesn't match: received hwaddr: 00:00:00:00:00:22, lease hwaddr: 00:00:00:00:00:11"),
+        "{text}"
+    );
+}
