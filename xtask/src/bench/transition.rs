@@ -131,7 +131,13 @@ pub fn measure(opts: &Opts) -> anyhow::Result<Results> {
 
     let command = |host: &str, body: &str| -> anyhow::Result<f64> {
         let t = Instant::now();
-        let out = lab.run(host, &["curl", "-sS", "--max-time", "60", "-d", body, "http://127.0.0.1:8000/"])?;
+        // A reload with N leases answers once the kernel has rebuilt
+        // its copy, which takes seconds: wait well past lab.run's 10 s.
+        let out = lab
+            .cmd(host, "curl")
+            .args(["-sS", "--max-time", "120", "-d", body, "http://127.0.0.1:8000/"])
+            .timeout(Duration::from_secs(130))
+            .output()?;
         anyhow::ensure!(out.stdout.contains("\"result\": 0") || out.stdout.contains("\"result\":0"), "{body}: {}", out.stdout);
         Ok(t.elapsed().as_secs_f64() * 1e3)
     };
@@ -266,15 +272,12 @@ impl Results {
              window here: **{worst:.1} ms** ({}). Drops in the disable and partner-down windows are the requests \
              sent while the primary was disabled or dead before the survivor took over (by design); the delays are \
              those of the exchanges that completed. Method: `xtask/src/bench/transition.rs`; perfdhcp `-x t` per-exchange \
-             timers, one run per phase, release build {}, XDP attached.\n\n\
-             Machine: {} — shared with other agents' builds and tests while this ran (load average before: {}, \
-             after: {}), so single figures can be off by the noise of a busy 2-core host; compare against the \
-             baseline row of the same run.\n\n",
+             timers, one run per phase, release build {}, XDP attached. The machine was shared with other agents' \
+             builds and tests while this ran, so single figures carry the noise of a busy 2-core host; compare \
+             against the baseline row of the same run.\n\n{}\n",
             if worst <= GOAL_MS { "met" } else { "not met" },
             self.commit,
-            self.machine.markdown(&self.load_after).trim(),
-            self.load_before,
-            self.load_after,
+            self.machine.markdown(&self.load_after).trim_end(),
         );
         let phases: Vec<_> = self
             .phases
