@@ -47,11 +47,20 @@ pub struct Options {
     pub control_tls: api::tls::ControlTls,
 }
 
-/// `xdhcpd test -c FILE`: load and validate, print warnings, exit.
-pub fn check_config(path: &Path) -> anyhow::Result<()> {
+/// `xdhcpd test -c FILE` / `-t FILE`: load and validate, print warnings,
+/// exit; `with_db` (`-T`) also opens the lease file, as Kea's `-T` opens
+/// its lease database.
+pub fn check_config(path: &Path, with_db: bool) -> anyhow::Result<()> {
     let cfg = config::load(path)?;
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
+    }
+    for w in api::access::open_listener_warnings(&cfg) {
+        eprintln!("warning: {w}");
+    }
+    if with_db {
+        let (_store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
+        println!("{}: lease store: {report}", path.display());
     }
     let policy = glue::compile(&cfg);
     println!("{}: OK ({} subnets)", path.display(), policy.subnets.len());
@@ -67,6 +76,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Refuse bad config before touching anything.
     let cfg = config::load(&opts.config)?;
+    // Kea's pid file: a second server on this config stops here.
+    let _pid_file = crate::pidfile::PidFile::create(&opts.config)?;
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
@@ -146,12 +157,18 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let api_state = api::ApiState::new(core.clone(), Some(Arc::clone(&ha)), &cfg, Some(opts.config.clone()), shutdown.clone())
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>));
     let api_state = Arc::new(api_state);
+    for w in &api_state.security_warnings {
+        tracing::warn!("{w}");
+    }
     // The listeners (control, and Kea's dedicated HA listener on the URL
-    // of our own peer entry in each relationship), their credentials and
-    // TLS: set up now as every reconfiguration sets them up.
+    // of our own peer entry in each relationship), who may use them, their
+    // credentials and TLS: set up now as every reconfiguration sets them up.
     let edges = Arc::new(ApiEdges::new(&api_state, &opts, &cfg)?);
     edges.prepare(&cfg).await.map_err(anyhow::Error::msg)?.commit();
     api_state.reconfig.set_edges(edges);
+    if let Some(task) = api::unix_socket(Arc::clone(&api_state), &cfg).context("control-socket")? {
+        tasks.spawn(task);
+    }
     ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");

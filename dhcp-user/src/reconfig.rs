@@ -23,7 +23,8 @@
 //!   resyncs, the others keep running; loggers; the control API's
 //!   credentials and TLS.
 //! - Refused, naming the key: `interfaces-config.interfaces` (sockets and
-//!   XDP attach at start) and `lease-database` (the store is loaded once).
+//!   XDP attach at start), `lease-database` (the store is loaded once) and
+//!   `control-socket.socket-name` (the unix socket is opened at start).
 //! - Kernel templates are built by the kernel-sync task from the new
 //!   policy; a subnet it cannot template is left to the daemon (the
 //!   kernel passes its packets), so templates never refuse a config.
@@ -86,13 +87,14 @@ pub struct Applied {
 struct Fixed {
     interfaces: Vec<String>,
     store: StoreConfig,
+    control_socket: Option<PathBuf>,
 }
 
 impl Fixed {
     fn of(cfg: &Config) -> Self {
         let mut interfaces: Vec<String> = cfg.interfaces().interfaces.iter().map(|i| format!("{i:?}")).collect();
         interfaces.sort();
-        Fixed { interfaces, store: glue::store_config(cfg) }
+        Fixed { interfaces, store: glue::store_config(cfg), control_socket: cfg.control_socket().map(|c| c.socket_name.clone()) }
     }
 
     /// The first setting of `new` that differs, as a refusal.
@@ -101,12 +103,15 @@ impl Fixed {
         if self.interfaces != new.interfaces {
             return restart("Dhcp4.interfaces-config.interfaces", self.interfaces.join(","), new.interfaces.join(","));
         }
+        let show = |p: &Option<PathBuf>| p.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string());
+        if self.control_socket != new.control_socket {
+            return restart("Dhcp4.control-socket.socket-name", show(&self.control_socket), show(&new.control_socket));
+        }
         let (a, b) = (&self.store, &new.store);
         if a.persist != b.persist {
             return restart("Dhcp4.lease-database.persist", a.persist.to_string(), b.persist.to_string());
         }
         if a.path != b.path {
-            let show = |p: &Option<PathBuf>| p.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string());
             return restart("Dhcp4.lease-database.name", show(&a.path), show(&b.path));
         }
         if a.lfc_interval != b.lfc_interval {

@@ -49,7 +49,8 @@ fn apply(lab: &Lab, host: &str, x: &mut Xdhcpd, mut cfg: KeaConfig, via: Via, au
     if let Some(a) = auth {
         argv.extend(["-u", a]);
     }
-    argv.push("http://127.0.0.1:8000/");
+    let control = format!("http://{}/", dhcp_user::api::DEFAULT_CONTROL_ADDR);
+    argv.push(&control);
     lab.run(host, &argv).unwrap().stdout
 }
 
@@ -91,9 +92,11 @@ fn basic_auth(c: &mut KeaConfig) {
     }
 }
 
-/// HTTP status of an unauthenticated command to `url` from the primary.
+/// HTTP status of an unauthenticated partner command to `url` from the
+/// primary.
 fn status_of(lab: &Lab, url: &str) -> String {
-    let argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-d", r#"{"command":"status-get"}"#, url];
+    let body = r#"{"command":"ha-heartbeat","service":["dhcp4"]}"#;
+    let argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-d", body, url];
     lab.run(venus::PRIMARY, &argv).map(|o| o.stdout).unwrap_or_default()
 }
 

@@ -7,7 +7,8 @@
 //!
 //! A new listener is bound while preparing, so a busy port refuses the
 //! configuration before anything changes. A TLS change restarts every
-//! listener (a rustls server config is fixed per listener): the old one
+//! listener (a rustls server config is fixed per listener), a change of
+//! `restrict-commands` the listener it concerns: the old one
 //! stops accepting (connections under way, like the `config-set` that
 //! asked for it, finish) and the same address is bound again.
 
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Options;
 use crate::{
-    api::{self, ApiState, Credentials, tls},
+    api::{self, ApiState, Credentials, Listener, tls},
     config::{Config, ha::Peer},
     reconfig::{BoxFuture, Edges, Staged},
 };
@@ -35,8 +36,8 @@ pub fn peer_tls(peer: &Peer) -> Result<Option<rustls::ClientConfig>, String> {
 /// What is serving now.
 #[derive(Default)]
 struct Running {
-    /// One stop token per bound address.
-    listeners: HashMap<SocketAddr, CancellationToken>,
+    /// One stop token per bound address, and who may use it.
+    listeners: HashMap<SocketAddr, (CancellationToken, Listener)>,
     /// What the listeners' TLS was built from: settings and the files'
     /// contents (`None`: plain HTTP).
     tls: Option<(String, u64)>,
@@ -101,11 +102,19 @@ impl Edges for ApiEdges {
                 None => ApiState::ha_credentials(cfg),
             };
             let tls = tls::listener_config(&self.control_tls, cfg).map_err(|e| format!("TLS: {e}"))?;
-            let mut wanted = vec![self.control_addr];
-            for rel in cfg.ha().map_or(&[][..], |h| h.relationships()) {
+            // A control address that is also an HA listener is reachable
+            // by the partner's network: it answers as the peer listener does.
+            let rels = cfg.ha().map_or(&[][..], |h| h.relationships());
+            let peer = |addr: SocketAddr| {
+                rels.iter()
+                    .find(|r| r.this_server().url().socket_addr() == addr)
+                    .map(|r| Listener::Peer { restrict: r.restrict_commands() })
+            };
+            let mut wanted = vec![(self.control_addr, peer(self.control_addr).unwrap_or(Listener::Control))];
+            for rel in rels {
                 let addr = rel.this_server().url().socket_addr();
-                if !wanted.contains(&addr) {
-                    wanted.push(addr);
+                if !wanted.iter().any(|(a, _)| *a == addr) {
+                    wanted.push((addr, Listener::Peer { restrict: rel.restrict_commands() }));
                 }
             }
             let (new_tls, new_auth) = (
@@ -115,16 +124,23 @@ impl Edges for ApiEdges {
             let (bind, stop, restart, tls_changed, auth_changed) = {
                 let r = self.running.lock().unwrap_or_else(|p| p.into_inner());
                 let tls_changed = r.tls != new_tls;
-                let bind: Vec<SocketAddr> = wanted.iter().filter(|a| !r.listeners.contains_key(a)).copied().collect();
-                let stop: Vec<SocketAddr> = r.listeners.keys().filter(|a| !wanted.contains(a)).copied().collect();
-                let restart: Vec<SocketAddr> =
-                    if tls_changed { r.listeners.keys().filter(|a| wanted.contains(a)).copied().collect() } else { Vec::new() };
+                let bind: Vec<(SocketAddr, Listener)> =
+                    wanted.iter().filter(|(a, _)| !r.listeners.contains_key(a)).copied().collect();
+                let stop: Vec<SocketAddr> =
+                    r.listeners.keys().filter(|a| !wanted.iter().any(|(w, _)| w == *a)).copied().collect();
+                // A TLS change restarts every listener; a change of who may
+                // use one (restrict-commands) restarts that one.
+                let restart: Vec<(SocketAddr, Listener)> = wanted
+                    .iter()
+                    .filter(|(a, access)| r.listeners.get(a).is_some_and(|(_, was)| tls_changed || was != access))
+                    .copied()
+                    .collect();
                 (bind, stop, restart, tls_changed, r.auth != new_auth)
             };
             let mut bound = Vec::new();
-            for addr in bind {
+            for (addr, access) in bind {
                 let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-                bound.push((addr, l));
+                bound.push((addr, access, l));
             }
             Ok(Box::new(Change {
                 state: self.state.clone(),
@@ -145,9 +161,9 @@ struct Change {
     running: Arc<Mutex<Running>>,
     auth: (Option<Credentials>, Option<(String, u64)>, bool),
     tls: (Option<tls::ServerTls>, Option<(String, u64)>, bool),
-    bound: Vec<(SocketAddr, tokio::net::TcpListener)>,
+    bound: Vec<(SocketAddr, Listener, tokio::net::TcpListener)>,
     stop: Vec<SocketAddr>,
-    restart: Vec<SocketAddr>,
+    restart: Vec<(SocketAddr, Listener)>,
 }
 
 impl Staged for Change {
@@ -171,29 +187,29 @@ impl Staged for Change {
         state.set_tls(tls);
         r.tls = tls_key;
         for addr in self.stop {
-            if let Some(t) = r.listeners.remove(&addr) {
+            if let Some((t, _)) = r.listeners.remove(&addr) {
                 t.cancel();
                 said.push(format!("listener on {addr} stopped"));
             }
         }
-        for addr in self.restart {
-            let Some(old) = r.listeners.remove(&addr) else { continue };
+        for (addr, access) in self.restart {
+            let Some((old, _)) = r.listeners.remove(&addr) else { continue };
             old.cancel();
             let stop = state.shutdown.child_token();
-            r.listeners.insert(addr, stop.clone());
-            tokio::spawn(rebind(Arc::clone(&state), addr, stop));
+            r.listeners.insert(addr, (stop.clone(), access));
+            tokio::spawn(rebind(Arc::clone(&state), addr, access, stop));
             said.push(format!("listener on {addr} restarted"));
         }
         let first = r.listeners.is_empty();
-        for (addr, l) in self.bound {
+        for (addr, access, l) in self.bound {
             let stop = state.shutdown.child_token();
-            r.listeners.insert(addr, stop.clone());
+            r.listeners.insert(addr, (stop.clone(), access));
             let local = l.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
             tracing::info!(control_addr = %local, "control API listening");
             if !first {
                 said.push(format!("listener on {addr} started"));
             }
-            tokio::spawn(api::serve_until(Arc::clone(&state), l, stop));
+            tokio::spawn(api::serve_until(Arc::clone(&state), l, access, stop));
         }
         (!said.is_empty()).then(|| format!("control API: {}", said.join(", ")))
     }
@@ -201,10 +217,10 @@ impl Staged for Change {
 
 /// Binds `addr` again once its old listener has let go of it (it stops
 /// accepting at once; the port is free within moments), then serves.
-async fn rebind(state: Arc<ApiState>, addr: SocketAddr, stop: CancellationToken) {
+async fn rebind(state: Arc<ApiState>, addr: SocketAddr, access: Listener, stop: CancellationToken) {
     for _ in 0..100 {
         match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => return api::serve_until(state, l, stop).await,
+            Ok(l) => return api::serve_until(state, l, access, stop).await,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }

@@ -113,23 +113,25 @@ fn default_pattern_in_files() {
     assert!(text.ends_with("] hello\n"), "{text}");
 }
 
-/// Kea: a logger named twice takes its last entry (Forge's
-/// test_v4_loggers_all_different_levels_same_file sets `options` to DEBUG,
-/// then to INFO).
+/// Kea: a logger named twice takes the last entry's severity and keeps
+/// both entries' outputs (Forge's test_v4_loggers_all_different_levels_*:
+/// `options` set to DEBUG, then INFO; `dhcpsrv` to two files).
 #[test]
-fn a_name_given_twice_takes_the_last_entry() {
+fn a_name_given_twice_takes_the_last_severity_and_both_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("kea.log");
+    let (one, two) = (dir.path().join("kea.log1"), dir.path().join("kea.log2"));
     let loggers = [
-        file_logger("kea-dhcp4.options", Severity::Debug, 99, &log),
-        file_logger("kea-dhcp4.options", Severity::Info, 0, &log),
+        file_logger("kea-dhcp4.options", Severity::Debug, 99, &one),
+        file_logger("kea-dhcp4.options", Severity::Info, 0, &two),
     ];
     with_loggers(&loggers, || {
         tracing::debug!(target: "kea-dhcp4.options", "hidden");
         tracing::info!(target: "kea-dhcp4.options", "shown");
     });
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(!text.contains("hidden") && text.contains("shown"), "{text}");
+    for log in [&one, &two] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(!text.contains("hidden") && text.contains("shown"), "{}: {text}", log.display());
+    }
 }
 
 /// The packet path's Kea lines land in Kea's loggers at Kea's debug

@@ -135,7 +135,7 @@ pub fn measure(opts: &Opts) -> anyhow::Result<Results> {
         // its copy, which takes seconds: wait well past lab.run's 10 s.
         let out = lab
             .cmd(host, "curl")
-            .args(["-sS", "--max-time", "120", "-d", body, "http://127.0.0.1:8000/"])
+            .args(["-sS", "--max-time", "120", "-d", body, "http://127.0.0.1:8067/"])
             .timeout(Duration::from_secs(130))
             .output()?;
         anyhow::ensure!(out.stdout.contains("\"result\": 0") || out.stdout.contains("\"result\":0"), "{body}: {}", out.stdout);
