@@ -75,6 +75,11 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
 
+    anyhow::ensure!(
+        cfg.lease_database().memfile().is_some(),
+        "{}: lease-database: the postgresql backend is not wired into xdhcpd yet (issue 21)",
+        opts.config.display()
+    );
     let (store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
     tracing::info!(?report, "lease store loaded");
 

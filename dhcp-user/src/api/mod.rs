@@ -47,12 +47,10 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::{Config, Secret},
+    config::{Config, LeaseDatabase, Secret},
     core::Core,
     events::EventLog,
-    glue,
     ha::RelStatus,
-    leases::StoreConfig,
     peer::{HaContext, HaRuntime},
     xdp::Fastpath,
 };
@@ -101,7 +99,7 @@ pub struct Credentials {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct RestartKeys {
     interfaces: Vec<String>,
-    store: StoreConfig,
+    store: LeaseDatabase,
 }
 
 impl RestartKeys {
@@ -115,7 +113,7 @@ impl RestartKeys {
         interfaces.sort();
         RestartKeys {
             interfaces,
-            store: glue::store_config(cfg),
+            store: cfg.lease_database().clone(),
         }
     }
 }
