@@ -36,6 +36,7 @@
 //! (`xdhcpd import-dhcpd`) use only the domain and Kea layers.
 pub mod api;
 pub mod check;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
@@ -52,6 +53,7 @@ pub mod leases;
 pub mod logging;
 pub mod net;
 pub mod peer;
+pub mod pidfile;
 pub mod reclaim;
 pub mod server;
 pub mod xdp;

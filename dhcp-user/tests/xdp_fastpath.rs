@@ -611,3 +611,37 @@ fn shared_network_sibling_renewal_equals_the_daemons_and_lease_caching_stays_wit
     let (action, _) = rig.run(&Req { ciaddr: addr, ..renewal() }.frame());
     assert_eq!(action, XDP_PASS, "a caching subnet's renewal is the daemon's");
 }
+
+/// "Never a black hole" for the event ring: while the daemon does not
+/// drain it, the kernel answers renewals until only its headroom is left,
+/// then leaves them to the daemon (PassedRingFull) rather than answer what
+/// the store would never learn; no event is ever lost, and once the ring
+/// is drained the kernel answers again.
+#[test]
+fn a_full_event_ring_passes_renewals_to_the_daemon_and_loses_none() {
+    let mut rig = rig();
+    rig.sync.sync_lease(&rig.policy, CLIENT, Some(&lease(MAC, None, unix_now() + 30)));
+    let record = (std::mem::size_of::<dhcp_common::fastpath::RenewEvent>() + 8).div_ceil(8) * 8;
+    let capacity = dhcp_common::fastpath::EVENTS_BYTES as usize / record;
+    let before = rig.counters();
+    let frame = renewal().frame();
+    let mut answered = 0;
+    let mut passed = false;
+    for _ in 0..capacity + 16 {
+        match rig.run(&frame).0 {
+            XDP_TX => answered += 1,
+            XDP_PASS => {
+                passed = true;
+                break;
+            }
+            other => panic!("action {other}"),
+        }
+    }
+    assert!(passed, "the kernel answered {answered} renewals into a full ring");
+    assert!(answered > capacity / 2 && answered < capacity, "answered {answered} of a {capacity}-event ring");
+    assert_eq!(rig.delta(&before, Outcome::PassedRingFull), 1);
+    assert_eq!(rig.delta(&before, Outcome::EventLost), 0);
+    let drained = std::iter::from_fn(|| rig.events.next().map(|item| item.len())).count();
+    assert_eq!(drained, answered, "one event per kernel answer");
+    assert_eq!(rig.run(&frame).0, XDP_TX, "answered again once drained");
+}

@@ -40,7 +40,6 @@
 //! harmless keys are accepted and ignored, each producing a [`Warning`] in
 //! [`Config::warnings`]:
 //!
-//! - `Dhcp4.control-socket` (xdhcp has its own control interface),
 //! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
 //!   processing tuning),
 //! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
@@ -94,7 +93,7 @@ mod tests;
 
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -274,6 +273,8 @@ pub struct Config {
     bootp: bool,
     ha: Option<HaConfig>,
     loggers: Vec<loggers::Logger>,
+    control_socket: Option<ControlSocket>,
+    server_tag: String,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
     pub warnings: Vec<Warning>,
@@ -288,6 +289,14 @@ impl Config {
     /// the operator's Kea wrote them.
     pub fn loggers(&self) -> &[loggers::Logger] {
         &self.loggers
+    }
+    /// `control-socket`: where Kea's command channel listens.
+    pub fn control_socket(&self) -> Option<&ControlSocket> {
+        self.control_socket.as_ref()
+    }
+    /// `server-tag` (empty when unset), for `server-tag-get`.
+    pub fn server_tag(&self) -> &str {
+        &self.server_tag
     }
     /// `interfaces-config`.
     pub fn interfaces(&self) -> &InterfacesConfig {
@@ -864,6 +873,14 @@ impl InterfacesConfig {
             InterfaceSpec::Named { name: n, .. } => n == name,
         })
     }
+}
+
+/// `control-socket` (`socket-type` `unix`): Kea's command channel, which
+/// `kea-ctrl-agent`, `kea-shell` and scripts using `socat` talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSocket {
+    /// `socket-name`: the unix socket's path.
+    pub socket_name: PathBuf,
 }
 
 /// Names allowed in `host-reservation-identifiers` (`flex-id` is refused:

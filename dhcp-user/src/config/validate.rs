@@ -8,7 +8,7 @@
 //! level (reservation, pool, subnet, global) winning.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -20,7 +20,7 @@ use super::option_space;
 use super::options::{self, OptionSet};
 use super::wire;
 use super::{
-    BootParams, Cidr, Config, HostId, HostIdentifierType, InterfaceSpec,
+    BootParams, Cidr, Config, ControlSocket, HostId, HostIdentifierType, InterfaceSpec,
     ExpiredLeases, InterfacesConfig, LeaseCache, OutboundInterface, Pool, Reservation,
     ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetContext, SubnetId,
 };
@@ -47,7 +47,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let mut w: Warnings = Vec::new();
     let at = |k: &str| format!("{P}.{k}");
 
-    ignored(&mut w, &at("control-socket"), &d.control_socket, "xdhcp has its own control interface");
+    let control_socket = control_socket(d.control_socket.as_ref(), &at("control-socket"), &mut w)?;
     let loggers = super::loggers::parse(d.loggers.unwrap_or_default(), &at("loggers"), &mut w)?;
     ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
     ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
@@ -128,13 +128,9 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     };
     let mut subnets: Vec<Subnet> = Vec::new();
     let mut next_auto_id = 1u32;
-    // Kea numbers subnets without an id in the order it parses them: the
-    // top-level subnet4 list first, then each shared network's.
-    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
-        let sp = format!("{P}.subnet4[{i}]");
-        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
-        add_subnet(&mut subnets, subnet, &sp)?;
-    }
+    // Kea parses shared-networks before subnet4 (json_config_parser.cc),
+    // so it numbers subnets without an id in that order and reports the
+    // first error of shared-networks first (checked with kea-dhcp4 2.2).
     let mut shared_networks: Vec<SharedNetwork> = Vec::new();
     for (i, n) in d
         .shared_networks
@@ -159,6 +155,11 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
             add_subnet(&mut subnets, subnet, &format!("{np}.subnet4[{j}]"))?;
         }
         shared_networks.push(network);
+    }
+    for (i, s) in d.subnet4.unwrap_or_default().into_iter().enumerate() {
+        let sp = format!("{P}.subnet4[{i}]");
+        let subnet = subnet(s, &sp, &globals, &mut next_auto_id, &mut w)?;
+        add_subnet(&mut subnets, subnet, &sp)?;
     }
     // Kea keeps subnets, and each shared network's subnets, ordered by id:
     // selection and a network's allocation walk both follow that order.
@@ -187,6 +188,8 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         bootp,
         ha,
         loggers,
+        control_socket,
+        server_tag: d.server_tag.unwrap_or_default(),
         warnings: Vec::new(),
     };
     Ok((config, w))
@@ -543,6 +546,24 @@ fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings)
     }
     out.re_detect = ic.re_detect.unwrap_or(true);
     Ok(out)
+}
+
+/// `control-socket`: Kea 2.2 knows only `"unix"` and needs a socket name.
+fn control_socket(cs: Option<&wire::ControlSocket>, path: &str, w: &mut Warnings) -> Result<Option<ControlSocket>, Invalid> {
+    let Some(cs) = cs else { return Ok(None) };
+    if cs.user_context.is_some() {
+        w.push((format!("{path}.user-context"), "ignored".into()));
+    }
+    match cs.socket_type.as_deref() {
+        Some("unix") => {}
+        Some(t) => return Err(Invalid::new(format!("{path}.socket-type"), format!("{t:?}: only \"unix\" is supported (Kea 2.2)"))),
+        None => return Err(Invalid::new(path, "Mandatory 'socket-type' parameter missing")),
+    }
+    match cs.socket_name.as_deref() {
+        Some("") => Err(Invalid::new(format!("{path}.socket-name"), "must not be empty")),
+        Some(n) => Ok(Some(ControlSocket { socket_name: PathBuf::from(n) })),
+        None => Err(Invalid::new(path, "Mandatory 'socket-name' parameter missing")),
+    }
 }
 
 fn boot_params(

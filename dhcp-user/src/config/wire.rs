@@ -58,14 +58,29 @@ pub struct Dhcp4 {
     pub dhcp4o6_port: Option<u16>,
     /// Kea's loggers, honoured by the `logging` module.
     pub loggers: Option<Vec<super::loggers::WireLogger>>,
+    /// Kea's command channel (a unix socket), served by `api::unix`.
+    pub control_socket: Option<ControlSocket>,
+    /// Shown by `server-tag-get` (Kea's config backend label).
+    pub server_tag: Option<String>,
 
     // Accepted and ignored with a warning (see the module docs of `config`).
-    pub control_socket: Option<Value>,
     pub multi_threading: Option<Value>,
     pub sanity_checks: Option<Value>,
 
     pub dhcp_ddns: Option<Value>,
     pub dhcp_queue_control: Option<Value>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// `control-socket`. Both keys optional here, so that stage 2 names the
+/// one missing with Kea's wording.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ControlSocket {
+    pub socket_type: Option<String>,
+    pub socket_name: Option<String>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,

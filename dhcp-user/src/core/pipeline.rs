@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 
 use dhcproto::v4::Message;
 
-use super::{Core, Counter, HaDrop, Stats, State};
+use super::{Core, Counter, HaDrop, Stats, State, kea_log};
 use crate::{
     dhcp::{
         engine::{self, Allocator, Ctx, Destination, LeaseWrite},
@@ -142,6 +142,7 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
     out.counts.add(Counter::Received(req.kind), 1);
     let sel = Selector { msg: &req.msg, from: at.from, to: at.to, iface: at.iface, iface_addrs: at.iface_addrs };
     let subnet = select::select(v.policy, &sel);
+    kea_log::received(req, at, subnet);
     let q = Query { msg_type: kind_code(req.kind), chaddr: &req.hwaddr, client_id: req.client_id.as_deref(), secs: req.msg.secs() };
     let rel = match gate.admit(subnet, &q) {
         Ok(r) => r,
@@ -164,6 +165,10 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
             let plan = gate.plan(&rel, updates.len());
             out.replication = Some(Replication { rel, plan, updates });
         }
+    }
+    kea_log::decided(req, decision.reply.as_ref().map(|(m, _)| m), decision.write.as_ref(), |a| v.store.get(a));
+    if let Some((m, dest)) = &decision.reply {
+        kea_log::sending(req, m, dest, at);
     }
     out.reply = decision.reply;
     out.write = decision.write;
@@ -257,7 +262,9 @@ impl Core {
             return Ok(Committed { reply: None, durable: None, replication: None });
         }
         let classify = if st.policy.bootp { inbound::classify_bootp } else { inbound::classify };
-        match classify(bytes) {
+        let parsed = classify(bytes);
+        kea_log::buffer(at, parsed.as_ref().err().copied());
+        match parsed {
             Ok(req) => Ok(st.process(&req.from_source(at.from), at, gate, now)),
             Err(reason) => {
                 st.stats.add(Counter::Dropped(reason), 1);

@@ -213,6 +213,11 @@ pub struct Ctx {
 /// waits on another client's offer (the first REQUEST wins, as in Kea).
 pub const OFFER_HOLD_SECS: u64 = 30;
 
+/// At most this many offers are held at once: a DISCOVER flood from random
+/// MACs cannot grow the table without bound. Past the cap an offer is
+/// still sent, just not held (holds are soft anyway), and counted.
+pub const MAX_HELD_OFFERS: usize = 65_536;
+
 /// Whether other clients' outstanding offers keep an address from being
 /// chosen ([`OFFER_HOLD_SECS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +240,8 @@ pub struct Allocator {
     /// scanning them all (a DISCOVER flood would otherwise make every
     /// DISCOVER slower, found by `cargo xtask bench alloc`).
     by_client: HashMap<ClientKey, Ipv4Addr>,
+    /// Offers sent but not held because [`MAX_HELD_OFFERS`] were.
+    unheld: u64,
 }
 
 impl Allocator {
@@ -251,6 +258,10 @@ impl Allocator {
     }
 
     fn add_offer(&mut self, a: Ipv4Addr, client: ClientKey, until: u64) {
+        if self.offers.len() >= MAX_HELD_OFFERS && !self.offers.contains_key(&a) && !self.by_client.contains_key(&client) {
+            self.unheld += 1;
+            return;
+        }
         if let Some(old) = self.by_client.insert(client.clone(), a)
             && old != a
         {
@@ -277,6 +288,11 @@ impl Allocator {
     /// Number of outstanding offers (for the status page).
     pub fn outstanding_offers(&self) -> usize {
         self.offers.len()
+    }
+
+    /// Offers sent without a hold since start, the table being full.
+    pub fn unheld_offers(&self) -> u64 {
+        self.unheld
     }
 }
 
@@ -726,7 +742,12 @@ fn request(
         }
     }
     let reservation = link_reservation(policy, subnet, &client).and_then(|(s, r)| Some((s, r.address?)));
-    let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
+    // Kea's hint: option 50, else ciaddr; an option 50 of 0.0.0.0 names no
+    // address (Kea then allocates afresh, or NAKs when nothing is free).
+    let hint = match req.requested_ip {
+        Some(a) => (!a.is_unspecified()).then_some(a),
+        None => (!ciaddr.is_unspecified()).then_some(ciaddr),
+    };
     let Some(target) = hint.or(reservation.map(|(_, a)| a)) else {
         // A REQUEST naming no address: Kea picks one from the pools.
         return match choose(view, alloc, policy, subnet, &client, None, now) {
@@ -1224,6 +1245,23 @@ mod tests {
             { "id": 2, "subnet": "192.168.51.0/24", "pools": [ { "pool": "192.168.51.1-192.168.51.1" } ],
               "reservations": [ { "hw-address": "02:00:00:00:00:03", "ip-address": "192.168.51.33" } ] } ] } ] } }"#;
 
+    /// Forge's overlapping pools: subnets of one network overlap; once the
+    /// first is exhausted, a requested address in the sibling's pool (but
+    /// also inside the first's prefix) is granted from the sibling.
+    #[test]
+    fn overlapping_siblings_grant_from_the_subnet_whose_pool_holds_the_address() {
+        let mut w = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "shared-networks": [ { "name": "n", "subnet4": [
+                { "id": 2, "subnet": "192.168.0.0/27", "pools": [ { "pool": "192.168.0.1-192.168.0.5" } ] },
+                { "id": 1, "subnet": "192.168.0.0/25", "pools": [ { "pool": "192.168.0.2-192.168.0.4" } ] } ] } ] } }"#,
+        );
+        for i in 1..=3 {
+            w.dora([2, 0, 0, 0, 0x70, i]);
+        }
+        assert_eq!(w.dora(M1), Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(w.store.0[&Ipv4Addr::new(192, 168, 0, 1)].subnet_id, 2);
+    }
+
     #[test]
     fn shared_network_falls_through_to_the_next_subnet_when_one_is_exhausted() {
         let mut w = World::from_config(TWO_ON_A_LINK);
@@ -1663,8 +1701,40 @@ mod tests {
         assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
     }
 
+    /// A DISCOVER flood: the offer table stops at its cap, every DISCOVER
+    /// is still answered, the overflow is counted, and the table empties as
+    /// holds expire.
+    #[test]
+    fn held_offers_are_capped_and_counted() {
+        let mut w = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "subnet4": [
+                { "id": 1, "subnet": "10.0.0.0/8", "pools": [ { "pool": "10.0.0.1-10.255.255.254" } ] } ] } }"#,
+        );
+        let extra = 100;
+        for i in 0..MAX_HELD_OFFERS + extra {
+            let b = (i as u32).to_be_bytes();
+            let d = w.send(&pkt(v4::MessageType::Discover, [2, 0, b[0], b[1], b[2], b[3]]));
+            assert!(d.reply.is_some(), "DISCOVER {i} unanswered");
+        }
+        assert_eq!(w.alloc.outstanding_offers(), MAX_HELD_OFFERS);
+        assert_eq!(w.alloc.unheld_offers(), extra as u64);
+        w.alloc.expire_offers(w.now + OFFER_HOLD_SECS);
+        assert_eq!(w.alloc.outstanding_offers(), 0);
+    }
+
     /// Kea's DISCOVER hint: option 50, else ciaddr (a client that released
     /// its lease and comes back gets the same address).
+    /// Forge's exhausted-pool DORA: a REQUEST carrying our server id and a
+    /// requested address of 0.0.0.0 is NAKed when nothing is free.
+    #[test]
+    fn request_for_zero_address_allocates_or_naks() {
+        let mut w = World::new(101, true);
+        w.dora(M1);
+        let mut r = pkt(v4::MessageType::Request, M2);
+        (r.requested, r.server_id) = (Some(Ipv4Addr::UNSPECIFIED), Some(SID));
+        assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
+    }
+
     #[test]
     fn discover_hint_falls_back_to_ciaddr() {
         let mut w = World::new(199, true);

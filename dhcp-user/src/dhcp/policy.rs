@@ -306,12 +306,17 @@ impl Policy {
     }
 
     /// The subnet of `subnet`'s link (itself or a shared-network sibling)
-    /// whose prefix holds `a`.
+    /// that `a` belongs to: the first whose pools hold it, else the first
+    /// whose prefix does (a reserved address out of the pools). Subnets may
+    /// overlap, so a prefix match alone could name a subnet whose pools do
+    /// not have `a` while a sibling's do (Kea's `inAllowedPool` walk).
     pub fn link_subnet_of<'a>(
         &'a self,
         subnet: &'a SubnetPolicy,
         a: Ipv4Addr,
     ) -> Option<&'a SubnetPolicy> {
-        self.link_subnets(subnet).find(|s| s.contains(a))
+        self.link_subnets(subnet)
+            .find(|s| s.pool_of(a).is_some())
+            .or_else(|| self.link_subnets(subnet).find(|s| s.contains(a)))
     }
 }
