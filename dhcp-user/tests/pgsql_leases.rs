@@ -12,7 +12,7 @@ use dhcp_user::leases::csv::Schema;
 use dhcp_user::leases::pgsql::{PgError, PgLeaseDb};
 use dhcp_user::leases::{ClientId, HwAddr, INFINITE_LIFETIME, Lease, LeaseState};
 use lab::postgres::Database;
-use lab::{Kea, Lab, Postgres, venus};
+use lab::{Kea, KeaConfig, Lab, Postgres, venus};
 use serde_json::json;
 
 fn settings(pg: &Postgres, db: &Database) -> Postgresql {
@@ -38,6 +38,19 @@ async fn kea_db() -> (Postgres, Database, PgLeaseDb) {
     let db = pg.create_kea_database("kea", "kea", "kea-pw").unwrap();
     let store = PgLeaseDb::connect(&settings(&pg, &db)).await.unwrap();
     (pg, db, store)
+}
+
+/// lobezno's venus config, without HA, with its leases in `db`.
+fn venus_on(pg: &Postgres, db: &Database) -> KeaConfig {
+    let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
+    cfg.without_ha().unwrap();
+    cfg.set(
+        "/Dhcp4/lease-database",
+        json!({ "type": "postgresql", "name": db.name, "host": pg.host(), "port": pg.port(),
+                "user": db.user, "password": db.password }),
+    )
+    .unwrap();
+    cfg
 }
 
 fn now() -> u64 {
@@ -238,14 +251,7 @@ async fn kea_admin_reads_our_rows() {
 async fn we_read_the_lease_kea_dhcp4_wrote() {
     let (pg, db, store) = kea_db().await;
     let lab = Lab::up(venus::topology(venus::MIN_CLIENTS).unwrap()).unwrap();
-    let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
-    cfg.without_ha().unwrap();
-    cfg.set(
-        "/Dhcp4/lease-database",
-        json!({ "type": "postgresql", "name": db.name, "host": pg.host(), "port": pg.port(),
-                "user": db.user, "password": db.password }),
-    )
-    .unwrap();
+    let cfg = venus_on(&pg, &db);
     let mut kea = Kea::start(&lab, venus::PRIMARY, &cfg).unwrap();
     let before = now();
     let got = lab.dhclient(&venus::client(1)).unwrap().obtain(Duration::from_secs(20)).unwrap();
@@ -273,3 +279,55 @@ async fn we_read_the_lease_kea_dhcp4_wrote() {
     kea.process().stop(Duration::from_secs(10)).unwrap();
 }
 
+
+/// xdhcpd with `"type": "postgresql"`: each ACK's lease is in the database
+/// by the time the client has it (no waiting: the ACK waits for the
+/// commit); Kea 2.2 then serves the same client from that row, and xdhcpd
+/// restarted loads Kea's row and keeps the client's address.
+#[tokio::test(flavor = "multi_thread")]
+async fn xdhcpd_and_kea_take_turns_on_one_database() {
+    let (pg, db, store) = kea_db().await;
+    let lab = Lab::up(venus::topology(venus::MIN_CLIENTS).unwrap()).unwrap();
+    let cfg = venus_on(&pg, &db);
+    let path = lab.host_dir(venus::PRIMARY).unwrap().join("xdhcpd-pgsql.json");
+    cfg.write(&path).unwrap();
+    let start_xdhcpd = || {
+        let argv = [env!("CARGO_BIN_EXE_xdhcpd"), "run", "-c", path.to_str().unwrap(), "--no-xdp"];
+        let mut p = lab.spawn(venus::PRIMARY, "xdhcpd", &argv).unwrap();
+        p.wait_for_log("serving", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e:#}\n{}", p.log()));
+        p
+    };
+    let client = venus::client(1);
+    let mac = venus::client_mac(1).0;
+
+    let mut xdhcpd = start_xdhcpd();
+    let before = now();
+    let first = lab.dhclient(&client).unwrap().obtain(Duration::from_secs(20)).unwrap();
+    let row = store.get(first.address).await.unwrap().unwrap_or_else(|| panic!("ACK before commit:\n{}", xdhcpd.log()));
+    assert_eq!(row.hwaddr.as_ref().unwrap().bytes(), mac);
+    assert!(row.cltt() >= before && row.valid_lifetime == venus::LEASE_TIME, "{row:?}");
+    assert!(xdhcpd.log().contains("opening PostgreSQL lease database") && !xdhcpd.log().contains("kea-pw"));
+    let dump = pg.kea_lease_dump(&db).unwrap();
+    assert!(dump.contains(&format!("{},{}", first.address, venus::client_mac(1))), "{dump}");
+    xdhcpd.stop(Duration::from_secs(10)).unwrap();
+
+    // Kea finds the client's lease in the row we wrote and renews it there.
+    let mut kea_cfg = cfg.clone();
+    kea_cfg.set("/Dhcp4/hooks-libraries", json!([])).unwrap();
+    let mut kea = Kea::start(&lab, venus::PRIMARY, &kea_cfg).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let by_kea = lab.dhclient(&client).unwrap().obtain(Duration::from_secs(20)).unwrap();
+    assert_eq!(by_kea.address, first.address, "Kea did not honour our row:\n{}", kea.process().log());
+    let renewed = store.get(first.address).await.unwrap().unwrap();
+    assert!(renewed.cltt() > row.cltt(), "Kea did not renew in the database: {renewed:?} vs {row:?}");
+    kea.process().stop(Duration::from_secs(10)).unwrap();
+
+    // xdhcpd loads Kea's row at start and keeps the client where it is.
+    let mut xdhcpd = start_xdhcpd();
+    assert!(xdhcpd.log().contains("leases=1"), "{}", xdhcpd.log());
+    let again = lab.dhclient(&client).unwrap().obtain(Duration::from_secs(20)).unwrap();
+    assert_eq!(again.address, first.address);
+    let last = store.get(first.address).await.unwrap().unwrap();
+    assert!(last.cltt() >= renewed.cltt() && last.hwaddr == row.hwaddr, "{last:?}");
+    xdhcpd.stop(Duration::from_secs(10)).unwrap();
+}

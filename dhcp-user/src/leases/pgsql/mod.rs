@@ -30,12 +30,15 @@
 //! - [`row`]: pure `Lease` ↔ columns, Kea's rules.
 //! - [`schema`]: the version check.
 //! - [`connect`]: settings → pool.
+//! - `writer`: the store's sink for this backend (its `Durable`s resolve
+//!   on commit), per-address ordered lanes over the pool.
 //! - `error`: [`PgError`].
 
 pub mod connect;
 mod error;
 pub mod row;
 pub mod schema;
+pub(crate) mod writer;
 
 use std::net::Ipv4Addr;
 
