@@ -73,6 +73,29 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     rt.block_on(run_async(opts))
 }
 
+/// The lease store over the backend `lease-database` names: the memfile,
+/// or Kea's tables in PostgreSQL (schema checked, every row loaded). The
+/// rest of the daemon sees one `LeaseStore` either way.
+async fn open_store(cfg: &config::Config) -> anyhow::Result<LeaseStore> {
+    match cfg.lease_database() {
+        config::LeaseDatabase::Memfile(_) => {
+            let (store, report) = LeaseStore::open(glue::store_config(cfg)).context("opening the lease store")?;
+            tracing::info!(?report, "lease store loaded");
+            Ok(store)
+        }
+        config::LeaseDatabase::Postgresql(pg) => {
+            let db = crate::leases::pgsql::PgLeaseDb::connect(pg).await?;
+            let loaded = db.load_all().await?;
+            for bad in &loaded.bad_rows {
+                tracing::warn!("{bad}; row left as it is");
+            }
+            tracing::info!(database = db.target(), leases = loaded.leases.len(), skipped = loaded.bad_rows.len(),
+                "lease store loaded from PostgreSQL (Kea schema {}.{})", db.schema_version().0, db.schema_version().1);
+            Ok(LeaseStore::with_database(loaded.leases, db, &tokio::runtime::Handle::current()))
+        }
+    }
+}
+
 async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Refuse bad config before touching anything.
     let cfg = config::load(&opts.config)?;
@@ -93,8 +116,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
 
     crate::core::kea_log::configured(&cfg);
-    let (store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
-    tracing::info!(?report, "lease store loaded");
+    let store = open_store(&cfg).await?;
 
     let mut fastpath = if opts.no_xdp {
         tracing::info!("attach mode: {}", AttachMode::UserspaceOnly("--no-xdp".into()));

@@ -182,9 +182,10 @@ pub fn interface_names(cfg: &Config) -> Vec<String> {
     names
 }
 
-/// The store settings from `lease-database`.
+/// The memfile store settings from `lease-database` (Kea's default memfile
+/// when the leases are in a database: the caller picks the backend).
 pub fn store_config(cfg: &Config) -> StoreConfig {
-    let db = cfg.lease_database();
+    let db = cfg.lease_database().memfile().cloned().unwrap_or_default();
     StoreConfig {
         path: db.persist.then(|| db.name.clone()),
         persist: db.persist,

@@ -8,8 +8,10 @@ use std::process::Command;
 use crate::run_cmd;
 
 /// Debian packages: network tooling for the lab, real DHCP peers and clients
-/// for tests (Kea 2.2, dhclient, perfdhcp from kea-admin, a relay), and
-/// Chromium to render the status page headless in `lab_status_page`.
+/// for tests (Kea 2.2, dhclient, perfdhcp from kea-admin, a relay),
+/// Chromium to render the status page headless in `lab_status_page`, and
+/// PostgreSQL 15 (server and psql) for the SQL lease backend's tests, each
+/// of which runs its own cluster (`lab::postgres`).
 pub const PACKAGES: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -22,6 +24,8 @@ pub const PACKAGES: &[&str] = &[
     "kea-ctrl-agent",
     "kea-admin",
     "chromium",
+    "postgresql-15",
+    "postgresql-client-15",
 ];
 
 /// What one step found or did.
@@ -71,7 +75,8 @@ fn packages() -> anyhow::Result<Step> {
     )?;
     // Debian starts the Kea services on install; they would grab port 67 on
     // every interface of this machine and fight the lab's servers.
-    for unit in ["kea-dhcp4-server", "kea-ctrl-agent", "kea-dhcp6-server", "kea-dhcp-ddns-server"] {
+    // Debian's own PostgreSQL cluster is not needed either: each test runs its own.
+    for unit in ["kea-dhcp4-server", "kea-ctrl-agent", "kea-dhcp6-server", "kea-dhcp-ddns-server", "postgresql"] {
         let _ = Command::new("systemctl").args(["disable", "--now", unit]).output();
     }
     let still: Vec<&str> = missing.iter().copied().filter(|p| !dpkg_installed(p)).collect();

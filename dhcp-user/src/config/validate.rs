@@ -20,8 +20,8 @@ use super::option_space;
 use super::options::{self, OptionSet};
 use super::wire;
 use super::{
-    BootParams, Cidr, Config, ControlSocket, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
-    ExpiredLeases, InterfacesConfig, LeaseCache, LeaseDatabase, OutboundInterface, Pool, Reservation,
+    BootParams, Cidr, Config, ControlSocket, HostId, HostIdentifierType, InterfaceSpec,
+    ExpiredLeases, InterfacesConfig, LeaseCache, OutboundInterface, Pool, Reservation,
     ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetClasses, SubnetContext, SubnetId,
 };
 
@@ -70,7 +70,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     extended_info(&mut w, P, d.store_extended_info);
 
     let interfaces = interfaces(d.interfaces_config.as_ref(), &at("interfaces-config"), &mut w)?;
-    let lease_database = lease_database(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
+    let lease_database = super::lease_db::validate(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
 
     let global_keys = LifetimeKeys {
         valid: d.valid_lifetime,
@@ -573,28 +573,6 @@ fn control_socket(cs: Option<&wire::ControlSocket>, path: &str, w: &mut Warnings
         Some(n) => Ok(Some(ControlSocket { socket_name: PathBuf::from(n) })),
         None => Err(Invalid::new(path, "Mandatory 'socket-name' parameter missing")),
     }
-}
-
-fn lease_database(db: Option<&wire::LeaseDatabase>, path: &str, w: &mut Warnings) -> Result<LeaseDatabase, Invalid> {
-    let mut out =
-        LeaseDatabase { name: PathBuf::from(DEFAULT_LEASE_FILE), persist: true, lfc_interval: 3600, max_row_errors: 0 };
-    let Some(db) = db else { return Ok(out) };
-    if db.user_context.is_some() {
-        w.push((format!("{path}.user-context"), "ignored".into()));
-    }
-    if db.kind != "memfile" {
-        return Err(Invalid::new(format!("{path}.type"), format!("{:?}: only \"memfile\" is supported", db.kind)));
-    }
-    if let Some(n) = &db.name {
-        if n.is_empty() {
-            return Err(Invalid::new(format!("{path}.name"), "must not be empty"));
-        }
-        out.name = PathBuf::from(n);
-    }
-    out.persist = db.persist.unwrap_or(true);
-    out.lfc_interval = db.lfc_interval.unwrap_or(3600);
-    out.max_row_errors = db.max_row_errors.unwrap_or(0);
-    Ok(out)
 }
 
 fn boot_params(
