@@ -238,6 +238,6 @@ mod tests {
         a.bump(Outcome::Malformed);
         let b = Counters { not_dhcp: 5, ..Counters::default() };
         let s = a.add(&b);
-        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 }

@@ -42,4 +42,4 @@ pub use error::{LeaseError, Result};
 pub use file::{LeaseFiles, LoadReport, SkipReason, Skipped};
 pub use lfc::{LfcOutcome, LfcReport};
 pub use model::{ClientId, HwAddr, INFINITE_LIFETIME, InvalidLease, Lease, LeaseState};
-pub use store::{DEFAULT_LEASE_FILE, Durable, LeaseStore, StoreConfig};
+pub use store::{DEFAULT_LEASE_FILE, Durable, LeaseStore, StoreConfig, SubnetTally};
