@@ -36,10 +36,11 @@ enum Step {
 
 /// Runs every step; returns whether anything changed.
 pub fn run() -> anyhow::Result<bool> {
-    let steps: [(&str, fn() -> anyhow::Result<Step>); 4] = [
+    let steps: [(&str, fn() -> anyhow::Result<Step>); 5] = [
         ("Debian packages", packages),
         ("rust-src for the nightly toolchain", rust_src),
         ("bpf-linker built against the nightly's LLVM", bpf_linker),
+        ("cargo-fuzz (cargo xtask fuzz)", cargo_fuzz),
         ("bpffs mounted at /sys/fs/bpf", bpffs),
     ];
     let mut changed = false;
@@ -160,6 +161,16 @@ fn bpf_linker() -> anyhow::Result<Step> {
             .args(["install", "bpf-linker", "--locked", "--no-default-features", "--features"])
             .arg(format!("llvm-{major}")),
     )?;
+    Ok(Step::Done)
+}
+
+/// libFuzzer's driver for the targets in `fuzz/`; the targets themselves
+/// build with the nightly already installed.
+fn cargo_fuzz() -> anyhow::Result<Step> {
+    if Command::new(cargo_bin("cargo-fuzz")).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(Step::AlreadyDone);
+    }
+    run_cmd(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     Ok(Step::Done)
 }
 
