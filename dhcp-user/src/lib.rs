@@ -7,6 +7,8 @@
 //! 1. Pure domain, no I/O:
 //!    - [`clock`]: `unix_now`, the seconds every lease and map entry counts in.
 //!    - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
+//!    - [`classify`]: Kea's client classes: the expression language and
+//!      the order a packet's classes are assigned in.
 //!    - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
 //!    - [`dhcp`]: the protocol core: classify, decide, build replies.
 //!    - [`ha`]: Kea's HA state machine, load-balancing hash, scopes, typed status.
@@ -36,6 +38,7 @@
 //! (`xdhcpd import-dhcpd`) use only the domain and Kea layers.
 pub mod api;
 pub mod check;
+pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
