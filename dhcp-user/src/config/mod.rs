@@ -730,6 +730,7 @@ pub struct Subnet {
     lifetimes: Lifetimes,
     authoritative: bool,
     match_client_id: bool,
+    store_extended_info: bool,
     boot: BootParams,
     reservation_flags: ReservationFlags,
     cache: LeaseCache,
@@ -797,6 +798,10 @@ impl Subnet {
     /// Effective `match-client-id`.
     pub fn match_client_id(&self) -> bool {
         self.match_client_id
+    }
+    /// Effective `store-extended-info`: relayed clients' option 82 kept in their leases.
+    pub fn store_extended_info(&self) -> bool {
+        self.store_extended_info
     }
     /// Effective boot parameters.
     pub fn boot(&self) -> &BootParams {

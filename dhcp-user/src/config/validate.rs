@@ -67,7 +67,6 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
             format!("ignored: DHCPv4-over-DHCPv6 (port {port}) is not supported"),
         ));
     }
-    extended_info(&mut w, P, d.store_extended_info);
 
     let interfaces = interfaces(d.interfaces_config.as_ref(), &at("interfaces-config"), &mut w)?;
     let lease_database = super::lease_db::validate(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
@@ -120,6 +119,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         boot: global_boot.clone(),
         authoritative,
         match_client_id,
+        store_extended_info: d.store_extended_info.unwrap_or(false),
         flags: global_flags,
         options: options.clone(),
         option_defs: &option_defs,
@@ -198,17 +198,6 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     Ok((config, w))
 }
 
-/// `store-extended-info`: Kea keeps relay data in each lease's user
-/// context for lease queries; xdhcp stores none, and says so.
-fn extended_info(w: &mut Warnings, path: &str, v: Option<bool>) {
-    if v == Some(true) {
-        w.push((
-            format!("{path}.store-extended-info"),
-            "ignored: relay data is not stored in leases".into(),
-        ));
-    }
-}
-
 /// `expired-leases-processing` with Kea's defaults and limits
 /// (`CfgExpiration`).
 fn expired_leases(
@@ -265,6 +254,7 @@ struct Globals<'a> {
     boot: BootParams,
     authoritative: bool,
     match_client_id: bool,
+    store_extended_info: bool,
     flags: ReservationFlags,
     options: OptionSet,
     option_defs: &'a OptionDefs,
@@ -388,7 +378,6 @@ fn shared_network(
             }
         }
     }
-    extended_info(w, path, n.store_extended_info);
     let own_options = option_list(g.option_defs, &n.option_data, &at("option-data"), w)?;
     let scope = Globals {
         keys,
@@ -401,6 +390,7 @@ fn shared_network(
         )?,
         authoritative: n.authoritative.unwrap_or(g.authoritative),
         match_client_id: n.match_client_id.unwrap_or(g.match_client_id),
+        store_extended_info: n.store_extended_info.unwrap_or(g.store_extended_info),
         flags: reservation_flags(
             g.flags,
             &n.reservation_mode,
@@ -877,7 +867,6 @@ fn subnet(
         relay_addresses = n.relay_addresses.clone();
     }
     let cache = lease_cache(g.cache, s.cache_threshold, s.cache_max_age, path)?;
-    extended_info(w, path, s.store_extended_info);
 
     let interface = match s.interface {
         Some(i) if i.is_empty() => None,
@@ -993,6 +982,7 @@ fn subnet(
         lifetimes,
         authoritative: s.authoritative.unwrap_or(g.authoritative),
         match_client_id: s.match_client_id.unwrap_or(g.match_client_id),
+        store_extended_info: s.store_extended_info.unwrap_or(g.store_extended_info),
         boot,
         reservation_flags,
         cache,
