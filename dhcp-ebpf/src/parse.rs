@@ -101,8 +101,8 @@ pub fn dhcp_request(ctx: &XdpContext) -> Result<Option<DhcpRequest>, Malformed> 
 const MAX_UDP_LEN: usize = 1480;
 
 /// Whether the stack would hand this datagram to the daemon's socket at
-/// all: not a fragment, IPv4 and UDP lengths consistent with the frame,
-/// valid IPv4 header and UDP checksums. The kernel answers only what the
+/// all: not a fragment, IPv4 and UDP lengths consistent with the frame, a
+/// valid IPv4 header checksum (the UDP checksum: see below). The kernel answers only what the
 /// daemon would have received (the differential fuzzer in
 /// `dhcp-user/tests/xdp_differential.rs` found corrupted frames answered).
 /// Bytes are copied into the per-CPU scratch buffer with
@@ -124,11 +124,6 @@ fn delivered(ctx: &XdpContext, ip_off: usize, ihl: usize) -> Result<(), Malforme
     if total < ihl + UDP_HLEN + BOOTP_FIXED_LEN || ip_off + total > frame {
         return Err(Malformed);
     }
-    // The pseudo header's addresses, before the buffer is reused.
-    let mut pseudo: u32 = IPPROTO_UDP as u32;
-    for i in 0..4 {
-        pseudo += u16::from_be_bytes([buf[12 + 2 * i], buf[13 + 2 * i]]) as u32;
-    }
     // The IPv4 header sums to 0xffff (RFC 1071).
     if fold(sum_scratch(s, 0, ihl)) != 0xffff {
         return Err(Malformed);
@@ -138,26 +133,13 @@ fn delivered(ctx: &XdpContext, ip_off: usize, ihl: usize) -> Result<(), Malforme
     if udp_len < UDP_HLEN + BOOTP_FIXED_LEN || udp_len > total - ihl || udp_len > MAX_UDP_LEN {
         return Err(Malformed);
     }
-    if be16_loaded(ctx, udp_off + 6)? == 0 {
-        return Ok(()); // no checksum sent (allowed over IPv4)
-    }
-    // Then the datagram, a scratch buffer at a time.
-    let mut sum = pseudo + udp_len as u32;
-    for c in 0..MAX_UDP_LEN.div_ceil(SCRATCH) {
-        let done = c * SCRATCH;
-        if done >= udp_len {
-            break;
-        }
-        let n = load_len(udp_len - done, SCRATCH);
-        let buf = unsafe { &mut (*s).req };
-        if unsafe { bpf_xdp_load_bytes(ctx.ctx, (udp_off + done) as u32, buf.as_mut_ptr().cast(), n) } != 0 {
-            return Err(Malformed);
-        }
-        sum = fold(sum_scratch(s, fold(sum) as u32, n as usize)) as u32;
-    }
-    if fold(sum) != 0xffff {
-        return Err(Malformed);
-    }
+    // The UDP checksum is not verified here: a sender on this host or in a
+    // VM (veth, virtio) leaves it partial for the device to finish
+    // (CHECKSUM_PARTIAL), which XDP cannot tell from a corrupt one, and the
+    // stack delivers such datagrams to the daemon's socket. Checking it
+    // made the kernel pass every locally sent renewal (lab_attach,
+    // lab_ha_xdp); the link's own CRC already guards frames off the wire.
+    let _ = udp_off;
     Ok(())
 }
 

@@ -6,7 +6,8 @@
 //! - Whenever the kernel answers (XDP_TX), the frame is one the daemon
 //!   would have received (Ethernet to us or broadcast, optionally one
 //!   802.1Q tag, a valid IPv4 header and checksum, UDP to port 67 with a
-//!   valid length and checksum, a DHCP request the daemon classifies) and
+//!   valid length — its checksum may be partial, see `delivered` — and a
+//!   DHCP request the daemon classifies) and
 //!   the daemon's packet pipeline (`core::pipeline::process`, the same
 //!   store) answers it with the identical frame, byte for byte.
 //! - Otherwise the frame is passed to the daemon untouched (XDP_PASS): a
@@ -314,10 +315,9 @@ fn delivered(f: &[u8]) -> Result<Delivered, &'static str> {
     if ulen < 8 || ulen > udp.len() {
         return Err("bad UDP length");
     }
-    let csum = u16::from_be_bytes([udp[6], udp[7]]);
-    if csum != 0 && frame::checksum(frame::pseudo_header_sum(ip_src, ip_dst, ulen as u16), &udp[..ulen]) != 0 {
-        return Err("bad UDP checksum");
-    }
+    // The UDP checksum is not part of the model: a local or virtual sender
+    // leaves it partial (CHECKSUM_PARTIAL) and the stack still delivers the
+    // datagram, so the kernel cannot use it (dhcp-ebpf/src/parse.rs).
     Ok(Delivered { payload: udp[8..ulen].to_vec(), eth_src, vlan, ip_src, ip_dst })
 }
 
