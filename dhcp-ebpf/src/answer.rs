@@ -723,9 +723,15 @@ fn write_reply(
     if b != udp + 8 || ip > 18 {
         return None;
     }
-    // Ethernet: to the destination, from us (a VLAN tag stays as it was).
+    // Ethernet: to the destination, from us. A VLAN tag keeps its VLAN id
+    // and loses the request's priority bits: the daemon's reply leaves
+    // through the VLAN device with priority 0 (found by the differential
+    // fuzzer).
     put(ctx, 0, plan.dst_mac)?;
     put(ctx, 6, subnet.server_mac)?;
+    if ip == 18 {
+        put(ctx, 14, [crate::parse::byte(ctx, 14)? & 0x0f])?;
+    }
     // IPv4, as `frame::build` writes it.
     let ip_len = ((new_len - ip) as u16).to_be_bytes();
     put(ctx, ip, [0x45u8, 0x10, ip_len[0], ip_len[1], 0, 0, 0, 0, 64, 17, 0, 0])?;

@@ -66,6 +66,11 @@ pub struct Scratch {
     pub req: [u8; SCRATCH],
     /// Bytes of `req` holding options.
     pub n: u32,
+    /// One's-complement sum so far of the checksum being verified
+    /// (`parse::delivered`), and the bytes of `req` it covers.
+    pub csum: u32,
+    /// Bytes of `req` summed into `csum`.
+    pub csum_len: u32,
     /// Scan position in `req`.
     pub pos: u32,
     /// Scan result: 0 running, 1 reached END, 2 gave up.

@@ -1,7 +1,9 @@
 //! Assembles the daemon: config → policy → lease store → XDP → sockets →
-//! the core, the kernel-sync task, the HA runtime, one task per
-//! interface, the kernel-ACK drain and housekeeping; stops cleanly on
-//! SIGTERM or SIGINT (every task shares one cancellation token).
+//! the core, the kernel-sync task, the HA runtime, the control API's
+//! listeners ([`edges`]), one task per interface, the kernel-ACK drain and
+//! housekeeping; re-reads the config on SIGHUP ([`crate::reconfig`]);
+//! stops cleanly on SIGTERM or SIGINT (every task shares one cancellation
+//! token).
 
 use std::{
     path::{Path, PathBuf},
@@ -23,6 +25,10 @@ use crate::{
     server::{self, Link},
     xdp::{AttachMode, Fastpath},
 };
+
+mod edges;
+use edges::{ApiEdges, peer_tls};
+use crate::reconfig::Edges as _;
 
 /// How `xdhcpd run` was invoked.
 #[derive(Clone, Debug)]
@@ -67,6 +73,29 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     rt.block_on(run_async(opts))
 }
 
+/// The lease store over the backend `lease-database` names: the memfile,
+/// or Kea's tables in PostgreSQL (schema checked, every row loaded). The
+/// rest of the daemon sees one `LeaseStore` either way.
+async fn open_store(cfg: &config::Config) -> anyhow::Result<LeaseStore> {
+    match cfg.lease_database() {
+        config::LeaseDatabase::Memfile(_) => {
+            let (store, report) = LeaseStore::open(glue::store_config(cfg)).context("opening the lease store")?;
+            tracing::info!(?report, "lease store loaded");
+            Ok(store)
+        }
+        config::LeaseDatabase::Postgresql(pg) => {
+            let db = crate::leases::pgsql::PgLeaseDb::connect(pg).await?;
+            let loaded = db.load_all().await?;
+            for bad in &loaded.bad_rows {
+                tracing::warn!("{bad}; row left as it is");
+            }
+            tracing::info!(database = db.target(), leases = loaded.leases.len(), skipped = loaded.bad_rows.len(),
+                "lease store loaded from PostgreSQL (Kea schema {}.{})", db.schema_version().0, db.schema_version().1);
+            Ok(LeaseStore::with_database(loaded.leases, db, &tokio::runtime::Handle::current()))
+        }
+    }
+}
+
 async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Refuse bad config before touching anything.
     let cfg = config::load(&opts.config)?;
@@ -87,8 +116,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
 
     crate::core::kea_log::configured(&cfg);
-    let (store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
-    tracing::info!(?report, "lease store loaded");
+    let store = open_store(&cfg).await?;
 
     let mut fastpath = if opts.no_xdp {
         tracing::info!("attach mode: {}", AttachMode::UserspaceOnly("--no-xdp".into()));
@@ -123,19 +151,14 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
     };
 
-    // HA: one machine per relationship, all in waiting until started.
-    let ha = match cfg.ha() {
-        None => None,
-        Some(h) => Some(Arc::new(
-            crate::peer::HaRuntime::new(h, |peer| {
-                peer.tls()
-                    .map(api::tls::client_config)
-                    .transpose()
-                    .map_err(|e| crate::peer::PeerError::Setup { peer: peer.name().to_owned(), reason: e.to_string() })
-            })
-            .context("setting up the HA peers")?,
-        )),
-    };
+    // HA: one machine per relationship, all in waiting until started
+    // (none without HA; reconfiguration adds and removes them).
+    let ha = Arc::new(
+        HaRuntime::new(cfg.ha(), |peer| {
+            peer_tls(peer).map_err(|reason| crate::peer::PeerError::Setup { peer: peer.name().to_owned(), reason })
+        })
+        .context("setting up the HA peers")?,
+    );
 
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -145,9 +168,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         sync
     });
     let core = Core::new(policy, store, kernel);
-    if let Some(ha) = &ha {
-        core.set_scopes(Arc::clone(ha) as Arc<dyn crate::core::ServingScopes>);
-    }
+    core.set_scopes(Arc::clone(&ha) as Arc<dyn crate::core::ServingScopes>);
     // The kernel's copy: templates (serving only what HA allows, so
     // nothing before the HA machine says so), then every lease; in the
     // kernel before the first packet is served.
@@ -155,52 +176,25 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Control API: bound before serving so a busy port fails start-up.
     let fastpath = fastpath.map(Arc::new);
     let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
-    let creds = api::credentials(opts.control_user.as_deref(), opts.control_password_file.as_deref(), &cfg)?;
-    let api_state = api::ApiState::new(core.clone(), ha.clone(), &cfg, Some(opts.config.clone()), shutdown.clone())
-        .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
-        .with_auth(creds)
-        .with_tls(api::tls::listener_config(&opts.control_tls, &cfg).context("control API TLS")?);
+    let api_state = api::ApiState::new(core.clone(), Some(Arc::clone(&ha)), &cfg, Some(opts.config.clone()), shutdown.clone())
+        .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>));
     let api_state = Arc::new(api_state);
-    // A control address that is also an HA listener is reachable by the
-    // partner's network: it answers as the peer listener does.
-    let peer_access = |addr| {
-        cfg.ha().and_then(|h| h.relationships().iter().find(|r| r.this_server().url().socket_addr() == addr))
-            .map(|r| api::Listener::Peer { restrict: r.restrict_commands() })
-    };
     for w in &api_state.security_warnings {
         tracing::warn!("{w}");
     }
-    let control_access = peer_access(opts.control_addr).unwrap_or(api::Listener::Control);
-    let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr, control_access)
-        .await
-        .with_context(|| format!("control API on {}", opts.control_addr))?;
-    tracing::info!(%control_addr, "control API listening");
-    tasks.spawn(api_task);
+    // The listeners (control, and Kea's dedicated HA listener on the URL
+    // of our own peer entry in each relationship), who may use them, their
+    // credentials and TLS: set up now as every reconfiguration sets them up.
+    let edges = Arc::new(ApiEdges::new(&api_state, &opts, &cfg)?);
+    edges.prepare(&cfg).await.map_err(anyhow::Error::msg)?.commit();
+    api_state.reconfig.set_edges(edges);
     if let Some(task) = api::unix_socket(Arc::clone(&api_state), &cfg).context("control-socket")? {
         tasks.spawn(task);
     }
-    if let Some(ha) = &ha {
-        // Kea's dedicated HA listener: the partner posts to the URL of our
-        // own peer entry (one per relationship; a hub has several).
-        let mut bound = vec![control_addr];
-        for rel in &ha.rels {
-            let addr = rel.config.this_server().url().socket_addr();
-            if bound.contains(&addr) {
-                continue;
-            }
-            let access = api::Listener::Peer { restrict: rel.config.restrict_commands() };
-            let (peer_addr, task) = api::bind(Arc::clone(&api_state), addr, access)
-                .await
-                .with_context(|| format!("HA listener of {} on {addr}", rel.this_server()))?;
-            tracing::info!(%peer_addr, relationship = rel.this_server(), "HA peer listener");
-            bound.push(addr);
-            tasks.spawn(task);
-        }
-        ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
-    }
+    ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
-        tasks.spawn(server::serve(Arc::clone(link), core.clone(), ha.clone(), shutdown.clone()));
+        tasks.spawn(server::serve(Arc::clone(link), core.clone(), Some(Arc::clone(&ha)), shutdown.clone()));
     }
     // Kea's id and text: Forge and operators wait for this line.
     let version = env!("CARGO_PKG_VERSION");
@@ -210,14 +204,26 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         tasks.spawn(crate::xdp::watch::run(Arc::clone(f), shutdown.clone()));
     }
     if let Some(ring) = events {
-        tasks.spawn(drain_renewals(ring, core.clone(), ha.clone(), shutdown.clone()));
+        tasks.spawn(drain_renewals(ring, core.clone(), Arc::clone(&ha), shutdown.clone()));
     }
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = shutdown.cancelled() => tracing::info!("shutdown command: shutting down"),
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = shutdown.cancelled() => tracing::info!("shutdown command: shutting down"),
+            _ = hangup.recv() => {
+                // Kea's SIGHUP: the config file again, as config-reload;
+                // on failure the running configuration stays (logged).
+                let reconfig = Arc::clone(&api_state.reconfig);
+                tokio::spawn(async move { let _ = reconfig.reload().await; });
+                continue;
+            }
+        }
+        break;
     }
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
@@ -262,7 +268,7 @@ async fn housekeeping(core: Core, shutdown: CancellationToken) {
 async fn drain_renewals(
     ring: aya::maps::RingBuf<aya::maps::MapData>,
     core: Core,
-    ha: Option<Arc<HaRuntime>>,
+    ha: Arc<HaRuntime>,
     shutdown: CancellationToken,
 ) {
     // SAFETY: the ring buffer owns its descriptor and outlives the AsyncFd,
@@ -297,7 +303,7 @@ async fn drain_renewals(
             }
         }
         if !batch.is_empty() {
-            store_kernel_acks(&core, ha.as_deref(), &mut batch);
+            store_kernel_acks(&core, &ha, &mut batch);
         }
         if stop {
             return;
@@ -309,9 +315,9 @@ async fn drain_renewals(
 /// one lock, the renewals' rows as one writer job), then queues each lease
 /// for the HA partner (asynchronously: the client already has its answer;
 /// see [`crate::ha::grace`] for why that cannot cause a duplicate address).
-fn store_kernel_acks(core: &Core, ha: Option<&HaRuntime>, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) {
+fn store_kernel_acks(core: &Core, ha: &HaRuntime, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) {
     let acks = core.store_kernel_acks(batch);
-    if let Some(ha) = ha {
+    if ha.is_active() {
         let policy = core.policy();
         for lease in acks.leases {
             if let Some(rel) = policy.subnet(lease.subnet_id).and_then(|s| ha.rel_for(s)) {

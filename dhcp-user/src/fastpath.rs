@@ -512,6 +512,7 @@ pub fn reserved_lease(policy: &Policy, ev: &RenewEvent, current: Option<&Lease>,
         expire: ev.expire,
         hostname: r.hostname.clone().unwrap_or_default(),
         state: HeldState::Active,
+        relay_agent_info: None,
     };
     Some(crate::glue::to_lease(&n))
 }

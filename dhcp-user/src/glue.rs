@@ -101,6 +101,7 @@ pub fn compile(cfg: &Config) -> Policy {
                 lifetimes: *s.lifetimes(),
                 authoritative: s.authoritative(),
                 match_client_id: s.match_client_id(),
+                store_extended_info: s.store_extended_info(),
                 echo_client_id: cfg.echo_client_id(),
                 next_server: boot.next_server,
                 server_hostname: (!boot.server_hostname.is_empty()).then(|| boot.server_hostname.clone()),
@@ -182,9 +183,10 @@ pub fn interface_names(cfg: &Config) -> Vec<String> {
     names
 }
 
-/// The store settings from `lease-database`.
+/// The memfile store settings from `lease-database` (Kea's default memfile
+/// when the leases are in a database: the caller picks the backend).
 pub fn store_config(cfg: &Config) -> StoreConfig {
-    let db = cfg.lease_database();
+    let db = cfg.lease_database().memfile().cloned().unwrap_or_default();
     StoreConfig {
         path: db.persist.then(|| db.name.clone()),
         persist: db.persist,
@@ -254,6 +256,14 @@ pub fn to_lease(n: &NewLease) -> Lease {
     let cltt = n.expire.saturating_sub(u64::from(n.valid_lifetime));
     let mut lease = Lease::new(n.address, hwaddr, client_id, n.subnet_id, cltt, n.valid_lifetime);
     lease.hostname = n.hostname.clone();
+    lease.user_context = n.relay_agent_info.as_deref().map(extended_info);
     lease
+}
+
+/// Kea's `updateLease4ExtendedInfo`: the user context that holds a relayed
+/// client's option 82, as `Option::toHexString` writes it (`0x`, upper case).
+fn extended_info(rai: &[u8]) -> serde_json::Value {
+    let hex: String = rai.iter().map(|b| format!("{b:02X}")).collect();
+    serde_json::json!({"ISC": {"relay-agent-info": format!("0x{hex}")}})
 }
 

@@ -353,6 +353,55 @@ async fn lease_argument_errors_name_the_argument() {
             "'hostname' parameter is empty",
         ),
         (
+            "lease4-add",
+            json!({"subnet-id": 1, "ip-address": "192.0.2.300", "hw-address": "1a:1b:1c:1d:1e:1f"}),
+            "Failed to convert '192.0.2.300' to address: Failed to convert string to address '192.0.2.300': Invalid argument",
+        ),
+        (
+            "lease4-get",
+            json!({"ip-address": ""}),
+            "Failed to convert string to address '': Invalid argument",
+        ),
+        ("lease4-get-all", json!({}), "'subnets' parameter not specified"),
+        ("lease4-get-all", json!({"subnets": ["x"]}), "listed subnet identifiers must be numbers"),
+        ("lease4-get-all", json!({"subnets": true}), "'subnets' parameter must be a list"),
+        ("lease4-get-page", json!({}), "'from' parameter not specified"),
+        ("lease4-get-page", json!({"from": "start"}), "'limit' parameter not specified"),
+        ("lease4-get-page", json!({"from": 1}), "'from' parameter must be a string"),
+        (
+            "lease4-get-page",
+            json!({"from": "start", "limit": -5}),
+            "page size of retrieved leases must not be greater than 4294967295",
+        ),
+        (
+            "lease4-get-page",
+            json!({"from": "start", "limit": 4294967299u64}),
+            "page size of retrieved leases must not be greater than 4294967295",
+        ),
+        ("lease4-get-page", json!({"from": "start", "limit": true}), "'limit' parameter must be a number"),
+        ("lease4-get-by-client-id", json!({}), "'client-id' parameter not specified"),
+        ("lease4-get-by-client-id", json!({"client-id": ""}), "Empty DUIDs are not allowed"),
+        (
+            "lease4-get-by-client-id",
+            json!({"client-id": " "}),
+            "two consecutive separators (' ') specified in a decoded string ' '",
+        ),
+        ("lease4-get-by-client-id", json!({"client-id": "00"}), "client-id is too short (1), at least 2 is required"),
+        ("lease4-get-by-client-id", json!({"client-id": "xx"}), "'xx' is not a valid string of hexadecimal digits"),
+        ("lease4-get-by-client-id", json!({"client-id": 0}), "'client-id' parameter must be a string"),
+        ("lease4-get-by-hostname", json!({}), "'hostname' parameter not specified"),
+        ("lease4-get-by-hostname", json!({"hostname": 0}), "'hostname' parameter must be a string"),
+        (
+            "lease4-get-by-hw-address",
+            json!({"hw-address": " "}),
+            "' ' is not a valid hexadecimal digit in decoded string ' '",
+        ),
+        (
+            "lease4-get-by-hw-address",
+            json!({"hw-address": "aaaaaaaaaaaaaaaaaaaaaaa"}),
+            "invalid format of the decoded string 'aaaaaaaaaaaaaaaaaaaaaaa'",
+        ),
+        (
             "dhcp-disable",
             json!({"max-period": 0}),
             "'max-period' must be positive integer",
@@ -386,6 +435,13 @@ async fn lease_argument_errors_name_the_argument() {
     assert_eq!(
         rt(&api.cmd("lease4-add", None).await),
         (1, "no parameters specified for the command".into())
+    );
+    for cmd in ["lease4-get-by-client-id", "lease4-get-by-hostname", "lease4-get-by-hw-address"] {
+        assert_eq!(rt(&api.cmd(cmd, None).await), (1, "Command arguments missing or a not a map.".into()), "{cmd}");
+    }
+    assert_eq!(
+        rt(&api.cmd("lease4-get-page", None).await),
+        (1, "no parameters specified for the lease4-get-page command".into())
     );
 }
 

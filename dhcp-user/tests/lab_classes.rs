@@ -134,7 +134,7 @@ fn scenario(lab: &Lab, log: &dyn Fn() -> String) {
 
 #[test]
 fn xdhcpd_classifies_real_clients() {
-    let (lab, mut relay) = up();
+    let (lab, relay) = up();
     let mut server = Xdhcpd::start(&lab, SERVER, &config(), &[]);
     let path = server.process.log_path().to_owned();
     scenario(&lab, &|| std::fs::read_to_string(&path).unwrap_or_default());

@@ -24,7 +24,7 @@ use dhcp_user::{
         engine::{self, Allocator, Ctx, Destination, Held, LeaseView},
         frame::{self, FrameAddrs},
         inbound,
-        policy::{OptionValue, Policy},
+        policy::Policy,
     },
     fastpath::{parse_event, reserved_lease},
     glue::{self, held},
@@ -43,21 +43,7 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 120);
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
 fn policy() -> Policy {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
-    let mut p = glue::compile(&config::parse(&text, "lobezno.json").unwrap());
-    // An option only sent when asked for, and one always sent above 61.
-    let s = &mut p.subnets[0];
-    for (code, v) in [
-        (42, OptionValue { data: vec![192, 168, 50, 9], always_send: false }),
-        (119, OptionValue { data: b"\x05venus\x04test\x00".to_vec(), always_send: true }),
-    ] {
-        s.options.insert(code, v.clone());
-        // Pools carry effective options: a subnet-level change shows there too.
-        for pool in &mut s.pools {
-            pool.options.insert(code, v.clone());
-        }
-    }
-    p
+    xdp_rig::venus_policy()
 }
 
 fn rig() -> Rig {

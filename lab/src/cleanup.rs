@@ -177,6 +177,7 @@ pub fn cleanup_stale() -> anyhow::Result<Vec<String>> {
         netns::list()?.into_iter().filter(|ns| names::lab_id_of(ns).is_some_and(|id| !owner_alive(id))).collect();
     remove_namespaces(&stale).context("removing stale lab namespaces")?;
     for dir in stale_dirs() {
+        crate::postgres::stop_stale_server(&dir);
         let _ = std::fs::remove_dir_all(dir);
     }
     Ok(stale)

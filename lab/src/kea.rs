@@ -175,7 +175,7 @@ pub struct Kea {
 impl Kea {
     /// Renders `config` into the host's dir with the lease file at
     /// `<host dir>/kea-leases4.csv` (so a restart in the same lab finds its
-    /// leases again), starts `kea-dhcp4 -c` with pid and lock files in the
+    /// leases again; a `lease-database` of another type is left as set), starts `kea-dhcp4 -c` with pid and lock files in the
     /// host dir too, and waits until Kea reports it has started.
     pub fn start(lab: &Lab, host: &str, config: &KeaConfig) -> anyhow::Result<Kea> {
         let mut kea = Kea::spawn(lab, host, config)?;
@@ -190,7 +190,11 @@ impl Kea {
         let lease_file = dir.join("kea-leases4.csv");
         let config_path = dir.join("kea-dhcp4.json");
         let mut rendered = config.clone();
-        rendered.lease_file(&lease_file)?;
+        // A database backend (a test's PostgreSQL) is the test's to set.
+        let memfile = rendered.value.pointer("/Dhcp4/lease-database/type").and_then(Value::as_str);
+        if memfile.is_none_or(|t| t == "memfile") {
+            rendered.lease_file(&lease_file)?;
+        }
         rendered.write(&config_path)?;
         let process = lab
             .cmd(host, "kea-dhcp4")

@@ -24,6 +24,7 @@
 //! - [`loadgen`]: renewal load generator (AF_PACKET, prebuilt frames) counting valid ACKs.
 //! - [`xdp_echo`]: a bare XDP_TX echo, the ceiling the fast path is measured against.
 //! - [`perfdhcp`]: perfdhcp's final report, parsed.
+//! - [`postgres`]: a real PostgreSQL 15 cluster per test, Kea's schema by `kea-admin`.
 //!
 //! The binary `lab-hold` brings a topology up and holds it until a signal,
 //! for poking at a lab by hand.
@@ -45,6 +46,7 @@ pub mod loadgen;
 pub mod names;
 pub mod netns;
 pub mod perfdhcp;
+pub mod postgres;
 pub mod process;
 pub mod topology;
 pub mod venus;
@@ -59,6 +61,7 @@ pub use cmd::Output;
 pub use dhclient::{Dhclient, Lease};
 pub use kea::{Kea, KeaConfig};
 pub use lab::{HostCommand, Lab};
+pub use postgres::Postgres;
 pub use process::Process;
 pub use topology::{BridgePorts, Host, Port, Role, Segment, Topology};
 pub use wait::wait_until;

@@ -10,11 +10,13 @@
 //! - [`drill`]: the HA drills, repeated, into DRILLS.md.
 //! - [`bench`]: measurements into BENCHMARKS.md.
 //! - [`forge`]: ISC Forge against xdhcpd, test by test beside Kea 2.2, into CONFORMANCE.md.
+//! - [`fuzz`]: the cargo-fuzz targets and the kernel program's differential fuzzer.
 mod bench;
 mod build;
 mod demo;
 mod drill;
 mod forge;
+mod fuzz;
 mod setup;
 mod test;
 
@@ -60,6 +62,11 @@ enum Command {
     /// harness in ../shared/forge; writes CONFORMANCE.md and
     /// bench/forge.json, test by test beside Kea 2.2.
     Forge(forge::Args),
+    /// Fuzz every untrusted input (packets, config, option data, lease
+    /// file, control API, HA peer endpoint, dhcpd.conf importer) and the
+    /// XDP program against the daemon's engine, N seconds each; fails on a
+    /// crash, naming the reproducer.
+    Fuzz(fuzz::Args),
 }
 
 fn main() {
@@ -73,6 +80,7 @@ fn main() {
         Command::Drill(args) => drill::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Forge(args) => forge::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -8,8 +8,10 @@ use std::process::Command;
 use crate::run_cmd;
 
 /// Debian packages: network tooling for the lab, real DHCP peers and clients
-/// for tests (Kea 2.2, dhclient, perfdhcp from kea-admin, a relay), and
-/// Chromium to render the status page headless in `lab_status_page`.
+/// for tests (Kea 2.2, dhclient, perfdhcp from kea-admin, a relay),
+/// Chromium to render the status page headless in `lab_status_page`, and
+/// PostgreSQL 15 (server and psql) for the SQL lease backend's tests, each
+/// of which runs its own cluster (`lab::postgres`).
 pub const PACKAGES: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -22,6 +24,8 @@ pub const PACKAGES: &[&str] = &[
     "kea-ctrl-agent",
     "kea-admin",
     "chromium",
+    "postgresql-15",
+    "postgresql-client-15",
 ];
 
 /// What one step found or did.
@@ -32,10 +36,11 @@ enum Step {
 
 /// Runs every step; returns whether anything changed.
 pub fn run() -> anyhow::Result<bool> {
-    let steps: [(&str, fn() -> anyhow::Result<Step>); 4] = [
+    let steps: [(&str, fn() -> anyhow::Result<Step>); 5] = [
         ("Debian packages", packages),
         ("rust-src for the nightly toolchain", rust_src),
         ("bpf-linker built against the nightly's LLVM", bpf_linker),
+        ("cargo-fuzz (cargo xtask fuzz)", cargo_fuzz),
         ("bpffs mounted at /sys/fs/bpf", bpffs),
     ];
     let mut changed = false;
@@ -71,7 +76,8 @@ fn packages() -> anyhow::Result<Step> {
     )?;
     // Debian starts the Kea services on install; they would grab port 67 on
     // every interface of this machine and fight the lab's servers.
-    for unit in ["kea-dhcp4-server", "kea-ctrl-agent", "kea-dhcp6-server", "kea-dhcp-ddns-server"] {
+    // Debian's own PostgreSQL cluster is not needed either: each test runs its own.
+    for unit in ["kea-dhcp4-server", "kea-ctrl-agent", "kea-dhcp6-server", "kea-dhcp-ddns-server", "postgresql"] {
         let _ = Command::new("systemctl").args(["disable", "--now", unit]).output();
     }
     let still: Vec<&str> = missing.iter().copied().filter(|p| !dpkg_installed(p)).collect();
@@ -155,6 +161,16 @@ fn bpf_linker() -> anyhow::Result<Step> {
             .args(["install", "bpf-linker", "--locked", "--no-default-features", "--features"])
             .arg(format!("llvm-{major}")),
     )?;
+    Ok(Step::Done)
+}
+
+/// libFuzzer's driver for the targets in `fuzz/`; the targets themselves
+/// build with the nightly already installed.
+fn cargo_fuzz() -> anyhow::Result<Step> {
+    if Command::new(cargo_bin("cargo-fuzz")).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(Step::AlreadyDone);
+    }
+    run_cmd(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     Ok(Step::Done)
 }
 

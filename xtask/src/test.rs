@@ -2,7 +2,8 @@
 //! tests, integration tests and the namespace lab tests with real Kea,
 //! dhclient and XDP. It runs `setup` first so a fresh machine needs nothing
 //! else, then a bounded ISC Forge slice (`forge --ci`) when the harness is
-//! present. The eBPF crate is excluded from the host build: it only builds
+//! present, and every fuzz target for a short bounded time (`fuzz`, 20 s
+//! each; the kernel's differential fuzzer already ran as a test). The eBPF crate is excluded from the host build: it only builds
 //! for bpfel, and is tested through `xdhcpd`, which embeds and attaches it.
 
 use std::process::Command;
@@ -24,6 +25,10 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     }
     cmd.args(extra);
     run_cmd(&mut cmd)?;
+    // Each cargo-fuzz target briefly, from its committed seeds: a crash
+    // fails the suite and names its reproducer (`cargo xtask fuzz` runs longer).
+    let targets = crate::fuzz::TARGETS.iter().map(|t| t.to_string()).collect();
+    crate::fuzz::run(&crate::fuzz::Args { seconds: 20, targets })?;
     // A bounded slice of ISC Forge (the full runs are `cargo xtask forge`,
     // committed in CONFORMANCE.md). Without the harness it cannot run: say
     // so loudly rather than pretend.

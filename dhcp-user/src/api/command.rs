@@ -3,14 +3,14 @@
 //! ones a real Kea 2.2 `kea-dhcp4` (with `libdhcp_lease_cmds.so`) returns,
 //! because scripts match on them.
 
-use std::{path::Path, time::Instant};
+use std::path::Path;
 
 use serde_json::{Value, json};
 
 pub use crate::kea::command::{Answer, ArgError, Args, Handled, Request, RequestError, ResultCode, map_args};
 
-use super::{ApiState, RestartKeys, leases};
-use crate::{clock::unix_now, config, glue};
+use super::{ApiState, leases};
+use crate::{clock::unix_now, config};
 
 /// Commands served (what `list-commands` reports); the `ha-*` ones only
 /// with HA configured (otherwise they are answered with result 2).
@@ -70,7 +70,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
         "version-get" => Ok(version()),
         "list-commands" => {
             // Like Kea, the ha-* commands exist only with the HA hook loaded.
-            let ha = state.ha.is_some();
+            let ha = state.ha_active().is_some();
             let mut list: Vec<&str> = COMMANDS.iter().copied().filter(|c| ha || !c.starts_with("ha-")).collect();
             list.extend(super::service::REGISTERED_UNSUPPORTED);
             list.sort_unstable();
@@ -81,7 +81,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
         "dhcp-disable" => dhcp_disable(state, req).await,
         "dhcp-enable" => Ok(dhcp_enable(state, req).await),
         "config-get" => Ok(config_get(state)),
-        "config-test" => config_test(req),
+        "config-test" => config_test(state, req).await,
         "config-set" => config_set(state, req).await,
         "config-reload" => Ok(config_reload(state).await),
         "config-write" => config_write(state, req),
@@ -248,75 +248,34 @@ fn parse_config(v: &Value, name: &str) -> Result<config::Config, ArgError> {
     config::parse(&v.to_string(), name).map_err(|e| ArgError::Other(e.to_string()))
 }
 
-fn config_test(req: &Request) -> Handled {
+/// Checked by the reconfiguration service as `config-set` would be
+/// (peers, TLS files, loggers, listeners built), nothing applied.
+async fn config_test(state: &ApiState, req: &Request) -> Handled {
     let cfg = parse_config(config_args(req)?, "config-test")?;
-    let _ = glue::compile(&cfg);
+    state.reconfig.test(&cfg).await.map_err(|e| ArgError::Other(e.to_string()))?;
     Ok(Answer::ok(
         "Configuration seems sane. Checked, but not applied.",
     ))
 }
 
-/// Validates, then swaps the policy the packet loop uses. Settings fixed at
-/// start-up (sockets, lease file) must not change: such a config is refused
-/// whole rather than half-applied.
-async fn apply(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Handled {
-    let (flushed, subnets) = swap(state, cfg, json, how)?;
-    flushed.await;
-    state.event(format!(
-        "{how}: new configuration applied ({subnets} subnets)"
-    ));
-    Ok(Answer::ok("Configuration successful."))
-}
-
-/// [`apply`]'s checks and swap, under the `applied` lock; returns when the
-/// kernel will have it, and the number of subnets.
-fn swap(state: &ApiState, cfg: &config::Config, json: Option<Value>, how: &str) -> Result<(crate::core::Flushed, usize), ArgError> {
-    let keys = RestartKeys::of(cfg);
-    let mut applied = state.applied.lock().unwrap_or_else(|p| p.into_inner());
-    if keys.interfaces != applied.restart.interfaces {
-        return Err(ArgError::Other(format!(
-            "{how}: interfaces-config changed; that needs a restart of xdhcpd. Nothing was changed."
-        )));
-    }
-    if keys.store != applied.restart.store {
-        return Err(ArgError::Other(format!(
-            "{how}: lease-database changed; that needs a restart of xdhcpd. Nothing was changed."
-        )));
-    }
-    for w in &cfg.warnings {
-        tracing::warn!("{how}: {w}");
-    }
-    let policy = glue::compile(cfg);
-    let subnets = policy.subnets.len();
-    // Templates and lease entries follow the new config (the kernel-sync
-    // task rebuilds them; the packet path runs on meanwhile); answered
-    // once the kernel has them.
-    let flushed = state.core.apply_policy(policy);
-    applied.json = json;
-    applied.reloaded_at = Instant::now();
-    Ok((flushed, subnets))
-}
-
+/// Applied everywhere by the reconfiguration service, or refused whole.
 async fn config_set(state: &ApiState, req: &Request) -> Handled {
     let args = config_args(req)?;
     let cfg = parse_config(args, "config-set")?;
-    apply(state, &cfg, Some(args.clone()), "config-set").await
+    state
+        .reconfig
+        .apply(&cfg, Some(args.clone()), "config-set")
+        .await
+        .map_err(|e| ArgError::Other(format!("config-set: {e}")))?;
+    Ok(Answer::ok("Configuration successful."))
 }
 
+/// The config file read again and applied (as SIGHUP does).
 async fn config_reload(state: &ApiState) -> Answer {
-    let Some(path) = &state.config_path else {
-        return Answer::error("Config reload failed: no configuration file");
-    };
-    let cfg = match config::load(path) {
-        Ok(c) => c,
-        Err(e) => return Answer::error(format!("Config reload failed: {e}")),
-    };
-    let json = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| super::plain_json(&t));
-    apply(state, &cfg, json, "config-reload")
-        .await
-        .unwrap_or_else(|e| Answer::error(format!("Config reload failed: {e}")))
+    match state.reconfig.reload().await {
+        Ok(_) => Answer::ok("Configuration successful."),
+        Err(e) => Answer::error(format!("Config reload failed: {e}")),
+    }
 }
 
 /// Writes the running config. Only inside the config file's directory:

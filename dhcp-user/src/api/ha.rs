@@ -36,7 +36,7 @@ fn on_machine(r: &Rel, f: impl FnOnce(&mut crate::ha::HaMachine) -> (Reply, Vec<
 }
 
 fn runtime(state: &ApiState) -> Option<Arc<HaRuntime>> {
-    state.ha.clone()
+    state.ha_active()
 }
 
 /// `server-name` from the arguments, when given as a string.
@@ -48,7 +48,7 @@ fn server_name(req: &Request) -> Result<Option<&str>, ArgError> {
     }
 }
 
-fn rel<'a>(ha: &'a HaRuntime, req: &Request) -> Result<&'a Arc<Rel>, ArgError> {
+fn rel(ha: &HaRuntime, req: &Request) -> Result<Arc<Rel>, ArgError> {
     let name = server_name(req)?;
     ha.rel_by_sender(name)
         .ok_or_else(|| ArgError::Other(format!("server name {} not found in the HA configuration", name.unwrap_or(""))))
@@ -70,14 +70,14 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             Ok(Answer::ok("HA peer status returned.").with_args(wire::heartbeat_args(&hb, std::time::SystemTime::now())))
         }
         "ha-reset" => {
-            Ok(on_machine(rel(&ha, req)?, |m| m.ha_reset(now)))
+            Ok(on_machine(rel(&ha, req)?.as_ref(), |m| m.ha_reset(now)))
         }
         "ha-sync-complete-notify" => {
             let r = rel(&ha, req)?;
-            let done = on_machine(r, |m| m.sync_complete_notify(now));
+            let done = on_machine(&r, |m| m.sync_complete_notify(now));
             // The partner's dhcp-disable stopped every relationship (one
             // service); release the others it stopped.
-            for other in ha.rels.iter().filter(|o| o.index != r.index) {
+            for other in ha.rels().iter().filter(|o| !Arc::ptr_eq(o, &r)) {
                 let actions = other.machine().release_partner_disable(now);
                 other.dispatch(actions);
             }
@@ -89,10 +89,10 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                 Some(_) => return Err(ArgError::Other("'cancel' must be a boolean".into())),
                 None => return Err(ArgError::Other("'cancel' is mandatory for the 'ha-maintenance-notify' command".into())),
             };
-            Ok(on_machine(rel(&ha, req)?, |m| m.maintenance_notify(now, cancel)))
+            Ok(on_machine(rel(&ha, req)?.as_ref(), |m| m.maintenance_notify(now, cancel)))
         }
         "ha-continue" => {
-            Ok(on_machine(rel(&ha, req)?, |m| m.resume(now)))
+            Ok(on_machine(rel(&ha, req)?.as_ref(), |m| m.resume(now)))
         }
         "ha-scopes" => {
             let scopes = match req.arguments.as_ref().and_then(|a| a.get("scopes")) {
@@ -103,7 +103,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                     .ok_or_else(|| ArgError::Other("'scopes' must be a list of strings".into()))?,
                 _ => return Err(ArgError::Other("'scopes' is mandatory for the 'ha-scopes' command".into())),
             };
-            Ok(on_machine(rel(&ha, req)?, |m| m.set_scopes(now, &scopes)))
+            Ok(on_machine(rel(&ha, req)?.as_ref(), |m| m.set_scopes(now, &scopes)))
         }
         "ha-sync" => {
             let r = rel(&ha, req)?;
@@ -120,7 +120,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
                 page_limit: r.config.sync_page_limit(),
                 page_timeout: r.config.sync_timeout(),
             };
-            if peer::sync_leases(r, &state.ha_context(), &sync).await {
+            if peer::sync_leases(&r, &state.ha_context(), &sync).await {
                 Ok(Answer::ok("Lease database synchronization complete."))
             } else {
                 Err(ArgError::Other("Lease database synchronization failed.".into()))
@@ -128,7 +128,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         }
         "ha-maintenance-start" => {
             let mut text = String::new();
-            for r in &ha.rels {
+            for r in ha.rels().iter() {
                 let actions = match r.machine().maintenance_start() {
                     Ok(a) => a,
                     Err(reply) => return Ok(answer(reply)),
@@ -146,7 +146,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         }
         "ha-maintenance-cancel" => {
             let mut text = String::new();
-            for r in &ha.rels {
+            for r in ha.rels().iter() {
                 if r.machine().maintenance_cancel().is_err() {
                     continue;
                 }
@@ -175,7 +175,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
 pub fn partner_dhcp(state: &ApiState, enable: bool, max_period: Option<u64>) -> Option<Answer> {
     let ha = runtime(state)?;
     let now = Instant::now();
-    for r in &ha.rels {
+    for r in ha.rels().iter() {
         let actions = if enable {
             r.machine().partner_dhcp_enable(now)
         } else {

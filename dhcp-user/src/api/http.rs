@@ -25,6 +25,7 @@ use axum::{
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::{ApiState, Listener, command};
 
@@ -71,7 +72,18 @@ pub async fn serve(state: Arc<ApiState>, addr: SocketAddr) {
 /// auth check sees a byte), plain HTTP otherwise.
 pub(crate) async fn serve_on(listener: tokio::net::TcpListener, state: Arc<ApiState>, access: Listener) {
     let token = state.shutdown.clone();
-    let tls = state.tls.clone();
+    serve_until(listener, state, access, token).await
+}
+
+/// [`serve_on`] until `token` fires (a child of `state.shutdown`), so that
+/// reconfiguration can stop one listener.
+pub(crate) async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState>,
+    access: Listener,
+    token: CancellationToken,
+) {
+    let tls = state.tls();
     let app = router_for(state, access);
     let stopped = {
         let token = token.clone();
@@ -116,7 +128,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 /// agent answers 401 with this body; nothing runs. Credentials are compared
 /// in constant time and never logged (only the fact of a failure is).
 async fn auth(State(state): State<Arc<ApiState>>, req: HttpRequest, next: Next) -> Response {
-    let Some(creds) = &state.auth else {
+    let Some(creds) = &state.auth() else {
         return next.run(req).await;
     };
     if authorized(req.headers(), &creds.user, creds.password.expose()) {

@@ -14,8 +14,11 @@ use super::{
 use crate::{
     clock::unix_now,
     core::Tx,
-    kea::lease::{lease_json, parse_addr, parse_lease},
-    leases::{ClientId, Durable, HwAddr, Lease},
+    kea::lease::{lease_json, parse_lease},
+    leases::{
+        ClientId, Durable, HwAddr, Lease,
+        model::{IdError, MAX_CLIENT_ID_LEN, MAX_HWADDR_LEN, MIN_CLIENT_ID_LEN, parse_colon_hex, parse_formatted_hex},
+    },
 };
 
 /// How `lease4-get`/`lease4-del` name a lease.
@@ -33,7 +36,9 @@ fn selector(req: &Request) -> Result<Selector, ArgError> {
         let Value::String(s) = v else {
             return Err(ArgError::Other("'ip-address' is not a string.".into()));
         };
-        return Ok(Selector::Address(parse_addr(s)?));
+        return Ok(Selector::Address(s.parse().map_err(|_| {
+            ArgError::Other(format!("Failed to convert string to address '{s}': Invalid argument"))
+        })?));
     }
     let subnet_id = match a.get("subnet-id") {
         None => {
@@ -129,25 +134,19 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         "lease4-get-all" => get_all(state, req),
         "lease4-get-page" => get_page(state, req),
         "lease4-get-by-hw-address" => {
-            let a = map_args(req, "no parameters specified for the command")?;
-            let text = by_key(&a, "hw-address")?;
-            let hw: HwAddr = text
-                .parse()
-                .map_err(|e| ArgError::Other(format!("invalid 'hw-address' {text}: {e}")))?;
+            let a = map_args(req, BY_ARGS_MISSING)?;
+            let hw = kea_hwaddr(by_key(&a, "hw-address")?)?;
             let leases: Vec<Lease> = state
                 .core
                 .leases()
                 .into_iter()
-                .filter(|l| l.hwaddr.as_ref().is_some_and(|h| h.bytes() == hw.bytes()))
+                .filter(|l| l.hwaddr.as_ref().is_some_and(|h| h.bytes() == hw.as_slice()))
                 .collect();
             Ok(found(&leases, None))
         }
         "lease4-get-by-client-id" => {
-            let a = map_args(req, "no parameters specified for the command")?;
-            let text = by_key(&a, "client-id")?;
-            let id: ClientId = text
-                .parse()
-                .map_err(|e| ArgError::Other(format!("invalid 'client-id' {text}: {e}")))?;
+            let a = map_args(req, BY_ARGS_MISSING)?;
+            let id = kea_client_id(by_key(&a, "client-id")?)?;
             let leases: Vec<Lease> = state
                 .core
                 .leases()
@@ -157,7 +156,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
             Ok(found(&leases, None))
         }
         "lease4-get-by-hostname" => {
-            let a = map_args(req, "no parameters specified for the command")?;
+            let a = map_args(req, BY_ARGS_MISSING)?;
             let name = by_key(&a, "hostname")?;
             if name.is_empty() {
                 return Err(ArgError::Other("'hostname' parameter is empty".into()));
@@ -193,6 +192,40 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
     }
 }
 
+/// What every `lease4-get-by-*` answers without an arguments map (Kea's text, typo included).
+const BY_ARGS_MISSING: &str = "Command arguments missing or a not a map.";
+
+fn id_text(e: IdError) -> ArgError {
+    ArgError::Other(e.to_string())
+}
+
+/// Kea's `HWAddr::fromText`: colon-separated octets; an empty text is a
+/// valid (empty) address that matches no lease, so it is kept as bytes.
+fn kea_hwaddr(text: &str) -> Result<Vec<u8>, ArgError> {
+    let bytes = parse_colon_hex(text).map_err(id_text)?;
+    if bytes.len() > MAX_HWADDR_LEN {
+        return Err(ArgError::Other("hwaddr length exceeds MAX_HWADDR_LEN".into()));
+    }
+    Ok(bytes)
+}
+
+/// Kea's `ClientId::fromText`, with the DUID checks first as Kea's
+/// constructors run them, each with Kea's text.
+fn kea_client_id(text: &str) -> Result<ClientId, ArgError> {
+    let bytes = parse_formatted_hex(text).map_err(id_text)?;
+    let n = bytes.len();
+    if n > MAX_CLIENT_ID_LEN {
+        return Err(ArgError::Other(format!("DUID size is {n} bytes, exceeds maximum of {MAX_CLIENT_ID_LEN}")));
+    }
+    if n == 0 {
+        return Err(ArgError::Other("Empty DUIDs are not allowed".into()));
+    }
+    if n < MIN_CLIENT_ID_LEN {
+        return Err(ArgError::Other(format!("client-id is too short ({n}), at least {MIN_CLIENT_ID_LEN} is required")));
+    }
+    ClientId::new(bytes).map_err(id_text)
+}
+
 /// A mandatory string argument with the `lease4-get-by-*` wording.
 fn by_key<'a>(a: &Args<'a>, key: &'static str) -> Result<&'a str, ArgError> {
     match a.get(key) {
@@ -205,10 +238,11 @@ fn by_key<'a>(a: &Args<'a>, key: &'static str) -> Result<&'a str, ArgError> {
 }
 
 fn get_all(state: &ApiState, req: &Request) -> Handled {
+    // Kea: with arguments at all, `subnets` is mandatory.
     let subnets: Option<Vec<u32>> = match &req.arguments {
         None => None,
         Some(Value::Object(m)) => match m.get("subnets") {
-            None => None,
+            None => return Err(ArgError::Other("'subnets' parameter not specified".into())),
             Some(Value::Array(ids)) => Some(
                 ids.iter()
                     .map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()))
@@ -249,22 +283,30 @@ fn get_page(state: &ApiState, req: &Request) -> Handled {
         })?),
         Some(_) => return Err(ArgError::Other("'from' parameter must be a string".into())),
     };
-    let limit = match a.get("limit") {
-        None => return Err(ArgError::Other("'limit' parameter not specified".into())),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| ArgError::Other("'limit' parameter must be a number".into()))?,
-        Some(_) => return Err(ArgError::Other("'limit' parameter must be a number".into())),
-    };
-    if limit == 0 {
-        return Err(ArgError::Other(
-            "page size of retrieved leases must not be 0".into(),
-        ));
-    }
-    let limit = usize::try_from(limit.min(u64::from(u32::MAX))).unwrap_or(usize::MAX);
+    let limit = page_limit(a.get("limit"))?;
     let leases = state.core.leases_after(after, limit);
     let count = leases.len();
     Ok(found(&leases, Some(("count", json!(count)))))
+}
+
+/// Kea's `limit` check: an integer (a negative one wraps to a huge size,
+/// as Kea's cast does), from 1 to `u32::MAX`.
+fn page_limit(v: Option<&Value>) -> Result<usize, ArgError> {
+    let n = match v {
+        None => return Err(ArgError::Other("'limit' parameter not specified".into())),
+        Some(Value::Number(n)) if !n.is_f64() => n.as_u64().or_else(|| n.as_i64().map(|i| i as u64)).unwrap_or(u64::MAX),
+        Some(_) => return Err(ArgError::Other("'limit' parameter must be a number".into())),
+    };
+    if n == 0 {
+        return Err(ArgError::Other("page size of retrieved leases must not be 0".into()));
+    }
+    if n > u64::from(u32::MAX) {
+        return Err(ArgError::Other(format!(
+            "page size of retrieved leases must not be greater than {}",
+            u32::MAX
+        )));
+    }
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 async fn add_or_update(state: &ApiState, req: &Request, update: bool) -> Handled {

@@ -51,7 +51,7 @@ pub mod unix;
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, RwLock},
     time::Instant,
 };
 
@@ -61,10 +61,9 @@ use crate::{
     config::{Config, Secret},
     core::Core,
     events::EventLog,
-    glue,
     ha::RelStatus,
-    leases::StoreConfig,
     peer::{HaContext, HaRuntime},
+    reconfig::{Applied, Reconfig},
     xdp::Fastpath,
 };
 
@@ -113,49 +112,20 @@ pub struct Credentials {
     pub password: Secret,
 }
 
-/// Settings of a running configuration that cannot change without a
-/// restart: sockets are opened and the lease file is loaded once.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct RestartKeys {
-    interfaces: Vec<String>,
-    store: StoreConfig,
-}
-
-impl RestartKeys {
-    fn of(cfg: &Config) -> Self {
-        let mut interfaces: Vec<String> = cfg
-            .interfaces()
-            .interfaces
-            .iter()
-            .map(|i| format!("{i:?}"))
-            .collect();
-        interfaces.sort();
-        RestartKeys {
-            interfaces,
-            store: glue::store_config(cfg),
-        }
-    }
-}
-
-/// The configuration currently applied, as `config-get` shows it.
-pub(crate) struct Applied {
-    /// The JSON accepted (comments removed); `None` if the file could not be
-    /// shown as plain JSON (it uses `<?include?>`).
-    json: Option<serde_json::Value>,
-    restart: RestartKeys,
-    /// `config-reload`/`config-set` successes since start, for `status-get`.
-    reloaded_at: Instant,
-}
-
 /// Everything the API needs; one per daemon, shared by all connections.
 pub struct ApiState {
     /// The state the packet loop uses.
     pub core: Core,
-    /// The HA runtime, when the config loads `libdhcp_ha`.
-    pub ha: Option<Arc<HaRuntime>>,
+    /// The HA runtime (no relationship without `libdhcp_ha`; see
+    /// [`ApiState::ha_active`]).
+    pub ha: Arc<HaRuntime>,
     /// The config file (`config-reload`, default of `config-write`).
     pub config_path: Option<PathBuf>,
-    pub(crate) applied: Mutex<Applied>,
+    /// Where `config-set`, `config-reload` and `config-test` go (shared
+    /// with the SIGHUP handler).
+    pub reconfig: Arc<Reconfig>,
+    /// The configuration in force, as `config-get` shows it.
+    pub(crate) applied: Arc<Mutex<Applied>>,
     /// Cancelled by `shutdown`; the listener stops on it too.
     pub shutdown: CancellationToken,
     started: Instant,
@@ -164,10 +134,11 @@ pub struct ApiState {
     /// XDP counters, when the program is attached.
     pub xdp: Option<Arc<dyn XdpSource>>,
     /// Required credentials; `None` accepts anyone who can connect.
-    pub auth: Option<Credentials>,
-    /// HTTPS (and client certificates) on the listener; `None` is plain
-    /// HTTP. See [`tls::listener_config`].
-    pub tls: Option<tls::ServerTls>,
+    /// Reconfiguration may change them ([`ApiState::set_auth`]).
+    auth: RwLock<Option<Credentials>>,
+    /// HTTPS (and client certificates) on the listeners started from now
+    /// on; `None` is plain HTTP. See [`tls::listener_config`].
+    tls: RwLock<Option<tls::ServerTls>>,
     /// Recent notable events (config changes, dhcp-disable, HA
     /// transitions, …) for the page; shared with the HA runtime.
     pub events: Arc<EventLog>,
@@ -185,26 +156,23 @@ impl ApiState {
         config_path: Option<PathBuf>,
         shutdown: CancellationToken,
     ) -> Self {
-        let json = config_path
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| plain_json(&t));
+        let ha = ha.unwrap_or_default();
+        let events = Arc::new(EventLog::default());
+        let reconfig =
+            Arc::new(Reconfig::new(core.clone(), Arc::clone(&ha), cfg, config_path.clone(), Arc::clone(&events)));
         ApiState {
             core,
             ha,
             config_path,
-            applied: Mutex::new(Applied {
-                json,
-                restart: RestartKeys::of(cfg),
-                reloaded_at: Instant::now(),
-            }),
+            applied: reconfig.applied(),
+            reconfig,
             shutdown,
             started: Instant::now(),
             attach_mode: "userspace-only".into(),
             xdp: None,
-            auth: None,
-            tls: None,
-            events: Arc::new(EventLog::default()),
+            auth: RwLock::new(None),
+            tls: RwLock::new(None),
+            events,
             security_warnings: access::open_listener_warnings(cfg),
         }
     }
@@ -221,15 +189,36 @@ impl ApiState {
     }
 
     /// Requires these credentials on every request.
-    pub fn with_auth(mut self, auth: Option<Credentials>) -> Self {
-        self.auth = auth;
+    pub fn with_auth(self, auth: Option<Credentials>) -> Self {
+        self.set_auth(auth);
         self
     }
 
     /// Serves HTTPS with these settings instead of plain HTTP.
-    pub fn with_tls(mut self, tls: Option<tls::ServerTls>) -> Self {
-        self.tls = tls;
+    pub fn with_tls(self, tls: Option<tls::ServerTls>) -> Self {
+        self.set_tls(tls);
         self
+    }
+
+    /// The credentials every request must carry now.
+    pub fn auth(&self) -> Option<Credentials> {
+        self.auth.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Requires `auth` from the next request on (reconfiguration).
+    pub fn set_auth(&self, auth: Option<Credentials>) {
+        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = auth;
+    }
+
+    /// The TLS listeners started from now on use.
+    pub fn tls(&self) -> Option<tls::ServerTls> {
+        self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Serves `tls` on listeners started from now on (reconfiguration
+    /// restarts them).
+    pub fn set_tls(&self, tls: Option<tls::ServerTls>) {
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
     }
 
     /// Credentials of this server's own HA peer entry, which Kea's partner
@@ -255,9 +244,14 @@ impl ApiState {
         HaContext { core: self.core.clone(), events: Arc::clone(&self.events) }
     }
 
+    /// The HA runtime, when HA is configured (Kea's HA hook loaded).
+    pub fn ha_active(&self) -> Option<Arc<HaRuntime>> {
+        self.ha.is_active().then(|| Arc::clone(&self.ha))
+    }
+
     /// Every HA relationship's status; `None` without HA.
     pub fn ha_status(&self) -> Option<Vec<RelStatus>> {
-        Some(self.ha.as_ref()?.status())
+        Some(self.ha_active()?.status())
     }
 }
 
@@ -286,18 +280,6 @@ pub fn credentials(
     }
 }
 
-/// Kea accepts `#`, `//` and `/* */` comments in its files; `config-get`
-/// must answer plain JSON, so they are blanked by the config loader's own
-/// stripper. Returns `None` for a file with `<?include?>` (it is not one
-/// JSON document to show) and for anything still not JSON.
-fn plain_json(text: &str) -> Option<serde_json::Value> {
-    let ex = crate::config::expand_comments(text, "config-get").ok()?;
-    if ex.text.len() != text.len() {
-        return None; // an include was spliced in
-    }
-    serde_json::from_str(&ex.text).ok()
-}
-
 /// Starts the listener: binds `addr` (port 0 picks one), then serves until
 /// `state.shutdown` fires. Returns the bound address and the serving future,
 /// so callers (and tests) learn the port before anything waits on it.
@@ -324,14 +306,9 @@ pub fn unix_socket(
     Ok(Some(unix::serve(socket, state)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn comments_are_stripped_outside_strings() {
-        let v = plain_json("{ # c\n \"a\": \"x#y//z\", // c\n /* b */ \"b\": 1 }").unwrap();
-        assert_eq!(v, serde_json::json!({"a": "x#y//z", "b": 1}));
-        assert!(plain_json("<?include \"x\"?>").is_none());
-    }
+/// Serves an already bound listener until `stop` fires (reconfiguration
+/// stops and starts listeners one by one; `stop` should be a child of
+/// `state.shutdown`).
+pub async fn serve_until(state: Arc<ApiState>, listener: tokio::net::TcpListener, access: Listener, stop: CancellationToken) {
+    http::serve_until(listener, state, access, stop).await
 }

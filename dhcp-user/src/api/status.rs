@@ -65,7 +65,7 @@ pub fn snapshot(state: &ApiState) -> Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "host": host_name(),
-        "https": state.tls.as_ref().map(|t| json!({
+        "https": state.tls().as_ref().map(|t| json!({
             "client-certs-required": t.settings.require_client_certs,
         })),
         "uptime": state.started.elapsed().as_secs(),

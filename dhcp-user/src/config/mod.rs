@@ -30,6 +30,7 @@
 //! - `ha.rs`: `libdhcp_ha.so` parameters and their validation.
 //! - `loggers.rs`: `Dhcp4.loggers` as Kea reads it (the `logging` module
 //!   writes them).
+//! - `lease_db.rs`: `lease-database`, memfile or PostgreSQL with Kea's keys.
 //! - `lifetimes.rs`: lease time and T1/T2 exactly as Kea 2.2 computes them.
 //! - `client_classes.rs`: `client-classes`, their tests parsed once into
 //!   [`crate::classify::expr`] trees.
@@ -55,7 +56,7 @@
 //! # Deliberate differences from Kea
 //!
 //! Kea-valid files that xdhcp still refuses, because the alternative would be
-//! silently wrong: lease backends other than memfile; hook libraries other
+//! silently wrong: lease backends other than memfile and postgresql; hook libraries other
 //! than `libdhcp_lease_cmds.so`, `libdhcp_ha.so` and `libdhcp_bootp.so`; an IPv6 address where
 //! an IPv4 one is expected, or an IPv6 prefix longer than 128 bits, in
 //! option data; a key written twice in one JSON object (Kea keeps the last
@@ -79,6 +80,7 @@ pub mod client_classes;
 mod comments;
 mod error;
 pub mod ha;
+pub mod lease_db;
 mod lifetimes;
 pub mod loggers;
 pub mod option_def;
@@ -103,6 +105,7 @@ pub use comments::MAX_INCLUDE_DEPTH;
 pub(crate) use comments::expand as expand_comments;
 pub use error::{ConfigError, Location, Warning};
 pub use ha::{HaConfig, HaMode, HaRelationship, Peer, PeerUrl, Role, Secret};
+pub use lease_db::{DEFAULT_LEASE_FILE, LeaseDatabase, Memfile, OnFail, Postgresql};
 pub use lifetimes::{LeaseTimes, Lifetimes};
 pub use options::{DhcpOption, OptionSet};
 
@@ -304,7 +307,7 @@ impl Config {
     pub fn interfaces(&self) -> &InterfacesConfig {
         &self.interfaces
     }
-    /// `lease-database` (always memfile).
+    /// `lease-database`: the memfile or PostgreSQL.
     pub fn lease_database(&self) -> &LeaseDatabase {
         &self.lease_database
     }
@@ -727,6 +730,7 @@ pub struct Subnet {
     lifetimes: Lifetimes,
     authoritative: bool,
     match_client_id: bool,
+    store_extended_info: bool,
     boot: BootParams,
     reservation_flags: ReservationFlags,
     cache: LeaseCache,
@@ -794,6 +798,10 @@ impl Subnet {
     /// Effective `match-client-id`.
     pub fn match_client_id(&self) -> bool {
         self.match_client_id
+    }
+    /// Effective `store-extended-info`: relayed clients' option 82 kept in their leases.
+    pub fn store_extended_info(&self) -> bool {
+        self.store_extended_info
     }
     /// Effective boot parameters.
     pub fn boot(&self) -> &BootParams {
@@ -924,28 +932,12 @@ impl InterfacesConfig {
     }
 }
 
-/// Kea's default lease file for DHCPv4 (Debian's build).
-pub const DEFAULT_LEASE_FILE: &str = "/var/lib/kea/kea-leases4.csv";
-
 /// `control-socket` (`socket-type` `unix`): Kea's command channel, which
 /// `kea-ctrl-agent`, `kea-shell` and scripts using `socat` talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlSocket {
     /// `socket-name`: the unix socket's path.
     pub socket_name: PathBuf,
-}
-
-/// `lease-database` (type memfile).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseDatabase {
-    /// `name`: the CSV file (default [`DEFAULT_LEASE_FILE`]).
-    pub name: PathBuf,
-    /// `persist` (default true): false keeps leases in memory only.
-    pub persist: bool,
-    /// `lfc-interval` in seconds (default 3600; 0 disables cleanup).
-    pub lfc_interval: u32,
-    /// `max-row-errors` (default 0: unlimited).
-    pub max_row_errors: u32,
 }
 
 /// Names allowed in `host-reservation-identifiers` (`flex-id` is refused:

@@ -69,8 +69,8 @@ fn seed_zaldua1zerb1_hub_with_two_relationships() {
         .collect();
     assert_eq!(names, ["enp0s17", "enp0s18", "enp0s19"]);
     assert_eq!(c.interfaces().socket_type, SocketType::Raw);
-    assert_eq!(c.lease_database().name, PathBuf::from("/var/lib/kea/kea-leases4.csv"));
-    assert!(c.lease_database().persist);
+    assert_eq!(c.lease_database().memfile().unwrap().name, PathBuf::from("/var/lib/kea/kea-leases4.csv"));
+    assert!(c.lease_database().memfile().unwrap().persist);
     assert!(c.authoritative());
     assert!(c.lease_cmds());
     assert_eq!(c.control_socket().map(|s| s.socket_name.as_path()), Some(std::path::Path::new("/run/kea/kea4-ctrl-socket")));
@@ -857,7 +857,7 @@ fn kea_defaults_apply() {
     );
     assert!(!c.authoritative() && c.match_client_id() && c.echo_client_id());
     assert_eq!(c.decline_probation_period(), 86_400);
-    assert_eq!(c.lease_database().lfc_interval, 3600);
+    assert_eq!(c.lease_database().memfile().unwrap().lfc_interval, 3600);
     assert!(c.interfaces().interfaces.is_empty());
     assert_eq!(c.host_reservation_identifiers()[0], HostIdentifierType::HwAddress);
     let f = c.subnets()[0].reservation_flags();

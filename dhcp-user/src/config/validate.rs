@@ -20,8 +20,8 @@ use super::option_space;
 use super::options::{self, OptionSet};
 use super::wire;
 use super::{
-    BootParams, Cidr, Config, ControlSocket, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
-    ExpiredLeases, InterfacesConfig, LeaseCache, LeaseDatabase, OutboundInterface, Pool, Reservation,
+    BootParams, Cidr, Config, ControlSocket, HostId, HostIdentifierType, InterfaceSpec,
+    ExpiredLeases, InterfacesConfig, LeaseCache, OutboundInterface, Pool, Reservation,
     ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetClasses, SubnetContext, SubnetId,
 };
 
@@ -67,10 +67,9 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
             format!("ignored: DHCPv4-over-DHCPv6 (port {port}) is not supported"),
         ));
     }
-    extended_info(&mut w, P, d.store_extended_info);
 
     let interfaces = interfaces(d.interfaces_config.as_ref(), &at("interfaces-config"), &mut w)?;
-    let lease_database = lease_database(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
+    let lease_database = super::lease_db::validate(d.lease_database.as_ref(), &at("lease-database"), &mut w)?;
 
     let global_keys = LifetimeKeys {
         valid: d.valid_lifetime,
@@ -120,6 +119,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         boot: global_boot.clone(),
         authoritative,
         match_client_id,
+        store_extended_info: d.store_extended_info.unwrap_or(false),
         flags: global_flags,
         options: options.clone(),
         option_defs: &option_defs,
@@ -198,17 +198,6 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     Ok((config, w))
 }
 
-/// `store-extended-info`: Kea keeps relay data in each lease's user
-/// context for lease queries; xdhcp stores none, and says so.
-fn extended_info(w: &mut Warnings, path: &str, v: Option<bool>) {
-    if v == Some(true) {
-        w.push((
-            format!("{path}.store-extended-info"),
-            "ignored: relay data is not stored in leases".into(),
-        ));
-    }
-}
-
 /// `expired-leases-processing` with Kea's defaults and limits
 /// (`CfgExpiration`).
 fn expired_leases(
@@ -265,6 +254,7 @@ struct Globals<'a> {
     boot: BootParams,
     authoritative: bool,
     match_client_id: bool,
+    store_extended_info: bool,
     flags: ReservationFlags,
     options: OptionSet,
     option_defs: &'a OptionDefs,
@@ -388,7 +378,6 @@ fn shared_network(
             }
         }
     }
-    extended_info(w, path, n.store_extended_info);
     let own_options = option_list(g.option_defs, &n.option_data, &at("option-data"), w)?;
     let scope = Globals {
         keys,
@@ -401,6 +390,7 @@ fn shared_network(
         )?,
         authoritative: n.authoritative.unwrap_or(g.authoritative),
         match_client_id: n.match_client_id.unwrap_or(g.match_client_id),
+        store_extended_info: n.store_extended_info.unwrap_or(g.store_extended_info),
         flags: reservation_flags(
             g.flags,
             &n.reservation_mode,
@@ -573,28 +563,6 @@ fn control_socket(cs: Option<&wire::ControlSocket>, path: &str, w: &mut Warnings
         Some(n) => Ok(Some(ControlSocket { socket_name: PathBuf::from(n) })),
         None => Err(Invalid::new(path, "Mandatory 'socket-name' parameter missing")),
     }
-}
-
-fn lease_database(db: Option<&wire::LeaseDatabase>, path: &str, w: &mut Warnings) -> Result<LeaseDatabase, Invalid> {
-    let mut out =
-        LeaseDatabase { name: PathBuf::from(DEFAULT_LEASE_FILE), persist: true, lfc_interval: 3600, max_row_errors: 0 };
-    let Some(db) = db else { return Ok(out) };
-    if db.user_context.is_some() {
-        w.push((format!("{path}.user-context"), "ignored".into()));
-    }
-    if db.kind != "memfile" {
-        return Err(Invalid::new(format!("{path}.type"), format!("{:?}: only \"memfile\" is supported", db.kind)));
-    }
-    if let Some(n) = &db.name {
-        if n.is_empty() {
-            return Err(Invalid::new(format!("{path}.name"), "must not be empty"));
-        }
-        out.name = PathBuf::from(n);
-    }
-    out.persist = db.persist.unwrap_or(true);
-    out.lfc_interval = db.lfc_interval.unwrap_or(3600);
-    out.max_row_errors = db.max_row_errors.unwrap_or(0);
-    Ok(out)
 }
 
 fn boot_params(
@@ -899,7 +867,6 @@ fn subnet(
         relay_addresses = n.relay_addresses.clone();
     }
     let cache = lease_cache(g.cache, s.cache_threshold, s.cache_max_age, path)?;
-    extended_info(w, path, s.store_extended_info);
 
     let interface = match s.interface {
         Some(i) if i.is_empty() => None,
@@ -1015,6 +982,7 @@ fn subnet(
         lifetimes,
         authoritative: s.authoritative.unwrap_or(g.authoritative),
         match_client_id: s.match_client_id.unwrap_or(g.match_client_id),
+        store_extended_info: s.store_extended_info.unwrap_or(g.store_extended_info),
         boot,
         reservation_flags,
         cache,

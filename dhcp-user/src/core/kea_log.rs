@@ -301,14 +301,25 @@ pub fn sending(req: &Inbound, reply: &Message, dest: &Destination, at: &Arrival<
 /// interfaces taken in (`dhcpsrv`), as Kea logs them at start-up and on
 /// every reconfiguration.
 pub fn configured(cfg: &crate::config::Config) {
-    let db = cfg.lease_database();
-    let name = if db.persist { db.name.display().to_string() } else { "(none)".to_owned() };
-    tracing::info!(target: "kea-dhcp4.dhcpsrv", msgid = "DHCPSRV_MEMFILE_DB",
-        "opening memory file lease database: lfc-interval={} name={name} persist={} type=memfile universe=4",
-        db.lfc_interval, db.persist);
-    if db.persist && db.lfc_interval > 0 {
-        tracing::info!(target: "kea-dhcp4.dhcpsrv", msgid = "DHCPSRV_MEMFILE_LFC_SETUP",
-            "setting up the Lease File Cleanup interval to {} sec", db.lfc_interval);
+    match cfg.lease_database() {
+        crate::config::LeaseDatabase::Memfile(db) => {
+            let name = if db.persist { db.name.display().to_string() } else { "(none)".to_owned() };
+            tracing::info!(target: "kea-dhcp4.dhcpsrv", msgid = "DHCPSRV_MEMFILE_DB",
+                "opening memory file lease database: lfc-interval={} name={name} persist={} type=memfile universe=4",
+                db.lfc_interval, db.persist);
+            if db.persist && db.lfc_interval > 0 {
+                tracing::info!(target: "kea-dhcp4.dhcpsrv", msgid = "DHCPSRV_MEMFILE_LFC_SETUP",
+                    "setting up the Lease File Cleanup interval to {} sec", db.lfc_interval);
+            }
+        }
+        // Kea's redacted access string: keys in order, the password as stars.
+        crate::config::LeaseDatabase::Postgresql(db) => {
+            let password = if db.password.is_some() { " password=*****" } else { "" };
+            let user = db.user.as_deref().map(|u| format!(" user={u}")).unwrap_or_default();
+            tracing::info!(target: "kea-dhcp4.dhcpsrv", msgid = "DHCPSRV_PGSQL_DB",
+                "opening PostgreSQL lease database: host={} name={}{password} port={} type=postgresql universe=4{user}",
+                db.host, db.name, db.port);
+        }
     }
     if listening!("kea-dhcp4.dhcpsrv") {
         for s in cfg.subnets() {

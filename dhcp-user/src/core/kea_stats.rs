@@ -376,6 +376,9 @@ pub fn globals_of(c: Counter) -> &'static [Global] {
         Counter::Dropped(DropReason::NotRequest | DropReason::NoMessageType | DropReason::UnexpectedMessageType) => {
             &[Pkt4Received, Pkt4UnknownReceived, Pkt4ReceiveDrop]
         }
+        // Kea's `sanityCheck` (no hardware address, no client-id) drops it
+        // as an RFC violation after parsing it.
+        Counter::Dropped(DropReason::NoIdentifier) => &[Pkt4Received, Pkt4ReceiveDrop],
         // Kea's `accept` refuses these: dropped after being counted by type.
         Counter::Silent(Silence::OtherServerSelected | Silence::NoSubnet) => &[Pkt4ReceiveDrop],
         Counter::Silent(Silence::PoolExhausted) => &[V4AllocationFail, V4AllocationFailSubnet],

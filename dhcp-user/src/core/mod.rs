@@ -263,12 +263,21 @@ impl Core {
         Arc::clone(&self.lock().policy)
     }
 
-    /// Swaps the policy (config apply); templates and lease entries
-    /// depend on it, so the kernel rebuilds them.
-    pub fn apply_policy(&self, policy: Policy) -> Flushed {
+    /// Config apply ([`crate::reconfig`]): swaps the policy and, in the
+    /// same critical section, runs `swap` (the HA runtime's new
+    /// relationships), so no packet sees one without the other. The
+    /// kernel first gets the serving bits the new relationships allow on
+    /// its current templates — a relationship restarted from `waiting`
+    /// stops the kernel's answers for its subnets at once, not after a
+    /// rebuild that takes seconds with a million leases — then the
+    /// rebuild of templates and leases.
+    pub fn reconfigure(&self, policy: Policy, swap: impl FnOnce()) -> Flushed {
         let mut st = self.lock();
+        let now = crate::clock::unix_now();
+        swap();
+        st.rescope(now);
         st.policy = Arc::new(policy);
-        st.rebuild(crate::clock::unix_now());
+        st.rebuild(now);
         st.flushed()
     }
 

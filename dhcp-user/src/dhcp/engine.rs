@@ -106,6 +106,9 @@ pub struct NewLease {
     pub hostname: String,
     /// Active or declined.
     pub state: HeldState,
+    /// Option 82's payload to keep in the lease's user context (Kea's
+    /// `store-extended-info`); `None` when the subnet keeps none.
+    pub relay_agent_info: Option<Vec<u8>>,
 }
 
 /// Store change implied by a decision.
@@ -775,6 +778,7 @@ fn decide_dhcp(
                         expire: now + u64::from(probation),
                         hostname: String::new(),
                         state: HeldState::Declined,
+                        relay_agent_info: None,
                     }))
                 }
                 None => Decision::silent(Silence::NotOwner),
@@ -987,6 +991,7 @@ fn ack(
         expire: ctx.now + u64::from(grant_of.timers.valid),
         hostname: grant_of.hostname,
         state: HeldState::Active,
+        relay_agent_info: req.relay_agent_info.clone().filter(|_| subnet.store_extended_info),
     });
     Decision { reply: Some((msg, dest)), write: Some(write), silence: None }
 }
@@ -1290,6 +1295,7 @@ mod tests {
                 },
                 authoritative,
                 match_client_id: true,
+                store_extended_info: false,
                 echo_client_id: true,
                 next_server: Ipv4Addr::UNSPECIFIED,
                 server_hostname: None,
@@ -2076,6 +2082,30 @@ mod tests {
         let n = opts.windows(7).filter(|x| *x == [82, 5, 1, 3, b'a', b'b', b'c']).count();
         assert_eq!(n, 1, "{opts:?}");
         assert_eq!(opts[opts.len() - 8..], [82, 5, 1, 3, b'a', b'b', b'c', 255], "82 goes last");
+    }
+
+    /// Kea's `store-extended-info`: an ACK's lease keeps the relay's option
+    /// 82 only when the subnet says so.
+    #[test]
+    fn extended_info_keeps_option_82_in_the_lease() {
+        let mut w = World::new(199, true);
+        let relay = Ipv4Addr::new(192, 168, 50, 1);
+        let mut m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, relay, &M1);
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Request));
+        m.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(192, 168, 50, 101)));
+        m.opts_mut().insert(DhcpOption::ServerIdentifier(SID));
+        let rai = vec![1, 6, 6, 1, 6, 2, 6, 3];
+        m.opts_mut().insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::from(82u8), rai.clone())));
+        let req = classify(&m.to_vec().unwrap()).unwrap();
+        for keep in [false, true] {
+            w.policy.subnets[0].store_extended_info = keep;
+            let ctx = Ctx { now: w.now, server_id: SID, on_link: true };
+            let d = decide(&req, w.policy.subnet(1), &w.policy, &w.store, &mut w.alloc, ctx);
+            let Some(LeaseWrite::Upsert(n)) = d.write else { panic!("no lease written: {d:?}") };
+            assert_eq!(n.relay_agent_info, keep.then(|| rai.clone()));
+            let want = keep.then(|| serde_json::json!({"ISC": {"relay-agent-info": "0x0106060106020603"}}));
+            assert_eq!(crate::glue::to_lease(&n).user_context, want);
+        }
     }
 
     #[test]

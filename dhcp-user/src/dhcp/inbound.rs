@@ -32,11 +32,15 @@ pub enum DropReason {
     NoMessageType,
     /// A message type a server never receives (OFFER, ACK, NAK, …).
     UnexpectedMessageType,
+    /// Neither a hardware address (`hlen` 0) nor a client identifier:
+    /// nothing names the client, so no lease could be stored for it (Kea's
+    /// `sanityCheck` drops it as an RFC violation). Found by fuzzing.
+    NoIdentifier,
 }
 
 impl DropReason {
     /// Every reason, for exporting zero counters.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::Truncated,
         DropReason::NotRequest,
         DropReason::BadHardwareLength,
@@ -44,6 +48,7 @@ impl DropReason {
         DropReason::BadOption,
         DropReason::NoMessageType,
         DropReason::UnexpectedMessageType,
+        DropReason::NoIdentifier,
     ];
 
     /// Stable snake_case label.
@@ -56,6 +61,7 @@ impl DropReason {
             DropReason::BadOption => "bad_option",
             DropReason::NoMessageType => "no_message_type",
             DropReason::UnexpectedMessageType => "unexpected_message_type",
+            DropReason::NoIdentifier => "no_identifier",
         }
     }
 }
@@ -160,6 +166,9 @@ fn classify_as(bytes: &[u8], bootp: bool) -> Result<Inbound, DropReason> {
         Some(DhcpOption::ClientIdentifier(_)) => return Err(DropReason::BadOption),
         _ => None,
     };
+    if hwaddr.is_empty() && client_id.is_none() {
+        return Err(DropReason::NoIdentifier);
+    }
     let requested_ip = match opts.get(OptionCode::RequestedIpAddress) {
         Some(DhcpOption::RequestedIpAddress(ip)) => Some(*ip),
         _ => None,
@@ -327,6 +336,25 @@ mod tests {
         let mut b = good[..240].to_vec();
         b.extend_from_slice(&[53, 1, 2, 255]);
         assert_eq!(classify(&b).unwrap_err(), DropReason::UnexpectedMessageType);
+    }
+
+    /// Found by the `packet` fuzz target: a REQUEST with `hlen` 0 (not
+    /// Ethernet) and no client-id was ACKed with a lease the store then
+    /// refused. Kea drops such a packet before any decision; so do we.
+    #[test]
+    fn drops_a_client_with_no_identifier() {
+        let mut b = discover([2, 0, 0, 0, 0, 3]);
+        b[1] = 6; // IEEE 802: any hlen is allowed
+        b[2] = 0;
+        assert_eq!(classify(&b).unwrap().client_id.as_deref(), Some(&[1, 2, 0, 0, 0, 0, 3][..]), "client-id alone names it");
+        let u = Ipv4Addr::UNSPECIFIED;
+        let mut m = Message::new(u, u, u, u, &[2, 0, 0, 0, 0, 3]);
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Request));
+        let mut b = m.to_vec().unwrap();
+        b[1] = 6;
+        b[2] = 0;
+        assert_eq!(classify(&b).unwrap_err(), DropReason::NoIdentifier);
+        assert_eq!(classify_bootp(&b).unwrap_err(), DropReason::NoIdentifier);
     }
 
     proptest! {

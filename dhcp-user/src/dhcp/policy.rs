@@ -186,6 +186,9 @@ pub struct SubnetPolicy {
     pub authoritative: bool,
     /// Identify clients by client-id when they send one.
     pub match_client_id: bool,
+    /// Keep a relayed client's option 82 in its lease (Kea's
+    /// `store-extended-info`), for lease queries and the lease commands.
+    pub store_extended_info: bool,
     /// Echo option 61 in replies (RFC 6842).
     pub echo_client_id: bool,
     /// `siaddr` of replies.

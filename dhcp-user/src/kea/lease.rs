@@ -38,10 +38,14 @@ pub fn lease_json(l: &Lease) -> Value {
     Value::Object(m)
 }
 
-/// An address argument, with Kea's wording when it is not one.
+/// An address argument, with Kea's wording when it is not one (the
+/// `SimpleParser::getAddress` text around `IOAddress`'s own).
 pub fn parse_addr(text: &str) -> Result<Ipv4Addr, ArgError> {
-    text.parse()
-        .map_err(|_| ArgError::Other(format!("Failed to convert '{text}' to address")))
+    text.parse().map_err(|_| {
+        ArgError::Other(format!(
+            "Failed to convert '{text}' to address: Failed to convert string to address '{text}': Invalid argument"
+        ))
+    })
 }
 
 /// Kea's `Lease4Parser`: a lease from `lease4-add`/`lease4-update`

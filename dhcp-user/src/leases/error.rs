@@ -71,6 +71,10 @@ pub enum LeaseError {
     /// The writer thread is gone (store shut down or thread panicked).
     #[error("lease writer stopped")]
     WriterStopped,
+    /// The lease database did not commit the change (see
+    /// [`super::pgsql::PgError::is_unavailable`] for an outage).
+    #[error("{0}")]
+    Database(Arc<super::pgsql::PgError>),
 }
 
 impl LeaseError {

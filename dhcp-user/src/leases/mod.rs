@@ -22,6 +22,7 @@
 //!   rewrites it from memory.
 //! - [`lfc`]: lease file cleanup (compaction) with Kea's files and steps.
 //! - [`store`]: [`LeaseStore`], its indexes and the [`Durable`] handle.
+//! - [`pgsql`]: the PostgreSQL backend on Kea's own schema (issue 21).
 //! - `kea_tests`: interop tests against the installed `kea-lfc` and
 //!   `kea-dhcp4`; `tests/lease_store_kill.rs` SIGKILLs a writer process.
 #![warn(missing_docs)]
@@ -32,6 +33,7 @@ pub mod guard;
 pub mod json;
 pub mod lfc;
 pub mod model;
+pub mod pgsql;
 pub mod store;
 mod writer;
 

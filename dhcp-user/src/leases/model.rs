@@ -41,9 +41,10 @@ pub enum IdError {
         /// Most bytes allowed.
         max: usize,
     },
-    /// Text that is not hex in one of the forms Kea accepts.
-    #[error("not a hex string: {0}")]
-    Hex(&'static str),
+    /// Text that is not hex in one of the forms Kea accepts; the text is
+    /// Kea's own (`decodeSeparatedHexString`), which Forge compares exactly.
+    #[error("{0}")]
+    Hex(String),
 }
 
 /// A client hardware address (`chaddr`), as Kea keeps it: a type and up to
@@ -298,31 +299,32 @@ fn parse_separated_hex(s: &str, sep: char) -> Result<Vec<u8>, IdError> {
     s.split(sep)
         .map(|octet| {
             if octet.is_empty() {
-                return Err(IdError::Hex("two consecutive separators"));
+                return Err(IdError::Hex(format!(
+                    "two consecutive separators ('{sep}') specified in a decoded string '{s}'"
+                )));
             }
             if octet.len() > 2 {
-                return Err(IdError::Hex("more than two digits between separators"));
+                return Err(IdError::Hex(format!("invalid format of the decoded string '{s}'")));
             }
-            u8::from_str_radix(octet, 16).map_err(|_| IdError::Hex("not a hex digit"))
+            // `from_str_radix` would accept a leading '+'; Kea would not.
+            if let Some(c) = octet.chars().find(|c| !c.is_ascii_hexdigit()) {
+                return Err(IdError::Hex(format!(
+                    "'{c}' is not a valid hexadecimal digit in decoded string '{s}'"
+                )));
+            }
+            u8::from_str_radix(octet, 16).map_err(|e| IdError::Hex(e.to_string()))
         })
         .collect()
 }
 
 /// The colon form used for hardware addresses.
 pub(crate) fn parse_colon_hex(s: &str) -> Result<Vec<u8>, IdError> {
-    // `from_str_radix` would accept a leading '+'; Kea would not.
-    if s.contains('+') {
-        return Err(IdError::Hex("not a hex digit"));
-    }
     parse_separated_hex(s, ':')
 }
 
 /// Kea's `decodeFormattedHexString`: colon- or space-separated octets, or a
 /// plain digit string with an optional `0x` and an implied leading zero.
 pub(crate) fn parse_formatted_hex(s: &str) -> Result<Vec<u8>, IdError> {
-    if s.contains('+') {
-        return Err(IdError::Hex("not a hex digit"));
-    }
     if s.contains(':') {
         return parse_separated_hex(s, ':');
     }
@@ -331,7 +333,7 @@ pub(crate) fn parse_formatted_hex(s: &str) -> Result<Vec<u8>, IdError> {
     }
     let digits = if s.len() > 2 && s.starts_with("0x") { &s[2..] } else { s };
     if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(IdError::Hex("not a hex digit"));
+        return Err(IdError::Hex(format!("'{s}' is not a valid string of hexadecimal digits")));
     }
     let padded;
     let digits = if digits.len() % 2 == 1 {
@@ -342,7 +344,7 @@ pub(crate) fn parse_formatted_hex(s: &str) -> Result<Vec<u8>, IdError> {
     };
     (0..digits.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| IdError::Hex("not a hex digit")))
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|e| IdError::Hex(e.to_string())))
         .collect()
 }
 
@@ -372,6 +374,19 @@ mod tests {
         assert!("01".parse::<ClientId>().is_err(), "Kea needs at least two bytes");
         assert!("01:gg".parse::<ClientId>().is_err());
         assert_eq!(ClientId::new(vec![1, 2]).unwrap().to_string(), "01:02");
+    }
+
+    /// Forge compares these texts with Kea's exactly.
+    #[test]
+    fn hex_errors_in_keas_words() {
+        let err = |r: Result<Vec<u8>, IdError>| r.unwrap_err().to_string();
+        assert_eq!(err(parse_colon_hex(" ")), "' ' is not a valid hexadecimal digit in decoded string ' '");
+        assert_eq!(err(parse_colon_hex("aaaaa")), "invalid format of the decoded string 'aaaaa'");
+        assert_eq!(err(parse_colon_hex("+1")), "'+' is not a valid hexadecimal digit in decoded string '+1'");
+        assert_eq!(err(parse_formatted_hex(" ")), "two consecutive separators (' ') specified in a decoded string ' '");
+        assert_eq!(err(parse_formatted_hex("aa::bb")), "two consecutive separators (':') specified in a decoded string 'aa::bb'");
+        assert_eq!(err(parse_formatted_hex("xx")), "'xx' is not a valid string of hexadecimal digits");
+        assert_eq!(parse_formatted_hex("").unwrap(), Vec::<u8>::new());
     }
 
     #[test]

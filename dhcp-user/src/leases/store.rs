@@ -22,6 +22,8 @@ use super::error::{LeaseError, Result};
 use super::file::{LeaseFiles, LeaseMap, LiveFile, LoadReport, load_file, running_pid};
 use super::lfc::{self, LfcOutcome, LfcReport};
 use super::model::{ClientId, HwAddr, INFINITE_LIFETIME, Lease, LeaseState};
+use super::pgsql::PgLeaseDb;
+use super::pgsql::writer::DbWriter;
 use super::writer::{Record, Writer};
 
 /// Kea's default lease file on Debian (`[datadir]/kea-leases4.csv`).
@@ -305,8 +307,42 @@ struct Shared {
     files: Option<LeaseFiles>,
     // Field order matters for Drop: stop the timer, then flush the writer.
     _timer: Option<LfcTimer>,
-    writer: Option<Writer>,
+    writer: Option<Sink>,
     lfc_running: Mutex<()>,
+}
+
+/// Where changes become durable: the memfile's writer thread, or the lease
+/// database. Everything above the store sees only `Durable`s, whichever it is.
+#[derive(Debug)]
+enum Sink {
+    /// Kea's memfile, group-committed by the writer thread.
+    File(Writer),
+    /// Kea's `lease4` table (see [`super::pgsql`]).
+    Database(DbWriter),
+}
+
+impl Sink {
+    fn submit(&self, record: Record) -> oneshot::Receiver<Result<()>> {
+        match self {
+            Sink::File(w) => w.submit(record),
+            Sink::Database(w) => w.submit(record),
+        }
+    }
+
+    fn submit_many(&self, records: Vec<Record>) -> oneshot::Receiver<Result<()>> {
+        match self {
+            Sink::File(w) => w.submit_many(records),
+            Sink::Database(w) => w.submit_many(records),
+        }
+    }
+
+    /// The file writer, for what only a memfile has (cleanup, the guard).
+    fn file(&self) -> Option<&Writer> {
+        match self {
+            Sink::File(w) => Some(w),
+            Sink::Database(_) => None,
+        }
+    }
 }
 
 /// The lease store. Cheap to clone; all clones share one store, and the
@@ -350,14 +386,24 @@ impl LeaseStore {
         tracing::info!("lease store: {report}");
         let live = LiveFile::open(files.current(), live_scan)?;
         let writer = Writer::spawn(live, files.clone())?;
-        let store = LeaseStore::assemble(Index::from_map(leases), Some(files), Some(writer), config.lfc_interval);
+        let store =
+            LeaseStore::assemble(Index::from_map(leases), Some(files), Some(Sink::File(writer)), config.lfc_interval);
         Ok((store, report))
     }
 
-    fn assemble(index: Index, files: Option<LeaseFiles>, writer: Option<Writer>, lfc: Duration) -> LeaseStore {
+    /// The store over a lease database: `leases` (everything the database
+    /// held at start, [`PgLeaseDb::load_all`]) in memory, every change
+    /// committed to the database by tasks on `runtime` before its
+    /// [`Durable`] resolves. No files, no cleanup: the database is the file.
+    pub fn with_database(leases: Vec<Lease>, db: PgLeaseDb, runtime: &tokio::runtime::Handle) -> LeaseStore {
+        let index = Index::from_map(leases.into_iter().map(|l| (l.address, l)).collect());
+        LeaseStore::assemble(index, None, Some(Sink::Database(DbWriter::spawn(db, runtime))), Duration::ZERO)
+    }
+
+    fn assemble(index: Index, files: Option<LeaseFiles>, writer: Option<Sink>, lfc: Duration) -> LeaseStore {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let periodic = !lfc.is_zero() && writer.is_some();
-        let guarded = writer.is_some();
+        let guarded = writer.as_ref().and_then(Sink::file).is_some();
+        let periodic = !lfc.is_zero() && guarded;
         let shared = Arc::new(Shared {
             index: Mutex::new(index),
             files,
@@ -610,7 +656,7 @@ impl LeaseStore {
     /// Runs a lease file cleanup now, in the calling thread (blocking; use
     /// `spawn_blocking` from async code). Writes continue meanwhile.
     pub fn compact_now(&self) -> Result<LfcReport> {
-        let (Some(files), Some(writer)) = (&self.shared.files, &self.shared.writer) else {
+        let (Some(files), Some(writer)) = (&self.shared.files, self.shared.writer.as_ref().and_then(Sink::file)) else {
             return Ok(LfcReport { outcome: LfcOutcome::Disabled, ..LfcReport::default() });
         };
         let Ok(_running) = self.shared.lfc_running.try_lock() else {
@@ -622,7 +668,7 @@ impl LeaseStore {
     /// Whether the live file is still under its name (always, without
     /// persistence). See [`super::guard`].
     pub fn live_file_in_place(&self) -> Result<bool> {
-        match &self.shared.writer {
+        match self.shared.writer.as_ref().and_then(Sink::file) {
             Some(w) => w.check(),
             None => Ok(true),
         }
@@ -632,7 +678,7 @@ impl LeaseStore {
     /// lock so no change slips between the snapshot and the switch; returns
     /// how many leases it holds. See [`super::guard`].
     pub fn rewrite_live_file(&self) -> Result<usize> {
-        let Some(writer) = &self.shared.writer else { return Ok(0) };
+        let Some(writer) = self.shared.writer.as_ref().and_then(Sink::file) else { return Ok(0) };
         let index = self.index();
         let mut rows = String::new();
         let mut n = 0;

@@ -12,8 +12,9 @@
 //! - Kea id: a `msgid` field (`msgid = "DHCP4_STARTED"`) is printed before
 //!   the message, as Kea prints its message ids. Other fields follow the
 //!   message as `key=value`.
-//! - Severity: ERROR, WARN, INFO as is; DEBUG is Kea debug level 10 and
-//!   TRACE level 55, unless the event has a `debuglevel` field.
+//! - Severity: ERROR, WARN, INFO as is (ERROR with `fatal = true` is
+//!   Kea's FATAL); DEBUG is Kea debug level 10 and TRACE level 55, unless
+//!   the event has a `debuglevel` field.
 //! - A logger without its own entry uses its closest configured ancestor's
 //!   (`kea-dhcp4.packets` → `kea-dhcp4`); like Kea, a line goes only to the
 //!   outputs of that one entry.
@@ -132,17 +133,18 @@ struct Shared {
 #[error("{0}: {1}")]
 pub struct OpenError(pub String, #[source] pub std::io::Error);
 
-/// Changes where the installed layer writes (start-up, reconfiguration).
-#[derive(Clone)]
-pub struct Handle {
-    shared: Shared,
-    rust_log: bool,
+/// The outputs of a `loggers` configuration, opened but not yet written
+/// to: reconfiguration opens them before it changes anything, so that an
+/// output that cannot be opened refuses the whole configuration, and
+/// installs them ([`Handle::install`]) with the rest.
+pub struct Opened {
+    active: Vec<Active>,
+    empty: bool,
 }
 
-impl Handle {
-    /// Writes to `loggers` from now on, replacing what was configured. An
-    /// output that cannot be opened fails the whole change, as in Kea.
-    pub fn configure(&self, loggers: &[Logger]) -> Result<(), OpenError> {
+impl Opened {
+    /// Opens every output of `loggers` (each destination once).
+    pub fn open(loggers: &[Logger]) -> Result<Opened, OpenError> {
         let mut opened: HashMap<Destination, Arc<Mutex<Sink>>> = HashMap::new();
         let mut active = Vec::new();
         for l in loggers {
@@ -188,11 +190,33 @@ impl Handle {
         let mut active = merged;
         // Most specific first, so that `find` returns the closest ancestor.
         active.sort_by_key(|a| std::cmp::Reverse(a.logger.name.len()));
+        Ok(Opened { active, empty: loggers.is_empty() })
+    }
+}
+
+/// Changes where the installed layer writes (start-up, reconfiguration).
+#[derive(Clone)]
+pub struct Handle {
+    shared: Shared,
+    rust_log: bool,
+}
+
+impl Handle {
+    /// Writes to `loggers` from now on, replacing what was configured. An
+    /// output that cannot be opened fails the whole change, as in Kea.
+    pub fn configure(&self, loggers: &[Logger]) -> Result<(), OpenError> {
+        let opened = Opened::open(loggers)?;
+        self.install(opened);
+        Ok(())
+    }
+
+    /// Writes to the outputs of `opened` from now on (see [`Opened`]).
+    pub fn install(&self, opened: Opened) {
+        let Opened { active, empty } = opened;
         let old = std::mem::replace(&mut *self.shared.loggers.write().unwrap_or_else(|e| e.into_inner()), Arc::new(Loggers(active)));
         flush_all(&old);
-        self.shared.dev_stderr.store(self.rust_log || loggers.is_empty(), Ordering::Relaxed);
+        self.shared.dev_stderr.store(self.rust_log || empty, Ordering::Relaxed);
         tracing::callsite::rebuild_interest_cache();
-        Ok(())
     }
 
     /// Flushes buffered lines (before the process exits).
@@ -269,6 +293,9 @@ struct Fields {
     message: String,
     msgid: Option<String>,
     debuglevel: Option<u64>,
+    /// `fatal = true` on an ERROR event: Kea's FATAL severity, which
+    /// tracing has no level for.
+    fatal: bool,
     rest: String,
 }
 
@@ -280,6 +307,13 @@ impl Visit for Fields {
             n => {
                 let _ = write!(self.rest, " {n}={v}");
             }
+        }
+    }
+    fn record_bool(&mut self, f: &Field, v: bool) {
+        if f.name() == "fatal" {
+            self.fatal = v;
+        } else {
+            self.record_debug(f, &v);
         }
     }
     fn record_u64(&mut self, f: &Field, v: u64) {
@@ -336,6 +370,7 @@ impl<S: Subscriber> Layer<S> for KeaLayer {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let (sev, default_dbg) = severity_of(meta.level());
+        let sev = if fields.fatal && sev == Severity::Error { Severity::Fatal } else { sev };
         let dbg = fields.debuglevel.map_or(default_dbg, |d| d.min(99) as u8);
         if !passes(active.logger.severity, active.logger.debuglevel, sev, dbg) {
             return;

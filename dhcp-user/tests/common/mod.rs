@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod drill;
+pub mod pki;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};

@@ -11,7 +11,14 @@ use aya::{
     programs::{TestRun, TestRunOptions, Xdp},
 };
 use dhcp_common::counters::{Counters, MAP_NAME, Outcome};
-use dhcp_user::{dhcp::policy::Policy, fastpath::MapSync, net::Interface, xdp::EBPF_OBJECT};
+use dhcp_user::{
+    config,
+    dhcp::policy::{OptionValue, Policy},
+    fastpath::MapSync,
+    glue,
+    net::Interface,
+    xdp::EBPF_OBJECT,
+};
 
 /// `XDP_PASS`: handed to the daemon.
 pub const XDP_PASS: u32 = 2;
@@ -78,4 +85,24 @@ impl Rig {
     pub fn delta(&self, before: &Counters, o: Outcome) -> u64 {
         self.counters().get(o) - before.get(o)
     }
+}
+
+/// Venus's primary (`lab/venus/lobezno.json`) with two more options on its
+/// LAN subnet: 42 sent only when asked for, 119 always sent (above 61, so
+/// the template's option order is exercised).
+pub fn venus_policy() -> Policy {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
+    let mut p = glue::compile(&config::parse(&text, "lobezno.json").unwrap());
+    let s = &mut p.subnets[0];
+    for (code, v) in [
+        (42, OptionValue { data: vec![192, 168, 50, 9], always_send: false }),
+        (119, OptionValue { data: b"\x05venus\x04test\x00".to_vec(), always_send: true }),
+    ] {
+        s.options.insert(code, v.clone());
+        // Pools carry effective options: a subnet-level change shows there too.
+        for pool in &mut s.pools {
+            pool.options.insert(code, v.clone());
+        }
+    }
+    p
 }

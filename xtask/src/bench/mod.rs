@@ -12,6 +12,10 @@
 //!   xdhcpd (XDP, `--no-xdp`) vs Kea 2.2.
 //! - [`failover`]: client-visible outage when the serving server of a
 //!   pair fails, xdhcpd vs a Kea 2.2 pair, from the HA drills.
+//! - [`transition`]: ACK delays and drops of a loaded hot-standby pair
+//!   with many leases through dhcp-disable/-enable, a config-reload and a
+//!   partner-down transition (not in the run of every section: it kills
+//!   a server on purpose and takes a while to load its leases).
 //! - [`goals`]: every target of the issues beside the last measured ratio,
 //!   rewritten after any section (read from `bench/*.json`).
 //!
@@ -26,6 +30,7 @@ pub mod goals;
 pub mod ha;
 pub mod renew;
 pub mod startup;
+pub mod transition;
 
 use std::{fmt::Write as _, path::Path, process::Command, time::Duration};
 
@@ -92,6 +97,10 @@ enum What {
         #[arg(long, default_value_t = 3)]
         runs: u32,
     },
+    /// ACK delays and drops of a hot-standby pair with many leases under
+    /// steady perfdhcp load, through dhcp-disable/-enable, a config-reload
+    /// and a partner-down; writes BENCHMARKS.md and bench/transition.json.
+    Transition(transition::Opts),
     /// Only rewrites the goals table from the existing bench/*.json (every
     /// other section does this too).
     Goals,
@@ -130,6 +139,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         What::Startup { leases, reps } => startup::measure(*leases, (*reps).max(1))?.section(),
         What::Failover { runs } => failover::measure((*runs).max(1))?.section(),
+        What::Transition(opts) => transition::measure(opts)?.section(),
     };
     publish(&section)?;
     publish(&goals::section())

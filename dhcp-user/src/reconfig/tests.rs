@@ -1,0 +1,210 @@
+//! Reconfiguration without root or network: a config is in force
+//! everywhere (policy, HA relationships, the kernel's queue) or nowhere.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::{
+    ha::State,
+    kernel::{Change, KernelSync},
+    leases::LeaseStore,
+};
+
+/// The seed's hub (two HA relationships), leases in memory.
+fn hub() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seed004/zaldua1zerb1.json");
+    let mut v = plain_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["Dhcp4"]["lease-database"] = json!({ "type": "memfile", "persist": false });
+    v
+}
+
+fn parse(v: &Value) -> Config {
+    config::parse(&v.to_string(), "test").unwrap()
+}
+
+/// The `high-availability` list of `v`.
+fn ha_list(v: &mut Value) -> &mut Vec<Value> {
+    let libs = v["Dhcp4"]["hooks-libraries"].as_array_mut().unwrap();
+    let ha = libs.iter_mut().find(|l| l["library"].as_str().unwrap().contains("libdhcp_ha")).unwrap();
+    ha["parameters"]["high-availability"].as_array_mut().unwrap()
+}
+
+/// A reconfiguration service over a core whose kernel queue is drained
+/// into the returned list by a task that answers every flush.
+fn service(v: &Value) -> (Reconfig, Core, Arc<HaRuntime>, Arc<Mutex<Vec<&'static str>>>) {
+    let cfg = parse(v);
+    let (store, _) = LeaseStore::open(glue::store_config(&cfg)).unwrap();
+    let (sync, mut rx) = KernelSync::channel();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Some(c) = rx.recv().await {
+            log.lock().unwrap().push(match c {
+                Change::Lease(..) => "lease",
+                Change::Serving(_) => "serving",
+                Change::Rebuild { .. } => "rebuild",
+                Change::Flushed(done) => {
+                    let _ = done.send(());
+                    "flushed"
+                }
+            });
+        }
+    });
+    let core = Core::new(glue::compile(&cfg), store, Some(sync));
+    let ha = Arc::new(HaRuntime::new(cfg.ha(), |_| Ok(None)).unwrap());
+    core.set_scopes(Arc::clone(&ha) as Arc<dyn crate::core::ServingScopes>);
+    let r = Reconfig::new(core.clone(), Arc::clone(&ha), &cfg, None, Arc::new(EventLog::default()));
+    (r, core, ha, seen)
+}
+
+fn same(a: &Arc<[Arc<crate::peer::Rel>]>, b: &Arc<[Arc<crate::peer::Rel>]>) -> Vec<bool> {
+    a.iter().zip(b.iter()).map(|(x, y)| Arc::ptr_eq(x, y)).collect()
+}
+
+#[tokio::test]
+async fn a_changed_relationship_restarts_from_waiting_the_other_keeps_running() {
+    let v = hub();
+    let (r, _, ha, _) = service(&v);
+    let before = ha.rels();
+    assert_eq!(before.len(), 2);
+    let mut w = v.clone();
+    ha_list(&mut w)[1]["heartbeat-delay"] = json!(4321);
+    let done = r.apply(&parse(&w), None, "config-set").await.unwrap();
+    let after = ha.rels();
+    assert_eq!(same(&before, &after), [true, false], "only the second relationship is rebuilt");
+    assert_eq!(after[1].machine().state(), State::Waiting);
+    assert_eq!(after[1].config.heartbeat_delay().as_millis(), 4321);
+    assert!(done.changes.iter().any(|c| c.contains(after[1].this_server())), "{:?}", done.changes);
+
+    // The same config again changes no relationship.
+    let again = ha.rels();
+    r.apply(&parse(&w), None, "config-set").await.unwrap();
+    assert_eq!(same(&again, &ha.rels()), [true, true]);
+}
+
+#[tokio::test]
+async fn peers_urls_failover_and_basic_auth_are_changes_too() {
+    let v = hub();
+    let edits: [(&str, fn(&mut Value)); 4] = [
+        ("peer url", |r| r["peers"][1]["url"] = json!("http://192.0.2.77:8001/")),
+        // (A hub runs hot-standby only; the lab test changes a pair's mode.)
+        ("auto-failover", |r| r["peers"][1]["auto-failover"] = json!(false)),
+        ("basic auth", |r| {
+            r["peers"][1]["basic-auth-user"] = json!("kea");
+            r["peers"][1]["basic-auth-password"] = json!("s3cret");
+        }),
+        ("max-response-delay", |r| r["max-response-delay"] = json!(9000)),
+    ];
+    for (what, edit) in edits {
+        let (r, _, ha, _) = service(&v);
+        let before = ha.rels();
+        let mut w = v.clone();
+        edit(&mut ha_list(&mut w)[0]);
+        r.apply(&parse(&w), None, "config-set").await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(same(&before, &ha.rels()), [false, true], "{what}: only the first relationship restarts");
+    }
+}
+
+#[tokio::test]
+async fn ha_is_added_and_removed_live() {
+    let v = hub();
+    let mut plain = v.clone();
+    plain["Dhcp4"]["hooks-libraries"].as_array_mut().unwrap().retain(|l| !l["library"].as_str().unwrap().contains("libdhcp_ha"));
+    let (r, _, ha, _) = service(&plain);
+    assert!(!ha.is_active());
+    r.apply(&parse(&v), None, "config-set").await.unwrap();
+    assert_eq!(ha.rels().len(), 2);
+    assert!(ha.rels().iter().all(|r| r.machine().state() == State::Waiting));
+    // One relationship removed: the other keeps running.
+    let kept = ha.rels()[0].clone();
+    let mut one = v.clone();
+    ha_list(&mut one).truncate(1);
+    for s in one["Dhcp4"]["subnet4"].as_array_mut().unwrap() {
+        s["user-context"] = json!({ "ha-server-name": "zaldua1zerb1-zaldua1" });
+    }
+    let done = r.apply(&parse(&one), None, "config-set").await.unwrap();
+    assert_eq!(ha.rels().len(), 1);
+    assert!(Arc::ptr_eq(&ha.rels()[0], &kept), "{:?}", done.changes);
+    r.apply(&parse(&plain), None, "config-set").await.unwrap();
+    assert!(!ha.is_active());
+}
+
+#[tokio::test]
+async fn settings_fixed_at_start_are_refused_by_name_and_nothing_changes() {
+    let v = hub();
+    let (r, core, ha, _) = service(&v);
+    let (policy, rels) = (core.policy(), ha.rels());
+    let cases: [(&str, fn(&mut Value)); 3] = [
+        ("Dhcp4.interfaces-config.interfaces", |w| w["Dhcp4"]["interfaces-config"]["interfaces"] = json!(["eth9"])),
+        ("Dhcp4.lease-database.persist", |w| {
+            w["Dhcp4"]["lease-database"] = json!({ "type": "memfile", "name": "/tmp/x.csv" })
+        }),
+        ("Dhcp4.lease-database.lfc-interval", |w| w["Dhcp4"]["lease-database"]["lfc-interval"] = json!(60)),
+    ];
+    for (key, edit) in cases {
+        let mut w = v.clone();
+        edit(&mut w);
+        // Changes that could apply live ride along: they must not apply either.
+        w["Dhcp4"]["valid-lifetime"] = json!(600);
+        ha_list(&mut w)[0]["heartbeat-delay"] = json!(4321);
+        let e = r.apply(&parse(&w), Some(json!({})), "config-set").await.unwrap_err();
+        assert!(matches!(&e, Refused::NeedsRestart { key: k, .. } if *k == key), "{key}: {e}");
+        assert!(e.to_string().contains(key) && e.to_string().contains("Nothing was changed"), "{e}");
+        assert!(Arc::ptr_eq(&policy, &core.policy()), "{key}: the policy changed");
+        assert_eq!(same(&rels, &ha.rels()), [true, true], "{key}: HA changed");
+        assert!(r.applied().lock().unwrap().json.is_none(), "{key}: config-get changed");
+    }
+}
+
+#[tokio::test]
+async fn a_logger_that_cannot_open_refuses_the_whole_config() {
+    let v = hub();
+    let (r, core, ha, _) = service(&v);
+    let (policy, rels) = (core.policy(), ha.rels());
+    let mut w = v.clone();
+    w["Dhcp4"]["valid-lifetime"] = json!(600);
+    ha_list(&mut w)[0]["heartbeat-delay"] = json!(4321);
+    w["Dhcp4"]["loggers"] = json!([{ "name": "kea-dhcp4", "severity": "INFO",
+        "output_options": [{ "output": "/nonexistent-xdhcp-dir/kea.log" }] }]);
+    let cfg = parse(&w);
+    let e = r.test(&cfg).await.unwrap_err();
+    assert!(matches!(e, Refused::Loggers(_)), "{e}");
+    let e = r.apply(&cfg, None, "config-set").await.unwrap_err();
+    assert!(e.to_string().starts_with("Dhcp4.loggers: ") && e.to_string().contains("nonexistent-xdhcp-dir"), "{e}");
+    assert!(Arc::ptr_eq(&policy, &core.policy()));
+    assert_eq!(same(&rels, &ha.rels()), [true, true]);
+}
+
+#[tokio::test]
+async fn config_test_builds_everything_and_applies_nothing() {
+    let v = hub();
+    let (r, core, ha, seen) = service(&v);
+    let (policy, rels) = (core.policy(), ha.rels());
+    let mut w = v.clone();
+    ha_list(&mut w)[0]["heartbeat-delay"] = json!(4321);
+    assert_eq!(r.test(&parse(&w)).await.unwrap(), policy.subnets.len());
+    assert!(Arc::ptr_eq(&policy, &core.policy()));
+    assert_eq!(same(&rels, &ha.rels()), [true, true]);
+    assert!(seen.lock().unwrap().is_empty(), "the kernel was told: {:?}", seen.lock().unwrap());
+}
+
+#[tokio::test]
+async fn the_kernel_gets_the_new_serving_bits_before_its_rebuild() {
+    let v = hub();
+    let (r, _, _, seen) = service(&v);
+    let mut w = v.clone();
+    ha_list(&mut w)[0]["heartbeat-delay"] = json!(4321);
+    r.apply(&parse(&w), None, "config-set").await.unwrap();
+    // A relationship restarted in waiting serves nothing: the kernel
+    // hears so at once, then rebuilds; apply returns once it has both.
+    assert_eq!(*seen.lock().unwrap(), ["serving", "rebuild", "flushed"]);
+}
+
+#[test]
+fn comments_are_stripped_outside_strings() {
+    let v = plain_json("{ # c\n \"a\": \"x#y//z\", // c\n /* b */ \"b\": 1 }").unwrap();
+    assert_eq!(v, json!({"a": "x#y//z", "b": 1}));
+    assert!(plain_json("<?include \"x\"?>").is_none());
+}
