@@ -82,7 +82,7 @@ impl Api {
         let cfg = config::load(&config_path).expect("repository config loads");
         let (store, _) = LeaseStore::open(glue::store_config(&cfg)).expect("in-memory store");
         let core = Core::new(glue::compile(&cfg), store, None);
-        let ha = cfg.ha().map(|h| Arc::new(HaRuntime::new(h, |_| Ok(None)).expect("HA runtime")));
+        let ha = cfg.ha().map(|h| Arc::new(HaRuntime::new(Some(h), |_| Ok(None)).expect("HA runtime")));
         let state = Arc::new(
             ApiState::new(core, ha, &cfg, Some(config_path), CancellationToken::new())
                 .with_xdp("userspace-only (fuzz)", None),
