@@ -261,9 +261,9 @@ fn declined(req: &Inbound, write: Option<&LeaseWrite>, lookup: &impl Fn(Ipv4Addr
         None => tracing::warn!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_DECLINE_LEASE_NOT_FOUND",
             "Received DHCPDECLINE for addr {a} from client {l}, but no such lease found."),
         Some(h) => {
-            let lease_hw = h.hwaddr.as_ref().map_or_else(|| "(none)".to_owned(), |hw| hex(hw.bytes()));
+            let lease_hw = h.hwaddr.as_ref().map_or_else(|| "(none)".to_owned(), |hw| hw.to_string());
             let cid = req.client_id.as_deref().map_or_else(|| "(none)".to_owned(), hex);
-            let lease_cid = h.client_id.as_ref().map_or_else(|| "(none)".to_owned(), |c| hex(c.bytes()));
+            let lease_cid = h.client_id.as_ref().map_or_else(|| "(none)".to_owned(), |c| c.to_string());
             tracing::warn!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_DECLINE_LEASE_MISMATCH",
                 "Received DHCPDECLINE for addr {a} from client {l}, but the data doesn't match: received hwaddr: {}, lease \
                  hwaddr: {lease_hw}, received client-id: {cid}, lease client-id: {lease_cid}", hex(&req.hwaddr));
