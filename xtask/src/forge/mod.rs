@@ -152,12 +152,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let built_from = crate::bench::commit();
     // The server, built before the harness comes up: a compile error
     // should not cost a setup.
-    let (bin, server_args, server) = match args.dut {
+    let (bin, _copy, server_args, server) = match args.dut {
         Dut::Xdhcpd => {
-            let bin = build::release()?;
-            (bin, args.xdhcpd_args.clone(), format!("xdhcpd {}", args.xdhcpd_args).trim().to_owned())
+            let copy = DutCopy::of(&build::release()?)?;
+            (copy.0.clone(), Some(copy), args.xdhcpd_args.clone(), format!("xdhcpd {}", args.xdhcpd_args).trim().to_owned())
         }
-        Dut::Kea => (PathBuf::from("/usr/sbin/kea-dhcp4"), String::new(), "kea-dhcp4 (Debian's Kea 2.2)".to_owned()),
+        Dut::Kea => {
+            (PathBuf::from("/usr/sbin/kea-dhcp4"), None, String::new(), "kea-dhcp4 (Debian's Kea 2.2)".to_owned())
+        }
     };
     let selection: Vec<String> =
         if args.ci { CI_TESTS.iter().map(|s| (*s).to_owned()).collect() } else { args.selection.clone() };
@@ -337,6 +339,29 @@ pub fn find_harness(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// One Forge run at a time on this machine: runs share the namespaces,
 /// the DUT and the Forge clone. The lock lives beside the harness's state.
+/// The server binary where the harness's DUT namespace can run it: that
+/// namespace has a private `/tmp`, so a workspace under `/tmp` (a CI clone
+/// there) would hand it a path it cannot see. The release binary is copied
+/// under `/var/tmp/xdhcp-forge/` (next to the harness's own `/var/tmp`
+/// tree) for this run and removed when the run ends.
+struct DutCopy(PathBuf);
+
+impl DutCopy {
+    fn of(bin: &std::path::Path) -> anyhow::Result<DutCopy> {
+        let dir = PathBuf::from("/var/tmp/xdhcp-forge");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let copy = dir.join(format!("xdhcpd-{}", std::process::id()));
+        std::fs::copy(bin, &copy).with_context(|| format!("copying {} to {}", bin.display(), copy.display()))?;
+        Ok(DutCopy(copy))
+    }
+}
+
+impl Drop for DutCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn lock() -> anyhow::Result<std::fs::File> {
     let state =
         std::env::var_os("FORGE_HARNESS_DIR").map_or_else(|| PathBuf::from("/var/tmp/forge-harness"), PathBuf::from);
