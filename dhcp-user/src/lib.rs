@@ -33,9 +33,11 @@
 //! lines to the outputs `Dhcp4.loggers` configures.
 //!
 //! Beside the daemon, [`check`] (`xdhcpd check`) and [`import`]
-//! (`xdhcpd import-dhcpd`) use only the domain and Kea layers.
+//! (`xdhcpd import-dhcpd`) use only the domain and Kea layers; [`cli`] is
+//! the command line (also the source of the man pages).
 pub mod api;
 pub mod check;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;

@@ -10,11 +10,13 @@
 //! - [`drill`]: the HA drills, repeated, into DRILLS.md.
 //! - [`bench`]: measurements into BENCHMARKS.md.
 //! - [`forge`]: ISC Forge against xdhcpd, test by test beside Kea 2.2, into CONFORMANCE.md.
+//! - [`package`]: the Debian package (`xdhcpd.service`, man pages, dashboards) from `packaging/`.
 mod bench;
 mod build;
 mod demo;
 mod drill;
 mod forge;
+mod package;
 mod setup;
 mod test;
 
@@ -60,6 +62,10 @@ enum Command {
     /// harness in ../shared/forge; writes CONFORMANCE.md and
     /// bench/forge.json, test by test beside Kea 2.2.
     Forge(forge::Args),
+    /// Build the release `xdhcpd` and the Debian package (unit, man pages,
+    /// completions, Grafana dashboard, Prometheus alerts) into
+    /// target/package/xdhcpd_<version>_<arch>.deb.
+    Package,
 }
 
 fn main() {
@@ -73,6 +79,7 @@ fn main() {
         Command::Drill(args) => drill::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Forge(args) => forge::run(&args),
+        Command::Package => package::run().map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

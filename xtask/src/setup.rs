@@ -9,7 +9,9 @@ use crate::run_cmd;
 
 /// Debian packages: network tooling for the lab, real DHCP peers and clients
 /// for tests (Kea 2.2, dhclient, perfdhcp from kea-admin, a relay), and
-/// Chromium to render the status page headless in `lab_status_page`.
+/// Chromium to render the status page headless in `lab_status_page`;
+/// for `cargo xtask package` and its tests: dpkg-dev (`dpkg-shlibdeps`) and
+/// prometheus (its `promtool` checks the alert rules we ship).
 pub const PACKAGES: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -22,6 +24,8 @@ pub const PACKAGES: &[&str] = &[
     "kea-ctrl-agent",
     "kea-admin",
     "chromium",
+    "dpkg-dev",
+    "prometheus",
 ];
 
 /// What one step found or did.
@@ -70,8 +74,9 @@ fn packages() -> anyhow::Result<Step> {
             .args(&missing),
     )?;
     // Debian starts the Kea services on install; they would grab port 67 on
-    // every interface of this machine and fight the lab's servers.
-    for unit in ["kea-dhcp4-server", "kea-ctrl-agent", "kea-dhcp6-server", "kea-dhcp-ddns-server"] {
+    // every interface of this machine and fight the lab's servers. Prometheus
+    // is there for promtool only.
+    for unit in ["kea-dhcp4-server", "kea-ctrl-agent", "kea-dhcp6-server", "kea-dhcp-ddns-server", "prometheus"] {
         let _ = Command::new("systemctl").args(["disable", "--now", unit]).output();
     }
     let still: Vec<&str> = missing.iter().copied().filter(|p| !dpkg_installed(p)).collect();
