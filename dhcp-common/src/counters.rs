@@ -46,11 +46,19 @@ pub enum Outcome {
     /// (Kea's load-balancing split, or the standby's share); the daemon
     /// drops it as Kea's query filter does.
     PassedOutOfScope,
+    /// Passed: the event ring that tells the daemon what the kernel
+    /// answered was nearly full, so the kernel left the answer to the
+    /// daemon rather than answer something the store might never learn.
+    PassedRingFull,
+    /// Answered, but its event did not fit in the ring (concurrent CPUs
+    /// took the last of the headroom): the store misses that renewal. Never
+    /// expected; the daemon raises an alarm when it moves.
+    EventLost,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 14] = [
+    pub const ALL: [Outcome; 16] = [
         Outcome::NotDhcp,
         Outcome::PassedToDaemon,
         Outcome::Malformed,
@@ -65,6 +73,8 @@ impl Outcome {
         Outcome::PassedReservation,
         Outcome::PassedReservedHeld,
         Outcome::PassedOutOfScope,
+        Outcome::PassedRingFull,
+        Outcome::EventLost,
     ];
 
     /// Stable label used in logs, the status page and metrics.
@@ -84,6 +94,8 @@ impl Outcome {
             Outcome::PassedReservation => "passed_reservation",
             Outcome::PassedReservedHeld => "passed_reserved_held",
             Outcome::PassedOutOfScope => "passed_out_of_scope",
+            Outcome::PassedRingFull => "passed_ring_full",
+            Outcome::EventLost => "event_lost",
         }
     }
 }
@@ -122,9 +134,13 @@ pub struct Counters {
     pub passed_reserved_held: u64,
     /// Requests passed: outside this server's HA scopes.
     pub passed_out_of_scope: u64,
+    /// Requests passed: the event ring lacked headroom.
+    pub passed_ring_full: u64,
+    /// Answers whose event was lost (alarm).
+    pub event_lost: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Counters>() == 112);
+const _: () = assert!(core::mem::size_of::<Counters>() == 128);
 
 impl Counters {
     /// The counter of `outcome`.
@@ -144,6 +160,8 @@ impl Counters {
             Outcome::PassedReservation => self.passed_reservation,
             Outcome::PassedReservedHeld => self.passed_reserved_held,
             Outcome::PassedOutOfScope => self.passed_out_of_scope,
+            Outcome::PassedRingFull => self.passed_ring_full,
+            Outcome::EventLost => self.event_lost,
         }
     }
 
@@ -165,6 +183,8 @@ impl Counters {
             Outcome::PassedReservation => self.passed_reservation += 1,
             Outcome::PassedReservedHeld => self.passed_reserved_held += 1,
             Outcome::PassedOutOfScope => self.passed_out_of_scope += 1,
+            Outcome::PassedRingFull => self.passed_ring_full += 1,
+            Outcome::EventLost => self.event_lost += 1,
         }
     }
 
@@ -184,6 +204,8 @@ impl Counters {
             Outcome::PassedReservation => &mut self.passed_reservation,
             Outcome::PassedReservedHeld => &mut self.passed_reserved_held,
             Outcome::PassedOutOfScope => &mut self.passed_out_of_scope,
+            Outcome::PassedRingFull => &mut self.passed_ring_full,
+            Outcome::EventLost => &mut self.event_lost,
         };
         *field += n;
     }
@@ -216,6 +238,6 @@ mod tests {
         a.bump(Outcome::Malformed);
         let b = Counters { not_dhcp: 5, ..Counters::default() };
         let s = a.add(&b);
-        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 }

@@ -288,6 +288,13 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
         scratch.echo[2 + i] = at(&scratch.req, cid_off + i);
     }
 
+    // The daemon learns what the kernel answered only through the event
+    // ring: without room for the event, the daemon answers instead.
+    let needs_event = !(plan.lease.is_null() && plan.answered == Outcome::AnsweredOffer);
+    if needs_event && ring_free() < RING_HEADROOM {
+        return Err(Outcome::PassedRingFull);
+    }
+
     let new_len = opt_off + head + echo + tail;
     let delta = new_len as i32 - frame_len as i32;
     if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
@@ -339,8 +346,23 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     // subnet_id was set by the path that chose the template. Borrowed: by
     // value it would be copied onto the 512-byte stack.
     #[allow(clippy::needless_borrows_for_generic_args)]
-    let _ = XDHCP_EVENTS.output(&scratch.event, wakeup_flag());
+    if XDHCP_EVENTS.output(&scratch.event, wakeup_flag()).is_err() {
+        crate::maps::count(Outcome::EventLost);
+    }
     Ok(Verdict::Tx(plan.answered))
+}
+
+/// Free bytes the ring must have before the kernel answers something the
+/// daemon has to learn: 256 events, more than CPUs can race for between
+/// this check and the write.
+const RING_HEADROOM: u64 = 256 * EVENT_RECORD;
+
+/// Bytes of the event ring not yet consumed by the daemon's drain.
+#[inline(always)]
+fn ring_free() -> u64 {
+    let ring = core::ptr::from_ref(&XDHCP_EVENTS).cast_mut().cast();
+    let pending = unsafe { bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA as u64) };
+    (dhcp_common::fastpath::EVENTS_BYTES as u64).saturating_sub(pending)
 }
 
 /// Bytes one event takes in the ring (its 8-byte record header included).

@@ -41,11 +41,20 @@ pub struct Options {
     pub control_tls: api::tls::ControlTls,
 }
 
-/// `xdhcpd test -c FILE`: load and validate, print warnings, exit.
-pub fn check_config(path: &Path) -> anyhow::Result<()> {
+/// `xdhcpd test -c FILE` / `-t FILE`: load and validate, print warnings,
+/// exit; `with_db` (`-T`) also opens the lease file, as Kea's `-T` opens
+/// its lease database.
+pub fn check_config(path: &Path, with_db: bool) -> anyhow::Result<()> {
     let cfg = config::load(path)?;
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
+    }
+    for w in api::access::open_listener_warnings(&cfg) {
+        eprintln!("warning: {w}");
+    }
+    if with_db {
+        let (_store, report) = LeaseStore::open(glue::store_config(&cfg)).context("opening the lease store")?;
+        println!("{}: lease store: {report}", path.display());
     }
     let policy = glue::compile(&cfg);
     println!("{}: OK ({} subnets)", path.display(), policy.subnets.len());
@@ -61,6 +70,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Refuse bad config before touching anything.
     let cfg = config::load(&opts.config)?;
+    // Kea's pid file: a second server on this config stops here.
+    let _pid_file = crate::pidfile::PidFile::create(&opts.config)?;
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
@@ -150,11 +161,24 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         .with_auth(creds)
         .with_tls(api::tls::listener_config(&opts.control_tls, &cfg).context("control API TLS")?);
     let api_state = Arc::new(api_state);
-    let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr)
+    // A control address that is also an HA listener is reachable by the
+    // partner's network: it answers as the peer listener does.
+    let peer_access = |addr| {
+        cfg.ha().and_then(|h| h.relationships().iter().find(|r| r.this_server().url().socket_addr() == addr))
+            .map(|r| api::Listener::Peer { restrict: r.restrict_commands() })
+    };
+    for w in &api_state.security_warnings {
+        tracing::warn!("{w}");
+    }
+    let control_access = peer_access(opts.control_addr).unwrap_or(api::Listener::Control);
+    let (control_addr, api_task) = api::bind(Arc::clone(&api_state), opts.control_addr, control_access)
         .await
         .with_context(|| format!("control API on {}", opts.control_addr))?;
     tracing::info!(%control_addr, "control API listening");
     tasks.spawn(api_task);
+    if let Some(task) = api::unix_socket(Arc::clone(&api_state), &cfg).context("control-socket")? {
+        tasks.spawn(task);
+    }
     if let Some(ha) = &ha {
         // Kea's dedicated HA listener: the partner posts to the URL of our
         // own peer entry (one per relationship; a hub has several).
@@ -164,7 +188,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             if bound.contains(&addr) {
                 continue;
             }
-            let (peer_addr, task) = api::bind(Arc::clone(&api_state), addr)
+            let access = api::Listener::Peer { restrict: rel.config.restrict_commands() };
+            let (peer_addr, task) = api::bind(Arc::clone(&api_state), addr, access)
                 .await
                 .with_context(|| format!("HA listener of {} on {addr}", rel.this_server()))?;
             tracing::info!(%peer_addr, relationship = rel.this_server(), "HA peer listener");

@@ -204,6 +204,11 @@ pub enum NotEligible {
     /// Lease caching (`cache-threshold`/`cache-max-age`): a renewal may be
     /// answered with the lease as it stands, which the kernel cannot judge.
     LeaseCaching,
+    /// Client classes may change the reply: the subnet (or its link) is
+    /// restricted to a class, or a class that can apply here sets options,
+    /// boot fields or a lifetime, or a `DROP` class exists. The kernel
+    /// cannot evaluate classes ([`Policy::class_dependent`]).
+    Classes,
 }
 
 /// Whether a broadcast received on `iface` without giaddr selects
@@ -236,6 +241,9 @@ pub fn subnet_reply(
     }
     if subnet.cache.threshold.is_some() || subnet.cache.max_age.is_some() {
         return Err(NotEligible::LeaseCaching);
+    }
+    if policy.class_dependent(subnet) {
+        return Err(NotEligible::Classes);
     }
     let ack = probe_ack(policy, subnet, iface, now).ok_or(NotEligible::NoProbe)?;
     // Option 12 is only sent to reserved clients, who are not in the map.
@@ -392,6 +400,9 @@ pub fn reservation_entry(
     }
     if subnet.server_hostname.is_some() || subnet.boot_file_name.is_some() {
         return Err(NotEligible::BootFields);
+    }
+    if policy.class_dependent(subnet) {
+        return Err(NotEligible::Classes);
     }
     let offer = probe_offer(policy, subnet, iface, who, now).ok_or(NotEligible::NoProbe)?;
     if offer.yiaddr() != r.address {
@@ -1233,7 +1244,7 @@ mod tests {
         let mut p = p.clone();
         let by_cid = Reservation { address: Ipv4Addr::new(192, 168, 50, 44), hostname: None, options: Default::default() };
         p.subnets[0].by_client_id.insert(vec![1, 2, 3, 4], by_cid.clone());
-        let host = crate::dhcp::policy::Host { address: Some(by_cid.address), hostname: None, options: Default::default() };
+        let host = crate::dhcp::policy::Host { address: Some(by_cid.address), hostname: None, options: Default::default(), classes: Vec::new() };
         p.subnets[0].hosts.by_client_id.insert(vec![1, 2, 3, 4], host);
         p.subnets[0].reserved.insert(by_cid.address, ());
         let cid = ResId::ClientId(vec![1, 2, 3, 4]);

@@ -9,7 +9,7 @@ use crate::{
     config::{Config, HostId, HostIdentifierType, InterfaceSpec, OptionSet, Reservation as ConfigReservation},
     dhcp::{
         engine::{Held, HeldState, LeaseView, NewLease},
-        policy::{Host, HostTable, OptionBytes, OptionValue, Policy, Pool, Reservation, SubnetPolicy},
+        policy::{ClassPolicy, Host, HostTable, OptionBytes, OptionValue, Policy, Pool, Reservation, ScopeClasses, SubnetPolicy},
     },
     leases::{ClientId, HwAddr, Lease, LeaseState, LeaseStore, StoreConfig},
 };
@@ -28,6 +28,7 @@ fn host_table(reservations: &[ConfigReservation], enabled: &[HostIdentifierType]
             address: r.ip_address(),
             hostname: r.hostname().map(str::to_owned),
             options: option_bytes(r.options()),
+            classes: r.client_classes().to_vec(),
         };
         let table = match r.id() {
             HostId::HwAddress(_) => &mut t.by_hwaddr,
@@ -79,7 +80,16 @@ pub fn compile(cfg: &Config) -> Policy {
                 pools: s
                     .pools()
                     .iter()
-                    .map(|p| Pool { start: p.start(), end: p.end(), options: option_bytes(p.options()) })
+                    .map(|p| Pool {
+                        start: p.start(),
+                        end: p.end(),
+                        options: option_bytes(p.options()),
+                        classes: ScopeClasses {
+                            client_class: p.client_class().map(str::to_owned),
+                            required: p.required_classes().to_vec(),
+                            scoped_codes: s.classes().scoped_options.iter().chain(p.own_options().iter()).map(|o| o.code()).collect(),
+                        },
+                    })
                     .collect(),
                 options: option_bytes(s.options()),
                 by_hwaddr,
@@ -100,6 +110,12 @@ pub fn compile(cfg: &Config) -> Policy {
                 ha_server_name: s.ha_server_name().map(str::to_owned),
                 shared_network: s.shared_network(),
                 cache: s.lease_cache(),
+                classes: ScopeClasses {
+                    client_class: s.classes().client_class.clone(),
+                    required: s.classes().required.clone(),
+                    scoped_codes: s.classes().scoped_options.iter().map(|o| o.code()).collect(),
+                },
+                network_client_class: s.classes().network_client_class.clone(),
             }
         })
         .collect::<Vec<_>>();
@@ -113,12 +129,31 @@ pub fn compile(cfg: &Config) -> Policy {
                 .collect()
         })
         .collect();
+    let classes: Vec<ClassPolicy> = cfg
+        .client_classes()
+        .iter()
+        .map(|c| ClassPolicy { def: c.clone(), options: option_bytes(&c.options) })
+        .collect();
+    let hosts_have_classes = |t: &HostTable| {
+        [&t.by_hwaddr, &t.by_client_id, &t.by_duid, &t.by_circuit_id].iter().any(|m| m.values().any(|h| !h.classes.is_empty()))
+    };
+    let classify = !classes.is_empty()
+        || hosts_have_classes(&global_hosts)
+        || subnets.iter().any(|s| {
+            s.network_client_class.is_some()
+                || s.classes.client_class.is_some()
+                || !s.classes.required.is_empty()
+                || hosts_have_classes(&s.hosts)
+                || s.pools.iter().any(|p| p.classes.client_class.is_some() || !p.classes.required.is_empty())
+        });
     Policy {
         subnets,
         decline_probation_period: cfg.decline_probation_period(),
         expired_leases: cfg.expired_leases(),
         bootp: cfg.bootp(),
         networks,
+        classes,
+        classify,
     }
 }
 

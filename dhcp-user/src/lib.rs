@@ -7,6 +7,8 @@
 //! 1. Pure domain, no I/O:
 //!    - [`clock`]: `unix_now`, the seconds every lease and map entry counts in.
 //!    - [`config`]: Kea `Dhcp4` JSON in, validated runtime types out.
+//!    - [`classify`]: Kea's client classes: the expression language and
+//!      the order a packet's classes are assigned in.
 //!    - [`leases`]: the lease store (Kea memfile CSV, group-committed fsync).
 //!    - [`dhcp`]: the protocol core: classify, decide, build replies.
 //!    - [`ha`]: Kea's HA state machine, load-balancing hash, scopes, typed status.
@@ -33,10 +35,10 @@
 //! lines to the outputs `Dhcp4.loggers` configures.
 //!
 //! Beside the daemon, [`check`] (`xdhcpd check`) and [`import`]
-//! (`xdhcpd import-dhcpd`) use only the domain and Kea layers; [`cli`] is
-//! the command line (also the source of the man pages).
+//! (`xdhcpd import-dhcpd`) use only the domain and Kea layers.
 pub mod api;
 pub mod check;
+pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -54,6 +56,7 @@ pub mod leases;
 pub mod logging;
 pub mod net;
 pub mod peer;
+pub mod pidfile;
 pub mod reclaim;
 pub mod server;
 pub mod xdp;

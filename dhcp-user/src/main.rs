@@ -1,24 +1,33 @@
-//! `xdhcpd`: argument parsing (`dhcp_user::cli`) and logging set-up (`dhcp_user::logging`) only;
-//! everything else is in the library so it is testable.
-use clap::Parser as _;
-use dhcp_user::cli::{Cli, Command};
+//! `xdhcpd`: argument parsing (`dhcp_user::cli`) and logging set-up
+//! (`dhcp_user::logging`) only; everything else is in the library so it is
+//! testable.
+use clap::{CommandFactory as _, Parser as _};
+use dhcp_user::cli::{Action, Cli};
 
 fn main() {
-    let log = dhcp_user::logging::init();
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Command::Run { .. });
+    if cli.debug && std::env::var_os("RUST_LOG").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RUST_LOG", "debug") };
+    }
+    let Some(action) = cli.action() else {
+        let _ = Cli::command().print_help();
+        std::process::exit(1);
+    };
+    let log = dhcp_user::logging::init();
+    let serving = matches!(action, Action::Serve(_));
     // Kea's `loggers` take over before anything is logged, so the start-up
     // lines land where the operator's Kea wrote them. A config that does not
     // parse is reported by the daemon below.
     let mut kea_logs = false;
     let mut config_file = None;
-    if let Command::Run { config, .. } = &cli.command {
-        config_file = Some(config.clone());
+    if let Action::Serve(o) = &action {
+        config_file = Some(o.config.clone());
         // A refused config still has its loggers honoured, as Kea does, so
         // the reason reaches the operator's log.
-        let loggers = match dhcp_user::config::load(config) {
+        let loggers = match dhcp_user::config::load(&o.config) {
             Ok(cfg) => Some(cfg.loggers().to_vec()),
-            Err(_) => dhcp_user::config::load_loggers(config),
+            Err(_) => dhcp_user::config::load_loggers(&o.config),
         };
         if let Some(loggers) = loggers {
             match log.configure(&loggers) {
@@ -27,28 +36,15 @@ fn main() {
             }
         }
     }
-    let result = match cli.command {
-        Command::Run {
-            config,
-            no_xdp,
-            control_addr,
-            control_user,
-            control_password_file,
-            trust_anchor,
-            cert_file,
-            key_file,
-            cert_required,
-        } => dhcp_user::daemon::run(dhcp_user::daemon::Options {
-            config,
-            no_xdp,
-            control_addr,
-            control_user,
-            control_password_file,
-            control_tls: dhcp_user::api::tls::ControlTls { trust_anchor, cert_file, key_file, cert_required },
-        }),
-        Command::Test { config } => dhcp_user::daemon::check_config(&config),
-        Command::Check { files, json } => dhcp_user::check::cli(&files, json),
-        Command::ImportDhcpd(args) => dhcp_user::import::cli::run(&args),
+    let result = match action {
+        Action::Serve(opts) => dhcp_user::daemon::run(opts),
+        Action::Test(config, with_db) => dhcp_user::daemon::check_config(&config, with_db),
+        Action::Check(files, json) => dhcp_user::check::cli(&files, json),
+        Action::Import(args) => dhcp_user::import::cli::run(&args),
+        Action::Version { extended } => {
+            println!("{}", if extended { dhcp_user::cli::extended_version() } else { dhcp_user::cli::version().to_owned() });
+            Ok(())
+        }
     };
     if let Err(e) = result {
         if serving {

@@ -103,7 +103,7 @@ pub fn reclaim(store: &LeaseStore, cfg: &ExpiredLeases, now: u64) -> (Vec<Ipv4Ad
         // hold-reclaimed-time 0: Kea removes the lease instead of keeping
         // it as expired-reclaimed.
         if cfg.hold_reclaimed_time == 0 {
-            settle(store.remove(lease.address), "removing an expired lease");
+            settle(store.reclaim_and_remove(lease.address), "removing an expired lease");
         } else {
             settle(store.reclaim(lease.address), "reclaiming an expired lease");
         }

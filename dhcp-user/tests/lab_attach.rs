@@ -32,7 +32,7 @@ fn start(lab: &Lab, short_timers: bool) -> lab::process::Process {
 }
 
 fn command(lab: &Lab, json: &str) -> String {
-    lab.run(venus::PRIMARY, &["curl", "-sS", "--max-time", "5", "-H", "Content-Type: application/json", "-d", json, "http://127.0.0.1:8000/"])
+    lab.run(venus::PRIMARY, &["curl", "-sS", "--max-time", "5", "-H", "Content-Type: application/json", "-d", json, &format!("http://{}/", dhcp_user::api::DEFAULT_CONTROL_ADDR)])
         .unwrap()
         .stdout
 }

@@ -28,7 +28,7 @@ fn fast(host: &str) -> lab::KeaConfig {
 fn command(lab: &Lab, host: &str, cmd: &str) -> Value {
     let body = format!(r#"{{"command": "{cmd}", "service": ["dhcp4"]}}"#);
     let out = lab
-        .run(host, &["curl", "-sS", "--max-time", "15", "-H", "Content-Type: application/json", "-d", &body, "http://127.0.0.1:8000/"])
+        .run(host, &["curl", "-sS", "--max-time", "15", "-H", "Content-Type: application/json", "-d", &body, &format!("http://{}/", dhcp_user::api::DEFAULT_CONTROL_ADDR)])
         .unwrap();
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{cmd} on {host}: {e}: {}", out.stdout));
     v[0].clone()

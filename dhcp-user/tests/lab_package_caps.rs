@@ -85,11 +85,17 @@ fn lab_and_config() -> (Lab, String) {
     (lab, path.to_str().unwrap().to_owned())
 }
 
+/// Starts xdhcpd as the unit does (Kea-style `-c FILE`, Kea's pid file in a directory the
+/// user may write, as `KEA_PIDFILE_DIR=/run/xdhcp` there) with `caps`.
 fn start(lab: &Lab, name: &str, caps: &[String], config: &str) -> lab::Process {
-    let mut argv = setpriv(caps);
-    argv.extend([env!("CARGO_BIN_EXE_xdhcpd").to_owned(), "run".into(), "-c".into(), config.to_owned()]);
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    lab.spawn(venus::PRIMARY, name, &argv).unwrap()
+    let argv = setpriv(caps);
+    let state = Path::new(config).with_file_name("state");
+    lab.cmd(venus::PRIMARY, &argv[0])
+        .args(&argv[1..])
+        .args([env!("CARGO_BIN_EXE_xdhcpd"), "-c", config])
+        .env("KEA_PIDFILE_DIR", state)
+        .spawn(name)
+        .unwrap()
 }
 
 fn status_field(pid: u32, field: &str) -> String {

@@ -176,7 +176,12 @@ fn daemon_reply(rig: &Rig, req: &Req, lease: &Lease) -> Vec<u8> {
         &mut Allocator::default(),
         Ctx { now: unix_now(), server_id: SERVER, on_link: true },
     );
-    let (msg, dest) = d.reply.expect("the daemon answers this renewal");
+    ack_frame(req, d.reply)
+}
+
+/// The frame of the daemon's `reply` (an ACK) to `req`.
+fn ack_frame(req: &Req, reply: Option<(Message, Destination)>) -> Vec<u8> {
+    let (msg, dest) = reply.expect("the daemon answers this renewal");
     assert_eq!(msg.opts().msg_type(), Some(MessageType::Ack));
     // On the link: a frame to chaddr at ciaddr, as Kea sends it.
     assert_eq!(dest, Destination::Chaddr { mac: req.mac, ip: req.ciaddr });
@@ -610,4 +615,104 @@ fn shared_network_sibling_renewal_equals_the_daemons_and_lease_caching_stays_wit
     rig.sync.sync_lease(&rig.policy, addr, Some(&mk(unix_now() + 30)));
     let (action, _) = rig.run(&Req { ciaddr: addr, ..renewal() }.frame());
     assert_eq!(action, XDP_PASS, "a caching subnet's renewal is the daemon's");
+}
+
+/// Venus's config with `classes` as its `client-classes` and `extra`
+/// merged into the LAN subnet.
+fn classes_policy(classes: serde_json::Value, extra: serde_json::Value) -> Policy {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lab/venus/lobezno.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["Dhcp4"]["client-classes"] = classes;
+    for (k, x) in extra.as_object().unwrap() {
+        v["Dhcp4"]["subnet4"][0][k] = x.clone();
+    }
+    glue::compile(&config::parse(&v.to_string(), "classes.json").unwrap())
+}
+
+/// The frame the daemon's whole packet path (classification included)
+/// sends for `req` with `lease` in the store.
+fn classified_daemon_reply(rig: &Rig, req: &Req, lease: &Lease) -> Vec<u8> {
+    use dhcp_user::core::pipeline::{self, Arrival, NoHa, View};
+    use dhcp_user::leases::{LeaseStore, StoreConfig};
+    let (store, _) = LeaseStore::open(StoreConfig { persist: false, ..StoreConfig::default() }).unwrap();
+    let _ = store.upsert(lease.clone());
+    let mut alloc = Allocator::default();
+    let view = View { policy: &rig.policy, store: &store, alloc: &mut alloc, grace: None, enabled: true, now: unix_now() };
+    let addrs = [(SERVER, 24)];
+    let at = Arrival { iface: "lo", iface_addrs: &addrs, server_id: SERVER, from: req.ciaddr, to: Some(SERVER) };
+    let inb = inbound::classify(&req.payload()).unwrap().from_source(req.ciaddr);
+    ack_frame(req, pipeline::process(view, &inb, &at, &NoHa).reply)
+}
+
+#[test]
+fn classes_that_cannot_change_a_renewal_keep_the_kernel_exact_and_the_others_leave_it_to_the_daemon() {
+    let lo = Interface { name: "lo".into(), index: 1, mac: SERVER_MAC, addrs: vec![(SERVER, 24)] };
+    // Classes are evaluated, but none can change this subnet's replies: a
+    // vendor test, and an acting class only another subnet would require.
+    let quiet = serde_json::json!([
+        { "name": "phones", "test": "substring(option[60].hex,0,4) == 'SIP/'" },
+        { "name": "late", "test": "member('ALL')", "only-if-required": true, "boot-file-name": "late.bin" }
+    ]);
+    let mut rig = Rig::new(classes_policy(quiet, serde_json::json!({})), lo.clone());
+    assert!(rig.policy.classify);
+    for (name, req) in [("renewal", renewal()), ("rebinding (broadcast)", Req { broadcast_dst: true, ..renewal() })] {
+        let l = lease(MAC, None, unix_now() + 30);
+        rig.sync.sync_lease(&rig.policy, CLIENT, Some(&l));
+        let (action, out) = rig.run(&req.frame());
+        assert_eq!(action, XDP_TX, "{name}: not answered; counters {:?}", rig.counters());
+        assert_eq!(out, classified_daemon_reply(&rig, &req, &l), "{name}: kernel and daemon frames differ");
+        let _ = rig.events.next();
+    }
+    // Each of these makes the reply depend on classes: the subnet stays
+    // with the daemon, which answers what the classes say.
+    let acting = serde_json::json!([{ "name": "all-dns", "test": "member('ALL')",
+        "option-data": [ { "name": "domain-name-servers", "data": "192.0.2.53" } ] }]);
+    let drop = serde_json::json!([{ "name": "DROP", "test": "option[12].text == 'evil'" }]);
+    let required = serde_json::json!([{ "name": "late", "test": "member('ALL')", "only-if-required": true, "valid-lifetime": 30 }]);
+    for (name, policy) in [
+        ("a class with options", classes_policy(acting, serde_json::json!({}))),
+        ("a DROP class", classes_policy(drop, serde_json::json!({}))),
+        ("a required class with a lifetime", classes_policy(required, serde_json::json!({ "require-client-classes": ["late"] }))),
+        ("a KNOWN-only pool", classes_policy(serde_json::json!([]), serde_json::json!({ "client-class": "KNOWN" }))),
+    ] {
+        let mut rig = Rig::bare(policy, lo.clone());
+        let left = rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| true).unwrap();
+        assert!(left.iter().any(|(id, why)| *id == 1 && *why == dhcp_user::fastpath::NotEligible::Classes), "{name}: {left:?}");
+        rig.sync.sync_lease(&rig.policy, CLIENT, Some(&lease(MAC, None, unix_now() + 30)));
+        assert_eq!(rig.run(&renewal().frame()).0, XDP_PASS, "{name}: the renewal is the daemon's");
+    }
+}
+
+/// "Never a black hole" for the event ring: while the daemon does not
+/// drain it, the kernel answers renewals until only its headroom is left,
+/// then leaves them to the daemon (PassedRingFull) rather than answer what
+/// the store would never learn; no event is ever lost, and once the ring
+/// is drained the kernel answers again.
+#[test]
+fn a_full_event_ring_passes_renewals_to_the_daemon_and_loses_none() {
+    let mut rig = rig();
+    rig.sync.sync_lease(&rig.policy, CLIENT, Some(&lease(MAC, None, unix_now() + 30)));
+    let record = (std::mem::size_of::<dhcp_common::fastpath::RenewEvent>() + 8).div_ceil(8) * 8;
+    let capacity = dhcp_common::fastpath::EVENTS_BYTES as usize / record;
+    let before = rig.counters();
+    let frame = renewal().frame();
+    let mut answered = 0;
+    let mut passed = false;
+    for _ in 0..capacity + 16 {
+        match rig.run(&frame).0 {
+            XDP_TX => answered += 1,
+            XDP_PASS => {
+                passed = true;
+                break;
+            }
+            other => panic!("action {other}"),
+        }
+    }
+    assert!(passed, "the kernel answered {answered} renewals into a full ring");
+    assert!(answered > capacity / 2 && answered < capacity, "answered {answered} of a {capacity}-event ring");
+    assert_eq!(rig.delta(&before, Outcome::PassedRingFull), 1);
+    assert_eq!(rig.delta(&before, Outcome::EventLost), 0);
+    let drained = std::iter::from_fn(|| rig.events.next().map(|item| item.len())).count();
+    assert_eq!(drained, answered, "one event per kernel answer");
+    assert_eq!(rig.run(&frame).0, XDP_TX, "answered again once drained");
 }

@@ -100,7 +100,7 @@ pub struct Lease {
     /// When the lease expires.
     pub expire: Option<SystemTime>,
     /// Every `option` line, name to raw value (quotes removed), for
-    /// anything not parsed above.
+    /// anything not parsed above; also `filename` and `server-name`.
     pub options: BTreeMap<String, String>,
 }
 
@@ -231,6 +231,10 @@ fn parse_block(lines: &[&str]) -> anyhow::Result<Lease> {
             "option" => {
                 let (name, v) = value.split_once(' ').unwrap_or((value, ""));
                 options.insert(name.to_owned(), unquote(v).to_owned());
+            }
+            // The BOOTP fields, kept with the options under their names.
+            "filename" | "server-name" => {
+                options.insert(key.to_owned(), unquote(value).to_owned());
             }
             "renew" | "rebind" | "expire" => {
                 times.insert(key, parse_time(value).with_context(|| format!("{key} {value:?}"))?);
@@ -398,8 +402,14 @@ impl Dhclient {
     /// and returns the lease it bound, giving up after `timeout`. The
     /// daemon it leaves behind renews by unicast at T1.
     pub fn obtain(&self, timeout: Duration) -> anyhow::Result<Lease> {
+        self.obtain_sending(timeout, "")
+    }
+
+    /// [`Dhclient::obtain`] with `extra` statements in dhclient.conf, e.g.
+    /// `send vendor-class-identifier "PXEClient";`.
+    pub fn obtain_sending(&self, timeout: Duration, extra: &str) -> anyhow::Result<Lease> {
         self.kill_daemon()?;
-        self.write_conf(timeout)?;
+        self.write_conf_with(timeout, extra)?;
         let out = self.dhclient("-1", timeout + Duration::from_secs(5))?;
         if !out.success() {
             bail!("{}: dhclient got no lease within {timeout:?} ({}):\n{}", self.host, out.status, self.log());
@@ -477,6 +487,10 @@ impl Dhclient {
     }
 
     fn write_conf(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.write_conf_with(timeout, "")
+    }
+
+    fn write_conf_with(&self, timeout: Duration, extra: &str) -> anyhow::Result<()> {
         // dhclient's timeout is whole seconds; round up, at least 1.
         let secs = timeout.as_millis().div_ceil(1000).max(1);
         let conf = format!(
@@ -487,7 +501,7 @@ impl Dhclient {
              backoff-cutoff 2;\n\
              send host-name \"{host}\";\n\
              request subnet-mask, broadcast-address, routers, domain-name, domain-name-servers, host-name,\n\
-             \tdhcp-renewal-time, dhcp-rebinding-time;\n",
+             \tdhcp-renewal-time, dhcp-rebinding-time;\n{extra}\n",
             host = self.host
         );
         std::fs::write(self.conf_file(), conf).with_context(|| format!("writing {}", self.conf_file().display()))

@@ -66,10 +66,11 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// `xdhcpd --version` prints `xdhcpd 0.1.0`: the package carries the version the binary reports.
+/// `xdhcpd -v` prints `0.1.0`, as `kea-dhcp4 -v` prints its version: the package carries the
+/// version the binary reports.
 fn version_of(bin: &Path) -> anyhow::Result<String> {
-    let text = output(Command::new(bin).arg("--version"))?;
-    let version = text.split_whitespace().nth(1).with_context(|| format!("{} --version printed {text:?}", bin.display()))?;
+    let text = output(Command::new(bin).arg("-v"))?;
+    let version = text.lines().next().filter(|v| !v.is_empty()).with_context(|| format!("{} -v printed {text:?}", bin.display()))?;
     anyhow::ensure!(
         version.chars().all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c)),
         "{version:?} is not a Debian version"

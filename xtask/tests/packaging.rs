@@ -229,9 +229,9 @@ fn the_package_has_its_files_and_installs_into_a_throwaway_root() {
 
     // The installed binary runs, and the example configuration it ships passes its own check.
     let bin = r.join("usr/sbin/xdhcpd");
-    let version = stdout(Command::new(&bin).arg("--version"));
-    assert_eq!(version.trim(), format!("xdhcpd {}", field("Version")));
-    let checked = stdout(Command::new(&bin).arg("test").arg("-c").arg(r.join("etc/xdhcp/xdhcpd.json.dpkg-new")));
+    let version = stdout(Command::new(&bin).arg("-v"));
+    assert_eq!(version.trim(), field("Version"));
+    let checked = stdout(Command::new(&bin).arg("-t").arg(r.join("etc/xdhcp/xdhcpd.json.dpkg-new")));
     assert!(checked.contains("OK (1 subnets)"), "{checked}");
 
     // The installed unit verifies with its real wrapper, man pages included: systemd-analyze

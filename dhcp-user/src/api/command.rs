@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 
 pub use crate::kea::command::{Answer, ArgError, Args, Handled, Request, RequestError, ResultCode, map_args};
 
-use super::{ApiState, RestartKeys, leases, stats};
+use super::{ApiState, RestartKeys, leases};
 use crate::{clock::unix_now, config, glue};
 
 /// Commands served (what `list-commands` reports); the `ha-*` ones only
 /// with HA configured (otherwise they are answered with result 2).
 pub const COMMANDS: &[&str] = &[
+    "build-report",
     "config-get",
     "config-reload",
     "config-set",
@@ -41,10 +42,20 @@ pub const COMMANDS: &[&str] = &[
     "lease4-get-page",
     "lease4-update",
     "lease4-wipe",
+    "leases-reclaim",
     "list-commands",
+    "server-tag-get",
     "shutdown",
     "statistic-get",
     "statistic-get-all",
+    "statistic-remove",
+    "statistic-remove-all",
+    "statistic-reset",
+    "statistic-reset-all",
+    "statistic-sample-age-set",
+    "statistic-sample-age-set-all",
+    "statistic-sample-count-set",
+    "statistic-sample-count-set-all",
     "status-get",
     "version-get",
 ];
@@ -52,12 +63,17 @@ pub const COMMANDS: &[&str] = &[
 /// Runs one command. Never panics on input; an invalid request changes
 /// nothing. Lease changes are on disk before this returns success.
 pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
+    if let Some(handled) = super::service::dispatch(state, req) {
+        return handled.unwrap_or_else(Answer::from);
+    }
     let handled = match req.command.as_str() {
         "version-get" => Ok(version()),
         "list-commands" => {
             // Like Kea, the ha-* commands exist only with the HA hook loaded.
             let ha = state.ha.is_some();
-            let list: Vec<&str> = COMMANDS.iter().copied().filter(|c| ha || !c.starts_with("ha-")).collect();
+            let mut list: Vec<&str> = COMMANDS.iter().copied().filter(|c| ha || !c.starts_with("ha-")).collect();
+            list.extend(super::service::REGISTERED_UNSUPPORTED);
+            list.sort_unstable();
             Ok(Answer { result: ResultCode::Success, text: None, arguments: Some(json!(list)) })
         }
         "status-get" => Ok(status_get(state)),
@@ -69,16 +85,17 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Answer {
         "config-set" => config_set(state, req).await,
         "config-reload" => Ok(config_reload(state).await),
         "config-write" => config_write(state, req),
-        "statistic-get-all" => Ok(stats::get_all(state)),
-        "statistic-get" => stats::get_one(state, req),
+        c if c.starts_with("statistic-") => super::statistic::dispatch(state, req).unwrap_or_else(|| unsupported(c)),
         c if c.starts_with("lease4-") => leases::dispatch(state, req).await,
         c if c.starts_with("ha-") => super::ha::dispatch(state, req).await,
-        c => Ok(Answer::new(
-            ResultCode::Unsupported,
-            format!("'{c}' command not supported."),
-        )),
+        c => unsupported(c),
     };
     handled.unwrap_or_else(Answer::from)
+}
+
+/// Kea's answer to a command nobody registered.
+fn unsupported(c: &str) -> Handled {
+    Ok(Answer::new(ResultCode::Unsupported, format!("'{c}' command not supported.")))
 }
 
 fn version() -> Answer {

@@ -1,7 +1,8 @@
 //! The HTTP shell around [`super::command`]: routes, body limit, basic
 //! auth, and Kea's control-agent framing. Status codes: 200 for every
 //! answered command (Kea's `result` carries success or failure), 400 for a
-//! body that is not a command, 401 without valid credentials, 413 for a
+//! body that is not a command, 401 without valid credentials, 403 for a
+//! command the listener does not answer ([`super::access`]), 413 for a
 //! body over [`MAX_BODY`].
 //!
 //! - `POST /`: a Kea command.
@@ -16,7 +17,7 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{Request as HttpRequest, State},
+    extract::{Extension, Request as HttpRequest, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -25,7 +26,7 @@ use axum::{
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::{ApiState, command};
+use super::{ApiState, Listener, command};
 
 /// Largest request body accepted. A full `config-set` of a big site is a
 /// few hundred kilobytes; anything larger is refused before parsing.
@@ -34,12 +35,20 @@ pub const MAX_BODY: usize = 4 << 20;
 /// The only service this server answers for.
 const SERVICE: &str = "dhcp4";
 
-/// The router over `state` (no socket: tests drive it with `oneshot`).
+/// The control listener's router over `state` (no socket: tests drive it
+/// with `oneshot`).
 pub fn router(state: Arc<ApiState>) -> Router {
+    router_for(state, Listener::Control)
+}
+
+/// The router of a `listener`: the HA peer listener refuses, with Kea
+/// 3.0's 403 answer, the commands its [`Listener`] does not permit.
+pub fn router_for(state: Arc<ApiState>, listener: Listener) -> Router {
     Router::new()
         .route("/", get(super::status::page).post(command))
         .route("/metrics", get(super::metrics::handler))
         .route("/status.json", get(super::status::json))
+        .layer(Extension(listener))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), auth))
         .with_state(state)
 }
@@ -47,7 +56,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
 /// Binds `addr` and serves until shutdown; logs (never panics) on failure.
 /// The daemon uses [`super::bind`] to fail start-up on a busy port instead.
 pub async fn serve(state: Arc<ApiState>, addr: SocketAddr) {
-    match super::bind(state, addr).await {
+    match super::bind(state, addr, Listener::Control).await {
         Ok((local, fut)) => {
             tracing::info!(%local, "control API listening");
             fut.await
@@ -60,10 +69,10 @@ pub async fn serve(state: Arc<ApiState>, addr: SocketAddr) {
 /// when `state.tls` is set (every connection must complete the handshake,
 /// with a client certificate if required, before any route or the basic
 /// auth check sees a byte), plain HTTP otherwise.
-pub(crate) async fn serve_on(listener: tokio::net::TcpListener, state: Arc<ApiState>) {
+pub(crate) async fn serve_on(listener: tokio::net::TcpListener, state: Arc<ApiState>, access: Listener) {
     let token = state.shutdown.clone();
     let tls = state.tls.clone();
-    let app = router(state);
+    let app = router_for(state, access);
     let stopped = {
         let token = token.clone();
         async move { token.cancelled().await }
@@ -155,7 +164,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// `POST /`: one Kea command. With `service`, the answer is an array with
 /// one answer per service, as Kea's control agent sends.
-async fn command(State(state): State<Arc<ApiState>>, body: Body) -> Response {
+async fn command(State(state): State<Arc<ApiState>>, Extension(listener): Extension<Listener>, body: Body) -> Response {
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -174,6 +183,10 @@ async fn command(State(state): State<Arc<ApiState>>, body: Body) -> Response {
             );
         }
     };
+    if !listener.permits(&req.command) {
+        tracing::warn!(command = %req.command, "HA peer listener: command refused (restrict-commands)");
+        return json_response(StatusCode::FORBIDDEN, &json!({ "result": 403, "text": "Forbidden" }));
+    }
     match &req.service {
         None => json_response(
             StatusCode::OK,

@@ -9,14 +9,21 @@
 //!
 //! # Layout
 //!
+//! - [`access`]: which commands each listener answers (the HA peer
+//!   listener only what a partner sends), and the open-listener warning.
 //! - [`command`]: a parsed [`Request`] plus [`ApiState`] in, an [`Answer`]
 //!   out; every command family in its own function. No HTTP. The codecs
 //!   themselves (requests, answers, lease JSON, dates, HA status JSON) are
 //!   [`crate::kea`]'s.
 //! - `leases`: the `lease4-*` commands.
 //! - `ha`: the `ha-*` commands, on the HA runtime.
-//! - `stats`: Kea statistic names (`pkt4-received`, `subnet[1].…`) and the
-//!   pool accounting shared with metrics and the status page.
+//! - `service`: `leases-reclaim`, `build-report`, `server-tag-get`, and
+//!   what Kea's lease hook registers but xdhcpd does not do.
+//! - `statistic`: the `statistic-*` commands and Kea's statistic names
+//!   (`pkt4-received`, `subnet[1].…`) over the core's typed statistics.
+//! - `stats`: the pool accounting shared with metrics and the status page.
+//! - [`unix`]: Kea's command channel on the `control-socket` unix socket
+//!   (what `kea-ctrl-agent` forwards to).
 //! - [`http`]: axum: routing, body limit, basic auth, Kea's `service`
 //!   framing (a JSON array of one answer), status codes.
 //! - [`metrics`]: `GET /metrics` in Prometheus text format.
@@ -28,14 +35,18 @@
 //! ([`ApiState::ha_status`]), never by running `status-get` on ourselves.
 //! Nothing below the API imports it.
 
+pub mod access;
 pub mod command;
 mod ha;
 pub mod http;
 mod leases;
 pub mod metrics;
+mod service;
+mod statistic;
 mod stats;
 mod status;
 pub mod tls;
+pub mod unix;
 
 use std::{
     net::SocketAddr,
@@ -57,12 +68,18 @@ use crate::{
     xdp::Fastpath,
 };
 
+pub use access::Listener;
 pub use command::{Answer, Request, ResultCode, dispatch};
 pub use http::{router, serve};
 
 /// Default control listener: loopback only, so a fresh install exposes
-/// nothing (Kea's control agent defaults to 127.0.0.1:8000 the same way).
-pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:8000";
+/// nothing. Not Kea's 8000: that is `kea-ctrl-agent`'s default, and the
+/// agent often runs beside xdhcpd (in front of its unix socket, as in
+/// Forge's runs), so both defaults must be able to coexist on one host.
+/// 8067 is free of Kea's defaults (agent 8000, HA listener examples
+/// 8001–8005), Stork's (8080/8081) and the Kea Prometheus exporter's
+/// (9547); "67" for DHCP.
+pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:8067";
 
 /// Where XDP counters come from; a trait so tests (and `--no-xdp`) need no
 /// BPF.
@@ -154,6 +171,9 @@ pub struct ApiState {
     /// Recent notable events (config changes, dhcp-disable, HA
     /// transitions, …) for the page; shared with the HA runtime.
     pub events: Arc<EventLog>,
+    /// HA listeners anyone on their network may talk to
+    /// ([`access::open_listener_warnings`]), for the page.
+    pub security_warnings: Vec<String>,
 }
 
 impl ApiState {
@@ -185,6 +205,7 @@ impl ApiState {
             auth: None,
             tls: None,
             events: Arc::new(EventLog::default()),
+            security_warnings: access::open_listener_warnings(cfg),
         }
     }
 
@@ -280,13 +301,27 @@ fn plain_json(text: &str) -> Option<serde_json::Value> {
 /// Starts the listener: binds `addr` (port 0 picks one), then serves until
 /// `state.shutdown` fires. Returns the bound address and the serving future,
 /// so callers (and tests) learn the port before anything waits on it.
+/// `listener` says which commands it answers.
 pub async fn bind(
     state: Arc<ApiState>,
     addr: SocketAddr,
+    listener: Listener,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    Ok((local, http::serve_on(listener, state)))
+    let socket = tokio::net::TcpListener::bind(addr).await?;
+    let local = socket.local_addr()?;
+    Ok((local, http::serve_on(socket, state, listener)))
+}
+
+/// Opens the config's `control-socket`, if any, and returns the task that
+/// serves it until shutdown. Fails (so start-up fails, as Kea's does) when
+/// the socket cannot be created or another server holds it.
+pub fn unix_socket(
+    state: Arc<ApiState>,
+    cfg: &Config,
+) -> Result<Option<impl std::future::Future<Output = ()> + Send + use<>>, unix::SocketError> {
+    let Some(cs) = cfg.control_socket() else { return Ok(None) };
+    let socket = unix::open(&cs.socket_name)?;
+    Ok(Some(unix::serve(socket, state)))
 }
 
 #[cfg(test)]

@@ -1,20 +1,14 @@
-//! Counters under Kea's statistic names, and pool accounting computed from
-//! the lease store (one definition for `statistic-get-all`, `/metrics` and
-//! the status page, so they never disagree).
+//! Cumulative counters under Kea's statistic names for the status page,
+//! and pool accounting computed from the lease store (one definition for
+//! `/metrics` and the status page, so they never disagree). The
+//! `statistic-*` commands, with Kea's history and resets, are in
+//! `statistic`.
 
-use serde_json::{Map, Value, json};
-
-use super::{
-    ApiState,
-    command::{Answer, ArgError, Handled, Request, map_args},
-};
 use crate::{
-    clock::unix_now,
     core::{Counter, Sent, Stats},
     dhcp::policy::Policy,
     leases::Lease,
     dhcp::inbound::Kind,
-    kea::time::now_stamp,
     leases::LeaseState,
 };
 
@@ -35,14 +29,6 @@ pub struct PoolCounts {
     pub declined: u64,
     /// Expired and reclaimed (kept for affinity; free).
     pub reclaimed: u64,
-}
-
-impl PoolCounts {
-    /// Kea's `assigned-addresses`: every lease not reclaimed, declined ones
-    /// included (Kea counts a declined address as assigned and declined).
-    pub fn kea_assigned(&self) -> u64 {
-        self.active + self.expired + self.declined
-    }
 }
 
 /// Per configured subnet, in config order.
@@ -93,52 +79,4 @@ pub fn packet_stats(s: &Stats) -> Vec<(&'static str, u64)> {
         ("pkt4-ack-sent", tx(Sent::Ack)),
         ("pkt4-nak-sent", tx(Sent::Nak)),
     ]
-}
-
-/// Every statistic as `name → [[value, "timestamp"]]`. We keep no sample
-/// history, so the one sample carries the time of the query.
-fn all(state: &ApiState) -> Map<String, Value> {
-    let packets = packet_stats(&state.core.stats());
-    let pools = pool_counts(&state.core.policy(), &state.core.leases(), unix_now());
-    let stamp = now_stamp();
-    let mut m = Map::new();
-    let mut put = |k: String, v: u64| {
-        m.insert(k, json!([[v, stamp]]));
-    };
-    for (k, v) in packets {
-        put(k.to_owned(), v);
-    }
-    put(
-        "declined-addresses".into(),
-        pools.iter().map(|p| p.declined).sum(),
-    );
-    for p in &pools {
-        let id = p.subnet_id;
-        put(format!("subnet[{id}].total-addresses"), p.total);
-        put(format!("subnet[{id}].assigned-addresses"), p.kea_assigned());
-        put(format!("subnet[{id}].declined-addresses"), p.declined);
-    }
-    m
-}
-
-/// `statistic-get-all`.
-pub fn get_all(state: &ApiState) -> Answer {
-    Answer::ok("")
-        .with_args(Value::Object(all(state)))
-        .without_text()
-}
-
-/// `statistic-get` `{"name": ...}`; an unknown name is an empty map, as
-/// in Kea.
-pub fn get_one(state: &ApiState, req: &Request) -> Handled {
-    let a = map_args(req, "Missing mandatory 'name' parameter.")?;
-    let name = a
-        .str("name")
-        .map_err(|_| ArgError::Other("'name' parameter expected to be a string.".into()))?;
-    let name = name.ok_or_else(|| ArgError::Other("Missing mandatory 'name' parameter.".into()))?;
-    let mut out = Map::new();
-    if let Some(v) = all(state).remove(name) {
-        out.insert(name.to_owned(), v);
-    }
-    Ok(Answer::ok("").with_args(Value::Object(out)).without_text())
 }

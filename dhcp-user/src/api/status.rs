@@ -70,6 +70,7 @@ pub fn snapshot(state: &ApiState) -> Value {
         })),
         "uptime": state.started.elapsed().as_secs(),
         "attach-mode": attach_mode,
+        "security-warnings": state.security_warnings,
         "interfaces": interfaces.iter().map(|i| json!({
             "interface": i.interface, "mode": i.mode.label(), "attach-mode": i.mode.to_string(),
             "reason": i.why.as_ref().map(|w| w.code()), "why": i.why.as_ref().map(ToString::to_string),
@@ -122,6 +123,7 @@ table{border-collapse:collapse} td,th{padding:.2em .7em;text-align:left;border-b
 <h1>xdhcpd <span id="host"></span> <small id="ver"></small> <span id="state"></span></h1>
 <div>attach mode: <b id="mode"></b> · uptime <span id="up"></span> s · <span id="proto"></span> <span id="err"></span></div>
 <div id="ifaces"></div>
+<div id="security"></div>
 <h2>High availability</h2><div id="ha"></div>
 <h2>Subnets</h2>
 <table><thead><tr><th>id</th><th>prefix</th><th>pool use</th><th>active</th><th>expired</th><th>declined</th><th>total</th></tr></thead><tbody id="subnets"></tbody></table>
@@ -198,6 +200,7 @@ async function tick() {
     $('mode').textContent = s['attach-mode'];
     $('ifaces').innerHTML = (s.interfaces || []).filter(i => i.why).map(i =>
       `<div class="warn">${esc(i.interface)}: ${esc(i['attach-mode'])} — ${esc(i.why)}</div>`).join('');
+    $('security').innerHTML = (s['security-warnings'] || []).map(w => `<div class="warn">${esc(w)}</div>`).join('');
     $('up').textContent = s.uptime;
     $('proto').textContent = s.https ? ('HTTPS' + (s.https['client-certs-required'] ? ', client certificates required' : '')) : 'HTTP';
     $('state').innerHTML = s['dhcp-enabled'] ? '<span class="on">serving</span>' : '<span class="off">DHCP disabled</span>';

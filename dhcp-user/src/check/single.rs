@@ -33,6 +33,19 @@ pub fn check_server(input: &Input<'_>) -> Vec<Finding> {
         subnet_checks(input.file, &path, s, &ha_addrs, &mut out);
     }
     if let Some(ha) = c.ha() {
+        for (addr, rel) in ha.unprotected_listeners() {
+            let r = ha.relationships().iter().position(|x| std::ptr::eq(x, rel)).unwrap_or(0);
+            out.push(Finding::new(
+                Severity::Warning,
+                input.file,
+                format!("{}.peers", input.relationship_path(r)),
+                format!(
+                    "HA listener {addr} of {} has neither basic auth nor TLS: any host that can reach it can inject lease updates",
+                    rel.this_server().name()
+                ),
+                "set basic-auth-user/basic-auth-password, or trust-anchor/cert-file/key-file, on the peers",
+            ));
+        }
         for (r, rel) in ha.relationships().iter().enumerate() {
             let served: Vec<&Subnet> = c
                 .subnets()

@@ -447,7 +447,10 @@ impl HaRelationship {
     pub fn require_client_certs(&self) -> bool {
         self.require_client_certs
     }
-    /// `restrict-commands` (default false in Kea 2.2).
+    /// `restrict-commands`: the HA listener answers only what a partner
+    /// sends. Default true, as in Kea 3.0 (Kea 2.2 defaulted to false,
+    /// which let anyone who can reach the peer URL run `lease4-wipe` or
+    /// `shutdown`); `false` restores that.
     pub fn restrict_commands(&self) -> bool {
         self.restrict_commands
     }
@@ -471,6 +474,24 @@ impl HaConfig {
     /// The relationships, in configuration order (at least one).
     pub fn relationships(&self) -> &[HaRelationship] {
         &self.relationships
+    }
+
+    /// This server's HA listeners that any host on their network may talk
+    /// to: not on loopback, with neither basic auth nor TLS. One per
+    /// address (the first relationship using it).
+    pub fn unprotected_listeners(&self) -> Vec<(std::net::SocketAddr, &HaRelationship)> {
+        let mut out: Vec<(std::net::SocketAddr, &HaRelationship)> = Vec::new();
+        for rel in &self.relationships {
+            let me = rel.this_server();
+            let addr = me.url().socket_addr();
+            if addr.ip().is_loopback() || out.iter().any(|(a, _)| *a == addr) {
+                continue;
+            }
+            if me.basic_auth().is_none() && me.tls().is_none() {
+                out.push((addr, rel));
+            }
+        }
+        out
     }
 
     /// Index of the relationship having a peer called `name` (how a subnet's
@@ -671,7 +692,7 @@ fn relationship(
         send_lease_updates: w.send_lease_updates.unwrap_or(true),
         wait_backup_ack,
         require_client_certs: w.require_client_certs.unwrap_or(true),
-        restrict_commands: w.restrict_commands.unwrap_or(false),
+        restrict_commands: w.restrict_commands.unwrap_or(true),
         multi_threading: mt,
         pauses,
         peers,
@@ -806,7 +827,7 @@ mod tests {
         assert_eq!(r.sync_timeout(), Duration::from_secs(60));
         assert_eq!(r.delayed_updates_limit(), 0);
         assert!(r.sync_leases() && r.send_lease_updates() && !r.wait_backup_ack());
-        assert!(r.require_client_certs() && !r.restrict_commands());
+        assert!(r.require_client_certs() && r.restrict_commands(), "Kea 3.0's default");
         assert!(r.peers().iter().all(|p| p.auto_failover()));
         assert_eq!(r.this_server().role(), Role::Primary);
         assert_eq!(r.partner().unwrap().name(), "b");

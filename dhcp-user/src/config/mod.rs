@@ -31,6 +31,8 @@
 //! - `loggers.rs`: `Dhcp4.loggers` as Kea reads it (the `logging` module
 //!   writes them).
 //! - `lifetimes.rs`: lease time and T1/T2 exactly as Kea 2.2 computes them.
+//! - `client_classes.rs`: `client-classes`, their tests parsed once into
+//!   [`crate::classify::expr`] trees.
 //!
 //! # Unknown and ignored keys
 //!
@@ -39,7 +41,6 @@
 //! harmless keys are accepted and ignored, each producing a [`Warning`] in
 //! [`Config::warnings`]:
 //!
-//! - `Dhcp4.control-socket` (xdhcp has its own control interface),
 //! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
 //!   processing tuning),
 //! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
@@ -74,6 +75,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client_classes;
 mod comments;
 mod error;
 pub mod ha;
@@ -96,6 +98,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+pub use client_classes::ClientClass;
 pub use comments::MAX_INCLUDE_DEPTH;
 pub(crate) use comments::expand as expand_comments;
 pub use error::{ConfigError, Location, Warning};
@@ -267,10 +270,13 @@ pub struct Config {
     subnets: Vec<Subnet>,
     shared_networks: Vec<SharedNetwork>,
     global_reservations: Vec<Reservation>,
+    client_classes: Vec<ClientClass>,
     lease_cmds: bool,
     bootp: bool,
     ha: Option<HaConfig>,
     loggers: Vec<loggers::Logger>,
+    control_socket: Option<ControlSocket>,
+    server_tag: String,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
     pub warnings: Vec<Warning>,
@@ -285,6 +291,14 @@ impl Config {
     /// the operator's Kea wrote them.
     pub fn loggers(&self) -> &[loggers::Logger] {
         &self.loggers
+    }
+    /// `control-socket`: where Kea's command channel listens.
+    pub fn control_socket(&self) -> Option<&ControlSocket> {
+        self.control_socket.as_ref()
+    }
+    /// `server-tag` (empty when unset), for `server-tag-get`.
+    pub fn server_tag(&self) -> &str {
+        &self.server_tag
     }
     /// `interfaces-config`.
     pub fn interfaces(&self) -> &InterfacesConfig {
@@ -338,6 +352,10 @@ impl Config {
     /// Global `reservations` (subnets with `reservations-global` use them).
     pub fn global_reservations(&self) -> &[Reservation] {
         &self.global_reservations
+    }
+    /// `client-classes`, in configuration order (Kea's evaluation order).
+    pub fn client_classes(&self) -> &[ClientClass] {
+        &self.client_classes
     }
     /// `shared-networks`, in configuration order.
     pub fn shared_networks(&self) -> &[SharedNetwork] {
@@ -462,6 +480,9 @@ pub struct Pool {
     start: Ipv4Addr,
     end: Ipv4Addr,
     options: OptionSet,
+    own_options: OptionSet,
+    client_class: Option<String>,
+    required_classes: Vec<String>,
 }
 
 impl Pool {
@@ -486,6 +507,9 @@ impl Pool {
             start,
             end,
             options,
+            own_options: OptionSet::new(),
+            client_class: None,
+            required_classes: Vec::new(),
         })
     }
     /// First address.
@@ -507,6 +531,18 @@ impl Pool {
     /// Effective options for addresses in this pool (global, subnet, pool).
     pub fn options(&self) -> &OptionSet {
         &self.options
+    }
+    /// The pool's own `option-data` (class options rank below it).
+    pub fn own_options(&self) -> &OptionSet {
+        &self.own_options
+    }
+    /// `client-class`: only members of it get addresses here.
+    pub fn client_class(&self) -> Option<&str> {
+        self.client_class.as_deref()
+    }
+    /// `require-client-classes`.
+    pub fn required_classes(&self) -> &[String] {
+        &self.required_classes
     }
 }
 
@@ -552,9 +588,15 @@ pub struct Reservation {
     next_server: Option<Ipv4Addr>,
     server_hostname: Option<String>,
     boot_file_name: Option<String>,
+    client_classes: Vec<String>,
 }
 
 impl Reservation {
+    /// `client-classes`: classes the client joins when this reservation
+    /// is found.
+    pub fn client_classes(&self) -> &[String] {
+        &self.client_classes
+    }
     /// The client identifier.
     pub fn id(&self) -> &HostId {
         &self.id
@@ -691,9 +733,28 @@ pub struct Subnet {
     context: SubnetContext,
     ha_relationship: Option<usize>,
     shared_network: Option<usize>,
+    classes: SubnetClasses,
+}
+
+/// A subnet's client class settings (its own and its shared network's).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubnetClasses {
+    /// The subnet's `client-class`.
+    pub client_class: Option<String>,
+    /// Its shared network's `client-class` (checked as well, as Kea does).
+    pub network_client_class: Option<String>,
+    /// `require-client-classes` of the network, then of the subnet.
+    pub required: Vec<String>,
+    /// Options set below the global level (network, then subnet): class
+    /// options rank between these and the global ones.
+    pub scoped_options: OptionSet,
 }
 
 impl Subnet {
+    /// Client class settings.
+    pub fn classes(&self) -> &SubnetClasses {
+        &self.classes
+    }
     /// Subnet id.
     pub fn id(&self) -> SubnetId {
         self.id
@@ -865,6 +926,14 @@ impl InterfacesConfig {
 
 /// Kea's default lease file for DHCPv4 (Debian's build).
 pub const DEFAULT_LEASE_FILE: &str = "/var/lib/kea/kea-leases4.csv";
+
+/// `control-socket` (`socket-type` `unix`): Kea's command channel, which
+/// `kea-ctrl-agent`, `kea-shell` and scripts using `socat` talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSocket {
+    /// `socket-name`: the unix socket's path.
+    pub socket_name: PathBuf,
+}
 
 /// `lease-database` (type memfile).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,9 +20,9 @@ use super::option_space;
 use super::options::{self, OptionSet};
 use super::wire;
 use super::{
-    BootParams, Cidr, Config, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
+    BootParams, Cidr, Config, ControlSocket, DEFAULT_LEASE_FILE, HostId, HostIdentifierType, InterfaceSpec,
     ExpiredLeases, InterfacesConfig, LeaseCache, LeaseDatabase, OutboundInterface, Pool, Reservation,
-    ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetContext, SubnetId,
+    ReservationFlags, SharedNetwork, SocketType, Subnet, SubnetClasses, SubnetContext, SubnetId,
 };
 
 type Warnings = Vec<(String, String)>;
@@ -47,7 +47,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let mut w: Warnings = Vec::new();
     let at = |k: &str| format!("{P}.{k}");
 
-    ignored(&mut w, &at("control-socket"), &d.control_socket, "xdhcp has its own control interface");
+    let control_socket = control_socket(d.control_socket.as_ref(), &at("control-socket"), &mut w)?;
     let loggers = super::loggers::parse(d.loggers.unwrap_or_default(), &at("loggers"), &mut w)?;
     ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
     ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
@@ -108,6 +108,8 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let host_reservation_identifiers = host_ids(&d.host_reservation_identifiers, &at("host-reservation-identifiers"))?;
     let option_defs = option_def::parse_list(d.option_def.as_deref().unwrap_or_default(), &at("option-def"), &mut w)?;
     let options = option_list(&option_defs, &d.option_data, &at("option-data"), &mut w)?;
+    let client_classes =
+        super::client_classes::parse_list(d.client_classes.as_deref().unwrap_or_default(), &at("client-classes"), &option_defs, &mut w)?;
     let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &option_defs, |_| &options, &mut w)?;
 
     let Hooks { lease_cmds, ha, bootp } = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
@@ -184,10 +186,13 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         subnets,
         shared_networks,
         global_reservations,
+        client_classes,
         lease_cmds,
         bootp,
         ha,
         loggers,
+        control_socket,
+        server_tag: d.server_tag.unwrap_or_default(),
         warnings: Vec::new(),
     };
     Ok((config, w))
@@ -274,6 +279,9 @@ struct Globals<'a> {
 #[derive(Clone)]
 struct NetworkScope {
     index: usize,
+    client_class: Option<String>,
+    required: Vec<String>,
+    own_options: OptionSet,
     interface: Option<String>,
     relay_addresses: Vec<Ipv4Addr>,
     ha_server_name: Option<String>,
@@ -409,6 +417,9 @@ fn shared_network(
         ha: g.ha,
         network: Some(NetworkScope {
             index,
+            client_class: n.client_class.clone().filter(|c| !c.is_empty()),
+            required: n.require_client_classes.clone().unwrap_or_default(),
+            own_options: own_options.clone(),
             interface: interface.clone(),
             relay_addresses: relay_list(n.relay, &at("relay"))?,
             ha_server_name,
@@ -544,6 +555,24 @@ fn interfaces(ic: Option<&wire::InterfacesConfig>, path: &str, w: &mut Warnings)
     }
     out.re_detect = ic.re_detect.unwrap_or(true);
     Ok(out)
+}
+
+/// `control-socket`: Kea 2.2 knows only `"unix"` and needs a socket name.
+fn control_socket(cs: Option<&wire::ControlSocket>, path: &str, w: &mut Warnings) -> Result<Option<ControlSocket>, Invalid> {
+    let Some(cs) = cs else { return Ok(None) };
+    if cs.user_context.is_some() {
+        w.push((format!("{path}.user-context"), "ignored".into()));
+    }
+    match cs.socket_type.as_deref() {
+        Some("unix") => {}
+        Some(t) => return Err(Invalid::new(format!("{path}.socket-type"), format!("{t:?}: only \"unix\" is supported (Kea 2.2)"))),
+        None => return Err(Invalid::new(path, "Mandatory 'socket-type' parameter missing")),
+    }
+    match cs.socket_name.as_deref() {
+        Some("") => Err(Invalid::new(format!("{path}.socket-name"), "must not be empty")),
+        Some(n) => Ok(Some(ControlSocket { socket_name: PathBuf::from(n) })),
+        None => Err(Invalid::new(path, "Mandatory 'socket-name' parameter missing")),
+    }
 }
 
 fn lease_database(db: Option<&wire::LeaseDatabase>, path: &str, w: &mut Warnings) -> Result<LeaseDatabase, Invalid> {
@@ -889,6 +918,12 @@ fn subnet(
 
     let own_options = option_list(g.option_defs, &s.option_data, &at("option-data"), w)?;
     let options = g.options.merged_with(&own_options);
+    let classes = SubnetClasses {
+        client_class: s.client_class.clone().filter(|c| !c.is_empty()),
+        network_client_class: g.network.as_ref().and_then(|n| n.client_class.clone()),
+        required: g.network.iter().flat_map(|n| n.required.iter().cloned()).chain(s.require_client_classes.iter().flatten().cloned()).collect(),
+        scoped_options: g.network.as_ref().map_or_else(OptionSet::new, |n| n.own_options.clone()).merged_with(&own_options),
+    };
 
     let mut pools: Vec<(usize, Pool)> = Vec::new();
     for (j, p) in s.pools.into_iter().flatten().enumerate() {
@@ -898,9 +933,12 @@ fn subnet(
         }
         let (start, end) =
             parse_pool(&p.pool).map_err(|m| Invalid::new(format!("{pp}.pool"), format!("{:?}: {m}", p.pool)))?;
-        let pool_options =
-            options.merged_with(&option_list(g.option_defs, &p.option_data, &format!("{pp}.option-data"), w)?);
-        let pool = Pool::new(start, end, &prefix, pool_options).map_err(|m| Invalid::new(format!("{pp}.pool"), m))?;
+        let pool_own = option_list(g.option_defs, &p.option_data, &format!("{pp}.option-data"), w)?;
+        let pool_options = options.merged_with(&pool_own);
+        let mut pool = Pool::new(start, end, &prefix, pool_options).map_err(|m| Invalid::new(format!("{pp}.pool"), m))?;
+        pool.own_options = pool_own;
+        pool.client_class = p.client_class.clone().filter(|c| !c.is_empty());
+        pool.required_classes = p.require_client_classes.clone().unwrap_or_default();
         if let Some((k, other)) = pools.iter().find(|(_, o)| o.start <= pool.end && pool.start <= o.end) {
             // Kea's words (Subnet::addPool), then which pool it overlaps.
             return Err(Invalid::new(
@@ -983,6 +1021,7 @@ fn subnet(
         context,
         ha_relationship,
         shared_network: g.network.as_ref().map(|n| n.index),
+        classes,
     })
 }
 
@@ -1096,5 +1135,6 @@ fn reservation(
         r.next_server.as_deref().filter(|s| !s.is_empty()).map(|s| parse_ipv4(s, &at("next-server"))).transpose()?;
     let server_hostname = r.server_hostname.as_deref().map(|s| bounded(s, 63, &at("server-hostname"))).transpose()?;
     let boot_file_name = r.boot_file_name.as_deref().map(|s| bounded(s, 127, &at("boot-file-name"))).transpose()?;
-    Ok(Reservation { id, ip_address, hostname, options, next_server, server_hostname, boot_file_name })
+    let client_classes = r.client_classes.unwrap_or_default();
+    Ok(Reservation { id, ip_address, hostname, options, next_server, server_hostname, boot_file_name, client_classes })
 }

@@ -43,6 +43,8 @@ pub struct Dhcp4 {
     pub option_def: Option<Vec<OptionDef>>,
     pub subnet4: Option<Vec<Subnet4>>,
     pub shared_networks: Option<Vec<SharedNetwork4>>,
+    /// Client classes (`config::client_classes`).
+    pub client_classes: Option<Vec<ClientClass>>,
     /// Global host reservations (used where `reservations-global` is on).
     pub reservations: Option<Vec<Reservation>>,
     pub reservation_mode: Option<String>,
@@ -58,14 +60,29 @@ pub struct Dhcp4 {
     pub dhcp4o6_port: Option<u16>,
     /// Kea's loggers, honoured by the `logging` module.
     pub loggers: Option<Vec<super::loggers::WireLogger>>,
+    /// Kea's command channel (a unix socket), served by `api::unix`.
+    pub control_socket: Option<ControlSocket>,
+    /// Shown by `server-tag-get` (Kea's config backend label).
+    pub server_tag: Option<String>,
 
     // Accepted and ignored with a warning (see the module docs of `config`).
-    pub control_socket: Option<Value>,
     pub multi_threading: Option<Value>,
     pub sanity_checks: Option<Value>,
 
     pub dhcp_ddns: Option<Value>,
     pub dhcp_queue_control: Option<Value>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// `control-socket`. Both keys optional here, so that stage 2 names the
+/// one missing with Kea's wording.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ControlSocket {
+    pub socket_type: Option<String>,
+    pub socket_name: Option<String>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,
@@ -163,6 +180,8 @@ pub struct Subnet4 {
     pub cache_threshold: Option<f64>,
     pub cache_max_age: Option<u32>,
     pub store_extended_info: Option<bool>,
+    pub client_class: Option<String>,
+    pub require_client_classes: Option<Vec<String>>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,
@@ -199,6 +218,8 @@ pub struct SharedNetwork4 {
     pub cache_threshold: Option<f64>,
     pub cache_max_age: Option<u32>,
     pub store_extended_info: Option<bool>,
+    pub client_class: Option<String>,
+    pub require_client_classes: Option<Vec<String>>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,
@@ -226,6 +247,8 @@ pub struct ExpiredLeasesProcessing {
 pub struct Pool {
     pub pool: String,
     pub option_data: Option<Vec<OptionData>>,
+    pub client_class: Option<String>,
+    pub require_client_classes: Option<Vec<String>>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,
@@ -246,6 +269,7 @@ pub struct Reservation {
     pub next_server: Option<String>,
     pub server_hostname: Option<String>,
     pub boot_file_name: Option<String>,
+    pub client_classes: Option<Vec<String>>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,
@@ -266,6 +290,27 @@ pub struct Relay {
 pub struct HookLibrary {
     pub library: String,
     pub parameters: Option<Value>,
+    pub user_context: Option<Map<String, Value>>,
+    #[allow(dead_code)] // Accepted everywhere and deliberately unused.
+    pub comment: Option<String>,
+}
+
+/// One `client-classes` entry. Required keys are optional here so that
+/// stage 2 names the entry that lacks one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientClass {
+    pub name: Option<String>,
+    pub test: Option<String>,
+    pub only_if_required: Option<bool>,
+    pub option_data: Option<Vec<OptionData>>,
+    pub option_def: Option<Vec<OptionDef>>,
+    pub next_server: Option<String>,
+    pub server_hostname: Option<String>,
+    pub boot_file_name: Option<String>,
+    pub valid_lifetime: Option<u32>,
+    pub min_valid_lifetime: Option<u32>,
+    pub max_valid_lifetime: Option<u32>,
     pub user_context: Option<Map<String, Value>>,
     #[allow(dead_code)] // Accepted everywhere and deliberately unused.
     pub comment: Option<String>,

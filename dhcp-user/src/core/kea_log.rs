@@ -27,7 +27,10 @@ use crate::dhcp::{
 };
 
 use super::pipeline::Arrival;
+use crate::leases::{Lease, LeaseState};
 
+/// Kea's `DBGLVL_PKT_HANDLING`.
+const PKT_HANDLING: u8 = 15;
 /// Kea's `DBGLVL_TRACE_BASIC`.
 const BASIC: u8 = 40;
 /// Kea's `DBGLVL_TRACE_BASIC_DATA`.
@@ -142,11 +145,23 @@ fn identified_by(t: HostIdentifierType, req: &Inbound) -> Option<String> {
 
 /// What the allocation engine did for `req`, the lease outcome and the
 /// memfile operation, read from the decision: `reply` (OFFER, ACK or NAK)
-/// and `write`. `owned` says whether the client already held the address
-/// it was answered with (a renewal, not a new lease); it is asked only
-/// when a line needs it.
-pub fn decided(req: &Inbound, reply: Option<&Message>, write: Option<&LeaseWrite>, owned: impl Fn() -> bool) {
+/// and `write`. `lookup` reads the store as it was before the decision; it
+/// is asked only when a line needs it.
+pub fn decided(req: &Inbound, reply: Option<&Message>, write: Option<&LeaseWrite>, lookup: impl Fn(Ipv4Addr) -> Option<Lease>) {
     let l = || label(req);
+    // Whether the address answered (or released) was already the client's
+    // (a renewal), or, for a RELEASE, held by anyone.
+    let owned = || match req.kind {
+        Kind::Release => lookup(req.msg.ciaddr()).is_some(),
+        _ => reply.is_some_and(|m| {
+            lookup(m.yiaddr()).is_some_and(|h| {
+                h.hwaddr.as_ref().is_some_and(|hw| hw.bytes() == req.hwaddr) && h.state == LeaseState::Default
+            })
+        }),
+    };
+    if req.kind == Kind::Decline {
+        declined(req, write, &lookup);
+    }
     let replied = reply.and_then(|m| m.opts().msg_type());
     let yiaddr = reply.map(Message::yiaddr);
     if listening!("kea-dhcp4.alloc-engine") {
@@ -224,6 +239,34 @@ pub fn decided(req: &Inbound, reply: Option<&Message>, write: Option<&LeaseWrite
                 debuglevel = DETAIL, "adding IPv4 lease with address {}", n.address),
             LeaseWrite::Remove(a) => tracing::debug!(target: "kea-dhcp4.dhcpsrv", msgid = "DHCPSRV_MEMFILE_DELETE_ADDR",
                 debuglevel = DETAIL, "deleting lease for address {a}"),
+        }
+    }
+}
+
+/// Kea's lines for a DECLINE: refused without option 50, accepted, or
+/// ignored because the lease is not the client's (`processDecline`).
+fn declined(req: &Inbound, write: Option<&LeaseWrite>, lookup: &impl Fn(Ipv4Addr) -> Option<Lease>) {
+    let l = label(req);
+    let Some(a) = req.requested_ip else {
+        tracing::debug!(target: "kea-dhcp4.bad-packets", msgid = "DHCP4_PACKET_DROP_0007", debuglevel = PKT_HANDLING,
+            "{l}: failed to process packet: Mandatory 'Requested IP address' option missing in DHCPDECLINE sent from {l}");
+        return;
+    };
+    if let Some(LeaseWrite::Upsert(n)) = write {
+        tracing::info!(target: "kea-dhcp4.leases", msgid = "DHCP4_DECLINE_LEASE",
+            "Received DHCPDECLINE for addr {a} from client {l}. The lease will be unavailable for {} seconds.", n.valid_lifetime);
+        return;
+    }
+    match lookup(a) {
+        None => tracing::warn!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_DECLINE_LEASE_NOT_FOUND",
+            "Received DHCPDECLINE for addr {a} from client {l}, but no such lease found."),
+        Some(h) => {
+            let lease_hw = h.hwaddr.as_ref().map_or_else(|| "(none)".to_owned(), |hw| hex(hw.bytes()));
+            let cid = req.client_id.as_deref().map_or_else(|| "(none)".to_owned(), hex);
+            let lease_cid = h.client_id.as_ref().map_or_else(|| "(none)".to_owned(), |c| hex(c.bytes()));
+            tracing::warn!(target: "kea-dhcp4.dhcp4", msgid = "DHCP4_DECLINE_LEASE_MISMATCH",
+                "Received DHCPDECLINE for addr {a} from client {l}, but the data doesn't match: received hwaddr: {}, lease \
+                 hwaddr: {lease_hw}, received client-id: {cid}, lease client-id: {lease_cid}", hex(&req.hwaddr));
         }
     }
 }

@@ -22,16 +22,22 @@
 //! - [`pipeline`]: the pure packet decision, `process(state, inbound,
 //!   link) -> Outcome`, and [`Core::process`], which commits it.
 //! - [`stats`]: the counters as one enum.
+//! - [`kea_stats`]: Kea's statistics with their sample history, moved by
+//!   those counters and by the lease store's tallies.
 
 pub mod kea_log;
+pub mod kea_stats;
 pub mod pipeline;
 pub mod stats;
 
 use std::{
     net::Ipv4Addr,
+    ops::{Deref, DerefMut},
     sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
 };
 
+pub use kea_stats::KeaStats;
 pub use stats::{Counter, HaDrop, Sent, Stats};
 
 use crate::{
@@ -63,7 +69,7 @@ struct State {
     policy: Arc<Policy>,
     store: LeaseStore,
     alloc: Allocator,
-    stats: Stats,
+    stats: Counters,
     /// Set by `dhcp-disable`: unix time until which requests are dropped
     /// unanswered (`u64::MAX`: until `dhcp-enable`). `None`: serving.
     dhcp_disabled_until: Option<u64>,
@@ -77,7 +83,69 @@ struct State {
     scopes: Option<Arc<dyn ServingScopes>>,
 }
 
+/// The packet counters twice: cumulative ([`Stats`], for metrics and the
+/// status page) and as Kea's statistics ([`KeaStats`]), which
+/// `statistic-reset` and friends change. One `add` feeds both.
+pub(crate) struct Counters {
+    cumulative: Stats,
+    kea: KeaStats,
+    /// The policy the subnet statistics were made for: a new one (config
+    /// apply) restarts them, as Kea's reconfiguration does.
+    policy: Arc<Policy>,
+}
+
+impl Counters {
+    fn add(&mut self, c: Counter, n: u64) {
+        self.cumulative.add(c, n);
+        self.kea.count(c, n, SystemTime::now());
+    }
+
+    fn merge(&mut self, other: &Stats) {
+        let now = SystemTime::now();
+        for (c, n) in other.iter() {
+            self.cumulative.add(c, n);
+            self.kea.count(c, n, now);
+        }
+    }
+}
+
+/// The core's lock guard: on release, Kea's statistics follow whatever the
+/// critical section did to the lease store or the policy, so no method can
+/// forget to.
+struct Locked<'a>(MutexGuard<'a, State>);
+
+impl Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.0
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.0.follow_store();
+    }
+}
+
 impl State {
+    /// Brings Kea's lease statistics up to date with the store and policy.
+    fn follow_store(&mut self) {
+        let now = SystemTime::now();
+        let changed = self.store.take_tallies();
+        if !Arc::ptr_eq(&self.stats.policy, &self.policy) {
+            self.stats.policy = Arc::clone(&self.policy);
+            self.stats.kea.reconfigure(&self.policy, &self.store.tallies(), now);
+        } else if !changed.is_empty() {
+            self.stats.kea.follow(changed, now);
+        }
+    }
+
     fn dhcp_enabled(&self, now: u64) -> bool {
         self.dhcp_disabled_until.is_none_or(|t| now >= t)
     }
@@ -140,12 +208,15 @@ impl Core {
     /// The state for `policy` and `store`; kernel changes go to `kernel`
     /// (none is sent until [`Core::rebuild_kernel`]).
     pub fn new(policy: Policy, store: LeaseStore, kernel: Option<KernelSync>) -> Self {
+        let policy = Arc::new(policy);
+        let _ = store.take_tallies();
+        let kea = KeaStats::new(&policy, &store.tallies(), SystemTime::now());
         Core {
             state: Arc::new(Mutex::new(State {
-                policy: Arc::new(policy),
+                policy: Arc::clone(&policy),
                 store,
                 alloc: Allocator::default(),
-                stats: Stats::default(),
+                stats: Counters { cumulative: Stats::default(), kea, policy },
                 dhcp_disabled_until: None,
                 kernel_serving: true,
                 reuse_grace: None,
@@ -155,8 +226,8 @@ impl Core {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> Locked<'_> {
+        Locked(self.state.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Whether nobody holds the lock right now (the kernel-sync tests
@@ -252,7 +323,15 @@ impl Core {
 
     /// A copy of every counter.
     pub fn stats(&self) -> Stats {
-        self.lock().stats.clone()
+        self.lock().stats.cumulative.clone()
+    }
+
+    /// Reads or changes Kea's statistics (the `statistic-*` commands), up
+    /// to date with the store.
+    pub fn kea_stats<T>(&self, f: impl FnOnce(&mut KeaStats) -> T) -> T {
+        let mut st = self.lock();
+        st.follow_store();
+        f(&mut st.stats.kea)
     }
 
     /// The lease of `addr`.
@@ -290,6 +369,26 @@ impl Core {
         if st.dhcp_enabled(now) != st.kernel_serving {
             st.rescope(now);
         }
+    }
+}
+
+impl Core {
+    /// `leases-reclaim`: reclaims every expired lease now, without the
+    /// configured per-run limits; with `remove`, deletes them instead of
+    /// keeping them as expired-reclaimed. Returns how many.
+    pub fn reclaim_now(&self, remove: bool, now: u64) -> usize {
+        let st = self.lock();
+        let cfg = crate::config::ExpiredLeases {
+            max_reclaim_leases: 0,
+            max_reclaim_time: 0,
+            hold_reclaimed_time: u32::from(!remove),
+            ..st.policy.expired_leases
+        };
+        let (done, _) = crate::reclaim::reclaim(&st.store, &cfg, now);
+        for addr in &done {
+            st.lease_changed(*addr);
+        }
+        done.len()
     }
 }
 

@@ -19,8 +19,9 @@ use dhcproto::v4::Message;
 
 use super::{Core, Counter, HaDrop, Stats, State, kea_log};
 use crate::{
+    classify::{self, expr::Packet},
     dhcp::{
-        engine::{self, Allocator, Ctx, Destination, LeaseWrite},
+        engine::{self, Allocator, Classification, Ctx, Destination, LeaseWrite, Silence},
         inbound::{self, Inbound},
         policy::{Policy, SubnetPolicy},
         select::{self, Selector},
@@ -140,8 +141,12 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
         return out; // dhcp-disable in force (Kea drops silently too)
     }
     out.counts.add(Counter::Received(req.kind), 1);
+    let Some(cls) = classify_on_receipt(v.policy, req, at) else {
+        out.counts.add(Counter::Silent(Silence::ClassDrop), 1);
+        return out;
+    };
     let sel = Selector { msg: &req.msg, from: at.from, to: at.to, iface: at.iface, iface_addrs: at.iface_addrs };
-    let subnet = select::select(v.policy, &sel);
+    let subnet = select::select_for(v.policy, &sel, &cls.classes);
     kea_log::received(req, at, subnet);
     let q = Query { msg_type: kind_code(req.kind), chaddr: &req.hwaddr, client_id: req.client_id.as_deref(), secs: req.msg.secs() };
     let rel = match gate.admit(subnet, &q) {
@@ -155,7 +160,7 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
     let view = crate::glue::StoreView(v.store, grace);
     let on_link = subnet.is_some_and(|s| v.policy.on_link(s, at.iface, at.iface_addrs));
     let ctx = Ctx { now: v.now, server_id: at.server_id, on_link };
-    let decision = engine::decide(req, subnet, v.policy, &view, v.alloc, ctx);
+    let decision = engine::decide_classified(req, subnet, v.policy, &view, v.alloc, ctx, cls);
     if let Some(why) = decision.silence {
         out.counts.add(Counter::Silent(why), 1);
     }
@@ -166,7 +171,7 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
             out.replication = Some(Replication { rel, plan, updates });
         }
     }
-    kea_log::decided(req, decision.reply.as_ref().map(|(m, _)| m), decision.write.as_ref(), || held_by_client(v.store, req, decision.reply.as_ref()));
+    kea_log::decided(req, decision.reply.as_ref().map(|(m, _)| m), decision.write.as_ref(), |a| v.store.get(a));
     if let Some((m, dest)) = &decision.reply {
         kea_log::sending(req, m, dest, at);
     }
@@ -175,17 +180,18 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
     out
 }
 
-/// For the log: whether the address answered (or released) was already in
-/// the store for this client (a renewal) or, for a RELEASE, held at all.
-fn held_by_client(store: &LeaseStore, req: &Inbound, reply: Option<&(Message, Destination)>) -> bool {
-    let a = match req.kind {
-        inbound::Kind::Release => return store.get(req.msg.ciaddr()).is_some(),
-        _ => match reply {
-            Some((m, _)) => m.yiaddr(),
-            None => return false,
-        },
-    };
-    store.get(a).is_some_and(|l| l.hwaddr.as_ref().is_some_and(|h| h.bytes() == req.hwaddr) && l.state == LeaseState::Default)
+/// Kea's classification on receipt (built-in classes, then the tests
+/// that do not depend on the host lookup), or `None` when the packet is
+/// in `DROP`. Off (nothing evaluated) when no class is configured or used.
+fn classify_on_receipt<'a>(policy: &Policy, req: &'a Inbound, at: &Arrival<'a>) -> Option<Classification<'a>> {
+    if !policy.classify {
+        return Some(Classification::default());
+    }
+    let dst = at.to.unwrap_or(Ipv4Addr::BROADCAST);
+    let packet = Packet { bytes: &req.raw, iface: at.iface, src: at.from, dst };
+    let mut classes = classify::builtin(&req.raw, req.bootp);
+    classify::evaluate(&policy.classes, classify::Pass::OnReceipt, &packet, &mut classes);
+    (!classes.contains(classify::DROP)).then_some(Classification { classes, packet: Some(packet) })
 }
 
 /// The partner's copy of a write: what Kea's `leases4_committed` sends.
@@ -336,3 +342,7 @@ impl Core {
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "classes_tests.rs"]
+mod classes_tests;

@@ -17,6 +17,7 @@ use super::{
     inbound::{Inbound, Kind},
     policy::{ClientIds, Host, OptionBytes, Policy, SubnetPolicy},
 };
+use crate::classify::{self, ClientClasses, expr::Packet};
 
 /// Who a client is, per the subnet's `match-client-id`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -154,6 +155,8 @@ pub enum Silence {
     /// REQUEST for an address outside every pool of the link and not
     /// reserved for the client (Kea drops it rather than NAK).
     UnknownAddress,
+    /// The packet is in the `DROP` client class.
+    ClassDrop,
 }
 
 impl Silence {
@@ -168,6 +171,7 @@ impl Silence {
             Silence::NotOwner => "not_owner",
             Silence::Incomplete => "incomplete",
             Silence::UnknownAddress => "unknown_address",
+            Silence::ClassDrop => "class_drop",
         }
     }
 }
@@ -213,6 +217,11 @@ pub struct Ctx {
 /// waits on another client's offer (the first REQUEST wins, as in Kea).
 pub const OFFER_HOLD_SECS: u64 = 30;
 
+/// At most this many offers are held at once: a DISCOVER flood from random
+/// MACs cannot grow the table without bound. Past the cap an offer is
+/// still sent, just not held (holds are soft anyway), and counted.
+pub const MAX_HELD_OFFERS: usize = 65_536;
+
 /// Whether other clients' outstanding offers keep an address from being
 /// chosen ([`OFFER_HOLD_SECS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +244,8 @@ pub struct Allocator {
     /// scanning them all (a DISCOVER flood would otherwise make every
     /// DISCOVER slower, found by `cargo xtask bench alloc`).
     by_client: HashMap<ClientKey, Ipv4Addr>,
+    /// Offers sent but not held because [`MAX_HELD_OFFERS`] were.
+    unheld: u64,
 }
 
 impl Allocator {
@@ -251,6 +262,10 @@ impl Allocator {
     }
 
     fn add_offer(&mut self, a: Ipv4Addr, client: ClientKey, until: u64) {
+        if self.offers.len() >= MAX_HELD_OFFERS && !self.offers.contains_key(&a) && !self.by_client.contains_key(&client) {
+            self.unheld += 1;
+            return;
+        }
         if let Some(old) = self.by_client.insert(client.clone(), a)
             && old != a
         {
@@ -277,6 +292,11 @@ impl Allocator {
     /// Number of outstanding offers (for the status page).
     pub fn outstanding_offers(&self) -> usize {
         self.offers.len()
+    }
+
+    /// Offers sent without a hold since start, the table being full.
+    pub fn unheld_offers(&self) -> u64 {
+        self.unheld
     }
 }
 
@@ -328,6 +348,7 @@ fn available(
     alloc: &Allocator,
     subnet: &SubnetPolicy,
     client: &ClientKey,
+    cls: &ClientClasses,
     a: Ipv4Addr,
     now: u64,
     offers: Offers,
@@ -339,7 +360,7 @@ fn available(
     if subnet.reserved.contains_key(&a) && !reserved_for_client {
         return false;
     }
-    if !reserved_for_client && subnet.pool_of(a).is_none() {
+    if !reserved_for_client && subnet.allowed_pool_of(a, cls).is_none() {
         return false;
     }
     if let Some(h) = view.by_address(a) {
@@ -369,10 +390,29 @@ fn link_reservation<'a>(
     policy: &'a Policy,
     subnet: &'a SubnetPolicy,
     client: &ClientKey,
+    cls: &ClientClasses,
 ) -> Option<(&'a SubnetPolicy, &'a Host)> {
-    policy
-        .link_subnets(subnet)
-        .find_map(|s| reservation_of(s, client).map(|r| (s, r)))
+    link_subnets(policy, subnet, cls).find_map(|s| reservation_of(s, client).map(|r| (s, r)))
+}
+
+/// The subnets of `subnet`'s link a client in `cls` may use, in Kea's
+/// order (`getNextSubnet` skips the others).
+fn link_subnets<'a, 'c>(
+    policy: &'a Policy,
+    subnet: &'a SubnetPolicy,
+    cls: &'c ClientClasses,
+) -> impl Iterator<Item = &'a SubnetPolicy> + use<'a, 'c> {
+    policy.link_subnets(subnet).filter(move |s| s.allows(cls))
+}
+
+/// The subnet of the link holding `a` that a client in `cls` may use.
+fn link_subnet_of<'a>(
+    policy: &'a Policy,
+    subnet: &'a SubnetPolicy,
+    a: Ipv4Addr,
+    cls: &ClientClasses,
+) -> Option<&'a SubnetPolicy> {
+    link_subnets(policy, subnet, cls).find(|s| s.contains(a))
 }
 
 /// The client's lease on `subnet`'s link, and the subnet holding it.
@@ -381,10 +421,9 @@ fn link_client_lease<'a>(
     policy: &'a Policy,
     subnet: &'a SubnetPolicy,
     client: &ClientKey,
+    cls: &ClientClasses,
 ) -> Option<(&'a SubnetPolicy, Held)> {
-    policy
-        .link_subnets(subnet)
-        .find_map(|s| client_lease(view, s, client).map(|h| (s, h)))
+    link_subnets(policy, subnet, cls).find_map(|s| client_lease(view, s, client).map(|h| (s, h)))
 }
 
 /// Picks an address (and the subnet of the link holding it) for a
@@ -393,17 +432,19 @@ fn link_client_lease<'a>(
 /// pool address, walking the shared network from the selected subnet as
 /// Kea does when a subnet is exhausted. Addresses offered to other clients
 /// are taken only when nothing else is free ([`OFFER_HOLD_SECS`]).
+#[allow(clippy::too_many_arguments)]
 fn choose<'a>(
     view: &impl LeaseView,
     alloc: &mut Allocator,
     policy: &'a Policy,
     subnet: &'a SubnetPolicy,
     client: &ClientKey,
+    cls: &ClientClasses,
     requested: Option<Ipv4Addr>,
     now: u64,
 ) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
-    choose_with(view, alloc, policy, subnet, client, requested, now, Offers::Respect)
-        .or_else(|| choose_with(view, alloc, policy, subnet, client, requested, now, Offers::Ignore))
+    choose_with(view, alloc, policy, subnet, client, cls, requested, now, Offers::Respect)
+        .or_else(|| choose_with(view, alloc, policy, subnet, client, cls, requested, now, Offers::Ignore))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -413,18 +454,19 @@ fn choose_with<'a>(
     policy: &'a Policy,
     subnet: &'a SubnetPolicy,
     client: &ClientKey,
+    cls: &ClientClasses,
     requested: Option<Ipv4Addr>,
     now: u64,
     offers: Offers,
 ) -> Option<(&'a SubnetPolicy, Ipv4Addr)> {
-    if let Some((s, r)) = link_reservation(policy, subnet, client)
+    if let Some((s, r)) = link_reservation(policy, subnet, client, cls)
         && let Some(a) = r.address
-        && available(view, alloc, s, client, a, now, offers)
+        && available(view, alloc, s, client, cls, a, now, offers)
     {
         return Some((s, a));
     }
-    if let Some((s, h)) = link_client_lease(view, policy, subnet, client)
-        && available(view, alloc, s, client, h.address, now, offers)
+    if let Some((s, h)) = link_client_lease(view, policy, subnet, client, cls)
+        && available(view, alloc, s, client, cls, h.address, now, offers)
     {
         return Some((s, h.address));
     }
@@ -432,17 +474,22 @@ fn choose_with<'a>(
         .into_iter()
         .flatten()
     {
-        if let Some(s) = policy.link_subnet_of(subnet, a)
-            && available(view, alloc, s, client, a, now, offers)
+        if let Some(s) = link_subnet_of(policy, subnet, a, cls)
+            && available(view, alloc, s, client, cls, a, now, offers)
         {
             return Some((s, a));
         }
     }
-    for s in policy.link_subnets(subnet) {
+    for s in link_subnets(policy, subnet, cls) {
         for (i, pool) in s.pools.iter().enumerate() {
+            if !cls.allows(pool.classes.client_class.as_deref()) {
+                continue;
+            }
             let start = u32::from(pool.start);
             let size = pool.size();
-            let mut cursor = alloc.cursors.get(&(s.id, i)).copied().unwrap_or(start);
+            // A cursor outside the pool (the pool changed under a new
+            // configuration with the same subnet id) starts over.
+            let mut cursor = alloc.cursors.get(&(s.id, i)).copied().filter(|c| (start..=u32::from(pool.end)).contains(c)).unwrap_or(start);
             for _ in 0..size {
                 let a = Ipv4Addr::from(cursor);
                 cursor = if cursor >= u32::from(pool.end) {
@@ -450,7 +497,7 @@ fn choose_with<'a>(
                 } else {
                     cursor + 1
                 };
-                if available(view, alloc, s, client, a, now, offers) {
+                if available(view, alloc, s, client, cls, a, now, offers) {
                     alloc.cursors.insert((s.id, i), cursor);
                     return Some((s, a));
                 }
@@ -519,8 +566,115 @@ pub fn decide(
     alloc: &mut Allocator,
     ctx: Ctx,
 ) -> Decision {
-    let d = decide_dhcp(req, subnet, policy, view, alloc, ctx);
+    decide_classified(req, subnet, policy, view, alloc, ctx, Classification::default())
+}
+
+/// [`decide`] for a packet classified on receipt (`cls`): the engine
+/// continues Kea's classification after the host lookup and after the
+/// address is chosen, and applies the classes (subnets, pools, options,
+/// boot fields, lifetimes).
+pub fn decide_classified(
+    req: &Inbound,
+    subnet: Option<&SubnetPolicy>,
+    policy: &Policy,
+    view: &impl LeaseView,
+    alloc: &mut Allocator,
+    ctx: Ctx,
+    mut cls: Classification<'_>,
+) -> Decision {
+    let d = decide_dhcp(req, subnet, policy, view, alloc, ctx, &mut cls);
     if req.bootp { bootp_reply(d) } else { d }
+}
+
+/// A packet's client classes as the engine sees them, and the packet the
+/// later passes evaluate tests on (`None`: classification is off and
+/// nothing is evaluated).
+#[derive(Clone, Debug, Default)]
+pub struct Classification<'a> {
+    /// The classes assigned so far.
+    pub classes: ClientClasses,
+    /// The packet tests read.
+    pub packet: Option<Packet<'a>>,
+}
+
+/// Kea's classification after the host lookup (`Dhcpv4Exchange`): the
+/// host's classes (the first pass redone so tests see them), then
+/// `KNOWN` or `UNKNOWN` and the tests that depend on them.
+fn after_host_lookup(policy: &Policy, host: Option<&Host>, pkt: &Packet<'_>, classes: &mut ClientClasses) {
+    if let Some(h) = host.filter(|h| !h.classes.is_empty()) {
+        classes.remove_where(|c| policy.class(c).is_some_and(|d| d.def.test.is_some()));
+        for c in &h.classes {
+            classes.add(c);
+        }
+        classify::evaluate(&policy.classes, classify::Pass::OnReceipt, pkt, classes);
+    }
+    classes.add(if host.is_some() { classify::KNOWN } else { classify::UNKNOWN });
+    classify::evaluate(&policy.classes, classify::Pass::AfterHostLookup, pkt, classes);
+}
+
+/// What a packet's classes add to a reply from `subnet` for address `a`.
+#[derive(Debug, Default)]
+struct Extras {
+    /// Class options Kea would send: codes no pool, subnet or shared
+    /// network sets, the first class setting one winning.
+    options: OptionBytes,
+    next_server: Option<Ipv4Addr>,
+    server_hostname: Option<String>,
+    boot_file_name: Option<String>,
+}
+
+/// The required classes of the network, subnet and `a`'s pool evaluated
+/// (Kea's `requiredClassify`), then what the classes add to the reply
+/// (`buildCfgOptionList`, `setFixedFields`).
+fn extras(policy: &Policy, subnet: &SubnetPolicy, a: Option<Ipv4Addr>, cls: &Classification<'_>) -> Extras {
+    let mut out = Extras::default();
+    let Some(pkt) = cls.packet else { return out };
+    if policy.classes.is_empty() {
+        return out;
+    }
+    let pool = a.filter(|a| !a.is_unspecified()).and_then(|a| subnet.pool_of(a));
+    let required: Vec<&str> =
+        subnet.classes.required.iter().chain(pool.into_iter().flat_map(|p| p.classes.required.iter())).map(String::as_str).collect();
+    let mut with_required;
+    let classes = if required.is_empty() {
+        &cls.classes
+    } else {
+        with_required = cls.classes.clone();
+        classify::evaluate_required(&policy.classes, required, &pkt, &mut with_required);
+        &with_required
+    };
+    let scoped = |c: &u8| subnet.classes.scoped_codes.contains(c) || pool.is_some_and(|p| p.classes.scoped_codes.contains(c));
+    for def in classes.iter().filter_map(|c| policy.class(c)) {
+        for (code, v) in def.options.iter().filter(|(c, _)| !scoped(c)) {
+            out.options.entry(*code).or_insert_with(|| v.clone());
+        }
+        out.next_server = out.next_server.or(def.def.next_server);
+        out.server_hostname = out.server_hostname.take().or_else(|| def.def.server_hostname.clone());
+        out.boot_file_name = out.boot_file_name.take().or_else(|| def.def.boot_file_name.clone());
+    }
+    out
+}
+
+/// The `valid-lifetime` of the first class of the packet that sets one.
+fn class_valid(policy: &Policy, cls: &ClientClasses) -> Option<(u32, u32, u32)> {
+    if policy.classes.is_empty() {
+        return None;
+    }
+    cls.iter().find_map(|c| policy.class(c)?.def.valid_lifetime)
+}
+
+/// Boot fields a class sets override the subnet's (Kea's
+/// `setFixedFields`, step 2).
+fn apply_fields(msg: &mut Message, e: &Extras) {
+    if let Some(a) = e.next_server {
+        msg.set_siaddr(a);
+    }
+    if let Some(n) = &e.server_hostname {
+        msg.set_sname_str(n);
+    }
+    if let Some(f) = &e.boot_file_name {
+        msg.set_fname_str(f);
+    }
 }
 
 /// DHCP-only options Kea's `libdhcp_bootp.so` removes from a BOOTP reply.
@@ -561,10 +715,19 @@ fn decide_dhcp(
     view: &impl LeaseView,
     alloc: &mut Allocator,
     ctx: Ctx,
+    cls: &mut Classification<'_>,
 ) -> Decision {
     let Some(subnet) = subnet else { return Decision::silent(Silence::NoSubnet) };
     let client = client_key(req);
     let now = ctx.now;
+    if let Some(pkt) = cls.packet {
+        let host = link_reservation(policy, subnet, &client, &cls.classes).map(|(_, h)| h);
+        after_host_lookup(policy, host, &pkt, &mut cls.classes);
+        if cls.classes.contains(classify::DROP) {
+            return Decision::silent(Silence::ClassDrop);
+        }
+    }
+    let cls: &Classification<'_> = cls;
     // The lease at `a`, if it belongs to this client as Kea's RELEASE and
     // DECLINE judge it (`Lease4::belongsToClient`: client-ids when both
     // have one, else hardware addresses; whatever the subnet).
@@ -581,16 +744,17 @@ fn decide_dhcp(
             // Kea's hint: the requested address, else ciaddr.
             let ciaddr = req.msg.ciaddr();
             let hint = req.requested_ip.or((!ciaddr.is_unspecified()).then_some(ciaddr));
-            let Some((s, a)) = choose(view, alloc, policy, subnet, &client, hint, now) else {
+            let Some((s, a)) = choose(view, alloc, policy, subnet, &client, &cls.classes, hint, now) else {
                 return Decision::silent(Silence::PoolExhausted);
             };
             alloc.add_offer(a, client.clone(), now + OFFER_HOLD_SECS);
-            let timers = lease_times(req, s, &client, view.by_address(a).as_ref(), now);
-            let msg = grant(req, s, ctx, a, MessageType::Offer, timers.timers);
+            let valid = class_valid(policy, &cls.classes);
+            let timers = lease_times(req, s, &client, view.by_address(a).as_ref(), now, valid);
+            let msg = grant(req, s, ctx, a, MessageType::Offer, timers.timers, &extras(policy, s, Some(a), cls));
             let dest = destination(req, &msg, ctx);
             Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
-        Kind::Request => request(req, policy, subnet, view, alloc, ctx, client),
+        Kind::Request => request(req, policy, subnet, view, alloc, ctx, client, cls),
         Kind::Release => match owned(req.msg.ciaddr()) {
             Some(_) => Decision::write_only(LeaseWrite::Remove(req.msg.ciaddr())),
             None => Decision::silent(Silence::NotOwner),
@@ -629,7 +793,9 @@ fn decide_dhcp(
             if req.msg.ciaddr().is_unspecified() && !req.msg.giaddr().is_unspecified() {
                 msg.set_flags(Flags::default().set_broadcast());
             }
-            add_options(&mut msg, req, subnet, ctx, None, reservation_of(subnet, &client));
+            let extras = extras(policy, subnet, None, cls);
+            add_options(&mut msg, req, subnet, ctx, None, reservation_of(subnet, &client), &extras);
+            apply_fields(&mut msg, &extras);
             let dest = destination(req, &msg, ctx);
             Decision { reply: Some((msg, dest)), write: None, silence: None }
         }
@@ -652,6 +818,7 @@ fn lease_times(
     client: &ClientKey,
     current: Option<&Held>,
     now: u64,
+    class_valid: Option<(u32, u32, u32)>,
 ) -> Grant {
     let hostname = granted_hostname(req, subnet, client);
     // Kea's BOOTP clients get an infinite lease, never reused.
@@ -659,10 +826,16 @@ fn lease_times(
         let timers = super::policy::Timers { valid: u32::MAX, t1: None, t2: None };
         return Grant { timers, reused: false, hostname };
     }
-    let full = subnet.lifetimes.lease_times(requested_lease_time(req));
+    // Kea's getValidLft: the first class with a valid-lifetime, else the
+    // subnet's; T1/T2 stay the subnet's rules.
+    let lifetimes = match class_valid {
+        Some((min_valid, valid, max_valid)) => super::policy::Lifetimes { valid, min_valid, max_valid, ..subnet.lifetimes },
+        None => subnet.lifetimes,
+    };
+    let full = lifetimes.lease_times(requested_lease_time(req));
     match current.and_then(|h| reusable(subnet, h, client, full.valid, &hostname, now)) {
         Some(left) => Grant {
-            timers: subnet.lifetimes.timers_for(left),
+            timers: lifetimes.timers_for(left),
             reused: true,
             hostname,
         },
@@ -689,6 +862,7 @@ struct Grant {
 /// NAK when reserved for another client, leased to another, or not the
 /// client's free reservation; an address outside every pool of the link
 /// and not reserved for the client is ignored; otherwise it is granted.
+#[allow(clippy::too_many_arguments)]
 fn request(
     req: &Inbound,
     policy: &Policy,
@@ -697,7 +871,9 @@ fn request(
     alloc: &mut Allocator,
     ctx: Ctx,
     client: ClientKey,
+    cls: &Classification<'_>,
 ) -> Decision {
+    let classes = &cls.classes;
     let now = ctx.now;
     let ciaddr = req.msg.ciaddr();
     let nak = |why: &str| {
@@ -718,14 +894,14 @@ fn request(
         && let Some(a) = req.requested_ip
     {
         // INIT-REBOOT.
-        match link_client_lease(view, policy, subnet, &client) {
+        match link_client_lease(view, policy, subnet, &client, classes) {
             None if !subnet.authoritative => return Decision::silent(Silence::NotAuthoritative),
             None => return nak("unknown client"),
             Some((_, h)) if h.address != a => return nak("client holds another address"),
             Some(_) => {}
         }
     }
-    let reservation = link_reservation(policy, subnet, &client).and_then(|(s, r)| Some((s, r.address?)));
+    let reservation = link_reservation(policy, subnet, &client, classes).and_then(|(s, r)| Some((s, r.address?)));
     // Kea's hint: option 50, else ciaddr; an option 50 of 0.0.0.0 names no
     // address (Kea then allocates afresh, or NAKs when nothing is free).
     let hint = match req.requested_ip {
@@ -734,8 +910,8 @@ fn request(
     };
     let Some(target) = hint.or(reservation.map(|(_, a)| a)) else {
         // A REQUEST naming no address: Kea picks one from the pools.
-        return match choose(view, alloc, policy, subnet, &client, None, now) {
-            Some((s, a)) => ack(req, s, view, alloc, ctx, &client, a),
+        return match choose(view, alloc, policy, subnet, &client, classes, None, now) {
+            Some((s, a)) => ack(req, s, policy, view, alloc, ctx, &client, cls, a),
             None => nak("no address available"),
         };
     };
@@ -759,13 +935,14 @@ fn request(
     {
         return nak("client has a reservation for another address");
     }
-    let Some(target_subnet) = target_subnet.filter(|s| reserved_for_client || s.pool_of(target).is_some()) else {
+    let in_allowed_pool = |s: &SubnetPolicy| s.allows(classes) && s.allowed_pool_of(target, classes).is_some();
+    let Some(target_subnet) = target_subnet.filter(|s| reserved_for_client || in_allowed_pool(s)) else {
         return Decision::silent(Silence::UnknownAddress);
     };
-    if !available(view, alloc, target_subnet, &client, target, now, Offers::Ignore) {
+    if !available(view, alloc, target_subnet, &client, classes, target, now, Offers::Ignore) {
         return nak("address not available");
     }
-    ack(req, target_subnet, view, alloc, ctx, &client, target)
+    ack(req, target_subnet, policy, view, alloc, ctx, &client, cls, target)
 }
 
 /// Kea's `acceptServerId`: our address on this link, the relay's server
@@ -779,19 +956,23 @@ fn is_our_server_id(req: &Inbound, subnet: &SubnetPolicy, sid: Ipv4Addr, ctx: Ct
 
 /// The ACK granting `target` in `subnet`, with the lease write unless
 /// lease caching reuses the client's lease as it stands.
+#[allow(clippy::too_many_arguments)]
 fn ack(
     req: &Inbound,
     subnet: &SubnetPolicy,
+    policy: &Policy,
     view: &impl LeaseView,
     alloc: &mut Allocator,
     ctx: Ctx,
     client: &ClientKey,
+    cls: &Classification<'_>,
     target: Ipv4Addr,
 ) -> Decision {
     alloc.drop_offer(target);
     let current = view.by_address(target).filter(|h| owns(subnet, h, client));
-    let grant_of = lease_times(req, subnet, client, current.as_ref(), ctx.now);
-    let msg = grant(req, subnet, ctx, target, MessageType::Ack, grant_of.timers);
+    let grant_of = lease_times(req, subnet, client, current.as_ref(), ctx.now, class_valid(policy, &cls.classes));
+    let extras = extras(policy, subnet, Some(target), cls);
+    let msg = grant(req, subnet, ctx, target, MessageType::Ack, grant_of.timers, &extras);
     let dest = destination(req, &msg, ctx);
     if grant_of.reused {
         return Decision { reply: Some((msg, dest)), write: None, silence: None };
@@ -867,6 +1048,7 @@ fn grant(
     a: Ipv4Addr,
     kind: MessageType,
     timers: super::policy::Timers,
+    extras: &Extras,
 ) -> Message {
     let mut msg = reply_header(req, subnet, kind);
     msg.set_yiaddr(a);
@@ -876,7 +1058,8 @@ fn grant(
     let client = client_key(req);
     // Kea sends the host's options and hostname whatever address it got.
     let reservation = reservation_of(subnet, &client);
-    add_options(&mut msg, req, subnet, ctx, Some(timers), reservation);
+    add_options(&mut msg, req, subnet, ctx, Some(timers), reservation, extras);
+    apply_fields(&mut msg, extras);
     msg
 }
 
@@ -908,6 +1091,7 @@ fn add_options(
     ctx: Ctx,
     timers: Option<super::policy::Timers>,
     reservation: Option<&Host>,
+    extras: &Extras,
 ) {
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
@@ -931,6 +1115,7 @@ fn add_options(
     if let Some(pool) = subnet.pool_of(yiaddr) {
         merged.extend(pool.options.iter().map(|(k, v)| (*k, v.clone())));
     }
+    merged.extend(extras.options.iter().map(|(k, v)| (*k, v.clone())));
     if let Some(r) = reservation {
         merged.extend(r.options.iter().map(|(k, v)| (*k, v.clone())));
     }
@@ -1067,9 +1252,10 @@ mod tests {
             address: Some(Ipv4Addr::new(192, 168, 50, 33)),
             hostname: Some("mutante3".into()),
             options: BTreeMap::new(),
+            classes: Vec::new(),
         };
         let reserved_in_pool =
-            Host { address: Some(Ipv4Addr::new(192, 168, 50, 100)), hostname: None, options: BTreeMap::new() };
+            Host { address: Some(Ipv4Addr::new(192, 168, 50, 100)), hostname: None, options: BTreeMap::new(), classes: Vec::new() };
         let mut hosts = crate::dhcp::policy::HostTable::default();
         hosts.by_hwaddr.insert(M3.to_vec(), r);
         hosts.by_hwaddr.insert(vec![2, 0, 0, 0, 0, 0x99], reserved_in_pool);
@@ -1083,6 +1269,7 @@ mod tests {
                     start: Ipv4Addr::new(192, 168, 50, 100),
                     end: Ipv4Addr::new(192, 168, 50, pool_end),
                     options: BTreeMap::new(),
+                    classes: Default::default(),
                 }],
                 options,
                 by_hwaddr: HashMap::new(),
@@ -1112,11 +1299,15 @@ mod tests {
                 ha_server_name: None,
                 shared_network: None,
                 cache: Default::default(),
+                classes: Default::default(),
+                network_client_class: None,
             }],
             decline_probation_period: 86400,
             expired_leases: Default::default(),
             bootp: false,
             networks: Vec::new(),
+            classes: Vec::new(),
+            classify: false,
         }
     }
 
@@ -1683,6 +1874,42 @@ mod tests {
         let mut r = pkt(v4::MessageType::Request, M1);
         (r.requested, r.server_id) = (Some(only), Some(SID));
         assert_eq!(kind(&w.send(&r)), Some(v4::MessageType::Nak));
+    }
+
+    /// A DISCOVER flood: the offer table stops at its cap, every DISCOVER
+    /// is still answered, the overflow is counted, and the table empties as
+    /// holds expire.
+    #[test]
+    fn held_offers_are_capped_and_counted() {
+        let mut w = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "subnet4": [
+                { "id": 1, "subnet": "10.0.0.0/8", "pools": [ { "pool": "10.0.0.1-10.255.255.254" } ] } ] } }"#,
+        );
+        let extra = 100;
+        for i in 0..MAX_HELD_OFFERS + extra {
+            let b = (i as u32).to_be_bytes();
+            let d = w.send(&pkt(v4::MessageType::Discover, [2, 0, b[0], b[1], b[2], b[3]]));
+            assert!(d.reply.is_some(), "DISCOVER {i} unanswered");
+        }
+        assert_eq!(w.alloc.outstanding_offers(), MAX_HELD_OFFERS);
+        assert_eq!(w.alloc.unheld_offers(), extra as u64);
+        w.alloc.expire_offers(w.now + OFFER_HOLD_SECS);
+        assert_eq!(w.alloc.outstanding_offers(), 0);
+    }
+
+    /// A new configuration may keep a subnet id and change its pool (Forge's
+    /// config-set tests): the pool cursor of the old pool must not leave
+    /// the new one looking exhausted.
+    #[test]
+    fn a_stale_pool_cursor_starts_over() {
+        let mut w = World::new(199, true);
+        w.dora(M1);
+        w.policy = World::from_config(
+            r#"{ "Dhcp4": { "authoritative": true, "subnet4": [
+                { "id": 1, "subnet": "192.168.51.0/24", "pools": [ { "pool": "192.168.51.1-192.168.51.1" } ] } ] } }"#,
+        )
+        .policy;
+        assert_eq!(w.send(&pkt(v4::MessageType::Discover, M2)).reply.unwrap().0.yiaddr(), Ipv4Addr::new(192, 168, 51, 1));
     }
 
     /// Kea's DISCOVER hint: option 50, else ciaddr (a client that released

@@ -107,6 +107,8 @@ pub struct Inbound {
     /// Option 82 as received (code and length stripped), when non-empty:
     /// replies echo it byte for byte (RFC 3046 §2.2, as Kea does).
     pub relay_agent_info: Option<Vec<u8>>,
+    /// The datagram as received: what client class tests read.
+    pub raw: Vec<u8>,
 }
 
 /// Validates and decodes one UDP payload received on port 67.
@@ -190,6 +192,7 @@ fn classify_as(bytes: &[u8], bootp: bool) -> Result<Inbound, DropReason> {
         bootp: is_bootp,
         source: Ipv4Addr::UNSPECIFIED,
         relay_agent_info,
+        raw: bytes.to_vec(),
     })
 }
 

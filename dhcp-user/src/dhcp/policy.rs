@@ -4,10 +4,12 @@
 //! so the per-packet path does no lookups by name and no encoding.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::Ipv4Addr,
     sync::Arc,
 };
+
+use crate::classify::{self, ClientClasses, expr::Bool};
 
 pub use crate::config::HostIdentifierType;
 
@@ -48,6 +50,8 @@ pub struct Host {
     pub hostname: Option<String>,
     /// Options that override subnet and pool values for this host.
     pub options: OptionBytes,
+    /// `client-classes`: classes the client joins when this host is found.
+    pub classes: Vec<String>,
 }
 
 /// The identifiers a client presents for host lookup.
@@ -119,6 +123,21 @@ pub struct Pool {
     pub end: Ipv4Addr,
     /// Pool-level options (override the subnet's).
     pub options: OptionBytes,
+    /// Client class settings.
+    pub classes: ScopeClasses,
+}
+
+/// A pool's, subnet's or shared network's client class settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeClasses {
+    /// `client-class`: only its members are served here.
+    pub client_class: Option<String>,
+    /// `require-client-classes` (a subnet's: its network's first).
+    pub required: Vec<String>,
+    /// Option codes set at this level or between it and the global level:
+    /// a class option of such a code is not sent (Kea's precedence: pool,
+    /// subnet, shared network, classes, global).
+    pub scoped_codes: BTreeSet<u8>,
 }
 
 impl Pool {
@@ -186,9 +205,24 @@ pub struct SubnetPolicy {
     pub shared_network: Option<usize>,
     /// Kea's lease caching parameters.
     pub cache: LeaseCache,
+    /// The subnet's client class settings.
+    pub classes: ScopeClasses,
+    /// Its shared network's `client-class`.
+    pub network_client_class: Option<String>,
 }
 
 impl SubnetPolicy {
+    /// Whether a client in `classes` may use this subnet (Kea's
+    /// `Subnet4::clientSupported`: the network's class, then its own).
+    pub fn allows(&self, classes: &ClientClasses) -> bool {
+        classes.allows(self.network_client_class.as_deref()) && classes.allows(self.classes.client_class.as_deref())
+    }
+
+    /// The pool holding `a` that a client in `classes` may use.
+    pub fn allowed_pool_of(&self, a: Ipv4Addr, classes: &ClientClasses) -> Option<&Pool> {
+        self.pool_of(a).filter(|p| classes.allows(p.classes.client_class.as_deref()))
+    }
+
     /// Subnet mask as an address.
     pub fn mask(&self) -> Ipv4Addr {
         Ipv4Addr::from(if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix_len)) })
@@ -238,6 +272,37 @@ pub struct Policy {
     /// Shared networks: indices into `subnets` of each network's subnets,
     /// in subnet id order.
     pub networks: Vec<Vec<usize>>,
+    /// `client-classes`, in order; empty when none are configured.
+    pub classes: Vec<ClassPolicy>,
+    /// Whether packets are classified at all: classes are configured, or
+    /// some scope names one (`client-class`, `require-client-classes`, a
+    /// reservation's `client-classes`). Off, nothing is evaluated.
+    pub classify: bool,
+}
+
+/// One client class as the packet path uses it: the validated class and
+/// its options in the engine's form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassPolicy {
+    /// The class as configured (name, test, boot fields, lifetime).
+    pub def: crate::config::ClientClass,
+    /// `option-data`, encoded.
+    pub options: OptionBytes,
+}
+
+impl classify::ClassDef for ClassPolicy {
+    fn name(&self) -> &str {
+        &self.def.name
+    }
+    fn test(&self) -> Option<&Bool> {
+        self.def.test.as_deref()
+    }
+    fn required(&self) -> bool {
+        self.def.required
+    }
+    fn depends_on_known(&self) -> bool {
+        self.def.depends_on_known
+    }
 }
 
 impl Policy {
@@ -267,6 +332,38 @@ impl Policy {
                     .iter()
                     .find_map(|(a, _)| self.subnets.iter().find(|s| s.contains(*a)))
             })
+    }
+
+    /// Whether a reply from `subnet` may depend on the client's classes,
+    /// so that only the daemon (which evaluates them) may answer there.
+    /// The rule, deliberately simple: classification is on and either a
+    /// `DROP` class exists (the daemon drops what the kernel would answer),
+    /// or a class that can apply in `subnet` sets options, boot fields or
+    /// a lifetime (any class not `only-if-required`, or a required one the
+    /// subnet's network, the subnet or one of its pools requires), or a
+    /// subnet of its link, its network or one of their pools is restricted
+    /// to a class (a client may be refused there, or served elsewhere).
+    pub fn class_dependent(&self, subnet: &SubnetPolicy) -> bool {
+        if !self.classify {
+            return false;
+        }
+        let required = |name: &str| {
+            subnet.classes.required.iter().chain(subnet.pools.iter().flat_map(|p| p.classes.required.iter())).any(|r| r == name)
+        };
+        let acting = self.classes.iter().any(|c| {
+            c.def.name == classify::DROP || (c.def.acts() && (!c.def.required || required(&c.def.name)))
+        });
+        let restricted = self.link_subnets(subnet).any(|s| {
+            s.network_client_class.is_some()
+                || s.classes.client_class.is_some()
+                || s.pools.iter().any(|p| p.classes.client_class.is_some())
+        });
+        acting || restricted
+    }
+
+    /// The class called `name`, if configured.
+    pub fn class(&self, name: &str) -> Option<&ClassPolicy> {
+        self.classes.iter().find(|c| c.def.name == name)
     }
 
     /// Subnet by id.

@@ -12,6 +12,10 @@
 //!    a subnet (or its shared network) bound to it by `interface`, else the
 //!    subnet holding one of the interface's addresses.
 //!
+//! At every step a subnet (or its shared network) restricted to a client
+//! class the packet is not in is passed over, as Kea's `clientSupported`
+//! does; the packet's classes are those of its first classification pass.
+//!
 //! Pure: the caller passes what the packet and the socket said.
 
 use std::net::Ipv4Addr;
@@ -19,6 +23,7 @@ use std::net::Ipv4Addr;
 use dhcproto::v4::{DhcpOption, Message, OptionCode, relay::RelayCode, relay::RelayInfo};
 
 use super::policy::{Policy, SubnetPolicy};
+use crate::classify::ClientClasses;
 
 /// What selection looks at, besides the configuration.
 #[derive(Clone, Copy, Debug)]
@@ -51,19 +56,21 @@ pub fn option_select(msg: &Message) -> Option<Ipv4Addr> {
     }
 }
 
-/// The subnet of a request (see the module docs for the order).
+/// The subnet of an unclassified request (see the module docs for the order).
 pub fn select<'a>(policy: &'a Policy, sel: &Selector<'_>) -> Option<&'a SubnetPolicy> {
-    let by_prefix = |a: Ipv4Addr| policy.subnets.iter().find(|s| s.contains(a));
+    select_for(policy, sel, &ClientClasses::none())
+}
+
+/// The subnet of a request in `classes` (see the module docs).
+pub fn select_for<'a>(policy: &'a Policy, sel: &Selector<'_>, classes: &ClientClasses) -> Option<&'a SubnetPolicy> {
+    let mut candidates = policy.subnets.iter().filter(|s| s.allows(classes));
+    let by_prefix = |a: Ipv4Addr| policy.subnets.iter().filter(|s| s.allows(classes)).find(|s| s.contains(a));
     if let Some(a) = option_select(sel.msg) {
         return by_prefix(a);
     }
     let giaddr = sel.msg.giaddr();
     if !giaddr.is_unspecified() {
-        return policy
-            .subnets
-            .iter()
-            .find(|s| s.relay_addresses.contains(&giaddr))
-            .or_else(|| by_prefix(giaddr));
+        return candidates.find(|s| s.relay_addresses.contains(&giaddr)).or_else(|| by_prefix(giaddr));
     }
     let unicast = sel.to.is_some_and(|a| a != Ipv4Addr::BROADCAST);
     let ciaddr = sel.msg.ciaddr();
@@ -73,7 +80,9 @@ pub fn select<'a>(policy: &'a Policy, sel: &Selector<'_>) -> Option<&'a SubnetPo
     if unicast && !sel.from.is_unspecified() {
         return by_prefix(sel.from);
     }
-    policy.subnet_for_interface(sel.iface, sel.iface_addrs)
+    candidates
+        .find(|s| s.interface.as_deref() == Some(sel.iface))
+        .or_else(|| sel.iface_addrs.iter().find_map(|(a, _)| by_prefix(*a)))
 }
 
 #[cfg(test)]

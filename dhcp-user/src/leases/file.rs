@@ -386,6 +386,25 @@ impl LiveFile {
         LiveFile { file, path: path.to_path_buf(), len: 0 }
     }
 
+    /// Opens an existing complete lease file at `path` for appending at its
+    /// end (the repair path: the file was just written whole).
+    pub fn append_to(path: &Path) -> Result<LiveFile> {
+        let file = OpenOptions::new().append(true).open(path).map_err(|e| LeaseError::io(path, "open", e))?;
+        let len = file.metadata().map_err(|e| LeaseError::io(path, "stat", e))?.len();
+        Ok(LiveFile { file, path: path.to_path_buf(), len })
+    }
+
+    /// Whether `path` still names the file rows are appended to: not
+    /// removed, renamed away or replaced behind the server's back (rows
+    /// written to an unlinked file are lost at the next start).
+    pub fn still_named(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), fs::metadata(&self.path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+
     /// `fdatasync`: after this the appended rows survive a crash.
     pub fn sync(&mut self) -> Result<()> {
         self.file.sync_data().map_err(|e| LeaseError::io(&self.path, "fdatasync", e))

@@ -18,6 +18,8 @@
 //! - [`json`]: Kea's JSON dialect for the `user_context` column.
 //! - [`file`](mod@file): file names, replaying files, the append-only live file.
 //! - `writer`: the group-commit thread.
+//! - [`guard`]: notices a live file removed or replaced underneath and
+//!   rewrites it from memory.
 //! - [`lfc`]: lease file cleanup (compaction) with Kea's files and steps.
 //! - [`store`]: [`LeaseStore`], its indexes and the [`Durable`] handle.
 //! - `kea_tests`: interop tests against the installed `kea-lfc` and
@@ -26,6 +28,7 @@
 pub mod csv;
 mod error;
 pub mod file;
+pub mod guard;
 pub mod json;
 pub mod lfc;
 pub mod model;
@@ -39,4 +42,4 @@ pub use error::{LeaseError, Result};
 pub use file::{LeaseFiles, LoadReport, SkipReason, Skipped};
 pub use lfc::{LfcOutcome, LfcReport};
 pub use model::{ClientId, HwAddr, INFINITE_LIFETIME, InvalidLease, Lease, LeaseState};
-pub use store::{DEFAULT_LEASE_FILE, Durable, LeaseStore, StoreConfig};
+pub use store::{DEFAULT_LEASE_FILE, Durable, LeaseStore, StoreConfig, SubnetTally};

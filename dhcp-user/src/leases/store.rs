@@ -145,6 +145,38 @@ struct Index {
     by_expiry: BTreeSet<(u64, Ipv4Addr)>,
     /// Reclaimed leases, by expiration: what `flush-reclaimed` removes.
     by_reclaimed: BTreeSet<(u64, Ipv4Addr)>,
+    /// Per subnet counts for Kea's lease statistics, kept at the one place
+    /// every change passes, so no caller can forget them.
+    tally: HashMap<u32, SubnetTally>,
+    /// Subnets whose tally changed since [`LeaseStore::take_tallies`].
+    dirty: BTreeSet<u32>,
+}
+
+/// One subnet's lease counts, as Kea's statistics count them: gauges
+/// (`assigned`, `declined`) and totals since start (the others).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SubnetTally {
+    /// Leases not reclaimed, declined ones included (Kea's
+    /// `assigned-addresses`).
+    pub assigned: u64,
+    /// Declined leases in probation.
+    pub declined: u64,
+    /// Leases that became assigned (from none or reclaimed) since start
+    /// (Kea's `cumulative-assigned-addresses`).
+    pub entered: u64,
+    /// Reclamations since start (`reclaimed-leases`).
+    pub reclaimed: u64,
+    /// Reclamations of declined leases since start.
+    pub reclaimed_declined: u64,
+}
+
+/// What a lease in `state` adds to `assigned` and `declined`.
+fn weight(state: LeaseState) -> (u64, u64) {
+    match state {
+        LeaseState::Default => (1, 0),
+        LeaseState::Declined => (1, 1),
+        LeaseState::ExpiredReclaimed | LeaseState::Other(_) => (0, 0),
+    }
 }
 
 /// The expiration index a lease in `state` belongs to: reclaimed leases
@@ -163,11 +195,42 @@ impl Index {
         for lease in map.into_values() {
             index.insert(lease);
         }
+        // Loaded leases were assigned before this start.
+        for t in index.tally.values_mut() {
+            t.entered = 0;
+        }
         index
+    }
+
+    /// Moves the tally from `old` to `new` (either may be absent).
+    fn retally(&mut self, old: Option<(u32, LeaseState)>, new: Option<(u32, LeaseState)>) {
+        if let Some((subnet, state)) = old {
+            let (a, d) = weight(state);
+            let t = self.tally.entry(subnet).or_default();
+            t.assigned = t.assigned.saturating_sub(a);
+            t.declined = t.declined.saturating_sub(d);
+            self.dirty.insert(subnet);
+        }
+        if let Some((subnet, state)) = new {
+            let (a, d) = weight(state);
+            let was_assigned = old.is_some_and(|(s, st)| s == subnet && weight(st).0 == 1);
+            let t = self.tally.entry(subnet).or_default();
+            t.assigned += a;
+            t.declined += d;
+            if a == 1 && !was_assigned {
+                t.entered += 1;
+            }
+            self.dirty.insert(subnet);
+        }
     }
 
     fn insert(&mut self, lease: Lease) -> Option<Lease> {
         let addr = lease.address;
+        let old = self.by_addr.get(&addr).map(|l| (l.subnet_id, l.state));
+        let new = (lease.subnet_id, lease.state);
+        if old != Some(new) {
+            self.retally(old, Some(new));
+        }
         // A renewal changes only times: the secondary keys stay, so only
         // the expiration index moves (no key allocations, no relinking).
         if let Some(old) = self.by_addr.get_mut(&addr)
@@ -180,7 +243,7 @@ impl Index {
             expiry_index(&mut self.by_expiry, &mut self.by_reclaimed, lease.state).insert((lease.expire, addr));
             return Some(std::mem::replace(old, lease));
         }
-        let old = self.remove(addr);
+        let old = self.unindex(addr);
         if let Some(hw) = &lease.hwaddr {
             link(&mut self.by_hwaddr, (lease.subnet_id, hw.bytes().to_vec()), addr);
         }
@@ -196,6 +259,13 @@ impl Index {
     }
 
     fn remove(&mut self, addr: Ipv4Addr) -> Option<Lease> {
+        let lease = self.unindex(addr)?;
+        self.retally(Some((lease.subnet_id, lease.state)), None);
+        Some(lease)
+    }
+
+    /// Removes `addr` from every index but the tally.
+    fn unindex(&mut self, addr: Ipv4Addr) -> Option<Lease> {
         let lease = self.by_addr.remove(&addr)?;
         if let Some(hw) = &lease.hwaddr {
             unlink(&mut self.by_hwaddr, &(lease.subnet_id, hw.bytes().to_vec()), addr);
@@ -215,7 +285,7 @@ impl Index {
     }
 }
 
-/// Wakes the periodic cleanup thread for shutdown.
+/// Wakes the periodic cleanup and file guard threads for shutdown.
 #[derive(Debug)]
 struct LfcTimer {
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -287,18 +357,29 @@ impl LeaseStore {
     fn assemble(index: Index, files: Option<LeaseFiles>, writer: Option<Writer>, lfc: Duration) -> LeaseStore {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let periodic = !lfc.is_zero() && writer.is_some();
+        let guarded = writer.is_some();
         let shared = Arc::new(Shared {
             index: Mutex::new(index),
             files,
-            _timer: periodic.then(|| LfcTimer { stop: stop.clone() }),
+            _timer: guarded.then(|| LfcTimer { stop: stop.clone() }),
             writer,
             lfc_running: Mutex::new(()),
         });
+        if guarded {
+            let weak = Arc::downgrade(&shared);
+            let (stop, every) = (stop.clone(), super::guard::CHECK_EVERY);
+            let spawned = std::thread::Builder::new()
+                .name("lease-guard".into())
+                .spawn(move || self::every(weak, stop, every, super::guard::tick));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the lease file guard: {e}");
+            }
+        }
         if periodic {
             let weak = Arc::downgrade(&shared);
             let spawned = std::thread::Builder::new()
                 .name("lease-lfc".into())
-                .spawn(move || periodic_cleanup(weak, stop, lfc));
+                .spawn(move || self::every(weak, stop, lfc, cleanup));
             if let Err(e) = spawned {
                 tracing::error!("cannot start periodic lease file cleanup: {e}");
             }
@@ -383,6 +464,12 @@ impl LeaseStore {
         else {
             return Durable::ready(None);
         };
+        let t = index.tally.entry(old.subnet_id).or_default();
+        t.reclaimed += 1;
+        if old.state == LeaseState::Declined {
+            t.reclaimed_declined += 1;
+        }
+        index.dirty.insert(old.subnet_id);
         let record = if old.state == LeaseState::Declined {
             index.remove(addr);
             Record::Delete(old.clone())
@@ -397,6 +484,24 @@ impl LeaseStore {
         };
         let rx = self.log(&index, record);
         Durable::pending(Some(old), rx)
+    }
+
+    /// Reclaims the lease for `addr` by deleting it (Kea's reclamation
+    /// with `hold-reclaimed-time` 0, or `leases-reclaim` with `remove`):
+    /// counted as reclaimed like [`Self::reclaim`].
+    pub fn reclaim_and_remove(&self, addr: Ipv4Addr) -> Durable {
+        let mut index = self.index();
+        let Some(old) = index.remove(addr) else {
+            return Durable::ready(());
+        };
+        let t = index.tally.entry(old.subnet_id).or_default();
+        t.reclaimed += 1;
+        if old.state == LeaseState::Declined {
+            t.reclaimed_declined += 1;
+        }
+        index.dirty.insert(old.subnet_id);
+        let rx = self.log(&index, Record::Delete(old));
+        Durable::pending((), rx)
     }
 
     /// Marks the lease for `addr` declined for `probation` seconds from
@@ -415,6 +520,19 @@ impl LeaseStore {
         index.insert(lease.clone());
         let rx = self.log(&index, Record::Upsert(lease));
         Durable::pending(Some(old), rx)
+    }
+
+    /// The tallies of the subnets that changed since the last call (Kea's
+    /// lease statistics follow them).
+    pub fn take_tallies(&self) -> Vec<(u32, SubnetTally)> {
+        let mut index = self.index();
+        let dirty = std::mem::take(&mut index.dirty);
+        dirty.into_iter().map(|s| (s, index.tally.get(&s).copied().unwrap_or_default())).collect()
+    }
+
+    /// Every subnet's tally now.
+    pub fn tallies(&self) -> HashMap<u32, SubnetTally> {
+        self.index().tally.clone()
     }
 
     /// The lease for `addr`.
@@ -501,13 +619,43 @@ impl LeaseStore {
         lfc::run(files, || writer.rotate())
     }
 
+    /// Whether the live file is still under its name (always, without
+    /// persistence). See [`super::guard`].
+    pub fn live_file_in_place(&self) -> Result<bool> {
+        match &self.shared.writer {
+            Some(w) => w.check(),
+            None => Ok(true),
+        }
+    }
+
+    /// Writes every lease in memory as a new live file, under the index
+    /// lock so no change slips between the snapshot and the switch; returns
+    /// how many leases it holds. See [`super::guard`].
+    pub fn rewrite_live_file(&self) -> Result<usize> {
+        let Some(writer) = &self.shared.writer else { return Ok(0) };
+        let index = self.index();
+        let mut rows = String::new();
+        let mut n = 0;
+        for lease in index.by_addr.values() {
+            if let Err(source) = super::csv::format_row(lease, &mut rows) {
+                return Err(LeaseError::InvalidLease { address: lease.address, source });
+            }
+            n += 1;
+        }
+        writer.rewrite(rows)?;
+        drop(index);
+        Ok(n)
+    }
+
     /// The file names in use, `None` when not persisting.
     pub fn files(&self) -> Option<&LeaseFiles> {
         self.shared.files.as_ref()
     }
 }
 
-fn periodic_cleanup(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration) {
+/// Runs `tick` on the store every `every` until `stop` is set or the store
+/// is gone (the periodic cleanup and the file guard).
+fn every(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration, tick: impl Fn(&LeaseStore)) {
     let (flag, cvar) = &*stop;
     loop {
         let stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
@@ -517,15 +665,19 @@ fn periodic_cleanup(store: Weak<Shared>, stop: Arc<(Mutex<bool>, Condvar)>, ever
         }
         drop(stopped);
         let Some(shared) = store.upgrade() else { return };
-        match (LeaseStore { shared }).compact_now() {
-            Ok(report) => tracing::info!(
-                outcome = ?report.outcome,
-                leases = report.leases,
-                skipped = report.input.skipped.len(),
-                "lease file cleanup done"
-            ),
-            Err(e) => tracing::warn!("lease file cleanup failed: {e}"),
-        }
+        tick(&LeaseStore { shared });
+    }
+}
+
+fn cleanup(store: &LeaseStore) {
+    match store.compact_now() {
+        Ok(report) => tracing::info!(
+            outcome = ?report.outcome,
+            leases = report.leases,
+            skipped = report.input.skipped.len(),
+            "lease file cleanup done"
+        ),
+        Err(e) => tracing::warn!("lease file cleanup failed: {e}"),
     }
 }
 

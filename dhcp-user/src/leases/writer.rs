@@ -47,6 +47,10 @@ enum Job {
     /// Move `NAME` to `NAME.1` and start a new `NAME`; replies whether it
     /// rotated (it does not when an earlier cleanup left `.1` or `.completed`).
     Rotate(mpsc::Sender<Result<bool>>),
+    /// Replies whether the live file's name still leads to it.
+    Check(mpsc::Sender<bool>),
+    /// Replaces the live file with a complete one holding these rows.
+    Rewrite(String, mpsc::Sender<Result<()>>),
 }
 
 /// Handle to the writer thread. Dropping it flushes the queue and joins.
@@ -89,6 +93,25 @@ impl Writer {
             let _ = done.send(Err(LeaseError::WriterStopped));
         }
         rx
+    }
+
+    /// Whether the live file is still reachable under its name (blocking;
+    /// answered between two batches, so never during a rotation).
+    pub fn check(&self) -> Result<bool> {
+        let (reply, rx) = mpsc::channel();
+        let tx = self.tx.as_ref().ok_or(LeaseError::WriterStopped)?;
+        tx.send(Job::Check(reply)).map_err(|_| LeaseError::WriterStopped)?;
+        rx.recv().map_err(|_| LeaseError::WriterStopped)
+    }
+
+    /// Writes `rows` (formatted CSV lines) as a new complete live file,
+    /// renamed into place and fsynced, and appends to it from then on
+    /// (blocking). Rows queued before land in the old file first.
+    pub fn rewrite(&self, rows: String) -> Result<()> {
+        let (reply, rx) = mpsc::channel();
+        let tx = self.tx.as_ref().ok_or(LeaseError::WriterStopped)?;
+        tx.send(Job::Rewrite(rows, reply)).map_err(|_| LeaseError::WriterStopped)?;
+        rx.recv().map_err(|_| LeaseError::WriterStopped)?
     }
 
     /// Rotates the live file between two batches (blocking).
@@ -167,6 +190,13 @@ impl WriterThread {
                         self.commit(&mut buf, &mut batch);
                         let _ = reply.send(self.rotate());
                     }
+                    Job::Check(reply) => {
+                        let _ = reply.send(self.live.still_named());
+                    }
+                    Job::Rewrite(rows, reply) => {
+                        self.commit(&mut buf, &mut batch);
+                        let _ = reply.send(self.rewrite(rows.as_bytes()));
+                    }
                 }
                 if buf.len() < MAX_BATCH_BYTES {
                     next = rx.try_recv().ok();
@@ -205,6 +235,21 @@ impl WriterThread {
             self.poisoned = Some(e.clone());
             return Err(e);
         }
+        Ok(())
+    }
+
+    fn rewrite(&mut self, rows: &[u8]) -> Result<()> {
+        if let Some(e) = &self.poisoned {
+            return Err(LeaseError::Poisoned(Box::new(e.clone())));
+        }
+        let current = self.files.current().to_path_buf();
+        let mut temp = current.clone().into_os_string();
+        temp.push(".repair");
+        let temp = std::path::PathBuf::from(temp);
+        super::file::write_new_file(&temp, rows)?;
+        std::fs::rename(&temp, &current).map_err(|e| LeaseError::io(&current, "rename repaired file into place", e))?;
+        sync_dir(&self.files.dir())?;
+        self.live = LiveFile::append_to(&current)?;
         Ok(())
     }
 

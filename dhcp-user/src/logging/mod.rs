@@ -166,11 +166,26 @@ impl Handle {
             }
             active.push(Active { logger: l.clone(), outputs });
         }
-        // A name given twice: the later entry replaces the earlier, as in
-        // Kea's logger manager.
-        let mut seen = std::collections::HashSet::new();
-        active.reverse();
-        active.retain(|a| seen.insert(a.logger.name.clone()));
+        // A name given twice: as in Kea's logger manager (log4cplus), the
+        // later entry's severity and debug level win, and the outputs of
+        // both stay attached.
+        let mut merged: Vec<Active> = Vec::new();
+        for a in active {
+            match merged.iter_mut().find(|m| m.logger.name == a.logger.name) {
+                Some(m) => {
+                    m.logger.severity = a.logger.severity;
+                    m.logger.debuglevel = a.logger.debuglevel;
+                    for o in a.outputs {
+                        // One file named by both: written once.
+                        if !m.outputs.iter().any(|x| Arc::ptr_eq(&x.sink, &o.sink)) {
+                            m.outputs.push(o);
+                        }
+                    }
+                }
+                None => merged.push(a),
+            }
+        }
+        let mut active = merged;
         // Most specific first, so that `find` returns the closest ancestor.
         active.sort_by_key(|a| std::cmp::Reverse(a.logger.name.len()));
         let old = std::mem::replace(&mut *self.shared.loggers.write().unwrap_or_else(|e| e.into_inner()), Arc::new(Loggers(active)));

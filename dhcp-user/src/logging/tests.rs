@@ -113,23 +113,25 @@ fn default_pattern_in_files() {
     assert!(text.ends_with("] hello\n"), "{text}");
 }
 
-/// Kea: a logger named twice takes its last entry (Forge's
-/// test_v4_loggers_all_different_levels_same_file sets `options` to DEBUG,
-/// then to INFO).
+/// Kea: a logger named twice takes the last entry's severity and keeps
+/// both entries' outputs (Forge's test_v4_loggers_all_different_levels_*:
+/// `options` set to DEBUG, then INFO; `dhcpsrv` to two files).
 #[test]
-fn a_name_given_twice_takes_the_last_entry() {
+fn a_name_given_twice_takes_the_last_severity_and_both_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("kea.log");
+    let (one, two) = (dir.path().join("kea.log1"), dir.path().join("kea.log2"));
     let loggers = [
-        file_logger("kea-dhcp4.options", Severity::Debug, 99, &log),
-        file_logger("kea-dhcp4.options", Severity::Info, 0, &log),
+        file_logger("kea-dhcp4.options", Severity::Debug, 99, &one),
+        file_logger("kea-dhcp4.options", Severity::Info, 0, &two),
     ];
     with_loggers(&loggers, || {
         tracing::debug!(target: "kea-dhcp4.options", "hidden");
         tracing::info!(target: "kea-dhcp4.options", "shown");
     });
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(!text.contains("hidden") && text.contains("shown"), "{text}");
+    for log in [&one, &two] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(!text.contains("hidden") && text.contains("shown"), "{}: {text}", log.display());
+    }
 }
 
 /// The packet path's Kea lines land in Kea's loggers at Kea's debug
@@ -167,4 +169,33 @@ fn packet_lines_honour_keas_debug_levels() {
     assert!(text.contains("DEBUG [kea-dhcp4.packets] DHCP4_PACKET_RECEIVED [hwtype=1 02:00:00:00:00:01], cid=[no info]"), "{text}");
     assert!(text.contains("DHCPDISCOVER (type 1) received from 0.0.0.0 to 255.255.255.255 on interface eth0"), "{text}");
     assert!(!text.contains("DHCP4_SUBNET_SELECTED"), "{text}");
+}
+
+/// A DECLINE for someone else's lease logs Kea's DHCP4_DECLINE_LEASE_MISMATCH
+/// with both hardware addresses (operators grep it).
+#[test]
+fn decline_mismatch_names_both_clients() {
+    use dhcproto::{Encodable, Encoder, v4};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kea.log");
+    let mut m = v4::Message::new(
+        [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), &[0, 0, 0, 0, 0, 0x22],
+    );
+    m.opts_mut().insert(v4::DhcpOption::MessageType(v4::MessageType::Decline));
+    m.opts_mut().insert(v4::DhcpOption::RequestedIpAddress([192, 168, 50, 1].into()));
+    let mut bytes = Vec::new();
+    m.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    let req = crate::dhcp::inbound::classify(&bytes).unwrap();
+    let theirs = crate::leases::Lease::new(
+        [192, 168, 50, 1].into(), Some(crate::leases::HwAddr::ethernet([0, 0, 0, 0, 0, 0x11])), None, 1, 4_000_000_000, 60,
+    );
+    with_loggers(&[file_logger("kea-dhcp4", Severity::Info, 0, &log)], || {
+        crate::core::kea_log::decided(&req, None, None, |_| Some(theirs.clone()));
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("Received DHCPDECLINE for addr 192.168.50.1 from client [hwtype=1 00:00:00:00:00:22]")
+            && text.contains("but the data doesn't match: received hwaddr: 00:00:00:00:00:22, lease hwaddr: 00:00:00:00:00:11"),
+        "{text}"
+    );
 }

@@ -113,7 +113,7 @@ impl Api {
     /// serves it in the background until `shutdown`; returns its address.
     pub async fn listen(&self) -> std::net::SocketAddr {
         let (addr, serving) =
-            dhcp_user::api::bind(Arc::clone(&self.state), "127.0.0.1:0".parse().unwrap())
+            dhcp_user::api::bind(Arc::clone(&self.state), "127.0.0.1:0".parse().unwrap(), dhcp_user::api::Listener::Control)
                 .await
                 .unwrap();
         tokio::spawn(serving);

@@ -309,8 +309,8 @@ pub fn xdp_counter(log: &str, name: &str) -> u64 {
     line[at + name.len() + 3..].split(')').next().unwrap().parse().unwrap()
 }
 
-/// `GET http://127.0.0.1:8000/<path>` from inside `host` (xdhcpd's default
-/// control listener).
+/// `GET http://<DEFAULT_CONTROL_ADDR>/<path>` from inside `host` (xdhcpd's
+/// default control listener).
 pub fn control_get(lab: &Lab, host: &str, path: &str) -> String {
-    lab.run(host, &["curl", "-sS", "--max-time", "5", &format!("http://127.0.0.1:8000/{path}")]).unwrap().stdout
+    lab.run(host, &["curl", "-sS", "--max-time", "5", &format!("http://{}/{path}", dhcp_user::api::DEFAULT_CONTROL_ADDR)]).unwrap().stdout
 }

@@ -27,11 +27,12 @@ fn main() -> anyhow::Result<()> {
 /// The top page, then one page per subcommand named `xdhcpd-<name>` as git and cargo do.
 fn man_pages(cmd: &clap::Command, dir: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cmd = cmd.clone().disable_help_subcommand(true);
+    // The version xdhcpd reports (`-v`), in each page's footer.
+    let version = dhcp_user::cli::version();
+    let cmd = cmd.clone().disable_help_subcommand(true).version(version);
     write_page(&clap_mangen::Man::new(cmd.clone()).section("8"), &dir.join("xdhcpd.8"))?;
     // clap's names are `&'static str` (without its `string` feature, which would rebuild the
     // library for this one program): leak the few this short-lived process makes.
-    let version: &'static str = leak(cmd.get_version().unwrap_or_default().to_owned());
     for sub in cmd.get_subcommands() {
         let name = leak(format!("xdhcpd-{}", sub.get_name()));
         let page = sub.clone().name(name).bin_name(format!("xdhcpd {}", sub.get_name())).version(version);

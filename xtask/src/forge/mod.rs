@@ -147,6 +147,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    // The commit the server is built from, read now: commits made during a
+    // long run must not be credited with its results.
+    let built_from = crate::bench::commit();
     // The server, built before the harness comes up: a compile error
     // should not cost a setup.
     let (bin, server_args, server) = match args.dut {
@@ -233,7 +236,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut picture = previous()?;
     let run = Run {
         date: info.get("date").cloned().unwrap_or_default(),
-        commit: crate::bench::commit(),
+        commit: built_from,
         server,
         selection,
         forge_commit: info.get("forge_commit").cloned().unwrap_or_default(),

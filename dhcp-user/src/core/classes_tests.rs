@@ -1,0 +1,182 @@
+//! Client classes through [`process`], on an in-memory store: Kea's
+//! evaluation order, DROP, class-restricted subnets and pools, KNOWN-only
+//! pools, required classes, class options, boot fields and lifetimes.
+
+use std::net::Ipv4Addr;
+
+use dhcproto::{
+    Encodable as _,
+    v4::{DhcpOption, Message, MessageType, OptionCode},
+};
+
+use super::*;
+use crate::{dhcp::engine::Silence, leases::StoreConfig};
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const ADDRS: &[(Ipv4Addr, u8)] = &[(SERVER, 24)];
+const PXE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const KNOWN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const OTHER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 3];
+
+/// One shared network on eth0: a PXE-only subnet first, then a subnet
+/// whose first pool is for known clients and whose second pool is for
+/// everyone; classes setting options, boot fields and a lifetime.
+const CONFIG: &str = r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] }, "authoritative": true,
+    "valid-lifetime": 3600,
+    "option-data": [ { "name": "domain-name-servers", "data": "192.0.2.53" }, { "name": "domain-name", "data": "global.test" } ],
+    "client-classes": [
+      { "name": "pxe", "test": "substring(option[vendor-class-identifier].hex,0,9) == 'PXEClient'",
+        "boot-file-name": "pxelinux.0", "next-server": "192.0.2.5", "valid-lifetime": 600,
+        "option-data": [ { "name": "domain-name-servers", "data": "192.0.2.54" }, { "name": "routers", "data": "10.9.9.9" } ] },
+      { "name": "not-pxe", "test": "not member('pxe')" },
+      { "name": "evil", "test": "option[host-name].text == 'evil'" },
+      { "name": "DROP", "test": "member('evil') or (member('KNOWN') and option[host-name].text == 'evil-known')" },
+      { "name": "gold", "test": "member('KNOWN')", "server-hostname": "gold-server" },
+      { "name": "late", "test": "member('ALL')", "only-if-required": true,
+        "option-data": [ { "name": "ntp-servers", "data": "192.0.2.123" } ] }
+    ],
+    "shared-networks": [ { "name": "lan", "interface": "eth0", "subnet4": [
+      { "id": 1, "subnet": "10.1.0.0/24", "client-class": "pxe",
+        "option-data": [ { "name": "routers", "data": "10.1.0.1" } ],
+        "pools": [ { "pool": "10.1.0.10-10.1.0.20" } ] },
+      { "id": 2, "subnet": "192.0.2.0/24", "require-client-classes": [ "late" ],
+        "option-data": [ { "name": "routers", "data": "192.0.2.1" } ],
+        "pools": [ { "pool": "192.0.2.10-192.0.2.19", "client-class": "KNOWN" },
+                   { "pool": "192.0.2.100-192.0.2.109", "client-class": "not-pxe" } ],
+        "reservations": [ { "hw-address": "02:00:00:00:00:02" } ] } ] } ] } }"#;
+
+struct World {
+    policy: Policy,
+    store: LeaseStore,
+    alloc: Allocator,
+}
+
+impl World {
+    fn new(text: &str) -> Self {
+        let cfg = crate::config::parse(text, "test").unwrap();
+        let (store, _) = LeaseStore::open(StoreConfig { persist: false, ..StoreConfig::default() }).unwrap();
+        World { policy: crate::glue::compile(&cfg), store, alloc: Allocator::default() }
+    }
+
+    fn handle(&mut self, req: &Inbound) -> Outcome<()> {
+        let now = crate::clock::unix_now();
+        let v = View { policy: &self.policy, store: &self.store, alloc: &mut self.alloc, grace: None, enabled: true, now };
+        let at = Arrival { iface: "eth0", iface_addrs: ADDRS, server_id: SERVER, from: Ipv4Addr::UNSPECIFIED, to: Some(Ipv4Addr::BROADCAST) };
+        process(v, req, &at, &NoHa)
+    }
+}
+
+fn discover(mac: [u8; 6], opts: &[DhcpOption]) -> Inbound {
+    let u = Ipv4Addr::UNSPECIFIED;
+    let mut m = Message::new(u, u, u, u, &mac);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+    m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
+        OptionCode::Router,
+        OptionCode::DomainNameServer,
+        OptionCode::DomainName,
+        OptionCode::NtpServers,
+    ]));
+    for o in opts {
+        m.opts_mut().insert(o.clone());
+    }
+    crate::dhcp::inbound::classify(&m.to_vec().unwrap()).unwrap()
+}
+
+fn pxe() -> DhcpOption {
+    DhcpOption::ClassIdentifier(b"PXEClient:Arch:00000:UNDI:002001".to_vec())
+}
+
+fn offer(o: &Outcome<()>) -> &Message {
+    let (m, _) = o.reply.as_ref().expect("an offer");
+    assert_eq!(m.opts().msg_type(), Some(MessageType::Offer));
+    m
+}
+
+fn raw(m: &Message, code: u8) -> Option<Vec<u8>> {
+    let bytes = m.to_vec().unwrap();
+    let mut o = &bytes[240..];
+    while let [c, len, rest @ ..] = o {
+        if *c == code {
+            return Some(rest[..usize::from(*len)].to_vec());
+        }
+        o = &rest[usize::from(*len)..];
+    }
+    None
+}
+
+#[test]
+fn a_pxe_client_gets_its_subnet_boot_fields_options_and_lifetime() {
+    let mut w = World::new(CONFIG);
+    let o = w.handle(&discover(PXE_MAC, &[pxe()]));
+    let m = offer(&o);
+    assert_eq!(m.yiaddr(), Ipv4Addr::new(10, 1, 0, 10));
+    assert_eq!(m.fname().unwrap(), b"pxelinux.0");
+    assert_eq!(m.siaddr(), Ipv4Addr::new(192, 0, 2, 5));
+    // Subnet routers beat the class's; the class's DNS beats the global one.
+    assert_eq!(raw(m, 3).unwrap(), [10, 1, 0, 1]);
+    assert_eq!(raw(m, 6).unwrap(), [192, 0, 2, 54]);
+    assert_eq!(raw(m, 15).unwrap(), b"global.test");
+    assert_eq!(raw(m, 51).unwrap(), 600u32.to_be_bytes());
+    // 'late' is only required in subnet 2.
+    assert!(raw(m, 42).is_none());
+}
+
+#[test]
+fn an_unknown_client_is_kept_out_of_the_known_pool() {
+    let mut w = World::new(CONFIG);
+    let o = w.handle(&discover(OTHER_MAC, &[]));
+    let m = offer(&o);
+    assert_eq!(m.yiaddr(), Ipv4Addr::new(192, 0, 2, 100), "not the PXE subnet, not the KNOWN pool");
+    assert!(m.fname().is_none_or(|f| f.is_empty()));
+    assert_eq!(raw(m, 6).unwrap(), [192, 0, 2, 53]);
+    assert_eq!(raw(m, 51).unwrap(), 3600u32.to_be_bytes());
+    // The required class 'late' gives NTP; 'gold' (KNOWN) does not apply.
+    assert_eq!(raw(m, 42).unwrap(), [192, 0, 2, 123]);
+    assert!(m.sname().is_none_or(|s| s.is_empty()));
+}
+
+#[test]
+fn a_known_client_gets_the_known_pool_and_known_dependent_classes() {
+    let mut w = World::new(CONFIG);
+    let o = w.handle(&discover(KNOWN_MAC, &[]));
+    let m = offer(&o);
+    assert_eq!(m.yiaddr(), Ipv4Addr::new(192, 0, 2, 10));
+    assert_eq!(m.sname().unwrap(), b"gold-server");
+}
+
+#[test]
+fn drop_on_receipt_and_after_the_host_lookup_is_silent_and_counted() {
+    let mut w = World::new(CONFIG);
+    let o = w.handle(&discover(OTHER_MAC, &[DhcpOption::Hostname("evil".into())]));
+    assert!(o.reply.is_none() && o.write.is_none());
+    assert_eq!(o.counts.get(Counter::Silent(Silence::ClassDrop)), 1);
+    // Depends on KNOWN: dropped after the lookup for the reserved client
+    // only.
+    let o = w.handle(&discover(KNOWN_MAC, &[DhcpOption::Hostname("evil-known".into())]));
+    assert_eq!(o.counts.get(Counter::Silent(Silence::ClassDrop)), 1);
+    let o = w.handle(&discover(OTHER_MAC, &[DhcpOption::Hostname("evil-known".into())]));
+    assert!(o.reply.is_some());
+}
+
+#[test]
+fn a_request_for_a_pool_the_client_may_not_use_is_not_granted() {
+    let mut w = World::new(CONFIG);
+    let u = Ipv4Addr::UNSPECIFIED;
+    let mut m = Message::new(u, u, u, u, &OTHER_MAC);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    m.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(192, 0, 2, 11)));
+    m.opts_mut().insert(DhcpOption::ServerIdentifier(SERVER));
+    let o = w.handle(&crate::dhcp::inbound::classify(&m.to_vec().unwrap()).unwrap());
+    assert!(o.write.is_none());
+    assert!(o.reply.as_ref().is_none_or(|(r, _)| r.opts().msg_type() == Some(MessageType::Nak)));
+}
+
+#[test]
+fn without_classes_nothing_changes() {
+    let plain = r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] },
+        "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24", "pools": [ { "pool": "192.0.2.10-192.0.2.20" } ] } ] } }"#;
+    let w = World::new(plain);
+    assert!(!w.policy.classify);
+    let w = World::new(CONFIG);
+    assert!(w.policy.classify);
+}
