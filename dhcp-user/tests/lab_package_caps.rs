@@ -74,11 +74,7 @@ fn lab_and_config() -> (Lab, String) {
         .unwrap()
         .lease_file(&state.join("leases4.csv"))
         .unwrap()
-        .set("/Dhcp4/renew-timer", 2.into())
-        .unwrap()
-        .set("/Dhcp4/rebind-timer", 4.into())
-        .unwrap()
-        .set("/Dhcp4/valid-lifetime", 8.into())
+        .short_timers()
         .unwrap();
     let path = dir.join("xdhcpd.json");
     cfg.write(&path).unwrap();
