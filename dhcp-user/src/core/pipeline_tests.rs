@@ -279,4 +279,13 @@ fn a_reservation_added_for_a_client_with_a_lease_is_offered() {
     assert!(o.reply.is_none(), "the pool's one address is leased");
     let o = w.handle(&packet(MessageType::Discover, MAC, Ipv4Addr::UNSPECIFIED, &[]));
     assert_eq!(o.reply.as_ref().map(|(m, _)| (m.opts().msg_type(), m.yiaddr())), Some((Some(MessageType::Offer), Ipv4Addr::new(192, 0, 2, 50))));
+    // Its REQUEST moves it: Kea deletes the old lease, so the pool's
+    // address is the next client's.
+    let core = Core::new(w.policy, w.store, None);
+    let at = eth0(Ipv4Addr::UNSPECIFIED);
+    let ack = core.process(&selecting(Ipv4Addr::new(192, 0, 2, 50)), &at, &NoHa);
+    assert_eq!(ack.reply.as_ref().map(|(m, _)| m.opts().msg_type()), Some(Some(MessageType::Ack)));
+    assert!(core.lease(Ipv4Addr::new(192, 0, 2, 5)).is_none(), "the old lease is gone");
+    let o = core.process(&packet(MessageType::Discover, OTHER, Ipv4Addr::UNSPECIFIED, &[]), &at, &NoHa);
+    assert_eq!(o.reply.as_ref().map(|(m, _)| m.yiaddr()), Some(Ipv4Addr::new(192, 0, 2, 5)));
 }
