@@ -59,7 +59,7 @@ pub fn ten_classes() -> serde_json::Value {
         { "name": "circuit-a", "test": "relay4[1].hex == 'rack-a-port-1'" },
         { "name": "remote-b", "test": "relay4[2].exists and relay4[2].hex == 0x001122334455" },
         { "name": "mac-prefix", "test": "substring(pkt4.mac,0,3) == 0x00163e" },
-        { "name": "printers", "test": "lcase(substring(option[host-name].text,0,3)) == 'prn'" },
+        { "name": "printers", "test": "substring(option[host-name].text,0,3) == 'prn'" },
         { "name": "known-gold", "test": "member('KNOWN') and pkt4.giaddr == 192.168.50.250" },
         { "name": "not-pxe", "test": "not member('pxe')",
           "option-data": [ { "name": "ntp-servers", "data": "192.168.50.2" } ] }
