@@ -152,3 +152,83 @@ fn planned_handover_to_kea_standby() {
     report.assert_ok();
     assert_fast(&report);
 }
+
+/// The stopped primary is back before its partner noticed it gone (the
+/// partner is frozen meanwhile, so none of its heartbeats fails): the
+/// partner still holds it in maintenance. Kea's rules bring the primary
+/// to in-maintenance after its resync; it asks the partner for
+/// `ha-maintenance-cancel`, the partner notifies the cancel back, and the
+/// pair is back in hot-standby without a human.
+fn quick_restart(
+    lab: &Lab,
+    drill: &mut Drill,
+    partner: &mut lab::Process,
+    partner_normal_again: &mut dyn FnMut(),
+) -> Xdhcpd {
+    partner.pause().unwrap();
+    let mut primary = start(lab, venus::PRIMARY);
+    drill.recovery("primary restarted while still held in maintenance", venus::PRIMARY_LAN);
+    partner.resume().unwrap();
+    primary.wait_ha("lobezno", "in-maintenance", 1, HA_UP);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    partner_normal_again();
+    let log = primary.process.log();
+    assert!(log.contains("held this server in maintenance from before a restart; cancelled"), "no cancel:\n{log}");
+    primary
+}
+
+#[test]
+fn restart_before_the_xdhcpd_partner_noticed_cancels_the_maintenance() {
+    let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
+    let mut primary = start(&lab, venus::PRIMARY);
+    let mut standby = start(&lab, venus::STANDBY);
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
+    let mut drill = Drill::new(&lab, "planned-stop-quick-restart");
+    drill.obtain(&venus::client(1), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
+    primary.process.stop(T).unwrap();
+    assert_handed_over(&primary);
+    standby.wait_ha("tormenta", "partner-in-maintenance", 1, T);
+    let standby_log = standby.process.log_path().to_owned();
+    let mut back = || {
+        let until = std::time::Instant::now() + HA_UP;
+        while std::fs::read_to_string(&standby_log).unwrap_or_default().matches("→ hot-standby (").count() < 2 {
+            assert!(std::time::Instant::now() < until, "the standby never returned to hot-standby");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let primary = quick_restart(&lab, &mut drill, &mut standby.process, &mut back);
+    assert!(!standby.process.log().contains("→ partner-down ("), "the standby saw the primary gone:\n{}", standby.process.log());
+    let l1 = drill.renew(&venus::client(1), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary, &standby])));
+    assert_eq!(l1.server_id, venus::PRIMARY_LAN);
+    drill.finish(&[("lobezno", &primary.leases), ("tormenta", &standby.leases)]).assert_ok();
+}
+
+#[test]
+fn restart_before_the_kea_partner_noticed_cancels_the_maintenance() {
+    let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
+    let mut primary = start(&lab, venus::PRIMARY);
+    let mut kea = Kea::start(&lab, venus::STANDBY, &venus::kea_config(venus::STANDBY).unwrap()).unwrap();
+    primary.wait_ha("lobezno", "hot-standby", 1, HA_UP);
+    wait_kea(&mut kea, "HOT-STANDBY", 1, HA_UP);
+    let mut drill = Drill::new(&lab, "planned-stop-quick-restart-kea");
+    drill.obtain(&venus::client(1), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
+    primary.process.stop(T).unwrap();
+    assert_handed_over(&primary);
+    wait_kea(&mut kea, "PARTNER-IN-MAINTENANCE", 1, T);
+    let kea_log = kea.process().log_path().to_owned();
+    let mut back = || {
+        let until = std::time::Instant::now() + HA_UP;
+        while std::fs::read_to_string(&kea_log).unwrap_or_default().matches(" to HOT-STANDBY state").count() < 2 {
+            assert!(std::time::Instant::now() < until, "Kea never returned to hot-standby");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let primary = quick_restart(&lab, &mut drill, kea.process(), &mut back);
+    let log = kea.process().log();
+    assert!(!log.contains(" to PARTNER-DOWN state"), "Kea saw the primary gone:\n{log}");
+    let l1 = drill.renew(&venus::client(1), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&primary])));
+    assert_eq!(l1.server_id, venus::PRIMARY_LAN);
+    let kea_file = kea.lease_file().to_owned();
+    drill.finish(&[("lobezno", &primary.leases), ("tormenta (Kea)", &kea_file)]).assert_ok();
+}
