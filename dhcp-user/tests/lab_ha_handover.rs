@@ -6,10 +6,14 @@
 //! partner-down when the first exchange with the stopped server fails —
 //! instead of after `max-response-delay` (3 s here), as after a crash.
 //! Run against both partners: an xdhcpd standby and a real Kea 2.2
-//! standby. Real dhclient probers measure the time until the survivor
+//! standby; and the other way round, a Kea 2.2 primary handing over to an
+//! xdhcpd standby the way Kea's manual says (`ha-maintenance-start` on the
+//! standby, then stop Kea). Real dhclient probers measure the time until the survivor
 //! answers and the outage; no ACKed lease may be lost, mutante3 keeps its
 //! reservation; the stopped server then restarts, resyncs, and the pair is
-//! back in hot-standby with the primary serving, without a human.
+//! back in hot-standby with the primary serving, without a human — also
+//! when it is back before its partner noticed it gone (it then cancels
+//! the maintenance its previous run was put in).
 
 mod common;
 
@@ -231,4 +235,46 @@ fn restart_before_the_kea_partner_noticed_cancels_the_maintenance() {
     assert_eq!(l1.server_id, venus::PRIMARY_LAN);
     let kea_file = kea.lease_file().to_owned();
     drill.finish(&[("lobezno", &primary.leases), ("tormenta (Kea)", &kea_file)]).assert_ok();
+}
+
+/// The other way round: a Kea 2.2 primary cannot hand over by itself (it
+/// just exits on SIGTERM), so the operator does what Kea's manual says —
+/// `ha-maintenance-start` on the xdhcpd standby, which notifies Kea
+/// (in-maintenance) and serves every scope — then stops Kea. xdhcpd must
+/// play Kea's part: serve at once, partner-down when Kea is gone, and take
+/// the restarted Kea back to hot-standby.
+#[test]
+fn planned_handover_from_kea_primary() {
+    let lab = Lab::up(venus::topology(5).unwrap()).unwrap();
+    let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
+    let mut standby = start(&lab, venus::STANDBY);
+    wait_kea(&mut kea, "HOT-STANDBY", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 1, HA_UP);
+    let mut drill = Drill::new(&lab, "planned-handover-from-kea");
+    let kea_log = kea.process().log_path().to_owned();
+    clients(&mut drill, &|| std::fs::read_to_string(&kea_log).unwrap_or_default());
+
+    drill.fault("ha-maintenance-start on xdhcpd, Kea primary SIGTERM", venus::STANDBY_LAN);
+    let r = common::control_command(&lab, venus::STANDBY, "ha-maintenance-start");
+    assert_eq!(r["result"], 0, "{r}\n{}", standby.process.log());
+    standby.wait_ha("tormenta", "partner-in-maintenance", 1, T);
+    wait_kea(&mut kea, "IN-MAINTENANCE", 1, T);
+    kea.process().stop(T).unwrap();
+    standby.wait_ha("tormenta", "partner-down", 1, TAKEOVER);
+    drill.wait_served_by(venus::STANDBY_LAN, TAKEOVER).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&standby])));
+    let l5 = drill.obtain(&venus::client(5), T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&standby])));
+    assert_eq!(l5.server_id, venus::STANDBY_LAN);
+
+    let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
+    drill.recovery("Kea primary restarted", venus::PRIMARY_LAN);
+    wait_kea(&mut kea, "HOT-STANDBY", 1, HA_UP);
+    standby.wait_ha("tormenta", "hot-standby", 2, HA_UP);
+    let synced: Vec<String> = common::lease_rows(kea.lease_file()).into_iter().map(|r| r[0].clone()).collect();
+    assert!(synced.contains(&l5.address.to_string()), "xdhcpd's {} not synced to Kea: {synced:?}", l5.address);
+    let l2 = drill.renew(&venus::client(2), T).unwrap_or_else(|e| panic!("{e:#}\n{}", kea.process().log()));
+    assert_eq!(l2.server_id, venus::PRIMARY_LAN, "Kea serves again");
+    let kea_file = kea.lease_file().to_owned();
+    let report = drill.finish(&[("lobezno (Kea)", &kea_file), ("tormenta", &standby.leases)]);
+    report.assert_ok();
+    assert_fast(&report);
 }

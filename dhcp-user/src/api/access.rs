@@ -84,7 +84,9 @@ mod tests {
     #[test]
     fn restricted_peer_listener_answers_only_partner_commands() {
         let peer = Listener::Peer { restrict: true };
-        for c in ["ha-heartbeat", "lease4-update", "lease4-get-page", "dhcp-disable", "ha-sync-complete-notify"] {
+        for c in ["ha-heartbeat", "lease4-update", "lease4-get-page", "dhcp-disable", "ha-sync-complete-notify",
+            "ha-maintenance-start", "ha-maintenance-cancel"]
+        {
             assert!(peer.permits(c), "{c}");
         }
         for c in ["lease4-wipe", "shutdown", "config-set", "config-write", "lease4-add", "statistic-reset-all"] {
