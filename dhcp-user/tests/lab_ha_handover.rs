@@ -60,6 +60,9 @@ fn wait_kea(kea: &mut Kea, state: &str, n: usize, timeout: Duration) {
 fn assert_handed_over(primary: &Xdhcpd) {
     let log = primary.process.log();
     assert!(log.contains("planned stop: handed over"), "the primary did not hand over:\n{log}");
+    for l in log.lines().filter(|l| l.contains("planned stop")) {
+        eprintln!("lobezno: {l}");
+    }
 }
 
 /// The planned stop was served as one, not as a crash.
