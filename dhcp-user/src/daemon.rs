@@ -2,8 +2,9 @@
 //! the core, the kernel-sync task, the HA runtime, the control API's
 //! listeners ([`edges`]), one task per interface, the kernel-ACK drain and
 //! housekeeping; re-reads the config on SIGHUP ([`crate::reconfig`]);
-//! stops cleanly on SIGTERM or SIGINT (every task shares one cancellation
-//! token).
+//! stops cleanly on SIGTERM, SIGINT or the `shutdown` command: first hands
+//! the service to the HA partners ([`crate::peer::hand_over`]), then ends
+//! every task (they share one cancellation token).
 
 use std::{
     path::{Path, PathBuf},
@@ -161,6 +162,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
+    // The `shutdown` command asks; the daemon hands over, then ends.
+    let stop_request = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let kernel = maps.map(|maps| {
         let (sync, rx) = KernelSync::channel();
@@ -177,7 +180,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let fastpath = fastpath.map(Arc::new);
     let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
     let api_state = api::ApiState::new(core.clone(), Some(Arc::clone(&ha)), &cfg, Some(opts.config.clone()), shutdown.clone())
-        .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>));
+        .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
+        .with_stop_request(stop_request.clone());
     let api_state = Arc::new(api_state);
     for w in &api_state.security_warnings {
         tracing::warn!("{w}");
@@ -214,7 +218,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = shutdown.cancelled() => tracing::info!("shutdown command: shutting down"),
+            _ = stop_request.cancelled() => tracing::info!("shutdown command: shutting down"),
             _ = hangup.recv() => {
                 // Kea's SIGHUP: the config file again, as config-reload;
                 // on failure the running configuration stays (logged).
@@ -225,6 +229,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
         break;
     }
+    // Planned stop: the partners serve before we leave, not after their
+    // failure detection (bounded by peer::handover::BUDGET).
+    crate::peer::hand_over(&ha, &core).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     if let Some(f) = &fastpath {

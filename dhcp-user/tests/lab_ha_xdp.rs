@@ -11,9 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{T, Xdhcpd};
+use common::{T, Xdhcpd, control_command};
 use lab::{Lab, venus};
-use serde_json::Value;
 
 const HA_UP: Duration = Duration::from_secs(30);
 
@@ -22,16 +21,6 @@ fn fast(host: &str) -> lab::KeaConfig {
     let mut cfg = venus::kea_config(host).unwrap();
     cfg.set("/Dhcp4/renew-timer", 2.into()).unwrap().set("/Dhcp4/rebind-timer", 4.into()).unwrap();
     cfg
-}
-
-/// A command to a server's control API, from inside its namespace.
-fn command(lab: &Lab, host: &str, cmd: &str) -> Value {
-    let body = format!(r#"{{"command": "{cmd}", "service": ["dhcp4"]}}"#);
-    let out = lab
-        .run(host, &["curl", "-sS", "--max-time", "15", "-H", "Content-Type: application/json", "-d", &body, &format!("http://{}/", dhcp_user::api::DEFAULT_CONTROL_ADDR)])
-        .unwrap();
-    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{cmd} on {host}: {e}: {}", out.stdout));
-    v[0].clone()
 }
 
 /// The `expire` of `addr`'s current row in a lease file.
@@ -68,7 +57,7 @@ fn kernel_renewals_reach_the_standby() {
         assert!(Instant::now() < until, "no kernel renewal reached the standby:\n{}", primary.process.log());
         std::thread::sleep(Duration::from_millis(200));
     }
-    let status = command(&lab, venus::PRIMARY, "status-get");
+    let status = control_command(&lab, venus::PRIMARY, "status-get");
     let rel = &status["arguments"]["high-availability"][0];
     assert_eq!(rel["ha-servers"]["local"]["state"], "hot-standby", "{status}");
     assert!(rel["replication-backlog"].is_u64() && rel["unsent-update-count"] == 0, "{status}");
@@ -89,7 +78,7 @@ fn maintenance_hands_over_and_back_without_loss() {
     let m1 = lab.dhclient(&venus::client(1)).unwrap().obtain(T).unwrap();
 
     // The operator takes lobezno out: tormenta serves everything.
-    let r = command(&lab, venus::STANDBY, "ha-maintenance-start");
+    let r = control_command(&lab, venus::STANDBY, "ha-maintenance-start");
     assert_eq!(r["result"], 0, "{r}");
     standby.wait_ha("tormenta", "partner-in-maintenance", 1, T);
     primary.wait_ha("lobezno", "in-maintenance", 1, T);
@@ -101,7 +90,7 @@ fn maintenance_hands_over_and_back_without_loss() {
     assert!(primary.last_row(m2.address).is_some(), "update not sent during maintenance");
 
     // Cancel: both return to hot-standby, lobezno serves again.
-    let r = command(&lab, venus::STANDBY, "ha-maintenance-cancel");
+    let r = control_command(&lab, venus::STANDBY, "ha-maintenance-cancel");
     assert_eq!(r["result"], 0, "{r}");
     primary.wait_ha("lobezno", "hot-standby", 2, T);
     standby.wait_ha("tormenta", "hot-standby", 2, T);

@@ -23,13 +23,18 @@ pub enum Listener {
     },
 }
 
-/// What an HA partner sends (Kea 3.0's `CommandCreator::ha_commands4_`,
-/// which is also every command xdhcpd's own HA runtime sends).
+/// What an HA partner sends: Kea 3.0's `CommandCreator::ha_commands4_`,
+/// plus `ha-maintenance-start`/`-cancel`, which xdhcpd sends its partner
+/// when it stops (to hand over at once) and when it comes back while still
+/// held in maintenance (see [`crate::ha::handover`]). At worst a sender
+/// makes this server serve every scope, or end that.
 pub const PARTNER_COMMANDS: &[&str] = &[
     "dhcp-disable",
     "dhcp-enable",
     "ha-heartbeat",
+    "ha-maintenance-cancel",
     "ha-maintenance-notify",
+    "ha-maintenance-start",
     "ha-reset",
     "ha-sync-complete-notify",
     "lease4-del",
@@ -79,7 +84,9 @@ mod tests {
     #[test]
     fn restricted_peer_listener_answers_only_partner_commands() {
         let peer = Listener::Peer { restrict: true };
-        for c in ["ha-heartbeat", "lease4-update", "lease4-get-page", "dhcp-disable", "ha-sync-complete-notify"] {
+        for c in ["ha-heartbeat", "lease4-update", "lease4-get-page", "dhcp-disable", "ha-sync-complete-notify",
+            "ha-maintenance-start", "ha-maintenance-cancel"]
+        {
             assert!(peer.permits(c), "{c}");
         }
         for c in ["lease4-wipe", "shutdown", "config-set", "config-write", "lease4-add", "statistic-reset-all"] {

@@ -138,7 +138,7 @@ fn status_get(state: &ApiState) -> Answer {
 
 fn shutdown(state: &ApiState) -> Answer {
     state.event("shutdown requested");
-    state.shutdown.cancel();
+    state.stop_request.cancel();
     Answer::ok("Shutting down.")
 }
 

@@ -48,6 +48,18 @@ fn server_name(req: &Request) -> Result<Option<&str>, ArgError> {
     }
 }
 
+/// The relationships `ha-maintenance-start`/`-cancel` act on: every one
+/// (Kea's rule), or, when `server-name` names a peer of some, only those —
+/// a stopping spoke hands over its own relationship, not the hub's others.
+fn maintenance_rels(ha: &HaRuntime, req: &Request) -> Result<Vec<Arc<Rel>>, ArgError> {
+    let rels = ha.rels();
+    let named: Vec<Arc<Rel>> = match server_name(req)? {
+        Some(n) => rels.iter().filter(|r| r.partner_name() == Some(n) || r.this_server() == n).cloned().collect(),
+        None => Vec::new(),
+    };
+    Ok(if named.is_empty() { rels.to_vec() } else { named })
+}
+
 fn rel(ha: &HaRuntime, req: &Request) -> Result<Arc<Rel>, ArgError> {
     let name = server_name(req)?;
     ha.rel_by_sender(name)
@@ -128,7 +140,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         }
         "ha-maintenance-start" => {
             let mut text = String::new();
-            for r in ha.rels().iter() {
+            for r in maintenance_rels(&ha, req)?.iter() {
                 let actions = match r.machine().maintenance_start() {
                     Ok(a) => a,
                     Err(reply) => return Ok(answer(reply)),
@@ -146,7 +158,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         }
         "ha-maintenance-cancel" => {
             let mut text = String::new();
-            for r in ha.rels().iter() {
+            for r in maintenance_rels(&ha, req)?.iter() {
                 if r.machine().maintenance_cancel().is_err() {
                     continue;
                 }

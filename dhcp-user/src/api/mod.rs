@@ -126,8 +126,13 @@ pub struct ApiState {
     pub reconfig: Arc<Reconfig>,
     /// The configuration in force, as `config-get` shows it.
     pub(crate) applied: Arc<Mutex<Applied>>,
-    /// Cancelled by `shutdown`; the listener stops on it too.
+    /// The daemon's end: every listener stops on it.
     pub shutdown: CancellationToken,
+    /// Cancelled by the `shutdown` command. The same token as `shutdown`
+    /// unless the daemon sets its own ([`ApiState::with_stop_request`]):
+    /// then it hands over to the HA partners first, which needs the
+    /// listeners still up (the partner notifies us back).
+    pub stop_request: CancellationToken,
     started: Instant,
     /// How DHCP traffic reaches us (shown by `status-get` and the page).
     pub attach_mode: String,
@@ -166,6 +171,7 @@ impl ApiState {
             config_path,
             applied: reconfig.applied(),
             reconfig,
+            stop_request: shutdown.clone(),
             shutdown,
             started: Instant::now(),
             attach_mode: "userspace-only".into(),
@@ -185,6 +191,12 @@ impl ApiState {
     ) -> Self {
         self.attach_mode = attach_mode.into();
         self.xdp = xdp;
+        self
+    }
+
+    /// The `shutdown` command cancels `token` instead of the daemon's end.
+    pub fn with_stop_request(mut self, token: CancellationToken) -> Self {
+        self.stop_request = token;
         self
     }
 

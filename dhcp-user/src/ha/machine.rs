@@ -11,6 +11,7 @@ use super::detect::{
     TERM_CLOCK_SKEW_SECS, WARN_CLOCK_SKEW_SECS,
 };
 use super::filter::{Query, ScopeFilter, ScopeOwner};
+use super::handover::{self, Handover};
 use super::state::{PartnerState, State};
 
 /// Guard against a handler chain that never settles (none is known; Kea's
@@ -129,6 +130,12 @@ pub enum Action {
         /// `cancel` argument.
         cancel: bool,
     },
+    /// Send `ha-maintenance-cancel` to the partner: it holds this server
+    /// in maintenance, but no partner told this process so (it restarted
+    /// after a planned stop before the partner saw it gone, see
+    /// [`crate::ha::handover`]). The partner answers by notifying the
+    /// cancel ([`HaMachine::maintenance_notify`]); nothing to report.
+    SendMaintenanceCancel,
     /// Something worth a log line.
     Notice(Notice),
 }
@@ -369,6 +376,12 @@ pub struct HaMachine {
     /// The DHCP switch is off because of a partner's `dhcp-disable`.
     remote_disabled: bool,
     sync_complete_notified: bool,
+    /// The partner put this process in maintenance (`ha-maintenance-notify`);
+    /// in-maintenance without it is a leftover of a previous run.
+    maintenance_notified: bool,
+    /// The server is stopping: HA's DHCP switch stays off whatever the
+    /// state ([`HaMachine::stop_serving`]).
+    stopping: bool,
     backlog_len: u32,
     backlog_overflowed: bool,
     pending: Option<Pending>,
@@ -435,6 +448,8 @@ impl HaMachine {
             remote_disable_until: None,
             remote_disabled: false,
             sync_complete_notified: false,
+            maintenance_notified: false,
+            stopping: false,
             backlog_len: 0,
             backlog_overflowed: false,
             pending: None,
@@ -696,6 +711,7 @@ impl HaMachine {
                 self.prev_state
             };
             let actions = self.step(now, |m, now, out| {
+                m.maintenance_notified = false;
                 m.transition(back, Cause::MaintenanceCancel, out);
                 m.run(now, Cause::MaintenanceCancel, out);
             });
@@ -717,6 +733,7 @@ impl HaMachine {
             );
         }
         let actions = self.step(now, |m, now, out| {
+            m.maintenance_notified = true;
             m.transition(State::InMaintenance, Cause::Other, out);
             m.run(now, Cause::Other, out);
         });
@@ -915,6 +932,24 @@ impl HaMachine {
         (reply, actions)
     }
 
+    // ---- planned stop ----------------------------------------------------
+
+    /// Whether to ask the partner to take over before this server stops
+    /// ([`crate::ha::handover::plan`] on the current states).
+    pub fn handover(&self) -> Handover {
+        handover::plan(self.state, self.partner_name.is_some().then_some(self.partner))
+    }
+
+    /// The server is stopping: HA's DHCP switch goes off and stays off in
+    /// every state, so that nothing is answered (by the daemon or the
+    /// kernel) that the partner might not learn before taking over.
+    pub fn stop_serving(&mut self, now: Instant) -> Vec<Action> {
+        self.step(now, |m, _, _| {
+            m.stopping = true;
+            m.set_dhcp(false);
+        })
+    }
+
     // ---- internals -----------------------------------------------------
 
     /// Runs `f` between housekeeping and the change actions.
@@ -952,7 +987,7 @@ impl HaMachine {
     }
 
     fn set_dhcp(&mut self, on: bool) {
-        self.dhcp = on;
+        self.dhcp = on && !self.stopping;
         self.remote_disable_until = None;
         self.remote_disabled = false;
     }
@@ -1267,7 +1302,21 @@ impl HaMachine {
         use State::*;
         let pd_if_due = |m: &Self| m.should_partner_down(now).then_some(PartnerDown);
         match self.state {
-            Backup | PassiveBackup | Terminated | InMaintenance => None,
+            Backup | PassiveBackup | Terminated => None,
+            // Kea's in-maintenance waits for the cancel. One the partner
+            // put a previous run of this server in (a planned stop, then a
+            // restart before the partner saw it gone) is asked to be
+            // cancelled; and if the partner no longer holds us there, we
+            // resync from waiting rather than stay silent for good.
+            InMaintenance if self.maintenance_notified || self.paused => None,
+            InMaintenance => match self.partner {
+                In(PartnerInMaintenance) => {
+                    out.push(Action::SendMaintenanceCancel);
+                    None
+                }
+                In(_) => Some(Waiting),
+                _ => None,
+            },
             Waiting => {
                 if cause == Cause::MaintenanceCancel || self.paused {
                     return None;
@@ -1419,6 +1468,8 @@ impl HaMachine {
         let mut sink = Vec::new();
         let from = self.state;
         self.enter(s, from, true, Cause::Other, &mut sink);
+        // In-maintenance as the partner's notify puts us there.
+        self.maintenance_notified = s == State::InMaintenance;
         // As if the state's handler had already run once.
         self.just_entered = false;
         self.paused = false;

@@ -20,6 +20,8 @@
 //! - [`status`]: [`RelStatus`], a relationship as `status-get`, the
 //!   status page and metrics show it (typed; Kea's JSON is in
 //!   [`crate::kea::status`]).
+//! - [`handover`]: a planned stop handing the service to the partner
+//!   (`ha-maintenance-start`), and what the partner's answer means.
 //! - [`grace`]: the reuse grace rule that keeps unreplicated kernel
 //!   renewals from turning into duplicate addresses after a failover.
 //!
@@ -88,7 +90,15 @@
 //!   in-maintenance (refused with 1001 in backup, partner-in-maintenance,
 //!   terminated) and a cancel returns both to their previous states.
 //!   Where Kea 2.2 would return to in-maintenance itself (notified twice)
-//!   we go to waiting, as later Kea does.
+//!   we go to waiting, as later Kea does. Beyond Kea: in-maintenance
+//!   reached without a notify to this process (the partner still holds a
+//!   previous run of it there: restarted right after a planned stop) asks
+//!   the partner for `ha-maintenance-cancel`, and goes to waiting once
+//!   the partner is seen in any other state.
+//! - **Planned stop** ([`handover`]): before exiting on SIGTERM or
+//!   `shutdown`, HA's DHCP switch goes off for good
+//!   ([`HaMachine::stop_serving`]) and the partner is asked to take over
+//!   with `ha-maintenance-start` when [`HaMachine::handover`] says so.
 //! - **Pausing.** `state-machine.states[].pause` `always`/`once` pause the
 //!   machine on entering that state (entry effects still apply);
 //!   [`HaMachine::resume`] (`ha-continue`) lets the next event move on.
@@ -117,6 +127,7 @@
 pub mod detect;
 pub mod filter;
 pub mod grace;
+pub mod handover;
 mod machine;
 pub mod state;
 pub mod status;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
 use crate::config::ha::{HaRelationship, WireParameters, build};
+use super::handover::{self, Handover};
 
 /// Timers used everywhere: heartbeat 1 s, max-response-delay 3 s,
 /// max-ack-delay 2 s, max-unacked-clients 2 (overridable through `extra`).
@@ -1128,4 +1129,127 @@ fn interruption_deadline_moves_with_each_good_heartbeat() {
     assert_eq!(t.state(), HotStandby, "exactly max-response-delay is not yet interrupted");
     t.ev(3_520, Event::HeartbeatFailed);
     assert_eq!(t.state(), PartnerDown, "just past the deadline it is");
+}
+
+#[test]
+fn planned_stop_hands_over_and_the_pair_comes_back() {
+    // Hot-standby, the primary serving, the standby watching.
+    let (mut p, mut s) = (T::new(&rel(HS, "p", "")), T::new(&rel(HS, "s", "")));
+    p.m.put(HotStandby);
+    s.m.put(HotStandby);
+    p.ev(100, hb(HotStandby));
+    s.ev(100, hb(HotStandby));
+    assert_eq!(p.m.handover(), Handover::Ask);
+    // SIGTERM on p: its switch goes off first and stays off.
+    let a = p.m.stop_serving(p.at(200));
+    assert_eq!(a, vec![Action::DhcpService(false)]);
+    assert_eq!(p.state(), HotStandby, "the state is the partner's to change");
+    // p sends ha-maintenance-start to s; s notifies p back.
+    assert_eq!(s.m.maintenance_start(), Ok(vec![Action::SendMaintenanceNotify { cancel: false }]));
+    let (reply, _) = p.m.maintenance_notify(p.at(210), false);
+    assert_eq!((reply.code, p.state(), p.m.dhcp_enabled()), (ReplyCode::Success, InMaintenance, false));
+    let (reply, _) = s.m.maintenance_start_answered(s.at(220), PeerAnswer::Result(0));
+    assert_eq!(handover::judge(PeerAnswer::Result(reply.code.code())), handover::Outcome::TakenOver);
+    assert_eq!((s.state(), s.scopes(), s.m.dhcp_enabled()), (PartnerInMaintenance, vec!["p"], true));
+    // p exits: s's next heartbeat fails and it goes partner-down at once,
+    // long before max-response-delay.
+    s.ev(1_000, Event::HeartbeatFailed);
+    assert_eq!((s.state(), s.scopes()), (PartnerDown, vec!["p"]));
+    // p restarts: a new machine, which resyncs from s; both back to normal.
+    let mut p = T::new(&rel(HS, "p", ""));
+    p.ev(5_000, hb(PartnerDown));
+    assert_eq!(p.state(), Syncing);
+    p.ev(5_100, Event::SyncSucceeded);
+    assert_eq!(p.state(), Ready);
+    s.ev(5_200, status(P::In(Ready), 0, 0));
+    assert_eq!(s.state(), HotStandby);
+    p.ev(5_300, hb(HotStandby));
+    assert_eq!((p.state(), p.scopes(), p.m.dhcp_enabled()), (HotStandby, vec!["p"], true));
+}
+
+#[test]
+fn stopping_keeps_the_switch_off_in_every_state() {
+    let mut t = T::new(&rel(HS, "p", ""));
+    t.m.put(Ready);
+    t.m.stop_serving(t.at(1));
+    // Seeing the partner normal would turn the service on; not while stopping.
+    t.ev(100, hb(HotStandby));
+    assert_eq!((t.state(), t.m.dhcp_enabled()), (HotStandby, false));
+    t.ev(200, Event::HeartbeatFailed);
+    t.ev(4_000, Event::HeartbeatFailed);
+    assert_eq!((t.state(), t.m.dhcp_enabled()), (PartnerDown, false));
+}
+
+#[test]
+fn handover_plan_follows_both_states() {
+    let mut t = T::new(&rel(HS, "p", ""));
+    assert_eq!(t.m.handover(), Handover::Skip(handover::SkipReason::PartnerState(P::Unknown)));
+    t.m.put(HotStandby);
+    t.ev(100, hb(HotStandby));
+    assert_eq!(t.m.handover(), Handover::Ask);
+    t.ev(200, Event::HeartbeatFailed);
+    assert_eq!(t.m.handover(), Handover::Skip(handover::SkipReason::PartnerState(P::Unavailable)));
+    let mut t = T::new(&rel(HS, "p", ""));
+    t.m.put(InMaintenance);
+    assert_eq!(t.m.handover(), Handover::Skip(handover::SkipReason::OwnState(InMaintenance)));
+    let mut b = T::new(&rel(HS, "b", ""));
+    assert_eq!(b.state(), Backup);
+    b.ev(100, hb(HotStandby));
+    assert_eq!(b.m.handover(), Handover::Skip(handover::SkipReason::NoPartner));
+}
+
+#[test]
+fn restarted_before_the_partner_noticed_cancels_the_old_maintenance() {
+    // s took over from a planned stop of p and still holds it in
+    // maintenance (its heartbeats did not fail yet): p is back already.
+    let mut s = T::new(&rel(HS, "s", ""));
+    s.m.put(HotStandby);
+    s.m.maintenance_start().unwrap();
+    s.m.maintenance_start_answered(s.at(10), PeerAnswer::Result(0));
+    assert_eq!(s.state(), PartnerInMaintenance);
+    s.ev(500, hb(Waiting));
+    assert_eq!(s.state(), PartnerInMaintenance, "Kea's partner-in-maintenance waits only for unavailable");
+    let mut p = T::new(&rel(HS, "p", ""));
+    p.ev(600, hb(PartnerInMaintenance));
+    assert_eq!(p.state(), Syncing);
+    let a = p.ev(700, Event::SyncSucceeded);
+    // Ready seeing partner-in-maintenance goes in-maintenance (Kea), and
+    // this process was never told so: it asks for the cancel.
+    assert_eq!(p.state(), InMaintenance);
+    assert!(a.contains(&Action::SendMaintenanceCancel), "{a:?}");
+    // Each heartbeat asks again while nothing changes.
+    assert!(p.ev(1_700, hb(PartnerInMaintenance)).contains(&Action::SendMaintenanceCancel));
+    // s handles ha-maintenance-cancel: it notifies p, both go back.
+    assert_eq!(s.m.maintenance_cancel(), Ok(vec![Action::SendMaintenanceNotify { cancel: true }]));
+    let (reply, _) = p.m.maintenance_notify(p.at(1_800), true);
+    assert_eq!((reply.code, p.state()), (ReplyCode::Success, Ready));
+    s.m.maintenance_cancel_answered(s.at(1_810), PeerAnswer::Result(0));
+    assert_eq!((s.state(), s.scopes()), (HotStandby, Vec::<&str>::new()));
+    p.ev(2_700, hb(HotStandby));
+    assert_eq!((p.state(), p.scopes()), (HotStandby, vec!["p"]));
+    s.ev(2_700, hb(HotStandby));
+    assert_eq!(s.state(), HotStandby);
+}
+
+#[test]
+fn in_maintenance_left_over_from_a_previous_run_does_not_stick() {
+    // Reached by Kea's rule, not by a notify: once the partner shows any
+    // other state, back to waiting (to resync) instead of silence for good.
+    let mut t = T::new(&rel(HS, "p", ""));
+    t.m.put(Ready);
+    t.m.maintenance_notify(t.at(1), true); // nothing to cancel: refused
+    t.ev(100, hb(PartnerInMaintenance));
+    assert_eq!(t.state(), InMaintenance);
+    t.ev(200, Event::HeartbeatFailed);
+    assert_eq!(t.state(), InMaintenance, "unavailable: wait for the partner");
+    let a = t.ev(1_200, hb(HotStandby));
+    assert!(a.contains(&Action::StateChanged { from: InMaintenance, to: Waiting, partner: P::In(HotStandby) }), "{a:?}");
+    assert_eq!(t.state(), Syncing, "through waiting, resyncing from the partner");
+    // Put there by the partner's notify, it waits for the cancel (Kea).
+    let mut t = T::new(&rel(HS, "p", ""));
+    t.m.put(HotStandby);
+    t.m.maintenance_notify(t.at(1), false);
+    let a = t.ev(100, hb(HotStandby));
+    assert_eq!(t.state(), InMaintenance);
+    assert!(!a.contains(&Action::SendMaintenanceCancel));
 }

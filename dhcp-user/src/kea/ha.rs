@@ -101,6 +101,23 @@ pub enum Outbound<'a> {
         /// Cancel instead of start.
         cancel: bool,
     },
+    /// `ha-maintenance-start` sent by a server about to stop (SIGTERM,
+    /// `shutdown`): the partner notifies us back, we go in-maintenance and
+    /// it serves every scope at once instead of after failure detection.
+    /// Kea 2.2 ignores the arguments; an xdhcpd hub uses `server-name` to
+    /// act on our relationship only.
+    MaintenanceStart {
+        /// This server's name in the relationship.
+        server: &'a str,
+    },
+    /// `ha-maintenance-cancel` sent by a server that came back while its
+    /// partner still holds it in maintenance (it restarted before the
+    /// partner saw it gone): the partner notifies the cancel back and both
+    /// return to their previous states.
+    MaintenanceCancel {
+        /// This server's name in the relationship.
+        server: &'a str,
+    },
     /// `dhcp-disable` with origin `ha-partner`, for `max_period` seconds.
     DhcpDisable {
         /// Seconds after which the partner re-enables itself.
@@ -139,6 +156,8 @@ impl Outbound<'_> {
             Outbound::Reset { .. } => "ha-reset",
             Outbound::SyncCompleteNotify { .. } => "ha-sync-complete-notify",
             Outbound::MaintenanceNotify { .. } => "ha-maintenance-notify",
+            Outbound::MaintenanceStart { .. } => "ha-maintenance-start",
+            Outbound::MaintenanceCancel { .. } => "ha-maintenance-cancel",
             Outbound::DhcpDisable { .. } => "dhcp-disable",
             Outbound::DhcpEnable => "dhcp-enable",
             Outbound::LeaseGetPage { .. } => "lease4-get-page",
@@ -150,9 +169,11 @@ impl Outbound<'_> {
     /// The `arguments` Kea expects with it.
     pub fn arguments(&self) -> Value {
         match *self {
-            Outbound::Heartbeat { server } | Outbound::Reset { server } | Outbound::SyncCompleteNotify { server } => {
-                json!({"server-name": server})
-            }
+            Outbound::Heartbeat { server }
+            | Outbound::Reset { server }
+            | Outbound::SyncCompleteNotify { server }
+            | Outbound::MaintenanceStart { server }
+            | Outbound::MaintenanceCancel { server } => json!({"server-name": server}),
             Outbound::MaintenanceNotify { server, cancel } => json!({"cancel": cancel, "server-name": server}),
             Outbound::DhcpDisable { max_period } => json!({"max-period": max_period, "origin": "ha-partner"}),
             Outbound::DhcpEnable => json!({"origin": "ha-partner"}),
@@ -279,6 +300,10 @@ mod tests {
         assert_eq!(b, json!({"command": "dhcp-disable", "service": ["dhcp4"], "arguments": {"max-period": 60, "origin": "ha-partner"}}));
         let b: Value = serde_json::from_slice(&Outbound::MaintenanceNotify { server: "a", cancel: true }.body()).unwrap();
         assert_eq!(b["arguments"], json!({"cancel": true, "server-name": "a"}));
+        let b: Value = serde_json::from_slice(&Outbound::MaintenanceStart { server: "a" }.body()).unwrap();
+        assert_eq!(b, json!({"command": "ha-maintenance-start", "service": ["dhcp4"], "arguments": {"server-name": "a"}}));
+        let b: Value = serde_json::from_slice(&Outbound::MaintenanceCancel { server: "a" }.body()).unwrap();
+        assert_eq!(b["command"], "ha-maintenance-cancel");
     }
 
     #[test]

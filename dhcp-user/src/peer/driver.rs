@@ -165,6 +165,19 @@ impl Driver {
                 rel.machine().handle(now(), Event::HaResetSent(ok))
             }
             Action::SendMaintenanceNotify { .. } => Vec::new(), // the API command sends it itself
+            Action::SendMaintenanceCancel => {
+                // The partner's notify back moves the machine; only the
+                // outcome is ours to log.
+                let Some(p) = &rel.partner else { return Vec::new() };
+                match p.send(Outbound::MaintenanceCancel { server: rel.this_server() }, client::REQUEST_TIMEOUT).await {
+                    Ok(r) if r.result == 0 => tracing::info!(relationship = rel.this_server(),
+                        "the partner held this server in maintenance from before a restart; cancelled"),
+                    Ok(r) => tracing::warn!(relationship = rel.this_server(), result = r.result, text = %r.text,
+                        "ha-maintenance-cancel refused"),
+                    Err(e) => tracing::warn!(relationship = rel.this_server(), error = %e, "ha-maintenance-cancel failed"),
+                }
+                Vec::new()
+            }
             Action::Notice(n) => {
                 tracing::warn!(relationship = rel.this_server(), notice = ?n, "HA");
                 Vec::new()

@@ -15,6 +15,8 @@
 //!   renewals to the partner).
 //! - `sync`: lease exchange outside the packet path (backlog flush,
 //!   Kea's lease sync, maintenance notifications).
+//! - `handover`: a planned stop handing the service to the partners
+//!   ([`hand_over`]).
 //! - this file: [`HaRuntime`], every relationship of the server (what the
 //!   packet path, the core and the API hold).
 //!
@@ -43,6 +45,7 @@
 
 pub mod client;
 mod driver;
+mod handover;
 mod rel;
 mod sync;
 
@@ -51,6 +54,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio_util::sync::CancellationToken;
 
 pub use client::{PeerClient, PeerError};
+pub use handover::hand_over;
 pub use rel::{Rel, SHED_ALL, SHED_NEW};
 pub use sync::{notify_maintenance, sync_leases};
 

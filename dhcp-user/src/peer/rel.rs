@@ -255,6 +255,13 @@ impl Rel {
             + self.backlog.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Updates to the partner not yet answered: kernel renewals queued or
+    /// in flight, and replies waiting for theirs (a planned stop waits for
+    /// these before the partner takes over).
+    pub fn in_flight(&self) -> usize {
+        self.async_pending.load(Ordering::Relaxed) + self.waiting.load(Ordering::Relaxed)
+    }
+
     /// What the kernel may answer for this relationship's subnets now:
     /// nothing while HA's DHCP switch is off, else the served scopes (the
     /// kernel applies Kea's load-balancing hash itself).

@@ -310,6 +310,17 @@ pub fn xdp_counter(log: &str, name: &str) -> u64 {
     line[at + name.len() + 3..].split(')').next().unwrap().parse().unwrap()
 }
 
+/// Kea command `cmd` (no arguments) to xdhcpd's default control listener
+/// from inside `host`: the answer's one element.
+pub fn control_command(lab: &Lab, host: &str, cmd: &str) -> serde_json::Value {
+    let body = format!(r#"{{"command": "{cmd}", "service": ["dhcp4"]}}"#);
+    let url = format!("http://{}/", dhcp_user::api::DEFAULT_CONTROL_ADDR);
+    let out = lab.run(host, &["curl", "-sS", "--max-time", "15", "-H", "Content-Type: application/json", "-d", &body, &url]).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{cmd} on {host}: {e}: {}", out.stdout));
+    v[0].clone()
+}
+
 /// `GET http://<DEFAULT_CONTROL_ADDR>/<path>` from inside `host` (xdhcpd's
 /// default control listener).
 pub fn control_get(lab: &Lab, host: &str, path: &str) -> String {
