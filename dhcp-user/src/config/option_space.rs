@@ -189,9 +189,6 @@ fn warn_unsent(entries: &[Entry], w: &mut Warnings) {
 fn server_sets(code: u8) -> Option<&'static str> {
     Some(match code {
         53 => "every reply carries its own message type, so this option is never sent",
-        54 => {
-            "xdhcp identifies itself by the address of the interface a request came in on; a configured dhcp-server-identifier is not sent (Kea sends it and accepts requests naming it)"
-        }
         51 | 58 | 59 => {
             "replies with a lease carry the server's own lease time and timers; this value is sent only in replies without one (DHCPINFORM) to clients asking for it, as in Kea"
         }
