@@ -162,12 +162,17 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let kernel = maps.map(|maps| {
-        let (sync, rx) = KernelSync::channel();
-        tasks.spawn(crate::kernel::run(maps, ifaces, rx, shutdown.clone()));
-        sync
-    });
+    let (kernel, kernel_rx) = match maps {
+        Some(maps) => {
+            let (sync, rx) = KernelSync::channel();
+            (Some(sync), Some((maps, rx)))
+        }
+        None => (None, None),
+    };
     let core = Core::new(policy, store, kernel);
+    if let Some((maps, rx)) = kernel_rx {
+        tasks.spawn(crate::kernel::run(maps, ifaces, core.lease_pages(), rx, shutdown.clone()));
+    }
     core.set_scopes(Arc::clone(&ha) as Arc<dyn crate::core::ServingScopes>);
     // The kernel's copy: templates (serving only what HA allows, so
     // nothing before the HA machine says so), then every lease; in the

@@ -617,6 +617,27 @@ impl LeaseStore {
         self.index().by_addr.range((lower, Unbounded)).take(limit).map(|(_, l)| l.clone()).collect()
     }
 
+    /// Scans up to `limit` leases in address order after `after` and copies
+    /// only those `keep` accepts; returns them and where the next scan
+    /// starts (`None`: no lease is left). A sweep through a million leases
+    /// for a few subnets copies only theirs, in bounded steps.
+    pub fn scan_after(&self, after: Option<Ipv4Addr>, limit: usize, keep: impl Fn(&Lease) -> bool) -> (Vec<Lease>, Option<Ipv4Addr>) {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let lower = after.map_or(Unbounded, Excluded);
+        let index = self.index();
+        let mut last = None;
+        let mut scanned = 0;
+        let mut out = Vec::new();
+        for (a, l) in index.by_addr.range((lower, Unbounded)).take(limit) {
+            scanned += 1;
+            last = Some(*a);
+            if keep(l) {
+                out.push(l.clone());
+            }
+        }
+        (out, if scanned == limit { last } else { None })
+    }
+
     /// All leases in address order (a copy; prefer [`Self::page_after`] for
     /// large stores).
     pub fn snapshot(&self) -> Vec<Lease> {
