@@ -55,7 +55,7 @@ pub fn check_config(path: &Path, with_db: bool) -> anyhow::Result<()> {
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
     }
-    for w in api::access::open_listener_warnings(&cfg) {
+    for w in crate::reconfig::security_warnings(&cfg) {
         eprintln!("warning: {w}");
     }
     if with_db {
@@ -184,7 +184,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let api_state = api::ApiState::new(core.clone(), Some(Arc::clone(&ha)), &cfg, Some(opts.config.clone()), shutdown.clone())
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>));
     let api_state = Arc::new(api_state);
-    for w in &api_state.security_warnings {
+    for w in &api_state.security_warnings() {
         tracing::warn!("{w}");
     }
     // The listeners (control, and Kea's dedicated HA listener on the URL

@@ -86,6 +86,30 @@ pub struct Applied {
     pub json: Option<Value>,
     /// When the last reconfiguration (or the start) put it in force.
     pub reloaded_at: Instant,
+    /// What it leaves open ([`security_warnings`]), for the status page
+    /// and `/metrics`: recomputed by every reconfiguration.
+    pub security_warnings: Vec<String>,
+}
+
+/// One warning per HA listener on a non-loopback address with neither
+/// basic auth nor TLS: any host on that network can inject lease updates
+/// (and, with `restrict-commands: false`, run every command). `xdhcpd
+/// check` reports the same listeners
+/// ([`crate::config::HaConfig::unprotected_listeners`]).
+pub fn security_warnings(cfg: &Config) -> Vec<String> {
+    let Some(ha) = cfg.ha() else { return Vec::new() };
+    let text = |addr: std::net::SocketAddr, rel: &config::HaRelationship| {
+        let what = if rel.restrict_commands() {
+            "lease updates and HA commands"
+        } else {
+            "lease updates and every command (restrict-commands is false)"
+        };
+        format!(
+            "HA listener {addr} of {} has neither basic auth nor TLS: any host that can reach it can send {what}",
+            rel.this_server().name()
+        )
+    };
+    ha.unprotected_listeners().into_iter().map(|(addr, rel)| text(addr, rel)).collect()
 }
 
 /// Settings of the running configuration that cannot change without a
@@ -209,7 +233,11 @@ impl Reconfig {
             core,
             ha,
             config_path,
-            applied: Arc::new(Mutex::new(Applied { json, reloaded_at: Instant::now() })),
+            applied: Arc::new(Mutex::new(Applied {
+                json,
+                reloaded_at: Instant::now(),
+                security_warnings: security_warnings(cfg),
+            })),
             fixed: Arc::new(Mutex::new(Fixed::of(cfg))),
             edges: OnceLock::new(),
             events,
@@ -251,6 +279,10 @@ impl Reconfig {
         for w in &cfg.warnings {
             tracing::warn!("{how}: {w}");
         }
+        let warnings = security_warnings(cfg);
+        for w in &warnings {
+            tracing::warn!("{how}: {w}");
+        }
         let switch = Switch {
             core: self.core.clone(),
             ha: Arc::clone(&self.ha),
@@ -264,7 +296,7 @@ impl Reconfig {
         // in the kernel, and half of it must never stay applied.
         let task = tokio::spawn(async move {
             let _one = one;
-            switch.run(p, json, &how).await
+            switch.run(p, json, warnings, &how).await
         });
         Ok(task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
     }
@@ -338,7 +370,7 @@ struct Switch {
 }
 
 impl Switch {
-    async fn run(self, p: Prepared, json: Option<Value>, how: &str) -> Done {
+    async fn run(self, p: Prepared, json: Option<Value>, warnings: Vec<String>, how: &str) -> Done {
         let subnets = p.policy.subnets.len();
         let mut changes: Vec<String> = p.ha.summary().into_iter().collect();
         let ha_changed = !changes.is_empty();
@@ -367,6 +399,7 @@ impl Switch {
             let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
             applied.json = json;
             applied.reloaded_at = Instant::now();
+            applied.security_warnings = warnings;
         }
         settled.await;
         if held > 0 {

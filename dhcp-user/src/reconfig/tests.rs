@@ -264,6 +264,31 @@ async fn only_the_changed_subnet_is_held_and_only_its_leases_relinked() {
     );
 }
 
+/// The security warnings follow the configuration in force: credentials
+/// added to one HA listener clear its warning on the next apply; a refused
+/// configuration leaves them as they were.
+#[tokio::test]
+async fn security_warnings_are_those_of_the_configuration_in_force() {
+    let v = hub();
+    let (r, _, _, _) = service(&v).await;
+    let warned = |r: &Reconfig| r.applied().lock().unwrap().security_warnings.clone();
+    let at_start = warned(&r);
+    assert_eq!(at_start.len(), 2, "{at_start:?}");
+    assert!(at_start[0].contains("192.168.42.4:8001") && at_start[1].contains("192.168.4.4:8002"), "{at_start:?}");
+
+    let mut w = v.clone();
+    ha_list(&mut w)[0]["peers"][0]["basic-auth-user"] = json!("kea");
+    ha_list(&mut w)[0]["peers"][0]["basic-auth-password"] = json!("s3cret");
+    let mut refused = w.clone();
+    refused["Dhcp4"]["interfaces-config"]["interfaces"] = json!(["eth9"]);
+    r.apply(&parse(&refused), None, "config-set").await.unwrap_err();
+    assert_eq!(warned(&r), at_start);
+    r.apply(&parse(&w), None, "config-set").await.unwrap();
+    assert_eq!(warned(&r), at_start[1..]);
+    r.apply(&parse(&v), None, "config-set").await.unwrap();
+    assert_eq!(warned(&r), at_start);
+}
+
 #[test]
 fn comments_are_stripped_outside_strings() {
     let v = plain_json("{ # c\n \"a\": \"x#y//z\", // c\n /* b */ \"b\": 1 }").unwrap();
