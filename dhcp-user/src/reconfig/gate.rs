@@ -77,13 +77,16 @@ fn neighbours(policy: &Policy, a: Option<&SubnetPolicy>, b: Option<&SubnetPolicy
 /// Everything but the subnets, for equality: a new field of [`Policy`]
 /// fails to compile here until it is considered.
 fn same_globals(old: &Policy, new: &Policy) -> bool {
-    let Policy { subnets: _, decline_probation_period, bootp, expired_leases, networks, classes, classify } = old;
+    let Policy { subnets: _, decline_probation_period, bootp, expired_leases, networks, classes, classify, flex, early_hosts } =
+        old;
     *decline_probation_period == new.decline_probation_period
         && *bootp == new.bootp
         && *expired_leases == new.expired_leases
         && *networks == new.networks
         && *classes == new.classes
         && *classify == new.classify
+        && *flex == new.flex
+        && *early_hosts == new.early_hosts
 }
 
 /// How subnets are selected by the link a request arrives on: their order,
