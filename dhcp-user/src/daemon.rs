@@ -56,7 +56,7 @@ pub fn check_config(path: &Path, with_db: bool) -> anyhow::Result<()> {
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
     }
-    for w in api::access::open_listener_warnings(&cfg) {
+    for w in crate::reconfig::security_warnings(&cfg) {
         eprintln!("warning: {w}");
     }
     if with_db {
@@ -165,12 +165,17 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     // The `shutdown` command asks; the daemon hands over, then ends.
     let stop_request = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let kernel = maps.map(|maps| {
-        let (sync, rx) = KernelSync::channel();
-        tasks.spawn(crate::kernel::run(maps, ifaces, rx, shutdown.clone()));
-        sync
-    });
+    let (kernel, kernel_rx) = match maps {
+        Some(maps) => {
+            let (sync, rx) = KernelSync::channel();
+            (Some(sync), Some((maps, rx)))
+        }
+        None => (None, None),
+    };
     let core = Core::new(policy, store, kernel);
+    if let Some((maps, rx)) = kernel_rx {
+        tasks.spawn(crate::kernel::run(maps, ifaces, core.lease_pages(), rx, shutdown.clone()));
+    }
     core.set_scopes(Arc::clone(&ha) as Arc<dyn crate::core::ServingScopes>);
     // The kernel's copy: templates (serving only what HA allows, so
     // nothing before the HA machine says so), then every lease; in the
@@ -183,7 +188,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
         .with_stop_request(stop_request.clone());
     let api_state = Arc::new(api_state);
-    for w in &api_state.security_warnings {
+    for w in &api_state.security_warnings() {
         tracing::warn!("{w}");
     }
     // The listeners (control, and Kea's dedicated HA listener on the URL

@@ -1007,7 +1007,8 @@ impl MapSync {
         }
     }
 
-    /// Loads every lease (start-up, config reload): entries not in `leases`
+    /// Loads every lease at once (the tests; the daemon sweeps the store a
+    /// page at a time, [`crate::kernel`]): entries not in `leases`
     /// are removed.
     pub fn load_all(&mut self, policy: &Policy, leases: &[Lease]) {
         // At start-up the map is empty: no set of a million addresses to

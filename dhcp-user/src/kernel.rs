@@ -2,28 +2,48 @@
 //!
 //! The one task that owns every BPF map handle ([`MapSync`]). The daemon's
 //! state ([`crate::core::Core`]) never writes a map itself: under its lock
-//! it only queues what changed — a lease, the serving scopes, a full
-//! rebuild — on an unbounded channel ([`KernelSync`]), and this task makes
-//! the bpf(2) calls after the lock is gone. So a reload of a million lease
-//! entries stalls no interface, and an HA transition (a handful of scope
-//! writes) waits for nothing but the queue ahead of it.
+//! it only queues what changed — a lease, the serving scopes, a new policy
+//! — on an unbounded channel ([`KernelSync`]), and this task makes the
+//! bpf(2) calls after the lock is gone. An HA transition (a handful of
+//! scope writes) waits for nothing but the queue ahead of it.
 //!
 //! Order is the store's: changes are queued under the core's lock in the
 //! order the store took them, and applied in that order, so the lease map
 //! converges on the store exactly as when the writes were made in place.
 //! [`KernelSync::flushed`] waits until everything queued before it has
-//! been applied: start-up waits for it before serving, the HA driver and
-//! `dhcp-disable`/`-enable` before they answer.
+//! been applied: the HA driver and `dhcp-disable`/`-enable` wait for it
+//! before they answer.
+//!
+//! A new policy ([`Change::Policy`]: start-up, config apply) costs the core
+//! nothing proportional to the leases: it carries the policy, the scopes
+//! and which subnets' lease entries the policy changes ([`Relink`]); the
+//! task installs the templates at once and then *sweeps* the store for
+//! those entries a page at a time. It asks for each page only when the
+//! previous one is in ([`LeasePages::queue_page`]); the core reads it in
+//! one short critical section and queues it on the same channel, so a
+//! page sits in store order among the other changes and is never older
+//! than a lease change applied after it. The kernel stays exact meanwhile
+//! because the subnets being relinked are not served by it: the core
+//! turns their serving bits off before it switches policy and back on
+//! once [`KernelSync::settled`] says the sweep is over
+//! ([`crate::reconfig`]).
 //!
 //! # Layout
 //!
 //! - [`Change`]: what the core sends; [`Scope`]: each subnet's serving
-//!   bits, computed when the change is queued.
+//!   bits, computed when the change is queued; [`Relink`]: which leases a
+//!   sweep rewrites.
 //! - [`Maps`]: what the task needs of the maps, implemented by
 //!   [`MapSync`] (and by a recorder in the tests, which need no root).
+//! - [`LeasePages`]: where sweep pages come from (the core).
 //! - [`run`]: the task; it also rewrites the clock offset once a second.
 
-use std::{collections::HashMap, net::Ipv4Addr, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    net::Ipv4Addr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -34,6 +54,11 @@ use crate::{
     leases::Lease,
     net::Interface,
 };
+
+/// Leases per sweep page: a page is read under the core's lock and written
+/// to the maps in one go (a few milliseconds each), so neither the packet
+/// path nor the task's other changes wait long behind one.
+pub const PAGE: usize = 1024;
 
 /// What the kernel may answer in each subnet, by subnet id; a subnet not
 /// listed is not served ([`SubnetServing::Off`]).
@@ -52,6 +77,43 @@ impl Scope {
     }
 }
 
+/// The leases whose kernel entries a new policy changes, by their subnet
+/// id (a lease's entry depends only on its own subnet's pools, network and
+/// reservations, and on which subnet its address falls in first).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Relink {
+    /// Every lease (start-up).
+    All,
+    /// The leases of these subnets (none: templates only).
+    Subnets(BTreeSet<u32>),
+}
+
+impl Relink {
+    /// No lease entry changes: no sweep.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Relink::Subnets(s) if s.is_empty())
+    }
+
+    /// Whether the entry of a lease in `subnet_id` is rewritten.
+    pub fn covers(&self, subnet_id: u32) -> bool {
+        match self {
+            Relink::All => true,
+            Relink::Subnets(s) => s.contains(&subnet_id),
+        }
+    }
+
+    /// Both sets (a sweep restarted by a second policy covers the first's).
+    fn union(self, other: Relink) -> Relink {
+        match (self, other) {
+            (Relink::Subnets(mut a), Relink::Subnets(b)) => {
+                a.extend(b);
+                Relink::Subnets(a)
+            }
+            _ => Relink::All,
+        }
+    }
+}
+
 /// One change for the kernel's copy, in store order.
 #[derive(Debug)]
 pub enum Change {
@@ -60,18 +122,40 @@ pub enum Change {
     /// Only who serves changed (HA transition, scopes, the DHCP switch):
     /// rewrite the serving bits, nothing else.
     Serving(Scope),
-    /// The policy changed (start-up, config apply): rebuild every
-    /// template and reload every lease.
-    Rebuild {
+    /// The policy changed (start-up, config apply): install every
+    /// template now, then sweep the store for the entries in `relink`.
+    Policy {
         /// The policy the packet path now uses.
         policy: Arc<Policy>,
-        /// The store's leases when the policy was swapped.
-        leases: Vec<Lease>,
         /// Who serves.
         scope: Scope,
+        /// The leases whose entries it changes.
+        relink: Relink,
+    },
+    /// One page of a sweep, queued by the core in store order.
+    Page {
+        /// The sweep it was asked for (a later policy restarts the sweep
+        /// and a page of the old one is ignored).
+        sweep: u64,
+        /// The page's leases that the sweep covers.
+        leases: Vec<Lease>,
+        /// Where the next page starts (`None`: the store is done).
+        next: Option<Ipv4Addr>,
     },
     /// Answered once every change queued before it has been applied.
     Flushed(oneshot::Sender<()>),
+    /// Answered once every change queued before it has been applied and no
+    /// sweep is running.
+    Settled(oneshot::Sender<()>),
+}
+
+/// Where the sweep's pages come from: the core, which reads the store
+/// under its lock and queues the page as a [`Change::Page`] on the same
+/// channel, in store order.
+pub trait LeasePages: Send + Sync {
+    /// Queues up to `limit` stored leases after `after` (from the lowest
+    /// address when `None`), only those `relink` covers.
+    fn queue_page(&self, sweep: u64, after: Option<Ipv4Addr>, limit: usize, relink: &Relink);
 }
 
 /// The sending half: cheap to clone, never blocks, makes no syscall. The
@@ -97,8 +181,18 @@ impl KernelSync {
     /// Queues a marker and returns a future that completes when everything
     /// queued before it is in the kernel (at once if the task is gone).
     pub fn flushed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.marker(Change::Flushed)
+    }
+
+    /// As [`KernelSync::flushed`], and also once the sweep of the last
+    /// policy has rewritten every lease entry it changes.
+    pub fn settled(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.marker(Change::Settled)
+    }
+
+    fn marker(&self, c: fn(oneshot::Sender<()>) -> Change) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        self.send(Change::Flushed(tx));
+        self.send(c(tx));
         async move {
             let _ = rx.await;
         }
@@ -107,8 +201,9 @@ impl KernelSync {
 
 /// The map writes the task makes; [`MapSync`] in the daemon.
 pub trait Maps: Send + 'static {
-    /// Every template and lease entry from `policy` and `leases`.
-    fn rebuild(&mut self, policy: &Policy, ifaces: &[Interface], leases: &[Lease], scope: &Scope);
+    /// Every template (subnets, reservations, relays) from `policy`; lease
+    /// entries are left as they are.
+    fn install(&mut self, policy: &Policy, ifaces: &[Interface], scope: &Scope);
     /// Only the serving bits.
     fn set_serving(&mut self, policy: &Policy, scope: &Scope);
     /// One lease entry (and the reservation entries it concerns).
@@ -118,7 +213,7 @@ pub trait Maps: Send + 'static {
 }
 
 impl Maps for MapSync {
-    fn rebuild(&mut self, policy: &Policy, ifaces: &[Interface], leases: &[Lease], scope: &Scope) {
+    fn install(&mut self, policy: &Policy, ifaces: &[Interface], scope: &Scope) {
         match self.install_subnets_scoped(policy, ifaces, |s| scope.get(s)) {
             Ok(left) => {
                 for (id, why) in left {
@@ -127,8 +222,6 @@ impl Maps for MapSync {
             }
             Err(e) => tracing::error!(error = %e, "updating the kernel's reply templates"),
         }
-        self.load_all(policy, leases);
-        tracing::info!(leases = self.loaded(), skipped_full = self.skipped_full, "kernel lease map loaded");
     }
 
     fn set_serving(&mut self, policy: &Policy, scope: &Scope) {
@@ -148,19 +241,40 @@ impl Maps for MapSync {
     }
 }
 
+/// The sweep in progress.
+struct Sweep {
+    id: u64,
+    relink: Relink,
+    started: Instant,
+    leases: usize,
+}
+
+/// The task's state between changes.
+struct Task<M> {
+    maps: M,
+    ifaces: Vec<Interface>,
+    pages: Arc<dyn LeasePages>,
+    policy: Option<Arc<Policy>>,
+    sweep: Option<Sweep>,
+    sweeps: u64,
+    /// [`Change::Settled`] markers waiting for the sweep to end.
+    settled: Vec<oneshot::Sender<()>>,
+}
+
 /// The kernel-sync task: applies changes in order until `shutdown` (then
-/// what is already queued) or until every [`KernelSync`] is dropped.
-/// Changes before the first [`Change::Rebuild`] are skipped: the kernel
-/// has no template yet, and the rebuild carries the store and scopes as
-/// they are by then.
+/// what is already queued, without starting new pages) or until every
+/// [`KernelSync`] is dropped. Changes before the first [`Change::Policy`]
+/// are skipped: the kernel has no template yet, and that policy's sweep
+/// reads the store as it is by then.
 pub async fn run<M: Maps>(
     mut maps: M,
     ifaces: Vec<Interface>,
+    pages: Arc<dyn LeasePages>,
     mut rx: mpsc::UnboundedReceiver<Change>,
     shutdown: CancellationToken,
 ) {
     maps.set_clock();
-    let mut policy = None;
+    let mut task = Task { maps, ifaces, pages, policy: None, sweep: None, sweeps: 0, settled: Vec::new() };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -171,38 +285,83 @@ pub async fn run<M: Maps>(
                 None => return,
             },
             _ = tick.tick() => {
-                maps.set_clock();
+                task.maps.set_clock();
                 continue;
             }
             _ = shutdown.cancelled() => {
+                task.sweep = None;
                 while let Ok(c) = rx.try_recv() {
-                    apply(&mut maps, &mut policy, &ifaces, c);
+                    task.apply(c);
                 }
                 return;
             }
         };
-        apply(&mut maps, &mut policy, &ifaces, c);
+        task.apply(c);
     }
 }
 
-fn apply<M: Maps>(maps: &mut M, policy: &mut Option<Arc<Policy>>, ifaces: &[Interface], c: Change) {
-    match c {
-        Change::Lease(addr, lease) => {
-            if let Some(p) = policy {
-                maps.lease(p, addr, lease.as_ref());
+impl<M: Maps> Task<M> {
+    fn apply(&mut self, c: Change) {
+        match c {
+            Change::Lease(addr, lease) => {
+                if let Some(p) = &self.policy {
+                    self.maps.lease(p, addr, lease.as_ref());
+                }
+            }
+            Change::Serving(scope) => {
+                if let Some(p) = &self.policy {
+                    self.maps.set_serving(p, &scope);
+                }
+            }
+            Change::Policy { policy, scope, relink } => {
+                self.maps.install(&policy, &self.ifaces, &scope);
+                self.policy = Some(policy);
+                let relink = match self.sweep.take() {
+                    Some(running) => running.relink.union(relink),
+                    None => relink,
+                };
+                if !relink.is_empty() {
+                    self.sweeps += 1;
+                    self.pages.queue_page(self.sweeps, None, PAGE, &relink);
+                    self.sweep = Some(Sweep { id: self.sweeps, relink, started: Instant::now(), leases: 0 });
+                }
+                self.settle();
+            }
+            Change::Page { sweep, leases, next } => {
+                let (Some(s), Some(p)) = (&mut self.sweep, &self.policy) else { return };
+                if s.id != sweep {
+                    return;
+                }
+                for l in &leases {
+                    self.maps.lease(p, l.address, Some(l));
+                }
+                s.leases += leases.len();
+                match next {
+                    Some(after) => self.pages.queue_page(s.id, Some(after), PAGE, &s.relink),
+                    None => {
+                        tracing::info!(leases = s.leases, relink = ?s.relink, ms = s.started.elapsed().as_millis() as u64,
+                            "kernel lease entries rewritten for the new policy");
+                        self.sweep = None;
+                        self.settle();
+                    }
+                }
+            }
+            Change::Flushed(done) => {
+                let _ = done.send(());
+            }
+            Change::Settled(done) => {
+                self.settled.push(done);
+                self.settle();
             }
         }
-        Change::Serving(scope) => {
-            if let Some(p) = policy {
-                maps.set_serving(p, &scope);
+    }
+
+    /// Answers the [`Change::Settled`] markers once no sweep runs.
+    fn settle(&mut self) {
+        if self.sweep.is_none() {
+            for done in self.settled.drain(..) {
+                let _ = done.send(());
             }
-        }
-        Change::Rebuild { policy: p, leases, scope } => {
-            maps.rebuild(&p, ifaces, &leases, &scope);
-            *policy = Some(p);
-        }
-        Change::Flushed(done) => {
-            let _ = done.send(());
         }
     }
 }
@@ -218,7 +377,7 @@ mod tests {
     /// free at that moment.
     #[derive(Debug, PartialEq)]
     enum Seen {
-        Rebuild { leases: usize, serving: Vec<(u32, SubnetServing)> },
+        Install(Vec<(u32, SubnetServing)>),
         Serving(Vec<(u32, SubnetServing)>),
         Lease(Ipv4Addr, bool),
     }
@@ -250,8 +409,8 @@ mod tests {
     }
 
     impl Maps for Recorder {
-        fn rebuild(&mut self, policy: &Policy, _: &[Interface], leases: &[Lease], scope: &Scope) {
-            self.push(Seen::Rebuild { leases: leases.len(), serving: sorted(policy, scope) });
+        fn install(&mut self, policy: &Policy, _: &[Interface], scope: &Scope) {
+            self.push(Seen::Install(sorted(policy, scope)));
         }
         fn set_serving(&mut self, policy: &Policy, scope: &Scope) {
             self.push(Seen::Serving(sorted(policy, scope)));
@@ -290,9 +449,9 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let maps = Recorder { core: Arc::new(Mutex::new(Some(core.clone()))), seen: Arc::clone(&seen) };
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(maps, Vec::new(), rx, shutdown.clone()));
+        let task = tokio::spawn(run(maps, Vec::new(), core.lease_pages(), rx, shutdown.clone()));
 
-        // Before the first rebuild nothing is written: the rebuild carries it.
+        // Before the first policy nothing is written: its sweep carries it.
         let _ = core.write(|tx| tx.upsert(lease(10)));
         core.rebuild_kernel().await;
         let _ = core.write(|tx| tx.upsert(lease(11)));
@@ -303,7 +462,8 @@ mod tests {
         assert_eq!(
             *seen.lock().unwrap(),
             vec![
-                Seen::Rebuild { leases: 1, serving: all.clone() },
+                Seen::Install(all.clone()),
+                Seen::Lease(Ipv4Addr::new(192, 0, 2, 10), true),
                 Seen::Lease(Ipv4Addr::new(192, 0, 2, 11), true),
                 Seen::Lease(Ipv4Addr::new(192, 0, 2, 10), false),
                 Seen::Serving(vec![(1, SubnetServing::Off)]),
@@ -312,6 +472,100 @@ mod tests {
         );
         shutdown.cancel();
         task.await.unwrap();
+    }
+
+    /// A core over two /16 subnets with `n1` leases in the first and `n2`
+    /// in the second, in memory.
+    fn big_core(n1: u32, n2: u32) -> (Core, mpsc::UnboundedReceiver<Change>) {
+        let cfg = crate::config::parse(
+            r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] },
+                "lease-database": { "type": "memfile", "persist": false },
+                "subnet4": [ { "id": 1, "subnet": "10.1.0.0/16", "pools": [ { "pool": "10.1.0.1-10.1.255.254" } ] },
+                             { "id": 2, "subnet": "10.2.0.0/16", "pools": [ { "pool": "10.2.0.1-10.2.255.254" } ] } ] } }"#,
+            "test",
+        )
+        .unwrap();
+        let (store, _) = LeaseStore::open(crate::glue::store_config(&cfg)).unwrap();
+        let now = crate::clock::unix_now();
+        let mut leases = Vec::new();
+        for (subnet, n) in [(1u32, n1), (2, n2)] {
+            for i in 0..n {
+                let a = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, subnet as u8, 0, 1)) + i);
+                let hw = crate::leases::HwAddr::ethernet([2, subnet as u8, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+                leases.push(Lease::new(a, Some(hw), None, subnet, now, 3600));
+            }
+        }
+        let (_, refused) = store.upsert_many(leases);
+        assert!(refused.is_empty());
+        let (sync, rx) = KernelSync::channel();
+        (Core::new(crate::glue::compile(&cfg), store, Some(sync)), rx)
+    }
+
+    /// A sweep pages through the store for the subnets it relinks only;
+    /// changes queued while it runs keep their order with its pages, so
+    /// every entry ends as the store has it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sweep_pages_through_the_relinked_subnets_in_store_order() {
+        let n1 = (PAGE * 2 + 100) as u32;
+        let (core, rx) = big_core(n1, 300);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let maps = Recorder { core: Arc::new(Mutex::new(Some(core.clone()))), seen: Arc::clone(&seen) };
+        let task = tokio::spawn(run(maps, Vec::new(), core.lease_pages(), rx, CancellationToken::new()));
+        core.rebuild_kernel().await;
+        let loaded = seen.lock().unwrap().iter().filter(|s| matches!(s, Seen::Lease(..))).count();
+        assert_eq!(loaded, n1 as usize + 300, "start-up relinks every lease");
+        seen.lock().unwrap().clear();
+
+        let first = Ipv4Addr::new(10, 1, 0, 1);
+        let moved = Ipv4Addr::new(10, 1, 0, 200);
+        let settled = core.reconfigure((*core.policy()).clone(), Relink::Subnets([1].into()), || ());
+        // Queued after the policy, before any page: the pages read the
+        // store as these left it.
+        let _ = core.write(|tx| tx.remove(first));
+        let _ = core.write(|tx| {
+            let mut l = tx.get(moved).unwrap();
+            l.expire += 60;
+            tx.upsert(l)
+        });
+        settled.await;
+        let seen = std::mem::take(&mut *seen.lock().unwrap());
+        let all = vec![(1, SubnetServing::All), (2, SubnetServing::All)];
+        assert_eq!(seen[..2], [Seen::Serving(all.clone()), Seen::Install(all)]);
+        assert_eq!(seen[2..4], [Seen::Lease(first, false), Seen::Lease(moved, true)]);
+        let swept: Vec<&Seen> = seen[4..].iter().collect();
+        assert_eq!(swept.len(), n1 as usize - 1, "each lease of subnet 1 still stored, once");
+        assert!(swept.iter().all(|s| matches!(s, Seen::Lease(a, true) if a.octets()[1] == 1 && *a != first)));
+        task.abort();
+    }
+
+    /// Issue #19's measure of a config apply with many leases: the old
+    /// critical section copied the store (`snapshot`), the new one queues
+    /// the policy, and a sweep page is one short critical section. Printed,
+    /// not asserted (a debug build on a shared host); run with
+    /// `--no-capture` to read it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn reconfigure_critical_section_does_not_grow_with_the_leases() {
+        let n = 200_000;
+        let (core, rx) = big_core(n, 0);
+        let maps = Recorder { core: Arc::new(Mutex::new(None)), seen: Arc::default() };
+        let task = tokio::spawn(run(maps, Vec::new(), core.lease_pages(), rx, CancellationToken::new()));
+        let t = std::time::Instant::now();
+        let copied = core.leases().len();
+        let snapshot = t.elapsed();
+        let t = std::time::Instant::now();
+        let settled = core.reconfigure((*core.policy()).clone(), Relink::Subnets([1].into()), || ());
+        let swap = t.elapsed();
+        let t = std::time::Instant::now();
+        core.lease_pages().queue_page(0, None, PAGE, &Relink::All);
+        let page = t.elapsed();
+        let t = std::time::Instant::now();
+        settled.await;
+        let sweep = t.elapsed();
+        eprintln!(
+            "{copied} leases: old critical section (store snapshot) {snapshot:?}; new one (policy swap) {swap:?}; \
+             one sweep page of {PAGE} {page:?}; whole sweep, outside the lock, {sweep:?}"
+        );
+        task.abort();
     }
 
     /// The recorder itself catches a write made under the lock, so the

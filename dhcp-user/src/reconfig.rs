@@ -11,11 +11,15 @@
 //! control API needs ([`Edges::prepare`]: listeners bound, credentials,
 //! TLS); and it is checked against what cannot change without a restart.
 //! If any of that fails, nothing has changed and the error names what.
-//! Then it is put in force: the policy and the HA relationships are
-//! swapped in one critical section of the core ([`Core::reconfigure`]),
-//! so no packet sees one without the other; the kernel gets the new
-//! serving bits at once and then its templates and leases; the loggers
-//! and listeners switch.
+//! Then it is put in force: the kernel first stops answering in the
+//! subnets the change concerns ([`gate`], [`Core::hold_kernel`]); the
+//! policy and the HA relationships are swapped in one critical section of
+//! the core ([`Core::reconfigure`]), so no packet sees one without the
+//! other, and nothing in that section grows with the lease count; the
+//! kernel gets the new serving bits at once, then its templates, then
+//! rewrites the lease entries the change concerns a page at a time while
+//! serving continues; once it has them the held subnets are served by
+//! the kernel again. The loggers and listeners switch.
 //!
 //! - Kept live: every policy setting, HA relationships added, removed or
 //!   changed (peers, URLs, mode, timers, TLS files and their contents,
@@ -43,10 +47,13 @@ use crate::{
     core::Core,
     events::EventLog,
     glue,
+    kernel::Relink,
     leases::StoreConfig,
     logging,
     peer::{HaChange, HaRuntime, PeerError},
 };
+
+pub mod gate;
 
 /// A boxed future, for the [`Edges`] trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -79,6 +86,30 @@ pub struct Applied {
     pub json: Option<Value>,
     /// When the last reconfiguration (or the start) put it in force.
     pub reloaded_at: Instant,
+    /// What it leaves open ([`security_warnings`]), for the status page
+    /// and `/metrics`: recomputed by every reconfiguration.
+    pub security_warnings: Vec<String>,
+}
+
+/// One warning per HA listener on a non-loopback address with neither
+/// basic auth nor TLS: any host on that network can inject lease updates
+/// (and, with `restrict-commands: false`, run every command). `xdhcpd
+/// check` reports the same listeners
+/// ([`crate::config::HaConfig::unprotected_listeners`]).
+pub fn security_warnings(cfg: &Config) -> Vec<String> {
+    let Some(ha) = cfg.ha() else { return Vec::new() };
+    let text = |addr: std::net::SocketAddr, rel: &config::HaRelationship| {
+        let what = if rel.restrict_commands() {
+            "lease updates and HA commands"
+        } else {
+            "lease updates and every command (restrict-commands is false)"
+        };
+        format!(
+            "HA listener {addr} of {} has neither basic auth nor TLS: any host that can reach it can send {what}",
+            rel.this_server().name()
+        )
+    };
+    ha.unprotected_listeners().into_iter().map(|(addr, rel)| text(addr, rel)).collect()
 }
 
 /// Settings of the running configuration that cannot change without a
@@ -185,12 +216,12 @@ pub struct Reconfig {
     ha: Arc<HaRuntime>,
     config_path: Option<PathBuf>,
     applied: Arc<Mutex<Applied>>,
-    fixed: Mutex<Fixed>,
+    fixed: Arc<Mutex<Fixed>>,
     edges: OnceLock<Arc<dyn Edges>>,
     events: Arc<EventLog>,
     /// One reconfiguration at a time: each is prepared against what the
     /// previous one left.
-    one_at_a_time: tokio::sync::Mutex<()>,
+    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Reconfig {
@@ -202,11 +233,15 @@ impl Reconfig {
             core,
             ha,
             config_path,
-            applied: Arc::new(Mutex::new(Applied { json, reloaded_at: Instant::now() })),
-            fixed: Mutex::new(Fixed::of(cfg)),
+            applied: Arc::new(Mutex::new(Applied {
+                json,
+                reloaded_at: Instant::now(),
+                security_warnings: security_warnings(cfg),
+            })),
+            fixed: Arc::new(Mutex::new(Fixed::of(cfg))),
             edges: OnceLock::new(),
             events,
-            one_at_a_time: tokio::sync::Mutex::new(()),
+            one_at_a_time: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -236,34 +271,34 @@ impl Reconfig {
 
     /// `config-set` (and the file's reload): puts `cfg` in force
     /// everywhere, or refuses it and changes nothing. `json` is what
-    /// `config-get` shows from now on. Returns once the kernel has it.
+    /// `config-get` shows from now on. Returns once the kernel has it
+    /// (its lease entries too, which it rewrites while serving continues).
     pub async fn apply(&self, cfg: &Config, json: Option<Value>, how: &str) -> Result<Done, Refused> {
-        let _one = self.one_at_a_time.lock().await;
+        let one = Arc::clone(&self.one_at_a_time).lock_owned().await;
         let p = self.prepare(cfg).await?;
         for w in &cfg.warnings {
             tracing::warn!("{how}: {w}");
         }
-        let subnets = p.policy.subnets.len();
-        let mut changes: Vec<String> = p.ha.summary().into_iter().collect();
-        if let Some(h) = logging::global() {
-            h.install(p.loggers);
+        let warnings = security_warnings(cfg);
+        for w in &warnings {
+            tracing::warn!("{how}: {w}");
         }
-        let ha = &self.ha;
-        let change = p.ha;
-        let flushed = self.core.reconfigure(p.policy, || ha.commit(change));
-        changes.extend(p.edges.and_then(|e| e.commit()));
-        *self.fixed.lock().unwrap_or_else(|e| e.into_inner()) = p.fixed;
-        {
-            let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
-            applied.json = json;
-            applied.reloaded_at = Instant::now();
-        }
-        flushed.await;
-        for c in &changes {
-            self.events.record(format!("{how}: {c}"));
-        }
-        self.events.record(format!("{how}: new configuration applied ({subnets} subnets)"));
-        Ok(Done { subnets, changes })
+        let switch = Switch {
+            core: self.core.clone(),
+            ha: Arc::clone(&self.ha),
+            applied: Arc::clone(&self.applied),
+            fixed: Arc::clone(&self.fixed),
+            events: Arc::clone(&self.events),
+        };
+        let how = how.to_owned();
+        // Once it starts, a switch runs to its end even if the caller goes
+        // away (a closed connection): only it releases the subnets it holds
+        // in the kernel, and half of it must never stay applied.
+        let task = tokio::spawn(async move {
+            let _one = one;
+            switch.run(p, json, warnings, &how).await
+        });
+        Ok(task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
     }
 
     /// `config-reload` and SIGHUP: reads the config file again and
@@ -321,6 +356,61 @@ impl Reconfig {
             None => None,
         };
         Ok(Prepared { policy, ha, edges, loggers, fixed })
+    }
+}
+
+/// What putting a prepared configuration in force changes, owned, so that
+/// it runs in its own task.
+struct Switch {
+    core: Core,
+    ha: Arc<HaRuntime>,
+    applied: Arc<Mutex<Applied>>,
+    fixed: Arc<Mutex<Fixed>>,
+    events: Arc<EventLog>,
+}
+
+impl Switch {
+    async fn run(self, p: Prepared, json: Option<Value>, warnings: Vec<String>, how: &str) -> Done {
+        let subnets = p.policy.subnets.len();
+        let mut changes: Vec<String> = p.ha.summary().into_iter().collect();
+        let ha_changed = !changes.is_empty();
+        if let Some(h) = logging::global() {
+            h.install(p.loggers);
+        }
+        // Before the switch: the kernel stops answering where the new
+        // policy could answer otherwise (found outside the core's lock).
+        let started = Instant::now();
+        let old = self.core.policy();
+        let mut gate = gate::kernel_gate(&old, &p.policy);
+        if ha_changed {
+            // A relationship started or stopped: which subnets it serves
+            // is HA's to say; hold them all for the moment of the switch.
+            gate.held.extend(old.subnets.iter().chain(&p.policy.subnets).map(|s| s.id));
+        }
+        let held = gate.held.len();
+        if held > 0 {
+            self.core.hold_kernel(gate.held).await;
+        }
+        let (ha, change) = (&self.ha, p.ha);
+        let settled = self.core.reconfigure(p.policy, Relink::Subnets(gate.relink), || ha.commit(change));
+        changes.extend(p.edges.and_then(|e| e.commit()));
+        *self.fixed.lock().unwrap_or_else(|e| e.into_inner()) = p.fixed;
+        {
+            let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+            applied.json = json;
+            applied.reloaded_at = Instant::now();
+            applied.security_warnings = warnings;
+        }
+        settled.await;
+        if held > 0 {
+            self.core.release_kernel().await;
+        }
+        tracing::debug!(held, ms = started.elapsed().as_millis() as u64, "{how}: the kernel has the new configuration");
+        for c in &changes {
+            self.events.record(format!("{how}: {c}"));
+        }
+        self.events.record(format!("{how}: new configuration applied ({subnets} subnets)"));
+        Done { subnets, changes }
     }
 }
 

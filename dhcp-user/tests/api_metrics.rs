@@ -93,3 +93,44 @@ async fn metrics_after_lease_adds() {
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
     assert_eq!(value(&scrape, "xdhcp_dhcp_enabled", &[]), 0.0);
 }
+
+/// A `config-set` that adds an HA relationship whose listener has neither
+/// basic auth nor TLS: `/metrics` and the status page show its warning
+/// from then on; one that protects it clears it (issue #19: the warnings
+/// were computed only at start).
+#[tokio::test]
+async fn security_warnings_follow_config_set() {
+    let api = Api::new();
+    let scrape = |text: String| prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let (_, text) = api.get("/metrics").await;
+    assert_eq!(value(&scrape(text), "xdhcp_security_warnings", &[]), 0.0);
+
+    let mut cfg: serde_json::Value = serde_json::from_str(&api_support::config_text(&api.lease_file, true)).unwrap();
+    let peer = |name: &str, url: &str, role: &str| json!({ "name": name, "url": url, "role": role, "auto-failover": true });
+    cfg["Dhcp4"]["hooks-libraries"] = json!([
+        { "library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_lease_cmds.so" },
+        { "library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_ha.so", "parameters": { "high-availability": [ {
+            "this-server-name": "one", "mode": "hot-standby",
+            "peers": [ peer("one", "http://192.0.2.1:8001/", "primary"), peer("two", "http://192.0.2.2:8001/", "standby") ] } ] } }
+    ]);
+    let answer = api.cmd("config-set", Some(cfg.clone())).await;
+    assert_eq!(answer["result"], 0, "{answer}");
+    let (_, text) = api.get("/metrics").await;
+    let s = scrape(text);
+    assert_eq!(value(&s, "xdhcp_security_warnings", &[]), 1.0);
+    let w = s.samples.iter().find(|x| x.metric == "xdhcp_security_warning").expect("one series per warning");
+    assert!(w.labels.get("warning").is_some_and(|t| t.contains("192.0.2.1:8001")), "{w:?}");
+    let (_, page) = api.get("/status.json").await;
+    let page: serde_json::Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["security-warnings"].as_array().map(Vec::len), Some(1), "{}", page["security-warnings"]);
+
+    let ha = &mut cfg["Dhcp4"]["hooks-libraries"][1]["parameters"]["high-availability"][0]["peers"][0];
+    ha["basic-auth-user"] = json!("kea");
+    ha["basic-auth-password"] = json!("s3cret");
+    let answer = api.cmd("config-set", Some(cfg)).await;
+    assert_eq!(answer["result"], 0, "{answer}");
+    let (_, text) = api.get("/metrics").await;
+    assert_eq!(value(&scrape(text), "xdhcp_security_warnings", &[]), 0.0);
+    let (_, page) = api.get("/status.json").await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&page).unwrap()["security-warnings"], json!([]));
+}

@@ -4,6 +4,8 @@
 //! and after a seeded random workload every entry of the kernel's lease map
 //! matches the store.
 
+mod common;
+
 use std::{collections::BTreeMap, net::Ipv4Addr, process::Command, time::Duration};
 
 use dhcp_user::{
@@ -182,4 +184,72 @@ fn renewals_are_answered_in_the_kernel_and_the_map_matches_the_store() {
     let text = std::fs::read_to_string(&lease_file).unwrap();
     let rows: Vec<&str> = text.lines().filter(|r| r.starts_with(&format!("{},", l1.address))).collect();
     assert!(rows.len() >= 4, "allocation + renewals stored: {rows:?}");
+}
+
+/// `config-set` answers once the kernel has the new configuration (issue
+/// #19): an option changed leaves the kernel's lease entries as they were;
+/// the pool shrunk so a client's lease falls outside it removes that
+/// entry (the daemon NAKs its renewal now; the kernel must not ACK it),
+/// and the map equals what the daemon derives from its store.
+#[test]
+fn a_config_set_leaves_the_kernel_map_as_the_new_policy_derives_it() {
+    let lab = Lab::up(venus::topology(venus::MIN_CLIENTS).unwrap()).unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = lab.host_dir(venus::PRIMARY).unwrap();
+    let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
+    cfg.without_ha().unwrap();
+    let mut server = common::Xdhcpd::start(&lab, venus::PRIMARY, &cfg, &[]);
+    let lease_file = server.leases.clone();
+    cfg.lease_file(&lease_file).unwrap();
+    let cfg_path = dir.join("expected.json");
+    let map = leases_map_of(server.process.pid());
+    let m1 = lab.dhclient(&venus::client(1)).unwrap();
+    let l1 = m1.obtain(T).unwrap();
+    // The ACK leaves once the lease is stored; the kernel has it moments later.
+    let held = (0..40).any(|_| {
+        let there = dump(map).contains_key(&l1.address);
+        if !there {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        there
+    });
+    assert!(held, "the kernel holds the new lease");
+
+    let set = |cfg: &lab::KeaConfig| -> String {
+        let file = dir.join("command.json");
+        std::fs::write(&file, serde_json::json!({ "command": "config-set", "arguments": cfg.value() }).to_string()).unwrap();
+        let data = format!("@{}", file.display());
+        let control = format!("http://{}/", dhcp_user::api::DEFAULT_CONTROL_ADDR);
+        let argv = ["curl", "-sS", "--max-time", "10", "-H", "Content-Type: application/json", "--data-binary", &data, &control];
+        let out = lab.run(venus::PRIMARY, &argv).unwrap().stdout;
+        assert!(out.contains("\"result\": 0") || out.contains("\"result\":0"), "{out}\n{}", server.process.log());
+        out
+    };
+    let expected = |cfg: &lab::KeaConfig| {
+        cfg.write(&cfg_path).unwrap();
+        let policy = glue::compile(&config::load(&cfg_path).unwrap());
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(&lease_file, copy.path().join("leases4.csv")).unwrap();
+        let store = LeaseStore::open(StoreConfig {
+            path: Some(copy.path().join("leases4.csv")),
+            persist: true,
+            lfc_interval: Duration::ZERO,
+        })
+        .unwrap()
+        .0;
+        store.snapshot().iter().filter(|l| lease_entry(&policy, l).is_some()).map(|l| l.address).collect::<Vec<_>>()
+    };
+
+    cfg.set("/Dhcp4/subnet4/0/option-data", serde_json::json!([{ "name": "domain-name", "data": "after.example" }])).unwrap();
+    set(&cfg);
+    let keys: Vec<Ipv4Addr> = dump(map).into_keys().collect();
+    assert_eq!(keys, [l1.address], "an option change keeps the lease entry");
+    assert_eq!(keys, expected(&cfg));
+
+    let pool = if l1.address.octets()[3] == 150 { "192.168.50.151-192.168.50.151" } else { "192.168.50.150-192.168.50.150" };
+    cfg.set("/Dhcp4/subnet4/0/pools/0/pool", pool.into()).unwrap();
+    set(&cfg);
+    assert!(expected(&cfg).is_empty(), "{} is outside {pool}", l1.address);
+    let log = server.process.log();
+    assert_eq!(dump(map).into_keys().collect::<Vec<_>>(), Vec::<Ipv4Addr>::new(), "the entry left with the pool\n{log}");
+    server.stop();
 }

@@ -6,10 +6,9 @@
 //! only what a partner sends; every command stays available on the control
 //! address (loopback by default) and the unix control socket.
 //!
-//! Also here: the start-up warning for an HA listener anyone on its
-//! network can talk to (no basic auth, no TLS), shown on the status page.
-
-use crate::config::Config;
+//! The warning for an HA listener anyone on its network can talk to (no
+//! basic auth, no TLS) is [`crate::reconfig::security_warnings`], kept
+//! with the configuration in force.
 
 /// Where a request came in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,28 +52,6 @@ impl Listener {
             Listener::Peer { restrict: true } => PARTNER_COMMANDS.contains(&command),
         }
     }
-}
-
-/// One warning per HA listener on a non-loopback address with neither
-/// basic auth nor TLS: any host on that network can inject lease updates
-/// (and, with `restrict-commands: false`, run every command). `xdhcpd
-/// check` reports the same listeners
-/// ([`crate::config::HaConfig::unprotected_listeners`]).
-pub fn open_listener_warnings(cfg: &Config) -> Vec<String> {
-    let Some(ha) = cfg.ha() else { return Vec::new() };
-    ha.unprotected_listeners().into_iter().map(|(addr, rel)| open_listener_text(addr, rel)).collect()
-}
-
-fn open_listener_text(addr: std::net::SocketAddr, rel: &crate::config::HaRelationship) -> String {
-    let what = if rel.restrict_commands() {
-        "lease updates and HA commands"
-    } else {
-        "lease updates and every command (restrict-commands is false)"
-    };
-    format!(
-        "HA listener {addr} of {} has neither basic auth nor TLS: any host that can reach it can send {what}",
-        rel.this_server().name()
-    )
 }
 
 #[cfg(test)]

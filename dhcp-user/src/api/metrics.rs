@@ -15,6 +15,8 @@
 //! | `xdhcp_dhcp_enabled` | 0 while `dhcp-disable` is in force |
 //! | `xdhcp_xdp_attach_mode` | `interface`, `mode` = native, generic, userspace-only, `reason` (empty when native): 1 |
 //! | `xdhcp_xdp_fallbacks_total` | `interface`: moves from native to generic mode at run time |
+//! | `xdhcp_security_warnings` | how many the configuration in force has (recomputed on every reconfiguration) |
+//! | `xdhcp_security_warning` | `warning` = its text: 1 per warning (as on the status page) |
 //! | `xdhcp_ha_state` | `relationship`, `state`: 1 for this server's current HA state, 0 for every other |
 //! | `xdhcp_ha_partner_state` | `relationship`, `state`: the same for the partner as last heard (`unavailable` when out of touch) |
 //! | `xdhcp_ha_unsent_updates` | `relationship`: lease updates not yet sent to the partner |
@@ -245,6 +247,7 @@ pub fn render(state: &ApiState) -> String {
     if let Some(ha) = state.ha_status() {
         ha_metrics(&mut reg, &ha);
     }
+    security_metrics(&mut reg, &state.security_warnings());
     let mut out = String::new();
     if let Err(e) = encode(&mut out, &reg) {
         tracing::error!(error = %e, "metrics: encoding failed");
@@ -269,6 +272,18 @@ pub fn xdp_mode_metrics(reg: &mut Registry, interfaces: &[crate::xdp::InterfaceM
         let reason = i.why.as_ref().map_or("", |w| w.code());
         mode.get_or_create(&labels(&[("interface", &i.interface), ("mode", i.mode.label()), ("reason", reason)])).set(1);
         fallbacks.get_or_create(&labels(&[("interface", &i.interface)])).inc_by(i.fallbacks);
+    }
+}
+
+/// Registers the configuration's security warnings: their count, and one
+/// series per text.
+fn security_metrics(reg: &mut Registry, warnings: &[String]) {
+    let count: Gauge = Gauge::default();
+    reg.register("xdhcp_security_warnings", "Security warnings of the configuration in force", count.clone());
+    count.set(warnings.len() as i64);
+    let each = gauge_family(reg, "xdhcp_security_warning", "1 per security warning of the configuration in force");
+    for w in warnings {
+        each.get_or_create(&labels(&[("warning", w)])).set(1);
     }
 }
 

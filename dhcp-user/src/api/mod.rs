@@ -147,9 +147,6 @@ pub struct ApiState {
     /// Recent notable events (config changes, dhcp-disable, HA
     /// transitions, …) for the page; shared with the HA runtime.
     pub events: Arc<EventLog>,
-    /// HA listeners anyone on their network may talk to
-    /// ([`access::open_listener_warnings`]), for the page.
-    pub security_warnings: Vec<String>,
 }
 
 impl ApiState {
@@ -179,8 +176,14 @@ impl ApiState {
             auth: RwLock::new(None),
             tls: RwLock::new(None),
             events,
-            security_warnings: access::open_listener_warnings(cfg),
         }
+    }
+
+    /// What the configuration in force leaves open (HA listeners anyone on
+    /// their network may talk to; [`crate::reconfig::security_warnings`]),
+    /// as of the last reconfiguration.
+    pub fn security_warnings(&self) -> Vec<String> {
+        self.applied.lock().unwrap_or_else(|p| p.into_inner()).security_warnings.clone()
     }
 
     /// Adds the XDP attach mode and counter source.

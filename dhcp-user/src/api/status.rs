@@ -70,7 +70,7 @@ pub fn snapshot(state: &ApiState) -> Value {
         })),
         "uptime": state.started.elapsed().as_secs(),
         "attach-mode": attach_mode,
-        "security-warnings": state.security_warnings,
+        "security-warnings": state.security_warnings(),
         "interfaces": interfaces.iter().map(|i| json!({
             "interface": i.interface, "mode": i.mode.label(), "attach-mode": i.mode.to_string(),
             "reason": i.why.as_ref().map(|w| w.code()), "why": i.why.as_ref().map(ToString::to_string),

@@ -31,9 +31,10 @@ pub mod pipeline;
 pub mod stats;
 
 use std::{
+    collections::BTreeSet,
     net::Ipv4Addr,
     ops::{Deref, DerefMut},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     time::SystemTime,
 };
 
@@ -47,7 +48,7 @@ use crate::{
     },
     fastpath::SubnetServing,
     ha::ReuseGrace,
-    kernel::{Change, KernelSync, Scope},
+    kernel::{Change, KernelSync, LeasePages, Relink, Scope},
     leases::{ClientId, Durable, HwAddr, Lease, LeaseError, LeaseStore},
 };
 
@@ -75,6 +76,9 @@ struct State {
     dhcp_disabled_until: Option<u64>,
     /// Whether the kernel was last told to answer.
     kernel_serving: bool,
+    /// Subnets the kernel must pass to the daemon whatever HA says, while
+    /// a reconfiguration changes them ([`Core::hold_kernel`]).
+    held: BTreeSet<u32>,
     /// Started by the last partner-down ([`crate::ha::grace`]).
     reuse_grace: Option<ReuseGrace>,
     /// Where kernel changes go; `None` without XDP.
@@ -155,7 +159,7 @@ impl State {
     /// kernel only renews a client's own lease.)
     fn scope(&self, serving: bool) -> Scope {
         Scope::of(&self.policy, |s| match &self.scopes {
-            _ if !serving => SubnetServing::Off,
+            _ if !serving || self.held.contains(&s.id) => SubnetServing::Off,
             None => SubnetServing::All,
             Some(h) => h.kernel_serving(s),
         })
@@ -169,12 +173,14 @@ impl State {
         }
     }
 
-    /// Queues a rebuild of every template and lease entry.
-    fn rebuild(&mut self, now: u64) {
+    /// Queues the policy in force for the kernel: its templates at once,
+    /// then a sweep of the lease entries `relink` names. O(subnets): the
+    /// sweep's pages are read later, one short critical section each.
+    fn new_policy(&mut self, now: u64, relink: Relink) {
         self.kernel_serving = self.dhcp_enabled(now);
         if let Some(k) = &self.kernel {
             let scope = self.scope(self.kernel_serving);
-            k.send(Change::Rebuild { policy: Arc::clone(&self.policy), leases: self.store.snapshot(), scope });
+            k.send(Change::Policy { policy: Arc::clone(&self.policy), scope, relink });
         }
     }
 
@@ -187,6 +193,26 @@ impl State {
 
     fn flushed(&self) -> Flushed {
         Flushed(self.kernel.as_ref().map(|k| Box::pin(k.flushed()) as _))
+    }
+
+    fn settled(&self) -> Flushed {
+        Flushed(self.kernel.as_ref().map(|k| Box::pin(k.settled()) as _))
+    }
+}
+
+/// The kernel-sync task's source of sweep pages: the core's store, read
+/// in one short critical section per page. Weak, so the task does not
+/// keep the core alive.
+struct Pages(Weak<Mutex<State>>);
+
+impl LeasePages for Pages {
+    fn queue_page(&self, sweep: u64, after: Option<Ipv4Addr>, limit: usize, relink: &Relink) {
+        let Some(state) = self.0.upgrade() else { return };
+        let st = state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = &st.kernel {
+            let (leases, next) = st.store.scan_after(after, limit, |l| relink.covers(l.subnet_id));
+            k.send(Change::Page { sweep, leases, next });
+        }
     }
 }
 
@@ -219,6 +245,7 @@ impl Core {
                 stats: Counters { cumulative: Stats::default(), kea, policy },
                 dhcp_disabled_until: None,
                 kernel_serving: true,
+                held: BTreeSet::new(),
                 reuse_grace: None,
                 kernel,
                 scopes: None,
@@ -243,10 +270,37 @@ impl Core {
         self.lock().scopes = Some(scopes);
     }
 
-    /// Queues every template and lease for the kernel (start-up).
+    /// Where the kernel-sync task reads its sweep pages
+    /// ([`crate::kernel::run`]).
+    pub fn lease_pages(&self) -> Arc<dyn LeasePages> {
+        Arc::new(Pages(Arc::downgrade(&self.state)))
+    }
+
+    /// Queues every template and lease for the kernel (start-up); the
+    /// returned future completes once every lease entry is in.
     pub fn rebuild_kernel(&self) -> Flushed {
         let mut st = self.lock();
-        st.rebuild(crate::clock::unix_now());
+        st.new_policy(crate::clock::unix_now(), Relink::All);
+        st.settled()
+    }
+
+    /// Stops the kernel answering in `subnets` (their serving bits off,
+    /// whatever HA says) until [`Core::release_kernel`]: a reconfiguration
+    /// holds the subnets it changes before the daemon switches policy, so
+    /// the kernel never answers there with the old one, nor with lease
+    /// entries the new one has not rewritten yet.
+    pub fn hold_kernel(&self, subnets: BTreeSet<u32>) -> Flushed {
+        let mut st = self.lock();
+        st.held = subnets;
+        st.rescope(crate::clock::unix_now());
+        st.flushed()
+    }
+
+    /// Ends [`Core::hold_kernel`].
+    pub fn release_kernel(&self) -> Flushed {
+        let mut st = self.lock();
+        st.held.clear();
+        st.rescope(crate::clock::unix_now());
         st.flushed()
     }
 
@@ -265,20 +319,21 @@ impl Core {
 
     /// Config apply ([`crate::reconfig`]): swaps the policy and, in the
     /// same critical section, runs `swap` (the HA runtime's new
-    /// relationships), so no packet sees one without the other. The
-    /// kernel first gets the serving bits the new relationships allow on
-    /// its current templates — a relationship restarted from `waiting`
-    /// stops the kernel's answers for its subnets at once, not after a
-    /// rebuild that takes seconds with a million leases — then the
-    /// rebuild of templates and leases.
-    pub fn reconfigure(&self, policy: Policy, swap: impl FnOnce()) -> Flushed {
+    /// relationships), so no packet sees one without the other. Nothing in
+    /// it is proportional to the leases. The kernel first gets the serving
+    /// bits the new relationships allow on its current templates — a
+    /// relationship restarted from `waiting` stops the kernel's answers
+    /// for its subnets at once — then the new templates and a sweep of the
+    /// lease entries in `relink`; the returned future completes once the
+    /// sweep is over.
+    pub fn reconfigure(&self, policy: Policy, relink: Relink, swap: impl FnOnce()) -> Flushed {
         let mut st = self.lock();
         let now = crate::clock::unix_now();
         swap();
         st.rescope(now);
         st.policy = Arc::new(policy);
-        st.rebuild(now);
-        st.flushed()
+        st.new_policy(now, relink);
+        st.settled()
     }
 
     /// Whether this server answers DHCP at `now` (not `dhcp-disable`d).

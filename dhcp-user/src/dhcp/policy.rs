@@ -75,7 +75,7 @@ impl ClientIds<'_> {
 
 /// The host reservations of one scope (a subnet or the global level), by
 /// identifier type; only the types `host-reservation-identifiers` enables.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct HostTable {
     /// By hardware address.
     pub by_hwaddr: HashMap<Vec<u8>, Host>,
@@ -153,7 +153,7 @@ impl Pool {
 }
 
 /// Everything the engine needs about one subnet.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SubnetPolicy {
     /// Kea subnet id (stored in leases).
     pub id: u32,
@@ -262,7 +262,7 @@ impl SubnetPolicy {
 }
 
 /// The compiled configuration.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Policy {
     /// Subnets in config order.
     pub subnets: Vec<SubnetPolicy>,

@@ -7,10 +7,42 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::{
+    dhcp::policy::Policy,
+    fastpath::SubnetServing,
     ha::State,
-    kernel::{Change, KernelSync},
-    leases::LeaseStore,
+    kernel::{KernelSync, Maps, Scope},
+    leases::{Lease, LeaseStore},
+    net::Interface,
 };
+
+/// A map write the kernel-sync task made: its kind and, for templates and
+/// serving bits, the subnets the kernel may answer in.
+#[derive(Clone, Debug, PartialEq)]
+enum Seen {
+    Install(Vec<u32>),
+    Serving(Vec<u32>),
+    Lease(std::net::Ipv4Addr),
+}
+
+/// The kernel's maps, recorded.
+struct Recorder(Arc<Mutex<Vec<Seen>>>);
+
+fn serving(policy: &Policy, scope: &Scope) -> Vec<u32> {
+    policy.subnets.iter().filter(|s| scope.get(s) != SubnetServing::Off).map(|s| s.id).collect()
+}
+
+impl Maps for Recorder {
+    fn install(&mut self, policy: &Policy, _: &[Interface], scope: &Scope) {
+        self.0.lock().unwrap().push(Seen::Install(serving(policy, scope)));
+    }
+    fn set_serving(&mut self, policy: &Policy, scope: &Scope) {
+        self.0.lock().unwrap().push(Seen::Serving(serving(policy, scope)));
+    }
+    fn lease(&mut self, _: &Policy, addr: std::net::Ipv4Addr, _: Option<&Lease>) {
+        self.0.lock().unwrap().push(Seen::Lease(addr));
+    }
+    fn set_clock(&mut self) {}
+}
 
 /// The seed's hub (two HA relationships), leases in memory.
 fn hub() -> Value {
@@ -31,30 +63,20 @@ fn ha_list(v: &mut Value) -> &mut Vec<Value> {
     ha["parameters"]["high-availability"].as_array_mut().unwrap()
 }
 
-/// A reconfiguration service over a core whose kernel queue is drained
-/// into the returned list by a task that answers every flush.
-fn service(v: &Value) -> (Reconfig, Core, Arc<HaRuntime>, Arc<Mutex<Vec<&'static str>>>) {
+/// A reconfiguration service over a core whose kernel-sync task (the real
+/// one) writes into the returned list; the start-up's writes are cleared.
+async fn service(v: &Value) -> (Reconfig, Core, Arc<HaRuntime>, Arc<Mutex<Vec<Seen>>>) {
     let cfg = parse(v);
     let (store, _) = LeaseStore::open(glue::store_config(&cfg)).unwrap();
-    let (sync, mut rx) = KernelSync::channel();
+    let (sync, rx) = KernelSync::channel();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Some(c) = rx.recv().await {
-            log.lock().unwrap().push(match c {
-                Change::Lease(..) => "lease",
-                Change::Serving(_) => "serving",
-                Change::Rebuild { .. } => "rebuild",
-                Change::Flushed(done) => {
-                    let _ = done.send(());
-                    "flushed"
-                }
-            });
-        }
-    });
     let core = Core::new(glue::compile(&cfg), store, Some(sync));
+    let maps = Recorder(Arc::clone(&seen));
+    tokio::spawn(crate::kernel::run(maps, Vec::new(), core.lease_pages(), rx, Default::default()));
     let ha = Arc::new(HaRuntime::new(cfg.ha(), |_| Ok(None)).unwrap());
     core.set_scopes(Arc::clone(&ha) as Arc<dyn crate::core::ServingScopes>);
+    core.rebuild_kernel().await;
+    seen.lock().unwrap().clear();
     let r = Reconfig::new(core.clone(), Arc::clone(&ha), &cfg, None, Arc::new(EventLog::default()));
     (r, core, ha, seen)
 }
@@ -66,7 +88,7 @@ fn same(a: &Arc<[Arc<crate::peer::Rel>]>, b: &Arc<[Arc<crate::peer::Rel>]>) -> V
 #[tokio::test]
 async fn a_changed_relationship_restarts_from_waiting_the_other_keeps_running() {
     let v = hub();
-    let (r, _, ha, _) = service(&v);
+    let (r, _, ha, _) = service(&v).await;
     let before = ha.rels();
     assert_eq!(before.len(), 2);
     let mut w = v.clone();
@@ -98,7 +120,7 @@ async fn peers_urls_failover_and_basic_auth_are_changes_too() {
         ("max-response-delay", |r| r["max-response-delay"] = json!(9000)),
     ];
     for (what, edit) in edits {
-        let (r, _, ha, _) = service(&v);
+        let (r, _, ha, _) = service(&v).await;
         let before = ha.rels();
         let mut w = v.clone();
         edit(&mut ha_list(&mut w)[0]);
@@ -112,7 +134,7 @@ async fn ha_is_added_and_removed_live() {
     let v = hub();
     let mut plain = v.clone();
     plain["Dhcp4"]["hooks-libraries"].as_array_mut().unwrap().retain(|l| !l["library"].as_str().unwrap().contains("libdhcp_ha"));
-    let (r, _, ha, _) = service(&plain);
+    let (r, _, ha, _) = service(&plain).await;
     assert!(!ha.is_active());
     r.apply(&parse(&v), None, "config-set").await.unwrap();
     assert_eq!(ha.rels().len(), 2);
@@ -134,7 +156,7 @@ async fn ha_is_added_and_removed_live() {
 #[tokio::test]
 async fn settings_fixed_at_start_are_refused_by_name_and_nothing_changes() {
     let v = hub();
-    let (r, core, ha, _) = service(&v);
+    let (r, core, ha, _) = service(&v).await;
     let (policy, rels) = (core.policy(), ha.rels());
     let cases: [(&str, fn(&mut Value)); 3] = [
         ("Dhcp4.interfaces-config.interfaces", |w| w["Dhcp4"]["interfaces-config"]["interfaces"] = json!(["eth9"])),
@@ -161,7 +183,7 @@ async fn settings_fixed_at_start_are_refused_by_name_and_nothing_changes() {
 #[tokio::test]
 async fn a_logger_that_cannot_open_refuses_the_whole_config() {
     let v = hub();
-    let (r, core, ha, _) = service(&v);
+    let (r, core, ha, _) = service(&v).await;
     let (policy, rels) = (core.policy(), ha.rels());
     let mut w = v.clone();
     w["Dhcp4"]["valid-lifetime"] = json!(600);
@@ -180,26 +202,91 @@ async fn a_logger_that_cannot_open_refuses_the_whole_config() {
 #[tokio::test]
 async fn config_test_builds_everything_and_applies_nothing() {
     let v = hub();
-    let (r, core, ha, seen) = service(&v);
+    let (r, core, ha, seen) = service(&v).await;
     let (policy, rels) = (core.policy(), ha.rels());
     let mut w = v.clone();
     ha_list(&mut w)[0]["heartbeat-delay"] = json!(4321);
     assert_eq!(r.test(&parse(&w)).await.unwrap(), policy.subnets.len());
     assert!(Arc::ptr_eq(&policy, &core.policy()));
     assert_eq!(same(&rels, &ha.rels()), [true, true]);
-    assert!(seen.lock().unwrap().is_empty(), "the kernel was told: {:?}", seen.lock().unwrap());
+    core.rescope_kernel().await;
+    assert_eq!(*seen.lock().unwrap(), [Seen::Serving(vec![])], "the kernel was told more");
 }
 
 #[tokio::test]
-async fn the_kernel_gets_the_new_serving_bits_before_its_rebuild() {
+async fn a_changed_relationship_is_held_off_in_the_kernel_before_the_switch() {
     let v = hub();
-    let (r, _, _, seen) = service(&v);
+    let (r, core, _, seen) = service(&v).await;
+    let all: Vec<u32> = core.policy().subnets.iter().map(|s| s.id).collect();
     let mut w = v.clone();
     ha_list(&mut w)[0]["heartbeat-delay"] = json!(4321);
     r.apply(&parse(&w), None, "config-set").await.unwrap();
-    // A relationship restarted in waiting serves nothing: the kernel
-    // hears so at once, then rebuilds; apply returns once it has both.
-    assert_eq!(*seen.lock().unwrap(), ["serving", "rebuild", "flushed"]);
+    // Held (nothing served) before the switch, through the templates'
+    // install, and released after; the relationships are in waiting, so
+    // HA still serves nothing. No lease entry is rewritten.
+    assert!(!all.is_empty());
+    assert_eq!(*seen.lock().unwrap(), [Seen::Serving(vec![]), Seen::Serving(vec![]), Seen::Install(vec![]), Seen::Serving(vec![])]);
+}
+
+/// Without HA the kernel serves every subnet: an option changed in one
+/// holds that one only, from before the daemon's switch until the new
+/// templates are in; a pool changed also rewrites its leases' entries
+/// (the others' are not touched) before the kernel answers there again.
+#[tokio::test]
+async fn only_the_changed_subnet_is_held_and_only_its_leases_relinked() {
+    let mut v = json!({ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] },
+        "lease-database": { "type": "memfile", "persist": false },
+        "subnet4": [
+            { "id": 1, "subnet": "192.0.2.0/24", "pools": [ { "pool": "192.0.2.10-192.0.2.200" } ] },
+            { "id": 2, "subnet": "198.51.100.0/24", "pools": [ { "pool": "198.51.100.10-198.51.100.200" } ] } ] } });
+    let (r, core, _, seen) = service(&v).await;
+    let a = std::net::Ipv4Addr::new(192, 0, 2, 50);
+    let b = std::net::Ipv4Addr::new(198, 51, 100, 50);
+    for (addr, subnet) in [(a, 1), (b, 2)] {
+        let hw = crate::leases::HwAddr::ethernet([2, 0, 0, 0, 0, subnet as u8]);
+        let _ = core.write(|tx| tx.upsert(Lease::new(addr, Some(hw), None, subnet, crate::clock::unix_now(), 3600)));
+    }
+    core.rescope_kernel().await;
+    seen.lock().unwrap().clear();
+
+    v["Dhcp4"]["subnet4"][1]["option-data"] = json!([{ "name": "domain-name", "data": "x.example" }]);
+    r.apply(&parse(&v), None, "config-set").await.unwrap();
+    assert_eq!(
+        std::mem::take(&mut *seen.lock().unwrap()),
+        [Seen::Serving(vec![1]), Seen::Serving(vec![1]), Seen::Install(vec![1]), Seen::Serving(vec![1, 2])]
+    );
+
+    v["Dhcp4"]["subnet4"][0]["pools"][0]["pool"] = json!("192.0.2.10-192.0.2.20");
+    r.apply(&parse(&v), None, "config-set").await.unwrap();
+    assert_eq!(
+        std::mem::take(&mut *seen.lock().unwrap()),
+        [Seen::Serving(vec![2]), Seen::Serving(vec![2]), Seen::Install(vec![2]), Seen::Lease(a), Seen::Serving(vec![1, 2])]
+    );
+}
+
+/// The security warnings follow the configuration in force: credentials
+/// added to one HA listener clear its warning on the next apply; a refused
+/// configuration leaves them as they were.
+#[tokio::test]
+async fn security_warnings_are_those_of_the_configuration_in_force() {
+    let v = hub();
+    let (r, _, _, _) = service(&v).await;
+    let warned = |r: &Reconfig| r.applied().lock().unwrap().security_warnings.clone();
+    let at_start = warned(&r);
+    assert_eq!(at_start.len(), 2, "{at_start:?}");
+    assert!(at_start[0].contains("192.168.42.4:8001") && at_start[1].contains("192.168.4.4:8002"), "{at_start:?}");
+
+    let mut w = v.clone();
+    ha_list(&mut w)[0]["peers"][0]["basic-auth-user"] = json!("kea");
+    ha_list(&mut w)[0]["peers"][0]["basic-auth-password"] = json!("s3cret");
+    let mut refused = w.clone();
+    refused["Dhcp4"]["interfaces-config"]["interfaces"] = json!(["eth9"]);
+    r.apply(&parse(&refused), None, "config-set").await.unwrap_err();
+    assert_eq!(warned(&r), at_start);
+    r.apply(&parse(&w), None, "config-set").await.unwrap();
+    assert_eq!(warned(&r), at_start[1..]);
+    r.apply(&parse(&v), None, "config-set").await.unwrap();
+    assert_eq!(warned(&r), at_start);
 }
 
 #[test]

@@ -27,6 +27,11 @@
 //!
 //! The machine is shared (other builds and tests run beside it), so each
 //! figure is one run's; the load average before and after is reported.
+//!
+//! Before and after: the first run published (`bench/transition.json`
+//! of commit ad803c5, before the reload stopped copying the store under
+//! the core's lock) is kept as the `before` rows; each new run is the
+//! `after` rows beside it.
 
 use std::{
     fmt::Write as _,
@@ -91,6 +96,19 @@ pub struct Results {
     load_after: String,
     commit: String,
     phases: Vec<Phase>,
+    /// The run kept for comparison (its JSON), if any.
+    before: Option<serde_json::Value>,
+}
+
+/// The run to compare with: the one the previous file kept, else the
+/// previous file itself.
+fn before() -> Option<serde_json::Value> {
+    let path = crate::workspace_root().join("bench/transition.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    match v.get_mut("before").map(serde_json::Value::take) {
+        Some(b) if !b.is_null() => Some(b),
+        _ => Some(v),
+    }
 }
 
 /// Runs every phase once.
@@ -131,8 +149,9 @@ pub fn measure(opts: &Opts) -> anyhow::Result<Results> {
 
     let command = |host: &str, body: &str| -> anyhow::Result<f64> {
         let t = Instant::now();
-        // A reload with N leases answers once the kernel has rebuilt
-        // its copy, which takes seconds: wait well past lab.run's 10 s.
+        // A reload answers once the kernel has its lease entries (an
+        // option change rewrites none; before issue #19 it reloaded all N,
+        // seconds): wait well past lab.run's 10 s.
         let out = lab
             .cmd(host, "curl")
             .args(["-sS", "--max-time", "120", "-d", body, "http://127.0.0.1:8067/"])
@@ -170,6 +189,7 @@ pub fn measure(opts: &Opts) -> anyhow::Result<Results> {
         load_after: load_average(),
         commit: commit(),
         phases,
+        before: before(),
     })
 }
 
@@ -245,16 +265,21 @@ impl Results {
         let ms = |x: f64| if x.is_nan() { "–".to_owned() } else { format!("{x:.1}") };
         let mut md = format!(
             "### Transitions under load: a hot-standby pair with {} leases, {} DORA/s, {}\n\n\
-             | phase | commands answered in (ms) | DORA sent | ACKs | drops | ACK delay p50 / p99 / max (ms) | notes |\n\
-             |---|---|---:|---:|---:|---:|---|\n",
+             | phase | run | commands answered in (ms) | DORA sent | ACKs | drops | ACK delay p50 / p99 / max (ms) | notes |\n\
+             |---|---|---|---:|---:|---:|---:|---|\n",
             self.opts.leases, self.opts.rate, self.date
         );
+        let before = self.before.as_ref().map(Before::of);
         for p in &self.phases {
+            if let Some(b) = before.as_ref().and_then(|b| b.row(p.name)) {
+                let _ = writeln!(md, "{b}");
+            }
             let cmds = p.commands.iter().map(|(c, t)| format!("{c} {t:.0}")).collect::<Vec<_>>().join(", ");
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} / {} / **{}** | {} |",
+                "| {} | after ({}) | {} | {} | {} | {} | {} / {} / **{}** | {} |",
                 p.name,
+                self.commit,
                 if cmds.is_empty() { "–".into() } else { cmds },
                 p.sent,
                 p.acks,
@@ -274,9 +299,14 @@ impl Results {
              those of the exchanges that completed. Method: `xtask/src/bench/transition.rs`; perfdhcp `-x t` per-exchange \
              timers, one run per phase, release build {}, XDP attached. The machine was shared with other agents' \
              builds and tests while this ran, so single figures carry the noise of a busy 2-core host; compare \
-             against the baseline row of the same run.\n\n{}\n",
+             against the baseline row of the same run.{}\n\n{}\n",
             if worst <= GOAL_MS { "met" } else { "not met" },
             self.commit,
+            before.as_ref().map_or_else(String::new, |b| format!(
+                " The `before` rows are the run of {} on {} ({} leases; load average after it {}), kept from the \
+                 previous `bench/transition.json`.",
+                b.commit, b.date, b.leases, b.load_after
+            )),
             self.machine.markdown(&self.load_after).trim_end(),
         );
         let phases: Vec<_> = self
@@ -289,8 +319,48 @@ impl Results {
             .collect();
         let json = json!({ "date": self.date, "commit": self.commit, "leases": self.opts.leases, "rate": self.opts.rate,
             "window_s": self.opts.window, "load_before": self.load_before, "load_after": self.load_after,
-            "machine": self.machine.markdown(&self.load_after), "phases": phases });
+            "machine": self.machine.markdown(&self.load_after), "phases": phases, "before": self.before });
         Section { key: "transition", markdown: md, json: serde_json::to_string_pretty(&json).unwrap_or_default() + "\n" }
+    }
+}
+
+/// The kept run, read back from its JSON.
+struct Before<'a> {
+    v: &'a serde_json::Value,
+    commit: &'a str,
+    date: &'a str,
+    leases: u64,
+    load_after: &'a str,
+}
+
+impl<'a> Before<'a> {
+    fn of(v: &'a serde_json::Value) -> Self {
+        let s = |k: &str| v[k].as_str().unwrap_or("?");
+        Before { v, commit: s("commit"), date: s("date"), leases: v["leases"].as_u64().unwrap_or(0), load_after: s("load_after") }
+    }
+
+    /// Its table row for phase `name`.
+    fn row(&self, name: &str) -> Option<String> {
+        let p = self.v["phases"].as_array()?.iter().find(|p| p["phase"] == name)?;
+        let ms = |k: &str| p["ack_delay_ms"][k].as_f64().map_or_else(|| "–".to_owned(), |x| format!("{x:.1}"));
+        let cmds: Vec<String> = p["commands_ms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| format!("{} {:.0}", c["command"].as_str().unwrap_or("?"), c["ms"].as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        Some(format!(
+            "| {name} | before ({}) | {} | {} | {} | {} | {} / {} / **{}** | {} |",
+            self.commit,
+            if cmds.is_empty() { "–".into() } else { cmds.join(", ") },
+            p["sent"],
+            p["acks"],
+            p["drops"],
+            ms("p50"),
+            ms("p99"),
+            ms("max"),
+            p["note"].as_str().unwrap_or("")
+        ))
     }
 }
 
@@ -306,5 +376,18 @@ mod tests {
         let d = request_ack_delays(out);
         assert_eq!(d.len(), 2);
         assert!((d[0] - 2.5).abs() < 1e-6 && (d[1] - 2.0).abs() < 1e-6, "{d:?}");
+    }
+
+    #[test]
+    fn the_kept_run_gives_its_row_per_phase() {
+        let v = json!({ "commit": "ad803c5", "date": "d", "leases": 1000000, "load_after": "1 2 3", "phases": [
+            { "phase": "config-reload (an option changed)", "commands_ms": [{ "command": "config-reload", "ms": 17719.3 }],
+              "sent": 2399, "acks": 2399, "drops": 0, "ack_delay_ms": { "p50": 3.99, "p99": 167.27, "max": 738.26 }, "note": "" } ] });
+        let b = Before::of(&v);
+        assert_eq!(
+            b.row("config-reload (an option changed)").unwrap(),
+            "| config-reload (an option changed) | before (ad803c5) | config-reload 17719 | 2399 | 2399 | 0 | 4.0 / 167.3 / **738.3** |  |"
+        );
+        assert!(b.row("baseline").is_none());
     }
 }
