@@ -11,6 +11,7 @@
 //! - [`bench`]: measurements into BENCHMARKS.md.
 //! - [`forge`]: ISC Forge against xdhcpd, test by test beside Kea 2.2, into CONFORMANCE.md.
 //! - [`fuzz`]: the cargo-fuzz targets and the kernel program's differential fuzzer.
+//! - [`soak`]: an HA pair under load and random faults for N minutes.
 mod bench;
 mod build;
 mod demo;
@@ -18,6 +19,7 @@ mod drill;
 mod forge;
 mod fuzz;
 mod setup;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +69,11 @@ enum Command {
     /// XDP program against the daemon's engine, N seconds each; fails on a
     /// crash, naming the reproducer.
     Fuzz(fuzz::Args),
+    /// Soak: an xdhcpd HA pair (XDP attached) under continuous mixed load
+    /// with a random fault every 10–30 s (SIGKILL + restart, SIGSTOP, HA
+    /// link cut, disk full) for N minutes; checks no ACKed lease is lost,
+    /// no address doubly held, both back in hot-standby, RSS and fds flat.
+    Soak(soak::Args),
 }
 
 fn main() {
@@ -81,6 +88,7 @@ fn main() {
         Command::Bench(args) => bench::run(&args),
         Command::Forge(args) => forge::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Soak(args) => soak::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
