@@ -12,12 +12,14 @@
 //! - [`forge`]: ISC Forge against xdhcpd, test by test beside Kea 2.2, into CONFORMANCE.md.
 //! - [`fuzz`]: the cargo-fuzz targets and the kernel program's differential fuzzer.
 //! - [`soak`]: an HA pair under load and random faults for N minutes.
+//! - [`package`]: the Debian package (`xdhcpd.service`, man pages, dashboards) from `packaging/`.
 mod bench;
 mod build;
 mod demo;
 mod drill;
 mod forge;
 mod fuzz;
+mod package;
 mod setup;
 mod soak;
 mod test;
@@ -74,6 +76,10 @@ enum Command {
     /// link cut, disk full) for N minutes; checks no ACKed lease is lost,
     /// no address doubly held, both back in hot-standby, RSS and fds flat.
     Soak(soak::Args),
+    /// Build the release `xdhcpd` and the Debian package (unit, man pages,
+    /// completions, Grafana dashboard, Prometheus alerts) into
+    /// target/package/xdhcpd_<version>_<arch>.deb.
+    Package,
 }
 
 fn main() {
@@ -88,6 +94,7 @@ fn main() {
         Command::Bench(args) => bench::run(&args),
         Command::Forge(args) => forge::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Package => package::run().map(|_| ()),
         Command::Soak(args) => soak::run(&args),
     };
     if let Err(e) = result {

@@ -585,7 +585,12 @@ pub fn decide_classified(
     ctx: Ctx,
     mut cls: Classification<'_>,
 ) -> Decision {
-    let d = decide_dhcp(req, subnet, policy, view, alloc, ctx, &mut cls);
+    let mut d = decide_dhcp(req, subnet, policy, view, alloc, ctx, &mut cls);
+    if let (Some((msg, _)), Some(pkt)) = (&mut d.reply, &cls.packet)
+        && !policy.flex.is_empty()
+    {
+        super::flex::apply(&policy.flex, msg, pkt, &cls.classes);
+    }
     if req.bootp { bootp_reply(d) } else { d }
 }
 
@@ -598,20 +603,49 @@ pub struct Classification<'a> {
     pub classes: ClientClasses,
     /// The packet tests read.
     pub packet: Option<Packet<'a>>,
+    /// A global reservation was found before subnet selection
+    /// (`early-global-reservations-lookup`): the client is `KNOWN`.
+    pub early_known: bool,
+}
+
+/// Kea's `earlyGHRLookup`, before subnet selection when
+/// `early-global-reservations-lookup` is on: a global reservation's classes
+/// join the packet (the receipt tests redone), then `KNOWN` and the tests
+/// that depend on it, so the classes can select the subnet. `false`: the
+/// packet is now in `DROP`.
+pub fn early_global_lookup(policy: &Policy, req: &Inbound, cls: &mut Classification<'_>) -> bool {
+    let (Some((hosts, order)), Some(pkt)) = (&policy.early_hosts, cls.packet) else { return true };
+    let client = client_key(req);
+    let Some(host) = hosts.find(order, &client.ids()) else { return true };
+    host_classes(policy, host, &pkt, &mut cls.classes);
+    cls.classes.add(classify::KNOWN);
+    classify::evaluate(&policy.classes, classify::Pass::AfterHostLookup, &pkt, &mut cls.classes);
+    cls.early_known = true;
+    !cls.classes.contains(classify::DROP)
+}
+
+/// A host's `client-classes` join the packet: the classes set by tests
+/// are dropped and the receipt pass redone, so tests see the host's.
+fn host_classes(policy: &Policy, host: &Host, pkt: &Packet<'_>, classes: &mut ClientClasses) {
+    if host.classes.is_empty() {
+        return;
+    }
+    classes.remove_where(|c| policy.class(c).is_some_and(|d| d.def.test.is_some()));
+    for c in &host.classes {
+        classes.add(c);
+    }
+    classify::evaluate(&policy.classes, classify::Pass::OnReceipt, pkt, classes);
 }
 
 /// Kea's classification after the host lookup (`Dhcpv4Exchange`): the
 /// host's classes (the first pass redone so tests see them), then
-/// `KNOWN` or `UNKNOWN` and the tests that depend on them.
-fn after_host_lookup(policy: &Policy, host: Option<&Host>, pkt: &Packet<'_>, classes: &mut ClientClasses) {
-    if let Some(h) = host.filter(|h| !h.classes.is_empty()) {
-        classes.remove_where(|c| policy.class(c).is_some_and(|d| d.def.test.is_some()));
-        for c in &h.classes {
-            classes.add(c);
-        }
-        classify::evaluate(&policy.classes, classify::Pass::OnReceipt, pkt, classes);
+/// `KNOWN` or `UNKNOWN` and the tests that depend on them. `known`: a
+/// global reservation was already found early.
+fn after_host_lookup(policy: &Policy, host: Option<&Host>, known: bool, pkt: &Packet<'_>, classes: &mut ClientClasses) {
+    if let Some(h) = host {
+        host_classes(policy, h, pkt, classes);
     }
-    classes.add(if host.is_some() { classify::KNOWN } else { classify::UNKNOWN });
+    classes.add(if host.is_some() || known { classify::KNOWN } else { classify::UNKNOWN });
     classify::evaluate(&policy.classes, classify::Pass::AfterHostLookup, pkt, classes);
 }
 
@@ -725,7 +759,7 @@ fn decide_dhcp(
     let now = ctx.now;
     if let Some(pkt) = cls.packet {
         let host = link_reservation(policy, subnet, &client, &cls.classes).map(|(_, h)| h);
-        after_host_lookup(policy, host, &pkt, &mut cls.classes);
+        after_host_lookup(policy, host, cls.early_known, &pkt, &mut cls.classes);
         if cls.classes.contains(classify::DROP) {
             return Decision::silent(Silence::ClassDrop);
         }
@@ -886,7 +920,7 @@ fn request(
         Decision { reply: Some((msg, dest)), write: None, silence: None }
     };
     if let Some(sid) = req.server_id
-        && !is_our_server_id(req, subnet, sid, ctx)
+        && !is_our_server_id(req, policy, classes, sid, ctx)
     {
         // SELECTING another server's offer.
         if let Some(a) = alloc.offer_of(subnet, &client, ctx.now) {
@@ -950,12 +984,15 @@ fn request(
 }
 
 /// Kea's `acceptServerId`: our address on this link, the relay's server
-/// identifier override (RFC 5107), or an option 54 configured for the
-/// subnet (or above it).
-fn is_our_server_id(req: &Inbound, subnet: &SubnetPolicy, sid: Ipv4Addr, ctx: Ctx) -> bool {
+/// identifier override (RFC 5107), or an option 54 configured for any
+/// subnet (with its network and global options merged in) or for one of
+/// the client's classes — before subnet selection Kea cannot know which.
+fn is_our_server_id(req: &Inbound, policy: &Policy, classes: &ClientClasses, sid: Ipv4Addr, ctx: Ctx) -> bool {
+    let configured = |o: &OptionBytes| o.get(&54).is_some_and(|o| o.data == sid.octets());
     sid == ctx.server_id
         || req.server_id_override() == Some(sid)
-        || subnet.options.get(&54).is_some_and(|o| o.data == sid.octets())
+        || policy.subnets.iter().any(|s| configured(&s.options))
+        || classes.iter().filter_map(|c| policy.class(c)).any(|c| configured(&c.options))
 }
 
 /// The ACK granting `target` in `subnet`, with the lease write unless
@@ -1086,8 +1123,9 @@ fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
 }
 
 /// Options Kea always sends when configured, besides those requested
-/// (its `appendBasicOptions`; the server identifier is always there).
-const BASIC_OPTIONS: [u8; 3] = [3, 6, 15];
+/// (its `appendBasicOptions`): a configured server identifier (option 54
+/// in `option-data` at any level) replaces our address on the link.
+const BASIC_OPTIONS: [u8; 4] = [3, 6, 15, 54];
 
 fn add_options(
     msg: &mut Message,
@@ -1099,7 +1137,6 @@ fn add_options(
     extras: &Extras,
 ) {
     let opts = msg.opts_mut();
-    opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
     if let Some(t) = timers {
         opts.insert(DhcpOption::AddressLeaseTime(t.valid));
         if let Some(t1) = t.t1 {
@@ -1125,6 +1162,11 @@ fn add_options(
         merged.extend(r.options.iter().map(|(k, v)| (*k, v.clone())));
     }
     let opts = msg.opts_mut();
+    // Kea's appendServerID: our address on the link, unless a server
+    // identifier is configured for this client (added below).
+    if !merged.contains_key(&54) {
+        opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
+    }
     // Kea gives every lease the subnet's own mask (a configured
     // subnet-mask only goes where there is no lease, e.g. DHCPINFORM).
     if timers.is_some() {
@@ -1314,6 +1356,8 @@ mod tests {
             networks: Vec::new(),
             classes: Vec::new(),
             classify: false,
+            flex: Default::default(),
+            early_hosts: None,
         }
     }
 
