@@ -257,10 +257,21 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
 async fn housekeeping(core: Core, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut reclamation = crate::reclaim::Reclamation::default();
+    let mut steps = crate::clock::StepDetector::new(Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        let (wall, boot) = crate::clock::wall_and_boot_ns();
+        if let Some(step) = steps.observe(wall, boot) {
+            let (dir, effect) = if step > 0 { ("forward", "early") } else { ("back", "late") };
+            tracing::warn!(
+                step_seconds = step,
+                "the wall clock stepped {dir} by {} s: lease expiry is wall time (as in Kea), so live leases now \
+                 expire that much {effect} in the store and the kernel",
+                step.abs()
+            );
         }
         core.housekeeping(crate::clock::unix_now(), &mut reclamation);
     }

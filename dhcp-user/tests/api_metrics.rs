@@ -51,6 +51,10 @@ async fn metrics_after_lease_adds() {
         7.0
     );
     assert_eq!(v("xdhcp_replies_total", &[("type", "offer")]), 6.0);
+    // Counted offers only (none were made through the engine here); the
+    // DISCOVER flood lab test sees them move.
+    assert_eq!(v("xdhcp_offers_held", &[]), 0.0);
+    assert_eq!(v("xdhcp_offers_unheld_total", &[]), 0.0);
     assert_eq!(v("xdhcp_dropped_total", &[("reason", "bad_option")]), 2.0);
     assert_eq!(
         v("xdhcp_dropped_total", &[("reason", "truncated")]),

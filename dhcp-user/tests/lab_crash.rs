@@ -46,7 +46,7 @@ use dhcproto::{
     Decodable as _, Encodable as _,
     v4::{DhcpOption, Message, MessageType, Opcode, OptionCode},
 };
-use lab::{Host, Ipv4Cidr, Lab, Mac, Role, process::Process, venus, wait_until};
+use lab::{Host, Ipv4Cidr, Lab, Mac, Role, process::Process, rng::Rng, venus, wait_until};
 
 const T: Duration = Duration::from_secs(15);
 /// Kill/restart rounds before the last one.
@@ -268,31 +268,6 @@ impl RelayClient {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-    }
-}
-
-/// xorshift64*: enough randomness for delays and choices, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Self {
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
-        Rng::new(t ^ (u64::from(std::process::id()) << 32))
-    }
-
-    fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::{collections::BTreeMap, net::Ipv4Addr, process::Command, time::Duration};
+use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
 
 use dhcp_user::{
     config,
@@ -31,39 +31,14 @@ impl Rng {
     }
 }
 
-/// The id of the XDHCP_LEASES map held open by process `pid` (its
-/// `/proc/PID/fdinfo` lists the map id of each BPF map descriptor), so tests
-/// running side by side never read each other's map.
-fn leases_map_of(pid: u32) -> u64 {
-    let mut ids = Vec::new();
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap().flatten() {
-        let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
-        if let Some(id) = info.lines().find_map(|l| l.strip_prefix("map_id:")) {
-            ids.push(id.trim().parse::<u64>().unwrap());
-        }
-    }
-    for id in &ids {
-        let out = Command::new("bpftool").args(["-j", "map", "show", "id", &id.to_string()]).output().expect("bpftool");
-        let m: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if m["name"] == "XDHCP_LEASES" {
-            return *id;
-        }
-    }
-    panic!("pid {pid} holds no XDHCP_LEASES map (map ids {ids:?})")
-}
-
 /// The map as `bpftool map dump` prints it (BTF-formatted fields).
 fn dump(map_id: u64) -> BTreeMap<Ipv4Addr, Value> {
-    let out = Command::new("bpftool").args(["-j", "map", "dump", "id", &map_id.to_string()]).output().unwrap();
-    let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
-    entries
-        .as_array()
+    lab::bpf::dump(map_id)
         .unwrap()
-        .iter()
-        .map(|e| {
-            let f = &e["formatted"];
-            let a: Vec<u8> = f["key"]["addr"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
-            (Ipv4Addr::new(a[0], a[1], a[2], a[3]), f["value"].clone())
+        .into_iter()
+        .map(|(k, v)| {
+            let a: Vec<u8> = k["addr"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+            (Ipv4Addr::new(a[0], a[1], a[2], a[3]), v)
         })
         .collect()
 }
@@ -96,7 +71,8 @@ fn renewals_are_answered_in_the_kernel_and_the_map_matches_the_store() {
         lab.spawn(venus::PRIMARY, "xdhcpd", &[env!("CARGO_BIN_EXE_xdhcpd"), "run", "-c", cfg_path.to_str().unwrap()]).unwrap();
     server.wait_for_log("serving", T).unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
     assert!(server.log().contains("attach mode: native XDP on eth0"), "{}", server.log());
-    let map = leases_map_of(server.pid());
+    // The server's own map (tests running side by side each have one).
+    let map = lab::bpf::map_of(server.pid(), "XDHCP_LEASES").unwrap();
 
     // Renewals by the dhclient daemon itself: unicast REQUEST with ciaddr.
     let mut cap = Some(lab.capture(&venus::client(1), "eth0", &["udp", "port", "67", "or", "port", "68"]).unwrap());

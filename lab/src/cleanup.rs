@@ -82,6 +82,7 @@ impl Resources {
             // leaves it for a post-mortem.
             let _ = std::fs::write(self.dir.join(KEEP_MARKER), b"");
         } else {
+            crate::tmpfs::unmount_under(&self.dir);
             let _ = std::fs::remove_dir_all(&self.dir);
         }
         result
@@ -178,6 +179,7 @@ pub fn cleanup_stale() -> anyhow::Result<Vec<String>> {
     remove_namespaces(&stale).context("removing stale lab namespaces")?;
     for dir in stale_dirs() {
         crate::postgres::stop_stale_server(&dir);
+        crate::tmpfs::unmount_under(&dir);
         let _ = std::fs::remove_dir_all(dir);
     }
     Ok(stale)

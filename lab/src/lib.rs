@@ -25,6 +25,9 @@
 //! - [`xdp_echo`]: a bare XDP_TX echo, the ceiling the fast path is measured against.
 //! - [`perfdhcp`]: perfdhcp's final report, parsed.
 //! - [`postgres`]: a real PostgreSQL 15 cluster per test, Kea's schema by `kea-admin`.
+//! - [`tmpfs`]: a tiny tmpfs to fill under a server (disk full on demand).
+//! - [`rng`]: a seeded generator, so random runs replay.
+//! - [`bpf`]: a server's BPF maps read with bpftool, found through its own fds.
 //!
 //! The binary `lab-hold` brings a topology up and holds it until a signal,
 //! for poking at a lab by hand.
@@ -36,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod bpf;
 pub mod capture;
 pub mod cleanup;
 pub mod cmd;
@@ -48,6 +52,8 @@ pub mod netns;
 pub mod perfdhcp;
 pub mod postgres;
 pub mod process;
+pub mod rng;
+pub mod tmpfs;
 pub mod topology;
 pub mod venus;
 pub mod wait;
@@ -63,5 +69,6 @@ pub use kea::{Kea, KeaConfig};
 pub use lab::{HostCommand, Lab};
 pub use postgres::Postgres;
 pub use process::Process;
+pub use tmpfs::Tmpfs;
 pub use topology::{BridgePorts, Host, Port, Role, Segment, Topology};
 pub use wait::wait_until;

@@ -49,6 +49,10 @@ pub fn parse_report(out: &str) -> Option<Report> {
             current = Some(&mut report.discover_offer);
         } else if line == "***Statistics for: REQUEST-ACK***" {
             current = Some(&mut report.request_ack);
+        } else if line.starts_with("***") {
+            // Renewals, releases (`-f`, `-F`; releases get no reply, so
+            // their delays print as `inf`/`n/a`): not counted here.
+            current = None;
         } else if let (Some(x), Some((key, value))) = (current.as_deref_mut(), line.split_once(':')) {
             let value = value.trim();
             let count = || value.parse::<u64>().ok();
@@ -94,6 +98,14 @@ mod tests {
         let a = r.request_ack;
         assert_eq!((a.sent, a.received, a.drops, a.orphans, a.non_unique), (19909, 19572, 337, 2, 3));
         assert_eq!((a.avg_ms, a.max_ms), (1.701, 39.711));
+    }
+
+    #[test]
+    fn later_sections_are_not_mixed_in() {
+        let release = "\n***Statistics for: RELEASE***\nsent packets: 58\nreceived packets: 0\ndrops: 58\n\
+            min delay: inf ms\navg delay: min delay: n/a\navg delay: n/a\nmax delay: n/a\n";
+        let r = parse_report(&format!("{OUT}{release}")).unwrap();
+        assert_eq!((r.request_ack.sent, r.request_ack.drops), (19909, 337));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`bench`]: measurements into BENCHMARKS.md.
 //! - [`forge`]: ISC Forge against xdhcpd, test by test beside Kea 2.2, into CONFORMANCE.md.
 //! - [`fuzz`]: the cargo-fuzz targets and the kernel program's differential fuzzer.
+//! - [`soak`]: an HA pair under load and random faults for N minutes.
 //! - [`package`]: the Debian package (`xdhcpd.service`, man pages, dashboards) from `packaging/`.
 mod bench;
 mod build;
@@ -20,6 +21,7 @@ mod forge;
 mod fuzz;
 mod package;
 mod setup;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -69,6 +71,11 @@ enum Command {
     /// XDP program against the daemon's engine, N seconds each; fails on a
     /// crash, naming the reproducer.
     Fuzz(fuzz::Args),
+    /// Soak: an xdhcpd HA pair (XDP attached) under continuous mixed load
+    /// with a random fault every 10–30 s (SIGKILL + restart, SIGSTOP, HA
+    /// link cut, disk full) for N minutes; checks no ACKed lease is lost,
+    /// no address doubly held, both back in hot-standby, RSS and fds flat.
+    Soak(soak::Args),
     /// Build the release `xdhcpd` and the Debian package (unit, man pages,
     /// completions, Grafana dashboard, Prometheus alerts) into
     /// target/package/xdhcpd_<version>_<arch>.deb.
@@ -88,6 +95,7 @@ fn main() {
         Command::Forge(args) => forge::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Package => package::run().map(|_| ()),
+        Command::Soak(args) => soak::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -2,7 +2,7 @@
 //! tests, integration tests and the namespace lab tests with real Kea,
 //! dhclient and XDP. It runs `setup` first so a fresh machine needs nothing
 //! else, then a bounded ISC Forge slice (`forge --ci`) when the harness is
-//! present, and every fuzz target for a short bounded time (`fuzz`, 20 s
+//! present, a 2-minute soak (`soak`), and every fuzz target for a short bounded time (`fuzz`, 20 s
 //! each; the kernel's differential fuzzer already ran as a test). It builds the Debian package first
 //! (`cargo xtask package`), so CI builds it and the package tests find it built. The eBPF crate is excluded from the host build: it only builds
 //! for bpfel, and is tested through `xdhcpd`, which embeds and attaches it.
@@ -27,6 +27,9 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     }
     cmd.args(extra);
     run_cmd(&mut cmd)?;
+    // The soak, short: an HA pair under load and random faults for 2
+    // minutes (`cargo xtask soak --minutes 30` is the published run).
+    crate::soak::run(&crate::soak::Args { minutes: 2, seed: None, faults: None })?;
     // Each cargo-fuzz target briefly, from its committed seeds: a crash
     // fails the suite and names its reproducer (`cargo xtask fuzz` runs longer).
     let targets = crate::fuzz::TARGETS.iter().map(|t| t.to_string()).collect();

@@ -13,6 +13,8 @@
 //! | `xdhcp_leases` | `state` = active, expired, declined, reclaimed |
 //! | `xdhcp_store_failures_total`, `xdhcp_send_failures_total` | |
 //! | `xdhcp_dhcp_enabled` | 0 while `dhcp-disable` is in force |
+//! | `xdhcp_offers_held` | offers held for their clients now (capped: a DISCOVER flood cannot grow it without bound) |
+//! | `xdhcp_offers_unheld_total` | offers sent without a hold because the cap was reached |
 //! | `xdhcp_xdp_attach_mode` | `interface`, `mode` = native, generic, userspace-only, `reason` (empty when native): 1 |
 //! | `xdhcp_xdp_fallbacks_total` | `interface`: moves from native to generic mode at run time |
 //! | `xdhcp_security_warnings` | how many the configuration in force has (recomputed on every reconfiguration) |
@@ -179,6 +181,14 @@ pub fn render(state: &ApiState) -> String {
         "1 while DHCP is served, 0 while dhcp-disable is in force",
         enabled.clone(),
     );
+
+    let offers = state.core.offers();
+    let held = Gauge::<i64>::default();
+    reg.register("xdhcp_offers_held", "Offers held for their clients now (capped)", held.clone());
+    held.set(gauge(offers.held));
+    let unheld = Counter::<u64>::default();
+    reg.register("xdhcp_offers_unheld", "Offers sent without a hold because the cap was reached", unheld.clone());
+    unheld.inc_by(offers.unheld);
 
     let now = unix_now();
     {

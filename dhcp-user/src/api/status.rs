@@ -44,6 +44,7 @@ pub fn snapshot(state: &ApiState) -> Value {
     let subnets = pool_counts(&state.core.policy(), &state.core.leases(), now);
     let packets = packet_stats(&state.core.stats());
     let enabled = dhcp_enabled(until, now);
+    let offers = state.core.offers();
     let xdp = state.xdp.as_ref().map(|x| match x.counters() {
         Ok(c) => json!(
             c.into_iter()
@@ -82,6 +83,7 @@ pub fn snapshot(state: &ApiState) -> Value {
             "id": p.subnet_id, "prefix": p.prefix, "total": p.total, "active": p.active,
             "expired": p.expired, "declined": p.declined, "reclaimed": p.reclaimed,
         })).collect::<Vec<_>>(),
+        "offers": { "held": offers.held, "unheld": offers.unheld },
         "packets": packets.into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "xdp": xdp,
         "events": events,
@@ -131,6 +133,7 @@ table{border-collapse:collapse} td,th{padding:.2em .7em;text-align:left;border-b
 <span class="bar" style="display:inline-flex;width:1em"><span class="e" style="width:100%"></span></span> expired
 <span class="bar" style="display:inline-flex;width:1em"><span class="d" style="width:100%"></span></span> declined</p>
 <h2>Packets</h2><table><tbody id="packets"></tbody></table>
+<h2>Offers</h2><table><tbody id="offers"></tbody></table>
 <h2>XDP counters</h2><table><tbody id="xdp"></tbody></table>
 <h2>Recent events</h2><table><tbody id="events"></tbody></table>
 <script>
@@ -215,6 +218,7 @@ async function tick() {
         `<td>${n.declined}</td><td>${n.total}</td></tr>`;
     }).join('');
     $('packets').innerHTML = rows(s.packets);
+    $('offers').innerHTML = rows({'held now': s.offers.held, 'sent unheld (hold table full)': s.offers.unheld});
     $('xdp').innerHTML = s.xdp ? rows(s.xdp) : '<tr><td>not attached</td></tr>';
     $('events').innerHTML = s.events.map(e => `<tr><td>${esc(e.time)}</td><td>${esc(e.text)}</td></tr>`).join('') || '<tr><td>none</td></tr>';
     $('err').textContent = '';

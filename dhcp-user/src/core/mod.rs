@@ -60,6 +60,15 @@ pub trait ServingScopes: Send + Sync {
     fn kernel_serving(&self, subnet: &SubnetPolicy) -> SubnetServing;
 }
 
+/// The allocator's offer holds ([`Core::offers`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OfferCounts {
+    /// Offers held now (at most [`crate::dhcp::engine::MAX_HELD_OFFERS`]).
+    pub held: u64,
+    /// Offers sent without a hold since start, the table being full.
+    pub unheld: u64,
+}
+
 /// The daemon's state: a cheap handle; clones share one state.
 #[derive(Clone)]
 pub struct Core {
@@ -383,6 +392,14 @@ impl Core {
         if s.iter().next().is_some() {
             self.lock().stats.merge(s);
         }
+    }
+
+    /// Offers held now and offers sent unheld since start (the hold table
+    /// being full): what a DISCOVER flood costs, for `/metrics` and the
+    /// status page.
+    pub fn offers(&self) -> OfferCounts {
+        let st = self.lock();
+        OfferCounts { held: st.alloc.outstanding_offers() as u64, unheld: st.alloc.unheld_offers() }
     }
 
     /// A copy of every counter.

@@ -51,8 +51,15 @@ impl Xdhcpd {
     /// `xdhcpd run -c` (XDP attached unless `extra` says `--no-xdp`) and
     /// waits until it serves.
     pub fn start(lab: &Lab, host: &str, cfg: &KeaConfig, extra: &[&str]) -> Xdhcpd {
+        let leases = lab.host_dir(host).unwrap().join("leases4.csv");
+        Xdhcpd::start_with_leases(lab, host, cfg, &leases, extra)
+    }
+
+    /// [`Xdhcpd::start`] with the lease file at `leases` (a tmpfs the test
+    /// fills, say).
+    pub fn start_with_leases(lab: &Lab, host: &str, cfg: &KeaConfig, leases: &Path, extra: &[&str]) -> Xdhcpd {
         let dir = lab.host_dir(host).unwrap();
-        let leases = dir.join("leases4.csv");
+        let leases = leases.to_path_buf();
         let mut cfg = cfg.clone();
         cfg.lease_file(&leases).unwrap();
         let path = dir.join("xdhcpd.json");
