@@ -190,7 +190,7 @@ pub fn version() -> &'static str {
 /// `-V`: the version and how it was built.
 pub fn extended_version() -> String {
     format!(
-        "{}\nxdhcpd (Kea 2.2 compatible DHCPv4 server), {} build for {}-{}\nlease backend: memfile; hooks built in: libdhcp_lease_cmds, libdhcp_ha, libdhcp_bootp",
+        "{}\nxdhcpd (Kea 2.2 compatible DHCPv4 server), {} build for {}-{}\nlease backends: memfile, postgresql; hooks built in: libdhcp_lease_cmds, libdhcp_ha, libdhcp_bootp",
         version(),
         if cfg!(debug_assertions) { "debug" } else { "release" },
         std::env::consts::ARCH,

@@ -77,6 +77,13 @@ pub enum PgError {
         #[source]
         source: deadpool_postgres::PoolError,
     },
+    /// The database was found lost and is not back yet: nothing is sent
+    /// to it until the monitor has reconnected (see [`super::monitor`]).
+    #[error("lease database {target}: connection lost; reconnecting")]
+    Lost {
+        /// `name on host:port`.
+        target: String,
+    },
     /// A statement failed.
     #[error("lease database: {0}")]
     Db(#[from] tokio_postgres::Error),
@@ -88,7 +95,7 @@ impl PgError {
     /// something about the lease: what `on-fail` and reconnects are about.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            PgError::Pool { .. } => true,
+            PgError::Pool { .. } | PgError::Lost { .. } => true,
             PgError::Db(e) => e.is_closed() || e.code().is_none_or(|c| {
                 let class = &c.code()[..2];
                 // Kea's list: connection exception, insufficient resources,

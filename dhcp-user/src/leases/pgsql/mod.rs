@@ -32,15 +32,20 @@
 //! - [`connect`]: settings → pool.
 //! - `writer`: the store's sink for this backend (its `Durable`s resolve
 //!   on commit), per-address ordered lanes over the pool.
+//! - [`reconnect`]: Kea's rules for a lost database (pure);
+//!   [`monitor`]: noticing the loss, reconnecting, telling the daemon.
 //! - `error`: [`PgError`].
 
 pub mod connect;
 mod error;
+pub mod monitor;
+pub mod reconnect;
 pub mod row;
 pub mod schema;
 pub(crate) mod writer;
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::error::SqlState;
@@ -89,6 +94,7 @@ pub struct PgLeaseDb {
     pool: Pool,
     target: String,
     schema: (i64, i64),
+    health: Arc<monitor::Health>,
 }
 
 impl std::fmt::Debug for PgLeaseDb {
@@ -107,7 +113,7 @@ impl PgLeaseDb {
         let client = pool.get().await.map_err(|source| PgError::Pool { target: target.clone(), source })?;
         let schema = schema::verify(&client, &target).await?;
         drop(client);
-        Ok(PgLeaseDb { pool, target, schema })
+        Ok(PgLeaseDb { pool, target, schema, health: Arc::default() })
     }
 
     /// `name on host:port`, for messages.
@@ -120,22 +126,61 @@ impl PgLeaseDb {
         self.schema
     }
 
+    /// Whether the database is usable, as the statements found it.
+    pub fn health(&self) -> &Arc<monitor::Health> {
+        &self.health
+    }
+
     async fn client(&self) -> PgResult<Object> {
+        if !self.health.is_up() {
+            return Err(PgError::Lost { target: self.target.clone() });
+        }
         self.pool.get().await.map_err(|source| PgError::Pool { target: self.target.clone(), source })
     }
 
+    /// `r` after telling [`monitor::Health`] about its error, if any.
+    fn seen<T>(&self, what: &str, r: PgResult<T>) -> PgResult<T> {
+        if let Err(e) = &r {
+            self.health.saw(what, e);
+        }
+        r
+    }
+
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<u64> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await?;
-        Ok(client.execute(&statement, params).await?)
+        let r = async {
+            let client = self.client().await?;
+            let statement = client.prepare_cached(sql).await?;
+            Ok(client.execute(&statement, params).await?)
+        };
+        self.seen(statement_name(sql), r.await)
     }
 
     /// Each row's address column and the row read as a lease.
     async fn select(&self, filter: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<Vec<(i64, PgResult<Lease>)>> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(&format!("SELECT {COLUMNS} FROM lease4 {filter}")).await?;
-        let rows = client.query(&statement, params).await?;
-        Ok(rows.iter().map(read_row).collect())
+        let r = async {
+            let client = self.client().await?;
+            let statement = client.prepare_cached(&format!("SELECT {COLUMNS} FROM lease4 {filter}")).await?;
+            let rows = client.query(&statement, params).await?;
+            Ok(rows.iter().map(read_row).collect())
+        };
+        self.seen("select lease4", r.await)
+    }
+
+    /// A round trip on a pooled connection: how the monitor notices a
+    /// loss while no lease is being written.
+    pub async fn ping(&self) -> PgResult<()> {
+        let r = async { Ok(self.client().await?.simple_query("SELECT 1").await.map(drop)?) };
+        self.seen("ping", r.await)
+    }
+
+    /// Kea's reopen after a loss: every idle connection dropped (they
+    /// died with the server or the path to it), a new one made and the
+    /// schema version checked on it. Bypasses [`monitor::Health`], which
+    /// the monitor sets up again once this succeeds.
+    pub async fn reopen(&self) -> PgResult<()> {
+        self.pool.retain(|_, _| false);
+        let client = self.pool.get().await.map_err(|source| PgError::Pool { target: self.target.clone(), source })?;
+        schema::verify(&client, &self.target).await.map(drop)
     }
 
     /// [`PgLeaseDb::select`] where one unreadable row fails the whole
@@ -259,6 +304,12 @@ impl PgLeaseDb {
             }
         }
     }
+}
+
+/// A statement's name for Kea's fatal-error message (its first words).
+fn statement_name(sql: &str) -> &str {
+    let end = sql.match_indices(' ').nth(2).map_or(sql.len(), |(i, _)| i);
+    &sql[..end]
 }
 
 fn values(lease: &Lease) -> PgResult<Values> {
