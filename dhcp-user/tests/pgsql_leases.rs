@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dhcp_user::config::{OnFail, Postgresql, Secret};
+use dhcp_user::config::Secret;
 use dhcp_user::leases::csv::Schema;
 use dhcp_user::leases::pgsql::{PgError, PgLeaseDb};
 use dhcp_user::leases::{ClientId, HwAddr, INFINITE_LIFETIME, Lease, LeaseState};
@@ -15,22 +15,8 @@ use lab::postgres::Database;
 use lab::{Kea, KeaConfig, Lab, Postgres, venus};
 use serde_json::json;
 
-fn settings(pg: &Postgres, db: &Database) -> Postgresql {
-    Postgresql {
-        name: db.name.clone(),
-        host: pg.host(),
-        port: pg.port(),
-        user: Some(db.user.clone()),
-        password: Some(Secret::new(db.password.clone())),
-        // Also the bound on waiting for a pooled connection: generous, as
-        // a loaded test machine makes a burst of logins slow.
-        connect_timeout: Duration::from_secs(15),
-        max_reconnect_tries: 0,
-        reconnect_wait_time: Duration::ZERO,
-        on_fail: OnFail::StopRetryExit,
-        tls: None,
-    }
-}
+mod common;
+use common::pgsql::settings;
 
 /// A cluster with a Kea database and our backend connected to it.
 async fn kea_db() -> (Postgres, Database, PgLeaseDb) {

@@ -34,6 +34,8 @@
 //!   on commit), per-address ordered lanes over the pool.
 //! - [`reconnect`]: Kea's rules for a lost database (pure);
 //!   [`monitor`]: noticing the loss, reconnecting, telling the daemon.
+//! - [`transfer`]: `lease-dump` / `lease-upload` between memfile CSV
+//!   and the database.
 //! - `error`: [`PgError`].
 
 pub mod connect;
@@ -42,6 +44,7 @@ pub mod monitor;
 pub mod reconnect;
 pub mod row;
 pub mod schema;
+pub mod transfer;
 pub(crate) mod writer;
 
 use std::net::Ipv4Addr;
