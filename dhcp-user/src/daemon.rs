@@ -183,8 +183,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let db_failed = Arc::new(AtomicBool::new(false));
     if let (Some(lease_db), Some(pg)) = (lease_db, cfg.lease_database().postgresql()) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tasks.spawn(monitor::run(lease_db, Reconnect::new(pg), tx, shutdown.clone()));
-        tasks.spawn(db::follow(rx, core.clone(), gate, Arc::clone(&db_failed), shutdown.clone()));
+        tasks.spawn(monitor::run(lease_db.clone(), Reconnect::new(pg), tx, shutdown.clone()));
+        tasks.spawn(db::adopt(lease_db.clone(), core.clone(), shutdown.clone()));
+        tasks.spawn(db::follow(rx, lease_db, core.clone(), gate, Arc::clone(&db_failed), shutdown.clone()));
     }
     // The kernel's copy: templates (serving only what HA allows, so
     // nothing before the HA machine says so), then every lease; in the
