@@ -209,6 +209,9 @@ pub enum NotEligible {
     /// boot fields or a lifetime, or a `DROP` class exists. The kernel
     /// cannot evaluate classes ([`Policy::class_dependent`]).
     Classes,
+    /// `libdhcp_flex_option.so` edits replies by expressions over each
+    /// query, which the kernel cannot evaluate.
+    FlexOption,
 }
 
 /// Whether a broadcast received on `iface` without giaddr selects
@@ -244,6 +247,9 @@ pub fn subnet_reply(
     }
     if policy.class_dependent(subnet) {
         return Err(NotEligible::Classes);
+    }
+    if !policy.flex.is_empty() {
+        return Err(NotEligible::FlexOption);
     }
     let ack = probe_ack(policy, subnet, iface, now).ok_or(NotEligible::NoProbe)?;
     // Option 12 is only sent to reserved clients, who are not in the map.
@@ -403,6 +409,9 @@ pub fn reservation_entry(
     }
     if policy.class_dependent(subnet) {
         return Err(NotEligible::Classes);
+    }
+    if !policy.flex.is_empty() {
+        return Err(NotEligible::FlexOption);
     }
     let offer = probe_offer(policy, subnet, iface, who, now).ok_or(NotEligible::NoProbe)?;
     if offer.yiaddr() != r.address {

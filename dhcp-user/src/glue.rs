@@ -138,7 +138,10 @@ pub fn compile(cfg: &Config) -> Policy {
     let hosts_have_classes = |t: &HostTable| {
         [&t.by_hwaddr, &t.by_client_id, &t.by_duid, &t.by_circuit_id].iter().any(|m| m.values().any(|h| !h.classes.is_empty()))
     };
+    let flex = cfg.flex_options().clone();
+    let early_hosts = cfg.early_global_reservations_lookup().then(|| (Arc::clone(&global_hosts), identifiers.clone()));
     let classify = !classes.is_empty()
+        || !flex.is_empty()
         || hosts_have_classes(&global_hosts)
         || subnets.iter().any(|s| {
             s.network_client_class.is_some()
@@ -155,6 +158,8 @@ pub fn compile(cfg: &Config) -> Policy {
         networks,
         classes,
         classify,
+        flex,
+        early_hosts,
     }
 }
 

@@ -152,14 +152,18 @@ fn ten_thousand_dora_no_drops_distinct_addresses() {
     eprintln!("perfdhcp {}: {report:?}", argv.join(" "));
 
     let n = u64::from(CLIENTS);
-    // Orphans (late duplicates) and delays aside.
-    let counts = |x: Exchange| (x.sent, x.received, x.drops, x.rejected, x.non_unique);
-    let expect = (n, n, 0, 0, 0);
+    // Orphans (late duplicates) and delays aside. perfdhcp's sending
+    // thread may overshoot -n by one exchange on a loaded machine; with
+    // -R n that one is client 1 again, rightly given client 1's address,
+    // which perfdhcp then counts as non-unique. The lease file below shows
+    // one distinct address per client either way.
     let (d, r) = (report.discover_offer, report.request_ack);
-    assert_eq!(
-        (counts(d), counts(r)),
-        (expect, expect),
-        "every DISCOVER offered and every REQUEST acked, none rejected or duplicated\n{text}\n{}",
+    let extra = d.sent.saturating_sub(n);
+    let counts = |x: Exchange| (x.sent, x.received, x.drops, x.rejected, x.non_unique);
+    let expect = (n + extra, n + extra, 0, 0, extra);
+    assert!(
+        extra <= 1 && counts(d) == expect && counts(r) == expect,
+        "every DISCOVER offered and every REQUEST acked, none rejected or duplicated (expected {expect:?})\n{text}\n{}",
         server.log()
     );
     assert!(out.success(), "perfdhcp reported failure\n{text}");

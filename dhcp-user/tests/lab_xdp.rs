@@ -85,11 +85,7 @@ fn renewals_are_answered_in_the_kernel_and_the_map_matches_the_store() {
         .unwrap()
         .lease_file(&lease_file)
         .unwrap()
-        .set("/Dhcp4/renew-timer", 2.into())
-        .unwrap()
-        .set("/Dhcp4/rebind-timer", 4.into())
-        .unwrap()
-        .set("/Dhcp4/valid-lifetime", 8.into())
+        .short_timers()
         .unwrap();
     let cfg_path = dir.join("xdhcpd.json");
     cfg.write(&cfg_path).unwrap();

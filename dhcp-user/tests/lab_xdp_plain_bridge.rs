@@ -20,12 +20,7 @@ fn config(short_timers: bool) -> lab::KeaConfig {
     let mut cfg = venus::kea_config(venus::PRIMARY).unwrap();
     cfg.without_ha().unwrap();
     if short_timers {
-        cfg.set("/Dhcp4/renew-timer", 2.into())
-            .unwrap()
-            .set("/Dhcp4/rebind-timer", 4.into())
-            .unwrap()
-            .set("/Dhcp4/valid-lifetime", 8.into())
-            .unwrap();
+        cfg.short_timers().unwrap();
     }
     cfg
 }

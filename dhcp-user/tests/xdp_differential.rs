@@ -158,16 +158,9 @@ fn random_leases(rng: &mut Rng, now: u64) -> Vec<Lease> {
     out
 }
 
-/// The headers around a request, kept to build the daemon's reply frame.
-#[derive(Clone, Debug)]
-struct Sent {
-    eth_src: [u8; 6],
-    vlan: Option<u16>,
-}
-
 /// A well-formed request of any kind, as a client or a relay sends it;
 /// with `renewing`, a renewal of that lease (the kernel's main path).
-fn random_request(rng: &mut Rng, renewing: Option<&Lease>) -> (Vec<u8>, Sent) {
+fn random_request(rng: &mut Rng, renewing: Option<&Lease>) -> Vec<u8> {
     let kind = rng.pick(&[
         MessageType::Discover,
         MessageType::Request,
@@ -229,7 +222,7 @@ fn random_request(rng: &mut Rng, renewing: Option<&Lease>) -> (Vec<u8>, Sent) {
     if let Some(id) = vlan {
         f.splice(12..12, [0x81, 0x00, (id >> 8) as u8, id as u8]);
     }
-    (f, Sent { eth_src, vlan })
+    f
 }
 
 /// Flips, truncates or extends a frame (or replaces it with noise).
@@ -394,7 +387,7 @@ fn kernel_answers_only_what_the_daemon_answers_the_same_way() {
         let leases = random_leases(&mut rng, now);
         rig.sync.load_all(&rig.policy, &leases);
         let renewing = if !leases.is_empty() && rng.chance(2) { Some(&leases[rng.below(leases.len())]) } else { None };
-        let (mut f, _) = random_request(&mut rng, renewing);
+        let mut f = random_request(&mut rng, renewing);
         if rng.chance(3) {
             mutate(&mut rng, &mut f);
             t.mutated += 1;

@@ -416,7 +416,13 @@ impl Dhclient {
         }
         // Exit 0 means bound to a lease a server just ACKed (the script
         // refuses TIMEOUT, so never a recorded one); dhclient appended it.
-        self.lease()?.with_context(|| format!("{}: dhclient bound but wrote no lease", self.host))
+        let lease = self.lease()?.with_context(|| format!("{}: dhclient bound but wrote no lease", self.host))?;
+        // The parent exits once bound; the daemon it forked writes its pid
+        // file a moment later (on a loaded machine, after our return).
+        wait_until(&format!("{}: dhclient's daemon to write its pid file", self.host), Duration::from_secs(5), || {
+            Ok(self.pid().map(|_| ()))
+        })?;
+        Ok(lease)
     }
 
     /// Restarts the client the way a rebooting host would: a REQUEST for

@@ -66,6 +66,12 @@ impl KeaConfig {
         Ok(self)
     }
 
+    /// Renew at 2 s, rebind at 4 s, expire at 8 s: dhclient then renews
+    /// (unicast, at T1) and rebinds within a test's time.
+    pub fn short_timers(&mut self) -> anyhow::Result<&mut Self> {
+        self.set("/Dhcp4/renew-timer", 2.into())?.set("/Dhcp4/rebind-timer", 4.into())?.set("/Dhcp4/valid-lifetime", 8.into())
+    }
+
     /// Points the memfile lease database at `path` (each test its own).
     pub fn lease_file(&mut self, path: &Path) -> anyhow::Result<&mut Self> {
         let path = path.to_str().context("lease file path is not UTF-8")?;

@@ -11,12 +11,14 @@
 //! - [`bench`]: measurements into BENCHMARKS.md.
 //! - [`forge`]: ISC Forge against xdhcpd, test by test beside Kea 2.2, into CONFORMANCE.md.
 //! - [`fuzz`]: the cargo-fuzz targets and the kernel program's differential fuzzer.
+//! - [`package`]: the Debian package (`xdhcpd.service`, man pages, dashboards) from `packaging/`.
 mod bench;
 mod build;
 mod demo;
 mod drill;
 mod forge;
 mod fuzz;
+mod package;
 mod setup;
 mod test;
 
@@ -67,6 +69,10 @@ enum Command {
     /// XDP program against the daemon's engine, N seconds each; fails on a
     /// crash, naming the reproducer.
     Fuzz(fuzz::Args),
+    /// Build the release `xdhcpd` and the Debian package (unit, man pages,
+    /// completions, Grafana dashboard, Prometheus alerts) into
+    /// target/package/xdhcpd_<version>_<arch>.deb.
+    Package,
 }
 
 fn main() {
@@ -81,6 +87,7 @@ fn main() {
         Command::Bench(args) => bench::run(&args),
         Command::Forge(args) => forge::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Package => package::run().map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -9,9 +9,11 @@ use crate::run_cmd;
 
 /// Debian packages: network tooling for the lab, real DHCP peers and clients
 /// for tests (Kea 2.2, dhclient, perfdhcp from kea-admin, a relay),
-/// Chromium to render the status page headless in `lab_status_page`, and
+/// Chromium to render the status page headless in `lab_status_page`,
 /// PostgreSQL 15 (server and psql) for the SQL lease backend's tests, each
-/// of which runs its own cluster (`lab::postgres`).
+/// of which runs its own cluster (`lab::postgres`); for `cargo xtask package`
+/// and its tests: dpkg-dev (`dpkg-shlibdeps`) and prometheus (its `promtool`
+/// checks the alert rules we ship).
 pub const PACKAGES: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -26,6 +28,8 @@ pub const PACKAGES: &[&str] = &[
     "chromium",
     "postgresql-15",
     "postgresql-client-15",
+    "dpkg-dev",
+    "prometheus",
 ];
 
 /// What one step found or did.
@@ -77,7 +81,9 @@ fn packages() -> anyhow::Result<Step> {
     // Debian starts the Kea services on install; they would grab port 67 on
     // every interface of this machine and fight the lab's servers.
     // Debian's own PostgreSQL cluster is not needed either: each test runs its own.
-    for unit in ["kea-dhcp4-server", "kea-ctrl-agent", "kea-dhcp6-server", "kea-dhcp-ddns-server", "postgresql"] {
+    // Prometheus is there for promtool only.
+    for unit in ["kea-dhcp4-server", "kea-ctrl-agent", "kea-dhcp6-server", "kea-dhcp-ddns-server", "postgresql",
+                 "prometheus"] {
         let _ = Command::new("systemctl").args(["disable", "--now", unit]).output();
     }
     let still: Vec<&str> = missing.iter().copied().filter(|p| !dpkg_installed(p)).collect();

@@ -3,7 +3,8 @@
 //! dhclient and XDP. It runs `setup` first so a fresh machine needs nothing
 //! else, then a bounded ISC Forge slice (`forge --ci`) when the harness is
 //! present, and every fuzz target for a short bounded time (`fuzz`, 20 s
-//! each; the kernel's differential fuzzer already ran as a test). The eBPF crate is excluded from the host build: it only builds
+//! each; the kernel's differential fuzzer already ran as a test). It builds the Debian package first
+//! (`cargo xtask package`), so CI builds it and the package tests find it built. The eBPF crate is excluded from the host build: it only builds
 //! for bpfel, and is tested through `xdhcpd`, which embeds and attaches it.
 
 use std::process::Command;
@@ -13,6 +14,7 @@ use crate::{run_cmd, setup, workspace_root};
 /// Sets up, builds, then runs every test of the workspace.
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     setup::run()?;
+    crate::package::run()?;
     let root = workspace_root();
     let nextest = Command::new(env!("CARGO")).args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     let mut cmd = Command::new(env!("CARGO"));

@@ -58,13 +58,23 @@ impl ClientClass {
     }
 }
 
-/// What `test` may refer to while a class is read.
-struct Cx<'a> {
+/// What an expression may refer to: options by name through `defs`, and
+/// in a class `test` only the classes defined `earlier` (Kea's check that
+/// keeps tests from looping); elsewhere (the flex-option hook) any class.
+pub(super) struct ExprContext<'a> {
     defs: &'a OptionDefs,
-    earlier: &'a [ClientClass],
+    earlier: Option<&'a [ClientClass]>,
 }
 
-impl expr::Context for Cx<'_> {
+impl<'a> ExprContext<'a> {
+    /// For expressions outside a class (hook parameters): `member()` of any
+    /// name is accepted, as Kea's default evaluation context accepts it.
+    pub(super) fn any_class(defs: &'a OptionDefs) -> Self {
+        ExprContext { defs, earlier: None }
+    }
+}
+
+impl expr::Context for ExprContext<'_> {
     fn option_code(&self, name: &str) -> Option<u8> {
         self.defs.find(option_def::DHCP4, Key::Name(name)).map(|d| d.code)
     }
@@ -78,7 +88,10 @@ impl expr::Context for Cx<'_> {
         if classify::is_builtin(name) {
             return Some(false);
         }
-        self.earlier.iter().find(|c| c.name == name).map(|c| c.depends_on_known)
+        match self.earlier {
+            None => Some(false),
+            Some(earlier) => earlier.iter().find(|c| c.name == name).map(|c| c.depends_on_known),
+        }
     }
 }
 
@@ -135,7 +148,7 @@ fn parse(
     let (test, depends_on_known) = match c.test.as_deref() {
         None => (None, false),
         Some(text) => {
-            let parsed = expr::parse_bool(text, &Cx { defs: &defs, earlier })
+            let parsed = expr::parse_bool(text, &ExprContext { defs: &defs, earlier: Some(earlier) })
                 .map_err(|e| Invalid::new(at("test"), format!("expression {text:?}: {e}")))?;
             (Some(Arc::new(parsed.expr)), parsed.depends_on_known)
         }

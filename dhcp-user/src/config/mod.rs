@@ -79,6 +79,7 @@
 pub mod client_classes;
 mod comments;
 mod error;
+pub mod flex_option;
 pub mod ha;
 pub mod lease_db;
 mod lifetimes;
@@ -269,6 +270,7 @@ pub struct Config {
     decline_probation_period: u32,
     expired_leases: ExpiredLeases,
     host_reservation_identifiers: Vec<HostIdentifierType>,
+    early_global_reservations_lookup: bool,
     options: OptionSet,
     subnets: Vec<Subnet>,
     shared_networks: Vec<SharedNetwork>,
@@ -276,6 +278,7 @@ pub struct Config {
     client_classes: Vec<ClientClass>,
     lease_cmds: bool,
     bootp: bool,
+    flex_options: flex_option::FlexOptions,
     ha: Option<HaConfig>,
     loggers: Vec<loggers::Logger>,
     control_socket: Option<ControlSocket>,
@@ -339,6 +342,11 @@ impl Config {
     pub fn expired_leases(&self) -> ExpiredLeases {
         self.expired_leases
     }
+    /// `early-global-reservations-lookup`: global reservations are looked
+    /// up before subnet selection (their classes then select the subnet).
+    pub fn early_global_reservations_lookup(&self) -> bool {
+        self.early_global_reservations_lookup
+    }
     /// `host-reservation-identifiers`, in lookup order.
     pub fn host_reservation_identifiers(&self) -> &[HostIdentifierType] {
         &self.host_reservation_identifiers
@@ -367,6 +375,11 @@ impl Config {
     /// Whether `libdhcp_bootp.so` is loaded: BOOTP clients are answered.
     pub fn bootp(&self) -> bool {
         self.bootp
+    }
+    /// `libdhcp_flex_option.so`: reply options added, replaced or removed
+    /// by expressions (empty when the hook is not loaded).
+    pub fn flex_options(&self) -> &flex_option::FlexOptions {
+        &self.flex_options
     }
     /// Whether `libdhcp_lease_cmds.so` is loaded (lease commands served).
     pub fn lease_cmds(&self) -> bool {

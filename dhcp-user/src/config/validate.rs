@@ -111,7 +111,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         super::client_classes::parse_list(d.client_classes.as_deref().unwrap_or_default(), &at("client-classes"), &option_defs, &mut w)?;
     let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &option_defs, |_| &options, &mut w)?;
 
-    let Hooks { lease_cmds, ha, bootp } = hooks(d.hooks_libraries, &at("hooks-libraries"), &mut w)?;
+    let Hooks { lease_cmds, ha, bootp, flex_options } = hooks(d.hooks_libraries, &at("hooks-libraries"), &option_defs, &mut w)?;
 
     let global_cache = lease_cache(LeaseCache::default(), d.cache_threshold, d.cache_max_age, P)?;
     let globals = Globals {
@@ -182,6 +182,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         decline_probation_period: d.decline_probation_period.unwrap_or(86_400),
         expired_leases: expired_leases(d.expired_leases_processing, &at("expired-leases-processing"), &mut w)?,
         host_reservation_identifiers,
+        early_global_reservations_lookup: d.early_global_reservations_lookup.unwrap_or(false),
         options,
         subnets,
         shared_networks,
@@ -189,6 +190,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         client_classes,
         lease_cmds,
         bootp,
+        flex_options,
         ha,
         loggers,
         control_socket,
@@ -737,16 +739,18 @@ fn option_list(
     option_space::scope_options(defs, list.as_deref().unwrap_or_default(), path, w)
 }
 
-/// The hook libraries xdhcp provides: lease commands, HA, BOOTP.
+/// The hook libraries xdhcp provides: lease commands, HA, BOOTP, flex-option.
 struct Hooks {
     lease_cmds: bool,
     ha: Option<HaConfig>,
     bootp: bool,
+    flex_options: super::flex_option::FlexOptions,
 }
 
-fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> Result<Hooks, Invalid> {
+fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, defs: &OptionDefs, w: &mut Warnings) -> Result<Hooks, Invalid> {
     let mut lease_cmds = false;
     let mut bootp = false;
+    let mut flex: Option<super::flex_option::FlexOptions> = None;
     let mut ha: Option<HaConfig> = None;
     for (i, h) in list.unwrap_or_default().into_iter().enumerate() {
         let hp = format!("{path}[{i}]");
@@ -780,6 +784,12 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
                 }
                 bootp = true;
             }
+            "libdhcp_flex_option.so" => {
+                if flex.is_some() {
+                    return Err(Invalid::new(format!("{hp}.library"), "libdhcp_flex_option.so is loaded twice"));
+                }
+                flex = Some(super::flex_option::parse(h.parameters.as_ref(), &format!("{hp}.parameters"), defs)?);
+            }
             "libdhcp_ha.so" => {
                 if ha.is_some() {
                     return Err(Invalid::new(format!("{hp}.library"), "libdhcp_ha.so is loaded twice"));
@@ -805,14 +815,14 @@ fn hooks(list: Option<Vec<wire::HookLibrary>>, path: &str, w: &mut Warnings) -> 
                 return Err(Invalid::new(
                     format!("{hp}.library"),
                     format!(
-                        "{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so, libdhcp_ha.so and libdhcp_bootp.so)",
+                        "{:?}: hook library not supported (xdhcp provides libdhcp_lease_cmds.so, libdhcp_ha.so, libdhcp_bootp.so and libdhcp_flex_option.so)",
                         h.library
                     ),
                 ));
             }
         }
     }
-    Ok(Hooks { lease_cmds, ha, bootp })
+    Ok(Hooks { lease_cmds, ha, bootp, flex_options: flex.unwrap_or_default() })
 }
 
 fn subnet(

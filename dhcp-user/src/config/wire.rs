@@ -49,6 +49,9 @@ pub struct Dhcp4 {
     pub reservations: Option<Vec<Reservation>>,
     pub reservation_mode: Option<String>,
     pub reservations_global: Option<bool>,
+    /// Look global reservations up before subnet selection, so their
+    /// `client-classes` can select the subnet (Kea 2.2).
+    pub early_global_reservations_lookup: Option<bool>,
     pub reservations_in_subnet: Option<bool>,
     pub reservations_out_of_pool: Option<bool>,
     pub host_reservation_identifiers: Option<Vec<String>>,

@@ -180,3 +180,54 @@ fn without_classes_nothing_changes() {
     let w = World::new(CONFIG);
     assert!(w.policy.classify);
 }
+
+/// Kea's flex-option hook (`libdhcp_flex_option.so`), as Forge's
+/// `test_flex_options4_all_actions` configures it: the finished reply gets
+/// option 67 added from the query's host name, option 3 superseded, and
+/// option 15 removed for a known client.
+#[test]
+fn the_flex_option_hook_edits_the_finished_reply() {
+    let text = r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] },
+        "option-data": [ { "name": "routers", "data": "192.0.2.1" }, { "name": "domain-name", "data": "x.test" } ],
+        "hooks-libraries": [ { "library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_flex_option.so",
+          "parameters": { "options": [
+            { "code": 3, "supersede": "ifelse(option[host-name].text == 'pc1', '10.0.0.1', '')", "csv-format": true },
+            { "code": 15, "remove": "member('KNOWN')" },
+            { "code": 67, "add": "ifelse(option[host-name].exists, concat(option[host-name].text, '.boot'), 'no-boot-file')", "csv-format": true } ] } } ],
+        "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24", "pools": [ { "pool": "192.0.2.10-192.0.2.20" } ],
+          "reservations": [ { "hw-address": "02:00:00:00:00:02" } ] } ] } }"#;
+    let mut w = World::new(text);
+    assert!(w.policy.classify, "the hook reads the query");
+    let o = w.handle(&discover(OTHER_MAC, &[DhcpOption::Hostname("pc1".into())]));
+    let m = offer(&o);
+    assert_eq!(raw(m, 67), Some(b"pc1.boot".to_vec()));
+    assert_eq!(raw(m, 3), Some(vec![10, 0, 0, 1]));
+    assert_eq!(raw(m, 15), Some(b"x.test".to_vec()));
+    let o = w.handle(&discover(KNOWN_MAC, &[]));
+    let m = offer(&o);
+    assert_eq!(raw(m, 67), Some(b"no-boot-file".to_vec()));
+    assert_eq!(raw(m, 3), Some(vec![192, 0, 2, 1]), "an empty value supersedes nothing");
+    assert_eq!(raw(m, 15), None, "removed for the known client");
+}
+
+/// `early-global-reservations-lookup` (Forge's `test_early_hr_lookup_*`):
+/// a global reservation's class selects the subnet restricted to it; a
+/// reservation putting its client in `DROP` silences it; without the flag
+/// the class comes too late for subnet selection.
+#[test]
+fn early_global_lookup_lets_a_reservation_class_select_the_subnet() {
+    let text = r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] }, "early-global-reservations-lookup": true,
+        "client-classes": [ { "name": "first" } ],
+        "reservations": [ { "hw-address": "02:00:00:00:00:02", "client-classes": [ "first" ] },
+                          { "hw-address": "02:00:00:00:00:01", "client-classes": [ "DROP" ] } ],
+        "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24", "interface": "eth0", "client-class": "first", "pools": [ { "pool": "192.0.2.10-192.0.2.20" } ] },
+                     { "id": 2, "subnet": "192.0.3.0/24", "interface": "eth0", "pools": [ { "pool": "192.0.3.10-192.0.3.20" } ] } ] } }"#;
+    let mut w = World::new(text);
+    assert_eq!(offer(&w.handle(&discover(KNOWN_MAC, &[]))).yiaddr(), Ipv4Addr::new(192, 0, 2, 10));
+    assert_eq!(offer(&w.handle(&discover(OTHER_MAC, &[]))).yiaddr(), Ipv4Addr::new(192, 0, 3, 10));
+    let o = w.handle(&discover(PXE_MAC, &[]));
+    assert!(o.reply.is_none());
+    assert_eq!(o.counts.get(Counter::Silent(Silence::ClassDrop)), 1);
+    let mut late = World::new(&text.replace(r#""early-global-reservations-lookup": true,"#, ""));
+    assert_eq!(offer(&late.handle(&discover(KNOWN_MAC, &[]))).yiaddr(), Ipv4Addr::new(192, 0, 3, 10));
+}

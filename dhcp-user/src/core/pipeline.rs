@@ -141,10 +141,14 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
         return out; // dhcp-disable in force (Kea drops silently too)
     }
     out.counts.add(Counter::Received(req.kind), 1);
-    let Some(cls) = classify_on_receipt(v.policy, req, at) else {
+    let Some(mut cls) = classify_on_receipt(v.policy, req, at) else {
         out.counts.add(Counter::Silent(Silence::ClassDrop), 1);
         return out;
     };
+    if !engine::early_global_lookup(v.policy, req, &mut cls) {
+        out.counts.add(Counter::Silent(Silence::ClassDrop), 1);
+        return out;
+    }
     let sel = Selector { msg: &req.msg, from: at.from, to: at.to, iface: at.iface, iface_addrs: at.iface_addrs };
     let subnet = select::select_for(v.policy, &sel, &cls.classes);
     kea_log::received(req, at, subnet);
@@ -191,7 +195,7 @@ fn classify_on_receipt<'a>(policy: &Policy, req: &'a Inbound, at: &Arrival<'a>) 
     let packet = Packet { bytes: &req.raw, iface: at.iface, src: at.from, dst };
     let mut classes = classify::builtin(&req.raw, req.bootp);
     classify::evaluate(&policy.classes, classify::Pass::OnReceipt, &packet, &mut classes);
-    (!classes.contains(classify::DROP)).then_some(Classification { classes, packet: Some(packet) })
+    (!classes.contains(classify::DROP)).then_some(Classification { classes, packet: Some(packet), early_known: false })
 }
 
 /// The partner's copy of a write: what Kea's `leases4_committed` sends.

@@ -585,7 +585,12 @@ pub fn decide_classified(
     ctx: Ctx,
     mut cls: Classification<'_>,
 ) -> Decision {
-    let d = decide_dhcp(req, subnet, policy, view, alloc, ctx, &mut cls);
+    let mut d = decide_dhcp(req, subnet, policy, view, alloc, ctx, &mut cls);
+    if let (Some((msg, _)), Some(pkt)) = (&mut d.reply, &cls.packet)
+        && !policy.flex.is_empty()
+    {
+        super::flex::apply(&policy.flex, msg, pkt, &cls.classes);
+    }
     if req.bootp { bootp_reply(d) } else { d }
 }
 
@@ -598,20 +603,49 @@ pub struct Classification<'a> {
     pub classes: ClientClasses,
     /// The packet tests read.
     pub packet: Option<Packet<'a>>,
+    /// A global reservation was found before subnet selection
+    /// (`early-global-reservations-lookup`): the client is `KNOWN`.
+    pub early_known: bool,
+}
+
+/// Kea's `earlyGHRLookup`, before subnet selection when
+/// `early-global-reservations-lookup` is on: a global reservation's classes
+/// join the packet (the receipt tests redone), then `KNOWN` and the tests
+/// that depend on it, so the classes can select the subnet. `false`: the
+/// packet is now in `DROP`.
+pub fn early_global_lookup(policy: &Policy, req: &Inbound, cls: &mut Classification<'_>) -> bool {
+    let (Some((hosts, order)), Some(pkt)) = (&policy.early_hosts, cls.packet) else { return true };
+    let client = client_key(req);
+    let Some(host) = hosts.find(order, &client.ids()) else { return true };
+    host_classes(policy, host, &pkt, &mut cls.classes);
+    cls.classes.add(classify::KNOWN);
+    classify::evaluate(&policy.classes, classify::Pass::AfterHostLookup, &pkt, &mut cls.classes);
+    cls.early_known = true;
+    !cls.classes.contains(classify::DROP)
+}
+
+/// A host's `client-classes` join the packet: the classes set by tests
+/// are dropped and the receipt pass redone, so tests see the host's.
+fn host_classes(policy: &Policy, host: &Host, pkt: &Packet<'_>, classes: &mut ClientClasses) {
+    if host.classes.is_empty() {
+        return;
+    }
+    classes.remove_where(|c| policy.class(c).is_some_and(|d| d.def.test.is_some()));
+    for c in &host.classes {
+        classes.add(c);
+    }
+    classify::evaluate(&policy.classes, classify::Pass::OnReceipt, pkt, classes);
 }
 
 /// Kea's classification after the host lookup (`Dhcpv4Exchange`): the
 /// host's classes (the first pass redone so tests see them), then
-/// `KNOWN` or `UNKNOWN` and the tests that depend on them.
-fn after_host_lookup(policy: &Policy, host: Option<&Host>, pkt: &Packet<'_>, classes: &mut ClientClasses) {
-    if let Some(h) = host.filter(|h| !h.classes.is_empty()) {
-        classes.remove_where(|c| policy.class(c).is_some_and(|d| d.def.test.is_some()));
-        for c in &h.classes {
-            classes.add(c);
-        }
-        classify::evaluate(&policy.classes, classify::Pass::OnReceipt, pkt, classes);
+/// `KNOWN` or `UNKNOWN` and the tests that depend on them. `known`: a
+/// global reservation was already found early.
+fn after_host_lookup(policy: &Policy, host: Option<&Host>, known: bool, pkt: &Packet<'_>, classes: &mut ClientClasses) {
+    if let Some(h) = host {
+        host_classes(policy, h, pkt, classes);
     }
-    classes.add(if host.is_some() { classify::KNOWN } else { classify::UNKNOWN });
+    classes.add(if host.is_some() || known { classify::KNOWN } else { classify::UNKNOWN });
     classify::evaluate(&policy.classes, classify::Pass::AfterHostLookup, pkt, classes);
 }
 
@@ -725,7 +759,7 @@ fn decide_dhcp(
     let now = ctx.now;
     if let Some(pkt) = cls.packet {
         let host = link_reservation(policy, subnet, &client, &cls.classes).map(|(_, h)| h);
-        after_host_lookup(policy, host, &pkt, &mut cls.classes);
+        after_host_lookup(policy, host, cls.early_known, &pkt, &mut cls.classes);
         if cls.classes.contains(classify::DROP) {
             return Decision::silent(Silence::ClassDrop);
         }
@@ -1314,6 +1348,8 @@ mod tests {
             networks: Vec::new(),
             classes: Vec::new(),
             classify: false,
+            flex: Default::default(),
+            early_hosts: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //! - [`engine`]: `decide` — request + leases + policy → reply and lease write.
 //! - [`frame`]: Ethernet/IPv4/UDP framing and checksums for raw replies.
 pub mod engine;
+pub mod flex;
 pub mod frame;
 pub mod inbound;
 pub mod policy;

@@ -279,8 +279,14 @@ pub struct Policy {
     pub classes: Vec<ClassPolicy>,
     /// Whether packets are classified at all: classes are configured, or
     /// some scope names one (`client-class`, `require-client-classes`, a
-    /// reservation's `client-classes`). Off, nothing is evaluated.
+    /// reservation's `client-classes`) or the flex-option hook reads the
+    /// query. Off, nothing is evaluated.
     pub classify: bool,
+    /// `libdhcp_flex_option.so`: what it changes in each reply.
+    pub flex: crate::config::flex_option::FlexOptions,
+    /// With `early-global-reservations-lookup`: the global reservations,
+    /// looked up before subnet selection, and the identifier order.
+    pub early_hosts: Option<(Arc<HostTable>, Vec<HostIdentifierType>)>,
 }
 
 /// One client class as the packet path uses it: the validated class and
