@@ -92,6 +92,12 @@ async fn open_store(cfg: &config::Config) -> anyhow::Result<(LeaseStore, Option<
             Ok((store, None))
         }
         config::LeaseDatabase::Postgresql(pg) => {
+            if let Some(tls) = &pg.tls {
+                // Kea's id and text, with its redacted access string's keys.
+                tracing::error!(target: "kea-dhcp4.dhcpsrv", msgid = "DHCPSRV_PGSQL_NO_TLS_SUPPORT",
+                    "Attempt to configure TLS (unsupported for PostgreSQL): host={} name={} port={} trust-anchor={} \
+                     type=postgresql", pg.host, pg.name, pg.port, tls.trust_anchor.display());
+            }
             let db = PgLeaseDb::connect(pg).await?;
             let loaded = db.load_all().await?;
             for bad in &loaded.bad_rows {
