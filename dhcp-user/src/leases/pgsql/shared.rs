@@ -57,6 +57,13 @@
 //! A failed kernel-ACK write is re-read (rule 3), shortening the entry
 //! back to what the database holds.
 //!
+//! One window remains: a daemon write that fails (a lost race) has
+//! already changed memory, and the kernel holds that unconfirmed entry
+//! until the re-read installs the row — two database round trips,
+//! milliseconds. No reply was sent for it, so only the same client asking
+//! again within those milliseconds (clients retransmit after seconds,
+//! RFC 2131 §4.1) could be answered from it.
+//!
 //! The price: a released address is reused only after its lease would
 //! have run out plus [`REUSE_FENCE`] (a renewal by the same client takes
 //! it back at once), and `lease4-update` cannot move a live address to
