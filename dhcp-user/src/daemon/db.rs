@@ -42,9 +42,6 @@ use crate::leases::pgsql::monitor::DbEvent;
 /// Pause before reading failed rows again when the database did not answer.
 const ADOPT_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Rows read above an address whose write failed.
-const READ_AHEAD: usize = 256;
-
 /// How long a recovery waits for the failed rows to be read again before
 /// the kernel answers again.
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -88,41 +85,16 @@ pub async fn adopt(db: PgLeaseDb, core: Core, shutdown: CancellationToken) {
 
 /// One pass over the pending addresses; false if some could not be read
 /// (they stay pending).
-///
-/// A lost race usually means another server is allocating the same part
-/// of the pool (every allocator walks it in the same order), so the rows
-/// just above the address are read too and those this server has no
-/// lease for are installed: its allocator then skips what the others took
-/// instead of losing the race once per address.
 async fn adopt_pending(db: &PgLeaseDb, core: &Core) -> bool {
     let mut all = true;
-    let mut read_ahead_from: Option<std::net::Ipv4Addr> = None;
     for addr in db.conflicts().take() {
         match db.get(addr).await {
-            Ok(row) => {
-                read_ahead_from = Some(read_ahead_from.map_or(addr, |a| a.max(addr)));
-                if core.lease(addr) != row {
-                    tracing::info!(%addr, "lease adopted from the database: a write failed, memory and kernel now hold the row as it is");
-                }
-                install(db, core, addr, row).await;
-            }
+            Ok(row) => install(db, core, addr, row).await,
             Err(e) => {
                 tracing::debug!(%addr, error = %e, "reading a lease row again failed; will retry");
                 db.conflicts().failed(addr);
                 all = false;
             }
-        }
-    }
-    if let Some(from) = read_ahead_from {
-        match db.page_after(Some(from), READ_AHEAD).await {
-            // Only addresses with no lease in memory: a lease memory has
-            // may be this server's own write in flight.
-            Ok(rows) => {
-                for row in rows.into_iter().filter(|r| core.lease(r.address).is_none()) {
-                    install(db, core, row.address, Some(row)).await;
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "reading the rows after a lost race failed"),
         }
     }
     all
@@ -134,7 +106,7 @@ async fn install(db: &PgLeaseDb, core: &Core, addr: std::net::Ipv4Addr, row: Opt
     if core.lease(addr) == row {
         return;
     }
-    tracing::debug!(%addr, "lease row installed from the database");
+    tracing::info!(%addr, "lease adopted from the database: a write failed, memory and kernel now hold the row as it is");
     db.conflicts().adopting(addr, row.clone());
     let durable = core.write(|tx| match row {
         Some(lease) => tx.upsert(lease),
