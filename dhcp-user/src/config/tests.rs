@@ -352,14 +352,14 @@ fn bad_pools_subnets_and_reservations() {
         ),
         "Dhcp4.subnet4[0].reservations[1].hw-address",
     );
-    assert!(m.contains("same identifier"), "{m}");
+    assert!(m.contains("failed to add new host using the HW address") && m.contains("as this host has already been added"), "{m}");
     let m = refused(
         &with_res(
             r#"{ "hw-address": "aa:bb:cc:dd:ee:01", "ip-address": "10.0.0.5" }, { "client-id": "0102", "ip-address": "10.0.0.5" }"#,
         ),
         "Dhcp4.subnet4[0].reservations[1].ip-address",
     );
-    assert!(m.contains("already reserved"), "{m}");
+    assert!(m.contains("There's already a reservation for this address"), "{m}");
     refused(
         &with_res(r#"{ "hw-address": "aa:bb:cc:dd:ee:01", "ip-address": "10.0.1.5" }"#),
         "Dhcp4.subnet4[0].reservations[0].ip-address",

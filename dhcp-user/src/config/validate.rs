@@ -109,7 +109,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
     let options = option_list(&option_defs, &d.option_data, &at("option-data"), &mut w)?;
     let client_classes =
         super::client_classes::parse_list(d.client_classes.as_deref().unwrap_or_default(), &at("client-classes"), &option_defs, &mut w)?;
-    let global_reservations = reservation_list(d.reservations, &at("reservations"), None, &option_defs, |_| &options, &mut w)?;
+    let global_reservations = reservation_list(d.reservations, &at("reservations"), None, 0, &option_defs, |_| &options, &mut w)?;
 
     let Hooks { lease_cmds, ha, bootp, flex_options } = hooks(d.hooks_libraries, &at("hooks-libraries"), &option_defs, &mut w)?;
 
@@ -687,10 +687,12 @@ const FLEX_ID_UNSUPPORTED: &str =
 /// and one per address in the scope.
 /// `context` gives the options a reservation's own are read against (its
 /// pool's or subnet's for an address, Kea's `in_context`).
+#[allow(clippy::too_many_arguments)]
 fn reservation_list<'o>(
     list: Option<Vec<wire::Reservation>>,
     path: &str,
     prefix: Option<&Cidr>,
+    subnet_id: u32,
     defs: &OptionDefs,
     context: impl Fn(Option<Ipv4Addr>) -> &'o OptionSet,
     w: &mut Warnings,
@@ -700,23 +702,45 @@ fn reservation_list<'o>(
         let rp = format!("{path}[{j}]");
         let mut res = reservation(r, &rp, prefix, defs, w)?;
         res.options = std::mem::take(&mut res.options).in_context(context(res.ip_address));
+        // Kea's texts (`CfgHosts::add4`), which operators and tools grep.
         if reservations.iter().any(|o| o.id == res.id) {
+            let hex = colon_hex;
+            let what = match &res.id {
+                HostId::HwAddress(b) => format!("failed to add new host using the HW address '{}'", hex(b)),
+                HostId::Duid(b) => format!("failed to add new host using the DUID '{}'", hex(b)),
+                other => format!("failed to add new host using the {} '{}'", id_key(other.kind()), hex(other.bytes())),
+            };
             return Err(Invalid::new(
                 format!("{rp}.{}", id_key(res.id.kind())),
-                "another reservation in this scope has the same identifier",
+                format!("{what} to the IPv4 subnet id '{subnet_id}' as this host has already been added"),
             ));
         }
         if let Some(a) = res.ip_address
             && reservations.iter().any(|o| o.ip_address == Some(a))
         {
+            let hex = colon_hex;
+            let (hw, duid) = match &res.id {
+                HostId::HwAddress(b) => (hex(b), "(null)".to_owned()),
+                HostId::Duid(b) => ("(null)".to_owned(), hex(b)),
+                _ => ("(null)".to_owned(), "(null)".to_owned()),
+            };
             return Err(Invalid::new(
                 format!("{rp}.ip-address"),
-                format!("{a} is already reserved for another host in this scope"),
+                format!(
+                    "failed to add new host using the HW address '{hw} and DUID '{duid}' to the IPv4 subnet id \
+                     '{subnet_id}' for the address {a}: There's already a reservation for this address"
+                ),
             ));
         }
         reservations.push(res);
     }
     Ok(reservations)
+}
+
+/// Bytes as Kea prints a hardware address or DUID: lower-case hex pairs
+/// joined by colons.
+fn colon_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// The JSON key of an identifier type.
@@ -934,7 +958,7 @@ fn subnet(
 
     let in_pool_or_subnet = |a: Option<Ipv4Addr>| a.and_then(|a| pools.iter().find(|p| p.contains(a))).map_or(&options, |p| &p.options);
     let reservations =
-        reservation_list(s.reservations, &at("reservations"), Some(&prefix), g.option_defs, in_pool_or_subnet, w)?;
+        reservation_list(s.reservations, &at("reservations"), Some(&prefix), id.0, g.option_defs, in_pool_or_subnet, w)?;
 
     let mut context = SubnetContext::default();
     context.ha_server_name = g.network.as_ref().and_then(|n| n.ha_server_name.clone());

@@ -231,3 +231,35 @@ fn early_global_lookup_lets_a_reservation_class_select_the_subnet() {
     let mut late = World::new(&text.replace(r#""early-global-reservations-lookup": true,"#, ""));
     assert_eq!(offer(&late.handle(&discover(KNOWN_MAC, &[]))).yiaddr(), Ipv4Addr::new(192, 0, 3, 10));
 }
+
+/// A server identifier configured in a subnet's `option-data` (Forge's
+/// `..._classification_server_identifier`): the client the class sends to
+/// that subnet gets it as option 54 instead of our address, and its
+/// REQUEST naming it is ours.
+#[test]
+fn a_configured_server_identifier_is_sent_and_accepted() {
+    let text = r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] },
+        "client-classes": [ { "name": "second", "test": "option[61].hex == 0xff010203ff04f2f2" },
+                            { "name": "first", "test": "not member('second')" } ],
+        "shared-networks": [ { "name": "lan", "interface": "eth0", "subnet4": [
+          { "id": 1, "subnet": "192.0.2.0/24", "client-class": "first", "pools": [ { "pool": "192.0.2.10-192.0.2.10" } ] },
+          { "id": 2, "subnet": "192.0.3.0/24", "client-class": "second", "pools": [ { "pool": "192.0.3.10-192.0.3.10" } ],
+            "option-data": [ { "name": "dhcp-server-identifier", "data": "11.22.33.123" } ] } ] } ] } }"#;
+    let mut w = World::new(text);
+    let cid = DhcpOption::ClientIdentifier(vec![0xff, 1, 2, 3, 0xff, 4, 0xf2, 0xf2]);
+    let o = w.handle(&discover(PXE_MAC, std::slice::from_ref(&cid)));
+    let m = offer(&o);
+    assert_eq!((m.yiaddr(), raw(m, 54)), (Ipv4Addr::new(192, 0, 3, 10), Some(vec![11, 22, 33, 123])));
+    let u = Ipv4Addr::UNSPECIFIED;
+    let mut r = Message::new(u, u, u, u, &PXE_MAC);
+    r.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
+    r.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(192, 0, 3, 10)));
+    r.opts_mut().insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(11, 22, 33, 123)));
+    r.opts_mut().insert(cid);
+    let o = w.handle(&crate::dhcp::inbound::classify(&r.to_vec().unwrap()).unwrap());
+    let (ack, _) = o.reply.as_ref().expect("an ACK");
+    assert_eq!((ack.opts().msg_type(), raw(ack, 54)), (Some(MessageType::Ack), Some(vec![11, 22, 33, 123])));
+    // Everyone else keeps our address.
+    let m = w.handle(&discover(OTHER_MAC, &[]));
+    assert_eq!(raw(offer(&m), 54), Some(SERVER.octets().to_vec()));
+}

@@ -203,21 +203,26 @@ fn partner_updates(store: &LeaseStore, write: Option<&LeaseWrite>, now: u64) -> 
     match write {
         Some(LeaseWrite::Upsert(l)) => {
             let new = crate::glue::to_lease(l);
-            let mut u = Vec::new();
-            // The client moved to another address: its old lease goes.
-            if let Some(hw) = &new.hwaddr {
-                for old in store.by_hwaddr(new.subnet_id, hw) {
-                    if old.address != new.address && old.state == LeaseState::Default && !old.is_expired(now) {
-                        u.push(Update::Del(old));
-                    }
-                }
-            }
+            let mut u: Vec<Update> = superseded(store, &new, now).into_iter().map(Update::Del).collect();
             u.push(Update::Put(new));
             u
         }
         Some(LeaseWrite::Remove(a)) => store.get(*a).map(Update::Del).into_iter().collect(),
         None => Vec::new(),
     }
+}
+
+/// The leases a new lease replaces: the same client (hardware address)
+/// moved to another address of the subnet, its old live lease goes, as
+/// Kea's `requestLease4` deletes it (ALLOC_ENGINE_V4_REQUEST_REMOVE_LEASE);
+/// here and at the partner.
+fn superseded(store: &LeaseStore, new: &Lease, now: u64) -> Vec<Lease> {
+    let Some(hw) = &new.hwaddr else { return Vec::new() };
+    store
+        .by_hwaddr(new.subnet_id, hw)
+        .into_iter()
+        .filter(|old| old.address != new.address && old.state == LeaseState::Default && !old.is_expired(now))
+        .collect()
 }
 
 /// One request committed: the lease write queued (durable when `durable`
@@ -247,7 +252,17 @@ impl State {
     /// the one way a decided change is made.
     pub(super) fn commit(&mut self, write: &LeaseWrite) -> Durable {
         let (addr, durable) = match write {
-            LeaseWrite::Upsert(l) => (l.address, self.store.upsert(crate::glue::to_lease(l))),
+            LeaseWrite::Upsert(l) => {
+                let new = crate::glue::to_lease(l);
+                // The client's old address is free again (the reply does not
+                // wait for that row: a crash before it keeps the old lease,
+                // which expires as any other).
+                for old in superseded(&self.store, &new, crate::clock::unix_now()) {
+                    drop(self.store.remove(old.address));
+                    self.lease_changed(old.address);
+                }
+                (l.address, self.store.upsert(new))
+            }
             LeaseWrite::Remove(a) => (*a, self.store.remove(*a)),
         };
         self.lease_changed(addr);

@@ -258,3 +258,34 @@ fn core_process_commits_the_write_and_the_counts() {
     assert_eq!(core.lease(addr).and_then(|l| l.hwaddr).map(|h| h.bytes().to_vec()), Some(MAC.to_vec()));
     assert_eq!(core.stats().get(Counter::Received(inbound::Kind::Request)), 1);
 }
+
+/// Forge's `test_v4_host_reservation_conflicts_reconfigure_server_add_reservation_for_host_that_has_lease`:
+/// a reload adds an out-of-pool reservation for a client that holds the
+/// pool's only address; Kea offers that client its reserved address and
+/// has nothing for anyone else.
+#[test]
+fn a_reservation_added_for_a_client_with_a_lease_is_offered() {
+    let mut w = World::new();
+    let cfg = crate::config::parse(
+        r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] }, "valid-lifetime": 3600,
+            "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24", "pools": [ { "pool": "192.0.2.5-192.0.2.5" } ],
+              "reservations": [ { "hw-address": "02:00:00:00:00:01", "ip-address": "192.0.2.50" } ] } ] } }"#,
+        "test",
+    )
+    .unwrap();
+    w.policy = crate::glue::compile(&cfg);
+    w.hold(MAC, Ipv4Addr::new(192, 0, 2, 5));
+    let o = w.handle(&packet(MessageType::Discover, OTHER, Ipv4Addr::UNSPECIFIED, &[]));
+    assert!(o.reply.is_none(), "the pool's one address is leased");
+    let o = w.handle(&packet(MessageType::Discover, MAC, Ipv4Addr::UNSPECIFIED, &[]));
+    assert_eq!(o.reply.as_ref().map(|(m, _)| (m.opts().msg_type(), m.yiaddr())), Some((Some(MessageType::Offer), Ipv4Addr::new(192, 0, 2, 50))));
+    // Its REQUEST moves it: Kea deletes the old lease, so the pool's
+    // address is the next client's.
+    let core = Core::new(w.policy, w.store, None);
+    let at = eth0(Ipv4Addr::UNSPECIFIED);
+    let ack = core.process(&selecting(Ipv4Addr::new(192, 0, 2, 50)), &at, &NoHa);
+    assert_eq!(ack.reply.as_ref().map(|(m, _)| m.opts().msg_type()), Some(Some(MessageType::Ack)));
+    assert!(core.lease(Ipv4Addr::new(192, 0, 2, 5)).is_none(), "the old lease is gone");
+    let o = core.process(&packet(MessageType::Discover, OTHER, Ipv4Addr::UNSPECIFIED, &[]), &at, &NoHa);
+    assert_eq!(o.reply.as_ref().map(|(m, _)| m.yiaddr()), Some(Ipv4Addr::new(192, 0, 2, 5)));
+}

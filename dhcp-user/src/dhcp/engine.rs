@@ -920,7 +920,7 @@ fn request(
         Decision { reply: Some((msg, dest)), write: None, silence: None }
     };
     if let Some(sid) = req.server_id
-        && !is_our_server_id(req, subnet, sid, ctx)
+        && !is_our_server_id(req, policy, classes, sid, ctx)
     {
         // SELECTING another server's offer.
         if let Some(a) = alloc.offer_of(subnet, &client, ctx.now) {
@@ -984,12 +984,15 @@ fn request(
 }
 
 /// Kea's `acceptServerId`: our address on this link, the relay's server
-/// identifier override (RFC 5107), or an option 54 configured for the
-/// subnet (or above it).
-fn is_our_server_id(req: &Inbound, subnet: &SubnetPolicy, sid: Ipv4Addr, ctx: Ctx) -> bool {
+/// identifier override (RFC 5107), or an option 54 configured for any
+/// subnet (with its network and global options merged in) or for one of
+/// the client's classes — before subnet selection Kea cannot know which.
+fn is_our_server_id(req: &Inbound, policy: &Policy, classes: &ClientClasses, sid: Ipv4Addr, ctx: Ctx) -> bool {
+    let configured = |o: &OptionBytes| o.get(&54).is_some_and(|o| o.data == sid.octets());
     sid == ctx.server_id
         || req.server_id_override() == Some(sid)
-        || subnet.options.get(&54).is_some_and(|o| o.data == sid.octets())
+        || policy.subnets.iter().any(|s| configured(&s.options))
+        || classes.iter().filter_map(|c| policy.class(c)).any(|c| configured(&c.options))
 }
 
 /// The ACK granting `target` in `subnet`, with the lease write unless
@@ -1120,8 +1123,9 @@ fn nak(req: &Inbound, subnet: &SubnetPolicy, ctx: Ctx, why: &str) -> Message {
 }
 
 /// Options Kea always sends when configured, besides those requested
-/// (its `appendBasicOptions`; the server identifier is always there).
-const BASIC_OPTIONS: [u8; 3] = [3, 6, 15];
+/// (its `appendBasicOptions`): a configured server identifier (option 54
+/// in `option-data` at any level) replaces our address on the link.
+const BASIC_OPTIONS: [u8; 4] = [3, 6, 15, 54];
 
 fn add_options(
     msg: &mut Message,
@@ -1133,7 +1137,6 @@ fn add_options(
     extras: &Extras,
 ) {
     let opts = msg.opts_mut();
-    opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
     if let Some(t) = timers {
         opts.insert(DhcpOption::AddressLeaseTime(t.valid));
         if let Some(t1) = t.t1 {
@@ -1159,6 +1162,11 @@ fn add_options(
         merged.extend(r.options.iter().map(|(k, v)| (*k, v.clone())));
     }
     let opts = msg.opts_mut();
+    // Kea's appendServerID: our address on the link, unless a server
+    // identifier is configured for this client (added below).
+    if !merged.contains_key(&54) {
+        opts.insert(DhcpOption::ServerIdentifier(ctx.server_id));
+    }
     // Kea gives every lease the subnet's own mask (a configured
     // subnet-mask only goes where there is no lease, e.g. DHCPINFORM).
     if timers.is_some() {

@@ -49,14 +49,14 @@ use super::{
 use crate::build;
 /// perfdhcp's address in mutante1: its giaddr.
 const RELAY: &str = "192.168.50.250/24";
-const RELAY_HOST: usize = 1;
+pub(super) const RELAY_HOST: usize = 1;
 const SUBNET: &str = "192.168.0.0/16";
 const POOL: &str = "192.168.64.0-192.168.255.254";
-const FIRST_RATE: u32 = 4_000;
-const RATE_STEP: u32 = 1_000;
+pub(super) const FIRST_RATE: u32 = 4_000;
+pub(super) const RATE_STEP: u32 = 1_000;
 /// Offered rate at which the servers' CPU per ACK is compared: below every
 /// knee seen here, so all of them answer (nearly) everything.
-const REFERENCE_RATE: u32 = 6_000;
+pub(super) const REFERENCE_RATE: u32 = 6_000;
 const MAX_RATE: u32 = 40_000;
 /// A point below this fraction of the offered rate is past the knee.
 pub(super) const SATURATED: f64 = 0.85;
@@ -388,7 +388,7 @@ impl Bench {
 
 /// CPU 0 for perfdhcp, CPUs 1 to n-1 for the server (n: the CPUs this
 /// process may use).
-fn own_cores() -> anyhow::Result<(Vec<usize>, Vec<usize>)> {
+pub(super) fn own_cores() -> anyhow::Result<(Vec<usize>, Vec<usize>)> {
     let n = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     anyhow::ensure!(n >= 2, "giving perfdhcp and the server a core each needs 2 CPUs; this machine has {n}");
     Ok((vec![0], (1..n).collect()))

@@ -4,6 +4,8 @@
 //! the file is kept) and as `bench/<section>.json`.
 //!
 //! - [`alloc`]: completed DORA/s, xdhcpd vs Kea 2.2, perfdhcp.
+//! - [`classes`]: allocations/s of xdhcpd with ten client classes vs
+//!   none, the cost of classification.
 //! - [`ha`]: completed DORA/s through a hot-standby pair, xdhcpd pair vs
 //!   Kea 2.2 pair, perfdhcp, replication checked per point.
 //! - [`renew`]: renewals/s answered, XDP vs `--no-xdp` vs Kea 2.2 vs a
@@ -27,6 +29,7 @@
 //! the markdown and JSON writers.
 
 pub mod alloc;
+pub mod classes;
 pub mod failover;
 pub mod goals;
 pub mod ha;
@@ -67,6 +70,16 @@ enum What {
     /// perfdhcp in the venus lab; writes BENCHMARKS.md and bench/alloc.json.
     Alloc {
         /// Runs per server (each a full rate sweep, fresh lease files).
+        #[arg(long, default_value_t = 3)]
+        reps: u32,
+        /// Seconds of load per offered rate.
+        #[arg(long, default_value_t = 2)]
+        seconds: u32,
+    },
+    /// Allocations/s of xdhcpd --no-xdp with ten client classes against
+    /// none, same sweep as alloc; writes BENCHMARKS.md and bench/classes.json.
+    Classes {
+        /// Runs per variant.
         #[arg(long, default_value_t = 3)]
         reps: u32,
         /// Seconds of load per offered rate.
@@ -138,6 +151,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let section = match what {
         What::Goals => return publish(&goals::section()),
         What::Alloc { reps, seconds } => alloc::measure((*reps).max(1), (*seconds).max(1))?.section(),
+        What::Classes { reps, seconds } => classes::measure((*reps).max(1), (*seconds).max(1))?.section(),
         What::Ha(opts) => ha::measure(opts)?.section(),
         What::Renew(opts) => {
             if renew::reexec_optimised()? {
