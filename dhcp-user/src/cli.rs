@@ -139,6 +139,30 @@ pub enum Command {
     /// the failover peer, else the config file's stem. A failover peer
     /// becomes an HA relationship whose URLs are http://<address>:<ha-port>/.
     ImportDhcpd(crate::import::cli::Args),
+    /// Write the leases of the PostgreSQL database a config names as a
+    /// Kea memfile CSV, as `kea-admin lease-dump pgsql -4` does.
+    LeaseDump {
+        /// Kea `Dhcp4` JSON configuration file (its `lease-database`).
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// The CSV file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Write the leases of Kea memfile CSV files (replayed in the order
+    /// given, e.g. `.2`, `.1`, then the live file) into the PostgreSQL
+    /// database a config names, each over its address's row.
+    LeaseUpload {
+        /// Kea `Dhcp4` JSON configuration file (its `lease-database`).
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Memfile CSV files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// What one invocation asks for, both styles folded together.
@@ -152,6 +176,8 @@ pub enum Action {
     Check(Vec<PathBuf>, bool),
     /// `xdhcpd import-dhcpd`.
     Import(crate::import::cli::Args),
+    /// `xdhcpd lease-dump` / `lease-upload`.
+    Leases(Command),
     /// `-v` / `-V`.
     Version {
         /// `-V`.
@@ -170,6 +196,7 @@ impl Cli {
             Some(Command::Test { config }) => return Some(Action::Test(config, false)),
             Some(Command::Check { files, json }) => return Some(Action::Check(files, json)),
             Some(Command::ImportDhcpd(a)) => return Some(Action::Import(a)),
+            Some(c @ (Command::LeaseDump { .. } | Command::LeaseUpload { .. })) => return Some(Action::Leases(c)),
             None => {}
         }
         if let Some(t) = self.test {
@@ -190,7 +217,7 @@ pub fn version() -> &'static str {
 /// `-V`: the version and how it was built.
 pub fn extended_version() -> String {
     format!(
-        "{}\nxdhcpd (Kea 2.2 compatible DHCPv4 server), {} build for {}-{}\nlease backend: memfile; hooks built in: libdhcp_lease_cmds, libdhcp_ha, libdhcp_bootp",
+        "{}\nxdhcpd (Kea 2.2 compatible DHCPv4 server), {} build for {}-{}\nlease backends: memfile, postgresql; hooks built in: libdhcp_lease_cmds, libdhcp_ha, libdhcp_bootp",
         version(),
         if cfg!(debug_assertions) { "debug" } else { "release" },
         std::env::consts::ARCH,

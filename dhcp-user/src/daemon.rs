@@ -8,7 +8,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -20,13 +23,17 @@ use crate::{
     core::Core,
     glue,
     kernel::KernelSync,
-    leases::LeaseStore,
+    leases::{
+        LeaseStore,
+        pgsql::{PgLeaseDb, monitor, reconnect::Reconnect},
+    },
     net,
     peer::HaRuntime,
     server::{self, Link},
     xdp::{AttachMode, Fastpath},
 };
 
+mod db;
 mod edges;
 use edges::{ApiEdges, peer_tls};
 use crate::reconfig::Edges as _;
@@ -75,24 +82,31 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 }
 
 /// The lease store over the backend `lease-database` names: the memfile,
-/// or Kea's tables in PostgreSQL (schema checked, every row loaded). The
-/// rest of the daemon sees one `LeaseStore` either way.
-async fn open_store(cfg: &config::Config) -> anyhow::Result<LeaseStore> {
+/// or Kea's tables in PostgreSQL (schema checked, every row loaded, and
+/// the database returned for its monitor). The rest of the daemon sees
+/// one `LeaseStore` either way.
+async fn open_store(cfg: &config::Config) -> anyhow::Result<(LeaseStore, Option<PgLeaseDb>)> {
     match cfg.lease_database() {
         config::LeaseDatabase::Memfile(_) => {
             let (store, report) = LeaseStore::open(glue::store_config(cfg)).context("opening the lease store")?;
             tracing::info!(?report, "lease store loaded");
-            Ok(store)
+            Ok((store, None))
         }
         config::LeaseDatabase::Postgresql(pg) => {
-            let db = crate::leases::pgsql::PgLeaseDb::connect(pg).await?;
+            if let Some(tls) = &pg.tls {
+                // Kea's id and text, with its redacted access string's keys.
+                tracing::error!(target: "kea-dhcp4.dhcpsrv", msgid = "DHCPSRV_PGSQL_NO_TLS_SUPPORT",
+                    "Attempt to configure TLS (unsupported for PostgreSQL): host={} name={} port={} trust-anchor={} \
+                     type=postgresql", pg.host, pg.name, pg.port, tls.trust_anchor.display());
+            }
+            let db = PgLeaseDb::connect(pg).await?;
             let loaded = db.load_all().await?;
             for bad in &loaded.bad_rows {
                 tracing::warn!("{bad}; row left as it is");
             }
             tracing::info!(database = db.target(), leases = loaded.leases.len(), skipped = loaded.bad_rows.len(),
                 "lease store loaded from PostgreSQL (Kea schema {}.{})", db.schema_version().0, db.schema_version().1);
-            Ok(LeaseStore::with_database(loaded.leases, db, &tokio::runtime::Handle::current()))
+            Ok((LeaseStore::with_database(loaded.leases, db.clone(), &tokio::runtime::Handle::current()), Some(db)))
         }
     }
 }
@@ -117,7 +131,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
 
     crate::core::kea_log::configured(&cfg);
-    let store = open_store(&cfg).await?;
+    let (store, lease_db) = open_store(&cfg).await?;
 
     let mut fastpath = if opts.no_xdp {
         tracing::info!("attach mode: {}", AttachMode::UserspaceOnly("--no-xdp".into()));
@@ -176,7 +190,17 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     if let Some((maps, rx)) = kernel_rx {
         tasks.spawn(crate::kernel::run(maps, ifaces, core.lease_pages(), rx, shutdown.clone()));
     }
-    core.set_scopes(Arc::clone(&ha) as Arc<dyn crate::core::ServingScopes>);
+    // The kernel serves what HA allows, and nothing while the lease
+    // database is lost (its answers are written afterwards).
+    let gate = Arc::new(db::DbGate::new(Arc::clone(&ha) as Arc<dyn crate::core::ServingScopes>));
+    core.set_scopes(Arc::clone(&gate) as Arc<dyn crate::core::ServingScopes>);
+    let db_failed = Arc::new(AtomicBool::new(false));
+    if let (Some(lease_db), Some(pg)) = (lease_db, cfg.lease_database().postgresql()) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tasks.spawn(monitor::run(lease_db.clone(), Reconnect::new(pg), tx, shutdown.clone()));
+        tasks.spawn(db::adopt(lease_db.clone(), core.clone(), shutdown.clone()));
+        tasks.spawn(db::follow(rx, lease_db, core.clone(), gate, Arc::clone(&db_failed), shutdown.clone()));
+    }
     // The kernel's copy: templates (serving only what HA allows, so
     // nothing before the HA machine says so), then every lease; in the
     // kernel before the first packet is served.
@@ -248,6 +272,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     drop(fastpath); // detaches the XDP links
     let stats = core.stats();
     tracing::info!(?stats, "stopped");
+    anyhow::ensure!(!db_failed.load(Ordering::Acquire), "the lease database was lost and on-fail says exit");
     Ok(())
 }
 

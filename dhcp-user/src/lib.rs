@@ -45,6 +45,7 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod dbtool;
 pub mod dhcp;
 pub mod events;
 pub mod fastpath;

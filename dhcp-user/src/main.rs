@@ -41,6 +41,7 @@ fn main() {
         Action::Test(config, with_db) => dhcp_user::daemon::check_config(&config, with_db),
         Action::Check(files, json) => dhcp_user::check::cli(&files, json),
         Action::Import(args) => dhcp_user::import::cli::run(&args),
+        Action::Leases(c) => dhcp_user::dbtool::run(c),
         Action::Version { extended } => {
             println!("{}", if extended { dhcp_user::cli::extended_version() } else { dhcp_user::cli::version().to_owned() });
             Ok(())

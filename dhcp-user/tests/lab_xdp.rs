@@ -177,7 +177,7 @@ fn a_config_set_leaves_the_kernel_map_as_the_new_policy_derives_it() {
     let lease_file = server.leases.clone();
     cfg.lease_file(&lease_file).unwrap();
     let cfg_path = dir.join("expected.json");
-    let map = leases_map_of(server.process.pid());
+    let map = lab::bpf::map_of(server.process.pid(), "XDHCP_LEASES").unwrap();
     let m1 = lab.dhclient(&venus::client(1)).unwrap();
     let l1 = m1.obtain(T).unwrap();
     // The ACK leaves once the lease is stored; the kernel has it moments later.

@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dhcp_user::config::{OnFail, Postgresql, Secret};
+use dhcp_user::config::Secret;
 use dhcp_user::leases::csv::Schema;
 use dhcp_user::leases::pgsql::{PgError, PgLeaseDb};
 use dhcp_user::leases::{ClientId, HwAddr, INFINITE_LIFETIME, Lease, LeaseState};
@@ -15,22 +15,8 @@ use lab::postgres::Database;
 use lab::{Kea, KeaConfig, Lab, Postgres, venus};
 use serde_json::json;
 
-fn settings(pg: &Postgres, db: &Database) -> Postgresql {
-    Postgresql {
-        name: db.name.clone(),
-        host: pg.host(),
-        port: pg.port(),
-        user: Some(db.user.clone()),
-        password: Some(Secret::new(db.password.clone())),
-        // Also the bound on waiting for a pooled connection: generous, as
-        // a loaded test machine makes a burst of logins slow.
-        connect_timeout: Duration::from_secs(15),
-        max_reconnect_tries: 0,
-        reconnect_wait_time: Duration::ZERO,
-        on_fail: OnFail::StopRetryExit,
-        tls: None,
-    }
-}
+mod common;
+use common::pgsql::settings;
 
 /// A cluster with a Kea database and our backend connected to it.
 async fn kea_db() -> (Postgres, Database, PgLeaseDb) {
@@ -330,4 +316,73 @@ async fn xdhcpd_and_kea_take_turns_on_one_database() {
     let last = store.get(first.address).await.unwrap().unwrap();
     assert!(last.cltt() >= renewed.cltt() && last.hwaddr == row.hwaddr, "{last:?}");
     xdhcpd.stop(Duration::from_secs(10)).unwrap();
+}
+
+/// The shared-database rule ([`dhcp_user::leases::pgsql::shared`]) as the
+/// statements apply it: another client never takes a live address, nor
+/// one that ran out less than the reuse fence ago; the same client renews
+/// but never goes back in time; a release keeps the address fenced.
+#[tokio::test]
+async fn shared_writes_keep_other_clients_off_a_live_or_fenced_address() {
+    use dhcp_user::leases::pgsql::shared::REUSE_FENCE;
+    let (_pg, _db, store) = kea_db().await;
+    let t = now();
+    let fence = REUSE_FENCE.as_secs();
+    let x = lease(101, 1, t);
+    store.write_shared(&x).await.unwrap();
+    let y = lease(101, 2, t);
+    assert!(matches!(store.write_shared(&y).await, Err(PgError::AddressTaken(_))), "a live address taken");
+    assert_eq!(store.get(x.address).await.unwrap(), Some(x.clone()));
+
+    // The same client: a renewal goes, a stale older write does not.
+    let mut renewed = x.clone();
+    renewed.expire += 100;
+    store.write_shared(&renewed).await.unwrap();
+    assert!(matches!(store.write_shared(&x).await, Err(PgError::AddressTaken(_))), "went back in time");
+    // A reclaim as read (same expiration) goes; one from before the renewal does not.
+    let mut stale_reclaim = x.clone();
+    stale_reclaim.state = LeaseState::ExpiredReclaimed;
+    assert!(store.write_shared(&stale_reclaim).await.is_err());
+
+    // A release before the fence: marked reclaimed in place, expiration
+    // kept, and still no other client.
+    store.remove_shared(&renewed).await.unwrap();
+    let row = store.get(x.address).await.unwrap().unwrap();
+    assert_eq!((row.state, row.expire, row.hwaddr.clone()), (LeaseState::ExpiredReclaimed, renewed.expire, x.hwaddr.clone()));
+    assert!(store.write_shared(&y).await.is_err(), "a released address reused before its fence");
+    // The same client takes it back at once.
+    let mut back = row.clone();
+    back.state = LeaseState::Default;
+    back.expire += 60;
+    store.write_shared(&back).await.unwrap();
+
+    // Ran out, but less than the fence ago: still not another client's.
+    let recent = lease(102, 1, t - 3600 - fence / 2);
+    store.write_shared(&recent).await.unwrap();
+    assert!(store.write_shared(&lease(102, 2, t)).await.is_err(), "reused inside the fence");
+    // Ran out longer ago than the fence: another client may have it.
+    let old = lease(103, 1, t - 3600 - fence - 5);
+    store.write_shared(&old).await.unwrap();
+    let z = lease(103, 3, t);
+    store.write_shared(&z).await.unwrap();
+    assert_eq!(store.get(z.address).await.unwrap(), Some(z.clone()));
+    // A removal after the fence deletes the row.
+    let gone = lease(104, 1, t - 3600 - fence - 5);
+    store.write_shared(&gone).await.unwrap();
+    store.remove_shared(&gone).await.unwrap();
+    assert_eq!(store.get(gone.address).await.unwrap(), None);
+    // A removal of a row changed since it was read is refused.
+    assert!(matches!(store.remove_shared(&x).await, Err(PgError::Changed(_))));
+
+    // An infinite lease never runs out, whatever its (cltt) column says.
+    let mut forever = lease(105, 1, t - 10 * 3600);
+    forever.valid_lifetime = INFINITE_LIFETIME;
+    forever.expire = t - 10 * 3600 + u64::from(INFINITE_LIFETIME);
+    store.write_shared(&forever).await.unwrap();
+    assert!(store.write_shared(&lease(105, 2, t)).await.is_err(), "an infinite lease taken");
+
+    // A decline may replace a live row: nobody gets the address during probation.
+    let declined = Lease::declined(z.address, 1, 86_400, t);
+    store.write_shared(&declined).await.unwrap();
+    assert!(store.write_shared(&lease(103, 4, t)).await.is_err());
 }

@@ -106,7 +106,7 @@ pub use comments::MAX_INCLUDE_DEPTH;
 pub(crate) use comments::expand as expand_comments;
 pub use error::{ConfigError, Location, Warning};
 pub use ha::{HaConfig, HaMode, HaRelationship, Peer, PeerUrl, Role, Secret};
-pub use lease_db::{DEFAULT_LEASE_FILE, LeaseDatabase, Memfile, OnFail, Postgresql};
+pub use lease_db::{DEFAULT_LEASE_FILE, DbTls, LeaseDatabase, Memfile, OnFail, Postgresql};
 pub use lifetimes::{LeaseTimes, Lifetimes};
 pub use options::{DhcpOption, OptionSet};
 

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod drill;
+pub mod pgsql;
 pub mod pki;
 
 use std::collections::BTreeMap;

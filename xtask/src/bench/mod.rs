@@ -18,6 +18,8 @@
 //!   with many leases through dhcp-disable/-enable, a config-reload and a
 //!   partner-down transition (not in the run of every section: it kills
 //!   a server on purpose and takes a while to load its leases).
+//! - [`sql`]: completed DORA/s with the leases in PostgreSQL, Kea 2.2 vs
+//!   xdhcpd, and 1, 2 and 3 xdhcpd servers on one database.
 //! - [`goals`]: every target of the issues beside the last measured ratio,
 //!   rewritten after any section (read from `bench/*.json`).
 //!
@@ -32,6 +34,7 @@ pub mod failover;
 pub mod goals;
 pub mod ha;
 pub mod renew;
+pub mod sql;
 pub mod startup;
 pub mod transition;
 
@@ -114,6 +117,11 @@ enum What {
     /// steady perfdhcp load, through dhcp-disable/-enable, a config-reload
     /// and a partner-down; writes BENCHMARKS.md and bench/transition.json.
     Transition(transition::Opts),
+    /// Completed DORA/s with the leases in PostgreSQL: Kea 2.2 and xdhcpd
+    /// (XDP) on the same database server and cores, and 1, 2 and 3 xdhcpd
+    /// servers sharing the database; writes BENCHMARKS.md and
+    /// bench/sql.json.
+    Sql(sql::Opts),
     /// Only rewrites the goals table from the existing bench/*.json (every
     /// other section does this too).
     Goals,
@@ -154,6 +162,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         What::Startup { leases, reps } => startup::measure(*leases, (*reps).max(1))?.section(),
         What::Failover { runs } => failover::measure((*runs).max(1))?.section(),
         What::Transition(opts) => transition::measure(opts)?.section(),
+        What::Sql(opts) => sql::measure(opts)?.section(),
     };
     publish(&section)?;
     publish(&goals::section())

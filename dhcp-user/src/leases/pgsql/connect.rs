@@ -19,6 +19,18 @@ use crate::config::Postgresql;
 /// once, few enough that several servers fit PostgreSQL's default 100.
 pub const POOL_SIZE: usize = 16;
 
+/// Why `trust-anchor` / `cert-file` / `key-file` are refused for
+/// PostgreSQL. Kea 2.2 does not use them either: built without TLS it
+/// refuses them (`DHCPSRV_PGSQL_NO_TLS_SUPPORT`); built with it, it only
+/// turns libpq's TLS on (`DHCPSRV_PGSQL_TLS_SUPPORT`) and passes none of
+/// the files, so the server's certificate is checked against nothing the
+/// configuration names. Connecting while ignoring files that ask for
+/// verification would be worse than refusing.
+pub const NO_TLS: &str = "TLS to PostgreSQL (trust-anchor, cert-file, key-file) is refused, as Kea 2.2 built without \
+                          it refuses it (DHCPSRV_PGSQL_NO_TLS_SUPPORT): Kea 2.2 never applies these files to a \
+                          PostgreSQL connection, so it cannot verify the server with them; connect over a unix \
+                          socket or a trusted network, and remove the three keys";
+
 /// `name on host:port`: how messages name the database (never with the
 /// password).
 pub fn target(cfg: &Postgresql) -> String {
@@ -43,12 +55,7 @@ pub fn client_config(cfg: &Postgresql) -> tokio_postgres::Config {
 pub fn pool(cfg: &Postgresql) -> PgResult<Pool> {
     let target = target(cfg);
     if cfg.tls.is_some() {
-        return Err(PgError::Settings {
-            target,
-            reason: "TLS to the database (trust-anchor) is not supported yet; connect over a unix socket or a \
-                     trusted network"
-                .into(),
-        });
+        return Err(PgError::Settings { target, reason: NO_TLS.into() });
     }
     let manager =
         Manager::from_config(client_config(cfg), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -91,5 +98,25 @@ mod tests {
         assert!(matches!(c.get_hosts(), [tokio_postgres::config::Host::Unix(p)] if p.to_str() == Some("/tmp/pg")));
         assert!(!format!("{c:?}").contains("314159"), "the driver's Debug shows the password");
         assert_eq!(target(&cfg), "kea on /tmp/pg:6432");
+    }
+
+    #[test]
+    fn tls_is_refused_as_kea_2_2_refuses_it_naming_the_keys() {
+        let mut cfg = Postgresql {
+            name: "kea".into(),
+            host: "db.example".into(),
+            port: 5432,
+            user: None,
+            password: None,
+            connect_timeout: Duration::from_secs(3),
+            max_reconnect_tries: 0,
+            reconnect_wait_time: Duration::ZERO,
+            on_fail: OnFail::StopRetryExit,
+            tls: Some(crate::config::DbTls { trust_anchor: "/etc/ssl/ca.pem".into(), client_cert: None }),
+        };
+        let e = pool(&cfg).err().expect("refused").to_string();
+        assert!(e.contains("kea on db.example:5432") && e.contains("trust-anchor") && e.contains("DHCPSRV_PGSQL_NO_TLS_SUPPORT"), "{e}");
+        cfg.tls = None;
+        assert!(pool(&cfg).is_ok());
     }
 }

@@ -77,6 +77,13 @@ pub enum PgError {
         #[source]
         source: deadpool_postgres::PoolError,
     },
+    /// The database was found lost and is not back yet: nothing is sent
+    /// to it until the monitor has reconnected (see [`super::monitor`]).
+    #[error("lease database {target}: connection lost; reconnecting")]
+    Lost {
+        /// `name on host:port`.
+        target: String,
+    },
     /// A statement failed.
     #[error("lease database: {0}")]
     Db(#[from] tokio_postgres::Error),
@@ -88,6 +95,11 @@ impl PgError {
     /// something about the lease: what `on-fail` and reconnects are about.
     pub fn is_unavailable(&self) -> bool {
         match self {
+            PgError::Lost { .. } => true,
+            // Waiting for a free pooled connection timed out: the pool is
+            // saturated by load, the database may be fine (a new
+            // connection that cannot be made is `Create` or `Backend`).
+            PgError::Pool { source: deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait), .. } => false,
             PgError::Pool { .. } => true,
             PgError::Db(e) => e.is_closed() || e.code().is_none_or(|c| {
                 let class = &c.code()[..2];
@@ -102,3 +114,24 @@ impl PgError {
 
 /// Shorthand for this module's results.
 pub type PgResult<T> = Result<T, PgError>;
+
+#[cfg(test)]
+mod tests {
+    use deadpool_postgres::{PoolError, TimeoutType};
+
+    use super::*;
+
+    fn pool(source: PoolError) -> PgError {
+        PgError::Pool { target: "kea on h:5432".into(), source }
+    }
+
+    #[test]
+    fn a_saturated_pool_is_load_not_a_lost_database() {
+        assert!(!pool(PoolError::Timeout(TimeoutType::Wait)).is_unavailable());
+        assert!(pool(PoolError::Timeout(TimeoutType::Create)).is_unavailable());
+        assert!(pool(PoolError::Closed).is_unavailable());
+        assert!(PgError::Lost { target: "kea on h:5432".into() }.is_unavailable());
+        assert!(!PgError::AddressTaken(Ipv4Addr::LOCALHOST).is_unavailable());
+        assert!(!PgError::Changed(Ipv4Addr::LOCALHOST).is_unavailable());
+    }
+}

@@ -32,15 +32,26 @@
 //! - [`connect`]: settings → pool.
 //! - `writer`: the store's sink for this backend (its `Durable`s resolve
 //!   on commit), per-address ordered lanes over the pool.
+//! - [`reconnect`]: Kea's rules for a lost database (pure);
+//!   [`monitor`]: noticing the loss, reconnecting, telling the daemon.
+//! - [`shared`]: several active servers on one database, and why the
+//!   kernel stays exact.
+//! - [`transfer`]: `lease-dump` / `lease-upload` between memfile CSV
+//!   and the database.
 //! - `error`: [`PgError`].
 
 pub mod connect;
 mod error;
+pub mod monitor;
+pub mod reconnect;
 pub mod row;
 pub mod schema;
+pub mod shared;
+pub mod transfer;
 pub(crate) mod writer;
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::error::SqlState;
@@ -69,6 +80,36 @@ const UPSERT: &str = "INSERT INTO lease4 (address, hwaddr, client_id, valid_life
                       subnet_id = EXCLUDED.subnet_id, fqdn_fwd = EXCLUDED.fqdn_fwd, fqdn_rev = EXCLUDED.fqdn_rev, \
                       hostname = EXCLUDED.hostname, state = EXCLUDED.state, user_context = EXCLUDED.user_context";
 
+/// [`UPSERT`] that replaces an existing row only where the shared-database
+/// rule allows it ([`shared`]): the same client (hardware address and
+/// client id) not going back in time, a declined lease (nobody gets the
+/// address during probation), or a row whose lease ran out at least the
+/// reuse fence ($12 seconds) ago by the database's clock (infinite leases
+/// never run out).
+const GUARDED_UPSERT: &str = "INSERT INTO lease4 (address, hwaddr, client_id, valid_lifetime, expire, subnet_id, \
+                              fqdn_fwd, fqdn_rev, hostname, state, user_context) \
+                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                              ON CONFLICT (address) DO UPDATE SET hwaddr = EXCLUDED.hwaddr, \
+                              client_id = EXCLUDED.client_id, valid_lifetime = EXCLUDED.valid_lifetime, \
+                              expire = EXCLUDED.expire, subnet_id = EXCLUDED.subnet_id, fqdn_fwd = EXCLUDED.fqdn_fwd, \
+                              fqdn_rev = EXCLUDED.fqdn_rev, hostname = EXCLUDED.hostname, state = EXCLUDED.state, \
+                              user_context = EXCLUDED.user_context \
+                              WHERE (coalesce(lease4.hwaddr, ''::bytea) = EXCLUDED.hwaddr \
+                              AND coalesce(lease4.client_id, ''::bytea) = EXCLUDED.client_id \
+                              AND lease4.expire <= EXCLUDED.expire) OR EXCLUDED.state = 1 \
+                              OR (lease4.valid_lifetime != 4294967295 \
+                              AND lease4.expire + make_interval(secs => $12) <= now())";
+
+/// Deletes the row as it was read if its lease ran out at least the reuse
+/// fence ($3 seconds) ago.
+const FENCED_DELETE: &str = "DELETE FROM lease4 WHERE address = $1 AND expire = $2 \
+                             AND expire + make_interval(secs => $3) <= now()";
+
+/// Marks the row as it was read expired-reclaimed, keeping its expiration
+/// (the fence still counts from it): a release before the fence has passed.
+const RELEASE_IN_PLACE: &str = "UPDATE lease4 SET state = 2, hostname = '', fqdn_fwd = false, fqdn_rev = false \
+                                WHERE address = $1 AND expire = $2";
+
 /// The constraint Kea's schema names lease4's primary key (the address).
 const PRIMARY_KEY: &str = "lease4_pkey";
 
@@ -89,6 +130,8 @@ pub struct PgLeaseDb {
     pool: Pool,
     target: String,
     schema: (i64, i64),
+    health: Arc<monitor::Health>,
+    conflicts: Arc<shared::Conflicts>,
 }
 
 impl std::fmt::Debug for PgLeaseDb {
@@ -107,7 +150,7 @@ impl PgLeaseDb {
         let client = pool.get().await.map_err(|source| PgError::Pool { target: target.clone(), source })?;
         let schema = schema::verify(&client, &target).await?;
         drop(client);
-        Ok(PgLeaseDb { pool, target, schema })
+        Ok(PgLeaseDb { pool, target, schema, health: Arc::default(), conflicts: Arc::default() })
     }
 
     /// `name on host:port`, for messages.
@@ -120,22 +163,66 @@ impl PgLeaseDb {
         self.schema
     }
 
+    /// Whether the database is usable, as the statements found it.
+    pub fn health(&self) -> &Arc<monitor::Health> {
+        &self.health
+    }
+
+    /// Addresses whose writes failed, to be read again ([`shared`]).
+    pub fn conflicts(&self) -> &Arc<shared::Conflicts> {
+        &self.conflicts
+    }
+
     async fn client(&self) -> PgResult<Object> {
+        if !self.health.is_up() {
+            return Err(PgError::Lost { target: self.target.clone() });
+        }
         self.pool.get().await.map_err(|source| PgError::Pool { target: self.target.clone(), source })
     }
 
+    /// `r` after telling [`monitor::Health`] about its error, if any.
+    fn seen<T>(&self, what: &str, r: PgResult<T>) -> PgResult<T> {
+        if let Err(e) = &r {
+            self.health.saw(what, e);
+        }
+        r
+    }
+
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<u64> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await?;
-        Ok(client.execute(&statement, params).await?)
+        let r = async {
+            let client = self.client().await?;
+            let statement = client.prepare_cached(sql).await?;
+            Ok(client.execute(&statement, params).await?)
+        };
+        self.seen(statement_name(sql), r.await)
     }
 
     /// Each row's address column and the row read as a lease.
     async fn select(&self, filter: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<Vec<(i64, PgResult<Lease>)>> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(&format!("SELECT {COLUMNS} FROM lease4 {filter}")).await?;
-        let rows = client.query(&statement, params).await?;
-        Ok(rows.iter().map(read_row).collect())
+        let r = async {
+            let client = self.client().await?;
+            let statement = client.prepare_cached(&format!("SELECT {COLUMNS} FROM lease4 {filter}")).await?;
+            let rows = client.query(&statement, params).await?;
+            Ok(rows.iter().map(read_row).collect())
+        };
+        self.seen("select lease4", r.await)
+    }
+
+    /// A round trip on a pooled connection: how the monitor notices a
+    /// loss while no lease is being written.
+    pub async fn ping(&self) -> PgResult<()> {
+        let r = async { Ok(self.client().await?.simple_query("SELECT 1").await.map(drop)?) };
+        self.seen("ping", r.await)
+    }
+
+    /// Kea's reopen after a loss: every idle connection dropped (they
+    /// died with the server or the path to it), a new one made and the
+    /// schema version checked on it. Bypasses [`monitor::Health`], which
+    /// the monitor sets up again once this succeeds.
+    pub async fn reopen(&self) -> PgResult<()> {
+        self.pool.retain(|_, _| false);
+        let client = self.pool.get().await.map_err(|source| PgError::Pool { target: self.target.clone(), source })?;
+        schema::verify(&client, &self.target).await.map(drop)
     }
 
     /// [`PgLeaseDb::select`] where one unreadable row fails the whole
@@ -183,6 +270,38 @@ impl PgLeaseDb {
     pub async fn upsert(&self, lease: &Lease) -> PgResult<()> {
         let v = values(lease)?;
         self.execute(UPSERT, &v.params()).await.map(drop)
+    }
+
+    /// Writes `lease` as a server sharing the database may ([`shared`]):
+    /// a new row, or over a row the rule lets it replace; otherwise
+    /// [`PgError::AddressTaken`] and the row is left as it is.
+    pub async fn write_shared(&self, lease: &Lease) -> PgResult<()> {
+        let v = values(lease)?;
+        let fence = shared::REUSE_FENCE.as_secs_f64();
+        let mut params = v.params();
+        params.push(&fence);
+        match self.execute(GUARDED_UPSERT, &params).await? {
+            0 => Err(PgError::AddressTaken(lease.address)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes `lease` (as it was read) as a server sharing the database
+    /// may: the row goes once its lease ran out at least the reuse fence
+    /// ago; before that it is marked expired-reclaimed in place, so no
+    /// other client gets the address before the fence. A row changed since
+    /// the read is left alone ([`PgError::Changed`]).
+    pub async fn remove_shared(&self, lease: &Lease) -> PgResult<()> {
+        let key = row::address_key(lease.address);
+        let expire = row::timestamp(row::db_expire(lease));
+        let fence = shared::REUSE_FENCE.as_secs_f64();
+        if self.execute(FENCED_DELETE, &[&key, &expire, &fence]).await? > 0 {
+            return Ok(());
+        }
+        match self.execute(RELEASE_IN_PLACE, &[&key, &expire]).await? {
+            0 => Err(PgError::Changed(lease.address)),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes the row of `lease` if it is still the one that was read
@@ -259,6 +378,12 @@ impl PgLeaseDb {
             }
         }
     }
+}
+
+/// A statement's name for Kea's fatal-error message (its first words).
+fn statement_name(sql: &str) -> &str {
+    let end = sql.match_indices(' ').nth(2).map_or(sql.len(), |(i, _)| i);
+    &sql[..end]
 }
 
 fn values(lease: &Lease) -> PgResult<Values> {

@@ -9,9 +9,11 @@
 //! in order), while changes to different addresses run in parallel over
 //! the pool — the database's counterpart of group commit.
 //!
-//! One server per database for now: a record is written as it stands
-//! (`upsert`). Several active servers need the allocator to see another
-//! server's row ([`super::PgError::AddressTaken`]) — issue 21's next step.
+//! Records are written as a server sharing the database may write them
+//! ([`super::shared`]): never over another client's live row, a release
+//! fenced; a record that fails for any reason has its address read again
+//! and the row installed in memory (the daemon does that), and a record
+//! that is such an installation's echo is not written back.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -100,11 +102,14 @@ impl DbWriter {
 
 async fn run_lane(db: PgLeaseDb, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some((records, done)) = rx.recv().await {
+        // Every record is tried (a failed one must not hold back the
+        // others of a batch); the first error is the job's.
         let mut result = Ok(());
         for record in records {
-            if let Err(e) = apply(&db, record).await {
+            if let Err(e) = apply(&db, record).await
+                && result.is_ok()
+            {
                 result = Err(LeaseError::Database(Arc::new(e)));
-                break;
             }
         }
         let _ = done.send(result);
@@ -112,16 +117,26 @@ async fn run_lane(db: PgLeaseDb, mut rx: mpsc::UnboundedReceiver<Job>) {
 }
 
 async fn apply(db: &PgLeaseDb, record: Record) -> std::result::Result<(), PgError> {
-    match record {
-        Record::Upsert(lease) => db.upsert(&lease).await,
-        // The row as memory had it: gone or changed already is the same
-        // outcome for this server (nothing of ours left to delete).
-        Record::Delete(lease) => match db.delete(&lease).await {
+    let conflicts = db.conflicts();
+    let addr = address(&record);
+    let result = match &record {
+        Record::Upsert(lease) if conflicts.is_echo(addr, Some(lease)) => return Ok(()),
+        Record::Delete(_) if conflicts.is_echo(addr, None) => return Ok(()),
+        Record::Upsert(lease) => db.write_shared(lease).await,
+        Record::Delete(lease) => match db.remove_shared(lease).await {
+            // Changed or gone since memory read it: nothing of this
+            // lease left to remove, but memory must learn what is there.
             Err(PgError::Changed(addr)) => {
-                tracing::debug!(%addr, "lease to delete was already changed or gone in the database");
-                Ok(())
+                tracing::debug!(%addr, "lease to remove was already changed or gone in the database");
+                conflicts.failed(addr);
+                return Ok(());
             }
             other => other,
         },
+    };
+    if let Err(e) = &result {
+        tracing::debug!(%addr, error = %e, "lease write failed; the row will be read again");
+        conflicts.failed(addr);
     }
+    result
 }
