@@ -248,6 +248,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = stop_request.cancelled() => tracing::info!("shutdown command: shutting down"),
+            // A task that ends the daemon itself (the lease database lost
+            // for good and on-fail says exit).
+            _ = shutdown.cancelled() => {}
             _ = hangup.recv() => {
                 // Kea's SIGHUP: the config file again, as config-reload;
                 // on failure the running configuration stays (logged).
