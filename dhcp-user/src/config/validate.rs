@@ -704,7 +704,7 @@ fn reservation_list<'o>(
         res.options = std::mem::take(&mut res.options).in_context(context(res.ip_address));
         // Kea's texts (`CfgHosts::add4`), which operators and tools grep.
         if reservations.iter().any(|o| o.id == res.id) {
-            let hex = colon_hex;
+            let hex = crate::leases::model::colon_hex;
             let what = match &res.id {
                 HostId::HwAddress(b) => format!("failed to add new host using the HW address '{}'", hex(b)),
                 HostId::Duid(b) => format!("failed to add new host using the DUID '{}'", hex(b)),
@@ -718,7 +718,7 @@ fn reservation_list<'o>(
         if let Some(a) = res.ip_address
             && reservations.iter().any(|o| o.ip_address == Some(a))
         {
-            let hex = colon_hex;
+            let hex = crate::leases::model::colon_hex;
             let (hw, duid) = match &res.id {
                 HostId::HwAddress(b) => (hex(b), "(null)".to_owned()),
                 HostId::Duid(b) => ("(null)".to_owned(), hex(b)),
@@ -735,12 +735,6 @@ fn reservation_list<'o>(
         reservations.push(res);
     }
     Ok(reservations)
-}
-
-/// Bytes as Kea prints a hardware address or DUID: lower-case hex pairs
-/// joined by colons.
-fn colon_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// The JSON key of an identifier type.

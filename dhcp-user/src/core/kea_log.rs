@@ -27,7 +27,7 @@ use crate::dhcp::{
 };
 
 use super::pipeline::Arrival;
-use crate::leases::{Lease, LeaseState};
+use crate::leases::{Lease, LeaseState, model::colon_hex as hex};
 
 /// Kea's `DBGLVL_PKT_HANDLING`.
 const PKT_HANDLING: u8 = 15;
@@ -42,10 +42,6 @@ const DETAIL: u8 = 50;
 pub fn label(req: &Inbound) -> String {
     let cid = req.client_id.as_deref().map_or_else(|| "no info".to_owned(), hex);
     format!("[hwtype={} {}], cid=[{cid}], tid=0x{:x}", req.htype, hex(&req.hwaddr), req.msg.xid())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// Kea's name of a message type (`Pkt4::getName`).

@@ -280,6 +280,18 @@ impl Lease {
     }
 }
 
+/// Bytes as Kea prints hardware addresses, client ids and DUIDs in its
+/// log lines and error texts: lower-case hex pairs joined by colons.
+pub fn colon_hex(bytes: &[u8]) -> String {
+    struct Hex<'a>(&'a [u8]);
+    impl fmt::Display for Hex<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_colon_hex(f, self.0)
+        }
+    }
+    Hex(bytes).to_string()
+}
+
 fn write_colon_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {
