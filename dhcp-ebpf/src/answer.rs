@@ -108,8 +108,9 @@ extern "C" fn scan_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
         }
         // Lease time and overload change the answer; relay agent
         // information and subnet selection are echoed (and may select
-        // another subnet), which only the daemon does.
-        51 | 52 | 82 | 118 => s.needs_daemon = 1,
+        // another subnet), and a client FQDN is answered with a sanitised,
+        // qualified name, which only the daemon does.
+        51 | 52 | 81 | 82 | 118 => s.needs_daemon = 1,
         12 => s.has_hostname = 1,
         61 => {
             s.cid_off = (i + 2) as u32;

@@ -221,9 +221,6 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let edges = Arc::new(ApiEdges::new(&api_state, &opts, &cfg)?);
     edges.prepare(&cfg).await.map_err(anyhow::Error::msg)?.commit();
     api_state.reconfig.set_edges(edges);
-    if let Some(task) = api::unix_socket(Arc::clone(&api_state), &cfg).context("control-socket")? {
-        tasks.spawn(task);
-    }
     ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");

@@ -111,6 +111,7 @@ pub fn compile(cfg: &Config) -> Policy {
                 ha_server_name: s.ha_server_name().map(str::to_owned),
                 shared_network: s.shared_network(),
                 cache: s.lease_cache(),
+                names: s.name_policy().clone(),
                 classes: ScopeClasses {
                     client_class: s.classes().client_class.clone(),
                     required: s.classes().required.clone(),

@@ -25,10 +25,10 @@
 //!   changed (peers, URLs, mode, timers, TLS files and their contents,
 //!   basic auth): a changed relationship restarts from `waiting` and
 //!   resyncs, the others keep running; loggers; the control API's
-//!   credentials and TLS.
+//!   credentials and TLS; the control socket (a new name opens the new
+//!   socket and closes the old one, as Kea does).
 //! - Refused, naming the key: `interfaces-config.interfaces` (sockets and
-//!   XDP attach at start), `lease-database` (the store is loaded once) and
-//!   `control-socket.socket-name` (the unix socket is opened at start).
+//!   XDP attach at start) and `lease-database` (the store is loaded once).
 //! - Kernel templates are built by the kernel-sync task from the new
 //!   policy; a subnet it cannot template is left to the daemon (the
 //!   kernel passes its packets), so templates never refuse a config.
@@ -118,14 +118,13 @@ pub fn security_warnings(cfg: &Config) -> Vec<String> {
 struct Fixed {
     interfaces: Vec<String>,
     store: StoreConfig,
-    control_socket: Option<PathBuf>,
 }
 
 impl Fixed {
     fn of(cfg: &Config) -> Self {
         let mut interfaces: Vec<String> = cfg.interfaces().interfaces.iter().map(|i| format!("{i:?}")).collect();
         interfaces.sort();
-        Fixed { interfaces, store: glue::store_config(cfg), control_socket: cfg.control_socket().map(|c| c.socket_name.clone()) }
+        Fixed { interfaces, store: glue::store_config(cfg) }
     }
 
     /// The first setting of `new` that differs, as a refusal.
@@ -135,9 +134,6 @@ impl Fixed {
             return restart("Dhcp4.interfaces-config.interfaces", self.interfaces.join(","), new.interfaces.join(","));
         }
         let show = |p: &Option<PathBuf>| p.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string());
-        if self.control_socket != new.control_socket {
-            return restart("Dhcp4.control-socket.socket-name", show(&self.control_socket), show(&new.control_socket));
-        }
         let (a, b) = (&self.store, &new.store);
         if a.persist != b.persist {
             return restart("Dhcp4.lease-database.persist", a.persist.to_string(), b.persist.to_string());

@@ -3,8 +3,8 @@
 //! Debian's real `kea-ctrl-agent` in the same namespace forwards to it;
 //! `kea-shell` lists xdhcpd's commands and reads the lease a real
 //! dhclient obtained; `socat`-style raw use (one command, one answer, the
-//! connection closed) and the lock that keeps a second server off the
-//! socket are checked too. Root and the lab's tools are required.
+//! connection closed), the lock that keeps a second server off the
+//! socket, and a `config-set` that moves the socket are checked too. Root and the lab's tools are required.
 
 use std::{
     io::{Read as _, Write as _},
@@ -29,6 +29,16 @@ fn kea_shell(lab: &Lab, host: &str, command: &str, args: &str) -> Value {
     let out = lab.cmd(host, "sh").args(["-c", &script]).output().unwrap();
     assert!(out.status.success(), "kea-shell {command}: {}\n{}", out.stdout, out.stderr);
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("kea-shell {command}: {e}: {}", out.stdout))
+}
+
+/// One command over the unix socket at `path`, its answer.
+fn raw(path: &std::path::Path, cmd: &Value) -> Value {
+    let mut s = std::os::unix::net::UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(T)).unwrap();
+    s.write_all(cmd.to_string().as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }
 
 #[test]
@@ -106,8 +116,24 @@ fn kea_ctrl_agent_and_kea_shell_drive_xdhcpd_over_the_unix_socket() {
     let pid_file = dir.join("xdhcpd.kea-dhcp4.pid");
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), xdhcpd.process.pid().to_string());
 
+    // config-set naming another socket moves the channel, as Kea does:
+    // the answer comes back on the old one, which is then gone.
+    let moved = dir.join("kea4-ctrl-socket-2");
+    let mut new_cfg: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("xdhcpd.json")).unwrap()).unwrap();
+    new_cfg["Dhcp4"]["control-socket"]["socket-name"] = json!(moved);
+    let v = raw(&socket, &json!({"command": "config-set", "arguments": new_cfg}));
+    assert_eq!(v["result"], 0, "{v}\n{}", xdhcpd.process.log());
+    let deadline = Instant::now() + T;
+    while socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!socket.exists(), "the old socket stayed");
+    assert!(!dir.join("kea4-ctrl-socket.lock").exists(), "the old lock file stayed");
+    assert_eq!(raw(&moved, &json!({"command": "status-get"}))["arguments"]["pid"], xdhcpd.process.pid());
+
     agent.stop(T).unwrap();
     xdhcpd.stop();
+    assert!(!moved.exists(), "socket left behind");
     assert!(!socket.exists(), "socket left behind");
     assert!(!pid_file.exists(), "pid file left behind");
 }

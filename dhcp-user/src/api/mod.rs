@@ -309,16 +309,9 @@ pub async fn bind(
     Ok((local, http::serve_on(socket, state, listener)))
 }
 
-/// Opens the config's `control-socket`, if any, and returns the task that
-/// serves it until shutdown. Fails (so start-up fails, as Kea's does) when
-/// the socket cannot be created or another server holds it.
-pub fn unix_socket(
-    state: Arc<ApiState>,
-    cfg: &Config,
-) -> Result<Option<impl std::future::Future<Output = ()> + Send + use<>>, unix::SocketError> {
-    let Some(cs) = cfg.control_socket() else { return Ok(None) };
-    let socket = unix::open(&cs.socket_name)?;
-    Ok(Some(unix::serve(socket, state)))
+/// Serves an opened control socket ([`unix::open`]) until `stop` fires.
+pub async fn serve_unix(state: Arc<ApiState>, socket: unix::ControlSocket, stop: CancellationToken) {
+    unix::serve(socket, state, stop).await
 }
 
 /// Serves an already bound listener until `stop` fires (reconfiguration

@@ -107,12 +107,14 @@ pub fn open(path: &Path) -> Result<ControlSocket, SocketError> {
     Ok(ControlSocket { listener, path: path.to_owned(), lock_path, _lock: lock })
 }
 
-/// Serves `socket` until `state.shutdown` fires; each connection in its own
-/// task, so a slow client never holds up another.
-pub async fn serve(socket: ControlSocket, state: Arc<ApiState>) {
+/// Serves `socket` until `stop` fires (a child of `state.shutdown`: a
+/// reconfiguration that moves the socket stops this one); each connection
+/// in its own task, so a slow client never holds up another. The socket
+/// and lock files go when it stops.
+pub async fn serve(socket: ControlSocket, state: Arc<ApiState>, stop: tokio_util::sync::CancellationToken) {
     tracing::info!(target: "kea-dhcp4.commands", msgid = "COMMAND_ACCEPTOR_START",
         "Starting to accept connections via unix domain socket bound to {}", socket.path.display());
-    let token = state.shutdown.clone();
+    let token = stop;
     loop {
         let conn = tokio::select! {
             _ = token.cancelled() => break,

@@ -77,6 +77,7 @@
 #![warn(missing_docs)]
 
 pub mod client_classes;
+pub mod client_names;
 mod comments;
 mod error;
 pub mod flex_option;
@@ -747,6 +748,7 @@ pub struct Subnet {
     boot: BootParams,
     reservation_flags: ReservationFlags,
     cache: LeaseCache,
+    names: client_names::NamePolicy,
     context: SubnetContext,
     ha_relationship: Option<usize>,
     shared_network: Option<usize>,
@@ -827,6 +829,10 @@ impl Subnet {
     /// Effective lease caching parameters.
     pub fn lease_cache(&self) -> LeaseCache {
         self.cache
+    }
+    /// Effective client-name parameters (option 81 processing).
+    pub fn name_policy(&self) -> &client_names::NamePolicy {
+        &self.names
     }
     /// Index into [`Config::shared_networks`] of this subnet's network.
     pub fn shared_network(&self) -> Option<usize> {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::client_names::{self, NamePolicy};
 use super::error::Invalid;
 use super::ha::{self, HaConfig};
 use super::lifetimes::LifetimeKeys;
@@ -26,6 +27,19 @@ use super::{
 };
 
 type Warnings = Vec<(String, String)>;
+
+/// The client-name keys of a wire level (global, network or subnet).
+macro_rules! name_keys {
+    ($l:expr) => {
+        client_names::NameKeys {
+            replace: $l.ddns_replace_client_name.as_deref(),
+            prefix: $l.ddns_generated_prefix.as_deref(),
+            suffix: $l.ddns_qualifying_suffix.as_deref(),
+            char_set: $l.hostname_char_set.as_deref(),
+            char_replacement: $l.hostname_char_replacement.as_deref(),
+        }
+    };
+}
 
 const P: &str = "Dhcp4";
 
@@ -124,6 +138,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         options: options.clone(),
         option_defs: &option_defs,
         cache: global_cache,
+        names: client_names::inherit(&NamePolicy::default(), name_keys!(d), P)?,
         interfaces: &interfaces,
         ha: ha.as_ref(),
         network: None,
@@ -261,6 +276,7 @@ struct Globals<'a> {
     options: OptionSet,
     option_defs: &'a OptionDefs,
     cache: LeaseCache,
+    names: NamePolicy,
     interfaces: &'a InterfacesConfig,
     ha: Option<&'a HaConfig>,
     /// Set for the subnets of a shared network.
@@ -405,6 +421,7 @@ fn shared_network(
         options: g.options.merged_with(&own_options),
         option_defs: g.option_defs,
         cache: lease_cache(g.cache, n.cache_threshold, n.cache_max_age, path)?,
+        names: client_names::inherit(&g.names, name_keys!(n), path)?,
         interfaces: g.interfaces,
         ha: g.ha,
         network: Some(NetworkScope {
@@ -895,6 +912,7 @@ fn subnet(
         relay_addresses = n.relay_addresses.clone();
     }
     let cache = lease_cache(g.cache, s.cache_threshold, s.cache_max_age, path)?;
+    let names = client_names::inherit(&g.names, name_keys!(s), path)?;
 
     let interface = match s.interface {
         Some(i) if i.is_empty() => None,
@@ -1014,6 +1032,7 @@ fn subnet(
         boot,
         reservation_flags,
         cache,
+        names,
         context,
         ha_relationship,
         shared_network: g.network.as_ref().map(|n| n.index),

@@ -59,6 +59,23 @@ pub struct Dhcp4 {
     pub expired_leases_processing: Option<ExpiredLeasesProcessing>,
     pub cache_threshold: Option<f64>,
     pub cache_max_age: Option<u32>,
+    /// Client-name parameters (`config::client_names`).
+    pub ddns_replace_client_name: Option<String>,
+    pub ddns_generated_prefix: Option<String>,
+    pub ddns_qualifying_suffix: Option<String>,
+    pub hostname_char_set: Option<String>,
+    pub hostname_char_replacement: Option<String>,
+    // Only read by DNS updates, which are refused: typed, then unused.
+    #[allow(dead_code)]
+    pub ddns_send_updates: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_override_no_update: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_override_client_update: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_update_on_renew: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_use_conflict_resolution: Option<bool>,
     pub store_extended_info: Option<bool>,
     pub dhcp4o6_port: Option<u16>,
     /// Kea's loggers, honoured by the `logging` module.
@@ -195,6 +212,23 @@ pub struct Subnet4 {
     pub reservations_out_of_pool: Option<bool>,
     pub cache_threshold: Option<f64>,
     pub cache_max_age: Option<u32>,
+    /// Client-name parameters (`config::client_names`).
+    pub ddns_replace_client_name: Option<String>,
+    pub ddns_generated_prefix: Option<String>,
+    pub ddns_qualifying_suffix: Option<String>,
+    pub hostname_char_set: Option<String>,
+    pub hostname_char_replacement: Option<String>,
+    // Only read by DNS updates, which are refused: typed, then unused.
+    #[allow(dead_code)]
+    pub ddns_send_updates: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_override_no_update: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_override_client_update: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_update_on_renew: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_use_conflict_resolution: Option<bool>,
     pub store_extended_info: Option<bool>,
     pub client_class: Option<String>,
     pub require_client_classes: Option<Vec<String>>,
@@ -233,6 +267,23 @@ pub struct SharedNetwork4 {
     pub reservations_out_of_pool: Option<bool>,
     pub cache_threshold: Option<f64>,
     pub cache_max_age: Option<u32>,
+    /// Client-name parameters (`config::client_names`).
+    pub ddns_replace_client_name: Option<String>,
+    pub ddns_generated_prefix: Option<String>,
+    pub ddns_qualifying_suffix: Option<String>,
+    pub hostname_char_set: Option<String>,
+    pub hostname_char_replacement: Option<String>,
+    // Only read by DNS updates, which are refused: typed, then unused.
+    #[allow(dead_code)]
+    pub ddns_send_updates: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_override_no_update: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_override_client_update: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_update_on_renew: Option<bool>,
+    #[allow(dead_code)]
+    pub ddns_use_conflict_resolution: Option<bool>,
     pub store_extended_info: Option<bool>,
     pub client_class: Option<String>,
     pub require_client_classes: Option<Vec<String>>,

@@ -5,6 +5,9 @@
 //! HA peers. Start-up sets them up through the same [`ApiEdges::prepare`]
 //! as every later reconfiguration.
 //!
+//! Kea's command channel (`control-socket`) is one of them: a changed
+//! socket name opens the new socket and closes the old one, as Kea does.
+//!
 //! A new listener is bound while preparing, so a busy port refuses the
 //! configuration before anything changes. A TLS change restarts every
 //! listener (a rustls server config is fixed per listener), a change of
@@ -15,6 +18,7 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
+    path::PathBuf,
     sync::{Arc, Mutex, Weak},
     time::Duration,
 };
@@ -42,6 +46,9 @@ struct Running {
     /// contents (`None`: plain HTTP).
     tls: Option<(String, u64)>,
     auth: Option<(String, u64)>,
+    /// Kea's command channel (`control-socket`), if configured: its path
+    /// and the stop token of the task serving it.
+    unix: Option<(PathBuf, CancellationToken)>,
 }
 
 /// The daemon's [`Edges`].
@@ -121,7 +128,8 @@ impl Edges for ApiEdges {
                 tls.as_ref().map(tls_key),
                 auth.as_ref().map(|a| (a.user.clone(), digest(&[a.user.as_bytes(), a.password.expose().as_bytes()]))),
             );
-            let (bind, stop, restart, tls_changed, auth_changed) = {
+            let want_unix = cfg.control_socket().map(|c| c.socket_name.clone());
+            let (bind, stop, restart, tls_changed, auth_changed, unix_changed) = {
                 let r = self.running.lock().unwrap_or_else(|p| p.into_inner());
                 let tls_changed = r.tls != new_tls;
                 let bind: Vec<(SocketAddr, Listener)> =
@@ -135,7 +143,18 @@ impl Edges for ApiEdges {
                     .filter(|(a, access)| r.listeners.get(a).is_some_and(|(_, was)| tls_changed || was != access))
                     .copied()
                     .collect();
-                (bind, stop, restart, tls_changed, r.auth != new_auth)
+                let unix_changed = r.unix.as_ref().map(|(p, _)| p) != want_unix.as_ref();
+                (bind, stop, restart, tls_changed, r.auth != new_auth, unix_changed)
+            };
+            // A moved control socket is opened now (Kea moves it on
+            // reconfiguration), so one that cannot be refuses the config.
+            let unix = match (unix_changed, want_unix) {
+                (false, _) => None,
+                (true, None) => Some(None),
+                (true, Some(p)) => {
+                    let socket = api::unix::open(&p).map_err(|e| format!("control-socket: {e}"))?;
+                    Some(Some((p, socket)))
+                }
             };
             let mut bound = Vec::new();
             for (addr, access) in bind {
@@ -150,6 +169,7 @@ impl Edges for ApiEdges {
                 bound,
                 stop,
                 restart,
+                unix,
             }) as Box<dyn Staged>)
         })
     }
@@ -164,6 +184,9 @@ struct Change {
     bound: Vec<(SocketAddr, Listener, tokio::net::TcpListener)>,
     stop: Vec<SocketAddr>,
     restart: Vec<(SocketAddr, Listener)>,
+    /// `Some` when the control socket changes: the new one, opened, or
+    /// none any more.
+    unix: Option<Option<(PathBuf, api::unix::ControlSocket)>>,
 }
 
 impl Staged for Change {
@@ -171,6 +194,23 @@ impl Staged for Change {
         let state = self.state.upgrade()?;
         let mut said = Vec::new();
         let mut r = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let starting = r.listeners.is_empty() && r.unix.is_none();
+        if let Some(new) = self.unix {
+            // The old socket stops accepting (the command that asked for
+            // this, under way on it, is still answered) and its files go.
+            if let Some((path, stop)) = r.unix.take() {
+                stop.cancel();
+                said.push(format!("control socket {} closed", path.display()));
+            }
+            if let Some((path, socket)) = new {
+                let stop = state.shutdown.child_token();
+                if !starting {
+                    said.push(format!("control socket {} opened", path.display()));
+                }
+                r.unix = Some((path, stop.clone()));
+                tokio::spawn(api::serve_unix(Arc::clone(&state), socket, stop));
+            }
+        }
         let (auth, auth_key, auth_changed) = self.auth;
         if auth_changed && !r.listeners.is_empty() {
             said.push(match &auth {

@@ -14,6 +14,7 @@ use std::{collections::HashMap, net::Ipv4Addr};
 use dhcproto::v4::{DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption};
 
 use super::{
+    client_name,
     inbound::{Inbound, Kind},
     policy::{ClientIds, Host, OptionBytes, Policy, SubnetPolicy},
 };
@@ -786,7 +787,7 @@ fn decide_dhcp(
             };
             alloc.add_offer(a, client.clone(), now + OFFER_HOLD_SECS);
             let valid = class_valid(policy, &cls.classes);
-            let timers = lease_times(req, s, &client, view.by_address(a).as_ref(), now, valid);
+            let timers = lease_times(req, s, &client, a, view.by_address(a).as_ref(), now, valid);
             let msg = grant(req, s, ctx, a, MessageType::Offer, timers.timers, &extras(policy, s, Some(a), cls));
             let dest = destination(req, &msg, ctx);
             Decision { reply: Some((msg, dest)), write: None, silence: None }
@@ -840,25 +841,32 @@ fn decide_dhcp(
     }
 }
 
-/// The hostname a grant stores: the reservation's, else the client's.
-fn granted_hostname(req: &Inbound, subnet: &SubnetPolicy, client: &ClientKey) -> String {
-    reservation_of(subnet, client)
-        .and_then(|r| r.hostname.clone())
-        .or_else(|| req.hostname.clone())
-        .unwrap_or_default()
+/// The hostname a grant of `a` stores, and whether Kea generated it (then
+/// lease caching never reuses the lease): with option 81, the name Kea
+/// answers with ([`client_name::answer`]); else the reservation's, else
+/// the client's option 12.
+fn granted_hostname(req: &Inbound, subnet: &SubnetPolicy, client: &ClientKey, a: Ipv4Addr) -> (String, bool) {
+    let reserved = reservation_of(subnet, client).and_then(|r| r.hostname.clone());
+    if let Some(fqdn) = &req.fqdn {
+        return client_name::answer(fqdn, reserved.as_deref(), &subnet.names, a)
+            .map_or((String::new(), false), |ans| (ans.hostname, ans.generated));
+    }
+    (reserved.or_else(|| req.hostname.clone()).unwrap_or_default(), false)
 }
 
 /// Lease time and timers of a grant of `current`'s address in `subnet`,
 /// and whether it reuses `current` as it stands (lease caching).
+#[allow(clippy::too_many_arguments)]
 fn lease_times(
     req: &Inbound,
     subnet: &SubnetPolicy,
     client: &ClientKey,
+    a: Ipv4Addr,
     current: Option<&Held>,
     now: u64,
     class_valid: Option<(u32, u32, u32)>,
 ) -> Grant {
-    let hostname = granted_hostname(req, subnet, client);
+    let (hostname, generated) = granted_hostname(req, subnet, client, a);
     // Kea's BOOTP clients get an infinite lease, never reused.
     if req.bootp {
         let timers = super::policy::Timers { valid: u32::MAX, t1: None, t2: None };
@@ -871,7 +879,7 @@ fn lease_times(
         None => subnet.lifetimes,
     };
     let full = lifetimes.lease_times(requested_lease_time(req));
-    match current.and_then(|h| reusable(subnet, h, client, full.valid, &hostname, now)) {
+    match current.filter(|_| !generated).and_then(|h| reusable(subnet, h, client, full.valid, &hostname, now)) {
         Some(left) => Grant {
             timers: lifetimes.timers_for(left),
             reused: true,
@@ -1011,7 +1019,8 @@ fn ack(
 ) -> Decision {
     alloc.drop_offer(target);
     let current = view.by_address(target).filter(|h| owns(subnet, h, client));
-    let grant_of = lease_times(req, subnet, client, current.as_ref(), ctx.now, class_valid(policy, &cls.classes));
+    let grant_of =
+        lease_times(req, subnet, client, target, current.as_ref(), ctx.now, class_valid(policy, &cls.classes));
     let extras = extras(policy, subnet, Some(target), cls);
     let msg = grant(req, subnet, ctx, target, MessageType::Ack, grant_of.timers, &extras);
     let dest = destination(req, &msg, ctx);
@@ -1172,8 +1181,20 @@ fn add_options(
     if timers.is_some() {
         opts.insert(DhcpOption::SubnetMask(subnet.mask()));
     }
-    if let Some(name) = reservation.and_then(|r| r.hostname.as_ref()) {
-        opts.insert(DhcpOption::Hostname(name.clone()));
+    // A grant answers option 81 with Kea's name and flags (and then sends
+    // no option 12); otherwise a reserved hostname goes in option 12.
+    match (&req.fqdn, timers) {
+        (Some(fqdn), Some(_)) => {
+            let reserved = reservation.and_then(|r| r.hostname.as_deref());
+            if let Some(ans) = client_name::answer(fqdn, reserved, &subnet.names, yiaddr) {
+                opts.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::ClientFQDN, ans.option.encode())));
+            }
+        }
+        _ => {
+            if let Some(name) = reservation.and_then(|r| r.hostname.as_ref()) {
+                opts.insert(DhcpOption::Hostname(name.clone()));
+            }
+        }
     }
     // Kea's appendRequestedOptions: a configured option is added when the
     // client asks for it, it is always-send or basic, and the reply does
@@ -1347,6 +1368,7 @@ mod tests {
                 ha_server_name: None,
                 shared_network: None,
                 cache: Default::default(),
+                names: Default::default(),
                 classes: Default::default(),
                 network_client_class: None,
             }],
@@ -1361,6 +1383,78 @@ mod tests {
         }
     }
 
+    /// Option 81 as Forge's lease-caching test sends it: S set, an ASCII
+    /// partial name.
+    fn fqdn_s(name: &str) -> Option<Vec<u8>> {
+        Some([&[1u8, 0, 0][..], name.as_bytes()].concat())
+    }
+
+    fn option_81(d: &Decision) -> Option<Vec<u8>> {
+        let (m, _) = d.reply.as_ref()?;
+        match m.opts().get(OptionCode::ClientFQDN)? {
+            DhcpOption::Unknown(u) => Some(u.data().to_vec()),
+            other => panic!("option 81 as {other:?}"),
+        }
+    }
+
+    fn written_hostname(d: &Decision) -> Option<&str> {
+        match &d.write {
+            Some(LeaseWrite::Upsert(l)) => Some(&l.hostname),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn option_81_is_answered_with_keas_name_and_flags_and_stored() {
+        let cfg = r#"{ "Dhcp4": { "valid-lifetime": 1000, "ddns-qualifying-suffix": "example.org",
+            "subnet4": [ { "id": 1, "subnet": "192.168.50.0/24", "pools": [ { "pool": "192.168.50.10-192.168.50.20" } ] } ] } }"#;
+        let mut w = World::from_config(cfg);
+        let mut d = pkt(v4::MessageType::Discover, M1);
+        d.fqdn = fqdn_s("Laptop");
+        let offer = w.send(&d);
+        // N (updates off) and O (the client's S overridden), the name
+        // lower-cased, qualified and made full.
+        assert_eq!(option_81(&offer).unwrap(), b"\x0a\x00\x00laptop.example.org.");
+        let a = offer.reply.unwrap().0.yiaddr();
+        let mut r = pkt(v4::MessageType::Request, M1);
+        (r.requested, r.server_id, r.fqdn) = (Some(a), Some(SID), fqdn_s("Laptop"));
+        let ack = w.send(&r);
+        assert_eq!(option_81(&ack).unwrap(), b"\x0a\x00\x00laptop.example.org.");
+        assert_eq!(written_hostname(&ack), Some("laptop.example.org."));
+        assert!(option_81(&w.request(M1, a)).is_none(), "no option 81 asked, none sent");
+    }
+
+    #[test]
+    fn a_new_fqdn_name_ends_lease_caching_and_a_generated_one_is_never_cached() {
+        let cfg = r#"{ "Dhcp4": { "valid-lifetime": 1000, "cache-max-age": 50,
+            "subnet4": [ { "id": 1, "subnet": "192.168.50.0/24", "pools": [ { "pool": "192.168.50.10-192.168.50.20" } ] } ] } }"#;
+        let mut w = World::from_config(cfg);
+        let a = w.dora(M1);
+        let renew = |w: &mut World, fqdn: Option<Vec<u8>>| {
+            w.now += 1;
+            let mut r = pkt(v4::MessageType::Request, M1);
+            (r.ciaddr, r.fqdn) = (a, fqdn);
+            w.send(&r)
+        };
+        assert_eq!(written_hostname(&renew(&mut w, fqdn_s("abc"))), Some("abc."), "a name is a change");
+        assert!(renew(&mut w, fqdn_s("abc")).write.is_none(), "the same name: reused");
+        assert_eq!(written_hostname(&renew(&mut w, fqdn_s("xyz"))), Some("xyz."));
+        // An empty name is generated from the address, and never reused.
+        let generated = format!("myhost-{}.", a.to_string().replace('.', "-"));
+        assert_eq!(written_hostname(&renew(&mut w, fqdn_s(""))), Some(generated.as_str()));
+        assert_eq!(written_hostname(&renew(&mut w, fqdn_s(""))), Some(generated.as_str()));
+    }
+
+    #[test]
+    fn a_malformed_option_81_drops_the_packet() {
+        let mut p = pkt(v4::MessageType::Discover, M1);
+        p.fqdn = Some(vec![0x09, 0, 0, b'a']); // N and S both set
+        let mut m = Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &M1);
+        m.opts_mut().insert(DhcpOption::MessageType(v4::MessageType::Discover));
+        m.opts_mut().insert(DhcpOption::Unknown(v4::UnknownOption::new(OptionCode::ClientFQDN, p.fqdn.unwrap())));
+        assert_eq!(classify(&m.to_vec().unwrap()).err(), Some(crate::dhcp::inbound::DropReason::BadOption));
+    }
+
     struct Pkt {
         kind: v4::MessageType,
         mac: [u8; 6],
@@ -1370,6 +1464,7 @@ mod tests {
         server_id: Option<Ipv4Addr>,
         prl: Vec<u8>,
         broadcast: bool,
+        fqdn: Option<Vec<u8>>,
     }
 
     fn pkt(kind: v4::MessageType, mac: [u8; 6]) -> Pkt {
@@ -1382,6 +1477,7 @@ mod tests {
             server_id: None,
             prl: vec![1, 3, 6, 15],
             broadcast: false,
+            fqdn: None,
         }
     }
 
@@ -1401,6 +1497,9 @@ mod tests {
             m.opts_mut().insert(DhcpOption::ParameterRequestList(
                 self.prl.iter().map(|c| OptionCode::from(*c)).collect(),
             ));
+            if let Some(v) = &self.fqdn {
+                m.opts_mut().insert(DhcpOption::Unknown(v4::UnknownOption::new(OptionCode::ClientFQDN, v.clone())));
+            }
             classify(&m.to_vec().unwrap()).unwrap()
         }
     }

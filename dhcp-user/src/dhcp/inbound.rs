@@ -103,6 +103,8 @@ pub struct Inbound {
     pub parameter_request_list: Vec<u8>,
     /// Option 12, if sent.
     pub hostname: Option<String>,
+    /// Option 81 (client FQDN), if sent ([`super::client_name`]).
+    pub fqdn: Option<super::client_name::ClientFqdn>,
     /// A BOOTP request (no option 53), taken as a DHCPREQUEST the way Kea's
     /// `libdhcp_bootp.so` does.
     pub bootp: bool,
@@ -188,6 +190,11 @@ fn classify_as(bytes: &[u8], bootp: bool) -> Result<Inbound, DropReason> {
     let relay_agent_info = raw_option(&bytes[MIN_LEN..], 82)
         .filter(|v| !v.is_empty())
         .map(<[u8]>::to_vec);
+    // Kea drops a packet whose option 81 does not unpack.
+    let fqdn = raw_option(&bytes[MIN_LEN..], 81)
+        .map(super::client_name::ClientFqdn::parse)
+        .transpose()
+        .map_err(|_| DropReason::BadOption)?;
     Ok(Inbound {
         msg,
         kind,
@@ -198,6 +205,7 @@ fn classify_as(bytes: &[u8], bootp: bool) -> Result<Inbound, DropReason> {
         server_id,
         parameter_request_list,
         hostname,
+        fqdn,
         bootp: is_bootp,
         source: Ipv4Addr::UNSPECIFIED,
         relay_agent_info,

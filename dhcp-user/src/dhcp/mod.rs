@@ -6,6 +6,7 @@
 //! - [`select`]: which subnet a request belongs to (Kea's order).
 //! - [`engine`]: `decide` — request + leases + policy → reply and lease write.
 //! - [`frame`]: Ethernet/IPv4/UDP framing and checksums for raw replies.
+pub mod client_name;
 pub mod engine;
 pub mod flex;
 pub mod frame;

@@ -208,6 +208,8 @@ pub struct SubnetPolicy {
     pub shared_network: Option<usize>,
     /// Kea's lease caching parameters.
     pub cache: LeaseCache,
+    /// What a client's option 81 name becomes (`ddns-*`, `hostname-char-*`).
+    pub names: crate::config::client_names::NamePolicy,
     /// The subnet's client class settings.
     pub classes: ScopeClasses,
     /// Its shared network's `client-class`.

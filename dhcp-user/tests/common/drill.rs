@@ -21,7 +21,7 @@
 //!   dhclient script events, so also daemon renewals), newest per client
 //!   and address, must be in every given lease store — same hardware
 //!   address, state 0, expiry no earlier than the client's (less
-//!   [`EXPIRE_SLACK`]);
+//!   [`EXPIRE_SLACK`]) — within [`STORE_SETTLE`] of the end;
 //! - duplicates: addresses whose newest lease is held by two clients;
 //! - whether mutante3 only ever held 192.168.50.33 (`None` if it took no
 //!   part).
@@ -69,6 +69,10 @@ pub const PROBE_LIMIT: Duration = Duration::from_secs(90);
 /// Server and client compute a lease's expiry from their own clocks a few
 /// milliseconds apart, each rounding to whole seconds.
 pub const EXPIRE_SLACK: Duration = Duration::from_secs(2);
+/// Longest [`Drill::finish`] waits for a kernel-ACKed lease to reach a
+/// store: the drain runs every few milliseconds and the writer commits in
+/// groups, so this bound is generous; a lease missing after it is lost.
+pub const STORE_SETTLE: Duration = Duration::from_secs(3);
 
 /// One exchange a client attempted.
 #[derive(Debug, Clone)]
@@ -266,15 +270,26 @@ impl<'a> Drill<'a> {
                 }
             }
         }
-        let mut lost = Vec::new();
-        for (store, path) in stores {
-            let rows = current_rows(path);
-            for ((client, addr), l) in &acked {
-                if let Err(why) = held_in(self.lab, client, l, rows.get(addr)) {
-                    lost.push(format!("{client}'s {addr} not in {store}'s store: {why}"));
+        // A kernel ACK reaches the lease file just after the client has it
+        // (the ring-buffer drain, then the writer's group commit), so the
+        // stores are read again until they hold every lease or
+        // STORE_SETTLE has passed; a lease still missing then is lost.
+        let settle = Instant::now() + STORE_SETTLE;
+        let lost = loop {
+            let mut lost = Vec::new();
+            for (store, path) in stores {
+                let rows = current_rows(path);
+                for ((client, addr), l) in &acked {
+                    if let Err(why) = held_in(self.lab, client, l, rows.get(addr)) {
+                        lost.push(format!("{client}'s {addr} not in {store}'s store: {why}"));
+                    }
                 }
             }
-        }
+            if lost.is_empty() || Instant::now() >= settle {
+                break lost;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         let mut by_addr: BTreeMap<Ipv4Addr, Vec<&str>> = BTreeMap::new();
         for (client, l) in &newest {
             by_addr.entry(l.address).or_default().push(client);
