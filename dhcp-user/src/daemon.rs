@@ -77,7 +77,13 @@ pub fn check_config(path: &Path, with_db: bool) -> anyhow::Result<()> {
 
 /// Runs the daemon until a termination signal.
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Kea's multi-threading: the runtime gets one worker thread per packet
+    // worker (a config that does not load is reported by run_async).
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some((threads, _)) = config::load(&opts.config).ok().and_then(|c| c.multi_threading().pool()) {
+        builder.worker_threads(threads);
+    }
+    let rt = builder.enable_all().build()?;
     rt.block_on(run_async(opts))
 }
 
@@ -208,7 +214,19 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Control API: bound before serving so a busy port fails start-up.
     let fastpath = fastpath.map(Arc::new);
     let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
+    // Kea's multi-threading: a packet queue and its workers (fixed until a
+    // restart, like the runtime's threads).
+    let packet_pool = cfg.multi_threading().pool().map(|(threads, size)| {
+        tracing::info!(threads, queue_size = size, "multi-threading: packets go through a queue to a pool of workers");
+        (threads, Arc::new(crate::packet_queue::PacketQueue::new(size)) as server::Queue)
+    });
+    let pool_status = packet_pool.as_ref().map(|(threads, q)| api::PacketPool {
+        threads: *threads,
+        queue_size: cfg.multi_threading().packet_queue_size as usize,
+        queue: Arc::clone(q) as Arc<dyn crate::packet_queue::QueueStats>,
+    });
     let api_state = api::ApiState::new(core.clone(), Some(Arc::clone(&ha)), &cfg, Some(opts.config.clone()), shutdown.clone())
+        .with_packet_pool(pool_status)
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
         .with_stop_request(stop_request.clone());
     let api_state = Arc::new(api_state);
@@ -224,7 +242,13 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
-        tasks.spawn(server::serve(Arc::clone(link), core.clone(), Some(Arc::clone(&ha)), shutdown.clone()));
+        let queue = packet_pool.as_ref().map(|(_, q)| Arc::clone(q));
+        tasks.spawn(server::serve(Arc::clone(link), core.clone(), Some(Arc::clone(&ha)), shutdown.clone(), queue));
+    }
+    if let Some((threads, queue)) = &packet_pool {
+        for _ in 0..*threads {
+            tasks.spawn(server::work(Arc::clone(queue), core.clone(), Some(Arc::clone(&ha)), shutdown.clone()));
+        }
     }
     // Kea's id and text: Forge and operators wait for this line.
     let version = env!("CARGO_PKG_VERSION");

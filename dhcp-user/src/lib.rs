@@ -57,6 +57,7 @@ pub mod kernel;
 pub mod leases;
 pub mod logging;
 pub mod net;
+pub mod packet_queue;
 pub mod peer;
 pub mod pidfile;
 pub mod reclaim;

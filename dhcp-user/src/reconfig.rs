@@ -28,7 +28,8 @@
 //!   credentials and TLS; the control socket (a new name opens the new
 //!   socket and closes the old one, as Kea does).
 //! - Refused, naming the key: `interfaces-config.interfaces` (sockets and
-//!   XDP attach at start) and `lease-database` (the store is loaded once).
+//!   XDP attach at start), `lease-database` (the store is loaded once) and
+//!   `multi-threading` (the pool's threads are the runtime's, made at start).
 //! - Kernel templates are built by the kernel-sync task from the new
 //!   policy; a subnet it cannot template is left to the daemon (the
 //!   kernel passes its packets), so templates never refuse a config.
@@ -118,13 +119,14 @@ pub fn security_warnings(cfg: &Config) -> Vec<String> {
 struct Fixed {
     interfaces: Vec<String>,
     store: StoreConfig,
+    multi_threading: config::multi_threading::MultiThreading,
 }
 
 impl Fixed {
     fn of(cfg: &Config) -> Self {
         let mut interfaces: Vec<String> = cfg.interfaces().interfaces.iter().map(|i| format!("{i:?}")).collect();
         interfaces.sort();
-        Fixed { interfaces, store: glue::store_config(cfg) }
+        Fixed { interfaces, store: glue::store_config(cfg), multi_threading: cfg.multi_threading() }
     }
 
     /// The first setting of `new` that differs, as a refusal.
@@ -134,6 +136,12 @@ impl Fixed {
             return restart("Dhcp4.interfaces-config.interfaces", self.interfaces.join(","), new.interfaces.join(","));
         }
         let show = |p: &Option<PathBuf>| p.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string());
+        if self.multi_threading != new.multi_threading {
+            let show = |m: &config::multi_threading::MultiThreading| {
+                format!("enable {}, {} threads, queue {}", m.enabled, m.thread_pool_size, m.packet_queue_size)
+            };
+            return restart("Dhcp4.multi-threading", show(&self.multi_threading), show(&new.multi_threading));
+        }
         let (a, b) = (&self.store, &new.store);
         if a.persist != b.persist {
             return restart("Dhcp4.lease-database.persist", a.persist.to_string(), b.persist.to_string());

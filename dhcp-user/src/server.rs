@@ -1,6 +1,8 @@
 //! The packet loop: socket → classify → [`Core::process`] (decide and
 //! commit, under the core's lock) → durable lease write → partner →
-//! reply. One task per serving interface; the core's lock is held only for
+//! reply. One task per serving interface (with Kea's multi-threading, one
+//! receiving task per interface feeding a pool of workers through
+//! [`crate::packet_queue`]); the core's lock is held only for
 //! the (pure, fast) decision and the in-memory store update, never across
 //! an fsync, a send or a kernel map write.
 
@@ -60,20 +62,17 @@ const MAX_BURST: usize = 64;
 /// and hands those waiting for their lease rows to one task for the whole
 /// burst: under load, one task and one wakeup per group commit instead of
 /// one per packet.
-pub async fn serve(link: Arc<Link>, core: Core, ha: Option<Arc<HaRuntime>>, shutdown: CancellationToken) {
+///
+/// With Kea's multi-threading on (`queue`), datagrams are only received
+/// here and pushed to the queue the [`work`]ers serve.
+pub async fn serve(link: Arc<Link>, core: Core, ha: Option<Arc<HaRuntime>>, shutdown: CancellationToken, queue: Option<Queue>) {
+    if let Some(q) = queue {
+        return receive_into(link, q, shutdown).await;
+    }
     let mut buf = vec![0u8; 2048];
     let mut burst = Burst::default();
     loop {
-        let d = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = net::recv(&link.udp, &mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(interface = %link.iface.name, error = %e, "receive failed");
-                    continue;
-                }
-            },
-        };
+        let Some(d) = next_datagram(&link, &mut buf, &shutdown).await else { return };
         handle(&link, &core, &ha, &buf[..d.len], d.from, d.to, &mut burst);
         for _ in 1..MAX_BURST {
             match net::try_recv(&link.udp, &mut buf) {
@@ -83,6 +82,80 @@ pub async fn serve(link: Arc<Link>, core: Core, ha: Option<Arc<HaRuntime>>, shut
                     tracing::warn!(interface = %link.iface.name, error = %e, "receive failed");
                     break;
                 }
+            }
+        }
+        burst.flush(&link, &core).await;
+    }
+}
+
+/// The next datagram on `link`, or `None` once `shutdown` fires (a
+/// failed receive is logged and skipped).
+async fn next_datagram(link: &Link, buf: &mut [u8], shutdown: &CancellationToken) -> Option<net::Datagram> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = net::recv(&link.udp, buf) => match r {
+                Ok(d) => return Some(d),
+                Err(e) => tracing::warn!(interface = %link.iface.name, error = %e, "receive failed"),
+            },
+        }
+    }
+}
+
+/// A datagram waiting in the multi-threading queue, with the link it came
+/// in on.
+pub struct Queued {
+    link: Arc<Link>,
+    bytes: Vec<u8>,
+    from: SocketAddrV4,
+    to: Option<Ipv4Addr>,
+}
+
+/// The multi-threading queue ([`crate::packet_queue`]).
+pub type Queue = Arc<crate::packet_queue::PacketQueue<Queued>>;
+
+/// Receives on `link` into `queue` until `shutdown`; a datagram that
+/// pushes out an older one is logged (the first, then every 1000th).
+async fn receive_into(link: Arc<Link>, queue: Queue, shutdown: CancellationToken) {
+    let mut buf = vec![0u8; 2048];
+    let mut dropped = 0u64;
+    loop {
+        let Some(d) = next_datagram(&link, &mut buf, &shutdown).await else { return };
+        let item = Queued { link: Arc::clone(&link), bytes: buf[..d.len].to_vec(), from: d.from, to: d.to };
+        for _ in 0..queue.push(item) {
+            if dropped % 1000 == 0 {
+                tracing::warn!(interface = %link.iface.name, dropped = dropped + 1,
+                    "packet queue full (multi-threading packet-queue-size): the oldest packet was dropped");
+            }
+            dropped += 1;
+        }
+    }
+}
+
+/// One worker of Kea's multi-threading pool: takes datagrams from `queue`
+/// until `shutdown`, decides them and sends their replies, a burst of
+/// those from one link at a time (as [`serve`] does).
+pub async fn work(queue: Queue, core: Core, ha: Option<Arc<HaRuntime>>, shutdown: CancellationToken) {
+    let mut burst = Burst::default();
+    let mut next: Option<Queued> = None;
+    loop {
+        let first = match next.take() {
+            Some(q) => q,
+            None => tokio::select! {
+                _ = shutdown.cancelled() => return,
+                q = queue.pop() => q,
+            },
+        };
+        let link = Arc::clone(&first.link);
+        handle(&link, &core, &ha, &first.bytes, first.from, first.to, &mut burst);
+        for _ in 1..MAX_BURST {
+            match queue.try_pop() {
+                Some(q) if Arc::ptr_eq(&q.link, &link) => handle(&link, &core, &ha, &q.bytes, q.from, q.to, &mut burst),
+                Some(q) => {
+                    next = Some(q);
+                    break;
+                }
+                None => break,
             }
         }
         burst.flush(&link, &core).await;

@@ -123,13 +123,20 @@ fn status_get(state: &ApiState) -> Answer {
         "pid": std::process::id(),
         "uptime": state.started.elapsed().as_secs(),
         "reload": reload,
-        "multi-threading-enabled": false,
+        "multi-threading-enabled": state.packet_pool.is_some(),
         "sockets": { "status": "ready" },
         "xdhcp": {
             "attach-mode": state.attach_mode,
             "dhcp-enabled": dhcp_enabled(until, unix_now()),
         },
     });
+    // Kea's keys, only with multi-threading on.
+    if let Some(p) = &state.packet_pool {
+        args["thread-pool-size"] = json!(p.threads);
+        args["packet-queue-size"] = json!(p.queue_size);
+        args["packet-queue-statistics"] = json!(p.queue.averages());
+        args["xdhcp"]["packet-queue-dropped"] = json!(p.queue.dropped());
+    }
     if let Some(ha) = state.ha_status() {
         args["high-availability"] = crate::kea::status::ha_json(&ha);
     }

@@ -138,6 +138,8 @@ pub struct ApiState {
     pub attach_mode: String,
     /// XDP counters, when the program is attached.
     pub xdp: Option<Arc<dyn XdpSource>>,
+    /// Kea's multi-threading, when on: pool size, queue size, the queue.
+    pub packet_pool: Option<PacketPool>,
     /// Required credentials; `None` accepts anyone who can connect.
     /// Reconfiguration may change them ([`ApiState::set_auth`]).
     auth: RwLock<Option<Credentials>>,
@@ -147,6 +149,17 @@ pub struct ApiState {
     /// Recent notable events (config changes, dhcp-disable, HA
     /// transitions, …) for the page; shared with the HA runtime.
     pub events: Arc<EventLog>,
+}
+
+/// Kea's multi-threading as it runs: what `status-get` reports.
+#[derive(Clone)]
+pub struct PacketPool {
+    /// Workers taking packets from the queue.
+    pub threads: usize,
+    /// `packet-queue-size` (0: unbounded).
+    pub queue_size: usize,
+    /// The queue's statistics.
+    pub queue: Arc<dyn crate::packet_queue::QueueStats>,
 }
 
 impl ApiState {
@@ -173,6 +186,7 @@ impl ApiState {
             started: Instant::now(),
             attach_mode: "userspace-only".into(),
             xdp: None,
+            packet_pool: None,
             auth: RwLock::new(None),
             tls: RwLock::new(None),
             events,
@@ -194,6 +208,12 @@ impl ApiState {
     ) -> Self {
         self.attach_mode = attach_mode.into();
         self.xdp = xdp;
+        self
+    }
+
+    /// Adds the multi-threading pool `status-get` reports.
+    pub fn with_packet_pool(mut self, pool: Option<PacketPool>) -> Self {
+        self.packet_pool = pool;
         self
     }
 

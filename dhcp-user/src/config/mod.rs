@@ -42,8 +42,7 @@
 //! harmless keys are accepted and ignored, each producing a [`Warning`] in
 //! [`Config::warnings`]:
 //!
-//! - `Dhcp4.multi-threading`, `Dhcp4.dhcp-queue-control` (Kea's packet
-//!   processing tuning),
+//! - `Dhcp4.dhcp-queue-control` (Kea's packet processing tuning),
 //! - `Dhcp4.sanity-checks` (xdhcp's lease store applies its own checks),
 //! - `Dhcp4.dhcp-ddns` unless it enables updates (DNS updates are not
 //!   supported, so `"enable-updates": true` is an error),
@@ -85,6 +84,7 @@ pub mod ha;
 pub mod lease_db;
 mod lifetimes;
 pub mod loggers;
+pub mod multi_threading;
 pub mod option_def;
 mod option_space;
 mod option_value;
@@ -283,6 +283,7 @@ pub struct Config {
     ha: Option<HaConfig>,
     loggers: Vec<loggers::Logger>,
     control_socket: Option<ControlSocket>,
+    multi_threading: multi_threading::MultiThreading,
     server_tag: String,
     /// Accepted-but-ignored keys and reproduced Kea quirks, each with its
     /// file, position and JSON path, for the daemon to log at start-up.
@@ -302,6 +303,10 @@ impl Config {
     /// `control-socket`: where Kea's command channel listens.
     pub fn control_socket(&self) -> Option<&ControlSocket> {
         self.control_socket.as_ref()
+    }
+    /// `multi-threading`: a packet queue and a pool of workers, or neither.
+    pub fn multi_threading(&self) -> multi_threading::MultiThreading {
+        self.multi_threading
     }
     /// `server-tag` (empty when unset), for `server-tag-get`.
     pub fn server_tag(&self) -> &str {

@@ -160,7 +160,8 @@ fn seed_zaldua2zerb1_primary() {
 fn kea22_ha_example_from_notes() {
     let c = load(data("kea22-ha-example.json")).unwrap();
     let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
-    assert!(paths.contains(&"Dhcp4.multi-threading") && !paths.contains(&"Dhcp4.loggers"), "{paths:?}");
+    assert!(!paths.contains(&"Dhcp4.multi-threading") && !paths.contains(&"Dhcp4.loggers"), "{paths:?}");
+    assert_eq!(c.multi_threading().pool(), Some((2, 64)), "Kea's example's pool");
     assert_eq!(c.loggers()[0].name, "kea-dhcp4");
     let r = &c.ha().unwrap().relationships()[0];
     assert_eq!(r.this_server_name(), "lobezno");

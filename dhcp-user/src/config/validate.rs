@@ -63,7 +63,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
 
     let control_socket = control_socket(d.control_socket.as_ref(), &at("control-socket"), &mut w)?;
     let loggers = super::loggers::parse(d.loggers.unwrap_or_default(), &at("loggers"), &mut w)?;
-    ignored(&mut w, &at("multi-threading"), &d.multi_threading, "Kea packet-processing tuning");
+    let multi_threading = super::multi_threading::parse(d.multi_threading.as_ref(), &at("multi-threading"))?;
     ignored(&mut w, &at("dhcp-queue-control"), &d.dhcp_queue_control, "Kea packet-processing tuning");
     ignored(&mut w, &at("sanity-checks"), &d.sanity_checks, "xdhcp's lease store applies its own checks");
     if let Some(ddns) = &d.dhcp_ddns {
@@ -209,6 +209,7 @@ pub(crate) fn build(root: wire::Root) -> Result<(Config, Warnings), Invalid> {
         ha,
         loggers,
         control_socket,
+        multi_threading,
         server_tag: d.server_tag.unwrap_or_default(),
         warnings: Vec::new(),
     };
