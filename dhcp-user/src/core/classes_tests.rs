@@ -263,3 +263,36 @@ fn a_configured_server_identifier_is_sent_and_accepted() {
     let m = w.handle(&discover(OTHER_MAC, &[]));
     assert_eq!(raw(offer(&m), 54), Some(SERVER.octets().to_vec()));
 }
+
+/// Forge's lease-cache levels: a shared network on eth0 whose subnets are
+/// restricted to two classes, and a plain subnet on eth0 for a third: a
+/// client of the third class is served from that subnet (Kea checks a
+/// subnet's classes while selecting by interface).
+#[test]
+fn a_class_skips_a_network_on_its_interface_for_a_subnet_of_its_own() {
+    let mut w = World::new(
+        r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] }, "authoritative": true, "cache-max-age": 10,
+        "client-classes": [ { "name": "c1", "test": "pkt4.mac == 0x020000000001" },
+                            { "name": "c2", "test": "pkt4.mac == 0x020000000002" },
+                            { "name": "c3", "test": "pkt4.mac == 0x020000000003" } ],
+        "shared-networks": [ { "name": "n", "interface": "eth0", "cache-max-age": 2, "subnet4": [
+            { "subnet": "192.168.50.0/24", "interface": "eth0", "client-class": "c2", "cache-max-age": 6,
+              "pools": [ { "pool": "192.168.50.10-192.168.50.10" } ] },
+            { "subnet": "192.168.51.0/24", "client-class": "c3", "pools": [ { "pool": "192.168.51.10-192.168.51.10" } ] } ] } ],
+        "subnet4": [ { "subnet": "192.168.52.0/24", "interface": "eth0", "client-class": "c1",
+            "pools": [ { "pool": "192.168.52.10-192.168.52.10" } ] } ] } }"#,
+    );
+    for (mac, addr) in [(PXE_MAC, [192, 168, 52, 10]), (KNOWN_MAC, [192, 168, 50, 10]), (OTHER_MAC, [192, 168, 51, 10])] {
+        assert_eq!(offer(&w.handle(&discover(mac, &[]))).yiaddr(), Ipv4Addr::from(addr));
+    }
+    // A DISCOVER still carrying a ciaddr (as Forge's client sends it) is
+    // answered by a frame to chaddr on this link: the subnet is bound to
+    // the receiving interface, though not the interface's own subnet.
+    let u = Ipv4Addr::UNSPECIFIED;
+    let mut m = Message::new(Ipv4Addr::new(192, 168, 50, 10), u, u, u, &PXE_MAC);
+    m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+    let o = w.handle(&crate::dhcp::inbound::classify(&m.to_vec().unwrap()).unwrap());
+    let (reply, dest) = o.reply.as_ref().expect("an offer");
+    assert_eq!(reply.yiaddr(), Ipv4Addr::new(192, 168, 52, 10));
+    assert_eq!(*dest, crate::dhcp::engine::Destination::Chaddr { mac: PXE_MAC, ip: Ipv4Addr::new(192, 168, 50, 10) });
+}

@@ -162,7 +162,11 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
     };
     let grace = v.grace.filter(|g| g.active(v.now)).map(|g| (g, v.now));
     let view = crate::glue::StoreView(v.store, grace);
-    let on_link = subnet.is_some_and(|s| v.policy.on_link(s, at.iface, at.iface_addrs));
+    // The client is on the receiving link when its subnet is that link's,
+    // or is bound to the receiving interface by its (or its network's)
+    // `interface` (a class may select such a subnet past the link's own).
+    let on_link = subnet
+        .is_some_and(|s| v.policy.on_link(s, at.iface, at.iface_addrs) || s.interface.as_deref() == Some(at.iface));
     let ctx = Ctx { now: v.now, server_id: at.server_id, on_link };
     let decision = engine::decide_classified(req, subnet, v.policy, &view, v.alloc, ctx, cls);
     if let Some(why) = decision.silence {
