@@ -223,6 +223,12 @@ impl LeasePages for Pages {
             k.send(Change::Page { sweep, leases, next });
         }
     }
+
+    fn queue_lease(&self, addr: Ipv4Addr) {
+        let Some(state) = self.0.upgrade() else { return };
+        let st = state.lock().unwrap_or_else(|p| p.into_inner());
+        st.lease_changed(addr);
+    }
 }
 
 /// Completes when the kernel has applied every change queued before it
@@ -242,8 +248,19 @@ impl std::future::IntoFuture for Flushed {
 impl Core {
     /// The state for `policy` and `store`; kernel changes go to `kernel`
     /// (none is sent until [`Core::rebuild_kernel`]).
+    ///
+    /// A change the store undoes because its row failed
+    /// ([`LeaseStore::on_undo`]) is undone outside the core's lock, on the
+    /// writer thread; the kernel-sync task is asked to read the address
+    /// again ([`Change::Reread`]), which it does under the lock, so the
+    /// entry it queues comes after any older one a critical section may
+    /// still be queuing.
     pub fn new(policy: Policy, store: LeaseStore, kernel: Option<KernelSync>) -> Self {
         let policy = Arc::new(policy);
+        if let Some(k) = &kernel {
+            let k = k.clone();
+            store.on_undo(move |addr| k.send(Change::Reread(addr)));
+        }
         let _ = store.take_tallies();
         let kea = KeaStats::new(&policy, &store.tallies(), SystemTime::now());
         Core {
