@@ -321,6 +321,10 @@ impl<M: Maps> Task<M> {
                 }
             }
             Change::Policy { policy, scope, relink } => {
+                // A compensated clock step queues a policy to sweep the
+                // moved leases: the kernel's clock moves with them, here,
+                // not at the next tick (harmless otherwise).
+                self.maps.set_clock();
                 self.maps.install(&policy, &self.ifaces, &scope);
                 self.policy = Some(policy);
                 let relink = match self.sweep.take() {

@@ -292,8 +292,11 @@ impl Core {
     /// Decides `req` ([`process`]) and commits its lease write, under one
     /// lock; nothing here waits.
     pub fn process<G: Gate>(&self, req: &Inbound, at: &Arrival<'_>, gate: &G) -> Committed<G::Rel> {
+        let mut st = self.lock();
+        // Read under the lock: a compensated clock step moves the leases
+        // and the clock in one critical section.
         let now = crate::clock::unix_now();
-        self.lock().process(req, at, gate, now)
+        st.process(req, at, gate, now)
     }
 
     /// A datagram from the socket: parsed once (as BOOTP too when the
@@ -301,8 +304,8 @@ impl Core {
     /// While DHCP is disabled nothing is looked at or counted, as in Kea;
     /// a datagram that does not parse is counted and its reason returned.
     pub fn receive<G: Gate>(&self, bytes: &[u8], at: &Arrival<'_>, gate: &G) -> Result<Committed<G::Rel>, inbound::DropReason> {
-        let now = crate::clock::unix_now();
         let mut st = self.lock();
+        let now = crate::clock::unix_now(); // under the lock, as in `process`
         if !st.dhcp_enabled(now) {
             return Ok(Committed { reply: None, durable: None, replication: None });
         }

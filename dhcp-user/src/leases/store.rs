@@ -14,10 +14,12 @@
 //! - `durable`: the [`Durable`] handle.
 //! - `index`: the indexes and Kea's per-subnet tallies ([`SubnetTally`]).
 //! - `undo`: putting back what a failed row changed in memory.
+//! - [`shift`]: moving every lease by a compensated clock step.
 //! - `tests`: the store's tests.
 
 mod durable;
 mod index;
+pub mod shift;
 mod undo;
 
 use std::collections::HashMap;
