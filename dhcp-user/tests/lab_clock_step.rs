@@ -9,9 +9,10 @@
 //! - the daemon compensates: the lease's expiry moved by the step in
 //!   memory, in the lease file and in the kernel's map;
 //! - no lease expired early: the lease is still live in the store a few
-//!   reclamation passes later, and a second client's (dhclient's)
-//!   renewal is answered by the kernel (its XDP counter moves), which it
-//!   only does for a lease live on the kernel's clock;
+//!   reclamation passes later; on the kernel's clock (boot clock plus the
+//!   offset in its settings map) it has its time left too, and a second
+//!   client's (dhclient's) renewals are answered by the kernel, none
+//!   passed to the daemon as expired;
 //! - none lives on: its time left is at most its lifetime.
 //!
 //! At the end, with no more renewals, the lease expires on time: it leaves
@@ -65,14 +66,31 @@ fn on_disk(server: &Xdhcpd, addr: Ipv4Addr) -> Option<u64> {
     server.last_row(addr).map(|r| r[4].parse().unwrap())
 }
 
-/// Renewals the kernel answered so far (`xdhcp_packets_total`, path xdp).
-fn kernel_acks(lab: &Lab) -> u64 {
+/// The kernel's count of `outcome` so far (`xdhcp_packets_total`, path
+/// xdp): `answered_ack` (renewals it answered), `passed_expired`
+/// (renewals of leases expired on its clock, passed to the daemon).
+fn kernel_count(lab: &Lab, outcome: &str) -> u64 {
+    let label = format!(r#"type="{outcome}""#);
     common::control_get(lab, venus::PRIMARY, "metrics")
         .lines()
-        .filter(|l| l.starts_with("xdhcp_packets_total{") && l.contains(r#"path="xdp""#) && l.contains(r#"type="answered_ack""#))
+        .filter(|l| l.starts_with("xdhcp_packets_total{") && l.contains(r#"path="xdp""#) && l.contains(&label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
         .sum()
+}
+
+fn kernel_acks(lab: &Lab) -> u64 {
+    kernel_count(lab, "answered_ack")
+}
+
+/// The kernel's clock now, unix seconds: the boot clock plus the offset
+/// the daemon keeps in its settings map.
+fn kernel_now(pid: u32) -> i64 {
+    let id = lab::bpf::map_of(pid, "XDHCP_SETTINGS").unwrap();
+    let (_, v) = lab::bpf::dump(id).unwrap().into_iter().next().expect("no settings entry");
+    let offset = v["unix_minus_boot_ns"].as_i64().unwrap_or_else(|| panic!("no offset in {v}"));
+    let (_, boot) = dhcp_user::clock::wall_and_boot_ns();
+    ((boot + i128::from(offset)) / 1_000_000_000) as i64
 }
 
 /// Waits until the daemon's log holds `needle` `n` times.
@@ -127,6 +145,7 @@ fn clock_steps_move_the_leases_none_expires_early_none_lives_on() {
     let mut daemon_offset = 0i64;
     for (step, dir, n) in [(HOUR, "forward", 1), (-HOUR, "back", 2)] {
         let expire = in_memory(&lab, addr).expect("lease gone before the step");
+        let expired_in_kernel = kernel_count(&lab, "passed_expired");
         daemon_offset += step;
         std::fs::write(&offset_file, format!("{daemon_offset}\n")).unwrap();
         wait_log(&mut server, &format!("the wall clock stepped {dir} by 3600 s"), 1);
@@ -140,6 +159,8 @@ fn clock_steps_move_the_leases_none_expires_early_none_lives_on() {
         // as much time left as before the step, not an hour more or less.
         let left = moved as i64 - (unix_now() as i64 + daemon_offset);
         assert!(left > 0 && left <= LIFETIME as i64, "{left} s left after the step {dir}");
+        let left = moved as i64 - kernel_now(pid);
+        assert!(left > 0 && left <= LIFETIME as i64, "{left} s left on the kernel's clock after the step {dir}");
 
         // Several reclamation passes later it is still live, and the
         // kernel (which answers only live leases) renews it.
@@ -154,6 +175,7 @@ fn clock_steps_move_the_leases_none_expires_early_none_lives_on() {
             .map(str::to_owned)
             .collect();
         assert!(kernel_acks(&lab) > acks, "the kernel answered no renewal after the step {dir}: {xdp:?}");
+        assert_eq!(kernel_count(&lab, "passed_expired"), expired_in_kernel, "a lease expired early in the kernel: {xdp:?}");
         assert_eq!(in_memory(&lab, addr), Some(moved), "the lease that is not renewed did not change");
     }
 
