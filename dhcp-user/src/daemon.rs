@@ -300,27 +300,45 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Once a second: forget stale offers, reclaim expired leases, let the
-/// kernel resume after a `dhcp-disable` period (the kernel-sync task keeps
-/// its clock offset itself).
+/// Once a second: compensate a clock step (see [`crate::clock`]), forget
+/// stale offers, reclaim expired leases, let the kernel resume after a
+/// `dhcp-disable` period (the kernel-sync task keeps its clock offset
+/// itself).
 async fn housekeeping(core: Core, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut reclamation = crate::reclaim::Reclamation::default();
-    let mut steps = crate::clock::StepDetector::new(Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let (wall, boot) = crate::clock::wall_and_boot_ns();
-        if let Some(step) = steps.observe(wall, boot) {
-            let (dir, effect) = if step > 0 { ("forward", "early") } else { ("back", "late") };
+        if let Some(offset) = crate::clock::poll_test_offset() {
+            tracing::warn!(
+                offset_seconds = offset,
+                "TEST HOOK ({}): the daemon's wall clock is the host's plus {offset} s",
+                crate::clock::TEST_OFFSET_FILE_ENV
+            );
+        }
+        if let Some(shift) = core.compensate_clock_step(&mut reclamation) {
+            let (step, leases) = (shift.step, shift.leases);
+            let dir = if step > 0 { "forward" } else { "back" };
             tracing::warn!(
                 step_seconds = step,
-                "the wall clock stepped {dir} by {} s: lease expiry is wall time (as in Kea), so live leases now \
-                 expire that much {effect} in the store and the kernel",
+                leases,
+                locked_ms = shift.locked.as_millis() as u64,
+                "the wall clock stepped {dir} by {} s: every lease's expiry moved by as much (store, lease file, \
+                 kernel), so none expires early or lives on; leases from an HA partner whose clock did not step \
+                 carry its times",
                 step.abs()
             );
+            tokio::spawn(async move {
+                if let Err(e) = shift.rows.await {
+                    tracing::error!(error = %e, "writing the moved leases failed: the lease file keeps their old times \
+                        until each lease changes again");
+                }
+                shift.kernel.await;
+                tracing::info!(leases, "kernel lease entries moved with the clock step");
+            });
         }
         core.housekeeping(crate::clock::unix_now(), &mut reclamation);
     }

@@ -595,18 +595,6 @@ pub fn relay_entries(policy: &Policy) -> BTreeMap<(u32, [u8; 4]), u32> {
     out
 }
 
-/// Unix time minus `CLOCK_BOOTTIME`, in nanoseconds.
-pub fn unix_minus_boot_ns() -> i64 {
-    let read = |clock| {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: valid pointer to a timespec.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-    };
-    let boot = read(libc::CLOCK_BOOTTIME);
-    read(libc::CLOCK_REALTIME) - boot
-}
-
 /// Errors talking to the maps.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -726,7 +714,7 @@ impl MapSync {
     /// Writes the clock offset (at start-up and periodically, in case the
     /// wall clock is stepped).
     pub fn set_clock(&mut self) -> Result<(), SyncError> {
-        self.settings.set(0, Settings { unix_minus_boot_ns: unix_minus_boot_ns() }, 0).map_err(map_err(SETTINGS_MAP))
+        self.settings.set(0, Settings { unix_minus_boot_ns: crate::clock::unix_minus_boot_ns() }, 0).map_err(map_err(SETTINGS_MAP))
     }
 
     /// [`MapSync::install_subnets_scoped`] with every subnet either fully

@@ -132,6 +132,10 @@ pub enum Change {
         /// The leases whose entries it changes.
         relink: Relink,
     },
+    /// Read the store's lease at this address again and queue it (the
+    /// store undid a change whose row failed, outside the core's lock: the
+    /// core's read, [`LeasePages::queue_lease`], puts it in store order).
+    Reread(Ipv4Addr),
     /// One page of a sweep, queued by the core in store order.
     Page {
         /// The sweep it was asked for (a later policy restarts the sweep
@@ -156,6 +160,8 @@ pub trait LeasePages: Send + Sync {
     /// Queues up to `limit` stored leases after `after` (from the lowest
     /// address when `None`), only those `relink` covers.
     fn queue_page(&self, sweep: u64, after: Option<Ipv4Addr>, limit: usize, relink: &Relink);
+    /// Queues the stored lease of `addr` as a [`Change::Lease`].
+    fn queue_lease(&self, addr: Ipv4Addr);
 }
 
 /// The sending half: cheap to clone, never blocks, makes no syscall. The
@@ -308,12 +314,17 @@ impl<M: Maps> Task<M> {
                     self.maps.lease(p, addr, lease.as_ref());
                 }
             }
+            Change::Reread(addr) => self.pages.queue_lease(addr),
             Change::Serving(scope) => {
                 if let Some(p) = &self.policy {
                     self.maps.set_serving(p, &scope);
                 }
             }
             Change::Policy { policy, scope, relink } => {
+                // A compensated clock step queues a policy to sweep the
+                // moved leases: the kernel's clock moves with them, here,
+                // not at the next tick (harmless otherwise).
+                self.maps.set_clock();
                 self.maps.install(&policy, &self.ifaces, &scope);
                 self.policy = Some(policy);
                 let relink = match self.sweep.take() {
@@ -424,6 +435,11 @@ mod tests {
     }
 
     fn core_with_kernel() -> (Core, KernelSync, mpsc::UnboundedReceiver<Change>) {
+        core_over(None)
+    }
+
+    /// [`core_with_kernel`] over `store` (in memory when `None`).
+    fn core_over(store: Option<LeaseStore>) -> (Core, KernelSync, mpsc::UnboundedReceiver<Change>) {
         let cfg = crate::config::parse(
             r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] },
                 "lease-database": { "type": "memfile", "persist": false },
@@ -431,9 +447,33 @@ mod tests {
             "test",
         )
         .unwrap();
-        let (store, _) = LeaseStore::open(crate::glue::store_config(&cfg)).unwrap();
+        let store = store.unwrap_or_else(|| LeaseStore::open(crate::glue::store_config(&cfg)).unwrap().0);
         let (sync, rx) = KernelSync::channel();
         (Core::new(crate::glue::compile(&cfg), store, Some(sync.clone())), sync, rx)
+    }
+
+    /// A write whose row fails (`/dev/full`) is undone in the store, and
+    /// the kernel's entry follows: queued in, then out again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_write_is_taken_out_of_the_kernel_again() {
+        let store = LeaseStore::over_file_for_test(std::path::Path::new("/dev/full"));
+        let (core, _sync, rx) = core_over(Some(store));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let maps = Recorder { core: Arc::new(Mutex::new(Some(core.clone()))), seen: Arc::clone(&seen) };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(maps, Vec::new(), core.lease_pages(), rx, shutdown.clone()));
+        core.rebuild_kernel().await;
+        let written = core.write(|tx| tx.upsert(lease(12))).await;
+        assert!(written.is_err(), "{written:?}");
+        assert_eq!(core.lease(Ipv4Addr::new(192, 0, 2, 12)), None);
+        // The undo's entry is queued when the task reads the address again.
+        core.rescope_kernel().await;
+        core.rescope_kernel().await;
+        let leases: Vec<Seen> = seen.lock().unwrap().drain(..).filter(|s| matches!(s, Seen::Lease(..))).collect();
+        let a = Ipv4Addr::new(192, 0, 2, 12);
+        assert_eq!(leases, [Seen::Lease(a, true), Seen::Lease(a, false)]);
+        shutdown.cancel();
+        task.await.unwrap();
     }
 
     fn lease(last: u8) -> Lease {

@@ -66,6 +66,17 @@ pub struct Reclamation {
 }
 
 impl Reclamation {
+    /// The clock the timers count in moved by `step` seconds (a
+    /// compensated clock step): so do the timers, or a step back would
+    /// stop reclamation for as long.
+    pub fn shift(&mut self, step: i64) {
+        for next in [&mut self.schedule.next_reclaim, &mut self.schedule.next_flush] {
+            if *next != 0 {
+                *next = next.saturating_add_signed(step);
+            }
+        }
+    }
+
     /// Runs what is due at `now`; returns the addresses whose lease changed.
     pub fn tick(&mut self, store: &LeaseStore, cfg: &ExpiredLeases, now: u64) -> Vec<Ipv4Addr> {
         let due = self.schedule.due(cfg, now);
@@ -133,6 +144,19 @@ fn settle<T: Send + Unpin + 'static>(durable: crate::leases::Durable<T>, what: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After a compensated step back of an hour, reclamation keeps its
+    /// period on the moved clock instead of pausing for the hour.
+    #[test]
+    fn timers_follow_a_compensated_clock_step() {
+        let cfg = ExpiredLeases { reclaim_timer_wait_time: 10, flush_reclaimed_timer_wait_time: 0, ..Default::default() };
+        let mut r = Reclamation::default();
+        assert!(!r.schedule.due(&cfg, 10_000).reclaim);
+        r.shift(-3600);
+        let fired: Vec<u64> = (6400..6430).filter(|t| r.schedule.due(&cfg, *t).reclaim).collect();
+        assert_eq!(fired, [6410, 6420]);
+        assert_eq!(r.schedule.next_flush, 0, "a timer that is off stays off");
+    }
 
     #[test]
     fn timers_fire_every_period_and_zero_turns_them_off() {

@@ -223,6 +223,12 @@ impl LeasePages for Pages {
             k.send(Change::Page { sweep, leases, next });
         }
     }
+
+    fn queue_lease(&self, addr: Ipv4Addr) {
+        let Some(state) = self.0.upgrade() else { return };
+        let st = state.lock().unwrap_or_else(|p| p.into_inner());
+        st.lease_changed(addr);
+    }
 }
 
 /// Completes when the kernel has applied every change queued before it
@@ -242,8 +248,19 @@ impl std::future::IntoFuture for Flushed {
 impl Core {
     /// The state for `policy` and `store`; kernel changes go to `kernel`
     /// (none is sent until [`Core::rebuild_kernel`]).
+    ///
+    /// A change the store undoes because its row failed
+    /// ([`LeaseStore::on_undo`]) is undone outside the core's lock, on the
+    /// writer thread; the kernel-sync task is asked to read the address
+    /// again ([`Change::Reread`]), which it does under the lock, so the
+    /// entry it queues comes after any older one a critical section may
+    /// still be queuing.
     pub fn new(policy: Policy, store: LeaseStore, kernel: Option<KernelSync>) -> Self {
         let policy = Arc::new(policy);
+        if let Some(k) = &kernel {
+            let k = k.clone();
+            store.on_undo(move |addr| k.send(Change::Reread(addr)));
+        }
         let _ = store.take_tallies();
         let kea = KeaStats::new(&policy, &store.tallies(), SystemTime::now());
         Core {
@@ -437,6 +454,39 @@ impl Core {
         f(&mut Tx { st: &mut st })
     }
 
+    /// Moves every lease (store, file, kernel) and every timer kept in
+    /// unix time by the clock step the daemon's clock holds back
+    /// ([`crate::clock::pending_step`]), and stops holding it back, in one
+    /// critical section; `None` when there is none. Call before
+    /// [`Core::housekeeping`], so reclamation runs on the moved leases.
+    ///
+    /// The store's shift is O(leases) in memory under the lock (a walk and
+    /// two index rebuilds, once per step); the rows are written and the
+    /// kernel's entries rewritten (a sweep) after it. Offers held are
+    /// dropped (their hold times are on the old clock).
+    pub fn compensate_clock_step(&self, reclamation: &mut crate::reclaim::Reclamation) -> Option<ClockShift> {
+        let mut st = self.lock();
+        let step = crate::clock::pending_step();
+        if step == 0 {
+            return None;
+        }
+        let started = std::time::Instant::now();
+        let (rows, leases) = st.store.shift_times(step);
+        crate::clock::step_compensated(step);
+        reclamation.shift(step);
+        st.alloc.expire_offers(u64::MAX);
+        if let Some(until) = st.dhcp_disabled_until.as_mut()
+            && *until != u64::MAX
+        {
+            *until = until.saturating_add_signed(step);
+        }
+        if let Some(g) = st.reuse_grace.as_mut() {
+            g.since = g.since.saturating_add_signed(step);
+        }
+        st.new_policy(crate::clock::unix_now(), Relink::All);
+        Some(ClockShift { step, leases, rows, kernel: st.settled(), locked: started.elapsed() })
+    }
+
     /// Once a second: forgets stale offers, runs Kea's expired-lease
     /// processing when due (`reclamation` keeps its schedule), and lets
     /// the kernel resume when a `dhcp-disable` period ran out.
@@ -471,6 +521,21 @@ impl Core {
         }
         done.len()
     }
+}
+
+/// A compensated clock step ([`Core::compensate_clock_step`]).
+#[must_use = "await the rows and the kernel to know the step is compensated"]
+pub struct ClockShift {
+    /// The step, seconds (positive: forward).
+    pub step: i64,
+    /// Leases moved.
+    pub leases: usize,
+    /// Their rows.
+    pub rows: Durable,
+    /// Completes once the kernel's entries are moved too.
+    pub kernel: Flushed,
+    /// How long the core's lock was held.
+    pub locked: std::time::Duration,
 }
 
 /// The store inside one [`Core::write`]: reads, and writes that also go to

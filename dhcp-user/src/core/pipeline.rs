@@ -12,6 +12,13 @@
 //! The kernel-ACK drain commits through the same [`State::commit`] path
 //! ([`Core::store_kernel_acks`]): the kernel already sent its reply, so
 //! only the row and the partner's copy remain.
+//!
+//! A write whose row fails gets no reply, and the store undoes it in
+//! memory before its [`Durable`] resolves (the lease as it was, or none);
+//! the kernel's entry follows through the core's undo hook
+//! ([`Core::new`]). So a failed write leaves nothing behind: no address
+//! held for a client that was never acknowledged, no kernel entry that
+//! could renew it.
 
 use std::net::Ipv4Addr;
 
@@ -289,8 +296,11 @@ impl Core {
     /// Decides `req` ([`process`]) and commits its lease write, under one
     /// lock; nothing here waits.
     pub fn process<G: Gate>(&self, req: &Inbound, at: &Arrival<'_>, gate: &G) -> Committed<G::Rel> {
+        let mut st = self.lock();
+        // Read under the lock: a compensated clock step moves the leases
+        // and the clock in one critical section.
         let now = crate::clock::unix_now();
-        self.lock().process(req, at, gate, now)
+        st.process(req, at, gate, now)
     }
 
     /// A datagram from the socket: parsed once (as BOOTP too when the
@@ -298,8 +308,8 @@ impl Core {
     /// While DHCP is disabled nothing is looked at or counted, as in Kea;
     /// a datagram that does not parse is counted and its reason returned.
     pub fn receive<G: Gate>(&self, bytes: &[u8], at: &Arrival<'_>, gate: &G) -> Result<Committed<G::Rel>, inbound::DropReason> {
-        let now = crate::clock::unix_now();
         let mut st = self.lock();
+        let now = crate::clock::unix_now(); // under the lock, as in `process`
         if !st.dhcp_enabled(now) {
             return Ok(Committed { reply: None, durable: None, replication: None });
         }
@@ -319,6 +329,20 @@ impl Core {
     /// renewals extend their lease (the kernel already extended its own
     /// copy), reserved clients' ACKs write the lease the engine would have
     /// written (then their kernel entry follows the store).
+    ///
+    /// When a renewal's row fails, the store puts the lease back to its
+    /// durable (shorter) expiry and the kernel's entry goes back with it,
+    /// though the kernel's ACK already told the client the longer one. The
+    /// kernel must not keep the longer expiry: it would go on renewing a
+    /// lease the store (and, after a restart, the file) considers expired
+    /// and reclaims, and could then renew it for its old client after the
+    /// address went to another. With the entry back, the kernel stops
+    /// answering at the durable expiry; the client's next renewal reaches
+    /// the daemon, which ACKs it only once its row is durable. What cannot
+    /// be taken back is the ACK itself: from the durable expiry until the
+    /// one the kernel promised, the address may be offered to another
+    /// client — the window every answer-first kernel renewal has when its
+    /// row is lost (a crash before the drain does the same).
     pub fn store_kernel_acks(&self, batch: &mut Vec<dhcp_common::fastpath::RenewEvent>) -> KernelAcks {
         use crate::core::Sent;
         let mut st = self.lock();

@@ -71,6 +71,11 @@ pub enum LeaseError {
     /// The writer thread is gone (store shut down or thread panicked).
     #[error("lease writer stopped")]
     WriterStopped,
+    /// A live file rewrite was not made: a row queued before its snapshot
+    /// of memory failed meanwhile, so the snapshot may hold a change that
+    /// was undone (the file guard tries again at its next check).
+    #[error("lease file not rewritten: a lease write failed while the rewrite waited")]
+    RewriteStale,
     /// The lease database did not commit the change (see
     /// [`super::pgsql::PgError::is_unavailable`] for an outage).
     #[error("{0}")]

@@ -2,7 +2,8 @@
 //!
 //! Reads never touch the disk. A change updates memory at once (so the next
 //! DISCOVER sees it) and returns a [`Durable`] that resolves when its row is
-//! fsynced; the engine sends the ACK only after that. The indexes mirror
+//! fsynced; the engine sends the ACK only after that. A change whose row
+//! fails is undone in memory before its `Durable` resolves (`undo`). The indexes mirror
 //! Kea's memfile ones: address (ordered, for paging), subnet + hardware
 //! address, subnet + client id, hostname, and expiration for reclamation.
 //!
@@ -12,10 +13,14 @@
 //!   file guard's hooks) and where changes become durable (`Sink`).
 //! - `durable`: the [`Durable`] handle.
 //! - `index`: the indexes and Kea's per-subnet tallies ([`SubnetTally`]).
+//! - `undo`: putting back what a failed row changed in memory.
+//! - [`shift`]: moving every lease by a compensated clock step.
 //! - `tests`: the store's tests.
 
 mod durable;
 mod index;
+pub mod shift;
+mod undo;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -35,7 +40,8 @@ use super::lfc::{self, LfcOutcome, LfcReport};
 use super::model::{ClientId, HwAddr, INFINITE_LIFETIME, Lease, LeaseState};
 use super::pgsql::PgLeaseDb;
 use super::pgsql::writer::DbWriter;
-use super::writer::{Record, Writer};
+use super::writer::{Record, Undo, Writer};
+use undo::{Marks, Undoer};
 
 /// Kea's default lease file on Debian (`[datadir]/kea-leases4.csv`).
 pub const DEFAULT_LEASE_FILE: &str = "/var/lib/kea/kea-leases4.csv";
@@ -74,7 +80,9 @@ impl Drop for LfcTimer {
 
 #[derive(Debug)]
 struct Shared {
-    index: Mutex<Index>,
+    index: Arc<Mutex<Index>>,
+    /// Shared with the writer thread's undo (memfile only).
+    marks: Arc<Marks>,
     files: Option<LeaseFiles>,
     // Field order matters for Drop: stop the timer, then flush the writer.
     _timer: Option<LfcTimer>,
@@ -93,17 +101,33 @@ enum Sink {
 }
 
 impl Sink {
-    fn submit(&self, record: Record) -> oneshot::Receiver<Result<()>> {
+    /// Queues `record`, a change of memory from `prev`; `undo` numbers it
+    /// for the memfile's undo. The database keeps no undo: a failed row is
+    /// read again from it instead (see `undo`'s module doc).
+    fn submit(&self, record: Record, prev: Option<Lease>, undo: impl FnOnce(Ipv4Addr, Option<Lease>) -> Undo) -> Pending {
         match self {
-            Sink::File(w) => w.submit(record),
+            Sink::File(w) => {
+                let u = undo(record.address(), prev);
+                w.submit(record, u)
+            }
             Sink::Database(w) => w.submit(record),
         }
     }
 
-    fn submit_many(&self, records: Vec<Record>) -> oneshot::Receiver<Result<()>> {
+    /// [`Sink::submit`] for rows that complete together.
+    fn submit_many(
+        &self,
+        records: Vec<(Record, Option<Lease>)>,
+        mut undo: impl FnMut(Ipv4Addr, Option<Lease>) -> Undo,
+    ) -> Pending {
         match self {
-            Sink::File(w) => w.submit_many(records),
-            Sink::Database(w) => w.submit_many(records),
+            Sink::File(w) => w.submit_many(
+                records.into_iter().map(|(r, prev)| {
+                    let u = undo(r.address(), prev);
+                    (r, u)
+                }).collect(),
+            ),
+            Sink::Database(w) => w.submit_many(records.into_iter().map(|(r, _)| r).collect()),
         }
     }
 
@@ -115,6 +139,9 @@ impl Sink {
         }
     }
 }
+
+/// A queued row's completion.
+type Pending = oneshot::Receiver<Result<()>>;
 
 /// The lease store. Cheap to clone; all clones share one store, and the
 /// writer thread flushes and stops when the last clone is dropped.
@@ -133,7 +160,7 @@ impl LeaseStore {
     pub fn open(config: StoreConfig) -> Result<(LeaseStore, LoadReport)> {
         let mut report = LoadReport::default();
         if !config.persist {
-            return Ok((LeaseStore::assemble(Index::default(), None, None, Duration::ZERO), report));
+            return Ok((LeaseStore::assemble(Arc::default(), Arc::default(), None, None, Duration::ZERO), report));
         }
         let files = LeaseFiles::new(config.path.unwrap_or_else(|| PathBuf::from(DEFAULT_LEASE_FILE)));
         if let Some(pid) = running_pid(&files.pid())
@@ -156,9 +183,7 @@ impl LeaseStore {
         }
         tracing::info!("lease store: {report}");
         let live = LiveFile::open(files.current(), live_scan)?;
-        let writer = Writer::spawn(live, files.clone())?;
-        let store =
-            LeaseStore::assemble(Index::from_map(leases), Some(files), Some(Sink::File(writer)), config.lfc_interval);
+        let store = LeaseStore::over_file(Index::from_map(leases), live, files, config.lfc_interval)?;
         Ok((store, report))
     }
 
@@ -168,15 +193,37 @@ impl LeaseStore {
     /// [`Durable`] resolves. No files, no cleanup: the database is the file.
     pub fn with_database(leases: Vec<Lease>, db: PgLeaseDb, runtime: &tokio::runtime::Handle) -> LeaseStore {
         let index = Index::from_map(leases.into_iter().map(|l| (l.address, l)).collect());
-        LeaseStore::assemble(index, None, Some(Sink::Database(DbWriter::spawn(db, runtime))), Duration::ZERO)
+        let sink = Sink::Database(DbWriter::spawn(db, runtime));
+        LeaseStore::assemble(Arc::new(Mutex::new(index)), Arc::default(), None, Some(sink), Duration::ZERO)
     }
 
-    fn assemble(index: Index, files: Option<LeaseFiles>, writer: Option<Sink>, lfc: Duration) -> LeaseStore {
+    /// The store over `live`, whose writer undoes failed rows in `index`.
+    fn over_file(index: Index, live: LiveFile, files: LeaseFiles, lfc: Duration) -> Result<LeaseStore> {
+        let (index, marks) = (Arc::new(Mutex::new(index)), Arc::new(Marks::default()));
+        let writer = Writer::spawn(live, files.clone(), Undoer::new(Arc::clone(&index), Arc::clone(&marks)))?;
+        Ok(LeaseStore::assemble(index, marks, Some(files), Some(Sink::File(writer)), lfc))
+    }
+
+    /// A store writing to any file, for fault injection (`/dev/full`).
+    #[cfg(test)]
+    pub(crate) fn over_file_for_test(path: &std::path::Path) -> LeaseStore {
+        let live = LiveFile::from_path_for_test(path);
+        LeaseStore::over_file(Index::default(), live, LeaseFiles::new(path), Duration::ZERO).unwrap()
+    }
+
+    fn assemble(
+        index: Arc<Mutex<Index>>,
+        marks: Arc<Marks>,
+        files: Option<LeaseFiles>,
+        writer: Option<Sink>,
+        lfc: Duration,
+    ) -> LeaseStore {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let guarded = writer.as_ref().and_then(Sink::file).is_some();
         let periodic = !lfc.is_zero() && guarded;
         let shared = Arc::new(Shared {
-            index: Mutex::new(index),
+            index,
+            marks,
             files,
             _timer: guarded.then(|| LfcTimer { stop: stop.clone() }),
             writer,
@@ -208,27 +255,41 @@ impl LeaseStore {
         self.shared.index.lock().expect("lease index lock poisoned")
     }
 
-    /// Queues a row while the index lock is held, so file order = memory order.
-    fn log(&self, _index: &MutexGuard<'_, Index>, record: Record) -> Option<oneshot::Receiver<Result<()>>> {
-        self.shared.writer.as_ref().map(|w| w.submit(record))
+    /// Queues a row while the index lock is held, so file order = memory
+    /// order; `prev` is the lease before the change, to undo it if the row
+    /// fails.
+    fn log(&self, index: &mut Index, record: Record, prev: Option<Lease>) -> Option<Pending> {
+        let settled = self.shared.marks.settled();
+        self.shared.writer.as_ref().map(|w| w.submit(record, prev, |a, p| index.rows.queue(a, p, settled)))
+    }
+
+    /// Tells `hook` each address whose change was undone because its row
+    /// failed, once memory holds the lease as it was (the core queues the
+    /// kernel's entry again). Called on the writer thread, without the
+    /// store's lock: it must not block. Memfile only (see `undo`).
+    pub fn on_undo(&self, hook: impl Fn(Ipv4Addr) + Send + Sync + 'static) {
+        self.shared.marks.set_hook(Arc::new(hook));
     }
 
     /// Inserts or replaces the lease for `lease.address`. Memory changes at
     /// once; the handle resolves when the row is fsynced. Leases Kea could
     /// not store (see [`Lease::validate`]) are refused and change nothing.
     ///
-    /// If the handle resolves to an I/O error the change stays in memory but
-    /// is not durable: do not ACK. After a failed fsync every later change
-    /// fails too ([`LeaseError::Poisoned`]) until the daemon restarts and
-    /// replays the file.
+    /// If the handle resolves to an error the change is not durable: do
+    /// not ACK. With a lease file, memory is already back to the lease's
+    /// last durable version by then (unless a newer change of the address
+    /// is queued, which then decides; see `undo`); with a lease database,
+    /// the row is read again from it. After a failed fsync every later
+    /// change fails too ([`LeaseError::Poisoned`], and is undone) until the
+    /// daemon restarts and replays the file.
     pub fn upsert(&self, lease: Lease) -> Durable {
         if let Err(source) = lease.validate() {
             return Durable::failed(LeaseError::InvalidLease { address: lease.address, source });
         }
         let record = self.shared.writer.is_some().then(|| Record::Upsert(lease.clone()));
         let mut index = self.index();
-        index.insert(lease);
-        let rx = record.and_then(|r| self.log(&index, r));
+        let prev = index.insert(lease);
+        let rx = record.and_then(|r| self.log(&mut index, r, prev));
         Durable::pending((), rx)
     }
 
@@ -245,13 +306,13 @@ impl LeaseStore {
                 refused.push((lease, LeaseError::InvalidLease { address, source }));
                 continue;
             }
-            if self.shared.writer.is_some() {
-                records.push(Record::Upsert(lease.clone()));
-            }
-            index.insert(lease);
+            let record = self.shared.writer.is_some().then(|| Record::Upsert(lease.clone()));
+            let prev = index.insert(lease);
+            records.extend(record.map(|r| (r, prev)));
         }
+        let settled = self.shared.marks.settled();
         let rx = match &self.shared.writer {
-            Some(w) if !records.is_empty() => Some(w.submit_many(records)),
+            Some(w) if !records.is_empty() => Some(w.submit_many(records, |a, p| index.rows.queue(a, p, settled))),
             _ => None,
         };
         drop(index);
@@ -266,7 +327,7 @@ impl LeaseStore {
         let Some(old) = index.remove(addr) else {
             return Durable::ready(());
         };
-        let rx = self.log(&index, Record::Delete(old));
+        let rx = self.log(&mut index, Record::Delete(old.clone()), Some(old));
         Durable::pending((), rx)
     }
 
@@ -299,7 +360,7 @@ impl LeaseStore {
             index.insert(lease.clone());
             Record::Upsert(lease)
         };
-        let rx = self.log(&index, record);
+        let rx = self.log(&mut index, record, Some(old.clone()));
         Durable::pending(Some(old), rx)
     }
 
@@ -317,7 +378,7 @@ impl LeaseStore {
             t.reclaimed_declined += 1;
         }
         index.dirty.insert(old.subnet_id);
-        let rx = self.log(&index, Record::Delete(old));
+        let rx = self.log(&mut index, Record::Delete(old.clone()), Some(old));
         Durable::pending((), rx)
     }
 
@@ -334,8 +395,8 @@ impl LeaseStore {
         if let Err(source) = lease.validate() {
             return Durable::failed(LeaseError::InvalidLease { address: addr, source });
         }
-        index.insert(lease.clone());
-        let rx = self.log(&index, Record::Upsert(lease));
+        let prev = index.insert(lease.clone());
+        let rx = self.log(&mut index, Record::Upsert(lease), prev);
         Durable::pending(Some(old), rx)
     }
 
@@ -466,9 +527,10 @@ impl LeaseStore {
         }
     }
 
-    /// Writes every lease in memory as a new live file, under the index
-    /// lock so no change slips between the snapshot and the switch; returns
-    /// how many leases it holds. See [`super::guard`].
+    /// Writes every lease in memory as a new live file, queued under the
+    /// index lock so no change slips between the snapshot and the switch
+    /// (and waited for without it: the writer takes it to undo a failed
+    /// row); returns how many leases it holds. See [`super::guard`].
     pub fn rewrite_live_file(&self) -> Result<usize> {
         let Some(writer) = self.shared.writer.as_ref().and_then(Sink::file) else { return Ok(0) };
         let index = self.index();
@@ -480,8 +542,9 @@ impl LeaseStore {
             }
             n += 1;
         }
-        writer.rewrite(rows)?;
+        let done = writer.rewrite(rows, self.shared.marks.failures())?;
         drop(index);
+        done.recv().map_err(|_| LeaseError::WriterStopped)??;
         Ok(n)
     }
 

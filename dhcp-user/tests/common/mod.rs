@@ -59,6 +59,19 @@ impl Xdhcpd {
     /// [`Xdhcpd::start`] with the lease file at `leases` (a tmpfs the test
     /// fills, say).
     pub fn start_with_leases(lab: &Lab, host: &str, cfg: &KeaConfig, leases: &Path, extra: &[&str]) -> Xdhcpd {
+        Xdhcpd::start_with_env(lab, host, cfg, leases, extra, &[])
+    }
+
+    /// [`Xdhcpd::start_with_leases`] with environment variables set (a
+    /// test hook, say).
+    pub fn start_with_env(
+        lab: &Lab,
+        host: &str,
+        cfg: &KeaConfig,
+        leases: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Xdhcpd {
         let dir = lab.host_dir(host).unwrap();
         let leases = leases.to_path_buf();
         let mut cfg = cfg.clone();
@@ -67,7 +80,12 @@ impl Xdhcpd {
         cfg.write(&path).unwrap();
         let mut argv = vec![env!("CARGO_BIN_EXE_xdhcpd"), "run", "-c", path.to_str().unwrap()];
         argv.extend_from_slice(extra);
-        let mut process = lab.spawn(host, "xdhcpd", &argv).unwrap();
+        let (program, args) = argv.split_first().unwrap();
+        let mut command = lab.cmd(host, program).args(args);
+        for (k, v) in env {
+            command = command.env(k, v);
+        }
+        let mut process = command.spawn("xdhcpd").unwrap();
         process.wait_for_log("serving", T).unwrap_or_else(|e| panic!("{e:#}\n{}", process.log()));
         Xdhcpd { process, leases }
     }

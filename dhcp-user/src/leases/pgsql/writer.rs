@@ -41,12 +41,6 @@ fn lane_of(addr: Ipv4Addr) -> usize {
     u32::from(addr) as usize % LANES
 }
 
-fn address(record: &Record) -> Ipv4Addr {
-    match record {
-        Record::Upsert(l) | Record::Delete(l) => l.address,
-    }
-}
-
 impl DbWriter {
     /// Starts the lane tasks on `runtime`.
     pub fn spawn(db: PgLeaseDb, runtime: &tokio::runtime::Handle) -> DbWriter {
@@ -62,7 +56,7 @@ impl DbWriter {
 
     /// Queues one record; the receiver resolves once it is committed.
     pub fn submit(&self, record: Record) -> oneshot::Receiver<Result<()>> {
-        let lane = lane_of(address(&record));
+        let lane = lane_of(record.address());
         self.send(lane, vec![record])
     }
 
@@ -72,7 +66,7 @@ impl DbWriter {
     pub fn submit_many(&self, records: Vec<Record>) -> oneshot::Receiver<Result<()>> {
         let mut by_lane: Vec<Vec<Record>> = (0..LANES).map(|_| Vec::new()).collect();
         for r in records {
-            by_lane[lane_of(address(&r))].push(r);
+            by_lane[lane_of(r.address())].push(r);
         }
         let parts: Vec<_> =
             by_lane.into_iter().enumerate().filter(|(_, rs)| !rs.is_empty()).map(|(i, rs)| self.send(i, rs)).collect();
@@ -118,7 +112,7 @@ async fn run_lane(db: PgLeaseDb, mut rx: mpsc::UnboundedReceiver<Job>) {
 
 async fn apply(db: &PgLeaseDb, record: Record) -> std::result::Result<(), PgError> {
     let conflicts = db.conflicts();
-    let addr = address(&record);
+    let addr = record.address();
     let result = match &record {
         Record::Upsert(lease) if conflicts.is_echo(addr, Some(lease)) => return Ok(()),
         Record::Delete(_) if conflicts.is_echo(addr, None) => return Ok(()),

@@ -42,6 +42,9 @@ pub(super) struct Index {
     pub(super) tally: HashMap<u32, SubnetTally>,
     /// Subnets whose tally changed since [`LeaseStore::take_tallies`].
     pub(super) dirty: BTreeSet<u32>,
+    /// The newest row queued per address, to undo failed ones
+    /// ([`super::undo`]).
+    pub(super) rows: super::undo::Rows,
 }
 
 /// One subnet's lease counts, as Kea's statistics count them: gauges
@@ -148,6 +151,26 @@ impl Index {
         expiry_index(&mut self.by_expiry, &mut self.by_reclaimed, lease.state).insert((lease.expire, addr));
         self.by_addr.insert(addr, lease);
         old
+    }
+
+    /// Puts `addr` back as it was before a change whose row failed
+    /// (`None`: no lease). Gauges follow; the cumulative `entered` keeps
+    /// the attempt and does not count the undo as an assignment.
+    pub(super) fn restore(&mut self, addr: Ipv4Addr, prev: Option<Lease>) {
+        let subnets = [self.by_addr.get(&addr).map(|l| l.subnet_id), prev.as_ref().map(|l| l.subnet_id)];
+        let entered: Vec<(u32, u64)> =
+            subnets.into_iter().flatten().map(|s| (s, self.tally.get(&s).map_or(0, |t| t.entered))).collect();
+        match prev {
+            Some(lease) => {
+                self.insert(lease);
+            }
+            None => {
+                self.remove(addr);
+            }
+        }
+        for (s, n) in entered {
+            self.tally.entry(s).or_default().entered = n;
+        }
     }
 
     pub(super) fn remove(&mut self, addr: Ipv4Addr) -> Option<Lease> {

@@ -390,3 +390,89 @@ async fn group_commit_throughput() {
          ({single_rate:.0}/s one at a time)"
     );
 }
+
+/// Every address the store's undo hook heard.
+fn undo_heard(store: &LeaseStore) -> std::sync::Arc<std::sync::Mutex<Vec<Ipv4Addr>>> {
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = std::sync::Arc::clone(&heard);
+    store.on_undo(move |a| h.lock().unwrap().push(a));
+    heard
+}
+
+/// A full disk (`/dev/full`: every write fails with ENOSPC and cannot be
+/// cut back, so the writer is poisoned after it): no change that failed
+/// stays in memory, single or grouped, and the undo hook hears each.
+#[test]
+fn a_write_that_fails_leaves_nothing_behind() {
+    let store = LeaseStore::over_file_for_test(Path::new("/dev/full"));
+    let heard = undo_heard(&store);
+    match store.upsert(lease(1, 1)).wait_blocking() {
+        Err(LeaseError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(libc::ENOSPC)),
+        other => panic!("expected ENOSPC, got {other:?}"),
+    }
+    assert_eq!(store.get(ip(1)), None, "memory is back as it was when the handle fails");
+    let (durable, refused) = store.upsert_many(vec![lease(2, 1), lease(3, 1)]);
+    assert!(refused.is_empty());
+    assert!(matches!(durable.wait_blocking(), Err(LeaseError::Poisoned(_))));
+    assert!(store.is_empty(), "{:?}", store.snapshot());
+    assert_eq!(store.tallies().values().map(|t| t.assigned).sum::<u64>(), 0);
+    assert_eq!(*heard.lock().unwrap(), [ip(1), ip(2), ip(3)]);
+}
+
+/// Helper process for the next test: writes beyond `RLIMIT_FSIZE` fail
+/// with EFBIG, a real I/O error other than ENOSPC. The limit is the
+/// process's, so it runs alone in a child.
+#[test]
+fn file_size_limit_child() {
+    let Some(dir) = std::env::var_os("XDHCP_FSIZE_CHILD") else { return };
+    let path = Path::new(&dir).join("leases4.csv");
+    let (store, _) = open(&path);
+    let heard = undo_heard(&store);
+    let (first, second) = (lease(1, 1), lease(2, 1));
+    store.upsert(first.clone()).wait_blocking().unwrap();
+    store.upsert(second.clone()).wait_blocking().unwrap();
+    let limit = |bytes: u64| {
+        let lim = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: plain syscalls on this process; SIGXFSZ ignored so the
+        // write returns EFBIG instead of killing the process.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+        }
+    };
+    let on_file = || {
+        let (leases, _) = crate::leases::file::replay_bytes(&fs::read(&path).unwrap(), &path).unwrap();
+        leases
+    };
+    limit(fs::metadata(&path).unwrap().len());
+    // A renewal, a release and a new lease, all refused by the file.
+    let mut renewed = first.clone();
+    renewed.expire += 3600;
+    for d in [store.upsert(renewed.clone()), store.remove(ip(2)), store.upsert(lease(3, 1))] {
+        match d.wait_blocking() {
+            Err(LeaseError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(libc::EFBIG)),
+            other => panic!("expected EFBIG, got {other:?}"),
+        }
+    }
+    assert_eq!(all(&store), vec![first.clone(), second.clone()], "memory is what the file holds");
+    assert_eq!(on_file(), all(&store));
+    assert_eq!(*heard.lock().unwrap(), [ip(1), ip(2), ip(3)]);
+    // The failed append was cut back: nothing poisoned, service resumes.
+    limit(libc::RLIM_INFINITY);
+    store.upsert(renewed.clone()).wait_blocking().unwrap();
+    assert_eq!(on_file(), vec![renewed, second]);
+    assert_eq!(on_file(), all(&store));
+}
+
+/// See [`file_size_limit_child`].
+#[test]
+fn a_failed_renewal_release_or_new_lease_is_undone_on_efbig() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "leases::store::tests::file_size_limit_child", "--test-threads=1", "--nocapture"])
+        .env("XDHCP_FSIZE_CHILD", dir.path())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
