@@ -124,17 +124,21 @@
 //! - **Load-balancing split** ([`filter`]): RFC 3074 hash of the client
 //!   identifier, else `chaddr`; even → primary, odd → secondary.
 
+pub mod conflict;
 pub mod detect;
 pub mod filter;
 pub mod grace;
 pub mod handover;
 mod machine;
+pub mod recovery;
 pub mod state;
 pub mod status;
 mod update;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod recovery_tests;
 
 pub use detect::{ClientKey, clock_skew_secs, is_unacked, normalize_secs};
 pub use filter::{
