@@ -56,6 +56,11 @@
 
 use crate::leases::{Lease, LeaseState};
 
+/// How the answer refusing a losing `lease4-update` starts; with the
+/// winning lease in `arguments.lease` it tells an xdhcpd sender to store
+/// that lease (a Kea sender sees a failed update).
+pub const CONFLICT_TEXT: &str = "IPv4 lease conflict:";
+
 /// Whether `a` and `b` are the same client: the same hardware address,
 /// or the same client identifier (Kea identifies a client by either).
 pub fn same_client(a: &Lease, b: &Lease) -> bool {

@@ -46,6 +46,11 @@ pub enum UpdateOutcome {
     /// partner stays available, the client counts toward
     /// `max-rejected-lease-updates` for 24 h.
     Rejected(ClientKey),
+    /// Refused under the lease conflict rule ([`crate::ha::conflict`]):
+    /// the partner holds the address for another client with a winning
+    /// lease, which this server stores instead. The reply is dropped; the
+    /// partner stays available and nothing is counted.
+    Superseded,
 }
 
 /// What the partner said to a request whose outcome the machine needs.
@@ -1052,6 +1057,7 @@ impl HaMachine {
                     UpdateOutcome::Acked(client) => self.rejected.forgive(&client),
                     UpdateOutcome::Failed => self.partner = PartnerState::Unavailable,
                     UpdateOutcome::Rejected(client) => self.rejected.record(client, now),
+                    UpdateOutcome::Superseded => {}
                 }
                 self.run(now, Cause::Other, out);
             }
