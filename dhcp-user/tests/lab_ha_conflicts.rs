@@ -12,7 +12,12 @@
 //!   addresses for different clients (tie, standby newer, primary newer);
 //!   once the link is back the pair converges on the rule's winner in both
 //!   stores and returns to hot-standby; a partner update that loses is
-//!   refused with Kea's result 1 and the winning lease.
+//!   refused with Kea's result 1 and the winning lease;
+//! - with a real Kea 2.2 primary, the same skew terminates both; Kea stays
+//!   there (it never leaves by itself) and xdhcpd, after one attempt,
+//!   waits in terminated without disturbing it; once the operator
+//!   restarts Kea, xdhcpd leaves terminated and the pair resyncs into
+//!   hot-standby (kea#1205 without restarting both).
 
 mod common;
 
@@ -25,7 +30,7 @@ use std::{
 
 use common::{RawClient, T, Xdhcpd, msg_type, request, server_id, with_broadcast_flag};
 use dhcproto::v4::{DhcpOption, Message, MessageType};
-use lab::{Lab, venus};
+use lab::{Kea, Lab, venus};
 use serde_json::{Value, json};
 
 /// waiting → syncing → ready → hot-standby on both sides.
@@ -249,5 +254,52 @@ fn conflicting_leases_from_a_split_converge_on_the_rule() {
     let l = lab.dhclient(&venus::client(2)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&p, &s])));
     assert_eq!(l.server_id, venus::PRIMARY_LAN);
     p.stop();
+    s.stop();
+}
+
+#[test]
+fn kea_primary_stays_terminated_and_xdhcpd_follows_its_restart() {
+    let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
+    let offset = lab.host_dir(venus::STANDBY).unwrap().join("ha-clock-offset");
+    std::fs::write(&offset, "0").unwrap();
+    let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
+    let mut s = start(&lab, venus::STANDBY, Some(&offset));
+    let kea_log = |k: &mut Kea| k.process().log();
+    kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
+    s.wait_ha("tormenta", "hot-standby", 1, HA_UP);
+
+    // xdhcpd's HA clock runs 90 s ahead: Kea sees it in our heartbeat
+    // answers, we in its; both terminate.
+    std::fs::write(&offset, "90").unwrap();
+    kea.wait_ha_state("TERMINATED", T).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
+    s.wait_ha("tormenta", "terminated", 1, T);
+
+    // The clock is right again. Kea stays terminated; xdhcpd (not the
+    // primary) tries once, sees Kea stay, and returns to terminated
+    // without trying again within ten settle periods (30 s here).
+    std::fs::write(&offset, "0").unwrap();
+    s.wait_ha("tormenta", "terminated", 2, HA_UP);
+    assert!(s.process.log().contains("PartnerStaysTerminated"), "{}", s.process.log());
+    std::thread::sleep(Duration::from_secs(10));
+    let waits = s.process.log().matches("→ waiting (").count();
+    assert_eq!(waits, 1, "xdhcpd retried within the backoff:\n{}", s.process.log());
+    let kea_text = kea_log(&mut kea);
+    assert!(!kea_text.contains("from TERMINATED to"), "Kea left terminated:\n{kea_text}");
+    // Kea serves its scope throughout, as Kea in terminated does.
+    let l = lab.dhclient(&venus::client(1)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{kea_text}"));
+    assert_eq!(l.server_id, venus::PRIMARY_LAN);
+
+    // The operator restarts Kea (only Kea): it comes back in waiting, and
+    // xdhcpd, seeing it out of terminated, leaves too; the pair resyncs
+    // and returns to hot-standby.
+    kea.process().kill().unwrap();
+    let mut kea = Kea::start(&lab, venus::PRIMARY, &venus::kea_config(venus::PRIMARY).unwrap()).unwrap();
+    kea.wait_ha_state("HOT-STANDBY", HA_UP).unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", kea_log(&mut kea), s.process.log()));
+    s.wait_ha("tormenta", "hot-standby", 2, HA_UP);
+    s.wait_ha("tormenta", "syncing", 2, HA_UP);
+    let row = s.last_row(l.address).unwrap_or_else(|| panic!("{} served by Kea alone not synced\n{}", l.address, s.process.log()));
+    assert_eq!(row[1], venus::client_mac(1).to_string());
+    let l2 = lab.dhclient(&venus::client(2)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", kea_log(&mut kea)));
+    assert_eq!(l2.server_id, venus::PRIMARY_LAN);
     s.stop();
 }

@@ -416,6 +416,28 @@ mod tests {
     }
 
     #[test]
+    fn only_a_conflict_refusal_with_a_lease_supersedes() {
+        let reply = |result: i64, text: &str, arguments: Option<serde_json::Value>| PeerReply {
+            result,
+            text: text.to_owned(),
+            arguments,
+        };
+        let lease = serde_json::json!({ "lease": { "ip-address": "192.168.50.180" } });
+        let conflict = reply(1, "IPv4 lease conflict: 192.168.50.180 is held by another client", Some(lease.clone()));
+        assert_eq!(winning_lease(&conflict), Some(&lease["lease"]));
+        let client = ClientKey::new(&[2, 0, 0, 0, 0, 1], None);
+        assert_eq!(update_outcome(&Ok(conflict), client.clone()), UpdateOutcome::Superseded);
+        // Any other failure is what Kea makes of it: a failed update.
+        for r in [reply(1, "IPv4 lease conflict: no lease", None), reply(1, "some error", Some(lease.clone())),
+            reply(4, "IPv4 lease conflict: x", Some(lease))]
+        {
+            assert_eq!(winning_lease(&r), None, "{r:?}");
+        }
+        assert_eq!(update_outcome(&Ok(reply(1, "some error", None)), client.clone()), UpdateOutcome::Failed);
+        assert_eq!(update_outcome(&Ok(reply(0, "IPv4 lease updated.", None)), client.clone()), UpdateOutcome::Acked(client));
+    }
+
+    #[test]
     fn the_guard_runs_once_when_dropped() {
         let n = std::cell::Cell::new(0);
         {
