@@ -89,6 +89,11 @@ fn holders(lab: &Lab, host: &str) -> BTreeMap<String, String> {
 /// A REQUEST for `addr` from `mac` (broadcast flag set: the client has no
 /// address), naming `server` (SELECTING) or none (INIT-REBOOT); the reply.
 fn ask(lab: &Lab, mac: [u8; 6], addr: Ipv4Addr, server: Option<Ipv4Addr>) -> Message {
+    ask_within(lab, mac, addr, server, T).unwrap_or_else(|| panic!("no answer to {mac:02x?} asking {addr} of {server:?}"))
+}
+
+/// [`ask`], `None` when nothing answers within `wait`.
+fn ask_within(lab: &Lab, mac: [u8; 6], addr: Ipv4Addr, server: Option<Ipv4Addr>, wait: Duration) -> Option<Message> {
     let c = RawClient::open(lab, &venus::client(1), "eth0", mac);
     let xid = u32::from_be_bytes([mac[4], mac[5], addr.octets()[3], server.map_or(0, |s| s.octets()[3])]);
     let mut req = with_broadcast_flag(request(MessageType::Request, mac, xid));
@@ -96,7 +101,7 @@ fn ask(lab: &Lab, mac: [u8; 6], addr: Ipv4Addr, server: Option<Ipv4Addr>) -> Mes
     if let Some(s) = server {
         req.opts_mut().insert(DhcpOption::ServerIdentifier(s));
     }
-    c.exchange(&req, T).unwrap_or_else(|| panic!("no answer to {mac:02x?} asking {addr} of {server:?}"))
+    c.exchange(&req, wait)
 }
 
 fn unix_now() -> u64 {
@@ -249,6 +254,32 @@ fn conflicting_leases_from_a_split_converge_on_the_rule() {
     assert_eq!(holders(&lab, venus::STANDBY).get(addr), Some(&mac(winner, 1)));
     let a = post(&lab, venus::PRIMARY, &peer, &update("0c:00:00:00:00:01", base + 10));
     assert_eq!((a["result"].clone(), a["text"].clone()), (json!(0), json!("IPv4 lease updated.")), "{a}");
+
+    // A live conflict on the sender's side: the standby holds .190 for a
+    // client with a later cltt than anything the primary commits now (its
+    // clock ahead, within Kea's limits), which the primary never heard of
+    // (an operator's lease4-add is not replicated). A client asks the
+    // primary for .190: the primary commits, the standby refuses the
+    // update with the winning lease, the primary drops its ACK and stores
+    // the winner; the client's retry is NAKed. Both stores agree.
+    let late = Ipv4Addr::new(192, 168, 50, 190);
+    let now = unix_now();
+    let a = control(&lab, venus::STANDBY, "lease4-add", json!({
+        "ip-address": late.to_string(), "hw-address": "0d:00:00:00:00:01", "subnet-id": 1, "valid-lft": 3600,
+        "expire": now + 3600 + 50,
+    }));
+    assert_eq!(a["result"], 0, "{a}");
+    let asker = [0x0d, 0, 0, 0, 0, 2];
+    let first = ask_within(&lab, asker, late, Some(venus::PRIMARY_LAN), Duration::from_secs(5));
+    assert!(first.is_none(), "the primary ACKed an address its partner holds for another client: {first:?}");
+    let l = late.to_string();
+    for host in venus::SERVERS {
+        let h = holders(&lab, host);
+        assert_eq!(h.get(&l).map(String::as_str), Some("0d:00:00:00:00:01"), "{host}: {h:?}\n{}", logs(&[&p, &s]));
+    }
+    assert!(p.process.log().contains("lease conflict rule"), "{}", p.process.log());
+    let retry = ask(&lab, asker, late, None);
+    assert_eq!(msg_type(&retry), Some(MessageType::Nak), "{retry:?}");
     // The pair is still in its normal state and serves.
     assert!(!p.process.log().contains("→ terminated") && !s.process.log().contains("→ terminated"));
     let l = lab.dhclient(&venus::client(2)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&[&p, &s])));

@@ -1,5 +1,6 @@
 //! Two machines exchanging heartbeats through a clock skew and back:
-//! [`crate::ha::recovery`]'s rule as the pair lives it.
+//! [`crate::ha::recovery`]'s rule as the pair lives it; and what a
+//! conflict refusal ([`crate::ha::conflict`]) does to the machine.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -147,4 +148,30 @@ fn a_partner_that_never_leaves_terminated_is_left_alone() {
         run(p, s, t0, 124, 15, |_| 0);
         assert_eq!(ours.m.state(), State::LoadBalancing, "{me}: {:?}", ours.states);
     }
+}
+
+#[test]
+fn a_superseded_update_changes_no_state_and_counts_nothing() {
+    // Kea 2.4's limit of 1 rejected client: one result 4 terminates, any
+    // failure makes the partner unavailable; a conflict refusal does neither.
+    let json = r#"{"high-availability": [{"this-server-name": "p", "mode": "load-balancing", "heartbeat-delay": 1000,
+        "max-response-delay": 3000, "max-rejected-lease-updates": 1, "peers": [
+        {"name": "p", "url": "http://10.0.0.1:8000/", "role": "primary"},
+        {"name": "s", "url": "http://10.0.0.2:8000/", "role": "secondary"}]}]}"#;
+    let w: WireParameters = serde_json::from_str(json).unwrap();
+    let r = build(w, "test", &mut |_, _| {}).unwrap().relationships()[0].clone();
+    let t0 = Instant::now();
+    let mut m = HaMachine::new(&r, t0);
+    m.start(t0);
+    m.put(State::LoadBalancing);
+    let status = PartnerStatus { state: PartnerState::In(State::LoadBalancing), date_time: wall(0), scopes: None, unsent_update_count: None };
+    m.handle(t0, Event::HeartbeatOk { status, received_at: wall(0) });
+    for _ in 0..20 {
+        m.handle(t0, Event::LeaseUpdates(UpdateOutcome::Superseded));
+    }
+    assert_eq!((m.state(), m.partner_state()), (State::LoadBalancing, PartnerState::In(State::LoadBalancing)));
+    assert_eq!(m.unsent_update_count(), 0);
+    // The same refusals read as Kea reads them would have ended elsewhere.
+    m.handle(t0, Event::LeaseUpdates(UpdateOutcome::Rejected(ClientKey::new(&[2, 0, 0, 0, 0, 1], None))));
+    assert_eq!(m.state(), State::Terminated);
 }
