@@ -119,7 +119,7 @@ impl TerminatedExit {
     /// In `terminated`: whether to leave now (`partner` as last learned,
     /// `primary` this server's role).
     pub fn in_terminated(&mut self, now: Instant, partner: PartnerState, primary: bool) -> Verdict {
-        if self.heartbeat.is_zero() || !self.clean_since.is_some_and(|t| now.saturating_duration_since(t) >= self.settle) {
+        if self.heartbeat.is_zero() || self.clean_since.is_none_or(|t| now.saturating_duration_since(t) < self.settle) {
             return Verdict::Stay;
         }
         match partner {
