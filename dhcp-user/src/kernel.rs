@@ -453,7 +453,7 @@ mod tests {
     }
 
     /// A write whose row fails (`/dev/full`) is undone in the store, and
-    /// the kernel's entry follows: queued in, then out again.
+    /// the kernel's entry follows: it ends out of the kernel.
     #[tokio::test(flavor = "current_thread")]
     async fn a_failed_write_is_taken_out_of_the_kernel_again() {
         let store = LeaseStore::over_file_for_test(std::path::Path::new("/dev/full"));
@@ -471,7 +471,13 @@ mod tests {
         core.rescope_kernel().await;
         let leases: Vec<Seen> = seen.lock().unwrap().drain(..).filter(|s| matches!(s, Seen::Lease(..))).collect();
         let a = Ipv4Addr::new(192, 0, 2, 12);
-        assert_eq!(leases, [Seen::Lease(a, true), Seen::Lease(a, false)]);
+        // Whether the task read the address before the writer failed (in,
+        // then out) or after (out twice) is a race; either way the kernel
+        // ends without the lease.
+        assert!(
+            leases == [Seen::Lease(a, true), Seen::Lease(a, false)] || leases == [Seen::Lease(a, false), Seen::Lease(a, false)],
+            "{leases:?}"
+        );
         shutdown.cancel();
         task.await.unwrap();
     }

@@ -79,7 +79,7 @@ pub async fn dispatch(state: &ApiState, req: &Request) -> Handled {
         "ha-heartbeat" => {
             let r = rel(&ha, req)?;
             let hb = r.machine().heartbeat_reply();
-            Ok(Answer::ok("HA peer status returned.").with_args(wire::heartbeat_args(&hb, std::time::SystemTime::now())))
+            Ok(Answer::ok("HA peer status returned.").with_args(wire::heartbeat_args(&hb, peer::skew::ha_wall_clock())))
         }
         "ha-reset" => {
             Ok(on_machine(rel(&ha, req)?.as_ref(), |m| m.ha_reset(now)))
@@ -203,4 +203,32 @@ pub fn partner_dhcp(state: &ApiState, enable: bool, max_period: Option<u64>) -> 
             None => Answer::ok("DHCPv4 service disabled"),
         }
     })
+}
+
+/// For a `lease4-update` with `force-create` (what an HA partner sends)
+/// of a lease in `subnet`: whether the partner of the relationship serving
+/// it is the primary, which the lease conflict rule needs
+/// ([`crate::ha::conflict`]). `None` when no relationship with an active
+/// partner covers the subnet or this server is a backup: then the update
+/// overwrites, as in Kea.
+pub fn update_sender_is_primary(state: &ApiState, subnet: &crate::dhcp::policy::SubnetPolicy) -> Option<bool> {
+    use crate::config::ha::Role;
+    let rel = runtime(state)?.rel_for(subnet)?;
+    if rel.config.this_server().role() == Role::Backup {
+        return None;
+    }
+    rel.config.partner().map(|p| p.role() == Role::Primary)
+}
+
+/// The answer to a partner's `lease4-update` that loses to `kept` under
+/// the conflict rule: result 1, what Kea 2.2 answers any failed update (a
+/// Kea sender drops its reply; no Kea version counts 1 toward
+/// `max-rejected-lease-updates`), with the winning lease in `arguments`
+/// (Kea reads only `result` and `text`) for an xdhcpd sender to store.
+pub fn conflict_answer(kept: &crate::leases::Lease) -> Answer {
+    Answer::new(
+        ResultCode::Error,
+        format!("{} {} is held by another client with a lease at least as recent", crate::ha::conflict::CONFLICT_TEXT, kept.address),
+    )
+    .with_args(serde_json::json!({ "lease": wire::lease_update_args(kept) }))
 }

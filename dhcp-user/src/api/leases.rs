@@ -324,9 +324,18 @@ async fn add_or_update(state: &ApiState, req: &Request, update: bool) -> Handled
         false
     };
     // Check and write under one lock so a DHCP exchange cannot slip between.
-    let (lease, existed, write) = state.core.write(|tx| -> Result<_, ArgError> {
+    let applied = state.core.write(|tx| -> Result<_, ArgError> {
         let lease = parse_lease(&a, tx.policy(), unix_now())?;
-        let existed = tx.get(lease.address).is_some();
+        let local = tx.get(lease.address);
+        let existed = local.is_some();
+        // A partner's update for an address we hold for another client:
+        // the HA lease conflict rule decides (crate::ha::conflict).
+        if update && force
+            && let Some(primary) = tx.policy().subnet(lease.subnet_id).and_then(|s| super::ha::update_sender_is_primary(state, s))
+            && crate::ha::conflict::update_keeps_local(local.as_ref(), &lease, primary, unix_now())
+        {
+            return Ok(Err(local.unwrap_or(lease)));
+        }
         if !update && existed {
             return Err(ArgError::Other("IPv4 lease already exists.".into()));
         }
@@ -337,8 +346,15 @@ async fn add_or_update(state: &ApiState, req: &Request, update: bool) -> Handled
             )));
         }
         let write = tx.upsert(lease.clone());
-        Ok((lease, existed, write))
+        Ok(Ok((lease, existed, write)))
     })?;
+    let (lease, existed, write) = match applied {
+        Ok(a) => a,
+        Err(kept) => {
+            state.event(format!("lease4-update {}: refused, held by another client (HA lease conflict rule)", kept.address));
+            return Ok(super::ha::conflict_answer(&kept));
+        }
+    };
     durable(vec![write]).await?;
     state.event(format!("{} {}", req.command, lease.address));
     Ok(if !update {

@@ -12,6 +12,7 @@ use super::detect::{
 };
 use super::filter::{Query, ScopeFilter, ScopeOwner};
 use super::handover::{self, Handover};
+use super::recovery::{TerminatedExit, Verdict};
 use super::state::{PartnerState, State};
 
 /// Guard against a handler chain that never settles (none is known; Kea's
@@ -45,6 +46,11 @@ pub enum UpdateOutcome {
     /// partner stays available, the client counts toward
     /// `max-rejected-lease-updates` for 24 h.
     Rejected(ClientKey),
+    /// Refused under the lease conflict rule ([`crate::ha::conflict`]):
+    /// the partner holds the address for another client with a winning
+    /// lease, which this server stores instead. The reply is dropped; the
+    /// partner stays available and nothing is counted.
+    Superseded,
 }
 
 /// What the partner said to a request whose outcome the machine needs.
@@ -169,6 +175,15 @@ pub enum Notice {
     },
     /// Waiting while the partner is terminated: restart the partner.
     PartnerTerminated,
+    /// The clock skew stayed under the warning limit for the settle
+    /// period: leaving terminated to resync ([`crate::ha::recovery`]).
+    LeavingTerminated {
+        /// Partner minus local, seconds, at the last heartbeat.
+        skew_secs: i64,
+    },
+    /// Left terminated first, but the partner stayed there (a Kea server
+    /// never leaves it by itself): back to terminated, retried later.
+    PartnerStaysTerminated,
     /// The machine was told to go on after a pause.
     Continued,
     /// In-maintenance: this server may now be shut down safely.
@@ -366,6 +381,8 @@ pub struct HaMachine {
     last_contact: Instant,
     clock_skew: i64,
     last_skew_warning: Option<Instant>,
+    /// When terminated may be left ([`crate::ha::recovery`]).
+    exit: TerminatedExit,
     clients: ConnectingClients,
     rejected: RejectedClients,
     scopes: BTreeSet<String>,
@@ -440,6 +457,7 @@ impl HaMachine {
             last_contact: now,
             clock_skew: 0,
             last_skew_warning: None,
+            exit: TerminatedExit::new(rel.max_response_delay(), rel.heartbeat_delay()),
             clients: ConnectingClients::default(),
             rejected: RejectedClients::default(),
             scopes: BTreeSet::new(),
@@ -519,10 +537,9 @@ impl HaMachine {
         !self.heartbeat_delay.is_zero()
             && self.role != Role::Backup
             && self.mode != HaMode::PassiveBackup
-            && !matches!(
-                self.state,
-                State::Terminated | State::PassiveBackup | State::Backup
-            )
+            // Beyond Kea: heartbeats go on in terminated, to see the clock
+            // skew end (crate::ha::recovery).
+            && !matches!(self.state, State::PassiveBackup | State::Backup)
             && self.pending != Some(Pending::Sync)
     }
 
@@ -1006,6 +1023,7 @@ impl HaMachine {
                 self.sync_complete_notified = false;
                 self.partner = status.state;
                 self.clock_skew = detect::clock_skew_secs(status.date_time, received_at);
+                self.exit.measured(now, self.clock_skew);
                 if let Some(scopes) = status.scopes {
                     self.partner_scopes = scopes;
                 }
@@ -1039,6 +1057,7 @@ impl HaMachine {
                     UpdateOutcome::Acked(client) => self.rejected.forgive(&client),
                     UpdateOutcome::Failed => self.partner = PartnerState::Unavailable,
                     UpdateOutcome::Rejected(client) => self.rejected.record(client, now),
+                    UpdateOutcome::Superseded => {}
                 }
                 self.run(now, Cause::Other, out);
             }
@@ -1157,6 +1176,9 @@ impl HaMachine {
         }
         if to == State::InMaintenance {
             out.push(Action::Notice(Notice::MaintenanceShutdownSafe));
+        }
+        if to == State::Terminated {
+            self.exit.entered();
         }
     }
 
@@ -1302,7 +1324,17 @@ impl HaMachine {
         use State::*;
         let pd_if_due = |m: &Self| m.should_partner_down(now).then_some(PartnerDown);
         match self.state {
-            Backup | PassiveBackup | Terminated => None,
+            Backup | PassiveBackup => None,
+            // Kea never leaves terminated by itself; we do once the skew
+            // is gone (crate::ha::recovery).
+            Terminated if self.paused => None,
+            Terminated => match self.exit.in_terminated(now, self.partner, self.role == Role::Primary) {
+                Verdict::Leave => {
+                    out.push(Action::Notice(Notice::LeavingTerminated { skew_secs: self.clock_skew }));
+                    Some(Waiting)
+                }
+                Verdict::Stay | Verdict::Return => None,
+            },
             // Kea's in-maintenance waits for the cancel. One the partner
             // put a previous run of this server in (a planned stop, then a
             // restart before the partner saw it gone) is asked to be
@@ -1332,6 +1364,10 @@ impl HaMachine {
                 }
                 if self.partner_invalid() {
                     return None;
+                }
+                if self.exit.waiting(now, self.partner) == Verdict::Return {
+                    out.push(Action::Notice(Notice::PartnerStaysTerminated));
+                    return Some(Terminated);
                 }
                 match self.partner {
                     In(

@@ -24,6 +24,10 @@
 //!   (`ha-maintenance-start`), and what the partner's answer means.
 //! - [`grace`]: the reuse grace rule that keeps unreplicated kernel
 //!   renewals from turning into duplicate addresses after a failover.
+//! - [`recovery`]: leaving `terminated` by itself once the clock skew is
+//!   gone (Kea never does).
+//! - [`conflict`]: which lease an address keeps when the two servers hold
+//!   it for different clients.
 //!
 //! The I/O around this (HTTP to the partner, timers, the sync) is in
 //! [`crate::peer`]; Kea's HA messages as JSON in [`crate::kea::ha`].
@@ -81,8 +85,10 @@
 //!   failed heartbeats. Above 30 s a warning (at most one a minute); above
 //!   60 s the guard sends the server to terminated. Only heartbeats update
 //!   it, so in practice it is checked per heartbeat.
-//! - **Terminated** serves its own scope, sends no heartbeats and leaves
-//!   only through `ha-reset` (or a restart).
+//! - **Terminated** serves its own scope and leaves through `ha-reset` (or
+//!   a restart). Beyond Kea: heartbeats go on, and once the skew stayed
+//!   under 30 s for a settle period the server leaves for waiting by
+//!   itself ([`recovery`]).
 //! - **Maintenance.** `ha-maintenance-start` is refused in backup,
 //!   in-maintenance, partner-in-maintenance and terminated; the partner's
 //!   answer 0 leads to partner-in-maintenance, no answer or 1 to
@@ -112,7 +118,9 @@
 //!   partner-in-maintenance; otherwise `unsent-update-count` grows by one
 //!   per packet ([`HaMachine::plan_lease_updates`]). A failed update makes
 //!   the partner unavailable; result 4 (Kea 2.4+) instead counts the
-//!   client for 24 h toward `max-rejected-lease-updates`.
+//!   client for 24 h toward `max-rejected-lease-updates`. Beyond Kea: an
+//!   xdhcpd partner refusing an update under the [`conflict`] rule sends
+//!   the winning lease, which this server stores; nothing is counted.
 //! - **Network state.** Kea 2.2 keeps one HA flag for the local service
 //!   that the partner's `dhcp-disable`/`dhcp-enable` (origin `ha-partner`)
 //!   also set; state entries overwrite it, `ha-sync-complete-notify`
@@ -124,17 +132,21 @@
 //! - **Load-balancing split** ([`filter`]): RFC 3074 hash of the client
 //!   identifier, else `chaddr`; even → primary, odd → secondary.
 
+pub mod conflict;
 pub mod detect;
 pub mod filter;
 pub mod grace;
 pub mod handover;
 mod machine;
+pub mod recovery;
 pub mod state;
 pub mod status;
 mod update;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod recovery_tests;
 
 pub use detect::{ClientKey, clock_skew_secs, is_unacked, normalize_secs};
 pub use filter::{

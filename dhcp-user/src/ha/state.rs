@@ -31,8 +31,9 @@ pub enum State {
     Ready,
     /// `syncing`: pulling the partner's leases.
     Syncing,
-    /// `terminated`: HA given up (clock skew, rejected updates); serves its
-    /// own scope without talking to the partner.
+    /// `terminated`: HA given up (clock skew, rejected updates) until the
+    /// skew is gone ([`crate::ha::recovery`]); serves its own scope and
+    /// sends the partner heartbeats only.
     Terminated,
     /// `waiting`: starting up, waiting to learn the partner's state.
     Waiting,

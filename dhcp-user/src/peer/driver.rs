@@ -5,14 +5,14 @@
 use std::{
     collections::VecDeque,
     sync::{Arc, atomic::Ordering},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use super::{
     HaContext,
     client,
     rel::{Rel, update_outcome},
-    sync::{flush_backlog, sync_leases},
+    sync::{adopt_lease, flush_backlog, sync_leases},
 };
 use crate::{
     clock::unix_now,
@@ -30,12 +30,13 @@ pub(super) async fn replicate_renewals(rel: Arc<Rel>) {
         let r = partner.send(Outbound::from(&u), client::REQUEST_TIMEOUT).await;
         rel.async_pending.fetch_sub(1, Ordering::Relaxed);
         let outcome = update_outcome(&r, u.client());
+        rel.adopt_winner(&r);
         if let Err(e) = &r {
             tracing::warn!(error = %e, "replicating a kernel renewal failed");
         }
         let actions = {
             let mut m = rel.machine();
-            if !matches!(outcome, UpdateOutcome::Acked(_)) {
+            if !matches!(outcome, UpdateOutcome::Acked(_) | UpdateOutcome::Superseded) {
                 m.count_unsent();
             }
             m.handle(Instant::now(), Event::LeaseUpdates(outcome))
@@ -48,6 +49,7 @@ pub(super) async fn replicate_renewals(rel: Arc<Rel>) {
 /// actions until its tasks are stopped (see `rel_tasks`).
 pub(super) async fn drive(rel: Arc<Rel>, ctx: HaContext) {
     let Some(mut inbox) = rel.inbox.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let Some(mut adopt) = rel.adopt_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
     // The machine was started in `Rel::new`; its first actions
     // wait in the inbox.
     let heartbeat = rel.machine().heartbeat_enabled() && rel.partner.is_some();
@@ -57,6 +59,7 @@ pub(super) async fn drive(rel: Arc<Rel>, ctx: HaContext) {
         let hb_at = d.next_heartbeat;
         tokio::select! {
             Some(a) = inbox.recv() => d.run_all(vec![a]).await,
+            Some(l) = adopt.recv() => adopt_lease(&rel, &d.ctx, &l).await,
             _ = tokio::time::sleep_until(hb_at), if d.heartbeat => {
                 let ev = d.heartbeat_once().await;
                 let failed = matches!(ev, Event::HeartbeatFailed);
@@ -197,7 +200,7 @@ impl Driver {
             Ok(r) => match wire::parse_heartbeat(&r) {
                 Ok(status) => {
                     *self.rel.last_heartbeat.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                    Event::HeartbeatOk { status, received_at: SystemTime::now() }
+                    Event::HeartbeatOk { status, received_at: super::skew::ha_wall_clock() }
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "heartbeat answer unusable");

@@ -15,6 +15,8 @@
 //!   renewals to the partner).
 //! - `sync`: lease exchange outside the packet path (backlog flush,
 //!   Kea's lease sync, maintenance notifications).
+//! - [`skew`]: the wall clock heartbeats carry, with a testing-only
+//!   offset to try the clock-skew rules on a real pair.
 //! - `handover`: a planned stop handing the service to the partners
 //!   ([`hand_over`]).
 //! - this file: [`HaRuntime`], every relationship of the server (what the
@@ -47,6 +49,7 @@ pub mod client;
 mod driver;
 mod handover;
 mod rel;
+pub mod skew;
 mod sync;
 
 use std::sync::{Arc, Mutex, RwLock};

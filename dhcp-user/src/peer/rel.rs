@@ -26,13 +26,25 @@ use crate::{
     leases::Lease,
 };
 
-/// How a Kea peer answers an update, as HA reads it.
+/// How a Kea peer answers an update, as HA reads it (and an xdhcpd peer's
+/// refusal under the lease conflict rule, [`winning_lease`]).
 pub(super) fn update_outcome(r: &Result<PeerReply, PeerError>, client: ClientKey) -> UpdateOutcome {
     match r {
         Ok(r) if r.is_success() => UpdateOutcome::Acked(client),
+        Ok(r) if winning_lease(r).is_some() => UpdateOutcome::Superseded,
         Ok(r) if r.result == 4 => UpdateOutcome::Rejected(client),
         _ => UpdateOutcome::Failed,
     }
+}
+
+/// The lease an xdhcpd partner kept when it refused our update under the
+/// lease conflict rule ([`crate::ha::conflict`]): result 1, Kea's failure,
+/// with the conflict text and the lease in `arguments.lease`.
+pub(super) fn winning_lease(r: &PeerReply) -> Option<&serde_json::Value> {
+    if r.result != 1 || !r.text.starts_with(crate::ha::conflict::CONFLICT_TEXT) {
+        return None;
+    }
+    r.arguments.as_ref()?.get("lease").filter(|l| l.is_object())
 }
 
 /// One HA relationship at run time.
@@ -61,6 +73,10 @@ pub struct Rel {
     pub(super) async_pending: AtomicUsize,
     /// communication-recovery backlog.
     pub(super) backlog: Mutex<VecDeque<Update>>,
+    /// Leases the partner kept under the conflict rule, for the driver to
+    /// store in place of ours (the packet path has no store to write).
+    pub(super) adopt_tx: mpsc::UnboundedSender<serde_json::Value>,
+    pub(super) adopt_rx: Mutex<Option<mpsc::UnboundedReceiver<serde_json::Value>>>,
     pub(super) last_heartbeat: Mutex<Option<Instant>>,
     /// One permit per update in flight to the partner
     /// ([`client::CONNECTIONS`]).
@@ -97,6 +113,7 @@ impl Rel {
             .collect::<Result<Vec<_>, _>>()?;
         let (atx, arx) = mpsc::unbounded_channel();
         let (qtx, qrx) = mpsc::unbounded_channel();
+        let (wtx, wrx) = mpsc::unbounded_channel();
         let rel = Rel {
             config: rc.clone(),
             several: AtomicBool::new(several),
@@ -111,6 +128,8 @@ impl Rel {
             async_rx: Mutex::new(Some(qrx)),
             async_pending: AtomicUsize::new(0),
             backlog: Mutex::new(VecDeque::new()),
+            adopt_tx: wtx,
+            adopt_rx: Mutex::new(Some(wrx)),
             last_heartbeat: Mutex::new(None),
             slots: tokio::sync::Semaphore::new(client::CONNECTIONS),
             waiting: AtomicUsize::new(0),
@@ -220,6 +239,7 @@ impl Rel {
                 tracing::warn!(error = %e, "lease update to partner failed");
             }
             outcome = update_outcome(&r, u.client());
+            self.adopt_winner(&r);
             if !matches!(outcome, UpdateOutcome::Acked(_)) {
                 break;
             }
@@ -228,6 +248,14 @@ impl Rel {
         let actions = self.machine().handle(Instant::now(), Event::LeaseUpdates(outcome));
         self.dispatch(actions);
         ok
+    }
+
+    /// Hands the lease the partner kept under the conflict rule, if it
+    /// refused an update for that, to the driver to store.
+    pub(super) fn adopt_winner(&self, r: &Result<PeerReply, PeerError>) {
+        if let Some(l) = r.as_ref().ok().and_then(winning_lease) {
+            let _ = self.adopt_tx.send(l.clone());
+        }
     }
 
     /// Queues a lease the kernel renewed for the partner (no reply waits
@@ -385,6 +413,28 @@ mod tests {
         assert!(shed(SHED_NEW, discover), "new exchanges go first");
         assert!(!shed(SHED_NEW, request) && !shed(SHED_ALL - 1, request), "exchanges under way complete");
         assert!(shed(SHED_ALL, request) && shed(SHED_ALL, discover));
+    }
+
+    #[test]
+    fn only_a_conflict_refusal_with_a_lease_supersedes() {
+        let reply = |result: i64, text: &str, arguments: Option<serde_json::Value>| PeerReply {
+            result,
+            text: text.to_owned(),
+            arguments,
+        };
+        let lease = serde_json::json!({ "lease": { "ip-address": "192.168.50.180" } });
+        let conflict = reply(1, "IPv4 lease conflict: 192.168.50.180 is held by another client", Some(lease.clone()));
+        assert_eq!(winning_lease(&conflict), Some(&lease["lease"]));
+        let client = ClientKey::new(&[2, 0, 0, 0, 0, 1], None);
+        assert_eq!(update_outcome(&Ok(conflict), client.clone()), UpdateOutcome::Superseded);
+        // Any other failure is what Kea makes of it: a failed update.
+        for r in [reply(1, "IPv4 lease conflict: no lease", None), reply(1, "some error", Some(lease.clone())),
+            reply(4, "IPv4 lease conflict: x", Some(lease))]
+        {
+            assert_eq!(winning_lease(&r), None, "{r:?}");
+        }
+        assert_eq!(update_outcome(&Ok(reply(1, "some error", None)), client.clone()), UpdateOutcome::Failed);
+        assert_eq!(update_outcome(&Ok(reply(0, "IPv4 lease updated.", None)), client.clone()), UpdateOutcome::Acked(client));
     }
 
     #[test]

@@ -11,7 +11,10 @@ use super::{
 };
 use crate::{
     clock::unix_now,
-    ha::{PeerAnswer, SyncRequest},
+    config::ha::Role,
+    core::Tx,
+    ha::{PeerAnswer, SyncRequest, conflict},
+    leases::Lease,
     kea::ha::{self as wire, Outbound},
 };
 
@@ -82,24 +85,17 @@ async fn pull_pages(rel: &Rel, p: &PeerClient, ctx: &HaContext, req: &SyncReques
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        let primary = partner_is_primary(rel);
         ctx.core.write(|tx| {
             for v in &leases {
                 let Some(upd) = wire::page_lease_as_update(v) else {
                     tracing::warn!(lease = %v, "sync: lease without cltt/valid-lft skipped");
                     continue;
                 };
-                let Some(map) = upd.as_object() else { continue };
-                let lease = match crate::kea::lease::parse_lease(&crate::kea::command::Args(map), tx.policy(), unix_now()) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!(lease = %v, error = %e, "sync: lease refused");
-                        continue;
-                    }
-                };
-                if !tx.policy().subnet(lease.subnet_id).map_or(!rel.several(), |s| rel.serves(s)) {
-                    continue;
-                }
-                if wire::sync_takes(tx.get(lease.address).as_ref(), &lease) {
+                let Some(lease) = partner_lease(rel, tx, &upd, "sync") else { continue };
+                // Kea's rule, and the conflict rule for an address we hold
+                // for another client (crate::ha::conflict).
+                if conflict::sync_takes(tx.get(lease.address).as_ref(), &lease, primary, unix_now()) {
                     writes.push(tx.upsert(lease));
                     taken += 1;
                 }
@@ -115,6 +111,48 @@ async fn pull_pages(rel: &Rel, p: &PeerClient, ctx: &HaContext, req: &SyncReques
         w.await?;
     }
     Ok(taken)
+}
+
+/// Whether the partner is the primary (it holds the winner of a tie under
+/// the conflict rule).
+fn partner_is_primary(rel: &Rel) -> bool {
+    rel.config.partner().is_some_and(|p| p.role() == Role::Primary)
+}
+
+/// A lease from the partner (the `lease4-update` form) as this server
+/// would store it: `None`, logged, when it does not parse or its subnet
+/// belongs to another relationship.
+fn partner_lease(rel: &Rel, tx: &Tx<'_>, v: &Value, what: &str) -> Option<Lease> {
+    let map = v.as_object()?;
+    let lease = match crate::kea::lease::parse_lease(&crate::kea::command::Args(map), tx.policy(), unix_now()) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(lease = %v, error = %e, "{what}: lease refused");
+            return None;
+        }
+    };
+    tx.policy().subnet(lease.subnet_id).map_or(!rel.several(), |s| rel.serves(s)).then_some(lease)
+}
+
+/// Stores the lease the partner kept when it refused our update under the
+/// conflict rule, if it still wins against ours (a later change may have
+/// passed it): our client's next request for that address is NAKed, and
+/// the stores agree.
+pub(super) async fn adopt_lease(rel: &Rel, ctx: &HaContext, v: &Value) {
+    let primary = partner_is_primary(rel);
+    let write = ctx.core.write(|tx| {
+        let lease = partner_lease(rel, tx, v, "conflict")?;
+        conflict::sync_takes(tx.get(lease.address).as_ref(), &lease, primary, unix_now())
+            .then(|| (lease.address, tx.upsert(lease)))
+    });
+    let Some((address, write)) = write else { return };
+    match write.await {
+        Ok(()) => ctx.events.record(format!(
+            "HA {}: {address} kept by the partner for another client (lease conflict rule); stored here too",
+            rel.this_server()
+        )),
+        Err(e) => tracing::warn!(%address, error = %e, "storing the partner's winning lease failed"),
+    }
 }
 
 /// Sends `ha-maintenance-notify` for an operator's maintenance command.
