@@ -87,3 +87,24 @@ fn leases_survive_a_restart() {
     // …and mutante1 keeps it.
     assert_eq!(m1.renew(T).unwrap().address, l1.address);
 }
+
+/// SIGTERM and SIGINT each stop a serving xdhcpd (XDP attached, a lease
+/// held) cleanly within 5 s, as Kea's `keactrl stop` and systemd expect.
+#[test]
+fn sigterm_and_sigint_stop_within_five_seconds() {
+    let lab = Lab::up(venus::topology(3).unwrap()).unwrap();
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let (mut server, _leases) = start_xdhcpd(&lab, &[]);
+        lab.dhclient(&venus::client(1)).unwrap().obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
+        let asked = std::time::Instant::now();
+        server.signal(signal).unwrap();
+        let status = loop {
+            if let Some(s) = server.try_status().unwrap() {
+                break s;
+            }
+            assert!(asked.elapsed() < Duration::from_secs(5), "still running 5 s after signal {signal}:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "signal {signal}: exited {status}\n{}", server.log());
+    }
+}
