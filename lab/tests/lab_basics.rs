@@ -178,9 +178,15 @@ fn commands_are_bounded_and_processes_controllable() {
     let ns_inode = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     let mut pinned = lab.spawn("mutante1", "pinned", &["sh", "-c", "echo up; exec sleep 60"]).unwrap();
     pinned.wait_for_log("up", Duration::from_secs(5)).unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pinned.pid())).unwrap();
+    // "up" is printed by sh just before it execs sleep in the same pid, so the
+    // pid may still show sh for a moment: wait for the exec, bounded.
+    let status_of = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    lab::wait_until("the spawned pid to exec sleep", Duration::from_secs(2), || {
+        Ok(status_of(pinned.pid()).lines().any(|l| l == "Name:\tsleep").then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("the spawned pid is the program's: {e:#}\n{}", status_of(pinned.pid())));
+    let status = status_of(pinned.pid());
     assert!(status.lines().any(|l| l == "Cpus_allowed_list:\t0"), "{status}");
-    assert!(status.lines().any(|l| l == "Name:\tsleep"), "the spawned pid is the program's: {status}");
     let own = lab.run("mutante1", &["readlink", "/proc/self/ns/net"]).unwrap().stdout;
     assert_eq!(ns_inode(&pinned.pid().to_string()).to_string_lossy(), own.trim());
     pinned.stop(Duration::from_secs(2)).unwrap();
