@@ -214,19 +214,11 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Control API: bound before serving so a busy port fails start-up.
     let fastpath = fastpath.map(Arc::new);
     let mode = fastpath.as_ref().map_or_else(|| "userspace-only".to_owned(), |f| f.summary());
-    // Kea's multi-threading: a packet queue and its workers (fixed until a
-    // restart, like the runtime's threads).
-    let packet_pool = cfg.multi_threading().pool().map(|(threads, size)| {
-        tracing::info!(threads, queue_size = size, "multi-threading: packets go through a queue to a pool of workers");
-        (threads, Arc::new(crate::packet_queue::PacketQueue::new(size)) as server::Queue)
-    });
-    let pool_status = packet_pool.as_ref().map(|(threads, q)| api::PacketPool {
-        threads: *threads,
-        queue_size: cfg.multi_threading().packet_queue_size as usize,
-        queue: Arc::clone(q) as Arc<dyn crate::packet_queue::QueueStats>,
-    });
+    // Kea's multi-threading: a packet queue and its workers, changed by
+    // reconfigurations as Kea changes them.
+    let workers = crate::workers::Workers::start(core.clone(), Some(Arc::clone(&ha)), shutdown.clone(), cfg.multi_threading());
     let api_state = api::ApiState::new(core.clone(), Some(Arc::clone(&ha)), &cfg, Some(opts.config.clone()), shutdown.clone())
-        .with_packet_pool(pool_status)
+        .with_packet_pool(Arc::clone(&workers))
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
         .with_stop_request(stop_request.clone());
     let api_state = Arc::new(api_state);
@@ -239,16 +231,11 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let edges = Arc::new(ApiEdges::new(&api_state, &opts, &cfg)?);
     edges.prepare(&cfg).await.map_err(anyhow::Error::msg)?.commit();
     api_state.reconfig.set_edges(edges);
+    api_state.reconfig.set_workers(Arc::clone(&workers));
     ha.spawn(api_state.ha_context(), &mut tasks, shutdown.clone());
     for link in &links {
         tracing::info!(interface = %link.iface.name, addrs = ?link.iface.addrs, "serving");
-        let queue = packet_pool.as_ref().map(|(_, q)| Arc::clone(q));
-        tasks.spawn(server::serve(Arc::clone(link), core.clone(), Some(Arc::clone(&ha)), shutdown.clone(), queue));
-    }
-    if let Some((threads, queue)) = &packet_pool {
-        for _ in 0..*threads {
-            tasks.spawn(server::work(Arc::clone(queue), core.clone(), Some(Arc::clone(&ha)), shutdown.clone()));
-        }
+        tasks.spawn(server::serve(Arc::clone(link), core.clone(), Some(Arc::clone(&ha)), shutdown.clone(), workers.receivers()));
     }
     // Kea's id and text: Forge and operators wait for this line.
     let version = env!("CARGO_PKG_VERSION");

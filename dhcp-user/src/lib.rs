@@ -26,7 +26,8 @@
 //!    counters, DHCP switch, reuse grace; the pure packet pipeline). Its
 //!    kernel writes leave as messages to [`kernel`].
 //! 5. Services: [`peer`] (the HA runtime), [`server`] (the per-interface
-//!    packet loop: commit, then send), [`reconfig`] (a new config applied
+//!    packet loop: commit, then send), [`workers`] (Kea's multi-threading
+//!    pool, resized by reconfigurations), [`reconfig`] (a new config applied
 //!    to core, kernel, HA and loggers together, or refused whole).
 //! 6. [`api`]: Kea-compatible control commands over HTTP, metrics, status
 //!    page; nothing imports it but the wiring.
@@ -63,4 +64,5 @@ pub mod pidfile;
 pub mod reclaim;
 pub mod reconfig;
 pub mod server;
+pub mod workers;
 pub mod xdp;

@@ -26,10 +26,10 @@
 //!   basic auth): a changed relationship restarts from `waiting` and
 //!   resyncs, the others keep running; loggers; the control API's
 //!   credentials and TLS; the control socket (a new name opens the new
-//!   socket and closes the old one, as Kea does).
+//!   socket and closes the old one, as Kea does); `multi-threading` (the
+//!   packet pool switched on, off or resized: [`crate::workers`]).
 //! - Refused, naming the key: `interfaces-config.interfaces` (sockets and
-//!   XDP attach at start), `lease-database` (the store is loaded once) and
-//!   `multi-threading` (the pool's threads are the runtime's, made at start).
+//!   XDP attach at start) and `lease-database` (the store is loaded once).
 //! - Kernel templates are built by the kernel-sync task from the new
 //!   policy; a subnet it cannot template is left to the daemon (the
 //!   kernel passes its packets), so templates never refuse a config.
@@ -52,6 +52,7 @@ use crate::{
     leases::StoreConfig,
     logging,
     peer::{HaChange, HaRuntime, PeerError},
+    workers::Workers,
 };
 
 pub mod gate;
@@ -119,14 +120,13 @@ pub fn security_warnings(cfg: &Config) -> Vec<String> {
 struct Fixed {
     interfaces: Vec<String>,
     store: StoreConfig,
-    multi_threading: config::multi_threading::MultiThreading,
 }
 
 impl Fixed {
     fn of(cfg: &Config) -> Self {
         let mut interfaces: Vec<String> = cfg.interfaces().interfaces.iter().map(|i| format!("{i:?}")).collect();
         interfaces.sort();
-        Fixed { interfaces, store: glue::store_config(cfg), multi_threading: cfg.multi_threading() }
+        Fixed { interfaces, store: glue::store_config(cfg) }
     }
 
     /// The first setting of `new` that differs, as a refusal.
@@ -136,12 +136,6 @@ impl Fixed {
             return restart("Dhcp4.interfaces-config.interfaces", self.interfaces.join(","), new.interfaces.join(","));
         }
         let show = |p: &Option<PathBuf>| p.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string());
-        if self.multi_threading != new.multi_threading {
-            let show = |m: &config::multi_threading::MultiThreading| {
-                format!("enable {}, {} threads, queue {}", m.enabled, m.thread_pool_size, m.packet_queue_size)
-            };
-            return restart("Dhcp4.multi-threading", show(&self.multi_threading), show(&new.multi_threading));
-        }
         let (a, b) = (&self.store, &new.store);
         if a.persist != b.persist {
             return restart("Dhcp4.lease-database.persist", a.persist.to_string(), b.persist.to_string());
@@ -211,6 +205,7 @@ struct Prepared {
     edges: Option<Box<dyn Staged>>,
     loggers: logging::Opened,
     fixed: Fixed,
+    multi_threading: config::multi_threading::MultiThreading,
 }
 
 /// The reconfiguration service; one per daemon, shared by the control
@@ -222,6 +217,7 @@ pub struct Reconfig {
     applied: Arc<Mutex<Applied>>,
     fixed: Arc<Mutex<Fixed>>,
     edges: OnceLock<Arc<dyn Edges>>,
+    workers: OnceLock<Arc<Workers>>,
     events: Arc<EventLog>,
     /// One reconfiguration at a time: each is prepared against what the
     /// previous one left.
@@ -244,6 +240,7 @@ impl Reconfig {
             })),
             fixed: Arc::new(Mutex::new(Fixed::of(cfg))),
             edges: OnceLock::new(),
+            workers: OnceLock::new(),
             events,
             one_at_a_time: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -254,6 +251,12 @@ impl Reconfig {
     /// is left as it is).
     pub fn set_edges(&self, edges: Arc<dyn Edges>) {
         let _ = self.edges.set(edges);
+    }
+
+    /// Lets reconfiguration change the multi-threading pool (the daemon;
+    /// without it, `multi-threading` changes nothing).
+    pub fn set_workers(&self, workers: Arc<Workers>) {
+        let _ = self.workers.set(workers);
     }
 
     /// The configuration in force (shared with the API).
@@ -292,6 +295,7 @@ impl Reconfig {
             ha: Arc::clone(&self.ha),
             applied: Arc::clone(&self.applied),
             fixed: Arc::clone(&self.fixed),
+            workers: self.workers.get().cloned(),
             events: Arc::clone(&self.events),
         };
         let how = how.to_owned();
@@ -359,7 +363,7 @@ impl Reconfig {
             Some(e) => Some(e.prepare(cfg).await.map_err(Refused::Edges)?),
             None => None,
         };
-        Ok(Prepared { policy, ha, edges, loggers, fixed })
+        Ok(Prepared { policy, ha, edges, loggers, fixed, multi_threading: cfg.multi_threading() })
     }
 }
 
@@ -370,6 +374,7 @@ struct Switch {
     ha: Arc<HaRuntime>,
     applied: Arc<Mutex<Applied>>,
     fixed: Arc<Mutex<Fixed>>,
+    workers: Option<Arc<Workers>>,
     events: Arc<EventLog>,
 }
 
@@ -398,6 +403,7 @@ impl Switch {
         let (ha, change) = (&self.ha, p.ha);
         let settled = self.core.reconfigure(p.policy, Relink::Subnets(gate.relink), || ha.commit(change));
         changes.extend(p.edges.and_then(|e| e.commit()));
+        changes.extend(self.workers.as_ref().and_then(|w| w.apply(p.multi_threading)));
         *self.fixed.lock().unwrap_or_else(|e| e.into_inner()) = p.fixed;
         {
             let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());

@@ -8,11 +8,14 @@
 
 use std::{
     net::{Ipv4Addr, SocketAddrV4},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use dhcproto::v4::Message;
-use tokio::net::UdpSocket;
+use tokio::{net::UdpSocket, sync::watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -63,20 +66,51 @@ const MAX_BURST: usize = 64;
 /// burst: under load, one task and one wakeup per group commit instead of
 /// one per packet.
 ///
-/// With Kea's multi-threading on (`queue`), datagrams are only received
-/// here and pushed to the queue the [`work`]ers serve.
-pub async fn serve(link: Arc<Link>, core: Core, ha: Option<Arc<HaRuntime>>, shutdown: CancellationToken, queue: Option<Queue>) {
-    if let Some(q) = queue {
-        return receive_into(link, q, shutdown).await;
-    }
+/// With Kea's multi-threading on (`mode` holds a queue), datagrams are
+/// only received here and pushed to the queue the [`work`]ers serve; a
+/// reconfiguration may switch between the two at any time
+/// ([`crate::workers`]).
+pub async fn serve(
+    link: Arc<Link>,
+    core: Core,
+    ha: Option<Arc<HaRuntime>>,
+    shutdown: CancellationToken,
+    mut mode: watch::Receiver<Option<Queue>>,
+) {
     let mut buf = vec![0u8; 2048];
+    loop {
+        let queue = mode.borrow_and_update().clone();
+        let go_on = match queue {
+            Some(q) => receive_into(&link, q, &shutdown, &mut mode, &mut buf).await,
+            None => decide_here(&link, &core, &ha, &shutdown, &mut mode, &mut buf).await,
+        };
+        if !go_on {
+            return;
+        }
+    }
+}
+
+/// Receives and decides on `link` until the mode changes (`true`) or
+/// `shutdown` (`false`).
+async fn decide_here(
+    link: &Arc<Link>,
+    core: &Core,
+    ha: &Option<Arc<HaRuntime>>,
+    shutdown: &CancellationToken,
+    mode: &mut watch::Receiver<Option<Queue>>,
+    buf: &mut [u8],
+) -> bool {
     let mut burst = Burst::default();
     loop {
-        let Some(d) = next_datagram(&link, &mut buf, &shutdown).await else { return };
-        handle(&link, &core, &ha, &buf[..d.len], d.from, d.to, &mut burst);
+        let d = match next_datagram(link, buf, shutdown, mode).await {
+            Next::Datagram(d) => d,
+            Next::Switch => return true,
+            Next::Stop => return false,
+        };
+        handle(link, core, ha, &buf[..d.len], d.from, d.to, &mut burst);
         for _ in 1..MAX_BURST {
-            match net::try_recv(&link.udp, &mut buf) {
-                Ok(d) => handle(&link, &core, &ha, &buf[..d.len], d.from, d.to, &mut burst),
+            match net::try_recv(&link.udp, buf) {
+                Ok(d) => handle(link, core, ha, &buf[..d.len], d.from, d.to, &mut burst),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     tracing::warn!(interface = %link.iface.name, error = %e, "receive failed");
@@ -84,18 +118,35 @@ pub async fn serve(link: Arc<Link>, core: Core, ha: Option<Arc<HaRuntime>>, shut
                 }
             }
         }
-        burst.flush(&link, &core).await;
+        burst.flush(link, core).await;
     }
 }
 
-/// The next datagram on `link`, or `None` once `shutdown` fires (a
-/// failed receive is logged and skipped).
-async fn next_datagram(link: &Link, buf: &mut [u8], shutdown: &CancellationToken) -> Option<net::Datagram> {
+/// What the receiver waits for.
+enum Next {
+    /// A datagram (its bytes in the buffer).
+    Datagram(net::Datagram),
+    /// The multi-threading mode changed.
+    Switch,
+    /// The daemon stops.
+    Stop,
+}
+
+/// The next datagram on `link`, a change of `mode`, or the stop (a failed
+/// receive is logged and skipped).
+async fn next_datagram(
+    link: &Link,
+    buf: &mut [u8],
+    shutdown: &CancellationToken,
+    mode: &mut watch::Receiver<Option<Queue>>,
+) -> Next {
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return None,
+            _ = shutdown.cancelled() => return Next::Stop,
+            // The sender lives as long as the daemon's pool.
+            changed = mode.changed() => return if changed.is_ok() { Next::Switch } else { Next::Stop },
             r = net::recv(&link.udp, buf) => match r {
-                Ok(d) => return Some(d),
+                Ok(d) => return Next::Datagram(d),
                 Err(e) => tracing::warn!(interface = %link.iface.name, error = %e, "receive failed"),
             },
         }
@@ -114,14 +165,24 @@ pub struct Queued {
 /// The multi-threading queue ([`crate::packet_queue`]).
 pub type Queue = Arc<crate::packet_queue::PacketQueue<Queued>>;
 
-/// Receives on `link` into `queue` until `shutdown`; a datagram that
-/// pushes out an older one is logged (the first, then every 1000th).
-async fn receive_into(link: Arc<Link>, queue: Queue, shutdown: CancellationToken) {
-    let mut buf = vec![0u8; 2048];
+/// Receives on `link` into `queue` until the mode changes (`true`) or
+/// `shutdown` (`false`); a datagram that pushes out an older one is logged
+/// (the first, then every 1000th).
+async fn receive_into(
+    link: &Arc<Link>,
+    queue: Queue,
+    shutdown: &CancellationToken,
+    mode: &mut watch::Receiver<Option<Queue>>,
+    buf: &mut [u8],
+) -> bool {
     let mut dropped = 0u64;
     loop {
-        let Some(d) = next_datagram(&link, &mut buf, &shutdown).await else { return };
-        let item = Queued { link: Arc::clone(&link), bytes: buf[..d.len].to_vec(), from: d.from, to: d.to };
+        let d = match next_datagram(link, buf, shutdown, mode).await {
+            Next::Datagram(d) => d,
+            Next::Switch => return true,
+            Next::Stop => return false,
+        };
+        let item = Queued { link: Arc::clone(link), bytes: buf[..d.len].to_vec(), from: d.from, to: d.to };
         for _ in 0..queue.push(item) {
             if dropped % 1000 == 0 {
                 tracing::warn!(interface = %link.iface.name, dropped = dropped + 1,
@@ -132,34 +193,69 @@ async fn receive_into(link: Arc<Link>, queue: Queue, shutdown: CancellationToken
     }
 }
 
-/// One worker of Kea's multi-threading pool: takes datagrams from `queue`
-/// until `shutdown`, decides them and sends their replies, a burst of
-/// those from one link at a time (as [`serve`] does).
-pub async fn work(queue: Queue, core: Core, ha: Option<Arc<HaRuntime>>, shutdown: CancellationToken) {
+/// One worker of Kea's multi-threading pool: takes datagrams from `queue`,
+/// decides them and sends their replies, a burst of those from one link at
+/// a time (as [`serve`] does). Leaves at `shutdown`; at `stop` (its pool
+/// replaced by a reconfiguration) it first finishes what is queued, until
+/// no receiver holds the queue any more. `alive` counts the pool's workers
+/// (each adds itself before it is spawned).
+pub async fn work(
+    queue: Queue,
+    core: Core,
+    ha: Option<Arc<HaRuntime>>,
+    alive: Arc<AtomicUsize>,
+    stop: CancellationToken,
+    shutdown: CancellationToken,
+) {
     let mut burst = Burst::default();
     let mut next: Option<Queued> = None;
     loop {
         let first = match next.take() {
             Some(q) => q,
             None => tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = stop.cancelled() => break,
                 q = queue.pop() => q,
             },
         };
-        let link = Arc::clone(&first.link);
-        handle(&link, &core, &ha, &first.bytes, first.from, first.to, &mut burst);
-        for _ in 1..MAX_BURST {
-            match queue.try_pop() {
-                Some(q) if Arc::ptr_eq(&q.link, &link) => handle(&link, &core, &ha, &q.bytes, q.from, q.to, &mut burst),
-                Some(q) => {
-                    next = Some(q);
-                    break;
-                }
-                None => break,
-            }
-        }
-        burst.flush(&link, &core).await;
+        serve_burst(first, &queue, &core, &ha, &mut burst, &mut next).await;
     }
+    // Replaced: drain. Receivers let go of this queue as soon as they see
+    // the new mode; when only the pool's workers hold it, nothing more
+    // can arrive.
+    while !shutdown.is_cancelled() {
+        match next.take().or_else(|| queue.try_pop()) {
+            Some(first) => serve_burst(first, &queue, &core, &ha, &mut burst, &mut next).await,
+            None if Arc::strong_count(&queue) <= alive.load(Ordering::Acquire) => break,
+            None => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+        }
+    }
+    alive.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Decides `first` and the datagrams queued behind it from the same link
+/// (up to [`MAX_BURST`]), then sends the burst's replies; a datagram from
+/// another link is left in `next`.
+async fn serve_burst(
+    first: Queued,
+    queue: &Queue,
+    core: &Core,
+    ha: &Option<Arc<HaRuntime>>,
+    burst: &mut Burst,
+    next: &mut Option<Queued>,
+) {
+    let link = Arc::clone(&first.link);
+    handle(&link, core, ha, &first.bytes, first.from, first.to, burst);
+    for _ in 1..MAX_BURST {
+        match queue.try_pop() {
+            Some(q) if Arc::ptr_eq(&q.link, &link) => handle(&link, core, ha, &q.bytes, q.from, q.to, burst),
+            Some(q) => {
+                *next = Some(q);
+                break;
+            }
+            None => break,
+        }
+    }
+    burst.flush(&link, core).await;
 }
 
 /// A reply decided in this burst, without HA replication (those keep a

@@ -111,6 +111,7 @@ pub fn dhcp_enabled(until: Option<u64>, now: u64) -> bool {
 }
 
 fn status_get(state: &ApiState) -> Answer {
+    let pool = state.packet_pool.as_ref().and_then(|w| w.status());
     let until = state.core.dhcp_disabled_until();
     let reload = state
         .applied
@@ -123,7 +124,7 @@ fn status_get(state: &ApiState) -> Answer {
         "pid": std::process::id(),
         "uptime": state.started.elapsed().as_secs(),
         "reload": reload,
-        "multi-threading-enabled": state.packet_pool.is_some(),
+        "multi-threading-enabled": pool.is_some(),
         "sockets": { "status": "ready" },
         "xdhcp": {
             "attach-mode": state.attach_mode,
@@ -131,7 +132,7 @@ fn status_get(state: &ApiState) -> Answer {
         },
     });
     // Kea's keys, only with multi-threading on.
-    if let Some(p) = &state.packet_pool {
+    if let Some(p) = &pool {
         args["thread-pool-size"] = json!(p.threads);
         args["packet-queue-size"] = json!(p.queue_size);
         args["packet-queue-statistics"] = json!(p.queue.averages());

@@ -138,8 +138,8 @@ pub struct ApiState {
     pub attach_mode: String,
     /// XDP counters, when the program is attached.
     pub xdp: Option<Arc<dyn XdpSource>>,
-    /// Kea's multi-threading, when on: pool size, queue size, the queue.
-    pub packet_pool: Option<PacketPool>,
+    /// Kea's multi-threading (the pool in force, if any).
+    pub packet_pool: Option<Arc<crate::workers::Workers>>,
     /// Required credentials; `None` accepts anyone who can connect.
     /// Reconfiguration may change them ([`ApiState::set_auth`]).
     auth: RwLock<Option<Credentials>>,
@@ -149,17 +149,6 @@ pub struct ApiState {
     /// Recent notable events (config changes, dhcp-disable, HA
     /// transitions, …) for the page; shared with the HA runtime.
     pub events: Arc<EventLog>,
-}
-
-/// Kea's multi-threading as it runs: what `status-get` reports.
-#[derive(Clone)]
-pub struct PacketPool {
-    /// Workers taking packets from the queue.
-    pub threads: usize,
-    /// `packet-queue-size` (0: unbounded).
-    pub queue_size: usize,
-    /// The queue's statistics.
-    pub queue: Arc<dyn crate::packet_queue::QueueStats>,
 }
 
 impl ApiState {
@@ -212,8 +201,8 @@ impl ApiState {
     }
 
     /// Adds the multi-threading pool `status-get` reports.
-    pub fn with_packet_pool(mut self, pool: Option<PacketPool>) -> Self {
-        self.packet_pool = pool;
+    pub fn with_packet_pool(mut self, pool: Arc<crate::workers::Workers>) -> Self {
+        self.packet_pool = Some(pool);
         self
     }
 

@@ -343,3 +343,72 @@ mod tests {
         assert_eq!(label(&req), "[hwtype=1 ff:01:02:03:ff:04], cid=[00:01:02], tid=0x1a2b");
     }
 }
+
+/// When a packet in the special class `DROP` was found: on receipt, after
+/// the early global reservation lookup, or after the host lookup (Kea's
+/// DHCP4_PACKET_DROP_0010, _0014, _0013).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropStage {
+    /// Classified on receipt.
+    OnReceipt,
+    /// After the early global reservation lookup.
+    EarlyGlobal,
+    /// After the host reservation lookup.
+    HostLookup,
+}
+
+/// Kea's `Pkt4::toText` first line: addresses, ports, type and xid (Kea
+/// goes on with one line per option; the id and the first line are what
+/// tools match).
+pub fn packet_text(req: &Inbound, at: &Arrival<'_>) -> String {
+    let (name, code) = type_name(kind_type(req.kind));
+    let to = at.to.unwrap_or(Ipv4Addr::BROADCAST);
+    let from_port = if req.msg.giaddr().is_unspecified() { 68 } else { 67 };
+    format!("local_address={to}:67, remote_address={}:{from_port}, msg_type={name} ({code}), transid=0x{:x}", at.from, req.msg.xid())
+}
+
+/// A packet dropped as a member of `DROP` (`packets`, debug level 15).
+pub fn class_drop(req: &Inbound, at: &Arrival<'_>, stage: DropStage) {
+    if listening!("kea-dhcp4.packets") {
+        let text = packet_text(req, at);
+        match stage {
+            DropStage::OnReceipt => tracing::debug!(target: "kea-dhcp4.packets", msgid = "DHCP4_PACKET_DROP_0010",
+                debuglevel = PKT_HANDLING, "dropped as member of the special class 'DROP': {text}"),
+            DropStage::EarlyGlobal => tracing::debug!(target: "kea-dhcp4.packets", msgid = "DHCP4_PACKET_DROP_0014",
+                debuglevel = PKT_HANDLING, "dropped as member of the special class 'DROP' after early global host reservations lookup: {text}"),
+            DropStage::HostLookup => tracing::debug!(target: "kea-dhcp4.packets", msgid = "DHCP4_PACKET_DROP_0013",
+                debuglevel = PKT_HANDLING, "dropped as member of the special class 'DROP' after host reservation lookup: {text}"),
+        }
+    }
+}
+
+/// A request naming another server's identifier (`bad-packets`, DROP_0003).
+pub fn foreign_server_id(req: &Inbound, at: &Arrival<'_>) {
+    if listening!("kea-dhcp4.bad-packets") {
+        tracing::debug!(target: "kea-dhcp4.bad-packets", msgid = "DHCP4_PACKET_DROP_0003", debuglevel = PKT_HANDLING,
+            "{}, from interface {}: it contains a foreign server identifier", label(req), at.iface);
+    }
+}
+
+/// Kea's label of a datagram not parsed yet: what it logs when the
+/// service is disabled, since it checks before unpacking.
+pub const UNPARSED_LABEL: &str = "[hwtype=1 ], cid=[no info], tid=0x0";
+
+/// A datagram dropped because DHCP is disabled (`dhcp-disable`, or HA's
+/// network state): `bad-packets`, DROP_0008. `req` is `None` when the
+/// datagram was not parsed (the operator's switch is checked first).
+pub fn service_disabled(req: Option<&Inbound>) {
+    if listening!("kea-dhcp4.bad-packets") {
+        let l = req.map_or_else(|| UNPARSED_LABEL.to_owned(), label);
+        tracing::debug!(target: "kea-dhcp4.bad-packets", msgid = "DHCP4_PACKET_DROP_0008", debuglevel = PKT_HANDLING,
+            "{l}: DHCP service is globally disabled");
+    }
+}
+
+/// A query HA leaves to the partner (`ha-hooks`, debug level 40).
+pub fn not_for_us(req: &Inbound) {
+    if listening!("kea-dhcp4.ha-hooks") {
+        tracing::debug!(target: "kea-dhcp4.ha-hooks", msgid = "HA_BUFFER4_RECEIVE_NOT_FOR_US", debuglevel = BASIC,
+            "{}: dropping query to be processed by another server", label(req));
+    }
+}

@@ -390,7 +390,7 @@ pub fn globals_of(c: Counter) -> &'static [Global] {
         Counter::Sent(Sent::XdpAck | Sent::XdpReservedAck) => {
             &[Pkt4Received, Pkt4RequestReceived, Pkt4Sent, Pkt4AckSent]
         }
-        Counter::HaDropped(HaDrop::NoRelationship | HaDrop::NotInScopeOrDisabled) => &[Pkt4ReceiveDrop],
+        Counter::HaDropped(HaDrop::NoRelationship | HaDrop::NotInScope | HaDrop::HaDisabled) => &[Pkt4ReceiveDrop],
         Counter::HaDropped(_) | Counter::StoreFailure | Counter::SendFailure => &[],
     }
 }

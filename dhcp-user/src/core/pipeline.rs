@@ -145,14 +145,17 @@ fn kind_code(k: inbound::Kind) -> u8 {
 pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) -> Outcome<G::Rel> {
     let mut out = Outcome::default();
     if !v.enabled {
-        return out; // dhcp-disable in force (Kea drops silently too)
+        kea_log::service_disabled(Some(req));
+        return out; // dhcp-disable in force (Kea counts nothing either)
     }
     out.counts.add(Counter::Received(req.kind), 1);
     let Some(mut cls) = classify_on_receipt(v.policy, req, at) else {
+        kea_log::class_drop(req, at, kea_log::DropStage::OnReceipt);
         out.counts.add(Counter::Silent(Silence::ClassDrop), 1);
         return out;
     };
     if !engine::early_global_lookup(v.policy, req, &mut cls) {
+        kea_log::class_drop(req, at, kea_log::DropStage::EarlyGlobal);
         out.counts.add(Counter::Silent(Silence::ClassDrop), 1);
         return out;
     }
@@ -163,6 +166,11 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
     let rel = match gate.admit(subnet, &q) {
         Ok(r) => r,
         Err(why) => {
+            match why {
+                HaDrop::NotInScope => kea_log::not_for_us(req),
+                HaDrop::HaDisabled => kea_log::service_disabled(Some(req)),
+                HaDrop::NoRelationship | HaDrop::PartnerUpdatesBackedUp | HaDrop::PartnerUpdateFailed => {}
+            }
             out.counts.add(Counter::HaDropped(why), 1);
             return out;
         }
@@ -177,6 +185,11 @@ pub fn process<G: Gate>(v: View<'_>, req: &Inbound, at: &Arrival<'_>, gate: &G) 
     let ctx = Ctx { now: v.now, server_id: at.server_id, on_link };
     let decision = engine::decide_classified(req, subnet, v.policy, &view, v.alloc, ctx, cls);
     if let Some(why) = decision.silence {
+        match why {
+            Silence::OtherServerSelected => kea_log::foreign_server_id(req, at),
+            Silence::ClassDrop => kea_log::class_drop(req, at, kea_log::DropStage::HostLookup),
+            _ => {}
+        }
         out.counts.add(Counter::Silent(why), 1);
     }
     if let Some(rel) = rel {
@@ -311,6 +324,7 @@ impl Core {
         let mut st = self.lock();
         let now = crate::clock::unix_now(); // under the lock, as in `process`
         if !st.dhcp_enabled(now) {
+            kea_log::service_disabled(None);
             return Ok(Committed { reply: None, durable: None, replication: None });
         }
         let classify = if st.policy.bootp { inbound::classify_bootp } else { inbound::classify };

@@ -199,7 +199,7 @@ const SEND: UpdatePlan = UpdatePlan { partner: PartnerUpdates::Send, backups: fa
 
 #[test]
 fn ha_drops_are_counted_and_decide_nothing() {
-    for why in [HaDrop::NoRelationship, HaDrop::NotInScopeOrDisabled, HaDrop::PartnerUpdatesBackedUp] {
+    for why in [HaDrop::NoRelationship, HaDrop::NotInScope, HaDrop::HaDisabled, HaDrop::PartnerUpdatesBackedUp] {
         let mut w = World::new();
         let ha = FakeHa { admit: Err(why), plan: SEND };
         let o = w.run(&packet(MessageType::Discover, MAC, Ipv4Addr::UNSPECIFIED, &[]), &eth0(Ipv4Addr::UNSPECIFIED), &ha);

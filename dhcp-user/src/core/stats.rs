@@ -55,8 +55,11 @@ impl Sent {
 pub enum HaDrop {
     /// No relationship serves the request's subnet (Kea drops it too).
     NoRelationship,
-    /// Out of this server's scopes, or HA's DHCP switch is off.
-    NotInScopeOrDisabled,
+    /// Out of this server's scopes (Kea's `HA_BUFFER4_RECEIVE_NOT_FOR_US`).
+    NotInScope,
+    /// HA's DHCP switch is off (waiting, syncing, maintenance…: Kea's
+    /// disabled network state).
+    HaDisabled,
     /// Too many replies already wait for the partner (overload shedding).
     PartnerUpdatesBackedUp,
     /// The partner did not accept the lease update: no reply, as in Kea.
@@ -68,7 +71,8 @@ impl HaDrop {
     pub const fn label(self) -> &'static str {
         match self {
             HaDrop::NoRelationship => "no-relationship",
-            HaDrop::NotInScopeOrDisabled => "not-in-scope-or-disabled",
+            HaDrop::NotInScope => "not-in-scope",
+            HaDrop::HaDisabled => "ha-dhcp-disabled",
             HaDrop::PartnerUpdatesBackedUp => "partner-updates-backed-up",
             HaDrop::PartnerUpdateFailed => "partner-update-failed",
         }

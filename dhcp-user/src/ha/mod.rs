@@ -137,6 +137,7 @@ pub mod detect;
 pub mod filter;
 pub mod grace;
 pub mod handover;
+pub mod kea_log;
 mod machine;
 pub mod recovery;
 pub mod state;

@@ -199,3 +199,59 @@ fn decline_mismatch_names_both_clients() {
         "{text}"
     );
 }
+
+/// Drops log Kea's ids where Kea logs them: a `DROP`-class packet
+/// (DHCP4_PACKET_DROP_0010 on `packets`), a foreign server identifier
+/// (DROP_0003 on `bad-packets`), HA's not-for-us (`ha-hooks`) and a
+/// disabled service (DROP_0008, with Kea's unparsed label); and the HA
+/// state transition at INFO on `kea-dhcp4.ha-hooks`.
+#[test]
+fn drops_and_ha_transitions_carry_keas_ids() {
+    use dhcproto::{Encodable, Encoder, v4};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kea.log");
+    let mut m = v4::Message::new(
+        [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), &[2, 0, 0, 0, 0, 9],
+    );
+    m.set_xid(0xabc);
+    m.opts_mut().insert(v4::DhcpOption::MessageType(v4::MessageType::Request));
+    let mut bytes = Vec::new();
+    m.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    let req = crate::dhcp::inbound::classify(&bytes).unwrap();
+    let at = crate::core::pipeline::Arrival {
+        iface: "eth0",
+        iface_addrs: &[],
+        server_id: [10, 0, 0, 1].into(),
+        from: [0, 0, 0, 0].into(),
+        to: None,
+    };
+    let loggers = [file_logger("kea-dhcp4", Severity::Debug, 99, &log)];
+    with_loggers(&loggers, || {
+        use crate::core::kea_log;
+        kea_log::class_drop(&req, &at, kea_log::DropStage::OnReceipt);
+        kea_log::foreign_server_id(&req, &at);
+        kea_log::not_for_us(&req);
+        kea_log::service_disabled(None);
+        for (msgid, text) in crate::ha::kea_log::transition(
+            crate::ha::state::State::HotStandby,
+            crate::ha::state::State::PartnerDown,
+            crate::ha::state::PartnerState::Unavailable,
+            false,
+        ) {
+            tracing::info!(target: "kea-dhcp4.ha-hooks", msgid, "{text}");
+        }
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    for want in [
+        "DEBUG [kea-dhcp4.packets] DHCP4_PACKET_DROP_0010 dropped as member of the special class 'DROP': \
+         local_address=255.255.255.255:67, remote_address=0.0.0.0:68, msg_type=DHCPREQUEST (3), transid=0xabc",
+        "DEBUG [kea-dhcp4.bad-packets] DHCP4_PACKET_DROP_0003 [hwtype=1 02:00:00:00:00:09], cid=[no info], tid=0xabc, \
+         from interface eth0: it contains a foreign server identifier",
+        "DEBUG [kea-dhcp4.ha-hooks] HA_BUFFER4_RECEIVE_NOT_FOR_US [hwtype=1 02:00:00:00:00:09], cid=[no info], tid=0xabc: \
+         dropping query to be processed by another server",
+        "DEBUG [kea-dhcp4.bad-packets] DHCP4_PACKET_DROP_0008 [hwtype=1 ], cid=[no info], tid=0x0: DHCP service is globally disabled",
+        "INFO  [kea-dhcp4.ha-hooks] HA_STATE_TRANSITION server transitions from HOT-STANDBY to PARTNER-DOWN state, partner state is UNAVAILABLE",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}

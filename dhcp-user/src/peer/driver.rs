@@ -117,6 +117,10 @@ impl Driver {
         let now = Instant::now;
         match a {
             Action::StateChanged { from, to, partner } => {
+                let passive = rel.config.mode() == crate::config::ha::HaMode::PassiveBackup;
+                for (msgid, text) in crate::ha::kea_log::transition(from, to, partner, passive) {
+                    tracing::info!(target: "kea-dhcp4.ha-hooks", msgid, relationship = rel.this_server(), "{text}");
+                }
                 self.ctx.events.record(format!(
                     "HA {}: {} → {} (partner {})",
                     rel.this_server(),

@@ -284,7 +284,8 @@ impl Gate for Option<Arc<HaRuntime>> {
             None => &rels[0],
         };
         if !rel.admit(q) {
-            return Err(HaDrop::NotInScopeOrDisabled);
+            // Kea checks its network state before HA's scope filter.
+            return Err(if rel.machine().dhcp_enabled() { HaDrop::NotInScope } else { HaDrop::HaDisabled });
         }
         if rel.overloaded(q.msg_type) {
             return Err(HaDrop::PartnerUpdatesBackedUp);

@@ -295,3 +295,35 @@ fn comments_are_stripped_outside_strings() {
     assert_eq!(v, json!({"a": "x#y//z", "b": 1}));
     assert!(plain_json("<?include \"x\"?>").is_none());
 }
+
+/// `multi-threading` applies live, as in Kea: the pool is turned on,
+/// resized and off by `config-set`; a refused config leaves it alone.
+#[tokio::test]
+async fn multi_threading_is_switched_live_and_not_by_a_refused_config() {
+    let v = hub();
+    let (r, core, ha, _) = service(&v).await;
+    let workers = crate::workers::Workers::start(
+        core.clone(),
+        Some(Arc::clone(&ha)),
+        tokio_util::sync::CancellationToken::new(),
+        parse(&v).multi_threading(),
+    );
+    r.set_workers(Arc::clone(&workers));
+    let pool = |w: &crate::workers::Workers| w.status().map(|s| (s.threads, s.queue_size));
+    assert_eq!(pool(&workers), None);
+
+    let mut on = v.clone();
+    on["Dhcp4"]["multi-threading"] = json!({ "enable-multi-threading": true, "thread-pool-size": 3, "packet-queue-size": 16 });
+    let done = r.apply(&parse(&on), None, "config-set").await.unwrap();
+    assert_eq!(pool(&workers), Some((3, 16)));
+    assert!(done.changes.iter().any(|c| c.contains("multi-threading")), "{:?}", done.changes);
+
+    let mut refused = on.clone();
+    refused["Dhcp4"]["multi-threading"]["thread-pool-size"] = json!(1);
+    refused["Dhcp4"]["interfaces-config"]["interfaces"] = json!(["eth9"]);
+    r.apply(&parse(&refused), None, "config-set").await.unwrap_err();
+    assert_eq!(pool(&workers), Some((3, 16)), "refused: nothing changed");
+
+    r.apply(&parse(&v), None, "config-set").await.unwrap();
+    assert_eq!(pool(&workers), None, "off again");
+}
