@@ -134,34 +134,49 @@ fn a_name_given_twice_takes_the_last_severity_and_both_outputs() {
     }
 }
 
+/// A client's request as the packet path parses it: `chaddr`, option 53
+/// `kind`, then `edit` (xid, more options).
+fn request(
+    chaddr: [u8; 6],
+    kind: dhcproto::v4::MessageType,
+    edit: impl FnOnce(&mut dhcproto::v4::Message),
+) -> crate::dhcp::inbound::Inbound {
+    use dhcproto::{Encodable, Encoder, v4};
+    let z = std::net::Ipv4Addr::UNSPECIFIED;
+    let mut m = v4::Message::new(z, z, z, z, &chaddr);
+    m.opts_mut().insert(v4::DhcpOption::MessageType(kind));
+    edit(&mut m);
+    let mut bytes = Vec::new();
+    m.encode(&mut Encoder::new(&mut bytes)).unwrap();
+    crate::dhcp::inbound::classify(&bytes).unwrap()
+}
+
+/// A broadcast from 0.0.0.0 received on `eth0`.
+fn on_eth0() -> crate::core::pipeline::Arrival<'static> {
+    crate::core::pipeline::Arrival {
+        iface: "eth0",
+        iface_addrs: &[],
+        server_id: [10, 0, 0, 1].into(),
+        from: [0, 0, 0, 0].into(),
+        to: None,
+    }
+}
+
 /// The packet path's Kea lines land in Kea's loggers at Kea's debug
 /// levels: `kea-dhcp4.packets` at DEBUG 40 shows DHCP4_PACKET_RECEIVED
 /// (level 40) but not DHCP4_SUBNET_SELECTED (level 45).
 #[test]
 fn packet_lines_honour_keas_debug_levels() {
-    use dhcproto::{Encodable, Encoder, v4};
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("kea.log");
-    let mut m = v4::Message::new(
-        [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), &[2, 0, 0, 0, 0, 1],
-    );
-    m.opts_mut().insert(v4::DhcpOption::MessageType(v4::MessageType::Discover));
-    let mut bytes = Vec::new();
-    m.encode(&mut Encoder::new(&mut bytes)).unwrap();
-    let req = crate::dhcp::inbound::classify(&bytes).unwrap();
+    let req = request([2, 0, 0, 0, 0, 1], dhcproto::v4::MessageType::Discover, |_| {});
     let cfg = crate::config::parse(
         r#"{ "Dhcp4": { "interfaces-config": { "interfaces": ["eth0"] }, "subnet4": [ { "id": 7, "subnet": "10.0.0.0/24" } ] } }"#,
         "t",
     )
     .unwrap();
     let policy = crate::glue::compile(&cfg);
-    let at = crate::core::pipeline::Arrival {
-        iface: "eth0",
-        iface_addrs: &[],
-        server_id: [10, 0, 0, 1].into(),
-        from: [0, 0, 0, 0].into(),
-        to: None,
-    };
+    let at = on_eth0();
     with_loggers(&[file_logger("kea-dhcp4.packets", Severity::Debug, 40, &log)], || {
         crate::core::kea_log::received(&req, &at, policy.subnet(7));
     });
@@ -175,17 +190,12 @@ fn packet_lines_honour_keas_debug_levels() {
 /// with both hardware addresses (operators grep it).
 #[test]
 fn decline_mismatch_names_both_clients() {
-    use dhcproto::{Encodable, Encoder, v4};
+    use dhcproto::v4;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("kea.log");
-    let mut m = v4::Message::new(
-        [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), &[0, 0, 0, 0, 0, 0x22],
-    );
-    m.opts_mut().insert(v4::DhcpOption::MessageType(v4::MessageType::Decline));
-    m.opts_mut().insert(v4::DhcpOption::RequestedIpAddress([192, 168, 50, 1].into()));
-    let mut bytes = Vec::new();
-    m.encode(&mut Encoder::new(&mut bytes)).unwrap();
-    let req = crate::dhcp::inbound::classify(&bytes).unwrap();
+    let req = request([0, 0, 0, 0, 0, 0x22], v4::MessageType::Decline, |m| {
+        m.opts_mut().insert(v4::DhcpOption::RequestedIpAddress([192, 168, 50, 1].into()));
+    });
     let theirs = crate::leases::Lease::new(
         [192, 168, 50, 1].into(), Some(crate::leases::HwAddr::ethernet([0, 0, 0, 0, 0, 0x11])), None, 1, 4_000_000_000, 60,
     );
@@ -207,24 +217,12 @@ fn decline_mismatch_names_both_clients() {
 /// state transition at INFO on `kea-dhcp4.ha-hooks`.
 #[test]
 fn drops_and_ha_transitions_carry_keas_ids() {
-    use dhcproto::{Encodable, Encoder, v4};
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("kea.log");
-    let mut m = v4::Message::new(
-        [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), [0, 0, 0, 0].into(), &[2, 0, 0, 0, 0, 9],
-    );
-    m.set_xid(0xabc);
-    m.opts_mut().insert(v4::DhcpOption::MessageType(v4::MessageType::Request));
-    let mut bytes = Vec::new();
-    m.encode(&mut Encoder::new(&mut bytes)).unwrap();
-    let req = crate::dhcp::inbound::classify(&bytes).unwrap();
-    let at = crate::core::pipeline::Arrival {
-        iface: "eth0",
-        iface_addrs: &[],
-        server_id: [10, 0, 0, 1].into(),
-        from: [0, 0, 0, 0].into(),
-        to: None,
-    };
+    let req = request([2, 0, 0, 0, 0, 9], dhcproto::v4::MessageType::Request, |m| {
+        m.set_xid(0xabc);
+    });
+    let at = on_eth0();
     let loggers = [file_logger("kea-dhcp4", Severity::Debug, 99, &log)];
     with_loggers(&loggers, || {
         use crate::core::kea_log;
