@@ -54,11 +54,16 @@ pub enum Outcome {
     /// took the last of the headroom): the store misses that renewal. Never
     /// expected; the daemon raises an alarm when it moves.
     EventLost,
+    /// Passed: the frame's Ethernet or IP destination is neither broadcast
+    /// nor this server's address on the link (another host's frame seen on
+    /// a promiscuous bridge port, or another local address): the stack
+    /// decides whether the daemon gets it, so the kernel does not answer.
+    PassedOtherDestination,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 16] = [
+    pub const ALL: [Outcome; 17] = [
         Outcome::NotDhcp,
         Outcome::PassedToDaemon,
         Outcome::Malformed,
@@ -75,6 +80,7 @@ impl Outcome {
         Outcome::PassedOutOfScope,
         Outcome::PassedRingFull,
         Outcome::EventLost,
+        Outcome::PassedOtherDestination,
     ];
 
     /// Stable label used in logs, the status page and metrics.
@@ -96,6 +102,7 @@ impl Outcome {
             Outcome::PassedOutOfScope => "passed_out_of_scope",
             Outcome::PassedRingFull => "passed_ring_full",
             Outcome::EventLost => "event_lost",
+            Outcome::PassedOtherDestination => "passed_other_destination",
         }
     }
 }
@@ -138,9 +145,11 @@ pub struct Counters {
     pub passed_ring_full: u64,
     /// Answers whose event was lost (alarm).
     pub event_lost: u64,
+    /// Requests passed: sent to another host or address.
+    pub passed_other_destination: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Counters>() == 128);
+const _: () = assert!(core::mem::size_of::<Counters>() == 136);
 
 impl Counters {
     /// The counter of `outcome`.
@@ -162,6 +171,7 @@ impl Counters {
             Outcome::PassedOutOfScope => self.passed_out_of_scope,
             Outcome::PassedRingFull => self.passed_ring_full,
             Outcome::EventLost => self.event_lost,
+            Outcome::PassedOtherDestination => self.passed_other_destination,
         }
     }
 
@@ -185,6 +195,7 @@ impl Counters {
             Outcome::PassedOutOfScope => self.passed_out_of_scope += 1,
             Outcome::PassedRingFull => self.passed_ring_full += 1,
             Outcome::EventLost => self.event_lost += 1,
+            Outcome::PassedOtherDestination => self.passed_other_destination += 1,
         }
     }
 
@@ -206,6 +217,7 @@ impl Counters {
             Outcome::PassedOutOfScope => &mut self.passed_out_of_scope,
             Outcome::PassedRingFull => &mut self.passed_ring_full,
             Outcome::EventLost => &mut self.event_lost,
+            Outcome::PassedOtherDestination => &mut self.passed_other_destination,
         };
         *field += n;
     }
@@ -238,6 +250,6 @@ mod tests {
         a.bump(Outcome::Malformed);
         let b = Counters { not_dhcp: 5, ..Counters::default() };
         let s = a.add(&b);
-        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Outcome::ALL.map(|o| s.get(o)), [5, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 }

@@ -95,6 +95,26 @@ extern "C" fn scan_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
         s.state = SCAN_GAVE_UP;
         return 1;
     }
+    // A length the daemon refuses, a structured option only its parser can
+    // check, or a second copy of an option read here
+    // (the daemon's parser joins or replaces repeats, RFC 3396): the
+    // daemon decides, so both answer the same way.
+    let read_bit = match code {
+        12 => 1,
+        50 => 2,
+        53 => 4,
+        54 => 8,
+        55 => 16,
+        61 => 32,
+        _ => 0,
+    };
+    if !dhcp_common::dhcp::option_len_ok(code, len as u8)
+        || matches!(dhcp_common::dhcp::option_shape(code), dhcp_common::dhcp::Shape::Parsed)
+        || s.seen & read_bit != 0
+    {
+        s.needs_daemon = 1;
+    }
+    s.seen |= read_bit;
     match code {
         53 => s.msg_type = at(&s.req, i + 2) as u32,
         50 | 54 if len != 4 => s.needs_daemon = 1,
@@ -180,6 +200,7 @@ const SERVER_PORT: u8 = 67;
 pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcome> {
     // Read first, at a fixed offset from the frame start: read later, LLVM
     // derives its bound from the BOOTP checks and the verifier cannot.
+    let dst_mac = unsafe { *ptr_at::<[u8; 6]>(ctx, 0).ok_or(Outcome::Malformed)? };
     let src_mac = unsafe { *ptr_at::<[u8; 6]>(ctx, 6).ok_or(Outcome::Malformed)? };
     let b = req.bootp_off;
     if req.ihl != 20 || b > 64 {
@@ -188,11 +209,13 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
     let scratch = XDHCP_SCRATCH.get_ptr_mut(0).ok_or(Outcome::PassedNotRenewal)?;
     let scratch = unsafe { &mut *scratch };
     let opt_off = b + BOOTP_FIXED_LEN;
+    // Options end where the UDP payload does (the daemon reads no further).
     let frame_len = ctx.data_end() - ctx.data();
-    if frame_len <= opt_off {
+    let end = if req.udp_end < frame_len { req.udp_end } else { frame_len };
+    if end <= opt_off {
         return Err(Outcome::PassedNotRenewal);
     }
-    let mut n = frame_len - opt_off;
+    let mut n = end - opt_off;
     if n > SCRATCH {
         n = SCRATCH;
     }
@@ -217,6 +240,7 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
         (&mut scratch.state, SCAN_RUNNING),
         (&mut scratch.msg_type, 0),
         (&mut scratch.needs_daemon, 0),
+        (&mut scratch.seen, 0),
         (&mut scratch.has_req_ip, 0),
         (&mut scratch.has_server_id, 0),
         (&mut scratch.has_hostname, 0),
@@ -261,11 +285,16 @@ pub fn try_answer(ctx: &XdpContext, req: &DhcpRequest) -> Result<Verdict, Outcom
         src_mac,
     };
 
-    let plan = match reservation(scratch, &arrival, &chaddr) {
+    let plan = match reservation(scratch, &arrival, &chaddr)? {
         Some(res) => reserved(scratch, res, &fixed, &chaddr, &arrival)?,
         None => renewal(scratch, &fixed, &chaddr, &arrival, now)?,
     };
     let tmpl = plan.tmpl;
+    // Only what the stack delivers to the daemon's socket: a bridge port
+    // is promiscuous, so XDP also sees frames meant for other hosts.
+    if (dst_mac != [0xff; 6] && dst_mac != tmpl.server_mac) || (dst_ip != [0xff; 4] && dst_ip != tmpl.server_ip) {
+        return Err(Outcome::PassedOtherDestination);
+    }
     // Kea's HA query filter: DISCOVER and REQUEST are load balanced.
     if !serves(tmpl.serving, lb_hash(scratch, &chaddr)) {
         return Err(Outcome::PassedOutOfScope);
@@ -407,10 +436,16 @@ fn lb_hash(scratch: &Scratch, chaddr: &[u8; 6]) -> u8 {
     h
 }
 
-/// The reservation the daemon's engine would apply: by client-id first,
-/// then by MAC, for this interface and (relayed) subnet.
+/// The reservation the daemon's engine would apply: the client's
+/// client-id or MAC entry for this interface and (relayed) subnet. When
+/// both have one, the configured `host-reservation-identifiers` order
+/// picks (Kea's default puts the MAC first): the daemon's call.
 #[inline(always)]
-fn reservation<'a>(scratch: &mut Scratch, arrival: &Arrival, chaddr: &[u8; 6]) -> Option<&'a ReservationEntry> {
+fn reservation<'a>(
+    scratch: &mut Scratch,
+    arrival: &Arrival,
+    chaddr: &[u8; 6],
+) -> Result<Option<&'a ReservationEntry>, Outcome> {
     let cid_len = scratch.cid_len as usize;
     let off = scratch.cid_off as usize;
     scratch.rkey.ifindex = arrival.ifindex;
@@ -422,16 +457,26 @@ fn reservation<'a>(scratch: &mut Scratch, arrival: &Arrival, chaddr: &[u8; 6]) -
             scratch.rkey.id[i] = if i < cid_len { at(&scratch.req, off + i) } else { 0 };
         }
         if let Some(r) = unsafe { XDHCP_RESERVATIONS.get(&scratch.rkey) } {
-            return Some(r);
+            mac_key(scratch, chaddr);
+            if unsafe { XDHCP_RESERVATIONS.get(&scratch.rkey) }.is_some() {
+                return Err(Outcome::PassedReservation);
+            }
+            return Ok(Some(r));
         }
     }
+    mac_key(scratch, chaddr);
+    Ok(unsafe { XDHCP_RESERVATIONS.get(&scratch.rkey) })
+}
+
+/// Turns the scratch reservation key into `chaddr`'s MAC key.
+#[inline(always)]
+fn mac_key(scratch: &mut Scratch, chaddr: &[u8; 6]) {
     scratch.rkey.kind = RES_BY_MAC;
     scratch.rkey.len = 6;
     unsafe { zero_words(scratch.rkey.id.as_mut_ptr(), MAX_CLIENT_ID / 4) };
     for i in 0..6 {
         scratch.rkey.id[i] = chaddr[i];
     }
-    unsafe { XDHCP_RESERVATIONS.get(&scratch.rkey) }
 }
 
 /// The lease path: RENEWING / REBINDING (ciaddr) or INIT-REBOOT (option
@@ -602,8 +647,10 @@ fn reserved<'a>(
                     return Err(Outcome::PassedReservation);
                 }
             } else if ciaddr != [0; 4] {
-                // RENEWING / REBINDING the reserved address.
-                if ciaddr != addr {
+                // RENEWING / REBINDING the reserved address. With option
+                // 50 as well (RFC 2131 forbids it), the daemon treats the
+                // client as INIT-REBOOT, as Kea does: its call.
+                if ciaddr != addr || scratch.has_req_ip != 0 {
                     return Err(Outcome::PassedReservation);
                 }
             } else {

@@ -80,6 +80,9 @@ pub struct Scratch {
     /// 1 when an option only the daemon handles was seen (51, 52, or a
     /// malformed 50/54).
     pub needs_daemon: u32,
+    /// One bit per option the scan reads (12, 50, 53, 54, 55, 61) seen so
+    /// far, to notice a repeat.
+    pub seen: u32,
     /// 1 when option 50 (requested address) was seen; its value.
     pub has_req_ip: u32,
     /// Option 50 value.

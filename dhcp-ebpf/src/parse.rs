@@ -30,6 +30,9 @@ pub struct DhcpRequest {
     pub ihl: usize,
     /// Offset of the BOOTP header (op field).
     pub bootp_off: usize,
+    /// Offset just past the UDP payload: bytes after it (Ethernet padding,
+    /// or junk) never reach the daemon's socket, so they are not options.
+    pub udp_end: usize,
 }
 
 /// Returns a pointer to `T` at `offset` if the whole `T` is inside the frame.
@@ -92,8 +95,8 @@ pub fn dhcp_request(ctx: &XdpContext) -> Result<Option<DhcpRequest>, Malformed> 
     if unsafe { *cookie } != [99, 130, 83, 99] {
         return Err(Malformed);
     }
-    delivered(ctx, ip_off, ihl)?;
-    Ok(Some(DhcpRequest { ip_off, ihl, bootp_off }))
+    let udp_len = delivered(ctx, ip_off, ihl)?;
+    Ok(Some(DhcpRequest { ip_off, ihl, bootp_off, udp_end: udp_off + udp_len }))
 }
 
 /// Longest UDP datagram whose checksum is verified here (a 1500-byte MTU
@@ -108,9 +111,9 @@ const MAX_UDP_LEN: usize = 1480;
 /// Bytes are copied into the per-CPU scratch buffer with
 /// `bpf_xdp_load_bytes` (the stack has no room, and no bounds check of
 /// LLVM's merging is left for the verifier to follow); `try_answer` only
-/// uses that buffer afterwards.
+/// uses that buffer afterwards. Returns the UDP length.
 #[inline(always)]
-fn delivered(ctx: &XdpContext, ip_off: usize, ihl: usize) -> Result<(), Malformed> {
+fn delivered(ctx: &XdpContext, ip_off: usize, ihl: usize) -> Result<usize, Malformed> {
     let s = XDHCP_SCRATCH.get_ptr_mut(0).ok_or(Malformed)?;
     let buf = unsafe { &mut (*s).req };
     if unsafe { bpf_xdp_load_bytes(ctx.ctx, ip_off as u32, buf.as_mut_ptr().cast(), load_len(ihl, 64)) } != 0 {
@@ -140,7 +143,7 @@ fn delivered(ctx: &XdpContext, ip_off: usize, ihl: usize) -> Result<(), Malforme
     // made the kernel pass every locally sent renewal (lab_attach,
     // lab_ha_xdp); the link's own CRC already guards frames off the wire.
     let _ = udp_off;
-    Ok(())
+    Ok(udp_len)
 }
 
 /// `start` plus the one's-complement sum of the scratch buffer's first

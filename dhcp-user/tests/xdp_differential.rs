@@ -13,11 +13,8 @@
 //! - Otherwise the frame is passed to the daemon untouched (XDP_PASS): a
 //!   malformed frame is never answered, and nothing is dropped.
 //!
-//! Three kinds of difference are still open (RELIABILITY.md): the kernel
-//! ACKs a reserved client's renewal the daemon NAKs, answers a frame for
-//! another host, or rarely differs in a few bytes. In the normal suite they
-//! are counted and the first of each shown; with `XDHCP_XDP_FUZZ_STRICT`
-//! (what `cargo xtask fuzz kernel` sets) they fail the test.
+//! Any difference fails the test with its case (RELIABILITY.md lists the
+//! ones found and fixed).
 //!
 //! Cases come from a seeded generator: well-formed requests of every kind
 //! built around the configurations' clients, reservations and relays, then
@@ -355,12 +352,6 @@ struct Tally {
     offers: u64,
     acks: u64,
     passed: u64,
-    /// Kernel ACKs the daemon NAKs (an open finding).
-    open_nak: u64,
-    /// Frames for another host answered (an open finding).
-    open_not_us: u64,
-    /// Other byte differences (an open finding).
-    open_differ: u64,
 }
 
 #[test]
@@ -372,9 +363,6 @@ fn kernel_answers_only_what_the_daemon_answers_the_same_way() {
     let seconds = env("XDHCP_XDP_FUZZ_SECONDS");
     let cases = env("XDHCP_XDP_FUZZ_CASES").unwrap_or(if seconds.is_some() { u64::MAX } else { CASES });
     let deadline = Instant::now() + Duration::from_secs(seconds.unwrap_or(600));
-    // The known open differences (RELIABILITY.md) are counted and shown;
-    // `cargo xtask fuzz kernel` sets this to fail on them.
-    let strict = std::env::var_os("XDHCP_XDP_FUZZ_STRICT").is_some();
     eprintln!("xdp-differential: seed {seed} (replay with XDHCP_XDP_FUZZ_SEED={seed})");
     let mut rigs = [Rig::new(xdp_rig::venus_policy(), lo()), Rig::new(relay(), lo())];
     let mut rng = Rng(seed);
@@ -406,57 +394,30 @@ fn kernel_answers_only_what_the_daemon_answers_the_same_way() {
                 t.passed += 1;
             }
             XDP_TX => {
-                let d = match delivered(&f) {
-                    Ok(d) => d,
-                    Err(why @ ("ethernet destination is not us" | "IP destination is not us")) => {
-                        // Open finding (RELIABILITY.md): on a promiscuous
-                        // port the kernel answers frames for other hosts.
-                        if t.open_not_us == 0 {
-                            eprintln!("xdp-differential: OPEN: kernel answered a frame not for us ({why}); {}", case());
-                        }
-                        t.open_not_us += 1;
-                        continue;
-                    }
-                    Err(why) => panic!("the kernel answered a frame the daemon never gets ({why}); {}", case()),
-                };
+                let d = delivered(&f)
+                    .unwrap_or_else(|why| panic!("the kernel answered a frame the daemon never gets ({why}); {}", case()));
                 let (kind, want) = daemon_frame(&rig.policy, &d, &leases, now)
                     .unwrap_or_else(|why| panic!("the kernel answered, but {why}; {}", case()));
-                if kind == MessageType::Nak && out.windows(3).any(|w| w == [53, 1, 5]) {
-                    // Open finding (RELIABILITY.md): the kernel ACKs a
-                    // reserved client's renewal the daemon NAKs. Counted
-                    // and shown, so it stays visible until fixed.
-                    if t.open_nak == 0 {
-                        eprintln!("xdp-differential: OPEN: kernel ACK where the daemon NAKs; {}", case());
-                    }
-                    t.open_nak += 1;
-                    continue;
-                }
-                if out != want {
-                    // Open finding (RELIABILITY.md): a rare byte difference.
-                    if t.open_differ == 0 || strict {
-                        eprintln!("xdp-differential: OPEN: frames differ; {}\nkernel {}\ndaemon {}", case(), hex(&out), hex(&want));
-                    }
-                    t.open_differ += 1;
-                    continue;
-                }
+                assert!(
+                    out == want,
+                    "the kernel's answer differs from the daemon's; {}\nkernel {}\ndaemon {}",
+                    case(),
+                    hex(&out),
+                    hex(&want)
+                );
                 if kind == MessageType::Offer { t.offers += 1 } else { t.acks += 1 }
             }
             other => panic!("the kernel returned action {other}; {}", case()),
         }
     }
     eprintln!(
-        "xdp-differential: {} cases (seed {seed}): {} mutated, {} answered by the kernel ({} OFFERs, {} ACKs) and equal to the daemon's, {} passed, open: {} kernel ACKs the daemon NAKs, {} frames for another host answered, {} other differences",
+        "xdp-differential: {} cases (seed {seed}): {} mutated, {} answered by the kernel ({} OFFERs, {} ACKs) and equal to the daemon's, {} passed",
         t.cases,
         t.mutated,
         t.offers + t.acks,
         t.offers,
         t.acks,
         t.passed,
-        t.open_nak,
-        t.open_not_us,
-        t.open_differ
     );
-    let open = t.open_nak + t.open_not_us + t.open_differ;
-    assert!(!strict || open == 0, "{open} open differences (XDHCP_XDP_FUZZ_STRICT)");
     assert!(t.offers + t.acks > 0, "no case was answered by the kernel: the generator misses the fast path");
 }

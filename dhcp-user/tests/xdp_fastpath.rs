@@ -279,6 +279,8 @@ fn kernel_passes_what_it_must_not_answer() {
         .into_iter()
         .map(|(n, r, l, o)| (n, r.frame(), l, o))
         .chain([("sent from a MAC other than chaddr", spoofed, Some(good.clone()), Outcome::PassedNotRenewal)])
+        .chain(other_destinations().into_iter().map(|(n, f)| (n, f, Some(good.clone()), Outcome::PassedOtherDestination)))
+        .chain(unreadable_options().into_iter().map(|(n, f)| (n, f, Some(good.clone()), Outcome::PassedNotRenewal)))
         .collect();
     for (name, frame, l, why) in cases {
         rig.sync.sync_lease(&rig.policy, CLIENT, l.as_ref());
@@ -300,6 +302,53 @@ fn kernel_passes_what_it_must_not_answer() {
     assert!(rig.events.next().is_none(), "no event for passed requests");
 }
 
+/// A renewal seen on a promiscuous port but meant for another host (its
+/// MAC) or another address: the stack, not the kernel, decides.
+fn other_destinations() -> Vec<(&'static str, Vec<u8>)> {
+    let mut other_mac = renewal().frame();
+    other_mac[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 0x99]);
+    let addrs = FrameAddrs {
+        dst_mac: SERVER_MAC,
+        src_mac: MAC,
+        src_ip: CLIENT,
+        dst_ip: Ipv4Addr::new(192, 168, 50, 9),
+        src_port: 68,
+        dst_port: 67,
+    };
+    let other_ip = frame::build(&addrs, &renewal().payload());
+    vec![("to another host's MAC", other_mac), ("to another IP address", other_ip)]
+}
+
+/// Renewals whose options the daemon reads differently from a plain scan:
+/// the kernel leaves them to it.
+fn unreadable_options() -> Vec<(&'static str, Vec<u8>)> {
+    let addrs = FrameAddrs {
+        dst_mac: SERVER_MAC,
+        src_mac: MAC,
+        src_ip: CLIENT,
+        dst_ip: SERVER,
+        src_port: 68,
+        dst_port: 67,
+    };
+    // END only in the Ethernet padding after the UDP datagram.
+    let mut unended = renewal().payload();
+    assert_eq!(unended.pop(), Some(255));
+    let mut padded = frame::build(&addrs, &unended);
+    padded.push(255);
+    // A second message type (the daemon joins consecutive copies).
+    let mut twice = renewal().payload();
+    let end = twice.len() - 1;
+    twice.splice(end..end, [53, 1, 3]);
+    // A message type of two bytes (the daemon drops it).
+    let mut long = renewal().payload();
+    let end = long.len() - 1;
+    long.splice(end..end, [53, 2, 3, 3]);
+    vec![
+        ("END beyond the UDP length", padded),
+        ("option 53 twice", frame::build(&addrs, &twice)),
+        ("option 53 of two bytes", frame::build(&addrs, &long)),
+    ]
+}
 
 // ---- Reserved clients -------------------------------------------------
 

@@ -146,7 +146,7 @@ fn classify_as(bytes: &[u8], bootp: bool) -> Result<Inbound, DropReason> {
         return Err(DropReason::NoMagicCookie);
     }
     check_option_framing(&bytes[MIN_LEN..])?;
-    let msg = Message::from_bytes(bytes).map_err(|_| DropReason::BadOption)?;
+    let msg = decode(bytes)?;
     if msg.opcode() != Opcode::BootRequest {
         return Err(DropReason::NotRequest);
     }
@@ -183,9 +183,11 @@ fn classify_as(bytes: &[u8], bootp: bool) -> Result<Inbound, DropReason> {
         Some(DhcpOption::ParameterRequestList(codes)) => codes.iter().map(|c| u8::from(*c)).collect(),
         _ => Vec::new(),
     };
+    // Kea takes any bytes as a host name; one that is not UTF-8 reaches
+    // the engine with the odd bytes replaced.
     let hostname = match opts.get(OptionCode::Hostname) {
         Some(DhcpOption::Hostname(h)) => Some(h.clone()),
-        _ => None,
+        _ => raw_option(&bytes[MIN_LEN..], 12).map(|v| String::from_utf8_lossy(v).into_owned()),
     };
     let relay_agent_info = raw_option(&bytes[MIN_LEN..], 82)
         .filter(|v| !v.is_empty())
@@ -232,6 +234,68 @@ impl Inbound {
     }
 }
 
+/// The message as dhcproto reads it, with every option present. dhcproto
+/// stops reading options, silently, at the first one it cannot decode,
+/// which would lose the message type or client-id behind it. Kea takes any
+/// bytes in a text option, so one that is not UTF-8 is blanked (PAD) for
+/// dhcproto and read raw where needed, as are options 81 and 82, which the
+/// daemon reads raw with Kea's rules; any other option that does not
+/// decode makes the packet malformed, as Kea drops it.
+fn decode(bytes: &[u8]) -> Result<Message, DropReason> {
+    let msg = Message::from_bytes(bytes).map_err(|_| DropReason::BadOption)?;
+    let opts = &bytes[MIN_LEN..];
+    if all_decoded(&msg, opts) {
+        return Ok(msg);
+    }
+    let mut copy = bytes.to_vec();
+    for (at, tlv) in options(opts) {
+        let one = [tlv, &[255]].concat();
+        match DhcpOption::decode(&mut dhcproto::Decoder::new(&one)) {
+            Ok(_) => {}
+            // Read raw by the daemon itself, with Kea's rules (a partial
+            // FQDN name, relay sub-options): dhcproto's view does not count.
+            Err(_) if matches!(tlv[0], 81 | 82) => copy[MIN_LEN + at..][..tlv.len()].fill(0),
+            Err(dhcproto::error::DecodeError::Utf8Error(_)) => copy[MIN_LEN + at..][..tlv.len()].fill(0),
+            Err(_) => return Err(DropReason::BadOption),
+        }
+    }
+    Message::from_bytes(&copy).map_err(|_| DropReason::BadOption)
+}
+
+/// Whether dhcproto read the options field `opts` to its end: it stops at
+/// the first option it cannot decode, so then the last one is missing
+/// (or is one it files under another code, like 37: checked the slow way).
+fn all_decoded(msg: &Message, opts: &[u8]) -> bool {
+    options(opts).last().is_none_or(|(_, tlv)| msg.opts().get(OptionCode::from(tlv[0])).is_some())
+}
+
+/// The options (code, length, value) of an options field whose framing
+/// [`check_option_framing`] accepted, with their offsets; PAD and END
+/// are not options.
+fn options(mut opts: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        loop {
+            match opts {
+                [0, rest @ ..] => {
+                    opts = rest;
+                    at += 1;
+                }
+                [255, ..] | [] => return None,
+                [_, len, ..] => {
+                    let n = (2 + usize::from(*len)).min(opts.len());
+                    let (tlv, rest) = opts.split_at(n);
+                    let item = (at, tlv);
+                    opts = rest;
+                    at += n;
+                    return Some(item);
+                }
+                [_] => return None,
+            }
+        }
+    })
+}
+
 /// The payload of the first option `code` in an options field whose
 /// framing [`check_option_framing`] accepted.
 fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
@@ -252,24 +316,11 @@ fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
     None
 }
 
-/// The length an option must have for the decoder to read it correctly:
-/// dhcproto reads these codes as fixed-size integers or flags and, given
-/// another length, misreads the rest of the packet (and asserts in debug
-/// builds). Found by the proptest below.
-fn required_len(code: u8) -> Option<core::ops::RangeInclusive<usize>> {
-    Some(match code {
-        19 | 20 | 23 | 27 | 29 | 30 | 31 | 34 | 36 | 37 | 39 | 46 | 52 | 53 | 108 | 156 | 157 => 1..=1,
-        13 | 22 | 26 | 57 | 93 => 2..=2,
-        94 => 3..=3,
-        2 | 24 | 35 | 38 | 51 | 58 | 59 | 91 | 152..=155 => 4..=4,
-        80 => 0..=0,
-        81 => 3..=255,
-        _ => return None,
-    })
-}
-
 /// Walks the TLV options after the magic cookie: every option's length must
-/// stay inside the packet and fit its type. dhcproto stops quietly at a
+/// stay inside the packet and fit its type
+/// ([`dhcp_common::dhcp::fixed_option_len`]: dhcproto reads those codes as
+/// fixed-size values and, given another length, misreads the rest of the
+/// packet; found by the proptest below). dhcproto stops quietly at a
 /// cut-off option, which would hide truncation; we count it instead.
 fn check_option_framing(mut opts: &[u8]) -> Result<(), DropReason> {
     while let [code, rest @ ..] = opts {
@@ -279,7 +330,7 @@ fn check_option_framing(mut opts: &[u8]) -> Result<(), DropReason> {
             _ => {
                 let [len, rest @ ..] = rest else { return Err(DropReason::BadOption) };
                 let len = *len as usize;
-                if rest.len() < len || required_len(*code).is_some_and(|r| !r.contains(&len)) {
+                if rest.len() < len || !dhcp_common::dhcp::option_len_ok(*code, len as u8) {
                     return Err(DropReason::BadOption);
                 }
                 opts = &rest[len..];
@@ -363,6 +414,36 @@ mod tests {
         b[2] = 0;
         assert_eq!(classify(&b).unwrap_err(), DropReason::NoIdentifier);
         assert_eq!(classify_bootp(&b).unwrap_err(), DropReason::NoIdentifier);
+    }
+
+    #[test]
+    fn a_text_option_that_is_not_utf8_keeps_the_options_behind_it() {
+        // Host name "m\xf5tante1" before the message type and client-id:
+        // dhcproto alone stops at it and loses both; Kea takes the bytes.
+        let mut b = discover([2, 0, 0, 0, 0, 9]);
+        let opts = b.split_off(MIN_LEN);
+        b.extend([12, 8, b'm', 0xf5, b't', b'a', b'n', b't', b'e', b'1']);
+        b.extend(opts);
+        let i = classify(&b).expect("accepted as Kea accepts it");
+        assert_eq!(i.kind, Kind::Discover);
+        assert_eq!(i.hostname.as_deref(), Some("m\u{fffd}tante1"));
+        assert_eq!(i.raw, b, "the raw packet is kept as received");
+    }
+
+    #[test]
+    fn an_option_that_does_not_unpack_is_a_bad_option_not_a_lost_one() {
+        // Option 116 (disable SLAAC) takes 0 or 1: Kea drops the packet.
+        let mut b = discover([2, 0, 0, 0, 0, 9]);
+        let opts = b.split_off(MIN_LEN);
+        b.extend([116, 1, 7]);
+        b.extend(opts);
+        assert_eq!(classify(&b).unwrap_err(), DropReason::BadOption);
+        // A router list whose length is not a multiple of 4.
+        let mut b = discover([2, 0, 0, 0, 0, 9]);
+        let opts = b.split_off(MIN_LEN);
+        b.extend([3, 5, 10, 0, 0, 1, 9]);
+        b.extend(opts);
+        assert_eq!(classify(&b).unwrap_err(), DropReason::BadOption);
     }
 
     proptest! {
