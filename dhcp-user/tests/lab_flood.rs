@@ -91,12 +91,28 @@ fn flood(extra: &[&str]) {
     let started = Instant::now();
     let flood = std::thread::scope(|sc| {
         let perf = sc.spawn(|| {
-            let (n, rate, secs) = (FLOOD.to_string(), RATE.to_string(), FLOOD_SECS.to_string());
-            // -i: DISCOVER-OFFER only; -R = -n: every DISCOVER a new MAC;
-            // -p: stop sending after FLOOD_SECS whatever happens (no -W:
-            // perfdhcp 2.2 refuses it with -i).
-            let argv = ["-4", "-l", "eth0", "-i", "-r", &rate, "-n", &n, "-R", &n, "-p", &secs, "-d", "2"];
-            lab.cmd(&relay, "perfdhcp").args(argv).timeout(Duration::from_secs(u64::from(FLOOD_SECS) + 60)).output()
+            // On a loaded machine perfdhcp sometimes stops well before its
+            // period; it is run again (at most 4 times, within FLOOD_SECS)
+            // until the flood is sent, and the reports are added up.
+            let (mut total, mut outputs) = (lab::perfdhcp::Exchange::default(), Vec::new());
+            for _ in 0..4 {
+                let left = u64::from(FLOOD_SECS).saturating_sub(started.elapsed().as_secs());
+                if total.sent >= u64::from(FLOOD) / 2 || left < 5 {
+                    break;
+                }
+                let (n, rate, secs) = (FLOOD.to_string(), RATE.to_string(), left.to_string());
+                // -i: DISCOVER-OFFER only; -R = -n: every DISCOVER a new
+                // MAC; -p: stop sending after the time left whatever happens
+                // (no -W: perfdhcp 2.2 refuses it with -i).
+                let argv = ["-4", "-l", "eth0", "-i", "-r", &rate, "-n", &n, "-R", &n, "-p", &secs, "-d", "2"];
+                let out = lab.cmd(&relay, "perfdhcp").args(argv).timeout(Duration::from_secs(left + 60)).output()?;
+                let report = lab::perfdhcp::parse_report(&out.stdout)
+                    .ok_or_else(|| anyhow::anyhow!("no perfdhcp report:\n{out}"))?;
+                total.sent += report.discover_offer.sent;
+                total.received += report.discover_offer.received;
+                outputs.push(out.to_string());
+            }
+            anyhow::Ok((total, outputs.join("\n")))
         });
         // Renewals, RSS and held offers, once a second while the flood runs.
         let (mut asked, mut answered, mut rss_peak, mut held_peak) = (0u32, 0u32, 0u64, 0u64);
@@ -119,27 +135,26 @@ fn flood(extra: &[&str]) {
             }
             std::thread::sleep((tick + Duration::from_secs(1)).saturating_duration_since(Instant::now()));
         }
-        let out = perf.join().unwrap().unwrap();
-        (asked, answered, missed, rss_peak, held_peak, out)
+        let (sent, out) = perf.join().unwrap().unwrap_or_else(|e| panic!("{e:#}"));
+        (asked, answered, missed, rss_peak, held_peak, sent, out)
     });
-    let (asked, answered, missed, rss_peak, held_peak, out) = flood;
-    let report = lab::perfdhcp::parse_report(&out.stdout).unwrap_or_else(|| panic!("no perfdhcp report:\n{out}"));
+    let (asked, answered, missed, rss_peak, held_peak, sent, out) = flood;
     let m = metrics(&lab).unwrap();
     let (held, unheld) = (metric(&m, "xdhcp_offers_held").unwrap(), metric(&m, "xdhcp_offers_unheld_total").unwrap());
     eprintln!(
         "flood {extra:?}: {} DISCOVERs sent, {} OFFERs; renewals {answered}/{asked}; RSS {rss_before} → peak {rss_peak} kB; \
          offers held peak {held_peak} (now {held}), unheld {unheld}",
-        report.discover_offer.sent, report.discover_offer.received
+        sent.sent, sent.received
     );
 
-    assert!(report.discover_offer.sent >= u64::from(FLOOD) / 2, "perfdhcp sent too little to be a flood:\n{out}");
+    assert!(sent.sent >= u64::from(FLOOD) / 2, "perfdhcp sent too little to be a flood:\n{out}");
     assert!(missed.is_empty(), "renewals unanswered during the flood:\n{}\n{}", missed.join("\n"), server.process.log());
     assert!(asked >= 20, "the flood ended before the renewals were tried ({asked})");
     assert!(rss_peak <= rss_before + RSS_BOUND_KB, "RSS grew from {rss_before} kB to {rss_peak} kB");
     assert!(held_peak <= MAX_HELD_OFFERS as u64, "{held_peak} offers held, the cap is {MAX_HELD_OFFERS}");
-    if report.discover_offer.received > MAX_HELD_OFFERS as u64 * 2 {
+    if sent.received > MAX_HELD_OFFERS as u64 * 2 {
         // At least twice the cap offered within 2 hold times: some had to go unheld.
-        assert!(unheld > 0, "{} offers and none unheld", report.discover_offer.received);
+        assert!(unheld > 0, "{} offers and none unheld", sent.received);
     }
 
     // The pool recovers: every hold expires, a new client gets an address.

@@ -377,6 +377,14 @@ pub struct HaMachine {
     partner_scopes: BTreeSet<String>,
     /// (previous, latest) `unsent-update-count` of the partner.
     partner_unsent: (u64, u64),
+    /// The partner's heartbeats showed new unsent updates (it served
+    /// clients we never heard of) since this server last reached `ready`
+    /// (after a sync): kept, because the partner may resync from us and
+    /// reach `ready` heartbeats after the count stopped changing.
+    partner_served_unseen: bool,
+    /// A heartbeat has reported the partner's count before (the first one
+    /// after our start cannot tell old unsent updates from new ones).
+    partner_unsent_known: bool,
     unsent: u64,
     last_contact: Instant,
     clock_skew: i64,
@@ -453,6 +461,8 @@ impl HaMachine {
             partner: PartnerState::Unknown,
             partner_scopes: BTreeSet::new(),
             partner_unsent: (0, 0),
+            partner_served_unseen: false,
+            partner_unsent_known: false,
             unsent: 0,
             last_contact: now,
             clock_skew: 0,
@@ -1029,6 +1039,8 @@ impl HaMachine {
                 }
                 if let Some(n) = status.unsent_update_count {
                     self.partner_unsent = (self.partner_unsent.1, n);
+                    self.partner_served_unseen |= self.partner_unsent_known && self.partner_has_new_unsent_updates();
+                    self.partner_unsent_known = true;
                 }
                 // The link works: restart the interruption clock and forget
                 // the clients counted against the partner.
@@ -1145,6 +1157,9 @@ impl HaMachine {
         self.pending = None;
         if !changed {
             return;
+        }
+        if to == State::Ready {
+            self.partner_served_unseen = false;
         }
         if from == State::CommunicationRecovery {
             self.backlog_len = 0;
@@ -1480,8 +1495,10 @@ impl HaMachine {
                 match self.partner {
                     In(CommunicationRecovery | PartnerDown | PartnerInMaintenance) => Some(Waiting),
                     // The partner is back and synced from us; if it served
-                    // clients we never heard of, resync from it first.
-                    In(Ready) if self.partner_has_new_unsent_updates() => Some(Waiting),
+                    // clients we never heard of, resync from it first (also
+                    // when it reached `ready` after its count stopped
+                    // changing: a race Kea's two-heartbeat check loses).
+                    In(Ready) if self.partner_served_unseen || self.partner_has_new_unsent_updates() => Some(Waiting),
                     In(Ready) => Some(self.normal_state()),
                     In(Terminated) => Some(Terminated),
                     _ => None,

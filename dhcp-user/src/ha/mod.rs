@@ -70,7 +70,10 @@
 //!   from waiting to ready; a server that sees its partner in
 //!   partner-down goes back to waiting to resync; a partner-down server
 //!   seeing the partner ready resumes normal service, or resyncs first if
-//!   the partner's `unsent-update-count` changed between two heartbeats.
+//!   the partner's `unsent-update-count` changed between two heartbeats
+//!   — or changed at any heartbeat since this server was last ready, since
+//!   the partner, resyncing from us first, can reach ready after its count
+//!   stopped moving (Kea's two-heartbeat check then misses its clients).
 //! - **Failure detection.** Communication is interrupted when no heartbeat
 //!   succeeded for strictly more than `max-response-delay` (the clock
 //!   starts at startup; failed lease updates do not refresh it). While the

@@ -305,6 +305,33 @@ fn partner_down_transitions() {
 }
 
 #[test]
+fn a_partner_that_served_alone_is_synced_from_even_when_it_is_ready_first() {
+    // Back from a split, the partner resyncs from us first: its unsent
+    // count moved once (while it was waiting), then stayed; when it shows
+    // `ready`, we still have its clients to fetch.
+    let mut t = T::new(&rel(HS, "p", ""));
+    t.m.put(HotStandby);
+    t.ev(100, status(P::In(HotStandby), 1, 0));
+    t.m.put(PartnerDown);
+    t.ev(500, status(P::In(Waiting), 3, 0));
+    t.ev(1_500, status(P::In(Syncing), 3, 0));
+    assert_eq!(t.state(), PartnerDown);
+    t.ev(2_500, status(P::In(Ready), 3, 0));
+    assert_ne!(t.state(), HotStandby, "the partner's clients would be missed");
+    assert!(matches!(t.state(), Waiting | Syncing), "{}", t.state());
+    // Once synced (ready), the same count does not send it back.
+    let mut t = T::new(&rel(HS, "p", ""));
+    t.m.put(HotStandby);
+    t.ev(100, status(P::In(HotStandby), 1, 0));
+    t.m.put(PartnerDown);
+    t.ev(500, status(P::In(Waiting), 3, 0));
+    t.m.put(Ready);
+    t.m.put(PartnerDown);
+    t.ev(1_500, status(P::In(Ready), 3, 0));
+    assert_eq!(t.state(), HotStandby);
+}
+
+#[test]
 fn maintenance_and_final_states_transitions() {
     check_rows(&[
         (
