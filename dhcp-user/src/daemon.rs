@@ -159,6 +159,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     // (started below); the ring buffer to the renewal drain.
     let ifaces: Vec<net::Interface> = links.iter().map(|l| l.iface.clone()).collect();
     let mut events = None;
+    let mut coverage = None;
     let maps = match fastpath.as_mut().map(|f| crate::fastpath::MapSync::take(f.ebpf_mut())) {
         None => None,
         Some(Err(e)) => {
@@ -168,6 +169,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         Some(Ok((mut sync, ring))) => {
             sync.set_clock()?;
             events = Some(ring);
+            coverage = Some(sync.coverage());
             Some(sync)
         }
     };
@@ -220,6 +222,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let api_state = api::ApiState::new(core.clone(), Some(Arc::clone(&ha)), &cfg, Some(opts.config.clone()), shutdown.clone())
         .with_packet_pool(Arc::clone(&workers))
         .with_xdp(mode, fastpath.clone().map(|f| f as Arc<dyn api::XdpSource>))
+        .with_kernel_coverage(coverage)
         .with_stop_request(stop_request.clone());
     let api_state = Arc::new(api_state);
     for w in &api_state.security_warnings() {

@@ -214,6 +214,22 @@ pub enum NotEligible {
     FlexOption,
 }
 
+impl NotEligible {
+    /// Stable label for logs, `/metrics` and the status page.
+    pub const fn label(&self) -> &'static str {
+        match self {
+            NotEligible::NoInterface => "no_interface",
+            NotEligible::PoolOptions => "pool_options",
+            NotEligible::BootFields => "boot_fields",
+            NotEligible::NoProbe => "no_probe",
+            NotEligible::TooLarge => "too_large",
+            NotEligible::LeaseCaching => "lease_caching",
+            NotEligible::Classes => "classes",
+            NotEligible::FlexOption => "flex_option",
+        }
+    }
+}
+
 /// Whether a broadcast received on `iface` without giaddr selects
 /// `subnet` in the daemon (`dhcp::select`), or a subnet of its shared
 /// network (whose leases the daemon then serves from their own subnet).
@@ -637,6 +653,8 @@ pub struct MapSync {
     settings: Array<MapData, Settings>,
     /// Leases the map could not take (full); served by the daemon.
     pub skipped_full: u64,
+    /// What the last install left to the daemon, per reason, for the API.
+    coverage: crate::coverage::Coverage,
     /// Reservations left to the daemon at the last install, and why
     /// (subnet id, client, interface index, relayed subnet or 0).
     pub reservations_left: Vec<(u32, ResId, u32, u32, NotEligible)>,
@@ -697,6 +715,7 @@ impl MapSync {
             relays,
             settings,
             skipped_full: 0,
+            coverage: crate::coverage::Coverage::default(),
             reservations_left: Vec::new(),
             res_base: HashMap::new(),
             res_by_addr: HashMap::new(),
@@ -709,6 +728,12 @@ impl MapSync {
             loaded: 0,
         };
         Ok((sync, events))
+    }
+
+    /// The report of what each install leaves to the daemon (shared: the
+    /// API reads it while the kernel-sync task owns the maps).
+    pub fn coverage(&self) -> crate::coverage::Coverage {
+        self.coverage.clone()
     }
 
     /// Writes the clock offset (at start-up and periodically, in case the
@@ -769,6 +794,12 @@ impl MapSync {
             let _ = self.subnets.remove(&k);
         }
         self.install_relays(policy)?;
+        let installed = self.res_by_who.keys().flat_map(|who| {
+            self.res_by_who[who].iter().filter_map(|k| Some((self.res_base.get(k)?.0.subnet_id, who.clone())))
+        });
+        let installed = installed.collect();
+        let left_res = self.reservations_left.iter().map(|(s, who, _, _, why)| (*s, who, why));
+        self.coverage.set(crate::coverage::DaemonOnly::count(&left, left_res, &installed));
         Ok(left)
     }
 

@@ -45,6 +45,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod coverage;
 pub mod daemon;
 pub mod dbtool;
 pub mod dhcp;

@@ -138,6 +138,15 @@ fn xdhcpd_classifies_real_clients() {
     let mut server = Xdhcpd::start(&lab, SERVER, &config(), &[]);
     let path = server.process.log_path().to_owned();
     scenario(&lab, &|| std::fs::read_to_string(&path).unwrap_or_default());
+    // Classes decide these subnets' answers: the kernel leaves them to the
+    // daemon, and /metrics says so, with the reason.
+    let url = format!("http://{}/metrics", dhcp_user::api::DEFAULT_CONTROL_ADDR);
+    let metrics = lab.run(SERVER, &["curl", "-sS", "--max-time", "5", &url]).unwrap().stdout;
+    let classes = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("xdhcp_kernel_daemon_only{kind=\"subnet\",reason=\"classes\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(classes.is_some_and(|n| n >= 1.0), "no daemon-only subnet counted for classes:\n{metrics}");
     // The stranger's DISCOVERs found no pool it may use.
     let stats = server.stop();
     assert!(stats.get("silent", "PoolExhausted") >= 1, "{}", stats.line);

@@ -647,6 +647,8 @@ fn shared_network_sibling_renewal_equals_the_daemons_and_lease_caching_stays_wit
     let mut rig = Rig::bare(shared_policy(serde_json::json!({ "cache-threshold": 0.5 })), lo.clone());
     let left = rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| true).unwrap();
     assert_eq!(left.len(), 2, "both caching subnets stay with the daemon: {left:?}");
+    // ... and the report the API shows says so, per reason.
+    assert_eq!(rig.sync.coverage().get().subnets, std::collections::BTreeMap::from([("lease_caching", 2)]));
     rig.sync.sync_lease(&rig.policy, addr, Some(&mk(unix_now() + 30)));
     let (action, _) = rig.run(&Req { ciaddr: addr, ..renewal() }.frame());
     assert_eq!(action, XDP_PASS, "a caching subnet's renewal is the daemon's");
@@ -713,6 +715,9 @@ fn classes_that_cannot_change_a_renewal_keep_the_kernel_exact_and_the_others_lea
         let mut rig = Rig::bare(policy, lo.clone());
         let left = rig.sync.install_subnets(&rig.policy, std::slice::from_ref(&lo), |_| true).unwrap();
         assert!(left.iter().any(|(id, why)| *id == 1 && *why == dhcp_user::fastpath::NotEligible::Classes), "{name}: {left:?}");
+        let report = rig.sync.coverage().get();
+        assert_eq!(report.subnets.values().sum::<u64>(), left.len() as u64, "{name}: {report:?}");
+        assert!(report.subnets.get("classes").is_some_and(|n| *n >= 1), "{name}: {report:?}");
         rig.sync.sync_lease(&rig.policy, CLIENT, Some(&lease(MAC, None, unix_now() + 30)));
         assert_eq!(rig.run(&renewal().frame()).0, XDP_PASS, "{name}: the renewal is the daemon's");
     }

@@ -17,6 +17,7 @@
 //! | `xdhcp_offers_unheld_total` | offers sent without a hold because the cap was reached |
 //! | `xdhcp_xdp_attach_mode` | `interface`, `mode` = native, generic, userspace-only, `reason` (empty when native): 1 |
 //! | `xdhcp_xdp_fallbacks_total` | `interface`: moves from native to generic mode at run time |
+//! | `xdhcp_kernel_daemon_only` | `kind` = subnet, reservation; `reason` = why the kernel has no template for it (classes, lease_caching, boot_fields, …): how many, as of the last map install |
 //! | `xdhcp_security_warnings` | how many the configuration in force has (recomputed on every reconfiguration) |
 //! | `xdhcp_security_warning` | `warning` = its text: 1 per warning (as on the status page) |
 //! | `xdhcp_ha_state` | `relationship`, `state`: 1 for this server's current HA state, 0 for every other |
@@ -253,6 +254,16 @@ pub fn render(state: &ApiState) -> String {
     }
     if let Some(xdp) = &state.xdp {
         xdp_mode_metrics(&mut reg, &xdp.interfaces());
+    }
+    if let Some(coverage) = &state.kernel_coverage {
+        let only = gauge_family(
+            &mut reg,
+            "xdhcp_kernel_daemon_only",
+            "Subnets and reservations the kernel leaves to the daemon, by reason",
+        );
+        for (kind, reason, n) in coverage.get().rows() {
+            only.get_or_create(&labels(&[("kind", kind), ("reason", reason)])).set(gauge(n));
+        }
     }
     if let Some(ha) = state.ha_status() {
         ha_metrics(&mut reg, &ha);

@@ -140,6 +140,8 @@ pub struct ApiState {
     pub xdp: Option<Arc<dyn XdpSource>>,
     /// Kea's multi-threading (the pool in force, if any).
     pub packet_pool: Option<Arc<crate::workers::Workers>>,
+    /// What the kernel leaves to the daemon, per reason (XDP attached).
+    pub kernel_coverage: Option<crate::coverage::Coverage>,
     /// Required credentials; `None` accepts anyone who can connect.
     /// Reconfiguration may change them ([`ApiState::set_auth`]).
     auth: RwLock<Option<Credentials>>,
@@ -176,6 +178,7 @@ impl ApiState {
             attach_mode: "userspace-only".into(),
             xdp: None,
             packet_pool: None,
+            kernel_coverage: None,
             auth: RwLock::new(None),
             tls: RwLock::new(None),
             events,
@@ -197,6 +200,12 @@ impl ApiState {
     ) -> Self {
         self.attach_mode = attach_mode.into();
         self.xdp = xdp;
+        self
+    }
+
+    /// Adds the report of what the kernel leaves to the daemon.
+    pub fn with_kernel_coverage(mut self, coverage: Option<crate::coverage::Coverage>) -> Self {
+        self.kernel_coverage = coverage;
         self
     }
 

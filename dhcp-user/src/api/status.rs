@@ -86,6 +86,9 @@ pub fn snapshot(state: &ApiState) -> Value {
         "offers": { "held": offers.held, "unheld": offers.unheld },
         "packets": packets.into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "xdp": xdp,
+        "kernel-daemon-only": state.kernel_coverage.as_ref().map(|c| c.get().rows().into_iter().map(|(kind, reason, n)| json!({
+            "kind": kind, "reason": reason, "count": n,
+        })).collect::<Vec<_>>()),
         "events": events,
         "high-availability": ha,
     })
@@ -135,6 +138,7 @@ table{border-collapse:collapse} td,th{padding:.2em .7em;text-align:left;border-b
 <h2>Packets</h2><table><tbody id="packets"></tbody></table>
 <h2>Offers</h2><table><tbody id="offers"></tbody></table>
 <h2>XDP counters</h2><table><tbody id="xdp"></tbody></table>
+<h2>Left to the daemon by the kernel</h2><table><tbody id="daemononly"></tbody></table>
 <h2>Recent events</h2><table><tbody id="events"></tbody></table>
 <script>
 const $ = id => document.getElementById(id);
@@ -220,6 +224,9 @@ async function tick() {
     $('packets').innerHTML = rows(s.packets);
     $('offers').innerHTML = rows({'held now': s.offers.held, 'sent unheld (hold table full)': s.offers.unheld});
     $('xdp').innerHTML = s.xdp ? rows(s.xdp) : '<tr><td>not attached</td></tr>';
+    const only = s['kernel-daemon-only'];
+    $('daemononly').innerHTML = !only ? '<tr><td>not attached</td></tr>' : only.length === 0 ? '<tr><td>nothing: every subnet and reservation has a kernel template</td></tr>' :
+      only.map(r => `<tr><td>${esc(r.kind)}s (${esc(r.reason)})</td><td>${esc(r.count)}</td></tr>`).join('');
     $('events').innerHTML = s.events.map(e => `<tr><td>${esc(e.time)}</td><td>${esc(e.text)}</td></tr>`).join('') || '<tr><td>none</td></tr>';
     $('err').textContent = '';
     document.body.dataset.rendered = 'yes';
