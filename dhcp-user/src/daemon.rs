@@ -35,6 +35,7 @@ use crate::{
 
 mod db;
 mod edges;
+pub(crate) mod lifecycle;
 use edges::{ApiEdges, peer_tls};
 use crate::reconfig::Edges as _;
 
@@ -272,6 +273,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
         }
         break;
     }
+    lifecycle::shutdown_requested();
     // Planned stop: the partners serve before we leave, not after their
     // failure detection (bounded by peer::handover::BUDGET).
     crate::peer::hand_over(&ha, &core).await;
@@ -286,6 +288,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     drop(fastpath); // detaches the XDP links
     let stats = core.stats();
     tracing::info!(?stats, "stopped");
+    let database = if cfg.lease_database().postgresql().is_some() { "postgresql" } else { "memfile" };
+    lifecycle::shut_down(database, api::command::COMMANDS);
     anyhow::ensure!(!db_failed.load(Ordering::Acquire), "the lease database was lost and on-fail says exit");
     Ok(())
 }

@@ -253,3 +253,37 @@ fn drops_and_ha_transitions_carry_keas_ids() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+#[test]
+fn shutdown_is_logged_as_kea_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kea.log");
+    let loggers = [file_logger("kea-dhcp4", Severity::Debug, 99, &log)];
+    with_loggers(&loggers, || {
+        crate::daemon::lifecycle::shutdown_requested();
+        crate::daemon::lifecycle::shut_down("memfile", &["config-get", "shutdown"]);
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().map(|l| l.split_once("] ").map_or(l, |(_, m)| m)).collect();
+    assert_eq!(
+        lines,
+        [
+            "DHCP4_COMMAND_RECEIVED received command shutdown, arguments: (none)",
+            "DHCP4_SHUTDOWN_REQUEST shutdown of server requested",
+            "DHCP4_SHUTDOWN server shutdown",
+            "DHCPSRV_CLOSE_DB closing currently open memfile database",
+            "COMMAND_DEREGISTERED Command config-get deregistered",
+            "COMMAND_DEREGISTERED Command shutdown deregistered",
+        ],
+        "{text}"
+    );
+    // At INFO only the shutdown itself.
+    let info = dir.path().join("info.log");
+    with_loggers(&[file_logger("kea-dhcp4", Severity::Info, 0, &info)], || {
+        crate::daemon::lifecycle::shutdown_requested();
+        crate::daemon::lifecycle::shut_down("memfile", &["shutdown"]);
+    });
+    let text = std::fs::read_to_string(&info).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("INFO  [kea-dhcp4.dhcp4"), "{text}");
+}

@@ -44,7 +44,8 @@ pub enum PgError {
         known: String,
     },
     /// An insert lost the race for its address: another server (or Kea)
-    /// holds a row for it. The allocator tries another address.
+    /// holds a row for it. The reply is withheld and the row read back
+    /// into memory, so the client's next try gets another address.
     #[error("lease {0}: the address already has a lease in the database")]
     AddressTaken(Ipv4Addr),
     /// A conditional update or delete found the row changed (or gone)

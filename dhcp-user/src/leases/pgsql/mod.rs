@@ -13,8 +13,10 @@
 //!   lease-dump` and with a real `kea-dhcp4` serving a real client).
 //! - The address is the table's primary key, which is what makes several
 //!   servers safe: [`PgLeaseDb::insert`] of an address someone else holds
-//!   fails with [`PgError::AddressTaken`] (the allocator tries another
-//!   address), and [`PgLeaseDb::update`] / [`PgLeaseDb::delete`] apply only
+//!   fails with [`PgError::AddressTaken`] (the reply waiting for that write
+//!   is withheld, the row is read back into memory, and the client's
+//!   retransmission is decided against it: see [`shared`]), and
+//!   [`PgLeaseDb::update`] / [`PgLeaseDb::delete`] apply only
 //!   if the row still has the expiration it was read with (Kea's rule),
 //!   else [`PgError::Changed`].
 //! - A statement returns once PostgreSQL has committed it, so awaiting a
