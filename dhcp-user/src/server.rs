@@ -32,6 +32,9 @@ use crate::{
     peer::{HaRuntime, Rel},
 };
 
+mod race;
+use race::{Races, Redo};
+
 fn reply_counter(m: &Message) -> Counter {
     Counter::Sent(Sent::of_msg_type(m.opts().msg_type().map(u8::from)))
 }
@@ -100,7 +103,7 @@ async fn decide_here(
     mode: &mut watch::Receiver<Option<Queue>>,
     buf: &mut [u8],
 ) -> bool {
-    let mut burst = Burst::default();
+    let mut burst = Burst::new(Races::new(core, ha));
     loop {
         let d = match next_datagram(link, buf, shutdown, mode).await {
             Next::Datagram(d) => d,
@@ -207,7 +210,7 @@ pub async fn work(
     stop: CancellationToken,
     shutdown: CancellationToken,
 ) {
-    let mut burst = Burst::default();
+    let mut burst = Burst::new(Races::new(&core, &ha));
     let mut next: Option<Queued> = None;
     loop {
         let first = match next.take() {
@@ -263,21 +266,28 @@ async fn serve_burst(
 struct Pending {
     /// The lease write the reply waits for.
     durable: Option<crate::leases::Durable>,
+    /// The request, to decide again if that write loses a race.
+    redo: Option<Redo>,
     reply: Message,
     dest: Destination,
     server_id: Ipv4Addr,
 }
 
 /// Replies decided since the last flush.
-#[derive(Default)]
 struct Burst {
     /// Nothing to wait for (OFFERs, NAKs): sent at the end of the burst.
     ready: Vec<Pending>,
     /// Waiting for their rows to be fsynced.
     durable: Vec<Pending>,
+    /// Deciding again after a lost race on a shared database.
+    races: Races,
 }
 
 impl Burst {
+    fn new(races: Races) -> Burst {
+        Burst { ready: Vec::new(), durable: Vec::new(), races }
+    }
+
     /// Sends what is ready, then hands the rest to one task.
     async fn flush(&mut self, link: &Arc<Link>, core: &Core) {
         if !self.ready.is_empty() {
@@ -287,7 +297,7 @@ impl Burst {
         }
         if !self.durable.is_empty() {
             let waiting = std::mem::take(&mut self.durable);
-            let (link, core) = (Arc::clone(link), core.clone());
+            let (link, core, races) = (Arc::clone(link), core.clone(), self.races.clone());
             tokio::spawn(async move {
                 // RFC 2131 and our promise: no ACK before the lease is on
                 // disk. Rows of one burst complete together (group commit),
@@ -298,6 +308,12 @@ impl Burst {
                     if let Some(d) = p.durable.take()
                         && let Err(e) = d.wait().await
                     {
+                        if let Some(addr) = races.lost(&e, &p.redo)
+                            && let Some(redo) = p.redo.take()
+                        {
+                            tokio::spawn(races.clone().decide_again(addr, redo, Arc::clone(&link), core.clone()));
+                            continue;
+                        }
                         tracing::error!(error = %e, "lease not durable; reply withheld");
                         failed += 1;
                         continue;
@@ -345,7 +361,10 @@ fn handle(
     };
     let at = Arrival { iface: &link.iface.name, iface_addrs: &link.iface.addrs, server_id, from: *from.ip(), to };
     match core.receive(bytes, &at, ha) {
-        Ok(committed) => deliver(link, core, committed, server_id, burst),
+        Ok(committed) => {
+            let redo = if committed.durable.is_some() { burst.races.keep(bytes, from, to) } else { None };
+            deliver(link, core, committed, server_id, burst, redo)
+        }
         Err(reason) => {
             tracing::debug!(%from, interface = %link.iface.name, reason = reason.label(), len = bytes.len(), "dropped malformed packet");
         }
@@ -357,7 +376,14 @@ fn handle(
 /// Replies that wait for nothing or only for their row go into `burst`;
 /// those waiting for the partner get a task each, so partner round trips
 /// run concurrently.
-fn deliver(link: &Arc<Link>, core: &Core, c: Committed<Arc<Rel>>, server_id: Ipv4Addr, burst: &mut Burst) {
+fn deliver(
+    link: &Arc<Link>,
+    core: &Core,
+    c: Committed<Arc<Rel>>,
+    server_id: Ipv4Addr,
+    burst: &mut Burst,
+    redo: Option<Redo>,
+) {
     let Committed { reply, durable, replication } = c;
     let Some((reply, dest)) = reply else {
         if durable.is_some() || replication.is_some() {
@@ -377,17 +403,24 @@ fn deliver(link: &Arc<Link>, core: &Core, c: Committed<Arc<Rel>>, server_id: Ipv
     };
     let Some(replication) = replication else {
         let waits = durable.is_some();
-        let pending = Pending { durable, reply, dest, server_id };
+        let pending = Pending { durable, redo, reply, dest, server_id };
         if waits { burst.durable.push(pending) } else { burst.ready.push(pending) }
         return;
     };
     let link = Arc::clone(link);
     let core = core.clone();
+    let races = burst.races.clone();
     tokio::spawn(async move {
         // RFC 2131 and our promise: no ACK before the lease is on disk.
         if let Some(d) = durable
             && let Err(e) = d.wait().await
         {
+            if let Some(addr) = races.lost(&e, &redo)
+                && let Some(redo) = redo
+            {
+                races.decide_again(addr, redo, link, core).await;
+                return;
+            }
             tracing::error!(error = %e, "lease not durable; reply withheld");
             core.count(Counter::StoreFailure, 1);
             return;

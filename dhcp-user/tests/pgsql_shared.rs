@@ -13,7 +13,9 @@
 //! - no committed lease is lost: each client's last ACK is in the database
 //!   with that client and at least that expiration;
 //! - mutante3 is only ever given its reservation;
-//! - every client is bound at the end.
+//! - every client is bound at the end;
+//! - a request whose insert lost the race to the other writer's row is
+//!   decided again at once, never left unanswered.
 //!
 //! The shared-database rule that makes this hold with kernel answers is in
 //! `dhcp-user/src/leases/pgsql/shared.rs`.
@@ -144,6 +146,17 @@ fn three_servers_one_database_each_killed_in_turn() {
     for c in &clients[CLIENTS / 2..] {
         c.obtain(T).unwrap_or_else(|e| panic!("{e:#}\n{}", logs(&mut servers)));
     }
+    // Their first offers were of the other writer's addresses (memories
+    // are stale): each REQUEST's insert lost the race; it is decided again
+    // once the row is read back (a NAK, and the client starts over at
+    // once), never left unanswered until the client retransmits. Read
+    // before the kills below replace the servers' logs.
+    let raced = logs(&mut servers);
+    for l in raced.lines().filter(|l| l.contains("decided again")) {
+        eprintln!("{l}");
+    }
+    assert!(raced.contains("request decided again"), "no lost race was decided again:\n{raced}");
+    assert!(!raced.contains("reply withheld"), "a reply was withheld:\n{raced}");
     // Each server killed in turn: its clients' renewals go unanswered and
     // they rebind to the others; then it starts again from the database.
     for i in 0..SERVERS.len() {

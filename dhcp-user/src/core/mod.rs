@@ -296,6 +296,13 @@ impl Core {
         self.lock().scopes = Some(scopes);
     }
 
+    /// The shared database's tracker of writes to read again (`None` for
+    /// the memfile): a request whose write lost the race waits on it
+    /// before it is decided again.
+    pub fn conflicts(&self) -> Option<Arc<crate::leases::pgsql::shared::Conflicts>> {
+        self.lock().store.conflicts()
+    }
+
     /// Where the kernel-sync task reads its sweep pages
     /// ([`crate::kernel::run`]).
     pub fn lease_pages(&self) -> Arc<dyn LeasePages> {

@@ -96,6 +96,7 @@ async fn adopt_pending(db: &PgLeaseDb, core: &Core) -> bool {
                 all = false;
             }
         }
+        db.conflicts().read(addr);
     }
     all
 }

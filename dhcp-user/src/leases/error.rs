@@ -83,6 +83,19 @@ pub enum LeaseError {
 }
 
 impl LeaseError {
+    /// The address whose insert lost the race to another server on a
+    /// shared database, if that is what failed: the request can be decided
+    /// again once the row is read back ([`super::pgsql::shared`]).
+    pub fn lost_race(&self) -> Option<std::net::Ipv4Addr> {
+        match self {
+            LeaseError::Database(e) => match **e {
+                super::pgsql::PgError::AddressTaken(a) => Some(a),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Wraps an I/O error with the path and the operation.
     pub(crate) fn io(path: impl Into<PathBuf>, op: impl Into<String>, source: io::Error) -> Self {
         LeaseError::Io { path: path.into(), op: op.into(), source: Arc::new(source) }

@@ -197,6 +197,15 @@ impl LeaseStore {
         LeaseStore::assemble(Arc::new(Mutex::new(index)), Arc::default(), None, Some(sink), Duration::ZERO)
     }
 
+    /// The shared database's tracker of failed writes (a lost race is read
+    /// back into memory, [`super::pgsql::shared`]); `None` for the memfile.
+    pub fn conflicts(&self) -> Option<Arc<super::pgsql::shared::Conflicts>> {
+        match &self.shared.writer {
+            Some(Sink::Database(w)) => Some(w.conflicts()),
+            _ => None,
+        }
+    }
+
     /// The store over `live`, whose writer undoes failed rows in `index`.
     fn over_file(index: Index, live: LiveFile, files: LeaseFiles, lfc: Duration) -> Result<LeaseStore> {
         let (index, marks) = (Arc::new(Mutex::new(index)), Arc::new(Marks::default()));

@@ -92,8 +92,12 @@ pub const REUSE_FENCE: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Conflicts {
     pending: Mutex<BTreeSet<Ipv4Addr>>,
+    /// Taken for reading, not yet installed in memory.
+    reading: Mutex<BTreeSet<Ipv4Addr>>,
     echo: Mutex<HashMap<Ipv4Addr, Option<Lease>>>,
     wake: Notify,
+    /// Woken whenever an address leaves `reading`.
+    settled: Notify,
 }
 
 impl Conflicts {
@@ -110,9 +114,40 @@ impl Conflicts {
         }
     }
 
-    /// Takes the pending addresses.
+    /// Takes the pending addresses for reading; [`Conflicts::read`] says
+    /// when each is installed (or pending again).
     pub fn take(&self) -> BTreeSet<Ipv4Addr> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        self.reading.lock().unwrap_or_else(|e| e.into_inner()).extend(taken.iter().copied());
+        taken
+    }
+
+    /// `addr`'s row has been read and installed in memory (or put back to
+    /// pending): whoever waits in [`Conflicts::read_again`] may go on.
+    pub fn read(&self, addr: Ipv4Addr) {
+        self.reading.lock().unwrap_or_else(|e| e.into_inner()).remove(&addr);
+        self.settled.notify_waiters();
+    }
+
+    /// Waits until `addr` is neither pending nor being read: memory then
+    /// holds the database's row for it (a request that lost the race for
+    /// it can be decided again). False if that took longer than `limit`
+    /// (the database is slow or lost).
+    pub async fn read_again(&self, addr: Ipv4Addr, limit: Duration) -> bool {
+        let settled = async {
+            loop {
+                let notified = self.settled.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let busy = self.pending.lock().unwrap_or_else(|e| e.into_inner()).contains(&addr)
+                    || self.reading.lock().unwrap_or_else(|e| e.into_inner()).contains(&addr);
+                if !busy {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(limit, settled).await.is_ok()
     }
 
     /// Whether any address is pending.
@@ -162,6 +197,24 @@ mod tests {
         assert!(!c.is_echo(a, Some(&row)), "only once");
         c.adopting(a, None);
         assert!(c.is_echo(a, None));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lost_race_waits_until_its_row_is_read_again() {
+        let c = std::sync::Arc::new(Conflicts::default());
+        let a = Ipv4Addr::new(10, 0, 0, 3);
+        assert!(c.read_again(a, Duration::from_millis(1)).await, "nothing to wait for");
+        c.failed(a);
+        assert!(!c.read_again(a, Duration::from_millis(20)).await, "still pending");
+        let waiter = tokio::spawn({
+            let c = std::sync::Arc::clone(&c);
+            async move { c.read_again(a, Duration::from_secs(5)).await }
+        });
+        assert_eq!(c.take(), BTreeSet::from([a]));
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "being read");
+        c.read(a);
+        assert!(waiter.await.unwrap());
     }
 
     #[test]

@@ -34,6 +34,7 @@ type Job = (Vec<Record>, Done);
 pub(crate) struct DbWriter {
     lanes: Vec<mpsc::UnboundedSender<Job>>,
     runtime: tokio::runtime::Handle,
+    conflicts: std::sync::Arc<super::shared::Conflicts>,
 }
 
 fn lane_of(addr: Ipv4Addr) -> usize {
@@ -51,7 +52,12 @@ impl DbWriter {
                 tx
             })
             .collect();
-        DbWriter { lanes, runtime: runtime.clone() }
+        DbWriter { lanes, runtime: runtime.clone(), conflicts: std::sync::Arc::clone(db.conflicts()) }
+    }
+
+    /// The database's lost-race tracker ([`super::shared::Conflicts`]).
+    pub fn conflicts(&self) -> std::sync::Arc<super::shared::Conflicts> {
+        std::sync::Arc::clone(&self.conflicts)
     }
 
     /// Queues one record; the receiver resolves once it is committed.
