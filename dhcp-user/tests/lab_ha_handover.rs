@@ -226,6 +226,7 @@ fn quick_restart(lab: &Lab, drill: &mut Drill, mut old: Xdhcpd, partner: &mut la
         }
         if seen(partner, says.gone) > gone {
             eprintln!("attempt {attempt}: the partner saw the primary gone before it was frozen; stopping it again");
+            drill.withdraw_last("the partner saw the primary gone first; the attempt is repeated");
             old = primary;
             continue;
         }

@@ -193,6 +193,16 @@ impl<'a> Drill<'a> {
         self.mark(what, server, true);
     }
 
+    /// Takes back the last fault or recovery marked: the drill abandoned
+    /// that attempt (a timing it needed did not happen) and tries again, so
+    /// nothing is measured for it (its window would end at the next mark
+    /// with no probe in it).
+    pub fn withdraw_last(&mut self, why: &str) {
+        if let Some(f) = self.faults.pop() {
+            eprintln!("drill {}: {:.2} s: withdrawn {:?}: {why}", self.name, self.elapsed(), f.what);
+        }
+    }
+
     fn mark(&mut self, what: &str, survivor: Ipv4Addr, recovery: bool) {
         eprintln!("drill {}: {:.2} s: {what}", self.name, self.elapsed());
         self.faults.push(Fault { what: what.to_owned(), at: Instant::now(), survivor, recovery });
