@@ -318,7 +318,7 @@ fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
 
 /// Walks the TLV options after the magic cookie: every option's length must
 /// stay inside the packet and fit its type
-/// ([`dhcp_common::dhcp::fixed_option_len`]: dhcproto reads those codes as
+/// ([`dhcp_common::dhcp::option_shape`]: dhcproto reads those codes as
 /// fixed-size values and, given another length, misreads the rest of the
 /// packet; found by the proptest below). dhcproto stops quietly at a
 /// cut-off option, which would hide truncation; we count it instead.
