@@ -248,14 +248,16 @@ fn decode(bytes: &[u8]) -> Result<Message, DropReason> {
         return Ok(msg);
     }
     let mut copy = bytes.to_vec();
-    for (at, tlv) in options(opts) {
-        let one = [tlv, &[255]].concat();
+    for tlv in options(opts) {
+        let wire = &opts[tlv.at..][..tlv.wire_len()];
+        let one = [wire, &[255]].concat();
+        let blank = MIN_LEN + tlv.at..MIN_LEN + tlv.at + tlv.wire_len();
         match DhcpOption::decode(&mut dhcproto::Decoder::new(&one)) {
             Ok(_) => {}
             // Read raw by the daemon itself, with Kea's rules (a partial
             // FQDN name, relay sub-options): dhcproto's view does not count.
-            Err(_) if matches!(tlv[0], 81 | 82) => copy[MIN_LEN + at..][..tlv.len()].fill(0),
-            Err(dhcproto::error::DecodeError::Utf8Error(_)) => copy[MIN_LEN + at..][..tlv.len()].fill(0),
+            Err(_) if matches!(tlv.code, 81 | 82) => copy[blank].fill(0),
+            Err(dhcproto::error::DecodeError::Utf8Error(_)) => copy[blank].fill(0),
             Err(_) => return Err(DropReason::BadOption),
         }
     }
@@ -266,13 +268,39 @@ fn decode(bytes: &[u8]) -> Result<Message, DropReason> {
 /// the first option it cannot decode, so then the last one is missing
 /// (or is one it files under another code, like 37: checked the slow way).
 fn all_decoded(msg: &Message, opts: &[u8]) -> bool {
-    options(opts).last().is_none_or(|(_, tlv)| msg.opts().get(OptionCode::from(tlv[0])).is_some())
+    options(opts).last().is_none_or(|tlv| msg.opts().get(OptionCode::from(tlv.code)).is_some())
 }
 
-/// The options (code, length, value) of an options field whose framing
-/// [`check_option_framing`] accepted, with their offsets; PAD and END
-/// are not options.
-fn options(mut opts: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+/// One option of an options field: its code, its value and where its code
+/// byte sits in the field (the offset lets a caller blank it in a copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tlv<'a> {
+    /// Offset of the code byte from the start of the options field.
+    pub at: usize,
+    /// The option code (never PAD or END: those are framing, not options).
+    pub code: u8,
+    /// The value, exactly `length` bytes.
+    pub value: &'a [u8],
+}
+
+impl Tlv<'_> {
+    /// The option's bytes on the wire: code, length and value.
+    pub(crate) fn wire_len(&self) -> usize {
+        2 + self.value.len()
+    }
+}
+
+/// An option whose length byte, or value, runs past the end of the field;
+/// the walk ends there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Overrun;
+
+/// The one walk over DHCP options that every reader in the daemon shares
+/// (framing check, raw reads of 12/81/82 and relay sub-options, dhcproto's
+/// fallback, the lost-race rewrite), so they cannot disagree on where an
+/// option starts: PAD skipped, END or the field's end stops, and an option
+/// cut off by the field's end yields one [`Overrun`] and stops.
+pub(crate) fn tlvs(mut opts: &[u8]) -> impl Iterator<Item = Result<Tlv<'_>, Overrun>> {
     let mut at = 0;
     std::iter::from_fn(move || {
         loop {
@@ -282,38 +310,31 @@ fn options(mut opts: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
                     at += 1;
                 }
                 [255, ..] | [] => return None,
-                [_, len, ..] => {
-                    let n = (2 + usize::from(*len)).min(opts.len());
-                    let (tlv, rest) = opts.split_at(n);
-                    let item = (at, tlv);
+                [code, len, rest @ ..] if rest.len() >= usize::from(*len) => {
+                    let (value, rest) = rest.split_at(usize::from(*len));
+                    let tlv = Tlv { at, code: *code, value };
                     opts = rest;
-                    at += n;
-                    return Some(item);
+                    at += tlv.wire_len();
+                    return Some(Ok(tlv));
                 }
-                [_] => return None,
+                _ => {
+                    opts = &[];
+                    return Some(Err(Overrun));
+                }
             }
         }
     })
 }
 
+/// The options of a field whose framing [`check_option_framing`] accepted.
+fn options(opts: &[u8]) -> impl Iterator<Item = Tlv<'_>> {
+    tlvs(opts).map_while(Result::ok)
+}
+
 /// The payload of the first option `code` in an options field whose
 /// framing [`check_option_framing`] accepted.
-fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
-    while let [c, rest @ ..] = opts {
-        match *c {
-            0 => opts = rest,
-            255 => return None,
-            _ => {
-                let (&len, rest) = rest.split_first()?;
-                let (value, rest) = rest.split_at_checked(usize::from(len))?;
-                if *c == code {
-                    return Some(value);
-                }
-                opts = rest;
-            }
-        }
-    }
-    None
+fn raw_option(opts: &[u8], code: u8) -> Option<&[u8]> {
+    options(opts).find(|t| t.code == code).map(|t| t.value)
 }
 
 /// Walks the TLV options after the magic cookie: every option's length must
@@ -322,22 +343,14 @@ fn raw_option(mut opts: &[u8], code: u8) -> Option<&[u8]> {
 /// fixed-size values and, given another length, misreads the rest of the
 /// packet; found by the proptest below). dhcproto stops quietly at a
 /// cut-off option, which would hide truncation; we count it instead.
-fn check_option_framing(mut opts: &[u8]) -> Result<(), DropReason> {
-    while let [code, rest @ ..] = opts {
-        match code {
-            0 => opts = rest,
-            255 => return Ok(()),
-            _ => {
-                let [len, rest @ ..] = rest else { return Err(DropReason::BadOption) };
-                let len = *len as usize;
-                if rest.len() < len || !dhcp_common::dhcp::option_len_ok(*code, len as u8) {
-                    return Err(DropReason::BadOption);
-                }
-                opts = &rest[len..];
-            }
+/// No END option is tolerated (many embedded clients omit it).
+fn check_option_framing(opts: &[u8]) -> Result<(), DropReason> {
+    for tlv in tlvs(opts) {
+        let tlv = tlv.map_err(|Overrun| DropReason::BadOption)?;
+        if !dhcp_common::dhcp::option_len_ok(tlv.code, tlv.value.len() as u8) {
+            return Err(DropReason::BadOption);
         }
     }
-    // No END option: tolerated (many embedded clients omit it).
     Ok(())
 }
 
@@ -370,6 +383,28 @@ mod tests {
         assert_eq!(i.hwaddr, vec![2, 0, 0, 0, 0, 3]);
         assert_eq!(i.client_id.as_deref(), Some(&[1, 2, 0, 0, 0, 0, 3][..]));
         assert_eq!(i.parameter_request_list, vec![1, 3]);
+    }
+
+    #[test]
+    fn one_walk_skips_pads_stops_at_end_and_names_an_overrun_once() {
+        let field = [0, 53, 1, 3, 0, 0, 50, 4, 10, 0, 0, 9, 255, 12, 1, b'x'];
+        let got: Vec<_> = tlvs(&field).collect();
+        assert_eq!(
+            got,
+            [
+                Ok(Tlv { at: 1, code: 53, value: &[3][..] }),
+                Ok(Tlv { at: 6, code: 50, value: &[10, 0, 0, 9][..] }),
+            ]
+        );
+        // Cut inside a value, and cut after a code byte: the walk ends with
+        // one overrun, and the readers that need a sound field refuse it.
+        for cut in [&[53, 1, 3, 12, 5, b'a'][..], &[53, 1, 3, 12][..]] {
+            let got: Vec<_> = tlvs(cut).collect();
+            assert_eq!(got, [Ok(Tlv { at: 0, code: 53, value: &[3][..] }), Err(Overrun)]);
+            assert_eq!(check_option_framing(cut), Err(DropReason::BadOption));
+        }
+        assert_eq!(raw_option(&field, 50), Some(&[10, 0, 0, 9][..]));
+        assert_eq!(raw_option(&field, 12), None, "nothing after END is an option");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::{
 use super::{Burst, Link, deliver};
 use crate::{
     core::{Core, Counter, pipeline::Arrival},
+    dhcp::inbound::tlvs,
     leases::{LeaseError, pgsql::shared::Conflicts},
     peer::HaRuntime,
 };
@@ -117,21 +118,13 @@ fn without_hint(bytes: &[u8], lost: Ipv4Addr) -> Option<Vec<u8>> {
     if bytes.get(12..16)? != [0; 4] {
         return None;
     }
-    let (mut at, mut hint, mut server_id) = (OPTIONS, None, false);
-    while let Some(&code) = bytes.get(at) {
-        match code {
-            0 => at += 1,
-            255 => break,
-            _ => {
-                let len = usize::from(*bytes.get(at + 1)?);
-                let value = bytes.get(at + 2..at + 2 + len)?;
-                match code {
-                    50 if value == lost.octets() => hint = Some(at),
-                    54 => server_id = true,
-                    _ => {}
-                }
-                at += 2 + len;
-            }
+    let (mut hint, mut server_id) = (None, false);
+    for tlv in tlvs(bytes.get(OPTIONS..)?) {
+        let tlv = tlv.ok()?;
+        match tlv.code {
+            50 if tlv.value == lost.octets() => hint = Some(OPTIONS + tlv.at),
+            54 => server_id = true,
+            _ => {}
         }
     }
     let at = hint.filter(|_| server_id)?;
