@@ -82,6 +82,14 @@ pub struct Arrival<'a> {
     pub to: Option<Ipv4Addr>,
 }
 
+/// Whether a request is decided for the first time or again (after a lost
+/// race on a shared database), so it is counted as received once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    First,
+    Again,
+}
+
 /// The state [`process`] reads (and the allocator's offers it updates).
 pub struct View<'a> {
     /// The policy in force.
@@ -263,10 +271,13 @@ pub struct Committed<R> {
 
 impl State {
     /// [`process`] on this state, then its write committed.
-    fn process<G: Gate>(&mut self, req: &Inbound, at: &Arrival<'_>, gate: &G, now: u64) -> Committed<G::Rel> {
+    fn process<G: Gate>(&mut self, req: &Inbound, at: &Arrival<'_>, gate: &G, now: u64, seen: Seen) -> Committed<G::Rel> {
         let enabled = self.dhcp_enabled(now);
         let view = View { policy: &self.policy, store: &self.store, alloc: &mut self.alloc, grace: self.reuse_grace, enabled, now };
-        let out = process(view, req, at, gate);
+        let mut out = process(view, req, at, gate);
+        if seen == Seen::Again {
+            out.counts.forget(|c| matches!(c, Counter::Received(_)));
+        }
         self.stats.merge(&out.counts);
         let durable = out.write.as_ref().map(|w| self.commit(w));
         Committed { reply: out.reply, durable, replication: out.replication }
@@ -313,7 +324,7 @@ impl Core {
         // Read under the lock: a compensated clock step moves the leases
         // and the clock in one critical section.
         let now = crate::clock::unix_now();
-        st.process(req, at, gate, now)
+        st.process(req, at, gate, now, Seen::First)
     }
 
     /// A datagram from the socket: parsed once (as BOOTP too when the
@@ -321,6 +332,18 @@ impl Core {
     /// While DHCP is disabled nothing is looked at or counted, as in Kea;
     /// a datagram that does not parse is counted and its reason returned.
     pub fn receive<G: Gate>(&self, bytes: &[u8], at: &Arrival<'_>, gate: &G) -> Result<Committed<G::Rel>, inbound::DropReason> {
+        self.receive_as(bytes, at, gate, Seen::First)
+    }
+
+    /// [`Core::receive`] for a request decided again after its lease
+    /// write lost the race for its address on a shared database: counted
+    /// as received once, when it came in (Kea's engine retries inside the
+    /// one packet).
+    pub fn receive_again<G: Gate>(&self, bytes: &[u8], at: &Arrival<'_>, gate: &G) -> Result<Committed<G::Rel>, inbound::DropReason> {
+        self.receive_as(bytes, at, gate, Seen::Again)
+    }
+
+    fn receive_as<G: Gate>(&self, bytes: &[u8], at: &Arrival<'_>, gate: &G, seen: Seen) -> Result<Committed<G::Rel>, inbound::DropReason> {
         let mut st = self.lock();
         let now = crate::clock::unix_now(); // under the lock, as in `process`
         if !st.dhcp_enabled(now) {
@@ -331,7 +354,7 @@ impl Core {
         let parsed = classify(bytes);
         kea_log::buffer(at, parsed.as_ref().err().copied());
         match parsed {
-            Ok(req) => Ok(st.process(&req.from_source(at.from), at, gate, now)),
+            Ok(req) => Ok(st.process(&req.from_source(at.from), at, gate, now, seen)),
             Err(reason) => {
                 st.stats.add(Counter::Dropped(reason), 1);
                 Err(reason)

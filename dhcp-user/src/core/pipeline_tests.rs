@@ -259,6 +259,22 @@ fn core_process_commits_the_write_and_the_counts() {
     assert_eq!(core.stats().get(Counter::Received(inbound::Kind::Request)), 1);
 }
 
+/// A request decided again after a lost race is the same packet: counted
+/// as received once, and decided each time.
+#[test]
+fn a_request_decided_again_is_received_once() {
+    let w = World::new();
+    let core = Core::new(w.policy, w.store, None);
+    let at = eth0(Ipv4Addr::UNSPECIFIED);
+    let mut discover = packet(MessageType::Discover, MAC, Ipv4Addr::UNSPECIFIED, &[]).msg;
+    discover.set_xid(7);
+    let bytes = discover.to_vec().unwrap();
+    assert!(core.receive(&bytes, &at, &NoHa).unwrap().reply.is_some());
+    assert!(core.receive_again(&bytes, &at, &NoHa).unwrap().reply.is_some());
+    let stats = core.stats();
+    assert_eq!(stats.get(Counter::Received(inbound::Kind::Discover)), 1);
+}
+
 /// Forge's `test_v4_host_reservation_conflicts_reconfigure_server_add_reservation_for_host_that_has_lease`:
 /// a reload adds an out-of-pool reservation for a client that holds the
 /// pool's only address; Kea offers that client its reserved address and

@@ -158,6 +158,11 @@ impl Stats {
         self.iter().filter(|(c, _)| pick(*c)).map(|(_, n)| n).sum()
     }
 
+    /// Sets the counters `pick` selects back to zero.
+    pub fn forget(&mut self, pick: impl Fn(Counter) -> bool) {
+        self.counts.retain(|_, (c, _)| !pick(*c));
+    }
+
     /// Adds every counter of `other`.
     pub fn merge(&mut self, other: &Stats) {
         for (c, n) in other.iter() {

@@ -96,7 +96,7 @@ impl Races {
             let Some(server_id) = link.iface.primary_ipv4() else { return };
             let at = Arrival { iface: &link.iface.name, iface_addrs: &link.iface.addrs, server_id, from: *redo.from.ip(), to: redo.to };
             let bytes = without_hint(&redo.bytes, addr).unwrap_or_else(|| redo.bytes.clone());
-            let Ok(committed) = core.receive(&bytes, &at, &self.ha) else { return };
+            let Ok(committed) = core.receive_again(&bytes, &at, &self.ha) else { return };
             let answer = committed.reply.as_ref().and_then(|(m, _)| m.opts().msg_type()).map(|t| format!("{t:?}"));
             tracing::info!(%addr, tries_left = redo.tries - 1, answer = answer.as_deref().unwrap_or("none"),
                 "another server on the lease database took the address first: request decided again");
