@@ -12,10 +12,13 @@
 //!
 //! - this file: [`Finding`], [`Severity`], the I/O shell ([`check_paths`])
 //!   and output ([`render_text`], [`render_json`]).
-//! - `single.rs`: checks of one server (pools, reservations, options that
-//!   contradict the prefix, HA timers against lease lifetimes).
-//! - `cross.rs`: checks across the given servers (peers lists, roles, modes,
-//!   timers, URLs, subnets served by a relationship, interfaces).
+//! - `single/`: checks of one server: `subnet.rs` (pools, reservations,
+//!   options that contradict the prefix), `timers.rs` (HA timers against
+//!   lease lifetimes).
+//! - `cross/`: checks across the given servers, relationships grouped by
+//!   peer names in `mod.rs`: `peers.rs` (peers lists, roles, modes, timers,
+//!   URLs), `subnets.rs` (subnets served by a relationship),
+//!   `interfaces.rs`.
 //! - `locate.rs`: JSON path → `line:column`, for every finding.
 //!
 //! The checks are pure functions of validated configs ([`Input`]); only

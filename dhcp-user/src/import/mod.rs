@@ -10,8 +10,9 @@
 //!
 //! - `syntax.rs`: dhcpd's statement/block syntax (both files), includes,
 //!   positions; pure, never panics.
-//! - `convert.rs`: statements → Kea JSON plus a [`Report`] of every
-//!   construct mapped, approximated, refused or noted.
+//! - `convert/`: statements → Kea JSON plus a [`Report`] of every
+//!   construct mapped, approximated, refused or noted (the declaration
+//!   walk, per-scope settings, failover → HA, `subnet4`; see its layout).
 //! - `leases.rs`: dhcpd.leases → active [`Lease`](crate::leases::Lease)s → Kea CSV.
 //! - `cli.rs`: the file-reading and file-writing shell.
 
