@@ -18,7 +18,9 @@
 //!
 //! # Layout
 //!
-//! - this file: [`Core`], its writes ([`Tx`]) and the kernel messages.
+//! - this file: [`Core`] and its state.
+//! - `kernel`: the kernel messages, and [`Flushed`], which waits for them.
+//! - `tx`: [`Core::write`] and its writes ([`Tx`]).
 //! - [`pipeline`]: the pure packet decision, `process(state, inbound,
 //!   link) -> Outcome`, and [`Core::process`], which commits it.
 //! - [`stats`]: the counters as one enum.
@@ -27,19 +29,23 @@
 
 pub mod kea_log;
 pub mod kea_stats;
+mod kernel;
 pub mod pipeline;
 pub mod stats;
+mod tx;
 
 use std::{
     collections::BTreeSet,
     net::Ipv4Addr,
     ops::{Deref, DerefMut},
-    sync::{Arc, Mutex, MutexGuard, Weak},
+    sync::{Arc, Mutex, MutexGuard},
     time::SystemTime,
 };
 
 pub use kea_stats::KeaStats;
+pub use kernel::Flushed;
 pub use stats::{Counter, HaDrop, Sent, Stats};
+pub use tx::Tx;
 
 use crate::{
     dhcp::{
@@ -48,8 +54,8 @@ use crate::{
     },
     fastpath::SubnetServing,
     ha::ReuseGrace,
-    kernel::{Change, KernelSync, LeasePages, Relink, Scope},
-    leases::{ClientId, Durable, HwAddr, Lease, LeaseError, LeaseStore},
+    kernel::{Change, KernelSync, Relink},
+    leases::{Durable, Lease, LeaseStore},
 };
 
 /// What the kernel may answer per subnet besides the DHCP switch: with HA,
@@ -162,87 +168,6 @@ impl State {
     fn dhcp_enabled(&self, now: u64) -> bool {
         self.dhcp_disabled_until.is_none_or(|t| now >= t)
     }
-
-    /// What the kernel may answer in each subnet now, with the DHCP
-    /// switch at `serving`. (A reuse grace period needs nothing here: the
-    /// kernel only renews a client's own lease.)
-    fn scope(&self, serving: bool) -> Scope {
-        Scope::of(&self.policy, |s| match &self.scopes {
-            _ if !serving || self.held.contains(&s.id) => SubnetServing::Off,
-            None => SubnetServing::All,
-            Some(h) => h.kernel_serving(s),
-        })
-    }
-
-    /// Queues the serving bits for the kernel (no template, no lease).
-    fn rescope(&mut self, now: u64) {
-        self.kernel_serving = self.dhcp_enabled(now);
-        if let Some(k) = &self.kernel {
-            k.send(Change::Serving(self.scope(self.kernel_serving)));
-        }
-    }
-
-    /// Queues the policy in force for the kernel: its templates at once,
-    /// then a sweep of the lease entries `relink` names. O(subnets): the
-    /// sweep's pages are read later, one short critical section each.
-    fn new_policy(&mut self, now: u64, relink: Relink) {
-        self.kernel_serving = self.dhcp_enabled(now);
-        if let Some(k) = &self.kernel {
-            let scope = self.scope(self.kernel_serving);
-            k.send(Change::Policy { policy: Arc::clone(&self.policy), scope, relink });
-        }
-    }
-
-    /// Queues the store's lease of `addr` for the kernel.
-    fn lease_changed(&self, addr: Ipv4Addr) {
-        if let Some(k) = &self.kernel {
-            k.send(Change::Lease(addr, self.store.get(addr)));
-        }
-    }
-
-    fn flushed(&self) -> Flushed {
-        Flushed(self.kernel.as_ref().map(|k| Box::pin(k.flushed()) as _))
-    }
-
-    fn settled(&self) -> Flushed {
-        Flushed(self.kernel.as_ref().map(|k| Box::pin(k.settled()) as _))
-    }
-}
-
-/// The kernel-sync task's source of sweep pages: the core's store, read
-/// in one short critical section per page. Weak, so the task does not
-/// keep the core alive.
-struct Pages(Weak<Mutex<State>>);
-
-impl LeasePages for Pages {
-    fn queue_page(&self, sweep: u64, after: Option<Ipv4Addr>, limit: usize, relink: &Relink) {
-        let Some(state) = self.0.upgrade() else { return };
-        let st = state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(k) = &st.kernel {
-            let (leases, next) = st.store.scan_after(after, limit, |l| relink.covers(l.subnet_id));
-            k.send(Change::Page { sweep, leases, next });
-        }
-    }
-
-    fn queue_lease(&self, addr: Ipv4Addr) {
-        let Some(state) = self.0.upgrade() else { return };
-        let st = state.lock().unwrap_or_else(|p| p.into_inner());
-        st.lease_changed(addr);
-    }
-}
-
-/// Completes when the kernel has applied every change queued before it
-/// was made (at once without XDP).
-#[must_use = "await it to know the kernel has the change"]
-pub struct Flushed(Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>);
-
-impl std::future::IntoFuture for Flushed {
-    type Output = ();
-    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        self.0.unwrap_or_else(|| Box::pin(async {}))
-    }
 }
 
 impl Core {
@@ -301,48 +226,6 @@ impl Core {
     /// before it is decided again.
     pub fn conflicts(&self) -> Option<Arc<crate::leases::pgsql::shared::Conflicts>> {
         self.lock().store.conflicts()
-    }
-
-    /// Where the kernel-sync task reads its sweep pages
-    /// ([`crate::kernel::run`]).
-    pub fn lease_pages(&self) -> Arc<dyn LeasePages> {
-        Arc::new(Pages(Arc::downgrade(&self.state)))
-    }
-
-    /// Queues every template and lease for the kernel (start-up); the
-    /// returned future completes once every lease entry is in.
-    pub fn rebuild_kernel(&self) -> Flushed {
-        let mut st = self.lock();
-        st.new_policy(crate::clock::unix_now(), Relink::All);
-        st.settled()
-    }
-
-    /// Stops the kernel answering in `subnets` (their serving bits off,
-    /// whatever HA says) until [`Core::release_kernel`]: a reconfiguration
-    /// holds the subnets it changes before the daemon switches policy, so
-    /// the kernel never answers there with the old one, nor with lease
-    /// entries the new one has not rewritten yet.
-    pub fn hold_kernel(&self, subnets: BTreeSet<u32>) -> Flushed {
-        let mut st = self.lock();
-        st.held = subnets;
-        st.rescope(crate::clock::unix_now());
-        st.flushed()
-    }
-
-    /// Ends [`Core::hold_kernel`].
-    pub fn release_kernel(&self) -> Flushed {
-        let mut st = self.lock();
-        st.held.clear();
-        st.rescope(crate::clock::unix_now());
-        st.flushed()
-    }
-
-    /// Queues only who serves (an HA transition or scope change): the
-    /// kernel has it when the returned future completes.
-    pub fn rescope_kernel(&self) -> Flushed {
-        let mut st = self.lock();
-        st.rescope(crate::clock::unix_now());
-        st.flushed()
     }
 
     /// The policy the packet path uses now (shared, never copied).
@@ -454,13 +337,6 @@ impl Core {
         self.lock().store.page_after(after, limit)
     }
 
-    /// Several reads and writes as one step, so that no DHCP exchange can
-    /// slip between a check and its write; every write reaches the kernel.
-    pub fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> T) -> T {
-        let mut st = self.lock();
-        f(&mut Tx { st: &mut st })
-    }
-
     /// Moves every lease (store, file, kernel) and every timer kept in
     /// unix time by the clock step the daemon's clock holds back
     /// ([`crate::clock::pending_step`]), and stops holding it back, in one
@@ -543,67 +419,4 @@ pub struct ClockShift {
     pub kernel: Flushed,
     /// How long the core's lock was held.
     pub locked: std::time::Duration,
-}
-
-/// The store inside one [`Core::write`]: reads, and writes that also go to
-/// the kernel.
-pub struct Tx<'a> {
-    st: &'a mut State,
-}
-
-impl Tx<'_> {
-    /// The policy in force.
-    pub fn policy(&self) -> &Policy {
-        &self.st.policy
-    }
-
-    /// The lease of `addr`.
-    pub fn get(&self, addr: Ipv4Addr) -> Option<Lease> {
-        self.st.store.get(addr)
-    }
-
-    /// The leases of a MAC in a subnet.
-    pub fn by_hwaddr(&self, subnet_id: u32, hw: &HwAddr) -> Vec<Lease> {
-        self.st.store.by_hwaddr(subnet_id, hw)
-    }
-
-    /// The leases of a client-id in a subnet.
-    pub fn by_client_id(&self, subnet_id: u32, id: &ClientId) -> Vec<Lease> {
-        self.st.store.by_client_id(subnet_id, id)
-    }
-
-    /// Every lease (a copy).
-    pub fn snapshot(&self) -> Vec<Lease> {
-        self.st.store.snapshot()
-    }
-
-    /// Writes `lease`; durable when the returned value completes.
-    pub fn upsert(&mut self, lease: Lease) -> Durable {
-        let addr = lease.address;
-        let d = self.st.store.upsert(lease);
-        self.st.lease_changed(addr);
-        d
-    }
-
-    /// Writes many leases as one writer job; returns those refused.
-    pub fn upsert_many(&mut self, leases: Vec<Lease>) -> (Durable, Vec<(Lease, LeaseError)>) {
-        let addrs: Vec<Ipv4Addr> = leases.iter().map(|l| l.address).collect();
-        let (d, refused) = self.st.store.upsert_many(leases);
-        for a in addrs {
-            self.st.lease_changed(a);
-        }
-        (d, refused)
-    }
-
-    /// Deletes the lease of `addr`.
-    pub fn remove(&mut self, addr: Ipv4Addr) -> Durable {
-        let d = self.st.store.remove(addr);
-        self.st.lease_changed(addr);
-        d
-    }
-
-    /// Counts in the same step.
-    pub fn count(&mut self, c: Counter, n: u64) {
-        self.st.stats.add(c, n);
-    }
 }
